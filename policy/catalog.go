@@ -1,0 +1,388 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Effect is what a measure does to a business action. Effects are ordered:
+// prohibit › restrict › strict_review › reference; incentive is the red-list
+// counterpart and never outranks a restriction.
+type Effect string
+
+// The effects a measure may have.
+const (
+	EffectProhibit     Effect = "prohibit"
+	EffectRestrict     Effect = "restrict"
+	EffectStrictReview Effect = "strict_review"
+	EffectReference    Effect = "reference"
+	EffectIncentive    Effect = "incentive"
+)
+
+// rank orders punitive effects; incentive ranks below every punitive effect
+// so that "black and red at once" resolves to the restriction.
+func (e Effect) rank() int {
+	switch e {
+	case EffectProhibit:
+		return 4
+	case EffectRestrict:
+		return 3
+	case EffectStrictReview:
+		return 2
+	case EffectReference:
+		return 1
+	case EffectIncentive:
+		return 0
+	}
+	return -1
+}
+
+// Valid reports whether e is a known effect.
+func (e Effect) Valid() bool { return e.rank() >= 0 }
+
+// ListKind classifies a list; list names themselves are per rule set.
+type ListKind string
+
+// The kinds of list seen in the source texts.
+const (
+	ListBlack        ListKind = "black"         // 黑名单, 严重失信
+	ListKeyAttention ListKind = "key_attention" // 重点关注名单
+	ListYellow       ListKind = "yellow"        // 黄名单, 较重失信
+	ListGeneral      ListKind = "general"       // 一般失信
+	ListRed          ListKind = "red"           // 红名单, 守信激励
+)
+
+func (k ListKind) valid() bool {
+	switch k {
+	case ListBlack, ListKeyAttention, ListYellow, ListGeneral, ListRed:
+		return true
+	}
+	return false
+}
+
+// Role is the capacity in which a person is responsible for an organisation (落实到人).
+type Role string
+
+// Roles named in the source texts.
+const (
+	RoleLegalRepresentative Role = "legal_representative" // 法定代表人
+	RolePrincipal           Role = "principal"            // 主要负责人
+	RoleSafetyHead          Role = "safety_head"          // 分管安全的负责人
+	RoleDirectlyResponsible Role = "directly_responsible" // 直接责任人员
+	RoleDirector            Role = "director"             // 董事
+	RoleShareholder         Role = "shareholder"          // 股东
+	RoleSeniorManager       Role = "senior_manager"       // 高级管理人员
+)
+
+// Roles lists every role in a stable order.
+func Roles() []Role {
+	return []Role{RoleLegalRepresentative, RolePrincipal, RoleSafetyHead, RoleDirectlyResponsible,
+		RoleDirector, RoleShareholder, RoleSeniorManager}
+}
+
+func (r Role) valid() bool { return slices.Contains(Roles(), r) }
+
+// Validity is how long an entry stays in force from its publication date.
+// The zero value means "until revoked".
+type Validity struct {
+	Years  int `yaml:"years,omitempty" json:"years,omitempty"`
+	Months int `yaml:"months,omitempty" json:"months,omitempty"`
+	Days   int `yaml:"days,omitempty" json:"days,omitempty"`
+}
+
+// IsZero reports whether the validity is indefinite.
+func (v Validity) IsZero() bool { return v.Years == 0 && v.Months == 0 && v.Days == 0 }
+
+// Action is a business action an implementing department performs
+// (licensing, tendering, credit …), on which measures act.
+type Action struct {
+	ID   string `yaml:"id" json:"id"`
+	Name string `yaml:"name" json:"name"`
+}
+
+// List is a list an originating department maintains, with its rules.
+type List struct {
+	ID           string        `yaml:"id" json:"id"`
+	Name         string        `yaml:"name" json:"name"`
+	Kind         ListKind      `yaml:"kind" json:"kind"`
+	SubjectKinds []SubjectKind `yaml:"subject_kinds" json:"subject_kinds"`
+	// Validity counts from the publication date; zero means until revoked.
+	Validity Validity `yaml:"validity,omitempty" json:"validity,omitzero"`
+	// ObjectionWorkingDays is the deadline for verifying an objection.
+	ObjectionWorkingDays int `yaml:"objection_working_days,omitempty" json:"objection_working_days,omitempty"`
+	// Reaches lists the roles through which an organisation's entry also
+	// reaches persons (落实到人); empty means it reaches nobody.
+	Reaches []Role `yaml:"reaches,omitempty" json:"reaches,omitempty"`
+	// Source names the section of the source texts the rules come from.
+	Source string `yaml:"source" json:"source"`
+}
+
+// Measure is one entry of the measure catalogue (措施清单).
+type Measure struct {
+	ID      string   `yaml:"id" json:"id"`
+	List    string   `yaml:"list" json:"list"`
+	Actions []string `yaml:"actions" json:"actions"`
+	Effect  Effect   `yaml:"effect" json:"effect"`
+	// Mandatory is 强制性 (must be applied by law); otherwise 推荐性.
+	Mandatory bool `yaml:"mandatory" json:"mandatory"`
+	// AppliesTo says whom the measure acts on: the listed organisation, the
+	// listed person, or persons reached through an organisation's entry.
+	AppliesTo []SubjectKind `yaml:"applies_to" json:"applies_to"`
+	// Roles, for person measures reached through an organisation, limits the
+	// measure to these roles; empty means every role the list reaches.
+	Roles []Role `yaml:"roles,omitempty" json:"roles,omitempty"`
+	// Text is the measure as written in the source (Chinese).
+	Text       string `yaml:"text" json:"text"`
+	LegalBasis string `yaml:"legal_basis" json:"legal_basis"`
+	Authority  string `yaml:"authority" json:"authority"`
+	Source     string `yaml:"source" json:"source"`
+}
+
+// Catalog is the validated measure catalogue. It is immutable once loaded.
+type Catalog struct {
+	revision string
+	actions  []Action
+	lists    []List
+	measures []Measure
+
+	actionByID map[string]*Action
+	listByID   map[string]*List
+	// byListAction indexes measures by list then action for the decision.
+	byListAction map[string]map[string][]*Measure
+}
+
+// catalogFile is the on-disk shape of one catalogue file; a file may hold
+// any of the three sections.
+type catalogFile struct {
+	Actions  []Action  `yaml:"actions"`
+	Lists    []List    `yaml:"lists"`
+	Measures []Measure `yaml:"measures"`
+}
+
+//go:embed catalog/*.yaml
+var bundled embed.FS
+
+// Sentinel errors of catalogue loading.
+var (
+	ErrCatalogInvalid = errors.New("invalid catalogue")
+	ErrUnknownAction  = errors.New("unknown action")
+	ErrUnknownList    = errors.New("unknown list")
+)
+
+// BundledCatalog loads the catalogue embedded in the binary.
+func BundledCatalog() (*Catalog, error) {
+	sub, err := fs.Sub(bundled, "catalog")
+	if err != nil {
+		return nil, fmt.Errorf("bundled catalogue: %w", err)
+	}
+	return LoadCatalog(sub)
+}
+
+// LoadCatalog reads every *.yaml file at the root of fsys, validates the
+// whole and returns it. Errors name the file and the entry at fault. The
+// revision is a digest of the files' names and contents, so the same data
+// always has the same revision.
+func LoadCatalog(fsys fs.FS) (*Catalog, error) {
+	names, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCatalogInvalid, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no *.yaml files", ErrCatalogInvalid)
+	}
+	sort.Strings(names)
+	c := &Catalog{
+		actionByID:   map[string]*Action{},
+		listByID:     map[string]*List{},
+		byListAction: map[string]map[string][]*Measure{},
+	}
+	type located struct {
+		file string
+		m    Measure
+	}
+	var measures []located
+	digest := sha256.New()
+	for _, name := range names {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrCatalogInvalid, name, err)
+		}
+		fmt.Fprintf(digest, "%s\x00%d\x00", path.Base(name), len(data))
+		digest.Write(data)
+		var f catalogFile
+		if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrCatalogInvalid, name, err)
+		}
+		for _, a := range f.Actions {
+			if a.ID == "" || a.Name == "" {
+				return nil, fmt.Errorf("%w: %s: action %q: id and name are required", ErrCatalogInvalid, name, a.ID)
+			}
+			if _, dup := c.actionByID[a.ID]; dup {
+				return nil, fmt.Errorf("%w: %s: action %q defined twice", ErrCatalogInvalid, name, a.ID)
+			}
+			c.actions = append(c.actions, a)
+			c.actionByID[a.ID] = &c.actions[len(c.actions)-1]
+		}
+		for _, l := range f.Lists {
+			if err := validateList(l); err != nil {
+				return nil, fmt.Errorf("%w: %s: list %q: %w", ErrCatalogInvalid, name, l.ID, err)
+			}
+			if _, dup := c.listByID[l.ID]; dup {
+				return nil, fmt.Errorf("%w: %s: list %q defined twice", ErrCatalogInvalid, name, l.ID)
+			}
+			c.lists = append(c.lists, l)
+			c.listByID[l.ID] = nil // placeholder until the slice stops growing
+		}
+		for _, m := range f.Measures {
+			measures = append(measures, located{name, m})
+		}
+	}
+	// Pointers into the slices are taken only once they stop growing.
+	c.actionByID = make(map[string]*Action, len(c.actions))
+	for i := range c.actions {
+		c.actionByID[c.actions[i].ID] = &c.actions[i]
+	}
+	for i := range c.lists {
+		c.listByID[c.lists[i].ID] = &c.lists[i]
+	}
+	seen := map[string]string{}
+	c.measures = make([]Measure, 0, len(measures))
+	for _, lm := range measures {
+		if prev, dup := seen[lm.m.ID]; dup {
+			return nil, fmt.Errorf("%w: %s: measure %q already defined in %s", ErrCatalogInvalid, lm.file, lm.m.ID, prev)
+		}
+		seen[lm.m.ID] = lm.file
+		if err := c.validateMeasure(lm.m); err != nil {
+			return nil, fmt.Errorf("%w: %s: measure %q: %w", ErrCatalogInvalid, lm.file, lm.m.ID, err)
+		}
+		c.measures = append(c.measures, lm.m)
+	}
+	for i := range c.measures {
+		m := &c.measures[i]
+		byAction := c.byListAction[m.List]
+		if byAction == nil {
+			byAction = map[string][]*Measure{}
+			c.byListAction[m.List] = byAction
+		}
+		for _, a := range m.Actions {
+			byAction[a] = append(byAction[a], m)
+		}
+	}
+	c.revision = "cat-" + hex.EncodeToString(digest.Sum(nil))[:16]
+	return c, nil
+}
+
+func validateList(l List) error {
+	if l.ID == "" || l.Name == "" || l.Source == "" {
+		return errors.New("id, name and source are required")
+	}
+	if !l.Kind.valid() {
+		return fmt.Errorf("unknown kind %q", l.Kind)
+	}
+	if len(l.SubjectKinds) == 0 {
+		return errors.New("subject_kinds is required")
+	}
+	for _, k := range l.SubjectKinds {
+		if k != KindOrganization && k != KindPerson {
+			return fmt.Errorf("unknown subject kind %q", k)
+		}
+	}
+	if l.Validity.Years < 0 || l.Validity.Months < 0 || l.Validity.Days < 0 {
+		return errors.New("validity must not be negative")
+	}
+	if l.ObjectionWorkingDays < 0 {
+		return errors.New("objection_working_days must not be negative")
+	}
+	for _, r := range l.Reaches {
+		if !r.valid() {
+			return fmt.Errorf("unknown role %q", r)
+		}
+	}
+	return nil
+}
+
+func (c *Catalog) validateMeasure(m Measure) error {
+	if m.ID == "" || strings.TrimSpace(m.Text) == "" || m.LegalBasis == "" || m.Authority == "" || m.Source == "" {
+		return errors.New("id, text, legal_basis, authority and source are required")
+	}
+	l, ok := c.listByID[m.List]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownList, m.List)
+	}
+	if len(m.Actions) == 0 {
+		return errors.New("actions is required")
+	}
+	for _, a := range m.Actions {
+		if _, ok := c.actionByID[a]; !ok {
+			return fmt.Errorf("%w %q", ErrUnknownAction, a)
+		}
+	}
+	if !m.Effect.Valid() {
+		return fmt.Errorf("unknown effect %q", m.Effect)
+	}
+	if (m.Effect == EffectIncentive) != (l.Kind == ListRed) {
+		return fmt.Errorf("effect %q does not fit list kind %q", m.Effect, l.Kind)
+	}
+	if len(m.AppliesTo) == 0 {
+		return errors.New("applies_to is required")
+	}
+	for _, k := range m.AppliesTo {
+		if k != KindOrganization && k != KindPerson {
+			return fmt.Errorf("unknown subject kind %q in applies_to", k)
+		}
+	}
+	for _, r := range m.Roles {
+		if !r.valid() {
+			return fmt.Errorf("unknown role %q", r)
+		}
+		if !slices.Contains(l.Reaches, r) {
+			return fmt.Errorf("role %q is not reached by list %q", r, l.ID)
+		}
+	}
+	return nil
+}
+
+// Revision identifies the catalogue's content; it appears in every answer.
+func (c *Catalog) Revision() string { return c.revision }
+
+// Actions returns the business actions in catalogue order.
+func (c *Catalog) Actions() []Action { return c.actions }
+
+// Lists returns the lists in catalogue order.
+func (c *Catalog) Lists() []List { return c.lists }
+
+// Measures returns every measure in catalogue order.
+func (c *Catalog) Measures() []Measure { return c.measures }
+
+// Action returns the action with the given id.
+func (c *Catalog) Action(id string) (Action, bool) {
+	a, ok := c.actionByID[id]
+	if !ok {
+		return Action{}, false
+	}
+	return *a, true
+}
+
+// List returns the list with the given id.
+func (c *Catalog) List(id string) (List, bool) {
+	l, ok := c.listByID[id]
+	if !ok {
+		return List{}, false
+	}
+	return *l, true
+}
+
+// measuresFor returns the measures of list that govern action.
+func (c *Catalog) measuresFor(list, action string) []*Measure {
+	return c.byListAction[list][action]
+}

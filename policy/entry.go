@@ -1,0 +1,169 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// EntryStatus is the state of a list entry at a moment in time.
+type EntryStatus string
+
+// Entry states. Only active entries have their measures applied; an entry
+// under objection is shown but its measures are suspended (篇三(十六), 篇五(二十一)).
+const (
+	StatusPending        EntryStatus = "pending" // before publication
+	StatusActive         EntryStatus = "active"
+	StatusUnderObjection EntryStatus = "under_objection"
+	StatusExpired        EntryStatus = "expired"
+	StatusRevoked        EntryStatus = "revoked"
+)
+
+// ResponsiblePerson names a person an organisation's entry reaches (落实到人).
+type ResponsiblePerson struct {
+	ID   string `json:"id"`
+	Role Role   `json:"role"`
+}
+
+// Objection is a subject's objection (异议) against an entry. While it is
+// open the entry's measures are suspended.
+type Objection struct {
+	ID        string     `json:"id"`
+	FiledAt   time.Time  `json:"filed_at"`
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+	Decision  string     `json:"decision,omitempty"` // "upheld" or "rejected" once decided
+}
+
+// openAt reports whether the objection suspends measures at t.
+func (o Objection) openAt(t time.Time) bool {
+	return !t.Before(o.FiledAt) && (o.DecidedAt == nil || t.Before(*o.DecidedAt))
+}
+
+// Entry is one subject's record on one list.
+type Entry struct {
+	ID                    string              `json:"id"`
+	Subject               SubjectID           `json:"-"`
+	List                  string              `json:"list"`
+	OriginatingDepartment string              `json:"originating_department"`
+	Reason                string              `json:"reason"`
+	LegalBasis            string              `json:"legal_basis"`
+	EvidenceRefs          []string            `json:"evidence_refs,omitempty"`
+	DecidedAt             time.Time           `json:"decided_at"`
+	PublishedAt           time.Time           `json:"published_at"`
+	ValidUntil            *time.Time          `json:"valid_until,omitempty"`
+	RevokedAt             *time.Time          `json:"revoked_at,omitempty"`
+	RevocationReason      string              `json:"revocation_reason,omitempty"`
+	ResponsiblePersons    []ResponsiblePerson `json:"responsible_persons,omitempty"`
+	Objections            []Objection         `json:"objections,omitempty"`
+	CreatedAt             time.Time           `json:"created_at"`
+	UpdatedAt             time.Time           `json:"updated_at"`
+	Version               int64               `json:"version"`
+}
+
+// StatusAt is the entry's state at t. It is a pure function of time, so
+// expiry needs no job and past states can be recomputed for auditors.
+func (e *Entry) StatusAt(t time.Time) EntryStatus {
+	switch {
+	case e.RevokedAt != nil && !t.Before(*e.RevokedAt):
+		return StatusRevoked
+	case t.Before(e.PublishedAt):
+		return StatusPending
+	case e.ValidUntil != nil && !t.Before(*e.ValidUntil):
+		return StatusExpired
+	}
+	for _, o := range e.Objections {
+		if o.openAt(t) {
+			return StatusUnderObjection
+		}
+	}
+	return StatusActive
+}
+
+// Sentinel errors for entries.
+var (
+	ErrInvalidEntry       = errors.New("invalid entry")
+	ErrSubjectKindOnList  = errors.New("list does not hold this kind of subject")
+	ErrEntryRevoked       = errors.New("entry is revoked")
+	ErrRoleNotReached     = errors.New("list does not reach this role")
+	ErrResponsibleOnOrg   = errors.New("responsible persons apply to organisation entries only")
+	ErrInvalidResponsible = errors.New("invalid responsible person")
+)
+
+// Limits on an entry's free-text and repeated fields, so one entry cannot
+// grow without bound.
+const (
+	MaxTextLen            = 2000
+	MaxEvidenceRefs       = 50
+	MaxResponsiblePersons = 50
+)
+
+// ValidUntil computes the end of validity of an entry published at
+// published on list l, or nil when the list has no fixed validity.
+func (l List) ValidUntil(published time.Time) *time.Time {
+	if l.Validity.IsZero() {
+		return nil
+	}
+	end := published.AddDate(l.Validity.Years, l.Validity.Months, l.Validity.Days)
+	return &end
+}
+
+// PrepareEntry validates e against the catalogue and fills in what the list
+// rule derives (validity). It returns the entry ready to be stored.
+func (c *Catalog) PrepareEntry(e Entry) (Entry, error) {
+	l, ok := c.List(e.List)
+	if !ok {
+		return Entry{}, fmt.Errorf("%w: %w %q", ErrInvalidEntry, ErrUnknownList, e.List)
+	}
+	if e.Subject.IsZero() {
+		return Entry{}, fmt.Errorf("%w: subject is required", ErrInvalidEntry)
+	}
+	if !slices.Contains(l.SubjectKinds, e.Subject.Kind) {
+		return Entry{}, fmt.Errorf("%w: %w: %s holds %v, not %s", ErrInvalidEntry, ErrSubjectKindOnList, l.ID, l.SubjectKinds, e.Subject.Kind)
+	}
+	for name, v := range map[string]string{
+		"originating_department": e.OriginatingDepartment, "reason": e.Reason, "legal_basis": e.LegalBasis,
+	} {
+		if strings.TrimSpace(v) == "" {
+			return Entry{}, fmt.Errorf("%w: %s is required", ErrInvalidEntry, name)
+		}
+		if len(v) > MaxTextLen {
+			return Entry{}, fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidEntry, name, MaxTextLen)
+		}
+	}
+	if len(e.EvidenceRefs) > MaxEvidenceRefs {
+		return Entry{}, fmt.Errorf("%w: more than %d evidence_refs", ErrInvalidEntry, MaxEvidenceRefs)
+	}
+	for _, r := range e.EvidenceRefs {
+		if len(r) > MaxTextLen {
+			return Entry{}, fmt.Errorf("%w: an evidence reference is longer than %d bytes", ErrInvalidEntry, MaxTextLen)
+		}
+	}
+	if e.DecidedAt.IsZero() || e.PublishedAt.IsZero() {
+		return Entry{}, fmt.Errorf("%w: decided_at and published_at are required", ErrInvalidEntry)
+	}
+	if e.PublishedAt.Before(e.DecidedAt) {
+		return Entry{}, fmt.Errorf("%w: published_at is before decided_at", ErrInvalidEntry)
+	}
+	if len(e.ResponsiblePersons) > 0 && e.Subject.Kind != KindOrganization {
+		return Entry{}, fmt.Errorf("%w: %w", ErrInvalidEntry, ErrResponsibleOnOrg)
+	}
+	if len(e.ResponsiblePersons) > MaxResponsiblePersons {
+		return Entry{}, fmt.Errorf("%w: more than %d responsible_persons", ErrInvalidEntry, MaxResponsiblePersons)
+	}
+	for i, p := range e.ResponsiblePersons {
+		id, err := ParseResidentID(p.ID)
+		if err != nil {
+			return Entry{}, fmt.Errorf("%w: responsible_persons[%d].id: %w", ErrInvalidResponsible, i, err)
+		}
+		if !slices.Contains(l.Reaches, p.Role) {
+			return Entry{}, fmt.Errorf("%w: responsible_persons[%d]: %w: %s reaches %v, not %q", ErrInvalidResponsible, i, ErrRoleNotReached, l.ID, l.Reaches, p.Role)
+		}
+		e.ResponsiblePersons[i].ID = id.Value
+	}
+	e.DecidedAt = e.DecidedAt.UTC()
+	e.PublishedAt = e.PublishedAt.UTC()
+	e.ValidUntil = l.ValidUntil(e.PublishedAt)
+	return e, nil
+}
