@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode"
@@ -40,6 +41,10 @@ func (s SubjectID) String() string { return s.Value }
 // between them replaced by '*', so the result is as long as the value:
 // "11010519491231002X" becomes "110*************2X". A value of 5 characters
 // or fewer is masked entirely.
+// LogValue makes slog print the masked form, so personal ID numbers never
+// reach the logs by accident.
+func (s SubjectID) LogValue() slog.Value { return slog.StringValue(s.Masked()) }
+
 func (s SubjectID) Masked() string {
 	if s.Kind == KindOrganization {
 		return s.Value

@@ -1,0 +1,194 @@
+// Package postgres is credgate's shared storage adapter: a service.Store in
+// PostgreSQL, reached through a pgx v5 connection pool, for deployments that
+// run several gateway processes against one database.
+//
+// Migrations are embedded and applied at Open under a session advisory
+// lock, so processes starting together do not race. Evidence appenders, in
+// this process or any other, are serialised by a transaction-scoped advisory
+// lock, so that the log's indexes are consecutive and never reused.
+// Commits rely on PostgreSQL's synchronous_commit (on by default) for
+// durability.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/credgate/credgate/service"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Advisory lock keys. Migrations take the single-bigint key, database-wide;
+// evidence appenders take the (class, schema hash) two-int4 key, so that
+// stores in different schemas of one database do not wait on each other.
+// PostgreSQL keeps the two key spaces apart.
+const (
+	migrateLockKey  int64 = 0x6372656467617465 // "credgate"
+	appendLockClass int32 = 0x63726467         // "crdg"
+	uniqueViolation       = "23505"
+)
+
+// Store is a service.Store backed by PostgreSQL. It is safe for concurrent
+// use, and several Stores (in one process or many) may share a database.
+type Store struct {
+	pool *pgxpool.Pool
+	// appendLockKey sequences appenders to this schema's evidence log.
+	appendLockKey int32
+}
+
+var _ service.Store = (*Store)(nil)
+
+type config struct {
+	schema   string
+	maxConns int32
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// WithSchema keeps every table in the named schema: Open creates it if
+// missing and every pooled connection gets it as its search_path.
+func WithSchema(name string) Option {
+	return func(c *config) { c.schema = name }
+}
+
+// WithMaxConns sets the pool size (default: pgxpool's, or the URL's
+// pool_max_conns).
+func WithMaxConns(n int32) Option {
+	return func(c *config) { c.maxConns = n }
+}
+
+// Open connects to the database at url (a libpq URL or keyword/value
+// string, pgxpool parameters allowed), applies pending migrations and
+// returns the Store.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse url: %w", err)
+	}
+	if cfg.schema != "" {
+		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{cfg.schema}.Sanitize()
+	}
+	if cfg.maxConns > 0 {
+		pcfg.MaxConns = cfg.maxConns
+	}
+	if err := migrate(ctx, pcfg.ConnConfig.Copy(), cfg.schema); err != nil {
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	var schema string
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(schema))
+	return &Store{pool: pool, appendLockKey: int32(h.Sum32())}, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be released.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// migrate applies, in name order, every embedded migration not yet
+// recorded in schema_migrations, each in its own transaction. It works on
+// a connection of its own, closed at the end, so the session advisory lock
+// it holds is released even if it fails half-way.
+func migrate(ctx context.Context, ccfg *pgx.ConnConfig, schema string) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	conn, err := pgx.ConnectConfig(ctx, ccfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
+		return fmt.Errorf("take migration lock: %w", err)
+	}
+	if schema != "" {
+		if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("create schema %q: %w", schema, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    text        NOT NULL PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return err
+	}
+	for _, name := range names {
+		version := strings.TrimSuffix(path.Base(name), ".sql")
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if err := applyMigration(ctx, conn, version, string(body)); err != nil {
+			return fmt.Errorf("%s: %w", version, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrateLockKey); err != nil {
+		return fmt.Errorf("release migration lock: %w", err)
+	}
+	return nil
+}
+
+func applyMigration(ctx context.Context, conn *pgx.Conn, version, body string) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var done bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`,
+			version).Scan(&done); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, body); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version)
+		return err
+	})
+}
+
+// mapErr turns unique-key violations into service.ErrConflict, keeping the
+// driver error in the chain.
+func mapErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == uniqueViolation {
+		return fmt.Errorf("%w: %w", service.ErrConflict, err)
+	}
+	return err
+}

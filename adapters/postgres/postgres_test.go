@@ -1,0 +1,266 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	neturl "net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/credgate/credgate/adapters/postgres"
+	"github.com/credgate/credgate/adapters/storetest"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/service"
+)
+
+const defaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// testDB returns the URL of the test database and an administrative
+// connection to it, closed at cleanup. When the database is unreachable
+// the test is skipped, except under CI=true where it fails.
+func testDB(tb testing.TB) (string, *pgx.Conn) {
+	tb.Helper()
+	url := os.Getenv("CREDGATE_TEST_POSTGRES_URL")
+	if url == "" {
+		url = defaultTestURL
+	}
+	ctx, cancel := context.WithTimeout(tb.Context(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err == nil {
+		err = conn.Ping(ctx)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("PostgreSQL unreachable at %s (CI=true, not skipping): %v", redact(url), err)
+		}
+		tb.Skipf("PostgreSQL unreachable at %s (set CREDGATE_TEST_POSTGRES_URL): %v", redact(url), err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return url, conn
+}
+
+// redact hides the password of a URL for logs.
+func redact(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return "(the URL in CREDGATE_TEST_POSTGRES_URL)"
+	}
+	return u.Redacted()
+}
+
+// freshSchema names a new schema and drops it at cleanup. Cleanups run
+// last-registered first, so stores opened after this call are closed
+// before the schema is dropped.
+func freshSchema(tb testing.TB, admin *pgx.Conn) string {
+	tb.Helper()
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "credgate_test_" + hex.EncodeToString(b)
+	tb.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+func openIn(tb testing.TB, url, schema string, opts ...postgres.Option) *postgres.Store {
+	tb.Helper()
+	s, err := postgres.Open(tb.Context(), url, append([]postgres.Option{postgres.WithSchema(schema)}, opts...)...)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openStore opens a store in a schema of its own. The pool is kept small
+// so that parallel tests stay well under max_connections.
+func openStore(tb testing.TB) service.Store {
+	tb.Helper()
+	url, admin := testDB(tb)
+	return openIn(tb, url, freshSchema(tb, admin), postgres.WithMaxConns(4))
+}
+
+func TestConformance(t *testing.T) {
+	testDB(t) // skip (or fail under CI) once, before the subtests
+	storetest.Run(t, func(t *testing.T) service.Store { return openStore(t) })
+}
+
+// TestTwoStoresAppendConcurrently has two stores (two pools, as two
+// processes would have) append to one log at once: the advisory lock must
+// give every record its own index, with no gap.
+func TestTwoStoresAppendConcurrently(t *testing.T) {
+	t.Parallel()
+	url, admin := testDB(t)
+	schema := freshSchema(t, admin)
+	stores := []*postgres.Store{
+		openIn(t, url, schema, postgres.WithMaxConns(4)),
+		openIn(t, url, schema, postgres.WithMaxConns(4)),
+	}
+	const (
+		workersPerStore = 4
+		batches         = 20
+	)
+	type job struct {
+		store *postgres.Store
+		recs  [][]evidence.Record
+	}
+	var jobs []job
+	total := 0
+	for si, s := range stores {
+		for w := range workersPerStore {
+			j := job{store: s}
+			for b := range batches {
+				batch := make([]evidence.Record, 1+(w*batches+b)%7)
+				for i := range batch {
+					batch[i] = evidence.Record{ID: fmt.Sprintf("s%d-w%d-b%d-%d", si, w, b, i), Kind: evidence.KindCheck,
+						Partner: "client", At: time.Now(), Body: []byte("{}")}
+					if err := batch[i].Seal(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				total += len(batch)
+				j.recs = append(j.recs, batch)
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		indexes = map[string]uint64{}
+	)
+	errs := make(chan error, len(jobs))
+	for _, j := range jobs {
+		wg.Go(func() {
+			for _, batch := range j.recs {
+				first, err := j.store.AppendBatch(t.Context(), batch)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for i, r := range batch {
+					indexes[r.ID] = first + uint64(i)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("AppendBatch: %v", err)
+	}
+	used := make([]bool, total)
+	for id, idx := range indexes {
+		if idx >= uint64(total) {
+			t.Fatalf("record %s at index %d, beyond %d records", id, idx, total)
+		}
+		if used[idx] {
+			t.Fatalf("index %d used twice", idx)
+		}
+		used[idx] = true
+	}
+	// The database agrees: indexes 0..total-1, each once, each where
+	// AppendBatch said.
+	var n, lo, hi int64
+	if err := admin.QueryRow(t.Context(), `SELECT count(*), min(idx), max(idx) FROM `+
+		pgx.Identifier{schema, "evidence"}.Sanitize()).Scan(&n, &lo, &hi); err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(total) || lo != 0 || hi != int64(total-1) {
+		t.Fatalf("stored %d records at %d..%d, want %d at 0..%d", n, lo, hi, total, total-1)
+	}
+	for id, idx := range indexes {
+		r, err := stores[int(idx)%2].Record(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Index != idx {
+			t.Fatalf("record %s stored at %d, AppendBatch said %d", id, r.Index, idx)
+		}
+	}
+}
+
+// TestConcurrentOpen starts several stores on one new schema at once: the
+// migration lock must keep them from racing to create it.
+func TestConcurrentOpen(t *testing.T) {
+	t.Parallel()
+	url, admin := testDB(t)
+	schema := freshSchema(t, admin)
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for range 6 {
+		wg.Go(func() {
+			s, err := postgres.Open(t.Context(), url, postgres.WithSchema(schema), postgres.WithMaxConns(2))
+			if err != nil {
+				errs <- err
+				return
+			}
+			errs <- s.Ping(t.Context())
+			s.Close()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Open: %v", err)
+		}
+	}
+	var applied int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM `+
+		pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied == 0 {
+		t.Fatal("no migration recorded")
+	}
+}
+
+// TestEvidenceAppendOnly checks that the schema refuses to delete or
+// rewrite evidence, but lets a body be erased.
+func TestEvidenceAppendOnly(t *testing.T) {
+	t.Parallel()
+	url, admin := testDB(t)
+	schema := freshSchema(t, admin)
+	s := openIn(t, url, schema)
+	rec := evidence.Record{ID: "r1", Kind: evidence.KindCheck, Partner: "c", At: time.Now(), Body: []byte("{}")}
+	if err := rec.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendBatch(t.Context(), []evidence.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	table := pgx.Identifier{schema, "evidence"}.Sanitize()
+	for _, q := range []string{
+		`DELETE FROM ` + table,
+		`TRUNCATE ` + table,
+		`UPDATE ` + table + ` SET idx = 5`,
+		`UPDATE ` + table + ` SET hash = '\x00'::bytea || substring(hash from 2)`,
+		`UPDATE ` + table + ` SET partner = 'other'`,
+	} {
+		if _, err := admin.Exec(t.Context(), q); err == nil {
+			t.Errorf("%s succeeded", q)
+		}
+	}
+	if _, err := admin.Exec(t.Context(), `UPDATE `+table+` SET body = ''`); err != nil {
+		t.Errorf("erasing a body: %v", err)
+	}
+	if _, err := s.Record(t.Context(), "r1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkAppendBatch(b *testing.B) { storetest.BenchAppendBatch(b, openStore) }
+
+func BenchmarkEntriesAffecting(b *testing.B) { storetest.BenchEntriesAffecting(b, openStore) }

@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/service"
+)
+
+func testPartner(w, i int) service.Partner {
+	id := fmt.Sprintf("p-%02d-%02d", w, i)
+	return service.Partner{ID: id, ClientID: "client-" + id, Name: id, Role: service.RolePartner,
+		SecretHash: "h", Status: service.PartnerActive, CreatedAt: time.Now(), UpdatedAt: time.Now(), Version: 1}
+}
+
+// TestPragmas checks that every connection of both pools has the settings
+// durability and integrity rely on, not only the first one opened.
+func TestPragmas(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir(), WithReadConns(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check := func(name string, db *sql.DB, n int, readOnly bool) {
+		// Hold n connections at once so the pool has to open them all.
+		conns := make([]*sql.Conn, n)
+		for i := range conns {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns[i] = c
+		}
+		for i, c := range conns {
+			for pragma, want := range map[string]string{
+				"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
+				"busy_timeout": "5000", "query_only": map[bool]string{true: "1", false: "0"}[readOnly],
+			} {
+				var got string
+				if err := c.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.EqualFold(got, want) {
+					t.Errorf("%s connection %d: %s = %s, want %s", name, i, pragma, got, want)
+				}
+			}
+		}
+	}
+	check("write", s.w, 1, false)
+	check("read", s.r, 3, true)
+}
+
+// TestEvidenceAppendOnly checks that the schema refuses to delete or
+// rewrite evidence, but lets a body be erased.
+func TestEvidenceAppendOnly(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO evidence (idx, id, kind, partner, at, body, salt, hash)
+		VALUES (0, 'r1', 'check', 'c', 0, x'00', x'00', zeroblob(32))`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DELETE FROM evidence`,
+		`UPDATE evidence SET idx = 5`,
+		`UPDATE evidence SET hash = zeroblob(32)`,
+		`UPDATE evidence SET partner = 'other'`,
+	} {
+		if _, err := s.w.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want append-only refusal", q, err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE evidence SET body = x''`); err != nil {
+		t.Errorf("erasing a body: %v", err)
+	}
+}
+
+// TestConcurrentWritersAndReaders runs writers and readers together: the
+// single write connection must queue writers instead of failing with
+// SQLITE_BUSY.
+func TestConcurrentWritersAndReaders(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 20 {
+				p := testPartner(w, i)
+				if err := s.InsertPartner(ctx, p); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.ListPartners(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	all, err := s.ListPartners(context.WithoutCancel(ctx))
+	if err != nil || len(all) != 16*20 {
+		t.Fatalf("ListPartners: %d partners, %v", len(all), err)
+	}
+}
+
+// TestEntriesAffectingPlan checks that EntriesAffecting is index lookups,
+// not a scan of the entries table.
+func TestEntriesAffectingPlan(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+affectingSQL, "P1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(plan, "\n")
+	for _, want := range []string{"entries_subject", "entry_persons_person"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("plan does not use %s:\n%s", want, joined)
+		}
+	}
+	for _, line := range plan {
+		if strings.HasPrefix(line, "SCAN ") && !strings.Contains(line, "USING") {
+			t.Errorf("plan scans a table:\n%s", joined)
+		}
+	}
+	t.Logf("plan:\n%s", joined)
+}

@@ -1,0 +1,939 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/credgate/credgate/policy"
+)
+
+// The bench drives a running server over HTTP, the way a partner system
+// would: it sets up a partner and black-list entries through the admin API,
+// then runs up to three phases against one keep-alive http.Client:
+//
+//	saturate  closed loop: --concurrency workers send POST /v1/checks
+//	          back to back; the server's ceiling for checks.
+//	noop      the same workers and bodies against POST /bench/noop (served
+//	          with serve --bench-noop): the ceiling of HTTP, routing and JSON
+//	          alone, so that checks can be judged against it.
+//	rate      open loop at --rate checks/s; latency is measured from each
+//	          request's intended send time, so a stalled server is charged
+//	          for the requests it delayed (no coordinated omission).
+//
+// Every check answer is verified: listed subjects must not be "clear", and
+// unlisted ones must be.
+
+// Bench limits.
+const (
+	benchList          = "safety_production_blacklist"
+	benchMaxSamples    = 5_000_000 // latency samples kept per phase
+	benchMaxSubjects   = 1_000_000
+	benchMaxWorkers    = 10_000
+	benchImportChunk   = 50_000 // entries per import request (the server takes 100 000)
+	benchLateThreshold = time.Millisecond
+	benchGrace         = 10 * time.Second // in-flight requests may finish this long after a phase
+	benchSendSlack     = time.Second      // the rate phase sends slots at most this long after its end
+	benchMaxBody       = 1 << 20
+)
+
+var benchPhaseNames = []string{"saturate", "noop", "rate"}
+
+type benchConfig struct {
+	url          string
+	clientID     string
+	clientSecret string
+	dataDir      string
+	duration     time.Duration
+	concurrency  int
+	rate         float64
+	subjects     int
+	listed       float64
+	action       string
+	phases       map[string]bool
+	json         bool
+}
+
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg benchConfig
+	var phases string
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "server base URL")
+	fs.StringVar(&cfg.clientID, "client-id", os.Getenv("CREDGATE_ADMIN_CLIENT_ID"), "administrator client id (env CREDGATE_ADMIN_CLIENT_ID; default: from DATA-DIR/"+adminCredentialsFile+")")
+	fs.StringVar(&cfg.clientSecret, "client-secret", os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET"), "administrator client secret (env CREDGATE_ADMIN_CLIENT_SECRET; default: from DATA-DIR/"+adminCredentialsFile+")")
+	dataDir := os.Getenv("CREDGATE_DATA_DIR")
+	if dataDir == "" {
+		dataDir = "./data"
+	}
+	fs.StringVar(&cfg.dataDir, "data-dir", dataDir, "the server's data directory, read for the administrator credentials (env CREDGATE_DATA_DIR)")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase")
+	fs.IntVar(&cfg.concurrency, "concurrency", 32, "workers of the saturate and noop phases")
+	fs.Float64Var(&cfg.rate, "rate", 1000, "checks per second of the rate phase")
+	fs.IntVar(&cfg.subjects, "subjects", 1000, "distinct subjects checked in rotation")
+	fs.Float64Var(&cfg.listed, "listed", 0.1, "fraction of the subjects put on "+benchList)
+	fs.StringVar(&cfg.action, "action", "government_procurement", "business action checked")
+	fs.StringVar(&phases, "phases", strings.Join(benchPhaseNames, ","), "phases to run, comma separated, from "+strings.Join(benchPhaseNames, ",")+" (always run in that order)")
+	fs.BoolVar(&cfg.json, "json", false, "also print the results as one line of JSON at the end")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: credgate bench [flags]\n\nLoad-tests a running server over HTTP: saturate and noop run closed loops of\n--concurrency workers, rate runs an open loop at --rate checks/s.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return errUsage
+	}
+	if err := cfg.validate(phases); err != nil {
+		return err
+	}
+	if cfg.clientID == "" || cfg.clientSecret == "" {
+		if err := cfg.readCredentials(); err != nil {
+			return err
+		}
+	}
+
+	b := newBench(cfg)
+	defer b.client.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	rep := benchReport{
+		GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), URL: cfg.url, Action: cfg.action,
+		Subjects: cfg.subjects, Concurrency: cfg.concurrency, DurationS: cfg.duration.Seconds(), Rate: cfg.rate,
+	}
+	fmt.Fprintf(stdout, "credgate bench\n")
+	fmt.Fprintf(stdout, "  go          %s %s/%s\n", rep.GoVersion, rep.OS, rep.Arch)
+	fmt.Fprintf(stdout, "  GOMAXPROCS  %d (NumCPU %d; the load generator shares the machine with the server)\n", rep.GOMAXPROCS, rep.NumCPU)
+	fmt.Fprintf(stdout, "  server      %s\n", cfg.url)
+	fmt.Fprintf(stdout, "  action      %s\n", cfg.action)
+	fmt.Fprintf(stdout, "  phases      %s, %s each; concurrency %d; rate %g/s\n", strings.Join(cfg.phaseList(), ","), cfg.duration, cfg.concurrency, cfg.rate)
+
+	setupStart := time.Now()
+	st, err := b.setup(ctx)
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	rep.Listed = st.listed
+	rep.Partner = st.partner
+	fmt.Fprintf(stdout, "  subjects    %d, %d listed on %s (%d imported now, %d already listed)\n",
+		cfg.subjects, st.listed, benchList, st.imported, st.listed-st.imported)
+	fmt.Fprintf(stdout, "  partner     %s (setup took %s)\n", st.partner, time.Since(setupStart).Round(time.Millisecond))
+
+	go b.refreshTokens(ctx, st.tokenTTL)
+
+	results := map[string]*phaseResult{}
+	for _, name := range cfg.phaseList() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var r *phaseResult
+		switch name {
+		case "saturate":
+			r = b.closedLoop(ctx, "saturate", "/v1/checks", true)
+		case "noop":
+			r = b.closedLoop(ctx, "noop", "/bench/noop", false)
+		case "rate":
+			r = b.openLoop(ctx)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		results[name] = r
+		rep.Phases = append(rep.Phases, r)
+		fmt.Fprintln(stdout)
+		r.print(stdout)
+	}
+
+	fmt.Fprintln(stdout)
+	sat, noop := results["saturate"], results["noop"]
+	switch {
+	case sat == nil || noop == nil:
+		fmt.Fprintln(stdout, "checks/noop ratio: n/a (needs both the saturate and noop phases)")
+	case noop.Skipped != "":
+		fmt.Fprintln(stdout, "checks/noop ratio: n/a (noop phase skipped)")
+	case noop.Throughput <= 0:
+		fmt.Fprintln(stdout, "checks/noop ratio: n/a (no successful no-op requests)")
+	default:
+		ratio := 100 * sat.Throughput / noop.Throughput
+		rep.RatioPct = &ratio
+		fmt.Fprintf(stdout, "checks/noop ratio: %.1f%% (%.0f / %.0f req/s)\n", ratio, sat.Throughput, noop.Throughput)
+	}
+	if cfg.json {
+		line, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", line)
+	}
+	return nil
+}
+
+func (c *benchConfig) validate(phases string) error {
+	u, err := url.Parse(c.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q: want http://host:port", c.url)
+	}
+	c.url = strings.TrimRight(c.url, "/")
+	switch {
+	case c.duration <= 0:
+		return errors.New("--duration must be positive")
+	case c.concurrency < 1 || c.concurrency > benchMaxWorkers:
+		return fmt.Errorf("--concurrency must be 1..%d", benchMaxWorkers)
+	case !(c.rate > 0) || c.rate > 1e6:
+		return errors.New("--rate must be in (0, 1000000]")
+	case c.subjects < 1 || c.subjects > benchMaxSubjects:
+		return fmt.Errorf("--subjects must be 1..%d", benchMaxSubjects)
+	case !(c.listed >= 0 && c.listed <= 1):
+		return errors.New("--listed must be a fraction in [0, 1]")
+	case c.action == "":
+		return errors.New("--action is required")
+	}
+	c.phases = map[string]bool{}
+	for _, p := range strings.Split(phases, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !slices.Contains(benchPhaseNames, p) {
+			return fmt.Errorf("--phases: unknown phase %q (known: %s)", p, strings.Join(benchPhaseNames, ","))
+		}
+		c.phases[p] = true
+	}
+	if len(c.phases) == 0 {
+		return errors.New("--phases: no phase selected")
+	}
+	return nil
+}
+
+func (c *benchConfig) phaseList() []string {
+	var out []string
+	for _, p := range benchPhaseNames {
+		if c.phases[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// readCredentials fills in the administrator credentials the server wrote
+// to its data dir on first start.
+func (c *benchConfig) readCredentials() error {
+	path := filepath.Join(c.dataDir, adminCredentialsFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("no administrator credentials: set --client-id/--client-secret (or CREDGATE_ADMIN_CLIENT_ID/SECRET), or point --data-dir at the server's data dir: %w", err)
+	}
+	var saved struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if c.clientID == "" {
+		c.clientID = saved.ClientID
+	}
+	if c.clientSecret == "" {
+		c.clientSecret = saved.ClientSecret
+	}
+	if c.clientID == "" || c.clientSecret == "" {
+		return fmt.Errorf("%s: client_id or client_secret missing", path)
+	}
+	return nil
+}
+
+type bench struct {
+	cfg    benchConfig
+	client *http.Client
+
+	subjects []string
+	bodies   [][]byte
+	listed   []bool
+
+	partnerID, partnerSecret string
+	auth                     atomic.Pointer[string] // "Bearer <partner token>"
+}
+
+// rateWorkers is how many workers the rate phase uses: enough that the
+// schedule holds while requests take up to 100 ms.
+func (c *benchConfig) rateWorkers() int {
+	n := int(math.Ceil(c.rate * 0.1))
+	return min(max(n, c.concurrency, 4), benchMaxWorkers)
+}
+
+func newBench(cfg benchConfig) *bench {
+	conns := max(cfg.concurrency, cfg.rateWorkers())
+	tr := &http.Transport{
+		Proxy:                 nil, // loopback: never through a proxy from the environment
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          conns + 16,
+		MaxIdleConnsPerHost:   conns + 16,
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true,
+		ResponseHeaderTimeout: 30 * time.Second,
+	}
+	return &bench{cfg: cfg, client: &http.Client{Transport: tr}}
+}
+
+// benchSubject returns subject i: a valid unified social credit code whose
+// check character policy.ParseUSCC supplies. Its division code is Beijing's
+// and its organisation code has letters, so it can never read as a resident
+// ID; the same i always gives the same code.
+func benchSubject(i int) (string, error) {
+	const alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+	var serial [7]byte
+	for k := len(serial) - 1; k >= 0; k-- {
+		serial[k] = alphabet[i%len(alphabet)]
+		i /= len(alphabet)
+	}
+	prefix := "91110108MB" + string(serial[:])
+	for _, c := range alphabet {
+		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
+			return id.Value, nil
+		}
+	}
+	return "", fmt.Errorf("no check character completes %s", prefix)
+}
+
+type setupResult struct {
+	partner  string
+	listed   int
+	imported int
+	tokenTTL time.Duration
+}
+
+func (b *bench) setup(ctx context.Context) (setupResult, error) {
+	var res setupResult
+	n := b.cfg.subjects
+	nListed := int(math.Round(b.cfg.listed * float64(n)))
+	b.subjects = make([]string, n)
+	b.bodies = make([][]byte, n)
+	b.listed = make([]bool, n)
+	index := make(map[string]int, n)
+	for i := range n {
+		s, err := benchSubject(i)
+		if err != nil {
+			return res, err
+		}
+		b.subjects[i] = s
+		index[s] = i
+		// Spread the listed subjects evenly over the rotation.
+		b.listed[i] = i*nListed/n != (i+1)*nListed/n
+		body, err := json.Marshal(map[string]any{
+			"subject": map[string]string{"id": s}, "action": b.cfg.action, "reference": "credgate-bench",
+		})
+		if err != nil {
+			return res, err
+		}
+		b.bodies[i] = body
+	}
+
+	adminTok, _, err := b.token(ctx, b.cfg.clientID, b.cfg.clientSecret)
+	if err != nil {
+		return res, fmt.Errorf("administrator token: %w", err)
+	}
+
+	// Earlier runs against the same store may have listed some subjects
+	// already: those stay listed (expected non-clear) and are not imported
+	// twice.
+	already := map[int]bool{}
+	after := ""
+	for page := 0; ; page++ {
+		if page >= 10_000 {
+			return res, errors.New("listing entries: too many pages")
+		}
+		q := url.Values{"list": {benchList}, "limit": {"1000"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var out struct {
+			Entries []struct {
+				SubjectID string `json:"subject_id"`
+				Status    string `json:"status"`
+			} `json:"entries"`
+			Next string `json:"next"`
+		}
+		if err := b.adminJSON(ctx, http.MethodGet, "/v1/admin/entries?"+q.Encode(), adminTok, nil, http.StatusOK, &out); err != nil {
+			return res, fmt.Errorf("list entries: %w", err)
+		}
+		for _, e := range out.Entries {
+			if i, ok := index[e.SubjectID]; ok && e.Status == "active" {
+				already[i] = true
+			}
+		}
+		if out.Next == "" || len(out.Entries) == 0 {
+			break
+		}
+		after = out.Next
+	}
+
+	now := time.Now().UTC()
+	var lines bytes.Buffer
+	pending := 0
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		var out struct {
+			Imported int `json:"imported"`
+		}
+		if err := b.adminJSON(ctx, http.MethodPost, "/v1/admin/entries:import", adminTok, &benchBody{"application/x-ndjson", lines.Bytes()}, http.StatusCreated, &out); err != nil {
+			return fmt.Errorf("import entries: %w", err)
+		}
+		res.imported += out.Imported
+		lines.Reset()
+		pending = 0
+		return nil
+	}
+	for i := range n {
+		if already[i] {
+			b.listed[i] = true
+			continue
+		}
+		if !b.listed[i] {
+			continue
+		}
+		line, err := json.Marshal(map[string]any{
+			"subject_id":             b.subjects[i],
+			"list":                   benchList,
+			"originating_department": "应急管理部",
+			"reason":                 "credgate bench: 发生重大生产安全责任事故",
+			"legal_basis":            "《安全生产法》",
+			"evidence_refs":          []string{"credgate-bench"},
+			"decided_at":             now.Add(-48 * time.Hour).Format(time.RFC3339),
+			"published_at":           now.Add(-24 * time.Hour).Format(time.RFC3339),
+		})
+		if err != nil {
+			return res, err
+		}
+		lines.Write(line)
+		lines.WriteByte('\n')
+		if pending++; pending == benchImportChunk {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	for _, l := range b.listed {
+		if l {
+			res.listed++
+		}
+	}
+
+	var partner struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	body, _ := json.Marshal(map[string]any{
+		"name": "credgate bench " + now.Format(time.RFC3339), "actions": []string{b.cfg.action},
+	})
+	if err := b.adminJSON(ctx, http.MethodPost, "/v1/admin/partners", adminTok, &benchBody{"application/json", body}, http.StatusCreated, &partner); err != nil {
+		return res, fmt.Errorf("create partner: %w", err)
+	}
+	b.partnerID, b.partnerSecret = partner.ClientID, partner.ClientSecret
+	tok, ttl, err := b.token(ctx, b.partnerID, b.partnerSecret)
+	if err != nil {
+		return res, fmt.Errorf("partner token: %w", err)
+	}
+	auth := "Bearer " + tok
+	b.auth.Store(&auth)
+	res.partner, res.tokenTTL = b.partnerID, ttl
+	return res, nil
+}
+
+// refreshTokens renews the partner's token at a third of its lifetime, so
+// phases longer than a token lives keep working.
+func (b *bench) refreshTokens(ctx context.Context, ttl time.Duration) {
+	every := max(ttl/3, 10*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tok, _, err := b.token(ctx, b.partnerID, b.partnerSecret)
+		if err != nil {
+			continue // the old token is still valid for a while; try again next tick
+		}
+		auth := "Bearer " + tok
+		b.auth.Store(&auth)
+	}
+}
+
+type benchBody struct {
+	contentType string
+	data        []byte
+}
+
+// token gets an access token by the client credentials grant.
+func (b *bench) token(ctx context.Context, id, secret string) (string, time.Duration, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+	var out struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	if err := b.adminJSON(ctx, http.MethodPost, "/v1/oauth/token", "", &benchBody{"application/x-www-form-urlencoded", []byte(form.Encode())}, http.StatusOK, &out); err != nil {
+		return "", 0, err
+	}
+	if out.AccessToken == "" {
+		return "", 0, errors.New("no access_token in the answer")
+	}
+	ttl := time.Duration(out.ExpiresIn) * time.Second
+	if ttl <= 0 {
+		ttl = 15 * time.Minute
+	}
+	return out.AccessToken, ttl, nil
+}
+
+// adminJSON sends one setup request and decodes the JSON answer, which must
+// have status want.
+func (b *bench) adminJSON(ctx context.Context, method, path, token string, body *benchBody, want int, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body.data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.cfg.url+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", body.contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		msg := strings.TrimSpace(string(data))
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, msg)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// phaseResult is what one phase measured. Latencies are in milliseconds.
+type phaseResult struct {
+	Name       string           `json:"name"`
+	Path       string           `json:"path"`
+	Mode       string           `json:"mode"`
+	Workers    int              `json:"workers"`
+	ElapsedS   float64          `json:"elapsed_s"`
+	Requests   int64            `json:"requests"`
+	Errors     int64            `json:"errors"`
+	ErrorsBy   map[string]int64 `json:"errors_by,omitempty"`
+	Throughput float64          `json:"throughput_rps"` // successful answers per second
+	P50        float64          `json:"p50_ms"`
+	P90        float64          `json:"p90_ms"`
+	P99        float64          `json:"p99_ms"`
+	Max        float64          `json:"max_ms"`
+	Samples    int              `json:"latency_samples"`
+	Outcomes   map[string]int64 `json:"outcomes,omitempty"`
+	Scheduled  int64            `json:"scheduled,omitempty"`
+	Late       int64            `json:"late,omitempty"`
+	Unsent     int64            `json:"unsent,omitempty"`
+	MaxLagMs   float64          `json:"max_lag_ms,omitempty"`
+	Skipped    string           `json:"skipped,omitempty"`
+	FirstError string           `json:"first_error,omitempty"`
+}
+
+func (r *phaseResult) print(w io.Writer) {
+	fmt.Fprintf(w, "phase %s: %s, POST %s, %d workers\n", r.Name, r.Mode, r.Path, r.Workers)
+	if r.Skipped != "" {
+		fmt.Fprintf(w, "  skipped     %s\n", r.Skipped)
+		return
+	}
+	fmt.Fprintf(w, "  requests    %d in %.2fs\n", r.Requests, r.ElapsedS)
+	fmt.Fprintf(w, "  errors      %d", r.Errors)
+	if len(r.ErrorsBy) > 0 {
+		keys := make([]string, 0, len(r.ErrorsBy))
+		for k := range r.ErrorsBy {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s %d", k, r.ErrorsBy[k])
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "  first error %s\n", r.FirstError)
+	}
+	fmt.Fprintf(w, "  throughput  %.1f req/s\n", r.Throughput)
+	fmt.Fprintf(w, "  latency     p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms", r.P50, r.P90, r.P99, r.Max)
+	if r.Mode == "open loop" {
+		fmt.Fprint(w, " (from intended send time)")
+	}
+	if int64(r.Samples) < r.Requests-r.ErrorsBy["transport"] {
+		fmt.Fprintf(w, " (first %d samples)", r.Samples)
+	}
+	fmt.Fprintln(w)
+	if r.Scheduled > 0 {
+		fmt.Fprintf(w, "  schedule    %d scheduled, %d sent more than %s late (max lag %.2fms), %d not sent (over %s behind at the phase end)\n",
+			r.Scheduled, r.Late, benchLateThreshold, r.MaxLagMs, r.Unsent, benchSendSlack)
+	}
+	if len(r.Outcomes) > 0 {
+		keys := make([]string, 0, len(r.Outcomes))
+		for k := range r.Outcomes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s %d", k, r.Outcomes[k])
+		}
+		fmt.Fprintf(w, "  outcomes    %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// worker is one sender's tallies; merged when its phase ends.
+type worker struct {
+	b        *bench
+	verify   bool
+	buf      bytes.Buffer
+	lat      []int64 // nanoseconds
+	maxLat   int
+	requests int64
+	ok       int64
+	errs     map[string]int64
+	firstErr string
+	outcomes map[string]int64
+	late     int64
+	maxLag   time.Duration
+}
+
+func (b *bench) newWorker(verify bool, maxLat int) *worker {
+	return &worker{b: b, verify: verify, maxLat: maxLat, lat: make([]int64, 0, min(maxLat, 4096)),
+		errs: map[string]int64{}, outcomes: map[string]int64{}}
+}
+
+func (w *worker) fail(kind, detail string) {
+	w.errs[kind]++
+	if w.firstErr == "" {
+		w.firstErr = detail
+	}
+}
+
+var outcomeKey = []byte(`"outcome":"`)
+
+// do sends subject i's body to path; latency counts from start.
+func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
+	w.requests++
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.b.cfg.url+path, bytes.NewReader(w.b.bodies[i]))
+	if err != nil {
+		w.fail("transport", err.Error())
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", *w.b.auth.Load())
+	resp, err := w.b.client.Do(req)
+	if err != nil {
+		w.fail("transport", err.Error())
+		return
+	}
+	w.buf.Reset()
+	_, err = w.buf.ReadFrom(io.LimitReader(resp.Body, benchMaxBody))
+	resp.Body.Close()
+	lat := time.Since(start)
+	if err != nil {
+		w.fail("transport", err.Error())
+		return
+	}
+	if len(w.lat) < w.maxLat {
+		w.lat = append(w.lat, int64(lat))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body := w.buf.String()
+		if len(body) > 200 {
+			body = body[:200] + "…"
+		}
+		w.fail("HTTP "+strconv.Itoa(resp.StatusCode), fmt.Sprintf("HTTP %d: %s", resp.StatusCode, body))
+		return
+	}
+	if w.verify {
+		data := w.buf.Bytes()
+		k := bytes.Index(data, outcomeKey)
+		end := -1
+		if k >= 0 {
+			k += len(outcomeKey)
+			end = bytes.IndexByte(data[k:], '"')
+		}
+		if end < 0 {
+			w.fail("no outcome", "answer without an outcome: "+w.buf.String())
+			return
+		}
+		outcome := string(data[k : k+end])
+		w.outcomes[outcome]++
+		if listed := w.b.listed[i]; listed == (outcome == "clear") {
+			want := "clear"
+			if listed {
+				want = "not clear"
+			}
+			w.fail("wrong outcome", fmt.Sprintf("subject %s: outcome %q, want %s", w.b.subjects[i], outcome, want))
+			return
+		}
+	}
+	w.ok++
+}
+
+// warm opens n connections with one request each, so that phases measure
+// steady state rather than connection set-up. It returns the first answer's
+// status, or an error.
+func (b *bench) warm(ctx context.Context, path string, n int) (int, error) {
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	errs := make([]error, n)
+	for k := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.cfg.url+path, bytes.NewReader(b.bodies[k%len(b.bodies)]))
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", *b.auth.Load())
+			resp, err := b.client.Do(req)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, benchMaxBody))
+			resp.Body.Close()
+			statuses[k] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for k := range n {
+		if errs[k] != nil {
+			return 0, errs[k]
+		}
+		if statuses[k] < 200 || statuses[k] > 299 {
+			return statuses[k], nil
+		}
+	}
+	return statuses[0], nil
+}
+
+// closedLoop runs --concurrency workers back to back for --duration.
+func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool) *phaseResult {
+	n := b.cfg.concurrency
+	r := &phaseResult{Name: name, Path: path, Mode: "closed loop", Workers: n}
+	status, err := b.warm(ctx, path, n)
+	switch {
+	case err != nil:
+		r.Skipped = "warm-up failed: " + err.Error()
+		return r
+	case status == http.StatusNotFound && name == "noop":
+		r.Skipped = "the server answered 404: start it with serve --bench-noop to measure the no-op ceiling"
+		return r
+	case status < 200 || status > 299:
+		r.Skipped = fmt.Sprintf("warm-up answered HTTP %d", status)
+		return r
+	}
+
+	start := time.Now()
+	deadline := start.Add(b.cfg.duration)
+	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
+	defer cancel()
+	workers := make([]*worker, n)
+	var wg sync.WaitGroup
+	for k := range n {
+		w := b.newWorker(verify, benchMaxSamples/n)
+		workers[k] = w
+		wg.Go(func() {
+			// Each worker walks the subjects from its own offset.
+			i := k * len(b.bodies) / n
+			for time.Now().Before(deadline) && pctx.Err() == nil {
+				w.do(pctx, path, i, time.Now())
+				if i++; i == len(b.bodies) {
+					i = 0
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r.merge(workers, time.Since(start))
+	return r
+}
+
+// openLoop sends --rate checks per second for --duration, each at its
+// intended time i/rate after the start; latency counts from that time.
+func (b *bench) openLoop(ctx context.Context) *phaseResult {
+	const path = "/v1/checks"
+	n := b.cfg.rateWorkers()
+	r := &phaseResult{Name: "rate", Path: path, Mode: "open loop", Workers: n}
+	if status, err := b.warm(ctx, path, n); err != nil {
+		r.Skipped = "warm-up failed: " + err.Error()
+		return r
+	} else if status < 200 || status > 299 {
+		r.Skipped = fmt.Sprintf("warm-up answered HTTP %d", status)
+		return r
+	}
+	interval := float64(time.Second) / b.cfg.rate
+	total := int64(math.Floor(b.cfg.duration.Seconds() * b.cfg.rate))
+	r.Scheduled = total
+	r.Mode = fmt.Sprintf("open loop at %g/s", b.cfg.rate)
+
+	start := time.Now()
+	deadline := start.Add(b.cfg.duration)
+	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
+	defer cancel()
+	var next atomic.Int64
+	workers := make([]*worker, n)
+	var wg sync.WaitGroup
+	for k := range n {
+		w := b.newWorker(true, int(min(total, benchMaxSamples)/int64(n))+1)
+		workers[k] = w
+		wg.Go(func() {
+			// A free worker takes the next slot and waits for its time; a
+			// slot nobody was free for is taken late, and its latency
+			// includes the wait.
+			for pctx.Err() == nil {
+				slot := next.Add(1) - 1
+				if slot >= total {
+					return
+				}
+				intended := start.Add(time.Duration(float64(slot) * interval))
+				if d := time.Until(intended); d > 0 {
+					t := time.NewTimer(d)
+					select {
+					case <-t.C:
+					case <-pctx.Done():
+						t.Stop()
+						return
+					}
+				}
+				now := time.Now()
+				if now.After(deadline.Add(benchSendSlack)) {
+					// So far behind schedule that the phase is over: stop
+					// rather than run on; the slots left are reported
+					// unsent.
+					next.Store(total)
+					return
+				}
+				if lag := now.Sub(intended); lag > benchLateThreshold {
+					w.late++
+					w.maxLag = max(w.maxLag, lag)
+				}
+				w.do(pctx, path, int(slot%int64(len(b.bodies))), intended)
+			}
+		})
+	}
+	wg.Wait()
+	r.merge(workers, time.Since(start))
+	var sent int64
+	for _, w := range workers {
+		sent += w.requests
+		r.Late += w.late
+		r.MaxLagMs = max(r.MaxLagMs, float64(w.maxLag)/1e6)
+	}
+	r.Unsent = max(total-sent, 0)
+	return r
+}
+
+func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
+	r.ElapsedS = elapsed.Seconds()
+	r.ErrorsBy = map[string]int64{}
+	r.Outcomes = map[string]int64{}
+	var lat []int64
+	var ok int64
+	for _, w := range workers {
+		r.Requests += w.requests
+		ok += w.ok
+		for k, v := range w.errs {
+			r.ErrorsBy[k] += v
+			r.Errors += v
+		}
+		for k, v := range w.outcomes {
+			r.Outcomes[k] += v
+		}
+		if r.FirstError == "" {
+			r.FirstError = w.firstErr
+		}
+		lat = append(lat, w.lat...)
+	}
+	if len(r.ErrorsBy) == 0 {
+		r.ErrorsBy = nil
+	}
+	if len(r.Outcomes) == 0 {
+		r.Outcomes = nil
+	}
+	if elapsed > 0 {
+		r.Throughput = float64(ok) / elapsed.Seconds()
+	}
+	r.Samples = len(lat)
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	pct := func(q float64) float64 {
+		k := int(math.Ceil(q*float64(len(lat)))) - 1
+		return float64(lat[min(max(k, 0), len(lat)-1)]) / 1e6
+	}
+	r.P50, r.P90, r.P99 = pct(0.50), pct(0.90), pct(0.99)
+	r.Max = float64(lat[len(lat)-1]) / 1e6
+}
+
+// benchReport is the --json output.
+type benchReport struct {
+	GoVersion   string         `json:"go_version"`
+	OS          string         `json:"os"`
+	Arch        string         `json:"arch"`
+	GOMAXPROCS  int            `json:"gomaxprocs"`
+	NumCPU      int            `json:"num_cpu"`
+	URL         string         `json:"url"`
+	Action      string         `json:"action"`
+	Subjects    int            `json:"subjects"`
+	Listed      int            `json:"listed"`
+	Partner     string         `json:"partner"`
+	Concurrency int            `json:"concurrency"`
+	DurationS   float64        `json:"duration_s"`
+	Rate        float64        `json:"rate"`
+	Phases      []*phaseResult `json:"phases"`
+	RatioPct    *float64       `json:"checks_noop_ratio_pct,omitempty"`
+}

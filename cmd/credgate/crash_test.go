@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/credgate/credgate/policy"
+)
+
+const (
+	testAdminID     = "admin"
+	testAdminSecret = "crash-test-admin-secret-0123456789"
+)
+
+// buildBinary compiles credgate once per test binary run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "credgate")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	base string
+	logs *strings.Builder
+}
+
+func startServer(t *testing.T, bin, dataDir string, env ...string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), "CREDGATE_ADMIN_CLIENT_ID="+testAdminID, "CREDGATE_ADMIN_CLIENT_SECRET="+testAdminSecret)
+	cmd.Env = append(cmd.Env, env...)
+	logs := &strings.Builder{}
+	var mu sync.Mutex
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, base: "http://" + addr, logs: logs}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := http.Get(p.base + "/healthz"); err == nil {
+			res.Body.Close()
+			return p
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Fatalf("server did not start:\n%s", logs.String())
+	return nil
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func postJSON(client *http.Client, url, token string, body any) (int, map[string]any, error) {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(b)))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return doReq(client, req)
+}
+
+func doReq(client *http.Client, req *http.Request) (int, map[string]any, error) {
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return res.StatusCode, nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return res.StatusCode, nil, fmt.Errorf("decode %s: %w", raw, err)
+	}
+	return res.StatusCode, m, nil
+}
+
+func getToken(t *testing.T, base, id, secret string) string {
+	t.Helper()
+	res, err := http.PostForm(base+"/v1/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&m)
+	tok, _ := m["access_token"].(string)
+	if tok == "" {
+		t.Fatalf("token: %d %v", res.StatusCode, m)
+	}
+	return tok
+}
+
+func validUSCC(t *testing.T, prefix string) string {
+	t.Helper()
+	for _, c := range "0123456789ABCDEFGHJKLMNPQRTUWXY" {
+		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
+			return id.Value
+		}
+	}
+	t.Fatalf("no valid completion of %s", prefix)
+	return ""
+}
+
+// freshPostgres creates a database for one test and drops it afterwards.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("CREDGATE_TEST_POSTGRES_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL at %s is required under CI: %v", base, err)
+		}
+		t.Skipf("PostgreSQL not reachable at %s (%v); skipping", base, err)
+	}
+	name := fmt.Sprintf("credgate_crash_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
+	})
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// TestSIGKILLLosesNoAnsweredCheck kills the server with SIGKILL under
+// load, restarts it on the same data and asks for every check that had
+// been answered: each must be there, with the same record hash.
+func TestSIGKILLLosesNoAnsweredCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a server")
+	}
+	bin := buildBinary(t)
+	t.Run("sqlite", func(t *testing.T) { crashRun(t, bin, nil) })
+	t.Run("postgres", func(t *testing.T) {
+		crashRun(t, bin, []string{"CREDGATE_POSTGRES_URL=" + freshPostgres(t)})
+	})
+}
+
+func crashRun(t *testing.T, bin string, env []string) {
+	dataDir := t.TempDir()
+	srv := startServer(t, bin, dataDir, env...)
+	admin := getToken(t, srv.base, testAdminID, testAdminSecret)
+	listed := validUSCC(t, "91110108MA01CRTH0")
+	code, _, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/entries", admin, map[string]any{
+		"subject_id": listed, "list": "safety_production_blacklist", "originating_department": "应急管理部",
+		"reason": "重大事故", "legal_basis": "《安全生产法》",
+		"decided_at": "2026-01-01T00:00:00Z", "published_at": "2026-01-02T00:00:00Z",
+	})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create entry: %d %v", code, err)
+	}
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	type answered struct{ id, hash string }
+	var mu sync.Mutex
+	var got []answered
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, m, err := postJSON(client, srv.base+"/v1/checks", admin, map[string]any{
+					"subject": map[string]string{"id": listed}, "action": "government_procurement",
+					"reference": fmt.Sprintf("w%d-%d", w, i),
+				})
+				if err != nil || code != http.StatusOK {
+					continue // the kill cuts requests off; only answers count
+				}
+				rc, _ := m["receipt"].(map[string]any)
+				hash, _ := rc["record_hash"].(string)
+				mu.Lock()
+				got = append(got, answered{m["check_id"].(string), hash})
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if len(got) < 10 {
+		t.Fatalf("only %d checks answered before the kill:\n%s", len(got), srv.logs.String())
+	}
+
+	srv2 := startServer(t, bin, dataDir, env...)
+	admin = getToken(t, srv2.base, testAdminID, testAdminSecret)
+	for _, a := range got {
+		req, _ := http.NewRequest(http.MethodGet, srv2.base+"/v1/checks/"+a.id, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		code, m, err := doReq(client, req)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("answered check %s lost after SIGKILL: %d %v", a.id, code, err)
+		}
+		if h := m["receipt"].(map[string]any)["record_hash"]; h != a.hash {
+			t.Fatalf("check %s: hash %v after restart, %s when answered", a.id, h, a.hash)
+		}
+	}
+	t.Logf("%d answered checks, all present after SIGKILL and restart", len(got))
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/credgate/credgate/adapters/postgres"
+	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+var errUsage = errors.New("usage")
+
+// storeConfig says where credgate keeps its data.
+type storeConfig struct {
+	dataDir     string
+	postgresURL string
+}
+
+func (c *storeConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", envOr("CREDGATE_DATA_DIR", "./data"), "directory for the SQLite database and generated keys (env CREDGATE_DATA_DIR)")
+	fs.StringVar(&c.postgresURL, "postgres-url", os.Getenv("CREDGATE_POSTGRES_URL"), "PostgreSQL URL; when set, data lives there instead of SQLite (env CREDGATE_POSTGRES_URL)")
+}
+
+// open opens the configured store.
+func (c *storeConfig) open(ctx context.Context) (service.Store, string, error) {
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("data dir: %w", err)
+	}
+	if c.postgresURL != "" {
+		st, err := postgres.Open(ctx, c.postgresURL)
+		if err != nil {
+			return nil, "", fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		return st, "postgres", nil
+	}
+	st, err := sqlite.Open(ctx, c.dataDir)
+	if err != nil {
+		return nil, "", fmt.Errorf("open SQLite in %s: %w", c.dataDir, err)
+	}
+	return st, "sqlite", nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+type serveConfig struct {
+	store           storeConfig
+	addr            string
+	redisURL        string
+	tokenKey        string
+	shutdownTimeout time.Duration
+	benchNoop       bool
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.store.register(fs)
+	fs.StringVar(&cfg.addr, "addr", envOr("CREDGATE_ADDR", ":8080"), "listen address (env CREDGATE_ADDR)")
+	fs.StringVar(&cfg.redisURL, "redis-url", os.Getenv("CREDGATE_REDIS_URL"), "Redis URL for the shared cache tier (env CREDGATE_REDIS_URL)")
+	fs.StringVar(&cfg.tokenKey, "token-key", os.Getenv("CREDGATE_TOKEN_KEY"), "base64 Ed25519 seed signing access tokens; every replica needs the same one (env CREDGATE_TOKEN_KEY; default: generated into the data dir)")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fs.BoolVar(&cfg.benchNoop, "bench-noop", false, "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	slog.SetDefault(logger)
+
+	cat, err := policy.BundledCatalog()
+	if err != nil {
+		return fmt.Errorf("catalogue: %w", err)
+	}
+	st, kind, err := cfg.store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, err := loadTokenKey(cfg.tokenKey, cfg.store.dataDir)
+	if err != nil {
+		return err
+	}
+	appender := evidence.NewAppender(st)
+	checker := service.NewChecker(cat, st, appender, st)
+	entries := service.NewEntries(st, cat)
+	partners := service.NewPartners(st, cat)
+	tokens := gateway.NewTokens(key)
+
+	adminID, adminSecret, created, err := bootstrapAdmin(ctx, partners, cfg.store.dataDir)
+	if err != nil {
+		return err
+	}
+
+	opts := []gateway.Option{gateway.WithReadiness(kind, st)}
+	if cfg.benchNoop {
+		opts = append(opts, gateway.WithNoopEndpoint())
+	}
+	srv := &http.Server{
+		Handler:           gateway.New(checker, entries, partners, tokens, opts...).Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
+		"measures", len(cat.Measures()))
+	printWelcome(stdout, ln.Addr().String(), adminID, adminSecret, created, cfg.store.dataDir)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		appender.Close()
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("draining in-flight requests", "timeout", cfg.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	// Every answered check is already committed; Close commits what is
+	// still queued from requests that were cut off.
+	appender.Close()
+	logger.Info("stopped")
+	return err
+}
+
+// loadTokenKey returns the token signing key from the flag/environment, or
+// from the data dir, generating it there on first start.
+func loadTokenKey(configured, dataDir string) (ed25519.PrivateKey, error) {
+	decode := func(s string) (ed25519.PrivateKey, error) {
+		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+		if err != nil {
+			seed, err = base64.RawURLEncoding.DecodeString(strings.TrimSpace(s))
+		}
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return nil, errors.New("token key must be a base64 32-byte Ed25519 seed")
+		}
+		return ed25519.NewKeyFromSeed(seed), nil
+	}
+	if configured != "" {
+		return decode(configured)
+	}
+	path := filepath.Join(dataDir, "token-signing.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return decode(string(b))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, err
+	}
+	if err := writeSecretFile(path, []byte(base64.StdEncoding.EncodeToString(seed)+"\n")); err != nil {
+		return nil, fmt.Errorf("write token key: %w", err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// writeSecretFile creates path with mode 0600, failing if it exists.
+func writeSecretFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+const adminCredentialsFile = "admin-credentials.json"
+
+// bootstrapAdmin makes sure an administrator exists: the one named by
+// CREDGATE_ADMIN_CLIENT_ID/SECRET, or else one generated on first start and
+// written to a 0600 file in the data dir. The secret is never logged.
+func bootstrapAdmin(ctx context.Context, partners *service.Partners, dataDir string) (id, secret string, created bool, err error) {
+	id, secret = os.Getenv("CREDGATE_ADMIN_CLIENT_ID"), os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET")
+	if (id == "") != (secret == "") {
+		return "", "", false, errors.New("set both CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, or neither")
+	}
+	path := filepath.Join(dataDir, adminCredentialsFile)
+	if id == "" {
+		var saved struct {
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+		}
+		if b, err := os.ReadFile(path); err == nil {
+			if err := json.Unmarshal(b, &saved); err != nil {
+				return "", "", false, fmt.Errorf("%s: %w", path, err)
+			}
+			id, secret = saved.ClientID, saved.ClientSecret
+		} else {
+			id = "admin"
+			if secret, err = service.NewSecret(); err != nil {
+				return "", "", false, err
+			}
+			saved.ClientID, saved.ClientSecret = id, secret
+			b, _ := json.MarshalIndent(saved, "", "  ")
+			if err := writeSecretFile(path, append(b, '\n')); err != nil {
+				return "", "", false, fmt.Errorf("write admin credentials: %w", err)
+			}
+			slog.Info("generated the bootstrap administrator's credentials", "file", path)
+		}
+	}
+	created, err = partners.EnsureAdmin(ctx, id, secret)
+	if err != nil {
+		return "", "", false, fmt.Errorf("bootstrap administrator: %w", err)
+	}
+	return id, secret, created, nil
+}
+
+func printWelcome(w io.Writer, addr, adminID, _ string, _ bool, dataDir string) {
+	host := addr
+	if strings.HasPrefix(host, "[::]:") || strings.HasPrefix(host, "0.0.0.0:") || strings.HasPrefix(host, ":") {
+		host = "localhost:" + host[strings.LastIndex(host, ":")+1:]
+	}
+	secretHint := "$CREDGATE_ADMIN_CLIENT_SECRET"
+	if os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET") == "" {
+		secretHint = fmt.Sprintf("$(jq -r .client_secret %s)", filepath.Join(dataDir, adminCredentialsFile))
+	}
+	fmt.Fprintf(w, `credgate is listening on http://%s
+Get an administrator token:
+  curl -s -u %s:%s -d grant_type=client_credentials http://%s/v1/oauth/token
+`, host, adminID, secretHint, host)
+}

@@ -1,0 +1,64 @@
+// Package evidence is credgate's append-only log of checks and
+// administrative acts: what was asked, what was answered, by whom and when.
+// Records are committed durably, in groups, before an answer leaves; each
+// record is bound to its body by a salted hash so that the body (which may
+// hold personal data) can later be erased without breaking the log.
+package evidence
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"time"
+)
+
+// Kind of a record.
+type Kind string
+
+// Record kinds.
+const (
+	KindCheck Kind = "check"
+	KindAdmin Kind = "admin"
+)
+
+// SaltSize is the size of a record's salt in bytes.
+const SaltSize = 16
+
+// Record is one entry of the evidence log.
+type Record struct {
+	// Index is the record's position in the log, assigned on append.
+	Index uint64
+	// ID is unique across the log: a check id or an act id.
+	ID      string
+	Kind    Kind
+	Partner string // client id of the caller
+	At      time.Time
+	// Body is the canonical JSON of what was answered or done.
+	Body []byte
+	Salt []byte
+	// Hash is SHA-256(Salt || Body): what the log commits to.
+	Hash [32]byte
+}
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("evidence record not found")
+
+// Seal fills in a fresh salt and the record hash.
+func (r *Record) Seal() error {
+	r.Salt = make([]byte, SaltSize)
+	if _, err := rand.Read(r.Salt); err != nil {
+		return err
+	}
+	r.Hash = RecordHash(r.Salt, r.Body)
+	return nil
+}
+
+// RecordHash is the hash a record commits to.
+func RecordHash(salt, body []byte) [32]byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(body)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}

@@ -1,0 +1,407 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// token is the OAuth 2.0 client credentials grant (RFC 6749 §4.4), with
+// the client authenticated by HTTP Basic or form fields.
+func (s *Server) token(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
+		p := problem(http.StatusBadRequest, "invalid_request", "Invalid token request", "send application/x-www-form-urlencoded")
+		p.OAuthError = "invalid_request"
+		fail(c, p)
+		return
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			fail(c, decodeProblem(err))
+			return
+		}
+		p := problem(http.StatusBadRequest, "invalid_request", "Invalid token request", "malformed form")
+		p.OAuthError = "invalid_request"
+		fail(c, p)
+		return
+	}
+	if gt := c.Request.PostForm.Get("grant_type"); gt != "client_credentials" {
+		p := problem(http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type", "grant_type must be client_credentials")
+		p.OAuthError = "unsupported_grant_type"
+		fail(c, p)
+		return
+	}
+	id, secret, ok := c.Request.BasicAuth()
+	if !ok {
+		id, secret = c.Request.PostForm.Get("client_id"), c.Request.PostForm.Get("client_secret")
+	}
+	if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
+		fail(c, service.ErrInvalidClient)
+		return
+	}
+	p, err := s.partners.Authenticate(c.Request.Context(), id, secret)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	tok, err := s.tokens.Issue(p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.tokens.TTL().Seconds())})
+}
+
+type catalogView struct {
+	Revision string           `json:"revision"`
+	Actions  []policy.Action  `json:"actions"`
+	Lists    []policy.List    `json:"lists"`
+	Measures []policy.Measure `json:"measures"`
+}
+
+func (s *Server) catalog(c *gin.Context) {
+	cat := s.checker.Catalog()
+	c.JSON(http.StatusOK, catalogView{Revision: cat.Revision(), Actions: cat.Actions(), Lists: cat.Lists(), Measures: cat.Measures()})
+}
+
+func (s *Server) check(c *gin.Context) {
+	req, err := decodeCheckRequest(c.Request.Body)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ans, err := s.checker.Check(c.Request.Context(), callerOf(c), service.CheckRequest{
+		Subject: req.Subject.ID, Action: req.Action, Reference: req.Reference,
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.checks.WithLabelValues(ans.Action, string(ans.Outcome)).Inc()
+	c.JSON(http.StatusOK, ans)
+}
+
+type batchResult struct {
+	Index   int                  `json:"index"`
+	Check   *service.CheckAnswer `json:"check,omitempty"`
+	Problem *Problem             `json:"problem,omitempty"`
+}
+
+func (s *Server) checkBatch(c *gin.Context) {
+	var req batchRequest
+	if err := decodeJSON(c.Request.Body, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	subjects := make([]string, len(req.Subjects))
+	for i, sub := range req.Subjects {
+		subjects[i] = sub.ID
+	}
+	items, err := s.checker.CheckBatch(c.Request.Context(), callerOf(c), subjects, req.Action, req.Reference)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]batchResult, len(items))
+	for i, it := range items {
+		out[i] = batchResult{Index: i, Check: it.Answer}
+		if it.Err != nil {
+			p := problemFor(it.Err)
+			p.Field = "subjects[" + strconv.Itoa(i) + "].id"
+			out[i].Problem = p
+			continue
+		}
+		s.checks.WithLabelValues(it.Answer.Action, string(it.Answer.Outcome)).Inc()
+	}
+	c.JSON(http.StatusOK, gin.H{"action": req.Action, "results": out})
+}
+
+func (s *Server) getCheck(c *gin.Context) {
+	ans, err := s.checker.GetCheck(c.Request.Context(), callerOf(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ans)
+}
+
+// entryView is an entry as the admin API shows it, with its status now.
+type entryView struct {
+	ID                    string                     `json:"id"`
+	SubjectID             string                     `json:"subject_id"`
+	SubjectKind           policy.SubjectKind         `json:"subject_kind"`
+	List                  string                     `json:"list"`
+	Status                policy.EntryStatus         `json:"status"`
+	OriginatingDepartment string                     `json:"originating_department"`
+	Reason                string                     `json:"reason"`
+	LegalBasis            string                     `json:"legal_basis"`
+	EvidenceRefs          []string                   `json:"evidence_refs"`
+	DecidedAt             time.Time                  `json:"decided_at"`
+	PublishedAt           time.Time                  `json:"published_at"`
+	ValidUntil            *time.Time                 `json:"valid_until"`
+	RevokedAt             *time.Time                 `json:"revoked_at,omitempty"`
+	RevocationReason      string                     `json:"revocation_reason,omitempty"`
+	ResponsiblePersons    []policy.ResponsiblePerson `json:"responsible_persons"`
+	Objections            []policy.Objection         `json:"objections"`
+	CreatedAt             time.Time                  `json:"created_at"`
+	UpdatedAt             time.Time                  `json:"updated_at"`
+	Version               int64                      `json:"version"`
+}
+
+func viewEntry(e policy.Entry, now time.Time) entryView {
+	v := entryView{
+		ID: e.ID, SubjectID: e.Subject.Value, SubjectKind: e.Subject.Kind, List: e.List, Status: e.StatusAt(now),
+		OriginatingDepartment: e.OriginatingDepartment, Reason: e.Reason, LegalBasis: e.LegalBasis,
+		EvidenceRefs: e.EvidenceRefs, DecidedAt: e.DecidedAt, PublishedAt: e.PublishedAt, ValidUntil: e.ValidUntil,
+		RevokedAt: e.RevokedAt, RevocationReason: e.RevocationReason, ResponsiblePersons: e.ResponsiblePersons,
+		Objections: e.Objections, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Version: e.Version,
+	}
+	if v.EvidenceRefs == nil {
+		v.EvidenceRefs = []string{}
+	}
+	if v.ResponsiblePersons == nil {
+		v.ResponsiblePersons = []policy.ResponsiblePerson{}
+	}
+	if v.Objections == nil {
+		v.Objections = []policy.Objection{}
+	}
+	return v
+}
+
+func (s *Server) createEntry(c *gin.Context) {
+	var in service.EntryInput
+	if err := decodeJSON(c.Request.Body, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	e, err := s.entries.Create(c.Request.Context(), in)
+	if err != nil {
+		fail(c, entryError(err))
+		return
+	}
+	c.Header("Location", "/v1/admin/entries/"+e.ID)
+	c.JSON(http.StatusCreated, viewEntry(e, time.Now()))
+}
+
+// entryError points identifier errors of entries at the right field.
+func entryError(err error) error {
+	if r := identifierReason(err); r != "" && !errors.Is(err, policy.ErrInvalidResponsible) {
+		p := problem(http.StatusBadRequest, "invalid_subject_id", "Invalid subject identifier", err.Error())
+		p.Field, p.Reason = "subject_id", r
+		return p
+	}
+	return err
+}
+
+func (s *Server) importEntries(c *gin.Context) {
+	format := service.FormatNDJSON
+	ct := c.ContentType()
+	switch {
+	case ct == "text/csv":
+		format = service.FormatCSV
+	case ct == "application/x-ndjson" || ct == "application/jsonl":
+	default:
+		fail(c, problem(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type",
+			"send text/csv or application/x-ndjson"))
+		return
+	}
+	inputs, lines, bad, err := service.ParseImport(bufio.NewReader(c.Request.Body), format, nil)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = decodeProblem(err)
+		}
+		fail(c, err)
+		return
+	}
+	if len(bad) > 0 {
+		fail(c, &service.ImportError{Lines: bad})
+		return
+	}
+	entries, err := s.entries.Import(c.Request.Context(), inputs, lines)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	c.JSON(http.StatusCreated, gin.H{"imported": len(entries), "ids": ids})
+}
+
+func (s *Server) listEntries(c *gin.Context) {
+	limit := 100
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > service.MaxPage {
+			fail(c, problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage)))
+			return
+		}
+		limit = n
+	}
+	entries, err := s.entries.List(c.Request.Context(), service.EntryFilter{
+		Subject: c.Query("subject_id"), List: c.Query("list"), After: c.Query("after"), Limit: limit,
+	})
+	if err != nil {
+		if identifierReason(err) != "" {
+			p := problem(http.StatusBadRequest, "invalid_subject_id", "Invalid subject identifier", err.Error())
+			p.Field, p.Reason = "subject_id", identifierReason(err)
+			err = p
+		}
+		fail(c, err)
+		return
+	}
+	now := time.Now()
+	out := make([]entryView, len(entries))
+	for i, e := range entries {
+		out[i] = viewEntry(e, now)
+	}
+	resp := gin.H{"entries": out}
+	if len(entries) == limit {
+		resp["next"] = entries[len(entries)-1].ID
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *Server) getEntry(c *gin.Context) {
+	e, err := s.entries.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewEntry(e, time.Now()))
+}
+
+func (s *Server) patchEntry(c *gin.Context) {
+	var p service.EntryPatch
+	if err := decodeJSON(c.Request.Body, &p); err != nil {
+		fail(c, err)
+		return
+	}
+	e, err := s.entries.Patch(c.Request.Context(), c.Param("id"), p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewEntry(e, time.Now()))
+}
+
+// entryVerb serves POST /v1/admin/entries/{id}:verb.
+func (s *Server) entryVerb(c *gin.Context) {
+	id, verb, _ := strings.Cut(c.Param("id"), ":")
+	switch verb {
+	case "revoke":
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		if err := decodeJSON(c.Request.Body, &body); err != nil {
+			fail(c, err)
+			return
+		}
+		e, err := s.entries.Revoke(c.Request.Context(), id, body.Reason)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, viewEntry(e, time.Now()))
+	default:
+		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
+	}
+}
+
+type partnerView struct {
+	ClientID  string     `json:"client_id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	Actions   []string   `json:"actions"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// ClientSecret is shown once, in the answer that creates it.
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+func viewPartner(p service.Partner) partnerView {
+	v := partnerView{ClientID: p.ClientID, Name: p.Name, Role: string(p.Role), Actions: p.Actions,
+		Status: string(p.Status), CreatedAt: p.CreatedAt, RevokedAt: p.RevokedAt}
+	if v.Actions == nil {
+		v.Actions = []string{}
+	}
+	return v
+}
+
+func (s *Server) createPartner(c *gin.Context) {
+	var body struct {
+		Name    string   `json:"name"`
+		Role    string   `json:"role"`
+		Actions []string `json:"actions"`
+	}
+	if err := decodeJSON(c.Request.Body, &body); err != nil {
+		fail(c, err)
+		return
+	}
+	if len(body.Actions) > 200 {
+		fail(c, problem(http.StatusBadRequest, "invalid_partner", "Invalid partner", "at most 200 actions"))
+		return
+	}
+	p, secret, err := s.partners.Create(c.Request.Context(), service.NewPartnerInput{
+		Name: body.Name, Role: service.Role(body.Role), Actions: body.Actions,
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	v := viewPartner(p)
+	v.ClientSecret = secret
+	c.Header("Cache-Control", "no-store")
+	c.Header("Location", "/v1/admin/partners/"+p.ClientID)
+	c.JSON(http.StatusCreated, v)
+}
+
+func (s *Server) listPartners(c *gin.Context) {
+	ps, err := s.partners.List(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]partnerView, len(ps))
+	for i, p := range ps {
+		out[i] = viewPartner(p)
+	}
+	c.JSON(http.StatusOK, gin.H{"partners": out})
+}
+
+func (s *Server) getPartner(c *gin.Context) {
+	p, err := s.partners.Get(c.Request.Context(), c.Param("client_id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewPartner(p))
+}
+
+// partnerVerb serves POST /v1/admin/partners/{client_id}:revoke.
+func (s *Server) partnerVerb(c *gin.Context) {
+	id, verb, _ := strings.Cut(c.Param("client_id"), ":")
+	if verb != "revoke" {
+		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
+		return
+	}
+	p, err := s.partners.Revoke(c.Request.Context(), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewPartner(p))
+}

@@ -1,0 +1,162 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// harness runs the whole gateway over a real SQLite store in a temp dir.
+// Every response it sees is checked against openapi.yaml.
+type harness struct {
+	t        *testing.T
+	handler  http.Handler
+	store    service.Store
+	catalog  *policy.Catalog
+	tokens   *gateway.Tokens
+	key      ed25519.PrivateKey
+	adminTok string
+}
+
+const (
+	adminID     = "admin"
+	adminSecret = "admin-secret-for-tests-0123456789"
+)
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := policy.BundledCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := evidence.NewAppender(st)
+	t.Cleanup(func() {
+		app.Close()
+		st.Close()
+	})
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	partners := service.NewPartners(st, cat)
+	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
+		t.Fatal(err)
+	}
+	tokens := gateway.NewTokens(key)
+	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), partners, tokens,
+		gateway.WithReadiness("sqlite", st))
+	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key}
+	h.adminTok = h.token(adminID, adminSecret)
+	return h
+}
+
+// response is a decoded answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+func (h *harness) do(method, path, token, contentType string, body []byte) response {
+	h.t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	res := rec.Result()
+	b, _ := io.ReadAll(res.Body)
+	validateContract(h.t, method, path, contentType, body, res.StatusCode, res.Header, b)
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+func (h *harness) doJSON(method, path, token string, v any) response {
+	h.t.Helper()
+	var body []byte
+	switch b := v.(type) {
+	case nil:
+	case string:
+		body = []byte(b)
+	default:
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	ct := ""
+	if body != nil {
+		ct = "application/json"
+	}
+	return h.do(method, path, token, ct, body)
+}
+
+func (h *harness) token(id, secret string) string {
+	h.t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+	res := h.do(http.MethodPost, "/v1/oauth/token", "", "application/x-www-form-urlencoded", []byte(form.Encode()))
+	if res.Status != http.StatusOK {
+		h.t.Fatalf("token: %d %s", res.Status, res.Body)
+	}
+	tok, _ := res.json(h.t)["access_token"].(string)
+	if tok == "" {
+		h.t.Fatalf("no access_token in %s", res.Body)
+	}
+	return tok
+}
+
+// partner registers a partner for actions and returns its token.
+func (h *harness) partner(name string, actions ...string) (clientID, token string) {
+	h.t.Helper()
+	res := h.doJSON(http.MethodPost, "/v1/admin/partners", h.adminTok, map[string]any{"name": name, "actions": actions})
+	if res.Status != http.StatusCreated {
+		h.t.Fatalf("create partner: %d %s", res.Status, res.Body)
+	}
+	m := res.json(h.t)
+	id, secret := m["client_id"].(string), m["client_secret"].(string)
+	return id, h.token(id, secret)
+}
+
+// problemCode asserts a problem+json answer with status and code.
+func problemCode(t *testing.T, res response, status int, code string) map[string]any {
+	t.Helper()
+	if res.Status != status {
+		t.Fatalf("status %d, want %d: %s", res.Status, status, res.Body)
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("content type %q, want application/problem+json", ct)
+	}
+	m := res.json(t)
+	if m["code"] != code {
+		t.Fatalf("code %v, want %s: %s", m["code"], code, res.Body)
+	}
+	return m
+}

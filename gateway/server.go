@@ -1,0 +1,218 @@
+// Package gateway is credgate's HTTP interface: the gin router, handlers and
+// middleware (authentication, request ids, body limits, metrics). Handlers
+// are thin: they decode, call the service layer and encode; every error
+// becomes RFC 9457 problem+json in problem.go.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/credgate/credgate/service"
+)
+
+// Body limits per kind of request.
+const (
+	MaxJSONBody   = 64 << 10
+	MaxBatchBody  = 512 << 10
+	MaxImportBody = 64 << 20
+)
+
+// Pinger reports whether a dependency is ready.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	checker  *service.Checker
+	entries  *service.Entries
+	partners *service.Partners
+	tokens   *Tokens
+	ready    map[string]Pinger
+	registry *prometheus.Registry
+	noop     bool
+
+	checks   *prometheus.CounterVec
+	requests *prometheus.HistogramVec
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithReadiness adds a named dependency to /readyz.
+func WithReadiness(name string, p Pinger) Option { return func(s *Server) { s.ready[name] = p } }
+
+// WithNoopEndpoint mounts POST /bench/noop, a JSON handler that does no
+// work, so that load runs can measure the server's ceiling beside checks.
+func WithNoopEndpoint() Option { return func(s *Server) { s.noop = true } }
+
+// WithRegistry sets the Prometheus registry (default: a new one with Go
+// and process collectors).
+func WithRegistry(r *prometheus.Registry) Option { return func(s *Server) { s.registry = r } }
+
+// New builds the server.
+func New(checker *service.Checker, entries *service.Entries, partners *service.Partners, tokens *Tokens, opts ...Option) *Server {
+	s := &Server{checker: checker, entries: entries, partners: partners, tokens: tokens, ready: map[string]Pinger{}}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+		s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "credgate_checks_total", Help: "Checks answered, by action and outcome.",
+	}, []string{"action", "outcome"})
+	s.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "credgate_http_request_duration_seconds", Help: "HTTP request latency by route and status.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "method", "status"})
+	s.registry.MustRegister(s.checks, s.requests)
+	return s
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.HandleMethodNotAllowed = true
+	r.Use(s.recoverer, s.requestID, s.observe)
+	r.NoRoute(func(c *gin.Context) {
+		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		fail(c, problem(http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed", ""))
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
+	if s.noop {
+		r.POST("/bench/noop", limitBody(MaxJSONBody), s.benchNoop)
+	}
+
+	v1 := r.Group("/v1")
+	v1.POST("/oauth/token", limitBody(MaxJSONBody), s.token)
+
+	authed := v1.Group("", s.authenticate)
+	authed.GET("/catalog", s.catalog)
+	authed.POST("/checks", limitBody(MaxJSONBody), s.check)
+	authed.POST("/checks\\:batch", limitBody(MaxBatchBody), s.checkBatch)
+	authed.GET("/checks/:id", s.getCheck)
+
+	admin := authed.Group("/admin", require(service.RoleAdmin))
+	admin.POST("/entries", limitBody(MaxJSONBody), s.createEntry)
+	admin.POST("/entries\\:import", limitBody(MaxImportBody), s.importEntries)
+	admin.GET("/entries", s.listEntries)
+	admin.GET("/entries/:id", s.getEntry)
+	admin.PATCH("/entries/:id", limitBody(MaxJSONBody), s.patchEntry)
+	// POST /v1/admin/entries/{id}:revoke: gin cannot route a literal after
+	// a parameter in one segment, so the verb is split off here.
+	admin.POST("/entries/:id", limitBody(MaxJSONBody), s.entryVerb)
+	admin.POST("/partners", limitBody(MaxJSONBody), s.createPartner)
+	admin.GET("/partners", s.listPartners)
+	admin.GET("/partners/:client_id", s.getPartner)
+	admin.POST("/partners/:client_id", limitBody(MaxJSONBody), s.partnerVerb)
+	return r
+}
+
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Error("panic in handler", "path", c.FullPath(), "panic", v)
+			fail(c, problem(http.StatusInternalServerError, "internal", "Internal error", ""))
+		}
+	}()
+	c.Next()
+}
+
+// requestID takes the caller's X-Request-Id if it is sane, else makes one,
+// and echoes it so a clerk can quote it to support.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if !saneRequestID(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r == '-' || r == '_' || r == '.' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	s.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+}
+
+// limitBody caps the request body; reading past it fails the decode with
+// 413.
+func limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > n {
+			fail(c, problem(http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large",
+				"the body is larger than "+strconv.FormatInt(n, 10)+" bytes"))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		c.Next()
+	}
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	status := http.StatusOK
+	deps := gin.H{}
+	for name, p := range s.ready {
+		if err := p.Ping(ctx); err != nil {
+			status = http.StatusServiceUnavailable
+			deps[name] = "down"
+			continue
+		}
+		deps[name] = "ok"
+	}
+	state := "ready"
+	if status != http.StatusOK {
+		state = "not_ready"
+	}
+	c.JSON(status, gin.H{"status": state, "dependencies": deps})
+}
+
+func (s *Server) benchNoop(c *gin.Context) {
+	var v map[string]any
+	if err := decodeJSON(c.Request.Body, &v); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"outcome": "clear"})
+}

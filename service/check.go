@@ -1,0 +1,375 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/policy"
+)
+
+// Errors of the check use case.
+var (
+	// ErrActionNotAllowed: the partner is not entitled to check this action.
+	ErrActionNotAllowed = errors.New("action not allowed for this partner")
+	// ErrBatchTooLarge: more subjects than MaxBatch in one batch.
+	ErrBatchTooLarge = errors.New("batch too large")
+	// ErrEmptyBatch: a batch with no subjects.
+	ErrEmptyBatch = errors.New("batch has no subjects")
+	// ErrInvalidReference: the caller reference is too long.
+	ErrInvalidReference = errors.New("invalid reference")
+	// ErrForbidden: the record exists but belongs to another partner.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// Limits of the check API.
+const (
+	MaxBatch        = 1000
+	MaxReferenceLen = 200
+)
+
+// EntrySource finds the entries affecting a subject, and how fresh that
+// data is. The store is one; a cache in front of it is another.
+type EntrySource interface {
+	EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error)
+}
+
+// EvidenceLog durably records a batch of records and returns them with
+// their indexes, in order.
+type EvidenceLog interface {
+	Append(ctx context.Context, recs ...evidence.Record) ([]evidence.Record, error)
+}
+
+// CheckRequest is one subject checked for one action.
+type CheckRequest struct {
+	Subject   string
+	Action    string
+	Reference string
+}
+
+// Caller is who asks.
+type Caller struct {
+	ClientID string
+	Role     Role
+	Actions  []string
+}
+
+func (c Caller) mayCheck(action string) bool {
+	if c.Role == RoleAdmin {
+		return true
+	}
+	for _, a := range c.Actions {
+		if a == action {
+			return true
+		}
+	}
+	return false
+}
+
+// SubjectView is the normalised subject in an answer.
+type SubjectView struct {
+	ID   string             `json:"id"`
+	Kind policy.SubjectKind `json:"kind"`
+}
+
+// ViaView says through which organisation and role an entry reaches a person.
+type ViaView struct {
+	Organization string      `json:"organization"`
+	Role         policy.Role `json:"role"`
+}
+
+// MeasureView is one measure in an answer, with what the caller must cite.
+type MeasureView struct {
+	ID         string               `json:"id"`
+	List       string               `json:"list"`
+	Effect     policy.Effect        `json:"effect"`
+	Mandatory  bool                 `json:"mandatory"`
+	Status     policy.MeasureStatus `json:"status"`
+	Text       string               `json:"text"`
+	LegalBasis string               `json:"legal_basis"`
+	Authority  string               `json:"authority"`
+	Source     string               `json:"source"`
+	EntryID    string               `json:"entry_id"`
+	Via        *ViaView             `json:"via,omitempty"`
+}
+
+// EntryView is one entry affecting the subject in an answer.
+type EntryView struct {
+	ID                    string             `json:"id"`
+	List                  string             `json:"list"`
+	ListName              string             `json:"list_name"`
+	ListKind              policy.ListKind    `json:"list_kind"`
+	Status                policy.EntryStatus `json:"status"`
+	OriginatingDepartment string             `json:"originating_department"`
+	Reason                string             `json:"reason"`
+	LegalBasis            string             `json:"legal_basis"`
+	DecidedAt             time.Time          `json:"decided_at"`
+	PublishedAt           time.Time          `json:"published_at"`
+	ValidUntil            *time.Time         `json:"valid_until,omitempty"`
+	Via                   *ViaView           `json:"via,omitempty"`
+}
+
+// ReceiptView tells the caller where the evidence of its check lies.
+type ReceiptView struct {
+	LogIndex   uint64 `json:"log_index"`
+	RecordHash string `json:"record_hash"` // hex SHA-256 of salt || record
+}
+
+// CheckAnswer is what credgate answers to a check. Its JSON (without the
+// receipt) is the evidence record's body.
+type CheckAnswer struct {
+	CheckID         string         `json:"check_id"`
+	Partner         string         `json:"partner"`
+	Subject         SubjectView    `json:"subject"`
+	Action          string         `json:"action"`
+	Reference       string         `json:"reference,omitempty"`
+	Outcome         policy.Outcome `json:"outcome"`
+	Measures        []MeasureView  `json:"measures"`
+	Entries         []EntryView    `json:"entries"`
+	CatalogRevision string         `json:"catalog_revision"`
+	DataAsOf        time.Time      `json:"data_as_of"`
+	CheckedAt       time.Time      `json:"checked_at"`
+	Receipt         *ReceiptView   `json:"receipt,omitempty"`
+}
+
+// Checker answers checks and records each one as evidence before it is
+// returned.
+type Checker struct {
+	catalog *policy.Catalog
+	entries EntrySource
+	log     EvidenceLog
+	records EvidenceReader
+	now     func() time.Time
+	fanout  int
+}
+
+// EvidenceReader reads a past record.
+type EvidenceReader interface {
+	Record(ctx context.Context, id string) (evidence.Record, error)
+}
+
+// CheckerOption configures a Checker.
+type CheckerOption func(*Checker)
+
+// WithClock sets the clock (tests).
+func WithClock(now func() time.Time) CheckerOption { return func(c *Checker) { c.now = now } }
+
+// WithBatchFanout sets how many subjects of a batch are looked up at once.
+func WithBatchFanout(n int) CheckerOption {
+	return func(c *Checker) {
+		if n > 0 {
+			c.fanout = n
+		}
+	}
+}
+
+// NewChecker returns a Checker.
+func NewChecker(cat *policy.Catalog, entries EntrySource, log EvidenceLog, records EvidenceReader, opts ...CheckerOption) *Checker {
+	c := &Checker{catalog: cat, entries: entries, log: log, records: records, now: time.Now, fanout: 8}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Catalog returns the catalogue the checker applies.
+func (c *Checker) Catalog() *policy.Catalog { return c.catalog }
+
+func (c *Checker) validate(caller Caller, action, reference string) error {
+	if _, ok := c.catalog.Action(action); !ok {
+		return fmt.Errorf("%w %q", policy.ErrUnknownAction, action)
+	}
+	if !caller.mayCheck(action) {
+		return fmt.Errorf("%w: %q", ErrActionNotAllowed, action)
+	}
+	if len(reference) > MaxReferenceLen {
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidReference, MaxReferenceLen)
+	}
+	return nil
+}
+
+// Check answers one check and returns only once its evidence is durable.
+func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (CheckAnswer, error) {
+	if err := c.validate(caller, req.Action, req.Reference); err != nil {
+		return CheckAnswer{}, err
+	}
+	subject, err := policy.ParseSubjectID(req.Subject)
+	if err != nil {
+		return CheckAnswer{}, err
+	}
+	ans, rec, err := c.decide(ctx, caller, subject, req.Action, req.Reference)
+	if err != nil {
+		return CheckAnswer{}, err
+	}
+	recs, err := c.log.Append(ctx, rec)
+	if err != nil {
+		return CheckAnswer{}, fmt.Errorf("record check: %w", err)
+	}
+	ans.Receipt = receipt(recs[0])
+	return ans, nil
+}
+
+// BatchItem is one subject's result in a batch: an answer or an error.
+type BatchItem struct {
+	Answer *CheckAnswer
+	Err    error
+}
+
+// CheckBatch checks up to MaxBatch subjects for one action. Subjects that
+// fail validation get their own error and do not stop the others; every
+// answered subject is durably recorded, all in one group commit, before the
+// batch returns.
+func (c *Checker) CheckBatch(ctx context.Context, caller Caller, subjects []string, action, reference string) ([]BatchItem, error) {
+	if len(subjects) == 0 {
+		return nil, ErrEmptyBatch
+	}
+	if len(subjects) > MaxBatch {
+		return nil, fmt.Errorf("%w: %d subjects, at most %d", ErrBatchTooLarge, len(subjects), MaxBatch)
+	}
+	if err := c.validate(caller, action, reference); err != nil {
+		return nil, err
+	}
+	items := make([]BatchItem, len(subjects))
+	recs := make([]evidence.Record, len(subjects))
+	sem := make(chan struct{}, c.fanout)
+	errs := make(chan error, len(subjects))
+	for i, raw := range subjects {
+		subject, err := policy.ParseSubjectID(raw)
+		if err != nil {
+			items[i].Err = err
+			continue
+		}
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			ans, rec, err := c.decide(ctx, caller, subject, action, reference)
+			if err != nil {
+				errs <- err
+				return
+			}
+			items[i].Answer = &ans
+			recs[i] = rec
+		}()
+	}
+	for range c.fanout {
+		sem <- struct{}{}
+	}
+	close(errs)
+	if err := <-errs; err != nil {
+		// A lookup failure is not the subject's fault: fail the batch
+		// rather than answer part of it.
+		return nil, err
+	}
+	var pending []evidence.Record
+	var at []int
+	for i := range items {
+		if items[i].Answer != nil {
+			pending = append(pending, recs[i])
+			at = append(at, i)
+		}
+	}
+	if len(pending) > 0 {
+		done, err := c.log.Append(ctx, pending...)
+		if err != nil {
+			return nil, fmt.Errorf("record checks: %w", err)
+		}
+		for j, i := range at {
+			items[i].Answer.Receipt = receipt(done[j])
+		}
+	}
+	return items, nil
+}
+
+func receipt(r evidence.Record) *ReceiptView {
+	return &ReceiptView{LogIndex: r.Index, RecordHash: fmt.Sprintf("%x", r.Hash)}
+}
+
+func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.SubjectID, action, reference string) (CheckAnswer, evidence.Record, error) {
+	entries, err := c.entries.EntriesAffecting(ctx, subject.Value)
+	if err != nil {
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("look up entries: %w", err)
+	}
+	asOf := c.now().UTC()
+	now := asOf
+	d, err := policy.Decide(c.catalog, subject, action, entries, now)
+	if err != nil {
+		return CheckAnswer{}, evidence.Record{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("check id: %w", err)
+	}
+	ans := CheckAnswer{
+		CheckID:         id.String(),
+		Partner:         caller.ClientID,
+		Subject:         SubjectView{ID: subject.Value, Kind: subject.Kind},
+		Action:          action,
+		Reference:       reference,
+		Outcome:         d.Outcome,
+		Measures:        make([]MeasureView, 0, len(d.Measures)),
+		Entries:         make([]EntryView, 0, len(d.Findings)),
+		CatalogRevision: c.catalog.Revision(),
+		DataAsOf:        asOf,
+		CheckedAt:       now,
+	}
+	for _, m := range d.Measures {
+		ans.Measures = append(ans.Measures, MeasureView{
+			ID: m.Measure.ID, List: m.Measure.List, Effect: m.Measure.Effect, Mandatory: m.Measure.Mandatory,
+			Status: m.Status, Text: m.Measure.Text, LegalBasis: m.Measure.LegalBasis,
+			Authority: m.Measure.Authority, Source: m.Measure.Source, EntryID: m.EntryID, Via: viaView(m.Via),
+		})
+	}
+	for _, f := range d.Findings {
+		l, _ := c.catalog.List(f.Entry.List)
+		ans.Entries = append(ans.Entries, EntryView{
+			ID: f.Entry.ID, List: f.Entry.List, ListName: l.Name, ListKind: l.Kind, Status: f.Status,
+			OriginatingDepartment: f.Entry.OriginatingDepartment, Reason: f.Entry.Reason,
+			LegalBasis: f.Entry.LegalBasis, DecidedAt: f.Entry.DecidedAt, PublishedAt: f.Entry.PublishedAt,
+			ValidUntil: f.Entry.ValidUntil, Via: viaView(f.Via),
+		})
+	}
+	body, err := json.Marshal(ans)
+	if err != nil {
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("encode check: %w", err)
+	}
+	rec := evidence.Record{ID: ans.CheckID, Kind: evidence.KindCheck, Partner: caller.ClientID, At: now, Body: body}
+	return ans, rec, nil
+}
+
+func viaView(v *policy.Via) *ViaView {
+	if v == nil {
+		return nil
+	}
+	return &ViaView{Organization: v.Organization, Role: v.Role}
+}
+
+// GetCheck returns a past check to the partner that made it. Admins and
+// auditors may read any check.
+func (c *Checker) GetCheck(ctx context.Context, caller Caller, id string) (CheckAnswer, error) {
+	rec, err := c.records.Record(ctx, id)
+	if err != nil {
+		if errors.Is(err, evidence.ErrNotFound) {
+			return CheckAnswer{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
+		}
+		return CheckAnswer{}, err
+	}
+	if rec.Kind != evidence.KindCheck {
+		return CheckAnswer{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
+	}
+	if caller.Role == RolePartner && rec.Partner != caller.ClientID {
+		// Not ErrForbidden: telling a partner that another's check exists
+		// would leak it.
+		return CheckAnswer{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
+	}
+	var ans CheckAnswer
+	if err := json.Unmarshal(rec.Body, &ans); err != nil {
+		return CheckAnswer{}, fmt.Errorf("decode stored check %q: %w", id, err)
+	}
+	ans.Receipt = receipt(rec)
+	return ans, nil
+}

@@ -1,0 +1,267 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/credgate/credgate/policy"
+)
+
+// Errors of entry administration.
+var (
+	ErrImportRejected = errors.New("import rejected")
+	ErrImportTooLarge = errors.New("import too large")
+)
+
+// MaxImport caps the entries of one import (one transaction).
+const MaxImport = 100_000
+
+// EntryInput is an entry as an originating department submits it.
+type EntryInput struct {
+	Subject               string                     `json:"subject_id"`
+	List                  string                     `json:"list"`
+	OriginatingDepartment string                     `json:"originating_department"`
+	Reason                string                     `json:"reason"`
+	LegalBasis            string                     `json:"legal_basis"`
+	EvidenceRefs          []string                   `json:"evidence_refs,omitempty"`
+	DecidedAt             time.Time                  `json:"decided_at"`
+	PublishedAt           time.Time                  `json:"published_at"`
+	ResponsiblePersons    []policy.ResponsiblePerson `json:"responsible_persons,omitempty"`
+}
+
+// EntryPatch changes the editable fields of an entry; nil leaves a field.
+type EntryPatch struct {
+	OriginatingDepartment *string                     `json:"originating_department,omitempty"`
+	Reason                *string                     `json:"reason,omitempty"`
+	LegalBasis            *string                     `json:"legal_basis,omitempty"`
+	EvidenceRefs          *[]string                   `json:"evidence_refs,omitempty"`
+	DecidedAt             *time.Time                  `json:"decided_at,omitempty"`
+	PublishedAt           *time.Time                  `json:"published_at,omitempty"`
+	ResponsiblePersons    *[]policy.ResponsiblePerson `json:"responsible_persons,omitempty"`
+}
+
+// Entries administers list entries.
+type Entries struct {
+	store   EntryStore
+	catalog *policy.Catalog
+	now     func() time.Time
+	changed func(subjects ...string)
+}
+
+// EntriesOption configures Entries.
+type EntriesOption func(*Entries)
+
+// WithChangeHook is called with the subjects (and responsible persons)
+// whose entries changed, after the change is stored: caches invalidate on it.
+func WithChangeHook(fn func(subjects ...string)) EntriesOption {
+	return func(e *Entries) { e.changed = fn }
+}
+
+// WithEntriesClock sets the clock (tests).
+func WithEntriesClock(now func() time.Time) EntriesOption { return func(e *Entries) { e.now = now } }
+
+// NewEntries returns the entry service.
+func NewEntries(store EntryStore, cat *policy.Catalog, opts ...EntriesOption) *Entries {
+	e := &Entries{store: store, catalog: cat, now: time.Now, changed: func(...string) {}}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Prepare validates an input and builds the entry it describes, without
+// storing it.
+func (s *Entries) Prepare(in EntryInput) (policy.Entry, error) {
+	subject, err := policy.ParseSubjectID(in.Subject)
+	if err != nil {
+		return policy.Entry{}, fmt.Errorf("subject_id: %w", err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return policy.Entry{}, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	e := policy.Entry{
+		ID: "ent_" + strings.ReplaceAll(id.String(), "-", ""), Subject: subject, List: in.List,
+		OriginatingDepartment: strings.TrimSpace(in.OriginatingDepartment), Reason: strings.TrimSpace(in.Reason),
+		LegalBasis: strings.TrimSpace(in.LegalBasis), EvidenceRefs: in.EvidenceRefs,
+		DecidedAt: in.DecidedAt.Truncate(time.Microsecond), PublishedAt: in.PublishedAt.Truncate(time.Microsecond),
+		ResponsiblePersons: append([]policy.ResponsiblePerson(nil), in.ResponsiblePersons...),
+		CreatedAt:          now, UpdatedAt: now, Version: 1,
+	}
+	return s.catalog.PrepareEntry(e)
+}
+
+// Create validates and stores one entry.
+func (s *Entries) Create(ctx context.Context, in EntryInput) (policy.Entry, error) {
+	e, err := s.Prepare(in)
+	if err != nil {
+		return policy.Entry{}, err
+	}
+	if err := s.store.InsertEntries(ctx, []policy.Entry{e}); err != nil {
+		return policy.Entry{}, fmt.Errorf("store entry: %w", err)
+	}
+	s.changed(affected(e)...)
+	return e, nil
+}
+
+// LineError is a rejected line of an import.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+// ImportError lists every rejected line of an import; nothing was stored.
+type ImportError struct {
+	Lines []LineError
+}
+
+func (e *ImportError) Error() string {
+	return fmt.Sprintf("%v: %d bad lines, nothing imported", ErrImportRejected, len(e.Lines))
+}
+
+// Unwrap lets errors.Is find ErrImportRejected.
+func (e *ImportError) Unwrap() error { return ErrImportRejected }
+
+// Import validates every input and stores all of them in one transaction,
+// or none when any line is bad. lines gives each input's line number in the
+// source file, for error reports.
+func (s *Entries) Import(ctx context.Context, inputs []EntryInput, lines []int) ([]policy.Entry, error) {
+	if len(inputs) > MaxImport {
+		return nil, fmt.Errorf("%w: %d entries, at most %d", ErrImportTooLarge, len(inputs), MaxImport)
+	}
+	entries := make([]policy.Entry, 0, len(inputs))
+	var bad []LineError
+	for i, in := range inputs {
+		e, err := s.Prepare(in)
+		if err != nil {
+			line := i + 1
+			if i < len(lines) {
+				line = lines[i]
+			}
+			bad = append(bad, LineError{Line: line, Err: err})
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if len(bad) > 0 {
+		return nil, &ImportError{Lines: bad}
+	}
+	if len(entries) == 0 {
+		return nil, &ImportError{Lines: []LineError{{Line: 0, Err: errors.New("no entries")}}}
+	}
+	if err := s.store.InsertEntries(ctx, entries); err != nil {
+		return nil, fmt.Errorf("store import: %w", err)
+	}
+	var subjects []string
+	for i := range entries {
+		subjects = append(subjects, affected(entries[i])...)
+	}
+	s.changed(subjects...)
+	return entries, nil
+}
+
+// Get returns one entry.
+func (s *Entries) Get(ctx context.Context, id string) (policy.Entry, error) {
+	return s.store.GetEntry(ctx, id)
+}
+
+// List returns entries by filter.
+func (s *Entries) List(ctx context.Context, f EntryFilter) ([]policy.Entry, error) {
+	if f.Subject != "" {
+		id, err := policy.ParseSubjectID(f.Subject)
+		if err != nil {
+			return nil, fmt.Errorf("subject_id: %w", err)
+		}
+		f.Subject = id.Value
+	}
+	if f.Limit <= 0 || f.Limit > MaxPage {
+		f.Limit = MaxPage
+	}
+	return s.store.ListEntries(ctx, f)
+}
+
+// Patch changes an entry's editable fields. The list rule is re-applied
+// (validity follows a changed publication date). A revoked entry cannot be
+// changed.
+func (s *Entries) Patch(ctx context.Context, id string, p EntryPatch) (policy.Entry, error) {
+	old, err := s.store.GetEntry(ctx, id)
+	if err != nil {
+		return policy.Entry{}, err
+	}
+	if old.RevokedAt != nil {
+		return policy.Entry{}, fmt.Errorf("entry %s: %w", id, policy.ErrEntryRevoked)
+	}
+	e := old
+	if p.OriginatingDepartment != nil {
+		e.OriginatingDepartment = strings.TrimSpace(*p.OriginatingDepartment)
+	}
+	if p.Reason != nil {
+		e.Reason = strings.TrimSpace(*p.Reason)
+	}
+	if p.LegalBasis != nil {
+		e.LegalBasis = strings.TrimSpace(*p.LegalBasis)
+	}
+	if p.EvidenceRefs != nil {
+		e.EvidenceRefs = *p.EvidenceRefs
+	}
+	if p.DecidedAt != nil {
+		e.DecidedAt = p.DecidedAt.Truncate(time.Microsecond)
+	}
+	if p.PublishedAt != nil {
+		e.PublishedAt = p.PublishedAt.Truncate(time.Microsecond)
+	}
+	if p.ResponsiblePersons != nil {
+		e.ResponsiblePersons = append([]policy.ResponsiblePerson(nil), (*p.ResponsiblePersons)...)
+	}
+	e, err = s.catalog.PrepareEntry(e)
+	if err != nil {
+		return policy.Entry{}, err
+	}
+	e.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	e.Version = old.Version + 1
+	if err := s.store.UpdateEntry(ctx, e); err != nil {
+		return policy.Entry{}, fmt.Errorf("update entry: %w", err)
+	}
+	s.changed(append(affected(old), affected(e)...)...)
+	return e, nil
+}
+
+// Revoke ends an entry now. The record stays; measures stop.
+func (s *Entries) Revoke(ctx context.Context, id, reason string) (policy.Entry, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > policy.MaxTextLen {
+		return policy.Entry{}, fmt.Errorf("%w: a revocation needs a reason of at most %d bytes", policy.ErrInvalidEntry, policy.MaxTextLen)
+	}
+	e, err := s.store.GetEntry(ctx, id)
+	if err != nil {
+		return policy.Entry{}, err
+	}
+	if e.RevokedAt != nil {
+		return policy.Entry{}, fmt.Errorf("entry %s: %w", id, policy.ErrEntryRevoked)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	e.RevokedAt, e.RevocationReason, e.UpdatedAt = &now, reason, now
+	e.Version++
+	if err := s.store.UpdateEntry(ctx, e); err != nil {
+		return policy.Entry{}, fmt.Errorf("revoke entry: %w", err)
+	}
+	s.changed(affected(e)...)
+	return e, nil
+}
+
+// affected lists the subjects whose answers an entry change can alter.
+func affected(e policy.Entry) []string {
+	out := []string{e.Subject.Value}
+	for _, p := range e.ResponsiblePersons {
+		out = append(out, p.ID)
+	}
+	return out
+}
