@@ -147,7 +147,6 @@ func parseCSV(r io.Reader) ([]EntryInput, []int, []LineError, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -160,6 +159,8 @@ func parseCSV(r io.Reader) ([]EntryInput, []int, []LineError, error) {
 			}
 			return nil, nil, nil, fmt.Errorf("read import: %w", err)
 		}
+		// FieldPos is only defined for a record that was read without error.
+		line, _ := cr.FieldPos(0)
 		if len(inputs)+len(bad) >= MaxImport {
 			return nil, nil, nil, fmt.Errorf("%w: more than %d lines", ErrImportTooLarge, MaxImport)
 		}

@@ -1,0 +1,57 @@
+package gateway_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestImportAllOrNothing(t *testing.T) {
+	h := newHarness(t)
+	a := completeUSCC(t, "91110000MA00MPRA0")
+	b := completeUSCC(t, "91110000MA00MPRB0")
+	header := "subject_id,list,originating_department,reason,legal_basis,decided_at,published_at,responsible_persons\n"
+	good := fmt.Sprintf("%s,safety_production_blacklist,应急管理部,重大事故,《安全生产法》,2026-01-01,2026-01-02,legal_representative:11010519491231002X\n", a)
+	bad := fmt.Sprintf("%s,safety_production_blacklist,应急管理部,重大事故,《安全生产法》,2026-01-01,2026-01-02,\n", wrongCheck(b)) +
+		fmt.Sprintf("%s,no_such_list,应急管理部,重大事故,《安全生产法》,2026-01-01,2026-01-02,\n", b)
+
+	// One bad line rejects the whole file, and every bad line is reported.
+	res := h.do(http.MethodPost, "/v1/admin/entries:import", h.adminTok, "text/csv", []byte(header+good+bad))
+	p := problemCode(t, res, http.StatusUnprocessableEntity, "import_rejected")
+	lines := p["errors"].([]any)
+	if len(lines) != 2 || lines[0].(map[string]any)["line"].(float64) != 3 || lines[1].(map[string]any)["line"].(float64) != 4 {
+		t.Fatalf("reported lines: %v", lines)
+	}
+	for _, s := range []string{a, b} {
+		res := h.doJSON(http.MethodGet, "/v1/admin/entries?subject_id="+s, h.adminTok, nil)
+		if n := len(res.json(t)["entries"].([]any)); n != 0 {
+			t.Fatalf("a rejected import left %d entries for %s", n, s)
+		}
+	}
+
+	// The good file goes in whole; its responsible person is reached.
+	res = h.do(http.MethodPost, "/v1/admin/entries:import", h.adminTok, "text/csv", []byte(header+good))
+	if res.Status != http.StatusCreated || res.json(t)["imported"].(float64) != 1 {
+		t.Fatalf("import: %d %s", res.Status, res.Body)
+	}
+	nd := fmt.Sprintf(`{"subject_id":%q,"list":"court_dishonest_debtor","originating_department":"某人民法院","reason":"有履行能力而拒不履行","legal_basis":"《民事诉讼法》","decided_at":"2026-01-01T00:00:00Z","published_at":"2026-01-02T00:00:00Z"}`, b)
+	res = h.do(http.MethodPost, "/v1/admin/entries:import", h.adminTok, "application/x-ndjson", []byte(nd+"\n"))
+	if res.Status != http.StatusCreated {
+		t.Fatalf("ndjson import: %d %s", res.Status, res.Body)
+	}
+	res = h.doJSON(http.MethodPost, "/v1/checks", h.adminTok, map[string]any{"subject": map[string]string{"id": "11010519491231002X"}, "action": "executive_appointment"})
+	ans := res.json(t)
+	if len(ans["entries"].([]any)) != 1 {
+		t.Fatalf("the legal representative is not reached: %s", res.Body)
+	}
+	via := ans["entries"].([]any)[0].(map[string]any)["via"].(map[string]any)
+	if via["organization"] != a || via["role"] != "legal_representative" {
+		t.Fatalf("via %v", via)
+	}
+
+	problemCode(t, h.do(http.MethodPost, "/v1/admin/entries:import", h.adminTok, "application/json", []byte("{}")),
+		http.StatusUnsupportedMediaType, "unsupported_media_type")
+	problemCode(t, h.do(http.MethodPost, "/v1/admin/entries:import", h.adminTok, "text/csv", []byte(strings.Repeat("x", 10))),
+		http.StatusUnprocessableEntity, "import_rejected")
+}
