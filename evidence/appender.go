@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Sink commits a batch of records durably and in order, assigning them
@@ -14,14 +15,13 @@ type Sink interface {
 	AppendBatch(ctx context.Context, recs []Record) (first uint64, err error)
 }
 
-// Receipt tells a caller where its record landed.
-type Receipt struct {
-	Index uint64
-	Hash  [32]byte
-}
-
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("evidence appender closed")
+
+// ErrUnavailable wraps every failure to commit a batch: the records were
+// not recorded (or not known to be), so nothing may be answered on them.
+// credgate fails closed: no answer leaves without its evidence.
+var ErrUnavailable = errors.New("evidence log unavailable")
 
 // Appender batches concurrent appends into one durable commit (group
 // commit): while one batch is being committed, new records queue up and go
@@ -30,12 +30,16 @@ var ErrClosed = errors.New("evidence appender closed")
 type Appender struct {
 	sink     Sink
 	maxBatch int
-	reqs     chan *appendReq
-	done     chan struct{}
-	closeMu  sync.RWMutex
-	closed   bool
-	// committed is called after each batch commits (for the Merkle tree,
-	// metrics); it must not block for long.
+	// commitTimeout bounds one batch's commit, so that a database that
+	// stops answering fails the waiting requests instead of hanging them.
+	commitTimeout time.Duration
+	reqs          chan *appendReq
+	done          chan struct{}
+	closeMu       sync.RWMutex
+	closed        bool
+	// committed is called after each batch commits (metrics, tests); it
+	// must not block for long. The Merkle tree is not grown here but in the
+	// sink's transaction, so that it commits or rolls back with the records.
 	committed func(recs []Record)
 }
 
@@ -62,6 +66,16 @@ func WithMaxBatch(n int) Option {
 	}
 }
 
+// WithCommitTimeout bounds how long one batch's commit may take (default
+// 10s); past it the batch fails with ErrUnavailable.
+func WithCommitTimeout(d time.Duration) Option {
+	return func(a *Appender) {
+		if d > 0 {
+			a.commitTimeout = d
+		}
+	}
+}
+
 // WithCommitHook registers fn to be called with every committed batch,
 // records carrying their assigned indexes.
 func WithCommitHook(fn func(recs []Record)) Option {
@@ -70,7 +84,7 @@ func WithCommitHook(fn func(recs []Record)) Option {
 
 // NewAppender starts the appender's commit loop.
 func NewAppender(sink Sink, opts ...Option) *Appender {
-	a := &Appender{sink: sink, maxBatch: 512, done: make(chan struct{})}
+	a := &Appender{sink: sink, maxBatch: 512, commitTimeout: 10 * time.Second, done: make(chan struct{})}
 	for _, o := range opts {
 		o(a)
 	}
@@ -90,6 +104,11 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) ([]Record, error)
 			if err := rec.Seal(); err != nil {
 				return nil, fmt.Errorf("seal evidence record: %w", err)
 			}
+		}
+		// A record the log cannot encode would fail its whole batch: refuse
+		// it here, alone.
+		if err := rec.Validate(); err != nil {
+			return nil, err
 		}
 		reqs[i] = &appendReq{rec: rec, ctx: ctx, res: make(chan appendRes, 1)}
 	}
@@ -173,9 +192,11 @@ func (a *Appender) loop() {
 		}
 		// The commit must not be cut short by one caller's deadline: others
 		// share it.
-		idx, err := a.sink.AppendBatch(context.WithoutCancel(live[0].ctx), recs)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), a.commitTimeout)
+		idx, err := a.sink.AppendBatch(cctx, recs)
+		cancel()
 		if err != nil {
-			err = fmt.Errorf("commit evidence batch: %w", err)
+			err = fmt.Errorf("commit evidence batch: %w: %w", ErrUnavailable, err)
 			for _, r := range live {
 				r.res <- appendRes{err: err}
 			}

@@ -3,6 +3,12 @@
 // Records are committed durably, in groups, before an answer leaves; each
 // record is bound to its body by a salted hash so that the body (which may
 // hold personal data) can later be erased without breaking the log.
+//
+// The log is an RFC 6962 Merkle tree (tree.go) that the stores grow in the
+// appending transaction; Log (log.go) signs C2SP checkpoints of it
+// (checkpoint.go) and builds receipts (receipt.go) that anyone holding the
+// verifier key can check offline. The package does no I/O of its own: it
+// declares the Sink and TreeStore it needs, and the adapters implement them.
 package evidence
 
 import (

@@ -1,12 +1,12 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields
@@ -56,6 +56,8 @@ type checkRequest struct {
 	} `json:"subject"`
 	Action    string `json:"action"`
 	Reference string `json:"reference"`
+	// AsOf re-runs the check as of a past time (admins and auditors).
+	AsOf *time.Time `json:"as_of"`
 }
 
 // decodeCheckRequest decodes and checks the shape of a check request; the
@@ -85,10 +87,4 @@ type batchRequest struct {
 	} `json:"subjects"`
 	Action    string `json:"action"`
 	Reference string `json:"reference"`
-}
-
-// isJSON tells a JSON body from a CSV one for imports.
-func isJSON(b []byte) bool {
-	b = bytes.TrimLeft(b, " \t\r\n\ufeff")
-	return len(b) > 0 && b[0] == '{'
 }

@@ -18,6 +18,9 @@ func FuzzDecodeCheckRequest(f *testing.F) {
 	f.Add([]byte(`{"subject":{"id":"\u0000"},"action":"\ud800"}`))
 	f.Add([]byte(``))
 	f.Add([]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[`))
+	f.Add([]byte(`{"subject":{"id":"11010519491231002X"},"action":"executive_appointment","as_of":"2026-04-01T10:00:00.123456+08:00"}`))
+	f.Add([]byte(`{"subject":{"id":"x"},"action":"y","as_of":"2026-13-01T00:00:00Z"}`))
+	f.Add([]byte(`{"subject":{"id":"x"},"action":"y","as_of":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := decodeCheckRequest(bytes.NewReader(data))
 		if err != nil {
@@ -35,7 +38,10 @@ func FuzzDecodeCheckRequest(f *testing.F) {
 			t.Fatal(err)
 		}
 		again, err := decodeCheckRequest(bytes.NewReader(b))
-		if err != nil || again != req {
+		// as_of is a pointer: compare the instants it points to.
+		sameAsOf := (again.AsOf == nil) == (req.AsOf == nil) && (req.AsOf == nil || again.AsOf.Equal(*req.AsOf))
+		again.AsOf, req.AsOf = nil, nil
+		if err != nil || again != req || !sameAsOf {
 			t.Fatalf("round trip: %+v, %v", again, err)
 		}
 	})

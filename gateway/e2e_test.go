@@ -257,6 +257,7 @@ func TestAuthentication(t *testing.T) {
 	sign := func(method jwt.SigningMethod, key any, claims jwt.MapClaims, kid string) string {
 		tok := jwt.NewWithClaims(method, claims)
 		tok.Header["kid"] = kid
+		tok.Header["typ"] = "at+jwt"
 		s, err := tok.SignedString(key)
 		if err != nil {
 			t.Fatal(err)
@@ -264,8 +265,9 @@ func TestAuthentication(t *testing.T) {
 		return s
 	}
 	now := time.Now()
+	adminCred := credOf(t, h.adminTok)
 	claims := func(mod func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{"iss": "credgate", "aud": "credgate", "sub": adminID, "role": "admin",
+		c := jwt.MapClaims{"iss": "credgate", "aud": "credgate", "sub": adminID, "role": "admin", "cred": adminCred,
 			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 		if mod != nil {
 			mod(c)

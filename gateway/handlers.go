@@ -14,64 +14,30 @@ import (
 	"github.com/credgate/credgate/service"
 )
 
-// token is the OAuth 2.0 client credentials grant (RFC 6749 §4.4), with
-// the client authenticated by HTTP Basic or form fields.
-func (s *Server) token(c *gin.Context) {
-	c.Header("Cache-Control", "no-store")
-	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
-		p := problem(http.StatusBadRequest, "invalid_request", "Invalid token request", "send application/x-www-form-urlencoded")
-		p.OAuthError = "invalid_request"
-		fail(c, p)
-		return
-	}
-	if err := c.Request.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			fail(c, decodeProblem(err))
-			return
-		}
-		p := problem(http.StatusBadRequest, "invalid_request", "Invalid token request", "malformed form")
-		p.OAuthError = "invalid_request"
-		fail(c, p)
-		return
-	}
-	if gt := c.Request.PostForm.Get("grant_type"); gt != "client_credentials" {
-		p := problem(http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type", "grant_type must be client_credentials")
-		p.OAuthError = "unsupported_grant_type"
-		fail(c, p)
-		return
-	}
-	id, secret, ok := c.Request.BasicAuth()
-	if !ok {
-		id, secret = c.Request.PostForm.Get("client_id"), c.Request.PostForm.Get("client_secret")
-	}
-	if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
-		fail(c, service.ErrInvalidClient)
-		return
-	}
-	p, err := s.partners.Authenticate(c.Request.Context(), id, secret)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	tok, err := s.tokens.Issue(p)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.tokens.TTL().Seconds())})
-}
-
 type catalogView struct {
 	Revision string           `json:"revision"`
 	Actions  []policy.Action  `json:"actions"`
 	Lists    []policy.List    `json:"lists"`
 	Measures []policy.Measure `json:"measures"`
+	// The lifecycle's data: working-day calendar, points rule sets and
+	// their violation items.
+	Calendar       policy.CalendarSpec    `json:"calendar"`
+	RuleSets       []policy.RuleSet       `json:"rule_sets"`
+	ViolationItems []policy.ViolationItem `json:"violation_items"`
 }
 
 func (s *Server) catalog(c *gin.Context) {
 	cat := s.checker.Catalog()
-	c.JSON(http.StatusOK, catalogView{Revision: cat.Revision(), Actions: cat.Actions(), Lists: cat.Lists(), Measures: cat.Measures()})
+	c.JSON(http.StatusOK, catalogView{Revision: cat.Revision(), Actions: cat.Actions(), Lists: cat.Lists(), Measures: cat.Measures(),
+		Calendar: cat.CalendarSpec(), RuleSets: nonNilSlice(cat.RuleSets()), ViolationItems: nonNilSlice(cat.ViolationItems())})
+}
+
+// nonNilSlice makes an empty slice encode as [] rather than null.
+func nonNilSlice[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
 }
 
 func (s *Server) check(c *gin.Context) {
@@ -81,7 +47,7 @@ func (s *Server) check(c *gin.Context) {
 		return
 	}
 	ans, err := s.checker.Check(c.Request.Context(), callerOf(c), service.CheckRequest{
-		Subject: req.Subject.ID, Action: req.Action, Reference: req.Reference,
+		Subject: req.Subject.ID, Action: req.Action, Reference: req.Reference, AsOf: req.AsOf,
 	})
 	if err != nil {
 		fail(c, err)
@@ -101,6 +67,9 @@ func (s *Server) checkBatch(c *gin.Context) {
 	var req batchRequest
 	if err := decodeJSON(c.Request.Body, &req); err != nil {
 		fail(c, err)
+		return
+	}
+	if !s.chargeBatch(c, len(req.Subjects)) {
 		return
 	}
 	subjects := make([]string, len(req.Subjects))
@@ -156,6 +125,13 @@ type entryView struct {
 	CreatedAt             time.Time                  `json:"created_at"`
 	UpdatedAt             time.Time                  `json:"updated_at"`
 	Version               int64                      `json:"version"`
+	// The lifecycle (gateway/lifecycle.go).
+	ParticularlySerious bool                     `json:"particularly_serious,omitempty"`
+	ExitByApplication   bool                     `json:"exit_by_application,omitempty"`
+	Repairs             []policy.Repair          `json:"repairs"`
+	Exits               []policy.ExitApplication `json:"exits"`
+	Derivation          *policy.Derivation       `json:"derivation,omitempty"`
+	RevocationCause     *policy.Cause            `json:"revocation_cause,omitempty"`
 }
 
 func viewEntry(e policy.Entry, now time.Time) entryView {
@@ -165,6 +141,8 @@ func viewEntry(e policy.Entry, now time.Time) entryView {
 		EvidenceRefs: e.EvidenceRefs, DecidedAt: e.DecidedAt, PublishedAt: e.PublishedAt, ValidUntil: e.ValidUntil,
 		RevokedAt: e.RevokedAt, RevocationReason: e.RevocationReason, ResponsiblePersons: e.ResponsiblePersons,
 		Objections: e.Objections, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Version: e.Version,
+		ParticularlySerious: e.ParticularlySerious, ExitByApplication: e.ExitByApplication,
+		Repairs: nonNilSlice(e.Repairs), Exits: nonNilSlice(e.Exits), Derivation: e.Derivation, RevocationCause: e.RevocationCause,
 	}
 	if v.EvidenceRefs == nil {
 		v.EvidenceRefs = []string{}
@@ -318,90 +296,4 @@ func (s *Server) entryVerb(c *gin.Context) {
 	default:
 		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
 	}
-}
-
-type partnerView struct {
-	ClientID  string     `json:"client_id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Actions   []string   `json:"actions"`
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	// ClientSecret is shown once, in the answer that creates it.
-	ClientSecret string `json:"client_secret,omitempty"`
-}
-
-func viewPartner(p service.Partner) partnerView {
-	v := partnerView{ClientID: p.ClientID, Name: p.Name, Role: string(p.Role), Actions: p.Actions,
-		Status: string(p.Status), CreatedAt: p.CreatedAt, RevokedAt: p.RevokedAt}
-	if v.Actions == nil {
-		v.Actions = []string{}
-	}
-	return v
-}
-
-func (s *Server) createPartner(c *gin.Context) {
-	var body struct {
-		Name    string   `json:"name"`
-		Role    string   `json:"role"`
-		Actions []string `json:"actions"`
-	}
-	if err := decodeJSON(c.Request.Body, &body); err != nil {
-		fail(c, err)
-		return
-	}
-	if len(body.Actions) > 200 {
-		fail(c, problem(http.StatusBadRequest, "invalid_partner", "Invalid partner", "at most 200 actions"))
-		return
-	}
-	p, secret, err := s.partners.Create(c.Request.Context(), service.NewPartnerInput{
-		Name: body.Name, Role: service.Role(body.Role), Actions: body.Actions,
-	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	v := viewPartner(p)
-	v.ClientSecret = secret
-	c.Header("Cache-Control", "no-store")
-	c.Header("Location", "/v1/admin/partners/"+p.ClientID)
-	c.JSON(http.StatusCreated, v)
-}
-
-func (s *Server) listPartners(c *gin.Context) {
-	ps, err := s.partners.List(c.Request.Context())
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	out := make([]partnerView, len(ps))
-	for i, p := range ps {
-		out[i] = viewPartner(p)
-	}
-	c.JSON(http.StatusOK, gin.H{"partners": out})
-}
-
-func (s *Server) getPartner(c *gin.Context) {
-	p, err := s.partners.Get(c.Request.Context(), c.Param("client_id"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, viewPartner(p))
-}
-
-// partnerVerb serves POST /v1/admin/partners/{client_id}:revoke.
-func (s *Server) partnerVerb(c *gin.Context) {
-	id, verb, _ := strings.Cut(c.Param("client_id"), ":")
-	if verb != "revoke" {
-		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
-		return
-	}
-	p, err := s.partners.Revoke(c.Request.Context(), id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, viewPartner(p))
 }

@@ -30,6 +30,9 @@ type harness struct {
 	tokens   *gateway.Tokens
 	key      ed25519.PrivateKey
 	adminTok string
+	// evidence is the evidence log behind /v1/evidence (evidence_test.go).
+	evidence *evidence.Log
+	dir      string // the SQLite store's directory
 }
 
 const (
@@ -37,14 +40,28 @@ const (
 	adminSecret = "admin-secret-for-tests-0123456789"
 )
 
-func newHarness(t *testing.T) *harness {
+// harnessConfig is what harness options change (access_test.go).
+type harnessConfig struct {
+	gateway []gateway.Option
+	tokens  []gateway.TokensOption
+}
+
+// harnessOption configures newHarness.
+type harnessOption func(*harnessConfig)
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
+	var hc harnessConfig
+	for _, o := range opts {
+		o(&hc)
+	}
 	ctx := context.Background()
 	cat, err := policy.BundledCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(ctx, t.TempDir())
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +71,23 @@ func newHarness(t *testing.T) *harness {
 		st.Close()
 	})
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	partners := service.NewPartners(st, cat)
+	// Administrative acts are recorded through the checks' appender, as
+	// serve wires it.
+	audit := service.NewAudit(app)
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
 		t.Fatal(err)
 	}
-	tokens := gateway.NewTokens(key)
-	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), partners, tokens,
-		gateway.WithReadiness("sqlite", st))
-	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key}
+	tokens := gateway.NewTokens(key, hc.tokens...)
+	evlog := newTestEvidenceLog(t, st)
+	hc.gateway = append(hc.gateway, gateway.WithEvidence(evlog, service.NewReceipts(st, evlog)))
+	entries := service.NewEntries(st, cat, service.WithEntriesAudit(audit))
+	// The lifecycle (objections, repairs, violation records) and answers as
+	// of a past time, as serve wires them.
+	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
+	srv := gateway.New(service.NewChecker(cat, st, app, st, service.WithHistory(st)), entries, partners, tokens,
+		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
+	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)
 	return h
 }

@@ -28,6 +28,9 @@ type Problem struct {
 	RequestID string        `json:"request_id,omitempty"`
 	// OAuthError is the RFC 6749 error code, on token endpoint problems only.
 	OAuthError string `json:"error,omitempty"`
+	// Rule names the catalogue rule that refused the request (lifecycle
+	// refusals: repair locks, exit windows, cross-list rules).
+	Rule string `json:"rule,omitempty"`
 }
 
 // Error makes a Problem usable as an error that already knows its answer.
@@ -83,9 +86,19 @@ func problemFor(err error) *Problem {
 		}
 		return pr
 	}
+	// A responsible person's bad ID number is about that person, not the
+	// subject: it must not fall through to invalid_subject_id below.
+	if errors.Is(err, policy.ErrInvalidResponsible) {
+		pr := problem(http.StatusBadRequest, "invalid_responsible_person", "Invalid responsible person", err.Error())
+		pr.Field, pr.Reason = "responsible_persons", identifierReason(err)
+		return pr
+	}
 	if r := identifierReason(err); r != "" {
 		pr := problem(http.StatusBadRequest, "invalid_subject_id", "Invalid subject identifier", err.Error())
 		pr.Field, pr.Reason = "subject.id", r
+		return pr
+	}
+	if pr := lifecycleProblem(err); pr != nil {
 		return pr
 	}
 	switch {
@@ -95,6 +108,18 @@ func problemFor(err error) *Problem {
 		return pr
 	case errors.Is(err, service.ErrActionNotAllowed):
 		return problem(http.StatusForbidden, "action_not_allowed", "Action not allowed", err.Error())
+	case errors.Is(err, service.ErrSubjectKindNotAllowed):
+		pr := problem(http.StatusForbidden, "subject_kind_not_allowed", "Subject kind not allowed", err.Error())
+		pr.Field = "subject.id"
+		return pr
+	case errors.Is(err, ErrRateLimited):
+		return problem(http.StatusTooManyRequests, "rate_limited", "Too many requests", err.Error()+"; wait Retry-After seconds")
+	case errors.Is(err, service.ErrPartnerRevoked):
+		return problem(http.StatusConflict, "partner_revoked", "Partner is revoked", err.Error())
+	case errors.Is(err, service.ErrAuditUnavailable):
+		// Fail closed: no administrative act without its record.
+		return problem(http.StatusServiceUnavailable, "audit_unavailable", "Audit log unavailable",
+			"the act could not be recorded in the evidence log, so it was not performed; retry")
 	case errors.Is(err, service.ErrBatchTooLarge):
 		return problem(http.StatusRequestEntityTooLarge, "batch_too_large", "Batch too large", err.Error())
 	case errors.Is(err, service.ErrEmptyBatch):
@@ -103,6 +128,29 @@ func problemFor(err error) *Problem {
 		pr := problem(http.StatusBadRequest, "invalid_reference", "Invalid reference", err.Error())
 		pr.Field = "reference"
 		return pr
+	case errors.Is(err, service.ErrDataUnavailable):
+		// Never "clear" for a subject whose entries cannot be read.
+		return problem(http.StatusServiceUnavailable, "data_unavailable", "Entry data unavailable",
+			"the entries of this subject could not be read (no cached copy, store unreachable); nothing was answered; retry")
+	case errors.Is(err, service.ErrSnapshotRejected):
+		pr := problem(http.StatusUnprocessableEntity, "snapshot_rejected", "Snapshot rejected",
+			"the upstream snapshot has invalid records; nothing of it was applied")
+		var se *service.SnapshotError
+		if errors.As(err, &se) {
+			for i, l := range se.Lines {
+				if i == maxReportedLines {
+					break
+				}
+				pr.Errors = append(pr.Errors, ProblemLine{Line: l.Line, Detail: l.Err.Error()})
+			}
+		}
+		return pr
+	case errors.Is(err, service.ErrSnapshotTooLarge):
+		return problem(http.StatusRequestEntityTooLarge, "snapshot_too_large", "Snapshot too large", err.Error())
+	case errors.Is(err, service.ErrInvalidSource):
+		return problem(http.StatusBadRequest, "invalid_source", "Invalid source", err.Error())
+	case errors.Is(err, service.ErrTooManyRecords):
+		return problem(http.StatusUnprocessableEntity, "too_many_records", "Too many records", err.Error())
 	case errors.Is(err, service.ErrImportTooLarge):
 		return problem(http.StatusRequestEntityTooLarge, "import_too_large", "Import too large", err.Error())
 	case errors.Is(err, policy.ErrInvalidResponsible):
@@ -119,6 +167,17 @@ func problemFor(err error) *Problem {
 		pr := problem(http.StatusUnauthorized, "invalid_client", "Invalid client credentials", "")
 		pr.OAuthError = "invalid_client"
 		return pr
+	case errors.Is(err, evidence.ErrUnavailable):
+		// Fail closed: nothing is answered without its evidence.
+		return problem(http.StatusServiceUnavailable, "evidence_unavailable", "Evidence log unavailable",
+			"the answer could not be recorded as evidence, so none was given; retry")
+	case errors.Is(err, evidence.ErrTreeSize):
+		return problem(http.StatusBadRequest, "tree_size_out_of_range", "Tree size out of range", err.Error())
+	case errors.Is(err, evidence.ErrNoCheckpoint):
+		return problem(http.StatusServiceUnavailable, "no_checkpoint", "No checkpoint yet", "no checkpoint has been signed yet; retry")
+	case errors.Is(err, evidence.ErrTreeCorrupt):
+		return problem(http.StatusInternalServerError, "evidence_corrupt", "Evidence log corrupt",
+			"the stored evidence does not agree with its tree; operators have been alerted")
 	case errors.Is(err, service.ErrNotFound), errors.Is(err, evidence.ErrNotFound):
 		return problem(http.StatusNotFound, "not_found", "Not found", err.Error())
 	case errors.Is(err, service.ErrConflict):
@@ -132,6 +191,54 @@ func problemFor(err error) *Problem {
 }
 
 const maxReportedLines = 1000
+
+// lifecycleProblem maps the errors of the entry lifecycle and of answers as
+// of a past time; a refusal by a catalogue rule names the rule. nil for
+// other errors.
+func lifecycleProblem(err error) *Problem {
+	var pr *Problem
+	switch {
+	case errors.Is(err, service.ErrAsOfNotAllowed):
+		pr = problem(http.StatusForbidden, "as_of_not_allowed", "Answers as of a past time not allowed", err.Error())
+		pr.Field = "as_of"
+	case errors.Is(err, service.ErrInvalidAsOf):
+		pr = problem(http.StatusBadRequest, "invalid_as_of", "Invalid time", err.Error())
+		pr.Field = "as_of"
+	case errors.Is(err, service.ErrHistoryUnavailable), errors.Is(err, service.ErrLifecycleUnsupported):
+		pr = problem(http.StatusServiceUnavailable, "lifecycle_unavailable", "Lifecycle unavailable",
+			"this server is not configured for entry history and lifecycle")
+	case errors.Is(err, service.ErrInvalidState):
+		pr = problem(http.StatusBadRequest, "invalid_query", "Invalid query", err.Error())
+		pr.Field = "state"
+	case errors.Is(err, policy.ErrRepairNotAllowed):
+		pr = problem(http.StatusUnprocessableEntity, "repair_not_allowed", "Repair not allowed", err.Error())
+	case errors.Is(err, policy.ErrExitNotAllowed):
+		pr = problem(http.StatusUnprocessableEntity, "exit_not_allowed", "Exit not allowed", err.Error())
+	case errors.Is(err, policy.ErrCrossListConflict):
+		pr = problem(http.StatusConflict, "cross_list_conflict", "Cross-list rule conflict", err.Error())
+	case errors.Is(err, policy.ErrObjectionOpen):
+		pr = problem(http.StatusConflict, "objection_open", "Objection already open", err.Error())
+	case errors.Is(err, policy.ErrEntryNotInForce):
+		pr = problem(http.StatusConflict, "entry_not_in_force", "Entry not in force", err.Error())
+	case errors.Is(err, policy.ErrAlreadyDecided):
+		pr = problem(http.StatusConflict, "already_decided", "Already decided", err.Error())
+	case errors.Is(err, policy.ErrWrongState):
+		pr = problem(http.StatusConflict, "invalid_state", "Not allowed in the current state", err.Error())
+	case errors.Is(err, policy.ErrInvalidDecision):
+		pr = problem(http.StatusBadRequest, "invalid_decision", "Invalid decision", err.Error())
+	case errors.Is(err, policy.ErrInvalidApplication):
+		pr = problem(http.StatusBadRequest, "invalid_application", "Invalid application", err.Error())
+	case errors.Is(err, policy.ErrInvalidViolation):
+		pr = problem(http.StatusBadRequest, "invalid_violation", "Invalid violation record", err.Error())
+	default:
+		return nil
+	}
+	var re *policy.RuleError
+	if errors.As(err, &re) {
+		pr.Rule = re.Rule
+	}
+	return pr
+}
 
 // fail writes err as problem+json and stops the chain. Internal errors are
 // logged with the request id, never shown.

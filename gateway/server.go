@@ -42,6 +42,18 @@ type Server struct {
 	ready    map[string]Pinger
 	registry *prometheus.Registry
 	noop     bool
+	evidence *evidenceAPI  // nil unless WithEvidence (evidence.go)
+	limits   *RateLimiter  // quotas and token endpoint throttling (ratelimit.go)
+	acts     *service.Acts // administrative acts read back (acts.go)
+	proxies  []string      // trusted reverse proxies (WithTrustedProxies)
+
+	// lifecycle serves objections, repairs, exits and violation records;
+	// nil unless WithLifecycle (lifecycle.go).
+	lifecycle *service.Lifecycle
+
+	// status holds the breakers and informational /readyz sections
+	// (status.go).
+	status *statusReport
 
 	checks   *prometheus.CounterVec
 	requests *prometheus.HistogramVec
@@ -61,6 +73,15 @@ func WithNoopEndpoint() Option { return func(s *Server) { s.noop = true } }
 // and process collectors).
 func WithRegistry(r *prometheus.Registry) Option { return func(s *Server) { s.registry = r } }
 
+// WithRateLimiter sets the quotas and throttles (default: the default
+// quota, counted in this replica's memory).
+func WithRateLimiter(l *RateLimiter) Option { return func(s *Server) { s.limits = l } }
+
+// WithTrustedProxies names the reverse proxies (IPs or CIDRs) whose
+// X-Forwarded-For gives the caller's address; by default none is trusted
+// and the caller's address is the connection's. Throttling keys on it.
+func WithTrustedProxies(cidrs ...string) Option { return func(s *Server) { s.proxies = cidrs } }
+
 // New builds the server.
 func New(checker *service.Checker, entries *service.Entries, partners *service.Partners, tokens *Tokens, opts ...Option) *Server {
 	s := &Server{checker: checker, entries: entries, partners: partners, tokens: tokens, ready: map[string]Pinger{}}
@@ -79,6 +100,11 @@ func New(checker *service.Checker, entries *service.Entries, partners *service.P
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "method", "status"})
 	s.registry.MustRegister(s.checks, s.requests)
+	s.registerStatus()
+	if s.limits == nil {
+		s.limits, _ = NewRateLimiter(DefaultRateLimit) // the constant parses
+	}
+	s.registry.MustRegister(s.limits.Collectors()...)
 	return s
 }
 
@@ -88,6 +114,10 @@ func (s *Server) Handler() http.Handler {
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
+	// A trailing slash is a client error, not a redirect to follow.
+	r.RedirectTrailingSlash = false
+	// ClientIP (throttling) believes X-Forwarded-For only from these.
+	_ = r.SetTrustedProxies(s.proxies)
 	r.Use(s.recoverer, s.requestID, s.observe)
 	r.NoRoute(func(c *gin.Context) {
 		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
@@ -105,14 +135,23 @@ func (s *Server) Handler() http.Handler {
 
 	v1 := r.Group("/v1")
 	v1.POST("/oauth/token", limitBody(MaxJSONBody), s.token)
+	r.GET("/.well-known/jwks.json", s.jwksHandler)
 
-	authed := v1.Group("", s.authenticate)
+	authed := v1.Group("", s.authenticate, s.rateLimit)
 	authed.GET("/catalog", s.catalog)
 	authed.POST("/checks", limitBody(MaxJSONBody), s.check)
 	authed.POST("/checks\\:batch", limitBody(MaxBatchBody), s.checkBatch)
 	authed.GET("/checks/:id", s.getCheck)
+	s.mountEvidence(v1, authed)
 
-	admin := authed.Group("/admin", require(service.RoleAdmin))
+	// Auditors read partners (to make sense of evidence and statistics);
+	// only administrators change anything.
+	audit := authed.Group("/admin", require(service.RoleAdmin, service.RoleAuditor))
+	audit.GET("/partners", s.listPartners)
+	audit.GET("/partners/:client_id", s.getPartner)
+	audit.GET("/acts", s.listActs)
+
+	admin := authed.Group("/admin", require(service.RoleAdmin), s.asActor)
 	admin.POST("/entries", limitBody(MaxJSONBody), s.createEntry)
 	admin.POST("/entries\\:import", limitBody(MaxImportBody), s.importEntries)
 	admin.GET("/entries", s.listEntries)
@@ -122,9 +161,9 @@ func (s *Server) Handler() http.Handler {
 	// a parameter in one segment, so the verb is split off here.
 	admin.POST("/entries/:id", limitBody(MaxJSONBody), s.entryVerb)
 	admin.POST("/partners", limitBody(MaxJSONBody), s.createPartner)
-	admin.GET("/partners", s.listPartners)
-	admin.GET("/partners/:client_id", s.getPartner)
+	admin.PATCH("/partners/:client_id", limitBody(MaxJSONBody), s.patchPartner)
 	admin.POST("/partners/:client_id", limitBody(MaxJSONBody), s.partnerVerb)
+	s.mountLifecycle(authed, admin, audit)
 	return r
 }
 
@@ -205,7 +244,9 @@ func (s *Server) readyz(c *gin.Context) {
 	if status != http.StatusOK {
 		state = "not_ready"
 	}
-	c.JSON(status, gin.H{"status": state, "dependencies": deps})
+	body := gin.H{"status": state, "dependencies": deps}
+	s.addStatus(ctx, body)
+	c.JSON(status, body)
 }
 
 func (s *Server) benchNoop(c *gin.Context) {

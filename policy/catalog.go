@@ -125,6 +125,16 @@ type List struct {
 	Reaches []Role `yaml:"reaches,omitempty" json:"reaches,omitempty"`
 	// Source names the section of the source texts the rules come from.
 	Source string `yaml:"source" json:"source"`
+
+	// Lifecycle rules (lifecycle.go), all optional data.
+	Repair *RepairRule `yaml:"repair,omitempty" json:"repair,omitempty"`
+	Exit   *ExitRule   `yaml:"exit,omitempty" json:"exit,omitempty"`
+	// OnEnterRemoveFromKinds / OnEnterRemoveFromLists: entering this list
+	// removes the subject from lists of these kinds / these lists
+	// (篇七 第六条 black → red; 第七条 转入).
+	OnEnterRemoveFromKinds []ListKind  `yaml:"on_enter_remove_from_kinds,omitempty" json:"on_enter_remove_from_kinds,omitempty"`
+	OnEnterRemoveFromLists []string    `yaml:"on_enter_remove_from_lists,omitempty" json:"on_enter_remove_from_lists,omitempty"`
+	Escalate               *Escalation `yaml:"escalate,omitempty" json:"escalate,omitempty"`
 }
 
 // Measure is one entry of the measure catalogue (措施清单).
@@ -141,6 +151,13 @@ type Measure struct {
 	// Roles, for person measures reached through an organisation, limits the
 	// measure to these roles; empty means every role the list reaches.
 	Roles []Role `yaml:"roles,omitempty" json:"roles,omitempty"`
+	// Term, when set, is the measure's own duration from the entry's
+	// publication, distinct from the entry's validity (篇三(七): 3年内不得担任;
+	// 篇四 第十四条: 失信惩戒措施附带执行期限的,从其期限). Such a measure
+	// applies until its term ends even when the entry has expired, and
+	// stops when its term ends even when the entry lasts longer. It moves
+	// later by objection suspensions like the validity does.
+	Term Validity `yaml:"term,omitempty" json:"term,omitzero"`
 	// Text is the measure as written in the source (Chinese).
 	Text       string `yaml:"text" json:"text"`
 	LegalBasis string `yaml:"legal_basis" json:"legal_basis"`
@@ -159,14 +176,30 @@ type Catalog struct {
 	listByID   map[string]*List
 	// byListAction indexes measures by list then action for the decision.
 	byListAction map[string]map[string][]*Measure
+	// termLists holds the lists with a measure that has its own term, so
+	// that the decision looks at their expired entries only.
+	termLists map[string]bool
+	// crossList holds the lists a cross-list rule involves (removing or
+	// removed), so that creating entries elsewhere reads nothing more.
+	crossList map[string]bool
+
+	calendar    *Calendar
+	calSpec     CalendarSpec
+	ruleSets    []RuleSet
+	items       []ViolationItem
+	ruleSetByID map[string]*RuleSet
+	itemByID    map[string]*ViolationItem
 }
 
 // catalogFile is the on-disk shape of one catalogue file; a file may hold
 // any of the three sections.
 type catalogFile struct {
-	Actions  []Action  `yaml:"actions"`
-	Lists    []List    `yaml:"lists"`
-	Measures []Measure `yaml:"measures"`
+	Actions        []Action        `yaml:"actions"`
+	Lists          []List          `yaml:"lists"`
+	Measures       []Measure       `yaml:"measures"`
+	Calendar       *CalendarSpec   `yaml:"calendar"`
+	RuleSets       []RuleSet       `yaml:"rule_sets"`
+	ViolationItems []ViolationItem `yaml:"violation_items"`
 }
 
 //go:embed catalog/*.yaml
@@ -211,6 +244,18 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 		m    Measure
 	}
 	var measures []located
+	listFile := map[string]string{}
+	calFile := ""
+	type locatedSet struct {
+		file string
+		rs   RuleSet
+	}
+	var sets []locatedSet
+	type locatedItem struct {
+		file string
+		it   ViolationItem
+	}
+	var items []locatedItem
 	digest := sha256.New()
 	for _, name := range names {
 		data, err := fs.ReadFile(fsys, name)
@@ -242,11 +287,34 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 			}
 			c.lists = append(c.lists, l)
 			c.listByID[l.ID] = nil // placeholder until the slice stops growing
+			listFile[l.ID] = name
 		}
 		for _, m := range f.Measures {
 			measures = append(measures, located{name, m})
 		}
+		if f.Calendar != nil {
+			if calFile != "" {
+				return nil, fmt.Errorf("%w: %s: calendar already defined in %s", ErrCatalogInvalid, name, calFile)
+			}
+			calFile = name
+			c.calSpec = *f.Calendar
+		}
+		for _, rs := range f.RuleSets {
+			sets = append(sets, locatedSet{name, rs})
+		}
+		for _, it := range f.ViolationItems {
+			items = append(items, locatedItem{name, it})
+		}
 	}
+	if calFile == "" {
+		// A catalogue without a calendar counts weekends only.
+		c.calSpec = CalendarSpec{UTCOffsetHours: 8, Source: "weekends only (no calendar in the catalogue)"}
+	}
+	cal, err := NewCalendar(c.calSpec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: calendar: %w", ErrCatalogInvalid, calFile, err)
+	}
+	c.calendar = cal
 	// Pointers into the slices are taken only once they stop growing.
 	c.actionByID = make(map[string]*Action, len(c.actions))
 	for i := range c.actions {
@@ -278,6 +346,50 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 			byAction[a] = append(byAction[a], m)
 		}
 	}
+	c.termLists = map[string]bool{}
+	for i := range c.measures {
+		if !c.measures[i].Term.IsZero() {
+			c.termLists[c.measures[i].List] = true
+		}
+	}
+	c.ruleSetByID = map[string]*RuleSet{}
+	for _, ls := range sets {
+		if _, dup := c.ruleSetByID[ls.rs.ID]; dup {
+			return nil, fmt.Errorf("%w: %s: rule set %q defined twice", ErrCatalogInvalid, ls.file, ls.rs.ID)
+		}
+		c.ruleSets = append(c.ruleSets, ls.rs)
+		c.ruleSetByID[ls.rs.ID] = nil
+	}
+	for i := range c.ruleSets {
+		c.ruleSetByID[c.ruleSets[i].ID] = &c.ruleSets[i]
+	}
+	for i, ls := range sets {
+		if err := c.validateRuleSet(&c.ruleSets[i]); err != nil {
+			return nil, fmt.Errorf("%w: %s: rule set %q: %w", ErrCatalogInvalid, ls.file, ls.rs.ID, err)
+		}
+	}
+	c.itemByID = map[string]*ViolationItem{}
+	for _, li := range items {
+		if _, dup := c.itemByID[li.it.ID]; dup {
+			return nil, fmt.Errorf("%w: %s: violation item %q defined twice", ErrCatalogInvalid, li.file, li.it.ID)
+		}
+		if err := c.validateItem(li.it); err != nil {
+			return nil, fmt.Errorf("%w: %s: violation item %q: %w", ErrCatalogInvalid, li.file, li.it.ID, err)
+		}
+		c.items = append(c.items, li.it)
+		c.itemByID[li.it.ID] = nil
+	}
+	for i := range c.items {
+		c.itemByID[c.items[i].ID] = &c.items[i]
+	}
+	// List rules refer to other lists and to rule sets, so they are
+	// checked once everything is loaded.
+	for i := range c.lists {
+		if err := c.validateListRules(&c.lists[i]); err != nil {
+			return nil, fmt.Errorf("%w: %s: list %q: %w", ErrCatalogInvalid, listFile[c.lists[i].ID], c.lists[i].ID, err)
+		}
+	}
+	c.indexCrossList()
 	c.revision = "cat-" + hex.EncodeToString(digest.Sum(nil))[:16]
 	return c, nil
 }
@@ -349,11 +461,35 @@ func (c *Catalog) validateMeasure(m Measure) error {
 			return fmt.Errorf("role %q is not reached by list %q", r, l.ID)
 		}
 	}
+	if m.Term.Years < 0 || m.Term.Months < 0 || m.Term.Days < 0 {
+		return errors.New("term must not be negative")
+	}
 	return nil
 }
 
 // Revision identifies the catalogue's content; it appears in every answer.
 func (c *Catalog) Revision() string { return c.revision }
+
+// Calendar returns the working-day calendar.
+func (c *Catalog) Calendar() *Calendar { return c.calendar }
+
+// CalendarSpec returns the calendar as declared (catalogue view).
+func (c *Catalog) CalendarSpec() CalendarSpec { return c.calSpec }
+
+// RuleSets returns the points rule sets in catalogue order.
+func (c *Catalog) RuleSets() []RuleSet { return c.ruleSets }
+
+// ViolationItems returns the violation items in catalogue order.
+func (c *Catalog) ViolationItems() []ViolationItem { return c.items }
+
+// RuleSet returns the rule set with the given id.
+func (c *Catalog) RuleSet(id string) (RuleSet, bool) {
+	rs, ok := c.ruleSetByID[id]
+	if !ok {
+		return RuleSet{}, false
+	}
+	return *rs, true
+}
 
 // Actions returns the business actions in catalogue order.
 func (c *Catalog) Actions() []Action { return c.actions }

@@ -18,6 +18,11 @@ const (
 	OutcomeReference    Outcome = "reference"
 	OutcomeIncentive    Outcome = "incentive"
 	OutcomeClear        Outcome = "clear"
+	// OutcomeUnverifiable: the data the answer would rest on is older than
+	// its bound (a store or upstream source could not be reached), so
+	// credgate cannot say what applies. Decide never returns it; the check
+	// use case does, so that unknown data is never answered as clear.
+	OutcomeUnverifiable Outcome = "unverifiable"
 )
 
 // MeasureStatus says whether a matching measure is applied.
@@ -44,6 +49,9 @@ type AppliedMeasure struct {
 	EntryID string
 	Status  MeasureStatus
 	Via     *Via
+	// Until is the end of the measure's own term, for measures that have
+	// one (Measure.Term); nil otherwise.
+	Until *time.Time
 }
 
 // Finding is an entry that affects the subject at the decision time.
@@ -74,7 +82,17 @@ func Decide(c *Catalog, subject SubjectID, action string, entries []Entry, at ti
 	for i := range entries {
 		e := &entries[i]
 		status := e.StatusAt(at)
-		if status != StatusActive && status != StatusUnderObjection {
+		// termOnly: the entry has expired, but measures with a term of
+		// their own may outlive it (篇四 第十四条 从其期限).
+		termOnly := false
+		switch status {
+		case StatusActive, StatusUnderObjection, StatusAwaitingExit:
+		case StatusExpired:
+			if !c.termLists[e.List] {
+				continue
+			}
+			termOnly = true
+		default:
 			continue
 		}
 		l, ok := c.listByID[e.List]
@@ -90,16 +108,33 @@ func Decide(c *Catalog, subject SubjectID, action string, entries []Entry, at ti
 				continue
 			}
 		}
-		d.Findings = append(d.Findings, Finding{Entry: e, Status: status, Via: via})
+		// An expired entry is a finding only when one of its measures
+		// still applies; the others are findings whatever the action.
+		if !termOnly {
+			d.Findings = append(d.Findings, Finding{Entry: e, Status: status, Via: via})
+		}
 		for _, m := range c.measuresFor(e.List, action) {
 			if !measureReaches(m, subject.Kind, via) {
 				continue
+			}
+			var until *time.Time
+			if !m.Term.IsZero() {
+				end := e.PublishedAt.AddDate(m.Term.Years, m.Term.Months, m.Term.Days).Add(e.Suspended())
+				if !at.Before(end) {
+					continue
+				}
+				until = &end
+			} else if termOnly {
+				continue
+			}
+			if termOnly && (len(d.Findings) == 0 || d.Findings[len(d.Findings)-1].Entry != e) {
+				d.Findings = append(d.Findings, Finding{Entry: e, Status: status, Via: via})
 			}
 			ms := MeasureApplied
 			if status == StatusUnderObjection {
 				ms = MeasureSuspended
 			}
-			d.Measures = append(d.Measures, AppliedMeasure{Measure: m, EntryID: e.ID, Status: ms, Via: via})
+			d.Measures = append(d.Measures, AppliedMeasure{Measure: m, EntryID: e.ID, Status: ms, Via: via, Until: until})
 			if ms != MeasureApplied {
 				continue
 			}

@@ -19,6 +19,13 @@ const (
 	StatusUnderObjection EntryStatus = "under_objection"
 	StatusExpired        EntryStatus = "expired"
 	StatusRevoked        EntryStatus = "revoked"
+	// StatusRepaired: an approved credit repair ended the measures and the
+	// public display; the record stays (篇十三 第十四条).
+	StatusRepaired EntryStatus = "repaired"
+	// StatusAwaitingExit: past its validity end on a list whose entries
+	// leave only on an approved exit application (篇十二 第七条); the
+	// measures still apply.
+	StatusAwaitingExit EntryStatus = "awaiting_exit"
 )
 
 // ResponsiblePerson names a person an organisation's entry reaches (落实到人).
@@ -34,6 +41,16 @@ type Objection struct {
 	FiledAt   time.Time  `json:"filed_at"`
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
 	Decision  string     `json:"decision,omitempty"` // "upheld" or "rejected" once decided
+	// FiledBy is who filed on the subject's behalf: "administrator" or
+	// "originating_department".
+	FiledBy      string   `json:"filed_by,omitempty"`
+	Grounds      string   `json:"grounds,omitempty"`
+	EvidenceRefs []string `json:"evidence_refs,omitempty"`
+	// DueAt is the end of the verification period (working days).
+	DueAt *time.Time `json:"due_at,omitempty"`
+	// Remedy of an upheld objection: "revoked" or "corrected".
+	Remedy string `json:"remedy,omitempty"`
+	Note   string `json:"note,omitempty"`
 }
 
 // openAt reports whether the objection suspends measures at t.
@@ -57,9 +74,23 @@ type Entry struct {
 	RevocationReason      string              `json:"revocation_reason,omitempty"`
 	ResponsiblePersons    []ResponsiblePerson `json:"responsible_persons,omitempty"`
 	Objections            []Objection         `json:"objections,omitempty"`
-	CreatedAt             time.Time           `json:"created_at"`
-	UpdatedAt             time.Time           `json:"updated_at"`
-	Version               int64               `json:"version"`
+	// ParticularlySerious marks 情节特别严重 cases, which some lists never
+	// let repair (篇十三 第十五条).
+	ParticularlySerious bool `json:"particularly_serious,omitempty"`
+	// ExitByApplication is derived from the list's exit rule: the entry
+	// leaves at expiry only on an approved exit application.
+	ExitByApplication bool              `json:"exit_by_application,omitempty"`
+	Repairs           []Repair          `json:"repairs,omitempty"`
+	Exits             []ExitApplication `json:"exits,omitempty"`
+	// Derivation is the computation trail of an entry credgate derived
+	// (points, escalation); nil for entries departments submitted.
+	Derivation *Derivation `json:"derivation,omitempty"`
+	// RevocationCause names the rule that revoked the entry, when a rule
+	// did (cross-list removal, escalation, upheld objection).
+	RevocationCause *Cause    `json:"revocation_cause,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+	Version         int64     `json:"version"`
 }
 
 // StatusAt is the entry's state at t. It is a pure function of time, so
@@ -70,13 +101,27 @@ func (e *Entry) StatusAt(t time.Time) EntryStatus {
 		return StatusRevoked
 	case t.Before(e.PublishedAt):
 		return StatusPending
-	case e.ValidUntil != nil && !t.Before(*e.ValidUntil):
-		return StatusExpired
+	}
+	if r := e.repairedAt(); r != nil && !t.Before(*r) {
+		return StatusRepaired
+	}
+	held := false
+	if e.ValidUntil != nil && !t.Before(*e.ValidUntil) {
+		if !e.ExitByApplication {
+			return StatusExpired
+		}
+		if x := e.exitAt(); x != nil && !t.Before(*x) {
+			return StatusExpired
+		}
+		held = true
 	}
 	for _, o := range e.Objections {
 		if o.openAt(t) {
 			return StatusUnderObjection
 		}
+	}
+	if held {
+		return StatusAwaitingExit
 	}
 	return StatusActive
 }
@@ -164,6 +209,13 @@ func (c *Catalog) PrepareEntry(e Entry) (Entry, error) {
 	}
 	e.DecidedAt = e.DecidedAt.UTC()
 	e.PublishedAt = e.PublishedAt.UTC()
+	// Validity counts from publication and moves later by the time
+	// measures were suspended by objections that did not end the entry.
 	e.ValidUntil = l.ValidUntil(e.PublishedAt)
+	if e.ValidUntil != nil {
+		end := e.ValidUntil.Add(e.Suspended())
+		e.ValidUntil = &end
+	}
+	e.ExitByApplication = l.Exit != nil
 	return e, nil
 }

@@ -50,6 +50,9 @@ type CheckRequest struct {
 	Subject   string
 	Action    string
 	Reference string
+	// AsOf asks what credgate knew and would have answered at that past
+	// time (admins and auditors only; subjects.go).
+	AsOf *time.Time
 }
 
 // Caller is who asks.
@@ -57,6 +60,9 @@ type Caller struct {
 	ClientID string
 	Role     Role
 	Actions  []string
+	// SubjectKinds and Visibility are the partner's scope (scope.go).
+	SubjectKinds []policy.SubjectKind
+	Visibility   Visibility
 }
 
 func (c Caller) mayCheck(action string) bool {
@@ -96,6 +102,9 @@ type MeasureView struct {
 	Source     string               `json:"source"`
 	EntryID    string               `json:"entry_id"`
 	Via        *ViaView             `json:"via,omitempty"`
+	// Until ends a measure that has a term of its own (e.g. 3 years from
+	// the listing), independent of the entry's validity.
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // EntryView is one entry affecting the subject in an answer.
@@ -105,8 +114,8 @@ type EntryView struct {
 	ListName              string             `json:"list_name"`
 	ListKind              policy.ListKind    `json:"list_kind"`
 	Status                policy.EntryStatus `json:"status"`
-	OriginatingDepartment string             `json:"originating_department"`
-	Reason                string             `json:"reason"`
+	OriginatingDepartment string             `json:"originating_department,omitempty"` // withheld below full visibility
+	Reason                string             `json:"reason,omitempty"`                 // withheld below full visibility
 	LegalBasis            string             `json:"legal_basis"`
 	DecidedAt             time.Time          `json:"decided_at"`
 	PublishedAt           time.Time          `json:"published_at"`
@@ -118,6 +127,11 @@ type EntryView struct {
 type ReceiptView struct {
 	LogIndex   uint64 `json:"log_index"`
 	RecordHash string `json:"record_hash"` // hex SHA-256 of salt || record
+	// LeafHash is the hex RFC 6962 leaf hash the Merkle tree holds at
+	// LogIndex (evidence.LeafHash): with it a caller can later check the
+	// record's inclusion without its body. GET /v1/evidence/receipts/{id}
+	// gives the full proof.
+	LeafHash string `json:"leaf_hash"`
 }
 
 // CheckAnswer is what credgate answers to a check. Its JSON (without the
@@ -134,7 +148,12 @@ type CheckAnswer struct {
 	CatalogRevision string         `json:"catalog_revision"`
 	DataAsOf        time.Time      `json:"data_as_of"`
 	CheckedAt       time.Time      `json:"checked_at"`
-	Receipt         *ReceiptView   `json:"receipt,omitempty"`
+	// AsOf is the past time the answer is about, for checks re-run as of
+	// a past time (subjects.go); absent for checks of now.
+	AsOf *time.Time `json:"as_of,omitempty"`
+	// Unverifiable says why, when the outcome is unverifiable.
+	Unverifiable *UnverifiableView `json:"unverifiable,omitempty"`
+	Receipt      *ReceiptView      `json:"receipt,omitempty"`
 }
 
 // Checker answers checks and records each one as evidence before it is
@@ -146,6 +165,15 @@ type Checker struct {
 	records EvidenceReader
 	now     func() time.Time
 	fanout  int
+
+	// Freshness (freshness.go): the bound on entry data age, and the
+	// upstream sources with the (list, action) pairs that carry measures.
+	maxStaleness time.Duration
+	sources      SourceMonitor
+	actionLists  map[listAction]bool
+
+	// history answers what credgate knew at a past time (subjects.go).
+	history History
 }
 
 // EvidenceReader reads a past record.
@@ -195,6 +223,12 @@ func (c *Checker) validate(caller Caller, action, reference string) error {
 
 // Check answers one check and returns only once its evidence is durable.
 func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (CheckAnswer, error) {
+	if req.AsOf != nil {
+		var err error
+		if caller, err = c.asOfCaller(caller, req); err != nil {
+			return CheckAnswer{}, err
+		}
+	}
 	if err := c.validate(caller, req.Action, req.Reference); err != nil {
 		return CheckAnswer{}, err
 	}
@@ -202,7 +236,10 @@ func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (C
 	if err != nil {
 		return CheckAnswer{}, err
 	}
-	ans, rec, err := c.decide(ctx, caller, subject, req.Action, req.Reference)
+	if !caller.mayCheckKind(subject.Kind) {
+		return CheckAnswer{}, fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
+	}
+	ans, rec, err := c.decide(ctx, caller, subject, req.Action, req.Reference, req.AsOf)
 	if err != nil {
 		return CheckAnswer{}, err
 	}
@@ -244,10 +281,14 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, subjects []stri
 			items[i].Err = err
 			continue
 		}
+		if !caller.mayCheckKind(subject.Kind) {
+			items[i].Err = fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
+			continue
+		}
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			ans, rec, err := c.decide(ctx, caller, subject, action, reference)
+			ans, rec, err := c.decide(ctx, caller, subject, action, reference, nil)
 			if err != nil {
 				errs <- err
 				return
@@ -286,19 +327,33 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, subjects []stri
 }
 
 func receipt(r evidence.Record) *ReceiptView {
-	return &ReceiptView{LogIndex: r.Index, RecordHash: fmt.Sprintf("%x", r.Hash)}
+	leaf := evidence.LeafHash(r)
+	return &ReceiptView{LogIndex: r.Index, RecordHash: fmt.Sprintf("%x", r.Hash), LeafHash: fmt.Sprintf("%x", leaf)}
 }
 
-func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.SubjectID, action, reference string) (CheckAnswer, evidence.Record, error) {
-	entries, err := c.entries.EntriesAffecting(ctx, subject.Value)
+func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.SubjectID, action, reference string, past *time.Time) (CheckAnswer, evidence.Record, error) {
+	found, err := c.lookupAt(ctx, subject.Value, past)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("look up entries: %w", err)
 	}
-	asOf := c.now().UTC()
-	now := asOf
-	d, err := policy.Decide(c.catalog, subject, action, entries, now)
+	now := c.now().UTC()
+	at := now
+	if past != nil {
+		at = *past // the entries as known then, decided then
+	}
+	d, err := policy.Decide(c.catalog, subject, action, found.Entries, at)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, err
+	}
+	// Data older than its bound never yields an answer, least of all
+	// "clear": the measures it shows are listed, the outcome is not given.
+	asOf, unverifiable := c.freshness(action, found.AsOf, now)
+	if past != nil {
+		// The history is complete as of then; freshness bounds are about now.
+		asOf, unverifiable = *past, nil
+	}
+	if unverifiable != nil {
+		d.Outcome = policy.OutcomeUnverifiable
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -316,12 +371,15 @@ func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.Subj
 		CatalogRevision: c.catalog.Revision(),
 		DataAsOf:        asOf,
 		CheckedAt:       now,
+		AsOf:            past,
+		Unverifiable:    unverifiable,
 	}
 	for _, m := range d.Measures {
 		ans.Measures = append(ans.Measures, MeasureView{
 			ID: m.Measure.ID, List: m.Measure.List, Effect: m.Measure.Effect, Mandatory: m.Measure.Mandatory,
 			Status: m.Status, Text: m.Measure.Text, LegalBasis: m.Measure.LegalBasis,
 			Authority: m.Measure.Authority, Source: m.Measure.Source, EntryID: m.EntryID, Via: viaView(m.Via),
+			Until: m.Until,
 		})
 	}
 	for _, f := range d.Findings {
@@ -333,6 +391,7 @@ func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.Subj
 			ValidUntil: f.Entry.ValidUntil, Via: viaView(f.Via),
 		})
 	}
+	redactForCaller(&ans, caller)
 	body, err := json.Marshal(ans)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("encode check: %w", err)

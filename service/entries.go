@@ -32,6 +32,9 @@ type EntryInput struct {
 	DecidedAt             time.Time                  `json:"decided_at"`
 	PublishedAt           time.Time                  `json:"published_at"`
 	ResponsiblePersons    []policy.ResponsiblePerson `json:"responsible_persons,omitempty"`
+	// ParticularlySerious marks a 情节特别严重 case (some lists never let it
+	// be repaired).
+	ParticularlySerious bool `json:"particularly_serious,omitempty"`
 }
 
 // EntryPatch changes the editable fields of an entry; nil leaves a field.
@@ -50,6 +53,7 @@ type Entries struct {
 	store   EntryStore
 	catalog *policy.Catalog
 	now     func() time.Time
+	audit   *Audit // administrative acts are recorded here (audit_entries.go)
 	changed func(subjects ...string)
 }
 
@@ -93,6 +97,7 @@ func (s *Entries) Prepare(in EntryInput) (policy.Entry, error) {
 		DecidedAt: in.DecidedAt.Truncate(time.Microsecond), PublishedAt: in.PublishedAt.Truncate(time.Microsecond),
 		ResponsiblePersons: append([]policy.ResponsiblePerson(nil), in.ResponsiblePersons...),
 		CreatedAt:          now, UpdatedAt: now, Version: 1,
+		ParticularlySerious: in.ParticularlySerious,
 	}
 	return s.catalog.PrepareEntry(e)
 }
@@ -103,7 +108,10 @@ func (s *Entries) Create(ctx context.Context, in EntryInput) (policy.Entry, erro
 	if err != nil {
 		return policy.Entry{}, err
 	}
-	if err := s.store.InsertEntries(ctx, []policy.Entry{e}); err != nil {
+	if err := s.audit.do(ctx, ActEntryCreated, e.ID, entryDetails(e), func() error {
+		// insert (lifecycle.go) applies the catalogue's cross-list rules.
+		return s.insert(ctx, []policy.Entry{e}, nil)
+	}); err != nil {
 		return policy.Entry{}, fmt.Errorf("store entry: %w", err)
 	}
 	s.changed(affected(e)...)
@@ -157,7 +165,9 @@ func (s *Entries) Import(ctx context.Context, inputs []EntryInput, lines []int) 
 	if len(entries) == 0 {
 		return nil, &ImportError{Lines: []LineError{{Line: 0, Err: errors.New("no entries")}}}
 	}
-	if err := s.store.InsertEntries(ctx, entries); err != nil {
+	if err := s.audit.do(ctx, ActEntriesImported, "entries", importDetails(entries), func() error {
+		return s.insert(ctx, entries, lines)
+	}); err != nil {
 		return nil, fmt.Errorf("store import: %w", err)
 	}
 	var subjects []string
@@ -227,7 +237,9 @@ func (s *Entries) Patch(ctx context.Context, id string, p EntryPatch) (policy.En
 	}
 	e.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
 	e.Version = old.Version + 1
-	if err := s.store.UpdateEntry(ctx, e); err != nil {
+	if err := s.audit.do(ctx, ActEntryPatched, e.ID, patchDetails(e, p), func() error {
+		return s.store.UpdateEntry(ctx, e)
+	}); err != nil {
 		return policy.Entry{}, fmt.Errorf("update entry: %w", err)
 	}
 	s.changed(append(affected(old), affected(e)...)...)
@@ -250,7 +262,9 @@ func (s *Entries) Revoke(ctx context.Context, id, reason string) (policy.Entry, 
 	now := s.now().UTC().Truncate(time.Microsecond)
 	e.RevokedAt, e.RevocationReason, e.UpdatedAt = &now, reason, now
 	e.Version++
-	if err := s.store.UpdateEntry(ctx, e); err != nil {
+	if err := s.audit.do(ctx, ActEntryRevoked, e.ID, revokeDetails(e), func() error {
+		return s.store.UpdateEntry(ctx, e)
+	}); err != nil {
 		return policy.Entry{}, fmt.Errorf("revoke entry: %w", err)
 	}
 	s.changed(affected(e)...)

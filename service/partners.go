@@ -1,12 +1,17 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +27,8 @@ import (
 var (
 	ErrInvalidClient  = errors.New("invalid client credentials")
 	ErrInvalidPartner = errors.New("invalid partner")
+	// ErrPartnerRevoked: the partner is revoked and cannot be changed.
+	ErrPartnerRevoked = errors.New("partner is revoked")
 )
 
 // Argon2id parameters for client secrets (RFC 9106's second recommended
@@ -91,6 +98,11 @@ type Partners struct {
 	catalog *policy.Catalog
 	now     func() time.Time
 	ttl     time.Duration
+	audit   *Audit
+	// hashing bounds concurrent argon2id computations: each takes 19 MiB
+	// and tens of milliseconds, and a flood of token requests must not
+	// exhaust the replica's memory.
+	hashing chan struct{}
 
 	mu    sync.Mutex
 	cache map[string]cachedPartner
@@ -109,9 +121,26 @@ type PartnersOption func(*Partners)
 // it is read again; a revocation takes effect on every replica within it.
 func WithPartnerCacheTTL(d time.Duration) PartnersOption { return func(p *Partners) { p.ttl = d } }
 
+// WithPartnersAudit records every administrative act on partners.
+func WithPartnersAudit(a *Audit) PartnersOption { return func(p *Partners) { p.audit = a } }
+
+// WithPartnersClock sets the clock (tests).
+func WithPartnersClock(now func() time.Time) PartnersOption { return func(p *Partners) { p.now = now } }
+
+// WithHashConcurrency bounds concurrent secret hash computations (default:
+// the number of CPUs, at least 2).
+func WithHashConcurrency(n int) PartnersOption {
+	return func(p *Partners) {
+		if n > 0 {
+			p.hashing = make(chan struct{}, n)
+		}
+	}
+}
+
 // NewPartners returns the partner service.
 func NewPartners(store PartnerStore, cat *policy.Catalog, opts ...PartnersOption) *Partners {
-	p := &Partners{store: store, catalog: cat, now: time.Now, ttl: 5 * time.Second, cache: map[string]cachedPartner{}}
+	p := &Partners{store: store, catalog: cat, now: time.Now, ttl: 5 * time.Second, cache: map[string]cachedPartner{},
+		hashing: make(chan struct{}, max(2, runtime.NumCPU()))}
 	for _, o := range opts {
 		o(p)
 	}
@@ -126,16 +155,143 @@ type NewPartnerInput struct {
 	// ClientID and Secret may be given (bootstrap admin); else generated.
 	ClientID string
 	Secret   string
+	// JWKS are public keys (JWK JSON): the partner then authenticates with
+	// private_key_jwt and gets no secret.
+	JWKS         [][]byte
+	SubjectKinds []policy.SubjectKind
+	Visibility   Visibility
+	RateLimit    string
 }
 
 // Limits of partner fields.
 const (
 	MaxNameLen     = 200
 	MaxClientIDLen = 100
+	MaxActions     = 200
+	// MaxOverlap bounds a rotation's overlap window.
+	MaxOverlap = 30 * 24 * time.Hour
+	// DefaultOverlap is the overlap when a rotation names none.
+	DefaultOverlap = 24 * time.Hour
 )
 
+// ParseRate parses a request quota in the "<limit>-<period>" form (period
+// S, M, H or D: per second, minute, hour or day), e.g. "6000-M".
+func ParseRate(s string) (limit int64, period time.Duration, err error) {
+	n, unit, ok := strings.Cut(s, "-")
+	periods := map[string]time.Duration{"S": time.Second, "M": time.Minute, "H": time.Hour, "D": 24 * time.Hour}
+	period, known := periods[strings.ToUpper(unit)]
+	limit, perr := strconv.ParseInt(n, 10, 64)
+	if !ok || !known || perr != nil || limit < 1 || limit > 1_000_000_000 || strings.HasPrefix(n, "+") {
+		return 0, 0, fmt.Errorf("%w: rate limit %q must be <requests>-<S|M|H|D> with 1 to 1000000000 requests, e.g. 6000-M", ErrInvalidPartner, s)
+	}
+	return limit, period, nil
+}
+
+// scope validates and normalises the scope fields shared by Create and
+// Update.
+func (s *Partners) scope(role Role, actions []string, kinds []policy.SubjectKind, vis Visibility, rate string) ([]string, []policy.SubjectKind, Visibility, string, error) {
+	if len(actions) > MaxActions {
+		return nil, nil, "", "", fmt.Errorf("%w: at most %d actions", ErrInvalidPartner, MaxActions)
+	}
+	seen := map[string]bool{}
+	for _, a := range actions {
+		if _, ok := s.catalog.Action(a); !ok {
+			return nil, nil, "", "", fmt.Errorf("%w: unknown action %q (see GET /v1/catalog)", ErrInvalidPartner, a)
+		}
+		if seen[a] {
+			return nil, nil, "", "", fmt.Errorf("%w: action %q listed twice", ErrInvalidPartner, a)
+		}
+		seen[a] = true
+	}
+	if len(kinds) > 2 {
+		return nil, nil, "", "", fmt.Errorf("%w: subject_kinds lists at most organization and person", ErrInvalidPartner)
+	}
+	for i, k := range kinds {
+		if k != policy.KindOrganization && k != policy.KindPerson {
+			return nil, nil, "", "", fmt.Errorf("%w: unknown subject kind %q", ErrInvalidPartner, k)
+		}
+		if slices.Contains(kinds[:i], k) {
+			return nil, nil, "", "", fmt.Errorf("%w: subject kind %q listed twice", ErrInvalidPartner, k)
+		}
+	}
+	if !validVisibility(vis) {
+		return nil, nil, "", "", fmt.Errorf("%w: visibility must be standard or full", ErrInvalidPartner)
+	}
+	if rate != "" {
+		if _, _, err := ParseRate(rate); err != nil {
+			return nil, nil, "", "", err
+		}
+		rate = strings.ToUpper(rate)
+	}
+	switch role {
+	case RolePartner:
+		if len(actions) == 0 {
+			return nil, nil, "", "", fmt.Errorf("%w: a partner needs at least one action", ErrInvalidPartner)
+		}
+		if vis == "" {
+			vis = VisibilityStandard
+		}
+	case RoleAdmin, RoleAuditor:
+		// Administrators check any action and see everything; auditors
+		// check nothing and see everything. Scopes would mislead.
+		if len(actions) > 0 || len(kinds) > 0 || vis != "" {
+			return nil, nil, "", "", fmt.Errorf("%w: actions, subject_kinds and visibility apply to role partner only", ErrInvalidPartner)
+		}
+	default:
+		return nil, nil, "", "", fmt.Errorf("%w: unknown role %q", ErrInvalidPartner, role)
+	}
+	return actions, kinds, vis, rate, nil
+}
+
+// newCredentialID names a credential.
+func newCredentialID(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// keyCredentials parses registered public keys into credentials.
+func keyCredentials(jwks [][]byte, now time.Time) ([]Credential, error) {
+	if len(jwks) > MaxPublicKeys {
+		return nil, fmt.Errorf("%w: at most %d public keys", ErrInvalidPartner, MaxPublicKeys)
+	}
+	var out []Credential
+	for i, raw := range jwks {
+		k, canonical, err := ParseJWK(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: jwks.keys[%d]: %w", ErrInvalidPartner, i, err)
+		}
+		if slices.ContainsFunc(out, func(c Credential) bool { return c.ID == k.ID }) {
+			return nil, fmt.Errorf("%w: jwks.keys[%d]: kid %q registered twice", ErrInvalidPartner, i, k.ID)
+		}
+		out = append(out, Credential{ID: k.ID, Kind: CredentialPublicKey, JWK: canonical, CreatedAt: now})
+	}
+	return out, nil
+}
+
+// hash computes a secret hash within the concurrency bound.
+func (s *Partners) hash(ctx context.Context, secret string) (string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer s.release()
+	return HashSecret(secret)
+}
+
+func (s *Partners) acquire(ctx context.Context) error {
+	select {
+	case s.hashing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Partners) release() { <-s.hashing }
+
 // Create registers a partner and returns it with its secret, which is
-// stored only as a hash and never shown again.
+// stored only as a hash and never shown again. A partner registered with
+// public keys gets no secret ("").
 func (s *Partners) Create(ctx context.Context, in NewPartnerInput) (Partner, string, error) {
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || utf8.RuneCountInString(in.Name) > MaxNameLen {
@@ -144,70 +300,121 @@ func (s *Partners) Create(ctx context.Context, in NewPartnerInput) (Partner, str
 	if in.Role == "" {
 		in.Role = RolePartner
 	}
-	switch in.Role {
-	case RolePartner:
-		if len(in.Actions) == 0 {
-			return Partner{}, "", fmt.Errorf("%w: a partner needs at least one action", ErrInvalidPartner)
-		}
-	case RoleAdmin, RoleAuditor:
-	default:
-		return Partner{}, "", fmt.Errorf("%w: unknown role %q", ErrInvalidPartner, in.Role)
-	}
-	seen := map[string]bool{}
-	for _, a := range in.Actions {
-		if _, ok := s.catalog.Action(a); !ok {
-			return Partner{}, "", fmt.Errorf("%w: %w %q", ErrInvalidPartner, policy.ErrUnknownAction, a)
-		}
-		if seen[a] {
-			return Partner{}, "", fmt.Errorf("%w: action %q listed twice", ErrInvalidPartner, a)
-		}
-		seen[a] = true
-	}
-	if in.ClientID == "" {
-		in.ClientID = "cg_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	} else if len(in.ClientID) > MaxClientIDLen || strings.ContainsAny(in.ClientID, ": \t\r\n") {
-		return Partner{}, "", fmt.Errorf("%w: client_id must be at most %d characters without spaces or colons", ErrInvalidPartner, MaxClientIDLen)
-	}
-	if in.Secret == "" {
-		sec, err := NewSecret()
-		if err != nil {
-			return Partner{}, "", err
-		}
-		in.Secret = sec
-	} else if len(in.Secret) < 16 {
-		return Partner{}, "", fmt.Errorf("%w: a client secret needs at least 16 characters", ErrInvalidPartner)
-	}
-	hash, err := HashSecret(in.Secret)
+	actions, kinds, vis, rate, err := s.scope(in.Role, in.Actions, in.SubjectKinds, in.Visibility, in.RateLimit)
 	if err != nil {
 		return Partner{}, "", err
 	}
-	now := s.now().UTC().Truncate(time.Microsecond)
-	p := Partner{
-		ID: uuid.NewString(), ClientID: in.ClientID, Name: in.Name, Role: in.Role, Actions: in.Actions,
-		SecretHash: hash, Status: PartnerActive, CreatedAt: now, UpdatedAt: now, Version: 1,
+	if in.ClientID == "" {
+		in.ClientID = "cg_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	} else if len(in.ClientID) > MaxClientIDLen || strings.ContainsAny(in.ClientID, ": \t\r\n/?#%") || !utf8.ValidString(in.ClientID) {
+		return Partner{}, "", fmt.Errorf("%w: client_id must be at most %d characters without spaces, colons, slashes or %%", ErrInvalidPartner, MaxClientIDLen)
 	}
-	if err := s.store.InsertPartner(ctx, p); err != nil {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var creds []Credential
+	var hash string
+	if len(in.JWKS) > 0 {
+		if in.Secret != "" {
+			return Partner{}, "", fmt.Errorf("%w: a partner authenticates with a secret or with public keys, not both", ErrInvalidPartner)
+		}
+		if creds, err = keyCredentials(in.JWKS, now); err != nil {
+			return Partner{}, "", err
+		}
+	} else {
+		if in.Secret == "" {
+			if in.Secret, err = NewSecret(); err != nil {
+				return Partner{}, "", err
+			}
+		} else if len(in.Secret) < 16 || len(in.Secret) > 512 {
+			return Partner{}, "", fmt.Errorf("%w: a client secret needs 16 to 512 characters", ErrInvalidPartner)
+		}
+		if hash, err = s.hash(ctx, in.Secret); err != nil {
+			return Partner{}, "", err
+		}
+		creds = []Credential{{ID: newCredentialID("sec_"), Kind: CredentialSecret, SecretHash: hash, CreatedAt: now}}
+	}
+	p := Partner{
+		ID: uuid.NewString(), ClientID: in.ClientID, Name: in.Name, Role: in.Role, Actions: actions,
+		SecretHash: hash, Status: PartnerActive, CreatedAt: now, UpdatedAt: now, Version: 1,
+		Credentials: creds, SubjectKinds: kinds, Visibility: vis, RateLimit: rate,
+	}
+	details := partnerDetails(p)
+	details["credentials"] = credentialSummary(creds)
+	err = s.audit.do(ctx, ActPartnerCreated, p.ClientID, details, func() error { return s.store.InsertPartner(ctx, p) })
+	if err != nil {
 		return Partner{}, "", fmt.Errorf("store partner: %w", err)
 	}
 	return p, in.Secret, nil
 }
 
-// Authenticate checks a client id and secret.
-func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (Partner, error) {
+// partnerDetails is what an audit record says about a partner: its scope,
+// never its secrets or hashes.
+func partnerDetails(p Partner) map[string]any {
+	return map[string]any{
+		"client_id": p.ClientID, "name": p.Name, "role": string(p.Role), "actions": nonNil(p.Actions),
+		"subject_kinds": nonNil(p.SubjectKinds), "visibility": string(p.Visibility), "rate_limit": p.RateLimit,
+		"auth_method": AuthMethod(p), "version": p.Version,
+	}
+}
+
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+// credentialSummary names credentials for the audit log without secrets.
+func credentialSummary(creds []Credential) []map[string]any {
+	out := make([]map[string]any, 0, len(creds))
+	for _, c := range creds {
+		m := map[string]any{"id": c.ID, "kind": string(c.Kind)}
+		if c.ExpiresAt != nil {
+			m["expires_at"] = c.ExpiresAt.UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Authenticate checks a client id and secret and returns the partner and
+// the id of the credential that matched.
+func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (Partner, string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return Partner{}, "", err
+	}
+	defer s.release()
 	p, err := s.store.PartnerByClientID(ctx, clientID)
 	if errors.Is(err, ErrNotFound) {
 		// Spend the same time as a real check so that timing does not
 		// reveal which client ids exist.
 		VerifySecret(dummyHash, secret)
-		return Partner{}, ErrInvalidClient
+		return Partner{}, "", ErrInvalidClient
 	}
 	if err != nil {
-		return Partner{}, err
+		return Partner{}, "", err
 	}
-	if !VerifySecret(p.SecretHash, secret) || p.Status != PartnerActive {
-		return Partner{}, ErrInvalidClient
+	now := s.now()
+	var secrets []Credential
+	for _, c := range CredentialsOf(p) {
+		if c.Kind == CredentialSecret && c.ValidAt(now) {
+			secrets = append(secrets, c)
+		}
 	}
-	return p, nil
+	if len(secrets) == 0 {
+		VerifySecret(dummyHash, secret)
+		return Partner{}, "", ErrInvalidClient
+	}
+	// Newest first: during an overlap most callers have moved on.
+	slices.SortStableFunc(secrets, func(a, b Credential) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	for _, c := range secrets {
+		if VerifySecret(c.SecretHash, secret) {
+			if p.Status != PartnerActive {
+				return Partner{}, "", ErrInvalidClient
+			}
+			return p, c.ID, nil
+		}
+	}
+	return Partner{}, "", ErrInvalidClient
 }
 
 // dummyHash is a valid hash of a random secret, for constant-time misses.
@@ -239,12 +446,181 @@ func (s *Partners) Active(ctx context.Context, clientID string) (Partner, error)
 	return c.p, nil
 }
 
-// List returns every partner.
-func (s *Partners) List(ctx context.Context) ([]Partner, error) { return s.store.ListPartners(ctx) }
+// AssertionKeys returns an active partner and its public keys valid now,
+// for verifying a client assertion (private_key_jwt). A partner that is
+// unknown, revoked or holds no valid key is ErrInvalidClient.
+func (s *Partners) AssertionKeys(ctx context.Context, clientID string) (Partner, []PublicKey, error) {
+	p, err := s.Active(ctx, clientID)
+	if err != nil {
+		return Partner{}, nil, err
+	}
+	keys := PublicKeysOf(p, s.now())
+	if len(keys) == 0 {
+		return Partner{}, nil, ErrInvalidClient
+	}
+	return p, keys, nil
+}
+
+// List returns up to limit partners with client id after after, in
+// client id order. There are at most a few thousand partners, so the
+// page is cut here rather than in every store.
+func (s *Partners) List(ctx context.Context, after string, limit int) ([]Partner, error) {
+	all, err := s.store.ListPartners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > MaxPage {
+		limit = MaxPage
+	}
+	slices.SortFunc(all, func(a, b Partner) int { return cmp.Compare(a.ClientID, b.ClientID) })
+	if after != "" {
+		i, found := slices.BinarySearchFunc(all, after, func(p Partner, id string) int { return cmp.Compare(p.ClientID, id) })
+		if found {
+			i++
+		}
+		all = all[i:]
+	}
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}
 
 // Get returns one partner by client id.
 func (s *Partners) Get(ctx context.Context, clientID string) (Partner, error) {
 	return s.store.PartnerByClientID(ctx, clientID)
+}
+
+// PartnerPatch changes a partner's name or scope; nil leaves a field.
+type PartnerPatch struct {
+	Name         *string
+	Actions      *[]string
+	SubjectKinds *[]policy.SubjectKind
+	Visibility   *Visibility
+	RateLimit    *string
+}
+
+// Update changes a partner's name or scope. The change reaches every
+// replica's checks within the partner cache TTL.
+func (s *Partners) Update(ctx context.Context, clientID string, patch PartnerPatch) (Partner, error) {
+	p, err := s.store.PartnerByClientID(ctx, clientID)
+	if err != nil {
+		return Partner{}, err
+	}
+	if p.Status == PartnerRevoked {
+		return Partner{}, fmt.Errorf("partner %s: %w", clientID, ErrPartnerRevoked)
+	}
+	var changed []string
+	if patch.Name != nil {
+		name := strings.TrimSpace(*patch.Name)
+		if name == "" || utf8.RuneCountInString(name) > MaxNameLen {
+			return Partner{}, fmt.Errorf("%w: name is required, at most %d characters", ErrInvalidPartner, MaxNameLen)
+		}
+		p.Name = name
+		changed = append(changed, "name")
+	}
+	if patch.Actions != nil {
+		p.Actions = *patch.Actions
+		changed = append(changed, "actions")
+	}
+	if patch.SubjectKinds != nil {
+		p.SubjectKinds = *patch.SubjectKinds
+		changed = append(changed, "subject_kinds")
+	}
+	if patch.Visibility != nil {
+		p.Visibility = *patch.Visibility
+		changed = append(changed, "visibility")
+	}
+	if patch.RateLimit != nil {
+		p.RateLimit = *patch.RateLimit
+		changed = append(changed, "rate_limit")
+	}
+	if len(changed) == 0 {
+		return Partner{}, fmt.Errorf("%w: nothing to change", ErrInvalidPartner)
+	}
+	if p.Actions, p.SubjectKinds, p.Visibility, p.RateLimit, err = s.scope(p.Role, p.Actions, p.SubjectKinds, p.Visibility, p.RateLimit); err != nil {
+		return Partner{}, err
+	}
+	p.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	p.Version++
+	details := partnerDetails(p)
+	details["changed"] = changed
+	if err := s.audit.do(ctx, ActPartnerUpdated, clientID, details, func() error { return s.store.UpdatePartner(ctx, p) }); err != nil {
+		return Partner{}, fmt.Errorf("update partner: %w", err)
+	}
+	s.forget(clientID)
+	return p, nil
+}
+
+// RotateInput says how to replace a partner's credentials.
+type RotateInput struct {
+	// Overlap is how long the credentials being replaced keep working (0:
+	// they stop now, with the tokens issued for them).
+	Overlap time.Duration
+	// JWKS, when set, replaces the credentials with these public keys;
+	// otherwise a new secret is generated.
+	JWKS [][]byte
+}
+
+// Rotate replaces a partner's credentials: the new ones work at once, the
+// current ones keep working until the overlap ends, and credentials still
+// in an earlier overlap end now (at most two generations are valid).
+// It returns the new secret ("" when keys were registered).
+func (s *Partners) Rotate(ctx context.Context, clientID string, in RotateInput) (Partner, string, error) {
+	if in.Overlap < 0 || in.Overlap > MaxOverlap {
+		return Partner{}, "", fmt.Errorf("%w: overlap must be between 0 and %s", ErrInvalidPartner, MaxOverlap)
+	}
+	p, err := s.store.PartnerByClientID(ctx, clientID)
+	if err != nil {
+		return Partner{}, "", err
+	}
+	if p.Status == PartnerRevoked {
+		return Partner{}, "", fmt.Errorf("partner %s: %w", clientID, ErrPartnerRevoked)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var fresh []Credential
+	var secret, hash string
+	if len(in.JWKS) > 0 {
+		if fresh, err = keyCredentials(in.JWKS, now); err != nil {
+			return Partner{}, "", err
+		}
+	} else {
+		if secret, err = NewSecret(); err != nil {
+			return Partner{}, "", err
+		}
+		if hash, err = s.hash(ctx, secret); err != nil {
+			return Partner{}, "", err
+		}
+		fresh = []Credential{{ID: newCredentialID("sec_"), Kind: CredentialSecret, SecretHash: hash, CreatedAt: now}}
+	}
+	until := now.Add(in.Overlap)
+	creds := fresh
+	var retired []Credential
+	for _, c := range CredentialsOf(p) {
+		if c.ExpiresAt != nil || in.Overlap == 0 {
+			continue // already retiring (or retired at once): ends now
+		}
+		if slices.ContainsFunc(fresh, func(f Credential) bool { return f.ID == c.ID }) {
+			return Partner{}, "", fmt.Errorf("%w: key id %q is already registered; new keys need new ids", ErrInvalidPartner, c.ID)
+		}
+		c.ExpiresAt = &until
+		retired = append(retired, c)
+	}
+	creds = append(creds, retired...)
+	p.Credentials = creds
+	p.SecretHash = hash
+	p.UpdatedAt = now
+	p.Version++
+	details := map[string]any{
+		"client_id": clientID, "overlap_seconds": int64(in.Overlap / time.Second), "auth_method": AuthMethod(p),
+		"new_credentials": credentialSummary(fresh), "retiring_credentials": credentialSummary(retired),
+		"version": p.Version,
+	}
+	if err := s.audit.do(ctx, ActCredentialRotated, clientID, details, func() error { return s.store.UpdatePartner(ctx, p) }); err != nil {
+		return Partner{}, "", fmt.Errorf("rotate credentials: %w", err)
+	}
+	s.forget(clientID)
+	return p, secret, nil
 }
 
 // Revoke stops a partner's credentials and tokens from working.
@@ -259,13 +635,20 @@ func (s *Partners) Revoke(ctx context.Context, clientID string) (Partner, error)
 	now := s.now().UTC().Truncate(time.Microsecond)
 	p.Status, p.RevokedAt, p.UpdatedAt = PartnerRevoked, &now, now
 	p.Version++
-	if err := s.store.UpdatePartner(ctx, p); err != nil {
-		return Partner{}, err
+	details := map[string]any{"client_id": clientID, "name": p.Name, "role": string(p.Role), "version": p.Version}
+	if err := s.audit.do(ctx, ActPartnerRevoked, clientID, details, func() error { return s.store.UpdatePartner(ctx, p) }); err != nil {
+		return Partner{}, fmt.Errorf("revoke partner: %w", err)
 	}
+	s.forget(clientID)
+	return p, nil
+}
+
+// forget drops a partner from this replica's cache so that a change made
+// here applies here at once; other replicas see it within the TTL.
+func (s *Partners) forget(clientID string) {
 	s.mu.Lock()
 	delete(s.cache, clientID)
 	s.mu.Unlock()
-	return p, nil
 }
 
 // EnsureAdmin registers the bootstrap administrator if no partner with

@@ -50,13 +50,28 @@ type Partner struct {
 	Role     Role
 	// Actions the partner may check; empty for admins and auditors.
 	Actions []string
-	// SecretHash is the PHC-encoded hash of the client secret.
+	// SecretHash is the PHC-encoded hash of the current client secret
+	// ("" for a partner that authenticates with a public key). Credentials
+	// is authoritative; SecretHash mirrors it for rows written before
+	// credentials existed.
 	SecretHash string
 	Status     PartnerStatus
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	RevokedAt  *time.Time
 	Version    int64
+	// Credentials are how the partner proves who it is at the token
+	// endpoint: hashed client secrets or registered public keys. After a
+	// rotation the old credential stays, with ExpiresAt, for the overlap
+	// window.
+	Credentials []Credential
+	// SubjectKinds the partner may check; empty means both kinds.
+	SubjectKinds []policy.SubjectKind
+	// Visibility is how much of an entry the partner's answers show.
+	Visibility Visibility
+	// RateLimit overrides the default request quota ("6000-M" style:
+	// requests per S, M, H or D); empty means the default.
+	RateLimit string
 }
 
 // EntryFilter selects entries for listing. Results are ordered by ID.
@@ -112,6 +127,15 @@ type Store interface {
 	EntryStore
 	PartnerStore
 	EvidenceStore
+	// TreeStore is the Merkle tree AppendBatch grows beside the records,
+	// with its checkpoints and keys (evidence/log.go).
+	evidence.TreeStore
+	// LifecycleStore keeps entry history, proceedings and violation
+	// records (lifecycle.go).
+	LifecycleStore
+	// ActReader reads administrative acts back from the evidence log
+	// (audit.go).
+	ActReader
 	// Ping reports whether the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -12,26 +12,27 @@ import (
 	"github.com/credgate/credgate/evidence"
 )
 
-// appendSQL inserts a batch after the last record of the log in one
-// statement and returns the first index. It must run after the append lock
-// is held: under READ COMMITTED each statement sees what committed before
-// it started, so max(idx) is then the end of the log.
-const appendSQL = `WITH base AS (
-		SELECT coalesce(max(idx) + 1, 0) AS first FROM evidence
-	), ins AS (
-		INSERT INTO evidence (idx, id, kind, partner, at, body, salt, hash)
-		SELECT base.first + r.ord - 1, r.id, r.kind, r.partner, r.at, r.body, r.salt, r.hash
-		FROM base, unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bytea[], $6::bytea[], $7::bytea[])
-			WITH ORDINALITY AS r(id, kind, partner, at, body, salt, hash, ord)
-		RETURNING 1
-	)
-	SELECT first, (SELECT count(*) FROM ins) FROM base`
+// appendSQL inserts a batch at consecutive indexes from $1. It runs
+// after the append lock is held and the end of the log has been read under
+// it, so the indexes are the log's next ones.
+const appendSQL = `INSERT INTO evidence (idx, id, kind, partner, at, body, salt, hash)
+	SELECT $1::bigint + r.ord - 1, r.id, r.kind, r.partner, r.at, r.body, r.salt, r.hash
+	FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::bytea[], $8::bytea[])
+		WITH ORDINALITY AS r(id, kind, partner, at, body, salt, hash, ord)`
+
+// headSQL reads the tree head and the end of the log. Under READ
+// COMMITTED each statement sees what committed before it started, so once
+// the lock is held this is the end of the log.
+const headSQL = `SELECT h.size, h.root, h.border, (SELECT coalesce(max(idx) + 1, 0) FROM evidence)
+	FROM evidence_tree_head h WHERE h.id = 1`
 
 // AppendBatch commits recs in one transaction with consecutive indexes
-// following the last record, and returns the first index. Appenders in every
-// process sharing the schema are serialised by a transaction-scoped advisory
-// lock. An empty batch commits nothing and returns the index the next record
-// will get.
+// following the last record, integrates them into the Merkle tree in the
+// same transaction, and returns the first index. Appenders in every
+// process sharing the schema are serialised by a transaction-scoped
+// advisory lock, so they grow one log and one tree. An empty batch appends
+// nothing (it only integrates records the tree does not cover yet) and
+// returns the index the next record will get.
 func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
 	var (
 		n       = len(recs)
@@ -45,34 +46,80 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 	)
 	for i := range recs {
 		r := &recs[i]
+		if err := r.Validate(); err != nil {
+			return 0, fmt.Errorf("postgres: append evidence record %d: %w", i, err)
+		}
 		ids[i], kinds[i], callers[i], ats[i] = r.ID, string(r.Kind), r.Partner, storeutil.Time(r.At)
 		bodies[i], salts[i], hashes[i] = nonNil(r.Body), nonNil(r.Salt), r.Hash[:]
 	}
-	var first, inserted int64
+	var next int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Lock and insert in one round trip; the insert is a later
+		// Lock and read the head in one round trip; the read is a later
 		// statement, so it takes its snapshot once the lock is held.
+		var (
+			size         int64
+			root, border []byte
+		)
 		b := &pgx.Batch{}
 		b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, appendLockClass, s.appendLockKey)
-		b.Queue(appendSQL, ids, kinds, callers, ats, bodies, salts, hashes)
+		b.Queue(headSQL)
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return fmt.Errorf("take append lock: %w", err)
 		}
-		if err := br.QueryRow().Scan(&first, &inserted); err != nil {
+		if err := br.QueryRow().Scan(&size, &root, &border, &next); err != nil {
 			br.Close()
-			return mapErr(err)
+			return fmt.Errorf("read tree head: %w", err)
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		nodes := &treeNodes{}
+		tree, err := resumeTree(ctx, tx, size, next, root, border, nodes)
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			tree.Append(evidence.LeafHash(recs[i]), nodes.visit)
+		}
+		if tree.Size() == uint64(size) {
+			return nil
+		}
+		// Records, nodes and head in one more round trip.
+		h := tree.Head()
+		b = &pgx.Batch{}
+		if n > 0 {
+			b.Queue(appendSQL, next, ids, kinds, callers, ats, bodies, salts, hashes)
+		}
+		b.Queue(insertNodesSQL, nodes.levels, nodes.idxs, nodes.hashes)
+		b.Queue(updateHeadSQL, int64(h.Size), h.Root[:], nonNil(h.Border))
+		br = tx.SendBatch(ctx, b)
+		if n > 0 {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return mapErr(err)
+			}
+			if tag.RowsAffected() != int64(n) {
+				br.Close()
+				return fmt.Errorf("inserted %d of %d records", tag.RowsAffected(), n)
+			}
+		}
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("insert tree nodes: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("update tree head: %w", err)
 		}
 		return br.Close()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres: append evidence: %w", err)
 	}
-	if inserted != int64(n) {
-		return 0, fmt.Errorf("postgres: append evidence: inserted %d of %d records", inserted, n)
-	}
-	return uint64(first), nil
+	return uint64(next), nil
 }
 
 func nonNil(b []byte) []byte {

@@ -13,19 +13,20 @@ import (
 )
 
 const partnerColumns = `id, client_id, name, role, actions, secret_hash, status,
-	created_at, updated_at, revoked_at, version`
+	created_at, updated_at, revoked_at, version, credentials, subject_kinds, visibility, rate_limit`
 
 // InsertPartner stores p; a duplicate ID or ClientID is service.ErrConflict.
 func (s *Store) InsertPartner(ctx context.Context, p service.Partner) error {
 	p = storeutil.NormalizePartner(p)
-	actions, err := storeutil.MarshalList(p.Actions)
+	j, err := storeutil.EncodePartner(p)
 	if err != nil {
 		return fmt.Errorf("postgres: insert partner %q: %w", p.ID, err)
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO partners (`+partnerColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		p.ID, p.ClientID, p.Name, string(p.Role), string(actions), p.SecretHash, string(p.Status),
-		p.CreatedAt, p.UpdatedAt, p.RevokedAt, p.Version); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		p.ID, p.ClientID, p.Name, string(p.Role), string(j.Actions), p.SecretHash, string(p.Status),
+		p.CreatedAt, p.UpdatedAt, p.RevokedAt, p.Version,
+		string(j.Credentials), string(j.SubjectKinds), string(p.Visibility), p.RateLimit); err != nil {
 		return fmt.Errorf("postgres: insert partner %q: %w", p.ID, mapErr(err))
 	}
 	return nil
@@ -68,17 +69,19 @@ func (s *Store) ListPartners(ctx context.Context) ([]service.Partner, error) {
 // UpdatePartner replaces the partner whose stored version is p.Version-1.
 func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 	p = storeutil.NormalizePartner(p)
-	actions, err := storeutil.MarshalList(p.Actions)
+	j, err := storeutil.EncodePartner(p)
 	if err != nil {
 		return fmt.Errorf("postgres: update partner %q: %w", p.ID, err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE partners SET
 			client_id = $2, name = $3, role = $4, actions = $5, secret_hash = $6, status = $7,
-			created_at = $8, updated_at = $9, revoked_at = $10, version = $11
+			created_at = $8, updated_at = $9, revoked_at = $10, version = $11,
+			credentials = $13, subject_kinds = $14, visibility = $15, rate_limit = $16
 			WHERE id = $1 AND version = $12`,
-			p.ID, p.ClientID, p.Name, string(p.Role), string(actions), p.SecretHash, string(p.Status),
-			p.CreatedAt, p.UpdatedAt, p.RevokedAt, p.Version, p.Version-1)
+			p.ID, p.ClientID, p.Name, string(p.Role), string(j.Actions), p.SecretHash, string(p.Status),
+			p.CreatedAt, p.UpdatedAt, p.RevokedAt, p.Version, p.Version-1,
+			string(j.Credentials), string(j.SubjectKinds), string(p.Visibility), p.RateLimit)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -92,21 +95,21 @@ func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 
 func scanPartner(row pgx.Row) (service.Partner, error) {
 	var (
-		p            service.Partner
-		role, status string
-		actions      []byte
-		revokedAt    *time.Time
+		p                        service.Partner
+		role, status, visibility string
+		actions, creds, kinds    []byte
+		revokedAt                *time.Time
 	)
 	if err := row.Scan(&p.ID, &p.ClientID, &p.Name, &role, &actions, &p.SecretHash, &status,
-		&p.CreatedAt, &p.UpdatedAt, &revokedAt, &p.Version); err != nil {
+		&p.CreatedAt, &p.UpdatedAt, &revokedAt, &p.Version, &creds, &kinds, &visibility, &p.RateLimit); err != nil {
 		return service.Partner{}, err
 	}
+	p.Visibility = service.Visibility(visibility)
 	p.Role = service.Role(role)
 	p.Status = service.PartnerStatus(status)
 	p.RevokedAt = revokedAt
-	var err error
-	if p.Actions, err = storeutil.UnmarshalList[string](actions); err != nil {
-		return service.Partner{}, fmt.Errorf("partner %q: actions: %w", p.ID, err)
+	if err := storeutil.DecodePartner(&p, storeutil.PartnerJSON{Actions: actions, Credentials: creds, SubjectKinds: kinds}); err != nil {
+		return service.Partner{}, err
 	}
-	return storeutil.NormalizePartner(p), nil
+	return p, nil
 }

@@ -16,9 +16,13 @@ const entryColumns = `id, subject, subject_kind, list, originating_department, r
 	evidence_refs, decided_at, published_at, valid_until, revoked_at, revocation_reason,
 	objections, responsible_persons, created_at, updated_at, version`
 
+// entrySelect is what reads select: the written columns and the
+// lifecycle document (0003), which writers that predate it leave '{}'.
+const entrySelect = entryColumns + `, lifecycle`
+
 // affectingSQL selects the entries on subject ?1 or naming ?1 among their
 // responsible persons.
-const affectingSQL = `SELECT ` + entryColumns + ` FROM entries WHERE id IN (
+const affectingSQL = `SELECT ` + entrySelect + ` FROM entries WHERE id IN (
 		SELECT id FROM entries WHERE subject = ?1
 		UNION
 		SELECT entry_id FROM entry_persons WHERE person_id = ?1
@@ -34,8 +38,8 @@ func (s *Store) InsertEntries(ctx context.Context, entries []policy.Entry) error
 		return fmt.Errorf("sqlite: insert entries: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO entries (`+entryColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO entries (`+entrySelect+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert entries: %w", err)
 	}
@@ -55,7 +59,7 @@ func (s *Store) InsertEntries(ctx context.Context, entries []policy.Entry) error
 			e.OriginatingDepartment, e.Reason, e.LegalBasis, string(j.EvidenceRefs),
 			micros(e.DecidedAt), micros(e.PublishedAt), microsPtr(e.ValidUntil), microsPtr(e.RevokedAt),
 			e.RevocationReason, string(j.Objections), string(j.ResponsiblePersons),
-			micros(e.CreatedAt), micros(e.UpdatedAt), e.Version); err != nil {
+			micros(e.CreatedAt), micros(e.UpdatedAt), e.Version, string(j.Lifecycle)); err != nil {
 			return fmt.Errorf("sqlite: insert entry %q: %w", e.ID, mapErr(err))
 		}
 		if err := insertLinks(ctx, link, e); err != nil {
@@ -79,7 +83,7 @@ func insertLinks(ctx context.Context, link *sql.Stmt, e policy.Entry) error {
 
 // GetEntry returns the entry with the given ID, or service.ErrNotFound.
 func (s *Store) GetEntry(ctx context.Context, id string) (policy.Entry, error) {
-	e, err := scanEntry(s.r.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE id = ?`, id))
+	e, err := scanEntry(s.r.QueryRowContext(ctx, `SELECT `+entrySelect+` FROM entries WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return policy.Entry{}, fmt.Errorf("sqlite: entry %q: %w", id, service.ErrNotFound)
 	}
@@ -92,48 +96,53 @@ func (s *Store) GetEntry(ctx context.Context, id string) (policy.Entry, error) {
 // UpdateEntry replaces the entry whose stored version is e.Version-1 and
 // rewrites its person index in the same transaction.
 func (s *Store) UpdateEntry(ctx context.Context, e policy.Entry) error {
-	e = storeutil.NormalizeEntry(e)
-	j, err := storeutil.EncodeEntry(e)
-	if err != nil {
-		return fmt.Errorf("sqlite: update entry: %w", err)
-	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: update entry %q: %w", e.ID, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE entries SET
-		subject = ?, subject_kind = ?, list = ?, originating_department = ?, reason = ?, legal_basis = ?,
-		evidence_refs = ?, decided_at = ?, published_at = ?, valid_until = ?, revoked_at = ?,
-		revocation_reason = ?, objections = ?, responsible_persons = ?, created_at = ?, updated_at = ?,
-		version = ?
-		WHERE id = ? AND version = ?`,
-		e.Subject.Value, string(e.Subject.Kind), e.List, e.OriginatingDepartment, e.Reason, e.LegalBasis,
-		string(j.EvidenceRefs), micros(e.DecidedAt), micros(e.PublishedAt), microsPtr(e.ValidUntil),
-		microsPtr(e.RevokedAt), e.RevocationReason, string(j.Objections), string(j.ResponsiblePersons),
-		micros(e.CreatedAt), micros(e.UpdatedAt), e.Version,
-		e.ID, e.Version-1)
-	if err != nil {
-		return fmt.Errorf("sqlite: update entry %q: %w", e.ID, mapErr(err))
-	}
-	if err := checkUpdated(ctx, tx, res, "entries", e.ID); err != nil {
+	if err := updateEntryTx(ctx, tx, e); err != nil {
 		return fmt.Errorf("sqlite: update entry %q: %w", e.ID, err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM entry_persons WHERE entry_id = ?`, e.ID); err != nil {
-		return fmt.Errorf("sqlite: update entry %q: %w", e.ID, err)
-	}
-	link, err := tx.PrepareContext(ctx, `INSERT INTO entry_persons (entry_id, person_id, role) VALUES (?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("sqlite: update entry %q: %w", e.ID, err)
-	}
-	defer link.Close()
-	if err := insertLinks(ctx, link, e); err != nil {
-		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: update entry %q: %w", e.ID, err)
 	}
 	return nil
+}
+
+// updateEntryTx is UpdateEntry inside tx (ApplyEntryChanges uses it too).
+func updateEntryTx(ctx context.Context, tx *sql.Tx, e policy.Entry) error {
+	e = storeutil.NormalizeEntry(e)
+	j, err := storeutil.EncodeEntry(e)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE entries SET
+		subject = ?, subject_kind = ?, list = ?, originating_department = ?, reason = ?, legal_basis = ?,
+		evidence_refs = ?, decided_at = ?, published_at = ?, valid_until = ?, revoked_at = ?,
+		revocation_reason = ?, objections = ?, responsible_persons = ?, created_at = ?, updated_at = ?,
+		version = ?, lifecycle = ?
+		WHERE id = ? AND version = ?`,
+		e.Subject.Value, string(e.Subject.Kind), e.List, e.OriginatingDepartment, e.Reason, e.LegalBasis,
+		string(j.EvidenceRefs), micros(e.DecidedAt), micros(e.PublishedAt), microsPtr(e.ValidUntil),
+		microsPtr(e.RevokedAt), e.RevocationReason, string(j.Objections), string(j.ResponsiblePersons),
+		micros(e.CreatedAt), micros(e.UpdatedAt), e.Version, string(j.Lifecycle),
+		e.ID, e.Version-1)
+	if err != nil {
+		return mapErr(err)
+	}
+	if err := checkUpdated(ctx, tx, res, "entries", e.ID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM entry_persons WHERE entry_id = ?`, e.ID); err != nil {
+		return err
+	}
+	link, err := tx.PrepareContext(ctx, `INSERT INTO entry_persons (entry_id, person_id, role) VALUES (?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer link.Close()
+	return insertLinks(ctx, link, e)
 }
 
 // checkUpdated tells a lost optimistic update (ErrConflict) from a missing
@@ -174,7 +183,7 @@ func (s *Store) ListEntries(ctx context.Context, f service.EntryFilter) ([]polic
 		where = append(where, "id > ?")
 		args = append(args, f.After)
 	}
-	q := `SELECT ` + entryColumns + ` FROM entries`
+	q := `SELECT ` + entrySelect + ` FROM entries`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -219,13 +228,13 @@ func scanEntry(sc scanner) (policy.Entry, error) {
 	var (
 		e                                    policy.Entry
 		kind                                 string
-		refs, objs, persons                  string
+		refs, objs, persons, lifecycle       string
 		decided, published, created, updated int64
 		validUntil, revokedAt                sql.NullInt64
 	)
 	if err := sc.Scan(&e.ID, &e.Subject.Value, &kind, &e.List, &e.OriginatingDepartment, &e.Reason,
 		&e.LegalBasis, &refs, &decided, &published, &validUntil, &revokedAt, &e.RevocationReason,
-		&objs, &persons, &created, &updated, &e.Version); err != nil {
+		&objs, &persons, &created, &updated, &e.Version, &lifecycle); err != nil {
 		return policy.Entry{}, err
 	}
 	e.Subject.Kind = policy.SubjectKind(kind)
@@ -237,6 +246,7 @@ func scanEntry(sc scanner) (policy.Entry, error) {
 	e.UpdatedAt = fromMicros(updated)
 	if err := storeutil.DecodeEntry(&e, storeutil.EntryJSON{
 		EvidenceRefs: []byte(refs), Objections: []byte(objs), ResponsiblePersons: []byte(persons),
+		Lifecycle: []byte(lifecycle),
 	}); err != nil {
 		return policy.Entry{}, err
 	}

@@ -11,9 +11,16 @@ import (
 )
 
 // AppendBatch commits recs in one durable transaction with consecutive
-// indexes following the last record, and returns the first index. An empty
-// batch commits nothing and returns the index the next record will get.
+// indexes following the last record, integrating them into the Merkle tree
+// in the same transaction, and returns the first index. An empty batch
+// appends nothing (it only integrates records the tree does not cover yet)
+// and returns the index the next record will get.
 func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return 0, fmt.Errorf("sqlite: append evidence record %d: %w", i, err)
+		}
+	}
 	// The write pool has one connection and transactions begin IMMEDIATE, so
 	// no other writer can slip in between reading the end of the log and
 	// appending to it.
@@ -27,6 +34,12 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 		return 0, fmt.Errorf("sqlite: append evidence: %w", err)
 	}
 	if len(recs) == 0 {
+		if err := integrateTree(ctx, tx, next, nil); err != nil {
+			return 0, fmt.Errorf("sqlite: append evidence: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, fmt.Errorf("sqlite: append evidence: %w", err)
+		}
 		return uint64(next), nil
 	}
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO evidence (idx, id, kind, partner, at, body, salt, hash)
@@ -47,6 +60,9 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 			micros(storeutil.Time(r.At)), body, salt, r.Hash[:]); err != nil {
 			return 0, fmt.Errorf("sqlite: append evidence record %q: %w", r.ID, mapErr(err))
 		}
+	}
+	if err := integrateTree(ctx, tx, next, recs); err != nil {
+		return 0, fmt.Errorf("sqlite: append evidence: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("sqlite: append evidence: %w", err)

@@ -11,19 +11,20 @@ import (
 )
 
 const partnerColumns = `id, client_id, name, role, actions, secret_hash, status,
-	created_at, updated_at, revoked_at, version`
+	created_at, updated_at, revoked_at, version, credentials, subject_kinds, visibility, rate_limit`
 
 // InsertPartner stores p; a duplicate ID or ClientID is service.ErrConflict.
 func (s *Store) InsertPartner(ctx context.Context, p service.Partner) error {
 	p = storeutil.NormalizePartner(p)
-	actions, err := storeutil.MarshalList(p.Actions)
+	j, err := storeutil.EncodePartner(p)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert partner %q: %w", p.ID, err)
 	}
 	if _, err := s.w.ExecContext(ctx, `INSERT INTO partners (`+partnerColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.ClientID, p.Name, string(p.Role), string(actions), p.SecretHash, string(p.Status),
-		micros(p.CreatedAt), micros(p.UpdatedAt), microsPtr(p.RevokedAt), p.Version); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.ClientID, p.Name, string(p.Role), string(j.Actions), p.SecretHash, string(p.Status),
+		micros(p.CreatedAt), micros(p.UpdatedAt), microsPtr(p.RevokedAt), p.Version,
+		string(j.Credentials), string(j.SubjectKinds), string(p.Visibility), p.RateLimit); err != nil {
 		return fmt.Errorf("sqlite: insert partner %q: %w", p.ID, mapErr(err))
 	}
 	return nil
@@ -66,7 +67,7 @@ func (s *Store) ListPartners(ctx context.Context) ([]service.Partner, error) {
 // UpdatePartner replaces the partner whose stored version is p.Version-1.
 func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 	p = storeutil.NormalizePartner(p)
-	actions, err := storeutil.MarshalList(p.Actions)
+	j, err := storeutil.EncodePartner(p)
 	if err != nil {
 		return fmt.Errorf("sqlite: update partner %q: %w", p.ID, err)
 	}
@@ -77,10 +78,12 @@ func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE partners SET
 		client_id = ?, name = ?, role = ?, actions = ?, secret_hash = ?, status = ?,
-		created_at = ?, updated_at = ?, revoked_at = ?, version = ?
+		created_at = ?, updated_at = ?, revoked_at = ?, version = ?,
+		credentials = ?, subject_kinds = ?, visibility = ?, rate_limit = ?
 		WHERE id = ? AND version = ?`,
-		p.ClientID, p.Name, string(p.Role), string(actions), p.SecretHash, string(p.Status),
+		p.ClientID, p.Name, string(p.Role), string(j.Actions), p.SecretHash, string(p.Status),
 		micros(p.CreatedAt), micros(p.UpdatedAt), microsPtr(p.RevokedAt), p.Version,
+		string(j.Credentials), string(j.SubjectKinds), string(p.Visibility), p.RateLimit,
 		p.ID, p.Version-1)
 	if err != nil {
 		return fmt.Errorf("sqlite: update partner %q: %w", p.ID, mapErr(err))
@@ -96,24 +99,26 @@ func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 
 func scanPartner(sc scanner) (service.Partner, error) {
 	var (
-		p                service.Partner
-		role, status     string
-		actions          string
-		created, updated int64
-		revokedAt        sql.NullInt64
+		p                        service.Partner
+		role, status, visibility string
+		actions, creds, kinds    string
+		created, updated         int64
+		revokedAt                sql.NullInt64
 	)
 	if err := sc.Scan(&p.ID, &p.ClientID, &p.Name, &role, &actions, &p.SecretHash, &status,
-		&created, &updated, &revokedAt, &p.Version); err != nil {
+		&created, &updated, &revokedAt, &p.Version, &creds, &kinds, &visibility, &p.RateLimit); err != nil {
 		return service.Partner{}, err
 	}
+	p.Visibility = service.Visibility(visibility)
 	p.Role = service.Role(role)
 	p.Status = service.PartnerStatus(status)
 	p.CreatedAt = fromMicros(created)
 	p.UpdatedAt = fromMicros(updated)
 	p.RevokedAt = fromMicrosPtr(revokedAt)
-	var err error
-	if p.Actions, err = storeutil.UnmarshalList[string]([]byte(actions)); err != nil {
-		return service.Partner{}, fmt.Errorf("partner %q: actions: %w", p.ID, err)
+	if err := storeutil.DecodePartner(&p, storeutil.PartnerJSON{
+		Actions: []byte(actions), Credentials: []byte(creds), SubjectKinds: []byte(kinds),
+	}); err != nil {
+		return service.Partner{}, err
 	}
 	return p, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -72,7 +73,12 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer st.Close()
-	entries := service.NewEntries(st, cat)
+	// The import is an administrative act: recorded, with the local user as
+	// its actor, in the evidence log before the entries are stored.
+	app := evidence.NewAppender(st)
+	defer app.Close()
+	ctx = service.WithActor(ctx, localActor())
+	entries := service.NewEntries(st, cat, service.WithEntriesAudit(service.NewAudit(app)))
 	if len(bad) == 0 {
 		var got []policy.Entry
 		got, err = entries.Import(ctx, inputs, lines)

@@ -1,6 +1,6 @@
 // Command credgate is the credit check gateway: one binary whose
-// subcommands serve the API, import list entries, load-test a server and
-// (later) verify evidence.
+// subcommands serve the API, import list entries, load-test a server, and
+// verify evidence receipts and audit the evidence log.
 package main
 
 import (
@@ -18,6 +18,11 @@ Usage:
   credgate serve  [flags]        run the gateway (defaults: :8080, SQLite under ./data)
   credgate import [flags] FILE   import list entries from CSV or NDJSON, all or nothing
   credgate bench  [flags]        drive POST /v1/checks over loopback and report throughput and latency
+  credgate partners COMMAND      create|list|show|update|rotate|revoke partners through the API (admin credential)
+  credgate verify --key KEY RECEIPT.json
+                                 check an evidence receipt offline (exit 0 only if it verifies)
+  credgate audit --key KEY --url URL [--full]
+                                 prove the log consistent with the checkpoint seen last time
   credgate help                  show this text
 
 Run "credgate COMMAND -h" for a command's flags.
@@ -42,6 +47,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = importCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = benchCmd(ctx, args[1:], stdout, stderr)
+	case "partners":
+		err = partnersCmd(ctx, args[1:], stdout, stderr)
+	case "verify":
+		err = verifyCmd(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = auditCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -72,6 +72,9 @@ type serveConfig struct {
 	tokenKey        string
 	shutdownTimeout time.Duration
 	benchNoop       bool
+	evidence        evidenceConfig
+	access          accessConfig // serve_access.go
+	cache           cacheConfig  // serve_cache.go
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,11 +82,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.store.register(fs)
+	cfg.evidence.register(fs)
 	fs.StringVar(&cfg.addr, "addr", envOr("CREDGATE_ADDR", ":8080"), "listen address (env CREDGATE_ADDR)")
 	fs.StringVar(&cfg.redisURL, "redis-url", os.Getenv("CREDGATE_REDIS_URL"), "Redis URL for the shared cache tier (env CREDGATE_REDIS_URL)")
 	fs.StringVar(&cfg.tokenKey, "token-key", os.Getenv("CREDGATE_TOKEN_KEY"), "base64 Ed25519 seed signing access tokens; every replica needs the same one (env CREDGATE_TOKEN_KEY; default: generated into the data dir)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	fs.BoolVar(&cfg.benchNoop, "bench-noop", false, "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with")
+	cfg.access.register(fs)
+	cfg.cache.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -99,22 +105,65 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	// The cache tier (and the upstream sources feeding the store) stops
+	// before the store closes.
+	caching, err := cfg.cache.start(ctx, st, cat, cfg.redisURL, logger)
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer caching.close()
 	key, err := loadTokenKey(cfg.tokenKey, cfg.store.dataDir)
 	if err != nil {
 		return err
 	}
+	signer, err := cfg.evidence.signer(cfg.store.dataDir)
+	if err != nil {
+		return err
+	}
+	evlog := evidence.NewLog(st, signer, evidence.WithCheckpointInterval(cfg.evidence.interval), evidence.WithLogger(logger))
+	stopLog, err := startEvidenceLog(ctx, st, evlog)
+	if err != nil {
+		return err
+	}
+	defer stopLog() // before the store closes
 	appender := evidence.NewAppender(st)
-	checker := service.NewChecker(cat, st, appender, st)
-	entries := service.NewEntries(st, cat)
-	partners := service.NewPartners(st, cat)
-	tokens := gateway.NewTokens(key)
+	// Checks read through the cache tier; answers as of a past time read
+	// the store's entry history, never a cache.
+	checker := service.NewChecker(cat, caching.tier, appender, st,
+		append([]service.CheckerOption{service.WithHistory(st)}, caching.checker...)...)
+	// Administrative acts go through the same appender as checks.
+	audit := service.NewAudit(appender)
+	entries := service.NewEntries(st, cat, append([]service.EntriesOption{service.WithEntriesAudit(audit)}, caching.entries...)...)
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
+	tokenOpts, err := cfg.access.tokenOptions()
+	if err != nil {
+		appender.Close()
+		return err
+	}
+	tokens := gateway.NewTokens(key, tokenOpts...)
+	if err := recordCatalogLoaded(ctx, audit, cat); err != nil {
+		appender.Close()
+		return err
+	}
 
-	adminID, adminSecret, created, err := bootstrapAdmin(ctx, partners, cfg.store.dataDir)
+	adminID, _, _, err := bootstrapAdmin(ctx, partners, cfg.store.dataDir)
 	if err != nil {
 		return err
 	}
 
-	opts := []gateway.Option{gateway.WithReadiness(kind, st)}
+	opts := []gateway.Option{gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}
+	// Objections, repairs, exits and violation records share the entry
+	// service's clock, audit and change hook (caches invalidate on them).
+	opts = append(opts, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
+	accessOpts, closeAccess, err := cfg.access.gatewayOptions(cfg.redisURL)
+	if err != nil {
+		appender.Close()
+		return err
+	}
+	defer closeAccess()
+	opts = append(opts, accessOpts...)
+	opts = append(opts, gateway.WithActs(service.NewActs(st)))
+	opts = append(opts, caching.gateway...)
 	if cfg.benchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}
@@ -133,7 +182,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
 		"measures", len(cat.Measures()))
-	printWelcome(stdout, ln.Addr().String(), adminID, adminSecret, created, cfg.store.dataDir)
+	printWelcome(stdout, ln.Addr().String(), adminID, cfg.store.dataDir)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -244,7 +293,8 @@ func bootstrapAdmin(ctx context.Context, partners *service.Partners, dataDir str
 	return id, secret, created, nil
 }
 
-func printWelcome(w io.Writer, addr, adminID, _ string, _ bool, dataDir string) {
+// printWelcome tells the operator how to get a token, without the secret.
+func printWelcome(w io.Writer, addr, adminID, dataDir string) {
 	host := addr
 	if strings.HasPrefix(host, "[::]:") || strings.HasPrefix(host, "0.0.0.0:") || strings.HasPrefix(host, ":") {
 		host = "localhost:" + host[strings.LastIndex(host, ":")+1:]

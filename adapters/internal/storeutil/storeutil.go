@@ -61,7 +61,7 @@ func NormalizeEntry(e policy.Entry) policy.Entry {
 		}
 		e.Objections = objs
 	}
-	return e
+	return normalizeLifecycle(e)
 }
 
 // NormalizePartner brings p's times to the stored precision and an empty
@@ -73,7 +73,62 @@ func NormalizePartner(p service.Partner) service.Partner {
 	if len(p.Actions) == 0 {
 		p.Actions = nil
 	}
+	if len(p.SubjectKinds) == 0 {
+		p.SubjectKinds = nil
+	}
+	if len(p.Credentials) == 0 {
+		p.Credentials = nil
+	} else {
+		creds := slices.Clone(p.Credentials)
+		for i := range creds {
+			creds[i].CreatedAt = Time(creds[i].CreatedAt)
+			creds[i].ExpiresAt = TimePtr(creds[i].ExpiresAt)
+		}
+		p.Credentials = creds
+	}
 	return p
+}
+
+// PartnerJSON is a partner's repeated fields encoded as JSON arrays.
+type PartnerJSON struct {
+	Actions      []byte
+	Credentials  []byte
+	SubjectKinds []byte
+}
+
+// EncodePartner encodes the repeated fields of a normalised partner.
+func EncodePartner(p service.Partner) (PartnerJSON, error) {
+	var (
+		out PartnerJSON
+		err error
+	)
+	if out.Actions, err = MarshalList(p.Actions); err != nil {
+		return PartnerJSON{}, fmt.Errorf("partner %q: actions: %w", p.ID, err)
+	}
+	if out.Credentials, err = MarshalList(p.Credentials); err != nil {
+		return PartnerJSON{}, fmt.Errorf("partner %q: credentials: %w", p.ID, err)
+	}
+	if out.SubjectKinds, err = MarshalList(p.SubjectKinds); err != nil {
+		return PartnerJSON{}, fmt.Errorf("partner %q: subject_kinds: %w", p.ID, err)
+	}
+	return out, nil
+}
+
+// DecodePartner decodes stored JSON arrays into p's repeated fields and
+// normalises the result.
+func DecodePartner(p *service.Partner, j PartnerJSON) error {
+	var err error
+	if p.Actions, err = UnmarshalList[string](j.Actions); err != nil {
+		return fmt.Errorf("partner %q: actions: %w", p.ID, err)
+	}
+	if p.Credentials, err = UnmarshalList[service.Credential](j.Credentials); err != nil {
+		return fmt.Errorf("partner %q: credentials: %w", p.ID, err)
+	}
+	if p.SubjectKinds, err = UnmarshalList[policy.SubjectKind](j.SubjectKinds); err != nil {
+		return fmt.Errorf("partner %q: subject_kinds: %w", p.ID, err)
+	}
+	*p = NormalizePartner(*p)
+	return nil
 }
 
 // EntryJSON is an entry's repeated fields encoded as JSON arrays.
@@ -81,6 +136,9 @@ type EntryJSON struct {
 	EvidenceRefs       []byte
 	Objections         []byte
 	ResponsiblePersons []byte
+	// Lifecycle is the lifecycle document (repairs, exits, derivation …),
+	// a JSON object.
+	Lifecycle []byte
 }
 
 // EncodeEntry encodes the repeated fields of a normalised entry. Empty
@@ -99,6 +157,9 @@ func EncodeEntry(e policy.Entry) (EntryJSON, error) {
 	if out.ResponsiblePersons, err = MarshalList(e.ResponsiblePersons); err != nil {
 		return EntryJSON{}, fmt.Errorf("entry %q: responsible_persons: %w", e.ID, err)
 	}
+	if out.Lifecycle, err = encodeLifecycle(e); err != nil {
+		return EntryJSON{}, fmt.Errorf("entry %q: lifecycle: %w", e.ID, err)
+	}
 	return out, nil
 }
 
@@ -114,6 +175,9 @@ func DecodeEntry(e *policy.Entry, j EntryJSON) error {
 	}
 	if e.ResponsiblePersons, err = UnmarshalList[policy.ResponsiblePerson](j.ResponsiblePersons); err != nil {
 		return fmt.Errorf("entry %q: responsible_persons: %w", e.ID, err)
+	}
+	if err = decodeLifecycle(e, j.Lifecycle); err != nil {
+		return fmt.Errorf("entry %q: lifecycle: %w", e.ID, err)
 	}
 	*e = NormalizeEntry(*e)
 	return nil

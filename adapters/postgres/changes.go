@@ -1,0 +1,92 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/credgate/credgate/service"
+)
+
+// Cursors of the change log are transaction ids (xid8). A reading at
+// snapshot S returns the rows of transactions with xid >= the previous
+// cursor that S sees, and the xmin of S as the next cursor: every
+// transaction S does not see (still running, or not yet started) has an xid
+// at or above that xmin, so the next reading finds it, however long it ran
+// and in whatever order transactions commit. Rows of transactions that were
+// running at the previous reading are handed out again; SubjectChange.ID
+// lets the reader skip them.
+
+// ChangeCursor returns a cursor from which SubjectChanges reports every
+// change that is not visible now.
+func (s *Store) ChangeCursor(ctx context.Context) (uint64, error) {
+	var x string
+	if err := s.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&x); err != nil {
+		return 0, fmt.Errorf("postgres: change cursor: %w", err)
+	}
+	return strconv.ParseUint(x, 10, 64)
+}
+
+// SubjectChanges returns up to limit changes at or after cursor, the next
+// cursor, and lost when the caller cannot know every change since cursor
+// (more than limit, or pruned): it must then assume every subject changed.
+// One statement, so that the rows and the next cursor come from one
+// snapshot.
+func (s *Store) SubjectChanges(ctx context.Context, cursor uint64, limit int) ([]service.SubjectChange, uint64, bool, error) {
+	if limit <= 0 {
+		limit = 1
+	}
+	rows, err := s.pool.Query(ctx, `WITH meta AS (
+			SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
+			       (SELECT xid::text FROM subject_changes_pruned) AS pruned
+		)
+		SELECT meta.xmin, meta.pruned, c.id, c.subject FROM meta
+		LEFT JOIN LATERAL (
+			SELECT id, subject FROM subject_changes WHERE xid >= $1::text::xid8 ORDER BY id LIMIT $2
+		) c ON true`, strconv.FormatUint(cursor, 10), limit+1)
+	if err != nil {
+		return nil, cursor, false, fmt.Errorf("postgres: subject changes: %w", err)
+	}
+	defer rows.Close()
+	var (
+		out           []service.SubjectChange
+		xmin, pruned  string
+		id            *int64
+		subject       *string
+		next, prunedX uint64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&xmin, &pruned, &id, &subject); err != nil {
+			return nil, cursor, false, fmt.Errorf("postgres: subject changes: %w", err)
+		}
+		if id != nil {
+			out = append(out, service.SubjectChange{ID: *id, Subject: *subject})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, cursor, false, fmt.Errorf("postgres: subject changes: %w", err)
+	}
+	if next, err = strconv.ParseUint(xmin, 10, 64); err != nil {
+		return nil, cursor, false, fmt.Errorf("postgres: subject changes: xmin %q: %w", xmin, err)
+	}
+	if prunedX, err = strconv.ParseUint(pruned, 10, 64); err != nil {
+		return nil, cursor, false, fmt.Errorf("postgres: subject changes: pruned %q: %w", pruned, err)
+	}
+	if len(out) > limit || cursor < prunedX {
+		return nil, next, true, nil
+	}
+	return out, next, false, nil
+}
+
+// PruneSubjectChanges deletes the changes of transactions below before (a
+// cursor some reader obtained long enough ago) and raises the pruned mark,
+// so that a reader still below it knows it missed changes.
+func (s *Store) PruneSubjectChanges(ctx context.Context, before uint64) error {
+	b := strconv.FormatUint(before, 10)
+	_, err := s.pool.Exec(ctx, `WITH gone AS (DELETE FROM subject_changes WHERE xid < $1::text::xid8)
+		UPDATE subject_changes_pruned SET xid = greatest(xid, $1::text::xid8)`, b)
+	if err != nil {
+		return fmt.Errorf("postgres: prune subject changes: %w", err)
+	}
+	return nil
+}

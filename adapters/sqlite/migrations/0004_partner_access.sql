@@ -1,0 +1,14 @@
+-- Partner access (issue 4): credentials with rotation overlap and public
+-- keys (private_key_jwt), per-partner scope and request quota.
+-- credentials: JSON array of service.Credential (hashes and public keys
+-- only, never a secret). The existing secret_hash column keeps the current
+-- secret's hash; rows without credentials are read as holding that one
+-- secret.
+ALTER TABLE partners ADD COLUMN credentials   TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE partners ADD COLUMN subject_kinds TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE partners ADD COLUMN visibility    TEXT NOT NULL DEFAULT '';
+ALTER TABLE partners ADD COLUMN rate_limit    TEXT NOT NULL DEFAULT '';
+
+-- Administrative acts are read back by kind (GET /v1/admin/acts); checks
+-- vastly outnumber them, so the scan must not walk the checks.
+CREATE INDEX evidence_kind ON evidence (kind, idx);

@@ -1,0 +1,265 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// countingStore counts reads of the real store under it, and can hold
+// them at a gate.
+type countingStore struct {
+	Store
+	reads atomic.Int64
+	gate  chan struct{} // when not nil, reads wait for it to close
+	fail  atomic.Bool
+}
+
+var errInjected = errors.New("injected store failure")
+
+func (c *countingStore) EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error) {
+	c.reads.Add(1)
+	if c.gate != nil {
+		<-c.gate
+	}
+	if c.fail.Load() {
+		return nil, errInjected
+	}
+	return c.Store.EntriesAffecting(ctx, subject)
+}
+
+func newTier(t *testing.T, store Store, feed ChangeFeed, opts ...Option) *Tier {
+	t.Helper()
+	tier, err := New(store, feed, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier.Start(t.Context())
+	t.Cleanup(tier.Close)
+	return tier
+}
+
+func lookup(t *testing.T, tier *Tier, subject string) service.Lookup {
+	t.Helper()
+	l, err := tier.LookupEntries(t.Context(), subject)
+	if err != nil {
+		t.Fatalf("LookupEntries: %v", err)
+	}
+	return l
+}
+
+func TestLocalHitAndCleanSubjectsAreCached(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	cs := &countingStore{Store: st}
+	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
+	clean := org(t, "91110000MA0000001")
+	before := time.Now()
+	if l := lookup(t, tier, clean); len(l.Entries) != 0 || l.AsOf.Before(before.Add(-time.Second)) {
+		t.Fatalf("clean subject: %d entries as of %v", len(l.Entries), l.AsOf)
+	}
+	for range 5 {
+		lookup(t, tier, clean)
+	}
+	if n := cs.reads.Load(); n != 1 {
+		t.Fatalf("store read %d times for one clean subject, want 1 (negative results are cached)", n)
+	}
+	if s := tier.Stats(); s.LocalHits != 5 || s.StoreLoads != 1 {
+		t.Fatalf("stats %+v, want 5 local hits and 1 store load", s)
+	}
+}
+
+// TestReconcileCatchesWritesWithoutHook: a write that no hook reports (a
+// bulk load, another process, a lost message) reaches the cache at the
+// next reading of the change log, and the reading moves AsOf.
+func TestReconcileCatchesWritesWithoutHook(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithClock(clock))
+	subject := org(t, "91110000MA0000002")
+	loaded := lookup(t, tier, subject).AsOf
+	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
+		t.Fatal(err)
+	}
+	if l := lookup(t, tier, subject); len(l.Entries) != 0 {
+		t.Fatal("the cache saw a write before reconciling: the test does not test anything")
+	}
+	now.Add(int64(5 * time.Second))
+	if err := tier.ReconcileNow(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	l := lookup(t, tier, subject)
+	if len(l.Entries) != 1 {
+		t.Fatalf("after reconciling: %d entries, want 1", len(l.Entries))
+	}
+	if !l.AsOf.After(loaded) {
+		t.Fatalf("AsOf %v did not move past the first load %v", l.AsOf, loaded)
+	}
+	// Nothing changed since: a reading confirms the cached set, and AsOf
+	// follows the reading without a store read.
+	reads := tier.Stats().StoreLoads
+	now.Add(int64(5 * time.Second))
+	if err := tier.ReconcileNow(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(t, tier, subject).AsOf; !got.Equal(clock()) {
+		t.Fatalf("AsOf %v after a reading at %v", got, clock())
+	}
+	if tier.Stats().StoreLoads != reads {
+		t.Fatal("a confirmed set was read again")
+	}
+}
+
+func TestInvalidateDropsLocalCopy(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour))
+	subject := org(t, "91110000MA0000003")
+	lookup(t, tier, subject)
+	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
+		t.Fatal(err)
+	}
+	tier.Invalidate(subject)
+	if l := lookup(t, tier, subject); len(l.Entries) != 1 {
+		t.Fatalf("after Invalidate: %d entries, want 1", len(l.Entries))
+	}
+}
+
+func TestConcurrentMissesLoadOnce(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	cs := &countingStore{Store: st, gate: make(chan struct{})}
+	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
+	subject := org(t, "91110000MA0000004")
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { lookup(t, tier, subject) })
+	}
+	for cs.reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let the others pile up on the load
+	close(cs.gate)
+	wg.Wait()
+	if n := cs.reads.Load(); n != 1 {
+		t.Fatalf("50 concurrent misses read the store %d times, want 1", n)
+	}
+}
+
+// heldStore reads the store, then holds the answer until release closes:
+// the answer predates anything written meanwhile.
+type heldStore struct {
+	Store
+	reads   atomic.Int64
+	release chan struct{}
+}
+
+func (h *heldStore) EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error) {
+	es, err := h.Store.EntriesAffecting(ctx, subject)
+	if h.reads.Add(1) == 1 {
+		<-h.release
+	}
+	return es, err
+}
+
+// TestInvalidationDuringLoad: a load that read the store before a change
+// and finishes after its invalidation must not be cached.
+func TestInvalidationDuringLoad(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	hs := &heldStore{Store: st, release: make(chan struct{})}
+	tier := newTier(t, hs, st, WithReconcileInterval(time.Hour))
+	subject := org(t, "91110000MA0000005")
+	done := make(chan service.Lookup, 1)
+	go func() {
+		l, _ := tier.LookupEntries(t.Context(), subject)
+		done <- l
+	}()
+	for hs.reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
+		t.Fatal(err)
+	}
+	tier.Invalidate(subject)
+	close(hs.release)
+	if l := <-done; len(l.Entries) != 1 {
+		t.Fatalf("the lookup waiting on an invalidated load answered %d entries, want it to load again and find 1", len(l.Entries))
+	}
+	if l := lookup(t, tier, subject); len(l.Entries) != 1 {
+		t.Fatalf("after the invalidated load: %d entries cached, want 1", len(l.Entries))
+	}
+}
+
+func TestStoreErrorIsNotCached(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	cs := &countingStore{Store: st}
+	cs.fail.Store(true)
+	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
+	subject := org(t, "91110000MA0000006")
+	if _, err := tier.LookupEntries(t.Context(), subject); !errors.Is(err, errInjected) {
+		t.Fatalf("lookup with a failing store: %v", err)
+	}
+	cs.fail.Store(false)
+	if l := lookup(t, tier, subject); l.Entries == nil && cs.reads.Load() != 2 {
+		t.Fatalf("the failure was cached: %d reads", cs.reads.Load())
+	}
+}
+
+// TestLostReadingFlushes: when the change log cannot say everything that
+// changed (too many changes for one reading), every local copy goes.
+func TestLostReadingFlushes(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithChangeLimit(2))
+	a, b := org(t, "91110000MA0000007"), org(t, "91110000MA0000008")
+	lookup(t, tier, a)
+	var es []policy.Entry
+	for i, s := range []string{b, b, b} {
+		es = append(es, blackEntry("e"+string(rune('0'+i)), s))
+	}
+	if err := st.InsertEntries(t.Context(), es); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("ea", a)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tier.ReconcileNow(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l := lookup(t, tier, a); len(l.Entries) != 1 {
+		t.Fatalf("after a lost reading: %d entries for a, want 1", len(l.Entries))
+	}
+}
+
+// TestStaleSetIsReadAgain: when reconciliation is behind (the change log
+// unreadable) but the store answers, a set older than half the bound is
+// read again before it is served.
+func TestStaleSetIsReadAgain(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithMaxStaleness(10*time.Second), WithClock(clock))
+	subject := org(t, "91110000MA0000009")
+	lookup(t, tier, subject)
+	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(int64(6 * time.Second))
+	l := lookup(t, tier, subject)
+	if len(l.Entries) != 1 || !l.AsOf.Equal(clock()) {
+		t.Fatalf("stale set: %d entries as of %v, want it read again at %v", len(l.Entries), l.AsOf, clock())
+	}
+}

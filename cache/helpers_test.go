@@ -1,0 +1,267 @@
+package cache
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/credgate/credgate/adapters/postgres"
+	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/policy"
+)
+
+// need skips a test when a server it needs is missing, except under
+// CI=true, where it fails.
+func need(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("CI=true: "+format, args...)
+	}
+	tb.Skipf(format+"; skipping", args...)
+}
+
+func pgURL() string {
+	if u := os.Getenv("CREDGATE_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// pgSchema creates a schema of its own on the real PostgreSQL and drops it
+// at cleanup.
+func pgSchema(tb testing.TB) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pgURL())
+	if err != nil {
+		need(tb, "PostgreSQL not reachable (set CREDGATE_TEST_POSTGRES_URL): %v", err)
+	}
+	conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "credgate_cache_" + hex.EncodeToString(b)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, pgURL()); err == nil {
+			_, _ = conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+			conn.Close(ctx)
+		}
+	})
+	return schema
+}
+
+// pgStore opens a store in schema through url (default: the test
+// database).
+func pgStore(tb testing.TB, url, schema string) *postgres.Store {
+	tb.Helper()
+	if url == "" {
+		url = pgURL()
+	}
+	s, err := postgres.Open(context.Background(), url, postgres.WithSchema(schema), postgres.WithMaxConns(4))
+	if err != nil {
+		tb.Fatalf("open PostgreSQL store: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sqliteStore(tb testing.TB) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// redisServer is a redis-server of the test's own, on a free port, that
+// the test can stop and start again (the machine's shared Redis is left
+// alone).
+type redisServer struct {
+	tb   testing.TB
+	bin  string
+	port int
+	dir  string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+func startRedis(tb testing.TB) *redisServer {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		need(tb, "redis-server is not installed")
+	}
+	s := &redisServer{tb: tb, bin: bin, port: freePort(tb), dir: tb.TempDir()}
+	s.start()
+	tb.Cleanup(s.stop)
+	return s
+}
+
+func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+
+func (s *redisServer) options() *redis.Options { return &redis.Options{Addr: s.addr()} }
+
+func (s *redisServer) start() {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--daemonize", "no", "--dir", s.dir)
+	// No Stdout/Stderr: /dev/null, so that Wait does not wait on pipes.
+	if err := cmd.Start(); err != nil {
+		s.tb.Fatalf("start redis-server: %v", err)
+	}
+	s.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", s.addr(), 100*time.Millisecond); err == nil {
+			fmt.Fprint(c, "PING\r\n")
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if line == "+PONG\r\n" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.tb.Fatalf("redis-server on port %d did not start", s.port)
+}
+
+func (s *redisServer) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// proxy is a TCP proxy in front of a real server that a test can cut (the
+// server becomes unreachable: new connections refused, open ones reset)
+// and restore, to make the database unavailable without stopping it.
+type proxy struct {
+	tb     testing.TB
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+}
+
+func newProxy(tb testing.TB, target string) *proxy {
+	tb.Helper()
+	p := &proxy{tb: tb, target: target, addr: "127.0.0.1:" + strconv.Itoa(freePort(tb)), conns: map[net.Conn]struct{}{}}
+	p.restore()
+	tb.Cleanup(p.cut)
+	return p
+}
+
+func (p *proxy) restore() {
+	p.tb.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var err error
+	for range 50 {
+		if p.ln, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		p.tb.Fatalf("proxy listen: %v", err)
+	}
+	go p.accept(p.ln)
+}
+
+func (p *proxy) accept(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.ln != ln {
+			p.mu.Unlock()
+			c.Close()
+			up.Close()
+			return
+		}
+		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); up.Close(); c.Close() }()
+		go func() { _, _ = io.Copy(c, up); up.Close(); c.Close() }()
+	}
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// org returns a valid Unified Social Credit Code ending the 17 characters
+// of prefix with the right check character.
+func org(tb testing.TB, prefix string) string {
+	tb.Helper()
+	for _, c := range "0123456789ABCDEFGHJKLMNPQRTUWXY" {
+		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
+			return id.Value
+		}
+	}
+	tb.Fatalf("no valid code starts with %s", prefix)
+	return ""
+}
+
+// blackEntry is a serious-dishonesty entry on subject, published a day
+// ago.
+func blackEntry(id, subject string) policy.Entry {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return policy.Entry{
+		ID: id, Subject: policy.SubjectID{Kind: policy.KindOrganization, Value: subject},
+		List: "safety_production_blacklist", OriginatingDepartment: "应急管理部", Reason: "重大事故",
+		LegalBasis: "《安全生产法》", DecidedAt: now.Add(-48 * time.Hour), PublishedAt: now.Add(-24 * time.Hour),
+		CreatedAt: now, UpdatedAt: now, Version: 1,
+	}
+}

@@ -1,0 +1,155 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// freshDatabase creates a database of its own on the real PostgreSQL and
+// drops it at cleanup.
+func freshDatabase(b *testing.B) string {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pgURL())
+	if err != nil {
+		need(b, "PostgreSQL not reachable (set CREDGATE_TEST_POSTGRES_URL): %v", err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("credgate_bench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, pgURL()); err == nil {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
+	})
+	u, _ := url.Parse(pgURL())
+	u.Path = "/" + name
+	return u.String()
+}
+
+// seedEntries bulk-loads n black-list entries of synthetic subjects, every
+// 10th naming a responsible person, with generate_series. It bypasses the
+// triggers (and foreign key checks) as a bulk load by an operator would,
+// and builds the indexes after the load.
+func seedEntries(b *testing.B, dbURL string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	start := time.Now()
+	for _, q := range []string{
+		`SET session_replication_role = replica`,
+		`SET maintenance_work_mem = '256MB'`,
+		`DROP INDEX entries_subject`, `DROP INDEX entries_list`, `DROP INDEX entry_persons_person`,
+		`INSERT INTO entries (id, subject, subject_kind, list, originating_department, reason, legal_basis,
+			decided_at, published_at, created_at, updated_at, version)
+		 SELECT 'seed-' || i, 'S' || lpad(i::text, 17, '0'), 'organization', 'safety_production_blacklist',
+			'应急管理部', '发生重大生产安全责任事故', '《安全生产法》', now() - interval '2 days', now() - interval '1 day',
+			now(), now(), 1
+		 FROM generate_series(1, ` + strconv.Itoa(n) + `) AS i`,
+		`INSERT INTO entry_persons (entry_id, person_id, role)
+		 SELECT 'seed-' || i, 'P' || lpad((i % 1000000)::text, 17, '0'), 'legal_representative'
+		 FROM generate_series(1, ` + strconv.Itoa(n) + `, 10) AS i`,
+		`CREATE INDEX entries_subject ON entries (subject, id)`,
+		`CREATE INDEX entries_list ON entries (list, id)`,
+		`CREATE INDEX entry_persons_person ON entry_persons (person_id, entry_id)`,
+		`ANALYZE entries`, `ANALYZE entry_persons`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			b.Fatalf("seed: %s: %v", strings.Fields(q)[0], err)
+		}
+	}
+	b.Logf("seeded %d entries in %v", n, time.Since(start).Round(time.Second))
+}
+
+// BenchmarkCheckListSize: a check that misses every cache (its subject is
+// read from PostgreSQL) with lists of different sizes, to show that its
+// cost does not grow with the list. Sizes come from
+// CREDGATE_BENCH_LIST_SIZES (default "10000,1000000"); each gets a fresh
+// database. 10 million takes minutes to load.
+func BenchmarkCheckListSize(b *testing.B) {
+	sizes := []int{10_000, 1_000_000}
+	if v := os.Getenv("CREDGATE_BENCH_LIST_SIZES"); v != "" {
+		sizes = nil
+		for f := range strings.SplitSeq(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("CREDGATE_BENCH_LIST_SIZES: %q", f)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	cat, err := policy.BundledCatalog()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			dbURL := freshDatabase(b)
+			st := pgStore(b, dbURL, "")
+			seedEntries(b, dbURL, n)
+			// Real subjects among the synthetic ones: a quarter listed.
+			subjects := benchSubjects(b, st, "91110000MH", 2000)
+			tier, err := New(st, st, WithReconcileInterval(time.Hour), WithMaxStaleness(time.Hour))
+			if err != nil {
+				b.Fatal(err)
+			}
+			tier.Start(context.Background())
+			b.Cleanup(tier.Close)
+			app := evidence.NewAppender(st)
+			b.Cleanup(func() { app.Close() })
+			checker := service.NewChecker(cat, tier, app, st, service.WithMaxStaleness(time.Hour))
+			caller := service.Caller{ClientID: "admin", Role: service.RoleAdmin}
+			var lookups, checks timer
+			rng := rand.New(rand.NewPCG(uint64(n), 7))
+			for b.Loop() {
+				s := subjects[rng.IntN(len(subjects))]
+				// The store's part alone: the lookup of a subject not cached.
+				tier.local.Invalidate(s)
+				t0 := time.Now()
+				if _, err := tier.LookupEntries(context.Background(), s); err != nil {
+					b.Fatal(err)
+				}
+				lookups.add(time.Since(t0))
+				// A whole check, not cached either.
+				tier.local.Invalidate(s)
+				t0 = time.Now()
+				if _, err := checker.Check(context.Background(), caller, service.CheckRequest{Subject: s, Action: "government_procurement"}); err != nil {
+					b.Fatal(err)
+				}
+				checks.add(time.Since(t0))
+			}
+			report := func(name string, tm *timer) {
+				slices.Sort(tm.d)
+				pct := func(p float64) float64 { return float64(tm.d[int(p*float64(len(tm.d)-1))].Nanoseconds()) / 1e3 }
+				b.ReportMetric(pct(0.50), name+"-p50-µs")
+				b.ReportMetric(pct(0.99), name+"-p99-µs")
+			}
+			report("lookup", &lookups)
+			report("check", &checks)
+		})
+	}
+}

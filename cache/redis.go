@@ -1,0 +1,367 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+)
+
+// WithRedis adds the shared Redis tier, connecting with opts (from
+// redis.ParseURL). The tier owns the client: unset timeouts default to
+// the Redis timeout, and commands are not retried (the store is the
+// fallback, not a second try).
+func WithRedis(opts *redis.Options) Option {
+	return func(c *config) { c.redis = opts }
+}
+
+// Key layout. The subject is the hash tag, so that a subject's value and
+// generation live in one slot (Redis Cluster) and one script sees both.
+func (r *redisTier) valueKey(subject string) string { return r.prefix + ":{" + subject + "}:e" }
+func (r *redisTier) genKey(subject string) string   { return r.prefix + ":{" + subject + "}:g" }
+
+// fillScript stores a value only if the subject's generation is the one
+// read before the store read: an invalidation in between (which bumps it)
+// means the value may predate the change, so it is dropped.
+var fillScript = redis.NewScript(`
+local g = redis.call('GET', KEYS[2])
+if (g or '') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`)
+
+// invalidateScript bumps a subject's generation and deletes its value,
+// atomically.
+var invalidateScript = redis.NewScript(`
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1`)
+
+// pathKey tags a context with the reason of its Redis calls, for the
+// round-trip metrics.
+type pathKey struct{}
+
+// Reasons of Redis round trips.
+const (
+	pathLookup     = "lookup"
+	pathFill       = "fill"
+	pathInvalidate = "invalidate"
+	pathOther      = "other"
+)
+
+var paths = []string{pathLookup, pathFill, pathInvalidate, pathOther}
+
+type redisTier struct {
+	t       *Tier
+	rdb     *redis.Client
+	prefix  string
+	channel string
+	ttl     time.Duration
+	genTTL  time.Duration
+	timeout time.Duration
+	cb      *gobreaker.CircuitBreaker[any]
+	fills   chan fillReq
+
+	// trustFrom (unix ns): values read from the store before it are not
+	// trusted (see the package doc).
+	trustFrom  atomic.Int64
+	subscribed atomic.Bool
+	up         atomic.Bool // the last call succeeded
+	roundTrips [4]atomic.Uint64 // by paths index
+}
+
+// fillTicket carries what the lookup read from Redis to the fill: the
+// subject's generation before the store read.
+type fillTicket struct{ gen string }
+
+type fillReq struct {
+	subject string
+	value   []byte
+	gen     string
+}
+
+func newRedisTier(t *Tier, cfg config) *redisTier {
+	o := *cfg.redis
+	if o.DialTimeout == 0 {
+		o.DialTimeout = max(250*time.Millisecond, cfg.redisTimeout)
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = cfg.redisTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = cfg.redisTimeout
+	}
+	if o.PoolTimeout == 0 {
+		o.PoolTimeout = cfg.redisTimeout
+	}
+	o.MaxRetries = -1
+	o.ContextTimeoutEnabled = true
+	r := &redisTier{
+		t: t, rdb: redis.NewClient(&o), prefix: cfg.prefix, channel: cfg.prefix + ":invalidate",
+		ttl: cfg.redisTTL, genTTL: max(cfg.redisTTL, time.Hour), timeout: cfg.redisTimeout,
+		fills: make(chan fillReq, cfg.fillQueueSize),
+	}
+	r.rdb.AddHook(rtHook{r})
+	r.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
+		Name:        "redis",
+		MaxRequests: 1,
+		Timeout:     cfg.breakerOpen,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.breakerTrips },
+		// A caller that gave up says nothing about Redis.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			cfg.logger.Warn("cache: Redis circuit breaker", "from", breakerState(from), "to", breakerState(to))
+		},
+	})
+	return r
+}
+
+// call runs f through the breaker with the Redis timeout.
+func (r *redisTier) call(ctx context.Context, path string, timeout time.Duration, f func(ctx context.Context) (any, error)) (any, error) {
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, pathKey{}, path), timeout)
+	defer cancel()
+	v, err := r.cb.Execute(func() (any, error) { return f(ctx) })
+	// Every call says whether Redis answers (a refusal by the open
+	// breaker says it did not); a caller that gave up says nothing.
+	if !errors.Is(err, context.Canceled) {
+		r.up.Store(err == nil)
+	}
+	return v, err
+}
+
+// get reads a subject's value and generation in one round trip. It
+// returns the set if Redis has a trusted one, else a ticket for filling
+// Redis after the store read (nil when Redis is not answering).
+func (r *redisTier) get(ctx context.Context, subject string) (*set, *fillTicket) {
+	v, err := r.call(ctx, pathLookup, r.timeout, func(ctx context.Context) (any, error) {
+		return r.rdb.MGet(ctx, r.valueKey(subject), r.genKey(subject)).Result()
+	})
+	if err != nil {
+		r.t.stats.redisErrors.Add(1)
+		return nil, nil
+	}
+	vals := v.([]any)
+	ticket := &fillTicket{}
+	if g, ok := vals[1].(string); ok {
+		ticket.gen = g
+	}
+	raw, ok := vals[0].(string)
+	if !ok {
+		r.t.stats.redisMisses.Add(1)
+		return nil, ticket
+	}
+	s, err := decodeSet([]byte(raw))
+	if err != nil {
+		r.t.stats.redisBadValues.Add(1)
+		return nil, ticket
+	}
+	if s.loadedAt < r.trustFrom.Load() {
+		r.t.stats.redisDistrusted.Add(1)
+		return nil, ticket
+	}
+	return s, nil
+}
+
+// fill queues s to be written behind the lookup; when the queue is full
+// the fill is dropped (it is only a cache).
+func (r *redisTier) fill(subject string, s *set, ticket *fillTicket) {
+	b, err := encodeSet(s)
+	if err != nil {
+		return
+	}
+	select {
+	case r.fills <- fillReq{subject: subject, value: b, gen: ticket.gen}:
+	default:
+		r.t.stats.fillsDropped.Add(1)
+	}
+}
+
+// fillLoop writes queued fills, as many as are waiting in one pipeline.
+func (r *redisTier) fillLoop(ctx context.Context) {
+	batch := make([]fillReq, 0, defaultFillBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-r.fills:
+			batch = append(batch[:0], f)
+		}
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case f := <-r.fills:
+				batch = append(batch, f)
+			default:
+				break drain
+			}
+		}
+		ttl := r.ttl.Milliseconds()
+		_, err := r.call(ctx, pathFill, 10*r.timeout, func(ctx context.Context) (any, error) {
+			pipe := r.rdb.Pipeline()
+			for _, f := range batch {
+				fillScript.Eval(ctx, pipe, []string{r.valueKey(f.subject), r.genKey(f.subject)}, f.gen, f.value, ttl)
+			}
+			_, err := pipe.Exec(ctx)
+			return nil, err
+		})
+		if err != nil {
+			r.t.stats.fillsDropped.Add(uint64(len(batch)))
+			continue
+		}
+		r.t.stats.fillsWritten.Add(uint64(len(batch)))
+	}
+}
+
+// invalidate bumps the generations and deletes the values of subjects.
+// If that fails, this replica stops trusting every value written before
+// now, since some of them may be of these subjects.
+func (r *redisTier) invalidate(ctx context.Context, subjects []string) {
+	genTTL := r.genTTL.Milliseconds()
+	for chunk := range slices.Chunk(subjects, 1000) {
+		_, err := r.call(ctx, pathInvalidate, 10*r.timeout, func(ctx context.Context) (any, error) {
+			pipe := r.rdb.Pipeline()
+			for _, s := range chunk {
+				invalidateScript.Eval(ctx, pipe, []string{r.valueKey(s), r.genKey(s)}, genTTL)
+			}
+			_, err := pipe.Exec(ctx)
+			return nil, err
+		})
+		if err != nil {
+			r.distrust()
+			return
+		}
+	}
+}
+
+// distrust stops trusting values read from the store before now.
+func (r *redisTier) distrust() {
+	now := r.t.cfg.now().UnixNano()
+	for {
+		old := r.trustFrom.Load()
+		if old >= now || r.trustFrom.CompareAndSwap(old, now) {
+			return
+		}
+	}
+}
+
+// publish tells the other replicas to drop subjects. A lost message is
+// covered by their reconcilers.
+func (r *redisTier) publish(ctx context.Context, subjects []string) {
+	for chunk := range slices.Chunk(subjects, maxInvalidateMessage) {
+		payload := strings.Join(chunk, "\n")
+		if _, err := r.call(ctx, pathInvalidate, 10*r.timeout, func(ctx context.Context) (any, error) {
+			return r.rdb.Publish(ctx, r.channel, payload).Result()
+		}); err != nil {
+			r.t.stats.publishErrors.Add(1)
+			return
+		}
+	}
+}
+
+// subscribe drops the subjects other replicas publish, until ctx ends.
+// go-redis reconnects and resubscribes by itself; messages sent while the
+// subscription was down are lost, so on resubscribing the tier distrusts
+// older Redis values and reconciles at once.
+func (r *redisTier) subscribe(ctx context.Context) {
+	ps := r.rdb.Subscribe(ctx, r.channel)
+	// A blocked Receive does not watch ctx; closing the subscription
+	// ends it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
+	defer ps.Close()
+	broken := false
+	backoff := 50 * time.Millisecond
+	for {
+		msg, err := ps.Receive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.subscribed.Store(false)
+			broken = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				r.subscribed.Store(true)
+				backoff = 50 * time.Millisecond
+				if broken {
+					broken = false
+					r.distrust()
+					r.t.Reconcile()
+				}
+			}
+		case *redis.Message:
+			subjects := strings.Split(m.Payload, "\n")
+			if len(subjects) > maxInvalidateMessage {
+				subjects = subjects[:maxInvalidateMessage]
+			}
+			r.t.dropLocal(subjects, &r.t.stats.invalidatedPubSub)
+		}
+	}
+}
+
+// ping checks Redis through the breaker (each reconcile).
+func (r *redisTier) ping(ctx context.Context) {
+	_, _ = r.call(ctx, pathOther, 2*r.timeout, func(ctx context.Context) (any, error) {
+		return r.rdb.Ping(ctx).Result()
+	})
+}
+
+func (r *redisTier) close() error { return r.rdb.Close() }
+
+// rtHook counts Redis round trips: one per command, one per pipeline.
+type rtHook struct{ r *redisTier }
+
+func (h rtHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h rtHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count(ctx)
+		return next(ctx, cmd)
+	}
+}
+
+func (h rtHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.count(ctx)
+		return next(ctx, cmds)
+	}
+}
+
+func (h rtHook) count(ctx context.Context) {
+	p, _ := ctx.Value(pathKey{}).(string)
+	for i, name := range paths {
+		if name == p {
+			h.r.roundTrips[i].Add(1)
+			return
+		}
+	}
+	h.r.roundTrips[len(paths)-1].Add(1)
+}
+
+// breakerState names a gobreaker state as /readyz and /metrics do.
+func breakerState(s gobreaker.State) string {
+	switch s {
+	case gobreaker.StateClosed:
+		return "closed"
+	case gobreaker.StateOpen:
+		return "open"
+	default:
+		return "half_open"
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// benchServer runs the gateway over a SQLite store in a temp dir behind a
+// real HTTP server, with a per-partner rate limit.
+func benchServer(t *testing.T, adminID, adminSecret string, opts ...gateway.Option) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := policy.BundledCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := evidence.NewAppender(st)
+	partners := service.NewPartners(st, cat)
+	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	// A per-partner quota far below what the bench sends, as serve always
+	// has one (gateway.DefaultRateLimit): the bench must lift it for its
+	// partner or see 429s.
+	limits, err := gateway.NewRateLimiter("60-M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), partners, gateway.NewTokens(key),
+		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithRateLimiter(limits)}, opts...)...)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		app.Close()
+		st.Close()
+	})
+	return ts
+}
+
+func TestBenchCommand(t *testing.T) {
+	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
+	ts := benchServer(t, id, secret, gateway.WithNoopEndpoint())
+	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
+		"--duration", "1s", "--concurrency", "4", "--rate", "50", "--subjects", "20", "--json"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	if err := benchCmd(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	text := out.String()
+	t.Logf("bench took %s:\n%s", time.Since(start).Round(time.Millisecond), text)
+
+	for _, want := range []string{"GOMAXPROCS", "NumCPU", "server      " + ts.URL,
+		"phase saturate:", "phase noop:", "phase rate:", "2 listed on safety_production_blacklist"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "skipped") {
+		t.Error("a phase was skipped")
+	}
+	errLines := regexp.MustCompile(`(?m)^  errors +(\d+)`).FindAllStringSubmatch(text, -1)
+	if len(errLines) != 3 {
+		t.Fatalf("%d errors lines, want 3", len(errLines))
+	}
+	for _, m := range errLines {
+		if m[1] != "0" {
+			t.Errorf("errors %s, want 0", m[1])
+		}
+	}
+	if !regexp.MustCompile(`(?m)^checks/noop ratio: \d+(\.\d+)?%`).MatchString(text) {
+		t.Error("no checks/noop ratio line")
+	}
+
+	// The JSON line agrees: every phase ran, without errors, and checks of
+	// listed and unlisted subjects both came back.
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not the JSON report: %v", err)
+	}
+	if len(rep.Phases) != 3 || rep.RatioPct == nil {
+		t.Fatalf("JSON report: %d phases, ratio %v", len(rep.Phases), rep.RatioPct)
+	}
+	for _, p := range rep.Phases {
+		if p.Requests == 0 || p.Errors != 0 || p.Throughput <= 0 {
+			t.Errorf("phase %s: %d requests, %d errors, %.1f req/s", p.Name, p.Requests, p.Errors, p.Throughput)
+		}
+		if p.Name != "noop" && (p.Outcomes["clear"] == 0 || p.Outcomes["clear"] == p.Requests) {
+			t.Errorf("phase %s outcomes %v: want both clear and restricted answers", p.Name, p.Outcomes)
+		}
+	}
+	if rate := rep.Phases[2]; rate.Scheduled != 50 || rate.Requests != 50 {
+		t.Errorf("rate phase: %d scheduled, %d sent, want 50", rate.Scheduled, rate.Requests)
+	}
+
+	// A second run against the same store reuses the subjects listed by the
+	// first instead of listing them again.
+	out.Reset()
+	args = append(args[:len(args)-1], "--phases", "rate", "--duration", "200ms")
+	if err := benchCmd(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("second bench: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "(0 imported now, 2 already listed)") || !strings.Contains(out.String(), "errors      0") {
+		t.Errorf("second run:\n%s", out.String())
+	}
+}
+
+func TestBenchNoopMissing(t *testing.T) {
+	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
+	ts := benchServer(t, id, secret) // without the no-op endpoint
+	var out, errOut bytes.Buffer
+	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
+		"--duration", "200ms", "--concurrency", "2", "--subjects", "5", "--phases", "noop,saturate"}
+	if err := benchCmd(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "--bench-noop") || !strings.Contains(text, "checks/noop ratio: n/a") || strings.Contains(text, "phase rate") {
+		t.Errorf("output:\n%s", text)
+	}
+}
+
+func TestBenchSubjectsAreValidAndDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for _, i := range []int{0, 1, 30, 31, 999, 123456, benchMaxSubjects - 1} {
+		s, err := benchSubject(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := policy.ParseSubjectID(s)
+		if err != nil || id.Kind != policy.KindOrganization || id.Value != s {
+			t.Fatalf("subject %d = %s: %v %v", i, s, id, err)
+		}
+		if seen[s] {
+			t.Fatalf("subject %d repeats %s", i, s)
+		}
+		seen[s] = true
+	}
+	if a, _ := benchSubject(42); a != mustSubject(t, 42) {
+		t.Fatal("subjects are not deterministic")
+	}
+}
+
+func mustSubject(t *testing.T, i int) string {
+	t.Helper()
+	s, err := benchSubject(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// partnersServer is the gateway over SQLite, wired as serve wires it, with
+// an administrator.
+func partnersServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := policy.BundledCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := evidence.NewAppender(st)
+	audit := service.NewAudit(app)
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
+	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat, service.WithEntriesAudit(audit)), partners, gateway.NewTokens(key))
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); app.Close(); st.Close() })
+	return ts
+}
+
+func runPartners(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), append([]string{"partners"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func tokenStatus(t *testing.T, base, id, secret string) int {
+	t.Helper()
+	res, err := http.PostForm(base+"/v1/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestPartnersCommand(t *testing.T) {
+	const adminID, adminSecret = "admin", "admin-secret-for-cli-tests-0123456789"
+	ts := partnersServer(t, adminID, adminSecret)
+	// The credential comes from the file serve writes, and never from argv.
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "admin-credentials.json")
+	if err := os.WriteFile(creds, []byte(`{"client_id":"admin","client_secret":"`+adminSecret+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDGATE_ADMIN_CLIENT_ID", "")
+	t.Setenv("CREDGATE_ADMIN_CLIENT_SECRET", "")
+	common := []string{"--url", ts.URL, "--credentials", creds}
+
+	code, out, errOut := runPartners(t, append([]string{"create", "--name", "某市行政审批局", "--action", "administrative_licensing",
+		"--action", "production_license", "--subject-kinds", "organization", "--rate-limit", "600-M", "--json"}, common...)...)
+	if code != 0 {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	var created map[string]any
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("create --json: %v: %s", err, out)
+	}
+	id, secret := created["client_id"].(string), created["client_secret"].(string)
+	if created["rate_limit"] != "600-M" || len(created["actions"].([]any)) != 2 || !strings.Contains(errOut, "shown this once") {
+		t.Fatalf("created %v\n%s", created, errOut)
+	}
+	if tokenStatus(t, ts.URL, id, secret) != http.StatusOK {
+		t.Fatal("the new partner cannot get a token")
+	}
+
+	// show and list print the partner, never a secret.
+	code, out, _ = runPartners(t, append([]string{"show", id}, common...)...)
+	if code != 0 || !strings.Contains(out, "某市行政审批局") || !strings.Contains(out, "600-M") || strings.Contains(out, secret) {
+		t.Fatalf("show: exit %d\n%s", code, out)
+	}
+	code, out, _ = runPartners(t, append([]string{"list"}, common...)...)
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "admin") || strings.Contains(out, secret) {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+
+	// update changes scope.
+	code, out, errOut = runPartners(t, append([]string{"update", id, "--visibility", "full"}, common...)...)
+	if code != 0 || !strings.Contains(out, "full") {
+		t.Fatalf("update: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// rotate without overlap: the old secret stops, the new one works.
+	code, out, errOut = runPartners(t, append([]string{"rotate", id, "--overlap", "0s", "--json"}, common...)...)
+	if code != 0 {
+		t.Fatalf("rotate: exit %d\n%s%s", code, out, errOut)
+	}
+	var rotated map[string]any
+	_ = json.Unmarshal([]byte(out), &rotated)
+	newSecret, _ := rotated["client_secret"].(string)
+	if newSecret == "" || tokenStatus(t, ts.URL, id, secret) != http.StatusUnauthorized || tokenStatus(t, ts.URL, id, newSecret) != http.StatusOK {
+		t.Fatalf("rotation did not replace the secret: %s", out)
+	}
+
+	// A key partner from a JWK Set file gets no secret.
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	jwks := filepath.Join(dir, "bank.jwks.json")
+	_ = os.WriteFile(jwks, []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"`+base64.RawURLEncoding.EncodeToString(pub)+`"}]}`), 0o644)
+	code, out, errOut = runPartners(t, append([]string{"create", "--name", "某银行", "--action", "bank_credit", "--jwks", jwks}, common...)...)
+	if code != 0 || !strings.Contains(out, "private_key_jwt") || strings.Contains(out, "client_secret") {
+		t.Fatalf("create with --jwks: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// revoke.
+	code, out, _ = runPartners(t, append([]string{"revoke", id}, common...)...)
+	if code != 0 || !strings.Contains(out, "revoked") || tokenStatus(t, ts.URL, id, newSecret) != http.StatusUnauthorized {
+		t.Fatalf("revoke: exit %d\n%s", code, out)
+	}
+
+	// Refusals: the API's problem code, exit 1; misuse, exit 2.
+	code, _, errOut = runPartners(t, append([]string{"create", "--name", "x", "--action", "teleport"}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "400 invalid_partner") {
+		t.Fatalf("bad action: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = runPartners(t, append([]string{"show", "ghost"}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "404 not_found") {
+		t.Fatalf("unknown partner: exit %d: %s", code, errOut)
+	}
+	if code, _, _ = runPartners(t, append([]string{"show"}, common...)...); code != 2 {
+		t.Fatalf("show without id: exit %d", code)
+	}
+	if code, _, _ = runPartners(t, "frobnicate"); code != 2 {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	_ = os.WriteFile(bad, []byte(`{"client_id":"admin","client_secret":"wrong-secret-0123456789"}`), 0o600)
+	code, _, errOut = runPartners(t, "list", "--url", ts.URL, "--credentials", bad)
+	if code != 1 || !strings.Contains(errOut, "401 invalid_client") || strings.Contains(errOut, "wrong-secret") {
+		t.Fatalf("wrong admin secret: exit %d: %s", code, errOut)
+	}
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/credgate/credgate/evidence"
+)
+
+// keyFlags is the repeatable --key flag.
+type keyFlags []string
+
+func (l *keyFlags) String() string     { return strings.Join(*l, ",") }
+func (l *keyFlags) Set(v string) error { *l = append(*l, v); return nil }
+
+// errVerification is a receipt or log that does not verify: exit status 1
+// with the precise reason already printed.
+var errVerification = errors.New("verification failed")
+
+// verifyCmd checks receipts offline: record hash, leaf, checkpoint
+// signature and inclusion proof, with no server.
+func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var keys keyFlags
+	fs.Var(&keys, "key", "verifier key (name+hash+key, as GET /v1/evidence/keys serves it) or a file holding keys; repeatable")
+	origin := fs.String("origin", "", "require checkpoints of this origin")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: credgate verify --key KEY [--key KEY…] [--origin ORIGIN] RECEIPT.json… (- for standard input)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || len(keys) == 0 || fs.NArg() == 0 {
+		if err == nil {
+			fs.Usage()
+		}
+		return errUsage
+	}
+	vs, err := loadVerifiers(keys)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, path := range fs.Args() {
+		if err := verifyOne(path, vs, *origin, stdout); err != nil {
+			fmt.Fprintf(stdout, "%s: FAILED: %v\n", path, err)
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w: %d of %d receipts", errVerification, failed, fs.NArg())
+	}
+	return nil
+}
+
+func verifyOne(path string, vs note.Verifiers, origin string, stdout io.Writer) error {
+	raw, err := readLimited(path, evidence.MaxReceiptSize)
+	if err != nil {
+		return err
+	}
+	r, err := evidence.ParseReceipt(raw)
+	if err != nil {
+		return err
+	}
+	v, err := evidence.VerifyReceipt(r, vs)
+	if err != nil {
+		return err
+	}
+	if origin != "" && v.Checkpoint.Origin != origin {
+		return fmt.Errorf("%w: the checkpoint is of origin %q, not %q", evidence.ErrCheckpointFormat, v.Checkpoint.Origin, origin)
+	}
+	fmt.Fprintf(stdout, "%s: OK: %s record %s by %q at %s is record %d of %q, in the checkpoint of %d records signed by %s\n",
+		path, v.Record.Kind, v.Record.ID, v.Record.Partner, v.Record.At.UTC().Format("2006-01-02T15:04:05.000000Z"),
+		v.Record.Index, v.Checkpoint.Origin, v.Checkpoint.Size, strings.Join(v.KeyNames, ", "))
+	return nil
+}
+
+// readLimited reads a file (or standard input for "-") of at most limit
+// bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	var r io.Reader
+	if path == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// loadVerifiers reads each --key: a verifier key itself, or a file holding
+// verifier keys one per line, or the JSON that GET /v1/evidence/keys
+// serves.
+func loadVerifiers(args []string) (note.Verifiers, error) {
+	var keys []string
+	for _, a := range args {
+		a = strings.TrimSpace(a)
+		if strings.HasPrefix(a, "PRIVATE+KEY+") {
+			// Never echo a private key back.
+			return nil, errors.New("--key is a private signer key; give the verifier key (GET /v1/evidence/keys)")
+		}
+		if _, err := note.NewVerifier(a); err == nil {
+			keys = append(keys, a)
+			continue
+		}
+		b, err := readLimited(a, 1<<20)
+		if err != nil {
+			return nil, fmt.Errorf("--key %s: not a verifier key, nor a readable file: %w", a, err)
+		}
+		var doc struct {
+			Keys []struct {
+				Key string `json:"key"`
+			} `json:"keys"`
+		}
+		if json.Unmarshal(b, &doc) == nil && len(doc.Keys) > 0 {
+			for _, k := range doc.Keys {
+				keys = append(keys, k.Key)
+			}
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				keys = append(keys, line)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no verifier key given")
+	}
+	for _, k := range keys {
+		if strings.HasPrefix(k, "PRIVATE+KEY+") {
+			return nil, errors.New("--key is a private signer key; give the verifier key (GET /v1/evidence/keys)")
+		}
+	}
+	return evidence.Verifiers(keys...)
+}

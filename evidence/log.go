@@ -1,0 +1,410 @@
+package evidence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// TreeStore is what the log reads and writes beside the records: the tree
+// the store's AppendBatch maintains in the appending transaction, the
+// signed checkpoints and the verifier keys. It is shared by every gateway
+// on the database, so every replica serves the same history.
+type TreeStore interface {
+	NodeReader
+	// TreeHead is the tree as last committed.
+	TreeHead(ctx context.Context) (Head, error)
+	// Record returns ErrNotFound when there is no such record.
+	Record(ctx context.Context, id string) (Record, error)
+	// RecordsBetween returns the stored records with from <= index < to,
+	// in index order (a deleted record is simply absent). Callers bound
+	// to-from.
+	RecordsBetween(ctx context.Context, from, to uint64) ([]Record, error)
+	// LatestCheckpoint returns ErrNoCheckpoint when none is stored.
+	LatestCheckpoint(ctx context.Context) (StoredCheckpoint, error)
+	// AddCheckpoint stores a checkpoint; one of the same size already
+	// stored wins and is not an error.
+	AddCheckpoint(ctx context.Context, c StoredCheckpoint) error
+	// AddVerifierKey remembers a key that signs checkpoints (idempotent).
+	AddVerifierKey(ctx context.Context, key string) error
+	// VerifierKeys lists every key that has signed, oldest first.
+	VerifierKeys(ctx context.Context) ([]StoredKey, error)
+}
+
+// StoredCheckpoint is a signed checkpoint as stored.
+type StoredCheckpoint struct {
+	Size uint64
+	Root [HashSize]byte
+	Note []byte
+	At   time.Time
+}
+
+// StoredKey is a verifier key and when it was first used.
+type StoredKey struct {
+	Key     string
+	AddedAt time.Time
+}
+
+// Log serves the evidence log's proofs and keeps it checkpointed: Run
+// signs a checkpoint at least every interval while the log grows, and a
+// receipt whose record no checkpoint covers yet gets one on demand.
+type Log struct {
+	store    TreeStore
+	signer   *Signer
+	interval time.Duration
+	minGap   time.Duration
+	now      func() time.Time
+	logger   *slog.Logger
+	current  note.Verifiers // the signer's own key
+
+	// sem serialises signing, so that concurrent demands coalesce into one
+	// checkpoint; lastSigned throttles on-demand signing to one per minGap.
+	sem        chan struct{}
+	mu         sync.Mutex
+	lastSigned time.Time
+}
+
+// LogOption configures a Log.
+type LogOption func(*Log)
+
+// WithCheckpointInterval sets how often Run signs while the log grows
+// (default 1s).
+func WithCheckpointInterval(d time.Duration) LogOption {
+	return func(l *Log) {
+		if d > 0 {
+			l.interval = d
+		}
+	}
+}
+
+// WithMinCheckpointGap sets the least time between two checkpoints signed
+// on demand (default 10ms): receipts asked for together share one.
+func WithMinCheckpointGap(d time.Duration) LogOption {
+	return func(l *Log) {
+		if d >= 0 {
+			l.minGap = d
+		}
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(lg *slog.Logger) LogOption { return func(l *Log) { l.logger = lg } }
+
+// NewLog returns the log over store, signing with signer.
+func NewLog(store TreeStore, signer *Signer, opts ...LogOption) *Log {
+	l := &Log{store: store, signer: signer, interval: time.Second, minGap: 10 * time.Millisecond,
+		now: time.Now, sem: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(l)
+	}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	// The signer's own verifier key is well-formed by construction.
+	l.current, _ = Verifiers(signer.VerifierKey())
+	return l
+}
+
+// Origin is the log's origin line.
+func (l *Log) Origin() string { return l.signer.Origin() }
+
+// VerifierKey is the public key of the current checkpoint signer.
+func (l *Log) VerifierKey() string { return l.signer.VerifierKey() }
+
+// Start registers the signing key and signs a first checkpoint if the log
+// has grown since the last one (or has none).
+func (l *Log) Start(ctx context.Context) error {
+	if err := l.store.AddVerifierKey(ctx, l.signer.VerifierKey()); err != nil {
+		return fmt.Errorf("register evidence key: %w", err)
+	}
+	if _, err := l.checkpointGrowth(ctx, false); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Run signs a checkpoint every interval while the log grows, until ctx
+// ends. Failures (the database down) are logged and retried next tick.
+func (l *Log) Run(ctx context.Context) {
+	t := time.NewTicker(l.interval)
+	defer t.Stop()
+	registered := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !registered {
+			if err := l.store.AddVerifierKey(ctx, l.signer.VerifierKey()); err != nil {
+				l.logger.Warn("evidence: cannot register the checkpoint key; will retry", "err", err)
+				continue
+			}
+			registered = true
+		}
+		if _, err := l.checkpointGrowth(ctx, false); err != nil && ctx.Err() == nil {
+			l.logger.Warn("evidence: cannot sign a checkpoint; will retry", "err", err)
+		}
+	}
+}
+
+// checkpointGrowth signs and stores a checkpoint of the current tree when
+// it is larger than the latest stored one (or none is stored), and returns
+// the latest checkpoint. throttle makes it respect minGap.
+func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckpoint, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return StoredCheckpoint{}, ctx.Err()
+	}
+	defer func() { <-l.sem }()
+	latest, err := l.store.LatestCheckpoint(ctx)
+	none := errors.Is(err, ErrNoCheckpoint)
+	if err != nil && !none {
+		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+	}
+	head, err := l.store.TreeHead(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, fmt.Errorf("read tree head: %w", err)
+	}
+	if !none && head.Size <= latest.Size {
+		return latest, nil
+	}
+	if throttle {
+		l.mu.Lock()
+		wait := l.minGap - l.now().Sub(l.lastSigned)
+		l.mu.Unlock()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return StoredCheckpoint{}, ctx.Err()
+			}
+			// Records committed while waiting go into this checkpoint too.
+			if head, err = l.store.TreeHead(ctx); err != nil {
+				return StoredCheckpoint{}, fmt.Errorf("read tree head: %w", err)
+			}
+		}
+	}
+	sc, err := l.signer.Sign(head.Size, head.Root)
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	st := StoredCheckpoint{Size: sc.Size, Root: sc.Root, Note: sc.Note, At: l.now().UTC()}
+	if err := l.store.AddCheckpoint(ctx, st); err != nil {
+		return StoredCheckpoint{}, fmt.Errorf("store checkpoint: %w", err)
+	}
+	l.mu.Lock()
+	l.lastSigned = l.now()
+	l.mu.Unlock()
+	// Another replica may have stored one of this size first: serve the
+	// stored one, so that every replica serves the same history.
+	latest, err = l.store.LatestCheckpoint(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+	}
+	return latest, nil
+}
+
+// Checkpoint is the latest signed checkpoint.
+func (l *Log) Checkpoint(ctx context.Context) (StoredCheckpoint, error) {
+	cp, err := l.store.LatestCheckpoint(ctx)
+	if errors.Is(err, ErrNoCheckpoint) {
+		return l.checkpointGrowth(ctx, false)
+	}
+	return cp, err
+}
+
+// Covering returns the latest checkpoint if it covers the first size
+// records, and otherwise signs one now (throttled and shared with
+// concurrent callers).
+func (l *Log) Covering(ctx context.Context, size uint64) (StoredCheckpoint, error) {
+	cp, err := l.store.LatestCheckpoint(ctx)
+	if err == nil && cp.Size >= size {
+		return cp, nil
+	}
+	if err != nil && !errors.Is(err, ErrNoCheckpoint) {
+		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+	}
+	cp, err = l.checkpointGrowth(ctx, true)
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	if cp.Size < size {
+		return StoredCheckpoint{}, fmt.Errorf("%w: record %d is not in the committed tree of %d", ErrTreeCorrupt, size-1, cp.Size)
+	}
+	return cp, nil
+}
+
+// Receipt builds the receipt of a committed record, proving it into the
+// latest checkpoint (signing one if none covers it yet).
+func (l *Log) Receipt(ctx context.Context, rec Record) (Receipt, error) {
+	cp, err := l.Covering(ctx, rec.Index+1)
+	if err != nil {
+		return Receipt{}, err
+	}
+	p, err := InclusionProof(ctx, l.store, rec.Index, cp.Size)
+	if err != nil {
+		return Receipt{}, err
+	}
+	r := NewReceipt(rec, p, SignedCheckpoint{Checkpoint: Checkpoint{Origin: l.Origin(), Size: cp.Size, Root: cp.Root}, Note: cp.Note})
+	// A receipt that does not verify is still served (its verifier says
+	// precisely what is wrong), but the operator must hear of it now. The
+	// current key verifies almost every receipt; the stored keys are read
+	// only for a checkpoint signed before a rotation or by another replica.
+	_, err = VerifyReceipt(r, l.current)
+	if errors.Is(err, ErrCheckpointSignature) {
+		if vs, verr := l.verifiers(ctx); verr == nil {
+			_, err = VerifyReceipt(r, vs)
+		}
+	}
+	if err != nil {
+		l.logger.Error("evidence: a stored record does not verify", "index", rec.Index, "err", err)
+	}
+	return r, nil
+}
+
+// Consistency is the proof that the tree of size to extends the tree of
+// size from; to must not exceed the committed tree.
+func (l *Log) Consistency(ctx context.Context, from, to uint64) ([][HashSize]byte, error) {
+	if from > to {
+		return nil, fmt.Errorf("%w: from %d is after to %d", ErrTreeSize, from, to)
+	}
+	head, err := l.store.TreeHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if to > head.Size {
+		return nil, fmt.Errorf("%w: the log has %d records, not %d", ErrTreeSize, head.Size, to)
+	}
+	return ConsistencyProof(ctx, l.store, from, to)
+}
+
+// KeyInfo is one verifier key of the log.
+type KeyInfo struct {
+	Key     string
+	Current bool
+	AddedAt time.Time
+}
+
+// Keys lists the keys that verify the log's checkpoints: the current one
+// and every one used before (so that old checkpoints stay verifiable).
+func (l *Log) Keys(ctx context.Context) ([]KeyInfo, error) {
+	stored, err := l.store.VerifierKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cur := l.signer.VerifierKey()
+	out := make([]KeyInfo, 0, len(stored)+1)
+	seen := false
+	for _, k := range stored {
+		out = append(out, KeyInfo{Key: k.Key, Current: k.Key == cur, AddedAt: k.AddedAt})
+		seen = seen || k.Key == cur
+	}
+	if !seen {
+		out = append(out, KeyInfo{Key: cur, Current: true, AddedAt: l.now().UTC()})
+	}
+	return out, nil
+}
+
+func (l *Log) verifiers(ctx context.Context) (note.Verifiers, error) {
+	keys, err := l.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ks := make([]string, len(keys))
+	for i, k := range keys {
+		ks[i] = k.Key
+	}
+	return Verifiers(ks...)
+}
+
+// MaxAuditPage bounds one page of AuditLeaves.
+const MaxAuditPage = 1000
+
+// BodyStatus says whether a stored body still matches its record hash.
+type BodyStatus string
+
+// Body states.
+const (
+	BodyIntact  BodyStatus = "intact"
+	BodyErased  BodyStatus = "erased"
+	BodyAltered BodyStatus = "altered"
+	BodyMissing BodyStatus = "missing"
+)
+
+// AuditLeaf is one position of the log as an auditor checks it: the leaf
+// the tree holds there, and the record stored there (if any).
+type AuditLeaf struct {
+	Index    uint64
+	TreeLeaf [HashSize]byte
+	// Record is the stored record's identity and hash, without body or
+	// salt; zero when Body is BodyMissing.
+	Record Record
+	Body   BodyStatus
+}
+
+// AuditLeaves returns positions [from, to) of the committed tree (at most
+// MaxAuditPage), each with the tree's leaf and the record stored there.
+func (l *Log) AuditLeaves(ctx context.Context, from, to uint64) ([]AuditLeaf, error) {
+	if from > to || to-from > MaxAuditPage {
+		return nil, fmt.Errorf("%w: [%d, %d) is not a range of at most %d", ErrTreeSize, from, to, MaxAuditPage)
+	}
+	head, err := l.store.TreeHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if to > head.Size {
+		return nil, fmt.Errorf("%w: the log has %d records, not %d", ErrTreeSize, head.Size, to)
+	}
+	if from == to {
+		return []AuditLeaf{}, nil
+	}
+	ids := make([]NodeID, 0, to-from)
+	for i := from; i < to; i++ {
+		ids = append(ids, NodeID{Level: 0, Index: i})
+	}
+	leaves, err := l.store.TreeNodes(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := l.store.RecordsBetween(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuditLeaf, to-from)
+	for i := range out {
+		out[i] = AuditLeaf{Index: from + uint64(i), TreeLeaf: leaves[i], Body: BodyMissing}
+	}
+	for _, r := range recs {
+		if r.Index < from || r.Index >= to {
+			continue
+		}
+		a := &out[r.Index-from]
+		switch {
+		case len(r.Body) == 0 && len(r.Salt) == 0:
+			a.Body = BodyErased
+		case RecordHash(r.Salt, r.Body) == r.Hash:
+			a.Body = BodyIntact
+		default:
+			a.Body = BodyAltered
+		}
+		r.Body, r.Salt = nil, nil
+		a.Record = r
+	}
+	return out, nil
+}
+
+// KeyName is the name part of a verifier key (name+hash+key).
+func KeyName(vkey string) string {
+	name, _, _ := strings.Cut(vkey, "+")
+	return name
+}

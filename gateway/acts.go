@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/service"
+)
+
+// WithActs serves GET /v1/admin/acts, the administrative acts read back
+// from the evidence log, to administrators and auditors.
+func WithActs(a *service.Acts) Option { return func(s *Server) { s.acts = a } }
+
+// actView is one administrative act as the API shows it.
+type actView struct {
+	LogIndex   uint64              `json:"log_index"`
+	ID         string              `json:"id"`
+	RecordHash string              `json:"record_hash"`
+	Body       evidence.BodyStatus `json:"body"`
+	Act        service.Act         `json:"act,omitempty"`
+	Actor      string              `json:"actor,omitempty"`
+	Target     string              `json:"target,omitempty"`
+	At         *time.Time          `json:"at,omitempty"`
+	Details    map[string]any      `json:"details,omitempty"`
+}
+
+// listActs serves GET /v1/admin/acts?after=&limit=: who did what and
+// when, in log order; pages are keyed by log index.
+func (s *Server) listActs(c *gin.Context) {
+	if s.acts == nil {
+		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "this server does not serve administrative acts"))
+		return
+	}
+	limit := 100
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > service.MaxPage {
+			fail(c, problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage)))
+			return
+		}
+		limit = n
+	}
+	after := int64(-1)
+	if a := c.Query("after"); a != "" {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || n < 0 {
+			fail(c, problem(http.StatusBadRequest, "invalid_query", "Invalid query", "after must be a log index (the next of the previous page)"))
+			return
+		}
+		after = n
+	}
+	acts, err := s.acts.List(c.Request.Context(), after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]actView, len(acts))
+	for i, a := range acts {
+		v := actView{LogIndex: a.LogIndex, ID: a.ID, RecordHash: hex.EncodeToString(a.RecordHash[:]), Body: a.Status}
+		if b := a.Body; b != nil {
+			at := b.At
+			v.Act, v.Actor, v.Target, v.At, v.Details = b.Act, b.Actor, b.Target, &at, b.Details
+		}
+		out[i] = v
+	}
+	resp := gin.H{"acts": out}
+	if len(acts) == limit {
+		resp["next"] = strconv.FormatUint(acts[len(acts)-1].LogIndex, 10)
+	}
+	c.JSON(http.StatusOK, resp)
+}

@@ -1,0 +1,410 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
+	memorystore "github.com/ulule/limiter/v3/drivers/store/memory"
+	redisstore "github.com/ulule/limiter/v3/drivers/store/redis"
+
+	"github.com/credgate/credgate/service"
+)
+
+// ErrRateLimited: the caller used up its quota (or its failed
+// authentication allowance) for the current window.
+var ErrRateLimited = errors.New("rate limited")
+
+// Defaults of the rate limiter.
+const (
+	// DefaultRateLimit is the request quota of a partner without its own.
+	DefaultRateLimit = "6000-M"
+	// Failed client authentications allowed before the token endpoint
+	// refuses, per address and per client id.
+	DefaultAuthFailuresPerAddress = "10-M"
+	DefaultAuthFailuresPerClient  = "60-M"
+)
+
+// RateLimiter enforces per-partner request quotas and throttles failed
+// client authentication at the token endpoint, with
+// github.com/ulule/limiter/v3. With Redis the counters are shared by every
+// replica; without it, or while Redis does not answer, each replica counts
+// alone in memory (limits loosen to the quota per replica, and checks keep
+// flowing). The same store guards client assertions against replay.
+type RateLimiter struct {
+	def        limiter.Rate
+	failAddr   limiter.Rate
+	failClient limiter.Rate
+	store      *failoverStore
+
+	mu    sync.Mutex
+	rates map[string]limiter.Rate // parsed per-partner overrides
+
+	replayMu sync.Mutex
+	replay   map[string]time.Time
+
+	rejected *prometheus.CounterVec
+}
+
+type rateConfig struct {
+	failAddr, failClient string
+	redis                redis.UniversalClient
+	prefix               string
+	timeout, retry       time.Duration
+}
+
+// RateLimitOption configures a RateLimiter.
+type RateLimitOption func(*rateConfig)
+
+// WithRedisStore shares counters through Redis, under keys starting with
+// prefix (so that deployments or tests sharing a Redis do not collide).
+func WithRedisStore(client redis.UniversalClient, prefix string) RateLimitOption {
+	return func(c *rateConfig) { c.redis, c.prefix = client, prefix }
+}
+
+// WithAuthFailureLimits sets how many failed client authentications the
+// token endpoint accepts per address and per client id ("10-M" style).
+func WithAuthFailureLimits(perAddress, perClient string) RateLimitOption {
+	return func(c *rateConfig) { c.failAddr, c.failClient = perAddress, perClient }
+}
+
+// WithRedisTimeout bounds each Redis round trip of the limiter (default
+// 50ms): past it the request is counted in memory instead.
+func WithRedisTimeout(d time.Duration) RateLimitOption { return func(c *rateConfig) { c.timeout = d } }
+
+// WithRedisRetry sets how long the limiter counts in memory after Redis
+// failed before it tries Redis again (default 1s).
+func WithRedisRetry(d time.Duration) RateLimitOption { return func(c *rateConfig) { c.retry = d } }
+
+// NewRateLimiter returns a limiter with defaultRate ("6000-M": requests per
+// S, M, H or D) for partners without their own quota.
+func NewRateLimiter(defaultRate string, opts ...RateLimitOption) (*RateLimiter, error) {
+	cfg := rateConfig{failAddr: DefaultAuthFailuresPerAddress, failClient: DefaultAuthFailuresPerClient,
+		prefix: "credgate:ratelimit", timeout: 50 * time.Millisecond, retry: time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	parse := func(what, s string) (limiter.Rate, error) {
+		if _, _, err := service.ParseRate(s); err != nil {
+			return limiter.Rate{}, fmt.Errorf("%s: %w", what, err)
+		}
+		return limiter.NewRateFromFormatted(s)
+	}
+	l := &RateLimiter{rates: map[string]limiter.Rate{}, replay: map[string]time.Time{}}
+	var err error
+	if l.def, err = parse("default rate limit", defaultRate); err != nil {
+		return nil, err
+	}
+	if l.failAddr, err = parse("failed authentications per address", cfg.failAddr); err != nil {
+		return nil, err
+	}
+	if l.failClient, err = parse("failed authentications per client", cfg.failClient); err != nil {
+		return nil, err
+	}
+	l.store = &failoverStore{
+		local:  memorystore.NewStoreWithOptions(limiter.StoreOptions{Prefix: cfg.prefix, CleanUpInterval: limiter.DefaultCleanUpInterval}),
+		client: cfg.redis, prefix: cfg.prefix, timeout: cfg.timeout, retry: cfg.retry,
+	}
+	if cfg.redis != nil {
+		l.store.redisStore() // connect now rather than on the first request
+	}
+	l.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "credgate_rate_limited_total", Help: "Requests refused with 429, by kind (quota, authentication failures).",
+	}, []string{"kind"})
+	return l, nil
+}
+
+// Collectors are the limiter's metrics.
+func (l *RateLimiter) Collectors() []prometheus.Collector {
+	cs := []prometheus.Collector{l.rejected}
+	if l.store.client != nil {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "credgate_rate_limit_redis_up",
+			Help: "1 while rate limits are shared through Redis, 0 while this replica counts alone in memory.",
+		}, func() float64 {
+			if l.store.shared() {
+				return 1
+			}
+			return 0
+		}))
+	}
+	return cs
+}
+
+// Shared reports whether counters currently go through Redis.
+func (l *RateLimiter) Shared() bool { return l.store.shared() }
+
+// rateFor returns a partner's quota: its override, else the default.
+func (l *RateLimiter) rateFor(override string) limiter.Rate {
+	if override == "" {
+		return l.def
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.rates[override]; ok {
+		return r
+	}
+	r, err := limiter.NewRateFromFormatted(override)
+	if err != nil || r.Limit < 1 {
+		// Validated when stored; an unreadable override is the default.
+		return l.def
+	}
+	if len(l.rates) > 10_000 {
+		clear(l.rates)
+	}
+	l.rates[override] = r
+	return r
+}
+
+// rateLimit is the middleware that enforces the caller's quota and tells it
+// where it stands (RateLimit-Limit, -Remaining, -Reset). Administrators are
+// operators, not clients: they run imports and load tests, and are limited
+// only when given a quota of their own.
+func (s *Server) rateLimit(c *gin.Context) {
+	v, _ := c.Get(ctxPartner)
+	p, _ := v.(service.Partner)
+	if exempt(p) || s.charge(c, p, 1) {
+		c.Next()
+	}
+}
+
+func exempt(p service.Partner) bool { return p.Role == service.RoleAdmin && p.RateLimit == "" }
+
+// charge takes n requests from the partner's quota, sets the RateLimit
+// headers and, when the quota is used up, answers 429 and reports false.
+func (s *Server) charge(c *gin.Context, p service.Partner, n int64) bool {
+	l := s.limits
+	rate := l.rateFor(p.RateLimit)
+	lc, err := l.store.Increment(c.Request.Context(), "quota:"+p.ClientID, n, rate)
+	if err != nil {
+		// Only a cancelled request gets here (memory never fails).
+		fail(c, err)
+		return false
+	}
+	reset := max(0, lc.Reset-time.Now().Unix())
+	c.Header("RateLimit-Limit", strconv.FormatInt(lc.Limit, 10))
+	c.Header("RateLimit-Remaining", strconv.FormatInt(lc.Remaining, 10))
+	c.Header("RateLimit-Reset", strconv.FormatInt(reset, 10))
+	c.Header("RateLimit-Policy", strconv.FormatInt(rate.Limit, 10)+";w="+strconv.FormatInt(int64(rate.Period/time.Second), 10))
+	if lc.Reached {
+		l.rejected.WithLabelValues("quota").Inc()
+		c.Header("Retry-After", strconv.FormatInt(max(1, reset), 10))
+		fail(c, fmt.Errorf("%w: %d requests per %s", ErrRateLimited, rate.Limit, rate.Period))
+		return false
+	}
+	return true
+}
+
+// chargeBatch takes the rest of a batch's subjects from the quota (the
+// middleware took one): a batch of n subjects costs n checks.
+func (s *Server) chargeBatch(c *gin.Context, subjects int) bool {
+	if subjects <= 1 {
+		return true
+	}
+	v, _ := c.Get(ctxPartner)
+	p, _ := v.(service.Partner)
+	return exempt(p) || s.charge(c, p, int64(subjects-1))
+}
+
+// addressKey is the throttling key of the caller's address: the IP, or its
+// /64 for IPv6, where one host easily holds many addresses. Which address
+// is the caller's depends on the trusted proxies (WithTrustedProxies).
+func addressKey(c *gin.Context) string {
+	ip := net.ParseIP(c.ClientIP())
+	if ip == nil {
+		return "unknown"
+	}
+	if ip.To4() == nil {
+		ip = ip.Mask(net.CIDRMask(64, 128))
+	}
+	return ip.String()
+}
+
+// throttled reports (and answers 429) when the caller's address, or the
+// client id when given, has used up its failed-authentication allowance.
+// A correct secret is refused too until the window ends: otherwise the
+// throttle would only slow down guessing, not stop it.
+func (l *RateLimiter) throttled(c *gin.Context, clientID string) bool {
+	ctx := c.Request.Context()
+	check := func(key string, rate limiter.Rate) bool {
+		lc, err := l.store.Peek(ctx, key, rate)
+		if err != nil || (lc.Remaining > 0 && !lc.Reached) {
+			return false
+		}
+		reset := max(1, lc.Reset-time.Now().Unix())
+		l.rejected.WithLabelValues("authentication").Inc()
+		c.Header("Retry-After", strconv.FormatInt(reset, 10))
+		fail(c, fmt.Errorf("%w: too many failed authentications; retry later", ErrRateLimited))
+		return true
+	}
+	if check("authfail:addr:"+addressKey(c), l.failAddr) {
+		return true
+	}
+	return clientID != "" && check("authfail:client:"+clientID, l.failClient)
+}
+
+// recordFailure counts a failed client authentication against the address
+// and, when known, the client id.
+func (l *RateLimiter) recordFailure(c *gin.Context, clientID string) {
+	ctx := c.Request.Context()
+	_, _ = l.store.Increment(ctx, "authfail:addr:"+addressKey(c), 1, l.failAddr)
+	if clientID != "" && len(clientID) <= service.MaxClientIDLen {
+		_, _ = l.store.Increment(ctx, "authfail:client:"+clientID, 1, l.failClient)
+	}
+}
+
+// maxReplayEntries bounds the in-memory replay set; past it, expired
+// entries are swept and, if that is not enough, the set is cleared (only
+// partners' validly signed assertions get in, so this takes a misbehaving
+// partner, and at worst reopens replay within the assertions' few minutes).
+const maxReplayEntries = 1_000_000
+
+// firstUse reports whether key (a client assertion's jti) is used for the
+// first time; it is remembered until until. With Redis the set is shared by
+// every replica; while Redis is down each replica remembers alone.
+func (l *RateLimiter) firstUse(ctx context.Context, key string, until time.Time) (bool, error) {
+	now := time.Now()
+	ttl := max(until.Sub(now), time.Second)
+	l.replayMu.Lock()
+	if exp, ok := l.replay[key]; ok && now.Before(exp) {
+		l.replayMu.Unlock()
+		return false, nil
+	}
+	if len(l.replay) >= maxReplayEntries {
+		for k, exp := range l.replay {
+			if !now.Before(exp) {
+				delete(l.replay, k)
+			}
+		}
+		if len(l.replay) >= maxReplayEntries {
+			clear(l.replay)
+		}
+	}
+	l.replay[key] = now.Add(ttl)
+	l.replayMu.Unlock()
+	if !l.store.up() {
+		return true, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, l.store.timeout)
+	defer cancel()
+	first, err := l.store.client.SetNX(rctx, l.store.prefix+":replay:"+key, 1, ttl).Result()
+	if err != nil {
+		l.store.markDown(err)
+		return true, nil
+	}
+	return first, nil
+}
+
+// failoverStore is a limiter.Store that counts in Redis while Redis
+// answers and in this replica's memory otherwise. After a Redis failure it
+// stays in memory for the retry interval, so that a dead Redis costs one
+// timeout per interval and not one per request.
+type failoverStore struct {
+	local   limiter.Store
+	client  redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+	retry   time.Duration
+
+	primary    atomic.Pointer[limiter.Store]
+	connecting atomic.Bool
+	downUntil  atomic.Int64 // unix nanoseconds
+	down       atomic.Bool
+}
+
+// shared reports whether counts currently go to Redis.
+func (f *failoverStore) shared() bool { return f.primary.Load() != nil && f.up() }
+
+func (f *failoverStore) up() bool {
+	return f.client != nil && time.Now().UnixNano() >= f.downUntil.Load()
+}
+
+// redisStore returns the Redis store when Redis is to be tried now. The
+// limiter's Redis store loads its scripts when built, which needs Redis:
+// it is built in the background, the first time and after failures, and
+// requests count in memory meanwhile.
+func (f *failoverStore) redisStore() limiter.Store {
+	if !f.up() {
+		return nil
+	}
+	if p := f.primary.Load(); p != nil {
+		return *p
+	}
+	if f.connecting.CompareAndSwap(false, true) {
+		go func() {
+			defer f.connecting.Store(false)
+			st, err := redisstore.NewStoreWithOptions(f.client, limiter.StoreOptions{Prefix: f.prefix})
+			if err != nil {
+				f.markDown(err)
+				return
+			}
+			f.primary.Store(&st)
+			f.markUp()
+		}()
+	}
+	return nil
+}
+
+func (f *failoverStore) markDown(err error) {
+	f.downUntil.Store(time.Now().Add(f.retry).UnixNano())
+	if f.down.CompareAndSwap(false, true) {
+		slog.Warn("rate limiting falls back to this replica's memory: Redis does not answer", "err", err.Error())
+	}
+}
+
+func (f *failoverStore) markUp() {
+	if f.down.CompareAndSwap(true, false) {
+		slog.Info("rate limiting is shared through Redis again")
+	}
+}
+
+func (f *failoverStore) do(ctx context.Context, op func(context.Context, limiter.Store) (limiter.Context, error)) (limiter.Context, error) {
+	if st := f.redisStore(); st != nil {
+		rctx, cancel := context.WithTimeout(ctx, f.timeout)
+		lc, err := op(rctx, st)
+		cancel()
+		if err == nil {
+			f.markUp()
+			return lc, nil
+		}
+		if ctx.Err() != nil {
+			return limiter.Context{}, ctx.Err()
+		}
+		f.markDown(err)
+	}
+	return op(ctx, f.local)
+}
+
+// Get implements limiter.Store.
+func (f *failoverStore) Get(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	return f.do(ctx, func(ctx context.Context, s limiter.Store) (limiter.Context, error) { return s.Get(ctx, key, rate) })
+}
+
+// Peek implements limiter.Store.
+func (f *failoverStore) Peek(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	return f.do(ctx, func(ctx context.Context, s limiter.Store) (limiter.Context, error) { return s.Peek(ctx, key, rate) })
+}
+
+// Reset implements limiter.Store.
+func (f *failoverStore) Reset(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	return f.do(ctx, func(ctx context.Context, s limiter.Store) (limiter.Context, error) { return s.Reset(ctx, key, rate) })
+}
+
+// Increment implements limiter.Store.
+func (f *failoverStore) Increment(ctx context.Context, key string, n int64, rate limiter.Rate) (limiter.Context, error) {
+	return f.do(ctx, func(ctx context.Context, s limiter.Store) (limiter.Context, error) {
+		return s.Increment(ctx, key, n, rate)
+	})
+}
+
+var _ limiter.Store = (*failoverStore)(nil)
