@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -361,6 +360,7 @@ func (t *Tokens) matchingKey(raw string, keys []service.PublicKey) string {
 // Context keys set by the middleware.
 const (
 	ctxRequestID = "credgate.request_id"
+	ctxLogger    = "credgate.logger"
 	ctxCaller    = "credgate.caller"
 	ctxPartner   = "credgate.partner"
 )
@@ -520,7 +520,7 @@ func (s *Server) token(c *gin.Context) {
 	}
 	// The log names who got a token and for which credential, never the
 	// token, the secret or the assertion.
-	slog.InfoContext(ctx, "access token issued", "request_id", c.GetString(ctxRequestID), "client_id", p.ClientID,
+	s.logger.InfoContext(ctx, "access token issued", "request_id", c.GetString(ctxRequestID), "client_id", p.ClientID,
 		"credential", credID, "kid", s.tokens.KeyID())
 	c.JSON(http.StatusOK, gin.H{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.tokens.TTL().Seconds())})
 }
@@ -532,7 +532,7 @@ func (s *Server) authFailed(c *gin.Context, clientID, why string) {
 	if len(clientID) > service.MaxClientIDLen || strings.ContainsAny(clientID, ":= \t\r\n") {
 		clientID = "(implausible)"
 	}
-	slog.WarnContext(c.Request.Context(), "client authentication failed", "request_id", c.GetString(ctxRequestID),
+	s.logger.WarnContext(c.Request.Context(), "client authentication failed", "request_id", c.GetString(ctxRequestID),
 		"client_id", clientID, "remote", c.ClientIP(), "reason", why)
 	fail(c, service.ErrInvalidClient)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -357,3 +358,28 @@ func TestHealthAndCatalog(t *testing.T) {
 }
 
 var _ = gateway.MaxJSONBody
+
+func TestLastAdminCannotBeRevoked(t *testing.T) {
+	h := newHarness(t)
+	problemCode(t, h.doJSON(http.MethodPost, "/v1/admin/partners/"+adminID+":revoke", h.adminTok, nil), http.StatusConflict, "last_admin")
+	// With a second administrator, the first may go.
+	res := h.doJSON(http.MethodPost, "/v1/admin/partners", h.adminTok, map[string]any{"name": "第二管理员", "role": "admin"})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create admin: %d %s", res.Status, res.Body)
+	}
+	if res := h.doJSON(http.MethodPost, "/v1/admin/partners/"+adminID+":revoke", h.adminTok, nil); res.Status != http.StatusOK {
+		t.Fatalf("revoke with another admin left: %d %s", res.Status, res.Body)
+	}
+}
+
+func TestTokenEndpointBasicChallenge(t *testing.T) {
+	h := newHarness(t)
+	req := httptest.NewRequest(http.MethodPost, "/v1/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(adminID, "wrong-secret")
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || rec.Header().Get("WWW-Authenticate") != `Basic realm="credgate"` {
+		t.Fatalf("status %d, WWW-Authenticate %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+}

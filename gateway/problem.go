@@ -161,6 +161,8 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusConflict, "entry_revoked", "Entry is revoked", err.Error())
 	case errors.Is(err, policy.ErrInvalidEntry), errors.Is(err, policy.ErrUnknownList):
 		return problem(http.StatusBadRequest, "invalid_entry", "Invalid entry", err.Error())
+	case errors.Is(err, service.ErrLastAdmin):
+		return problem(http.StatusConflict, "last_admin", "Last administrator", err.Error())
 	case errors.Is(err, service.ErrInvalidPartner):
 		return problem(http.StatusBadRequest, "invalid_partner", "Invalid partner", err.Error())
 	case errors.Is(err, service.ErrInvalidClient):
@@ -247,11 +249,24 @@ func fail(c *gin.Context, err error) {
 	p.Instance = c.Request.URL.Path
 	p.RequestID = c.GetString(ctxRequestID)
 	if p.Status >= 500 {
-		slog.ErrorContext(c.Request.Context(), "request failed", "request_id", p.RequestID, "path", c.FullPath(), "err", err)
+		loggerOf(c).ErrorContext(c.Request.Context(), "request failed", "request_id", p.RequestID, "path", c.FullPath(), "err", err)
 	}
-	if p.Status == http.StatusUnauthorized && p.OAuthError == "" {
-		c.Header("WWW-Authenticate", `Bearer realm="credgate"`)
+	if p.Status == http.StatusUnauthorized {
+		if p.OAuthError == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="credgate"`)
+		} else if _, _, basic := c.Request.BasicAuth(); basic {
+			// RFC 6749 §5.2: a client that authenticated with Basic is told so.
+			c.Header("WWW-Authenticate", `Basic realm="credgate"`)
+		}
 	}
 	c.Header("Content-Type", problemContentType)
 	c.AbortWithStatusJSON(p.Status, p)
+}
+
+// loggerOf returns the server's logger for this request.
+func loggerOf(c *gin.Context) *slog.Logger {
+	if l, ok := c.Value(ctxLogger).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
 }

@@ -61,10 +61,15 @@ type rateConfig struct {
 	redis                redis.UniversalClient
 	prefix               string
 	timeout, retry       time.Duration
+	logger               *slog.Logger
 }
 
 // RateLimitOption configures a RateLimiter.
 type RateLimitOption func(*rateConfig)
+
+// WithRateLimitLogger sets where the limiter reports Redis going away and
+// coming back (default slog.Default()).
+func WithRateLimitLogger(l *slog.Logger) RateLimitOption { return func(c *rateConfig) { c.logger = l } }
 
 // WithRedisStore shares counters through Redis, under keys starting with
 // prefix (so that deployments or tests sharing a Redis do not collide).
@@ -113,7 +118,10 @@ func NewRateLimiter(defaultRate string, opts ...RateLimitOption) (*RateLimiter, 
 	}
 	l.store = &failoverStore{
 		local:  memorystore.NewStoreWithOptions(limiter.StoreOptions{Prefix: cfg.prefix, CleanUpInterval: limiter.DefaultCleanUpInterval}),
-		client: cfg.redis, prefix: cfg.prefix, timeout: cfg.timeout, retry: cfg.retry,
+		client: cfg.redis, prefix: cfg.prefix, timeout: cfg.timeout, retry: cfg.retry, logger: cfg.logger,
+	}
+	if l.store.logger == nil {
+		l.store.logger = slog.Default()
 	}
 	if cfg.redis != nil {
 		l.store.redisStore() // connect now rather than on the first request
@@ -315,6 +323,7 @@ type failoverStore struct {
 	prefix  string
 	timeout time.Duration
 	retry   time.Duration
+	logger  *slog.Logger
 
 	primary    atomic.Pointer[limiter.Store]
 	connecting atomic.Bool
@@ -358,13 +367,13 @@ func (f *failoverStore) redisStore() limiter.Store {
 func (f *failoverStore) markDown(err error) {
 	f.downUntil.Store(time.Now().Add(f.retry).UnixNano())
 	if f.down.CompareAndSwap(false, true) {
-		slog.Warn("rate limiting falls back to this replica's memory: Redis does not answer", "err", err.Error())
+		f.logger.Warn("rate limiting falls back to this replica's memory: Redis does not answer", "err", err.Error())
 	}
 }
 
 func (f *failoverStore) markUp() {
 	if f.down.CompareAndSwap(true, false) {
-		slog.Info("rate limiting is shared through Redis again")
+		f.logger.Info("rate limiting is shared through Redis again")
 	}
 }
 

@@ -35,6 +35,7 @@ type Pinger interface {
 
 // Server holds what the handlers need.
 type Server struct {
+	logger   *slog.Logger
 	checker  *service.Checker
 	entries  *service.Entries
 	partners *service.Partners
@@ -62,6 +63,10 @@ type Server struct {
 // Option configures a Server.
 type Option func(*Server)
 
+// WithLogger sets the logger (default slog.Default()). Handlers log request
+// ids, client ids and masked subjects, never tokens, secrets or ID numbers.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l } }
+
 // WithReadiness adds a named dependency to /readyz.
 func WithReadiness(name string, p Pinger) Option { return func(s *Server) { s.ready[name] = p } }
 
@@ -84,7 +89,7 @@ func WithTrustedProxies(cidrs ...string) Option { return func(s *Server) { s.pro
 
 // New builds the server.
 func New(checker *service.Checker, entries *service.Entries, partners *service.Partners, tokens *Tokens, opts ...Option) *Server {
-	s := &Server{checker: checker, entries: entries, partners: partners, tokens: tokens, ready: map[string]Pinger{}}
+	s := &Server{logger: slog.Default(), checker: checker, entries: entries, partners: partners, tokens: tokens, ready: map[string]Pinger{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -170,7 +175,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) recoverer(c *gin.Context) {
 	defer func() {
 		if v := recover(); v != nil {
-			slog.Error("panic in handler", "path", c.FullPath(), "panic", v)
+			s.logger.Error("panic in handler", "path", c.FullPath(), "panic", v)
 			fail(c, problem(http.StatusInternalServerError, "internal", "Internal error", ""))
 		}
 	}()
@@ -187,6 +192,7 @@ func (s *Server) requestID(c *gin.Context) {
 		id = hex.EncodeToString(b[:])
 	}
 	c.Set(ctxRequestID, id)
+	c.Set(ctxLogger, s.logger)
 	c.Header("X-Request-Id", id)
 	c.Next()
 }

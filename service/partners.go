@@ -27,6 +27,8 @@ import (
 var (
 	ErrInvalidClient  = errors.New("invalid client credentials")
 	ErrInvalidPartner = errors.New("invalid partner")
+	// ErrLastAdmin: the act would leave no active administrator.
+	ErrLastAdmin = errors.New("last active administrator")
 	// ErrPartnerRevoked: the partner is revoked and cannot be changed.
 	ErrPartnerRevoked = errors.New("partner is revoked")
 )
@@ -631,6 +633,23 @@ func (s *Partners) Revoke(ctx context.Context, clientID string) (Partner, error)
 	}
 	if p.Status == PartnerRevoked {
 		return p, nil
+	}
+	if p.Role == RoleAdmin {
+		// Revoking the last active administrator would lock everyone out:
+		// the bootstrap credential is not recreated for an existing id.
+		all, err := s.store.ListPartners(ctx)
+		if err != nil {
+			return Partner{}, err
+		}
+		active := 0
+		for _, q := range all {
+			if q.Role == RoleAdmin && q.Status == PartnerActive {
+				active++
+			}
+		}
+		if active <= 1 {
+			return Partner{}, fmt.Errorf("%w: %s is the last active administrator", ErrLastAdmin, clientID)
+		}
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	p.Status, p.RevokedAt, p.UpdatedAt = PartnerRevoked, &now, now

@@ -36,7 +36,7 @@ const evidenceKeyFile = "evidence-signing.key"
 // signer returns the checkpoint signer from the flag/environment (a key,
 // or a file holding one), or from the data dir, generating it there (0600)
 // on first start. The key itself is never logged.
-func (c *evidenceConfig) signer(dataDir string) (*evidence.Signer, error) {
+func (c *evidenceConfig) signer(dataDir string, logger *slog.Logger) (*evidence.Signer, error) {
 	key := strings.TrimSpace(c.key)
 	switch {
 	case strings.HasPrefix(key, "PRIVATE+KEY+"):
@@ -59,7 +59,7 @@ func (c *evidenceConfig) signer(dataDir string) (*evidence.Signer, error) {
 			if err := writeSecretFile(path, []byte(key+"\n")); err != nil {
 				return nil, fmt.Errorf("write evidence key: %w", err)
 			}
-			slog.Info("generated the evidence checkpoint signing key", "file", path)
+			logger.Info("generated the evidence checkpoint signing key", "file", path)
 		default:
 			return nil, fmt.Errorf("evidence key: %w", err)
 		}
@@ -88,7 +88,7 @@ func keyName(origin string) string {
 // startEvidenceLog integrates any records appended before the tree existed
 // (an upgrade), registers the key, signs a first checkpoint, and starts
 // the checkpointer; stop ends it and waits for it.
-func startEvidenceLog(ctx context.Context, st evidence.Sink, log *evidence.Log) (stop func(), err error) {
+func startEvidenceLog(ctx context.Context, st evidence.Sink, log *evidence.Log, logger *slog.Logger) (stop func(), err error) {
 	if _, err := st.AppendBatch(ctx, nil); err != nil {
 		return nil, fmt.Errorf("evidence tree: %w", err)
 	}
@@ -102,6 +102,6 @@ func startEvidenceLog(ctx context.Context, st evidence.Sink, log *evidence.Log) 
 		log.Run(ctx)
 	}()
 	// The verifier key is public: auditors pin it.
-	slog.Info("evidence log checkpointing", "origin", log.Origin(), "verifier_key", log.VerifierKey())
+	logger.Info("evidence log checkpointing", "origin", log.Origin(), "verifier_key", log.VerifierKey())
 	return func() { cancel(); <-done }, nil
 }

@@ -93,8 +93,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	// The logger is passed down, never installed as the process default:
+	// serve also runs inside tests, beside other servers.
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
-	slog.SetDefault(logger)
 
 	cat, err := policy.BundledCatalog()
 	if err != nil {
@@ -116,12 +117,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	signer, err := cfg.evidence.signer(cfg.store.dataDir)
+	signer, err := cfg.evidence.signer(cfg.store.dataDir, logger)
 	if err != nil {
 		return err
 	}
 	evlog := evidence.NewLog(st, signer, evidence.WithCheckpointInterval(cfg.evidence.interval), evidence.WithLogger(logger))
-	stopLog, err := startEvidenceLog(ctx, st, evlog)
+	stopLog, err := startEvidenceLog(ctx, st, evlog, logger)
 	if err != nil {
 		return err
 	}
@@ -146,16 +147,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	adminID, _, _, err := bootstrapAdmin(ctx, partners, cfg.store.dataDir)
+	adminID, _, _, err := bootstrapAdmin(ctx, partners, cfg.store.dataDir, logger)
 	if err != nil {
 		return err
 	}
 
-	opts := []gateway.Option{gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}
+	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
 	opts = append(opts, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	accessOpts, closeAccess, err := cfg.access.gatewayOptions(cfg.redisURL)
+	accessOpts, closeAccess, err := cfg.access.gatewayOptions(cfg.redisURL, logger)
 	if err != nil {
 		appender.Close()
 		return err
@@ -257,7 +258,7 @@ const adminCredentialsFile = "admin-credentials.json"
 // bootstrapAdmin makes sure an administrator exists: the one named by
 // CREDGATE_ADMIN_CLIENT_ID/SECRET, or else one generated on first start and
 // written to a 0600 file in the data dir. The secret is never logged.
-func bootstrapAdmin(ctx context.Context, partners *service.Partners, dataDir string) (id, secret string, created bool, err error) {
+func bootstrapAdmin(ctx context.Context, partners *service.Partners, dataDir string, logger *slog.Logger) (id, secret string, created bool, err error) {
 	id, secret = os.Getenv("CREDGATE_ADMIN_CLIENT_ID"), os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET")
 	if (id == "") != (secret == "") {
 		return "", "", false, errors.New("set both CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, or neither")
@@ -283,7 +284,7 @@ func bootstrapAdmin(ctx context.Context, partners *service.Partners, dataDir str
 			if err := writeSecretFile(path, append(b, '\n')); err != nil {
 				return "", "", false, fmt.Errorf("write admin credentials: %w", err)
 			}
-			slog.Info("generated the bootstrap administrator's credentials", "file", path)
+			logger.Info("generated the bootstrap administrator's credentials", "file", path)
 		}
 	}
 	created, err = partners.EnsureAdmin(ctx, id, secret)

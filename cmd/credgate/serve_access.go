@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/user"
@@ -108,9 +109,9 @@ func decodeSeed(s string) (ed25519.PrivateKey, error) {
 
 // gatewayOptions builds the rate limiter (over Redis when redisURL is set)
 // and the proxy trust. close releases the Redis client.
-func (c *accessConfig) gatewayOptions(redisURL string) (opts []gateway.Option, closeFn func(), err error) {
+func (c *accessConfig) gatewayOptions(redisURL string, logger *slog.Logger) (opts []gateway.Option, closeFn func(), err error) {
 	closeFn = func() {}
-	rl := []gateway.RateLimitOption{gateway.WithAuthFailureLimits(c.authFailures, c.authClientFails)}
+	rl := []gateway.RateLimitOption{gateway.WithAuthFailureLimits(c.authFailures, c.authClientFails), gateway.WithRateLimitLogger(logger)}
 	if redisURL != "" {
 		ropts, err := redis.ParseURL(redisURL)
 		if err != nil {
