@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -261,5 +262,47 @@ func TestStaleSetIsReadAgain(t *testing.T) {
 	l := lookup(t, tier, subject)
 	if len(l.Entries) != 1 || !l.AsOf.Equal(clock()) {
 		t.Fatalf("stale set: %d entries as of %v, want it read again at %v", len(l.Entries), l.AsOf, clock())
+	}
+}
+
+// TestChecksDoNotModifySharedSets: the tier hands every caller the same
+// entries; a check (decision, views, evidence) must leave them as they
+// were, or one caller's answer would leak into the next.
+func TestChecksDoNotModifySharedSets(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour))
+	subject := org(t, "91110000MA0000010")
+	e := blackEntry("e1", subject)
+	e.ResponsiblePersons = []policy.ResponsiblePerson{{ID: "11010519491231002X", Role: policy.RoleLegalRepresentative}}
+	if err := st.InsertEntries(t.Context(), []policy.Entry{e, blackEntry("e2", subject)}); err != nil {
+		t.Fatal(err)
+	}
+	before := lookup(t, tier, subject).Entries
+	snapshot, err := encodeSet(&set{entries: before, loadedAt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := policy.BundledCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := evidence.NewAppender(st)
+	t.Cleanup(func() { app.Close() })
+	checker := service.NewChecker(cat, tier, app, st)
+	for _, action := range []string{"government_procurement", "public_tendering", "honors"} {
+		for _, s := range []string{subject, "11010519491231002X"} {
+			if _, err := checker.Check(t.Context(), service.Caller{ClientID: "admin", Role: service.RoleAdmin},
+				service.CheckRequest{Subject: s, Action: action}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	after, err := encodeSet(&set{entries: lookup(t, tier, subject).Entries, loadedAt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(snapshot) {
+		t.Fatalf("checks modified the cached entries:\nbefore %s\nafter  %s", snapshot, after)
 	}
 }

@@ -73,7 +73,7 @@ type redisTier struct {
 	// trusted (see the package doc).
 	trustFrom  atomic.Int64
 	subscribed atomic.Bool
-	up         atomic.Bool // the last call succeeded
+	up         atomic.Bool      // the last call succeeded
 	roundTrips [4]atomic.Uint64 // by paths index
 }
 

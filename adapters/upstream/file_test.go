@@ -151,3 +151,16 @@ func TestLoadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestRunnerRefusesBoundBelowInterval(t *testing.T) {
+	t.Parallel()
+	feed, err := upstream.NewDirFeed(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = upstream.NewRunner(nil, []upstream.SourceConfig{{Name: "x", Lists: []string{"l"}, Source: feed,
+		Interval: time.Hour, MaxAge: time.Hour}})
+	if err == nil || !strings.Contains(err.Error(), "max_age") {
+		t.Fatalf("max_age equal to the interval: %v", err)
+	}
+}

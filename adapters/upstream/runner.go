@@ -127,6 +127,10 @@ func NewRunner(app Applier, cfgs []SourceConfig, opts ...RunnerOption) (*Runner,
 			c.Retries = 0
 		}
 		c.Retries = min(c.Retries, MaxRetries)
+		if c.MaxAge <= c.Interval {
+			return nil, fmt.Errorf("upstream: source %q: max_age (%s) must exceed the interval (%s), or its answers go stale between syncs",
+				c.Name, c.MaxAge, c.Interval)
+		}
 		s := &runSource{cfg: c}
 		s.cb = gobreaker.NewCircuitBreaker[service.SourceApply](gobreaker.Settings{
 			Name:        "source:" + c.Name,

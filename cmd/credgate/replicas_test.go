@@ -217,6 +217,10 @@ func TestReplicasSeeNewEntriesWithinBound(t *testing.T) {
 	verify("through the API", viaAPI, changed, committed, time.Second)
 	verify("straight into the database", viaImport, imported, importDone, reconcile+500*time.Millisecond)
 	for r, p := range replicas {
+		// Stopped first: Wait ends the copying of its output, which the
+		// read below would otherwise race.
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
 		if strings.Contains(p.logs.String(), viaAPI) {
 			t.Errorf("replica %d logged a subject identifier", r)
 		}

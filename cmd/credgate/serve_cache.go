@@ -72,6 +72,11 @@ func (w *cacheWiring) close() {
 // start builds and starts the cache tier over st (with Redis at redisURL,
 // if set) and the sources of the sources file, if any.
 func (c *cacheConfig) start(ctx context.Context, st service.Store, cat *policy.Catalog, redisURL string, logger *slog.Logger) (*cacheWiring, error) {
+	// Sets are confirmed every reconcile; one older than half the bound is
+	// read again, which a slower reconciler would make every hit do.
+	if c.reconcile >= c.maxStaleness/2 {
+		return nil, fmt.Errorf("--cache-reconcile (%s) must be less than half of --max-staleness (%s)", c.reconcile, c.maxStaleness)
+	}
 	feed, ok := st.(cache.ChangeFeed)
 	if !ok {
 		return nil, fmt.Errorf("the %T store keeps no change log for the cache", st)
