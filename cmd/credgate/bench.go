@@ -126,7 +126,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "credgate bench\n")
 	fmt.Fprintf(stdout, "  go          %s %s/%s\n", rep.GoVersion, rep.OS, rep.Arch)
-	fmt.Fprintf(stdout, "  GOMAXPROCS  %d (NumCPU %d; the load generator shares the machine with the server)\n", rep.GOMAXPROCS, rep.NumCPU)
+	shared := ""
+	if benchLoopback(cfg.url) {
+		shared = "; the server runs on this machine too and shares its CPUs with the load generator"
+	}
+	fmt.Fprintf(stdout, "  GOMAXPROCS  %d (NumCPU %d%s)\n", rep.GOMAXPROCS, rep.NumCPU, shared)
 	fmt.Fprintf(stdout, "  server      %s\n", cfg.url)
 	fmt.Fprintf(stdout, "  action      %s\n", cfg.action)
 	fmt.Fprintf(stdout, "  phases      %s, %s each; concurrency %d; rate %g/s\n", strings.Join(cfg.phaseList(), ","), cfg.duration, cfg.concurrency, cfg.rate)
@@ -226,6 +230,20 @@ func (c *benchConfig) validate(phases string) error {
 		return errors.New("--phases: no phase selected")
 	}
 	return nil
+}
+
+// benchLoopback reports whether the server URL names this machine.
+func benchLoopback(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *benchConfig) phaseList() []string {
