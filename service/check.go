@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -328,7 +329,7 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, subjects []stri
 
 func receipt(r evidence.Record) *ReceiptView {
 	leaf := evidence.LeafHash(r)
-	return &ReceiptView{LogIndex: r.Index, RecordHash: fmt.Sprintf("%x", r.Hash), LeafHash: fmt.Sprintf("%x", leaf)}
+	return &ReceiptView{LogIndex: r.Index, RecordHash: hex.EncodeToString(r.Hash[:]), LeafHash: hex.EncodeToString(leaf[:])}
 }
 
 func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.SubjectID, action, reference string, past *time.Time) (CheckAnswer, evidence.Record, error) {
