@@ -54,7 +54,12 @@ func (s *Server) check(c *gin.Context) {
 		return
 	}
 	s.checks.WithLabelValues(ans.Action, string(ans.Outcome)).Inc()
-	c.JSON(http.StatusOK, ans)
+	b, err := ans.JSON()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
 }
 
 type batchResult struct {
