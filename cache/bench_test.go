@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -91,7 +92,7 @@ func reportRoundTrips(b *testing.B, t *Tier, lookup0, all0 uint64, ops int) {
 // from every core at once.
 func BenchmarkLookup(b *testing.B) {
 	rs := startRedis(b)
-	schema := pgSchema(b)
+	schema := testenv.FreshSchema(b, "credgate_cache")
 	st := pgStore(b, "", schema)
 	subjects := benchSubjects(b, st, "91110000MC", 2000)
 	newBenchTier := func(b *testing.B) *Tier {
@@ -229,7 +230,7 @@ func BenchmarkLookup(b *testing.B) {
 // a Redis hit and a full miss.
 func BenchmarkCheck(b *testing.B) {
 	rs := startRedis(b)
-	schema := pgSchema(b)
+	schema := testenv.FreshSchema(b, "credgate_cache")
 	st := pgStore(b, "", schema)
 	subjects := benchSubjects(b, st, "91110000ME", 2000)
 	cat, err := policy.BundledCatalog()

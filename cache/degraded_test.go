@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -21,8 +22,8 @@ import (
 // evidence when its own database is down is the evidence log's business.
 func TestDatabaseDown(t *testing.T) {
 	t.Parallel()
-	schema := pgSchema(t)
-	u, err := url.Parse(pgURL())
+	schema := testenv.FreshSchema(t, "credgate_cache")
+	u, err := url.Parse(testenv.PostgresURL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,74 +3,29 @@ package cache
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 )
-
-// need skips a test when a server it needs is missing, except under
-// CI=true, where it fails.
-func need(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("CI=true: "+format, args...)
-	}
-	tb.Skipf(format+"; skipping", args...)
-}
-
-func pgURL() string {
-	if u := os.Getenv("CREDGATE_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// pgSchema creates a schema of its own on the real PostgreSQL and drops it
-// at cleanup.
-func pgSchema(tb testing.TB) string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgURL())
-	if err != nil {
-		need(tb, "PostgreSQL not reachable (set CREDGATE_TEST_POSTGRES_URL): %v", err)
-	}
-	conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "credgate_cache_" + hex.EncodeToString(b)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, pgURL()); err == nil {
-			_, _ = conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
-			conn.Close(ctx)
-		}
-	})
-	return schema
-}
 
 // pgStore opens a store in schema through url (default: the test
 // database).
 func pgStore(tb testing.TB, url, schema string) *postgres.Store {
 	tb.Helper()
 	if url == "" {
-		url = pgURL()
+		url = testenv.PostgresURL()
 	}
 	s, err := postgres.Open(context.Background(), url, postgres.WithSchema(schema), postgres.WithMaxConns(4))
 	if err != nil {
@@ -116,7 +71,7 @@ func startRedis(tb testing.TB) *redisServer {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		need(tb, "redis-server is not installed")
+		testenv.Need(tb, "redis-server is not installed")
 	}
 	s := &redisServer{tb: tb, bin: bin, port: freePort(tb), dir: tb.TempDir()}
 	s.start()

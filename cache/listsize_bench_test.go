@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -15,37 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
-
-// freshDatabase creates a database of its own on the real PostgreSQL and
-// drops it at cleanup.
-func freshDatabase(b *testing.B) string {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgURL())
-	if err != nil {
-		need(b, "PostgreSQL not reachable (set CREDGATE_TEST_POSTGRES_URL): %v", err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("credgate_bench_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, pgURL()); err == nil {
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(ctx)
-		}
-	})
-	u, _ := url.Parse(pgURL())
-	u.Path = "/" + name
-	return u.String()
-}
 
 // seedEntries bulk-loads n black-list entries of synthetic subjects, every
 // 10th naming a responsible person, with generate_series. It bypasses the
@@ -121,7 +93,7 @@ func BenchmarkCheckListSize(b *testing.B) {
 	}
 	var setups []*setup
 	for _, n := range sizes {
-		dbURL := freshDatabase(b)
+		dbURL := testenv.FreshDatabase(b, "credgate_bench")
 		st := pgStore(b, dbURL, "")
 		seedEntries(b, dbURL, n)
 		// Real subjects among the synthetic ones: a quarter listed.

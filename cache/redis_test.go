@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -16,7 +17,7 @@ import (
 // a pool of its own, as separate processes would have) and one Redis.
 func replicas(t *testing.T, rs *redisServer, n int, opts ...Option) ([]*Tier, []Store) {
 	t.Helper()
-	schema := pgSchema(t)
+	schema := testenv.FreshSchema(t, "credgate_cache")
 	var tiers []*Tier
 	var stores []Store
 	for range n {

@@ -8,11 +8,12 @@ import (
 
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/storetest"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
 func TestChangesConformance(t *testing.T) {
-	testDB(t)
+	testenv.Postgres(t)
 	storetest.RunChanges(t, func(t *testing.T) service.Store { return openStore(t) })
 }
 
@@ -22,8 +23,8 @@ func TestChangesConformance(t *testing.T) {
 // read by "id greater than the last seen" would miss it.
 func TestChangesOfLongTransaction(t *testing.T) {
 	t.Parallel()
-	url, admin := testDB(t)
-	schema := freshSchema(t, admin)
+	url, admin := testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
 	s := openIn(t, url, schema, postgres.WithMaxConns(4))
 	ctx := t.Context()
 	c0, err := s.ChangeCursor(ctx)

@@ -7,11 +7,12 @@ import (
 
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/storetest"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
 func TestLifecycleConformance(t *testing.T) {
-	testDB(t)
+	testenv.Postgres(t)
 	storetest.RunLifecycle(t, func(t *testing.T) service.Store { return openStore(t) })
 }
 
@@ -21,8 +22,8 @@ func BenchmarkLifecycleReads(b *testing.B) { storetest.BenchLifecycleReads(b, op
 // refuse updates, deletes and truncation, whoever connects.
 func TestHistoryIsAppendOnly(t *testing.T) {
 	t.Parallel()
-	url, admin := testDB(t)
-	schema := freshSchema(t, admin)
+	url, admin := testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
 	openIn(t, url, schema)
 	ctx := t.Context()
 	table := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
@@ -55,10 +56,10 @@ func TestHistoryIsAppendOnly(t *testing.T) {
 }
 
 func BenchmarkHistoryWrites(b *testing.B) {
-	url, admin := testDB(b)
+	url, admin := testenv.Postgres(b)
 	schemas := map[service.Store]string{}
 	storetest.BenchHistoryWrites(b, func(tb testing.TB) service.Store {
-		schema := freshSchema(tb, admin)
+		schema := testenv.FreshSchema(tb, "credgate_test")
 		s := openIn(tb, url, schema, postgres.WithMaxConns(4))
 		schemas[s] = schema
 		return s

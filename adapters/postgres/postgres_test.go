@@ -1,12 +1,7 @@
 package postgres_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	neturl "net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,60 +11,9 @@ import (
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/storetest"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
-
-const defaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// testDB returns the URL of the test database and an administrative
-// connection to it, closed at cleanup. When the database is unreachable
-// the test is skipped, except under CI=true where it fails.
-func testDB(tb testing.TB) (string, *pgx.Conn) {
-	tb.Helper()
-	url := os.Getenv("CREDGATE_TEST_POSTGRES_URL")
-	if url == "" {
-		url = defaultTestURL
-	}
-	ctx, cancel := context.WithTimeout(tb.Context(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err == nil {
-		err = conn.Ping(ctx)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL unreachable at %s (CI=true, not skipping): %v", redact(url), err)
-		}
-		tb.Skipf("PostgreSQL unreachable at %s (set CREDGATE_TEST_POSTGRES_URL): %v", redact(url), err)
-	}
-	tb.Cleanup(func() { conn.Close(context.Background()) })
-	return url, conn
-}
-
-// redact hides the password of a URL for logs.
-func redact(raw string) string {
-	u, err := neturl.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return "(the URL in CREDGATE_TEST_POSTGRES_URL)"
-	}
-	return u.Redacted()
-}
-
-// freshSchema names a new schema and drops it at cleanup. Cleanups run
-// last-registered first, so stores opened after this call are closed
-// before the schema is dropped.
-func freshSchema(tb testing.TB, admin *pgx.Conn) string {
-	tb.Helper()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "credgate_test_" + hex.EncodeToString(b)
-	tb.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
 
 func openIn(tb testing.TB, url, schema string, opts ...postgres.Option) *postgres.Store {
 	tb.Helper()
@@ -85,12 +29,12 @@ func openIn(tb testing.TB, url, schema string, opts ...postgres.Option) *postgre
 // so that parallel tests stay well under max_connections.
 func openStore(tb testing.TB) service.Store {
 	tb.Helper()
-	url, admin := testDB(tb)
-	return openIn(tb, url, freshSchema(tb, admin), postgres.WithMaxConns(4))
+	schema := testenv.FreshSchema(tb, "credgate_test")
+	return openIn(tb, testenv.PostgresURL(), schema, postgres.WithMaxConns(4))
 }
 
 func TestConformance(t *testing.T) {
-	testDB(t) // skip (or fail under CI) once, before the subtests
+	testenv.Postgres(t) // skip (or fail under CI) once, before the subtests
 	storetest.Run(t, func(t *testing.T) service.Store { return openStore(t) })
 }
 
@@ -99,8 +43,8 @@ func TestConformance(t *testing.T) {
 // give every record its own index, with no gap.
 func TestTwoStoresAppendConcurrently(t *testing.T) {
 	t.Parallel()
-	url, admin := testDB(t)
-	schema := freshSchema(t, admin)
+	url, admin := testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
 	stores := []*postgres.Store{
 		openIn(t, url, schema, postgres.WithMaxConns(4)),
 		openIn(t, url, schema, postgres.WithMaxConns(4)),
@@ -195,8 +139,8 @@ func TestTwoStoresAppendConcurrently(t *testing.T) {
 // migration lock must keep them from racing to create it.
 func TestConcurrentOpen(t *testing.T) {
 	t.Parallel()
-	url, admin := testDB(t)
-	schema := freshSchema(t, admin)
+	url, admin := testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
 	var wg sync.WaitGroup
 	errs := make(chan error, 6)
 	for range 6 {
@@ -231,8 +175,8 @@ func TestConcurrentOpen(t *testing.T) {
 // rewrite evidence, but lets a body be erased.
 func TestEvidenceAppendOnly(t *testing.T) {
 	t.Parallel()
-	url, admin := testDB(t)
-	schema := freshSchema(t, admin)
+	url, admin := testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
 	s := openIn(t, url, schema)
 	rec := evidence.Record{ID: "r1", Kind: evidence.KindCheck, Partner: "c", At: time.Now(), Body: []byte("{}")}
 	if err := rec.Seal(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/storetest"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 func BenchmarkGroupCommit(b *testing.B) { storetest.BenchGroupCommit(b, openStore) }
@@ -73,8 +74,8 @@ func BenchmarkProof(b *testing.B) {
 }
 
 func benchProof(b *testing.B, leaves uint64) {
-	url, admin := testDB(b)
-	schema := freshSchema(b, admin)
+	url, admin := testenv.Postgres(b)
+	schema := testenv.FreshSchema(b, "credgate_test")
 	s := openIn(b, url, schema, postgres.WithMaxConns(8))
 	ctx := context.Background()
 	start := time.Now()

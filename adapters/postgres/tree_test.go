@@ -10,6 +10,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // TestTreeCatchesUp writes records the way a gateway from before the
@@ -18,8 +19,8 @@ import (
 // ErrTreeCorrupt.
 func TestTreeCatchesUp(t *testing.T) {
 	t.Parallel()
-	url, admin := testDB(t)
-	schema := freshSchema(t, admin)
+	url, admin := testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
 	s := openIn(t, url, schema, postgres.WithMaxConns(2))
 	ctx := t.Context()
 	rec := func(i int) evidence.Record {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -141,40 +139,6 @@ func validUSCC(t *testing.T, prefix string) string {
 	return ""
 }
 
-// freshPostgres creates a database for one test and drops it afterwards.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("CREDGATE_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is required under CI: %v", base, err)
-		}
-		t.Skipf("PostgreSQL not reachable at %s (%v); skipping", base, err)
-	}
-	name := fmt.Sprintf("credgate_crash_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(ctx)
-		}
-	})
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String()
-}
-
 // TestSIGKILLLosesNoAnsweredCheck kills the server with SIGKILL under
 // load, restarts it on the same data and asks for every check that had
 // been answered: each must be there, with the same record hash.
@@ -185,7 +149,7 @@ func TestSIGKILLLosesNoAnsweredCheck(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("sqlite", func(t *testing.T) { crashRun(t, bin, nil) })
 	t.Run("postgres", func(t *testing.T) {
-		crashRun(t, bin, []string{"CREDGATE_POSTGRES_URL=" + freshPostgres(t)})
+		crashRun(t, bin, []string{"CREDGATE_POSTGRES_URL=" + testenv.FreshDatabase(t, "credgate_crash")})
 	})
 }
 

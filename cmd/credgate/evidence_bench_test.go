@@ -3,57 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
-
-// benchPostgres creates a database for one benchmark and drops it after;
-// it skips when PostgreSQL is unreachable (fails under CI=true).
-func benchPostgres(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("CREDGATE_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL at %s is required under CI: %v", base, err)
-		}
-		tb.Skipf("PostgreSQL not reachable at %s (%v); skipping", base, err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("credgate_bench_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String()
-}
 
 func benchStores(b *testing.B) map[string]func(b *testing.B) service.Store {
 	return map[string]func(b *testing.B) service.Store{
@@ -66,7 +28,7 @@ func benchStores(b *testing.B) map[string]func(b *testing.B) service.Store {
 			return st
 		},
 		"postgres": func(b *testing.B) service.Store {
-			st, err := postgres.Open(b.Context(), benchPostgres(b), postgres.WithMaxConns(16))
+			st, err := postgres.Open(b.Context(), testenv.FreshDatabase(b, "credgate_bench"), postgres.WithMaxConns(16))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // answeredCheck is a check some gateway answered, with its receipt fields.
@@ -89,7 +90,7 @@ func TestThreeGatewaysOneLog(t *testing.T) {
 		t.Skip("builds and runs three servers")
 	}
 	bin := buildBinary(t)
-	pgURL := freshPostgres(t)
+	pgURL := testenv.FreshDatabase(t, "credgate_crash")
 	skey, err := evidence.GenerateSignerKey("credgate.test")
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +230,7 @@ func TestSIGKILLReceiptsVerifyLater(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("sqlite", func(t *testing.T) { receiptCrashRun(t, bin, nil) })
 	t.Run("postgres", func(t *testing.T) {
-		receiptCrashRun(t, bin, []string{"CREDGATE_POSTGRES_URL=" + freshPostgres(t)})
+		receiptCrashRun(t, bin, []string{"CREDGATE_POSTGRES_URL=" + testenv.FreshDatabase(t, "credgate_crash")})
 	})
 }
 

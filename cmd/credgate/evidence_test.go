@@ -20,6 +20,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -234,7 +235,7 @@ func TestVerifyAndAuditDetectTampering(t *testing.T) {
 		t.Skip("runs a server on PostgreSQL")
 	}
 	t.Parallel()
-	pgURL := freshPostgres(t)
+	pgURL := testenv.FreshDatabase(t, "credgate_crash")
 	// No periodic checkpoints: the test decides when the log is signed.
 	srv := startInProcess(t, "--postgres-url", pgURL, "--checkpoint-interval", "1h")
 	dir := t.TempDir()
@@ -420,7 +421,7 @@ func TestEvidenceOutageFailsClosed(t *testing.T) {
 		t.Skip("runs a server on PostgreSQL")
 	}
 	t.Parallel()
-	pgURL := freshPostgres(t)
+	pgURL := testenv.FreshDatabase(t, "credgate_crash")
 	conn, err := pgx.Connect(t.Context(), pgURL)
 	if err != nil {
 		t.Fatal(err)
@@ -432,7 +433,7 @@ func TestEvidenceOutageFailsClosed(t *testing.T) {
 	pgExec(t, conn, fmt.Sprintf(`CREATE ROLE %s LOGIN`, role),
 		fmt.Sprintf(`GRANT ALL ON DATABASE %s TO %s`, dbName, role),
 		fmt.Sprintf(`GRANT ALL ON SCHEMA public TO %s`, role))
-	// Runs before freshPostgres' cleanup: the database must go before its
+	// Runs before testenv.FreshDatabase's cleanup: the database must go before its
 	// role can.
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // needRedis returns the URL of the machine's Redis, skipping (failing under
@@ -34,10 +36,7 @@ func needRedis(t *testing.T) string {
 		}
 	}
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is required under CI: %v", addr, err)
-		}
-		t.Skipf("Redis not reachable at %s (%v); skipping", addr, err)
+		testenv.Need(t, "Redis not reachable at %s: %v", addr, err)
 	}
 	return "redis://" + addr + "/0"
 }
@@ -64,7 +63,7 @@ func TestReplicasSeeNewEntriesWithinBound(t *testing.T) {
 		t.Skip("builds and runs three servers")
 	}
 	redisURL := needRedis(t)
-	pg := freshPostgres(t)
+	pg := testenv.FreshDatabase(t, "credgate_crash")
 	bin := buildBinary(t)
 	seed := make([]byte, 32)
 	rand.Read(seed)
