@@ -163,6 +163,28 @@ type Measure struct {
 	LegalBasis string `yaml:"legal_basis" json:"legal_basis"`
 	Authority  string `yaml:"authority" json:"authority"`
 	Source     string `yaml:"source" json:"source"`
+	// Scope limits where and on whom the measure binds; zero is national.
+	Scope Scope `yaml:"scope,omitempty" json:"scope,omitzero"`
+	// Placeholder says what the source leaves blank (e.g. an authority
+	// written "***区"), so that no placeholder is served as if it were a name.
+	Placeholder string `yaml:"placeholder,omitempty" json:"placeholder,omitempty"`
+	// SourceFixes are the declared corrections of the source file's text
+	// that Text relies on (OCR and extraction faults).
+	SourceFixes []SourceFix `yaml:"source_fixes,omitempty" json:"source_fixes,omitempty"`
+	// Eligibility, on a red-list measure, grants it also to a subject that
+	// is on no red list but meets a condition the text names (篇三 二(一):
+	// 连续三年无不良信用记录的行政相对人).
+	Eligibility *Eligibility `yaml:"eligibility,omitempty" json:"eligibility,omitempty"`
+}
+
+// Eligibility is a condition under which a red-list measure applies without
+// a red entry.
+type Eligibility struct {
+	// CleanRecordYears: no black-list entry in force and no violation
+	// recorded within this many years before the check.
+	CleanRecordYears int `yaml:"clean_record_years" json:"clean_record_years"`
+	// Source is the passage that names the condition.
+	Source string `yaml:"source" json:"source"`
 }
 
 // Catalog is the validated measure catalogue. It is immutable once loaded.
@@ -183,6 +205,15 @@ type Catalog struct {
 	// removed), so that creating entries elsewhere reads nothing more.
 	crossList map[string]bool
 
+	regions          []Region
+	regionByCode     map[string]*Region
+	industries       []Term
+	industryByID     map[string]*Term
+	subjectTypes     []Term
+	subjectTypeByID  map[string]*Term
+	employerTypes    []Term
+	employerTypeByID map[string]*Term
+
 	calendar    *Calendar
 	calSpec     CalendarSpec
 	ruleSets    []RuleSet
@@ -200,6 +231,11 @@ type catalogFile struct {
 	Calendar       *CalendarSpec   `yaml:"calendar"`
 	RuleSets       []RuleSet       `yaml:"rule_sets"`
 	ViolationItems []ViolationItem `yaml:"violation_items"`
+	// Scope vocabularies (scope.go).
+	Regions       []Region `yaml:"regions"`
+	Industries    []Term   `yaml:"industries"`
+	SubjectTypes  []Term   `yaml:"subject_types"`
+	EmployerTypes []Term   `yaml:"employer_types"`
 }
 
 //go:embed catalog/*.yaml
@@ -305,6 +341,37 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 		for _, it := range f.ViolationItems {
 			items = append(items, locatedItem{name, it})
 		}
+		for _, r := range f.Regions {
+			if err := ValidRegion(r.Code); err != nil || r.Name == "" {
+				return nil, fmt.Errorf("%w: %s: region %q: a 6-digit code and a name are required", ErrCatalogInvalid, name, r.Code)
+			}
+		}
+		c.regions = append(c.regions, f.Regions...)
+		c.industries = append(c.industries, f.Industries...)
+		c.subjectTypes = append(c.subjectTypes, f.SubjectTypes...)
+		c.employerTypes = append(c.employerTypes, f.EmployerTypes...)
+	}
+	c.regionByCode = make(map[string]*Region, len(c.regions))
+	for i := range c.regions {
+		if _, dup := c.regionByCode[c.regions[i].Code]; dup {
+			return nil, fmt.Errorf("%w: region %s defined twice", ErrCatalogInvalid, c.regions[i].Code)
+		}
+		c.regionByCode[c.regions[i].Code] = &c.regions[i]
+	}
+	for _, v := range []struct {
+		what  string
+		terms []Term
+		idx   *map[string]*Term
+	}{
+		{"industry", c.industries, &c.industryByID},
+		{"subject type", c.subjectTypes, &c.subjectTypeByID},
+		{"employer type", c.employerTypes, &c.employerTypeByID},
+	} {
+		idx, err := indexTerms(v.what, v.terms)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCatalogInvalid, err)
+		}
+		*v.idx = idx
 	}
 	if calFile == "" {
 		// A catalogue without a calendar counts weekends only.
@@ -463,6 +530,22 @@ func (c *Catalog) validateMeasure(m Measure) error {
 	}
 	if m.Term.Years < 0 || m.Term.Months < 0 || m.Term.Days < 0 {
 		return errors.New("term must not be negative")
+	}
+	if err := c.validateScope(m.Scope); err != nil {
+		return err
+	}
+	for _, f := range m.SourceFixes {
+		if f.From == "" || f.To == "" || f.Why == "" {
+			return errors.New("source_fixes: from, to and why are required")
+		}
+	}
+	if m.Eligibility != nil {
+		if m.Effect != EffectIncentive {
+			return errors.New("eligibility applies only to incentive measures")
+		}
+		if m.Eligibility.CleanRecordYears <= 0 || m.Eligibility.Source == "" {
+			return errors.New("eligibility: clean_record_years > 0 and source are required")
+		}
 	}
 	return nil
 }

@@ -72,6 +72,10 @@ type Partner struct {
 	// RateLimit overrides the default request quota ("6000-M" style:
 	// requests per S, M, H or D); empty means the default.
 	RateLimit string
+	// Region is the partner's jurisdiction, a GB/T 2260 code; measures
+	// scoped to a region apply only to partners within it, and a partner
+	// with no region gets national measures only (policy.Scope).
+	Region string
 }
 
 // EntryFilter selects entries for listing. Results are ordered by ID.
