@@ -51,44 +51,57 @@ func TestBundledCatalogLoads(t *testing.T) {
 	}
 }
 
-// The safety production memorandum (篇十一) has exactly 29 measures, one per
-// item 二(一)…(二十九), all on the safety production black list.
-func TestCatalogSafetyProductionMemorandumHas29Measures(t *testing.T) {
+// The safety production memorandum (篇十一) has 29 items 二(一)…(二十九); every
+// item is transcribed, on the black list and — 篇十二 第八条 applies the
+// memorandum to 纳入联合惩戒对象和"黑名单"管理的 units — on the key-attention
+// list. Items whose parts differ in strength are split (二(一), (二), (二十)).
+func TestCatalogSafetyProductionMemorandumHas29Items(t *testing.T) {
 	c := loadBundled(t)
-	sources := map[string]string{}
+	items := map[string]map[string]bool{}
 	for _, m := range c.Measures() {
 		if !strings.HasPrefix(m.Source, "篇十一") {
 			continue
 		}
-		if m.List != "safety_production_blacklist" {
-			t.Errorf("measure %s from 篇十一 is on list %s, want safety_production_blacklist", m.ID, m.List)
+		if m.List != "safety_production_blacklist" && m.List != "safety_production_key_attention" {
+			t.Errorf("measure %s from 篇十一 is on list %s", m.ID, m.List)
 			continue
 		}
-		if prev, dup := sources[m.Source]; dup {
-			t.Errorf("measures %s and %s share source %q", prev, m.ID, m.Source)
+		if items[m.List] == nil {
+			items[m.List] = map[string]bool{}
 		}
-		sources[m.Source] = m.ID
+		items[m.List][m.Source] = true
 	}
-	if len(sources) != 29 {
-		t.Fatalf("got %d measures from 篇十一 on safety_production_blacklist, want 29", len(sources))
+	for _, l := range []string{"safety_production_blacklist", "safety_production_key_attention"} {
+		if len(items[l]) != 29 {
+			t.Errorf("%s: %d items of 篇十一, want 29", l, len(items[l]))
+		}
 	}
-	// Spot checks of the mapping the brief fixes.
+	// Spot checks of the mapping the texts fix.
 	for id, want := range map[string]struct {
 		action string
 		effect Effect
 	}{
 		"sp-01-supervision":        {"supervision", EffectStrictReview},
-		"sp-03-tendering":          {"public_tendering", EffectRestrict},
+		"sp-01-market-ban":         {"market_access", EffectProhibit},
+		"sp-02-major-projects":     {"project_approval", EffectProhibit},
+		"sp-07-science-projects":   {"science_project", EffectProhibit},
+		"sp-03-tendering":          {"construction_tendering", EffectRestrict},
 		"sp-10-executive-ban":      {"executive_appointment", EffectProhibit},
 		"sp-13-bank-credit":        {"bank_credit", EffectReference},
 		"sp-18-procurement":        {"government_procurement", EffectRestrict},
+		"sp-20-appraisal":          {"executive_appointment", EffectReference},
+		"sp-20-honors":             {"honors", EffectRestrict},
 		"sp-26-eia":                {"project_approval", EffectStrictReview},
 		"sp-24-production-license": {"production_license", EffectRestrict},
+		"spk-18-procurement":       {"government_procurement", EffectRestrict},
 	} {
 		m := findMeasure(t, c, id)
 		if !slices.Contains(m.Actions, want.action) || m.Effect != want.effect {
 			t.Errorf("%s: actions %v effect %s, want %s/%s", id, m.Actions, m.Effect, want.action, want.effect)
 		}
+	}
+	if m := findMeasure(t, c, "sp-03-tendering"); slices.Contains(m.Actions, "public_tendering") {
+		t.Errorf("sp-03-tendering widens 建设工程招投标 to all tendering: %v", m.Actions)
 	}
 	if m := findMeasure(t, c, "sp-10-executive-ban"); !slices.Equal(m.AppliesTo, []SubjectKind{KindPerson}) {
 		t.Errorf("sp-10-executive-ban applies to %v, want [person]", m.AppliesTo)

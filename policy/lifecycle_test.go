@@ -248,9 +248,15 @@ func TestScenarioThirdSameItemPenaltyBlackLists(t *testing.T) {
 	if len(d3.Closed) != 1 || d3.Closed[0].Entry.ID != "ent-r2" || d3.Closed[0].Entry.RevocationCause.EntryID != "ent-r3" {
 		t.Fatalf("closed %+v", d3.Closed)
 	}
-	after := decideAt(t, c, orgB, "supervision", entries, at8(2026, 5, 13, 0))
-	if after.outcome != OutcomeStrictReview || !after.has("ub-01-joint-punishment:applied") || after.has("ug-01-interview:applied") {
+	// The black list carries the State Council opinion's bank-credit measure for
+	// 严重失信主体 (its own memorandum is not in the sources); the general list's
+	// interview no longer applies.
+	after := decideAt(t, c, orgB, "bank_credit", entries, at8(2026, 5, 13, 0))
+	if after.outcome != OutcomeRestrict || !after.has("ub-p3-bank-credit:applied") {
 		t.Fatalf("black list: %+v", after)
+	}
+	if sup := decideAt(t, c, orgB, "supervision", entries, at8(2026, 5, 13, 0)); sup.has("ug-01-interview:applied") {
+		t.Fatalf("black list, supervision: %+v", sup)
 	}
 	// Black validity: 5 years from publication (第十六条).
 	if want := time.Date(2031, 5, 12, 3, 0, 0, 0, time.UTC); !d3.New.ValidUntil.Equal(want) {
@@ -302,10 +308,13 @@ func TestScenarioYellowPlusNewActBecomesBlack(t *testing.T) {
 			if der.Rule != "urban_management_yellow.escalate" || der.FromEntry != "ent-r4" || !slices.Equal(der.Records, []string{"r5"}) {
 				t.Fatalf("trail %+v", der)
 			}
-			if a := decideAt(t, c, personM, "supervision", entries, decided); !a.has("ub-01-joint-punishment:applied") || a.has("uy-02-more-inspections:applied") {
+			if a := decideAt(t, c, personM, "bank_credit", entries, decided); !a.has("ub-p3-bank-credit:applied") {
 				t.Fatalf("after escalation: %+v", a)
 			}
-			if a := decideAt(t, c, personM, "supervision", entries, decided.Add(-time.Second)); a.has("ub-01-joint-punishment:applied") {
+			if a := decideAt(t, c, personM, "supervision", entries, decided); a.has("uy-02-more-inspections:applied") {
+				t.Fatalf("after escalation, supervision: %+v", a)
+			}
+			if a := decideAt(t, c, personM, "bank_credit", entries, decided.Add(-time.Second)); a.has("ub-p3-bank-credit:applied") {
 				t.Fatalf("before escalation: %+v", a)
 			}
 		}
@@ -430,8 +439,8 @@ func TestScenarioRepairLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	approved := at8(2027, 1, 20, 9)
-	before := decideAt(t, c, orgA, "supervision", []Entry{e}, approved.Add(-time.Second))
-	if before.outcome != OutcomeStrictReview {
+	before := decideAt(t, c, orgA, "bank_credit", []Entry{e}, approved.Add(-time.Second))
+	if before.outcome != OutcomeRestrict {
 		t.Fatalf("before approval: %+v", before)
 	}
 	e, err = c.DecideRepair(e, "rep1", true, "同意修复", h, approved)
@@ -552,7 +561,7 @@ func TestScenarioKeyAttentionEscalates(t *testing.T) {
 		ResponsiblePerson{ID: personL.Value, Role: RoleSafetyHead})
 	red := listed(t, c, "red1", "honest_exemplar_redlist", orgB, at8(2025, 6, 1, 0))
 	entries := []Entry{ka, red}
-	if a := decideAt(t, c, orgA, "supervision", entries, at8(2026, 3, 1, 0)); a.outcome != OutcomeStrictReview || !a.has("ska-01-warning:applied") {
+	if a := decideAt(t, c, orgA, "supervision", entries, at8(2026, 3, 1, 0)); a.outcome != OutcomeStrictReview || !a.has("spk-01-supervision:applied") {
 		t.Fatalf("key attention: %+v", a)
 	}
 	// A general act does not escalate.
