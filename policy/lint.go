@@ -106,6 +106,16 @@ func LintCatalog(fsys fs.FS, sources fs.FS) []LintFault {
 	return faults
 }
 
+// BundledCatalogFS returns the catalogue files built into the binary, for
+// LintCatalog.
+func BundledCatalogFS() fs.FS {
+	sub, err := fs.Sub(bundled, "catalog")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sub
+}
+
 // measureLines returns the line of each measure's id in a catalogue file.
 func measureLines(data []byte, n int) []int {
 	lines := make([]int, n)

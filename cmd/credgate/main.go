@@ -23,6 +23,8 @@ Usage:
                                  check an evidence receipt offline (exit 0 only if it verifies)
   credgate audit --key KEY --url URL [--full]
                                  prove the log consistent with the checkpoint seen last time
+  credgate catalog lint [DIR] [--sources DIR]
+                                 check a measure catalogue against the source texts
   credgate help                  show this text
 
 Run "credgate COMMAND -h" for a command's flags.
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = verifyCmd(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = auditCmd(ctx, args[1:], stdout, stderr)
+	case "catalog":
+		err = catalogCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
