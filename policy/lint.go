@@ -455,6 +455,8 @@ var cnDigits = []string{"", "一", "二", "三", "四", "五", "六", "七", "�
 // cnNumeral writes 1…99 in Chinese numerals as the texts number sections.
 func cnNumeral(n int) string {
 	switch {
+	case n <= 0 || n > 99:
+		return "\x00" // matches nothing: the texts number no such section
 	case n < 10:
 		return cnDigits[n]
 	case n == 10:
