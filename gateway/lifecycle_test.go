@@ -184,14 +184,15 @@ func TestHTTPRepairFlow(t *testing.T) {
 	if res = h.doJSON(http.MethodPost, "/v1/admin/repairs/"+repID+"/review", h.adminTok, map[string]any{"finding": "整改到位", "recommendation": "approve"}); res.Status != 200 {
 		t.Fatalf("review: %d %s", res.Status, res.Body)
 	}
-	if a := h.checkAs(h.adminTok, lcOrg2, "supervision", ""); a["outcome"] != "strict_review" {
+	// The urban black list's measure for a bank: the opinion's 限制银行信贷 (篇三 三(八)).
+	if a := h.checkAs(h.adminTok, lcOrg2, "bank_credit", ""); a["outcome"] != "restrict" {
 		t.Fatalf("before approval: %v", a["outcome"])
 	}
 	res = h.doJSON(http.MethodPost, "/v1/admin/repairs/"+repID+"/decision", h.adminTok, map[string]any{"decision": "approved", "note": "同意修复"})
 	if res.Status != 200 || res.json(t)["entry"].(map[string]any)["status"] != "repaired" {
 		t.Fatalf("approve: %d %s", res.Status, res.Body)
 	}
-	if a := h.checkAs(h.adminTok, lcOrg2, "supervision", ""); a["outcome"] != "clear" {
+	if a := h.checkAs(h.adminTok, lcOrg2, "bank_credit", ""); a["outcome"] != "clear" {
 		t.Fatalf("after approval: %v", a["outcome"])
 	}
 	problemCode(t, h.doJSON(http.MethodPost, "/v1/admin/repairs/"+repID+"/decision", h.adminTok, map[string]any{"decision": "refused", "note": "x"}), 409, "already_decided")
@@ -258,7 +259,7 @@ func TestHTTPViolationsDeriveBlackList(t *testing.T) {
 	if closed := last["closed_entries"].([]any); len(closed) != 1 || closed[0].(map[string]any)["status"] != "revoked" {
 		t.Fatalf("closed: %v", closed)
 	}
-	if a := h.checkAs(h.adminTok, lcOrg2, "supervision", ""); a["outcome"] != "strict_review" {
+	if a := h.checkAs(h.adminTok, lcOrg2, "bank_credit", ""); a["outcome"] != "restrict" {
 		t.Fatalf("check: %v", a["outcome"])
 	}
 	res := h.doJSON(http.MethodGet, "/v1/admin/violations?subject_id="+lcOrg2, h.adminTok, nil)

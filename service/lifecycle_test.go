@@ -459,13 +459,14 @@ func TestServiceRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.clock.set(cstAt(2027, 1, 20, 9))
-	before := w.check(lcOrg, "supervision", nil)
+	// The urban black list's measure for a bank: the opinion's 限制银行信贷 (篇三 三(八)).
+	before := w.check(lcOrg, "bank_credit", nil)
 	ent, rep2, err := w.lifecycle.DecideRepair(ctx, rep.ID, service.DecisionInput{Decision: "approved", Note: "同意"})
 	if err != nil || rep2.State != policy.StateApproved || ent.StatusAt(w.clock.now()) != policy.StatusRepaired {
 		t.Fatalf("approve: %v %+v", err, rep2)
 	}
-	after := w.check(lcOrg, "supervision", nil)
-	if before.Outcome != policy.OutcomeStrictReview || after.Outcome != policy.OutcomeClear || len(after.Entries) != 0 {
+	after := w.check(lcOrg, "bank_credit", nil)
+	if before.Outcome != policy.OutcomeRestrict || after.Outcome != policy.OutcomeClear || len(after.Entries) != 0 {
 		t.Fatalf("before %s after %s %+v", before.Outcome, after.Outcome, after.Entries)
 	}
 	if got, err := w.entries.Get(ctx, e.ID); err != nil || len(got.Repairs) != 1 {
