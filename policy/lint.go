@@ -55,7 +55,7 @@ func (f LintFault) String() string {
 // Faults are returned in file and line order; nil means clean.
 func LintCatalog(fsys fs.FS, sources fs.FS) []LintFault {
 	if _, err := LoadCatalog(fsys); err != nil {
-		return []LintFault{{File: ".", Msg: err.Error()}}
+		return []LintFault{loadFault(fsys, err)}
 	}
 	src, err := loadSources(sources)
 	if err != nil {
@@ -104,6 +104,54 @@ func LintCatalog(fsys fs.FS, sources fs.FS) []LintFault {
 		return faults[i].Line < faults[j].Line
 	})
 	return faults
+}
+
+var (
+	loadErrFile    = regexp.MustCompile(`: ([^:\s]+\.yaml): `)
+	loadErrMeasure = regexp.MustCompile(`: measure "([^"]+)"`)
+	loadErrLine    = regexp.MustCompile(`\[(\d+):\d+\]`)
+)
+
+// loadFault places a catalogue that does not load: the file, and the line of
+// the measure or of the YAML error the message names, so that a scope
+// without its source or an unknown action is reported where it is.
+func loadFault(fsys fs.FS, err error) LintFault {
+	msg := err.Error()
+	f := LintFault{File: ".", Msg: msg}
+	m := loadErrFile.FindStringSubmatch(msg)
+	if m == nil {
+		return f
+	}
+	f.File = m[1]
+	if l := loadErrLine.FindStringSubmatch(msg); l != nil {
+		f.Line, _ = strconv.Atoi(l[1])
+		f.Msg = strings.SplitN(msg, "\n", 2)[0]
+		return f
+	}
+	id := loadErrMeasure.FindStringSubmatch(msg)
+	if id == nil {
+		return f
+	}
+	f.Measure = id[1]
+	data, rerr := fs.ReadFile(fsys, f.File)
+	if rerr != nil {
+		return f
+	}
+	var cf struct {
+		Measures []struct {
+			ID string `yaml:"id"`
+		} `yaml:"measures"`
+	}
+	if yaml.Unmarshal(data, &cf) != nil {
+		return f
+	}
+	lines := measureLines(data, len(cf.Measures))
+	for i, m := range cf.Measures {
+		if m.ID == f.Measure {
+			f.Line = lines[i]
+		}
+	}
+	return f
 }
 
 // BundledCatalogFS returns the catalogue files built into the binary, for

@@ -140,3 +140,19 @@ func TestLintCatalogTitlesAndLines(t *testing.T) {
 		t.Fatalf("no sources: %v", f)
 	}
 }
+
+// A measure the loader refuses (here a scope without its source) is still
+// reported at its file and line.
+func TestLintCatalogLoadFaultIsPlaced(t *testing.T) {
+	measures := "measures:\n" + testMeasureYAML("a", "procurement", "restrict", "对列入黑名单的单位,依法限制参与政府采购活动。", "篇四 第二条", nanning) + "\n" +
+		testMeasureYAML("b", "procurement", "restrict", "对列入黑名单的单位,依法限制参与政府采购活动。", "篇四 第二条", "    scope: {regions: [\"450100\"]}\n")
+	cat := fstest.MapFS{"base.yaml": {Data: []byte(lintTestBase)}, "m.yaml": {Data: []byte(measures)}}
+	faults := LintCatalog(cat, fstest.MapFS{"texts.txt": {Data: []byte(lintTestSource)}})
+	if len(faults) != 1 || faults[0].File != "m.yaml" || faults[0].Line != 14 || faults[0].Measure != "b" || !strings.Contains(faults[0].Msg, "scope: source is required") {
+		t.Fatalf("faults %v", faults)
+	}
+	broken := fstest.MapFS{"base.yaml": {Data: []byte(lintTestBase)}, "m.yaml": {Data: []byte("measures:\n  - id: [\n")}}
+	if f := LintCatalog(broken, fstest.MapFS{"texts.txt": {Data: []byte(lintTestSource)}}); len(f) != 1 || f[0].File != "m.yaml" || f[0].Line == 0 {
+		t.Fatalf("yaml error: %v", f)
+	}
+}
