@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/service"
 )
 
@@ -43,11 +44,17 @@ const (
 
 // Store is a service.Store backed by PostgreSQL. It is safe for concurrent
 // use, and several Stores (in one process or many) may share a database.
+//
+// Most of its methods are the shared SQL logic (adapters/internal/sqlcommon);
+// the connection setup, the change feed and AppendBatch are PostgreSQL's own.
 type Store struct {
+	*common
 	pool *pgxpool.Pool
 	// appendLockKey sequences appenders to this schema's evidence log.
 	appendLockKey int32
 }
+
+type common = sqlcommon.Store
 
 var _ service.Store = (*Store)(nil)
 
@@ -103,7 +110,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(schema))
-	return &Store{pool: pool, appendLockKey: int32(h.Sum32())}, nil
+	return &Store{common: sqlcommon.New(db{pool}, dialect), pool: pool, appendLockKey: int32(h.Sum32())}, nil
 }
 
 // Ping reports whether the database answers.

@@ -30,6 +30,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/service"
 )
 
@@ -41,10 +42,15 @@ const FileName = "credgate.db"
 var migrationFS embed.FS
 
 // Store is a service.Store backed by SQLite. It is safe for concurrent use.
+// Most of its methods are the shared SQL logic (adapters/internal/sqlcommon);
+// the change feed and the connection setup are SQLite's own.
 type Store struct {
+	*common
 	w *sql.DB // the one write connection
 	r *sql.DB // read-only pool
 }
+
+type common = sqlcommon.Store
 
 var _ service.Store = (*Store)(nil)
 
@@ -117,7 +123,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{w: w, r: r}, nil
+	return &Store{common: sqlcommon.New(db{r: r, w: w}, dialect), w: w, r: r}, nil
 }
 
 // dsn is the data source name for path. The pragmas are DSN parameters so
@@ -217,28 +223,8 @@ func mapErr(err error) error {
 	return err
 }
 
-// scanner is what *sql.Row and *sql.Rows have in common.
-type scanner interface {
-	Scan(dest ...any) error
-}
-
-// micros and the helpers below convert between time.Time and the stored
-// INTEGER microseconds.
+// micros and fromMicros convert between time.Time and the stored INTEGER
+// microseconds.
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
-func microsPtr(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
-}
-
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-func fromMicrosPtr(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := fromMicros(v.Int64)
-	return &t
-}
