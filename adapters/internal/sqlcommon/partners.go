@@ -8,7 +8,7 @@ import (
 )
 
 const partnerColumns = `id, client_id, name, role, actions, secret_hash, status,
-	created_at, updated_at, revoked_at, version, credentials, subject_kinds, visibility, rate_limit`
+	created_at, updated_at, revoked_at, version, credentials, subject_kinds, visibility, rate_limit, region`
 
 // InsertPartner stores p; a duplicate ID or ClientID is service.ErrConflict.
 func (s *Store) InsertPartner(ctx context.Context, p service.Partner) error {
@@ -19,10 +19,10 @@ func (s *Store) InsertPartner(ctx context.Context, p service.Partner) error {
 	}
 	err = s.db.InTx(ctx, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO partners (`+partnerColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			p.ID, p.ClientID, p.Name, string(p.Role), string(j.Actions), p.SecretHash, string(p.Status),
 			p.CreatedAt, p.UpdatedAt, p.RevokedAt, p.Version,
-			string(j.Credentials), string(j.SubjectKinds), string(p.Visibility), p.RateLimit)
+			string(j.Credentials), string(j.SubjectKinds), string(p.Visibility), p.RateLimit, p.Region)
 		return err
 	})
 	if err != nil {
@@ -65,11 +65,11 @@ func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 		n, err := tx.Exec(ctx, `UPDATE partners SET
 			client_id = $2, name = $3, role = $4, actions = $5, secret_hash = $6, status = $7,
 			created_at = $8, updated_at = $9, revoked_at = $10, version = $11,
-			credentials = $13, subject_kinds = $14, visibility = $15, rate_limit = $16
+			credentials = $13, subject_kinds = $14, visibility = $15, rate_limit = $16, region = $17
 			WHERE id = $1 AND version = $12`,
 			p.ID, p.ClientID, p.Name, string(p.Role), string(j.Actions), p.SecretHash, string(p.Status),
 			p.CreatedAt, p.UpdatedAt, p.RevokedAt, p.Version, p.Version-1,
-			string(j.Credentials), string(j.SubjectKinds), string(p.Visibility), p.RateLimit)
+			string(j.Credentials), string(j.SubjectKinds), string(p.Visibility), p.RateLimit, p.Region)
 		if err != nil {
 			return s.d.MapErr(err)
 		}
@@ -88,7 +88,7 @@ func scanPartner(row Row) (service.Partner, error) {
 		actions, creds, kinds    []byte
 	)
 	if err := row.Scan(&p.ID, &p.ClientID, &p.Name, &role, &actions, &p.SecretHash, &status,
-		&p.CreatedAt, &p.UpdatedAt, &p.RevokedAt, &p.Version, &creds, &kinds, &visibility, &p.RateLimit); err != nil {
+		&p.CreatedAt, &p.UpdatedAt, &p.RevokedAt, &p.Version, &creds, &kinds, &visibility, &p.RateLimit, &p.Region); err != nil {
 		return service.Partner{}, err
 	}
 	p.Visibility = service.Visibility(visibility)
