@@ -22,12 +22,20 @@ type ChangeFeed interface {
 	PruneSubjectChanges(ctx context.Context, before uint64) error
 }
 
+// ChangeStore is a store that also keeps the change log and upstream
+// sources' snapshots, as both adapters do.
+type ChangeStore interface {
+	service.Store
+	ChangeFeed
+	service.SourceStore
+}
+
 // RunChanges runs the conformance suite of the change log and of upstream
 // source snapshots against the stores open returns (as Run does).
-func RunChanges(t *testing.T, open func(t *testing.T) service.Store) {
+func RunChanges(t *testing.T, open func(t *testing.T) ChangeStore) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s service.Store)
+		fn   func(t *testing.T, s ChangeStore)
 	}{
 		{"Changes/InsertUpdateNoteSubjectsAndPersons", testChangesNoted},
 		{"Changes/CursorSkipsSeen", testChangesCursor},
@@ -46,24 +54,6 @@ func RunChanges(t *testing.T, open func(t *testing.T) service.Store) {
 			tc.fn(t, open(t))
 		})
 	}
-}
-
-func feedOf(t *testing.T, s service.Store) ChangeFeed {
-	t.Helper()
-	f, ok := s.(ChangeFeed)
-	if !ok {
-		t.Fatalf("%T does not keep a change log", s)
-	}
-	return f
-}
-
-func sourcesOf(t *testing.T, s service.Store) service.SourceStore {
-	t.Helper()
-	f, ok := s.(service.SourceStore)
-	if !ok {
-		t.Fatalf("%T does not keep upstream sources", s)
-	}
-	return f
 }
 
 // changedSince returns the subjects changed at or after cursor (each once)
@@ -87,8 +77,8 @@ func changedSince(t *testing.T, f ChangeFeed, cursor uint64) ([]string, uint64) 
 	return out, next
 }
 
-func testChangesNoted(t *testing.T, s service.Store) {
-	f := feedOf(t, s)
+func testChangesNoted(t *testing.T, s ChangeStore) {
+	f := s
 	c0, err := f.ChangeCursor(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +104,8 @@ func testChangesNoted(t *testing.T, s service.Store) {
 	}
 }
 
-func testChangesCursor(t *testing.T, s service.Store) {
-	f := feedOf(t, s)
+func testChangesCursor(t *testing.T, s ChangeStore) {
+	f := s
 	c0, err := f.ChangeCursor(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -146,8 +136,8 @@ func testChangesCursor(t *testing.T, s service.Store) {
 	}
 }
 
-func testChangesOverLimit(t *testing.T, s service.Store) {
-	f := feedOf(t, s)
+func testChangesOverLimit(t *testing.T, s ChangeStore) {
+	f := s
 	c0, err := f.ChangeCursor(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +158,8 @@ func testChangesOverLimit(t *testing.T, s service.Store) {
 	}
 }
 
-func testChangesPruned(t *testing.T, s service.Store) {
-	f := feedOf(t, s)
+func testChangesPruned(t *testing.T, s ChangeStore) {
+	f := s
 	c0, err := f.ChangeCursor(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -223,8 +213,8 @@ func applySource(t *testing.T, s service.SourceStore, rev string, at time.Time, 
 	return res
 }
 
-func testSourceApply(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
+func testSourceApply(t *testing.T, s ChangeStore) {
+	src := s
 	if _, err := src.SourceState(t.Context(), "feed"); !errors.Is(err, service.ErrNotFound) {
 		t.Fatalf("state of an unknown source: %v, want ErrNotFound", err)
 	}
@@ -264,8 +254,8 @@ func testSourceApply(t *testing.T, s service.Store) {
 	}
 }
 
-func testSourceUnchanged(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
+func testSourceUnchanged(t *testing.T, s ChangeStore) {
+	src := s
 	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
 	res := applySource(t, src, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
 	if !res.Unchanged || res.Kept != 1 || len(res.Subjects) != 0 {
@@ -280,8 +270,8 @@ func testSourceUnchanged(t *testing.T, s service.Store) {
 	}
 }
 
-func testSourceItemBack(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
+func testSourceItemBack(t *testing.T, s ChangeStore) {
+	src := s
 	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
 	applySource(t, src, "r2", at(2*time.Hour))
 	res := applySource(t, src, "r3aaaaaaaa", at(3*time.Hour), srcEntry("i1", "PA"))
@@ -308,8 +298,8 @@ func testSourceItemBack(t *testing.T, s service.Store) {
 	}
 }
 
-func testSourceError(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
+func testSourceError(t *testing.T, s ChangeStore) {
+	src := s
 	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
 	if err := src.RecordSourceError(t.Context(), "feed", at(2*time.Hour), "upstream said 500"); err != nil {
 		t.Fatal(err)
@@ -335,8 +325,8 @@ func testSourceError(t *testing.T, s service.Store) {
 	}
 }
 
-func testSourceConcurrent(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
+func testSourceConcurrent(t *testing.T, s ChangeStore) {
+	src := s
 	items := []service.SourceEntry{srcEntry("i1", "PA"), srcEntry("i2", "PB"), srcEntry("i3", "PC")}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -364,13 +354,13 @@ func testSourceConcurrent(t *testing.T, s service.Store) {
 // same entry inserted by InsertEntries does, every field included: the
 // apply writes entries with its own statement, which must keep up with
 // the columns InsertEntries writes.
-func testSourceEntriesAsInserted(t *testing.T, s service.Store) {
+func testSourceEntriesAsInserted(t *testing.T, s ChangeStore) {
 	e := orgEntry("direct", "ORGX", "P1", "P2")
 	e.ParticularlySerious, e.ExitByApplication = true, true
 	mustInsert(t, s, e)
 	viaSource := e
 	viaSource.ID = "via-source"
-	applySource(t, sourcesOf(t, s), "r1", at(time.Hour), service.SourceEntry{ItemID: "via-source", Entry: viaSource})
+	applySource(t, s, "r1", at(time.Hour), service.SourceEntry{ItemID: "via-source", Entry: viaSource})
 	want, err := s.GetEntry(t.Context(), "direct")
 	if err != nil {
 		t.Fatal(err)

@@ -214,3 +214,13 @@ func scanEntry(row Row, extra ...any) (policy.Entry, error) {
 	}
 	return e, nil
 }
+
+// LookupEntries is EntriesAffecting as the check path reads it: read now,
+// so with a zero AsOf (service.Lookup).
+func (s *Store) LookupEntries(ctx context.Context, subject string) (service.Lookup, error) {
+	entries, err := s.EntriesAffecting(ctx, subject)
+	if err != nil {
+		return service.Lookup{}, err
+	}
+	return service.Lookup{Entries: entries}, nil
+}

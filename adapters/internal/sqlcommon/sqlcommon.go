@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/service"
 )
 
@@ -103,6 +104,20 @@ type Store struct {
 	db DB
 	d  Dialect
 }
+
+// The capabilities the shared logic provides, checked at compile time; the
+// adapters check service.Store, which needs their own methods too.
+var (
+	_ service.EntryStore     = (*Store)(nil)
+	_ service.EntryLookup    = (*Store)(nil)
+	_ service.PartnerStore   = (*Store)(nil)
+	_ service.EvidenceStore  = (*Store)(nil)
+	_ service.SourceStore    = (*Store)(nil)
+	_ service.LifecycleStore = (*Store)(nil)
+	_ service.ActReader      = (*Store)(nil)
+	_ service.History        = (*Store)(nil)
+	_ evidence.TreeStore     = (*Store)(nil)
+)
 
 // New returns the shared store logic over db.
 func New(db DB, d Dialect) *Store {
