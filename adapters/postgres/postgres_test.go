@@ -171,87 +171,62 @@ func TestConcurrentOpen(t *testing.T) {
 // exactly once.
 func checkMigrations(t *testing.T, admin *pgx.Conn, schema string) {
 	t.Helper()
-	files, err := filepath.Glob("migrations/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("migrations: %v, %v", files, err)
-	}
-	var applied, distinct, highest int64
-	if err := admin.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT version_id), max(version_id) FROM `+
-		pgx.Identifier{schema, "goose_db_version"}.Sanitize()+` WHERE version_id > 0 AND is_applied`).
-		Scan(&applied, &distinct, &highest); err != nil {
+	files, _ := filepath.Glob("migrations/*.sql")
+	rows, err := admin.Query(t.Context(), `SELECT version_id FROM `+pgx.Identifier{schema, "goose_db_version"}.Sanitize()+
+		` WHERE version_id > 0 AND is_applied ORDER BY id`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if applied != int64(len(files)) || distinct != applied || highest != int64(len(files)) {
-		t.Fatalf("goose recorded %d migrations (%d distinct, highest %d), want each of %d once",
-			applied, distinct, highest, len(files))
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
 	}
+	storetest.CheckMigrations(t, applied, len(files))
 }
 
 // TestAdoptsFormerMigrations opens a schema migrated by the runner
-// credgate had before goose (versions in schema_migrations, 0001-0005
-// applied): goose must take the versions over without running them again
-// (their CREATE TABLEs would fail), then apply 0006, and the data must
-// stay.
+// credgate had before goose (versions in schema_migrations): goose must
+// take the versions over without running them again (their CREATE TABLEs
+// would fail), then apply the newer ones, and the data must stay.
 func TestAdoptsFormerMigrations(t *testing.T) {
 	t.Parallel()
 	url, admin := testenv.Postgres(t)
 	schema := testenv.FreshSchema(t, "credgate_test")
 	ctx := t.Context()
 	ident := pgx.Identifier{schema}.Sanitize()
-	if _, err := admin.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+ident); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := admin.Begin(ctx)
+	err := pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		// What the former runner did: its table, then each migration's
+		// body and its version, in name order.
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+ident+`; SET LOCAL search_path = `+ident+`;
+			CREATE TABLE schema_migrations (version text NOT NULL PRIMARY KEY,
+				applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		files, _ := filepath.Glob("migrations/*.sql")
+		for _, f := range files[:storetest.LegacyVersions] {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			version := strings.TrimSuffix(filepath.Base(f), ".sql")
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", version, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf(storetest.LegacyPartnerSQL, "now()"))
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SET LOCAL search_path = `+ident); err != nil {
-		t.Fatal(err)
+	for range 2 { // the second opening finds nothing to do
+		openIn(t, url, schema)
+		checkMigrations(t, admin, schema)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE schema_migrations (
-		version    text        NOT NULL PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob("migrations/*.sql")
-	for _, f := range files {
-		version := strings.TrimSuffix(filepath.Base(f), ".sql")
-		if version >= "0006" {
-			break
-		}
-		body, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(ctx, string(body)); err != nil {
-			t.Fatalf("%s: %v", version, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO partners (id, client_id, name, role, actions, secret_hash, status,
-		created_at, updated_at, version) VALUES ('p1', 'c1', 'n', 'partner', '[]', '', 'active', now(), now(), 1)`); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	s := openIn(t, url, schema)
-	checkMigrations(t, admin, schema)
-	p, err := s.PartnerByClientID(ctx, "c1")
-	if err != nil || p.Region != "" {
-		t.Fatalf("partner kept through adoption: %+v, %v", p, err)
-	}
-	p.Version, p.Region = 2, "370100"
-	if err := s.UpdatePartner(ctx, p); err != nil {
-		t.Fatalf("0006 applied: %v", err)
-	}
-	// Opening again finds nothing to do.
-	openIn(t, url, schema)
-	checkMigrations(t, admin, schema)
+	storetest.CheckAdopted(t, openIn(t, url, schema))
 }
 
 // TestEvidenceAppendOnly checks that the schema refuses to delete or

@@ -2,37 +2,51 @@ package sqlite
 
 import (
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/credgate/credgate/adapters/storetest"
 )
 
-// checkMigrations checks that goose recorded every embedded migration
-// exactly once.
-func checkMigrations(t *testing.T, s *Store) {
+// applied lists the versions goose recorded as applied, in order.
+func applied(t *testing.T, s *Store) []int64 {
 	t.Helper()
-	files, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("migrations: %v, %v", files, err)
-	}
-	var applied, distinct, highest int64
-	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*), count(DISTINCT version_id), max(version_id)
-		FROM goose_db_version WHERE version_id > 0 AND is_applied`).Scan(&applied, &distinct, &highest); err != nil {
+	rows, err := s.r.QueryContext(t.Context(), `SELECT version_id FROM goose_db_version
+		WHERE version_id > 0 AND is_applied ORDER BY id`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if applied != int64(len(files)) || distinct != applied || highest != int64(len(files)) {
-		t.Fatalf("goose recorded %d migrations (%d distinct, highest %d), want each of %d once",
-			applied, distinct, highest, len(files))
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
 	}
+	return out
+}
+
+func TestMigrationsRecorded(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	storetest.CheckMigrations(t, applied(t, s), len(files))
 }
 
 // TestAdoptsFormerMigrations opens a database migrated by the runner
-// credgate had before goose (versions in schema_migrations, 0001-0005
-// applied): goose must take the versions over without running them again
-// (their CREATE TABLEs would fail), then apply 0006, and the data must
-// stay.
+// credgate had before goose (versions in schema_migrations): goose must
+// take the versions over without running them again (their CREATE TABLEs
+// would fail), then apply the newer ones, and the data must stay.
 func TestAdoptsFormerMigrations(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -41,19 +55,16 @@ func TestAdoptsFormerMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What the former runner did: its table, then each migration's body
+	// and its version, in name order.
 	if _, err := old.ExecContext(ctx, `CREATE TABLE schema_migrations (
-		version    TEXT    NOT NULL PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	) STRICT`); err != nil {
+		version TEXT NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	for _, f := range files {
-		version := strings.TrimSuffix(filepath.Base(f), ".sql")
-		if version >= "0006" {
-			break
-		}
+	for _, f := range files[:storetest.LegacyVersions] {
 		body, _ := migrationFS.ReadFile(f)
+		version := strings.TrimSuffix(filepath.Base(f), ".sql")
 		if _, err := old.ExecContext(ctx, string(body)); err != nil {
 			t.Fatalf("%s: %v", version, err)
 		}
@@ -61,37 +72,25 @@ func TestAdoptsFormerMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := old.ExecContext(ctx, `INSERT INTO partners (id, client_id, name, role, actions, secret_hash, status,
-		created_at, updated_at, version) VALUES ('p1', 'c1', 'n', 'partner', '[]', '', 'active', 1, 1, 1)`); err != nil {
+	if _, err := old.ExecContext(ctx, fmt.Sprintf(storetest.LegacyPartnerSQL, "1")); err != nil {
 		t.Fatal(err)
 	}
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
 
+	for range 2 { // the second opening finds nothing to do
+		s, err := Open(ctx, dir)
+		if err != nil {
+			t.Fatalf("open a database of the former runner: %v", err)
+		}
+		storetest.CheckMigrations(t, applied(t, s), len(files))
+		s.Close()
+	}
 	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatalf("open a database of the former runner: %v", err)
-	}
-	defer s.Close()
-	checkMigrations(t, s)
-	p, err := s.PartnerByClientID(ctx, "c1")
-	if err != nil || p.Region != "" {
-		t.Fatalf("partner kept through adoption: %+v, %v", p, err)
-	}
-	p.Version, p.Region = 2, "370100"
-	if err := s.UpdatePartner(ctx, p); err != nil {
-		t.Fatalf("0006 applied: %v", err)
-	}
-	s.Close()
-	// Opening again finds nothing to do.
-	s2, err := Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
-	checkMigrations(t, s2)
-	if p, err := s2.PartnerByClientID(ctx, "c1"); err != nil || p.Region != "370100" {
-		t.Fatalf("after reopening: %+v, %v", p, err)
-	}
+	defer s.Close()
+	storetest.CheckAdopted(t, s)
 }
