@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"sync"
@@ -47,6 +48,7 @@ func RunChanges(t *testing.T, open func(t *testing.T) ChangeStore) {
 		{"Sources/ErrorKeepsSnapshot", testSourceError},
 		{"Sources/ConcurrentApplies", testSourceConcurrent},
 		{"Sources/EntriesAsInserted", testSourceEntriesAsInserted},
+		{"Sources/LargeSnapshots", testSourceLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,22 +216,21 @@ func applySource(t *testing.T, s service.SourceStore, rev string, at time.Time, 
 }
 
 func testSourceApply(t *testing.T, s ChangeStore) {
-	src := s
-	if _, err := src.SourceState(t.Context(), "feed"); !errors.Is(err, service.ErrNotFound) {
+	if _, err := s.SourceState(t.Context(), "feed"); !errors.Is(err, service.ErrNotFound) {
 		t.Fatalf("state of an unknown source: %v, want ErrNotFound", err)
 	}
-	r1 := applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"), srcEntry("i2", "ORG1", "P1"))
+	r1 := applySource(t, s, "r1", at(time.Hour), srcEntry("i1", "PA"), srcEntry("i2", "ORG1", "P1"))
 	if r1.Added != 2 || r1.Removed != 0 || r1.Unchanged {
 		t.Fatalf("first apply: %+v", r1)
 	}
-	st, err := src.SourceState(t.Context(), "feed")
+	st, err := s.SourceState(t.Context(), "feed")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Revision != "r1" || st.Entries != 2 || !st.SyncedAt.Equal(stored(at(time.Hour))) || !st.AppliedAt.Equal(st.SyncedAt) {
 		t.Fatalf("state after r1: %+v", st)
 	}
-	r2 := applySource(t, src, "r2", at(2*time.Hour), srcEntry("i1", "PA"), srcEntry("i3", "PB"))
+	r2 := applySource(t, s, "r2", at(2*time.Hour), srcEntry("i1", "PA"), srcEntry("i3", "PB"))
 	if r2.Added != 1 || r2.Removed != 1 || r2.Kept != 1 {
 		t.Fatalf("second apply: %+v", r2)
 	}
@@ -255,13 +256,12 @@ func testSourceApply(t *testing.T, s ChangeStore) {
 }
 
 func testSourceUnchanged(t *testing.T, s ChangeStore) {
-	src := s
-	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
-	res := applySource(t, src, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
+	applySource(t, s, "r1", at(time.Hour), srcEntry("i1", "PA"))
+	res := applySource(t, s, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
 	if !res.Unchanged || res.Kept != 1 || len(res.Subjects) != 0 {
 		t.Fatalf("same revision: %+v", res)
 	}
-	st, err := src.SourceState(t.Context(), "feed")
+	st, err := s.SourceState(t.Context(), "feed")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,10 +271,9 @@ func testSourceUnchanged(t *testing.T, s ChangeStore) {
 }
 
 func testSourceItemBack(t *testing.T, s ChangeStore) {
-	src := s
-	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
-	applySource(t, src, "r2", at(2*time.Hour))
-	res := applySource(t, src, "r3aaaaaaaa", at(3*time.Hour), srcEntry("i1", "PA"))
+	applySource(t, s, "r1", at(time.Hour), srcEntry("i1", "PA"))
+	applySource(t, s, "r2", at(2*time.Hour))
+	res := applySource(t, s, "r3aaaaaaaa", at(3*time.Hour), srcEntry("i1", "PA"))
 	if res.Added != 1 {
 		t.Fatalf("item back: %+v", res)
 	}
@@ -299,12 +298,11 @@ func testSourceItemBack(t *testing.T, s ChangeStore) {
 }
 
 func testSourceError(t *testing.T, s ChangeStore) {
-	src := s
-	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
-	if err := src.RecordSourceError(t.Context(), "feed", at(2*time.Hour), "upstream said 500"); err != nil {
+	applySource(t, s, "r1", at(time.Hour), srcEntry("i1", "PA"))
+	if err := s.RecordSourceError(t.Context(), "feed", at(2*time.Hour), "upstream said 500"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := src.SourceState(t.Context(), "feed")
+	st, err := s.SourceState(t.Context(), "feed")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,27 +310,26 @@ func testSourceError(t *testing.T, s ChangeStore) {
 		!st.SyncedAt.Equal(stored(at(time.Hour))) {
 		t.Fatalf("after an error: %+v", st)
 	}
-	applySource(t, src, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
-	if st, _ = src.SourceState(t.Context(), "feed"); st.LastError != "" || !st.LastErrorAt.IsZero() {
+	applySource(t, s, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
+	if st, _ = s.SourceState(t.Context(), "feed"); st.LastError != "" || !st.LastErrorAt.IsZero() {
 		t.Fatalf("a good sync clears the error: %+v", st)
 	}
 	// An error for a source never applied creates its state.
-	if err := src.RecordSourceError(t.Context(), "other", at(time.Hour), "down"); err != nil {
+	if err := s.RecordSourceError(t.Context(), "other", at(time.Hour), "down"); err != nil {
 		t.Fatal(err)
 	}
-	if st, err = src.SourceState(t.Context(), "other"); err != nil || st.LastError != "down" || !st.SyncedAt.IsZero() {
+	if st, err = s.SourceState(t.Context(), "other"); err != nil || st.LastError != "down" || !st.SyncedAt.IsZero() {
 		t.Fatalf("error of a new source: %+v %v", st, err)
 	}
 }
 
 func testSourceConcurrent(t *testing.T, s ChangeStore) {
-	src := s
 	items := []service.SourceEntry{srcEntry("i1", "PA"), srcEntry("i2", "PB"), srcEntry("i3", "PC")}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for range 4 {
 		wg.Go(func() {
-			_, err := src.ApplySource(t.Context(), service.SourceApply{Source: "feed", Revision: "r1", Items: items,
+			_, err := s.ApplySource(t.Context(), service.SourceApply{Source: "feed", Revision: "r1", Items: items,
 				At: at(time.Hour), Reason: "x"})
 			errs <- err
 		})
@@ -344,7 +341,7 @@ func testSourceConcurrent(t *testing.T, s ChangeStore) {
 			t.Fatalf("concurrent apply: %v", err)
 		}
 	}
-	st, err := src.SourceState(t.Context(), "feed")
+	st, err := s.SourceState(t.Context(), "feed")
 	if err != nil || st.Entries != 3 {
 		t.Fatalf("after concurrent applies: %+v %v", st, err)
 	}
@@ -372,5 +369,35 @@ func testSourceEntriesAsInserted(t *testing.T, s ChangeStore) {
 	got.ID = want.ID
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("an entry applied from a source reads back differently from one inserted:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// testSourceLarge applies snapshots larger than one statement's parameter
+// lists: all of them dropped, then all of them back (their ids taken by
+// the revoked entries).
+func testSourceLarge(t *testing.T, s ChangeStore) {
+	const n = 1201
+	items := make([]service.SourceEntry, n)
+	for i := range items {
+		items[i] = srcEntry(fmt.Sprintf("i%04d", i), fmt.Sprintf("P%04d", i))
+	}
+	if r := applySource(t, s, "r1", at(time.Hour), items...); r.Added != n {
+		t.Fatalf("first apply: %+v", r)
+	}
+	r := applySource(t, s, "r2", at(2*time.Hour), srcEntry("other", "PX"))
+	if r.Added != 1 || r.Removed != n || len(r.Subjects) != n+1 {
+		t.Fatalf("all dropped: added %d removed %d, %d subjects", r.Added, r.Removed, len(r.Subjects))
+	}
+	for _, id := range []string{"i0000", "i0600", "i1200"} {
+		if e, err := s.GetEntry(t.Context(), id); err != nil || e.RevokedAt == nil {
+			t.Fatalf("dropped %s: %+v, %v", id, e, err)
+		}
+	}
+	if r := applySource(t, s, "r3aaaaaaaa", at(3*time.Hour), items...); r.Added != n || r.Removed != 1 {
+		t.Fatalf("all back: %+v", r)
+	}
+	es, err := s.ListEntries(t.Context(), service.EntryFilter{Subject: "P1200"})
+	if err != nil || len(es) != 2 {
+		t.Fatalf("entries of a subject back: %d, %v", len(es), err)
 	}
 }

@@ -2,6 +2,9 @@ package sqlcommon
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/storeutil"
@@ -97,15 +100,13 @@ func (s *Store) applySourceTx(ctx context.Context, tx Tx, a service.SourceApply)
 		err := tx.QueryRow(ctx, `SELECT count(*) FROM entries WHERE id = $1`, id).Scan(&n)
 		return n > 0, err
 	}
-	var taken []string
-	for _, it := range plan.Add {
-		ok, err := exists(it.Entry.ID)
-		if err != nil {
-			return res, err
-		}
-		if ok {
-			taken = append(taken, it.Entry.ID)
-		}
+	adding := make([]string, len(plan.Add))
+	for i, it := range plan.Add {
+		adding[i] = it.Entry.ID
+	}
+	taken, err := queryIn(ctx, tx, `SELECT id FROM entries WHERE id IN (%s)`, nil, adding, scanString)
+	if err != nil {
+		return res, err
 	}
 	if err := storeutil.RenameTaken(plan.Add, taken, a.Revision, exists); err != nil {
 		return res, err
@@ -116,26 +117,30 @@ func (s *Store) applySourceTx(ctx context.Context, tx Tx, a service.SourceApply)
 	for _, it := range plan.Add {
 		res.Subjects = append(res.Subjects, storeutil.Affected(it.Entry)...)
 	}
-	var stmts []Stmt
-	for _, id := range plan.DropEntries {
-		var subject string
-		err := tx.QueryRow(ctx, `UPDATE entries SET revoked_at = $2, revocation_reason = $3, updated_at = $2,
-			version = version + 1 WHERE id = $1 AND revoked_at IS NULL RETURNING subject`,
-			id, a.At, a.Reason).Scan(&subject)
-		if isNoRows(err) {
-			continue // revoked already (by an administrator)
-		}
-		if err != nil {
-			return res, err
-		}
-		res.Subjects = append(res.Subjects, subject)
-		rows, err := tx.Query(ctx, `SELECT DISTINCT person_id FROM entry_persons WHERE entry_id = $1`, id)
-		persons, err := collect(rows, err, scanString)
-		if err != nil {
-			return res, err
-		}
-		res.Subjects = append(res.Subjects, persons...)
+	// Entries revoked already (by an administrator) are left as they are.
+	type revoked struct{ id, subject string }
+	gone, err := queryIn(ctx, tx, `UPDATE entries SET revoked_at = $1, revocation_reason = $2, updated_at = $1,
+		version = version + 1 WHERE id IN (%s) AND revoked_at IS NULL RETURNING id, subject`,
+		[]any{a.At, a.Reason}, plan.DropEntries, func(r Rows) (revoked, error) {
+			var v revoked
+			err := r.Scan(&v.id, &v.subject)
+			return v, err
+		})
+	if err != nil {
+		return res, err
 	}
+	goneIDs := make([]string, len(gone))
+	for i, g := range gone {
+		goneIDs[i] = g.id
+		res.Subjects = append(res.Subjects, g.subject)
+	}
+	persons, err := queryIn(ctx, tx, `SELECT DISTINCT person_id FROM entry_persons WHERE entry_id IN (%s)`,
+		nil, goneIDs, scanString)
+	if err != nil {
+		return res, err
+	}
+	res.Subjects = append(res.Subjects, persons...)
+	var stmts []Stmt
 	for _, item := range plan.DropItems {
 		stmts = append(stmts, Stmt{`DELETE FROM source_items WHERE source = $1 AND item_id = $2`, []any{a.Source, item}})
 	}
@@ -151,4 +156,32 @@ func (s *Store) applySourceTx(ctx context.Context, tx Tx, a service.SourceApply)
 		return res, s.d.MapErr(err)
 	}
 	return res, nil
+}
+
+// inChunk bounds the values of one IN list, well under both databases'
+// parameter limits.
+const inChunk = 500
+
+// queryIn runs query once per chunk of values, with %s replaced by the
+// chunk's placeholders, which follow args; the rows of every chunk are
+// collected with scan. No values, no query.
+func queryIn[T any](ctx context.Context, q Querier, query string, args []any, values []string, scan func(Rows) (T, error)) ([]T, error) {
+	var out []T
+	for len(values) > 0 {
+		chunk := values[:min(inChunk, len(values))]
+		values = values[len(chunk):]
+		all := append(make([]any, 0, len(args)+len(chunk)), args...)
+		marks := make([]string, len(chunk))
+		for i, v := range chunk {
+			all = append(all, v)
+			marks[i] = "$" + strconv.Itoa(len(all))
+		}
+		rows, err := q.Query(ctx, fmt.Sprintf(query, strings.Join(marks, ", ")), all...)
+		got, err := collect(rows, err, scan)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
 }
