@@ -61,12 +61,11 @@ type Tx interface {
 }
 
 // DB is a database as the shared logic sees it: reads outside any
-// transaction, and write transactions.
+// transaction (Querier), and write transactions.
 type DB interface {
 	Querier
 	// InTx runs fn in a write transaction, committed when fn returns nil
-	// and rolled back otherwise. The transaction excludes other writers of
-	// the evidence log only where Dialect.LockAppend says how.
+	// and rolled back otherwise.
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 }
 
