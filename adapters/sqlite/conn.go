@@ -168,47 +168,46 @@ func (r sqlRows) Scan(dest ...any) error { return scanTimes(r.Rows.Scan, dest) }
 // scanTimes scans stored microseconds into *time.Time (and NULL or
 // microseconds into **time.Time) destinations.
 func scanTimes(scan func(...any) error, dest []any) error {
-	type fix struct {
-		t   *time.Time
-		tp  **time.Time
-		val *sql.NullInt64
+	n := 0
+	for _, x := range dest {
+		switch x.(type) {
+		case *time.Time, **time.Time:
+			n++
+		}
 	}
-	var (
-		fixes []fix
-		d     = dest
-	)
+	if n == 0 {
+		return scan(dest...)
+	}
+	// One allocation for the stand-ins, one for the destinations.
+	vals := make([]sql.NullInt64, n)
+	d := append([]any(nil), dest...)
+	k := 0
 	for i, x := range dest {
-		var f fix
-		switch p := x.(type) {
-		case *time.Time:
-			f.t = p
-		case **time.Time:
-			f.tp = p
-		default:
-			continue
+		switch x.(type) {
+		case *time.Time, **time.Time:
+			d[i] = &vals[k]
+			k++
 		}
-		if fixes == nil {
-			d = append([]any(nil), dest...)
-		}
-		f.val = new(sql.NullInt64)
-		d[i] = f.val
-		fixes = append(fixes, f)
 	}
 	if err := scan(d...); err != nil {
 		return err
 	}
-	for _, f := range fixes {
-		switch {
-		case f.t != nil:
-			*f.t = time.Time{}
-			if f.val.Valid {
-				*f.t = fromMicros(f.val.Int64)
+	k = 0
+	for _, x := range dest {
+		switch p := x.(type) {
+		case *time.Time:
+			*p = time.Time{}
+			if vals[k].Valid {
+				*p = fromMicros(vals[k].Int64)
 			}
-		case !f.val.Valid:
-			*f.tp = nil
-		default:
-			t := fromMicros(f.val.Int64)
-			*f.tp = &t
+			k++
+		case **time.Time:
+			*p = nil
+			if vals[k].Valid {
+				t := fromMicros(vals[k].Int64)
+				*p = &t
+			}
+			k++
 		}
 	}
 	return nil
