@@ -46,11 +46,6 @@ import (
 	"github.com/credgate/credgate/service"
 )
 
-// Store reads the entries affecting a subject: the source of truth.
-type Store interface {
-	EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error)
-}
-
 // ChangeFeed is the store's change log (see the adapters' SubjectChanges).
 type ChangeFeed interface {
 	// ChangeCursor returns a cursor from which SubjectChanges reports
@@ -210,11 +205,12 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// Tier is the cache tier. It implements service.EntryLookup (and
-// service.EntrySource) and is safe for concurrent use.
+// Tier is the cache tier: a decorator of the check path's entry reading
+// (service.EntryLookup), which it implements too. It is safe for
+// concurrent use.
 type Tier struct {
 	cfg    config
-	store  Store
+	inner  service.EntryLookup
 	feed   ChangeFeed
 	local  *otter.Cache[string, *set]
 	loader otter.Loader[string, *set]
@@ -245,15 +241,13 @@ type Tier struct {
 	marks       []pruneMark
 }
 
-var (
-	_ service.EntryLookup = (*Tier)(nil)
-	_ service.EntrySource = (*Tier)(nil)
-)
+var _ service.EntryLookup = (*Tier)(nil)
 
-// New returns a tier over store, kept current through feed. Start begins
+// New returns a tier decorating inner (the store, the source of truth),
+// kept current through feed. Start begins
 // reconciling (and, with Redis, subscribing); until then lookups work but
 // nothing is confirmed.
-func New(store Store, feed ChangeFeed, opts ...Option) (*Tier, error) {
+func New(inner service.EntryLookup, feed ChangeFeed, opts ...Option) (*Tier, error) {
 	cfg := config{
 		maxSubjects: DefaultMaxSubjects, maxStaleness: DefaultMaxStaleness, reconcile: DefaultReconcile,
 		changeLimit: defaultChangeLimit, pruneAfter: defaultPruneAfter, prefix: DefaultPrefix,
@@ -267,7 +261,7 @@ func New(store Store, feed ChangeFeed, opts ...Option) (*Tier, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tier{cfg: cfg, store: store, feed: feed, local: local, kick: make(chan struct{}, 1), seen: map[int64]struct{}{}}
+	t := &Tier{cfg: cfg, inner: inner, feed: feed, local: local, kick: make(chan struct{}, 1), seen: map[int64]struct{}{}}
 	t.loader = otter.LoaderFunc[string, *set](t.load)
 	if cfg.redis != nil {
 		t.redis = newRedisTier(t, cfg)
@@ -302,12 +296,6 @@ func (t *Tier) Close() {
 		_ = t.redis.close()
 	}
 	t.local.StopAllGoroutines()
-}
-
-// EntriesAffecting implements service.EntrySource.
-func (t *Tier) EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error) {
-	l, err := t.LookupEntries(ctx, subject)
-	return l.Entries, err
 }
 
 // LookupEntries returns the entries affecting subject and when they were
@@ -358,8 +346,7 @@ func (t *Tier) load(ctx context.Context, subject string) (*set, error) {
 		}
 		fill = ticket
 	}
-	start := t.cfg.now()
-	entries, err := t.store.EntriesAffecting(ctx, subject)
+	entries, start, err := t.read(ctx, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -371,13 +358,26 @@ func (t *Tier) load(ctx context.Context, subject string) (*set, error) {
 	return s, nil
 }
 
+// read reads subject from the decorated lookup, and when the entries were
+// current: its AsOf, or (zero: read by this call) the time taken before.
+func (t *Tier) read(ctx context.Context, subject string) ([]policy.Entry, time.Time, error) {
+	start := t.cfg.now()
+	l, err := t.inner.LookupEntries(ctx, subject)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !l.AsOf.IsZero() {
+		start = l.AsOf
+	}
+	return l.Entries, start, nil
+}
+
 // reload reads a stale set s again from the store. The new set replaces s
 // only if s is still cached (no invalidation came in meanwhile); it is
 // answered as of its own read either way. If the store fails, s is
 // answered as of asOf, its last confirmation, and the checker judges it.
 func (t *Tier) reload(ctx context.Context, subject string, s *set, asOf int64) service.Lookup {
-	start := t.cfg.now()
-	entries, err := t.store.EntriesAffecting(ctx, subject)
+	entries, start, err := t.read(ctx, subject)
 	if err != nil {
 		t.stats.localHits.Add(1)
 		return service.Lookup{Entries: s.entries, AsOf: time.Unix(0, asOf)}

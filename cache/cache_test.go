@@ -16,7 +16,7 @@ import (
 // countingStore counts reads of the real store under it, and can hold
 // them at a gate.
 type countingStore struct {
-	Store
+	service.EntryLookup
 	reads atomic.Int64
 	gate  chan struct{} // when not nil, reads wait for it to close
 	fail  atomic.Bool
@@ -24,18 +24,18 @@ type countingStore struct {
 
 var errInjected = errors.New("injected store failure")
 
-func (c *countingStore) EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error) {
+func (c *countingStore) LookupEntries(ctx context.Context, subject string) (service.Lookup, error) {
 	c.reads.Add(1)
 	if c.gate != nil {
 		<-c.gate
 	}
 	if c.fail.Load() {
-		return nil, errInjected
+		return service.Lookup{}, errInjected
 	}
-	return c.Store.EntriesAffecting(ctx, subject)
+	return c.EntryLookup.LookupEntries(ctx, subject)
 }
 
-func newTier(t *testing.T, store Store, feed ChangeFeed, opts ...Option) *Tier {
+func newTier(t *testing.T, store service.EntryLookup, feed ChangeFeed, opts ...Option) *Tier {
 	t.Helper()
 	tier, err := New(store, feed, opts...)
 	if err != nil {
@@ -58,7 +58,7 @@ func lookup(t *testing.T, tier *Tier, subject string) service.Lookup {
 func TestLocalHitAndCleanSubjectsAreCached(t *testing.T) {
 	t.Parallel()
 	st := sqliteStore(t)
-	cs := &countingStore{Store: st}
+	cs := &countingStore{EntryLookup: st}
 	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
 	clean := org(t, "91110000MA0000001")
 	before := time.Now()
@@ -138,7 +138,7 @@ func TestInvalidateDropsLocalCopy(t *testing.T) {
 func TestConcurrentMissesLoadOnce(t *testing.T) {
 	t.Parallel()
 	st := sqliteStore(t)
-	cs := &countingStore{Store: st, gate: make(chan struct{})}
+	cs := &countingStore{EntryLookup: st, gate: make(chan struct{})}
 	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
 	subject := org(t, "91110000MA0000004")
 	var wg sync.WaitGroup
@@ -159,13 +159,13 @@ func TestConcurrentMissesLoadOnce(t *testing.T) {
 // heldStore reads the store, then holds the answer until release closes:
 // the answer predates anything written meanwhile.
 type heldStore struct {
-	Store
+	service.EntryLookup
 	reads   atomic.Int64
 	release chan struct{}
 }
 
-func (h *heldStore) EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error) {
-	es, err := h.Store.EntriesAffecting(ctx, subject)
+func (h *heldStore) LookupEntries(ctx context.Context, subject string) (service.Lookup, error) {
+	es, err := h.EntryLookup.LookupEntries(ctx, subject)
 	if h.reads.Add(1) == 1 {
 		<-h.release
 	}
@@ -177,7 +177,7 @@ func (h *heldStore) EntriesAffecting(ctx context.Context, subject string) ([]pol
 func TestInvalidationDuringLoad(t *testing.T) {
 	t.Parallel()
 	st := sqliteStore(t)
-	hs := &heldStore{Store: st, release: make(chan struct{})}
+	hs := &heldStore{EntryLookup: st, release: make(chan struct{})}
 	tier := newTier(t, hs, st, WithReconcileInterval(time.Hour))
 	subject := org(t, "91110000MA0000005")
 	done := make(chan service.Lookup, 1)
@@ -204,7 +204,7 @@ func TestInvalidationDuringLoad(t *testing.T) {
 func TestStoreErrorIsNotCached(t *testing.T) {
 	t.Parallel()
 	st := sqliteStore(t)
-	cs := &countingStore{Store: st}
+	cs := &countingStore{EntryLookup: st}
 	cs.fail.Store(true)
 	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
 	subject := org(t, "91110000MA0000006")

@@ -15,11 +15,11 @@ import (
 
 // replicas returns n tiers sharing one fresh PostgreSQL schema (each with
 // a pool of its own, as separate processes would have) and one Redis.
-func replicas(t *testing.T, rs *redisServer, n int, opts ...Option) ([]*Tier, []Store) {
+func replicas(t *testing.T, rs *redisServer, n int, opts ...Option) ([]*Tier, []service.EntryLookup) {
 	t.Helper()
 	schema := testenv.FreshSchema(t, "credgate_cache")
 	var tiers []*Tier
-	var stores []Store
+	var stores []service.EntryLookup
 	for range n {
 		st := pgStore(t, "", schema)
 		tiers = append(tiers, newTier(t, st, st, append([]Option{WithRedis(rs.options()), WithPrefix("t")}, opts...)...))

@@ -34,12 +34,6 @@ const (
 	MaxReferenceLen = 200
 )
 
-// EntrySource finds the entries affecting a subject, and how fresh that
-// data is. The store is one; a cache in front of it is another.
-type EntrySource interface {
-	EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error)
-}
-
 // EvidenceLog durably records a batch of records and returns them with
 // their indexes, in order.
 type EvidenceLog interface {
@@ -165,7 +159,7 @@ type CheckAnswer struct {
 // returned.
 type Checker struct {
 	catalog *policy.Catalog
-	entries EntrySource
+	entries EntryLookup
 	log     EvidenceLog
 	records EvidenceReader
 	now     func() time.Time
@@ -202,7 +196,7 @@ func WithBatchFanout(n int) CheckerOption {
 }
 
 // NewChecker returns a Checker.
-func NewChecker(cat *policy.Catalog, entries EntrySource, log EvidenceLog, records EvidenceReader, opts ...CheckerOption) *Checker {
+func NewChecker(cat *policy.Catalog, entries EntryLookup, log EvidenceLog, records EvidenceReader, opts ...CheckerOption) *Checker {
 	c := &Checker{catalog: cat, entries: entries, log: log, records: records, now: time.Now, fanout: 8}
 	for _, o := range opts {
 		o(c)

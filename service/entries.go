@@ -48,9 +48,17 @@ type EntryPatch struct {
 	ResponsiblePersons    *[]policy.ResponsiblePerson `json:"responsible_persons,omitempty"`
 }
 
+// EntriesStore is what the entry service writes to: the entries, and the
+// lifecycle's changes, which an import that closes earlier entries writes
+// with its new ones in one transaction.
+type EntriesStore interface {
+	EntryStore
+	LifecycleStore
+}
+
 // Entries administers list entries.
 type Entries struct {
-	store   EntryStore
+	store   EntriesStore
 	catalog *policy.Catalog
 	now     func() time.Time
 	audit   *Audit // administrative acts are recorded here (audit_entries.go)
@@ -70,7 +78,7 @@ func WithChangeHook(fn func(subjects ...string)) EntriesOption {
 func WithEntriesClock(now func() time.Time) EntriesOption { return func(e *Entries) { e.now = now } }
 
 // NewEntries returns the entry service.
-func NewEntries(store EntryStore, cat *policy.Catalog, opts ...EntriesOption) *Entries {
+func NewEntries(store EntriesStore, cat *policy.Catalog, opts ...EntriesOption) *Entries {
 	e := &Entries{store: store, catalog: cat, now: time.Now, changed: func(...string) {}}
 	for _, o := range opts {
 		o(e)

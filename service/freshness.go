@@ -21,13 +21,17 @@ type Lookup struct {
 	Entries []policy.Entry
 	// AsOf is when the entries were last known to be current: the time
 	// of the read from the store, or later if the cache has since
-	// confirmed that nothing about the subject changed.
+	// confirmed that nothing about the subject changed. Zero means the
+	// entries were read from the store by this call: they are current as
+	// of the call.
 	AsOf time.Time
 }
 
-// EntryLookup is an EntrySource that also says how fresh its answer is,
-// as the cache tier does. When the Checker's EntrySource implements it,
-// answers carry its AsOf as data_as_of; otherwise the time of the read.
+// EntryLookup is how the check path reads the entries affecting a subject
+// (directly or as a responsible person, whatever their status) and how
+// fresh they are. Every store is one (service.Store), answering with a
+// zero AsOf; the cache tier decorates one (cache.Tier) and answers as of
+// its last confirmation. Answers carry AsOf as data_as_of.
 type EntryLookup interface {
 	LookupEntries(ctx context.Context, subject string) (Lookup, error)
 }
@@ -97,20 +101,17 @@ type listAction struct{ list, action string }
 
 // lookup reads the entries affecting subject and when they were current.
 func (c *Checker) lookup(ctx context.Context, subject string) (Lookup, error) {
-	if l, ok := c.entries.(EntryLookup); ok {
-		found, err := l.LookupEntries(ctx, subject)
-		if err != nil {
-			return Lookup{}, fmt.Errorf("%w: %w", ErrDataUnavailable, err)
-		}
-		return found, nil
-	}
-	// Taken before the read: the data is at least this fresh.
+	// Taken before the read: data read from the store by this call is at
+	// least this fresh.
 	at := c.now().UTC()
-	entries, err := c.entries.EntriesAffecting(ctx, subject)
+	found, err := c.entries.LookupEntries(ctx, subject)
 	if err != nil {
 		return Lookup{}, fmt.Errorf("%w: %w", ErrDataUnavailable, err)
 	}
-	return Lookup{Entries: entries, AsOf: at}, nil
+	if found.AsOf.IsZero() {
+		found.AsOf = at
+	}
+	return found, nil
 }
 
 // freshness is the answer's data_as_of: the oldest of the entry data and

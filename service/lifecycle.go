@@ -711,11 +711,7 @@ func (s *Entries) insert(ctx context.Context, entries []policy.Entry, lines []in
 	if len(updates) == 0 {
 		return s.store.InsertEntries(ctx, entries)
 	}
-	ls, ok := s.store.(LifecycleStore)
-	if !ok {
-		return ErrLifecycleUnsupported
-	}
-	if err := ls.ApplyEntryChanges(ctx, EntryChanges{Insert: entries, Update: updates}); err != nil {
+	if err := s.store.ApplyEntryChanges(ctx, EntryChanges{Insert: entries, Update: updates}); err != nil {
 		return err
 	}
 	var touched []string

@@ -129,6 +129,9 @@ type EvidenceStore interface {
 // passes the same conformance suite (adapters/storetest).
 type Store interface {
 	EntryStore
+	// EntryLookup is EntriesAffecting as the check path reads it
+	// (freshness.go); a cache decorates it.
+	EntryLookup
 	PartnerStore
 	EvidenceStore
 	// TreeStore is the Merkle tree AppendBatch grows beside the records,

@@ -14,7 +14,9 @@ import (
 
 func TestChangesConformance(t *testing.T) {
 	testenv.Postgres(t)
-	storetest.RunChanges(t, func(t *testing.T) service.Store { return openStore(t) })
+	storetest.RunChanges(t, func(t *testing.T) storetest.ChangeStore {
+		return openIn(t, testenv.PostgresURL(), testenv.FreshSchema(t, "credgate_test"), postgres.WithMaxConns(4))
+	})
 }
 
 // TestChangesOfLongTransaction: a transaction that began before a reading

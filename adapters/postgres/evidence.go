@@ -2,15 +2,26 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/adapters/internal/storeutil"
 	"github.com/credgate/credgate/evidence"
 )
+
+// PostgreSQL keeps its own AppendBatch instead of the shared one
+// (sqlcommon.Store.AppendBatch): the check path waits for it, and here it
+// takes two round trips whatever the batch size (lock and head; records,
+// nodes and head as arrays through unnest), where the shared one would
+// send a statement per record and node. The tree integration is the shared
+// evidence.Integrate.
+
+// insertNodesSQL inserts the nodes a batch completes, as arrays.
+const insertNodesSQL = `INSERT INTO evidence_nodes (level, idx, hash)
+	SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`
 
 // appendSQL inserts a batch at consecutive indexes from $1. It runs
 // after the append lock is held and the end of the log has been read under
@@ -19,12 +30,6 @@ const appendSQL = `INSERT INTO evidence (idx, id, kind, partner, at, body, salt,
 	SELECT $1::bigint + r.ord - 1, r.id, r.kind, r.partner, r.at, r.body, r.salt, r.hash
 	FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::bytea[], $8::bytea[])
 		WITH ORDINALITY AS r(id, kind, partner, at, body, salt, hash, ord)`
-
-// headSQL reads the tree head and the end of the log. Under READ
-// COMMITTED each statement sees what committed before it started, so once
-// the lock is held this is the end of the log.
-const headSQL = `SELECT h.size, h.root, h.border, (SELECT coalesce(max(idx) + 1, 0) FROM evidence)
-	FROM evidence_tree_head h WHERE h.id = 1`
 
 // AppendBatch commits recs in one transaction with consecutive indexes
 // following the last record, integrates them into the Merkle tree in the
@@ -43,6 +48,7 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 		bodies  = make([][]byte, n)
 		salts   = make([][]byte, n)
 		hashes  = make([][]byte, n)
+		leaves  = make([][evidence.HashSize]byte, n)
 	)
 	for i := range recs {
 		r := &recs[i]
@@ -51,6 +57,7 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 		}
 		ids[i], kinds[i], callers[i], ats[i] = r.ID, string(r.Kind), r.Partner, storeutil.Time(r.At)
 		bodies[i], salts[i], hashes[i] = nonNil(r.Body), nonNil(r.Salt), r.Hash[:]
+		leaves[i] = evidence.LeafHash(*r)
 	}
 	var next int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -62,7 +69,7 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 		)
 		b := &pgx.Batch{}
 		b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, appendLockClass, s.appendLockKey)
-		b.Queue(headSQL)
+		b.Queue(sqlcommon.HeadSQL)
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
 			br.Close()
@@ -75,25 +82,26 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 		if err := br.Close(); err != nil {
 			return err
 		}
-		nodes := &treeNodes{}
-		tree, err := resumeTree(ctx, tx, size, next, root, border, nodes)
+		head := evidence.Head{Size: uint64(size), Border: border}
+		copy(head.Root[:], root)
+		h, nodes, err := evidence.Integrate(ctx, s.LeafReader(pgTx{tx}), head, uint64(next), leaves)
 		if err != nil {
 			return err
 		}
-		for i := range recs {
-			tree.Append(evidence.LeafHash(recs[i]), nodes.visit)
-		}
-		if tree.Size() == uint64(size) {
+		if h.Size == head.Size {
 			return nil
 		}
+		levels, idxs, nodeHashes := make([]int16, len(nodes)), make([]int64, len(nodes)), make([][]byte, len(nodes))
+		for i, n := range nodes {
+			levels[i], idxs[i], nodeHashes[i] = int16(n.ID.Level), int64(n.ID.Index), n.Hash[:]
+		}
 		// Records, nodes and head in one more round trip.
-		h := tree.Head()
 		b = &pgx.Batch{}
 		if n > 0 {
 			b.Queue(appendSQL, next, ids, kinds, callers, ats, bodies, salts, hashes)
 		}
-		b.Queue(insertNodesSQL, nodes.levels, nodes.idxs, nodes.hashes)
-		b.Queue(updateHeadSQL, int64(h.Size), h.Root[:], nonNil(h.Border))
+		b.Queue(insertNodesSQL, levels, idxs, nodeHashes)
+		b.Queue(sqlcommon.UpdateHeadSQL, int64(h.Size), h.Root[:], nonNil(h.Border))
 		br = tx.SendBatch(ctx, b)
 		if n > 0 {
 			tag, err := br.Exec()
@@ -127,30 +135,4 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// Record returns the record with the given ID, or evidence.ErrNotFound.
-func (s *Store) Record(ctx context.Context, id string) (evidence.Record, error) {
-	var (
-		r    evidence.Record
-		idx  int64
-		kind string
-		hash []byte
-	)
-	err := s.pool.QueryRow(ctx, `SELECT idx, id, kind, partner, at, body, salt, hash
-		FROM evidence WHERE id = $1`, id).Scan(&idx, &r.ID, &kind, &r.Partner, &r.At, &r.Body, &r.Salt, &hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return evidence.Record{}, fmt.Errorf("postgres: evidence %q: %w", id, evidence.ErrNotFound)
-	}
-	if err != nil {
-		return evidence.Record{}, fmt.Errorf("postgres: evidence %q: %w", id, err)
-	}
-	if len(hash) != len(r.Hash) {
-		return evidence.Record{}, fmt.Errorf("postgres: evidence %q: stored hash is %d bytes", id, len(hash))
-	}
-	r.Index = uint64(idx)
-	r.Kind = evidence.Kind(kind)
-	r.At = storeutil.Time(r.At)
-	copy(r.Hash[:], hash)
-	return r, nil
 }

@@ -17,14 +17,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"path"
-	"sort"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3/database"
 
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/service"
 )
 
@@ -43,11 +43,17 @@ const (
 
 // Store is a service.Store backed by PostgreSQL. It is safe for concurrent
 // use, and several Stores (in one process or many) may share a database.
+//
+// Most of its methods are the shared SQL logic (adapters/internal/sqlcommon);
+// the connection setup, the change feed and AppendBatch are PostgreSQL's own.
 type Store struct {
+	*common
 	pool *pgxpool.Pool
 	// appendLockKey sequences appenders to this schema's evidence log.
 	appendLockKey int32
 }
+
+type common = sqlcommon.Store
 
 var _ service.Store = (*Store)(nil)
 
@@ -103,7 +109,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(schema))
-	return &Store{pool: pool, appendLockKey: int32(h.Sum32())}, nil
+	return &Store{common: sqlcommon.New(db{pool}, dialect), pool: pool, appendLockKey: int32(h.Sum32())}, nil
 }
 
 // Ping reports whether the database answers.
@@ -120,16 +126,16 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// migrate applies, in name order, every embedded migration not yet
-// recorded in schema_migrations, each in its own transaction. It works on
-// a connection of its own, closed at the end, so the session advisory lock
-// it holds is released even if it fails half-way.
+// migrate applies the embedded migrations not applied yet (goose, through
+// pgx's database/sql driver). It holds a session advisory lock on a
+// connection of its own, closed at the end, so that processes starting
+// together migrate one after the other and the lock is released even if
+// migrating fails half-way.
 func migrate(ctx context.Context, ccfg *pgx.ConnConfig, schema string) error {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	fsys, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
 	conn, err := pgx.ConnectConfig(ctx, ccfg)
 	if err != nil {
 		return err
@@ -143,44 +149,15 @@ func migrate(ctx context.Context, ccfg *pgx.ConnConfig, schema string) error {
 			return fmt.Errorf("create schema %q: %w", schema, err)
 		}
 	}
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    text        NOT NULL PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT now()
-	)`); err != nil {
+	db := stdlib.OpenDB(*ccfg.Copy())
+	defer db.Close()
+	if err := sqlcommon.Migrate(ctx, db, database.DialectPostgres, fsys); err != nil {
 		return err
-	}
-	for _, name := range names {
-		version := strings.TrimSuffix(path.Base(name), ".sql")
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if err := applyMigration(ctx, conn, version, string(body)); err != nil {
-			return fmt.Errorf("%s: %w", version, err)
-		}
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrateLockKey); err != nil {
 		return fmt.Errorf("release migration lock: %w", err)
 	}
 	return nil
-}
-
-func applyMigration(ctx context.Context, conn *pgx.Conn, version, body string) error {
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var done bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`,
-			version).Scan(&done); err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, body); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version)
-		return err
-	})
 }
 
 // mapErr turns unique-key violations into service.ErrConflict, keeping the

@@ -2,6 +2,9 @@ package postgres_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,14 +164,69 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Fatalf("concurrent Open: %v", err)
 		}
 	}
-	var applied int
-	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM `+
-		pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&applied); err != nil {
+	checkMigrations(t, admin, schema)
+}
+
+// checkMigrations checks that goose recorded every embedded migration
+// exactly once.
+func checkMigrations(t *testing.T, admin *pgx.Conn, schema string) {
+	t.Helper()
+	files, _ := filepath.Glob("migrations/*.sql")
+	rows, err := admin.Query(t.Context(), `SELECT version_id FROM `+pgx.Identifier{schema, "goose_db_version"}.Sanitize()+
+		` WHERE version_id > 0 AND is_applied ORDER BY id`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if applied == 0 {
-		t.Fatal("no migration recorded")
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
 	}
+	storetest.CheckMigrations(t, applied, len(files))
+}
+
+// TestAdoptsFormerMigrations opens a schema migrated by the runner
+// credgate had before goose (versions in schema_migrations): goose must
+// take the versions over without running them again (their CREATE TABLEs
+// would fail), then apply the newer ones, and the data must stay.
+func TestAdoptsFormerMigrations(t *testing.T) {
+	t.Parallel()
+	url, admin := testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
+	ctx := t.Context()
+	ident := pgx.Identifier{schema}.Sanitize()
+	err := pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		// What the former runner did: its table, then each migration's
+		// body and its version, in name order.
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+ident+`; SET LOCAL search_path = `+ident+`;
+			CREATE TABLE schema_migrations (version text NOT NULL PRIMARY KEY,
+				applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		files, _ := filepath.Glob("migrations/*.sql")
+		for _, f := range files[:storetest.LegacyVersions] {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			version := strings.TrimSuffix(filepath.Base(f), ".sql")
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", version, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf(storetest.LegacyPartnerSQL, "now()"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second opening finds nothing to do
+		openIn(t, url, schema)
+		checkMigrations(t, admin, schema)
+	}
+	storetest.CheckAdopted(t, openIn(t, url, schema))
 }
 
 // TestEvidenceAppendOnly checks that the schema refuses to delete or

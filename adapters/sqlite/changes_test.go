@@ -3,10 +3,17 @@ package sqlite_test
 import (
 	"testing"
 
+	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/adapters/storetest"
-	"github.com/credgate/credgate/service"
 )
 
 func TestChangesConformance(t *testing.T) {
-	storetest.RunChanges(t, func(t *testing.T) service.Store { return openStore(t) })
+	storetest.RunChanges(t, func(t *testing.T) storetest.ChangeStore {
+		s, err := sqlite.Open(t.Context(), t.TempDir())
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

@@ -23,13 +23,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/pressly/goose/v3/database"
+
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/service"
 )
 
@@ -41,10 +43,15 @@ const FileName = "credgate.db"
 var migrationFS embed.FS
 
 // Store is a service.Store backed by SQLite. It is safe for concurrent use.
+// Most of its methods are the shared SQL logic (adapters/internal/sqlcommon);
+// the change feed and the connection setup are SQLite's own.
 type Store struct {
+	*common
 	w *sql.DB // the one write connection
 	r *sql.DB // read-only pool
 }
+
+type common = sqlcommon.Store
 
 var _ service.Store = (*Store)(nil)
 
@@ -117,7 +124,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{w: w, r: r}, nil
+	return &Store{common: sqlcommon.New(db{r: r, w: w}, dialect), w: w, r: r}, nil
 }
 
 // dsn is the data source name for path. The pragmas are DSN parameters so
@@ -154,54 +161,14 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// migrate applies, in name order, every embedded migration not yet
-// recorded in schema_migrations, each in its own transaction.
+// migrate applies the embedded migrations not applied yet (goose, over
+// the one write connection).
 func migrate(ctx context.Context, db *sql.DB) error {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	fsys, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    TEXT    NOT NULL PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	) STRICT`); err != nil {
-		return err
-	}
-	for _, name := range names {
-		version := strings.TrimSuffix(filepath.Base(name), ".sql")
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if err := applyMigration(ctx, db, version, string(body)); err != nil {
-			return fmt.Errorf("%s: %w", version, err)
-		}
-	}
-	return nil
-}
-
-func applyMigration(ctx context.Context, db *sql.DB, version, body string) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, body); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		version, time.Now().UnixMicro()); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return sqlcommon.Migrate(ctx, db, database.DialectSQLite3, fsys)
 }
 
 // mapErr turns unique-key violations into service.ErrConflict, keeping the
@@ -217,28 +184,8 @@ func mapErr(err error) error {
 	return err
 }
 
-// scanner is what *sql.Row and *sql.Rows have in common.
-type scanner interface {
-	Scan(dest ...any) error
-}
-
-// micros and the helpers below convert between time.Time and the stored
-// INTEGER microseconds.
+// micros and fromMicros convert between time.Time and the stored INTEGER
+// microseconds.
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
-func microsPtr(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
-}
-
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-func fromMicrosPtr(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := fromMicros(v.Int64)
-	return &t
-}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"sync"
@@ -22,12 +23,20 @@ type ChangeFeed interface {
 	PruneSubjectChanges(ctx context.Context, before uint64) error
 }
 
+// ChangeStore is a store that also keeps the change log and upstream
+// sources' snapshots, as both adapters do.
+type ChangeStore interface {
+	service.Store
+	ChangeFeed
+	service.SourceStore
+}
+
 // RunChanges runs the conformance suite of the change log and of upstream
 // source snapshots against the stores open returns (as Run does).
-func RunChanges(t *testing.T, open func(t *testing.T) service.Store) {
+func RunChanges(t *testing.T, open func(t *testing.T) ChangeStore) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s service.Store)
+		fn   func(t *testing.T, s ChangeStore)
 	}{
 		{"Changes/InsertUpdateNoteSubjectsAndPersons", testChangesNoted},
 		{"Changes/CursorSkipsSeen", testChangesCursor},
@@ -39,6 +48,7 @@ func RunChanges(t *testing.T, open func(t *testing.T) service.Store) {
 		{"Sources/ErrorKeepsSnapshot", testSourceError},
 		{"Sources/ConcurrentApplies", testSourceConcurrent},
 		{"Sources/EntriesAsInserted", testSourceEntriesAsInserted},
+		{"Sources/LargeSnapshots", testSourceLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,24 +56,6 @@ func RunChanges(t *testing.T, open func(t *testing.T) service.Store) {
 			tc.fn(t, open(t))
 		})
 	}
-}
-
-func feedOf(t *testing.T, s service.Store) ChangeFeed {
-	t.Helper()
-	f, ok := s.(ChangeFeed)
-	if !ok {
-		t.Fatalf("%T does not keep a change log", s)
-	}
-	return f
-}
-
-func sourcesOf(t *testing.T, s service.Store) service.SourceStore {
-	t.Helper()
-	f, ok := s.(service.SourceStore)
-	if !ok {
-		t.Fatalf("%T does not keep upstream sources", s)
-	}
-	return f
 }
 
 // changedSince returns the subjects changed at or after cursor (each once)
@@ -87,8 +79,8 @@ func changedSince(t *testing.T, f ChangeFeed, cursor uint64) ([]string, uint64) 
 	return out, next
 }
 
-func testChangesNoted(t *testing.T, s service.Store) {
-	f := feedOf(t, s)
+func testChangesNoted(t *testing.T, s ChangeStore) {
+	f := s
 	c0, err := f.ChangeCursor(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +106,8 @@ func testChangesNoted(t *testing.T, s service.Store) {
 	}
 }
 
-func testChangesCursor(t *testing.T, s service.Store) {
-	f := feedOf(t, s)
+func testChangesCursor(t *testing.T, s ChangeStore) {
+	f := s
 	c0, err := f.ChangeCursor(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -146,8 +138,8 @@ func testChangesCursor(t *testing.T, s service.Store) {
 	}
 }
 
-func testChangesOverLimit(t *testing.T, s service.Store) {
-	f := feedOf(t, s)
+func testChangesOverLimit(t *testing.T, s ChangeStore) {
+	f := s
 	c0, err := f.ChangeCursor(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +160,8 @@ func testChangesOverLimit(t *testing.T, s service.Store) {
 	}
 }
 
-func testChangesPruned(t *testing.T, s service.Store) {
-	f := feedOf(t, s)
+func testChangesPruned(t *testing.T, s ChangeStore) {
+	f := s
 	c0, err := f.ChangeCursor(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -223,23 +215,22 @@ func applySource(t *testing.T, s service.SourceStore, rev string, at time.Time, 
 	return res
 }
 
-func testSourceApply(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
-	if _, err := src.SourceState(t.Context(), "feed"); !errors.Is(err, service.ErrNotFound) {
+func testSourceApply(t *testing.T, s ChangeStore) {
+	if _, err := s.SourceState(t.Context(), "feed"); !errors.Is(err, service.ErrNotFound) {
 		t.Fatalf("state of an unknown source: %v, want ErrNotFound", err)
 	}
-	r1 := applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"), srcEntry("i2", "ORG1", "P1"))
+	r1 := applySource(t, s, "r1", at(time.Hour), srcEntry("i1", "PA"), srcEntry("i2", "ORG1", "P1"))
 	if r1.Added != 2 || r1.Removed != 0 || r1.Unchanged {
 		t.Fatalf("first apply: %+v", r1)
 	}
-	st, err := src.SourceState(t.Context(), "feed")
+	st, err := s.SourceState(t.Context(), "feed")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Revision != "r1" || st.Entries != 2 || !st.SyncedAt.Equal(stored(at(time.Hour))) || !st.AppliedAt.Equal(st.SyncedAt) {
 		t.Fatalf("state after r1: %+v", st)
 	}
-	r2 := applySource(t, src, "r2", at(2*time.Hour), srcEntry("i1", "PA"), srcEntry("i3", "PB"))
+	r2 := applySource(t, s, "r2", at(2*time.Hour), srcEntry("i1", "PA"), srcEntry("i3", "PB"))
 	if r2.Added != 1 || r2.Removed != 1 || r2.Kept != 1 {
 		t.Fatalf("second apply: %+v", r2)
 	}
@@ -264,14 +255,13 @@ func testSourceApply(t *testing.T, s service.Store) {
 	}
 }
 
-func testSourceUnchanged(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
-	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
-	res := applySource(t, src, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
+func testSourceUnchanged(t *testing.T, s ChangeStore) {
+	applySource(t, s, "r1", at(time.Hour), srcEntry("i1", "PA"))
+	res := applySource(t, s, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
 	if !res.Unchanged || res.Kept != 1 || len(res.Subjects) != 0 {
 		t.Fatalf("same revision: %+v", res)
 	}
-	st, err := src.SourceState(t.Context(), "feed")
+	st, err := s.SourceState(t.Context(), "feed")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +270,10 @@ func testSourceUnchanged(t *testing.T, s service.Store) {
 	}
 }
 
-func testSourceItemBack(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
-	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
-	applySource(t, src, "r2", at(2*time.Hour))
-	res := applySource(t, src, "r3aaaaaaaa", at(3*time.Hour), srcEntry("i1", "PA"))
+func testSourceItemBack(t *testing.T, s ChangeStore) {
+	applySource(t, s, "r1", at(time.Hour), srcEntry("i1", "PA"))
+	applySource(t, s, "r2", at(2*time.Hour))
+	res := applySource(t, s, "r3aaaaaaaa", at(3*time.Hour), srcEntry("i1", "PA"))
 	if res.Added != 1 {
 		t.Fatalf("item back: %+v", res)
 	}
@@ -308,13 +297,12 @@ func testSourceItemBack(t *testing.T, s service.Store) {
 	}
 }
 
-func testSourceError(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
-	applySource(t, src, "r1", at(time.Hour), srcEntry("i1", "PA"))
-	if err := src.RecordSourceError(t.Context(), "feed", at(2*time.Hour), "upstream said 500"); err != nil {
+func testSourceError(t *testing.T, s ChangeStore) {
+	applySource(t, s, "r1", at(time.Hour), srcEntry("i1", "PA"))
+	if err := s.RecordSourceError(t.Context(), "feed", at(2*time.Hour), "upstream said 500"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := src.SourceState(t.Context(), "feed")
+	st, err := s.SourceState(t.Context(), "feed")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,27 +310,26 @@ func testSourceError(t *testing.T, s service.Store) {
 		!st.SyncedAt.Equal(stored(at(time.Hour))) {
 		t.Fatalf("after an error: %+v", st)
 	}
-	applySource(t, src, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
-	if st, _ = src.SourceState(t.Context(), "feed"); st.LastError != "" || !st.LastErrorAt.IsZero() {
+	applySource(t, s, "r1", at(3*time.Hour), srcEntry("i1", "PA"))
+	if st, _ = s.SourceState(t.Context(), "feed"); st.LastError != "" || !st.LastErrorAt.IsZero() {
 		t.Fatalf("a good sync clears the error: %+v", st)
 	}
 	// An error for a source never applied creates its state.
-	if err := src.RecordSourceError(t.Context(), "other", at(time.Hour), "down"); err != nil {
+	if err := s.RecordSourceError(t.Context(), "other", at(time.Hour), "down"); err != nil {
 		t.Fatal(err)
 	}
-	if st, err = src.SourceState(t.Context(), "other"); err != nil || st.LastError != "down" || !st.SyncedAt.IsZero() {
+	if st, err = s.SourceState(t.Context(), "other"); err != nil || st.LastError != "down" || !st.SyncedAt.IsZero() {
 		t.Fatalf("error of a new source: %+v %v", st, err)
 	}
 }
 
-func testSourceConcurrent(t *testing.T, s service.Store) {
-	src := sourcesOf(t, s)
+func testSourceConcurrent(t *testing.T, s ChangeStore) {
 	items := []service.SourceEntry{srcEntry("i1", "PA"), srcEntry("i2", "PB"), srcEntry("i3", "PC")}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for range 4 {
 		wg.Go(func() {
-			_, err := src.ApplySource(t.Context(), service.SourceApply{Source: "feed", Revision: "r1", Items: items,
+			_, err := s.ApplySource(t.Context(), service.SourceApply{Source: "feed", Revision: "r1", Items: items,
 				At: at(time.Hour), Reason: "x"})
 			errs <- err
 		})
@@ -354,7 +341,7 @@ func testSourceConcurrent(t *testing.T, s service.Store) {
 			t.Fatalf("concurrent apply: %v", err)
 		}
 	}
-	st, err := src.SourceState(t.Context(), "feed")
+	st, err := s.SourceState(t.Context(), "feed")
 	if err != nil || st.Entries != 3 {
 		t.Fatalf("after concurrent applies: %+v %v", st, err)
 	}
@@ -364,13 +351,13 @@ func testSourceConcurrent(t *testing.T, s service.Store) {
 // same entry inserted by InsertEntries does, every field included: the
 // apply writes entries with its own statement, which must keep up with
 // the columns InsertEntries writes.
-func testSourceEntriesAsInserted(t *testing.T, s service.Store) {
+func testSourceEntriesAsInserted(t *testing.T, s ChangeStore) {
 	e := orgEntry("direct", "ORGX", "P1", "P2")
 	e.ParticularlySerious, e.ExitByApplication = true, true
 	mustInsert(t, s, e)
 	viaSource := e
 	viaSource.ID = "via-source"
-	applySource(t, sourcesOf(t, s), "r1", at(time.Hour), service.SourceEntry{ItemID: "via-source", Entry: viaSource})
+	applySource(t, s, "r1", at(time.Hour), service.SourceEntry{ItemID: "via-source", Entry: viaSource})
 	want, err := s.GetEntry(t.Context(), "direct")
 	if err != nil {
 		t.Fatal(err)
@@ -382,5 +369,35 @@ func testSourceEntriesAsInserted(t *testing.T, s service.Store) {
 	got.ID = want.ID
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("an entry applied from a source reads back differently from one inserted:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// testSourceLarge applies snapshots larger than one statement's parameter
+// lists: all of them dropped, then all of them back (their ids taken by
+// the revoked entries).
+func testSourceLarge(t *testing.T, s ChangeStore) {
+	const n = 1201
+	items := make([]service.SourceEntry, n)
+	for i := range items {
+		items[i] = srcEntry(fmt.Sprintf("i%04d", i), fmt.Sprintf("P%04d", i))
+	}
+	if r := applySource(t, s, "r1", at(time.Hour), items...); r.Added != n {
+		t.Fatalf("first apply: %+v", r)
+	}
+	r := applySource(t, s, "r2", at(2*time.Hour), srcEntry("other", "PX"))
+	if r.Added != 1 || r.Removed != n || len(r.Subjects) != n+1 {
+		t.Fatalf("all dropped: added %d removed %d, %d subjects", r.Added, r.Removed, len(r.Subjects))
+	}
+	for _, id := range []string{"i0000", "i0600", "i1200"} {
+		if e, err := s.GetEntry(t.Context(), id); err != nil || e.RevokedAt == nil {
+			t.Fatalf("dropped %s: %+v, %v", id, e, err)
+		}
+	}
+	if r := applySource(t, s, "r3aaaaaaaa", at(3*time.Hour), items...); r.Added != n || r.Removed != 1 {
+		t.Fatalf("all back: %+v", r)
+	}
+	es, err := s.ListEntries(t.Context(), service.EntryFilter{Subject: "P1200"})
+	if err != nil || len(es) != 2 {
+		t.Fatalf("entries of a subject back: %d, %v", len(es), err)
 	}
 }

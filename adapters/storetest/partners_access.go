@@ -81,6 +81,48 @@ func testPartnerAccessFields(t *testing.T, s service.Store) {
 	check("client-1", p)
 }
 
+// testPartnerRegion checks that a partner's region (its jurisdiction,
+// which scopes regional measures) round-trips through insert, listing and
+// update, and that a partner stored without one reads back national ("").
+func testPartnerRegion(t *testing.T, s service.Store) {
+	ctx := t.Context()
+	p := partner("p1", "client-1")
+	p.Region = "450100"
+	if err := s.InsertPartner(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertPartner(ctx, partner("p2", "client-2")); err != nil {
+		t.Fatal(err)
+	}
+	region := func(clientID string) string {
+		t.Helper()
+		got, err := s.PartnerByClientID(ctx, clientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Region
+	}
+	if got := region("client-1"); got != "450100" {
+		t.Fatalf("region after insert: %q", got)
+	}
+	if got := region("client-2"); got != "" {
+		t.Fatalf("region of a national partner: %q", got)
+	}
+	all, err := s.ListPartners(ctx)
+	if err != nil || len(all) != 2 || all[0].Region != "450100" || all[1].Region != "" {
+		t.Fatalf("listed: %+v, %v", all, err)
+	}
+	for i, want := range []string{"370100", ""} {
+		p.Version, p.Region, p.UpdatedAt = int64(i+2), want, at(time.Duration(i+1)*time.Hour)
+		if err := s.UpdatePartner(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if got := region("client-1"); got != want {
+			t.Fatalf("region after update: %q, want %q", got, want)
+		}
+	}
+}
+
 // withoutAccess clears the fields testPartnerAccessFields compares itself.
 func withoutAccess(p service.Partner) service.Partner {
 	p.Credentials, p.SubjectKinds, p.Visibility, p.RateLimit = nil, nil, "", ""

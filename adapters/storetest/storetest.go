@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 		{"Partners/Conflicts", testPartnerConflicts},
 		{"Partners/OptimisticUpdate", testPartnerUpdate},
 		{"Partners/AccessFields", testPartnerAccessFields},
+		{"Partners/Region", testPartnerRegion},
 		{"Evidence/RecordsOfKind", testRecordsOfKind},
 		{"Evidence/ConsecutiveIndexes", testAppendIndexes},
 		{"Evidence/RecordRoundTrip", testRecordRoundTrip},

@@ -164,3 +164,63 @@ func testCheckpointsAndKeys(t *testing.T, s service.Store) {
 		t.Fatalf("keys %+v", keys)
 	}
 }
+
+// CheckTreeCatchesUp writes records the way a gateway from before the
+// Merkle tree did (rows only, written by legacy at the given index): the
+// next AppendBatch integrates them in order, inclusion proofs of every
+// record verify, and a hole in the part still to integrate stops appends
+// with ErrTreeCorrupt (the log fails closed rather than grow a tree over
+// a hole). It returns the records written, at indexes 0-7 and 9.
+func CheckTreeCatchesUp(t *testing.T, s service.Store, legacy func(idx int, r evidence.Record)) []evidence.Record {
+	t.Helper()
+	ctx := t.Context()
+	rec := func(i int) evidence.Record {
+		r := evidence.Record{ID: fmt.Sprintf("old-%d", i), Kind: evidence.KindCheck, Partner: "p",
+			At: time.Date(2025, 1, 1, 0, 0, i, 0, time.UTC), Body: fmt.Appendf(nil, `{"n":%d}`, i)}
+		if err := r.Seal(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	var want []evidence.Record
+	for i := range 5 {
+		r := rec(i)
+		if _, err := s.AppendBatch(ctx, []evidence.Record{r}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	for i := 5; i < 8; i++ {
+		r := rec(i)
+		legacy(i, r)
+		want = append(want, r)
+	}
+	if head, _ := s.TreeHead(ctx); head.Size != 5 {
+		t.Fatalf("tree of %d before catching up", head.Size)
+	}
+	if next, err := s.AppendBatch(ctx, nil); err != nil || next != 8 {
+		t.Fatalf("catch up: %d, %v", next, err)
+	}
+	tree, _ := evidence.TreeFrom(evidence.Head{Root: evidence.EmptyRoot()})
+	for _, r := range want {
+		tree.Append(evidence.LeafHash(r), nil)
+	}
+	if head, _ := s.TreeHead(ctx); head.Size != 8 || head.Root != tree.Root() {
+		t.Fatalf("after catching up: tree of %d, root %x, want 8, %x", head.Size, head.Root, tree.Root())
+	}
+	for i := range 8 {
+		p, err := evidence.InclusionProof(ctx, s, uint64(i), 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := evidence.VerifyInclusion(evidence.LeafHash(want[i]), uint64(i), 8, p, tree.Root()); err != nil {
+			t.Fatalf("record %d after catching up: %v", i, err)
+		}
+	}
+	r := rec(9)
+	legacy(9, r) // index 8 missing
+	if _, err := s.AppendBatch(ctx, []evidence.Record{rec(20)}); !errors.Is(err, evidence.ErrTreeCorrupt) {
+		t.Fatalf("append over a hole: %v", err)
+	}
+	return append(want, r)
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/policy"
@@ -39,8 +40,23 @@ func (c *storeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.postgresURL, "postgres-url", os.Getenv("CREDGATE_POSTGRES_URL"), "PostgreSQL URL; when set, data lives there instead of SQLite (env CREDGATE_POSTGRES_URL)")
 }
 
+// store is what credgate needs of its database: everything it keeps
+// (service.Store), the change log the cache tier reconciles from, and the
+// upstream sources' state. Both adapters provide all of it, checked here
+// at compile time, so serve wires them without asking.
+type store interface {
+	service.Store
+	cache.ChangeFeed
+	service.SourceStore
+}
+
+var (
+	_ store = (*sqlite.Store)(nil)
+	_ store = (*postgres.Store)(nil)
+)
+
 // open opens the configured store.
-func (c *storeConfig) open(ctx context.Context) (service.Store, string, error) {
+func (c *storeConfig) open(ctx context.Context) (store, string, error) {
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("data dir: %w", err)
 	}

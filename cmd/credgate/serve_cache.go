@@ -71,15 +71,11 @@ func (w *cacheWiring) close() {
 
 // start builds and starts the cache tier over st (with Redis at redisURL,
 // if set) and the sources of the sources file, if any.
-func (c *cacheConfig) start(ctx context.Context, st service.Store, cat *policy.Catalog, redisURL string, logger *slog.Logger) (*cacheWiring, error) {
+func (c *cacheConfig) start(ctx context.Context, st store, cat *policy.Catalog, redisURL string, logger *slog.Logger) (*cacheWiring, error) {
 	// Sets are confirmed every reconcile; one older than half the bound is
 	// read again, which a slower reconciler would make every hit do.
 	if c.reconcile >= c.maxStaleness/2 {
 		return nil, fmt.Errorf("--cache-reconcile (%s) must be less than half of --max-staleness (%s)", c.reconcile, c.maxStaleness)
-	}
-	feed, ok := st.(cache.ChangeFeed)
-	if !ok {
-		return nil, fmt.Errorf("the %T store keeps no change log for the cache", st)
 	}
 	opts := []cache.Option{cache.WithMaxSubjects(c.maxSubjects), cache.WithMaxStaleness(c.maxStaleness),
 		cache.WithReconcileInterval(c.reconcile), cache.WithRedisTTL(c.redisTTL), cache.WithPrefix(c.redisPrefix),
@@ -92,7 +88,9 @@ func (c *cacheConfig) start(ctx context.Context, st service.Store, cat *policy.C
 		}
 		opts = append(opts, cache.WithRedis(ro))
 	}
-	tier, err := cache.New(st, feed, opts...)
+	// The tier decorates the store's entry reading and reconciles from its
+	// change log.
+	tier, err := cache.New(st, st, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +114,7 @@ func (c *cacheConfig) start(ctx context.Context, st service.Store, cat *policy.C
 	return w, nil
 }
 
-func (c *cacheConfig) startSources(st service.Store, cat *policy.Catalog, tier *cache.Tier, logger *slog.Logger, w *cacheWiring) error {
-	store, ok := st.(service.SourceStore)
-	if !ok {
-		return fmt.Errorf("the %T store keeps no upstream sources", st)
-	}
+func (c *cacheConfig) startSources(st service.SourceStore, cat *policy.Catalog, tier *cache.Tier, logger *slog.Logger, w *cacheWiring) error {
 	f, err := os.Open(c.sourcesFile)
 	if err != nil {
 		return fmt.Errorf("sources: %w", err)
@@ -130,7 +124,7 @@ func (c *cacheConfig) startSources(st service.Store, cat *policy.Catalog, tier *
 	if err != nil {
 		return fmt.Errorf("sources %s: %w", c.sourcesFile, err)
 	}
-	sources := service.NewSources(store, cat, service.WithSourcesChangeHook(tier.Invalidate))
+	sources := service.NewSources(st, cat, service.WithSourcesChangeHook(tier.Invalidate))
 	for _, sc := range cfgs {
 		if err := sources.ValidateSource(sc.Name, sc.Lists); err != nil {
 			return fmt.Errorf("sources %s: %w", c.sourcesFile, err)

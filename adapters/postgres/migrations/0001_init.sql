@@ -1,3 +1,5 @@
+-- +goose Up
+-- +goose StatementBegin
 -- credgate schema, PostgreSQL flavour. Times are timestamptz (microsecond
 -- precision); repeated fields are jsonb arrays.
 
@@ -84,3 +86,4 @@ CREATE TRIGGER evidence_no_rewrite BEFORE UPDATE OR DELETE ON evidence
 
 CREATE TRIGGER evidence_no_truncate BEFORE TRUNCATE ON evidence
     FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
+-- +goose StatementEnd

@@ -1,3 +1,5 @@
+-- +goose Up
+-- +goose StatementBegin
 -- The evidence log's Merkle tree (RFC 6962 hashing), its signed checkpoints
 -- and the keys that sign them. Written by AppendBatch in the same
 -- transaction as the records it covers, under the append advisory lock, so
@@ -58,3 +60,4 @@ CREATE TRIGGER evidence_checkpoints_no_rewrite BEFORE UPDATE OR DELETE ON eviden
     FOR EACH ROW EXECUTE FUNCTION evidence_tree_append_only();
 CREATE TRIGGER evidence_checkpoints_no_truncate BEFORE TRUNCATE ON evidence_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION evidence_tree_append_only();
+-- +goose StatementEnd

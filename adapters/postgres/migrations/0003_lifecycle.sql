@@ -1,3 +1,5 @@
+-- +goose Up
+-- +goose StatementBegin
 -- 0003: the entry lifecycle (objections, repairs, exits, derived entries),
 -- bitemporal history of entries, and violation records.
 
@@ -137,3 +139,4 @@ CREATE TRIGGER violation_records_append_only BEFORE UPDATE OR DELETE ON violatio
     FOR EACH ROW EXECUTE FUNCTION lifecycle_append_only();
 CREATE TRIGGER violation_records_no_truncate BEFORE TRUNCATE ON violation_records
     FOR EACH STATEMENT EXECUTE FUNCTION lifecycle_append_only();
+-- +goose StatementEnd

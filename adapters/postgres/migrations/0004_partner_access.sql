@@ -1,3 +1,5 @@
+-- +goose Up
+-- +goose StatementBegin
 -- Partner access (issue 4): credentials with rotation overlap and public
 -- keys (private_key_jwt), per-partner scope and request quota.
 -- credentials: JSON array of service.Credential (hashes and public keys
@@ -13,3 +15,4 @@ ALTER TABLE partners ADD COLUMN rate_limit    text  NOT NULL DEFAULT '';
 -- Administrative acts are read back by kind (GET /v1/admin/acts); checks
 -- vastly outnumber them, so the scan must not walk the checks.
 CREATE INDEX evidence_kind ON evidence (kind, idx);
+-- +goose StatementEnd

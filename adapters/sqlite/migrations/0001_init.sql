@@ -1,3 +1,5 @@
+-- +goose Up
+-- +goose StatementBegin
 -- credgate schema, SQLite flavour. Times are INTEGER microseconds since the
 -- Unix epoch (UTC); repeated fields are JSON arrays stored as TEXT.
 
@@ -75,3 +77,4 @@ CREATE TRIGGER evidence_no_rewrite BEFORE UPDATE OF idx, id, kind, partner, at, 
 BEGIN
     SELECT RAISE(ABORT, 'evidence is append-only');
 END;
+-- +goose StatementEnd

@@ -1,3 +1,5 @@
+-- +goose Up
+-- +goose StatementBegin
 -- The evidence log's Merkle tree (RFC 6962 hashing), its signed checkpoints
 -- and the keys that sign them. Written by AppendBatch in the same
 -- transaction as the records it covers.
@@ -61,3 +63,4 @@ CREATE TABLE evidence_keys (
     vkey     TEXT    NOT NULL PRIMARY KEY,
     added_at INTEGER NOT NULL
 ) STRICT;
+-- +goose StatementEnd

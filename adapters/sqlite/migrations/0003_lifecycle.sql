@@ -1,3 +1,5 @@
+-- +goose Up
+-- +goose StatementBegin
 -- 0003: the entry lifecycle (objections, repairs, exits, derived entries),
 -- bitemporal history of entries, and violation records.
 
@@ -129,3 +131,4 @@ END;
 CREATE TRIGGER violation_records_no_delete BEFORE DELETE ON violation_records BEGIN
     SELECT RAISE(ABORT, 'violation records are append-only');
 END;
+-- +goose StatementEnd

@@ -1,3 +1,5 @@
+-- +goose Up
+-- +goose StatementBegin
 -- Cache invalidation and upstream sources.
 --
 -- subject_changes is an append-only log of the subjects whose answers an
@@ -67,3 +69,4 @@ CREATE TABLE source_items (
     entry_id TEXT NOT NULL REFERENCES entries (id),
     PRIMARY KEY (source, item_id)
 ) STRICT, WITHOUT ROWID;
+-- +goose StatementEnd

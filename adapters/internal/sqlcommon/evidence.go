@@ -1,0 +1,285 @@
+package sqlcommon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/credgate/credgate/adapters/internal/storeutil"
+	"github.com/credgate/credgate/evidence"
+)
+
+const recordColumns = `idx, id, kind, partner, at, body, salt, hash`
+
+// HeadSQL reads the tree head and the end of the log. Run after the
+// appenders' exclusion is held (under READ COMMITTED each statement sees
+// what committed before it started), it is the end of the log.
+const HeadSQL = `SELECT h.size, h.root, h.border, (SELECT coalesce(max(idx) + 1, 0) FROM evidence)
+	FROM evidence_tree_head h WHERE h.id = 1`
+
+// UpdateHeadSQL stores a tree head: size, root, border.
+const UpdateHeadSQL = `UPDATE evidence_tree_head SET size = $1, root = $2, border = $3 WHERE id = 1`
+
+// AppendBatch commits recs in one durable transaction with consecutive
+// indexes following the last record, integrating them into the Merkle tree
+// (evidence.Integrate) in the same transaction, and returns the first
+// index. An empty batch appends nothing (it only integrates records the
+// tree does not cover yet) and returns the index the next record will get.
+//
+// The transaction must exclude other appenders from reading the end of the
+// log until it commits: SQLite's single writer does. PostgreSQL has its
+// own AppendBatch (advisory lock, array inserts, two round trips).
+func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
+	leaves := make([][evidence.HashSize]byte, len(recs))
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return 0, s.errf("append evidence record %d: %w", i, err)
+		}
+		leaves[i] = evidence.LeafHash(recs[i])
+	}
+	var next uint64
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		head, n, err := ReadHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next = n
+		h, nodes, err := evidence.Integrate(ctx, s.LeafReader(tx), head, next, leaves)
+		if err != nil {
+			return err
+		}
+		if h.Size == head.Size {
+			return nil
+		}
+		stmts := make([]Stmt, 0, len(recs)+len(nodes)+1)
+		for i, r := range recs {
+			stmts = append(stmts, Stmt{`INSERT INTO evidence (` + recordColumns + `)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, []any{int64(next) + int64(i), r.ID, string(r.Kind),
+				r.Partner, storeutil.Time(r.At), nonNil(r.Body), nonNil(r.Salt), r.Hash[:]}})
+		}
+		for _, n := range nodes {
+			stmts = append(stmts, Stmt{`INSERT INTO evidence_nodes (level, idx, hash) VALUES ($1, $2, $3)`,
+				[]any{int64(n.ID.Level), int64(n.ID.Index), n.Hash[:]}})
+		}
+		stmts = append(stmts, Stmt{UpdateHeadSQL, []any{int64(h.Size), h.Root[:], nonNil(h.Border)}})
+		if i, err := tx.ExecBatch(ctx, stmts); err != nil {
+			if i < len(recs) {
+				return fmt.Errorf("record %q: %w", recs[i].ID, s.d.MapErr(err))
+			}
+			return fmt.Errorf("store tree: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, s.errf("append evidence: %w", err)
+	}
+	return next, nil
+}
+
+// ReadHead reads the stored tree head and the end of the log (HeadSQL).
+func ReadHead(ctx context.Context, q Querier) (evidence.Head, uint64, error) {
+	var (
+		size, next   int64
+		root, border []byte
+	)
+	if err := q.QueryRow(ctx, HeadSQL).Scan(&size, &root, &border, &next); err != nil {
+		return evidence.Head{}, 0, fmt.Errorf("read tree head: %w", err)
+	}
+	return head(size, root, border), uint64(next), nil
+}
+
+func head(size int64, root, border []byte) evidence.Head {
+	h := evidence.Head{Size: uint64(size), Border: border}
+	copy(h.Root[:], root)
+	return h
+}
+
+// LeafReader is the evidence.LeafReader of the transaction q.
+func (s *Store) LeafReader(q Querier) evidence.LeafReader { return leafReader{q} }
+
+type leafReader struct{ q Querier }
+
+func (l leafReader) LeafRecords(ctx context.Context, from, to uint64) ([]evidence.Record, error) {
+	return recordsBetween(ctx, l.q, from, to, `idx, id, kind, partner, at, NULL, NULL, hash`)
+}
+
+// recordsBetween reads records [from, to) in index order with the given
+// columns.
+func recordsBetween(ctx context.Context, q Querier, from, to uint64, cols string) ([]evidence.Record, error) {
+	rows, err := q.Query(ctx, `SELECT `+cols+` FROM evidence WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
+		int64(from), int64(to))
+	return collect(rows, err, scanRecord)
+}
+
+func scanRecord(row Rows) (evidence.Record, error) {
+	var (
+		r    evidence.Record
+		idx  int64
+		kind string
+		at   time.Time
+		hash []byte
+	)
+	if err := row.Scan(&idx, &r.ID, &kind, &r.Partner, &at, &r.Body, &r.Salt, &hash); err != nil {
+		return r, err
+	}
+	if len(hash) != evidence.HashSize {
+		return r, fmt.Errorf("%w: record %d has a %d-byte hash", evidence.ErrTreeCorrupt, idx, len(hash))
+	}
+	r.Index, r.Kind, r.At = uint64(idx), evidence.Kind(kind), storeutil.Time(at)
+	copy(r.Hash[:], hash)
+	return r, nil
+}
+
+// Record returns the record with the given ID, or evidence.ErrNotFound.
+func (s *Store) Record(ctx context.Context, id string) (evidence.Record, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+recordColumns+` FROM evidence WHERE id = $1`, id)
+	recs, err := collect(rows, err, scanRecord)
+	if err != nil {
+		return evidence.Record{}, s.errf("evidence %q: %w", id, err)
+	}
+	if len(recs) == 0 {
+		return evidence.Record{}, s.errf("evidence %q: %w", id, evidence.ErrNotFound)
+	}
+	return recs[0], nil
+}
+
+// RecordsBetween returns the stored records with from <= index < to.
+func (s *Store) RecordsBetween(ctx context.Context, from, to uint64) ([]evidence.Record, error) {
+	recs, err := recordsBetween(ctx, s.db, from, to, recordColumns)
+	if err != nil {
+		return nil, s.errf("read records: %w", err)
+	}
+	return recs, nil
+}
+
+// RecordsOfKind returns up to limit evidence records of kind with index
+// greater than after (-1: from the start), in index order, through the
+// (kind, idx) index.
+func (s *Store) RecordsOfKind(ctx context.Context, kind evidence.Kind, after int64, limit int) ([]evidence.Record, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+recordColumns+` FROM evidence
+		WHERE kind = $1 AND idx > $2 ORDER BY idx LIMIT $3`, string(kind), after, storeutil.Limit(limit))
+	out, err := collect(rows, err, scanRecord)
+	if err != nil {
+		return nil, s.errf("records of kind %q: %w", kind, err)
+	}
+	return out, nil
+}
+
+// TreeHead returns the tree as last committed.
+func (s *Store) TreeHead(ctx context.Context) (evidence.Head, error) {
+	var (
+		size         int64
+		root, border []byte
+	)
+	if err := s.db.QueryRow(ctx, `SELECT size, root, border FROM evidence_tree_head WHERE id = 1`).
+		Scan(&size, &root, &border); err != nil {
+		return evidence.Head{}, s.errf("tree head: %w", err)
+	}
+	return head(size, root, border), nil
+}
+
+// TreeNodes returns the hashes of the given nodes, in order, in one query
+// of primary-key probes (Dialect.NodesQuery).
+func (s *Store) TreeNodes(ctx context.Context, ids []evidence.NodeID) ([][evidence.HashSize]byte, error) {
+	out := make([][evidence.HashSize]byte, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]NodeKey, len(ids))
+	for i, id := range ids {
+		keys[i] = NodeKey{Level: int64(id.Level), Index: int64(id.Index)}
+	}
+	q, args := s.d.NodesQuery(keys)
+	found := make(map[NodeKey][]byte, len(ids))
+	rows, err := s.db.Query(ctx, q, args...)
+	if _, err := collect(rows, err, func(r Rows) (struct{}, error) {
+		var (
+			k    NodeKey
+			hash []byte
+		)
+		err := r.Scan(&k.Level, &k.Index, &hash)
+		found[k] = hash
+		return struct{}{}, err
+	}); err != nil {
+		return nil, s.errf("tree nodes: %w", err)
+	}
+	for i, k := range keys {
+		h, ok := found[k]
+		if !ok || len(h) != evidence.HashSize {
+			return nil, s.errf("%w: node %d/%d missing", evidence.ErrTreeCorrupt, k.Level, k.Index)
+		}
+		copy(out[i][:], h)
+	}
+	return out, nil
+}
+
+// LatestCheckpoint returns the checkpoint of the largest tree.
+func (s *Store) LatestCheckpoint(ctx context.Context) (evidence.StoredCheckpoint, error) {
+	var (
+		c          evidence.StoredCheckpoint
+		size       int64
+		root, note []byte
+	)
+	err := s.db.QueryRow(ctx, `SELECT size, root, note, created_at FROM evidence_checkpoints
+		ORDER BY size DESC LIMIT 1`).Scan(&size, &root, &note, &c.At)
+	if isNoRows(err) {
+		return evidence.StoredCheckpoint{}, evidence.ErrNoCheckpoint
+	}
+	if err != nil {
+		return evidence.StoredCheckpoint{}, s.errf("latest checkpoint: %w", err)
+	}
+	c.Size, c.Note, c.At = uint64(size), note, c.At.UTC()
+	copy(c.Root[:], root)
+	return c, nil
+}
+
+// AddCheckpoint stores c unless one of its size is stored already (by
+// another gateway, which signed the same tree).
+//
+// A checkpoint is a function of the durable tree and the key (Ed25519
+// signatures are deterministic), so one lost in a crash is signed again,
+// byte for byte: where the dialect can (Dialect.CheckpointPrelude), the
+// insert does not wait for its WAL flush.
+func (s *Store) AddCheckpoint(ctx context.Context, c evidence.StoredCheckpoint) error {
+	stmts := []Stmt{{`INSERT INTO evidence_checkpoints (size, root, note, created_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING`, []any{int64(c.Size), c.Root[:], c.Note, storeutil.Time(c.At)}}}
+	if s.d.CheckpointPrelude != "" {
+		stmts = append([]Stmt{{SQL: s.d.CheckpointPrelude}}, stmts...)
+	}
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		_, err := tx.ExecBatch(ctx, stmts)
+		return err
+	})
+	if err != nil {
+		return s.errf("add checkpoint: %w", err)
+	}
+	return nil
+}
+
+// AddVerifierKey remembers a checkpoint verifier key.
+func (s *Store) AddVerifierKey(ctx context.Context, key string) error {
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO evidence_keys (vkey, added_at) VALUES ($1, $2)
+			ON CONFLICT (vkey) DO NOTHING`, key, storeutil.Time(time.Now()))
+		return err
+	})
+	if err != nil {
+		return s.errf("add verifier key: %w", err)
+	}
+	return nil
+}
+
+// VerifierKeys lists the checkpoint verifier keys, oldest first.
+func (s *Store) VerifierKeys(ctx context.Context) ([]evidence.StoredKey, error) {
+	rows, err := s.db.Query(ctx, `SELECT vkey, added_at FROM evidence_keys ORDER BY added_at, vkey`)
+	out, err := collect(rows, err, func(r Rows) (evidence.StoredKey, error) {
+		var k evidence.StoredKey
+		err := r.Scan(&k.Key, &k.AddedAt)
+		k.AddedAt = k.AddedAt.UTC()
+		return k, err
+	})
+	if err != nil {
+		return nil, s.errf("verifier keys: %w", err)
+	}
+	return out, nil
+}

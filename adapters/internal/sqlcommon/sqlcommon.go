@@ -1,0 +1,183 @@
+// Package sqlcommon is the storage logic the SQL adapters share: every
+// query and scan of entries, partners, lifecycle, sources and the evidence
+// log written once, over a small interface that both pgx (PostgreSQL) and
+// database/sql (SQLite) satisfy through thin wrappers in their adapters,
+// with the differences between the databases kept in a Dialect value.
+//
+// Queries use $1, $2 … placeholders, which PostgreSQL and SQLite both
+// accept. Times are time.Time in and out: the SQLite wrapper stores them as
+// INTEGER microseconds, PostgreSQL as timestamptz. JSON columns (text in
+// SQLite, jsonb in PostgreSQL) are written as strings and read as bytes.
+// Like OpenFGA's pkg/storage/sqlcommon, the adapters add only what their
+// database does differently: connection setup, migrations, the change feed,
+// and fast paths where sharing would slow PostgreSQL.
+package sqlcommon
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/service"
+)
+
+// Row is one result row.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Rows is a result set; Close may be called more than once.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// Querier runs statements. A Row with no result scans to an error that
+// errors.Is sql.ErrNoRows (pgx's ErrNoRows wraps it).
+type Querier interface {
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) Row
+	// Exec returns the number of rows affected.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+}
+
+// Stmt is one statement of a batch.
+type Stmt struct {
+	SQL  string
+	Args []any
+}
+
+// Tx is a write transaction.
+type Tx interface {
+	Querier
+	// ExecBatch runs stmts in order: PostgreSQL pipelines them in one round
+	// trip, SQLite runs them one by one on prepared statements. On failure
+	// it returns the index of the statement that failed.
+	ExecBatch(ctx context.Context, stmts []Stmt) (int, error)
+}
+
+// DB is a database as the shared logic sees it: reads outside any
+// transaction (Querier), and write transactions.
+type DB interface {
+	Querier
+	// InTx runs fn in a write transaction, committed when fn returns nil
+	// and rolled back otherwise.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// Dialect is what differs between the databases beyond the wrappers.
+type Dialect struct {
+	// Name prefixes errors ("sqlite", "postgres").
+	Name string
+	// MapErr turns a unique-key violation into service.ErrConflict, keeping
+	// the driver error in the chain.
+	MapErr func(error) error
+	// ForUpdate is appended to the SELECT that reads a source's row in
+	// ApplySource, so that concurrent applies queue ("" where a
+	// transaction already excludes other writers).
+	ForUpdate string
+	// NodesQuery selects (level, idx, hash) of the given nodes in one query
+	// of primary-key probes.
+	NodesQuery func(ids []NodeKey) (string, []any)
+	// AsOfSQL selects, with the entry columns, each entry that named $1 in
+	// any version, in its latest version recorded at or before $2, by id.
+	AsOfSQL string
+	// CheckpointPrelude, if set, runs before a checkpoint is inserted in the
+	// same transaction (PostgreSQL: do not wait for the WAL flush).
+	CheckpointPrelude string
+}
+
+// NodeKey is a tree node's key as stored.
+type NodeKey struct {
+	Level int64
+	Index int64
+}
+
+// Store is the shared implementation of most of service.Store; an adapter
+// embeds it and adds the rest.
+type Store struct {
+	db DB
+	d  Dialect
+}
+
+// The capabilities the shared logic provides, checked at compile time; the
+// adapters check service.Store, which needs their own methods too.
+var (
+	_ service.EntryStore     = (*Store)(nil)
+	_ service.EntryLookup    = (*Store)(nil)
+	_ service.PartnerStore   = (*Store)(nil)
+	_ service.EvidenceStore  = (*Store)(nil)
+	_ service.SourceStore    = (*Store)(nil)
+	_ service.LifecycleStore = (*Store)(nil)
+	_ service.ActReader      = (*Store)(nil)
+	_ service.History        = (*Store)(nil)
+	_ evidence.TreeStore     = (*Store)(nil)
+)
+
+// New returns the shared store logic over db.
+func New(db DB, d Dialect) *Store {
+	if d.MapErr == nil {
+		d.MapErr = func(err error) error { return err }
+	}
+	return &Store{db: db, d: d}
+}
+
+// errf prefixes an error with the dialect's name.
+func (s *Store) errf(format string, args ...any) error {
+	return fmt.Errorf(s.d.Name+": "+format, args...)
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// collect reads every row with scan.
+func collect[T any](rows Rows, err error, scan func(Rows) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func scanString(r Rows) (string, error) {
+	var s string
+	err := r.Scan(&s)
+	return s, err
+}
+
+// checkUpdated tells a lost optimistic update (ErrConflict) from a missing
+// row (ErrNotFound) after an UPDATE … WHERE id = … AND version = ….
+func checkUpdated(ctx context.Context, q Querier, affected int64, table, id string) error {
+	if affected == 1 {
+		return nil
+	}
+	var n int64
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE id = $1`, id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return service.ErrNotFound
+	}
+	return fmt.Errorf("%w: stale version", service.ErrConflict)
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

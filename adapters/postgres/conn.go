@@ -1,0 +1,115 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
+)
+
+// dialect is PostgreSQL's part of the shared store logic.
+var dialect = sqlcommon.Dialect{
+	Name:      "postgres",
+	MapErr:    mapErr,
+	ForUpdate: ` FOR UPDATE`,
+	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {
+		levels := make([]int16, len(ids))
+		idxs := make([]int64, len(ids))
+		for i, id := range ids {
+			levels[i], idxs[i] = int16(id.Level), id.Index
+		}
+		return `SELECT n.level, n.idx, n.hash
+			FROM unnest($1::smallint[], $2::bigint[]) AS want(level, idx)
+			JOIN evidence_nodes n ON n.level = want.level AND n.idx = want.idx`, []any{levels, idxs}
+	},
+	// The candidates come from two indexed lookups; each one's version is
+	// one backward probe of the primary key (a lateral join: a DISTINCT ON
+	// over the candidates' versions lets the planner scan the history
+	// instead).
+	AsOfSQL: `SELECT ` + sqlcommon.VersionColumns + ` FROM (
+			SELECT id FROM entry_versions WHERE subject = $1
+			UNION
+			SELECT entry_id FROM entry_version_persons WHERE person_id = $1) c
+		CROSS JOIN LATERAL (SELECT * FROM entry_versions w WHERE w.id = c.id AND w.recorded_at <= $2
+			ORDER BY w.version DESC LIMIT 1) v
+		ORDER BY v.id`,
+	// A checkpoint lost in a crash is signed again byte for byte: its
+	// insert need not wait for the WAL flush.
+	CheckpointPrelude: `SET LOCAL synchronous_commit = off`,
+}
+
+// db is the shared logic's view of the pool.
+type db struct{ pool *pgxpool.Pool }
+
+var (
+	_ sqlcommon.DB = db{}
+	_ sqlcommon.Tx = pgTx{}
+)
+
+func (d db) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
+	rows, err := d.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{rows}, nil
+}
+
+func (d db) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
+	return d.pool.QueryRow(ctx, q, args...)
+}
+
+func (d db) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := d.pool.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+
+func (d db) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
+}
+
+type pgTx struct{ tx pgx.Tx }
+
+func (t pgTx) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
+	rows, err := t.tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{rows}, nil
+}
+
+func (t pgTx) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
+	return t.tx.QueryRow(ctx, q, args...)
+}
+
+func (t pgTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+
+// ExecBatch pipelines the statements in one round trip.
+func (t pgTx) ExecBatch(ctx context.Context, stmts []sqlcommon.Stmt) (int, error) {
+	if len(stmts) == 0 {
+		return 0, nil
+	}
+	b := &pgx.Batch{}
+	for _, s := range stmts {
+		b.Queue(s.SQL, s.Args...)
+	}
+	br := t.tx.SendBatch(ctx, b)
+	for i := range stmts {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return i, err
+		}
+	}
+	return len(stmts), br.Close()
+}
+
+type pgRows struct{ pgx.Rows }
+
+func (r pgRows) Close() error {
+	r.Rows.Close()
+	return nil
+}

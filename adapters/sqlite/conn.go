@@ -1,0 +1,214 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
+)
+
+// dialect is SQLite's part of the shared store logic.
+var dialect = sqlcommon.Dialect{
+	Name:   "sqlite",
+	MapErr: mapErr,
+	// Row values: (level, idx) IN (VALUES (?, ?), …), one primary-key
+	// probe each.
+	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {
+		var q strings.Builder
+		q.WriteString(`SELECT level, idx, hash FROM evidence_nodes WHERE (level, idx) IN (VALUES `)
+		args := make([]any, 0, 2*len(ids))
+		for i, id := range ids {
+			if i > 0 {
+				q.WriteString(",")
+			}
+			q.WriteString("(?,?)")
+			args = append(args, id.Level, id.Index)
+		}
+		q.WriteString(")")
+		return q.String(), args
+	},
+	// The candidates come from two indexed lookups; each one's version is
+	// found through (id, recorded_at, version).
+	AsOfSQL: `SELECT ` + sqlcommon.VersionColumns + ` FROM (
+		    SELECT id FROM entry_versions WHERE subject = $1
+		    UNION
+		    SELECT entry_id FROM entry_version_persons WHERE person_id = $1) c
+		JOIN entry_versions v ON v.id = c.id AND v.version = (
+		    SELECT max(w.version) FROM entry_versions w WHERE w.id = c.id AND w.recorded_at <= $2)
+		ORDER BY v.id`,
+}
+
+// affectingSQL is the query behind EntriesAffecting (its plan is tested).
+const affectingSQL = sqlcommon.AffectingSQL
+
+// db is the shared logic's view of the two pools: reads on the read-only
+// pool, writes (and transactions) on the one write connection. It stores
+// times as INTEGER microseconds since the Unix epoch and returns them in
+// UTC.
+type db struct{ r, w *sql.DB }
+
+var (
+	_ sqlcommon.DB = db{}
+	_ sqlcommon.Tx = sqlTx{}
+)
+
+func (d db) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
+	rows, err := d.r.QueryContext(ctx, q, toArgs(args)...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (d db) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
+	return sqlRow{d.r.QueryRowContext(ctx, q, toArgs(args)...)}
+}
+
+func (d db) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return execAffected(d.w.ExecContext(ctx, q, toArgs(args)...))
+}
+
+// InTx runs fn in a transaction of the write connection, which begins
+// IMMEDIATE: it holds the database's write lock from the start.
+func (d db) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
+	tx, err := d.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(sqlTx{tx}); err != nil {
+		return err
+	}
+	return mapErr(tx.Commit())
+}
+
+type sqlTx struct{ tx *sql.Tx }
+
+func (t sqlTx) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
+	rows, err := t.tx.QueryContext(ctx, q, toArgs(args)...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (t sqlTx) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
+	return sqlRow{t.tx.QueryRowContext(ctx, q, toArgs(args)...)}
+}
+
+func (t sqlTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return execAffected(t.tx.ExecContext(ctx, q, toArgs(args)...))
+}
+
+// ExecBatch runs the statements one by one, each distinct text prepared
+// once: SQLite is in process, so there is no round trip to save.
+func (t sqlTx) ExecBatch(ctx context.Context, stmts []sqlcommon.Stmt) (int, error) {
+	prepared := map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range prepared {
+			st.Close()
+		}
+	}()
+	for i, s := range stmts {
+		st, ok := prepared[s.SQL]
+		if !ok {
+			var err error
+			if st, err = t.tx.PrepareContext(ctx, s.SQL); err != nil {
+				return i, err
+			}
+			prepared[s.SQL] = st
+		}
+		if _, err := st.ExecContext(ctx, toArgs(s.Args)...); err != nil {
+			return i, err
+		}
+	}
+	return len(stmts), nil
+}
+
+func execAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// toArgs stores times as microseconds; a nil *time.Time is NULL.
+func toArgs(args []any) []any {
+	out, copied := args, false
+	for i, a := range args {
+		var v any
+		switch t := a.(type) {
+		case time.Time:
+			v = t.UnixMicro()
+		case *time.Time:
+			if t != nil {
+				v = t.UnixMicro()
+			}
+		default:
+			continue
+		}
+		if !copied {
+			out, copied = append([]any(nil), args...), true
+		}
+		out[i] = v
+	}
+	return out
+}
+
+type sqlRow struct{ row *sql.Row }
+
+func (r sqlRow) Scan(dest ...any) error { return scanTimes(r.row.Scan, dest) }
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Scan(dest ...any) error { return scanTimes(r.Rows.Scan, dest) }
+
+// scanTimes scans stored microseconds into *time.Time (and NULL or
+// microseconds into **time.Time) destinations.
+func scanTimes(scan func(...any) error, dest []any) error {
+	n := 0
+	for _, x := range dest {
+		switch x.(type) {
+		case *time.Time, **time.Time:
+			n++
+		}
+	}
+	if n == 0 {
+		return scan(dest...)
+	}
+	// One allocation for the stand-ins, one for the destinations.
+	vals := make([]sql.NullInt64, n)
+	d := append([]any(nil), dest...)
+	k := 0
+	for i, x := range dest {
+		switch x.(type) {
+		case *time.Time, **time.Time:
+			d[i] = &vals[k]
+			k++
+		}
+	}
+	if err := scan(d...); err != nil {
+		return err
+	}
+	k = 0
+	for _, x := range dest {
+		switch p := x.(type) {
+		case *time.Time:
+			*p = time.Time{}
+			if vals[k].Valid {
+				*p = fromMicros(vals[k].Int64)
+			}
+			k++
+		case **time.Time:
+			*p = nil
+			if vals[k].Valid {
+				t := fromMicros(vals[k].Int64)
+				*p = &t
+			}
+			k++
+		}
+	}
+	return nil
+}
