@@ -346,7 +346,7 @@ func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.Subj
 	if past != nil {
 		at = *past // the entries as known then, decided then
 	}
-	d, err := policy.Decide(c.catalog, subject, action, found.Entries, at)
+	d, err := policy.Decide(c.catalog, policy.Query{Subject: subject, Action: action, At: at}, found.Entries)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, err
 	}

@@ -180,7 +180,7 @@ func (c *Checker) SubjectStatus(ctx context.Context, caller Caller, rawSubject s
 		st.Entries = append(st.Entries, statusEntry(c.catalog, e, via, when))
 	}
 	for _, a := range c.catalog.Actions() {
-		d, err := policy.Decide(c.catalog, subject, a.ID, entries, when)
+		d, err := policy.Decide(c.catalog, policy.Query{Subject: subject, Action: a.ID, At: when}, entries)
 		if err != nil {
 			return SubjectStatus{}, err
 		}
