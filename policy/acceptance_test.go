@@ -236,14 +236,16 @@ func TestAcceptanceRunnerFails(t *testing.T) {
 		"ruled-out outcome":       func(tc *acceptanceCase) { tc.NotOutcome = []Outcome{OutcomeRestrict} },
 		"applied measure absent":  func(tc *acceptanceCase) { tc.Applied = []string{"sp-01-supervision"} },
 		"not applied but applied": func(tc *acceptanceCase) { tc.NotApplied = []string{"court-financial-institution"} },
-		"wrong status":            func(tc *acceptanceCase) { tc.Status = map[string]MeasureStatus{"court-financial-institution": MeasureNotApplicable} },
-		"unknown measure":         func(tc *acceptanceCase) { tc.NotApplied = []string{"no-such-measure"} },
-		"unknown list":            func(tc *acceptanceCase) { tc.List = "no_such_list" },
-		"unknown action":          func(tc *acceptanceCase) { tc.Action = "no_such_action" },
-		"bad subject":             func(tc *acceptanceCase) { tc.Subject = "company" },
-		"bad region":              func(tc *acceptanceCase) { tc.Region = "4403" },
-		"unknown outcome":         func(tc *acceptanceCase) { tc.NotOutcome = []Outcome{"maybe"} },
-		"unknown status":          func(tc *acceptanceCase) { tc.Status = map[string]MeasureStatus{"court-financial-institution": "on"} },
+		"wrong status": func(tc *acceptanceCase) {
+			tc.Status = map[string]MeasureStatus{"court-financial-institution": MeasureNotApplicable}
+		},
+		"unknown measure": func(tc *acceptanceCase) { tc.NotApplied = []string{"no-such-measure"} },
+		"unknown list":    func(tc *acceptanceCase) { tc.List = "no_such_list" },
+		"unknown action":  func(tc *acceptanceCase) { tc.Action = "no_such_action" },
+		"bad subject":     func(tc *acceptanceCase) { tc.Subject = "company" },
+		"bad region":      func(tc *acceptanceCase) { tc.Region = "4403" },
+		"unknown outcome": func(tc *acceptanceCase) { tc.NotOutcome = []Outcome{"maybe"} },
+		"unknown status":  func(tc *acceptanceCase) { tc.Status = map[string]MeasureStatus{"court-financial-institution": "on"} },
 	} {
 		tc := base
 		mod(&tc)
