@@ -107,6 +107,10 @@ type Query struct {
 	// Violations are the decision times of the violation records
 	// (不良信用记录) of the subject known to the caller, for eligibility.
 	Violations []time.Time
+	// ViolationsUnknown says the violation records could not be read:
+	// no eligibility can then be established (the measures are listed as
+	// not applicable, with that reason), while everything else is decided.
+	ViolationsUnknown bool
 }
 
 // Decide is the check: given the entries that name the subject (directly,
@@ -322,6 +326,8 @@ func (c *Catalog) decideEligibility(d *Decision, q Query, entries []Entry, eligi
 		since := q.At.AddDate(-m.Eligibility.CleanRecordYears, 0, 0)
 		if why := c.outOfScope(m, q.Context); why != "" {
 			am.Status, am.Reason = MeasureNotApplicable, why
+		} else if q.ViolationsUnknown {
+			am.Status, am.Reason = MeasureNotApplicable, "eligibility ("+m.Eligibility.Source+") cannot be established: the violation records could not be read"
 		} else if why := c.recordSince(q, entries, since); why != "" {
 			am.Status, am.Reason = MeasureNotApplicable, "not eligible ("+m.Eligibility.Source+"): "+why
 		} else {

@@ -27,6 +27,11 @@ type Scope struct {
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
 }
 
+// IsZero reports whether the scope is national and unconditional.
+func (s Scope) IsZero() bool {
+	return len(s.Regions) == 0 && len(s.Industries) == 0 && len(s.SubjectTypes) == 0 && len(s.EmployerTypes) == 0
+}
+
 // IsNational reports whether the scope has no region.
 func (s Scope) IsNational() bool { return len(s.Regions) == 0 }
 

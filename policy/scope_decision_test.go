@@ -266,6 +266,13 @@ func TestDecideEligibility(t *testing.T) {
 		}
 	}
 
+	// Unknown violation records establish no eligibility.
+	uq := q
+	uq.ViolationsUnknown = true
+	if d, _ := Decide(c, uq, nil); measureOf(t, d, "m-green").Status != MeasureNotApplicable || d.Outcome != OutcomeClear {
+		t.Fatalf("violations unknown: %s %+v", d.Outcome, d.Measures)
+	}
+
 	// A black entry in force now: restricted, not eligible.
 	now := entry("b1", "black", org, at.AddDate(0, -1, 0), c)
 	d, _ = Decide(c, q, []Entry{now})
