@@ -167,6 +167,10 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 		if !termOnly && l.Kind == ListBlack && black == nil {
 			black, blackList = e, l
 		}
+		if d.Findings == nil {
+			// One allocation: there are at most as many findings as entries.
+			d.Findings = make([]Finding, 0, len(entries)-i)
+		}
 		// An expired entry is a finding only when one of its measures
 		// still applies; the others are findings whatever the action.
 		if !termOnly {
@@ -194,6 +198,10 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 				am.Status, am.Reason = MeasureNotApplicable, why
 			} else if status == StatusUnderObjection {
 				am.Status, am.Reason = MeasureSuspended, "the entry is under objection; measures are suspended while it is verified"
+			}
+			if d.Measures == nil {
+				// Most decisions list a few measures: grow once, not at 1, 2, 4.
+				d.Measures = make([]AppliedMeasure, 0, 4)
 			}
 			d.Measures = append(d.Measures, am)
 			if am.Status != MeasureApplied {
