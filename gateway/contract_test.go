@@ -366,6 +366,14 @@ func TestContractValidator(t *testing.T) {
 		}
 		return b
 	}
+	measure := func(mod map[string]any) map[string]any {
+		m := map[string]any{"id": "m", "list": "l", "effect": "restrict", "mandatory": true, "status": "applied", "text": "t",
+			"legal_basis": "b", "authority": "a", "source": "s", "entry_id": "ent_1"}
+		for k, v := range mod {
+			m[k] = v
+		}
+		return m
+	}
 	jsonHdr := http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-Request-Id": {"abc"}}
 	probHdr := http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"abc"}}
 	problemBody := func(code string, status int) []byte {
@@ -428,6 +436,39 @@ func TestContractValidator(t *testing.T) {
 		{"token without no-store", "POST", "/v1/oauth/token", "application/x-www-form-urlencoded",
 			[]byte("grant_type=client_credentials&client_id=a&client_secret=b"), 200, jsonHdr,
 			[]byte(`{"access_token":"x","token_type":"Bearer","expires_in":900}`), true},
+		{"measure not applicable with its reason and scope", "POST", "/v1/checks", "application/json", checkReq, 200, jsonHdr,
+			answer(func(m map[string]any) {
+				m["measures"] = []any{measure(map[string]any{"status": "not_applicable", "reason": "applies only in 370100 济南市",
+					"scope": map[string]any{"regions": []any{"370100"}, "source": "篇十"}})}
+				m["context"] = map[string]any{"region": "440300"}
+			}), false},
+		{"eligibility measure without an entry", "POST", "/v1/checks", "application/json", checkReq, 200, jsonHdr,
+			answer(func(m map[string]any) {
+				mm := measure(map[string]any{"basis": "eligibility", "effect": "incentive"})
+				delete(mm, "entry_id")
+				m["measures"] = []any{mm}
+			}), false},
+		{"eligibility measure with an entry", "POST", "/v1/checks", "application/json", checkReq, 200, jsonHdr,
+			answer(func(m map[string]any) { m["measures"] = []any{measure(map[string]any{"basis": "eligibility"})} }), true},
+		{"measure without entry or basis", "POST", "/v1/checks", "application/json", checkReq, 200, jsonHdr,
+			answer(func(m map[string]any) {
+				mm := measure(nil)
+				delete(mm, "entry_id")
+				m["measures"] = []any{mm}
+			}), true},
+		{"unknown measure status", "POST", "/v1/checks", "application/json", checkReq, 200, jsonHdr,
+			answer(func(m map[string]any) { m["measures"] = []any{measure(map[string]any{"status": "ignored"})} }), true},
+		{"bad region in the recorded context", "POST", "/v1/checks", "application/json", checkReq, 200, jsonHdr,
+			answer(func(m map[string]any) { m["context"] = map[string]any{"region": "4403"} }), true},
+		{"accepted request with a malformed region", "POST", "/v1/checks", "application/json",
+			[]byte(`{"subject":{"id":"914403001922038216"},"action":"administrative_licensing","context":{"region":"4403"}}`), 200, jsonHdr, answer(nil), true},
+		{"accepted request with an unknown context field", "POST", "/v1/checks", "application/json",
+			[]byte(`{"subject":{"id":"914403001922038216"},"action":"administrative_licensing","context":{"regoin":"440300"}}`), 200, jsonHdr, answer(nil), true},
+		{"accepted request with context and valid_at", "POST", "/v1/checks", "application/json",
+			[]byte(`{"subject":{"id":"914403001922038216"},"action":"administrative_licensing","context":{"region":"440300","industry":"coal_mining"},"valid_at":"2026-03-05T10:00:00+08:00"}`),
+			200, jsonHdr, answer(func(m map[string]any) { m["valid_at"] = "2026-03-05T02:00:00Z" }), false},
+		{"region outside the jurisdiction", "POST", "/v1/checks", "application/json", checkReq, 403, probHdr,
+			problemBody("region_outside_jurisdiction", 403), false},
 		{"import file not validated as JSON", "POST", "/v1/admin/entries:import", "application/x-ndjson",
 			[]byte("{\"a\":1}\n{\"b\":2}\n"), 201, jsonHdr, []byte(`{"imported":2,"ids":["a","b"]}`), false},
 	}

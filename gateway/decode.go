@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/credgate/credgate/policy"
 )
 
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields
@@ -58,6 +60,26 @@ type checkRequest struct {
 	Reference string `json:"reference"`
 	// AsOf re-runs the check as of a past time (admins and auditors).
 	AsOf *time.Time `json:"as_of"`
+	// ValidAt asks about the standing at a past time.
+	ValidAt *time.Time `json:"valid_at"`
+	// Context narrows the region and states the business's industry,
+	// subject type and employer type.
+	Context *checkContext `json:"context"`
+}
+
+// checkContext is the context object of checks and batches.
+type checkContext struct {
+	Region       string `json:"region"`
+	Industry     string `json:"industry"`
+	SubjectType  string `json:"subject_type"`
+	EmployerType string `json:"employer_type"`
+}
+
+func (x *checkContext) policy() policy.CheckContext {
+	if x == nil {
+		return policy.CheckContext{}
+	}
+	return policy.CheckContext{Region: x.Region, Industry: x.Industry, SubjectType: x.SubjectType, EmployerType: x.EmployerType}
 }
 
 // decodeCheckRequest decodes and checks the shape of a check request; the
@@ -85,6 +107,8 @@ type batchRequest struct {
 	Subjects []struct {
 		ID string `json:"id"`
 	} `json:"subjects"`
-	Action    string `json:"action"`
-	Reference string `json:"reference"`
+	Action    string        `json:"action"`
+	Reference string        `json:"reference"`
+	ValidAt   *time.Time    `json:"valid_at"`
+	Context   *checkContext `json:"context"`
 }

@@ -24,12 +24,21 @@ type catalogView struct {
 	Calendar       policy.CalendarSpec    `json:"calendar"`
 	RuleSets       []policy.RuleSet       `json:"rule_sets"`
 	ViolationItems []policy.ViolationItem `json:"violation_items"`
+	// The scope vocabularies: the regions measures are scoped to, and
+	// the industries, subject types and employer types a check's context
+	// may name.
+	Regions       []policy.Region `json:"regions"`
+	Industries    []policy.Term   `json:"industries"`
+	SubjectTypes  []policy.Term   `json:"subject_types"`
+	EmployerTypes []policy.Term   `json:"employer_types"`
 }
 
 func (s *Server) catalog(c *gin.Context) {
 	cat := s.checker.Catalog()
 	c.JSON(http.StatusOK, catalogView{Revision: cat.Revision(), Actions: cat.Actions(), Lists: cat.Lists(), Measures: cat.Measures(),
-		Calendar: cat.CalendarSpec(), RuleSets: nonNilSlice(cat.RuleSets()), ViolationItems: nonNilSlice(cat.ViolationItems())})
+		Calendar: cat.CalendarSpec(), RuleSets: nonNilSlice(cat.RuleSets()), ViolationItems: nonNilSlice(cat.ViolationItems()),
+		Regions: nonNilSlice(cat.Regions()), Industries: nonNilSlice(cat.Industries()), SubjectTypes: nonNilSlice(cat.SubjectTypes()),
+		EmployerTypes: nonNilSlice(cat.EmployerTypes())})
 }
 
 // nonNilSlice makes an empty slice encode as [] rather than null.
@@ -48,6 +57,7 @@ func (s *Server) check(c *gin.Context) {
 	}
 	ans, err := s.checker.Check(c.Request.Context(), callerOf(c), service.CheckRequest{
 		Subject: req.Subject.ID, Action: req.Action, Reference: req.Reference, AsOf: req.AsOf,
+		ValidAt: req.ValidAt, Context: req.Context.policy(),
 	})
 	if err != nil {
 		fail(c, err)
@@ -81,7 +91,9 @@ func (s *Server) checkBatch(c *gin.Context) {
 	for i, sub := range req.Subjects {
 		subjects[i] = sub.ID
 	}
-	items, err := s.checker.CheckBatch(c.Request.Context(), callerOf(c), subjects, req.Action, req.Reference)
+	items, err := s.checker.CheckBatch(c.Request.Context(), callerOf(c), service.BatchRequest{
+		Subjects: subjects, Action: req.Action, Reference: req.Reference, ValidAt: req.ValidAt, Context: req.Context.policy(),
+	})
 	if err != nil {
 		fail(c, err)
 		return

@@ -44,6 +44,8 @@ const (
 type harnessConfig struct {
 	gateway []gateway.Option
 	tokens  []gateway.TokensOption
+	// catalog replaces the bundled catalogue (scope_test.go).
+	catalog *policy.Catalog
 }
 
 // harnessOption configures newHarness.
@@ -59,6 +61,9 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	cat, err := policy.BundledCatalog()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hc.catalog != nil {
+		cat = hc.catalog
 	}
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, dir)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -301,24 +302,41 @@ func (s *Server) listViolations(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"subject": service.SubjectView{ID: subject.Value, Kind: subject.Kind}, "records": out, "points": standings})
 }
 
-// subjectStatus serves GET /v1/subjects/{id}/status?at=RFC3339.
+// subjectStatus serves GET /v1/subjects/{id}/status?at=&valid_at=&region=
+// &industry=&subject_type=&employer_type=: the entries as known at `at`,
+// their standing at `valid_at`, measures matched against the context.
 func (s *Server) subjectStatus(c *gin.Context) {
-	var at *time.Time
-	if raw, ok := c.GetQuery("at"); ok {
+	var q service.StatusQuery
+	for _, v := range []struct {
+		name string
+		dst  **time.Time
+		code string
+	}{{"at", &q.At, "invalid_as_of"}, {"valid_at", &q.ValidAt, "invalid_valid_at"}} {
+		raw, ok := c.GetQuery(v.name)
+		if !ok {
+			continue
+		}
 		t, err := parseInstant(raw)
 		if err != nil {
-			p := problem(http.StatusBadRequest, "invalid_as_of", "Invalid time", err.Error())
-			p.Field = "at"
+			p := problem(http.StatusBadRequest, v.code, "Invalid time", err.Error())
+			p.Field = v.name
 			fail(c, p)
 			return
 		}
-		at = &t
+		*v.dst = &t
 	}
-	st, err := s.checker.SubjectStatus(c.Request.Context(), callerOf(c), c.Param("id"), at)
+	q.Context = policy.CheckContext{Region: c.Query("region"), Industry: c.Query("industry"),
+		SubjectType: c.Query("subject_type"), EmployerType: c.Query("employer_type")}
+	st, err := s.checker.SubjectStatusOf(c.Request.Context(), callerOf(c), c.Param("id"), q)
 	if err != nil {
 		if r := identifierReason(err); r != "" {
 			p := problem(http.StatusBadRequest, "invalid_subject_id", "Invalid subject identifier", err.Error())
 			p.Field, p.Reason = "id", r
+			err = p
+		}
+		if p := scopeProblem(err); p != nil {
+			// The context comes as query parameters here.
+			p.Field = strings.TrimPrefix(p.Field, "context.")
 			err = p
 		}
 		fail(c, err)

@@ -30,8 +30,11 @@ type partnerView struct {
 	Actions      []string `json:"actions"`
 	SubjectKinds []string `json:"subject_kinds"`
 	// Visibility is set for role partner only.
-	Visibility              string           `json:"visibility,omitempty"`
-	RateLimit               string           `json:"rate_limit,omitempty"`
+	Visibility string `json:"visibility,omitempty"`
+	RateLimit  string `json:"rate_limit,omitempty"`
+	// Region is the partner's jurisdiction (role partner; absent: national
+	// measures only).
+	Region                  string           `json:"region,omitempty"`
 	TokenEndpointAuthMethod string           `json:"token_endpoint_auth_method"`
 	Credentials             []credentialView `json:"credentials"`
 	Status                  string           `json:"status"`
@@ -45,7 +48,7 @@ type partnerView struct {
 
 func viewPartner(p service.Partner) partnerView {
 	v := partnerView{ClientID: p.ClientID, Name: p.Name, Role: string(p.Role), Actions: p.Actions,
-		SubjectKinds: make([]string, 0, len(p.SubjectKinds)), Visibility: string(p.Visibility), RateLimit: p.RateLimit,
+		SubjectKinds: make([]string, 0, len(p.SubjectKinds)), Visibility: string(p.Visibility), RateLimit: p.RateLimit, Region: p.Region,
 		TokenEndpointAuthMethod: service.AuthMethod(p), Credentials: []credentialView{},
 		Status: string(p.Status), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, RevokedAt: p.RevokedAt, Version: p.Version}
 	if v.Actions == nil {
@@ -88,6 +91,7 @@ func (s *Server) createPartner(c *gin.Context) {
 		SubjectKinds []policy.SubjectKind `json:"subject_kinds"`
 		Visibility   string               `json:"visibility"`
 		RateLimit    string               `json:"rate_limit"`
+		Region       string               `json:"region"`
 		JWKS         *jwksInput           `json:"jwks"`
 	}
 	if err := decodeJSON(c.Request.Body, &body); err != nil {
@@ -101,6 +105,7 @@ func (s *Server) createPartner(c *gin.Context) {
 	p, secret, err := s.partners.Create(c.Request.Context(), service.NewPartnerInput{
 		Name: body.Name, Role: service.Role(body.Role), Actions: body.Actions, SubjectKinds: body.SubjectKinds,
 		Visibility: service.Visibility(body.Visibility), RateLimit: body.RateLimit, JWKS: body.JWKS.raw(),
+		Region: body.Region,
 	})
 	if err != nil {
 		fail(c, err)
@@ -155,6 +160,7 @@ func (s *Server) patchPartner(c *gin.Context) {
 		SubjectKinds *[]policy.SubjectKind `json:"subject_kinds"`
 		Visibility   *service.Visibility   `json:"visibility"`
 		RateLimit    *string               `json:"rate_limit"`
+		Region       *string               `json:"region"`
 	}
 	if err := decodeJSON(c.Request.Body, &body); err != nil {
 		fail(c, err)
@@ -162,6 +168,7 @@ func (s *Server) patchPartner(c *gin.Context) {
 	}
 	p, err := s.partners.Update(c.Request.Context(), c.Param("client_id"), service.PartnerPatch{
 		Name: body.Name, Actions: body.Actions, SubjectKinds: body.SubjectKinds, Visibility: body.Visibility, RateLimit: body.RateLimit,
+		Region: body.Region,
 	})
 	if err != nil {
 		fail(c, err)

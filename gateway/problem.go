@@ -101,6 +101,9 @@ func problemFor(err error) *Problem {
 	if pr := lifecycleProblem(err); pr != nil {
 		return pr
 	}
+	if pr := scopeProblem(err); pr != nil {
+		return pr
+	}
 	switch {
 	case errors.Is(err, policy.ErrUnknownAction):
 		pr := problem(http.StatusBadRequest, "unknown_action", "Unknown business action", err.Error())
@@ -238,6 +241,36 @@ func lifecycleProblem(err error) *Problem {
 	var re *policy.RuleError
 	if errors.As(err, &re) {
 		pr.Rule = re.Rule
+	}
+	return pr
+}
+
+// scopeProblem maps the errors of a check's context and valid time, and
+// of a partner's region; nil for other errors.
+func scopeProblem(err error) *Problem {
+	var pr *Problem
+	switch {
+	case errors.Is(err, policy.ErrRegionInvalid):
+		pr = problem(http.StatusBadRequest, "invalid_region", "Invalid region", err.Error())
+		pr.Field = "context.region"
+		if errors.Is(err, service.ErrInvalidPartner) {
+			pr.Field = "region"
+		}
+	case errors.Is(err, policy.ErrUnknownIndustry):
+		pr = problem(http.StatusBadRequest, "unknown_industry", "Unknown industry", err.Error())
+		pr.Field = "context.industry"
+	case errors.Is(err, policy.ErrUnknownSubjectType):
+		pr = problem(http.StatusBadRequest, "unknown_subject_type", "Unknown subject type", err.Error())
+		pr.Field = "context.subject_type"
+	case errors.Is(err, policy.ErrUnknownEmployerType):
+		pr = problem(http.StatusBadRequest, "unknown_employer_type", "Unknown employer type", err.Error())
+		pr.Field = "context.employer_type"
+	case errors.Is(err, service.ErrRegionOutsideJurisdiction):
+		pr = problem(http.StatusForbidden, "region_outside_jurisdiction", "Region outside jurisdiction", err.Error())
+		pr.Field = "context.region"
+	case errors.Is(err, service.ErrInvalidValidAt):
+		pr = problem(http.StatusBadRequest, "invalid_valid_at", "Invalid time", err.Error())
+		pr.Field = "valid_at"
 	}
 	return pr
 }

@@ -108,6 +108,10 @@ func (v Validity) IsZero() bool { return v.Years == 0 && v.Months == 0 && v.Days
 type Action struct {
 	ID   string `yaml:"id" json:"id"`
 	Name string `yaml:"name" json:"name"`
+
+	// eligible are the red-list measures governing the action that have
+	// an eligibility condition, so that other actions look at none.
+	eligible []*Measure
 }
 
 // List is a list an originating department maintains, with its rules.
@@ -175,6 +179,11 @@ type Measure struct {
 	// is on no red list but meets a condition the text names (篇三 二(一):
 	// 连续三年无不良信用记录的行政相对人).
 	Eligibility *Eligibility `yaml:"eligibility,omitempty" json:"eligibility,omitempty"`
+
+	// scoped caches "Scope is not zero" for the decision's hot path, and
+	// scopeNames the names its reasons quote (decision.go).
+	scoped     bool
+	scopeNames [4]string
 }
 
 // Eligibility is a condition under which a red-list measure applies without
@@ -415,8 +424,19 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 	}
 	c.termLists = map[string]bool{}
 	for i := range c.measures {
-		if !c.measures[i].Term.IsZero() {
-			c.termLists[c.measures[i].List] = true
+		m := &c.measures[i]
+		if !m.Term.IsZero() {
+			c.termLists[m.List] = true
+		}
+		s := &m.Scope
+		m.scoped = len(s.Regions) > 0 || len(s.Industries) > 0 || len(s.SubjectTypes) > 0 || len(s.EmployerTypes) > 0
+		if m.scoped {
+			m.scopeNames = c.scopeNames(*s)
+		}
+		if m.Eligibility != nil {
+			for _, a := range m.Actions {
+				c.actionByID[a].eligible = append(c.actionByID[a].eligible, m)
+			}
 		}
 	}
 	c.ruleSetByID = map[string]*RuleSet{}
@@ -599,6 +619,14 @@ func (c *Catalog) List(id string) (List, bool) {
 		return List{}, false
 	}
 	return *l, true
+}
+
+// HasEligibility reports whether a measure governing action has an
+// eligibility condition, i.e. whether a check for it needs the subject's
+// violation records.
+func (c *Catalog) HasEligibility(action string) bool {
+	a, ok := c.actionByID[action]
+	return ok && len(a.eligible) > 0
 }
 
 // measuresFor returns the measures of list that govern action.

@@ -85,7 +85,7 @@ func TestDecideOutcomes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := Decide(c, org, tc.action, tc.entries, at)
+			d, err := Decide(c, Query{Subject: org, Action: tc.action, At: at}, tc.entries)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +126,7 @@ func TestDecideTimeAndStatus(t *testing.T) {
 		{"last moment of validity", day0.AddDate(1, 0, 0).Add(-time.Nanosecond), OutcomeRestrict},
 		{"expired after one year", day0.AddDate(1, 0, 0), OutcomeClear},
 	} {
-		d, err := Decide(c, org, "government_procurement", []Entry{e}, tc.at)
+		d, err := Decide(c, Query{Subject: org, Action: "government_procurement", At: tc.at}, []Entry{e})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,10 +138,10 @@ func TestDecideTimeAndStatus(t *testing.T) {
 	revoked := e
 	rt := day0.AddDate(0, 2, 0)
 	revoked.RevokedAt = &rt
-	if d, _ := Decide(c, org, "government_procurement", []Entry{revoked}, rt.Add(-time.Second)); d.Outcome != OutcomeRestrict {
+	if d, _ := Decide(c, Query{Subject: org, Action: "government_procurement", At: rt.Add(-time.Second)}, []Entry{revoked}); d.Outcome != OutcomeRestrict {
 		t.Errorf("before revocation: %s", d.Outcome)
 	}
-	if d, _ := Decide(c, org, "government_procurement", []Entry{revoked}, rt); d.Outcome != OutcomeClear || len(d.Findings) != 0 {
+	if d, _ := Decide(c, Query{Subject: org, Action: "government_procurement", At: rt}, []Entry{revoked}); d.Outcome != OutcomeClear || len(d.Findings) != 0 {
 		t.Errorf("after revocation: %s with %d findings", d.Outcome, len(d.Findings))
 	}
 }
@@ -153,7 +153,7 @@ func TestDecideObjectionSuspends(t *testing.T) {
 	decided := filed.AddDate(0, 0, 10)
 	e.Objections = []Objection{{ID: "o1", FiledAt: filed, DecidedAt: &decided, Decision: "rejected"}}
 
-	d, _ := Decide(c, org, "government_procurement", []Entry{e}, filed.Add(time.Hour))
+	d, _ := Decide(c, Query{Subject: org, Action: "government_procurement", At: filed.Add(time.Hour)}, []Entry{e})
 	if d.Outcome != OutcomeClear {
 		t.Fatalf("during objection: outcome %s, want clear", d.Outcome)
 	}
@@ -163,7 +163,7 @@ func TestDecideObjectionSuspends(t *testing.T) {
 	if len(d.Findings) != 1 || d.Findings[0].Status != StatusUnderObjection {
 		t.Fatalf("during objection: findings %+v", d.Findings)
 	}
-	if d, _ := Decide(c, org, "government_procurement", []Entry{e}, decided); d.Outcome != OutcomeRestrict {
+	if d, _ := Decide(c, Query{Subject: org, Action: "government_procurement", At: decided}, []Entry{e}); d.Outcome != OutcomeRestrict {
 		t.Fatalf("after rejection: outcome %s, want restrict", d.Outcome)
 	}
 }
@@ -174,7 +174,7 @@ func TestDecideReachesPersons(t *testing.T) {
 	e.ResponsiblePersons = []ResponsiblePerson{{ID: person.Value, Role: RoleLegalRepresentative}}
 	at := day0.AddDate(0, 1, 0)
 
-	d, err := Decide(c, person, "executive_appointment", []Entry{e}, at)
+	d, err := Decide(c, Query{Subject: person, Action: "executive_appointment", At: at}, []Entry{e})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,24 +188,24 @@ func TestDecideReachesPersons(t *testing.T) {
 
 	// A principal is reached by the list but not by the role-limited measure.
 	e.ResponsiblePersons[0].Role = RolePrincipal
-	if d, _ := Decide(c, person, "executive_appointment", []Entry{e}, at); d.Outcome != OutcomeClear || len(d.Findings) != 1 {
+	if d, _ := Decide(c, Query{Subject: person, Action: "executive_appointment", At: at}, []Entry{e}); d.Outcome != OutcomeClear || len(d.Findings) != 1 {
 		t.Fatalf("principal: outcome %s, findings %d", d.Outcome, len(d.Findings))
 	}
 	// A role the list does not reach finds nothing.
 	e.ResponsiblePersons[0].Role = RoleShareholder
-	if d, _ := Decide(c, person, "executive_appointment", []Entry{e}, at); len(d.Findings) != 0 {
+	if d, _ := Decide(c, Query{Subject: person, Action: "executive_appointment", At: at}, []Entry{e}); len(d.Findings) != 0 {
 		t.Fatalf("shareholder reached: %+v", d.Findings)
 	}
 	// Another person is not reached.
 	other := SubjectID{Kind: KindPerson, Value: "110105194912310037"}
-	if d, _ := Decide(c, other, "executive_appointment", []Entry{e}, at); len(d.Findings) != 0 {
+	if d, _ := Decide(c, Query{Subject: other, Action: "executive_appointment", At: at}, []Entry{e}); len(d.Findings) != 0 {
 		t.Fatal("another person reached")
 	}
 }
 
 func TestDecideUnknownAction(t *testing.T) {
 	c := testCatalog(t)
-	if _, err := Decide(c, org, "nope", nil, day0); err == nil {
+	if _, err := Decide(c, Query{Subject: org, Action: "nope", At: day0}, nil); err == nil {
 		t.Fatal("unknown action accepted")
 	}
 }
@@ -216,7 +216,7 @@ func BenchmarkDecide(b *testing.B) {
 	at := day0.AddDate(0, 1, 0)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Decide(c, org, "government_procurement", entries, at); err != nil {
+		if _, err := Decide(c, Query{Subject: org, Action: "government_procurement", At: at}, entries); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -227,7 +227,7 @@ func BenchmarkDecideClear(b *testing.B) {
 	at := day0.AddDate(0, 1, 0)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Decide(c, org, "government_procurement", nil, at); err != nil {
+		if _, err := Decide(c, Query{Subject: org, Action: "government_procurement", At: at}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -51,7 +51,7 @@ type answer struct {
 
 func decideAt(t testing.TB, c *Catalog, s SubjectID, action string, entries []Entry, when time.Time) answer {
 	t.Helper()
-	d, err := Decide(c, s, action, entries, when)
+	d, err := Decide(c, Query{Subject: s, Action: action, At: when}, entries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +608,7 @@ func TestScenarioLegalRepresentativeExecutiveBan(t *testing.T) {
 	if a := decideAt(t, c, personL, "executive_appointment", entries, pub.Add(-time.Second)); a.outcome != OutcomeClear {
 		t.Fatalf("before listing: %+v", a)
 	}
-	d, err := Decide(c, personL, "executive_appointment", entries, at8(2026, 6, 1, 0))
+	d, err := Decide(c, Query{Subject: personL, Action: "executive_appointment", At: at8(2026, 6, 1, 0)}, entries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,14 +646,14 @@ func TestScenarioMeasureTermOutlivesEntry(t *testing.T) {
 `)
 	e := entry("e1", "black", org, day0, c) // validity 1 year
 	e.ResponsiblePersons = []ResponsiblePerson{{ID: person.Value, Role: RoleLegalRepresentative}}
-	d, _ := Decide(c, person, "executive_appointment", []Entry{e}, day0.AddDate(2, 0, 0))
+	d, _ := Decide(c, Query{Subject: person, Action: "executive_appointment", At: day0.AddDate(2, 0, 0)}, []Entry{e})
 	if d.Outcome != OutcomeProhibit || len(d.Findings) != 1 || d.Findings[0].Status != StatusExpired {
 		t.Fatalf("2 years on: %+v", d)
 	}
-	if d, _ := Decide(c, person, "government_procurement", []Entry{e}, day0.AddDate(2, 0, 0)); d.Outcome != OutcomeClear || len(d.Findings) != 0 {
+	if d, _ := Decide(c, Query{Subject: person, Action: "government_procurement", At: day0.AddDate(2, 0, 0)}, []Entry{e}); d.Outcome != OutcomeClear || len(d.Findings) != 0 {
 		t.Fatalf("other actions of an expired entry: %+v", d)
 	}
-	if d, _ := Decide(c, person, "executive_appointment", []Entry{e}, day0.AddDate(3, 0, 0)); d.Outcome != OutcomeClear {
+	if d, _ := Decide(c, Query{Subject: person, Action: "executive_appointment", At: day0.AddDate(3, 0, 0)}, []Entry{e}); d.Outcome != OutcomeClear {
 		t.Fatalf("3 years on: %+v", d)
 	}
 }
@@ -768,7 +768,7 @@ func BenchmarkDecideLifecycle(b *testing.B) {
 	at := day0.AddDate(0, 1, 0)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Decide(c, org, "government_procurement", entries, at); err != nil {
+		if _, err := Decide(c, Query{Subject: org, Action: "government_procurement", At: at}, entries); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -784,7 +784,7 @@ func TestScenarioDebtorLegalRepresentativeConsumption(t *testing.T) {
 	if a := decideAt(t, c, personL, "air_travel", []Entry{e}, pub.Add(-time.Second)); a.outcome != OutcomeClear {
 		t.Fatalf("before: %+v", a)
 	}
-	d, _ := Decide(c, personL, "air_travel", []Entry{e}, pub.AddDate(0, 1, 0))
+	d, _ := Decide(c, Query{Subject: personL, Action: "air_travel", At: pub.AddDate(0, 1, 0)}, []Entry{e})
 	if d.Outcome == OutcomeClear || len(d.Measures) == 0 || d.Measures[0].Via == nil || d.Measures[0].Via.Organization != orgB.Value || d.Measures[0].Via.Role != RoleLegalRepresentative {
 		t.Fatalf("during: %+v", d)
 	}

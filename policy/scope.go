@@ -27,6 +27,11 @@ type Scope struct {
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
 }
 
+// IsZero reports whether the scope is national and unconditional.
+func (s Scope) IsZero() bool {
+	return len(s.Regions) == 0 && len(s.Industries) == 0 && len(s.SubjectTypes) == 0 && len(s.EmployerTypes) == 0
+}
+
 // IsNational reports whether the scope has no region.
 func (s Scope) IsNational() bool { return len(s.Regions) == 0 }
 
@@ -164,4 +169,47 @@ func indexTerms(what string, terms []Term) (map[string]*Term, error) {
 		idx[t.ID] = t
 	}
 	return idx, nil
+}
+
+// Errors of a check's context: a value the catalogue's vocabularies do not
+// declare. (A malformed region is ErrRegionInvalid.)
+var (
+	ErrUnknownIndustry     = errors.New("unknown industry")
+	ErrUnknownSubjectType  = errors.New("unknown subject type")
+	ErrUnknownEmployerType = errors.New("unknown employer type")
+)
+
+// MaxContextValueLen bounds each value of a check's context.
+const MaxContextValueLen = 100
+
+// ValidateContext checks a check's context against the catalogue: the
+// region must be a valid code (it need not be declared: a caller may sit
+// anywhere), the other values must be declared in their vocabularies.
+// Empty values are not stated and always valid.
+func (c *Catalog) ValidateContext(ctx CheckContext) error {
+	if ctx.Region != "" {
+		if err := ValidRegion(ctx.Region); err != nil {
+			return err
+		}
+	}
+	for _, v := range [...]struct {
+		val   string
+		known map[string]*Term
+		err   error
+	}{
+		{ctx.Industry, c.industryByID, ErrUnknownIndustry},
+		{ctx.SubjectType, c.subjectTypeByID, ErrUnknownSubjectType},
+		{ctx.EmployerType, c.employerTypeByID, ErrUnknownEmployerType},
+	} {
+		if v.val == "" {
+			continue
+		}
+		if _, ok := v.known[v.val]; !ok {
+			if len(v.val) > MaxContextValueLen {
+				return fmt.Errorf("%w: longer than %d bytes", v.err, MaxContextValueLen)
+			}
+			return fmt.Errorf("%w %q: not declared in the catalogue", v.err, v.val)
+		}
+	}
+	return nil
 }

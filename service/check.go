@@ -48,6 +48,14 @@ type CheckRequest struct {
 	// AsOf asks what credgate knew and would have answered at that past
 	// time (admins and auditors only; subjects.go).
 	AsOf *time.Time
+	// ValidAt asks about the subject's standing at that past time, from
+	// the entries as known now, or at AsOf when both are given
+	// (context.go).
+	ValidAt *time.Time
+	// Context narrows the caller's region and states the industry,
+	// subject type and employer type the measures' scopes are matched
+	// against (context.go).
+	Context policy.CheckContext
 }
 
 // Caller is who asks.
@@ -58,6 +66,9 @@ type Caller struct {
 	// SubjectKinds and Visibility are the partner's scope (scope.go).
 	SubjectKinds []policy.SubjectKind
 	Visibility   Visibility
+	// Region is the partner's registered jurisdiction (GB/T 2260); ""
+	// means national measures only (context.go).
+	Region string
 }
 
 func (c Caller) mayCheck(action string) bool {
@@ -85,6 +96,8 @@ type ViaView struct {
 }
 
 // MeasureView is one measure in an answer, with what the caller must cite.
+// Measures out of the caller's scope are listed too, not_applicable with
+// the reason, so that an auditor sees why they did not apply.
 type MeasureView struct {
 	ID         string               `json:"id"`
 	List       string               `json:"list"`
@@ -95,11 +108,38 @@ type MeasureView struct {
 	LegalBasis string               `json:"legal_basis"`
 	Authority  string               `json:"authority"`
 	Source     string               `json:"source"`
-	EntryID    string               `json:"entry_id"`
-	Via        *ViaView             `json:"via,omitempty"`
+	// EntryID is the entry that triggered the measure; absent when it
+	// applies by eligibility (Basis).
+	EntryID string   `json:"entry_id,omitempty"`
+	Via     *ViaView `json:"via,omitempty"`
 	// Until ends a measure that has a term of its own (e.g. 3 years from
 	// the listing), independent of the entry's validity.
 	Until *time.Time `json:"until,omitempty"`
+	// Basis is "eligibility" for a red-list measure granted because the
+	// subject meets its condition (连续三年无不良信用记录) rather than by
+	// a red entry.
+	Basis policy.Basis `json:"basis,omitempty"`
+	// Reason says why the measure is not applied (out of scope, withheld,
+	// outranked, suspended) or what made the subject eligible.
+	Reason string `json:"reason,omitempty"`
+	// Scope is the measure's scope when it has one (region, industry …).
+	Scope *policy.Scope `json:"scope,omitempty"`
+	// Placeholder says what the source text leaves blank in the measure
+	// (an authority written "***区").
+	Placeholder string `json:"placeholder,omitempty"`
+}
+
+func measureView(m policy.AppliedMeasure) MeasureView {
+	v := MeasureView{
+		ID: m.Measure.ID, List: m.Measure.List, Effect: m.Measure.Effect, Mandatory: m.Measure.Mandatory,
+		Status: m.Status, Text: m.Measure.Text, LegalBasis: m.Measure.LegalBasis,
+		Authority: m.Measure.Authority, Source: m.Measure.Source, EntryID: m.EntryID, Via: viaView(m.Via),
+		Until: m.Until, Basis: m.Basis, Reason: m.Reason, Placeholder: m.Measure.Placeholder,
+	}
+	if !m.Measure.Scope.IsZero() {
+		v.Scope = &m.Measure.Scope
+	}
+	return v
 }
 
 // EntryView is one entry affecting the subject in an answer.
@@ -146,6 +186,12 @@ type CheckAnswer struct {
 	// AsOf is the past time the answer is about, for checks re-run as of
 	// a past time (subjects.go); absent for checks of now.
 	AsOf *time.Time `json:"as_of,omitempty"`
+	// ValidAt is the time whose standing was decided, when the check
+	// asked about a past time (context.go).
+	ValidAt *time.Time `json:"valid_at,omitempty"`
+	// Context is the effective context the measures' scopes were matched
+	// against: the region stated or registered, and what the check stated.
+	Context ContextView `json:"context"`
 	// Unverifiable says why, when the outcome is unverifiable.
 	Unverifiable *UnverifiableView `json:"unverifiable,omitempty"`
 	Receipt      *ReceiptView      `json:"receipt,omitempty"`
@@ -173,6 +219,8 @@ type Checker struct {
 
 	// history answers what credgate knew at a past time (subjects.go).
 	history History
+	// violations are read for eligibility measures (context.go).
+	violations ViolationReader
 }
 
 // EvidenceReader reads a past record.
@@ -200,6 +248,13 @@ func NewChecker(cat *policy.Catalog, entries EntryLookup, log EvidenceLog, recor
 	c := &Checker{catalog: cat, entries: entries, log: log, records: records, now: time.Now, fanout: 8}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.violations == nil {
+		if c.history != nil {
+			c.violations = c.history
+		} else if vr, ok := records.(ViolationReader); ok {
+			c.violations = vr
+		}
 	}
 	return c
 }
@@ -231,6 +286,10 @@ func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (C
 	if err := c.validate(caller, req.Action, req.Reference); err != nil {
 		return CheckAnswer{}, err
 	}
+	p, err := c.params(caller, req.Action, req.Reference, req.AsOf, req.ValidAt, req.Context)
+	if err != nil {
+		return CheckAnswer{}, err
+	}
 	subject, err := policy.ParseSubjectID(req.Subject)
 	if err != nil {
 		return CheckAnswer{}, err
@@ -238,7 +297,7 @@ func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (C
 	if !caller.mayCheckKind(subject.Kind) {
 		return CheckAnswer{}, fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
 	}
-	ans, rec, err := c.decide(ctx, caller, subject, req.Action, req.Reference, req.AsOf)
+	ans, rec, err := c.decide(ctx, caller, subject, p)
 	if err != nil {
 		return CheckAnswer{}, err
 	}
@@ -256,18 +315,33 @@ type BatchItem struct {
 	Err    error
 }
 
+// BatchRequest is up to MaxBatch subjects checked for one action, in one
+// context, at one valid time.
+type BatchRequest struct {
+	Subjects  []string
+	Action    string
+	Reference string
+	ValidAt   *time.Time
+	Context   policy.CheckContext
+}
+
 // CheckBatch checks up to MaxBatch subjects for one action. Subjects that
 // fail validation get their own error and do not stop the others; every
 // answered subject is durably recorded, all in one group commit, before the
 // batch returns.
-func (c *Checker) CheckBatch(ctx context.Context, caller Caller, subjects []string, action, reference string) ([]BatchItem, error) {
+func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchRequest) ([]BatchItem, error) {
+	subjects := req.Subjects
 	if len(subjects) == 0 {
 		return nil, ErrEmptyBatch
 	}
 	if len(subjects) > MaxBatch {
 		return nil, fmt.Errorf("%w: %d subjects, at most %d", ErrBatchTooLarge, len(subjects), MaxBatch)
 	}
-	if err := c.validate(caller, action, reference); err != nil {
+	if err := c.validate(caller, req.Action, req.Reference); err != nil {
+		return nil, err
+	}
+	p, err := c.params(caller, req.Action, req.Reference, nil, req.ValidAt, req.Context)
+	if err != nil {
 		return nil, err
 	}
 	items := make([]BatchItem, len(subjects))
@@ -287,7 +361,7 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, subjects []stri
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			ans, rec, err := c.decide(ctx, caller, subject, action, reference, nil)
+			ans, rec, err := c.decide(ctx, caller, subject, p)
 			if err != nil {
 				errs <- err
 				return
@@ -330,17 +404,50 @@ func receipt(r evidence.Record) *ReceiptView {
 	return &ReceiptView{LogIndex: r.Index, RecordHash: hex.EncodeToString(r.Hash[:]), LeafHash: hex.EncodeToString(leaf[:])}
 }
 
-func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.SubjectID, action, reference string, past *time.Time) (CheckAnswer, evidence.Record, error) {
+// checkParams is what a check asks besides the subject, validated.
+type checkParams struct {
+	action, reference string
+	// past is AsOf (what credgate knew then), validAt the time whose
+	// standing is decided; either may be nil.
+	past, validAt *time.Time
+	context       policy.CheckContext
+}
+
+// params validates the valid time and the context of a check.
+func (c *Checker) params(caller Caller, action, reference string, past, validAt *time.Time, stated policy.CheckContext) (checkParams, error) {
+	if err := c.validValidAt(validAt); err != nil {
+		return checkParams{}, err
+	}
+	ctx, err := c.effectiveContext(caller, stated)
+	if err != nil {
+		return checkParams{}, err
+	}
+	p := checkParams{action: action, reference: reference, past: past, context: ctx}
+	if validAt != nil {
+		v := validAt.UTC()
+		p.validAt = &v
+	}
+	return p, nil
+}
+
+func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.SubjectID, p checkParams) (CheckAnswer, evidence.Record, error) {
+	action, reference, past := p.action, p.reference, p.past
 	found, err := c.lookupAt(ctx, subject.Value, past)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("look up entries: %w", err)
 	}
 	now := c.now().UTC()
 	at := now
+	var knownAt time.Time // zero: every record known now
 	if past != nil {
-		at = *past // the entries as known then, decided then
+		at, knownAt = *past, *past // the entries as known then, decided then
 	}
-	d, err := policy.Decide(c.catalog, subject, action, found.Entries, at)
+	if p.validAt != nil {
+		at = *p.validAt // … or decided at the valid time asked about
+	}
+	q := policy.Query{Subject: subject, Action: action, At: at, Context: p.context}
+	q.Violations, q.ViolationsUnknown = c.violationsFor(ctx, action, subject.Value, knownAt)
+	d, err := policy.Decide(c.catalog, q, found.Entries)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, err
 	}
@@ -371,15 +478,12 @@ func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.Subj
 		DataAsOf:        asOf,
 		CheckedAt:       now,
 		AsOf:            past,
+		ValidAt:         p.validAt,
+		Context:         contextView(p.context),
 		Unverifiable:    unverifiable,
 	}
 	for _, m := range d.Measures {
-		ans.Measures = append(ans.Measures, MeasureView{
-			ID: m.Measure.ID, List: m.Measure.List, Effect: m.Measure.Effect, Mandatory: m.Measure.Mandatory,
-			Status: m.Status, Text: m.Measure.Text, LegalBasis: m.Measure.LegalBasis,
-			Authority: m.Measure.Authority, Source: m.Measure.Source, EntryID: m.EntryID, Via: viaView(m.Via),
-			Until: m.Until,
-		})
+		ans.Measures = append(ans.Measures, measureView(m))
 	}
 	for _, f := range d.Findings {
 		l, _ := c.catalog.List(f.Entry.List)

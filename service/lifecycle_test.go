@@ -51,11 +51,18 @@ type lcWorld struct {
 
 func newLCWorld(t *testing.T, start time.Time) *lcWorld {
 	t.Helper()
-	ctx := context.Background()
 	cat, err := policy.BundledCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newLCWorldWith(t, start, cat)
+}
+
+// newLCWorldWith is newLCWorld over another catalogue; options are added
+// to the checker's.
+func newLCWorldWith(t *testing.T, start time.Time, cat *policy.Catalog, opts ...service.CheckerOption) *lcWorld {
+	t.Helper()
+	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +81,7 @@ func newLCWorld(t *testing.T, start time.Time) *lcWorld {
 			w.mu.Unlock()
 		}))
 	w.lifecycle = service.NewLifecycle(w.entries, st)
-	w.checker = service.NewChecker(cat, st, app, st, service.WithClock(w.clock.now), service.WithHistory(st))
+	w.checker = service.NewChecker(cat, st, app, st, append([]service.CheckerOption{service.WithClock(w.clock.now), service.WithHistory(st)}, opts...)...)
 	return w
 }
 

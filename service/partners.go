@@ -163,6 +163,9 @@ type NewPartnerInput struct {
 	SubjectKinds []policy.SubjectKind
 	Visibility   Visibility
 	RateLimit    string
+	// Region is the partner's jurisdiction, a GB/T 2260 code (role
+	// partner only); "" gets national measures only.
+	Region string
 }
 
 // Limits of partner fields.
@@ -187,6 +190,22 @@ func ParseRate(s string) (limit int64, period time.Duration, err error) {
 		return 0, 0, fmt.Errorf("%w: rate limit %q must be <requests>-<S|M|H|D> with 1 to 1000000000 requests, e.g. 6000-M", ErrInvalidPartner, s)
 	}
 	return limit, period, nil
+}
+
+// partnerRegion validates a partner's registered region: a GB/T 2260 code,
+// for role partner only (administrators and auditors name the region of
+// each check they make or reconstruct).
+func partnerRegion(role Role, region string) error {
+	if region == "" {
+		return nil
+	}
+	if role != RolePartner {
+		return fmt.Errorf("%w: region applies to role partner only", ErrInvalidPartner)
+	}
+	if err := policy.ValidRegion(region); err != nil {
+		return fmt.Errorf("%w: region: %w", ErrInvalidPartner, err)
+	}
+	return nil
 }
 
 // scope validates and normalises the scope fields shared by Create and
@@ -306,6 +325,9 @@ func (s *Partners) Create(ctx context.Context, in NewPartnerInput) (Partner, str
 	if err != nil {
 		return Partner{}, "", err
 	}
+	if err := partnerRegion(in.Role, in.Region); err != nil {
+		return Partner{}, "", err
+	}
 	if in.ClientID == "" {
 		in.ClientID = "cg_" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	} else if len(in.ClientID) > MaxClientIDLen || strings.ContainsAny(in.ClientID, ": \t\r\n/?#%") || !utf8.ValidString(in.ClientID) {
@@ -337,7 +359,7 @@ func (s *Partners) Create(ctx context.Context, in NewPartnerInput) (Partner, str
 	p := Partner{
 		ID: uuid.NewString(), ClientID: in.ClientID, Name: in.Name, Role: in.Role, Actions: actions,
 		SecretHash: hash, Status: PartnerActive, CreatedAt: now, UpdatedAt: now, Version: 1,
-		Credentials: creds, SubjectKinds: kinds, Visibility: vis, RateLimit: rate,
+		Credentials: creds, SubjectKinds: kinds, Visibility: vis, RateLimit: rate, Region: in.Region,
 	}
 	details := partnerDetails(p)
 	details["credentials"] = credentialSummary(creds)
@@ -354,7 +376,7 @@ func partnerDetails(p Partner) map[string]any {
 	return map[string]any{
 		"client_id": p.ClientID, "name": p.Name, "role": string(p.Role), "actions": nonNil(p.Actions),
 		"subject_kinds": nonNil(p.SubjectKinds), "visibility": string(p.Visibility), "rate_limit": p.RateLimit,
-		"auth_method": AuthMethod(p), "version": p.Version,
+		"auth_method": AuthMethod(p), "version": p.Version, "region": p.Region,
 	}
 }
 
@@ -500,6 +522,8 @@ type PartnerPatch struct {
 	SubjectKinds *[]policy.SubjectKind
 	Visibility   *Visibility
 	RateLimit    *string
+	// Region: "" returns the partner to national measures only.
+	Region *string
 }
 
 // Update changes a partner's name or scope. The change reaches every
@@ -536,6 +560,13 @@ func (s *Partners) Update(ctx context.Context, clientID string, patch PartnerPat
 	if patch.RateLimit != nil {
 		p.RateLimit = *patch.RateLimit
 		changed = append(changed, "rate_limit")
+	}
+	if patch.Region != nil {
+		if err := partnerRegion(p.Role, *patch.Region); err != nil {
+			return Partner{}, err
+		}
+		p.Region = *patch.Region
+		changed = append(changed, "region")
 	}
 	if len(changed) == 0 {
 		return Partner{}, fmt.Errorf("%w: nothing to change", ErrInvalidPartner)

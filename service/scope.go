@@ -76,5 +76,6 @@ func redactForCaller(ans *CheckAnswer, c Caller) {
 
 // CallerOf is the caller a partner's access token stands for.
 func CallerOf(p Partner) Caller {
-	return Caller{ClientID: p.ClientID, Role: p.Role, Actions: p.Actions, SubjectKinds: p.SubjectKinds, Visibility: p.Visibility}
+	return Caller{ClientID: p.ClientID, Role: p.Role, Actions: p.Actions, SubjectKinds: p.SubjectKinds, Visibility: p.Visibility,
+		Region: p.Region}
 }

@@ -119,10 +119,16 @@ type ActionOutcome struct {
 // SubjectStatus is what credgate knew about a subject at a time and would
 // have answered then, for every action whose answer was not "clear".
 type SubjectStatus struct {
-	StatusID        string            `json:"status_id"`
-	Requester       string            `json:"requester"`
-	Subject         SubjectView       `json:"subject"`
-	At              time.Time         `json:"at"`
+	StatusID  string      `json:"status_id"`
+	Requester string      `json:"requester"`
+	Subject   SubjectView `json:"subject"`
+	// At is the record time: the entries as credgate knew them then.
+	At time.Time `json:"at"`
+	// ValidAt, when asked, is the time whose standing is shown (entry
+	// states, outcomes, points); otherwise that time is At.
+	ValidAt *time.Time `json:"valid_at,omitempty"`
+	// Context is what the measures' scopes were matched against.
+	Context         ContextView       `json:"context"`
 	Entries         []StatusEntryView `json:"entries"`
 	Actions         []ActionOutcome   `json:"actions"`
 	Points          []policy.Standing `json:"points"`
@@ -131,10 +137,26 @@ type SubjectStatus struct {
 	Receipt         *ReceiptView      `json:"receipt,omitempty"`
 }
 
+// StatusQuery is what a subject status asks: the record time (At, nil:
+// now), the valid time (ValidAt, nil: the record time) and the context
+// the measures' scopes are matched against.
+type StatusQuery struct {
+	At      *time.Time
+	ValidAt *time.Time
+	Context policy.CheckContext
+}
+
 // SubjectStatus answers, for an administrator or auditor, what credgate
 // knew about subject at `at` (nil: now) and what it would have answered
 // then; the answer is recorded as evidence before it is returned.
 func (c *Checker) SubjectStatus(ctx context.Context, caller Caller, rawSubject string, at *time.Time) (SubjectStatus, error) {
+	return c.SubjectStatusOf(ctx, caller, rawSubject, StatusQuery{At: at})
+}
+
+// SubjectStatusOf is SubjectStatus with a valid time and a context: the
+// entries as known at q.At, their states, the outcomes and the points at
+// q.ValidAt.
+func (c *Checker) SubjectStatusOf(ctx context.Context, caller Caller, rawSubject string, q StatusQuery) (SubjectStatus, error) {
 	if caller.Role != RoleAdmin && caller.Role != RoleAuditor {
 		return SubjectStatus{}, ErrAsOfNotAllowed
 	}
@@ -143,18 +165,31 @@ func (c *Checker) SubjectStatus(ctx context.Context, caller Caller, rawSubject s
 		return SubjectStatus{}, err
 	}
 	now := c.now().UTC()
-	when := now
-	if at != nil {
-		when = at.UTC()
+	known := now
+	if q.At != nil {
+		known = q.At.UTC()
 	}
-	if err := c.validPast(when); err != nil {
+	if err := c.validPast(known); err != nil {
 		return SubjectStatus{}, err
 	}
-	entries, err := c.history.EntriesAffectingAsOf(ctx, subject.Value, when)
+	if err := c.validValidAt(q.ValidAt); err != nil {
+		return SubjectStatus{}, err
+	}
+	when := known
+	var validAt *time.Time
+	if q.ValidAt != nil {
+		v := q.ValidAt.UTC()
+		when, validAt = v, &v
+	}
+	scope, err := c.effectiveContext(caller, q.Context)
+	if err != nil {
+		return SubjectStatus{}, err
+	}
+	entries, err := c.history.EntriesAffectingAsOf(ctx, subject.Value, known)
 	if err != nil {
 		return SubjectStatus{}, fmt.Errorf("look up entries: %w", err)
 	}
-	records, err := c.history.ViolationRecords(ctx, subject.Value, when)
+	records, err := c.history.ViolationRecords(ctx, subject.Value, known)
 	if err != nil {
 		return SubjectStatus{}, fmt.Errorf("look up violation records: %w", err)
 	}
@@ -167,8 +202,10 @@ func (c *Checker) SubjectStatus(ctx context.Context, caller Caller, rawSubject s
 	}
 	st := SubjectStatus{
 		StatusID: id.String(), Requester: caller.ClientID, Subject: SubjectView{ID: subject.Value, Kind: subject.Kind},
-		At: when, Entries: []StatusEntryView{}, Actions: []ActionOutcome{}, CatalogRevision: c.catalog.Revision(), AnsweredAt: now,
+		At: known, ValidAt: validAt, Context: contextView(scope),
+		Entries: []StatusEntryView{}, Actions: []ActionOutcome{}, CatalogRevision: c.catalog.Revision(), AnsweredAt: now,
 	}
+	violations := violationTimes(records)
 	for _, e := range entries {
 		var via *policy.Via
 		if e.Subject != subject {
@@ -180,7 +217,7 @@ func (c *Checker) SubjectStatus(ctx context.Context, caller Caller, rawSubject s
 		st.Entries = append(st.Entries, statusEntry(c.catalog, e, via, when))
 	}
 	for _, a := range c.catalog.Actions() {
-		d, err := policy.Decide(c.catalog, subject, a.ID, entries, when)
+		d, err := policy.Decide(c.catalog, policy.Query{Subject: subject, Action: a.ID, At: when, Context: scope, Violations: violations}, entries)
 		if err != nil {
 			return SubjectStatus{}, err
 		}
@@ -189,11 +226,7 @@ func (c *Checker) SubjectStatus(ctx context.Context, caller Caller, rawSubject s
 		}
 		ao := ActionOutcome{Action: a.ID, Outcome: d.Outcome, Measures: make([]MeasureView, 0, len(d.Measures))}
 		for _, m := range d.Measures {
-			ao.Measures = append(ao.Measures, MeasureView{
-				ID: m.Measure.ID, List: m.Measure.List, Effect: m.Measure.Effect, Mandatory: m.Measure.Mandatory,
-				Status: m.Status, Text: m.Measure.Text, LegalBasis: m.Measure.LegalBasis, Authority: m.Measure.Authority,
-				Source: m.Measure.Source, EntryID: m.EntryID, Via: viaView(m.Via), Until: m.Until,
-			})
+			ao.Measures = append(ao.Measures, measureView(m))
 		}
 		st.Actions = append(st.Actions, ao)
 	}

@@ -24,11 +24,12 @@ administrator credential.
 
 Commands:
   create  --name NAME [--role partner|auditor|admin] --action ACTION... [--subject-kinds organization,person]
-          [--visibility standard|full] [--rate-limit 6000-M] [--jwks FILE]
+          [--visibility standard|full] [--rate-limit 6000-M] [--region 440300] [--jwks FILE]
                                   register a partner; prints its client secret ONCE (none with --jwks)
   list    [--limit N]             list partners (all pages)
   show    CLIENT_ID               one partner
   update  CLIENT_ID [--name NAME] [--action ACTION...] [--subject-kinds K,...] [--visibility V] [--rate-limit R]
+          [--region CODE]
                                   change a partner's name or scope
   rotate  CLIENT_ID [--overlap 24h] [--jwks FILE]
                                   new credentials; the old ones work for the overlap (0: stop now)
@@ -212,6 +213,7 @@ type partnerOut struct {
 	SubjectKinds            []string `json:"subject_kinds"`
 	Visibility              string   `json:"visibility"`
 	RateLimit               string   `json:"rate_limit"`
+	Region                  string   `json:"region"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	Status                  string   `json:"status"`
 	CreatedAt               string   `json:"created_at"`
@@ -244,6 +246,11 @@ func printPartner(w io.Writer, p partnerOut) {
 	fmt.Fprintf(tw, "subject_kinds\t%s\n", kinds)
 	fmt.Fprintf(tw, "visibility\t%s\n", orNone(p.Visibility))
 	fmt.Fprintf(tw, "rate_limit\t%s\n", orNone(p.RateLimit))
+	region := p.Region
+	if region == "" && p.Role == "partner" {
+		region = "- (national measures only)"
+	}
+	fmt.Fprintf(tw, "region\t%s\n", orNone(region))
 	fmt.Fprintf(tw, "auth_method\t%s\n", p.TokenEndpointAuthMethod)
 	for _, c := range p.Credentials {
 		exp := "no expiry"
@@ -294,10 +301,10 @@ func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var cf clientFlags
 	cf.register(fs)
 	var (
-		name, role, visibility, rateLimit, jwksPath string
-		actions, kinds                              stringList
-		overlap                                     time.Duration
-		limit                                       int
+		name, role, visibility, rateLimit, jwksPath, region string
+		actions, kinds                                      stringList
+		overlap                                             time.Duration
+		limit                                               int
 	)
 	switch verb {
 	case "create", "update":
@@ -306,6 +313,7 @@ func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.Var(&kinds, "subject-kinds", "organization and/or person (default both)")
 		fs.StringVar(&visibility, "visibility", "", "standard or full")
 		fs.StringVar(&rateLimit, "rate-limit", "", "the partner's own quota, e.g. 6000-M")
+		fs.StringVar(&region, "region", "", "the partner's jurisdiction, a GB/T 2260 code such as 440300 (default none: national measures only)")
 		if verb == "create" {
 			fs.StringVar(&role, "role", "partner", "partner, auditor or admin")
 			fs.StringVar(&jwksPath, "jwks", "", "JWK Set file of public keys: the partner uses private_key_jwt and gets no secret")
@@ -357,6 +365,9 @@ func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if rateLimit != "" {
 			body["rate_limit"] = rateLimit
 		}
+		if region != "" {
+			body["region"] = region
+		}
 		if jwksPath != "" {
 			set, err := readJWKS(jwksPath)
 			if err != nil {
@@ -379,6 +390,8 @@ func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				body["visibility"] = visibility
 			case "rate-limit":
 				body["rate_limit"] = rateLimit
+			case "region":
+				body["region"] = region
 			}
 		})
 		raw, err = client.do(ctx, http.MethodPatch, "/v1/admin/partners/"+url.PathEscape(rest[0]), body)
