@@ -244,7 +244,7 @@ func TestHTTPPartnerRegion(t *testing.T) {
 		t.Fatalf("get: %d %s", res.Status, res.Body)
 	}
 	if res.json(t)["region"] != "650100" {
-		t.Skip("the store does not persist Partner.Region yet (adapters): region lost on read")
+		t.Fatalf("region after a store round trip = %v, want 650100", res.json(t)["region"])
 	}
 	tok := h.token(id, secret)
 	const org = "914403001922038216"

@@ -51,7 +51,14 @@ type answer struct {
 
 func decideAt(t testing.TB, c *Catalog, s SubjectID, action string, entries []Entry, when time.Time) answer {
 	t.Helper()
-	d, err := Decide(c, Query{Subject: s, Action: action, At: when}, entries)
+	return decideIn(t, c, CheckContext{}, s, action, entries, when)
+}
+
+// decideIn is decideAt for a caller in a region (and industry): local
+// measures apply only there.
+func decideIn(t testing.TB, c *Catalog, cc CheckContext, s SubjectID, action string, entries []Entry, when time.Time) answer {
+	t.Helper()
+	d, err := Decide(c, Query{Subject: s, Action: action, At: when, Context: cc}, entries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +402,9 @@ func TestScenarioNanningThresholds(t *testing.T) {
 	if !black.ValidUntil.Equal(black.PublishedAt.AddDate(1, 0, 0)) {
 		t.Fatalf("Nanning lists are valid 1 year: %s → %s", black.PublishedAt, black.ValidUntil)
 	}
-	a := decideAt(t, c, personL, "supervision", entries, day.AddDate(0, 1, 0))
+	// Nanning's measures bind Nanning's authorities only (篇四 第二十四条).
+	nanning := CheckContext{Region: "450100"}
+	a := decideIn(t, c, nanning, personL, "supervision", entries, day.AddDate(0, 1, 0))
 	if !a.has("nn-b-01-key-inspection:applied") || a.has("nn-y-01-key-inspection:applied") {
 		t.Fatalf("black: %+v", a)
 	}
@@ -589,7 +598,9 @@ func TestScenarioKeyAttentionEscalates(t *testing.T) {
 		t.Fatalf("after escalation: %+v", a)
 	}
 	// The safety head is reached through the organisation.
-	if a := decideAt(t, c, personL, "supervision", after, when); !a.has("sp-p10-person-interview:applied") {
+	// Through Jinan's coal-mine measures (篇十), for a Jinan coal caller.
+	jinanCoal := CheckContext{Region: "370100", Industry: "coal_mining"}
+	if a := decideIn(t, c, jinanCoal, personL, "supervision", after, when); !a.has("sp-p10-person-interview:applied") {
 		t.Fatalf("safety head: %+v", a)
 	}
 }
