@@ -40,6 +40,9 @@ func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
 type ProblemLine struct {
 	Line   int    `json:"line"`
 	Detail string `json:"detail"`
+	// Code is the problem code the line's error would have on its own
+	// (e.g. full_capacity_required), so clients can switch on it.
+	Code string `json:"code,omitempty"`
 }
 
 const problemContentType = "application/problem+json"
@@ -82,7 +85,11 @@ func problemFor(err error) *Problem {
 			if i == maxReportedLines {
 				break
 			}
-			pr.Errors = append(pr.Errors, ProblemLine{Line: l.Line, Detail: l.Err.Error()})
+			line := ProblemLine{Line: l.Line, Detail: l.Err.Error()}
+			if lp := problemFor(l.Err); lp.Status < http.StatusInternalServerError {
+				line.Code = lp.Code
+			}
+			pr.Errors = append(pr.Errors, line)
 		}
 		return pr
 	}
@@ -156,6 +163,12 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, policy.ErrInvalidResponsible):
 		pr := problem(http.StatusBadRequest, "invalid_responsible_person", "Invalid responsible person", err.Error())
 		pr.Field = "responsible_persons"
+		return pr
+	case errors.Is(err, policy.ErrFullCapacityRequired):
+		// Before invalid_entry, which it also wraps: the entry is well
+		// formed, but the list may not hold this person (篇四 第二条).
+		pr := problem(http.StatusUnprocessableEntity, "full_capacity_required", "Full civil capacity required", err.Error())
+		pr.Field = "subject_id"
 		return pr
 	case errors.Is(err, policy.ErrEntryRevoked):
 		return problem(http.StatusConflict, "entry_revoked", "Entry is revoked", err.Error())

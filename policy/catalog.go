@@ -82,12 +82,15 @@ const (
 	RoleDirector            Role = "director"             // 董事
 	RoleShareholder         Role = "shareholder"          // 股东
 	RoleSeniorManager       Role = "senior_manager"       // 高级管理人员
+	// RoleActualController is 实际控制人: whoever controls the organisation
+	// in fact, shareholder or not (篇十 第二条 煤矿…实际控制人).
+	RoleActualController Role = "actual_controller"
 )
 
 // Roles lists every role in a stable order.
 func Roles() []Role {
 	return []Role{RoleLegalRepresentative, RolePrincipal, RoleSafetyHead, RoleDirectlyResponsible,
-		RoleDirector, RoleShareholder, RoleSeniorManager}
+		RoleDirector, RoleShareholder, RoleSeniorManager, RoleActualController}
 }
 
 func (r Role) valid() bool { return slices.Contains(Roles(), r) }
@@ -123,6 +126,11 @@ type List struct {
 	// Reaches lists the roles through which an organisation's entry also
 	// reaches persons (落实到人); empty means it reaches nobody.
 	Reaches []Role `yaml:"reaches,omitempty" json:"reaches,omitempty"`
+	// RequiresFullCapacity: a person may be listed only with full civil
+	// capacity, i.e. aged 18 or over at the decision date (篇四 第二条:
+	// 本办法所称的个人,是指年满18周岁,具有完全民事行为能力的成年人).
+	// Only lists holding persons may set it.
+	RequiresFullCapacity bool `yaml:"requires_full_capacity,omitempty" json:"requires_full_capacity,omitempty"`
 	// Source names the section of the source texts the rules come from.
 	Source string `yaml:"source" json:"source"`
 
@@ -486,6 +494,9 @@ func validateList(l List) error {
 		if !r.valid() {
 			return fmt.Errorf("unknown role %q", r)
 		}
+	}
+	if l.RequiresFullCapacity && !slices.Contains(l.SubjectKinds, KindPerson) {
+		return errors.New("requires_full_capacity applies to persons, but the list holds none")
 	}
 	return nil
 }
