@@ -44,6 +44,13 @@ const (
 type harnessConfig struct {
 	gateway []gateway.Option
 	tokens  []gateway.TokensOption
+	catalog *policy.Catalog // nil: the bundled catalogue
+}
+
+// withCatalog serves cat instead of the bundled catalogue, as serve
+// --catalog does.
+func withCatalog(cat *policy.Catalog) harnessOption {
+	return func(c *harnessConfig) { c.catalog = cat }
 }
 
 // harnessOption configures newHarness.
@@ -59,6 +66,9 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	cat, err := policy.BundledCatalog()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hc.catalog != nil {
+		cat = hc.catalog
 	}
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, dir)

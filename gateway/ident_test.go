@@ -2,8 +2,13 @@ package gateway_test
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/credgate/credgate/policy"
 )
 
 // minorID is a person born on 15 March 2010, a minor until 15 March 2028.
@@ -62,5 +67,61 @@ func TestIdentifierProblemDetail(t *testing.T) {
 	res = h.doJSON(http.MethodGet, "/v1/subjects/110105491231002/status", h.adminTok, nil)
 	if res.Status != http.StatusOK || res.json(t)["subject"].(map[string]any)["id"] != "11010519491231002X" {
 		t.Fatalf("status: %d %s", res.Status, res.Body)
+	}
+}
+
+// A catalogue whose calendar does not cover the current year (here: the
+// bundled catalogue without calendar.yaml, as a reviewed --catalog DIR
+// might be) marks every working-day deadline provisional, in the filing
+// answer, the entry and the listing of open objections.
+func TestDeadlineProvisionalShown(t *testing.T) {
+	dir := t.TempDir()
+	src := "../policy/catalog"
+	names, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if n.Name() == "calendar.yaml" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, n.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat, err := policy.LoadCatalog(os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, withCatalog(cat))
+	e := h.entry(lcOrg, "safety_production_blacklist", time.Now().AddDate(0, -1, 0), nil)
+	res := h.doJSON(http.MethodPost, "/v1/admin/entries/"+e["id"].(string)+"/objections", h.adminTok,
+		map[string]any{"filed_by": "administrator", "grounds": "g"})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("file: %d %s", res.Status, res.Body)
+	}
+	if obj := res.json(t)["objection"].(map[string]any); obj["due_provisional"] != true {
+		t.Fatalf("objection %v: want due_provisional", obj)
+	}
+	list := h.doJSON(http.MethodGet, "/v1/admin/objections", h.adminTok, nil).json(t)["objections"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["due_provisional"] != true {
+		t.Fatalf("listing %v: want due_provisional", list)
+	}
+	// The bundled catalogue covers this year: not provisional (unless the
+	// deadline runs into next year, which 15 working days from early
+	// December do not).
+	h2 := newHarness(t)
+	if now := time.Now(); !h2.catalog.Calendar().Covers(now.Year()) || now.Month() == time.December && now.Day() > 5 {
+		t.Skip("the bundled calendar does not cover the next 15 working days")
+	}
+	e = h2.entry(lcOrg, "safety_production_blacklist", time.Now().AddDate(0, -1, 0), nil)
+	res = h2.doJSON(http.MethodPost, "/v1/admin/entries/"+e["id"].(string)+"/objections", h2.adminTok,
+		map[string]any{"filed_by": "administrator", "grounds": "g"})
+	if obj := res.json(t)["objection"].(map[string]any); obj["due_provisional"] != nil {
+		t.Fatalf("objection %v: not provisional", obj)
 	}
 }

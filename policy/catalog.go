@@ -224,6 +224,9 @@ type Catalog struct {
 
 	calendar    *Calendar
 	calSpec     CalendarSpec
+	// holidays describes the holidays file laid over the calendar by
+	// WithHolidays; zero when there is none.
+	holidays HolidaysFile
 	ruleSets    []RuleSet
 	items       []ViolationItem
 	ruleSetByID map[string]*RuleSet
@@ -563,6 +566,58 @@ func (c *Catalog) validateMeasure(m Measure) error {
 
 // Revision identifies the catalogue's content; it appears in every answer.
 func (c *Catalog) Revision() string { return c.revision }
+
+// HolidaysFile describes a holidays file laid over the catalogue's
+// calendar.
+type HolidaysFile struct {
+	// Name is the file's name as given.
+	Name string `json:"name"`
+	// Digest is "sha256:" and the hex SHA-256 of the file's bytes.
+	Digest string `json:"digest"`
+	// Covers are the years the file adds.
+	Covers []int `json:"covers"`
+	// BaseRevision is the revision of the catalogue before the file.
+	BaseRevision string `json:"base_revision"`
+}
+
+// Holidays describes the holidays file laid over the calendar, or the zero
+// value when the calendar is the catalogue's own.
+func (c *Catalog) Holidays() HolidaysFile { return c.holidays }
+
+// WithHolidays returns a copy of c whose calendar also covers the years of
+// a holidays file: YAML with a `calendar` section of the same shape as the
+// catalogue's (calendar.yaml), for years the catalogue does not cover yet
+// (MergeCalendar refuses overlaps and conflicts). The copy's revision
+// changes with the file, since deadlines do; Holidays describes the file.
+// Errors wrap ErrCatalogInvalid and name the file.
+func (c *Catalog) WithHolidays(name string, data []byte) (*Catalog, error) {
+	var f struct {
+		Calendar *CalendarSpec `yaml:"calendar"`
+	}
+	if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
+		return nil, fmt.Errorf("%w: holidays file %s: %w", ErrCatalogInvalid, name, err)
+	}
+	if f.Calendar == nil {
+		return nil, fmt.Errorf("%w: holidays file %s: no calendar section", ErrCatalogInvalid, name)
+	}
+	spec, err := MergeCalendar(c.calSpec, *f.Calendar)
+	if err != nil {
+		return nil, fmt.Errorf("%w: holidays file %s: %w", ErrCatalogInvalid, name, err)
+	}
+	cal, err := NewCalendar(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: holidays file %s: %w", ErrCatalogInvalid, name, err)
+	}
+	sum := sha256.Sum256(data)
+	out := *c // the indexes are immutable and may be shared
+	out.calendar, out.calSpec = cal, spec
+	out.holidays = HolidaysFile{Name: name, Digest: "sha256:" + hex.EncodeToString(sum[:]), Covers: slices.Clone(f.Calendar.Covers), BaseRevision: c.revision}
+	rev := sha256.New()
+	fmt.Fprintf(rev, "%s\x00holidays\x00", c.revision)
+	rev.Write(data)
+	out.revision = "cat-" + hex.EncodeToString(rev.Sum(nil))[:16]
+	return &out, nil
+}
 
 // Calendar returns the working-day calendar.
 func (c *Catalog) Calendar() *Calendar { return c.calendar }

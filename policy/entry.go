@@ -48,6 +48,10 @@ type Objection struct {
 	EvidenceRefs []string `json:"evidence_refs,omitempty"`
 	// DueAt is the end of the verification period (working days).
 	DueAt *time.Time `json:"due_at,omitempty"`
+	// DueProvisional: DueAt runs into a year whose holidays the calendar
+	// did not declare when it was computed (only weekends counted as days
+	// off there), so the real deadline may be later.
+	DueProvisional bool `json:"due_provisional,omitempty"`
 	// Remedy of an upheld objection: "revoked" or "corrected".
 	Remedy string `json:"remedy,omitempty"`
 	Note   string `json:"note,omitempty"`
