@@ -222,11 +222,11 @@ type Catalog struct {
 	employerTypes    []Term
 	employerTypeByID map[string]*Term
 
-	calendar    *Calendar
-	calSpec     CalendarSpec
+	calendar *Calendar
+	calSpec  CalendarSpec
 	// holidays describes the holidays file laid over the calendar by
 	// WithHolidays; zero when there is none.
-	holidays HolidaysFile
+	holidays    HolidaysFile
 	ruleSets    []RuleSet
 	items       []ViolationItem
 	ruleSetByID map[string]*RuleSet
