@@ -261,11 +261,18 @@ var (
 
 // BundledCatalog loads the catalogue embedded in the binary.
 func BundledCatalog() (*Catalog, error) {
+	return LoadCatalog(BundledCatalogFS())
+}
+
+// BundledCatalogFS is the catalogue's files as embedded in the binary
+// (*.yaml at its root), for copying out and reviewing: a copy loaded with
+// LoadCatalog(os.DirFS(dir)) has the same revision until it is changed.
+func BundledCatalogFS() fs.FS {
 	sub, err := fs.Sub(bundled, "catalog")
 	if err != nil {
-		return nil, fmt.Errorf("bundled catalogue: %w", err)
+		panic("policy: the embedded catalogue has no catalog directory: " + err.Error())
 	}
-	return LoadCatalog(sub)
+	return sub
 }
 
 // LoadCatalog reads every *.yaml file at the root of fsys, validates the

@@ -22,7 +22,6 @@ import (
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -73,8 +72,9 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	benchNoop       bool
 	evidence        evidenceConfig
-	access          accessConfig // serve_access.go
-	cache           cacheConfig  // serve_cache.go
+	access          accessConfig  // serve_access.go
+	cache           cacheConfig   // serve_cache.go
+	catalog         catalogConfig // serve_catalog.go
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -90,6 +90,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.benchNoop, "bench-noop", false, "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with")
 	cfg.access.register(fs)
 	cfg.cache.register(fs)
+	cfg.catalog.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -97,9 +98,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// serve also runs inside tests, beside other servers.
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
-	cat, err := policy.BundledCatalog()
+	// The catalogue is read and validated before anything is written.
+	cat, origin, err := cfg.catalog.load()
 	if err != nil {
-		return fmt.Errorf("catalogue: %w", err)
+		return err
 	}
 	st, kind, err := cfg.store.open(ctx)
 	if err != nil {
@@ -142,7 +144,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tokens := gateway.NewTokens(key, tokenOpts...)
-	if err := recordCatalogLoaded(ctx, audit, cat); err != nil {
+	if err := recordCatalogInUse(ctx, audit, cat, origin); err != nil {
 		appender.Close()
 		return err
 	}
@@ -182,7 +184,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
-		"measures", len(cat.Measures()))
+		"catalog_origin", origin.source, "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
 	printWelcome(stdout, ln.Addr().String(), adminID, cfg.store.dataDir)
 
 	errc := make(chan error, 1)
