@@ -105,6 +105,14 @@ func problemFor(err error) *Problem {
 		pr.Field, pr.Reason = "subject.id", r
 		return pr
 	}
+	if errors.Is(err, policy.ErrFullCapacityRequired) {
+		// Before invalid_entry and invalid_violation, which it also wraps:
+		// the request is well formed, but the list (or the rule set leading
+		// to it) may not hold this person (篇四 第二条).
+		pr := problem(http.StatusUnprocessableEntity, "full_capacity_required", "Full civil capacity required", err.Error())
+		pr.Field = "subject_id"
+		return pr
+	}
 	if pr := lifecycleProblem(err); pr != nil {
 		return pr
 	}
@@ -163,12 +171,6 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, policy.ErrInvalidResponsible):
 		pr := problem(http.StatusBadRequest, "invalid_responsible_person", "Invalid responsible person", err.Error())
 		pr.Field = "responsible_persons"
-		return pr
-	case errors.Is(err, policy.ErrFullCapacityRequired):
-		// Before invalid_entry, which it also wraps: the entry is well
-		// formed, but the list may not hold this person (篇四 第二条).
-		pr := problem(http.StatusUnprocessableEntity, "full_capacity_required", "Full civil capacity required", err.Error())
-		pr.Field = "subject_id"
 		return pr
 	case errors.Is(err, policy.ErrEntryRevoked):
 		return problem(http.StatusConflict, "entry_revoked", "Entry is revoked", err.Error())

@@ -122,3 +122,37 @@ func TestResponsiblePersonLegacyID(t *testing.T) {
 		t.Fatalf("stored %q, want %q", got, identGB11643Example)
 	}
 }
+
+// A rule set whose lists require full capacity (Nanning's points, 篇四 第二条)
+// does not score a person under 18 at the act's decision date; other rule
+// sets do.
+func TestViolationFullCapacityRequired(t *testing.T) {
+	c := bundledCat(t)
+	minor := SubjectID{Kind: KindPerson, Value: identRefResident("45010220100315001")}
+	decided := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	var nanning, urban string
+	for _, it := range c.ViolationItems() {
+		if it.RuleSet == "nanning_urban_management" && nanning == "" {
+			nanning = it.ID
+		}
+		if it.RuleSet == "urban_management" && urban == "" {
+			urban = it.ID
+		}
+	}
+	if nanning == "" || urban == "" {
+		t.Fatal("no violation items for the rule sets")
+	}
+	rec := func(item string, s SubjectID) ViolationRecord {
+		return ViolationRecord{ID: "v", Subject: s, Item: item, Department: "城管", Reference: "r", DecidedAt: decided, RecordedAt: decided}
+	}
+	if _, err := c.PrepareViolation(rec(nanning, minor)); !errors.Is(err, ErrFullCapacityRequired) || !errors.Is(err, ErrInvalidViolation) {
+		t.Fatalf("Nanning record for a minor: %v", err)
+	}
+	if _, err := c.PrepareViolation(rec(urban, minor)); err != nil {
+		t.Fatalf("urban management record for a minor: %v", err)
+	}
+	adult := SubjectID{Kind: KindPerson, Value: identGB11643Example}
+	if _, err := c.PrepareViolation(rec(nanning, adult)); err != nil {
+		t.Fatalf("Nanning record for an adult: %v", err)
+	}
+}
