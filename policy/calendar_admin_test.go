@@ -140,3 +140,15 @@ func TestWithHolidaysRejects(t *testing.T) {
 		})
 	}
 }
+
+// The YAML decoder panics on some malformed input; a catalogue directory
+// or holidays file holding it is refused with the file named, not a crash.
+func TestMalformedYAMLIsAnError(t *testing.T) {
+	const bad = "\n#\ncalendar:\n  71zY: [1]\n  A`: 2\n  holidays:\n   !0 00000000000000000000000000000000000000000000\n00000000000008:\n00000000000000"
+	if _, err := LoadCatalog(mapFS(bad)); !errors.Is(err, ErrCatalogInvalid) || !strings.Contains(err.Error(), "test.yaml") {
+		t.Fatalf("LoadCatalog: %v", err)
+	}
+	if _, err := bundledCat(t).WithHolidays("h.yaml", []byte(bad)); !errors.Is(err, ErrCatalogInvalid) || !strings.Contains(err.Error(), "h.yaml") {
+		t.Fatalf("WithHolidays: %v", err)
+	}
+}

@@ -319,7 +319,7 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 		fmt.Fprintf(digest, "%s\x00%d\x00", path.Base(name), len(data))
 		digest.Write(data)
 		var f catalogFile
-		if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
+		if err := decodeYAML(data, &f); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrCatalogInvalid, name, err)
 		}
 		for _, a := range f.Actions {
@@ -479,6 +479,19 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 	return c, nil
 }
 
+// decodeYAML decodes a catalogue or holidays file strictly (unknown fields
+// refused). The YAML decoder panics on some malformed input (found by
+// FuzzWithHolidays), and these files now come from outside the binary
+// (--catalog, --holidays), so a panic is turned into an error.
+func decodeYAML(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed YAML (%v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, v, yaml.DisallowUnknownField())
+}
+
 func validateList(l List) error {
 	if l.ID == "" || l.Name == "" || l.Source == "" {
 		return errors.New("id, name and source are required")
@@ -601,7 +614,7 @@ func (c *Catalog) WithHolidays(name string, data []byte) (*Catalog, error) {
 	var f struct {
 		Calendar *CalendarSpec `yaml:"calendar"`
 	}
-	if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
+	if err := decodeYAML(data, &f); err != nil {
 		return nil, fmt.Errorf("%w: holidays file %s: %w", ErrCatalogInvalid, name, err)
 	}
 	if f.Calendar == nil {
