@@ -261,13 +261,13 @@ var (
 
 // BundledCatalog loads the catalogue embedded in the binary.
 func BundledCatalog() (*Catalog, error) {
-	return LoadCatalog(BundledCatalogFS())
+	return LoadCatalog(BundledFiles())
 }
 
-// BundledCatalogFS is the catalogue's files as embedded in the binary
-// (*.yaml at its root), for copying out and reviewing: a copy loaded with
+// BundledFiles is the catalogue's files as embedded in the binary (*.yaml
+// at its root), for copying out and reviewing: a copy loaded with
 // LoadCatalog(os.DirFS(dir)) has the same revision until it is changed.
-func BundledCatalogFS() fs.FS {
+func BundledFiles() fs.FS {
 	sub, err := fs.Sub(bundled, "catalog")
 	if err != nil {
 		panic("policy: the embedded catalogue has no catalog directory: " + err.Error())

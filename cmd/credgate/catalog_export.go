@@ -36,7 +36,7 @@ func catalogExport(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	src := policy.BundledCatalogFS()
+	src := policy.BundledFiles()
 	names, err := fs.Glob(src, "*.yaml")
 	if err != nil {
 		return err
