@@ -44,13 +44,8 @@ const (
 type harnessConfig struct {
 	gateway []gateway.Option
 	tokens  []gateway.TokensOption
-	catalog *policy.Catalog // nil: the bundled catalogue
-}
-
-// withCatalog serves cat instead of the bundled catalogue, as serve
-// --catalog does.
-func withCatalog(cat *policy.Catalog) harnessOption {
-	return func(c *harnessConfig) { c.catalog = cat }
+	// catalog replaces the bundled catalogue (scope_test.go).
+	catalog *policy.Catalog
 }
 
 // harnessOption configures newHarness.

@@ -125,3 +125,9 @@ func TestDeadlineProvisionalShown(t *testing.T) {
 		t.Fatalf("objection %v: not provisional", obj)
 	}
 }
+
+// withCatalog serves cat instead of the bundled catalogue, as serve
+// --catalog does.
+func withCatalog(cat *policy.Catalog) harnessOption {
+	return func(c *harnessConfig) { c.catalog = cat }
+}
