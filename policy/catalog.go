@@ -226,7 +226,9 @@ type Catalog struct {
 	calSpec  CalendarSpec
 	// holidays describes the holidays file laid over the calendar by
 	// WithHolidays; zero when there is none.
-	holidays    HolidaysFile
+	holidays HolidaysFile
+	// origin says where the catalogue was loaded from (WithOrigin).
+	origin      string
 	ruleSets    []RuleSet
 	items       []ViolationItem
 	ruleSetByID map[string]*RuleSet
@@ -599,6 +601,20 @@ type HolidaysFile struct {
 	// BaseRevision is the revision of the catalogue before the file.
 	BaseRevision string `json:"base_revision"`
 }
+
+// WithOrigin returns a copy of c that says where it was loaded from:
+// "embedded", or the directory of a reviewed catalogue. It is recorded in
+// the evidence log when a server starts with the catalogue; the revision
+// does not change with it, since the content does not.
+func (c *Catalog) WithOrigin(origin string) *Catalog {
+	out := *c
+	out.origin = origin
+	return &out
+}
+
+// Origin says where the catalogue was loaded from, as WithOrigin set it;
+// "" when nobody said.
+func (c *Catalog) Origin() string { return c.origin }
 
 // Holidays describes the holidays file laid over the calendar, or the zero
 // value when the calendar is the catalogue's own.

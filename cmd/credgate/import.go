@@ -66,7 +66,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	cat, _, err := cc.load()
+	cat, err := cc.load()
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
 	// The catalogue is read and validated before anything is written.
-	cat, origin, err := cfg.catalog.load()
+	cat, err := cfg.catalog.load()
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tokens := gateway.NewTokens(key, tokenOpts...)
-	if err := recordCatalogInUse(ctx, audit, cat, origin); err != nil {
+	if err := recordCatalogLoaded(ctx, audit, cat); err != nil {
 		appender.Close()
 		return err
 	}
@@ -184,7 +184,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
-		"catalog_origin", origin.source, "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
+		"catalog_origin", cat.Origin(), "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
 	printWelcome(stdout, ln.Addr().String(), adminID, cfg.store.dataDir)
 
 	errc := make(chan error, 1)

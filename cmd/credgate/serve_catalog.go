@@ -30,53 +30,46 @@ func (c *catalogConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.holidays, "holidays", os.Getenv("CREDGATE_HOLIDAYS"), "YAML file with a calendar section (the shape of calendar.yaml) adding the holidays of years the catalogue does not cover (env CREDGATE_HOLIDAYS)")
 }
 
-// catalogOrigin says where the applied catalogue came from, for the
-// evidence log.
-type catalogOrigin struct {
-	// source is "embedded" or the catalogue directory's absolute path.
-	source string
-}
-
-// load reads and validates the catalogue and the holidays file. It writes
-// nothing, so a bad catalogue stops a start before any file is created;
-// errors name the file and the entry at fault.
-func (c *catalogConfig) load() (*policy.Catalog, catalogOrigin, error) {
-	var (
-		cat    *policy.Catalog
-		origin = catalogOrigin{source: "embedded"}
-		err    error
-	)
+// load reads and validates the catalogue and the holidays file, and says
+// where the catalogue came from (Catalog.Origin: "embedded" or the
+// directory's absolute path). It writes nothing, so a bad catalogue stops
+// a start before any file is created; errors name the file and the entry
+// at fault.
+func (c *catalogConfig) load() (*policy.Catalog, error) {
+	var cat *policy.Catalog
 	if c.dir == "" {
-		cat, err = policy.BundledCatalog()
+		bundled, err := policy.BundledCatalog()
 		if err != nil {
-			return nil, origin, fmt.Errorf("embedded catalogue: %w", err)
+			return nil, fmt.Errorf("embedded catalogue: %w", err)
 		}
+		cat = bundled.WithOrigin("embedded")
 	} else {
 		abs, err := filepath.Abs(c.dir)
 		if err != nil {
-			return nil, origin, fmt.Errorf("catalogue %s: %w", c.dir, err)
+			return nil, fmt.Errorf("catalogue %s: %w", c.dir, err)
 		}
 		if info, err := os.Stat(abs); err != nil || !info.IsDir() {
 			if err == nil {
 				err = errors.New("not a directory")
 			}
-			return nil, origin, fmt.Errorf("catalogue %s: %w", c.dir, err)
+			return nil, fmt.Errorf("catalogue %s: %w", c.dir, err)
 		}
-		origin.source = abs
-		if cat, err = policy.LoadCatalog(os.DirFS(abs)); err != nil {
-			return nil, origin, fmt.Errorf("catalogue %s: %w", abs, err)
+		loaded, err := policy.LoadCatalog(os.DirFS(abs))
+		if err != nil {
+			return nil, fmt.Errorf("catalogue %s: %w", abs, err)
 		}
+		cat = loaded.WithOrigin(abs)
 	}
 	if c.holidays != "" {
 		data, err := readBounded(c.holidays, maxHolidaysFile)
 		if err != nil {
-			return nil, origin, fmt.Errorf("holidays file: %w", err)
+			return nil, fmt.Errorf("holidays file: %w", err)
 		}
 		if cat, err = cat.WithHolidays(c.holidays, data); err != nil {
-			return nil, origin, err
+			return nil, err
 		}
 	}
-	return cat, origin, nil
+	return cat, nil
 }
 
 // readBounded reads a file of at most limit bytes.
@@ -96,14 +89,15 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// recordCatalogInUse appends the catalogue this replica applies to the
-// evidence log, as an administrative act of credgate itself, at every
-// start: an auditor can tell which revision, from where, with which
-// calendar years and holidays file, each replica answered with.
-func recordCatalogInUse(ctx context.Context, audit *service.Audit, cat *policy.Catalog, origin catalogOrigin) error {
+// recordCatalogLoaded appends the catalogue this replica applies to the
+// evidence log as the act catalog_in_use, an administrative act of
+// credgate itself, at every start: an auditor can tell which revision,
+// from where, with which calendar years and holidays file, each replica
+// answered with.
+func recordCatalogLoaded(ctx context.Context, audit *service.Audit, cat *policy.Catalog) error {
 	host, _ := os.Hostname()
 	details := map[string]any{
-		"revision": cat.Revision(), "origin": origin.source,
+		"revision": cat.Revision(), "origin": cat.Origin(),
 		"calendar_years": cat.Calendar().Covered(),
 		"actions":        len(cat.Actions()), "lists": len(cat.Lists()), "measures": len(cat.Measures()),
 		"host": host, "pid": os.Getpid(),

@@ -61,17 +61,17 @@ func TestCatalogConfigLoad(t *testing.T) {
 	if err := os.WriteFile(hol, []byte(holidays2027), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cat, origin, err := (&catalogConfig{}).load()
-	if err != nil || origin.source != "embedded" {
-		t.Fatalf("embedded: %v %+v", err, origin)
+	cat, err := (&catalogConfig{}).load()
+	if err != nil || cat.Origin() != "embedded" {
+		t.Fatalf("embedded: %v", err)
 	}
 	embedded := cat.Revision()
-	cat, origin, err = (&catalogConfig{dir: dir, holidays: hol}).load()
+	cat, err = (&catalogConfig{dir: dir, holidays: hol}).load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if abs, _ := filepath.Abs(dir); origin.source != abs || !cat.Calendar().Covers(2027) || cat.Revision() == embedded || cat.Holidays().BaseRevision != embedded {
-		t.Fatalf("dir and holidays: origin %+v covers %v revision %s", origin, cat.Calendar().Covered(), cat.Revision())
+	if abs, _ := filepath.Abs(dir); cat.Origin() != abs || !cat.Calendar().Covers(2027) || cat.Revision() == embedded || cat.Holidays().BaseRevision != embedded {
+		t.Fatalf("dir and holidays: origin %s covers %v revision %s", cat.Origin(), cat.Calendar().Covered(), cat.Revision())
 	}
 
 	// A bad catalogue names the file and the entry.
@@ -90,7 +90,7 @@ func TestCatalogConfigLoad(t *testing.T) {
 		"overlapping years": {catalogConfig{holidays: writeTemp(t, "calendar:\n  covers: [2026]\n")}, []string{"2026 is already covered"}},
 		"missing holidays":  {catalogConfig{holidays: filepath.Join(dir, "nope.yaml")}, []string{"nope.yaml"}},
 	} {
-		if _, _, err := c.cfg.load(); err == nil {
+		if _, err := c.cfg.load(); err == nil {
 			t.Errorf("%s: accepted", name)
 		} else {
 			for _, w := range c.want {
