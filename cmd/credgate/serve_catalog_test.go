@@ -76,16 +76,26 @@ func TestCatalogConfigLoad(t *testing.T) {
 
 	// A bad catalogue names the file and the entry.
 	bad := exportTo(t)
-	b, _ := os.ReadFile(filepath.Join(bad, "nanning.yaml"))
-	b = bytes.Replace(b, []byte("effect: reference"), []byte("effect: forbid"), 1)
-	if err := os.WriteFile(filepath.Join(bad, "nanning.yaml"), b, 0o600); err != nil {
+	measure := `measures:
+  - id: zz-01
+    list: court_dishonest_debtor
+    actions: [government_procurement]
+    effect: forbid
+    mandatory: false
+    applies_to: [organization]
+    text: 从严审核。
+    legal_basis: b
+    authority: a
+    source: s
+`
+	if err := os.WriteFile(filepath.Join(bad, "zz_region.yaml"), []byte(measure), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]struct {
 		cfg  catalogConfig
 		want []string
 	}{
-		"bad measure":       {catalogConfig{dir: bad}, []string{"nanning.yaml", "measure \"", "unknown effect \"forbid\""}},
+		"bad measure":       {catalogConfig{dir: bad}, []string{"zz_region.yaml", `measure "zz-01"`, `unknown effect "forbid"`}},
 		"missing dir":       {catalogConfig{dir: filepath.Join(dir, "nope")}, []string{"nope"}},
 		"overlapping years": {catalogConfig{holidays: writeTemp(t, "calendar:\n  covers: [2026]\n")}, []string{"2026 is already covered"}},
 		"missing holidays":  {catalogConfig{holidays: filepath.Join(dir, "nope.yaml")}, []string{"nope.yaml"}},
