@@ -158,14 +158,17 @@ func (s *Server) decideExit(c *gin.Context) {
 
 // proceedingView is an open proceeding in a listing.
 type proceedingView struct {
-	ID                 string             `json:"id"`
-	EntryID            string             `json:"entry_id"`
-	SubjectID          string             `json:"subject_id"`
-	List               string             `json:"list"`
-	EntryStatus        policy.EntryStatus `json:"entry_status"`
-	DueAt              *time.Time         `json:"due_at,omitempty"`
-	Overdue            bool               `json:"overdue"`
-	WorkingDaysOverdue int                `json:"working_days_overdue"`
+	ID          string             `json:"id"`
+	EntryID     string             `json:"entry_id"`
+	SubjectID   string             `json:"subject_id"`
+	List        string             `json:"list"`
+	EntryStatus policy.EntryStatus `json:"entry_status"`
+	DueAt       *time.Time         `json:"due_at,omitempty"`
+	// DueProvisional: the deadline runs into a year the calendar did not
+	// cover when it was computed.
+	DueProvisional     bool `json:"due_provisional,omitempty"`
+	Overdue            bool `json:"overdue"`
+	WorkingDaysOverdue int  `json:"working_days_overdue"`
 	// Exactly one of these, by kind.
 	Objection *policy.Objection       `json:"objection,omitempty"`
 	Repair    *policy.Repair          `json:"repair,omitempty"`
@@ -195,11 +198,13 @@ func (s *Server) listProceedings(kind service.ProceedingKind, field string) gin.
 			for i := range p.Entry.Objections {
 				if p.Entry.Objections[i].ID == p.ID {
 					v.Objection = &p.Entry.Objections[i]
+					v.DueProvisional = v.Objection.DueProvisional
 				}
 			}
 			for i := range p.Entry.Repairs {
 				if p.Entry.Repairs[i].ID == p.ID {
 					v.Repair = &p.Entry.Repairs[i]
+					v.DueProvisional = v.Repair.DueProvisional
 				}
 			}
 			for i := range p.Entry.Exits {

@@ -40,6 +40,9 @@ func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
 type ProblemLine struct {
 	Line   int    `json:"line"`
 	Detail string `json:"detail"`
+	// Code is the problem code the line's error would have on its own
+	// (e.g. full_capacity_required), so clients can switch on it.
+	Code string `json:"code,omitempty"`
 }
 
 const problemContentType = "application/problem+json"
@@ -82,7 +85,11 @@ func problemFor(err error) *Problem {
 			if i == maxReportedLines {
 				break
 			}
-			pr.Errors = append(pr.Errors, ProblemLine{Line: l.Line, Detail: l.Err.Error()})
+			line := ProblemLine{Line: l.Line, Detail: l.Err.Error()}
+			if lp := problemFor(l.Err); lp.Status < http.StatusInternalServerError {
+				line.Code = lp.Code
+			}
+			pr.Errors = append(pr.Errors, line)
 		}
 		return pr
 	}
@@ -96,6 +103,14 @@ func problemFor(err error) *Problem {
 	if r := identifierReason(err); r != "" {
 		pr := problem(http.StatusBadRequest, "invalid_subject_id", "Invalid subject identifier", err.Error())
 		pr.Field, pr.Reason = "subject.id", r
+		return pr
+	}
+	if errors.Is(err, policy.ErrFullCapacityRequired) {
+		// Before invalid_entry and invalid_violation, which it also wraps:
+		// the request is well formed, but the list (or the rule set leading
+		// to it) may not hold this person (篇四 第二条).
+		pr := problem(http.StatusUnprocessableEntity, "full_capacity_required", "Full civil capacity required", err.Error())
+		pr.Field = "subject_id"
 		return pr
 	}
 	if pr := lifecycleProblem(err); pr != nil {

@@ -197,3 +197,74 @@ func (c *Calendar) WorkingDaysBetween(from, to time.Time) int {
 	}
 	return n
 }
+
+// Covered returns the years whose holidays the calendar declares, in
+// order.
+func (c *Calendar) Covered() []int { return slices.Clone(c.covers) }
+
+// Provisional reports whether a deadline counted in working days from the
+// day of from to the instant due (as Deadline and WorkingDaysBefore give
+// it, in either order) crosses a day of a year the calendar does not
+// cover: there only weekends were days off, so the holidays of that year,
+// not yet declared, may still move it. Such a deadline is shown as
+// provisional.
+func (c *Calendar) Provisional(from, due time.Time) bool {
+	a, b := from.In(c.loc), due.In(c.loc)
+	if b.Before(a) {
+		a, b = b, a
+	}
+	// The days counted run from the day after from to the day before
+	// due's midnight (Deadline), or from due's day to the day before from
+	// (WorkingDaysBefore): the years of both ends cover them all.
+	first := time.Date(a.Year(), a.Month(), a.Day(), 0, 0, 0, 0, c.loc)
+	last := b.Add(-time.Nanosecond)
+	for y := first.Year(); y <= last.Year(); y++ {
+		if !c.Covers(y) {
+			return true
+		}
+	}
+	return false
+}
+
+// MergeCalendar lays extra, a calendar for further years (a holidays file
+// with the shape of the catalogue's calendar section), over base. extra
+// may only add years: a year base already covers, dates outside extra's
+// own covered years, or a different zone are refused with the conflict
+// named, so that a file can never silently change a deadline the
+// catalogue's calendar already fixes.
+func MergeCalendar(base, extra CalendarSpec) (CalendarSpec, error) {
+	if len(extra.Covers) == 0 {
+		return CalendarSpec{}, fmt.Errorf("%w: covers: the years the file declares are required", ErrCalendarInvalid)
+	}
+	if extra.UTCOffsetHours != 0 && extra.UTCOffsetHours != base.UTCOffsetHours {
+		return CalendarSpec{}, fmt.Errorf("%w: utc_offset_hours %d conflicts with the catalogue's %d", ErrCalendarInvalid, extra.UTCOffsetHours, base.UTCOffsetHours)
+	}
+	for _, y := range extra.Covers {
+		if slices.Contains(base.Covers, y) {
+			return CalendarSpec{}, fmt.Errorf("%w: %d is already covered by the catalogue's calendar (%s); a holidays file may only add years", ErrCalendarInvalid, y, base.Source)
+		}
+	}
+	for _, set := range []struct {
+		what  string
+		dates []Date
+	}{{"holiday", extra.Holidays}, {"working day", extra.WorkingDays}} {
+		for _, d := range set.dates {
+			if !slices.Contains(extra.Covers, d.Year) {
+				return CalendarSpec{}, fmt.Errorf("%w: %s %s is outside the file's covered years %v", ErrCalendarInvalid, set.what, d, extra.Covers)
+			}
+		}
+	}
+	out := base
+	out.Covers = append(slices.Clone(base.Covers), extra.Covers...)
+	out.Holidays = append(slices.Clone(base.Holidays), extra.Holidays...)
+	out.WorkingDays = append(slices.Clone(base.WorkingDays), extra.WorkingDays...)
+	if extra.Source != "" {
+		out.Source = base.Source + "; " + extra.Source
+	}
+	// NewCalendar checks the rest: duplicates within the file, a day both
+	// holiday and working day, make-up days on weekdays.
+	if _, err := NewCalendar(out); err != nil {
+		return CalendarSpec{}, err
+	}
+	return out, nil
+}

@@ -82,12 +82,15 @@ const (
 	RoleDirector            Role = "director"             // 董事
 	RoleShareholder         Role = "shareholder"          // 股东
 	RoleSeniorManager       Role = "senior_manager"       // 高级管理人员
+	// RoleActualController is 实际控制人: whoever controls the organisation
+	// in fact, shareholder or not (篇十 第二条 煤矿…实际控制人).
+	RoleActualController Role = "actual_controller"
 )
 
 // Roles lists every role in a stable order.
 func Roles() []Role {
 	return []Role{RoleLegalRepresentative, RolePrincipal, RoleSafetyHead, RoleDirectlyResponsible,
-		RoleDirector, RoleShareholder, RoleSeniorManager}
+		RoleDirector, RoleShareholder, RoleSeniorManager, RoleActualController}
 }
 
 func (r Role) valid() bool { return slices.Contains(Roles(), r) }
@@ -127,6 +130,11 @@ type List struct {
 	// Reaches lists the roles through which an organisation's entry also
 	// reaches persons (落实到人); empty means it reaches nobody.
 	Reaches []Role `yaml:"reaches,omitempty" json:"reaches,omitempty"`
+	// RequiresFullCapacity: a person may be listed only with full civil
+	// capacity, i.e. aged 18 or over at the decision date (篇四 第二条:
+	// 本办法所称的个人,是指年满18周岁,具有完全民事行为能力的成年人).
+	// Only lists holding persons may set it.
+	RequiresFullCapacity bool `yaml:"requires_full_capacity,omitempty" json:"requires_full_capacity,omitempty"`
 	// Source names the section of the source texts the rules come from.
 	Source string `yaml:"source" json:"source"`
 
@@ -223,8 +231,13 @@ type Catalog struct {
 	employerTypes    []Term
 	employerTypeByID map[string]*Term
 
-	calendar    *Calendar
-	calSpec     CalendarSpec
+	calendar *Calendar
+	calSpec  CalendarSpec
+	// holidays describes the holidays file laid over the calendar by
+	// WithHolidays; zero when there is none.
+	holidays HolidaysFile
+	// origin says where the catalogue was loaded from (WithOrigin).
+	origin      string
 	ruleSets    []RuleSet
 	items       []ViolationItem
 	ruleSetByID map[string]*RuleSet
@@ -259,11 +272,18 @@ var (
 
 // BundledCatalog loads the catalogue embedded in the binary.
 func BundledCatalog() (*Catalog, error) {
+	return LoadCatalog(BundledFiles())
+}
+
+// BundledFiles is the catalogue's files as embedded in the binary (*.yaml
+// at its root), for copying out and reviewing: a copy loaded with
+// LoadCatalog(os.DirFS(dir)) has the same revision until it is changed.
+func BundledFiles() fs.FS {
 	sub, err := fs.Sub(bundled, "catalog")
 	if err != nil {
-		return nil, fmt.Errorf("bundled catalogue: %w", err)
+		panic("policy: the embedded catalogue has no catalog directory: " + err.Error())
 	}
-	return LoadCatalog(sub)
+	return sub
 }
 
 // LoadCatalog reads every *.yaml file at the root of fsys, validates the
@@ -310,7 +330,7 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 		fmt.Fprintf(digest, "%s\x00%d\x00", path.Base(name), len(data))
 		digest.Write(data)
 		var f catalogFile
-		if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
+		if err := decodeYAML(data, &f); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrCatalogInvalid, name, err)
 		}
 		for _, a := range f.Actions {
@@ -481,6 +501,19 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 	return c, nil
 }
 
+// decodeYAML decodes a catalogue or holidays file strictly (unknown fields
+// refused). The YAML decoder panics on some malformed input (found by
+// FuzzWithHolidays), and these files now come from outside the binary
+// (--catalog, --holidays), so a panic is turned into an error.
+func decodeYAML(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed YAML (%v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, v, yaml.DisallowUnknownField())
+}
+
 func validateList(l List) error {
 	if l.ID == "" || l.Name == "" || l.Source == "" {
 		return errors.New("id, name and source are required")
@@ -506,6 +539,9 @@ func validateList(l List) error {
 		if !r.valid() {
 			return fmt.Errorf("unknown role %q", r)
 		}
+	}
+	if l.RequiresFullCapacity && !slices.Contains(l.SubjectKinds, KindPerson) {
+		return errors.New("requires_full_capacity applies to persons, but the list holds none")
 	}
 	return nil
 }
@@ -572,6 +608,72 @@ func (c *Catalog) validateMeasure(m Measure) error {
 
 // Revision identifies the catalogue's content; it appears in every answer.
 func (c *Catalog) Revision() string { return c.revision }
+
+// HolidaysFile describes a holidays file laid over the catalogue's
+// calendar.
+type HolidaysFile struct {
+	// Name is the file's name as given.
+	Name string `json:"name"`
+	// Digest is "sha256:" and the hex SHA-256 of the file's bytes.
+	Digest string `json:"digest"`
+	// Covers are the years the file adds.
+	Covers []int `json:"covers"`
+	// BaseRevision is the revision of the catalogue before the file.
+	BaseRevision string `json:"base_revision"`
+}
+
+// WithOrigin returns a copy of c that says where it was loaded from:
+// "embedded", or the directory of a reviewed catalogue. It is recorded in
+// the evidence log when a server starts with the catalogue; the revision
+// does not change with it, since the content does not.
+func (c *Catalog) WithOrigin(origin string) *Catalog {
+	out := *c
+	out.origin = origin
+	return &out
+}
+
+// Origin says where the catalogue was loaded from, as WithOrigin set it;
+// "" when nobody said.
+func (c *Catalog) Origin() string { return c.origin }
+
+// Holidays describes the holidays file laid over the calendar, or the zero
+// value when the calendar is the catalogue's own.
+func (c *Catalog) Holidays() HolidaysFile { return c.holidays }
+
+// WithHolidays returns a copy of c whose calendar also covers the years of
+// a holidays file: YAML with a `calendar` section of the same shape as the
+// catalogue's (calendar.yaml), for years the catalogue does not cover yet
+// (MergeCalendar refuses overlaps and conflicts). The copy's revision
+// changes with the file, since deadlines do; Holidays describes the file.
+// Errors wrap ErrCatalogInvalid and name the file.
+func (c *Catalog) WithHolidays(name string, data []byte) (*Catalog, error) {
+	var f struct {
+		Calendar *CalendarSpec `yaml:"calendar"`
+	}
+	if err := decodeYAML(data, &f); err != nil {
+		return nil, fmt.Errorf("%w: holidays file %s: %w", ErrCatalogInvalid, name, err)
+	}
+	if f.Calendar == nil {
+		return nil, fmt.Errorf("%w: holidays file %s: no calendar section", ErrCatalogInvalid, name)
+	}
+	spec, err := MergeCalendar(c.calSpec, *f.Calendar)
+	if err != nil {
+		return nil, fmt.Errorf("%w: holidays file %s: %w", ErrCatalogInvalid, name, err)
+	}
+	cal, err := NewCalendar(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: holidays file %s: %w", ErrCatalogInvalid, name, err)
+	}
+	sum := sha256.Sum256(data)
+	out := *c // the indexes are immutable and may be shared
+	out.calendar, out.calSpec = cal, spec
+	out.holidays = HolidaysFile{Name: name, Digest: "sha256:" + hex.EncodeToString(sum[:]), Covers: slices.Clone(f.Calendar.Covers), BaseRevision: c.revision}
+	rev := sha256.New()
+	fmt.Fprintf(rev, "%s\x00holidays\x00", c.revision)
+	rev.Write(data)
+	out.revision = "cat-" + hex.EncodeToString(rev.Sum(nil))[:16]
+	return &out, nil
+}
 
 // Calendar returns the working-day calendar.
 func (c *Catalog) Calendar() *Calendar { return c.calendar }

@@ -48,6 +48,10 @@ type Objection struct {
 	EvidenceRefs []string `json:"evidence_refs,omitempty"`
 	// DueAt is the end of the verification period (working days).
 	DueAt *time.Time `json:"due_at,omitempty"`
+	// DueProvisional: DueAt runs into a year whose holidays the calendar
+	// did not declare when it was computed (only weekends counted as days
+	// off there), so the real deadline may be later.
+	DueProvisional bool `json:"due_provisional,omitempty"`
 	// Remedy of an upheld objection: "revoked" or "corrected".
 	Remedy string `json:"remedy,omitempty"`
 	Note   string `json:"note,omitempty"`
@@ -134,6 +138,10 @@ var (
 	ErrRoleNotReached     = errors.New("list does not reach this role")
 	ErrResponsibleOnOrg   = errors.New("responsible persons apply to organisation entries only")
 	ErrInvalidResponsible = errors.New("invalid responsible person")
+	// ErrFullCapacityRequired: the list holds persons only with full civil
+	// capacity (aged 18 or over, 篇四 第二条) and the person was younger at
+	// the decision date. It is wrapped together with ErrInvalidEntry.
+	ErrFullCapacityRequired = errors.New("the list requires full civil capacity (aged 18 or over at the decision date)")
 )
 
 // Limits on an entry's free-text and repeated fields, so one entry cannot
@@ -191,6 +199,10 @@ func (c *Catalog) PrepareEntry(e Entry) (Entry, error) {
 	if e.PublishedAt.Before(e.DecidedAt) {
 		return Entry{}, fmt.Errorf("%w: published_at is before decided_at", ErrInvalidEntry)
 	}
+	if l.RequiresFullCapacity && e.Subject.Kind == KindPerson && !c.adultAt(e.Subject, e.DecidedAt) {
+		// The age is not repeated: it would reveal the birth date.
+		return Entry{}, fmt.Errorf("%w: %w: list %s; the person is under 18 at the decision date", ErrInvalidEntry, ErrFullCapacityRequired, l.ID)
+	}
 	if len(e.ResponsiblePersons) > 0 && e.Subject.Kind != KindOrganization {
 		return Entry{}, fmt.Errorf("%w: %w", ErrInvalidEntry, ErrResponsibleOnOrg)
 	}
@@ -218,4 +230,17 @@ func (c *Catalog) PrepareEntry(e Entry) (Entry, error) {
 	}
 	e.ExitByApplication = l.Exit != nil
 	return e, nil
+}
+
+// adultAt reports whether the person p is 18 or over on the civil date of
+// t in the calendar's zone: from the 18th birthday on (a person born on 29
+// February comes of age on 1 March of a common year). A value whose birth
+// date cannot be read counts as adult, since ParseResidentID admits none.
+func (c *Catalog) adultAt(p SubjectID, t time.Time) bool {
+	if len(p.Value) != identLen || !identResidentShaped(p.Value) {
+		return true
+	}
+	y, m, d := identBirthDate(p.Value)
+	comes := time.Date(y+18, time.Month(m), d, 0, 0, 0, 0, c.calendar.Location())
+	return !t.Before(comes)
 }

@@ -21,7 +21,8 @@ const (
 
 // SubjectID is a validated, normalised identifier: an 18-character unified
 // social credit code (USCC) for an organisation or an 18-character resident
-// ID number for a person. Obtain one from ParseSubjectID, ParseUSCC or
+// ID number for a person (a first-generation 15-digit number is converted
+// to its 18-digit form). Obtain one from ParseSubjectID, ParseUSCC or
 // ParseResidentID; the zero value means "no subject".
 //
 // Value is plain ASCII. It may share memory with the string it was parsed
@@ -85,9 +86,8 @@ func (s SubjectID) IsZero() bool { return s == SubjectID{} }
 var (
 	// ErrEmptyIdentifier: nothing is left after normalisation.
 	ErrEmptyIdentifier = errors.New("empty subject identifier")
-	// ErrIdentifierLength: not 18 characters after normalisation. This
-	// includes first-generation 15-digit resident IDs, which are not
-	// accepted.
+	// ErrIdentifierLength: not 18 characters after normalisation (nor 15
+	// digits, the first-generation resident ID number, which is converted).
 	ErrIdentifierLength = errors.New("subject identifier must be 18 characters")
 	// ErrIdentifierCharset: a character outside the identifier's alphabet:
 	// for a USCC the 31 characters 0-9 and A-Z without I, O, S, V, Z; for a
@@ -102,7 +102,8 @@ var (
 	// unless a structural rule rejects it first.
 	ErrCheckCharacter = errors.New("subject identifier check character mismatch")
 	// ErrBirthDate: the birth date of a resident ID (positions 7-14,
-	// YYYYMMDD) is not a calendar date, or its year is outside 1900-2100.
+	// YYYYMMDD; positions 7-12, YYMMDD of 19YY, in a 15-digit one) is not a
+	// calendar date, or its year is outside 1800-2100.
 	ErrBirthDate = errors.New("resident ID birth date is invalid")
 	// ErrDivisionCode: the USCC's registration authority code (position 1)
 	// is not one of 1-9, A, N, Y, or its registration division code
@@ -148,8 +149,15 @@ var identUSCCValue, identUSCCAuthority = func() (v [256]uint8, a [256]bool) {
 const (
 	// identResidentChecks[sum mod 11] is the check character.
 	identResidentChecks = "10X98765432"
-	identMinBirthYear   = 1900
-	identMaxBirthYear   = 2100
+	// identMinBirthYear admits persons born before 1900: GB 11643-1999's
+	// own worked example, 440524188001010014, was born in 1880, and such
+	// numbers stay in courts' and banks' records.
+	identMinBirthYear = 1800
+	identMaxBirthYear = 2100
+	// identLegacyLen is the length of a first-generation resident ID
+	// number (6-digit division, YYMMDD of 19YY, 3-digit sequence, no
+	// check digit).
+	identLegacyLen = 15
 )
 
 // identResidentWeights are 2^(17-i) mod 11 for i = 0..16.
@@ -181,34 +189,97 @@ type identFault struct {
 	n    int  // the length in characters, for identRuleLength
 }
 
-func (f identFault) err(kind SubjectKind) error {
-	label := "unified social credit code"
+// identKindLabel names the identifier type a fault was found in.
+func identKindLabel(kind SubjectKind, legacy bool) string {
+	switch {
+	case legacy:
+		return "15-digit resident ID number"
+	case kind == KindPerson:
+		return "resident ID number"
+	}
+	return "unified social credit code"
+}
+
+// sentinel returns the sentinel error of the fault's rule.
+func (f identFault) sentinel() error {
+	switch f.rule {
+	case identRuleLength:
+		return ErrIdentifierLength
+	case identRuleCharset:
+		return ErrIdentifierCharset
+	case identRuleAuthority, identRuleDivision:
+		return ErrDivisionCode
+	case identRuleBirthYear, identRuleBirthMonth, identRuleBirthDay:
+		return ErrBirthDate
+	case identRuleCheck:
+		return ErrCheckCharacter
+	}
+	return nil
+}
+
+// detail says which rule of the identifier type was broken, naming the
+// type: "not a resident ID number: check digit is 3, want 4".
+func (f identFault) detail(kind SubjectKind, legacy bool) string {
+	label := identKindLabel(kind, legacy)
 	allowed := "digits and capital letters other than I, O, S, V, Z"
+	check := "check character"
 	if kind == KindPerson {
-		label = "resident ID number"
-		allowed = "digits, and X as the last character"
+		allowed, check = "digits, and X as the last character", "check digit"
+		if legacy {
+			allowed = "digits"
+		}
 	}
 	switch f.rule {
-	case identOK:
-		return nil
 	case identRuleLength:
-		return fmt.Errorf("%w: got %d", ErrIdentifierLength, f.n)
+		return fmt.Sprintf("got %d characters, want 18 (a unified social credit code or a resident ID number) or 15 digits (a first-generation resident ID number)", f.n)
 	case identRuleCharset:
-		return fmt.Errorf("%w: %s: %q at position %d (allowed: %s)", ErrIdentifierCharset, label, f.got, f.pos, allowed)
+		return fmt.Sprintf("not a %s: %q at position %d (allowed: %s)", label, f.got, f.pos, allowed)
 	case identRuleAuthority:
-		return fmt.Errorf("%w: %s: %q at position 1 is not a registration authority code (%s)", ErrDivisionCode, label, f.got, identUSCCAuthorities)
+		return fmt.Sprintf("not a %s: %q at position 1 is not a registration authority code (%s)", label, f.got, identUSCCAuthorities)
 	case identRuleDivision:
-		return fmt.Errorf("%w: %s: division code (positions 3-8) must be digits, got %q at position %d", ErrDivisionCode, label, f.got, f.pos)
+		return fmt.Sprintf("not a %s: division code (positions 3-8) must be digits, got %q at position %d", label, f.got, f.pos)
 	case identRuleBirthYear:
-		return fmt.Errorf("%w: %s: birth year is outside %d-%d", ErrBirthDate, label, identMinBirthYear, identMaxBirthYear)
+		return fmt.Sprintf("not a %s: birth year is outside %d-%d", label, identMinBirthYear, identMaxBirthYear)
 	case identRuleBirthMonth:
-		return fmt.Errorf("%w: %s: birth month is outside 01-12", ErrBirthDate, label)
+		return fmt.Sprintf("not a %s: birth month is outside 01-12", label)
 	case identRuleBirthDay:
-		return fmt.Errorf("%w: %s: birth day does not exist in its month", ErrBirthDate, label)
+		return fmt.Sprintf("not a %s: birth day does not exist in its month", label)
 	case identRuleCheck:
-		return fmt.Errorf("%w: %s: expected %c, got %c", ErrCheckCharacter, label, f.want, f.got)
+		return fmt.Sprintf("not a %s: %s is %c, want %c", label, check, f.got, f.want)
 	}
 	panic("policy: unknown identifier rule")
+}
+
+// err turns a fault found while trying one identifier type into an error
+// wrapping the rule's sentinel.
+func (f identFault) err(kind SubjectKind) error {
+	if f.rule == identOK {
+		return nil
+	}
+	return &identError{sentinel: f.sentinel(), msg: f.detail(kind, false)}
+}
+
+// identError is an identifier error: a precise message naming every
+// identifier type tried and what failed in each, and one sentinel for
+// errors.Is. Its message never repeats the identifier.
+type identError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *identError) Error() string { return e.sentinel.Error() + ": " + e.msg }
+func (e *identError) Unwrap() error { return e.sentinel }
+
+// identBothErr reports a string that was tried as both a resident ID
+// number and a USCC and is neither. Its sentinel is the resident ID's
+// when positions 7-14 look like a birth date (a mistyped ID number is
+// reported as one), the USCC's otherwise; its message names both.
+func identBothErr(s string, pf, of identFault) error {
+	sentinel := of.sentinel()
+	if identPlausibleBirthDate(s) {
+		sentinel = pf.sentinel()
+	}
+	return &identError{sentinel: sentinel, msg: pf.detail(KindPerson, false) + "; " + of.detail(KindOrganization, false)}
 }
 
 // NormalizeIdentifier prepares raw input for parsing. It trims leading and
@@ -271,25 +342,78 @@ func ParseUSCC(raw string) (SubjectID, error) {
 	return SubjectID{Kind: KindOrganization, Value: s}, nil
 }
 
-// ParseResidentID parses an 18-character resident ID number (居民身份证号码,
-// GB 11643-1999) after NormalizeIdentifier, so a lower-case x check
+// ParseResidentID parses a resident ID number (居民身份证号码, GB
+// 11643-1999) after NormalizeIdentifier, so a lower-case x check
 // character is accepted. Rules are checked in this order, and the first
-// broken one is reported: not empty (ErrEmptyIdentifier), 18 characters
-// (ErrIdentifierLength), 17 digits then a digit or X (ErrIdentifierCharset),
-// birth date a calendar date in 1900-2100 (ErrBirthDate), check character
-// (ErrCheckCharacter). The division code is only required to be digits: it
-// is not looked up, since codes are retired and reissued over time and
-// other documents (residence permits for Hong Kong, Macao and Taiwan
-// residents, foreigners' permanent residence cards) share the format.
+// broken one is reported: not empty (ErrEmptyIdentifier), 18 characters or
+// 15 digits (ErrIdentifierLength), 17 digits then a digit or X
+// (ErrIdentifierCharset), birth date a calendar date in 1800-2100
+// (ErrBirthDate), check character (ErrCheckCharacter). The division code
+// is only required to be digits: it is not looked up, since codes are
+// retired and reissued over time and other documents (residence permits
+// for Hong Kong, Macao and Taiwan residents, foreigners' permanent
+// residence cards) share the format.
+//
+// A first-generation 15-digit number (6-digit division, YYMMDD, 3-digit
+// sequence) is converted as GB 11643-1999 prescribes: the century 19 is
+// inserted before the birth date and the check digit computed. The
+// SubjectID holds the 18-digit form, so every record and answer uses it.
 func ParseResidentID(raw string) (SubjectID, error) {
 	s := NormalizeIdentifier(raw)
 	if s == "" {
 		return SubjectID{}, ErrEmptyIdentifier
 	}
+	if len(s) == identLegacyLen {
+		return identParseLegacy(s)
+	}
 	if f := identCheckResident(s); f.rule != identOK {
 		return SubjectID{}, f.err(KindPerson)
 	}
 	return SubjectID{Kind: KindPerson, Value: s}, nil
+}
+
+// identParseLegacy converts and validates a normalised 15-character
+// first-generation resident ID number.
+func identParseLegacy(s string) (SubjectID, error) {
+	for i := 0; i < identLegacyLen; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			f := identFault{rule: identRuleCharset, pos: i + 1, got: rune(s[i])}
+			if s[i] >= utf8.RuneSelf {
+				// 15 bytes holding a multi-byte character are fewer
+				// than 15 characters.
+				f = identFault{rule: identRuleLength, n: utf8.RuneCountInString(s)}
+			}
+			return SubjectID{}, &identError{sentinel: f.sentinel(), msg: f.detail(KindPerson, true)}
+		}
+	}
+	var b [identLen]byte
+	copy(b[:6], s[:6])
+	b[6], b[7] = '1', '9'
+	copy(b[8:17], s[6:])
+	sum := 0
+	for i := 0; i < identLen-1; i++ {
+		sum += int(b[i]-'0') * identResidentWeights[i]
+	}
+	b[17] = identResidentChecks[sum%11]
+	v := string(b[:])
+	if f := identCheckBirthDate(v); f.rule != identOK {
+		return SubjectID{}, &identError{sentinel: f.sentinel(), msg: f.detail(KindPerson, true)}
+	}
+	return SubjectID{Kind: KindPerson, Value: v}, nil
+}
+
+// identLegacyShaped reports whether s is 15 digits, the shape of a
+// first-generation resident ID number.
+func identLegacyShaped(s string) bool {
+	if len(s) != identLegacyLen {
+		return false
+	}
+	for i := 0; i < identLegacyLen; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseSubjectID parses an identifier of either kind after
@@ -301,16 +425,24 @@ func ParseResidentID(raw string) (SubjectID, error) {
 // is one the subject is an organisation. A string valid as both (rare, but
 // it exists: 911101198001010248) is therefore a person; a caller that
 // knows the kind should use ParseUSCC or ParseResidentID. When such a string
-// is neither, the error is the resident ID's if positions 7-14 look like a
-// birth date (year 1900-2100, month 01-12, day 01-31), so a mistyped ID
-// number is reported as one, and the USCC's otherwise. Any other string is
-// parsed as a USCC. Length and emptiness errors do not depend on the kind.
+// is neither, the error says what failed in each type ("not a resident ID
+// number: check digit is 3, want 4; not a unified social credit code:
+// check character is …"); it wraps the resident ID's sentinel if positions
+// 7-14 look like a birth date (year 1800-2100, month 01-12, day 01-31), so
+// a mistyped ID number is classified as one, and the USCC's otherwise.
+// Fifteen digits are a first-generation resident ID number, converted to
+// 18 digits (ParseResidentID). Any other string is parsed as a USCC.
+// Length and emptiness errors do not depend on the kind.
 //
-// It allocates nothing when raw is already normalised and valid.
+// It allocates nothing when raw is already normalised, 18 characters long
+// and valid.
 func ParseSubjectID(raw string) (SubjectID, error) {
 	s := NormalizeIdentifier(raw)
 	if s == "" {
 		return SubjectID{}, ErrEmptyIdentifier
+	}
+	if identLegacyShaped(s) {
+		return identParseLegacy(s)
 	}
 	if !identResidentShaped(s) {
 		if f := identCheckUSCC(s); f.rule != identOK {
@@ -326,10 +458,7 @@ func ParseSubjectID(raw string) (SubjectID, error) {
 	if of.rule == identOK {
 		return SubjectID{Kind: KindOrganization, Value: s}, nil
 	}
-	if identPlausibleBirthDate(s) {
-		return SubjectID{}, pf.err(KindPerson)
-	}
-	return SubjectID{}, of.err(KindOrganization)
+	return SubjectID{}, identBothErr(s, pf, of)
 }
 
 // identResidentShaped reports whether s is 17 digits followed by a digit or
@@ -448,7 +577,7 @@ func identBirthDate(s string) (year, month, day int) {
 }
 
 // identCheckBirthDate checks the birth date of a resident ID: a year in
-// 1900-2100 (no clock is read, so this is the "not in the future" rule) and
+// 1800-2100 (no clock is read, so this is the "not in the future" rule) and
 // a real calendar date, by round trip through time.Date.
 func identCheckBirthDate(s string) identFault {
 	year, month, day := identBirthDate(s)

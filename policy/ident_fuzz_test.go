@@ -21,6 +21,10 @@ func FuzzParseSubjectID(f *testing.F) {
 		"１１０１０５１９４９１２３１００２ｘ",
 		"91350100MO00100Y43",
 		"110105194902300010",
+		identGB11643Example1880,
+		identLegacyExample,
+		"110105491331002",
+		"440524188001010015",
 		"",
 		"\xff\xfe",
 	} {
@@ -58,7 +62,16 @@ func FuzzParseSubjectID(f *testing.F) {
 			return
 		}
 
-		if id.Value != norm || len(id.Value) != identLen {
+		if len(id.Value) != identLen {
+			t.Fatalf("ParseSubjectID(%q) = %+v, normalised %q", raw, id, norm)
+		}
+		if len(norm) == identLegacyLen {
+			// A first-generation number: the century 19 inserted and a
+			// check digit appended.
+			if id.Kind != KindPerson || id.Value[:6] != norm[:6] || id.Value[6:8] != "19" || id.Value[8:17] != norm[6:] {
+				t.Fatalf("ParseSubjectID(%q) = %+v, not the 18-digit form of %q", raw, id, norm)
+			}
+		} else if id.Value != norm {
 			t.Fatalf("ParseSubjectID(%q) = %+v, normalised %q", raw, id, norm)
 		}
 		alphabet := identRefUSCCAlphabet

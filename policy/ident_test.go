@@ -89,7 +89,7 @@ func identRefValidDate(d string) bool {
 		return v
 	}
 	y, m, day := n(d[0:4]), n(d[4:6]), n(d[6:8])
-	return y >= 1900 && y <= 2100 && m >= 1 && m <= 12 && day >= 1 && day <= identRefDaysIn(y, m)
+	return y >= 1800 && y <= 2100 && m >= 1 && m <= 12 && day >= 1 && day <= identRefDaysIn(y, m)
 }
 
 // identRealUSCCs are published codes of real organisations (public
@@ -109,6 +109,14 @@ var identRealUSCCs = []struct{ code, source string }{
 // identGB11643Example is the example number in GB 11643-1999.
 const identGB11643Example = "11010519491231002X"
 
+// identGB11643Example1880 is GB 11643-1999's worked example of the check
+// digit computation: a person born on 1 January 1880.
+const identGB11643Example1880 = "440524188001010014"
+
+// identLegacyExample is identGB11643Example in its first-generation
+// 15-digit form (no century, no check digit).
+const identLegacyExample = "110105491231002"
+
 // identAmbiguous is synthetic: valid both as a USCC (authority 9, type 1,
 // division 110119 Yanqing, Beijing) and as a resident ID (born 1980-01-01).
 const identAmbiguous = "911101198001010248"
@@ -120,6 +128,9 @@ func TestIdentReferenceImplementations(t *testing.T) {
 	}
 	if got := identRefResident(identGB11643Example[:17]); got != identGB11643Example {
 		t.Fatalf("reference resident check: got %s", got)
+	}
+	if got := identRefResident(identGB11643Example1880[:17]); got != identGB11643Example1880 {
+		t.Fatalf("reference resident check of the 1880 example: got %s", got)
 	}
 	for _, c := range identRealUSCCs {
 		if got := identRefUSCC(c.code[:17]); got != c.code {
@@ -292,7 +303,13 @@ func TestParseResidentID(t *testing.T) {
 		{name: "spaces", in: " 110105 19491231 002X\u3000", norm: identGB11643Example},
 		{name: "leap day 2000", in: identRefResident("11010520000229001")},
 		{name: "leap day 2024", in: identRefResident("44030020240229123")},
-		{name: "first accepted day", in: identRefResident("11010519000101001")},
+		{name: "GB 11643 worked example, born 1880", in: identGB11643Example1880},
+		{name: "born 1899", in: identRefResident("11010518991231001")},
+		{name: "first accepted day", in: identRefResident("11010518000101001")},
+		{name: "15-digit first generation", in: identLegacyExample, norm: identGB11643Example},
+		{name: "15-digit with spaces", in: " 110105 491231 002 ", norm: identGB11643Example},
+		{name: "15-digit full-width", in: "１１０１０５４９１２３１００２", norm: identGB11643Example},
+		{name: "15-digit converted check digit X", in: "110105491231001", norm: identRefResident("11010519491231001")},
 		{name: "last accepted day", in: identRefResident("11010521001231001")},
 		{name: "division starting with 0 is not looked up", in: identRefResident("00000019800101001")},
 
@@ -301,7 +318,12 @@ func TestParseResidentID(t *testing.T) {
 		{name: "X where a digit is due", in: identRefResident("11010519491231001")[:17] + "X", want: ErrCheckCharacter},
 		{name: "transposed adjacent", in: "11010591491231002X", want: ErrBirthDate},
 		{name: "transposed sequence digits", in: "11010519491231020X", want: ErrCheckCharacter},
-		{name: "15-digit first generation", in: "110105491231002", want: ErrIdentifierLength},
+		{name: "15-digit with month 13", in: "110105491331002", want: ErrBirthDate},
+		{name: "15-digit with february 29 1949", in: "110105490229002", want: ErrBirthDate},
+		{name: "15-digit with X", in: "11010549123100X", want: ErrIdentifierCharset},
+		{name: "15 characters with a chinese character", in: "1101054912310三", want: ErrIdentifierLength},
+		{name: "14 digits", in: "11010549123100", want: ErrIdentifierLength},
+		{name: "16 digits", in: "1101054912310020", want: ErrIdentifierLength},
 		{name: "17 characters", in: "11010519491231002", want: ErrIdentifierLength},
 		{name: "19 characters", in: "11010519491231002X0", want: ErrIdentifierLength},
 		{name: "X inside", in: "1101051949123100X2", want: ErrIdentifierCharset},
@@ -309,7 +331,7 @@ func TestParseResidentID(t *testing.T) {
 		{name: "letter as check", in: "11010519491231002Y", want: ErrIdentifierCharset},
 		{name: "hyphen", in: "110105-19491231002X", want: ErrIdentifierLength},
 		{name: "hyphen in place of a digit", in: "110105-9491231002X", want: ErrIdentifierCharset},
-		{name: "year 1899", in: identRefResident("11010518991231001"), want: ErrBirthDate},
+		{name: "year 1799", in: identRefResident("11010517991231001"), want: ErrBirthDate},
 		{name: "year 2101", in: identRefResident("11010521010101001"), want: ErrBirthDate},
 		{name: "year 0000", in: identRefResident("11010500000101001"), want: ErrBirthDate},
 		{name: "month 00", in: identRefResident("11010519490001001"), want: ErrBirthDate},
@@ -342,14 +364,19 @@ func TestParseSubjectID(t *testing.T) {
 		{person("lower-case USCC", "91350100m000100y43", "91350100M000100Y43"), KindOrganization, ""},
 		{person("all-digit USCC", "914403001922038216", ""), KindOrganization, ""},
 		{person("all-digit USCC 2", "911000001000013428", ""), KindOrganization, ""},
+		{person("GB 11643 example born 1880", identGB11643Example1880, ""), KindPerson, ""},
+		{person("15 digits converted", identLegacyExample, identGB11643Example), KindPerson, ""},
 
 		{identCase{name: "empty", in: "\u3000", want: ErrEmptyIdentifier}, "", ""},
-		{identCase{name: "15 digits", in: "110105491231002", want: ErrIdentifierLength}, "", ""},
-		{identCase{name: "ID with wrong check", in: "110105194912310021", want: ErrCheckCharacter}, "", "resident ID"},
+		{identCase{name: "15 digits, bad date", in: "110105491331002", want: ErrBirthDate}, "", "not a 15-digit resident ID number: birth month"},
+		{identCase{name: "15 characters, not digits", in: "11010549123100A", want: ErrIdentifierLength}, "", "want 18"},
+		{identCase{name: "16 digits", in: "1101054912310020", want: ErrIdentifierLength}, "", "got 16 characters"},
+		{identCase{name: "ID with wrong check", in: "110105194912310021", want: ErrCheckCharacter}, "", "not a resident ID number: check digit is 1, want X; not a unified social credit code: check character is 1, want "},
+		{identCase{name: "1880 example with wrong check", in: "440524188001010015", want: ErrCheckCharacter}, "", "not a resident ID number: check digit is 5, want 4; not a unified social credit code: "},
 		{identCase{name: "ID with february 30", in: identRefResident("11010519490230001"), want: ErrBirthDate}, "", "resident ID"},
 		{identCase{name: "ID with april 31", in: "110105194904310018", want: ErrBirthDate}, "", "resident ID"},
 		{identCase{name: "all-digit USCC with wrong check", in: "911000001000013429", want: ErrCheckCharacter}, "", "unified social credit code"},
-		{identCase{name: "ID-shaped, implausible date, authority 0", in: "000000000000000000", want: ErrDivisionCode}, "", "unified social credit code"},
+		{identCase{name: "ID-shaped, implausible date, authority 0", in: "000000000000000000", want: ErrDivisionCode}, "", "not a resident ID number: birth year is outside 1800-2100; not a unified social credit code: '0' at position 1 is not a registration authority code"},
 		{identCase{name: "ID-shaped, month 13", in: identRefResident("11010519491301001"), want: ErrCheckCharacter}, "", "unified social credit code"},
 		{identCase{name: "USCC with O", in: "91350100MO00100Y43", want: ErrIdentifierCharset}, "", "unified social credit code"},
 		{identCase{name: "USCC with hyphen", in: "91350100M-00100Y43", want: ErrIdentifierCharset}, "", "unified social credit code"},
@@ -410,7 +437,7 @@ func TestIdentErrorsDoNotLeakIdentifier(t *testing.T) {
 
 func TestIdentErrorDetail(t *testing.T) {
 	_, err := ParseUSCC("91350100M000100Y44")
-	if want := "expected 3, got 4"; err == nil || !strings.Contains(err.Error(), want) {
+	if want := "not a unified social credit code: check character is 4, want 3"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ParseUSCC error %v, want it to contain %q", err, want)
 	}
 	_, err = ParseUSCC("91350100MO00100Y43")
@@ -421,8 +448,8 @@ func TestIdentErrorDetail(t *testing.T) {
 	if want := "'三' at position 18"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ParseUSCC error %v, want it to contain %q", err, want)
 	}
-	_, err = ParseSubjectID("110105491231002")
-	if want := "got 15"; err == nil || !strings.Contains(err.Error(), want) {
+	_, err = ParseSubjectID("1101054912310")
+	if want := "got 13 characters"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("ParseSubjectID error %v, want it to contain %q", err, want)
 	}
 }
@@ -467,7 +494,7 @@ func TestSubjectIDMethods(t *testing.T) {
 }
 
 func TestParseSubjectIDNoAllocWhenNormal(t *testing.T) {
-	for _, s := range []string{identGB11643Example, "91350100M000100Y43", "914403001922038216", identAmbiguous} {
+	for _, s := range []string{identGB11643Example, identGB11643Example1880, "91350100M000100Y43", "914403001922038216", identAmbiguous} {
 		if n := testing.AllocsPerRun(100, func() { _, _ = ParseSubjectID(s) }); n != 0 {
 			t.Errorf("ParseSubjectID(%q): %v allocations, want 0", s, n)
 		}
@@ -502,7 +529,7 @@ func identGenResident(rng *rand.Rand) string {
 	for range 6 {
 		b.WriteByte(byte('0' + rng.IntN(10)))
 	}
-	y := 1900 + rng.IntN(201)
+	y := 1800 + rng.IntN(301)
 	m := 1 + rng.IntN(12)
 	d := 1 + rng.IntN(identRefDaysIn(y, m))
 	for _, v := range []int{y / 1000, y / 100 % 10, y / 10 % 10, y % 10, m / 10, m % 10, d / 10, d % 10} {
@@ -645,6 +672,9 @@ func BenchmarkParseSubjectID(b *testing.B) {
 		{"organization-all-digits", "914403001922038216"},
 		{"needs-normalising", "\u3000９１３５０１００ｍ０００１００ｙ４３ "},
 		{"invalid-check", "91350100M000100Y44"},
+		{"person-1880", identGB11643Example1880},
+		{"person-15-digit", identLegacyExample},
+		{"invalid-both-kinds", "110105194912310021"},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -155,11 +155,14 @@ const (
 // approved repair ends the entry's measures and public display from its
 // decision; the record stays (篇十三 第十四条).
 type Repair struct {
-	ID             string           `json:"id"`
-	AppliedAt      time.Time        `json:"applied_at"`
-	Grounds        string           `json:"grounds"`
-	EvidenceRefs   []string         `json:"evidence_refs,omitempty"`
-	DueAt          *time.Time       `json:"due_at,omitempty"`
+	ID           string     `json:"id"`
+	AppliedAt    time.Time  `json:"applied_at"`
+	Grounds      string     `json:"grounds"`
+	EvidenceRefs []string   `json:"evidence_refs,omitempty"`
+	DueAt        *time.Time `json:"due_at,omitempty"`
+	// DueProvisional: a working-day DueAt runs into a year the calendar did
+	// not cover when it was computed (see Objection.DueProvisional).
+	DueProvisional bool             `json:"due_provisional,omitempty"`
 	State          ApplicationState `json:"state"`
 	ReviewedAt     *time.Time       `json:"reviewed_at,omitempty"`
 	Finding        string           `json:"finding,omitempty"`
@@ -335,6 +338,7 @@ func (c *Catalog) FileObjection(e Entry, id, filedBy string, in ApplicationInput
 	due := c.calendar.Deadline(at, days)
 	e.Objections = append(slices.Clone(e.Objections), Objection{
 		ID: id, FiledAt: at, FiledBy: filedBy, Grounds: in.Grounds, EvidenceRefs: in.EvidenceRefs, DueAt: &due,
+		DueProvisional: c.calendar.Provisional(at, due),
 	})
 	return e, nil
 }
@@ -461,7 +465,7 @@ func (c *Catalog) ApplyRepair(e Entry, id string, in ApplicationInput, h RepairH
 	switch {
 	case rule.ReviewWorkingDays > 0:
 		due := c.calendar.Deadline(at, rule.ReviewWorkingDays)
-		r.DueAt = &due
+		r.DueAt, r.DueProvisional = &due, c.calendar.Provisional(at, due)
 	case rule.ReviewDays > 0:
 		due := at.AddDate(0, 0, rule.ReviewDays)
 		r.DueAt = &due
@@ -629,8 +633,9 @@ func (c *Catalog) ApplyExit(e Entry, id string, in ApplicationInput, at time.Tim
 	opens := c.calendar.WorkingDaysBefore(*e.ValidUntil, l.Exit.ApplyWithinWorkingDays)
 	if at.Before(opens) {
 		return Entry{}, &RuleError{Rule: e.List + ".exit.apply_within_working_days", Source: l.Exit.Source,
-			Detail: fmt.Sprintf("applications are taken within %d working days before expiry (%s), i.e. from %s",
-				l.Exit.ApplyWithinWorkingDays, e.ValidUntil.UTC().Format(time.RFC3339), opens.Format(time.RFC3339)),
+			Detail: fmt.Sprintf("applications are taken within %d working days before expiry (%s), i.e. from %s%s",
+				l.Exit.ApplyWithinWorkingDays, e.ValidUntil.UTC().Format(time.RFC3339), opens.Format(time.RFC3339),
+				provisionalNote(c.calendar.Provisional(opens, *e.ValidUntil))),
 			Err: ErrExitNotAllowed}
 	}
 	for _, x := range e.Exits {
@@ -865,3 +870,11 @@ func (c *Catalog) indexCrossList() {
 // the list that removes or as one removed from: only then does a new
 // entry need the subject's other entries.
 func (c *Catalog) CrossListInvolved(list string) bool { return c.crossList[list] }
+
+// provisionalNote qualifies a working-day date shown in a message.
+func provisionalNote(provisional bool) string {
+	if provisional {
+		return " (provisional: the calendar does not cover every year counted, so holidays not yet declared may move it)"
+	}
+	return ""
+}

@@ -130,9 +130,31 @@ func (c *Catalog) PrepareViolation(r ViolationRecord) (ViolationRecord, error) {
 	if r.DecidedAt.After(r.RecordedAt) {
 		return ViolationRecord{}, fmt.Errorf("%w: decided_at is after the time it is recorded", ErrInvalidViolation)
 	}
+	if r.Subject.Kind == KindPerson && c.ruleSetNeedsFullCapacity(r.RuleSet) && !c.adultAt(r.Subject, r.DecidedAt) {
+		// A rule set whose lists hold only persons of full capacity does
+		// not score minors at all (篇四 第二条 defines the 办法's 个人), so the
+		// record is refused at once rather than when its points reach a
+		// list.
+		return ViolationRecord{}, fmt.Errorf("%w: %w: rule set %s; the person is under 18 at the decision date", ErrInvalidViolation, ErrFullCapacityRequired, r.RuleSet)
+	}
 	r.DecidedAt, r.RecordedAt = r.DecidedAt.UTC(), r.RecordedAt.UTC()
 	r.EvidenceRefs = slices.Clone(r.EvidenceRefs)
 	return r, nil
+}
+
+// ruleSetNeedsFullCapacity reports whether a list a rule set leads to
+// requires full civil capacity.
+func (c *Catalog) ruleSetNeedsFullCapacity(id string) bool {
+	rs, ok := c.ruleSetByID[id]
+	if !ok {
+		return false
+	}
+	for _, lv := range rs.Levels {
+		if l, ok := c.listByID[lv.List]; ok && l.RequiresFullCapacity {
+			return true
+		}
+	}
+	return false
 }
 
 // Standing is a subject's points in a rule set at a time, with the trail

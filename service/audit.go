@@ -35,8 +35,13 @@ const (
 	ActEntryPatched      Act = "entry_patched"
 	ActEntryRevoked      Act = "entry_revoked"
 	ActEntriesImported   Act = "entries_imported"
-	ActCatalogLoaded     Act = "catalog_loaded"
-	ActFailed            Act = "act_failed"
+	// ActCatalogLoaded is the name earlier versions gave the start record
+	// that ActCatalogInUse now is; logs may still hold it.
+	ActCatalogLoaded Act = "catalog_loaded"
+	// ActCatalogInUse: a server started with this catalogue revision
+	// (origin, calendar years, holidays file); recorded at every start.
+	ActCatalogInUse Act = "catalog_in_use"
+	ActFailed       Act = "act_failed"
 )
 
 // The actor of credgate's own acts: the bootstrap administrator, the

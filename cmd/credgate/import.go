@@ -22,10 +22,12 @@ import (
 // unless the whole file is good.
 func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var sc storeConfig
+	var cc catalogConfig
 	var format string
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sc.register(fs)
+	cc.register(fs)
 	fs.StringVar(&format, "format", "", "csv or ndjson (default: from the file extension)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: credgate import [flags] FILE.csv|FILE.ndjson")
@@ -64,7 +66,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	cat, err := policy.BundledCatalog()
+	cat, err := cc.load()
 	if err != nil {
 		return err
 	}

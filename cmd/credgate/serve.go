@@ -23,7 +23,6 @@ import (
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -89,8 +88,9 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	benchNoop       bool
 	evidence        evidenceConfig
-	access          accessConfig // serve_access.go
-	cache           cacheConfig  // serve_cache.go
+	access          accessConfig  // serve_access.go
+	cache           cacheConfig   // serve_cache.go
+	catalog         catalogConfig // serve_catalog.go
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -106,6 +106,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.benchNoop, "bench-noop", false, "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with")
 	cfg.access.register(fs)
 	cfg.cache.register(fs)
+	cfg.catalog.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -113,9 +114,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// serve also runs inside tests, beside other servers.
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
-	cat, err := policy.BundledCatalog()
+	// The catalogue is read and validated before anything is written.
+	cat, err := cfg.catalog.load()
 	if err != nil {
-		return fmt.Errorf("catalogue: %w", err)
+		return err
 	}
 	st, kind, err := cfg.store.open(ctx)
 	if err != nil {
@@ -198,7 +200,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
-		"measures", len(cat.Measures()))
+		"catalog_origin", cat.Origin(), "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
 	printWelcome(stdout, ln.Addr().String(), adminID, cfg.store.dataDir)
 
 	errc := make(chan error, 1)

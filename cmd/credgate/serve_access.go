@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -135,21 +133,6 @@ func (c *accessConfig) gatewayOptions(redisURL string, logger *slog.Logger) (opt
 		opts = append(opts, gateway.WithTrustedProxies(proxies...))
 	}
 	return opts, closeFn, nil
-}
-
-// recordCatalogLoaded appends the catalogue this replica applies to the
-// evidence log, as an administrative act of credgate itself: an auditor
-// can tell which revision answered at any time.
-func recordCatalogLoaded(ctx context.Context, audit *service.Audit, cat *policy.Catalog) error {
-	host, _ := os.Hostname()
-	_, err := audit.Record(ctx, service.ActCatalogLoaded, cat.Revision(), map[string]any{
-		"revision": cat.Revision(), "actions": len(cat.Actions()), "lists": len(cat.Lists()),
-		"measures": len(cat.Measures()), "host": host, "pid": os.Getpid(),
-	})
-	if err != nil {
-		return fmt.Errorf("record the catalogue revision: %w", err)
-	}
-	return nil
 }
 
 // localActor is the actor of administrative acts done from this command
