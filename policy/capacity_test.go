@@ -156,3 +156,35 @@ func TestViolationFullCapacityRequired(t *testing.T) {
 		t.Fatalf("Nanning record for an adult: %v", err)
 	}
 }
+
+// TestActualControllerOnlyInJinan: 实际控制人 is named only by 篇十 (Jinan's
+// coal-mine measures, 第二条、第五条), so a measure that reaches that role
+// must be scoped to Jinan; a national measure reaching it would apply a
+// local text's reach everywhere (篇四 第二十四条).
+func TestActualControllerOnlyInJinan(t *testing.T) {
+	c, err := BundledCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reaching := 0
+	for _, m := range c.Measures() {
+		if !slices.Contains(m.AppliesTo, KindPerson) {
+			continue
+		}
+		l, _ := c.List(m.List)
+		roles := m.Roles
+		if len(roles) == 0 {
+			roles = l.Reaches
+		}
+		if !slices.Contains(roles, RoleActualController) {
+			continue
+		}
+		reaching++
+		if !slices.Contains(m.Scope.Regions, "370100") {
+			t.Errorf("measure %s reaches actual_controller but is not scoped to Jinan (370100): %+v", m.ID, m.Scope)
+		}
+	}
+	if reaching == 0 {
+		t.Fatal("no measure reaches actual_controller: 篇十's person measures lost it")
+	}
+}

@@ -154,16 +154,6 @@ func loadFault(fsys fs.FS, err error) LintFault {
 	return f
 }
 
-// BundledCatalogFS returns the catalogue files built into the binary, for
-// LintCatalog.
-func BundledCatalogFS() fs.FS {
-	sub, err := fs.Sub(bundled, "catalog")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return sub
-}
-
 // measureLines returns the line of each measure's id in a catalogue file.
 func measureLines(data []byte, n int) []int {
 	lines := make([]int, n)

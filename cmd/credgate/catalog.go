@@ -15,6 +15,12 @@ import (
 var errLintFaults = errors.New("catalogue has faults")
 
 const catalogUsage = `Usage: credgate catalog lint [DIR] [--sources DIR]
+       credgate catalog export DIR
+
+export writes the catalogue built into this binary to DIR, as the start of
+a reviewed catalogue (serve --catalog DIR).
+
+lint:
 
 Checks a measure catalogue (the *.yaml files of DIR; default: the catalogue
 built into this binary) against the source texts (the *.txt files of
@@ -25,7 +31,7 @@ may be served as an authority. Prints every fault as file:line: measure:
 message and exits 1 if there is any; prints "clean" and exits 0 otherwise.
 `
 
-// catalogCmd runs the catalogue subcommands (today: lint).
+// catalogCmd runs the catalogue subcommands: lint and export.
 func catalogCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, catalogUsage)
@@ -34,6 +40,8 @@ func catalogCmd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "lint":
 		return catalogLint(args[1:], stdout, stderr)
+	case "export":
+		return catalogExport(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, catalogUsage)
 		return nil
@@ -78,7 +86,7 @@ func catalogLint(args []string, stdout, stderr io.Writer) error {
 	if st, err := os.Stat(*sources); err != nil || !st.IsDir() {
 		return fmt.Errorf("source texts: %s is not a directory", *sources)
 	}
-	catalog := policy.BundledCatalogFS()
+	catalog := policy.BundledFiles()
 	name := "bundled catalogue"
 	if len(dirs) == 1 {
 		if st, err := os.Stat(dirs[0]); err != nil || !st.IsDir() {
