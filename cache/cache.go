@@ -96,6 +96,7 @@ type config struct {
 	changeLimit   int
 	pruneAfter    time.Duration
 	redis         *redis.Options
+	redisClient   *redis.Client // shared, not owned (WithRedisClient)
 	prefix        string
 	redisTTL      time.Duration
 	redisTimeout  time.Duration
@@ -269,7 +270,7 @@ func New(store Store, feed ChangeFeed, opts ...Option) (*Tier, error) {
 	}
 	t := &Tier{cfg: cfg, store: store, feed: feed, local: local, kick: make(chan struct{}, 1), seen: map[int64]struct{}{}}
 	t.loader = otter.LoaderFunc[string, *set](t.load)
-	if cfg.redis != nil {
+	if cfg.redis != nil || cfg.redisClient != nil {
 		t.redis = newRedisTier(t, cfg)
 	}
 	return t, nil
