@@ -36,3 +36,29 @@ func FuzzParseJWK(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseJWKS feeds arbitrary bytes to the JWK Set parser (--jwks files,
+// partner registrations). It must never panic; a set it accepts holds 1 to
+// MaxPublicKeys keys, each of which ParseJWK accepts alone with the same
+// id and canonical form.
+func FuzzParseJWKS(f *testing.F) {
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`))
+	f.Add([]byte(`{"keys":[]}`))
+	f.Add([]byte(`{"keys":null}`))
+	f.Add([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		keys, canon, err := access.ParseJWKS(raw)
+		if err != nil {
+			return
+		}
+		if len(keys) == 0 || len(keys) > access.MaxPublicKeys || len(canon) != len(keys) {
+			t.Fatalf("accepted %d keys (%d canonical forms)", len(keys), len(canon))
+		}
+		for i, c := range canon {
+			k, c2, err := access.ParseJWK([]byte(c))
+			if err != nil || k.ID != keys[i].ID || c2 != c {
+				t.Fatalf("key %d: canonical form %s does not parse alone: %v", i, c, err)
+			}
+		}
+	})
+}
