@@ -91,6 +91,7 @@ type config struct {
 	changeLimit   int
 	pruneAfter    time.Duration
 	redis         *redis.Options
+	redisClient   *redis.Client // shared, not owned (WithRedisClient)
 	prefix        string
 	redisTTL      time.Duration
 	redisTimeout  time.Duration
@@ -263,7 +264,7 @@ func New(inner service.EntryLookup, feed ChangeFeed, opts ...Option) (*Tier, err
 	}
 	t := &Tier{cfg: cfg, inner: inner, feed: feed, local: local, kick: make(chan struct{}, 1), seen: map[int64]struct{}{}}
 	t.loader = otter.LoaderFunc[string, *set](t.load)
-	if cfg.redis != nil {
+	if cfg.redis != nil || cfg.redisClient != nil {
 		t.redis = newRedisTier(t, cfg)
 	}
 	return t, nil

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/credgate/credgate/internal/breaker"
 )
 
 // stats are the tier's counters. localHits, bumped on every local hit,
@@ -51,7 +53,7 @@ func (t *Tier) Breakers() map[string]string {
 	if t.redis == nil {
 		return nil
 	}
-	return map[string]string{"redis": breakerState(t.redis.cb.State())}
+	return map[string]string{"redis": breaker.StateName(t.redis.cb.State())}
 }
 
 // Status is the tier's state as /readyz shows it.

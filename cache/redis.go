@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/credgate/credgate/internal/breaker"
 )
 
 // WithRedis adds the shared Redis tier, connecting with opts (from
@@ -18,6 +20,17 @@ import (
 // fallback, not a second try).
 func WithRedis(opts *redis.Options) Option {
 	return func(c *config) { c.redis = opts }
+}
+
+// WithRedisClient adds the shared Redis tier over a client that others use
+// too (serve builds one client from one URL for the cache and the rate
+// limiter). The tier talks through a clone of it that shares its
+// connection pool, with the Redis timeout as read and write timeout and
+// its own round-trip metrics; it does not close the client. The client
+// should not retry commands (MaxRetries -1) and should honour context
+// deadlines (ContextTimeoutEnabled), as WithRedis makes its own do.
+func WithRedisClient(client *redis.Client) Option {
+	return func(c *config) { c.redisClient = client }
 }
 
 // Key layout. The subject is the hash tag, so that a subject's value and
@@ -61,6 +74,7 @@ var paths = []string{pathLookup, pathFill, pathInvalidate, pathOther}
 type redisTier struct {
 	t       *Tier
 	rdb     *redis.Client
+	owned   bool // rdb is the tier's own, closed with it
 	prefix  string
 	channel string
 	ttl     time.Duration
@@ -88,23 +102,31 @@ type fillReq struct {
 }
 
 func newRedisTier(t *Tier, cfg config) *redisTier {
-	o := *cfg.redis
-	if o.DialTimeout == 0 {
-		o.DialTimeout = max(250*time.Millisecond, cfg.redisTimeout)
+	var rdb *redis.Client
+	owned := cfg.redisClient == nil
+	if owned {
+		o := *cfg.redis
+		if o.DialTimeout == 0 {
+			o.DialTimeout = max(250*time.Millisecond, cfg.redisTimeout)
+		}
+		if o.ReadTimeout == 0 {
+			o.ReadTimeout = cfg.redisTimeout
+		}
+		if o.WriteTimeout == 0 {
+			o.WriteTimeout = cfg.redisTimeout
+		}
+		if o.PoolTimeout == 0 {
+			o.PoolTimeout = cfg.redisTimeout
+		}
+		o.MaxRetries = -1
+		o.ContextTimeoutEnabled = true
+		rdb = redis.NewClient(&o)
+	} else {
+		// A clone shares the pool; the hook added below stays on the clone.
+		rdb = cfg.redisClient.WithTimeout(cfg.redisTimeout)
 	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = cfg.redisTimeout
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = cfg.redisTimeout
-	}
-	if o.PoolTimeout == 0 {
-		o.PoolTimeout = cfg.redisTimeout
-	}
-	o.MaxRetries = -1
-	o.ContextTimeoutEnabled = true
 	r := &redisTier{
-		t: t, rdb: redis.NewClient(&o), prefix: cfg.prefix, channel: cfg.prefix + ":invalidate",
+		t: t, rdb: rdb, owned: owned, prefix: cfg.prefix, channel: cfg.prefix + ":invalidate",
 		ttl: cfg.redisTTL, genTTL: max(cfg.redisTTL, time.Hour), timeout: cfg.redisTimeout,
 		fills: make(chan fillReq, cfg.fillQueueSize),
 	}
@@ -117,7 +139,7 @@ func newRedisTier(t *Tier, cfg config) *redisTier {
 		// A caller that gave up says nothing about Redis.
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			cfg.logger.Warn("cache: Redis circuit breaker", "from", breakerState(from), "to", breakerState(to))
+			cfg.logger.Warn("cache: Redis circuit breaker", "from", breaker.StateName(from), "to", breaker.StateName(to))
 		},
 	})
 	return r
@@ -322,7 +344,12 @@ func (r *redisTier) ping(ctx context.Context) {
 	})
 }
 
-func (r *redisTier) close() error { return r.rdb.Close() }
+func (r *redisTier) close() error {
+	if !r.owned {
+		return nil
+	}
+	return r.rdb.Close()
+}
 
 // rtHook counts Redis round trips: one per command, one per pipeline.
 type rtHook struct{ r *redisTier }
@@ -352,16 +379,4 @@ func (h rtHook) count(ctx context.Context) {
 		}
 	}
 	h.r.roundTrips[len(paths)-1].Add(1)
-}
-
-// breakerState names a gobreaker state as /readyz and /metrics do.
-func breakerState(s gobreaker.State) string {
-	switch s {
-	case gobreaker.StateClosed:
-		return "closed"
-	case gobreaker.StateOpen:
-		return "open"
-	default:
-		return "half_open"
-	}
 }

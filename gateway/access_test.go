@@ -27,6 +27,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/testenv"
@@ -53,7 +54,7 @@ func withGateway(opts ...gateway.Option) harnessOption {
 	return func(c *harnessConfig) { c.gateway = append(c.gateway, opts...) }
 }
 
-func withTokens(opts ...gateway.TokensOption) harnessOption {
+func withTokens(opts ...access.Option) harnessOption {
 	return func(c *harnessConfig) { c.tokens = append(c.tokens, opts...) }
 }
 
@@ -602,7 +603,7 @@ func secondServer(t *testing.T, h *harness, l *gateway.RateLimiter) *harness {
 	t.Cleanup(app.Close)
 	partners := service.NewPartners(h.store, h.catalog)
 	srv := gateway.New(service.NewChecker(h.catalog, h.store, app, h.store), service.NewEntries(h.store, h.catalog), partners,
-		gateway.NewTokens(h.key), gateway.WithRateLimiter(l))
+		access.NewTokens(h.key), gateway.WithRateLimiter(l))
 	return &harness{t: t, handler: srv.Handler(), store: h.store, catalog: h.catalog, tokens: h.tokens, key: h.key, adminTok: h.adminTok}
 }
 
@@ -712,7 +713,7 @@ func (k keyPartner) assertion(t *testing.T, mod func(jwt.MapClaims), header map[
 }
 
 func assertionForm(a string) url.Values {
-	return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {gateway.ClientAssertionType}, "client_assertion": {a}}
+	return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {access.ClientAssertionType}, "client_assertion": {a}}
 }
 
 func edJWK(pub ed25519.PublicKey, kid string) map[string]any {
@@ -721,7 +722,7 @@ func edJWK(pub ed25519.PublicKey, kid string) map[string]any {
 
 func TestPrivateKeyJWT(t *testing.T) {
 	const endpoint = "https://credgate.example.gov.cn/v1/oauth/token"
-	h := newHarness(t, withTokens(gateway.WithAssertionAudiences(endpoint)))
+	h := newHarness(t, withTokens(access.WithAssertionAudiences(endpoint)))
 	clean := completeUSCC(t, "91110000MA0000008")
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	created := h.createPartner(map[string]any{"name": "某银行(密钥)", "actions": []string{"bank_credit"},
@@ -821,7 +822,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 
 func TestJWKSAndSigningKeyRotation(t *testing.T) {
 	oldPub, oldKey, _ := ed25519.GenerateKey(rand.Reader)
-	h := newHarness(t, withTokens(gateway.WithVerificationKeys(oldPub)))
+	h := newHarness(t, withTokens(access.WithVerificationKeys(oldPub)))
 	clean := completeUSCC(t, "91110000MA0000009")
 	res := h.doJSON(http.MethodGet, "/.well-known/jwks.json", "", nil)
 	if res.Status != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/jwk-set+json") {
@@ -833,7 +834,7 @@ func TestJWKSAndSigningKeyRotation(t *testing.T) {
 	if err := json.Unmarshal(res.Body, &set); err != nil {
 		t.Fatal(err)
 	}
-	if len(set.Keys) != 2 || set.Keys[0]["kid"] != h.tokens.KeyID() || set.Keys[1]["kid"] != gateway.KeyID(oldPub) {
+	if len(set.Keys) != 2 || set.Keys[0]["kid"] != h.tokens.KeyID() || set.Keys[1]["kid"] != access.KeyID(oldPub) {
 		t.Fatalf("jwks %s", res.Body)
 	}
 	for _, k := range set.Keys {
@@ -844,12 +845,12 @@ func TestJWKSAndSigningKeyRotation(t *testing.T) {
 	// A token the previous key signed (before the rotation) still works; the
 	// keys published are exactly those accepted.
 	id, tok := h.partner("某银行", "bank_credit")
-	oldTokens := gateway.NewTokens(oldKey)
+	oldTokens := access.NewTokens(oldKey)
 	p, err := h.store.PartnerByClientID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := oldTokens.Issue(p, credOf(t, tok))
+	old, err := oldTokens.Issue(p.ClientID, string(p.Role), credOf(t, tok))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -857,10 +858,10 @@ func TestJWKSAndSigningKeyRotation(t *testing.T) {
 		t.Fatalf("token of the previous key: %d %s", res.Status, res.Body)
 	}
 	_, strangerKey, _ := ed25519.GenerateKey(rand.Reader)
-	stranger, _ := gateway.NewTokens(strangerKey).Issue(p, credOf(t, tok))
+	stranger, _ := access.NewTokens(strangerKey).Issue(p.ClientID, string(p.Role), credOf(t, tok))
 	problemCode(t, h.doJSON(http.MethodPost, "/v1/checks", stranger, checkBody(clean, "bank_credit")), http.StatusUnauthorized, "invalid_token")
 	// A replica that only verifies with the old key refuses the new key's tokens.
-	verifyOld := gateway.NewTokens(oldKey)
+	verifyOld := access.NewTokens(oldKey)
 	if _, err := verifyOld.Verify(tok); err == nil {
 		t.Fatal("a replica without the new key accepted its token")
 	}

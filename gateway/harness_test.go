@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
@@ -27,7 +28,7 @@ type harness struct {
 	handler  http.Handler
 	store    service.Store
 	catalog  *policy.Catalog
-	tokens   *gateway.Tokens
+	tokens   *access.Tokens
 	key      ed25519.PrivateKey
 	adminTok string
 	// evidence is the evidence log behind /v1/evidence (evidence_test.go).
@@ -43,7 +44,7 @@ const (
 // harnessConfig is what harness options change (access_test.go).
 type harnessConfig struct {
 	gateway []gateway.Option
-	tokens  []gateway.TokensOption
+	tokens  []access.Option
 	// catalog replaces the bundled catalogue (scope_test.go).
 	catalog *policy.Catalog
 }
@@ -83,7 +84,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
 		t.Fatal(err)
 	}
-	tokens := gateway.NewTokens(key, hc.tokens...)
+	tokens := access.NewTokens(key, hc.tokens...)
 	evlog := newTestEvidenceLog(t, st)
 	hc.gateway = append(hc.gateway, gateway.WithEvidence(evlog, service.NewReceipts(st, evlog)))
 	entries := service.NewEntries(st, cat, service.WithEntriesAudit(audit))

@@ -21,6 +21,7 @@ import (
 	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/gateway"
 )
 
@@ -272,7 +273,7 @@ func checkRoutes(t *testing.T, c *contract) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := gateway.New(nil, nil, nil, gateway.NewTokens(key), gateway.WithNoopEndpoint()).Handler()
+	h := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithNoopEndpoint()).Handler()
 	engine, ok := h.(*gin.Engine)
 	if !ok {
 		t.Fatalf("Handler() is a %T, not a *gin.Engine", h)

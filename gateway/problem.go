@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -171,10 +172,6 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusUnprocessableEntity, "too_many_records", "Too many records", err.Error())
 	case errors.Is(err, service.ErrImportTooLarge):
 		return problem(http.StatusRequestEntityTooLarge, "import_too_large", "Import too large", err.Error())
-	case errors.Is(err, policy.ErrInvalidResponsible):
-		pr := problem(http.StatusBadRequest, "invalid_responsible_person", "Invalid responsible person", err.Error())
-		pr.Field = "responsible_persons"
-		return pr
 	case errors.Is(err, policy.ErrEntryRevoked):
 		return problem(http.StatusConflict, "entry_revoked", "Entry is revoked", err.Error())
 	case errors.Is(err, policy.ErrInvalidEntry), errors.Is(err, policy.ErrUnknownList):
@@ -183,6 +180,17 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusConflict, "last_admin", "Last administrator", err.Error())
 	case errors.Is(err, service.ErrInvalidPartner):
 		return problem(http.StatusBadRequest, "invalid_partner", "Invalid partner", err.Error())
+	case errors.Is(err, access.ErrMissingToken):
+		return problem(http.StatusUnauthorized, "missing_token", "Missing bearer token",
+			"send Authorization: Bearer <token> from POST /v1/oauth/token")
+	case errors.Is(err, access.ErrTokenExpired):
+		// Same code as any bad token (clients that renew on invalid_token
+		// keep working), but the holder is told what to do.
+		pr := problem(http.StatusUnauthorized, "invalid_token", "Invalid token", "token expired; request a new one at /v1/oauth/token")
+		pr.Reason = "token_expired"
+		return pr
+	case errors.Is(err, access.ErrInvalidToken):
+		return problem(http.StatusUnauthorized, "invalid_token", "Invalid token", "the token is malformed, forged or not credgate's")
 	case errors.Is(err, service.ErrInvalidClient):
 		pr := problem(http.StatusUnauthorized, "invalid_client", "Invalid client credentials", "")
 		pr.OAuthError = "invalid_client"

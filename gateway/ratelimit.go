@@ -7,17 +7,20 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/maypok86/otter/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
 	"github.com/ulule/limiter/v3"
 	memorystore "github.com/ulule/limiter/v3/drivers/store/memory"
 	redisstore "github.com/ulule/limiter/v3/drivers/store/redis"
 
+	"github.com/credgate/credgate/access"
+	"github.com/credgate/credgate/internal/breaker"
 	"github.com/credgate/credgate/service"
 )
 
@@ -40,21 +43,23 @@ const (
 // github.com/ulule/limiter/v3. With Redis the counters are shared by every
 // replica; without it, or while Redis does not answer, each replica counts
 // alone in memory (limits loosen to the quota per replica, and checks keep
-// flowing). The same store guards client assertions against replay.
+// flowing). The same Redis, through the same breaker, shares the replay
+// set of client assertions.
 type RateLimiter struct {
 	def        limiter.Rate
 	failAddr   limiter.Rate
 	failClient limiter.Rate
 	store      *failoverStore
-
-	mu    sync.Mutex
-	rates map[string]limiter.Rate // parsed per-partner overrides
-
-	replayMu sync.Mutex
-	replay   map[string]time.Time
+	// rates are the parsed per-partner overrides.
+	rates  *otter.Cache[string, limiter.Rate]
+	replay *access.ReplaySet
 
 	rejected *prometheus.CounterVec
 }
+
+// maxRates bounds the parsed quota overrides kept; there are as many as
+// distinct quotas among partners, a handful in practice.
+const maxRates = 10_000
 
 type rateConfig struct {
 	failAddr, failClient string
@@ -71,8 +76,12 @@ type RateLimitOption func(*rateConfig)
 // coming back (default slog.Default()).
 func WithRateLimitLogger(l *slog.Logger) RateLimitOption { return func(c *rateConfig) { c.logger = l } }
 
-// WithRedisStore shares counters through Redis, under keys starting with
-// prefix (so that deployments or tests sharing a Redis do not collide).
+// WithRedisStore shares counters (and the replay set of client
+// assertions) through Redis, under keys starting with prefix (so that
+// deployments or tests sharing a Redis do not collide). The limiter does
+// not own the client: it may be shared (serve shares it with the cache
+// tier) and its owner closes it. Each round trip is bounded by the
+// limiter's own timeout (WithRedisTimeout).
 func WithRedisStore(client redis.UniversalClient, prefix string) RateLimitOption {
 	return func(c *rateConfig) { c.redis, c.prefix = client, prefix }
 }
@@ -88,7 +97,8 @@ func WithAuthFailureLimits(perAddress, perClient string) RateLimitOption {
 func WithRedisTimeout(d time.Duration) RateLimitOption { return func(c *rateConfig) { c.timeout = d } }
 
 // WithRedisRetry sets how long the limiter counts in memory after Redis
-// failed before it tries Redis again (default 1s).
+// failed before it tries Redis again (default 1s): how long its circuit
+// breaker stays open.
 func WithRedisRetry(d time.Duration) RateLimitOption { return func(c *rateConfig) { c.retry = d } }
 
 // NewRateLimiter returns a limiter with defaultRate ("6000-M": requests per
@@ -105,7 +115,9 @@ func NewRateLimiter(defaultRate string, opts ...RateLimitOption) (*RateLimiter, 
 		}
 		return limiter.NewRateFromFormatted(s)
 	}
-	l := &RateLimiter{rates: map[string]limiter.Rate{}, replay: map[string]time.Time{}}
+	l := &RateLimiter{rates: otter.Must(&otter.Options[string, limiter.Rate]{
+		MaximumSize: maxRates, ExpiryCalculator: otter.ExpiryAccessing[string, limiter.Rate](time.Hour),
+	})}
 	var err error
 	if l.def, err = parse("default rate limit", defaultRate); err != nil {
 		return nil, err
@@ -116,16 +128,17 @@ func NewRateLimiter(defaultRate string, opts ...RateLimitOption) (*RateLimiter, 
 	if l.failClient, err = parse("failed authentications per client", cfg.failClient); err != nil {
 		return nil, err
 	}
-	l.store = &failoverStore{
-		local:  memorystore.NewStoreWithOptions(limiter.StoreOptions{Prefix: cfg.prefix, CleanUpInterval: limiter.DefaultCleanUpInterval}),
-		client: cfg.redis, prefix: cfg.prefix, timeout: cfg.timeout, retry: cfg.retry, logger: cfg.logger,
+	logger := cfg.logger
+	if logger == nil {
+		logger = slog.Default()
 	}
-	if l.store.logger == nil {
-		l.store.logger = slog.Default()
-	}
+	l.store = newFailoverStore(cfg, logger)
+	var replayOpts []access.ReplayOption
 	if cfg.redis != nil {
 		l.store.redisStore() // connect now rather than on the first request
+		replayOpts = append(replayOpts, access.WithSharedReplay(l.store))
 	}
+	l.replay = access.NewReplaySet(replayOpts...)
 	l.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "credgate_rate_limited_total", Help: "Requests refused with 429, by kind (quota, authentication failures).",
 	}, []string{"kind"})
@@ -157,9 +170,7 @@ func (l *RateLimiter) rateFor(override string) limiter.Rate {
 	if override == "" {
 		return l.def
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if r, ok := l.rates[override]; ok {
+	if r, ok := l.rates.GetIfPresent(override); ok {
 		return r
 	}
 	r, err := limiter.NewRateFromFormatted(override)
@@ -167,10 +178,7 @@ func (l *RateLimiter) rateFor(override string) limiter.Rate {
 		// Validated when stored; an unreadable override is the default.
 		return l.def
 	}
-	if len(l.rates) > 10_000 {
-		clear(l.rates)
-	}
-	l.rates[override] = r
+	l.rates.Set(override, r)
 	return r
 }
 
@@ -271,71 +279,72 @@ func (l *RateLimiter) recordFailure(c *gin.Context, clientID string) {
 	}
 }
 
-// maxReplayEntries bounds the in-memory replay set; past it, expired
-// entries are swept and, if that is not enough, the set is cleared (only
-// partners' validly signed assertions get in, so this takes a misbehaving
-// partner, and at worst reopens replay within the assertions' few minutes).
-const maxReplayEntries = 1_000_000
-
-// firstUse reports whether key (a client assertion's jti) is used for the
-// first time; it is remembered until until. With Redis the set is shared by
-// every replica; while Redis is down each replica remembers alone.
-func (l *RateLimiter) firstUse(ctx context.Context, key string, until time.Time) (bool, error) {
-	now := time.Now()
-	ttl := max(until.Sub(now), time.Second)
-	l.replayMu.Lock()
-	if exp, ok := l.replay[key]; ok && now.Before(exp) {
-		l.replayMu.Unlock()
-		return false, nil
-	}
-	if len(l.replay) >= maxReplayEntries {
-		for k, exp := range l.replay {
-			if !now.Before(exp) {
-				delete(l.replay, k)
-			}
-		}
-		if len(l.replay) >= maxReplayEntries {
-			clear(l.replay)
-		}
-	}
-	l.replay[key] = now.Add(ttl)
-	l.replayMu.Unlock()
-	if !l.store.up() {
-		return true, nil
-	}
-	rctx, cancel := context.WithTimeout(ctx, l.store.timeout)
-	defer cancel()
-	first, err := l.store.client.SetNX(rctx, l.store.prefix+":replay:"+key, 1, ttl).Result()
-	if err != nil {
-		l.store.markDown(err)
-		return true, nil
-	}
-	return first, nil
-}
-
 // failoverStore is a limiter.Store that counts in Redis while Redis
-// answers and in this replica's memory otherwise. After a Redis failure it
-// stays in memory for the retry interval, so that a dead Redis costs one
-// timeout per interval and not one per request.
+// answers and in this replica's memory otherwise. Redis calls go through a
+// circuit breaker that opens on a failure and stays open for the retry
+// interval, so that a dead Redis costs one timeout per interval and not
+// one per request; it also serves the replay set (access.SharedReplay).
 type failoverStore struct {
 	local   limiter.Store
 	client  redis.UniversalClient
 	prefix  string
 	timeout time.Duration
-	retry   time.Duration
-	logger  *slog.Logger
+	cb      *gobreaker.CircuitBreaker[any]
 
 	primary    atomic.Pointer[limiter.Store]
 	connecting atomic.Bool
-	downUntil  atomic.Int64 // unix nanoseconds
-	down       atomic.Bool
+	lastErr    atomic.Pointer[string] // why Redis last failed, for the log
+}
+
+func newFailoverStore(cfg rateConfig, logger *slog.Logger) *failoverStore {
+	f := &failoverStore{
+		local:  memorystore.NewStoreWithOptions(limiter.StoreOptions{Prefix: cfg.prefix, CleanUpInterval: limiter.DefaultCleanUpInterval}),
+		client: cfg.redis, prefix: cfg.prefix, timeout: cfg.timeout,
+	}
+	f.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
+		Name:        "ratelimit-redis",
+		MaxRequests: 1,
+		Timeout:     cfg.retry,
+		// One failure is enough: every request waits for the timeout while
+		// Redis does not answer, and checks must not.
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
+		// A caller that gave up says nothing about Redis.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			switch to {
+			case gobreaker.StateOpen:
+				why := ""
+				if p := f.lastErr.Load(); p != nil {
+					why = *p
+				}
+				logger.Warn("rate limiting falls back to this replica's memory: Redis does not answer",
+					"breaker_from", breaker.StateName(from), "err", why)
+			case gobreaker.StateClosed:
+				logger.Info("rate limiting is shared through Redis again")
+			}
+		},
+	})
+	return f
 }
 
 // shared reports whether counts currently go to Redis.
-func (f *failoverStore) shared() bool { return f.primary.Load() != nil && f.up() }
+func (f *failoverStore) shared() bool {
+	return f.client != nil && f.primary.Load() != nil && f.cb.State() == gobreaker.StateClosed
+}
 
-func (f *failoverStore) up() bool {
-	return f.client != nil && time.Now().UnixNano() >= f.downUntil.Load()
+// execute runs op against Redis through the breaker, bounded by the
+// Redis timeout.
+func (f *failoverStore) execute(ctx context.Context, op func(context.Context) (any, error)) (any, error) {
+	return f.cb.Execute(func() (any, error) {
+		rctx, cancel := context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+		v, err := op(rctx)
+		if err != nil {
+			msg := err.Error()
+			f.lastErr.Store(&msg)
+		}
+		return v, err
+	})
 }
 
 // redisStore returns the Redis store when Redis is to be tried now. The
@@ -343,7 +352,7 @@ func (f *failoverStore) up() bool {
 // it is built in the background, the first time and after failures, and
 // requests count in memory meanwhile.
 func (f *failoverStore) redisStore() limiter.Store {
-	if !f.up() {
+	if f.client == nil || f.cb.State() == gobreaker.StateOpen {
 		return nil
 	}
 	if p := f.primary.Load(); p != nil {
@@ -352,46 +361,42 @@ func (f *failoverStore) redisStore() limiter.Store {
 	if f.connecting.CompareAndSwap(false, true) {
 		go func() {
 			defer f.connecting.Store(false)
-			st, err := redisstore.NewStoreWithOptions(f.client, limiter.StoreOptions{Prefix: f.prefix})
-			if err != nil {
-				f.markDown(err)
-				return
-			}
-			f.primary.Store(&st)
-			f.markUp()
+			_, _ = f.execute(context.Background(), func(context.Context) (any, error) {
+				st, err := redisstore.NewStoreWithOptions(f.client, limiter.StoreOptions{Prefix: f.prefix})
+				if err != nil {
+					return nil, fmt.Errorf("load the rate limit scripts: %w", err)
+				}
+				f.primary.Store(&st)
+				return nil, nil
+			})
 		}()
 	}
 	return nil
 }
 
-func (f *failoverStore) markDown(err error) {
-	f.downUntil.Store(time.Now().Add(f.retry).UnixNano())
-	if f.down.CompareAndSwap(false, true) {
-		f.logger.Warn("rate limiting falls back to this replica's memory: Redis does not answer", "err", err.Error())
-	}
-}
-
-func (f *failoverStore) markUp() {
-	if f.down.CompareAndSwap(true, false) {
-		f.logger.Info("rate limiting is shared through Redis again")
-	}
-}
-
 func (f *failoverStore) do(ctx context.Context, op func(context.Context, limiter.Store) (limiter.Context, error)) (limiter.Context, error) {
 	if st := f.redisStore(); st != nil {
-		rctx, cancel := context.WithTimeout(ctx, f.timeout)
-		lc, err := op(rctx, st)
-		cancel()
+		v, err := f.execute(ctx, func(rctx context.Context) (any, error) { return op(rctx, st) })
 		if err == nil {
-			f.markUp()
-			return lc, nil
+			return v.(limiter.Context), nil
 		}
 		if ctx.Err() != nil {
 			return limiter.Context{}, ctx.Err()
 		}
-		f.markDown(err)
+		// Open breaker, or this call failed: count here.
 	}
 	return op(ctx, f.local)
+}
+
+// FirstUse implements access.SharedReplay with SET NX in Redis.
+func (f *failoverStore) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	v, err := f.execute(ctx, func(rctx context.Context) (any, error) {
+		return f.client.SetNX(rctx, f.prefix+":replay:"+key, 1, ttl).Result()
+	})
+	if err != nil {
+		return false, fmt.Errorf("replay set in Redis: %w", err)
+	}
+	return v.(bool), nil
 }
 
 // Get implements limiter.Store.
@@ -416,4 +421,7 @@ func (f *failoverStore) Increment(ctx context.Context, key string, n int64, rate
 	})
 }
 
-var _ limiter.Store = (*failoverStore)(nil)
+var (
+	_ limiter.Store       = (*failoverStore)(nil)
+	_ access.SharedReplay = (*failoverStore)(nil)
+)

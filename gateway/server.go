@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/service"
 )
 
@@ -39,7 +40,7 @@ type Server struct {
 	checker  *service.Checker
 	entries  *service.Entries
 	partners *service.Partners
-	tokens   *Tokens
+	tokens   *access.Tokens
 	ready    map[string]Pinger
 	registry *prometheus.Registry
 	noop     bool
@@ -88,7 +89,7 @@ func WithRateLimiter(l *RateLimiter) Option { return func(s *Server) { s.limits 
 func WithTrustedProxies(cidrs ...string) Option { return func(s *Server) { s.proxies = cidrs } }
 
 // New builds the server.
-func New(checker *service.Checker, entries *service.Entries, partners *service.Partners, tokens *Tokens, opts ...Option) *Server {
+func New(checker *service.Checker, entries *service.Entries, partners *service.Partners, tokens *access.Tokens, opts ...Option) *Server {
 	s := &Server{logger: slog.Default(), checker: checker, entries: entries, partners: partners, tokens: tokens, ready: map[string]Pinger{}}
 	for _, o := range opts {
 		o(s)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/credgate/credgate/internal/breaker"
 )
 
 // BreakerReporter reports circuit breakers by name, each "closed", "open"
@@ -97,8 +99,6 @@ func (st *statusReport) allBreakers() map[string]string {
 	return out
 }
 
-var breakerStates = []string{"closed", "half_open", "open"}
-
 var descBreaker = prometheus.NewDesc("credgate_circuit_breaker_state",
 	"Circuit breakers: 1 for the state each is in (closed, half_open, open), 0 for the others.",
 	[]string{"breaker", "state"}, nil)
@@ -110,7 +110,7 @@ func (c breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBreak
 func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
 	all := c.st.allBreakers()
 	for _, name := range slices.Sorted(maps.Keys(all)) {
-		for _, state := range breakerStates {
+		for _, state := range breaker.StateNames() {
 			v := 0.0
 			if all[name] == state {
 				v = 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,35 @@ type EntryPatch struct {
 type EntriesStore interface {
 	EntryStore
 	LifecycleStore
+}
+
+// apply copies the patch's fields onto e, the one place both an edit
+// (Entries.Patch) and an upheld objection's correction change an entry.
+// Slices are copied, so the patch and the entry share no backing array.
+// The caller re-applies the list rule.
+func (p EntryPatch) apply(e policy.Entry) policy.Entry {
+	if p.OriginatingDepartment != nil {
+		e.OriginatingDepartment = strings.TrimSpace(*p.OriginatingDepartment)
+	}
+	if p.Reason != nil {
+		e.Reason = strings.TrimSpace(*p.Reason)
+	}
+	if p.LegalBasis != nil {
+		e.LegalBasis = strings.TrimSpace(*p.LegalBasis)
+	}
+	if p.EvidenceRefs != nil {
+		e.EvidenceRefs = slices.Clone(*p.EvidenceRefs)
+	}
+	if p.DecidedAt != nil {
+		e.DecidedAt = p.DecidedAt.Truncate(time.Microsecond)
+	}
+	if p.PublishedAt != nil {
+		e.PublishedAt = p.PublishedAt.Truncate(time.Microsecond)
+	}
+	if p.ResponsiblePersons != nil {
+		e.ResponsiblePersons = slices.Clone(*p.ResponsiblePersons)
+	}
+	return e
 }
 
 // Entries administers list entries.
@@ -217,28 +247,7 @@ func (s *Entries) Patch(ctx context.Context, id string, p EntryPatch) (policy.En
 	if old.RevokedAt != nil {
 		return policy.Entry{}, fmt.Errorf("entry %s: %w", id, policy.ErrEntryRevoked)
 	}
-	e := old
-	if p.OriginatingDepartment != nil {
-		e.OriginatingDepartment = strings.TrimSpace(*p.OriginatingDepartment)
-	}
-	if p.Reason != nil {
-		e.Reason = strings.TrimSpace(*p.Reason)
-	}
-	if p.LegalBasis != nil {
-		e.LegalBasis = strings.TrimSpace(*p.LegalBasis)
-	}
-	if p.EvidenceRefs != nil {
-		e.EvidenceRefs = *p.EvidenceRefs
-	}
-	if p.DecidedAt != nil {
-		e.DecidedAt = p.DecidedAt.Truncate(time.Microsecond)
-	}
-	if p.PublishedAt != nil {
-		e.PublishedAt = p.PublishedAt.Truncate(time.Microsecond)
-	}
-	if p.ResponsiblePersons != nil {
-		e.ResponsiblePersons = append([]policy.ResponsiblePerson(nil), (*p.ResponsiblePersons)...)
-	}
+	e := p.apply(old)
 	e, err = s.catalog.PrepareEntry(e)
 	if err != nil {
 		return policy.Entry{}, err

@@ -258,33 +258,6 @@ func (l *Lifecycle) DecideObjection(ctx context.Context, objID string, in Object
 	return ne, ne.Objections[i], nil
 }
 
-// apply copies the patch's fields onto e (the same fields Entries.Patch
-// changes); the caller re-applies the list rule.
-func (p EntryPatch) apply(e policy.Entry) policy.Entry {
-	if p.OriginatingDepartment != nil {
-		e.OriginatingDepartment = strings.TrimSpace(*p.OriginatingDepartment)
-	}
-	if p.Reason != nil {
-		e.Reason = strings.TrimSpace(*p.Reason)
-	}
-	if p.LegalBasis != nil {
-		e.LegalBasis = strings.TrimSpace(*p.LegalBasis)
-	}
-	if p.EvidenceRefs != nil {
-		e.EvidenceRefs = slices.Clone(*p.EvidenceRefs)
-	}
-	if p.DecidedAt != nil {
-		e.DecidedAt = p.DecidedAt.Truncate(time.Microsecond)
-	}
-	if p.PublishedAt != nil {
-		e.PublishedAt = p.PublishedAt.Truncate(time.Microsecond)
-	}
-	if p.ResponsiblePersons != nil {
-		e.ResponsiblePersons = slices.Clone(*p.ResponsiblePersons)
-	}
-	return e
-}
-
 // ---------------------------------------------------------------- proceedings listing
 
 // ProceedingState filters listings: every undecided one, or only those

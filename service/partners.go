@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,13 +11,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"golang.org/x/crypto/argon2"
+	"github.com/maypok86/otter/v2"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -33,67 +31,6 @@ var (
 	ErrPartnerRevoked = errors.New("partner is revoked")
 )
 
-// Argon2id parameters for client secrets (RFC 9106's second recommended
-// option, with memory lowered to 19 MiB as OWASP suggests for servers that
-// hash on the request path). Secrets are random and long, so these guard
-// against a stolen database, not weak secrets.
-const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
-	argonThreads = 1
-	argonKeyLen  = 32
-)
-
-// HashSecret returns the PHC-encoded argon2id hash of secret.
-func HashSecret(secret string) (string, error) {
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key := argon2.IDKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
-}
-
-// VerifySecret reports whether secret matches the PHC-encoded hash.
-func VerifySecret(hash, secret string) bool {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var version int
-	var m uint32
-	var t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false
-	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m > 256*1024 || t > 10 || p == 0 {
-		return false
-	}
-	b64 := base64.RawStdEncoding
-	salt, err := b64.DecodeString(parts[4])
-	if err != nil {
-		return false
-	}
-	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) == 0 || len(want) > 64 {
-		return false
-	}
-	got := argon2.IDKey([]byte(secret), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
-}
-
-// NewSecret returns a random client secret (256 bits).
-func NewSecret() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
 // Partners administers partners and authenticates their credentials.
 type Partners struct {
 	store   PartnerStore
@@ -106,9 +43,13 @@ type Partners struct {
 	// exhaust the replica's memory.
 	hashing chan struct{}
 
-	mu    sync.Mutex
-	cache map[string]cachedPartner
+	// cache holds each partner's state (or its absence) for the TTL.
+	cache *otter.Cache[string, cachedPartner]
 }
+
+// maxCachedPartners bounds the partner cache: ids of unknown clients are
+// cached too, so a flood of made-up ids must not grow it without end.
+const maxCachedPartners = 100_000
 
 type cachedPartner struct {
 	p       Partner
@@ -141,11 +82,17 @@ func WithHashConcurrency(n int) PartnersOption {
 
 // NewPartners returns the partner service.
 func NewPartners(store PartnerStore, cat *policy.Catalog, opts ...PartnersOption) *Partners {
-	p := &Partners{store: store, catalog: cat, now: time.Now, ttl: 5 * time.Second, cache: map[string]cachedPartner{},
+	p := &Partners{store: store, catalog: cat, now: time.Now, ttl: 5 * time.Second,
 		hashing: make(chan struct{}, max(2, runtime.NumCPU()))}
 	for _, o := range opts {
 		o(p)
 	}
+	p.cache = otter.Must(&otter.Options[string, cachedPartner]{
+		MaximumSize: maxCachedPartners,
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, cachedPartner]) time.Duration {
+			return e.Value.expires.Sub(p.now())
+		}),
+	})
 	return p
 }
 
@@ -171,7 +118,7 @@ type NewPartnerInput struct {
 // Limits of partner fields.
 const (
 	MaxNameLen     = 200
-	MaxClientIDLen = 100
+	MaxClientIDLen = access.MaxClientIDLen
 	MaxActions     = 200
 	// MaxOverlap bounds a rotation's overlap window.
 	MaxOverlap = 30 * 24 * time.Hour
@@ -278,7 +225,7 @@ func keyCredentials(jwks [][]byte, now time.Time) ([]Credential, error) {
 	}
 	var out []Credential
 	for i, raw := range jwks {
-		k, canonical, err := ParseJWK(raw)
+		k, canonical, err := access.ParseJWK(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%w: jwks.keys[%d]: %w", ErrInvalidPartner, i, err)
 		}
@@ -296,7 +243,7 @@ func (s *Partners) hash(ctx context.Context, secret string) (string, error) {
 		return "", err
 	}
 	defer s.release()
-	return HashSecret(secret)
+	return access.HashSecret(secret)
 }
 
 func (s *Partners) acquire(ctx context.Context) error {
@@ -345,7 +292,7 @@ func (s *Partners) Create(ctx context.Context, in NewPartnerInput) (Partner, str
 		}
 	} else {
 		if in.Secret == "" {
-			if in.Secret, err = NewSecret(); err != nil {
+			if in.Secret, err = access.NewSecret(); err != nil {
 				return Partner{}, "", err
 			}
 		} else if len(in.Secret) < 16 || len(in.Secret) > 512 {
@@ -411,7 +358,7 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 	if errors.Is(err, ErrNotFound) {
 		// Spend the same time as a real check so that timing does not
 		// reveal which client ids exist.
-		VerifySecret(dummyHash, secret)
+		access.SpendVerify(secret)
 		return Partner{}, "", ErrInvalidClient
 	}
 	if err != nil {
@@ -425,13 +372,13 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 		}
 	}
 	if len(secrets) == 0 {
-		VerifySecret(dummyHash, secret)
+		access.SpendVerify(secret)
 		return Partner{}, "", ErrInvalidClient
 	}
 	// Newest first: during an overlap most callers have moved on.
 	slices.SortStableFunc(secrets, func(a, b Credential) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	for _, c := range secrets {
-		if VerifySecret(c.SecretHash, secret) {
+		if access.VerifySecret(c.SecretHash, secret) {
 			if p.Status != PartnerActive {
 				return Partner{}, "", ErrInvalidClient
 			}
@@ -441,28 +388,18 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 	return Partner{}, "", ErrInvalidClient
 }
 
-// dummyHash is a valid hash of a random secret, for constant-time misses.
-const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2Yh2l1kC7tqT0a9y0mD8B0q4oV1o1Jm3uU2F2oLq3Yk"
-
 // Active returns the partner with the given client id if it is active,
 // trusting a cached copy for at most the cache TTL.
 func (s *Partners) Active(ctx context.Context, clientID string) (Partner, error) {
 	now := s.now()
-	s.mu.Lock()
-	c, ok := s.cache[clientID]
-	s.mu.Unlock()
+	c, ok := s.cache.GetIfPresent(clientID)
 	if !ok || now.After(c.expires) {
 		p, err := s.store.PartnerByClientID(ctx, clientID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Partner{}, err
 		}
 		c = cachedPartner{p: p, err: err, expires: now.Add(s.ttl)}
-		s.mu.Lock()
-		if len(s.cache) > 100_000 {
-			clear(s.cache)
-		}
-		s.cache[clientID] = c
-		s.mu.Unlock()
+		s.cache.Set(clientID, c)
 	}
 	if c.err != nil || c.p.Status != PartnerActive {
 		return Partner{}, ErrInvalidClient
@@ -473,7 +410,7 @@ func (s *Partners) Active(ctx context.Context, clientID string) (Partner, error)
 // AssertionKeys returns an active partner and its public keys valid now,
 // for verifying a client assertion (private_key_jwt). A partner that is
 // unknown, revoked or holds no valid key is ErrInvalidClient.
-func (s *Partners) AssertionKeys(ctx context.Context, clientID string) (Partner, []PublicKey, error) {
+func (s *Partners) AssertionKeys(ctx context.Context, clientID string) (Partner, []access.PublicKey, error) {
 	p, err := s.Active(ctx, clientID)
 	if err != nil {
 		return Partner{}, nil, err
@@ -618,7 +555,7 @@ func (s *Partners) Rotate(ctx context.Context, clientID string, in RotateInput) 
 			return Partner{}, "", err
 		}
 	} else {
-		if secret, err = NewSecret(); err != nil {
+		if secret, err = access.NewSecret(); err != nil {
 			return Partner{}, "", err
 		}
 		if hash, err = s.hash(ctx, secret); err != nil {
@@ -696,9 +633,7 @@ func (s *Partners) Revoke(ctx context.Context, clientID string) (Partner, error)
 // forget drops a partner from this replica's cache so that a change made
 // here applies here at once; other replicas see it within the TTL.
 func (s *Partners) forget(clientID string) {
-	s.mu.Lock()
-	delete(s.cache, clientID)
-	s.mu.Unlock()
+	s.cache.Invalidate(clientID)
 }
 
 // EnsureAdmin registers the bootstrap administrator if no partner with

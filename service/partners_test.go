@@ -2,9 +2,7 @@ package service_test
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -428,50 +426,4 @@ func rsaJWK(pub *rsa.PublicKey, alg string) []byte {
 	}
 	b, _ := json.Marshal(m)
 	return b
-}
-
-func TestParseJWK(t *testing.T) {
-	t.Parallel()
-	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
-	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ecBytes, _ := ec.PublicKey.Bytes()
-	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
-	b64 := base64.RawURLEncoding.EncodeToString
-	for name, tc := range map[string]struct {
-		jwk string
-		alg string
-	}{
-		"Ed25519":  {fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":%q,"kid":"ed"}`, b64(edPub)), "EdDSA"},
-		"P-256":    {fmt.Sprintf(`{"kty":"EC","crv":"P-256","x":%q,"y":%q}`, b64(ecBytes[1:33]), b64(ecBytes[33:])), "ES256"},
-		"RSA":      {string(rsaJWK(&rk.PublicKey, "")), "RS256"},
-		"RSA PSS":  {string(rsaJWK(&rk.PublicKey, "PS256")), "PS256"},
-		"with x5c": {fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":%q,"use":"sig","x5c":["MII"]}`, b64(edPub)), "EdDSA"},
-	} {
-		k, canonical, err := service.ParseJWK([]byte(tc.jwk))
-		if err != nil || k.Alg != tc.alg || k.ID == "" {
-			t.Errorf("%s: %+v %v", name, k, err)
-			continue
-		}
-		// The canonical form parses to the same key and id.
-		k2, c2, err := service.ParseJWK([]byte(canonical))
-		if err != nil || k2.ID != k.ID || c2 != canonical {
-			t.Errorf("%s: canonical form %s does not round-trip: %v", name, canonical, err)
-		}
-	}
-	notOnCurve := fmt.Sprintf(`{"kty":"EC","crv":"P-256","x":%q,"y":%q}`, b64(make([]byte, 32)), b64(make([]byte, 32)))
-	for name, bad := range map[string]string{
-		"not JSON":      `{"kty":`,
-		"not on curve":  notOnCurve,
-		"P-384":         `{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}`,
-		"short Ed25519": `{"kty":"OKP","crv":"Ed25519","x":"AAAA"}`,
-		"X25519":        fmt.Sprintf(`{"kty":"OKP","crv":"X25519","x":%q}`, b64(edPub)),
-		"use enc":       fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":%q,"use":"enc"}`, b64(edPub)),
-		"padded base64": fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":%q}`, base64.URLEncoding.EncodeToString(edPub)),
-		"even exponent": `{"kty":"RSA","n":"` + b64(rk.N.Bytes()) + `","e":"Ag"}`,
-		"huge":          `{"kty":"OKP","pad":"` + strings.Repeat("x", 9000) + `"}`,
-	} {
-		if _, _, err := service.ParseJWK([]byte(bad)); !errors.Is(err, service.ErrInvalidKey) {
-			t.Errorf("%s: err %v, want ErrInvalidKey", name, err)
-		}
-	}
 }

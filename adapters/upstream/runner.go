@@ -12,6 +12,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/credgate/credgate/internal/breaker"
 	"github.com/credgate/credgate/service"
 )
 
@@ -139,7 +140,7 @@ func NewRunner(app Applier, cfgs []SourceConfig, opts ...RunnerOption) (*Runner,
 			ReadyToTrip: func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= c.BreakerFailures },
 			IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
 			OnStateChange: func(name string, from, to gobreaker.State) {
-				r.logger.Warn("upstream: circuit breaker", "breaker", name, "from", breakerState(from), "to", breakerState(to))
+				r.logger.Warn("upstream: circuit breaker", "breaker", name, "from", breaker.StateName(from), "to", breaker.StateName(to))
 			},
 		})
 		r.sources = append(r.sources, s)
@@ -333,7 +334,7 @@ func (r *Runner) Freshness() []service.SourceFreshness { return *r.fresh.Load() 
 func (r *Runner) Breakers() map[string]string {
 	out := make(map[string]string, len(r.sources))
 	for _, s := range r.sources {
-		out["source:"+s.cfg.Name] = breakerState(s.cb.State())
+		out["source:"+s.cfg.Name] = breaker.StateName(s.cb.State())
 	}
 	return out
 }
@@ -359,7 +360,7 @@ func (r *Runner) Status(context.Context) any {
 	out := make(map[string]SourceStatus, len(r.sources))
 	for _, s := range r.sources {
 		s.mu.Lock()
-		st := SourceStatus{Lists: s.cfg.Lists, Breaker: breakerState(s.cb.State()), MaxAge: s.cfg.MaxAge.String(),
+		st := SourceStatus{Lists: s.cfg.Lists, Breaker: breaker.StateName(s.cb.State()), MaxAge: s.cfg.MaxAge.String(),
 			Revision: s.revision, Entries: s.entries, LastError: s.lastError}
 		if !s.syncedAt.IsZero() {
 			t := s.syncedAt.UTC()
@@ -373,16 +374,4 @@ func (r *Runner) Status(context.Context) any {
 		out[s.cfg.Name] = st
 	}
 	return out
-}
-
-// breakerState names a gobreaker state as /readyz and /metrics do.
-func breakerState(s gobreaker.State) string {
-	switch s {
-	case gobreaker.StateClosed:
-		return "closed"
-	case gobreaker.StateOpen:
-		return "open"
-	default:
-		return "half_open"
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
@@ -45,7 +46,7 @@ func benchServer(t *testing.T, adminID, adminSecret string, opts ...gateway.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), partners, gateway.NewTokens(key),
+	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), partners, access.NewTokens(key),
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithRateLimiter(limits)}, opts...)...)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {

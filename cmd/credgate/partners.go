@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/credgate/credgate/access"
 )
 
 const partnersUsage = `Usage: credgate partners COMMAND [flags] [CLIENT_ID]
@@ -269,7 +271,9 @@ func printPartner(w io.Writer, p partnerOut) {
 	tw.Flush()
 }
 
-// readJWKS reads a JWK Set file (or a single JWK) for --jwks.
+// readJWKS reads a JWK Set file (or a single JWK) for --jwks and checks
+// it with the rules the server applies (access.ParseJWKS), so that a bad
+// key is named before anything is sent.
 func readJWKS(path string) (any, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -278,14 +282,21 @@ func readJWKS(path string) (any, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	if err := json.Unmarshal(b, &set); err == nil && len(set.Keys) > 0 {
-		return set, nil
+	if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) == 0 {
+		var one map[string]json.RawMessage
+		if err := json.Unmarshal(b, &one); err != nil || one["kty"] == nil {
+			return nil, fmt.Errorf("%s is neither a JWK Set {\"keys\": [...]} nor a JWK", path)
+		}
+		set.Keys = []json.RawMessage{b}
 	}
-	var one map[string]any
-	if err := json.Unmarshal(b, &one); err != nil || one["kty"] == nil {
-		return nil, fmt.Errorf("%s is neither a JWK Set {\"keys\": [...]} nor a JWK", path)
+	whole, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return map[string]any{"keys": []any{one}}, nil
+	if _, _, err := access.ParseJWKS(whole); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return set, nil
 }
 
 // partnersCmd is "credgate partners".

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
@@ -42,7 +43,7 @@ func partnersServer(t *testing.T, adminID, adminSecret string) *httptest.Server 
 		t.Fatal(err)
 	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat, service.WithEntriesAudit(audit)), partners, gateway.NewTokens(key))
+	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat, service.WithEntriesAudit(audit)), partners, access.NewTokens(key))
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); app.Close(); st.Close() })
 	return ts
@@ -202,5 +203,37 @@ func TestPartnersCommandRegion(t *testing.T) {
 		// The update answers the changed partner; show reads it back from
 		// the store, whose adapter must persist the region.
 		t.Fatalf("partners show lost the region: %s", out)
+	}
+}
+
+// --jwks files are checked with the server's rules before anything is
+// sent: a bad key is named by its place in the set.
+func TestReadJWKS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	okp := `{"kty":"OKP","crv":"Ed25519","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for name, body := range map[string]string{"set": `{"keys":[` + okp + `]}`, "one key": okp + "\n"} {
+		if _, err := readJWKS(write(name, body)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, body := range map[string]string{
+		"symmetric second": `{"keys":[` + okp + `,{"kty":"oct","k":"c2VjcmV0"}]}`,
+		"private":          `{"kty":"OKP","crv":"Ed25519","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `","d":"c2VjcmV0"}`,
+		"neither":          `[1,2]`,
+	} {
+		if _, err := readJWKS(write(name, body)); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if name == "symmetric second" && !strings.Contains(err.Error(), "keys[1]") {
+			t.Errorf("%s: %v does not name the key", name, err)
+		}
 	}
 }

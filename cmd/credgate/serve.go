@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/cache"
@@ -100,7 +101,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.store.register(fs)
 	cfg.evidence.register(fs)
 	fs.StringVar(&cfg.addr, "addr", envOr("CREDGATE_ADDR", ":8080"), "listen address (env CREDGATE_ADDR)")
-	fs.StringVar(&cfg.redisURL, "redis-url", os.Getenv("CREDGATE_REDIS_URL"), "Redis URL for the shared cache tier (env CREDGATE_REDIS_URL)")
+	fs.StringVar(&cfg.redisURL, "redis-url", os.Getenv("CREDGATE_REDIS_URL"), "Redis URL shared by the cache tier and the rate limiter (env CREDGATE_REDIS_URL)")
 	fs.StringVar(&cfg.tokenKey, "token-key", os.Getenv("CREDGATE_TOKEN_KEY"), "base64 Ed25519 seed signing access tokens; every replica needs the same one (env CREDGATE_TOKEN_KEY; default: generated into the data dir)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	fs.BoolVar(&cfg.benchNoop, "bench-noop", false, "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with")
@@ -124,9 +125,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	// One Redis client, shared by the cache tier and the rate limiter,
+	// closed after both.
+	rdb, err := openRedis(cfg.redisURL)
+	if err != nil {
+		return err
+	}
+	if rdb != nil {
+		defer rdb.Close()
+	}
 	// The cache tier (and the upstream sources feeding the store) stops
 	// before the store closes.
-	caching, err := cfg.cache.start(ctx, st, cat, cfg.redisURL, logger)
+	caching, err := cfg.cache.start(ctx, st, cat, rdb, logger)
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
@@ -159,7 +169,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		appender.Close()
 		return err
 	}
-	tokens := gateway.NewTokens(key, tokenOpts...)
+	tokens := access.NewTokens(key, tokenOpts...)
 	if err := recordCatalogLoaded(ctx, audit, cat); err != nil {
 		appender.Close()
 		return err
@@ -174,12 +184,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
 	opts = append(opts, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	accessOpts, closeAccess, err := cfg.access.gatewayOptions(cfg.redisURL, logger)
+	accessOpts, err := cfg.access.gatewayOptions(rdb, logger)
 	if err != nil {
 		appender.Close()
 		return err
 	}
-	defer closeAccess()
 	opts = append(opts, accessOpts...)
 	opts = append(opts, gateway.WithActs(service.NewActs(st)))
 	opts = append(opts, caching.gateway...)
@@ -225,22 +234,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // loadTokenKey returns the token signing key from the flag/environment, or
 // from the data dir, generating it there on first start.
 func loadTokenKey(configured, dataDir string) (ed25519.PrivateKey, error) {
-	decode := func(s string) (ed25519.PrivateKey, error) {
-		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-		if err != nil {
-			seed, err = base64.RawURLEncoding.DecodeString(strings.TrimSpace(s))
-		}
-		if err != nil || len(seed) != ed25519.SeedSize {
-			return nil, errors.New("token key must be a base64 32-byte Ed25519 seed")
-		}
-		return ed25519.NewKeyFromSeed(seed), nil
-	}
 	if configured != "" {
-		return decode(configured)
+		return access.DecodeSeed(configured)
 	}
 	path := filepath.Join(dataDir, "token-signing.key")
 	if b, err := os.ReadFile(path); err == nil {
-		return decode(string(b))
+		return access.DecodeSeed(string(b))
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -294,7 +293,7 @@ func bootstrapAdmin(ctx context.Context, partners *service.Partners, dataDir str
 			id, secret = saved.ClientID, saved.ClientSecret
 		} else {
 			id = "admin"
-			if secret, err = service.NewSecret(); err != nil {
+			if secret, err = access.NewSecret(); err != nil {
 				return "", "", false, err
 			}
 			saved.ClientID, saved.ClientSecret = id, secret

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,10 +10,10 @@ import (
 	"os"
 	"os/user"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/service"
 )
@@ -60,8 +59,8 @@ func splitList(s string) []string {
 
 // tokenOptions are the token service options: extra verification keys and
 // the token endpoint URLs client assertions may name.
-func (c *accessConfig) tokenOptions() ([]gateway.TokensOption, error) {
-	var opts []gateway.TokensOption
+func (c *accessConfig) tokenOptions() ([]access.Option, error) {
+	var opts []access.Option
 	var keys []ed25519.PublicKey
 	for i, k := range splitList(c.tokenVerifyKeys) {
 		if pub, ok := strings.CutPrefix(k, "pub:"); ok {
@@ -72,14 +71,14 @@ func (c *accessConfig) tokenOptions() ([]gateway.TokensOption, error) {
 			keys = append(keys, ed25519.PublicKey(b))
 			continue
 		}
-		priv, err := decodeSeed(k)
+		priv, err := access.DecodeSeed(k)
 		if err != nil {
 			return nil, fmt.Errorf("token verify key %d: %w", i+1, err)
 		}
 		keys = append(keys, priv.Public().(ed25519.PublicKey))
 	}
 	if len(keys) > 0 {
-		opts = append(opts, gateway.WithVerificationKeys(keys...))
+		opts = append(opts, access.WithVerificationKeys(keys...))
 	}
 	urls := splitList(c.tokenEndpointURL)
 	for _, u := range urls {
@@ -88,51 +87,27 @@ func (c *accessConfig) tokenOptions() ([]gateway.TokensOption, error) {
 		}
 	}
 	if len(urls) > 0 {
-		opts = append(opts, gateway.WithAssertionAudiences(urls...))
+		opts = append(opts, access.WithAssertionAudiences(urls...))
 	}
 	return opts, nil
 }
 
-// decodeSeed decodes a base64 Ed25519 seed.
-func decodeSeed(s string) (ed25519.PrivateKey, error) {
-	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		seed, err = base64.RawURLEncoding.DecodeString(strings.TrimSpace(s))
-	}
-	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, errors.New("token key must be a base64 32-byte Ed25519 seed")
-	}
-	return ed25519.NewKeyFromSeed(seed), nil
-}
-
-// gatewayOptions builds the rate limiter (over Redis when redisURL is set)
-// and the proxy trust. close releases the Redis client.
-func (c *accessConfig) gatewayOptions(redisURL string, logger *slog.Logger) (opts []gateway.Option, closeFn func(), err error) {
-	closeFn = func() {}
+// gatewayOptions builds the rate limiter (over rdb, serve's one Redis
+// client, when set) and the proxy trust.
+func (c *accessConfig) gatewayOptions(rdb *redis.Client, logger *slog.Logger) ([]gateway.Option, error) {
 	rl := []gateway.RateLimitOption{gateway.WithAuthFailureLimits(c.authFailures, c.authClientFails), gateway.WithRateLimitLogger(logger)}
-	if redisURL != "" {
-		ropts, err := redis.ParseURL(redisURL)
-		if err != nil {
-			return nil, closeFn, errors.New("redis URL: cannot parse it") // the URL may hold a password: not echoed
-		}
-		// Rate limiting must never hold a check up: short timeouts, no
-		// retries; the limiter counts in memory when Redis does not answer.
-		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 500*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
-		ropts.MaxRetries = -1
-		client := redis.NewClient(ropts)
-		closeFn = func() { _ = client.Close() }
-		rl = append(rl, gateway.WithRedisStore(client, c.rateLimitPrefix))
+	if rdb != nil {
+		rl = append(rl, gateway.WithRedisStore(rdb, c.rateLimitPrefix))
 	}
 	limiter, err := gateway.NewRateLimiter(c.rateLimit, rl...)
 	if err != nil {
-		closeFn()
-		return nil, func() {}, err
+		return nil, err
 	}
-	opts = append(opts, gateway.WithRateLimiter(limiter))
+	opts := []gateway.Option{gateway.WithRateLimiter(limiter)}
 	if proxies := splitList(c.trustedProxies); len(proxies) > 0 {
 		opts = append(opts, gateway.WithTrustedProxies(proxies...))
 	}
-	return opts, closeFn, nil
+	return opts, nil
 }
 
 // localActor is the actor of administrative acts done from this command

@@ -21,10 +21,8 @@ func TestAccessConfig(t *testing.T) {
 	if opts, err := good.tokenOptions(); err != nil || len(opts) != 2 {
 		t.Fatalf("token options: %d, %v", len(opts), err)
 	}
-	if opts, closeFn, err := good.gatewayOptions("", slog.Default()); err != nil || len(opts) != 1 {
+	if opts, err := good.gatewayOptions(nil, slog.Default()); err != nil || len(opts) != 1 {
 		t.Fatalf("gateway options: %d, %v", len(opts), err)
-	} else {
-		closeFn()
 	}
 	for name, c := range map[string]accessConfig{
 		"short seed":    {tokenVerifyKeys: base64.StdEncoding.EncodeToString([]byte("short"))},
@@ -41,14 +39,13 @@ func TestAccessConfig(t *testing.T) {
 		"bad rate":         {rateLimit: "lots", authFailures: "10-M", authClientFails: "60-M"},
 		"bad auth failure": {rateLimit: "100-M", authFailures: "10-Y", authClientFails: "60-M"},
 	} {
-		if _, _, err := c.gatewayOptions("", slog.Default()); err == nil {
+		if _, err := c.gatewayOptions(nil, slog.Default()); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	// A Redis URL that does not parse is refused without echoing it (it
 	// may hold a password).
-	c := good
-	_, _, err := c.gatewayOptions("redis://:hunter2-password@[::1", slog.Default())
+	_, err := openRedis("redis://:hunter2-password@[::1")
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("bad Redis URL: %v", err)
 	}

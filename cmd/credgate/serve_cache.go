@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -69,9 +68,9 @@ func (w *cacheWiring) close() {
 	w.tier.Close()
 }
 
-// start builds and starts the cache tier over st (with Redis at redisURL,
-// if set) and the sources of the sources file, if any.
-func (c *cacheConfig) start(ctx context.Context, st store, cat *policy.Catalog, redisURL string, logger *slog.Logger) (*cacheWiring, error) {
+// start builds and starts the cache tier over st (with Redis through rdb,
+// serve's one client, if set) and the sources of the sources file, if any.
+func (c *cacheConfig) start(ctx context.Context, st store, cat *policy.Catalog, rdb *redis.Client, logger *slog.Logger) (*cacheWiring, error) {
 	// Sets are confirmed every reconcile; one older than half the bound is
 	// read again, which a slower reconciler would make every hit do.
 	if c.reconcile >= c.maxStaleness/2 {
@@ -80,13 +79,8 @@ func (c *cacheConfig) start(ctx context.Context, st store, cat *policy.Catalog, 
 	opts := []cache.Option{cache.WithMaxSubjects(c.maxSubjects), cache.WithMaxStaleness(c.maxStaleness),
 		cache.WithReconcileInterval(c.reconcile), cache.WithRedisTTL(c.redisTTL), cache.WithPrefix(c.redisPrefix),
 		cache.WithLogger(logger)}
-	if redisURL != "" {
-		ro, err := redis.ParseURL(redisURL)
-		if err != nil {
-			// The URL may hold a password: do not repeat it.
-			return nil, errors.New("--redis-url is not a valid Redis URL")
-		}
-		opts = append(opts, cache.WithRedis(ro))
+	if rdb != nil {
+		opts = append(opts, cache.WithRedisClient(rdb))
 	}
 	// The tier decorates the store's entry reading and reconciles from its
 	// change log.
@@ -109,7 +103,7 @@ func (c *cacheConfig) start(ctx context.Context, st store, cat *policy.Catalog, 
 	if w.runner != nil {
 		w.runner.Start(ctx)
 	}
-	logger.Info("cache tier", "redis", redisURL != "", "prefix", c.redisPrefix, "max_staleness", c.maxStaleness.String(),
+	logger.Info("cache tier", "redis", rdb != nil, "prefix", c.redisPrefix, "max_staleness", c.maxStaleness.String(),
 		"reconcile", c.reconcile.String(), "sources", c.sourcesFile != "")
 	return w, nil
 }

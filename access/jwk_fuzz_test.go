@@ -1,10 +1,10 @@
-package service_test
+package access_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/credgate/credgate/service"
+	"github.com/credgate/credgate/access"
 )
 
 // FuzzParseJWK feeds arbitrary bytes to the parser of the public keys an
@@ -18,7 +18,7 @@ func FuzzParseJWK(f *testing.F) {
 	f.Add([]byte(`{"kty":"RSA","n":"AQAB","e":"AQAB"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		k, canonical, err := service.ParseJWK(raw)
+		k, canonical, err := access.ParseJWK(raw)
 		if err != nil {
 			return
 		}
@@ -30,9 +30,35 @@ func FuzzParseJWK(f *testing.F) {
 				t.Fatalf("canonical form keeps a private member: %s", canonical)
 			}
 		}
-		k2, c2, err := service.ParseJWK([]byte(canonical))
+		k2, c2, err := access.ParseJWK([]byte(canonical))
 		if err != nil || k2.ID != k.ID || k2.Alg != k.Alg || c2 != canonical {
 			t.Fatalf("canonical form %s does not round-trip: %v", canonical, err)
+		}
+	})
+}
+
+// FuzzParseJWKS feeds arbitrary bytes to the JWK Set parser (--jwks files,
+// partner registrations). It must never panic; a set it accepts holds 1 to
+// MaxPublicKeys keys, each of which ParseJWK accepts alone with the same
+// id and canonical form.
+func FuzzParseJWKS(f *testing.F) {
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`))
+	f.Add([]byte(`{"keys":[]}`))
+	f.Add([]byte(`{"keys":null}`))
+	f.Add([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		keys, canon, err := access.ParseJWKS(raw)
+		if err != nil {
+			return
+		}
+		if len(keys) == 0 || len(keys) > access.MaxPublicKeys || len(canon) != len(keys) {
+			t.Fatalf("accepted %d keys (%d canonical forms)", len(keys), len(canon))
+		}
+		for i, c := range canon {
+			k, c2, err := access.ParseJWK([]byte(c))
+			if err != nil || k.ID != keys[i].ID || c2 != c {
+				t.Fatalf("key %d: canonical form %s does not parse alone: %v", i, c, err)
+			}
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package gateway_test
+package access_test
 
 import (
 	"crypto/ed25519"
@@ -8,8 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/service"
+	"github.com/credgate/credgate/access"
 )
 
 // fuzzNow is the fixed time of the token fuzz test, so that its seed
@@ -31,7 +30,7 @@ func fuzzValidToken(tb testing.TB) string {
 	claims := jwt.MapClaims{"iss": "credgate", "aud": "credgate", "sub": "cg_fuzz", "role": "partner", "cred": "sec_fuzz",
 		"iat": fuzzNow().Unix(), "nbf": fuzzNow().Unix(), "exp": fuzzNow().Add(15 * time.Minute).Unix(), "jti": "fuzz-0"}
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	tok.Header["kid"] = gateway.KeyID(key.Public().(ed25519.PublicKey))
+	tok.Header["kid"] = access.KeyID(key.Public().(ed25519.PublicKey))
 	tok.Header["typ"] = "at+jwt"
 	s, err := tok.SignedString(key)
 	if err != nil {
@@ -53,7 +52,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("")
 	f.Add("a.b.c")
 	f.Add(strings.Repeat("a", 5000))
-	tokens := gateway.NewTokens(fuzzKey(), gateway.WithTokenClock(fuzzNow))
+	tokens := access.NewTokens(fuzzKey(), access.WithClock(fuzzNow))
 	f.Fuzz(func(t *testing.T, raw string) {
 		// A fresh cache per input would hide nothing: the cache is keyed
 		// by the exact bytes, and only verified tokens enter it.
@@ -105,10 +104,10 @@ func FuzzVerifyAssertion(f *testing.F) {
 	f.Add(noKid)
 	f.Add("")
 	f.Add("e30.e30.")
-	tokens := gateway.NewTokens(fuzzKey(), gateway.WithTokenClock(fuzzNow))
-	keys := []service.PublicKey{{ID: "fuzz-key", Alg: "EdDSA", Key: fuzzPartnerKey().Public()}}
+	tokens := access.NewTokens(fuzzKey(), access.WithClock(fuzzNow))
+	keys := []access.PublicKey{{ID: "fuzz-key", Alg: "EdDSA", Key: fuzzPartnerKey().Public()}}
 	f.Fuzz(func(t *testing.T, raw string) {
-		id, err := gateway.AssertionClientID(raw)
+		id, err := access.AssertionClientID(raw)
 		if err != nil {
 			return
 		}
