@@ -63,15 +63,18 @@ func TestREADME(t *testing.T) {
 	needTools(t)
 	seeds := findSeeds(t, root)
 
+	// Both runs use the same path, so that the second build of
+	// bin/credgate comes from the build cache.
+	work := filepath.Join(t.TempDir(), "credgate")
 	t.Run("sqlite", func(t *testing.T) {
-		runREADME(t, root, seeds, blocks, nil)
+		runREADME(t, root, work, seeds, blocks, nil)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short: the README runs on SQLite only")
 		}
 		url := testenv.FreshDatabase(t, "readme")
-		runREADME(t, root, seeds, blocks, []string{"CREDGATE_POSTGRES_URL=" + url})
+		runREADME(t, root, work, seeds, blocks, []string{"CREDGATE_POSTGRES_URL=" + url})
 	})
 }
 
@@ -246,11 +249,13 @@ func findSeeds(t *testing.T, root string) string {
 	return ""
 }
 
-// runREADME runs blocks in a fresh copy of the working tree, as a newcomer
-// would in a fresh clone, with env added to the shell's and the server's
-// environment.
-func runREADME(t *testing.T, root, seeds string, blocks []block, env []string) {
-	work := filepath.Join(t.TempDir(), "credgate")
+// runREADME runs blocks in a fresh copy of the working tree at work, as a
+// newcomer would in a fresh clone, with env added to the shell's and the
+// server's environment.
+func runREADME(t *testing.T, root, work, seeds string, blocks []block, env []string) {
+	if err := os.RemoveAll(work); err != nil {
+		t.Fatal(err)
+	}
 	before := copyTree(t, root, work)
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
