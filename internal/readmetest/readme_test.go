@@ -27,14 +27,16 @@ import (
 )
 
 // The README marks the few blocks it does not want run, with the reason,
-// and the one block that starts the server, which the test starts itself.
+// and the blocks that start (or restart) the server, which the test runs
+// itself: one line, `bin/credgate serve [FLAGS]`, that it starts with those
+// flags on its own port, after stopping the server already running.
 const (
 	markNotRun = "<!-- not run:"
 	markServer = "<!-- server:"
 )
 
 // maxNotRun keeps skipped blocks the exception: every other block runs.
-const maxNotRun = 4
+const maxNotRun = 3
 
 // claims are outputs the README promises (as `# → …` comments) that the
 // test insists on, so that deleting a comment cannot quietly drop a check.
@@ -50,6 +52,7 @@ var claims = []string{
 	`"expires_in": 900`, // private_key_jwt, and the stated token lifetime
 	`OK: check record`,  // an evidence receipt verifies offline
 	`clean`,             // the region's catalogue lints clean
+	`{"id":"zj-01-procurement-credit-review","status":"applied"`, // and serves its own measure
 }
 
 func TestREADME(t *testing.T) {
@@ -84,6 +87,7 @@ type block struct {
 	text   string // the commands
 	mark   string // markNotRun, markServer or ""
 	reason string
+	args   []string // of a server block: the flags after "bin/credgate serve"
 	expect []string // the `# → …` texts its output must contain
 }
 
@@ -136,6 +140,9 @@ func parseBlocks(t *testing.T, readme string) []block {
 				b.expect = append(b.expect, m[1])
 			}
 		}
+		if b.mark == markServer {
+			b.args = serveArgs(t, b)
+		}
 		out = append(out, b)
 		prev = ""
 	}
@@ -148,8 +155,8 @@ func parseBlocks(t *testing.T, readme string) []block {
 			servers++
 		}
 	}
-	if servers != 1 {
-		t.Fatalf("README.md has %d blocks marked %q; the test needs exactly one, where the walk-through starts the server", servers, markServer)
+	if servers == 0 || out[0].mark == markServer {
+		t.Fatalf("README.md needs a block marked %q, after the one that builds bin/credgate, where the walk-through starts the server", markServer)
 	}
 	if notRun > maxNotRun {
 		t.Fatalf("README.md has %d blocks marked %q; at most %d: a newcomer runs them all", notRun, markNotRun, maxNotRun)
@@ -158,6 +165,31 @@ func parseBlocks(t *testing.T, readme string) []block {
 		t.Fatalf("README.md has only %d runnable sh blocks", len(out)-notRun-servers)
 	}
 	return out
+}
+
+// serveArgs reads a server block: one command, bin/credgate serve and its
+// flags (a trailing comment aside).
+func serveArgs(t *testing.T, b block) []string {
+	t.Helper()
+	var cmds []string
+	for _, l := range strings.Split(b.text, "\n") {
+		if i := strings.Index(l, "#"); i >= 0 {
+			l = l[:i]
+		}
+		if l = strings.TrimSpace(l); l != "" {
+			cmds = append(cmds, l)
+		}
+	}
+	f := strings.Fields(strings.Join(cmds, " "))
+	if len(cmds) != 1 || len(f) < 2 || f[0] != "bin/credgate" || f[1] != "serve" {
+		t.Fatalf("%s: a server block holds one line, bin/credgate serve [FLAGS]; it holds %q", b, cmds)
+	}
+	for _, a := range f[2:] {
+		if strings.ContainsAny(a, "$'\"`*?") || a == "--addr" || strings.HasPrefix(a, "--addr=") {
+			t.Fatalf("%s: the test passes serve's flags as they are: %q needs a shell, or is the address the test sets", b, a)
+		}
+	}
+	return f[2:]
 }
 
 // checkClaims makes sure the README still promises, in blocks that run,
@@ -270,8 +302,11 @@ func runREADME(t *testing.T, root, work, seeds string, blocks []block, env []str
 			t.Logf("%s: not run: %s", b, b.reason)
 			continue
 		case markServer:
-			srv = startServer(t, work, port, append(baseEnv, env...))
-			t.Logf("%s: the server is up at %s", b, base)
+			if srv != nil {
+				srv.stop(t)
+			}
+			srv = startServer(t, work, port, b.args, append(baseEnv, env...))
+			t.Logf("%s: the server is up at %s (serve %s)", b, base, strings.Join(b.args, " "))
 			continue
 		}
 		timeout := 2 * time.Minute
@@ -577,14 +612,14 @@ type server struct {
 	done chan struct{}
 }
 
-func startServer(t *testing.T, dir string, port int, env []string) *server {
+func startServer(t *testing.T, dir string, port int, args, env []string) *server {
 	t.Helper()
 	bin := filepath.Join(dir, "bin", "credgate")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("the README starts bin/credgate before building it: %v", err)
 	}
 	s := &server{log: &syncBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -595,18 +630,7 @@ func startServer(t *testing.T, dir string, port int, env []string) *server {
 		_ = s.cmd.Wait()
 		close(s.done)
 	}()
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("server log (tail):\n%s", tail(s.log.String(), 4000))
-		}
-	})
+	t.Cleanup(func() { s.stop(t) })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", port)
@@ -625,6 +649,22 @@ func startServer(t *testing.T, dir string, port int, env []string) *server {
 			t.Fatalf("bin/credgate serve was not ready within a minute\n%s", s.log.String())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// stop stops the server as Ctrl-C would; its log follows when the test
+// failed.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	if t.Failed() {
+		t.Logf("server log (tail):\n%s", tail(s.log.String(), 4000))
 	}
 }
 
