@@ -11,7 +11,7 @@
 //
 //	c, err := client.New("https://credgate.example", client.WithClientSecret(id, secret))
 //	ans, err := c.Check(ctx, client.CheckRequest{Subject: client.Subject{ID: "91350100M000100Y43"}, Action: "government_procurement"})
-//	if client.IsCode(err, "invalid_subject") { … }
+//	if client.IsCode(err, "invalid_subject_id") { … }
 //
 // The evidence log's public routes (keys, checkpoints, proofs, tlog-tiles)
 // need no credential; client/audit verifies what they serve.
