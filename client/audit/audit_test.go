@@ -158,11 +158,15 @@ func TestAuditorFollowsTheLog(t *testing.T) {
 	// The log grows: consistent, whether the proof is asked for or built
 	// from the tiles.
 	s.checks(t, 300)
-	for _, opts := range [][]audit.Option{nil, {audit.WithTiles(anon)}} {
+	tiles := &countingTiles{c: anon}
+	for _, opts := range [][]audit.Option{nil, {audit.WithTiles(tiles)}} {
 		rep, err := audit.New(anon, vs, opts...).Follow(ctx, prev)
 		if err != nil || !rep.OK() || rep.Checkpoint.Size <= prev.Size || !strings.Contains(strings.Join(rep.Notes, "\n"), "consistent: the log of") {
 			t.Fatalf("follow (%d options): %+v %v", len(opts), rep, err)
 		}
+	}
+	if tiles.n == 0 {
+		t.Fatal("WithTiles fetched no tile")
 	}
 	// Every record against the signed tree, with an administrator's token.
 	a := audit.New(s.admin, vs)
@@ -208,3 +212,14 @@ type forged struct {
 }
 
 func (f forged) Checkpoint(context.Context) ([]byte, error) { return f.note, nil }
+
+// countingTiles counts the tiles fetched.
+type countingTiles struct {
+	c *client.Client
+	n int
+}
+
+func (f *countingTiles) Tile(ctx context.Context, t evidence.TileCoord) ([]byte, error) {
+	f.n++
+	return f.c.Tile(ctx, t)
+}
