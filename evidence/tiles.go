@@ -288,7 +288,9 @@ type TileFetcher interface {
 // TileNodes reads the nodes of the tree of a given size from its tiles, so
 // that InclusionProof, ConsistencyProof and RootAt work against a log that
 // only serves tiles. A node at tree level 8L+r is rehashed from 2^r hashes
-// of one level-L tile.
+// of one level-L tile. It caches the tiles it fetched and is not safe for
+// concurrent use; it trusts the tiles, which is sound because every proof
+// is then verified against a signed root.
 type TileNodes struct {
 	fetch TileFetcher
 	size  uint64
