@@ -117,3 +117,39 @@ func TestFuzzSeedsVerify(t *testing.T) {
 		t.Fatalf("the seed receipt does not verify: %v", err)
 	}
 }
+
+func FuzzParseTilePath(f *testing.F) {
+	f.Add("0/x001/x234/067.p/8")
+	f.Add("entries/000")
+	f.Fuzz(func(t *testing.T, p string) {
+		c, err := evidence.ParseTilePath(p)
+		if err != nil {
+			if !errors.Is(err, evidence.ErrNoTile) {
+				t.Fatalf("error outside ErrNoTile: %v", err)
+			}
+			return
+		}
+		// Exactly one spelling per tile: what parses is what Path writes.
+		if got := strings.TrimPrefix(c.Path(), "tile/"); got != p {
+			t.Fatalf("%q parsed to %+v, which is spelled %q", p, c, got)
+		}
+	})
+}
+
+func FuzzParseEntryBundle(f *testing.F) {
+	f.Add([]byte("\x00\x03abc\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, err := evidence.ParseEntryBundle(b)
+		if err != nil {
+			return
+		}
+		var again []byte
+		for _, e := range entries {
+			again = append(again, byte(len(e)>>8), byte(len(e)))
+			again = append(again, e...)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("bundle %x re-encodes to %x", b, again)
+		}
+	})
+}

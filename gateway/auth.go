@@ -27,6 +27,14 @@ const (
 // context. Revocation and rotation take effect within the partner cache's
 // TTL, even for unexpired tokens.
 func (s *Server) authenticate(c *gin.Context) {
+	if s.identify(c) {
+		c.Next()
+	}
+}
+
+// identify is authenticate without going on: it puts the caller in the
+// context and reports true, or answers the problem and reports false.
+func (s *Server) identify(c *gin.Context) bool {
 	h := c.GetHeader("Authorization")
 	raw, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
@@ -35,30 +43,30 @@ func (s *Server) authenticate(c *gin.Context) {
 	if !ok || strings.TrimSpace(raw) == "" {
 		fail(c, problem(http.StatusUnauthorized, "missing_token", "Missing bearer token",
 			"send Authorization: Bearer <token> from POST /v1/oauth/token"))
-		return
+		return false
 	}
 	claims, err := s.tokens.Verify(strings.TrimSpace(raw))
 	if err != nil {
 		// ErrTokenExpired and ErrInvalidToken: problem.go tells them apart.
 		fail(c, err)
-		return
+		return false
 	}
 	p, err := s.partners.Active(c.Request.Context(), claims.Subject)
 	if errors.Is(err, service.ErrInvalidClient) {
 		fail(c, problem(http.StatusUnauthorized, "invalid_token", "Invalid token", "the credential behind this token is no longer active"))
-		return
+		return false
 	}
 	if err != nil {
 		fail(c, err)
-		return
+		return false
 	}
 	if !service.CredentialValid(p, claims.Cred, s.tokens.Now()) || claims.Role != string(p.Role) {
 		fail(c, problem(http.StatusUnauthorized, "invalid_token", "Invalid token", "the credential behind this token is no longer active"))
-		return
+		return false
 	}
 	c.Set(ctxCaller, service.CallerOf(p))
 	c.Set(ctxPartner, p)
-	c.Next()
+	return true
 }
 
 // asActor makes the caller the actor of the administrative acts its

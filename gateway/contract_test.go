@@ -109,7 +109,12 @@ func compileTemplate(tmpl string) (*regexp.Regexp, int, error) {
 	for _, loc := range templateParam.FindAllStringIndex(tmpl, -1) {
 		b.WriteString(regexp.QuoteMeta(tmpl[last:loc[0]]))
 		literals += loc[0] - last
-		b.WriteString("([^/]+)")
+		if tmpl[loc[0]:loc[1]] == "{tile_index}" {
+			// A tlog-tiles index spans segments (x001/x234/067.p/8).
+			b.WriteString("(.+)")
+		} else {
+			b.WriteString("([^/]+)")
+		}
 		last = loc[1]
 	}
 	b.WriteString(regexp.QuoteMeta(tmpl[last:]))

@@ -21,10 +21,11 @@ type evidenceAPI struct {
 	receipts *service.Receipts
 }
 
-// WithEvidence mounts /v1/evidence/*: keys, checkpoint and consistency for
-// anyone (they hold only hashes and public keys, and an auditor must be
-// able to fetch them without credgate's leave), receipts for callers, and
-// leaves for administrators and auditors.
+// WithEvidence mounts /v1/evidence/*: keys, checkpoint, consistency and
+// the log's hash tiles (tlog.go) for anyone (they hold hashes and public
+// keys, and a witness must be able to fetch them without credgate's
+// leave), receipts for callers, and the leaves and entry bundles (which
+// name each record's partner and time) for administrators and auditors.
 func WithEvidence(log *evidence.Log, receipts *service.Receipts) Option {
 	return func(s *Server) { s.evidence = &evidenceAPI{log: log, receipts: receipts} }
 }
@@ -36,6 +37,8 @@ func (s *Server) mountEvidence(v1, authed *gin.RouterGroup) {
 	v1.GET("/evidence/keys", s.needEvidence, s.evidenceKeys)
 	v1.GET("/evidence/checkpoint", s.needEvidence, s.evidenceCheckpoint)
 	v1.GET("/evidence/consistency", s.needEvidence, s.evidenceConsistency)
+	v1.GET("/evidence/tlog/checkpoint", s.needEvidence, s.tlogCheckpoint)
+	v1.GET("/evidence/tlog/tile/*tile_path", s.needEvidence, s.guardEntryBundles, s.tlogTile)
 	authed.GET("/evidence/receipts/:id", s.needEvidence, s.evidenceReceipt)
 	authed.GET("/evidence/leaves", require(service.RoleAdmin, service.RoleAuditor), s.needEvidence, s.evidenceLeaves)
 }

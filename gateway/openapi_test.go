@@ -52,6 +52,7 @@ func TestOpenAPIDocument(t *testing.T) {
 // credgate's leave (gateway/evidence.go).
 var publicEvidence = map[string]bool{
 	"/v1/evidence/keys": true, "/v1/evidence/checkpoint": true, "/v1/evidence/consistency": true,
+	"/v1/evidence/tlog/checkpoint": true, "/v1/evidence/tlog/tile/{level}/{tile_index}": true,
 }
 
 // specOps lists "METHOD template" for every operation of the spec.
@@ -300,7 +301,7 @@ func checkRoutes(t *testing.T, c *contract) {
 	}
 }
 
-var ginParam = regexp.MustCompile(`(^|/):([A-Za-z_][A-Za-z0-9_]*)`)
+var ginParam = regexp.MustCompile(`(^|/)[:*]([A-Za-z_][A-Za-z0-9_]*)`)
 
 // verbRoutes are the gin routes that serve {param}:verb paths: gin cannot
 // route a literal after a parameter in one segment, so the handler splits
@@ -312,10 +313,16 @@ var verbRoutes = map[string][]string{
 		"/v1/admin/partners/{client_id}:revoke",
 		"/v1/admin/partners/{client_id}:rotate",
 	},
+	// The tlog-tiles paths have an index that spans segments, so one
+	// catch-all route serves both (tlogTile in tlog.go).
+	"GET /v1/evidence/tlog/tile/{tile_path}": {
+		"/v1/evidence/tlog/tile/{level}/{tile_index}",
+		"/v1/evidence/tlog/tile/entries/{tile_index}",
+	},
 }
 
 // ginToSpec converts a gin route path to the spec paths it serves:
-// :param → {param}, an escaped colon \: → a literal colon.
+// :param and *param → {param}, an escaped colon \: → a literal colon.
 func ginToSpec(method, path string) []string {
 	const placeholder = "\x00"
 	p := strings.ReplaceAll(path, `\:`, placeholder)

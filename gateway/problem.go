@@ -206,7 +206,7 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, evidence.ErrTreeCorrupt):
 		return problem(http.StatusInternalServerError, "evidence_corrupt", "Evidence log corrupt",
 			"the stored evidence does not agree with its tree; operators have been alerted")
-	case errors.Is(err, service.ErrNotFound), errors.Is(err, evidence.ErrNotFound):
+	case errors.Is(err, service.ErrNotFound), errors.Is(err, evidence.ErrNotFound), errors.Is(err, evidence.ErrNoTile):
 		return problem(http.StatusNotFound, "not_found", "Not found", err.Error())
 	case errors.Is(err, service.ErrConflict):
 		return problem(http.StatusConflict, "conflict", "Conflict", "the resource changed or already exists; read it again")

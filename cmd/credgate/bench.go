@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -23,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/credgate/credgate/client"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -146,8 +146,6 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.subjects, st.listed, benchList, st.imported, st.listed-st.imported)
 	fmt.Fprintf(stdout, "  partner     %s (setup took %s)\n", st.partner, time.Since(setupStart).Round(time.Millisecond))
 
-	go b.refreshTokens(ctx, st.tokenTTL)
-
 	results := map[string]*phaseResult{}
 	for _, name := range cfg.phaseList() {
 		if ctx.Err() != nil {
@@ -259,40 +257,31 @@ func (c *benchConfig) phaseList() []string {
 // readCredentials fills in the administrator credentials the server wrote
 // to its data dir on first start.
 func (c *benchConfig) readCredentials() error {
-	path := filepath.Join(c.dataDir, adminCredentialsFile)
-	b, err := os.ReadFile(path)
+	id, secret, err := adminCredential(c.clientID, c.clientSecret, "", c.dataDir)
 	if err != nil {
-		return fmt.Errorf("no administrator credentials: set --client-id/--client-secret (or CREDGATE_ADMIN_CLIENT_ID/SECRET), or point --data-dir at the server's data dir: %w", err)
+		return fmt.Errorf("set --client-id/--client-secret (or CREDGATE_ADMIN_CLIENT_ID/SECRET), or point --data-dir at the server's data dir: %w", err)
 	}
-	var saved struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	if err := json.Unmarshal(b, &saved); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if c.clientID == "" {
-		c.clientID = saved.ClientID
-	}
-	if c.clientSecret == "" {
-		c.clientSecret = saved.ClientSecret
-	}
-	if c.clientID == "" || c.clientSecret == "" {
-		return fmt.Errorf("%s: client_id or client_secret missing", path)
-	}
+	c.clientID, c.clientSecret = id, secret
 	return nil
 }
 
 type bench struct {
-	cfg    benchConfig
+	cfg benchConfig
+	// client is the tuned keep-alive HTTP client under both API clients.
+	// The phases send their pre-encoded bodies through it directly, with
+	// the partner client's token, and only look for the outcome in the
+	// answer: decoding every answer whole would load the generator, which
+	// shares the CPUs with the server it measures.
 	client *http.Client
 
 	subjects []string
 	bodies   [][]byte
 	listed   []bool
 
-	partnerID, partnerSecret string
-	auth                     atomic.Pointer[string] // "Bearer <partner token>"
+	// partner checks as the bench's partner: its token is cached and
+	// replaced before it expires, so phases longer than a token lives keep
+	// working.
+	partner *client.Client
 }
 
 // rateWorkers is how many workers the rate phase uses: enough that the
@@ -340,7 +329,6 @@ type setupResult struct {
 	partner  string
 	listed   int
 	imported int
-	tokenTTL time.Duration
 }
 
 func (b *bench) setup(ctx context.Context) (setupResult, error) {
@@ -369,8 +357,13 @@ func (b *bench) setup(ctx context.Context) (setupResult, error) {
 		b.bodies[i] = body
 	}
 
-	adminTok, _, err := b.token(ctx, b.cfg.clientID, b.cfg.clientSecret)
+	// Setup requests may be large (imports of 50 000 entries).
+	admin, err := client.New(b.cfg.url, client.WithHTTPClient(b.client), client.WithTimeout(2*time.Minute),
+		client.WithMaxResponse(64<<20), client.WithClientSecret(b.cfg.clientID, b.cfg.clientSecret))
 	if err != nil {
+		return res, err
+	}
+	if _, err := admin.Token(ctx); err != nil {
 		return res, fmt.Errorf("administrator token: %w", err)
 	}
 
@@ -383,18 +376,8 @@ func (b *bench) setup(ctx context.Context) (setupResult, error) {
 		if page >= 10_000 {
 			return res, errors.New("listing entries: too many pages")
 		}
-		q := url.Values{"list": {benchList}, "limit": {"1000"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var out struct {
-			Entries []struct {
-				SubjectID string `json:"subject_id"`
-				Status    string `json:"status"`
-			} `json:"entries"`
-			Next string `json:"next"`
-		}
-		if err := b.adminJSON(ctx, http.MethodGet, "/v1/admin/entries?"+q.Encode(), adminTok, nil, http.StatusOK, &out); err != nil {
+		out, err := admin.ListEntries(ctx, client.EntryQuery{List: benchList, Limit: 1000, After: after})
+		if err != nil {
 			return res, fmt.Errorf("list entries: %w", err)
 		}
 		for _, e := range out.Entries {
@@ -415,10 +398,8 @@ func (b *bench) setup(ctx context.Context) (setupResult, error) {
 		if pending == 0 {
 			return nil
 		}
-		var out struct {
-			Imported int `json:"imported"`
-		}
-		if err := b.adminJSON(ctx, http.MethodPost, "/v1/admin/entries:import", adminTok, &benchBody{"application/x-ndjson", lines.Bytes()}, http.StatusCreated, &out); err != nil {
+		out, err := admin.ImportEntries(ctx, "application/x-ndjson", lines.Bytes())
+		if err != nil {
 			return fmt.Errorf("import entries: %w", err)
 		}
 		res.imported += out.Imported
@@ -464,123 +445,33 @@ func (b *bench) setup(ctx context.Context) (setupResult, error) {
 		}
 	}
 
-	var partner struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
 	// The bench partner gets a quota far above any rate the bench reaches,
 	// so the server's default per-partner quota does not turn the run into
 	// a measurement of 429s; the limiter still runs on every check.
-	spec := map[string]any{
-		"name": "credgate bench " + now.Format(time.RFC3339), "actions": []string{b.cfg.action}, "rate_limit": benchPartnerQuota,
-	}
-	body, _ := json.Marshal(spec)
-	err = b.adminJSON(ctx, http.MethodPost, "/v1/admin/partners", adminTok, &benchBody{"application/json", body}, http.StatusCreated, &partner)
-	if err != nil && strings.Contains(err.Error(), "HTTP 400") && strings.Contains(err.Error(), "rate_limit") {
+	spec := client.PartnerSpec{Name: "credgate bench " + now.Format(time.RFC3339), Actions: []string{b.cfg.action},
+		RateLimit: benchPartnerQuota}
+	partner, err := admin.CreatePartner(ctx, spec)
+	var refused *client.Error
+	if errors.As(err, &refused) && refused.Status == http.StatusBadRequest && strings.Contains(refused.Error(), "rate_limit") {
 		// A server without per-partner quotas refuses the unknown field.
-		delete(spec, "rate_limit")
-		body, _ = json.Marshal(spec)
-		err = b.adminJSON(ctx, http.MethodPost, "/v1/admin/partners", adminTok, &benchBody{"application/json", body}, http.StatusCreated, &partner)
+		spec.RateLimit = ""
+		partner, err = admin.CreatePartner(ctx, spec)
 	}
 	if err != nil {
 		return res, fmt.Errorf("create partner: %w", err)
 	}
-	b.partnerID, b.partnerSecret = partner.ClientID, partner.ClientSecret
-	tok, ttl, err := b.token(ctx, b.partnerID, b.partnerSecret)
+	// Checks carry their own deadlines (the phase's), so the partner's
+	// client sets none.
+	b.partner, err = client.New(b.cfg.url, client.WithHTTPClient(b.client), client.WithTimeout(0),
+		client.WithClientSecret(partner.ClientID, partner.ClientSecret))
 	if err != nil {
+		return res, err
+	}
+	if _, err := b.partner.Token(ctx); err != nil {
 		return res, fmt.Errorf("partner token: %w", err)
 	}
-	auth := "Bearer " + tok
-	b.auth.Store(&auth)
-	res.partner, res.tokenTTL = b.partnerID, ttl
+	res.partner = partner.ClientID
 	return res, nil
-}
-
-// refreshTokens renews the partner's token at a third of its lifetime, so
-// phases longer than a token lives keep working.
-func (b *bench) refreshTokens(ctx context.Context, ttl time.Duration) {
-	every := max(ttl/3, 10*time.Second)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		tok, _, err := b.token(ctx, b.partnerID, b.partnerSecret)
-		if err != nil {
-			continue // the old token is still valid for a while; try again next tick
-		}
-		auth := "Bearer " + tok
-		b.auth.Store(&auth)
-	}
-}
-
-type benchBody struct {
-	contentType string
-	data        []byte
-}
-
-// token gets an access token by the client credentials grant.
-func (b *bench) token(ctx context.Context, id, secret string) (string, time.Duration, error) {
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
-	var out struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int    `json:"expires_in"`
-	}
-	if err := b.adminJSON(ctx, http.MethodPost, "/v1/oauth/token", "", &benchBody{"application/x-www-form-urlencoded", []byte(form.Encode())}, http.StatusOK, &out); err != nil {
-		return "", 0, err
-	}
-	if out.AccessToken == "" {
-		return "", 0, errors.New("no access_token in the answer")
-	}
-	ttl := time.Duration(out.ExpiresIn) * time.Second
-	if ttl <= 0 {
-		ttl = 15 * time.Minute
-	}
-	return out.AccessToken, ttl, nil
-}
-
-// adminJSON sends one setup request and decodes the JSON answer, which must
-// have status want.
-func (b *bench) adminJSON(ctx context.Context, method, path, token string, body *benchBody, want int, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body.data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, b.cfg.url+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", body.contentType)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		msg := strings.TrimSpace(string(data))
-		if len(msg) > 300 {
-			msg = msg[:300] + "…"
-		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, msg)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	return nil
 }
 
 // phaseResult is what one phase measured. Latencies are in milliseconds.
@@ -704,8 +595,13 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 		w.fail("transport", err.Error())
 		return
 	}
+	auth, err := w.b.partner.Authorization(ctx)
+	if err != nil {
+		w.fail("token", err.Error())
+		return
+	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", *w.b.auth.Load())
+	req.Header.Set("Authorization", auth)
 	resp, err := w.b.client.Do(req)
 	if err != nil {
 		w.fail("transport", err.Error())
@@ -772,8 +668,13 @@ func (b *bench) warm(ctx context.Context, path string, n int) (int, error) {
 				errs[k] = err
 				return
 			}
+			auth, err := b.partner.Authorization(ctx)
+			if err != nil {
+				errs[k] = err
+				return
+			}
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", *b.auth.Load())
+			req.Header.Set("Authorization", auth)
 			resp, err := b.client.Do(req)
 			if err != nil {
 				errs[k] = err

@@ -277,6 +277,18 @@ func TestVerifyAndAuditDetectTampering(t *testing.T) {
 	if code, out := audit(true); code != 0 || !strings.Contains(out, "OK: checkpoint of") {
 		t.Fatalf("first audit: exit %d\n%s", code, out)
 	}
+	// The log grows; the next audit builds its consistency proof from the
+	// tlog-tiles that PostgreSQL's stored nodes serve.
+	for range 3 {
+		id := mustCheck(t, srv.base, partner, subject)["check_id"].(string)
+		if _, code := saveReceipt(t, srv.base, partner, id, filepath.Join(dir, "more")); code != http.StatusOK {
+			t.Fatalf("receipt %s: %d", id, code)
+		}
+	}
+	if code, out := runCLI("audit", "--key", vkey, "--url", srv.base, "--state", state, "--tiles"); code != 0 ||
+		!strings.Contains(out, "consistent: the log of") || !strings.Contains(out, "OK: checkpoint of") {
+		t.Fatalf("audit --tiles: exit %d\n%s", code, out)
+	}
 	savedState, _ := os.ReadFile(state)
 
 	conn, err := pgx.Connect(t.Context(), pgURL)

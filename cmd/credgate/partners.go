@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/access"
+	"github.com/credgate/credgate/client"
 )
 
 const partnersUsage = `Usage: credgate partners COMMAND [flags] [CLIENT_ID]
@@ -60,15 +58,6 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
-// adminClient calls the API as an administrator.
-type adminClient struct {
-	base   string
-	http   *http.Client
-	id     string
-	secret string
-	token  string
-}
-
 type clientFlags struct {
 	url, credentials, clientID string
 	json                       bool
@@ -81,25 +70,39 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print the API's JSON answer")
 }
 
-// client resolves the administrator credential: the environment first,
-// then the credentials file.
-func (c *clientFlags) client() (*adminClient, error) {
-	id, secret := c.clientID, os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET")
+// client resolves the administrator credential (the environment first,
+// then the credentials file) and returns an API client that logs in with
+// it.
+func (c *clientFlags) client() (*client.Client, error) {
+	id, secret, err := adminCredential(c.clientID, os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET"), c.credentials,
+		envOr("CREDGATE_DATA_DIR", "./data"))
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(c.url, client.WithClientSecret(id, secret))
+	if err != nil {
+		return nil, fmt.Errorf("--url %q is not an absolute URL", c.url)
+	}
+	return cl, nil
+}
+
+// adminCredential completes an administrator credential from the file serve
+// writes on first start (path, or dataDir's) where id or secret is unset.
+func adminCredential(id, secret, path, dataDir string) (string, string, error) {
 	if secret == "" || id == "" {
-		path := c.credentials
 		if path == "" {
-			path = filepath.Join(envOr("CREDGATE_DATA_DIR", "./data"), adminCredentialsFile)
+			path = filepath.Join(dataDir, adminCredentialsFile)
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("no administrator credential: set CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, or --credentials FILE (%w)", err)
+			return "", "", fmt.Errorf("no administrator credential: set CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, or --credentials FILE (%w)", err)
 		}
 		var saved struct {
 			ClientID     string `json:"client_id"`
 			ClientSecret string `json:"client_secret"`
 		}
 		if err := json.Unmarshal(b, &saved); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return "", "", fmt.Errorf("%s: %w", path, err)
 		}
 		if id == "" {
 			id = saved.ClientID
@@ -109,126 +112,12 @@ func (c *clientFlags) client() (*adminClient, error) {
 		}
 	}
 	if id == "" || secret == "" {
-		return nil, errors.New("the administrator credential lacks a client id or secret")
+		return "", "", errors.New("the administrator credential lacks a client id or secret")
 	}
-	u, err := url.Parse(c.url)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("--url %q is not an absolute URL", c.url)
-	}
-	return &adminClient{base: strings.TrimRight(c.url, "/"), http: &http.Client{Timeout: 30 * time.Second}, id: id, secret: secret}, nil
+	return id, secret, nil
 }
 
-// apiError is a problem+json answer.
-type apiError struct {
-	Status int
-	Code   string `json:"code"`
-	Detail string `json:"detail"`
-	Title  string `json:"title"`
-}
-
-func (e *apiError) Error() string {
-	msg := fmt.Sprintf("%d %s", e.Status, e.Code)
-	if e.Detail != "" {
-		msg += ": " + e.Detail
-	} else if e.Title != "" {
-		msg += ": " + e.Title
-	}
-	return msg
-}
-
-// do sends a request and decodes a 2xx JSON answer into out (raw bytes
-// returned too).
-func (a *adminClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {
-	if a.token == "" {
-		if err := a.login(ctx); err != nil {
-			return nil, err
-		}
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return a.send(req)
-}
-
-func (a *adminClient) send(req *http.Request) ([]byte, error) {
-	res, err := a.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode/100 != 2 {
-		e := &apiError{Status: res.StatusCode}
-		if json.Unmarshal(raw, e) != nil || e.Code == "" {
-			e.Code = http.StatusText(res.StatusCode)
-		}
-		return nil, e
-	}
-	return raw, nil
-}
-
-// login gets an administrator token (client credentials, HTTP Basic).
-func (a *adminClient) login(ctx context.Context) error {
-	form := url.Values{"grant_type": {"client_credentials"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/v1/oauth/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(a.id, a.secret)
-	raw, err := a.send(req)
-	if err != nil {
-		return fmt.Errorf("administrator login: %w", err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(raw, &tok); err != nil || tok.AccessToken == "" {
-		return errors.New("administrator login: no access token in the answer")
-	}
-	a.token = tok.AccessToken
-	return nil
-}
-
-// partnerOut is the part of a partner the command line prints.
-type partnerOut struct {
-	ClientID                string   `json:"client_id"`
-	Name                    string   `json:"name"`
-	Role                    string   `json:"role"`
-	Actions                 []string `json:"actions"`
-	SubjectKinds            []string `json:"subject_kinds"`
-	Visibility              string   `json:"visibility"`
-	RateLimit               string   `json:"rate_limit"`
-	Region                  string   `json:"region"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	Status                  string   `json:"status"`
-	CreatedAt               string   `json:"created_at"`
-	RevokedAt               string   `json:"revoked_at"`
-	ClientSecret            string   `json:"client_secret"`
-	Credentials             []struct {
-		ID        string `json:"id"`
-		Kind      string `json:"kind"`
-		ExpiresAt string `json:"expires_at"`
-	} `json:"credentials"`
-}
-
-func printPartner(w io.Writer, p partnerOut) {
+func printPartner(w io.Writer, p client.Partner) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	orNone := func(s string) string {
 		if s == "" {
@@ -256,14 +145,14 @@ func printPartner(w io.Writer, p partnerOut) {
 	fmt.Fprintf(tw, "auth_method\t%s\n", p.TokenEndpointAuthMethod)
 	for _, c := range p.Credentials {
 		exp := "no expiry"
-		if c.ExpiresAt != "" {
-			exp = "expires " + c.ExpiresAt
+		if c.ExpiresAt != nil {
+			exp = "expires " + c.ExpiresAt.Format(time.RFC3339)
 		}
 		fmt.Fprintf(tw, "credential\t%s (%s, %s)\n", c.ID, c.Kind, exp)
 	}
-	fmt.Fprintf(tw, "created_at\t%s\n", p.CreatedAt)
-	if p.RevokedAt != "" {
-		fmt.Fprintf(tw, "revoked_at\t%s\n", p.RevokedAt)
+	fmt.Fprintf(tw, "created_at\t%s\n", p.CreatedAt.Format(time.RFC3339))
+	if p.RevokedAt != nil {
+		fmt.Fprintf(tw, "revoked_at\t%s\n", p.RevokedAt.Format(time.RFC3339))
 	}
 	if p.ClientSecret != "" {
 		fmt.Fprintf(tw, "client_secret\t%s\n", p.ClientSecret)
@@ -274,8 +163,8 @@ func printPartner(w io.Writer, p partnerOut) {
 // readJWKS reads a JWK Set file (or a single JWK) for --jwks and checks
 // it with the rules the server applies (access.ParseJWKS), so that a bad
 // key is named before anything is sent.
-func readJWKS(path string) (any, error) {
-	b, err := os.ReadFile(path)
+func readJWKS(path string) (json.RawMessage, error) {
+	b, err := readLimited(path, 1<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +185,7 @@ func readJWKS(path string) (any, error) {
 	if _, _, err := access.ParseJWKS(whole); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return set, nil
+	return whole, nil
 }
 
 // partnersCmd is "credgate partners".
@@ -356,88 +245,68 @@ func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprint(stderr, partnersUsage)
 		return errUsage
 	}
-	client, err := cf.client()
+	api, err := cf.client()
 	if err != nil {
 		return err
 	}
-	var raw []byte
+	var p client.Partner
 	switch verb {
 	case "create":
-		body := map[string]any{"name": name, "role": role}
-		if len(actions) > 0 {
-			body["actions"] = actions
-		}
-		if len(kinds) > 0 {
-			body["subject_kinds"] = kinds
-		}
-		if visibility != "" {
-			body["visibility"] = visibility
-		}
-		if rateLimit != "" {
-			body["rate_limit"] = rateLimit
-		}
-		if region != "" {
-			body["region"] = region
-		}
+		spec := client.PartnerSpec{Name: name, Role: role, Actions: actions, SubjectKinds: kinds, Visibility: visibility,
+			RateLimit: rateLimit, Region: region}
 		if jwksPath != "" {
-			set, err := readJWKS(jwksPath)
-			if err != nil {
+			if spec.JWKS, err = readJWKS(jwksPath); err != nil {
 				return err
 			}
-			body["jwks"] = set
 		}
-		raw, err = client.do(ctx, http.MethodPost, "/v1/admin/partners", body)
+		p, err = api.CreatePartner(ctx, spec)
 	case "update":
-		body := map[string]any{}
+		var patch client.PartnerPatch
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
 			case "name":
-				body["name"] = name
+				patch.Name = &name
 			case "action":
-				body["actions"] = actions
+				a := []string(actions)
+				patch.Actions = &a
 			case "subject-kinds":
-				body["subject_kinds"] = kinds
+				k := []string(kinds)
+				patch.SubjectKinds = &k
 			case "visibility":
-				body["visibility"] = visibility
+				patch.Visibility = &visibility
 			case "rate-limit":
-				body["rate_limit"] = rateLimit
+				patch.RateLimit = &rateLimit
 			case "region":
-				body["region"] = region
+				patch.Region = &region
 			}
 		})
-		raw, err = client.do(ctx, http.MethodPatch, "/v1/admin/partners/"+url.PathEscape(rest[0]), body)
+		p, err = api.UpdatePartner(ctx, rest[0], patch)
 	case "rotate":
 		if overlap < 0 {
 			return errors.New("--overlap must not be negative")
 		}
-		body := map[string]any{"overlap_seconds": int64(overlap / time.Second)}
+		spec := client.RotateSpec{Overlap: overlap}
 		if jwksPath != "" {
-			set, err := readJWKS(jwksPath)
-			if err != nil {
+			if spec.JWKS, err = readJWKS(jwksPath); err != nil {
 				return err
 			}
-			body["jwks"] = set
 		}
-		raw, err = client.do(ctx, http.MethodPost, "/v1/admin/partners/"+url.PathEscape(rest[0])+":rotate", body)
+		p, err = api.RotatePartner(ctx, rest[0], spec)
 	case "revoke":
-		raw, err = client.do(ctx, http.MethodPost, "/v1/admin/partners/"+url.PathEscape(rest[0])+":revoke", nil)
+		p, err = api.RevokePartner(ctx, rest[0])
 	case "show":
-		raw, err = client.do(ctx, http.MethodGet, "/v1/admin/partners/"+url.PathEscape(rest[0]), nil)
+		p, err = api.Partner(ctx, rest[0])
 	case "list":
-		return listPartners(ctx, client, limit, cf.json, stdout)
+		return listPartners(ctx, api, limit, cf.json, stdout)
 	}
 	if err != nil {
 		return err
-	}
-	var p partnerOut
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return fmt.Errorf("unexpected answer: %w", err)
 	}
 	if p.ClientSecret != "" {
 		fmt.Fprintln(stderr, "The client secret is shown this once: hand it over securely now; credgate keeps only its hash.")
 	}
 	if cf.json {
-		_, err := stdout.Write(append(raw, '\n'))
+		_, err := stdout.Write(append(p.Raw, '\n'))
 		return err
 	}
 	printPartner(stdout, p)
@@ -446,24 +315,13 @@ func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // listPartners prints every partner (following the pages), or at most
 // limit of them.
-func listPartners(ctx context.Context, client *adminClient, limit int, asJSON bool, stdout io.Writer) error {
-	var all []json.RawMessage
+func listPartners(ctx context.Context, api *client.Client, limit int, asJSON bool, stdout io.Writer) error {
+	var all []client.Partner
 	after := ""
 	for {
-		q := url.Values{"limit": {"1000"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		raw, err := client.do(ctx, http.MethodGet, "/v1/admin/partners?"+q.Encode(), nil)
+		page, err := api.ListPartners(ctx, 1000, after)
 		if err != nil {
 			return err
-		}
-		var page struct {
-			Partners []json.RawMessage `json:"partners"`
-			Next     string            `json:"next"`
-		}
-		if err := json.Unmarshal(raw, &page); err != nil {
-			return fmt.Errorf("unexpected answer: %w", err)
 		}
 		all = append(all, page.Partners...)
 		if page.Next == "" || (limit > 0 && len(all) >= limit) {
@@ -475,17 +333,17 @@ func listPartners(ctx context.Context, client *adminClient, limit int, asJSON bo
 		all = all[:limit]
 	}
 	if asJSON {
-		b, _ := json.Marshal(map[string]any{"partners": all})
+		raws := make([]json.RawMessage, len(all))
+		for i, p := range all {
+			raws[i] = p.Raw
+		}
+		b, _ := json.Marshal(map[string]any{"partners": raws})
 		_, err := stdout.Write(append(b, '\n'))
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLIENT_ID\tROLE\tSTATUS\tAUTH\tACTIONS\tNAME")
-	for _, r := range all {
-		var p partnerOut
-		if err := json.Unmarshal(r, &p); err != nil {
-			return fmt.Errorf("unexpected answer: %w", err)
-		}
+	for _, p := range all {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ClientID, p.Role, p.Status, p.TokenEndpointAuthMethod, strings.Join(p.Actions, ","), p.Name)
 	}
 	return tw.Flush()

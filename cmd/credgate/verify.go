@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/credgate/credgate/client/audit"
 	"github.com/credgate/credgate/evidence"
 )
 
@@ -26,7 +26,8 @@ func (l *keyFlags) Set(v string) error { *l = append(*l, v); return nil }
 var errVerification = errors.New("verification failed")
 
 // verifyCmd checks receipts offline: record hash, leaf, checkpoint
-// signature and inclusion proof, with no server.
+// signature and inclusion proof, with no server (client/audit does the
+// work).
 func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -65,16 +66,9 @@ func verifyOne(path string, vs note.Verifiers, origin string, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	r, err := evidence.ParseReceipt(raw)
+	v, err := audit.VerifyReceipt(raw, vs, origin)
 	if err != nil {
 		return err
-	}
-	v, err := evidence.VerifyReceipt(r, vs)
-	if err != nil {
-		return err
-	}
-	if origin != "" && v.Checkpoint.Origin != origin {
-		return fmt.Errorf("%w: the checkpoint is of origin %q, not %q", evidence.ErrCheckpointFormat, v.Checkpoint.Origin, origin)
 	}
 	fmt.Fprintf(stdout, "%s: OK: %s record %s by %q at %s is record %d of %q, in the checkpoint of %d records signed by %s\n",
 		path, v.Record.Kind, v.Record.ID, v.Record.Partner, v.Record.At.UTC().Format("2006-01-02T15:04:05.000000Z"),
@@ -125,30 +119,11 @@ func loadVerifiers(args []string) (note.Verifiers, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--key %s: not a verifier key, nor a readable file: %w", a, err)
 		}
-		var doc struct {
-			Keys []struct {
-				Key string `json:"key"`
-			} `json:"keys"`
+		ks, err := audit.ParseKeys(b)
+		if err != nil {
+			return nil, fmt.Errorf("--key %s: %w", a, err)
 		}
-		if json.Unmarshal(b, &doc) == nil && len(doc.Keys) > 0 {
-			for _, k := range doc.Keys {
-				keys = append(keys, k.Key)
-			}
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-				keys = append(keys, line)
-			}
-		}
+		keys = append(keys, ks...)
 	}
-	if len(keys) == 0 {
-		return nil, errors.New("no verifier key given")
-	}
-	for _, k := range keys {
-		if strings.HasPrefix(k, "PRIVATE+KEY+") {
-			return nil, errors.New("--key is a private signer key; give the verifier key (GET /v1/evidence/keys)")
-		}
-	}
-	return evidence.Verifiers(keys...)
+	return audit.Verifiers(keys)
 }
