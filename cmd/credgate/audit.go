@@ -341,7 +341,7 @@ func (a *auditor) getJSON(ctx context.Context, path string, q url.Values, v any)
 func (a *auditor) do(req *http.Request, v any) error {
 	res, err := a.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, unreachableHint(a.base.String(), "check --url", err))
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))

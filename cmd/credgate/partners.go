@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/access"
+	"github.com/credgate/credgate/internal/config"
 )
 
 const partnersUsage = `Usage: credgate partners COMMAND [flags] [CLIENT_ID]
@@ -40,7 +41,9 @@ Commands:
 Every command takes:
   --url URL                 credgate's base URL (env CREDGATE_URL; default http://localhost:8080)
   --credentials FILE        administrator credential as JSON {client_id, client_secret}
-                            (default: ./data/admin-credentials.json, written by serve on first start)
+                            (default: DATA-DIR/admin-credentials.json, written by serve on first start)
+  --data-dir DIR            the server's data dir (env CREDGATE_DATA_DIR; default ./data)
+  --config FILE             YAML configuration file (env CREDGATE_CONFIG): client.url, store.data_dir
   --client-id ID            administrator client id (env CREDGATE_ADMIN_CLIENT_ID)
   --json                    print the API's JSON answer
 The administrator secret comes from CREDGATE_ADMIN_CLIENT_SECRET or the credentials file, never
@@ -70,29 +73,38 @@ type adminClient struct {
 }
 
 type clientFlags struct {
-	url, credentials, clientID string
-	json                       bool
+	credentials, clientID string
+	json                  bool
+	settings              *config.Loader // --url, --data-dir, --config and the environment
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.url, "url", envOr("CREDGATE_URL", "http://localhost:8080"), "credgate's base URL (env CREDGATE_URL)")
-	fs.StringVar(&c.credentials, "credentials", "", "administrator credential file (default ./data/admin-credentials.json)")
-	fs.StringVar(&c.clientID, "client-id", os.Getenv("CREDGATE_ADMIN_CLIENT_ID"), "administrator client id (env CREDGATE_ADMIN_CLIENT_ID)")
+	c.settings = config.NewLoader(clientSettings)
+	c.settings.Register(fs)
+	fs.StringVar(&c.credentials, "credentials", "", "administrator credential file (default DATA-DIR/admin-credentials.json)")
+	fs.StringVar(&c.clientID, "client-id", "", "administrator client id (env CREDGATE_ADMIN_CLIENT_ID)")
 	fs.BoolVar(&c.json, "json", false, "print the API's JSON answer")
 }
 
 // client resolves the administrator credential: the environment first,
 // then the credentials file.
 func (c *clientFlags) client() (*adminClient, error) {
-	id, secret := c.clientID, os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET")
+	cfg, err := c.settings.Load()
+	if err != nil {
+		return nil, err
+	}
+	id, secret := c.clientID, cfg.Access.AdminClientSecret
+	if id == "" {
+		id = cfg.Access.AdminClientID
+	}
 	if secret == "" || id == "" {
 		path := c.credentials
 		if path == "" {
-			path = filepath.Join(envOr("CREDGATE_DATA_DIR", "./data"), adminCredentialsFile)
+			path = filepath.Join(cfg.Store.DataDir, adminCredentialsFile)
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("no administrator credential: set CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, or --credentials FILE (%w)", err)
+			return nil, fmt.Errorf("no administrator credential: set CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, use --credentials FILE, or point --data-dir (CREDGATE_DATA_DIR) at the server's data dir (%w)", err)
 		}
 		var saved struct {
 			ClientID     string `json:"client_id"`
@@ -111,11 +123,7 @@ func (c *clientFlags) client() (*adminClient, error) {
 	if id == "" || secret == "" {
 		return nil, errors.New("the administrator credential lacks a client id or secret")
 	}
-	u, err := url.Parse(c.url)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("--url %q is not an absolute URL", c.url)
-	}
-	return &adminClient{base: strings.TrimRight(c.url, "/"), http: &http.Client{Timeout: 30 * time.Second}, id: id, secret: secret}, nil
+	return &adminClient{base: strings.TrimRight(cfg.Client.URL, "/"), http: &http.Client{Timeout: 30 * time.Second}, id: id, secret: secret}, nil
 }
 
 // apiError is a problem+json answer.
@@ -166,7 +174,7 @@ func (a *adminClient) do(ctx context.Context, method, path string, body any) ([]
 func (a *adminClient) send(req *http.Request) ([]byte, error) {
 	res, err := a.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, unreachable(a.base, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
