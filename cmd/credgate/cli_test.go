@@ -141,6 +141,19 @@ func TestFailedStartWritesNothing(t *testing.T) {
 	if entries, err := os.ReadDir(empty); err != nil || len(entries) != 0 {
 		t.Fatalf("an empty data dir got %v (%v)", entries, err)
 	}
+	// A damaged key left by an earlier start is refused before the store
+	// is opened and before anything is generated beside it.
+	damaged := t.TempDir()
+	if err := os.WriteFile(filepath.Join(damaged, tokenKeyFile), []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCmd(t, "serve", "--addr", "127.0.0.1:0", "--data-dir", damaged, "--evidence-origin", testOrigin)
+	if code != 1 || !strings.Contains(errOut, tokenKeyFile) {
+		t.Fatalf("damaged token key: exit %d: %s", code, errOut)
+	}
+	if entries, err := os.ReadDir(damaged); err != nil || len(entries) != 1 {
+		t.Fatalf("the data dir with a damaged key got %v (%v)", entries, err)
+	}
 }
 
 // credgate config shows each setting's value and origin, secrets hidden.

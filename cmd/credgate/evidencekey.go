@@ -34,10 +34,11 @@ func configuredSigner(c config.Evidence) (*evidence.Signer, error) {
 	return evidence.NewSigner(c.Origin, key)
 }
 
-// dataDirSigner is the checkpoint signer whose key is in the data dir,
-// generated there (0600) on the first start: made and checked in memory,
-// then written. The key itself is never logged.
-func dataDirSigner(origin, dataDir string, logger *slog.Logger) (*evidence.Signer, error) {
+// dataDirSigner is the checkpoint signer whose key is in the data dir.
+// When there is none it is generated there (0600) if generate is set —
+// made and checked in memory, then written — and nil otherwise. The key
+// itself is never logged.
+func dataDirSigner(origin, dataDir string, generate bool, logger *slog.Logger) (*evidence.Signer, error) {
 	path := filepath.Join(dataDir, evidenceKeyFile)
 	b, err := os.ReadFile(path)
 	switch {
@@ -49,6 +50,8 @@ func dataDirSigner(origin, dataDir string, logger *slog.Logger) (*evidence.Signe
 		return s, nil
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("evidence key: %w", err)
+	case !generate:
+		return nil, nil
 	}
 	key, err := evidence.GenerateSignerKey(keyName(origin))
 	if err != nil {

@@ -128,6 +128,18 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Describe("evidence.key"), err)
 	}
+	// Keys kept in the data dir by an earlier start are read (and a damaged
+	// one refused) now; only missing ones are generated, after the checks.
+	if tokenKey == nil {
+		if tokenKey, err = dataDirTokenKey(cfg.Store.DataDir, false); err != nil {
+			return err
+		}
+	}
+	if signer == nil {
+		if signer, err = dataDirSigner(cfg.Evidence.Origin, cfg.Store.DataDir, false, logger); err != nil {
+			return err
+		}
+	}
 	rdb, err := openRedis(cfg.Redis.URL)
 	if err != nil {
 		return err
@@ -152,15 +164,15 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	defer st.Close()
 
-	// 4. Keys that are not configured: read from the data dir, or
-	// generated there on the first start.
+	// 4. Keys neither configured nor in the data dir: generated there on
+	// the first start.
 	if tokenKey == nil {
-		if tokenKey, err = dataDirTokenKey(cfg.Store.DataDir); err != nil {
+		if tokenKey, err = dataDirTokenKey(cfg.Store.DataDir, true); err != nil {
 			return err
 		}
 	}
 	if signer == nil {
-		if signer, err = dataDirSigner(cfg.Evidence.Origin, cfg.Store.DataDir, logger); err != nil {
+		if signer, err = dataDirSigner(cfg.Evidence.Origin, cfg.Store.DataDir, true, logger); err != nil {
 			return err
 		}
 	}
@@ -248,9 +260,10 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 
 const tokenKeyFile = "token-signing.key"
 
-// dataDirTokenKey reads the token signing key from the data dir, or
-// generates it there on the first start.
-func dataDirTokenKey(dataDir string) (ed25519.PrivateKey, error) {
+// dataDirTokenKey reads the token signing key from the data dir; when
+// there is none, it generates one there if generate is set, and returns
+// nil otherwise.
+func dataDirTokenKey(dataDir string, generate bool) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dataDir, tokenKeyFile)
 	if b, err := os.ReadFile(path); err == nil {
 		key, err := access.DecodeSeed(string(b))
@@ -260,6 +273,9 @@ func dataDirTokenKey(dataDir string) (ed25519.PrivateKey, error) {
 		return key, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("token key: %w", err)
+	}
+	if !generate {
+		return nil, nil
 	}
 	seed := make([]byte, ed25519.SeedSize)
 	if _, err := rand.Read(seed); err != nil {
