@@ -52,8 +52,15 @@ func commandFlags(name, head string, keys []string, stderr io.Writer) (*flag.Fla
 // VCS revision the binary was built from and the embedded catalogue's
 // revision, which together say what rules a binary applies.
 func versionText() string {
+	info, _ := debug.ReadBuildInfo()
+	return formatVersion(info)
+}
+
+// formatVersion renders build information (nil: none); a binary built
+// without VCS stamping (-buildvcs=false, or outside a checkout) says so.
+func formatVersion(info *debug.BuildInfo) string {
 	module, version, revision, when, dirty := modulePath, "(devel)", "", "", false
-	if info, ok := debug.ReadBuildInfo(); ok {
+	if info != nil {
 		if info.Main.Path != "" {
 			module = info.Main.Path
 		}
