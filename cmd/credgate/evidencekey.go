@@ -45,7 +45,8 @@ func dataDirSigner(origin, dataDir string, generate bool, logger *slog.Logger) (
 	case err == nil:
 		s, err := evidence.NewSigner(origin, strings.TrimSpace(string(b)))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			// Removing the key is not suggested: auditors pin its verifier key.
+			return nil, fmt.Errorf("%s: %w; restore it from a backup, or set evidence.key (CREDGATE_EVIDENCE_KEY)", path, err)
 		}
 		return s, nil
 	case !errors.Is(err, os.ErrNotExist):

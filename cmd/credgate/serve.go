@@ -268,7 +268,7 @@ func dataDirTokenKey(dataDir string, generate bool) (ed25519.PrivateKey, error) 
 	if b, err := os.ReadFile(path); err == nil {
 		key, err := access.DecodeSeed(string(b))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w; restore it, or remove it to have a new one generated (tokens signed with it stop working), or set access.token_key (CREDGATE_TOKEN_KEY)", path, err)
 		}
 		return key, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
