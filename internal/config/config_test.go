@@ -223,7 +223,10 @@ func TestRefusesBadValues(t *testing.T) {
 		})
 	}
 	// A missing file is named, with the source that named it.
-	if _, err := load(t, all, nil, "", "--config", "/nonexistent/credgate.yaml"); err == nil || !strings.Contains(err.Error(), "/nonexistent/credgate.yaml") {
+	if _, err := load(t, all, nil, "", "--config", "/nonexistent/credgate.yaml"); err == nil || !strings.Contains(err.Error(), `flag --config = "/nonexistent/credgate.yaml"`) {
+		t.Fatalf("missing file: %v", err)
+	}
+	if _, err := load(t, all, map[string]string{EnvConfig: "/nonexistent/env.yaml"}, ""); err == nil || !strings.Contains(err.Error(), `environment CREDGATE_CONFIG = "/nonexistent/env.yaml"`) {
 		t.Fatalf("missing file: %v", err)
 	}
 }

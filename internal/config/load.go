@@ -124,16 +124,16 @@ func (l *Loader) Load() (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	file := l.file
+	file, named := l.file, Origin{FromFlag, "config"}
 	if !l.flagged {
 		if v, ok := l.lookupEnv(EnvConfig); ok {
-			file = v
+			file, named = v, Origin{FromEnv, EnvConfig}
 		}
 	}
 	if file != "" {
 		data, err := readFile(file)
 		if err != nil {
-			return nil, &Error{Key: "config", Origin: Origin{FromFlag, "config"}, Value: file, Err: err}
+			return nil, &Error{Key: "config", Origin: named, Value: file, Err: err}
 		}
 		if err := cfg.apply(data, Origin{FromFile, file}); err != nil {
 			return nil, err
