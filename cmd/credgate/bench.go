@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/client"
+	"github.com/credgate/credgate/internal/config"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -78,14 +78,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var phases string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "server base URL")
-	fs.StringVar(&cfg.clientID, "client-id", os.Getenv("CREDGATE_ADMIN_CLIENT_ID"), "administrator client id (env CREDGATE_ADMIN_CLIENT_ID; default: from DATA-DIR/"+adminCredentialsFile+")")
-	fs.StringVar(&cfg.clientSecret, "client-secret", os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET"), "administrator client secret (env CREDGATE_ADMIN_CLIENT_SECRET; default: from DATA-DIR/"+adminCredentialsFile+")")
-	dataDir := os.Getenv("CREDGATE_DATA_DIR")
-	if dataDir == "" {
-		dataDir = "./data"
-	}
-	fs.StringVar(&cfg.dataDir, "data-dir", dataDir, "the server's data directory, read for the administrator credentials (env CREDGATE_DATA_DIR)")
+	// --url, --data-dir, --config and the environment.
+	settings := config.NewLoader(clientSettings)
+	settings.Register(fs)
+	fs.StringVar(&cfg.clientID, "client-id", "", "administrator client id (env CREDGATE_ADMIN_CLIENT_ID; default: from DATA-DIR/"+adminCredentialsFile+")")
+	fs.StringVar(&cfg.clientSecret, "client-secret", "", "administrator client secret (env CREDGATE_ADMIN_CLIENT_SECRET; default: from DATA-DIR/"+adminCredentialsFile+")")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase")
 	fs.IntVar(&cfg.concurrency, "concurrency", 32, "workers of the saturate and noop phases")
 	fs.Float64Var(&cfg.rate, "rate", 1000, "checks per second of the rate phase")
@@ -104,6 +101,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return errUsage
+	}
+	set, err := settings.Load()
+	if err != nil {
+		return err
+	}
+	cfg.url, cfg.dataDir = set.Client.URL, set.Store.DataDir
+	if cfg.clientID == "" {
+		cfg.clientID = set.Access.AdminClientID
+	}
+	if cfg.clientSecret == "" {
+		cfg.clientSecret = set.Access.AdminClientSecret
 	}
 	if err := cfg.validate(phases); err != nil {
 		return err

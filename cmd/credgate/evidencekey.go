@@ -3,71 +3,69 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/config"
 )
-
-// evidenceConfig says how the evidence log is checkpointed.
-type evidenceConfig struct {
-	key      string
-	origin   string
-	interval time.Duration
-}
-
-func (c *evidenceConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.key, "evidence-key", os.Getenv("CREDGATE_EVIDENCE_KEY"),
-		"note signer key (PRIVATE+KEY+…) signing evidence checkpoints, or a file holding it; every replica needs the same one "+
-			"(env CREDGATE_EVIDENCE_KEY; default: generated into the data dir)")
-	fs.StringVar(&c.origin, "evidence-origin", envOr("CREDGATE_EVIDENCE_ORIGIN", "credgate.local/evidence"),
-		"origin line of the evidence log's checkpoints: a name unique to this deployment (env CREDGATE_EVIDENCE_ORIGIN)")
-	fs.DurationVar(&c.interval, "checkpoint-interval", time.Second, "how often a checkpoint is signed while the evidence log grows")
-}
 
 const evidenceKeyFile = "evidence-signing.key"
 
-// signer returns the checkpoint signer from the flag/environment (a key,
-// or a file holding one), or from the data dir, generating it there (0600)
-// on first start. The key itself is never logged.
-func (c *evidenceConfig) signer(dataDir string, logger *slog.Logger) (*evidence.Signer, error) {
-	key := strings.TrimSpace(c.key)
-	switch {
-	case strings.HasPrefix(key, "PRIVATE+KEY+"):
-	case key != "":
-		b, err := os.ReadFile(key)
+// configuredSigner is the checkpoint signer of evidence.key (a key, or a
+// file holding one), nil when none is configured. The key itself is never
+// logged or repeated.
+func configuredSigner(c config.Evidence) (*evidence.Signer, error) {
+	key := strings.TrimSpace(c.Key)
+	if key == "" {
+		return nil, nil
+	}
+	if !strings.HasPrefix(key, "PRIVATE+KEY+") {
+		b, err := readBounded(key, 64<<10)
 		if err != nil {
 			return nil, fmt.Errorf("evidence key file: %w", err)
 		}
 		key = strings.TrimSpace(string(b))
-	default:
-		path := filepath.Join(dataDir, evidenceKeyFile)
-		b, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			key = strings.TrimSpace(string(b))
-		case errors.Is(err, os.ErrNotExist):
-			if key, err = evidence.GenerateSignerKey(keyName(c.origin)); err != nil {
-				return nil, err
-			}
-			if err := writeSecretFile(path, []byte(key+"\n")); err != nil {
-				return nil, fmt.Errorf("write evidence key: %w", err)
-			}
-			logger.Info("generated the evidence checkpoint signing key", "file", path)
-		default:
-			return nil, fmt.Errorf("evidence key: %w", err)
-		}
 	}
-	s, err := evidence.NewSigner(c.origin, key)
+	return evidence.NewSigner(c.Origin, key)
+}
+
+// dataDirSigner is the checkpoint signer whose key is in the data dir.
+// When there is none it is generated there (0600) if generate is set —
+// made and checked in memory, then written — and nil otherwise. The key
+// itself is never logged.
+func dataDirSigner(origin, dataDir string, generate bool, logger *slog.Logger) (*evidence.Signer, error) {
+	path := filepath.Join(dataDir, evidenceKeyFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		s, err := evidence.NewSigner(origin, strings.TrimSpace(string(b)))
+		if err != nil {
+			// Removing the key is not suggested: auditors pin its verifier key.
+			return nil, fmt.Errorf("%s: %w; restore it from a backup, or set evidence.key (CREDGATE_EVIDENCE_KEY)", path, err)
+		}
+		return s, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("evidence key: %w", err)
+	case !generate:
+		return nil, nil
+	}
+	key, err := evidence.GenerateSignerKey(keyName(origin))
 	if err != nil {
 		return nil, err
 	}
+	s, err := evidence.NewSigner(origin, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSecretFile(path, []byte(key+"\n")); err != nil {
+		return nil, fmt.Errorf("write evidence key: %w", err)
+	}
+	logger.Info("generated the evidence checkpoint signing key", "file", path)
 	return s, nil
 }
 

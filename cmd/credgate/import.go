@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,28 +16,30 @@ import (
 	"github.com/credgate/credgate/service"
 )
 
+const importUsage = `Usage: credgate import [flags] FILE.csv|FILE.ndjson
+
+Imports list entries straight into the configured store, all or nothing:
+every bad line is reported and nothing is applied unless the whole file is
+good. The import is recorded in the evidence log as an administrative act.
+`
+
 // importCmd imports list entries straight into the configured store, in
 // one transaction: every bad line is reported and nothing is applied
 // unless the whole file is good.
 func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var sc storeConfig
-	var cc catalogConfig
+	fs, loader := commandFlags("import", importUsage, importSettings, stderr)
 	var format string
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sc.register(fs)
-	cc.register(fs)
 	fs.StringVar(&format, "format", "", "csv or ndjson (default: from the file extension)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: credgate import [flags] FILE.csv|FILE.ndjson")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return errUsage
+	}
+	cfg, err := loader.Load()
+	if err != nil {
+		return err
 	}
 	path := fs.Arg(0)
 	if format == "" {
@@ -66,11 +67,11 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	cat, err := cc.load()
+	cat, err := loadCatalog(cfg.Catalog)
 	if err != nil {
 		return err
 	}
-	st, _, err := sc.open(ctx)
+	st, _, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}

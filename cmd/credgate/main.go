@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,9 +26,14 @@ Usage:
                                  prove the log consistent with the checkpoint seen last time
   credgate catalog lint [DIR] [--sources DIR]
                                  check a measure catalogue against the source texts
-  credgate help                  show this text
+  credgate catalog export DIR    copy the embedded catalogue into DIR for review (serve --catalog DIR)
+  credgate config [flags]        print the settings serve would use and where each comes from
+  credgate version               print the version, the VCS revision and the catalogue revision
+  credgate help [COMMAND]        show this text, or a command's flags
 
-Run "credgate COMMAND -h" for a command's flags.
+Commands that talk to a running server (partners, bench) use --url or CREDGATE_URL
+(default http://localhost:8080). Every setting can also come from a YAML file (--config FILE)
+or a CREDGATE_* variable: see docs/CONFIGURATION.md.
 `
 
 func main() {
@@ -36,40 +42,78 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// commands are credgate's subcommands.
+var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"serve":    serve,
+	"import":   importCmd,
+	"bench":    benchCmd,
+	"partners": partnersCmd,
+	"verify":   verifyCmd,
+	"audit":    auditCmd,
+	"catalog":  catalogCmd,
+	"config":   configCmd,
+}
+
+// run is the command line: exit 0 on success and for help, 1 when a
+// command fails, 2 for a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = serve(ctx, args[1:], stdout, stderr)
-	case "import":
-		err = importCmd(ctx, args[1:], stdout, stderr)
-	case "bench":
-		err = benchCmd(ctx, args[1:], stdout, stderr)
-	case "partners":
-		err = partnersCmd(ctx, args[1:], stdout, stderr)
-	case "verify":
-		err = verifyCmd(ctx, args[1:], stdout, stderr)
-	case "audit":
-		err = auditCmd(ctx, args[1:], stdout, stderr)
-	case "catalog":
-		err = catalogCmd(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		// "credgate help serve" is "credgate serve --help".
+		name, rest = rest[0], []string{"--help"}
+	case "version", "-version", "--version":
+		fmt.Fprint(stdout, versionText())
 		return 0
-	default:
-		fmt.Fprintf(stderr, "credgate: unknown command %q\n\n%s", args[0], usage)
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "credgate: unknown command %q\n\n%s", name, usage)
 		return 2
 	}
-	if err != nil {
-		if err == errUsage {
-			return 2
+	if len(rest) == 1 && rest[0] == "help" {
+		rest = []string{"--help"} // "credgate partners help"
+	}
+	if wantsHelp(rest) {
+		// Help that was asked for is the answer, not an error: it goes to
+		// standard output and exits 0, whatever the command.
+		if err := cmd(ctx, rest, stdout, stdout); err != nil && !errors.Is(err, errUsage) {
+			fmt.Fprintf(stderr, "credgate %s: %v\n", name, err)
+			return 1
 		}
-		fmt.Fprintf(stderr, "credgate %s: %v\n", args[0], err)
+		return 0
+	}
+	err := cmd(ctx, rest, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "credgate %s: %v\n", name, err)
 		return 1
 	}
-	return 0
+}
+
+// wantsHelp reports whether args ask for help: -h, -help or --help before
+// any "--", wherever they stand (the flag package stops at the first one
+// and prints the command's usage).
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }

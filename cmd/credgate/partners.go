@@ -15,6 +15,7 @@ import (
 
 	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/client"
+	"github.com/credgate/credgate/internal/config"
 )
 
 const partnersUsage = `Usage: credgate partners COMMAND [flags] [CLIENT_ID]
@@ -38,7 +39,9 @@ Commands:
 Every command takes:
   --url URL                 credgate's base URL (env CREDGATE_URL; default http://localhost:8080)
   --credentials FILE        administrator credential as JSON {client_id, client_secret}
-                            (default: ./data/admin-credentials.json, written by serve on first start)
+                            (default: DATA-DIR/admin-credentials.json, written by serve on first start)
+  --data-dir DIR            the server's data dir (env CREDGATE_DATA_DIR; default ./data)
+  --config FILE             YAML configuration file (env CREDGATE_CONFIG): client.url, store.data_dir
   --client-id ID            administrator client id (env CREDGATE_ADMIN_CLIENT_ID)
   --json                    print the API's JSON answer
 The administrator secret comes from CREDGATE_ADMIN_CLIENT_SECRET or the credentials file, never
@@ -59,29 +62,38 @@ func (l *stringList) Set(v string) error {
 }
 
 type clientFlags struct {
-	url, credentials, clientID string
-	json                       bool
+	credentials, clientID string
+	json                  bool
+	settings              *config.Loader // --url, --data-dir, --config and the environment
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.url, "url", envOr("CREDGATE_URL", "http://localhost:8080"), "credgate's base URL (env CREDGATE_URL)")
-	fs.StringVar(&c.credentials, "credentials", "", "administrator credential file (default ./data/admin-credentials.json)")
-	fs.StringVar(&c.clientID, "client-id", os.Getenv("CREDGATE_ADMIN_CLIENT_ID"), "administrator client id (env CREDGATE_ADMIN_CLIENT_ID)")
+	c.settings = config.NewLoader(clientSettings)
+	c.settings.Register(fs)
+	fs.StringVar(&c.credentials, "credentials", "", "administrator credential file (default DATA-DIR/admin-credentials.json)")
+	fs.StringVar(&c.clientID, "client-id", "", "administrator client id (env CREDGATE_ADMIN_CLIENT_ID)")
 	fs.BoolVar(&c.json, "json", false, "print the API's JSON answer")
 }
 
-// client resolves the administrator credential (the environment first,
-// then the credentials file) and returns an API client that logs in with
-// it.
+// client resolves the administrator credential (--client-id, then the
+// environment or config file, then the credentials file) and returns an
+// API client that logs in with it at the configured URL.
 func (c *clientFlags) client() (*client.Client, error) {
-	id, secret, err := adminCredential(c.clientID, os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET"), c.credentials,
-		envOr("CREDGATE_DATA_DIR", "./data"))
+	cfg, err := c.settings.Load()
 	if err != nil {
 		return nil, err
 	}
-	cl, err := client.New(c.url, client.WithClientSecret(id, secret))
+	id := c.clientID
+	if id == "" {
+		id = cfg.Access.AdminClientID
+	}
+	id, secret, err := adminCredential(id, cfg.Access.AdminClientSecret, c.credentials, cfg.Store.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("--url %q is not an absolute URL", c.url)
+		return nil, err
+	}
+	cl, err := client.New(cfg.Client.URL, client.WithClientSecret(id, secret))
+	if err != nil {
+		return nil, fmt.Errorf("--url %q is not an absolute URL", cfg.Client.URL)
 	}
 	return cl, nil
 }
@@ -95,7 +107,7 @@ func adminCredential(id, secret, path, dataDir string) (string, string, error) {
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return "", "", fmt.Errorf("no administrator credential: set CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, or --credentials FILE (%w)", err)
+			return "", "", fmt.Errorf("no administrator credential: set CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, use --credentials FILE, or point --data-dir (CREDGATE_DATA_DIR) at the server's data dir (%w)", err)
 		}
 		var saved struct {
 			ClientID     string `json:"client_id"`

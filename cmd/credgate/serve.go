@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,21 +23,9 @@ import (
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/config"
 	"github.com/credgate/credgate/service"
 )
-
-var errUsage = errors.New("usage")
-
-// storeConfig says where credgate keeps its data.
-type storeConfig struct {
-	dataDir     string
-	postgresURL string
-}
-
-func (c *storeConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.dataDir, "data-dir", envOr("CREDGATE_DATA_DIR", "./data"), "directory for the SQLite database and generated keys (env CREDGATE_DATA_DIR)")
-	fs.StringVar(&c.postgresURL, "postgres-url", os.Getenv("CREDGATE_POSTGRES_URL"), "PostgreSQL URL; when set, data lives there instead of SQLite (env CREDGATE_POSTGRES_URL)")
-}
 
 // store is what credgate needs of its database: everything it keeps
 // (service.Store), the change log the cache tier reconciles from, and the
@@ -55,101 +42,149 @@ var (
 	_ store = (*postgres.Store)(nil)
 )
 
-// open opens the configured store.
-func (c *storeConfig) open(ctx context.Context) (store, string, error) {
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return nil, "", fmt.Errorf("data dir: %w", err)
-	}
-	if c.postgresURL != "" {
-		st, err := postgres.Open(ctx, c.postgresURL)
+// openStore opens the configured store. Only SQLite needs the data dir,
+// so only SQLite creates it.
+func openStore(ctx context.Context, c config.Store) (store, string, error) {
+	if c.PostgresURL != "" {
+		st, err := postgres.Open(ctx, c.PostgresURL)
 		if err != nil {
-			return nil, "", fmt.Errorf("open PostgreSQL: %w", err)
+			return nil, "", fmt.Errorf("open PostgreSQL (store.postgres_url): %w", err)
 		}
 		return st, "postgres", nil
 	}
-	st, err := sqlite.Open(ctx, c.dataDir)
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("data dir (store.data_dir): %w", err)
+	}
+	st, err := sqlite.Open(ctx, c.DataDir)
 	if err != nil {
-		return nil, "", fmt.Errorf("open SQLite in %s: %w", c.dataDir, err)
+		return nil, "", fmt.Errorf("open SQLite in %s (store.data_dir): %w", c.DataDir, err)
 	}
 	return st, "sqlite", nil
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
+const serveUsage = `Usage: credgate serve [flags]
 
-type serveConfig struct {
-	store           storeConfig
-	addr            string
-	redisURL        string
-	tokenKey        string
-	shutdownTimeout time.Duration
-	benchNoop       bool
-	evidence        evidenceConfig
-	access          accessConfig  // serve_access.go
-	cache           cacheConfig   // serve_cache.go
-	catalog         catalogConfig // serve_catalog.go
-}
+Runs the gateway. A first start generates the token and evidence signing keys
+and the administrator's credential into the data dir, unless they are
+configured; a start that fails writes nothing.
+`
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.store.register(fs)
-	cfg.evidence.register(fs)
-	fs.StringVar(&cfg.addr, "addr", envOr("CREDGATE_ADDR", ":8080"), "listen address (env CREDGATE_ADDR)")
-	fs.StringVar(&cfg.redisURL, "redis-url", os.Getenv("CREDGATE_REDIS_URL"), "Redis URL shared by the cache tier and the rate limiter (env CREDGATE_REDIS_URL)")
-	fs.StringVar(&cfg.tokenKey, "token-key", os.Getenv("CREDGATE_TOKEN_KEY"), "base64 Ed25519 seed signing access tokens; every replica needs the same one (env CREDGATE_TOKEN_KEY; default: generated into the data dir)")
-	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
-	fs.BoolVar(&cfg.benchNoop, "bench-noop", false, "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with")
-	cfg.access.register(fs)
-	cfg.cache.register(fs)
-	cfg.catalog.register(fs)
+	fs, loader := commandFlags("serve", serveUsage, serveSettings, stderr)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	// The logger is passed down, never installed as the process default:
-	// serve also runs inside tests, beside other servers.
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	if fs.NArg() != 0 {
+		fmt.Fprintf(fs.Output(), "serve takes no arguments (got %q)\n", fs.Arg(0))
+		return errUsage
+	}
+	cfg, err := loader.Load()
+	if err != nil {
+		return err
+	}
+	return serveWith(ctx, cfg, stdout, stderr)
+}
 
-	// The catalogue is read and validated before anything is written.
-	cat, err := cfg.catalog.load()
+// newLogger is serve's logger. It is passed down, never installed as the
+// process default: serve also runs inside tests, beside other servers.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serveWith runs the gateway. Everything that can be checked without
+// writing is checked first — the catalogue, the holidays and sources
+// files, configured keys, the listen address (bound), the store (opened)
+// — so a start that fails leaves a fresh data dir as it found it; only
+// then are missing keys and the administrator's credential generated.
+func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	logger := newLogger(cfg.Log, stderr)
+
+	// 1. Read and validate what the start depends on; nothing is written.
+	cat, err := loadCatalog(cfg.Catalog)
 	if err != nil {
 		return err
 	}
-	st, kind, err := cfg.store.open(ctx)
+	sources, err := loadSources(cfg.Upstream.Sources, cat)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	// One Redis client, shared by the cache tier and the rate limiter,
-	// closed after both.
-	rdb, err := openRedis(cfg.redisURL)
+	tokenOpts, err := tokenOptions(cfg.Access)
+	if err != nil {
+		return err
+	}
+	var tokenKey ed25519.PrivateKey
+	if cfg.Access.TokenKey != "" {
+		if tokenKey, err = access.DecodeSeed(cfg.Access.TokenKey); err != nil {
+			return fmt.Errorf("%s: %w", cfg.Describe("access.token_key"), err)
+		}
+	}
+	signer, err := configuredSigner(cfg.Evidence)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Describe("evidence.key"), err)
+	}
+	// Keys kept in the data dir by an earlier start are read (and a damaged
+	// one refused) now; only missing ones are generated, after the checks.
+	if tokenKey == nil {
+		if tokenKey, err = dataDirTokenKey(cfg.Store.DataDir, false); err != nil {
+			return err
+		}
+	}
+	if signer == nil {
+		if signer, err = dataDirSigner(cfg.Evidence.Origin, cfg.Store.DataDir, false, logger); err != nil {
+			return err
+		}
+	}
+	rdb, err := openRedis(cfg.Redis.URL)
 	if err != nil {
 		return err
 	}
 	if rdb != nil {
+		// One Redis client, shared by the cache tier and the rate limiter,
+		// closed after both.
 		defer rdb.Close()
 	}
+
+	// 2. Bind: a port in use stops the start here.
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w; is another credgate (or another program) using it? choose another address with --addr or CREDGATE_ADDR", cfg.Describe("server.addr"), err)
+	}
+	defer ln.Close() // if the start fails from here on; Serve closes it otherwise
+
+	// 3. The store: opened (and migrated) before anything is generated.
+	st, kind, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// 4. Keys neither configured nor in the data dir: generated there on
+	// the first start.
+	if tokenKey == nil {
+		if tokenKey, err = dataDirTokenKey(cfg.Store.DataDir, true); err != nil {
+			return err
+		}
+	}
+	if signer == nil {
+		if signer, err = dataDirSigner(cfg.Evidence.Origin, cfg.Store.DataDir, true, logger); err != nil {
+			return err
+		}
+	}
+
 	// The cache tier (and the upstream sources feeding the store) stops
 	// before the store closes.
-	caching, err := cfg.cache.start(ctx, st, cat, rdb, logger)
+	caching, err := startCache(ctx, cfg.Cache, st, cat, sources, rdb, logger)
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
 	defer caching.close()
-	key, err := loadTokenKey(cfg.tokenKey, cfg.store.dataDir)
-	if err != nil {
-		return err
-	}
-	signer, err := cfg.evidence.signer(cfg.store.dataDir, logger)
-	if err != nil {
-		return err
-	}
-	evlog := evidence.NewLog(st, signer, evidence.WithCheckpointInterval(cfg.evidence.interval), evidence.WithLogger(logger))
+	evlog := evidence.NewLog(st, signer, evidence.WithCheckpointInterval(cfg.Evidence.CheckpointInterval), evidence.WithLogger(logger))
 	stopLog, err := startEvidenceLog(ctx, st, evlog, logger)
 	if err != nil {
 		return err
@@ -164,19 +199,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	audit := service.NewAudit(appender)
 	entries := service.NewEntries(st, cat, append([]service.EntriesOption{service.WithEntriesAudit(audit)}, caching.entries...)...)
 	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
-	tokenOpts, err := cfg.access.tokenOptions()
-	if err != nil {
-		appender.Close()
-		return err
-	}
-	tokens := access.NewTokens(key, tokenOpts...)
+	tokens := access.NewTokens(tokenKey, tokenOpts...)
 	if err := recordCatalogLoaded(ctx, audit, cat); err != nil {
 		appender.Close()
 		return err
 	}
 
-	adminID, _, _, err := bootstrapAdmin(ctx, partners, cfg.store.dataDir, logger)
+	adminID, err := bootstrapAdmin(ctx, partners, cfg.Access, cfg.Store.DataDir, logger)
 	if err != nil {
+		appender.Close()
 		return err
 	}
 
@@ -184,7 +215,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
 	opts = append(opts, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	accessOpts, err := cfg.access.gatewayOptions(rdb, logger)
+	accessOpts, err := accessGatewayOptions(cfg.Access, rdb, logger)
 	if err != nil {
 		appender.Close()
 		return err
@@ -192,7 +223,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts = append(opts, accessOpts...)
 	opts = append(opts, gateway.WithActs(service.NewActs(st)))
 	opts = append(opts, caching.gateway...)
-	if cfg.benchNoop {
+	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}
 	srv := &http.Server{
@@ -204,13 +235,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
 		"catalog_origin", cat.Origin(), "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
-	printWelcome(stdout, ln.Addr().String(), adminID, cfg.store.dataDir)
+	printWelcome(stdout, ln.Addr().String(), adminID, cfg)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -220,8 +247,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("draining in-flight requests", "timeout", cfg.shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	logger.Info("draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	// Every answered check is already committed; Close commits what is
@@ -231,17 +258,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// loadTokenKey returns the token signing key from the flag/environment, or
-// from the data dir, generating it there on first start.
-func loadTokenKey(configured, dataDir string) (ed25519.PrivateKey, error) {
-	if configured != "" {
-		return access.DecodeSeed(configured)
-	}
-	path := filepath.Join(dataDir, "token-signing.key")
+const tokenKeyFile = "token-signing.key"
+
+// dataDirTokenKey reads the token signing key from the data dir; when
+// there is none, it generates one there if generate is set, and returns
+// nil otherwise.
+func dataDirTokenKey(dataDir string, generate bool) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dataDir, tokenKeyFile)
 	if b, err := os.ReadFile(path); err == nil {
-		return access.DecodeSeed(string(b))
+		key, err := access.DecodeSeed(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w; restore it, or remove it to have a new one generated (tokens signed with it stop working), or set access.token_key (CREDGATE_TOKEN_KEY)", path, err)
+		}
+		return key, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	if !generate {
+		return nil, nil
 	}
 	seed := make([]byte, ed25519.SeedSize)
 	if _, err := rand.Read(seed); err != nil {
@@ -253,8 +287,12 @@ func loadTokenKey(configured, dataDir string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
-// writeSecretFile creates path with mode 0600, failing if it exists.
+// writeSecretFile creates path with mode 0600 (and its directory, 0700),
+// failing if it exists.
 func writeSecretFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -272,14 +310,11 @@ func writeSecretFile(path string, data []byte) error {
 
 const adminCredentialsFile = "admin-credentials.json"
 
-// bootstrapAdmin makes sure an administrator exists: the one named by
-// CREDGATE_ADMIN_CLIENT_ID/SECRET, or else one generated on first start and
+// bootstrapAdmin makes sure an administrator exists: the one configured
+// (access.admin_client_id/secret), or else one generated on first start and
 // written to a 0600 file in the data dir. The secret is never logged.
-func bootstrapAdmin(ctx context.Context, partners *service.Partners, dataDir string, logger *slog.Logger) (id, secret string, created bool, err error) {
-	id, secret = os.Getenv("CREDGATE_ADMIN_CLIENT_ID"), os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET")
-	if (id == "") != (secret == "") {
-		return "", "", false, errors.New("set both CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, or neither")
-	}
+func bootstrapAdmin(ctx context.Context, partners *service.Partners, c config.Access, dataDir string, logger *slog.Logger) (id string, err error) {
+	id, secret := c.AdminClientID, c.AdminClientSecret
 	path := filepath.Join(dataDir, adminCredentialsFile)
 	if id == "" {
 		var saved struct {
@@ -288,41 +323,46 @@ func bootstrapAdmin(ctx context.Context, partners *service.Partners, dataDir str
 		}
 		if b, err := os.ReadFile(path); err == nil {
 			if err := json.Unmarshal(b, &saved); err != nil {
-				return "", "", false, fmt.Errorf("%s: %w", path, err)
+				return "", fmt.Errorf("%s: %w", path, err)
 			}
 			id, secret = saved.ClientID, saved.ClientSecret
 		} else {
 			id = "admin"
 			if secret, err = access.NewSecret(); err != nil {
-				return "", "", false, err
+				return "", err
 			}
 			saved.ClientID, saved.ClientSecret = id, secret
 			b, _ := json.MarshalIndent(saved, "", "  ")
 			if err := writeSecretFile(path, append(b, '\n')); err != nil {
-				return "", "", false, fmt.Errorf("write admin credentials: %w", err)
+				return "", fmt.Errorf("write admin credentials: %w", err)
 			}
 			logger.Info("generated the bootstrap administrator's credentials", "file", path)
 		}
 	}
-	created, err = partners.EnsureAdmin(ctx, id, secret)
-	if err != nil {
-		return "", "", false, fmt.Errorf("bootstrap administrator: %w", err)
+	if _, err := partners.EnsureAdmin(ctx, id, secret); err != nil {
+		return "", fmt.Errorf("bootstrap administrator: %w", err)
 	}
-	return id, secret, created, nil
+	return id, nil
 }
 
 // printWelcome tells the operator how to get a token, without the secret.
-func printWelcome(w io.Writer, addr, adminID, dataDir string) {
+func printWelcome(w io.Writer, addr, adminID string, cfg *config.Config) {
 	host := addr
 	if strings.HasPrefix(host, "[::]:") || strings.HasPrefix(host, "0.0.0.0:") || strings.HasPrefix(host, ":") {
 		host = "localhost:" + host[strings.LastIndex(host, ":")+1:]
 	}
-	secretHint := "$CREDGATE_ADMIN_CLIENT_SECRET"
-	if os.Getenv("CREDGATE_ADMIN_CLIENT_SECRET") == "" {
-		secretHint = fmt.Sprintf("$(jq -r .client_secret %s)", filepath.Join(dataDir, adminCredentialsFile))
+	secretHint := fmt.Sprintf("$(jq -r .client_secret %s)", filepath.Join(cfg.Store.DataDir, adminCredentialsFile))
+	if cfg.Access.AdminClientSecret != "" {
+		secretHint = "$CREDGATE_ADMIN_CLIENT_SECRET"
+		if o := cfg.Origin("access.admin_client_secret"); o.Source == config.FromFile {
+			secretHint = "SECRET" // access.admin_client_secret of the configuration file
+		}
 	}
 	fmt.Fprintf(w, `credgate is listening on http://%s
 Get an administrator token:
   curl -s -u %s:%s -d grant_type=client_credentials http://%s/v1/oauth/token
 `, host, adminID, secretHint, host)
+	if !strings.HasPrefix(host, "localhost:8080") {
+		fmt.Fprintf(w, "Command line clients: credgate partners --url http://%s (or CREDGATE_URL=http://%s)\n", host, host)
+	}
 }

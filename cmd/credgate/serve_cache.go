@@ -2,52 +2,43 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/credgate/credgate/adapters/upstream"
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/config"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
-// cacheConfig configures the cache tier in front of the entry store and
-// the upstream sources that feed it.
-type cacheConfig struct {
-	redisPrefix  string
-	maxSubjects  int
-	maxStaleness time.Duration
-	reconcile    time.Duration
-	redisTTL     time.Duration
-	sourcesFile  string
-}
-
-func (c *cacheConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.redisPrefix, "redis-prefix", envOr("CREDGATE_REDIS_PREFIX", cache.DefaultPrefix),
-		"prefix of the cache tier's Redis keys and channel; replicas of one deployment share it (env CREDGATE_REDIS_PREFIX)")
-	fs.IntVar(&c.maxSubjects, "cache-subjects", cache.DefaultMaxSubjects, "subjects the in-process cache holds")
-	fs.DurationVar(&c.maxStaleness, "max-staleness", envDuration("CREDGATE_MAX_STALENESS", cache.DefaultMaxStaleness),
-		"staleness bound: an answer resting on entry data older than this is unverifiable (env CREDGATE_MAX_STALENESS)")
-	fs.DurationVar(&c.reconcile, "cache-reconcile", envDuration("CREDGATE_CACHE_RECONCILE", cache.DefaultReconcile),
-		"how often the store's change log is read: the bound on a change whose invalidation message was lost (env CREDGATE_CACHE_RECONCILE)")
-	fs.DurationVar(&c.redisTTL, "cache-redis-ttl", cache.DefaultRedisTTL, "expiry of the cache tier's Redis values")
-	fs.StringVar(&c.sourcesFile, "sources", os.Getenv("CREDGATE_SOURCES"),
-		"JSON file of upstream sources (data feeds, platform APIs) to keep current (env CREDGATE_SOURCES)")
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v := os.Getenv(name); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
+// loadSources reads the upstream sources file (upstream.sources) and
+// checks every source against the catalogue, before anything is written;
+// nil without a file.
+func loadSources(path string, cat *policy.Catalog) ([]upstream.SourceConfig, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.sources: %w", err)
+	}
+	defer f.Close()
+	cfgs, err := upstream.LoadConfig(f, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.sources %s: %w", path, err)
+	}
+	check := service.NewSources(nil, cat) // validation reads only the catalogue
+	for _, sc := range cfgs {
+		if err := check.ValidateSource(sc.Name, sc.Lists); err != nil {
+			return nil, fmt.Errorf("upstream.sources %s: %w", path, err)
 		}
 	}
-	return def
+	return cfgs, nil
 }
 
 // cacheWiring is the cache tier and the sources, ready to be wired.
@@ -68,16 +59,13 @@ func (w *cacheWiring) close() {
 	w.tier.Close()
 }
 
-// start builds and starts the cache tier over st (with Redis through rdb,
-// serve's one client, if set) and the sources of the sources file, if any.
-func (c *cacheConfig) start(ctx context.Context, st store, cat *policy.Catalog, rdb *redis.Client, logger *slog.Logger) (*cacheWiring, error) {
-	// Sets are confirmed every reconcile; one older than half the bound is
-	// read again, which a slower reconciler would make every hit do.
-	if c.reconcile >= c.maxStaleness/2 {
-		return nil, fmt.Errorf("--cache-reconcile (%s) must be less than half of --max-staleness (%s)", c.reconcile, c.maxStaleness)
-	}
-	opts := []cache.Option{cache.WithMaxSubjects(c.maxSubjects), cache.WithMaxStaleness(c.maxStaleness),
-		cache.WithReconcileInterval(c.reconcile), cache.WithRedisTTL(c.redisTTL), cache.WithPrefix(c.redisPrefix),
+// startCache builds and starts the cache tier over st (with Redis through
+// rdb, serve's one client, if set) and the runner of the sources, if any.
+// The settings are validated by internal/config, the reconcile interval
+// against the staleness bound included.
+func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catalog, sources []upstream.SourceConfig, rdb *redis.Client, logger *slog.Logger) (*cacheWiring, error) {
+	opts := []cache.Option{cache.WithMaxSubjects(c.Subjects), cache.WithMaxStaleness(c.MaxStaleness),
+		cache.WithReconcileInterval(c.Reconcile), cache.WithRedisTTL(c.RedisTTL), cache.WithPrefix(c.Prefix),
 		cache.WithLogger(logger)}
 	if rdb != nil {
 		opts = append(opts, cache.WithRedisClient(rdb))
@@ -89,48 +77,28 @@ func (c *cacheConfig) start(ctx context.Context, st store, cat *policy.Catalog, 
 		return nil, err
 	}
 	w := &cacheWiring{tier: tier}
-	w.checker = append(w.checker, service.WithMaxStaleness(c.maxStaleness))
+	w.checker = append(w.checker, service.WithMaxStaleness(c.MaxStaleness))
 	// Every entry change (API, lifecycle) invalidates every replica's copies.
 	w.entries = append(w.entries, service.WithChangeHook(tier.Invalidate))
 	w.gateway = append(w.gateway, gateway.WithBreakers(tier), gateway.WithStatus("cache", tier),
 		gateway.WithCollectors(tier.Collector()))
-	if c.sourcesFile != "" {
-		if err := c.startSources(st, cat, tier, logger, w); err != nil {
-			return nil, err
+	if len(sources) > 0 {
+		svc := service.NewSources(st, cat, service.WithSourcesChangeHook(tier.Invalidate))
+		runner, err := upstream.NewRunner(svc, sources, upstream.WithRunnerLogger(logger))
+		if err != nil {
+			tier.Close()
+			return nil, fmt.Errorf("upstream.sources: %w", err)
 		}
+		w.runner = runner
+		w.checker = append(w.checker, service.WithSources(runner))
+		w.gateway = append(w.gateway, gateway.WithBreakers(runner), gateway.WithStatus("sources", runner),
+			gateway.WithCollectors(runner.Collector()))
 	}
 	tier.Start(ctx)
 	if w.runner != nil {
 		w.runner.Start(ctx)
 	}
-	logger.Info("cache tier", "redis", rdb != nil, "prefix", c.redisPrefix, "max_staleness", c.maxStaleness.String(),
-		"reconcile", c.reconcile.String(), "sources", c.sourcesFile != "")
+	logger.Info("cache tier", "redis", rdb != nil, "prefix", c.Prefix, "max_staleness", c.MaxStaleness.String(),
+		"reconcile", c.Reconcile.String(), "sources", len(sources))
 	return w, nil
-}
-
-func (c *cacheConfig) startSources(st service.SourceStore, cat *policy.Catalog, tier *cache.Tier, logger *slog.Logger, w *cacheWiring) error {
-	f, err := os.Open(c.sourcesFile)
-	if err != nil {
-		return fmt.Errorf("sources: %w", err)
-	}
-	defer f.Close()
-	cfgs, err := upstream.LoadConfig(f, os.Getenv)
-	if err != nil {
-		return fmt.Errorf("sources %s: %w", c.sourcesFile, err)
-	}
-	sources := service.NewSources(st, cat, service.WithSourcesChangeHook(tier.Invalidate))
-	for _, sc := range cfgs {
-		if err := sources.ValidateSource(sc.Name, sc.Lists); err != nil {
-			return fmt.Errorf("sources %s: %w", c.sourcesFile, err)
-		}
-	}
-	runner, err := upstream.NewRunner(sources, cfgs, upstream.WithRunnerLogger(logger))
-	if err != nil {
-		return err
-	}
-	w.runner = runner
-	w.checker = append(w.checker, service.WithSources(runner))
-	w.gateway = append(w.gateway, gateway.WithBreakers(runner), gateway.WithStatus("sources", runner),
-		gateway.WithCollectors(runner.Collector()))
-	return nil
 }

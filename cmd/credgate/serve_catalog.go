@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/credgate/credgate/internal/config"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -17,56 +17,45 @@ import (
 // bytes.
 const maxHolidaysFile = 1 << 20
 
-// catalogConfig says which catalogue a command applies: the one embedded
-// in the binary, or a reviewed copy in a directory, and a holidays file
-// for years the catalogue's calendar does not cover yet.
-type catalogConfig struct {
-	dir      string
-	holidays string
-}
-
-func (c *catalogConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.dir, "catalog", os.Getenv("CREDGATE_CATALOG"), "directory of a reviewed catalogue (*.yaml, as `credgate catalog export` writes it) to apply instead of the embedded one (env CREDGATE_CATALOG)")
-	fs.StringVar(&c.holidays, "holidays", os.Getenv("CREDGATE_HOLIDAYS"), "YAML file with a calendar section (the shape of calendar.yaml) adding the holidays of years the catalogue does not cover (env CREDGATE_HOLIDAYS)")
-}
-
-// load reads and validates the catalogue and the holidays file, and says
-// where the catalogue came from (Catalog.Origin: "embedded" or the
-// directory's absolute path). It writes nothing, so a bad catalogue stops
-// a start before any file is created; errors name the file and the entry
-// at fault.
-func (c *catalogConfig) load() (*policy.Catalog, error) {
+// loadCatalog reads and validates the catalogue a command applies: the
+// one embedded in the binary, or a reviewed copy in catalog.dir, with the
+// holidays file catalog.holidays for years the catalogue's calendar does
+// not cover yet. It says where the catalogue came from (Catalog.Origin:
+// "embedded" or the directory's absolute path). It writes nothing, so a
+// bad catalogue stops a start before any file is created; errors name the
+// setting, the file and the entry at fault.
+func loadCatalog(c config.Catalog) (*policy.Catalog, error) {
 	var cat *policy.Catalog
-	if c.dir == "" {
+	if c.Dir == "" {
 		bundled, err := policy.BundledCatalog()
 		if err != nil {
 			return nil, fmt.Errorf("embedded catalogue: %w", err)
 		}
 		cat = bundled.WithOrigin("embedded")
 	} else {
-		abs, err := filepath.Abs(c.dir)
+		abs, err := filepath.Abs(c.Dir)
 		if err != nil {
-			return nil, fmt.Errorf("catalogue %s: %w", c.dir, err)
+			return nil, fmt.Errorf("catalog.dir: catalogue %s: %w", c.Dir, err)
 		}
 		if info, err := os.Stat(abs); err != nil || !info.IsDir() {
 			if err == nil {
 				err = errors.New("not a directory")
 			}
-			return nil, fmt.Errorf("catalogue %s: %w", c.dir, err)
+			return nil, fmt.Errorf("catalog.dir: catalogue %s: %w", c.Dir, err)
 		}
 		loaded, err := policy.LoadCatalog(os.DirFS(abs))
 		if err != nil {
-			return nil, fmt.Errorf("catalogue %s: %w", abs, err)
+			return nil, fmt.Errorf("catalog.dir: catalogue %s: %w", abs, err)
 		}
 		cat = loaded.WithOrigin(abs)
 	}
-	if c.holidays != "" {
-		data, err := readBounded(c.holidays, maxHolidaysFile)
+	if c.Holidays != "" {
+		data, err := readBounded(c.Holidays, maxHolidaysFile)
 		if err != nil {
-			return nil, fmt.Errorf("holidays file: %w", err)
+			return nil, fmt.Errorf("catalog.holidays: %w", err)
 		}
-		if cat, err = cat.WithHolidays(c.holidays, data); err != nil {
-			return nil, err
+		if cat, err = cat.WithHolidays(c.Holidays, data); err != nil {
+			return nil, fmt.Errorf("catalog.holidays: %w", err)
 		}
 	}
 	return cat, nil

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/internal/config"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -61,12 +62,12 @@ func TestCatalogConfigLoad(t *testing.T) {
 	if err := os.WriteFile(hol, []byte(holidays2027), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cat, err := (&catalogConfig{}).load()
+	cat, err := loadCatalog(config.Catalog{})
 	if err != nil || cat.Origin() != "embedded" {
 		t.Fatalf("embedded: %v", err)
 	}
 	embedded := cat.Revision()
-	cat, err = (&catalogConfig{dir: dir, holidays: hol}).load()
+	cat, err = loadCatalog(config.Catalog{Dir: dir, Holidays: hol})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,15 +93,15 @@ func TestCatalogConfigLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]struct {
-		cfg  catalogConfig
+		cfg  config.Catalog
 		want []string
 	}{
-		"bad measure":       {catalogConfig{dir: bad}, []string{"zz_region.yaml", `measure "zz-01"`, `unknown effect "forbid"`}},
-		"missing dir":       {catalogConfig{dir: filepath.Join(dir, "nope")}, []string{"nope"}},
-		"overlapping years": {catalogConfig{holidays: writeTemp(t, "calendar:\n  covers: [2026]\n")}, []string{"2026 is already covered"}},
-		"missing holidays":  {catalogConfig{holidays: filepath.Join(dir, "nope.yaml")}, []string{"nope.yaml"}},
+		"bad measure":       {config.Catalog{Dir: bad}, []string{"zz_region.yaml", `measure "zz-01"`, `unknown effect "forbid"`}},
+		"missing dir":       {config.Catalog{Dir: filepath.Join(dir, "nope")}, []string{"nope"}},
+		"overlapping years": {config.Catalog{Holidays: writeTemp(t, "calendar:\n  covers: [2026]\n")}, []string{"2026 is already covered"}},
+		"missing holidays":  {config.Catalog{Holidays: filepath.Join(dir, "nope.yaml")}, []string{"nope.yaml"}},
 	} {
-		if _, err := c.cfg.load(); err == nil {
+		if _, err := loadCatalog(c.cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		} else {
 			for _, w := range c.want {

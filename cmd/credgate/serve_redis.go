@@ -20,7 +20,7 @@ func openRedis(url string) (*redis.Client, error) {
 	o, err := redis.ParseURL(url)
 	if err != nil {
 		// The URL may hold a password: do not repeat it.
-		return nil, errors.New("--redis-url is not a valid Redis URL")
+		return nil, errors.New("redis.url (--redis-url, CREDGATE_REDIS_URL) is not a valid Redis URL")
 	}
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = 250*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	o.MaxRetries = -1

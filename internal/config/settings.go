@@ -1,0 +1,336 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/credgate/credgate/access"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/service"
+)
+
+// settings is every setting, in the order of defaults.yaml. Values are
+// checked with the parsers the wiring itself uses (service.ParseRate,
+// access.DecodeSeed, evidence.ValidOrigin), so what passes here is what
+// works there.
+var settings = []*Setting{
+	str("server.addr", "addr", "CREDGATE_ADDR", "listen address, host:port (port 0: any free port)",
+		func(c *Config) *string { return &c.Server.Addr }, checkAddr),
+	dur("server.shutdown_timeout", "shutdown-timeout", "CREDGATE_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight requests",
+		func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }, 0, time.Hour),
+	boolean("server.bench_noop", "bench-noop", "CREDGATE_BENCH_NOOP", "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with",
+		func(c *Config) *bool { return &c.Server.BenchNoop }),
+
+	str("store.data_dir", "data-dir", "CREDGATE_DATA_DIR", "directory for the SQLite database, the generated keys and the generated administrator credential",
+		func(c *Config) *string { return &c.Store.DataDir }, nonEmpty("a directory path")),
+	secret(str("store.postgres_url", "postgres-url", "CREDGATE_POSTGRES_URL", "PostgreSQL URL; when set, data lives there instead of SQLite",
+		func(c *Config) *string { return &c.Store.PostgresURL }, optional(checkPostgresURL))),
+
+	secret(str("redis.url", "redis-url", "CREDGATE_REDIS_URL", "Redis URL shared by the cache tier, the rate limiter and the assertion replay set (empty: none)",
+		func(c *Config) *string { return &c.Redis.URL }, optional(checkRedisURL))),
+
+	str("cache.prefix", "redis-prefix", "CREDGATE_REDIS_PREFIX", "prefix of the cache tier's Redis keys and channel; replicas of one deployment share it",
+		func(c *Config) *string { return &c.Cache.Prefix }, checkPrefix),
+	integer("cache.subjects", "cache-subjects", "CREDGATE_CACHE_SUBJECTS", "subjects the in-process cache holds",
+		func(c *Config) *int { return &c.Cache.Subjects }, 1, 100_000_000),
+	dur("cache.max_staleness", "max-staleness", "CREDGATE_MAX_STALENESS", "staleness bound: an answer resting on entry data older than this is unverifiable",
+		func(c *Config) *time.Duration { return &c.Cache.MaxStaleness }, time.Second, 24*time.Hour),
+	dur("cache.reconcile", "cache-reconcile", "CREDGATE_CACHE_RECONCILE", "how often the store's change log is read: the bound on a change whose invalidation message was lost; less than half of max_staleness",
+		func(c *Config) *time.Duration { return &c.Cache.Reconcile }, 10*time.Millisecond, time.Hour),
+	dur("cache.redis_ttl", "cache-redis-ttl", "CREDGATE_CACHE_REDIS_TTL", "expiry of the cache tier's Redis values",
+		func(c *Config) *time.Duration { return &c.Cache.RedisTTL }, time.Second, 30*24*time.Hour),
+
+	str("upstream.sources", "sources", "CREDGATE_SOURCES", "JSON file of upstream sources (data feeds, platform APIs) to keep current (empty: none)",
+		func(c *Config) *string { return &c.Upstream.Sources }, nil),
+
+	secret(str("evidence.key", "evidence-key", "CREDGATE_EVIDENCE_KEY", "note signer key (PRIVATE+KEY+…) signing evidence checkpoints, or a file holding it; every replica needs the same one (empty: generated into the data dir)",
+		func(c *Config) *string { return &c.Evidence.Key }, nil)),
+	str("evidence.origin", "evidence-origin", "CREDGATE_EVIDENCE_ORIGIN", "origin line of the evidence log's checkpoints: a name unique to this deployment, set before the first start",
+		func(c *Config) *string { return &c.Evidence.Origin }, checkOrigin),
+	dur("evidence.checkpoint_interval", "checkpoint-interval", "CREDGATE_CHECKPOINT_INTERVAL", "how often a checkpoint is signed while the evidence log grows",
+		func(c *Config) *time.Duration { return &c.Evidence.CheckpointInterval }, 10*time.Millisecond, 24*time.Hour),
+
+	secret(str("access.token_key", "token-key", "CREDGATE_TOKEN_KEY", "base64 Ed25519 seed signing access tokens; every replica needs the same one (empty: generated into the data dir)",
+		func(c *Config) *string { return &c.Access.TokenKey }, optional(checkSeed))),
+	secret(list("access.token_verify_keys", "token-verify-keys", "CREDGATE_TOKEN_VERIFY_KEYS", "comma-separated keys that verify but do not sign access tokens, during a signing key rotation: base64 Ed25519 seeds, or pub:<base64url public key>",
+		func(c *Config) *[]string { return &c.Access.TokenVerifyKeys }, checkVerifyKey)),
+	list("access.token_endpoint_urls", "token-endpoint-url", "CREDGATE_TOKEN_ENDPOINT_URL", "comma-separated public URLs of POST /v1/oauth/token that private_key_jwt assertions may name as aud, besides \"credgate\"",
+		func(c *Config) *[]string { return &c.Access.TokenEndpointURLs }, checkAbsoluteURL),
+	list("access.trusted_proxies", "trusted-proxies", "CREDGATE_TRUSTED_PROXIES", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For names the client address used for throttling",
+		func(c *Config) *[]string { return &c.Access.TrustedProxies }, checkProxy),
+	str("access.rate_limit", "rate-limit", "CREDGATE_RATE_LIMIT", "default request quota per partner, <requests>-<S|M|H|D>; a partner's own rate_limit overrides it",
+		func(c *Config) *string { return &c.Access.RateLimit }, checkRate),
+	str("access.auth_failure_limit", "auth-failure-limit", "CREDGATE_AUTH_FAILURE_LIMIT", "failed client authentications allowed per address before the token endpoint answers 429, <n>-<S|M|H|D>",
+		func(c *Config) *string { return &c.Access.AuthFailureLimit }, checkRate),
+	str("access.auth_failure_limit_per_client", "auth-failure-limit-per-client", "CREDGATE_AUTH_FAILURE_LIMIT_PER_CLIENT", "failed client authentications allowed per client id, from any address, <n>-<S|M|H|D>",
+		func(c *Config) *string { return &c.Access.AuthFailureLimitPerClient }, checkRate),
+	str("access.rate_limit_prefix", "rate-limit-prefix", "CREDGATE_RATE_LIMIT_PREFIX", "Redis key prefix of the shared rate limit counters",
+		func(c *Config) *string { return &c.Access.RateLimitPrefix }, checkPrefix),
+	str("access.admin_client_id", "", "CREDGATE_ADMIN_CLIENT_ID", "client id of the bootstrap administrator, with admin_client_secret (empty: generated on first start into the data dir)",
+		func(c *Config) *string { return &c.Access.AdminClientID }, nil),
+	secret(str("access.admin_client_secret", "", "CREDGATE_ADMIN_CLIENT_SECRET", "client secret of the bootstrap administrator, with admin_client_id; never a flag, where other users could read it",
+		func(c *Config) *string { return &c.Access.AdminClientSecret }, nil)),
+
+	str("catalog.dir", "catalog", "CREDGATE_CATALOG", "directory of a reviewed catalogue (*.yaml, as `credgate catalog export` writes it) to apply instead of the embedded one",
+		func(c *Config) *string { return &c.Catalog.Dir }, nil),
+	str("catalog.holidays", "holidays", "CREDGATE_HOLIDAYS", "YAML file with a calendar section adding the holidays of years the catalogue does not cover",
+		func(c *Config) *string { return &c.Catalog.Holidays }, nil),
+
+	str("log.level", "log-level", "CREDGATE_LOG_LEVEL", "least severe level logged: debug, info, warn or error",
+		func(c *Config) *string { return &c.Log.Level }, oneOf("debug", "info", "warn", "error")),
+	str("log.format", "log-format", "CREDGATE_LOG_FORMAT", "log line format: json or text",
+		func(c *Config) *string { return &c.Log.Format }, oneOf("json", "text")),
+
+	str("client.url", "url", "CREDGATE_URL", "base URL of the credgate server the command talks to",
+		func(c *Config) *string { return &c.Client.URL }, checkHTTPURL),
+}
+
+// crossCheck validates what no single setting can: combinations. keys
+// says which settings were loaded; a combination is checked only when all
+// of its settings were.
+func (c *Config) crossCheck(loaded func(string) bool) error {
+	if loaded("cache.reconcile") && loaded("cache.max_staleness") && c.Cache.Reconcile >= c.Cache.MaxStaleness/2 {
+		// Sets are confirmed every reconcile; one older than half the bound
+		// is read again, which a slower reconciler would make every hit do.
+		return &Error{Key: "cache.reconcile", Origin: c.Origin("cache.reconcile"), Value: c.Cache.Reconcile.String(),
+			Err: fmt.Errorf("must be less than half of cache.max_staleness (%s, %s)", c.Cache.MaxStaleness, c.Origin("cache.max_staleness"))}
+	}
+	if loaded("access.admin_client_id") && loaded("access.admin_client_secret") && (c.Access.AdminClientID == "") != (c.Access.AdminClientSecret == "") {
+		key := "access.admin_client_secret"
+		if c.Access.AdminClientID == "" {
+			key = "access.admin_client_id"
+		}
+		return &Error{Key: key, Origin: c.Origin(key),
+			Err: errors.New("set both access.admin_client_id and access.admin_client_secret (CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET), or neither")}
+	}
+	return nil
+}
+
+// Constructors of settings: each parses the raw text of a value, checks
+// it and stores it; errors say what is accepted.
+
+func str(key, flag, env, usage string, field func(*Config) *string, check func(string) error) *Setting {
+	return &Setting{Key: key, Flag: flag, Env: env, Usage: usage,
+		get: func(c *Config) string { return *field(c) },
+		set: func(c *Config, raw string) error {
+			if check != nil {
+				if err := check(raw); err != nil {
+					return err
+				}
+			}
+			*field(c) = raw
+			return nil
+		}}
+}
+
+func dur(key, flag, env, usage string, field func(*Config) *time.Duration, lo, hi time.Duration) *Setting {
+	return &Setting{Key: key, Flag: flag, Env: env, Usage: usage,
+		get: func(c *Config) string { return short(*field(c)) },
+		set: func(c *Config, raw string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(raw))
+			if err != nil {
+				return fmt.Errorf("not a duration; want a number with a unit, such as 500ms, 30s, 2m or 1h30m")
+			}
+			if d < lo || d > hi {
+				return fmt.Errorf("out of range; want %s to %s", short(lo), short(hi))
+			}
+			*field(c) = d
+			return nil
+		}}
+}
+
+// short renders a duration as an operator writes it: 10m, not 10m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func integer(key, flag, env, usage string, field func(*Config) *int, lo, hi int) *Setting {
+	return &Setting{Key: key, Flag: flag, Env: env, Usage: usage,
+		get: func(c *Config) string { return strconv.Itoa(*field(c)) },
+		set: func(c *Config, raw string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(raw))
+			if err != nil || n < lo || n > hi {
+				return fmt.Errorf("want a whole number from %d to %d", lo, hi)
+			}
+			*field(c) = n
+			return nil
+		}}
+}
+
+func boolean(key, flag, env, usage string, field func(*Config) *bool) *Setting {
+	return &Setting{Key: key, Flag: flag, Env: env, Usage: usage, boolFlag: true,
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) },
+		set: func(c *Config, raw string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(raw))
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			*field(c) = b
+			return nil
+		}}
+}
+
+// list is a comma-separated value (a YAML sequence in the file); empty
+// items are dropped.
+func list(key, flag, env, usage string, field func(*Config) *[]string, check func(string) error) *Setting {
+	return &Setting{Key: key, Flag: flag, Env: env, Usage: usage,
+		get: func(c *Config) string { return strings.Join(*field(c), ",") },
+		set: func(c *Config, raw string) error {
+			var out []string
+			for _, f := range strings.Split(raw, ",") {
+				if f = strings.TrimSpace(f); f == "" {
+					continue
+				}
+				if err := check(f); err != nil {
+					return fmt.Errorf("item %d: %w", len(out)+1, err)
+				}
+				out = append(out, f)
+			}
+			*field(c) = out
+			return nil
+		}}
+}
+
+func secret(s *Setting) *Setting { s.Secret = true; return s }
+
+func optional(check func(string) error) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+		return check(v)
+	}
+}
+
+func nonEmpty(what string) func(string) error {
+	return func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("empty; want %s", what)
+		}
+		return nil
+	}
+}
+
+func oneOf(values ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range values {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(values, ", "))
+	}
+}
+
+func checkAddr(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("want host:port, e.g. :8080 or 127.0.0.1:8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("want a port from 0 to 65535, e.g. :8080")
+	}
+	_ = host // any host: a name, an address or empty for every interface
+	return nil
+}
+
+func checkPostgresURL(v string) error {
+	u, err := url.Parse(v)
+	if err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return nil
+	}
+	// libpq's key=value form is accepted too.
+	if strings.Contains(v, "=") && !strings.Contains(v, "://") {
+		return nil
+	}
+	// The URL may hold a password: do not repeat it.
+	return errors.New("want a PostgreSQL URL, postgres://user@host:5432/db, or key=value settings")
+}
+
+func checkRedisURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		return errors.New("want a Redis URL, redis://[:password@]host:6379[/db], rediss://… or unix://…")
+	}
+	return nil
+}
+
+func checkPrefix(v string) error {
+	if v == "" || strings.ContainsAny(v, " \t\r\n") {
+		return errors.New("want a non-empty key prefix without spaces")
+	}
+	return nil
+}
+
+func checkOrigin(v string) error {
+	if err := evidence.ValidOrigin(v); err != nil {
+		return errors.New("want a printable name of 1 to 256 characters, without surrounding spaces, e.g. credgate.example.org/evidence")
+	}
+	return nil
+}
+
+func checkSeed(v string) error {
+	if _, err := access.DecodeSeed(v); err != nil {
+		return errors.New("want a base64 32-byte Ed25519 seed, e.g. from `head -c32 /dev/urandom | base64`")
+	}
+	return nil
+}
+
+func checkVerifyKey(v string) error {
+	if pub, ok := strings.CutPrefix(v, "pub:"); ok {
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(pub, "="))
+		if err != nil || len(b) != 32 {
+			return errors.New("pub: must be followed by a base64url 32-byte Ed25519 public key")
+		}
+		return nil
+	}
+	if checkSeed(v) != nil {
+		return errors.New("want a base64 32-byte Ed25519 seed or pub:<base64url public key>")
+	}
+	return nil
+}
+
+func checkAbsoluteURL(v string) error {
+	if u, err := url.Parse(v); err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL; want e.g. https://credgate.example.org/v1/oauth/token", v)
+	}
+	return nil
+}
+
+func checkHTTPURL(v string) error {
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http(s) URL, e.g. http://localhost:8080")
+	}
+	return nil
+}
+
+func checkProxy(v string) error {
+	if _, err := netip.ParseAddr(v); err == nil {
+		return nil
+	}
+	if _, err := netip.ParsePrefix(v); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%q is neither an IP address nor a CIDR; want e.g. 10.0.0.5 or 10.0.0.0/8", v)
+}
+
+func checkRate(v string) error {
+	if _, _, err := service.ParseRate(v); err != nil {
+		return errors.New("want <requests>-<S|M|H|D> with 1 to 1000000000 requests, e.g. 6000-M")
+	}
+	return nil
+}
