@@ -201,7 +201,7 @@ func readJWKS(path string) (json.RawMessage, error) {
 }
 
 // partnersCmd is "credgate partners".
-func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, partnersUsage)
 		return errUsage
@@ -261,6 +261,8 @@ func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	// A connection failure names the URL and how to name another.
+	defer func() { err = unreachable(api.BaseURL(), err) }()
 	var p client.Partner
 	switch verb {
 	case "create":
