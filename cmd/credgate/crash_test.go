@@ -186,7 +186,9 @@ func crashRun(t *testing.T, bin string, env []string) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill under load: once many checks are answered (many more are then
+	// in flight), or after 1.5 s whatever the count.
+	loadUntil(1500*time.Millisecond, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 300 })
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +261,7 @@ func TestSIGTERMDrains(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
+	loadUntil(700*time.Millisecond, func() bool { mu.Lock(); defer mu.Unlock(); return len(answered) >= 100 })
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 // runAsMain makes a run of this test binary be credgate itself.
@@ -36,4 +37,13 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("find the test binary: %v", err)
 	}
 	return bin
+}
+
+// loadUntil lets a load run until enough is done (cond) or for at most
+// max: a test that stops a server under load waits no longer than needed.
+func loadUntil(max time.Duration, cond func() bool) {
+	deadline := time.Now().Add(max)
+	for !cond() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
