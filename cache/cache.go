@@ -394,6 +394,7 @@ func (t *Tier) reload(ctx context.Context, subject string, s *set, asOf int64) s
 	entries, start, err := t.read(ctx, subject)
 	if err != nil {
 		t.stats.localHits.Add(1)
+		answeredBy(trace.SpanFromContext(ctx), spans.TierLocal, true) // the stale copy after all
 		return service.Lookup{Entries: s.entries, AsOf: time.Unix(0, asOf)}
 	}
 	t.stats.storeLoads.Add(1)
