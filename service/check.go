@@ -434,9 +434,12 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchReques
 		if err != nil {
 			return nil, fmt.Errorf("record checks: %w", err)
 		}
+		// One receipt span for the batch, not one per subject.
+		_, rspan := c.span(ctx, spans.Receipt)
 		for j, i := range at {
-			items[i].Answer.Receipt = c.receipt(ctx, done[j])
+			items[i].Answer.Receipt = receipt(done[j])
 		}
+		rspan.End()
 	}
 	return items, nil
 }
