@@ -41,7 +41,9 @@ import (
 
 	"github.com/maypok86/otter/v2"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/credgate/credgate/internal/telemetry/spans"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -100,6 +102,7 @@ type config struct {
 	logger        *slog.Logger
 	now           func() time.Time
 	fillQueueSize int
+	tracer        trace.Tracer // nil: off (tracing.go)
 }
 
 // Option configures a Tier.
@@ -303,7 +306,9 @@ func (t *Tier) Close() {
 // last known current. The entries are shared: callers must not modify
 // them. A local hit takes no lock that serialises lookups and does not
 // allocate.
-func (t *Tier) LookupEntries(ctx context.Context, subject string) (service.Lookup, error) {
+func (t *Tier) LookupEntries(ctx context.Context, subject string) (_ service.Lookup, err error) {
+	ctx, span := spans.Start(ctx, t.cfg.tracer, spans.CacheLookup)
+	defer func() { endSpan(span, err) }()
 	// confirmed is read before the set: a reading that completes in
 	// between may have dropped the set we then find, and its time must
 	// not be claimed for it.
@@ -314,17 +319,22 @@ func (t *Tier) LookupEntries(ctx context.Context, subject string) (service.Looku
 		asOf := max(s.loadedAt, conf)
 		if t.cfg.now().UnixNano()-asOf <= int64(t.cfg.maxStaleness/2) || t.storeDown.Load() {
 			t.stats.localHits.Add(1)
+			answeredBy(span, spans.TierLocal, true)
 			return service.Lookup{Entries: s.entries, AsOf: time.Unix(0, asOf)}, nil
 		}
 		// Older than half the bound although the store seems up (the
 		// reconciler is behind): read it again, keeping this copy if the
 		// store fails now.
+		answeredBy(span, spans.TierStore, true)
 		return t.reload(ctx, subject, s, asOf), nil
 	}
 	if ok {
 		t.local.Invalidate(subject) // from before a flush
 	}
-	s, err := t.local.Get(ctx, subject, t.loader)
+	if span.IsRecording() {
+		span.SetAttributes(spans.CacheHit.Bool(false)) // load adds the tier that answered
+	}
+	s, err = t.local.Get(ctx, subject, t.loader)
 	if err != nil {
 		t.stats.errors.Add(1)
 		return service.Lookup{}, err
@@ -339,14 +349,16 @@ func (t *Tier) load(ctx context.Context, subject string) (*set, error) {
 	gen := t.flushGen.Load()
 	var fill *fillTicket
 	if t.redis != nil {
-		s, ticket := t.redis.get(ctx, subject)
+		s, ticket := t.tracedRedisGet(ctx, subject)
 		if s != nil {
 			s.flush = gen
 			t.stats.redisHits.Add(1)
+			answeredBy(trace.SpanFromContext(ctx), spans.TierRedis, false)
 			return s, nil
 		}
 		fill = ticket
 	}
+	answeredBy(trace.SpanFromContext(ctx), spans.TierStore, false)
 	entries, start, err := t.read(ctx, subject)
 	if err != nil {
 		return nil, err
@@ -361,7 +373,9 @@ func (t *Tier) load(ctx context.Context, subject string) (*set, error) {
 
 // read reads subject from the decorated lookup, and when the entries were
 // current: its AsOf, or (zero: read by this call) the time taken before.
-func (t *Tier) read(ctx context.Context, subject string) ([]policy.Entry, time.Time, error) {
+func (t *Tier) read(ctx context.Context, subject string) (_ []policy.Entry, _ time.Time, err error) {
+	ctx, span := spans.Start(ctx, t.cfg.tracer, spans.CacheStore)
+	defer func() { endSpan(span, err) }()
 	start := t.cfg.now()
 	l, err := t.inner.LookupEntries(ctx, subject)
 	if err != nil {
@@ -381,6 +395,7 @@ func (t *Tier) reload(ctx context.Context, subject string, s *set, asOf int64) s
 	entries, start, err := t.read(ctx, subject)
 	if err != nil {
 		t.stats.localHits.Add(1)
+		answeredBy(trace.SpanFromContext(ctx), spans.TierLocal, true) // the stale copy after all
 		return service.Lookup{Entries: s.entries, AsOf: time.Unix(0, asOf)}
 	}
 	t.stats.storeLoads.Add(1)

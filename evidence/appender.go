@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/credgate/credgate/internal/telemetry/spans"
 )
 
 // Sink commits a batch of records durably and in order, assigning them
@@ -193,8 +197,10 @@ func (a *Appender) loop() {
 		// The commit must not be cut short by one caller's deadline: others
 		// share it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), a.commitTimeout)
+		start := time.Now()
 		idx, err := a.sink.AppendBatch(cctx, recs)
 		cancel()
+		traceBatch(live, len(recs), time.Since(start))
 		if err != nil {
 			err = fmt.Errorf("commit evidence batch: %w: %w", ErrUnavailable, err)
 			for _, r := range live {
@@ -210,6 +216,17 @@ func (a *Appender) loop() {
 		}
 		for i, r := range live {
 			r.res <- appendRes{rec: recs[i]}
+		}
+	}
+}
+
+// traceBatch tells each request's span (when it is being traced) how many
+// records shared its commit and how long the commit took, so that a slow
+// check shows whether it waited on the disk or in the queue.
+func traceBatch(live []*appendReq, size int, took time.Duration) {
+	for _, r := range live {
+		if sp := trace.SpanFromContext(r.ctx); sp.IsRecording() {
+			sp.SetAttributes(spans.BatchSize.Int(size), spans.CommitSeconds.Float64(took.Seconds()))
 		}
 	}
 }

@@ -47,6 +47,7 @@ type harnessConfig struct {
 	tokens  []access.Option
 	// catalog replaces the bundled catalogue (scope_test.go).
 	catalog *policy.Catalog
+	checker []service.CheckerOption // tracing_test.go
 }
 
 // harnessOption configures newHarness.
@@ -91,7 +92,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	// The lifecycle (objections, repairs, violation records) and answers as
 	// of a past time, as serve wires them.
 	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	srv := gateway.New(service.NewChecker(cat, st, app, st, service.WithHistory(st)), entries, partners, tokens,
+	srv := gateway.New(service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st))...), entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
 	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)

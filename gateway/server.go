@@ -48,6 +48,7 @@ type Server struct {
 	limits   *RateLimiter  // quotas and token endpoint throttling (ratelimit.go)
 	acts     *service.Acts // administrative acts read back (acts.go)
 	proxies  []string      // trusted reverse proxies (WithTrustedProxies)
+	tracing  tracing       // spans of requests (tracing.go)
 
 	// lifecycle serves objections, repairs, exits and violation records;
 	// nil unless WithLifecycle (lifecycle.go).
@@ -124,7 +125,7 @@ func (s *Server) Handler() http.Handler {
 	r.RedirectTrailingSlash = false
 	// ClientIP (throttling) believes X-Forwarded-For only from these.
 	_ = r.SetTrustedProxies(s.proxies)
-	r.Use(s.recoverer, s.requestID, s.observe)
+	r.Use(s.recoverer, s.requestID, s.traceRequest, s.observe)
 	r.NoRoute(func(c *gin.Context) {
 		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
 	})
@@ -143,7 +144,7 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/oauth/token", limitBody(MaxJSONBody), s.token)
 	r.GET("/.well-known/jwks.json", s.jwksHandler)
 
-	authed := v1.Group("", s.authenticate, s.rateLimit)
+	authed := v1.Group("", s.authChain()...)
 	authed.GET("/catalog", s.catalog)
 	authed.POST("/checks", limitBody(MaxJSONBody), s.check)
 	authed.POST("/checks\\:batch", limitBody(MaxBatchBody), s.checkBatch)

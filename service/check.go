@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/telemetry/spans"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -221,6 +223,9 @@ type Checker struct {
 	history History
 	// violations are read for eligibility measures (context.go).
 	violations ViolationReader
+
+	// tracer records the check's stages; nil: off (tracing.go).
+	tracer trace.Tracer
 }
 
 // EvidenceReader reads a past record.
@@ -276,7 +281,12 @@ func (c *Checker) validate(caller Caller, action, reference string) error {
 }
 
 // Check answers one check and returns only once its evidence is durable.
-func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (CheckAnswer, error) {
+func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (ans CheckAnswer, err error) {
+	ctx, span := c.span(ctx, spans.Check)
+	defer func() { endSpan(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(spans.Action.String(req.Action), spans.PastTime.Bool(req.AsOf != nil || req.ValidAt != nil))
+	}
 	if req.AsOf != nil {
 		var err error
 		if caller, err = c.asOfCaller(caller, req); err != nil {
@@ -297,16 +307,43 @@ func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (C
 	if !caller.mayCheckKind(subject.Kind) {
 		return CheckAnswer{}, fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
 	}
+	if span.IsRecording() {
+		span.SetAttributes(spans.SubjectKind.String(string(subject.Kind)))
+	}
 	ans, rec, err := c.decide(ctx, caller, subject, p)
 	if err != nil {
 		return CheckAnswer{}, err
 	}
-	recs, err := c.log.Append(ctx, rec)
+	recs, err := c.appendEvidence(ctx, rec)
 	if err != nil {
 		return CheckAnswer{}, fmt.Errorf("record check: %w", err)
 	}
-	ans.Receipt = receipt(recs[0])
+	if span.IsRecording() {
+		span.SetAttributes(spans.Outcome.String(string(ans.Outcome)))
+	}
+	ans.Receipt = c.receipt(ctx, recs[0])
 	return ans, nil
+}
+
+// appendEvidence appends recs to the evidence log in a span of its own;
+// the appender adds the size of the group commit they went in.
+func (c *Checker) appendEvidence(ctx context.Context, recs ...evidence.Record) (_ []evidence.Record, err error) {
+	ctx, span := c.span(ctx, spans.EvidenceAppend)
+	defer func() { endSpan(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(spans.Records.Int(len(recs)))
+	}
+	return c.log.Append(ctx, recs...)
+}
+
+// receipt is the receipt of a committed record, in a span of its own.
+func (c *Checker) receipt(ctx context.Context, r evidence.Record) *ReceiptView {
+	_, span := c.span(ctx, spans.Receipt)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(spans.LogIndex.Int64(int64(r.Index)))
+	}
+	return receipt(r)
 }
 
 // BatchItem is one subject's result in a batch: an answer or an error.
@@ -329,7 +366,12 @@ type BatchRequest struct {
 // fail validation get their own error and do not stop the others; every
 // answered subject is durably recorded, all in one group commit, before the
 // batch returns.
-func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchRequest) ([]BatchItem, error) {
+func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchRequest) (_ []BatchItem, err error) {
+	ctx, span := c.span(ctx, spans.CheckBatch)
+	defer func() { endSpan(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(spans.Action.String(req.Action), spans.Subjects.Int(len(req.Subjects)), spans.PastTime.Bool(req.ValidAt != nil))
+	}
 	subjects := req.Subjects
 	if len(subjects) == 0 {
 		return nil, ErrEmptyBatch
@@ -388,13 +430,16 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchReques
 		}
 	}
 	if len(pending) > 0 {
-		done, err := c.log.Append(ctx, pending...)
+		done, err := c.appendEvidence(ctx, pending...)
 		if err != nil {
 			return nil, fmt.Errorf("record checks: %w", err)
 		}
+		// One receipt span for the batch, not one per subject.
+		_, rspan := c.span(ctx, spans.Receipt)
 		for j, i := range at {
 			items[i].Answer.Receipt = receipt(done[j])
 		}
+		rspan.End()
 	}
 	return items, nil
 }
@@ -432,7 +477,7 @@ func (c *Checker) params(caller Caller, action, reference string, past, validAt 
 
 func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.SubjectID, p checkParams) (CheckAnswer, evidence.Record, error) {
 	action, reference, past := p.action, p.reference, p.past
-	found, err := c.lookupAt(ctx, subject.Value, past)
+	found, err := c.tracedLookup(ctx, subject.Value, past)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("look up entries: %w", err)
 	}
@@ -447,6 +492,8 @@ func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.Subj
 	}
 	q := policy.Query{Subject: subject, Action: action, At: at, Context: p.context}
 	q.Violations, q.ViolationsUnknown = c.violationsFor(ctx, action, subject.Value, knownAt)
+	_, span := c.span(ctx, spans.Decide)
+	defer span.End()
 	d, err := policy.Decide(c.catalog, q, found.Entries)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, err
@@ -461,6 +508,7 @@ func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.Subj
 	if unverifiable != nil {
 		d.Outcome = policy.OutcomeUnverifiable
 	}
+	traceDecision(span, subject.Kind, action, d)
 	id, err := uuid.NewV7()
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("check id: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/credgate/credgate/internal/telemetry/spans"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -105,7 +106,9 @@ func (c *Checker) violationsFor(ctx context.Context, action, subject string, kno
 	if c.violations == nil {
 		return nil, true
 	}
+	ctx, span := c.span(ctx, spans.Violations)
 	rs, err := c.violations.ViolationRecords(ctx, subject, knownAt)
+	endSpan(span, err)
 	if err != nil || len(rs) > MaxSubjectRecords {
 		// Truncated records may hide the latest violation.
 		return nil, true

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,17 +23,6 @@ const (
 	testAdminID     = "admin"
 	testAdminSecret = "crash-test-admin-secret-0123456789"
 )
-
-// buildBinary compiles credgate once per test binary run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "credgate")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -198,7 +186,9 @@ func crashRun(t *testing.T, bin string, env []string) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill under load: once many checks are answered (many more are then
+	// in flight), or after 1.5 s whatever the count.
+	loadUntil(1500*time.Millisecond, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 300 })
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +261,7 @@ func TestSIGTERMDrains(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
+	loadUntil(700*time.Millisecond, func() bool { mu.Lock(); defer mu.Unlock(); return len(answered) >= 100 })
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

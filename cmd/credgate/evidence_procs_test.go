@@ -276,7 +276,7 @@ func receiptCrashRun(t *testing.T, bin string, env []string) {
 			}
 		})
 	}
-	time.Sleep(1500 * time.Millisecond)
+	loadUntil(1500*time.Millisecond, func() bool { mu.Lock(); defer mu.Unlock(); return len(receipts) >= 150 })
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
