@@ -24,6 +24,7 @@ import (
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/config"
+	"github.com/credgate/credgate/internal/telemetry"
 	"github.com/credgate/credgate/service"
 )
 
@@ -177,9 +178,25 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		}
 	}
 
+	// Tracing (off unless an exporter is configured: then the components
+	// hold no tracer at all); spans are flushed after the server stops.
+	tracing, err := telemetry.Setup(ctx, telemetry.Config{Exporter: telemetry.Exporter(cfg.Tracing.Exporter),
+		Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio, ServiceName: telemetry.DefaultServiceName})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			logger.Warn("tracing shutdown", "error", err)
+		}
+	}()
+	tp := tracing.TracerProvider()
+
 	// The cache tier (and the upstream sources feeding the store) stops
 	// before the store closes.
-	caching, err := startCache(ctx, cfg.Cache, st, cat, sources, rdb, logger)
+	caching, err := startCache(ctx, cfg.Cache, st, cat, sources, rdb, logger, cache.WithTracerProvider(tp))
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
@@ -194,7 +211,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	// Checks read through the cache tier; answers as of a past time read
 	// the store's entry history, never a cache.
 	checker := service.NewChecker(cat, caching.tier, appender, st,
-		append([]service.CheckerOption{service.WithHistory(st)}, caching.checker...)...)
+		append([]service.CheckerOption{service.WithHistory(st), service.WithTracerProvider(tp)}, caching.checker...)...)
 	// Administrative acts go through the same appender as checks.
 	audit := service.NewAudit(appender)
 	entries := service.NewEntries(st, cat, append([]service.EntriesOption{service.WithEntriesAudit(audit)}, caching.entries...)...)
@@ -211,7 +228,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		return err
 	}
 
-	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}
+	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithTracerProvider(tp), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
 	opts = append(opts, gateway.WithLifecycle(service.NewLifecycle(entries, st)))

@@ -63,10 +63,11 @@ func (w *cacheWiring) close() {
 // rdb, serve's one client, if set) and the runner of the sources, if any.
 // The settings are validated by internal/config, the reconcile interval
 // against the staleness bound included.
-func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catalog, sources []upstream.SourceConfig, rdb *redis.Client, logger *slog.Logger) (*cacheWiring, error) {
+func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catalog, sources []upstream.SourceConfig, rdb *redis.Client, logger *slog.Logger, extra ...cache.Option) (*cacheWiring, error) {
 	opts := []cache.Option{cache.WithMaxSubjects(c.Subjects), cache.WithMaxStaleness(c.MaxStaleness),
 		cache.WithReconcileInterval(c.Reconcile), cache.WithRedisTTL(c.RedisTTL), cache.WithPrefix(c.Prefix),
 		cache.WithLogger(logger)}
+	opts = append(opts, extra...)
 	if rdb != nil {
 		opts = append(opts, cache.WithRedisClient(rdb))
 	}

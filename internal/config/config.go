@@ -30,6 +30,7 @@ type Config struct {
 	Access   Access
 	Catalog  Catalog
 	Log      Log
+	Tracing  Tracing
 	Client   Client
 
 	origins map[string]Origin
@@ -100,6 +101,14 @@ type Catalog struct {
 type Log struct {
 	Level  string // debug, info, warn or error
 	Format string // json or text
+}
+
+// Tracing is OpenTelemetry tracing of the check path (internal/telemetry);
+// off unless an exporter is named.
+type Tracing struct {
+	Exporter    string // none, otlp-http or otlp-grpc
+	Endpoint    string // the collector's URL; empty: the OTLP default
+	SampleRatio float64
 }
 
 // Client is how the command line reaches a running credgate.

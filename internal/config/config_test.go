@@ -79,8 +79,9 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second},
 		Access: Access{RateLimit: gateway.DefaultRateLimit, AuthFailureLimit: gateway.DefaultAuthFailuresPerAddress,
 			AuthFailureLimitPerClient: gateway.DefaultAuthFailuresPerClient, RateLimitPrefix: "credgate:ratelimit"},
-		Log:    Log{Level: "info", Format: "json"},
-		Client: Client{URL: "http://localhost:8080"},
+		Log:     Log{Level: "info", Format: "json"},
+		Tracing: Tracing{Exporter: "none", SampleRatio: 1},
+		Client:  Client{URL: "http://localhost:8080"},
 	}
 	got := *c
 	got.origins = nil

@@ -88,6 +88,13 @@ var settings = []*Setting{
 	str("log.format", "log-format", "CREDGATE_LOG_FORMAT", "log line format: json or text",
 		func(c *Config) *string { return &c.Log.Format }, oneOf("json", "text")),
 
+	str("tracing.exporter", "tracing-exporter", "CREDGATE_TRACING_EXPORTER", "where spans of the check path go: none, otlp-http or otlp-grpc",
+		func(c *Config) *string { return &c.Tracing.Exporter }, oneOf("none", "otlp-http", "otlp-grpc")),
+	str("tracing.endpoint", "tracing-endpoint", "CREDGATE_TRACING_ENDPOINT", "the OTLP collector's http(s) URL, without credentials (empty: the OTLP default)",
+		func(c *Config) *string { return &c.Tracing.Endpoint }, optional(checkTracingEndpoint)),
+	ratio("tracing.sample_ratio", "tracing-sample-ratio", "CREDGATE_TRACING_SAMPLE_RATIO", "share of requests traced, from 0 to 1",
+		func(c *Config) *float64 { return &c.Tracing.SampleRatio }),
+
 	str("client.url", "url", "CREDGATE_URL", "base URL of the credgate server the command talks to",
 		func(c *Config) *string { return &c.Client.URL }, checkHTTPURL),
 }
@@ -169,6 +176,33 @@ func integer(key, flag, env, usage string, field func(*Config) *int, lo, hi int)
 			*field(c) = n
 			return nil
 		}}
+}
+
+// ratio is a number from 0 to 1.
+func ratio(key, flag, env, usage string, field func(*Config) *float64) *Setting {
+	return &Setting{Key: key, Flag: flag, Env: env, Usage: usage,
+		get: func(c *Config) string { return strconv.FormatFloat(*field(c), 'g', -1, 64) },
+		set: func(c *Config, raw string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+			if err != nil || f < 0 || f > 1 {
+				return errors.New("want a number from 0 to 1, such as 0.01")
+			}
+			*field(c) = f
+			return nil
+		}}
+}
+
+// checkTracingEndpoint wants an http(s) URL with a host and no
+// credentials: the endpoint is printed by credgate config and logged.
+func checkTracingEndpoint(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http(s) URL such as http://127.0.0.1:4318")
+	}
+	if u.User != nil {
+		return errors.New("want no credentials in the URL")
+	}
+	return nil
 }
 
 func boolean(key, flag, env, usage string, field func(*Config) *bool) *Setting {
