@@ -8,29 +8,8 @@ import (
 	"github.com/goccy/go-yaml"
 )
 
-// acceptanceFileCase is the shape of testdata/acceptance/*.yaml (see its
-// README): checked here for form only; the cases are run by the decision's
-// acceptance test.
-type acceptanceFileCase struct {
-	Name               string                   `yaml:"name"`
-	Source             string                   `yaml:"source"`
-	List               string                   `yaml:"list"`
-	Subject            SubjectKind              `yaml:"subject"`
-	AlsoLists          []string                 `yaml:"also_lists"`
-	Action             string                   `yaml:"action"`
-	Region             string                   `yaml:"region"`
-	Industry           string                   `yaml:"industry"`
-	SubjectType        string                   `yaml:"subject_type"`
-	EmployerType       string                   `yaml:"employer_type"`
-	ViolationsYearsAgo []float64                `yaml:"violations_years_ago"`
-	WantOutcome        Outcome                  `yaml:"want_outcome"`
-	NotOutcome         []Outcome                `yaml:"not_outcome"`
-	Applied            []string                 `yaml:"applied"`
-	NotApplied         []string                 `yaml:"not_applied"`
-	Status             map[string]MeasureStatus `yaml:"status"`
-}
-
-// Every acceptance case is well formed and names only lists, actions,
+// Every acceptance case (acceptanceCase, acceptance_test.go) is well formed
+// and names only lists, actions,
 // vocabulary and measures the bundled catalogue has, so that a renamed
 // measure cannot silently empty a case.
 func TestAcceptanceFilesWellFormed(t *testing.T) {
@@ -49,7 +28,7 @@ func TestAcceptanceFilesWellFormed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var cases []acceptanceFileCase
+		var cases []acceptanceCase
 		if err := yaml.UnmarshalWithOptions(data, &cases, yaml.DisallowUnknownField()); err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}

@@ -59,46 +59,26 @@ var listening = regexp.MustCompile(`listening on (http://[^\s]+)`)
 func startInProcess(t *testing.T, args ...string) *inproc {
 	t.Helper()
 	dataDir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	out, logs := &syncBuffer{}, &syncBuffer{}
-	done := make(chan error, 1)
-	args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--evidence-origin", testOrigin,
-		"--shutdown-timeout", "5s"}, args...)
-	go func() { done <- serve(ctx, args, out, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("serve did not stop")
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			p := &inproc{base: m[1], dataDir: dataDir, logs: logs}
-			var cred struct {
-				ClientID     string `json:"client_id"`
-				ClientSecret string `json:"client_secret"`
-			}
-			b, err := os.ReadFile(filepath.Join(dataDir, adminCredentialsFile))
-			if err != nil || json.Unmarshal(b, &cred) != nil {
-				t.Fatalf("admin credentials: %v", err)
-			}
-			p.adminID = cred.ClientID
-			p.adminToken = getToken(t, p.base, cred.ClientID, cred.ClientSecret)
-			return p
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve stopped: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	base, logs, stop := serveInProcess(t, dataDir, args...)
+	t.Cleanup(stop)
+	p := &inproc{base: base, dataDir: dataDir, logs: logs}
+	p.adminID, p.adminToken = adminToken(t, base, dataDir)
+	return p
+}
+
+// adminToken logs in with the administrator credential serve generated
+// into dataDir on its first start.
+func adminToken(t *testing.T, base, dataDir string) (id, token string) {
+	t.Helper()
+	var cred struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
 	}
+	b, err := os.ReadFile(filepath.Join(dataDir, adminCredentialsFile))
+	if err != nil || json.Unmarshal(b, &cred) != nil {
+		t.Fatalf("admin credentials: %v", err)
+	}
+	return cred.ClientID, getToken(t, base, cred.ClientID, cred.ClientSecret)
 }
 
 func getJSON(t *testing.T, base, path, token string, v any) int {

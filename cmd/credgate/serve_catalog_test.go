@@ -5,11 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,23 +126,35 @@ func writeTemp(t *testing.T, content string) string {
 // its base URL and a function that stops it.
 func serveUntilListening(t *testing.T, dataDir string, args ...string) (string, func()) {
 	t.Helper()
+	base, _, stop := serveInProcess(t, dataDir, args...)
+	return base, stop
+}
+
+// serveInProcess runs `credgate serve` (the real wiring) in this process on
+// dataDir until it listens, and returns its base URL, its logs and a
+// function that stops it.
+func serveInProcess(t *testing.T, dataDir string, args ...string) (string, *syncBuffer, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, logs := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--evidence-origin", testOrigin, "--shutdown-timeout", "5s"}, args...)
 	go func() { done <- serve(ctx, args, out, logs) }()
+	var once sync.Once
 	stop := func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("serve did not stop")
-		}
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Errorf("serve did not stop")
+			}
+		})
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			return m[1], stop
+			return m[1], logs, stop
 		}
 		select {
 		case err := <-done:
@@ -169,15 +181,7 @@ func TestServeRecordsCatalogInUse(t *testing.T) {
 	hol := writeTemp(t, holidays2027)
 	base, stop := serveUntilListening(t, dataDir, "--catalog", dir, "--holidays", hol)
 	defer stop()
-	var cred struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	b, err := os.ReadFile(filepath.Join(dataDir, adminCredentialsFile))
-	if err != nil || json.Unmarshal(b, &cred) != nil {
-		t.Fatalf("admin credentials: %v", err)
-	}
-	token := getToken(t, base, cred.ClientID, cred.ClientSecret)
+	_, token := adminToken(t, base, dataDir)
 	var page struct {
 		Acts []struct {
 			Act     string         `json:"act"`

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -48,15 +45,7 @@ func TestServeExportsTraces(t *testing.T) {
 	defer ts.Close()
 	dataDir := t.TempDir()
 	base, stop := serveUntilListening(t, dataDir, "--tracing-exporter", "otlp-http", "--tracing-endpoint", ts.URL)
-	var cred struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	b, err := os.ReadFile(filepath.Join(dataDir, adminCredentialsFile))
-	if err != nil || json.Unmarshal(b, &cred) != nil {
-		t.Fatalf("admin credentials: %v", err)
-	}
-	token := getToken(t, base, cred.ClientID, cred.ClientSecret)
+	_, token := adminToken(t, base, dataDir)
 	const subject = "91350100M000100Y43"
 	body := `{"subject":{"id":"` + subject + `"},"action":"government_procurement"}`
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/checks", strings.NewReader(body))
