@@ -42,13 +42,22 @@ func hasPrefix(p string, prefixes []string) bool {
 	return slices.ContainsFunc(prefixes, func(pre string) bool { return p == pre || strings.HasPrefix(p, pre+"/") })
 }
 
+// traceAPI is the OpenTelemetry trace API (interfaces and a no-op, no
+// I/O) with credgate's span names: the appender names its batch on the
+// caller's span. The SDK and exporters stay out (TestNoTracingSDK).
+var traceAPI = []string{
+	module + "/internal/telemetry/spans",
+	"go.opentelemetry.io/otel/attribute", "go.opentelemetry.io/otel/codes", "go.opentelemetry.io/otel/semconv",
+	"go.opentelemetry.io/otel/trace", "github.com/cespare/xxhash/v2",
+}
+
 // TestInnerLayersAllowList: policy is the pure domain and evidence the
 // verifiable log; neither may reach infrastructure (HTTP frameworks,
 // databases, caches) nor any other credgate package but those listed.
 func TestInnerLayersAllowList(t *testing.T) {
 	for pkg, allowed := range map[string][]string{
 		"policy":   {"github.com/goccy/go-yaml"},
-		"evidence": {"github.com/transparency-dev/merkle", "golang.org/x/mod/sumdb/note"},
+		"evidence": append([]string{"github.com/transparency-dev/merkle", "golang.org/x/mod/sumdb/note"}, traceAPI...),
 	} {
 		for _, d := range deps(t, pkg) {
 			if !hasPrefix(d, allowed) {
@@ -97,6 +106,20 @@ func TestInwardOnly(t *testing.T) {
 		for _, d := range strings.Fields(string(out)) {
 			if d != module+"/"+pkg && hasPrefix(d, forbidden) {
 				t.Errorf("%s depends on %s", pkg, d)
+			}
+		}
+	}
+}
+
+// TestNoTracingSDK: only the binary sets tracing up; the libraries see the
+// trace API alone, so that a partner system using them pulls in no
+// exporter, gRPC or SDK.
+func TestNoTracingSDK(t *testing.T) {
+	sdk := []string{"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "google.golang.org/grpc", module + "/internal/telemetry"}
+	for _, pkg := range []string{"policy", "evidence", "service", "access", "cache", "gateway", "client"} {
+		for _, d := range deps(t, pkg) {
+			if hasPrefix(d, sdk) && d != module+"/internal/telemetry/spans" {
+				t.Errorf("%s depends on %s: tracing is set up by cmd/credgate only", pkg, d)
 			}
 		}
 	}
