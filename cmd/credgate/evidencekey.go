@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -67,6 +68,48 @@ func dataDirSigner(origin, dataDir string, generate bool, logger *slog.Logger) (
 	}
 	logger.Info("generated the evidence checkpoint signing key", "file", path)
 	return s, nil
+}
+
+// checkLogKey refuses a log whose latest checkpoint neither the replica's
+// signer (nil: none configured nor in the data dir) nor its previous keys
+// verify, saying which key signed it and where that key is to be found.
+func checkLogKey(ctx context.Context, st evidence.CheckpointReader, signer *evidence.Signer, cfg *config.Config) error {
+	keys := slices.Clone(cfg.Evidence.PreviousKeys)
+	if signer != nil {
+		keys = append(keys, signer.VerifierKey())
+	}
+	vs, err := evidence.Verifiers(keys...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Describe("evidence.previous_keys"), err)
+	}
+	err = evidence.CheckLogKey(ctx, st, cfg.Evidence.Origin, vs)
+	var ke *evidence.LogKeyError
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &ke):
+		return fmt.Errorf("evidence log: %w", err)
+	case ke.Origin != "":
+		return fmt.Errorf("%w: %s is %q; set --evidence-origin / CREDGATE_EVIDENCE_ORIGIN to %q, as the replicas that signed it have",
+			err, cfg.Describe("evidence.origin"), cfg.Evidence.Origin, ke.Origin)
+	}
+	has := "has no evidence key: none is configured, and " + filepath.Join(cfg.Store.DataDir, evidenceKeyFile) + " does not exist"
+	if signer != nil {
+		has = "has key " + signerName(signer.VerifierKey())
+	}
+	return fmt.Errorf("%w, which this replica does not have (it %s): copy %s from the first replica's data dir, or set --evidence-key / CREDGATE_EVIDENCE_KEY to it; "+
+		"after a rotation, give the old verifier key (GET /v1/evidence/keys) in --evidence-previous-keys / CREDGATE_EVIDENCE_PREVIOUS_KEYS",
+		err, has, evidenceKeyFile)
+}
+
+// signerName is a verifier key's "name+hash", as a note's signature line
+// names it; the key itself is public but long.
+func signerName(vkey string) string {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) < 2 {
+		return vkey
+	}
+	return parts[0] + "+" + parts[1]
 }
 
 // keyName makes a note key name (no spaces, no '+') from the origin.

@@ -71,11 +71,11 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	st, _, err := openStore(ctx, cfg.Store)
+	st, _, closeStore, err := openStore(ctx, cfg.Store, false)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore()
 	// The import is an administrative act: recorded, with the local user as
 	// its actor, in the evidence log before the entries are stored.
 	app := evidence.NewAppender(st)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/testenv"
 )
 
@@ -67,9 +68,14 @@ func TestReplicasSeeNewEntriesWithinBound(t *testing.T) {
 	bin := buildBinary(t)
 	seed := make([]byte, 32)
 	rand.Read(seed)
+	// Replicas share the evidence key, or all but the first refuse to start.
+	skey, err := evidence.GenerateSignerKey("credgate.test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	const reconcile = 3 * time.Second
 	env := []string{
-		"CREDGATE_POSTGRES_URL=" + pg, "CREDGATE_REDIS_URL=" + redisURL,
+		"CREDGATE_POSTGRES_URL=" + pg, "CREDGATE_REDIS_URL=" + redisURL, "CREDGATE_EVIDENCE_KEY=" + skey,
 		fmt.Sprintf("CREDGATE_REDIS_PREFIX=credgate-test-%d", time.Now().UnixNano()),
 		fmt.Sprintf("CREDGATE_RATE_LIMIT_PREFIX=credgate-test-rl-%d", time.Now().UnixNano()),
 		"CREDGATE_RATE_LIMIT=1000000-M",

@@ -43,24 +43,39 @@ var (
 	_ store = (*postgres.Store)(nil)
 )
 
-// openStore opens the configured store. Only SQLite needs the data dir,
-// so only SQLite creates it.
-func openStore(ctx context.Context, c config.Store) (store, string, error) {
+// openStore opens the configured store; closeStore closes it (and frees
+// the data dir). Only SQLite needs the data dir, so only SQLite creates
+// it, and, for serve (lock), locks it first: one server per SQLite
+// database, or two would each sign the evidence log as if alone. import
+// does not lock: it may write beside a running server (SQLite serialises
+// the writers, and the server's checkpointer signs what it adds).
+func openStore(ctx context.Context, c config.Store, lock bool) (st store, kind string, closeStore func(), err error) {
 	if c.PostgresURL != "" {
-		st, err := postgres.Open(ctx, c.PostgresURL)
+		pg, err := postgres.Open(ctx, c.PostgresURL)
 		if err != nil {
-			return nil, "", fmt.Errorf("open PostgreSQL (store.postgres_url): %w", err)
+			return nil, "", nil, fmt.Errorf("open PostgreSQL (store.postgres_url): %w", err)
 		}
-		return st, "postgres", nil
+		return pg, "postgres", func() { pg.Close() }, nil
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, "", fmt.Errorf("data dir (store.data_dir): %w", err)
+		return nil, "", nil, fmt.Errorf("data dir (store.data_dir): %w", err)
 	}
-	st, err := sqlite.Open(ctx, c.DataDir)
+	var dirLock *sqlite.DirLock // nil unless lock: Release is then a no-op
+	if lock {
+		dirLock, err = sqlite.LockDataDir(c.DataDir)
+		if errors.Is(err, sqlite.ErrDataDirLocked) {
+			return nil, "", nil, fmt.Errorf("%w; stop that credgate first, or give this one another --data-dir (CREDGATE_DATA_DIR); replicas that share data need PostgreSQL (--postgres-url)", err)
+		}
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("data dir (store.data_dir): %w", err)
+		}
+	}
+	lite, err := sqlite.Open(ctx, c.DataDir)
 	if err != nil {
-		return nil, "", fmt.Errorf("open SQLite in %s (store.data_dir): %w", c.DataDir, err)
+		dirLock.Release()
+		return nil, "", nil, fmt.Errorf("open SQLite in %s (store.data_dir): %w", c.DataDir, err)
 	}
-	return st, "sqlite", nil
+	return lite, "sqlite", func() { lite.Close(); dirLock.Release() }, nil
 }
 
 const serveUsage = `Usage: credgate serve [flags]
@@ -159,11 +174,17 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	defer ln.Close() // if the start fails from here on; Serve closes it otherwise
 
 	// 3. The store: opened (and migrated) before anything is generated.
-	st, kind, err := openStore(ctx, cfg.Store)
+	st, kind, closeStore, err := openStore(ctx, cfg.Store, true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore()
+	// A log already signed by a key this replica does not have is refused
+	// before a key is generated or anything signed: signing on would fork
+	// its history, and every receipt would stop verifying.
+	if err := checkLogKey(ctx, st, signer, cfg); err != nil {
+		return err
+	}
 
 	// 4. Keys neither configured nor in the data dir: generated there on
 	// the first start.

@@ -71,7 +71,8 @@ type Upstream struct {
 
 // Evidence is how the evidence log's checkpoints are signed.
 type Evidence struct {
-	Key                string // a note signer key or a file holding one; empty: generated in the data dir
+	Key                string   // a note signer key or a file holding one; empty: generated in the data dir
+	PreviousKeys       []string // verifier keys that signed the log before a rotation
 	Origin             string
 	CheckpointInterval time.Duration
 }

@@ -96,7 +96,7 @@ func TestDefaultsMatchPackages(t *testing.T) {
 func equalConfig(a, b Config) bool {
 	// Lists: nil and empty are the same setting.
 	norm := func(c *Config) {
-		for _, l := range []*[]string{&c.Access.TokenVerifyKeys, &c.Access.TokenEndpointURLs, &c.Access.TrustedProxies} {
+		for _, l := range []*[]string{&c.Evidence.PreviousKeys, &c.Access.TokenVerifyKeys, &c.Access.TokenEndpointURLs, &c.Access.TrustedProxies} {
 			if len(*l) == 0 {
 				*l = nil
 			}

@@ -52,6 +52,8 @@ var settings = []*Setting{
 
 	secret(str("evidence.key", "evidence-key", "CREDGATE_EVIDENCE_KEY", "note signer key (PRIVATE+KEY+…) signing evidence checkpoints, or a file holding it; every replica needs the same one (empty: generated into the data dir)",
 		func(c *Config) *string { return &c.Evidence.Key }, nil)),
+	list("evidence.previous_keys", "evidence-previous-keys", "CREDGATE_EVIDENCE_PREVIOUS_KEYS", "comma-separated verifier keys (name+hash+key, from GET /v1/evidence/keys) of keys that signed this log before a rotation: a start checks the log's latest checkpoint against evidence.key and these",
+		func(c *Config) *[]string { return &c.Evidence.PreviousKeys }, checkNoteVerifier),
 	str("evidence.origin", "evidence-origin", "CREDGATE_EVIDENCE_ORIGIN", "origin line of the evidence log's checkpoints: a name unique to this deployment, set before the first start",
 		func(c *Config) *string { return &c.Evidence.Origin }, checkOrigin),
 	dur("evidence.checkpoint_interval", "checkpoint-interval", "CREDGATE_CHECKPOINT_INTERVAL", "how often a checkpoint is signed while the evidence log grows",
@@ -313,6 +315,13 @@ func checkPrefix(v string) error {
 func checkOrigin(v string) error {
 	if err := evidence.ValidOrigin(v); err != nil {
 		return errors.New("want a printable name of 1 to 256 characters, without surrounding spaces, e.g. credgate.example.org/evidence")
+	}
+	return nil
+}
+
+func checkNoteVerifier(v string) error {
+	if _, err := evidence.Verifiers(v); err != nil {
+		return errors.New("want a note verifier key, name+hash+base64 key, as GET /v1/evidence/keys lists it")
 	}
 	return nil
 }
