@@ -82,7 +82,9 @@ const serveUsage = `Usage: credgate serve [flags]
 
 Runs the gateway. A first start generates the token and evidence signing keys
 and the administrator's credential into the data dir, unless they are
-configured; a start that fails writes nothing.
+configured; a start that fails writes nothing. A start on an evidence log that
+another key signed is refused (replicas share one key), as is a second server
+on one SQLite data dir.
 `
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
