@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,11 @@ type Log struct {
 	sem        chan struct{}
 	mu         sync.Mutex
 	lastSigned time.Time
+	// sound is the last stored checkpoint found signed by the current
+	// key; fresh the last one signed here (served when the stored one is
+	// not sound).
+	sound []byte
+	fresh StoredCheckpoint
 }
 
 // LogOption configures a Log.
@@ -164,10 +170,9 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 		return StoredCheckpoint{}, ctx.Err()
 	}
 	defer func() { <-l.sem }()
-	latest, err := l.store.LatestCheckpoint(ctx)
-	none := errors.Is(err, ErrNoCheckpoint)
-	if err != nil && !none {
-		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+	latest, none, err := l.latest(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, err
 	}
 	head, err := l.store.TreeHead(ctx)
 	if err != nil {
@@ -204,35 +209,80 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 	}
 	l.mu.Lock()
 	l.lastSigned = l.now()
+	l.fresh = st
 	l.mu.Unlock()
 	// Another replica may have stored one of this size first: serve the
 	// stored one, so that every replica serves the same history.
-	latest, err = l.store.LatestCheckpoint(ctx)
+	latest, none, err = l.latest(ctx)
 	if err != nil {
-		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+		return StoredCheckpoint{}, err
+	}
+	if none || latest.Size < st.Size {
+		return st, nil
 	}
 	return latest, nil
 }
 
+// latest is the latest stored checkpoint that this log can serve: the
+// store gives only checkpoints of sizes its tree has, and it must be
+// signed by the current key. A stored row that is not (forged, or signed
+// by a key this replica does not hold) never wins over one signed here:
+// the last one signed here is served instead, or none (then the caller
+// signs the tree afresh). none reports that nothing servable is stored.
+func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err error) {
+	cp, err = l.store.LatestCheckpoint(ctx)
+	if errors.Is(err, ErrNoCheckpoint) {
+		return StoredCheckpoint{}, true, nil
+	}
+	if err != nil {
+		return StoredCheckpoint{}, false, fmt.Errorf("read latest checkpoint: %w", err)
+	}
+	l.mu.Lock()
+	known, fresh := bytes.Equal(l.sound, cp.Note), l.fresh
+	l.mu.Unlock()
+	if known {
+		return cp, false, nil
+	}
+	sc, verr := OpenCheckpoint(cp.Note, l.current, l.Origin())
+	if verr == nil && (sc.Size != cp.Size || sc.Root != cp.Root) {
+		verr = fmt.Errorf("%w: the note is of %d records, the row of %d", ErrTreeCorrupt, sc.Size, cp.Size)
+	}
+	if verr != nil {
+		l.logger.Error("evidence: the latest stored checkpoint is not one this log signed; serving one signed here",
+			"size", cp.Size, "err", verr)
+		if fresh.Note != nil && fresh.Size >= cp.Size {
+			return fresh, false, nil
+		}
+		return StoredCheckpoint{}, true, nil
+	}
+	l.mu.Lock()
+	l.sound = bytes.Clone(cp.Note)
+	l.mu.Unlock()
+	return cp, false, nil
+}
+
 // Checkpoint is the latest signed checkpoint.
 func (l *Log) Checkpoint(ctx context.Context) (StoredCheckpoint, error) {
-	cp, err := l.store.LatestCheckpoint(ctx)
-	if errors.Is(err, ErrNoCheckpoint) {
+	cp, none, err := l.latest(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	if none {
 		return l.checkpointGrowth(ctx, false)
 	}
-	return cp, err
+	return cp, nil
 }
 
 // Covering returns the latest checkpoint if it covers the first size
 // records, and otherwise signs one now (throttled and shared with
 // concurrent callers).
 func (l *Log) Covering(ctx context.Context, size uint64) (StoredCheckpoint, error) {
-	cp, err := l.store.LatestCheckpoint(ctx)
-	if err == nil && cp.Size >= size {
-		return cp, nil
+	cp, none, err := l.latest(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, err
 	}
-	if err != nil && !errors.Is(err, ErrNoCheckpoint) {
-		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+	if !none && cp.Size >= size {
+		return cp, nil
 	}
 	cp, err = l.checkpointGrowth(ctx, true)
 	if err != nil {

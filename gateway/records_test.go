@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,6 +25,8 @@ type tamperer struct {
 	exec func(t *testing.T, q string, args ...any)
 	// unlock lifts the append-only trigger so rows can be moved.
 	unlock string
+	// now is a created_at value of the dialect.
+	now any
 }
 
 // TestRecordReadVerified reads past checks back after their rows were
@@ -32,6 +35,22 @@ type tamperer struct {
 // erased body answers 410 record_erased with what remains provable.
 func TestRecordReadVerified(t *testing.T) {
 	t.Parallel()
+	onBothStores(t, testRecordReadVerified)
+}
+
+// TestForgedCheckpointRows writes checkpoint rows behind the store's back:
+// one beyond the tree's size and one, for the size the tree has, signed by
+// a key the log does not hold. Neither is ever served in place of a
+// checkpoint the log signed: receipts and the served checkpoint verify
+// with the log's key.
+func TestForgedCheckpointRows(t *testing.T) {
+	t.Parallel()
+	onBothStores(t, testForgedCheckpointRows)
+}
+
+// onBothStores runs test over the gateway on a real SQLite and a real
+// PostgreSQL store, with a handle on the database underneath.
+func onBothStores(t *testing.T, test func(t *testing.T, h *harness, db tamperer)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
@@ -40,7 +59,7 @@ func TestRecordReadVerified(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		testRecordReadVerified(t, h, tamperer{
+		test(t, h, tamperer{
 			exec: func(t *testing.T, q string, args ...any) {
 				t.Helper()
 				if _, err := db.ExecContext(t.Context(), strings.ReplaceAll(q, "$", "?"), args...); err != nil {
@@ -48,6 +67,7 @@ func TestRecordReadVerified(t *testing.T) {
 				}
 			},
 			unlock: `DROP TRIGGER evidence_no_rewrite`,
+			now:    time.Now().UnixMicro(),
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
@@ -63,7 +83,7 @@ func TestRecordReadVerified(t *testing.T) {
 		}
 		t.Cleanup(func() { conn.Close(context.Background()) })
 		h := newHarness(t, func(c *harnessConfig) { c.store = st })
-		testRecordReadVerified(t, h, tamperer{
+		test(t, h, tamperer{
 			exec: func(t *testing.T, q string, args ...any) {
 				t.Helper()
 				if _, err := conn.Exec(t.Context(), q, args...); err != nil {
@@ -71,8 +91,85 @@ func TestRecordReadVerified(t *testing.T) {
 				}
 			},
 			unlock: `ALTER TABLE evidence DISABLE TRIGGER evidence_no_rewrite`,
+			now:    time.Now(),
 		})
 	})
+}
+
+func testForgedCheckpointRows(t *testing.T, h *harness, db tamperer) {
+	_, tok := h.partner("checkpoints", "public_tendering")
+	vs, err := evidence.Verifiers(h.evidence.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, _ := evidence.GenerateSignerKey("credgate.test")
+	forger, err := evidence.NewSigner(testEvidenceOrigin, skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	check := func() string {
+		t.Helper()
+		n++
+		subject := completeUSCC(t, fmt.Sprintf("91110000MA00300%02d", n))
+		res := h.doJSON(http.MethodPost, "/v1/checks", tok, checkBody(subject, "public_tendering"))
+		if res.Status != http.StatusOK {
+			t.Fatalf("check: %d %s", res.Status, res.Body)
+		}
+		return res.json(t)["check_id"].(string)
+	}
+	verifies := func(what, id string) {
+		t.Helper()
+		res := h.doJSON(http.MethodGet, "/v1/evidence/receipts/"+id, tok, nil)
+		if res.Status != http.StatusOK {
+			t.Fatalf("%s: receipt %d %s", what, res.Status, res.Body)
+		}
+		r, err := evidence.ParseReceipt(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := evidence.VerifyReceipt(r, vs); err != nil {
+			t.Fatalf("%s: the receipt does not verify: %v", what, err)
+		}
+		res = h.do(http.MethodGet, "/v1/evidence/checkpoint", "", "", nil)
+		if res.Status != http.StatusOK {
+			t.Fatalf("%s: checkpoint %d %s", what, res.Status, res.Body)
+		}
+		var cp struct {
+			Checkpoint string `json:"checkpoint"`
+		}
+		_ = json.Unmarshal(res.Body, &cp)
+		if _, err := evidence.OpenCheckpoint([]byte(cp.Checkpoint), vs, testEvidenceOrigin); err != nil {
+			t.Fatalf("%s: the served checkpoint does not verify: %v: %s", what, err, res.Body)
+		}
+	}
+	forge := func(size uint64) {
+		t.Helper()
+		sc, err := forger.Sign(size, [32]byte{9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.exec(t, `INSERT INTO evidence_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)`,
+			int64(size), sc.Root[:], sc.Note, db.now)
+	}
+	verifies("before forging", check())
+	head, err := h.store.TreeHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A row far beyond the tree: the first stored for its size, it would
+	// otherwise be the latest forever.
+	forge(head.Size + 1000)
+	verifies("a row beyond the tree", check())
+	// A row for the size the tree has after the next check, stored before
+	// the log signs that size.
+	id := check()
+	head, err = h.store.TreeHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forge(head.Size)
+	verifies("a foreign row for the tree's size", id)
 }
 
 func testRecordReadVerified(t *testing.T, h *harness, db tamperer) {
