@@ -403,6 +403,19 @@ type AuditLeaf struct {
 	// salt; zero when Body is BodyMissing.
 	Record Record
 	Body   BodyStatus
+	// Nodes are the stored interior nodes (level 1 and up) whose subtrees
+	// end at this position, lowest first: with them an auditor who
+	// rebuilds the tree from the leaves checks every node proofs read.
+	Nodes []Node
+}
+
+// endingAt lists the interior nodes whose perfect subtrees end at leaf i:
+// (k, (i+1)/2^k - 1) for every k >= 1 with 2^k dividing i+1.
+func endingAt(i uint64, ids []NodeID) []NodeID {
+	for k := uint(1); k < 64 && (i+1)%(uint64(1)<<k) == 0; k++ {
+		ids = append(ids, NodeID{Level: k, Index: (i+1)>>k - 1})
+	}
+	return ids
 }
 
 // AuditLeaves returns positions [from, to) of the committed tree (at most
@@ -421,21 +434,33 @@ func (l *Log) AuditLeaves(ctx context.Context, from, to uint64) ([]AuditLeaf, er
 	if from == to {
 		return []AuditLeaf{}, nil
 	}
-	ids := make([]NodeID, 0, to-from)
+	// The leaves, then the interior nodes ending in the page (about as
+	// many again), in one read.
+	ids := make([]NodeID, 0, 2*(to-from)+64)
 	for i := from; i < to; i++ {
 		ids = append(ids, NodeID{Level: 0, Index: i})
 	}
-	leaves, err := l.store.TreeNodes(ctx, ids)
+	for i := from; i < to; i++ {
+		ids = endingAt(i, ids)
+	}
+	hashes, err := l.store.TreeNodes(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
+	leaves := hashes[:to-from]
+	interior := hashes[to-from:]
 	recs, err := l.store.RecordsBetween(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]AuditLeaf, to-from)
+	n := 0
 	for i := range out {
 		out[i] = AuditLeaf{Index: from + uint64(i), TreeLeaf: leaves[i], Body: BodyMissing}
+		for _, id := range endingAt(from+uint64(i), nil) {
+			out[i].Nodes = append(out[i].Nodes, Node{ID: id, Hash: interior[n]})
+			n++
+		}
 	}
 	for _, r := range recs {
 		if r.Index < from || r.Index >= to {

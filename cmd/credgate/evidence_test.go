@@ -344,6 +344,15 @@ func TestVerifyAndAuditDetectTampering(t *testing.T) {
 	expectAudit("reordered", true, fmt.Sprintf("REORDERED: the record signed at index %d is stored at index %d", i, j),
 		fmt.Sprintf("REORDERED: the record signed at index %d is stored at index %d", j, i))
 
+	// 3b. One interior node of the stored tree changes: the root rebuilt
+	// from the leaves still matches the checkpoint, but inclusion proofs
+	// read that node, so receipts through it fail; --full compares every
+	// stored node with the hash of its leaves.
+	pgExec(t, conn, `ALTER TABLE evidence_nodes DISABLE TRIGGER evidence_nodes_no_rewrite`,
+		`UPDATE evidence_nodes SET hash = '\x`+strings.Repeat("00", 32)+`'::bytea WHERE level = 1 AND idx = 0`,
+		`ALTER TABLE evidence_nodes ENABLE TRIGGER evidence_nodes_no_rewrite`)
+	expectAudit("interior node", true, "ALTERED: tree node 1/0 (level/index) is stored as 0000")
+
 	// 4. The checkpoint is replaced.
 	var latest int64
 	if err := conn.QueryRow(t.Context(), `SELECT max(size) FROM evidence_checkpoints`).Scan(&latest); err != nil {
