@@ -74,6 +74,8 @@ type Log struct {
 	// not sound).
 	sound []byte
 	fresh StoredCheckpoint
+	// unsound is the last stored note refused, so that it is logged once.
+	unsound []byte
 }
 
 // LogOption configures a Log.
@@ -248,8 +250,14 @@ func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err e
 		verr = fmt.Errorf("%w: the note is of %d records, the row of %d", ErrTreeCorrupt, sc.Size, cp.Size)
 	}
 	if verr != nil {
-		l.logger.Error("evidence: the latest stored checkpoint is not one this log signed; serving one signed here",
-			"size", cp.Size, "err", verr)
+		l.mu.Lock()
+		first := !bytes.Equal(l.unsound, cp.Note)
+		l.unsound = bytes.Clone(cp.Note)
+		l.mu.Unlock()
+		if first {
+			l.logger.Error("evidence: the latest stored checkpoint is not one this log signed; serving one signed here",
+				"size", cp.Size, "err", verr)
+		}
 		if fresh.Note != nil && fresh.Size >= cp.Size {
 			return fresh, false, nil
 		}
