@@ -116,7 +116,12 @@ func (c *Client) Leaves(ctx context.Context, from, to uint64) ([]evidence.AuditL
 				At         time.Time     `json:"at"`
 				RecordHash string        `json:"record_hash"`
 			} `json:"record"`
-			Body evidence.BodyStatus `json:"body"`
+			Body  evidence.BodyStatus `json:"body"`
+			Nodes []struct {
+				Level uint   `json:"level"`
+				Index uint64 `json:"index"`
+				Hash  string `json:"hash"`
+			} `json:"nodes"`
 		} `json:"leaves"`
 	}
 	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}
@@ -130,6 +135,16 @@ func (c *Client) Leaves(ctx context.Context, from, to uint64) ([]evidence.AuditL
 			return nil, fmt.Errorf("%w: leaf %d: %w", ErrResponse, l.Index, err)
 		}
 		out[i] = evidence.AuditLeaf{Index: l.Index, TreeLeaf: leaf, Body: l.Body}
+		if len(l.Nodes) > 64 {
+			return nil, fmt.Errorf("%w: leaf %d: %d nodes", ErrResponse, l.Index, len(l.Nodes))
+		}
+		for _, n := range l.Nodes {
+			h, err := decodeHex32(n.Hash)
+			if err != nil {
+				return nil, fmt.Errorf("%w: node %d/%d: %w", ErrResponse, n.Level, n.Index, err)
+			}
+			out[i].Nodes = append(out[i].Nodes, evidence.Node{ID: evidence.NodeID{Level: n.Level, Index: n.Index}, Hash: h})
+		}
 		if l.Record == nil {
 			out[i].Body = evidence.BodyMissing
 			continue

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,13 @@ type Log struct {
 	sem        chan struct{}
 	mu         sync.Mutex
 	lastSigned time.Time
+	// sound is the last stored checkpoint found signed by the current
+	// key; fresh the last one signed here (served when the stored one is
+	// not sound).
+	sound []byte
+	fresh StoredCheckpoint
+	// unsound is the last stored note refused, so that it is logged once.
+	unsound []byte
 }
 
 // LogOption configures a Log.
@@ -164,10 +172,9 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 		return StoredCheckpoint{}, ctx.Err()
 	}
 	defer func() { <-l.sem }()
-	latest, err := l.store.LatestCheckpoint(ctx)
-	none := errors.Is(err, ErrNoCheckpoint)
-	if err != nil && !none {
-		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+	latest, none, err := l.latest(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, err
 	}
 	head, err := l.store.TreeHead(ctx)
 	if err != nil {
@@ -204,35 +211,86 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 	}
 	l.mu.Lock()
 	l.lastSigned = l.now()
+	l.fresh = st
 	l.mu.Unlock()
 	// Another replica may have stored one of this size first: serve the
 	// stored one, so that every replica serves the same history.
-	latest, err = l.store.LatestCheckpoint(ctx)
+	latest, none, err = l.latest(ctx)
 	if err != nil {
-		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+		return StoredCheckpoint{}, err
+	}
+	if none || latest.Size < st.Size {
+		return st, nil
 	}
 	return latest, nil
 }
 
+// latest is the latest stored checkpoint that this log can serve: the
+// store gives only checkpoints of sizes its tree has, and it must be
+// signed by the current key. A stored row that is not (forged, or signed
+// by a key this replica does not hold) never wins over one signed here:
+// the last one signed here is served instead, or none (then the caller
+// signs the tree afresh). none reports that nothing servable is stored.
+func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err error) {
+	cp, err = l.store.LatestCheckpoint(ctx)
+	if errors.Is(err, ErrNoCheckpoint) {
+		return StoredCheckpoint{}, true, nil
+	}
+	if err != nil {
+		return StoredCheckpoint{}, false, fmt.Errorf("read latest checkpoint: %w", err)
+	}
+	l.mu.Lock()
+	known, fresh := bytes.Equal(l.sound, cp.Note), l.fresh
+	l.mu.Unlock()
+	if known {
+		return cp, false, nil
+	}
+	sc, verr := OpenCheckpoint(cp.Note, l.current, l.Origin())
+	if verr == nil && (sc.Size != cp.Size || sc.Root != cp.Root) {
+		verr = fmt.Errorf("%w: the note is of %d records, the row of %d", ErrTreeCorrupt, sc.Size, cp.Size)
+	}
+	if verr != nil {
+		l.mu.Lock()
+		first := !bytes.Equal(l.unsound, cp.Note)
+		l.unsound = bytes.Clone(cp.Note)
+		l.mu.Unlock()
+		if first {
+			l.logger.Error("evidence: the latest stored checkpoint is not one this log signed; serving one signed here",
+				"size", cp.Size, "err", verr)
+		}
+		if fresh.Note != nil && fresh.Size >= cp.Size {
+			return fresh, false, nil
+		}
+		return StoredCheckpoint{}, true, nil
+	}
+	l.mu.Lock()
+	l.sound = bytes.Clone(cp.Note)
+	l.mu.Unlock()
+	return cp, false, nil
+}
+
 // Checkpoint is the latest signed checkpoint.
 func (l *Log) Checkpoint(ctx context.Context) (StoredCheckpoint, error) {
-	cp, err := l.store.LatestCheckpoint(ctx)
-	if errors.Is(err, ErrNoCheckpoint) {
+	cp, none, err := l.latest(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	if none {
 		return l.checkpointGrowth(ctx, false)
 	}
-	return cp, err
+	return cp, nil
 }
 
 // Covering returns the latest checkpoint if it covers the first size
 // records, and otherwise signs one now (throttled and shared with
 // concurrent callers).
 func (l *Log) Covering(ctx context.Context, size uint64) (StoredCheckpoint, error) {
-	cp, err := l.store.LatestCheckpoint(ctx)
-	if err == nil && cp.Size >= size {
-		return cp, nil
+	cp, none, err := l.latest(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, err
 	}
-	if err != nil && !errors.Is(err, ErrNoCheckpoint) {
-		return StoredCheckpoint{}, fmt.Errorf("read latest checkpoint: %w", err)
+	if !none && cp.Size >= size {
+		return cp, nil
 	}
 	cp, err = l.checkpointGrowth(ctx, true)
 	if err != nil {
@@ -266,7 +324,10 @@ func (l *Log) Receipt(ctx context.Context, rec Record) (Receipt, error) {
 			_, err = VerifyReceipt(r, vs)
 		}
 	}
-	if err != nil {
+	// An erased record (body and salt deleted on purpose) is expected not
+	// to verify its body; anything else is tampering.
+	erased := len(rec.Body) == 0 && len(rec.Salt) == 0
+	if err != nil && !(erased && errors.Is(err, ErrRecordHash)) {
 		l.logger.Error("evidence: a stored record does not verify", "index", rec.Index, "err", err)
 	}
 	return r, nil
@@ -350,6 +411,19 @@ type AuditLeaf struct {
 	// salt; zero when Body is BodyMissing.
 	Record Record
 	Body   BodyStatus
+	// Nodes are the stored interior nodes (level 1 and up) whose subtrees
+	// end at this position, lowest first: with them an auditor who
+	// rebuilds the tree from the leaves checks every node proofs read.
+	Nodes []Node
+}
+
+// endingAt lists the interior nodes whose perfect subtrees end at leaf i:
+// (k, (i+1)/2^k - 1) for every k >= 1 with 2^k dividing i+1.
+func endingAt(i uint64, ids []NodeID) []NodeID {
+	for k := uint(1); k < 64 && (i+1)%(uint64(1)<<k) == 0; k++ {
+		ids = append(ids, NodeID{Level: k, Index: (i+1)>>k - 1})
+	}
+	return ids
 }
 
 // AuditLeaves returns positions [from, to) of the committed tree (at most
@@ -368,21 +442,33 @@ func (l *Log) AuditLeaves(ctx context.Context, from, to uint64) ([]AuditLeaf, er
 	if from == to {
 		return []AuditLeaf{}, nil
 	}
-	ids := make([]NodeID, 0, to-from)
+	// The leaves, then the interior nodes ending in the page (about as
+	// many again), in one read.
+	ids := make([]NodeID, 0, 2*(to-from)+64)
 	for i := from; i < to; i++ {
 		ids = append(ids, NodeID{Level: 0, Index: i})
 	}
-	leaves, err := l.store.TreeNodes(ctx, ids)
+	for i := from; i < to; i++ {
+		ids = endingAt(i, ids)
+	}
+	hashes, err := l.store.TreeNodes(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
+	leaves := hashes[:to-from]
+	interior := hashes[to-from:]
 	recs, err := l.store.RecordsBetween(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]AuditLeaf, to-from)
+	n := 0
 	for i := range out {
 		out[i] = AuditLeaf{Index: from + uint64(i), TreeLeaf: leaves[i], Body: BodyMissing}
+		for _, id := range endingAt(from+uint64(i), nil) {
+			out[i].Nodes = append(out[i].Nodes, Node{ID: id, Hash: interior[n]})
+			n++
+		}
 	}
 	for _, r := range recs {
 		if r.Index < from || r.Index >= to {

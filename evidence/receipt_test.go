@@ -350,6 +350,28 @@ func TestAuditLeaves(t *testing.T) {
 			t.Errorf("leaf %d: tree leaf is not the record's", i)
 		}
 	}
+	// Each position carries the stored interior nodes ending there, which
+	// are the ones a tree rebuilt from the leaves completes there.
+	tree, err := evidence.TreeFrom(evidence.Head{Root: evidence.EmptyRoot()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, lf := range leaves {
+		var want []evidence.Node
+		tree.Append(evidence.LeafHash(recs[i]), func(id evidence.NodeID, h [evidence.HashSize]byte) {
+			if id.Level > 0 {
+				want = append(want, evidence.Node{ID: id, Hash: h})
+			}
+		})
+		if len(lf.Nodes) != len(want) {
+			t.Fatalf("leaf %d: nodes %+v, want %+v", i, lf.Nodes, want)
+		}
+		for j := range want {
+			if lf.Nodes[j] != want[j] {
+				t.Fatalf("leaf %d: node %+v, want %+v", i, lf.Nodes[j], want[j])
+			}
+		}
+	}
 	if _, err := l.AuditLeaves(ctx, 0, 6); !errors.Is(err, evidence.ErrTreeSize) {
 		t.Fatalf("beyond the log: %v", err)
 	}

@@ -152,6 +152,13 @@ type auditLeafView struct {
 	TreeLeaf string              `json:"tree_leaf"`
 	Record   *auditRecordView    `json:"record"`
 	Body     evidence.BodyStatus `json:"body"`
+	Nodes    []auditNodeView     `json:"nodes,omitempty"`
+}
+
+type auditNodeView struct {
+	Level uint   `json:"level"`
+	Index uint64 `json:"index"`
+	Hash  string `json:"hash"`
 }
 
 func (s *Server) evidenceLeaves(c *gin.Context) {
@@ -171,6 +178,9 @@ func (s *Server) evidenceLeaves(c *gin.Context) {
 	out := make([]auditLeafView, len(leaves))
 	for i, l := range leaves {
 		out[i] = auditLeafView{Index: l.Index, TreeLeaf: hex.EncodeToString(l.TreeLeaf[:]), Body: l.Body}
+		for _, n := range l.Nodes {
+			out[i].Nodes = append(out[i].Nodes, auditNodeView{Level: n.ID.Level, Index: n.ID.Index, Hash: hex.EncodeToString(n.Hash[:])})
+		}
 		if l.Body != evidence.BodyMissing {
 			out[i].Record = &auditRecordView{ID: l.Record.ID, Kind: l.Record.Kind, Partner: l.Record.Partner,
 				At: l.Record.At, RecordHash: hex.EncodeToString(l.Record.Hash[:])}

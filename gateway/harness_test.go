@@ -48,6 +48,8 @@ type harnessConfig struct {
 	// catalog replaces the bundled catalogue (scope_test.go).
 	catalog *policy.Catalog
 	checker []service.CheckerOption // tracing_test.go
+	// store replaces the SQLite store (records_test.go runs on PostgreSQL too).
+	store service.Store
 }
 
 // harnessOption configures newHarness.
@@ -68,9 +70,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		cat = hc.catalog
 	}
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
+	var st service.Store = hc.store
+	if st == nil {
+		if st, err = sqlite.Open(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	app := evidence.NewAppender(st)
 	t.Cleanup(func() {
@@ -92,7 +96,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	// The lifecycle (objections, repairs, violation records) and answers as
 	// of a past time, as serve wires them.
 	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	srv := gateway.New(service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st))...), entries, partners, tokens,
+	srv := gateway.New(service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...), entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
 	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)

@@ -32,6 +32,18 @@ type Problem struct {
 	// Rule names the catalogue rule that refused the request (lifecycle
 	// refusals: repair locks, exit windows, cross-list rules).
 	Rule string `json:"rule,omitempty"`
+	// Record and Receipt say what remains provable of an erased record
+	// (record_erased).
+	Record  *ErasedRecordView `json:"record,omitempty"`
+	Receipt *evidence.Receipt `json:"receipt,omitempty"`
+}
+
+// ErasedRecordView is an erased record's identity and place in the log.
+type ErasedRecordView struct {
+	ID         string `json:"id"`
+	LogIndex   uint64 `json:"log_index"`
+	RecordHash string `json:"record_hash"`
+	LeafHash   string `json:"leaf_hash"`
 }
 
 // Error makes a Problem usable as an error that already knows its answer.
@@ -77,6 +89,14 @@ func problemFor(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
+	}
+	var erased *service.ErasedRecord
+	if errors.As(err, &erased) {
+		pr := problem(http.StatusGone, "record_erased", "Record erased",
+			"the record's body was erased; its identity, place in the log and hashes remain provable")
+		pr.Record = &ErasedRecordView{ID: erased.ID, LogIndex: erased.Index, RecordHash: erased.RecordHash, LeafHash: erased.LeafHash}
+		pr.Receipt = erased.Receipt
+		return pr
 	}
 	var imp *service.ImportError
 	if errors.As(err, &imp) {

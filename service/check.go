@@ -226,6 +226,11 @@ type Checker struct {
 
 	// tracer records the check's stages; nil: off (tracing.go).
 	tracer trace.Tracer
+
+	// leaves holds a record read back to the tree (records.go); receipts
+	// builds the receipt of an erased record.
+	leaves   TreeLeafReader
+	receipts ReceiptBuilder
 }
 
 // EvidenceReader reads a past record.
@@ -253,6 +258,9 @@ func NewChecker(cat *policy.Catalog, entries EntryLookup, log EvidenceLog, recor
 	c := &Checker{catalog: cat, entries: entries, log: log, records: records, now: time.Now, fanout: 8}
 	for _, o := range opts {
 		o(c)
+	}
+	if lr, ok := records.(TreeLeafReader); ok {
+		c.leaves = lr
 	}
 	if c.violations == nil {
 		if c.history != nil {
@@ -595,6 +603,9 @@ func (c *Checker) GetCheck(ctx context.Context, caller Caller, id string) (Check
 		// Not ErrForbidden: telling a partner that another's check exists
 		// would leak it.
 		return CheckAnswer{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
+	}
+	if err := c.verifyRecord(ctx, rec); err != nil {
+		return CheckAnswer{}, err
 	}
 	var ans CheckAnswer
 	if err := json.Unmarshal(rec.Body, &ans); err != nil {

@@ -133,12 +133,32 @@ func testCheckpointsAndKeys(t *testing.T, s service.Store) {
 	if _, err := s.LatestCheckpoint(ctx); !errors.Is(err, evidence.ErrNoCheckpoint) {
 		t.Fatalf("no checkpoint yet: %v", err)
 	}
+	if _, err := s.AppendBatch(ctx, records(t, "cp", 7)); err != nil {
+		t.Fatal(err)
+	}
 	mk := func(size uint64, note string) evidence.StoredCheckpoint {
-		return evidence.StoredCheckpoint{Size: size, Root: sha256.Sum256([]byte(note)), Note: []byte(note), At: at(time.Duration(size))}
+		root, err := evidence.RootAt(ctx, s, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evidence.StoredCheckpoint{Size: size, Root: root, Note: []byte(note), At: at(time.Duration(size))}
 	}
 	for _, c := range []evidence.StoredCheckpoint{mk(0, "zero\n"), mk(7, "seven\n"), mk(3, "three\n"), mk(7, "other seven\n")} {
 		if err := s.AddCheckpoint(ctx, c); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// Only a size the tree has, with the tree's root at that size.
+	beyond := mk(7, "eight\n")
+	beyond.Size = 8
+	if err := s.AddCheckpoint(ctx, beyond); !errors.Is(err, evidence.ErrTreeSize) {
+		t.Fatalf("checkpoint beyond the tree: %v, want ErrTreeSize", err)
+	}
+	for _, size := range []uint64{7, 5} {
+		wrong := mk(size, "wrong root\n")
+		wrong.Root = sha256.Sum256(wrong.Note)
+		if err := s.AddCheckpoint(ctx, wrong); !errors.Is(err, evidence.ErrTreeCorrupt) {
+			t.Fatalf("checkpoint of %d with another root: %v, want ErrTreeCorrupt", size, err)
 		}
 	}
 	got, err := s.LatestCheckpoint(ctx)

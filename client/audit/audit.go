@@ -199,9 +199,10 @@ func (a *Auditor) Follow(ctx context.Context, prev *State) (*Report, error) {
 }
 
 // CheckRecords reads every position of the report's checkpoint with the
-// record stored there: the leaves must rebuild the signed root, and every
-// record must hash to its leaf (one that hashes to another position's leaf
-// was moved). It needs an administrator's or auditor's credential.
+// record stored there: the leaves must rebuild the signed root, every
+// stored interior node must be the hash its leaves give, and every record
+// must hash to its leaf (one that hashes to another position's leaf was
+// moved). It needs an administrator's or auditor's credential.
 func (a *Auditor) CheckRecords(ctx context.Context, r *Report) error {
 	cp := r.Checkpoint
 	tree, err := evidence.TreeFrom(evidence.Head{Root: evidence.EmptyRoot()})
@@ -226,7 +227,24 @@ func (a *Auditor) CheckRecords(ctx context.Context, r *Report) error {
 			if l.Index != idx {
 				return fmt.Errorf("leaf %d: served as %d", idx, l.Index)
 			}
-			tree.Append(l.TreeLeaf, nil)
+			// Every interior node the store holds is compared with the
+			// one its leaves give: proofs read stored nodes, so one
+			// altered there breaks receipts while the root still holds.
+			tree.Append(l.TreeLeaf, func(id evidence.NodeID, h [evidence.HashSize]byte) {
+				if id.Level == 0 {
+					return
+				}
+				for _, n := range l.Nodes {
+					if n.ID == id {
+						if n.Hash != h {
+							r.add(Altered, "tree node %d/%d (level/index) is stored as %x but its leaves hash to %x: the stored tree was altered, and inclusion proofs through it fail",
+								id.Level, id.Index, n.Hash, h)
+						}
+						return
+					}
+				}
+				r.add(Altered, "tree node %d/%d (level/index) was not served with leaf %d: the stored tree cannot be checked", id.Level, id.Index, idx)
+			})
 			switch l.Body {
 			case evidence.BodyMissing:
 				r.add(Deleted, "record %d is missing from the log (its leaf %x is signed)", idx, l.TreeLeaf)

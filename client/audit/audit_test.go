@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
@@ -32,6 +33,7 @@ type server struct {
 	url    string
 	signer *evidence.Signer
 	admin  *client.Client
+	dir    string // the SQLite store's directory
 }
 
 func newServer(t *testing.T) *server {
@@ -41,7 +43,8 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(ctx, t.TempDir())
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +72,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &server{url: ts.URL, signer: signer, admin: admin}
+	return &server{url: ts.URL, signer: signer, admin: admin, dir: dir}
 }
 
 // checks runs n checks as a new partner and returns their receipts (whose
@@ -223,4 +226,48 @@ type countingTiles struct {
 func (f *countingTiles) Tile(ctx context.Context, t evidence.TileCoord) ([]byte, error) {
 	f.n++
 	return f.c.Tile(ctx, t)
+}
+
+// TestCheckRecordsCatchesAlteredNode changes one interior node of the
+// stored tree in the database: the leaves still rebuild the signed root,
+// but receipts proving through the node fail, so the full audit must say
+// which node was altered.
+func TestCheckRecordsCatchesAlteredNode(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newServer(t)
+	s.checks(t, 6)
+	vs, err := audit.Verifiers([]string{s.signer.VerifierKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := audit.New(s.admin, vs)
+	rep, err := a.Follow(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CheckRecords(ctx, rep); err != nil || !rep.OK() {
+		t.Fatalf("sound log: %+v %v", rep.Problems, err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(s.dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`DROP TRIGGER evidence_nodes_no_update`,
+		`UPDATE evidence_nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 0`} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	rep, err = a.Follow(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CheckRecords(ctx, rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || rep.Problems[0].Kind != audit.Altered || !strings.Contains(rep.Problems[0].Message, "tree node 2/0 (level/index) is stored as 0000") {
+		t.Fatalf("altered node: %+v", rep.Problems)
+	}
 }

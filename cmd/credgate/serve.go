@@ -234,7 +234,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	// Checks read through the cache tier; answers as of a past time read
 	// the store's entry history, never a cache.
 	checker := service.NewChecker(cat, caching.tier, appender, st,
-		append([]service.CheckerOption{service.WithHistory(st), service.WithTracerProvider(tp)}, caching.checker...)...)
+		append([]service.CheckerOption{service.WithHistory(st), service.WithTracerProvider(tp), service.WithReceiptBuilder(evlog)}, caching.checker...)...)
 	// Administrative acts go through the same appender as checks.
 	audit := service.NewAudit(appender)
 	entries := service.NewEntries(st, cat, append([]service.EntriesOption{service.WithEntriesAudit(audit)}, caching.entries...)...)

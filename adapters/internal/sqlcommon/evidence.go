@@ -220,7 +220,10 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (evidence.StoredCheckpoint
 		size       int64
 		root, note []byte
 	)
+	// Only a size the tree has: a row beyond it (which no insert through
+	// AddCheckpoint makes) would break every receipt proven into it.
 	err := s.db.QueryRow(ctx, `SELECT size, root, note, created_at FROM evidence_checkpoints
+		WHERE size <= (SELECT size FROM evidence_tree_head WHERE id = 1)
 		ORDER BY size DESC LIMIT 1`).Scan(&size, &root, &note, &c.At)
 	if isNoRows(err) {
 		return evidence.StoredCheckpoint{}, evidence.ErrNoCheckpoint
@@ -234,7 +237,9 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (evidence.StoredCheckpoint
 }
 
 // AddCheckpoint stores c unless one of its size is stored already (by
-// another gateway, which signed the same tree).
+// another gateway, which signed the same tree). It refuses a checkpoint of
+// a size the committed tree does not have (evidence.ErrTreeSize) or whose
+// root is not the tree's at that size (evidence.ErrTreeCorrupt).
 //
 // A checkpoint is a function of the durable tree and the key (Ed25519
 // signatures are deterministic), so one lost in a crash is signed again,
@@ -246,7 +251,29 @@ func (s *Store) AddCheckpoint(ctx context.Context, c evidence.StoredCheckpoint) 
 	if s.d.CheckpointPrelude != "" {
 		stmts = append([]Stmt{{SQL: s.d.CheckpointPrelude}}, stmts...)
 	}
-	err := s.db.InTx(ctx, func(tx Tx) error {
+	head, err := s.TreeHead(ctx)
+	if err != nil {
+		return err
+	}
+	// The tree only grows and its nodes never change, so what is read
+	// here still holds when the row is inserted.
+	switch {
+	case c.Size > head.Size:
+		return s.errf("add checkpoint: %w: a checkpoint of %d records, the tree has %d", evidence.ErrTreeSize, c.Size, head.Size)
+	case c.Size == head.Size:
+		if c.Root != head.Root {
+			return s.errf("add checkpoint: %w: the root of %d records is not the tree's", evidence.ErrTreeCorrupt, c.Size)
+		}
+	default:
+		root, err := evidence.RootAt(ctx, s, c.Size)
+		if err != nil {
+			return s.errf("add checkpoint: %w", err)
+		}
+		if root != c.Root {
+			return s.errf("add checkpoint: %w: the root of %d records is not the tree's", evidence.ErrTreeCorrupt, c.Size)
+		}
+	}
+	err = s.db.InTx(ctx, func(tx Tx) error {
 		_, err := tx.ExecBatch(ctx, stmts)
 		return err
 	})
