@@ -48,6 +48,8 @@ type harnessConfig struct {
 	// catalog replaces the bundled catalogue (scope_test.go).
 	catalog *policy.Catalog
 	checker []service.CheckerOption // tracing_test.go
+	// wrap decorates the store every component reads (storewait_test.go).
+	wrap func(service.Store) service.Store
 }
 
 // harnessOption configures newHarness.
@@ -68,14 +70,18 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		cat = hc.catalog
 	}
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
+	raw, err := sqlite.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var st service.Store = raw
+	if hc.wrap != nil {
+		st = hc.wrap(raw)
 	}
 	app := evidence.NewAppender(st)
 	t.Cleanup(func() {
 		app.Close()
-		st.Close()
+		raw.Close()
 	})
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	// Administrative acts are recorded through the checks' appender, as
