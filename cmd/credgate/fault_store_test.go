@@ -20,6 +20,7 @@ import (
 // port, that the test may freeze and stop without touching anyone else's.
 type privatePostgres struct {
 	t    *testing.T
+	bin  string // directory of initdb and pg_ctl; empty: PATH
 	dir  string
 	port int
 }
@@ -29,19 +30,23 @@ type privatePostgres struct {
 // server's programs are missing, unless CI=true.
 func startPrivatePostgres(t *testing.T) *privatePostgres {
 	t.Helper()
-	for _, p := range []string{"initdb", "pg_ctl"} {
-		if _, err := exec.LookPath(p); err != nil {
+	bin := ""
+	if _, err := exec.LookPath("pg_ctl"); err != nil {
+		// Debian keeps the server's programs out of PATH.
+		dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+		if len(dirs) == 0 {
 			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found: %v", p, err)
+				t.Fatalf("pg_ctl not found: %v", err)
 			}
-			t.Skipf("%s not found: %v", p, err)
+			t.Skipf("pg_ctl not found: %v", err)
 		}
+		bin = dirs[len(dirs)-1]
 	}
 	base, err := os.MkdirTemp("", "credgate-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg := &privatePostgres{t: t, dir: filepath.Join(base, "data"), port: freePort(t)}
+	pg := &privatePostgres{t: t, bin: bin, dir: filepath.Join(base, "data"), port: freePort(t)}
 	if os.Geteuid() == 0 {
 		if out, err := exec.Command("chown", "postgres:", base).CombinedOutput(); err != nil {
 			t.Fatalf("chown: %v: %s", err, out)
@@ -63,6 +68,9 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 
 // cmd runs a server program, as postgres when the test runs as root.
 func (pg *privatePostgres) cmd(name string, args ...string) *exec.Cmd {
+	if pg.bin != "" {
+		name = filepath.Join(pg.bin, name)
+	}
 	if os.Geteuid() == 0 {
 		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
 	}
