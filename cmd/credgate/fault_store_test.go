@@ -190,7 +190,23 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		return doReq(client, req)
 	}
+	// A check answered before the outage, read back during it (its
+	// record and receipt come from the store).
+	code, answer, err := check()
+	checkID, _ := answer["check_id"].(string)
+	if err != nil || code != http.StatusOK || checkID == "" {
+		t.Fatalf("check: %d %v %v", code, answer, err)
+	}
 	probes := []probe{
+		{"stored check", get("/v1/checks/" + checkID), []string{"store_unavailable"}},
+		{"uncached status", func() (int, map[string]any, error) {
+			next++
+			subject, err := benchSubject(next)
+			if err != nil {
+				return 0, nil, err
+			}
+			return get("/v1/subjects/" + subject + "/status")()
+		}, []string{"data_unavailable", "store_unavailable"}},
 		{"token", tokenReq, []string{"store_unavailable"}},
 		{"uncached check", check, []string{"data_unavailable", "store_unavailable"}},
 		// The administrator's partner row is re-read every 5 s.
