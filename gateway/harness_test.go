@@ -50,6 +50,8 @@ type harnessConfig struct {
 	checker []service.CheckerOption // tracing_test.go
 	// store replaces the SQLite store (records_test.go runs on PostgreSQL too).
 	store service.Store
+	// wrap decorates the store every component reads (storewait_test.go).
+	wrap func(service.Store) service.Store
 }
 
 // harnessOption configures newHarness.
@@ -70,16 +72,20 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		cat = hc.catalog
 	}
 	dir := t.TempDir()
-	var st service.Store = hc.store
-	if st == nil {
-		if st, err = sqlite.Open(ctx, dir); err != nil {
+	raw := hc.store
+	if raw == nil {
+		if raw, err = sqlite.Open(ctx, dir); err != nil {
 			t.Fatal(err)
 		}
+	}
+	var st service.Store = raw
+	if hc.wrap != nil {
+		st = hc.wrap(raw)
 	}
 	app := evidence.NewAppender(st)
 	t.Cleanup(func() {
 		app.Close()
-		st.Close()
+		raw.Close()
 	})
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	// Administrative acts are recorded through the checks' appender, as

@@ -171,6 +171,11 @@ func problemFor(err error) *Problem {
 		// Never "clear" for a subject whose entries cannot be read.
 		return problem(http.StatusServiceUnavailable, "data_unavailable", "Entry data unavailable",
 			"the entries of this subject could not be read (no cached copy, store unreachable); nothing was answered; retry")
+	case errors.Is(err, service.ErrStoreUnavailable):
+		// A database that is down or does not answer within its bound
+		// (store.timeout) fails the request, never hangs it.
+		return problem(http.StatusServiceUnavailable, "store_unavailable", "Store unavailable",
+			"the database could not be reached or did not answer in time; nothing was changed; retry")
 	case errors.Is(err, service.ErrSnapshotRejected):
 		pr := problem(http.StatusUnprocessableEntity, "snapshot_rejected", "Snapshot rejected",
 			"the upstream snapshot has invalid records; nothing of it was applied")

@@ -43,6 +43,20 @@ var (
 	_ store = (*postgres.Store)(nil)
 )
 
+// boundedStore is a store whose reads on request paths are bounded
+// (service.BoundedStore, store.timeout); the change feed and the sources'
+// state are read by background loops, which have their own retries.
+type boundedStore struct {
+	*service.BoundedStore
+	cache.ChangeFeed
+	service.SourceStore
+}
+
+// bound wraps st so that no request waits on it longer than timeout.
+func bound(st store, timeout time.Duration) store {
+	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, SourceStore: st}
+}
+
 // openStore opens the configured store; closeStore closes it (and frees
 // the data dir). Only SQLite needs the data dir, so only SQLite creates
 // it, and, for serve (lock), locks it first: one server per SQLite
@@ -176,7 +190,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	defer ln.Close() // if the start fails from here on; Serve closes it otherwise
 
 	// 3. The store: opened (and migrated) before anything is generated.
-	st, kind, closeStore, err := openStore(ctx, cfg.Store, true)
+	raw, kind, closeStore, err := openStore(ctx, cfg.Store, true)
 	if err != nil {
 		return err
 	}
@@ -184,9 +198,12 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	// A log already signed by a key this replica does not have is refused
 	// before a key is generated or anything signed: signing on would fork
 	// its history, and every receipt would stop verifying.
-	if err := checkLogKey(ctx, st, signer, cfg); err != nil {
+	if err := checkLogKey(ctx, raw, signer, cfg); err != nil {
 		return err
 	}
+	// Everything below reads through the bound: a database that is down
+	// or frozen fails requests within store.timeout instead of hanging them.
+	st := bound(raw, cfg.Store.Timeout)
 
 	// 4. Keys neither configured nor in the data dir: generated there on
 	// the first start.

@@ -47,6 +47,8 @@ type Server struct {
 type Store struct {
 	DataDir     string
 	PostgresURL string // empty: SQLite in DataDir
+	// Timeout bounds each store read on a request path.
+	Timeout time.Duration
 }
 
 // Redis is serve's one Redis client, shared by the cache tier, the rate

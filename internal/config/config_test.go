@@ -15,6 +15,7 @@ import (
 
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/service"
 )
 
 // load runs a loader of keys over args, env and an optional file body.
@@ -74,7 +75,7 @@ func TestDefaultsMatchPackages(t *testing.T) {
 	}
 	want := Config{
 		Server:   Server{Addr: ":8080", ShutdownTimeout: 30 * time.Second},
-		Store:    Store{DataDir: "./data"},
+		Store:    Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout},
 		Cache:    Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL},
 		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second},
 		Access: Access{RateLimit: gateway.DefaultRateLimit, AuthFailureLimit: gateway.DefaultAuthFailuresPerAddress,

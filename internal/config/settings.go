@@ -32,6 +32,8 @@ var settings = []*Setting{
 		func(c *Config) *string { return &c.Store.DataDir }, nonEmpty("a directory path")),
 	secret(str("store.postgres_url", "postgres-url", "CREDGATE_POSTGRES_URL", "PostgreSQL URL; when set, data lives there instead of SQLite",
 		func(c *Config) *string { return &c.Store.PostgresURL }, optional(checkPostgresURL))),
+	dur("store.timeout", "store-timeout", "CREDGATE_STORE_TIMEOUT", "bound on each store read a request waits for (entries behind the cache, partners, records, proofs, keys); a database that does not answer within it is 503 store_unavailable",
+		func(c *Config) *time.Duration { return &c.Store.Timeout }, 10*time.Millisecond, time.Minute),
 
 	secret(str("redis.url", "redis-url", "CREDGATE_REDIS_URL", "Redis URL shared by the cache tier, the rate limiter and the assertion replay set (empty: none)",
 		func(c *Config) *string { return &c.Redis.URL }, optional(checkRedisURL))),

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// privatePostgres is a PostgreSQL cluster of the test's own, on its own
+// port, that the test may freeze and stop without touching anyone else's.
+type privatePostgres struct {
+	t    *testing.T
+	bin  string // directory of initdb and pg_ctl; empty: PATH
+	dir  string
+	port int
+}
+
+// startPrivatePostgres initialises and starts a cluster in a temporary
+// directory (as the postgres user when run as root). It skips when the
+// server's programs are missing, unless CI=true.
+func startPrivatePostgres(t *testing.T) *privatePostgres {
+	t.Helper()
+	bin := ""
+	if _, err := exec.LookPath("pg_ctl"); err != nil {
+		// Debian keeps the server's programs out of PATH.
+		dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+		if len(dirs) == 0 {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("pg_ctl not found: %v", err)
+			}
+			t.Skipf("pg_ctl not found: %v", err)
+		}
+		bin = dirs[len(dirs)-1]
+	}
+	base, err := os.MkdirTemp("", "credgate-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := &privatePostgres{t: t, bin: bin, dir: filepath.Join(base, "data"), port: freePort(t)}
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chown", "postgres:", base).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v: %s", err, out)
+		}
+	}
+	t.Cleanup(func() {
+		pg.signal(syscall.SIGCONT)
+		_ = pg.ctl("stop", "-m", "immediate", "-w")
+		os.RemoveAll(base)
+	})
+	if out, err := pg.cmd("initdb", "-D", pg.dir, "-U", "root", "--auth=trust", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v: %s", err, out)
+	}
+	if err := pg.ctl("start"); err != nil {
+		t.Fatal(err)
+	}
+	return pg
+}
+
+// cmd runs a server program, as postgres when the test runs as root.
+func (pg *privatePostgres) cmd(name string, args ...string) *exec.Cmd {
+	if pg.bin != "" {
+		name = filepath.Join(pg.bin, name)
+	}
+	if os.Geteuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+	}
+	return exec.Command(name, args...)
+}
+
+func (pg *privatePostgres) ctl(action string, args ...string) error {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='' -c fsync=off", pg.port)
+	full := append([]string{action, "-D", pg.dir, "-o", opts, "-l", filepath.Join(filepath.Dir(pg.dir), "log"), "-w"}, args...)
+	if out, err := pg.cmd("pg_ctl", full...).CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl %s: %w: %s", action, err, out)
+	}
+	return nil
+}
+
+// url is the cluster's default database.
+func (pg *privatePostgres) url() string {
+	return fmt.Sprintf("postgres://root@127.0.0.1:%d/postgres?sslmode=disable", pg.port)
+}
+
+// signal sends sig to the postmaster and every backend it has forked.
+func (pg *privatePostgres) signal(sig syscall.Signal) {
+	b, err := os.ReadFile(filepath.Join(pg.dir, "postmaster.pid"))
+	if err != nil {
+		return
+	}
+	master, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		return
+	}
+	pids := []int{master}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so cut at ')'.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(master) {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// probe is one request of the fault test and what it may answer while the
+// database is away.
+type probe struct {
+	name string
+	do   func() (int, map[string]any, error)
+	// codes the probe may answer with during the outage (503 problems).
+	codes []string
+}
+
+// PostgreSQL frozen (SIGSTOP) and then stopped: every request that needs
+// the database answers 503 with a documented code within store.timeout
+// plus a second — the token endpoint, uncached checks, authenticated
+// calls whose partner must be re-read, the public evidence keys and
+// checkpoint — never 500 and never a hang; after SIGCONT everything
+// answers again with no operator action.
+func TestStoreFrozenAndStopped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts its own PostgreSQL")
+	}
+	const bound = time.Second
+	pg := startPrivatePostgres(t)
+	dataDir := t.TempDir()
+	base, logs, stop := serveInProcess(t, dataDir, "--postgres-url", pg.url(), "--store-timeout", bound.String())
+	defer stop()
+	var cred struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, adminCredentialsFile))
+	if err != nil || json.Unmarshal(b, &cred) != nil {
+		t.Fatalf("admin credentials: %v", err)
+	}
+	token := getToken(t, base, cred.ClientID, cred.ClientSecret)
+	client := &http.Client{Timeout: bound + 5*time.Second} // a hang fails the test, not the run
+	next := 0
+	check := func() (int, map[string]any, error) {
+		next++
+		subject, err := benchSubject(next) // a new subject: never cached
+		if err != nil {
+			return 0, nil, err
+		}
+		return postJSON(client, base+"/v1/checks", token, map[string]any{
+			"subject": map[string]string{"id": subject}, "action": "government_procurement"})
+	}
+	get := func(path string) func() (int, map[string]any, error) {
+		return func() (int, map[string]any, error) {
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			return doReq(client, req)
+		}
+	}
+	tokenReq := func() (int, map[string]any, error) {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {cred.ClientID}, "client_secret": {cred.ClientSecret}}
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return doReq(client, req)
+	}
+	// A check answered before the outage, read back during it (its
+	// record and receipt come from the store).
+	code, answer, err := check()
+	checkID, _ := answer["check_id"].(string)
+	if err != nil || code != http.StatusOK || checkID == "" {
+		t.Fatalf("check: %d %v %v", code, answer, err)
+	}
+	probes := []probe{
+		{"stored check", get("/v1/checks/" + checkID), []string{"store_unavailable"}},
+		{"uncached status", func() (int, map[string]any, error) {
+			next++
+			subject, err := benchSubject(next)
+			if err != nil {
+				return 0, nil, err
+			}
+			return get("/v1/subjects/" + subject + "/status")()
+		}, []string{"data_unavailable", "store_unavailable"}},
+		{"token", tokenReq, []string{"store_unavailable"}},
+		{"uncached check", check, []string{"data_unavailable", "store_unavailable"}},
+		// The administrator's partner row is re-read every 5 s.
+		{"catalog", get("/v1/catalog"), []string{"store_unavailable"}},
+		{"evidence keys", get("/v1/evidence/keys"), []string{"store_unavailable"}},
+		{"checkpoint", get("/v1/evidence/checkpoint"), []string{"store_unavailable"}},
+	}
+	answersAgain := func(phase string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for _, p := range probes {
+			for {
+				code, body, err := p.do()
+				if err == nil && code == http.StatusOK {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %s still answers %d %v %v\n%s", phase, p.name, code, body, err, logs.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	answersAgain("before the outage")
+
+	// During an outage every probe, run until the partner cache has
+	// expired, answers a documented 503 within the bound plus a second.
+	during := func(phase string, lasting time.Duration) {
+		t.Helper()
+		end := time.Now().Add(lasting)
+		seen := map[string]int{}
+		for time.Now().Before(end) {
+			for _, p := range probes {
+				start := time.Now()
+				code, body, err := p.do()
+				took := time.Since(start)
+				if err != nil {
+					t.Fatalf("%s: %s: %v (waited %s)", phase, p.name, err, took.Round(time.Millisecond))
+				}
+				if took > bound+time.Second {
+					t.Errorf("%s: %s answered after %s (bound %s)", phase, p.name, took.Round(time.Millisecond), bound)
+				}
+				if code == http.StatusOK {
+					continue // answered from what this replica holds (a cached partner)
+				}
+				c, _ := body["code"].(string)
+				if code != http.StatusServiceUnavailable || !contains(p.codes, c) {
+					t.Errorf("%s: %s answered %d %v, want 503 %v", phase, p.name, code, body, p.codes)
+					continue
+				}
+				seen[p.name]++
+			}
+		}
+		for _, p := range probes {
+			if seen[p.name] == 0 {
+				t.Errorf("%s: %s never failed: was the database away?", phase, p.name)
+			}
+		}
+	}
+
+	pg.signal(syscall.SIGSTOP)
+	during("frozen", bound+6*time.Second) // past the 5 s partner cache
+	pg.signal(syscall.SIGCONT)
+	answersAgain("after SIGCONT")
+
+	if err := pg.ctl("stop", "-m", "fast"); err != nil {
+		t.Fatal(err)
+	}
+	during("stopped", 6*time.Second)
+	if err := pg.ctl("start"); err != nil {
+		t.Fatal(err)
+	}
+	answersAgain("after restart")
+	if t.Failed() {
+		t.Log(logs.String())
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,207 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/policy"
+)
+
+// ErrStoreUnavailable: the store could not be reached, or did not answer
+// within its bound. Nothing was read; retrying is safe.
+var ErrStoreUnavailable = errors.New("store unavailable")
+
+// DefaultStoreTimeout bounds each store read on a request path.
+const DefaultStoreTimeout = 2 * time.Second
+
+// BoundedStore decorates a Store so that no request waits on the database
+// without limit: every read a request makes (entry lookups behind the
+// cache, the partner re-read of authentication, receipts' records and
+// tree nodes, checkpoints, keys, lifecycle and act reads, Ping) gets a
+// deadline, and a database that is down or does not answer in time is
+// ErrStoreUnavailable rather than an unexplained error. Writes are not
+// bounded here: the evidence commit has its own bound (evidence.Appender),
+// and an administrator's import may legitimately take longer.
+type BoundedStore struct {
+	Store
+	timeout time.Duration
+}
+
+// BoundedStoreOption configures a BoundedStore.
+type BoundedStoreOption func(*BoundedStore)
+
+// WithStoreTimeout sets the bound of each read (default
+// DefaultStoreTimeout); zero or less keeps the default.
+func WithStoreTimeout(d time.Duration) BoundedStoreOption {
+	return func(b *BoundedStore) {
+		if d > 0 {
+			b.timeout = d
+		}
+	}
+}
+
+// NewBoundedStore returns st with its reads bounded.
+func NewBoundedStore(st Store, opts ...BoundedStoreOption) *BoundedStore {
+	b := &BoundedStore{Store: st, timeout: DefaultStoreTimeout}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// Timeout is the bound of each read.
+func (b *BoundedStore) Timeout() time.Duration { return b.timeout }
+
+// bounded runs read with the store's deadline and classifies its error.
+func bounded[T any](ctx context.Context, b *BoundedStore, read func(context.Context) (T, error)) (T, error) {
+	rctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	v, err := read(rctx)
+	if err != nil {
+		return v, storeError(ctx, err, b.timeout)
+	}
+	return v, nil
+}
+
+// storeError wraps err with ErrStoreUnavailable when it says the database
+// is unreachable or did not answer within the bound (and the caller had
+// not given up first: its own cancellation stays what it is). Other
+// errors (not found, conflicts, corrupt data) pass unchanged.
+func storeError(ctx context.Context, err error, bound time.Duration) error {
+	if ctx.Err() != nil || errors.Is(err, ErrStoreUnavailable) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: no answer within %s: %w", ErrStoreUnavailable, bound, err)
+	}
+	if Unreachable(err) {
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return err
+}
+
+// Unreachable reports whether err says the database cannot be reached or
+// is going away: a network error, a connection cut short, or PostgreSQL's
+// connection-exception and shutdown states (SQLSTATE class 08, 57P01–57P03,
+// 53300 too many connections). It recognises them without importing a
+// driver.
+func Unreachable(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ENOENT) && strings.Contains(err.Error(), ".s.PGSQL"):
+		return true
+	}
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		s := st.SQLState()
+		return strings.HasPrefix(s, "08") || s == "57P01" || s == "57P02" || s == "57P03" || s == "53300"
+	}
+	return false
+}
+
+// LookupEntries is EntryLookup.LookupEntries, bounded.
+func (b *BoundedStore) LookupEntries(ctx context.Context, subject string) (Lookup, error) {
+	return bounded(ctx, b, func(ctx context.Context) (Lookup, error) { return b.Store.LookupEntries(ctx, subject) })
+}
+
+// EntriesAffecting is EntryStore.EntriesAffecting, bounded.
+func (b *BoundedStore) EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]policy.Entry, error) { return b.Store.EntriesAffecting(ctx, subject) })
+}
+
+// GetEntry is EntryStore.GetEntry, bounded.
+func (b *BoundedStore) GetEntry(ctx context.Context, id string) (policy.Entry, error) {
+	return bounded(ctx, b, func(ctx context.Context) (policy.Entry, error) { return b.Store.GetEntry(ctx, id) })
+}
+
+// ListEntries is EntryStore.ListEntries, bounded.
+func (b *BoundedStore) ListEntries(ctx context.Context, f EntryFilter) ([]policy.Entry, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]policy.Entry, error) { return b.Store.ListEntries(ctx, f) })
+}
+
+// PartnerByClientID is PartnerStore.PartnerByClientID, bounded.
+func (b *BoundedStore) PartnerByClientID(ctx context.Context, clientID string) (Partner, error) {
+	return bounded(ctx, b, func(ctx context.Context) (Partner, error) { return b.Store.PartnerByClientID(ctx, clientID) })
+}
+
+// ListPartners is PartnerStore.ListPartners, bounded.
+func (b *BoundedStore) ListPartners(ctx context.Context) ([]Partner, error) {
+	return bounded(ctx, b, b.Store.ListPartners)
+}
+
+// Record is EvidenceStore.Record, bounded.
+func (b *BoundedStore) Record(ctx context.Context, id string) (evidence.Record, error) {
+	return bounded(ctx, b, func(ctx context.Context) (evidence.Record, error) { return b.Store.Record(ctx, id) })
+}
+
+// RecordsBetween is TreeStore.RecordsBetween, bounded.
+func (b *BoundedStore) RecordsBetween(ctx context.Context, from, to uint64) ([]evidence.Record, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]evidence.Record, error) { return b.Store.RecordsBetween(ctx, from, to) })
+}
+
+// TreeHead is TreeStore.TreeHead, bounded.
+func (b *BoundedStore) TreeHead(ctx context.Context) (evidence.Head, error) {
+	return bounded(ctx, b, b.Store.TreeHead)
+}
+
+// TreeNodes is TreeStore.TreeNodes, bounded.
+func (b *BoundedStore) TreeNodes(ctx context.Context, ids []evidence.NodeID) ([][evidence.HashSize]byte, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([][evidence.HashSize]byte, error) { return b.Store.TreeNodes(ctx, ids) })
+}
+
+// LatestCheckpoint is TreeStore.LatestCheckpoint, bounded.
+func (b *BoundedStore) LatestCheckpoint(ctx context.Context) (evidence.StoredCheckpoint, error) {
+	return bounded(ctx, b, b.Store.LatestCheckpoint)
+}
+
+// VerifierKeys is TreeStore.VerifierKeys, bounded.
+func (b *BoundedStore) VerifierKeys(ctx context.Context) ([]evidence.StoredKey, error) {
+	return bounded(ctx, b, b.Store.VerifierKeys)
+}
+
+// EntryByProceeding is LifecycleStore.EntryByProceeding, bounded.
+func (b *BoundedStore) EntryByProceeding(ctx context.Context, id string) (policy.Entry, error) {
+	return bounded(ctx, b, func(ctx context.Context) (policy.Entry, error) { return b.Store.EntryByProceeding(ctx, id) })
+}
+
+// OpenProceedings is LifecycleStore.OpenProceedings, bounded.
+func (b *BoundedStore) OpenProceedings(ctx context.Context, f ProceedingFilter) ([]Proceeding, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]Proceeding, error) { return b.Store.OpenProceedings(ctx, f) })
+}
+
+// ViolationRecords is LifecycleStore.ViolationRecords, bounded.
+func (b *BoundedStore) ViolationRecords(ctx context.Context, subject string, knownAt time.Time) ([]policy.ViolationRecord, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]policy.ViolationRecord, error) {
+		return b.Store.ViolationRecords(ctx, subject, knownAt)
+	})
+}
+
+// EntriesAffectingAsOf is LifecycleStore.EntriesAffectingAsOf, bounded.
+func (b *BoundedStore) EntriesAffectingAsOf(ctx context.Context, subject string, knownAt time.Time) ([]policy.Entry, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]policy.Entry, error) {
+		return b.Store.EntriesAffectingAsOf(ctx, subject, knownAt)
+	})
+}
+
+// RecordsOfKind is ActReader.RecordsOfKind, bounded.
+func (b *BoundedStore) RecordsOfKind(ctx context.Context, kind evidence.Kind, after int64, limit int) ([]evidence.Record, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]evidence.Record, error) {
+		return b.Store.RecordsOfKind(ctx, kind, after, limit)
+	})
+}
+
+// Ping is Store.Ping, bounded.
+func (b *BoundedStore) Ping(ctx context.Context) error {
+	_, err := bounded(ctx, b, func(ctx context.Context) (struct{}, error) { return struct{}{}, b.Store.Ping(ctx) })
+	return err
+}
