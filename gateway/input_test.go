@@ -88,12 +88,12 @@ func TestOverlongHeadersAnsweredAsProblems(t *testing.T) {
 		problemCode(t, response{Status: status, Header: header, Body: b}, want, code)
 	}
 
-	status, hdr, b := send("/v1/checks", "application/json", http.Header{"Authorization": {"Bearer " + tok}}, body)
+	status, _, b := send("/v1/checks", "application/json", http.Header{"Authorization": {"Bearer " + tok}}, body)
 	if status != http.StatusOK {
 		t.Fatalf("a normal check: %d %s", status, b)
 	}
 	long := "Bearer " + strings.Repeat("A", 20<<10)
-	status, hdr, b = send("/v1/checks", "application/json", http.Header{"Authorization": {long}}, body)
+	status, hdr, b := send("/v1/checks", "application/json", http.Header{"Authorization": {long}}, body)
 	expect(status, hdr, b, http.StatusUnauthorized, "invalid_token")
 	if hdr.Get("WWW-Authenticate") == "" {
 		t.Error("401 without WWW-Authenticate")
