@@ -1,21 +1,36 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"time"
+	"unicode/utf8"
 
 	"github.com/credgate/credgate/policy"
 )
 
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields
 // (a misspelt field must not be silently ignored in an approval workflow)
-// and trailing data.
+// and trailing data. It refuses too what encoding/json would accept in a
+// way a proxy or auditor reading the same bytes might not: invalid UTF-8
+// (which encoding/json replaces with U+FFFD, so the record would not hold
+// what was sent), a field name in another case ("Action" for "action"),
+// and a key given twice in one object (encoding/json keeps the last, a
+// reader that keeps the first would see another request). See strict.go.
 func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return decodeProblem(err)
+	}
+	if !utf8.Valid(raw) {
+		return invalidUTF8(raw)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeProblem(err)
@@ -26,7 +41,9 @@ func decodeJSON(r io.Reader, v any) error {
 		}
 		return problem(http.StatusBadRequest, "invalid_json", "Malformed JSON", "unexpected data after the JSON value")
 	}
-	return nil
+	// The value is well-formed JSON: the strict pass only looks at keys
+	// and escapes.
+	return checkStrict(raw, reflect.TypeOf(v))
 }
 
 func decodeProblem(err error) error {

@@ -219,7 +219,7 @@ func checkOperations(t *testing.T, c *contract) {
 		}
 	}
 	var table []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(problem.Description, -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9_]+)` \\|").FindAllStringSubmatch(problem.Description, -1) {
 		table = append(table, m[1])
 	}
 	sort.Strings(enum)
@@ -243,7 +243,7 @@ func sourceCodes(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`\(http\.Status\w+,\s*"([a-z_]+)"`)
+	re := regexp.MustCompile(`\(http\.Status\w+,\s*"([a-z0-9_]+)"`)
 	seen := map[string]bool{}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {

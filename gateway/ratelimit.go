@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -182,26 +183,73 @@ func (l *RateLimiter) rateFor(override string) limiter.Rate {
 	return r
 }
 
+// ctxCharge is the request's charge to the quota (*quotaCharge), so that
+// what was taken can be given back when the request is refused.
+const ctxCharge = "credgate.charge"
+
+// quotaCharge is what a request took from its partner's quota.
+type quotaCharge struct {
+	units int64
+	// window is when the counter's window ends (Unix seconds): a refund
+	// after it would credit the next window instead.
+	window int64
+}
+
 // rateLimit is the middleware that enforces the caller's quota and tells it
 // where it stands (RateLimit-Limit, -Remaining, -Reset). Administrators are
 // operators, not clients: they run imports and load tests, and are limited
 // only when given a quota of their own.
+//
+// Only work accepted is paid for. The request is charged before it runs
+// (so that concurrent requests cannot overrun the quota) and the charge is
+// given back when the answer is a refusal decided on the request's face,
+// before any work (refunded): a malformed body, a forbidden action, a
+// batch too large, another quota refusal. Answers decided by reading
+// stored state (404, 409, 410, 422) and every 2xx and 5xx stay charged.
 func (s *Server) rateLimit(c *gin.Context) {
 	v, _ := c.Get(ctxPartner)
 	p, _ := v.(service.Partner)
-	if exempt(p) || s.charge(c, p, 1) {
+	if exempt(p) {
 		c.Next()
+		return
 	}
+	charge := &quotaCharge{}
+	if !s.charge(c, p, 1, charge) {
+		return
+	}
+	c.Set(ctxCharge, charge)
+	c.Next()
+	if charge.units > 0 && refunded(c.Writer.Status()) && time.Now().Unix() < charge.window {
+		// Detached from the request, which may be cancelled: a refund
+		// lost is a unit the caller pays for nothing.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), time.Second)
+		defer cancel()
+		_, _ = s.limits.store.Increment(ctx, "quota:"+p.ClientID, -charge.units, s.limits.rateFor(p.RateLimit))
+	}
+}
+
+// refunded reports whether an answer is a refusal decided before the
+// work, which costs the caller nothing.
+func refunded(status int) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusMethodNotAllowed,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType,
+		http.StatusTooManyRequests, http.StatusRequestHeaderFieldsTooLarge:
+		return true
+	}
+	return false
 }
 
 func exempt(p service.Partner) bool { return p.Role == service.RoleAdmin && p.RateLimit == "" }
 
 // charge takes n requests from the partner's quota, sets the RateLimit
-// headers and, when the quota is used up, answers 429 and reports false.
-func (s *Server) charge(c *gin.Context, p service.Partner, n int64) bool {
+// headers and, when the quota is used up, gives the n back, answers 429
+// and reports false; what it took is added to into.
+func (s *Server) charge(c *gin.Context, p service.Partner, n int64, into *quotaCharge) bool {
 	l := s.limits
 	rate := l.rateFor(p.RateLimit)
-	lc, err := l.store.Increment(c.Request.Context(), "quota:"+p.ClientID, n, rate)
+	key := "quota:" + p.ClientID
+	lc, err := l.store.Increment(c.Request.Context(), key, n, rate)
 	if err != nil {
 		// Only a cancelled request gets here (memory never fails).
 		fail(c, err)
@@ -213,23 +261,42 @@ func (s *Server) charge(c *gin.Context, p service.Partner, n int64) bool {
 	c.Header("RateLimit-Reset", strconv.FormatInt(reset, 10))
 	c.Header("RateLimit-Policy", strconv.FormatInt(rate.Limit, 10)+";w="+strconv.FormatInt(int64(rate.Period/time.Second), 10))
 	if lc.Reached {
+		// A refused request costs nothing: without this, a batch larger
+		// than what remains would use the rest of the window up unanswered.
+		if back, err := l.store.Increment(c.Request.Context(), key, -n, rate); err == nil {
+			lc.Remaining = back.Remaining
+			c.Header("RateLimit-Remaining", strconv.FormatInt(lc.Remaining, 10))
+		}
 		l.rejected.WithLabelValues("quota").Inc()
 		c.Header("Retry-After", strconv.FormatInt(max(1, reset), 10))
 		fail(c, fmt.Errorf("%w: %d requests per %s", ErrRateLimited, rate.Limit, rate.Period))
 		return false
 	}
+	into.units += n
+	into.window = lc.Reset
 	return true
 }
 
 // chargeBatch takes the rest of a batch's subjects from the quota (the
-// middleware took one): a batch of n subjects costs n checks.
+// middleware took one): a batch of n subjects costs n checks. A batch the
+// service will refuse for its size (empty, or over service.MaxBatch) is
+// not charged: it is answered 400 or 413, not 429, and the middleware
+// gives back its one unit.
 func (s *Server) chargeBatch(c *gin.Context, subjects int) bool {
-	if subjects <= 1 {
+	if subjects <= 1 || subjects > service.MaxBatch {
 		return true
 	}
 	v, _ := c.Get(ctxPartner)
 	p, _ := v.(service.Partner)
-	return exempt(p) || s.charge(c, p, int64(subjects-1))
+	if exempt(p) {
+		return true
+	}
+	v, _ = c.Get(ctxCharge)
+	charge, _ := v.(*quotaCharge)
+	if charge == nil {
+		charge = &quotaCharge{}
+	}
+	return s.charge(c, p, int64(subjects-1), charge)
 }
 
 // addressKey is the throttling key of the caller's address: the IP, or its

@@ -125,7 +125,9 @@ func (s *Server) Handler() http.Handler {
 	r.RedirectTrailingSlash = false
 	// ClientIP (throttling) believes X-Forwarded-For only from these.
 	_ = r.SetTrustedProxies(s.proxies)
-	r.Use(s.recoverer, s.requestID, s.traceRequest, s.observe)
+	// Headers and media type are refused before authentication and the
+	// quota: nothing is read, parsed or charged for them.
+	r.Use(s.recoverer, s.requestID, s.traceRequest, s.observe, limitHeaders, requireJSON)
 	r.NoRoute(func(c *gin.Context) {
 		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
 	})

@@ -289,7 +289,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    gateway.HTTPMaxHeaderBytes, // above the gateway's own limits, which answer problems
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
