@@ -1,15 +1,12 @@
 package gateway_test
 
 import (
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"testing"
-	"testing/fstest"
 	"time"
 
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // scopeTestYAML adds to the bundled catalogue a measure scoped to a region
@@ -32,23 +29,7 @@ measures:
 // scopeTestYAML.
 func withScopeCatalog(t *testing.T) harnessOption {
 	t.Helper()
-	dir := os.DirFS("../policy/catalog")
-	files := fstest.MapFS{"zz_scope_test.yaml": {Data: []byte(scopeTestYAML)}}
-	names, err := fs.Glob(dir, "*.yaml")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("bundled catalogue files: %v", err)
-	}
-	for _, n := range names {
-		b, err := fs.ReadFile(dir, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[n] = &fstest.MapFile{Data: b}
-	}
-	cat, err := policy.LoadCatalog(files)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := testenv.CatalogWith(t, scopeTestYAML)
 	return func(hc *harnessConfig) { hc.catalog = cat }
 }
 

@@ -3,14 +3,12 @@ package service_test
 import (
 	"context"
 	"errors"
-	"io/fs"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"testing/fstest"
 	"time"
 
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -40,23 +38,7 @@ measures:
 // scopeCatalog is the bundled catalogue with scopeTestYAML.
 func scopeCatalog(t *testing.T) *policy.Catalog {
 	t.Helper()
-	dir := os.DirFS("../policy/catalog")
-	files := fstest.MapFS{"zz_scope_test.yaml": {Data: []byte(scopeTestYAML)}}
-	names, err := fs.Glob(dir, "*.yaml")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("bundled catalogue files: %v", err)
-	}
-	for _, n := range names {
-		b, err := fs.ReadFile(dir, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[n] = &fstest.MapFile{Data: b}
-	}
-	cat, err := policy.LoadCatalog(files)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := testenv.CatalogWith(t, scopeTestYAML)
 	return cat
 }
 
