@@ -238,6 +238,18 @@ type EvidenceReader interface {
 	Record(ctx context.Context, id string) (evidence.Record, error)
 }
 
+// CheckRecords is what the checker reads besides entries: past checks,
+// held to the tree's leaf at their position, and, for eligibility, the
+// subject's violation records. Every store is one; declared here so that
+// the checker needs no type assertion to find them.
+type CheckRecords interface {
+	EvidenceReader
+	TreeLeafReader
+	ViolationReader
+}
+
+var _ CheckRecords = Store(nil)
+
 // CheckerOption configures a Checker.
 type CheckerOption func(*Checker)
 
@@ -254,19 +266,16 @@ func WithBatchFanout(n int) CheckerOption {
 }
 
 // NewChecker returns a Checker.
-func NewChecker(cat *policy.Catalog, entries EntryLookup, log EvidenceLog, records EvidenceReader, opts ...CheckerOption) *Checker {
+func NewChecker(cat *policy.Catalog, entries EntryLookup, log EvidenceLog, records CheckRecords, opts ...CheckerOption) *Checker {
 	c := &Checker{catalog: cat, entries: entries, log: log, records: records, now: time.Now, fanout: 8}
 	for _, o := range opts {
 		o(c)
 	}
-	if lr, ok := records.(TreeLeafReader); ok {
-		c.leaves = lr
-	}
+	c.leaves = records
 	if c.violations == nil {
+		c.violations = records
 		if c.history != nil {
 			c.violations = c.history
-		} else if vr, ok := records.(ViolationReader); ok {
-			c.violations = vr
 		}
 	}
 	return c
