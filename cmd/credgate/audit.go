@@ -14,6 +14,7 @@ import (
 
 	"github.com/credgate/credgate/client"
 	"github.com/credgate/credgate/client/audit"
+	"github.com/credgate/credgate/internal/config"
 )
 
 // auditCmd fetches the log's latest checkpoint, proves it consistent with
@@ -23,23 +24,30 @@ import (
 func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// The server's URL is the client.url setting every client command
+	// reads (--url, CREDGATE_URL, --config), not a flag of its own.
+	settings := config.NewLoader([]string{"client.url"})
+	settings.Register(fs)
 	var keys keyFlags
 	fs.Var(&keys, "key", "verifier key (name+hash+key) or a file holding keys; repeatable")
-	rawURL := fs.String("url", "", "credgate's base URL, e.g. https://credgate.example")
 	statePath := fs.String("state", "credgate-audit.json", "file keeping the last verified checkpoint")
 	full := fs.Bool("full", false, "also check every stored record against the signed tree (needs an auditor credential)")
 	tiles := fs.Bool("tiles", false, "build the consistency proof from the log's tlog-tiles rather than asking for it")
 	credFile := fs.String("credentials", "", "for --full: a JSON file {\"client_id\", \"client_secret\"} of an auditor (default: env CREDGATE_AUDIT_CLIENT_ID/SECRET)")
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout of each request")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: credgate audit --key KEY --url URL [--state FILE] [--full] [--tiles]")
+		fmt.Fprintln(stderr, "Usage: credgate audit --key KEY [--url URL] [--state FILE] [--full] [--tiles]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || len(keys) == 0 || *rawURL == "" || fs.NArg() != 0 {
+	if err := fs.Parse(args); err != nil || len(keys) == 0 || fs.NArg() != 0 {
 		if err == nil {
 			fs.Usage()
 		}
 		return errUsage
+	}
+	cfg, err := settings.Load()
+	if err != nil {
+		return err
 	}
 	vs, err := loadVerifiers(keys)
 	if err != nil {
@@ -53,7 +61,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		opts = append(opts, client.WithClientSecret(id, secret))
 	}
-	c, err := client.New(*rawURL, opts...)
+	c, err := client.New(cfg.Client.URL, opts...)
 	if err != nil {
 		return fmt.Errorf("--url: %w", err)
 	}
@@ -73,7 +81,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: checkpoint", errVerification)
 	}
 	if err != nil {
-		return err
+		return unreachable(cfg.Client.URL, err)
 	}
 	cp := rep.Checkpoint
 	fmt.Fprintf(stdout, "checkpoint: %q, %d records, root %s\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:]))

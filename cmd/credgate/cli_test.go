@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/credgate/credgate/policy"
 )
@@ -193,6 +196,15 @@ func TestClientNamesTheURLItCannotReach(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "cannot reach credgate at "+base) || !strings.Contains(errOut, "is `credgate serve` running") ||
 		!strings.Contains(errOut, "--url or CREDGATE_URL") {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// audit reads the same setting: it has no --url of its own.
+	_, vkey, err := note.GenerateKey(rand.Reader, "credgate.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCmd(t, "audit", "--key", vkey, "--state", filepath.Join(t.TempDir(), "state.json"))
+	if code != 1 || !strings.Contains(errOut, "cannot reach credgate at "+base) {
+		t.Fatalf("audit: exit %d: %s", code, errOut)
 	}
 	// A bad CREDGATE_URL is refused before any request.
 	t.Setenv("CREDGATE_URL", "localhost:8080")
