@@ -31,6 +31,8 @@ CREATE INDEX check_index_subject ON check_index (subject, action, checked_at);
 CREATE INDEX check_index_action ON check_index (action, checked_at);
 CREATE INDEX check_index_partner ON check_index (partner, checked_at);
 CREATE INDEX check_index_time ON check_index (checked_at);
+-- Listings in log order (overdue feedback).
+CREATE INDEX check_index_idx ON check_index (idx);
 
 -- The lists whose measures a check's answer applied (statistics by list).
 CREATE TABLE check_lists (
