@@ -111,11 +111,11 @@ type MeasureFeedback struct {
 
 // Feedback is a partner's report on one check.
 type Feedback struct {
-	BusinessDecision  BusinessDecision          `json:"decision"`
-	Measures  []MeasureFeedback `json:"measures"`
-	Document  string            `json:"document"`
-	DecidedAt time.Time         `json:"decided_at"`
-	Note      string            `json:"note,omitempty"`
+	BusinessDecision BusinessDecision  `json:"decision"`
+	Measures         []MeasureFeedback `json:"measures"`
+	Document         string            `json:"document"`
+	DecidedAt        time.Time         `json:"decided_at"`
+	Note             string            `json:"note,omitempty"`
 }
 
 // AnsweredMeasure is a measure of a check's answer as feedback sees it.
