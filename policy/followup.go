@@ -111,11 +111,11 @@ type MeasureFeedback struct {
 
 // Feedback is a partner's report on one check.
 type Feedback struct {
-	BusinessDecision BusinessDecision  `json:"decision"`
-	Measures         []MeasureFeedback `json:"measures"`
-	Document         string            `json:"document"`
-	DecidedAt        time.Time         `json:"decided_at"`
-	Note             string            `json:"note,omitempty"`
+	Decision  BusinessDecision  `json:"decision"`
+	Measures  []MeasureFeedback `json:"measures"`
+	Document  string            `json:"document"`
+	DecidedAt time.Time         `json:"decided_at"`
+	Note      string            `json:"note,omitempty"`
 }
 
 // AnsweredMeasure is a measure of a check's answer as feedback sees it.
@@ -135,8 +135,8 @@ func ValidateFeedback(f Feedback, answered []AnsweredMeasure, checkedAt, now tim
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidFeedback, fmt.Sprintf(format, args...))
 	}
-	if !slices.Contains(BusinessDecisions, f.BusinessDecision) {
-		return bad("decision %q is not one of %s", f.BusinessDecision, joinDecisions())
+	if !slices.Contains(BusinessDecisions, f.Decision) {
+		return bad("decision %q is not one of %s", f.Decision, joinDecisions())
 	}
 	if err := text("document", f.Document, MaxFeedbackText, true); err != nil {
 		return bad("%v", err)
@@ -183,8 +183,8 @@ func ValidateFeedback(f Feedback, answered []AnsweredMeasure, checkedAt, now tim
 			return bad("measures[%d]: reason %q is not one of %s", i, m.Reason, joinReasons())
 		case !m.Applied && m.Reason == ReasonOther && strings.TrimSpace(m.Note) == "":
 			return bad("measures[%d]: reason other needs a note saying why", i)
-		case m.Applied && e == EffectProhibit && f.BusinessDecision.Approves():
-			return bad("measures[%d]: %q prohibits the action, yet it is reported applied and the decision is %s", i, m.ID, f.BusinessDecision)
+		case m.Applied && e == EffectProhibit && f.Decision.Approves():
+			return bad("measures[%d]: %q prohibits the action, yet it is reported applied and the decision is %s", i, m.ID, f.Decision)
 		}
 	}
 	for id := range effect {
