@@ -231,6 +231,15 @@ func (c *Catalog) CommitmentKind(id string) (CommitmentKind, bool) {
 	return CommitmentKind{}, false
 }
 
+// ViolationItem returns a violation item by id.
+func (c *Catalog) ViolationItem(id string) (ViolationItem, bool) {
+	it, ok := c.itemByID[id]
+	if !ok {
+		return ViolationItem{}, false
+	}
+	return *it, true
+}
+
 // FollowUp returns the catalogue's follow-up rules.
 func (c *Catalog) FollowUp() FollowUpSpec { return c.followUp }
 
