@@ -171,16 +171,14 @@ func TestOverdueStatsAndReport(t *testing.T) {
 	res = h.doJSON(http.MethodGet, "/v1/admin/stats?by=partner&from="+from+"&to="+to, h.adminTok, nil)
 	var st struct {
 		Groups []struct {
-			Key              string           `json:"key"`
-			Checks           int              `json:"checks"`
-			Outcomes         map[string]int   `json:"outcomes"`
-			FeedbackExpected int              `json:"feedback_expected"`
-			WithFeedback     int              `json:"with_feedback"`
-			FeedbackRate     float64          `json:"feedback_rate"`
-			MeasuresApplied  int              `json:"measures_applied"`
-			Overdue          int              `json:"overdue"`
-			Extra            map[string]any   `json:"-"`
-			Unused           []map[string]any `json:"-"`
+			Key              string         `json:"key"`
+			Checks           int            `json:"checks"`
+			Outcomes         map[string]int `json:"outcomes"`
+			FeedbackExpected int            `json:"feedback_expected"`
+			WithFeedback     int            `json:"with_feedback"`
+			FeedbackRate     float64        `json:"feedback_rate"`
+			MeasuresApplied  int            `json:"measures_applied"`
+			Overdue          int            `json:"overdue"`
 		} `json:"groups"`
 	}
 	_ = json.Unmarshal(res.Body, &st)
