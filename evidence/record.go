@@ -25,6 +25,12 @@ type Kind string
 const (
 	KindCheck Kind = "check"
 	KindAdmin Kind = "admin"
+	// KindFeedback is a partner's report of what it did with a check's
+	// answer (执行反馈); a correction is a later record of the same kind.
+	KindFeedback Kind = "feedback"
+	// KindCommitment is a credit commitment (信用承诺) recorded, fulfilled
+	// or breached: each state change is a record of its own.
+	KindCommitment Kind = "commitment"
 )
 
 // SaltSize is the size of a record's salt in bytes.

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/sqlite"
@@ -52,6 +53,9 @@ type harnessConfig struct {
 	store service.Store
 	// wrap decorates the store every component reads (storewait_test.go).
 	wrap func(service.Store) service.Store
+	// followUpNow is the clock of feedback, statistics and commitments
+	// (followup_test.go); nil: time.Now.
+	followUpNow func() time.Time
 }
 
 // harnessOption configures newHarness.
@@ -101,8 +105,20 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	entries := service.NewEntries(st, cat, service.WithEntriesAudit(audit))
 	// The lifecycle (objections, repairs, violation records) and answers as
 	// of a past time, as serve wires them.
-	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	srv := gateway.New(service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...), entries, partners, tokens,
+	lifecycle := service.NewLifecycle(entries, st)
+	hc.gateway = append(hc.gateway, gateway.WithLifecycle(lifecycle))
+	checker := service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...)
+	// Feedback, statistics, coverage and commitments, as serve wires them.
+	if fs, ok := raw.(service.FollowUpStore); ok {
+		now := hc.followUpNow
+		if now == nil {
+			now = time.Now
+		}
+		fb := service.NewFeedback(checker, app, fs, service.WithFeedbackClock(now))
+		hc.gateway = append([]gateway.Option{gateway.WithFollowUp(fb, service.NewStats(cat, fs, service.WithStatsClock(now), service.WithStatsAudit(audit)),
+			service.NewCoverage(cat, fs, audit), service.NewCommitments(fb, lifecycle))}, hc.gateway...)
+	}
+	srv := gateway.New(checker, entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
 	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)

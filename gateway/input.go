@@ -64,11 +64,12 @@ func limitHeaders(c *gin.Context) {
 const tokenPath = "/v1/oauth/token"
 
 // jsonRoute reports whether a route's request body is JSON: all but the
-// token endpoint (a form, refused with an OAuth error of its own) and the
-// import (CSV or NDJSON, refused with 415 by its handler).
+// token endpoint (a form, refused with an OAuth error of its own), the
+// import (CSV or NDJSON) and coverage (CSV), refused with 415 by their
+// handlers.
 func jsonRoute(route string) bool {
 	switch route {
-	case "", tokenPath, "/v1/admin/entries:import", `/v1/admin/entries\:import`:
+	case "", tokenPath, "/v1/admin/entries:import", `/v1/admin/entries\:import`, "/v1/coverage":
 		return false
 	}
 	return true

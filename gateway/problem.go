@@ -140,6 +140,9 @@ func problemFor(err error) *Problem {
 	if pr := scopeProblem(err); pr != nil {
 		return pr
 	}
+	if pr := followUpProblem(err); pr != nil {
+		return pr
+	}
 	switch {
 	case errors.Is(err, policy.ErrUnknownAction):
 		pr := problem(http.StatusBadRequest, "unknown_action", "Unknown business action", err.Error())
@@ -319,6 +322,34 @@ func scopeProblem(err error) *Problem {
 	case errors.Is(err, service.ErrInvalidValidAt):
 		pr = problem(http.StatusBadRequest, "invalid_valid_at", "Invalid time", err.Error())
 		pr.Field = "valid_at"
+	}
+	return pr
+}
+
+// followUpProblem maps the errors of feedback, statistics, coverage and
+// commitments; nil for other errors.
+func followUpProblem(err error) *Problem {
+	var pr *Problem
+	switch {
+	case errors.Is(err, policy.ErrInvalidFeedback):
+		pr = problem(http.StatusBadRequest, "invalid_feedback", "Invalid feedback", err.Error())
+	case errors.Is(err, service.ErrFeedbackExists):
+		pr = problem(http.StatusConflict, "feedback_exists", "Feedback exists", err.Error())
+		pr.Field = "corrects"
+	case errors.Is(err, service.ErrFeedbackNotExpected):
+		pr = problem(http.StatusConflict, "feedback_not_expected", "No feedback on this record", err.Error())
+	case errors.Is(err, service.ErrInvalidStatsQuery):
+		pr = problem(http.StatusBadRequest, "invalid_query", "Invalid query", err.Error())
+	case errors.Is(err, service.ErrInvalidCoverage):
+		pr = problem(http.StatusBadRequest, "invalid_approvals", "Invalid approvals file", err.Error())
+	case errors.Is(err, service.ErrCoverageTooLarge):
+		pr = problem(http.StatusRequestEntityTooLarge, "approvals_too_large", "Approvals file too large", err.Error())
+	case errors.Is(err, policy.ErrInvalidCommitment):
+		pr = problem(http.StatusBadRequest, "invalid_commitment", "Invalid commitment", err.Error())
+	case errors.Is(err, service.ErrCommitmentClosed):
+		pr = problem(http.StatusConflict, "commitment_closed", "Commitment closed", err.Error())
+	case errors.Is(err, service.ErrViolationNotAllowed):
+		pr = problem(http.StatusUnprocessableEntity, "violation_not_allowed", "Violation not allowed", err.Error())
 	}
 	return pr
 }

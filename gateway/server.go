@@ -53,6 +53,9 @@ type Server struct {
 	// lifecycle serves objections, repairs, exits and violation records;
 	// nil unless WithLifecycle (lifecycle.go).
 	lifecycle *service.Lifecycle
+	// followUp serves feedback, statistics, coverage and commitments;
+	// nil unless WithFollowUp (followup.go).
+	followUp *followUpAPI
 
 	// status holds the breakers and informational /readyz sections
 	// (status.go).
@@ -173,6 +176,7 @@ func (s *Server) Handler() http.Handler {
 	admin.PATCH("/partners/:client_id", limitBody(MaxJSONBody), s.patchPartner)
 	admin.POST("/partners/:client_id", limitBody(MaxJSONBody), s.partnerVerb)
 	s.mountLifecycle(authed, admin, audit)
+	s.mountFollowUp(authed)
 	return r
 }
 

@@ -111,6 +111,10 @@ func (v Validity) IsZero() bool { return v.Years == 0 && v.Months == 0 && v.Days
 type Action struct {
 	ID   string `yaml:"id" json:"id"`
 	Name string `yaml:"name" json:"name"`
+	// FeedbackWorkingDays overrides follow_up.feedback_working_days for
+	// this action, with the passage it rests on (followup.go).
+	FeedbackWorkingDays int    `yaml:"feedback_working_days,omitempty" json:"feedback_working_days,omitempty"`
+	FeedbackSource      string `yaml:"feedback_source,omitempty" json:"feedback_source,omitempty"`
 
 	// eligible are the red-list measures governing the action that have
 	// an eligibility condition, so that other actions look at none.
@@ -242,6 +246,8 @@ type Catalog struct {
 	items       []ViolationItem
 	ruleSetByID map[string]*RuleSet
 	itemByID    map[string]*ViolationItem
+	// followUp: feedback deadlines and commitment kinds (followup.go).
+	followUp FollowUpSpec
 }
 
 // catalogFile is the on-disk shape of one catalogue file; a file may hold
@@ -258,6 +264,8 @@ type catalogFile struct {
 	Industries    []Term   `yaml:"industries"`
 	SubjectTypes  []Term   `yaml:"subject_types"`
 	EmployerTypes []Term   `yaml:"employer_types"`
+	// FollowUp: feedback and commitments (followup.go).
+	FollowUp *FollowUpSpec `yaml:"follow_up"`
 }
 
 //go:embed catalog/*.yaml
@@ -310,7 +318,7 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 	}
 	var measures []located
 	listFile := map[string]string{}
-	calFile := ""
+	calFile, followUpFile := "", ""
 	type locatedSet struct {
 		file string
 		rs   RuleSet
@@ -379,6 +387,12 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 		c.industries = append(c.industries, f.Industries...)
 		c.subjectTypes = append(c.subjectTypes, f.SubjectTypes...)
 		c.employerTypes = append(c.employerTypes, f.EmployerTypes...)
+		if f.FollowUp != nil {
+			if followUpFile != "" {
+				return nil, fmt.Errorf("%w: %s: follow_up already defined in %s", ErrCatalogInvalid, name, followUpFile)
+			}
+			followUpFile, c.followUp = name, *f.FollowUp
+		}
 	}
 	c.regionByCode = make(map[string]*Region, len(c.regions))
 	for i := range c.regions {
@@ -497,6 +511,9 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 		}
 	}
 	c.indexCrossList()
+	if err := validateFollowUp(&c.followUp, c.actions, c.ruleSetByID); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCatalogInvalid, followUpFile, err)
+	}
 	c.revision = "cat-" + hex.EncodeToString(digest.Sum(nil))[:16]
 	return c, nil
 }

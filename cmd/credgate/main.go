@@ -20,6 +20,14 @@ Usage:
   credgate import [flags] FILE   import list entries from CSV or NDJSON, all or nothing
   credgate bench  [flags]        drive POST /v1/checks over loopback and report throughput and latency
   credgate partners COMMAND      create|list|show|update|rotate|revoke partners through the API (admin credential)
+  credgate feedback submit|show|overdue
+                                 execution feedback on checks, and checks whose feedback is overdue
+  credgate stats --from T --to T [--by partner|action|list|region] [--monthly]
+                                 tracking statistics of checks and feedback
+  credgate report monthly --month YYYY-MM [--format csv|json]
+                                 the monthly report the credit office files
+  credgate coverage APPROVALS.csv
+                                 which approvals had no check before them (应查必查)
   credgate verify --key KEY RECEIPT.json
                                  check an evidence receipt offline (exit 0 only if it verifies)
   credgate audit --key KEY --url URL [--full]
@@ -31,7 +39,7 @@ Usage:
   credgate version               print the version, the VCS revision and the catalogue revision
   credgate help [COMMAND]        show this text, or a command's flags
 
-Commands that talk to a running server (partners, bench) use --url or CREDGATE_URL
+Commands that talk to a running server (partners, feedback, stats, report, coverage, bench) use --url or CREDGATE_URL
 (default http://localhost:8080). Every setting can also come from a YAML file (--config FILE)
 or a CREDGATE_* variable: see docs/CONFIGURATION.md.
 `
@@ -52,6 +60,10 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"audit":    auditCmd,
 	"catalog":  catalogCmd,
 	"config":   configCmd,
+	"feedback": feedbackCmd,
+	"stats":    statsCmd,
+	"report":   reportCmd,
+	"coverage": coverageCmd,
 }
 
 // run is the command line: exit 0 on success and for help, 1 when a

@@ -36,6 +36,7 @@ type store interface {
 	service.Store
 	cache.ChangeFeed
 	service.SourceStore
+	service.FollowUpStore
 }
 
 var (
@@ -50,11 +51,12 @@ type boundedStore struct {
 	*service.BoundedStore
 	cache.ChangeFeed
 	service.SourceStore
+	service.FollowUpStore
 }
 
 // bound wraps st so that no request waits on it longer than timeout.
 func bound(st store, timeout time.Duration) store {
-	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, SourceStore: st}
+	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, SourceStore: st, FollowUpStore: st}
 }
 
 // openStore opens the configured store; closeStore closes it (and frees
@@ -271,7 +273,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithTracerProvider(tp), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
-	opts = append(opts, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
+	lifecycle := service.NewLifecycle(entries, st)
+	opts = append(opts, gateway.WithLifecycle(lifecycle), followUp(cat, checker, appender, st, audit, lifecycle))
 	accessOpts, err := accessGatewayOptions(cfg.Access, rdb, logger)
 	if err != nil {
 		appender.Close()

@@ -1,0 +1,315 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/credgate/credgate/service"
+)
+
+// What follows a check: execution feedback and overdue feedback, tracking
+// statistics and the monthly report, coverage of approvals (应查必查), and
+// credit commitments.
+
+// MaxCoverageBody caps an approvals file: about 3 million rows of a USCC,
+// an action, a time and a short reference.
+const MaxCoverageBody = 256 << 20
+
+// followUpAPI holds the follow-up use cases.
+type followUpAPI struct {
+	feedback    *service.Feedback
+	stats       *service.Stats
+	coverage    *service.Coverage
+	commitments *service.Commitments
+}
+
+// WithFollowUp serves feedback, statistics, coverage and commitments.
+func WithFollowUp(f *service.Feedback, st *service.Stats, cov *service.Coverage, cm *service.Commitments) Option {
+	return func(s *Server) {
+		s.followUp = &followUpAPI{feedback: f, stats: st, coverage: cov, commitments: cm}
+	}
+}
+
+// mountFollowUp mounts the routes whether or not WithFollowUp was given,
+// so that the route table is the same in every configuration; without it
+// they answer 503 follow_up_unavailable.
+func (s *Server) mountFollowUp(authed *gin.RouterGroup) {
+	need := s.needFollowUp
+	g := authed.Group("", need, s.asActor)
+	g.POST("/checks/:id/feedback", limitBody(MaxJSONBody), s.submitFeedback)
+	g.GET("/checks/:id/feedback", s.checkFeedback)
+	g.GET("/feedback", s.listFeedback)
+	g.POST("/coverage", limitBody(MaxCoverageBody), s.runCoverage)
+	g.POST("/commitments", limitBody(MaxJSONBody), s.recordCommitment)
+	g.GET("/commitments", s.listCommitments)
+	g.GET("/commitments/:id", s.getCommitment)
+	g.POST("/commitments/:id/fulfil", limitBody(MaxJSONBody), s.changeCommitment(service.CommitmentFulfilled))
+	g.POST("/commitments/:id/breach", limitBody(MaxJSONBody), s.changeCommitment(service.CommitmentBreached))
+	office := authed.Group("/admin", require(service.RoleAdmin, service.RoleAuditor), need, s.asActor)
+	office.GET("/feedback/overdue", s.overdueFeedback)
+	office.GET("/stats", s.statistics)
+	office.GET("/reports/monthly", s.monthlyReport)
+}
+
+func (s *Server) needFollowUp(c *gin.Context) {
+	if s.followUp == nil {
+		fail(c, problem(http.StatusServiceUnavailable, "follow_up_unavailable", "Follow-up unavailable",
+			"this server is not configured for feedback, statistics, coverage and commitments"))
+		return
+	}
+	c.Next()
+}
+
+// page reads after (a log index, or -1) and limit (default 100).
+func page(c *gin.Context) (after int64, limit int, ok bool) {
+	after, limit = -1, 100
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > service.MaxPage {
+			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage))
+			p.Field = "limit"
+			fail(c, p)
+			return 0, 0, false
+		}
+		limit = n
+	}
+	if a := c.Query("after"); a != "" {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || n < 0 {
+			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "after must be a log index (next of the previous page)")
+			p.Field = "after"
+			fail(c, p)
+			return 0, 0, false
+		}
+		after = n
+	}
+	return after, limit, true
+}
+
+func (s *Server) submitFeedback(c *gin.Context) {
+	var in service.FeedbackInput
+	if err := decodeJSON(c.Request.Body, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	v, err := s.followUp.feedback.Submit(c.Request.Context(), callerOf(c), c.Param("id"), in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, v)
+}
+
+func (s *Server) checkFeedback(c *gin.Context) {
+	out, err := s.followUp.feedback.OfCheck(c.Request.Context(), callerOf(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"feedback": out})
+}
+
+func (s *Server) listFeedback(c *gin.Context) {
+	after, limit, ok := page(c)
+	if !ok {
+		return
+	}
+	out, err := s.followUp.feedback.List(c.Request.Context(), callerOf(c), c.Query("partner"), after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	resp := gin.H{"feedback": out}
+	if len(out) == limit {
+		resp["next"] = strconv.FormatUint(out[len(out)-1].Receipt.LogIndex, 10)
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *Server) overdueFeedback(c *gin.Context) {
+	after, limit, ok := page(c)
+	if !ok {
+		return
+	}
+	out, err := s.followUp.feedback.Overdue(c.Request.Context(), c.Query("partner"), after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	resp := gin.H{"overdue": out}
+	if len(out) == limit {
+		resp["next"] = strconv.FormatInt(out[len(out)-1].LogIndex, 10)
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *Server) statistics(c *gin.Context) {
+	var r service.StatsRequest
+	for _, q := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &r.From}, {"to", &r.To}} {
+		t, err := parseInstant(c.Query(q.name))
+		if err != nil {
+			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", q.name+": "+err.Error())
+			p.Field = q.name
+			fail(c, p)
+			return
+		}
+		*q.dst = t
+	}
+	by, err := service.ParseStatsBy(c.Query("by"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	switch c.Query("period") {
+	case "":
+	case "month":
+		r.Month = true
+	default:
+		p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "period is month or absent")
+		p.Field = "period"
+		fail(c, p)
+		return
+	}
+	r.By, r.Partner = by, c.Query("partner")
+	rep, err := s.followUp.stats.Compute(c.Request.Context(), r)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rep)
+}
+
+func (s *Server) monthlyReport(c *gin.Context) {
+	format := c.DefaultQuery("format", "json")
+	if format != "json" && format != "csv" {
+		p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "format is json or csv")
+		p.Field = "format"
+		fail(c, p)
+		return
+	}
+	rep, err := s.followUp.stats.Monthly(c.Request.Context(), c.Query("month"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if format == "json" {
+		c.JSON(http.StatusOK, rep)
+		return
+	}
+	b, err := rep.CSV()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Content-Disposition", `attachment; filename="credgate-`+rep.Month+`.csv"`)
+	c.Data(http.StatusOK, "text/csv; charset=utf-8", b)
+}
+
+func (s *Server) runCoverage(c *gin.Context) {
+	if ct := c.ContentType(); ct != "text/csv" {
+		fail(c, problem(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type", "send the approvals as text/csv"))
+		return
+	}
+	caller := callerOf(c)
+	partner := c.Query("partner")
+	if caller.Role != service.RoleAdmin && caller.Role != service.RoleAuditor {
+		// A partner's approvals are compared with its own checks only.
+		partner = caller.ClientID
+	}
+	window := 0
+	if w := c.Query("window_days"); w != "" {
+		n, err := strconv.Atoi(w)
+		if err != nil {
+			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "window_days must be a number of days")
+			p.Field = "window_days"
+			fail(c, p)
+			return
+		}
+		window = n
+	}
+	rep, err := s.followUp.coverage.Run(c.Request.Context(), bufio.NewReaderSize(c.Request.Body, 64<<10), partner, window)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = decodeProblem(err)
+		}
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rep)
+}
+
+func (s *Server) recordCommitment(c *gin.Context) {
+	var in service.CommitmentInput
+	if err := decodeJSON(c.Request.Body, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	v, err := s.followUp.commitments.Record(c.Request.Context(), callerOf(c), in)
+	if err != nil {
+		fail(c, entryError(err))
+		return
+	}
+	c.JSON(http.StatusCreated, v)
+}
+
+func (s *Server) listCommitments(c *gin.Context) {
+	limit := 100
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > service.MaxPage {
+			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage))
+			p.Field = "limit"
+			fail(c, p)
+			return
+		}
+		limit = n
+	}
+	f := service.CommitmentFilter{Partner: c.Query("partner"), Subject: c.Query("subject_id"), State: c.Query("state"),
+		After: c.Query("after"), Limit: limit}
+	out, err := s.followUp.commitments.List(c.Request.Context(), callerOf(c), f)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	resp := gin.H{"commitments": out}
+	if len(out) == limit {
+		resp["next"] = out[len(out)-1].ID
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *Server) getCommitment(c *gin.Context) {
+	v, err := s.followUp.commitments.Get(c.Request.Context(), callerOf(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) changeCommitment(op string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in service.CommitmentChange
+		if c.Request.ContentLength != 0 {
+			if err := decodeJSON(c.Request.Body, &in); err != nil {
+				fail(c, err)
+				return
+			}
+		}
+		v, err := s.followUp.commitments.Change(c.Request.Context(), callerOf(c), c.Param("id"), op, in)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, v)
+	}
+}

@@ -1,0 +1,300 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/policy"
+)
+
+// Execution feedback (执行反馈): the partner that made a check reports what
+// it did with the answer. A feedback is an evidence record (kind feedback),
+// durable before it is accepted; the stores index it from the log. A
+// correction is a new record naming the one it corrects: nothing is
+// overwritten, and the current feedback of a check is its last.
+
+// Errors of feedback.
+var (
+	// ErrFeedbackExists: the check has feedback already, and the new one
+	// does not name it as the one it corrects (or names another).
+	ErrFeedbackExists = errors.New("the check has feedback already; a correction names the current one in corrects")
+	// ErrFeedbackNotExpected: the record takes no feedback (a check re-run
+	// as of a past time).
+	ErrFeedbackNotExpected = errors.New("this check takes no feedback")
+)
+
+// FeedbackInput is a partner's feedback on one check.
+type FeedbackInput struct {
+	Decision  policy.BusinessDecision  `json:"decision"`
+	Measures  []policy.MeasureFeedback `json:"measures"`
+	Document  string                   `json:"document"`
+	DecidedAt time.Time                `json:"decided_at"`
+	Note      string                   `json:"note,omitempty"`
+	// Corrects is the id of the feedback this one replaces; required when
+	// the check has feedback already.
+	Corrects string `json:"corrects,omitempty"`
+}
+
+// FeedbackView is a feedback as recorded. Its JSON (without the receipt)
+// is the evidence record's body; feedback_id comes first, which is how the
+// stores recognise the body (migration 0010).
+type FeedbackView struct {
+	FeedbackID string                   `json:"feedback_id"`
+	CheckID    string                   `json:"check_id"`
+	Partner    string                   `json:"partner"`
+	Subject    SubjectView              `json:"subject"`
+	Action     string                   `json:"action"`
+	Outcome    policy.Outcome           `json:"outcome"`
+	Decision   policy.BusinessDecision  `json:"decision"`
+	Measures   []policy.MeasureFeedback `json:"measures"`
+	Document   string                   `json:"document"`
+	DecidedAt  time.Time                `json:"decided_at"`
+	Note       string                   `json:"note,omitempty"`
+	Corrects   string                   `json:"corrects,omitempty"`
+	CheckedAt  time.Time                `json:"checked_at"`
+	// DueAt is when feedback was expected (the catalogue's working days
+	// for the action); Late says whether this one came after it.
+	DueAt      time.Time    `json:"due_at"`
+	Late       bool         `json:"late"`
+	RecordedAt time.Time    `json:"recorded_at"`
+	Receipt    *ReceiptView `json:"receipt,omitempty"`
+}
+
+// OverdueView is a check whose feedback is overdue.
+type OverdueView struct {
+	CheckID   string    `json:"check_id"`
+	LogIndex  int64     `json:"log_index"`
+	Partner   string    `json:"partner"`
+	Subject   string    `json:"subject_id"`
+	Action    string    `json:"action"`
+	Outcome   string    `json:"outcome"`
+	CheckedAt time.Time `json:"checked_at"`
+	DueAt     time.Time `json:"due_at"`
+	// WorkingDaysOverdue counts the working days since it was due.
+	WorkingDaysOverdue int `json:"working_days_overdue"`
+}
+
+// Feedback records and reads execution feedback.
+type Feedback struct {
+	checker *Checker
+	log     EvidenceLog
+	store   FollowUpStore
+	now     func() time.Time
+	// locks serialise feedback per check in this process, so that two
+	// submissions do not both take themselves for the first.
+	locks [64]sync.Mutex
+}
+
+// FeedbackOption configures Feedback.
+type FeedbackOption func(*Feedback)
+
+// WithFeedbackClock sets the clock (tests).
+func WithFeedbackClock(now func() time.Time) FeedbackOption {
+	return func(f *Feedback) { f.now = now }
+}
+
+// NewFeedback returns the feedback use case. It reads checks through
+// checker (their records, held to the tree), appends to log and reads the
+// index in store.
+func NewFeedback(checker *Checker, log EvidenceLog, store FollowUpStore, opts ...FeedbackOption) *Feedback {
+	f := &Feedback{checker: checker, log: log, store: store, now: time.Now}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
+}
+
+func (f *Feedback) lock(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	m := &f.locks[h.Sum32()%uint32(len(f.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// ownCheck reads a check the caller made (admins and auditors: any when
+// anyone is true), verified against the log.
+func (f *Feedback) ownCheck(ctx context.Context, caller Caller, checkID string, anyone bool) (CheckAnswer, evidence.Record, error) {
+	if checkID == "" || len(checkID) > evidence.MaxFieldLen {
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("check %q: %w", checkID, ErrNotFound)
+	}
+	rec, err := f.checker.records.Record(ctx, checkID)
+	if errors.Is(err, evidence.ErrNotFound) {
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("check %q: %w", checkID, ErrNotFound)
+	}
+	if err != nil {
+		return CheckAnswer{}, evidence.Record{}, err
+	}
+	mayRead := rec.Partner == caller.ClientID || (anyone && (caller.Role == RoleAdmin || caller.Role == RoleAuditor))
+	if rec.Kind != evidence.KindCheck || !mayRead {
+		// Another partner's check is not found: saying it exists would leak it.
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("check %q: %w", checkID, ErrNotFound)
+	}
+	if err := f.checker.verifyRecord(ctx, rec); err != nil {
+		return CheckAnswer{}, evidence.Record{}, err
+	}
+	var ans CheckAnswer
+	if err := json.Unmarshal(rec.Body, &ans); err != nil {
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("decode stored check %q: %w", checkID, err)
+	}
+	return ans, rec, nil
+}
+
+// Submit records feedback on a check the caller made, and returns it with
+// its receipt once it is durable.
+func (f *Feedback) Submit(ctx context.Context, caller Caller, checkID string, in FeedbackInput) (FeedbackView, error) {
+	ans, _, err := f.ownCheck(ctx, caller, checkID, false)
+	if err != nil {
+		return FeedbackView{}, err
+	}
+	if ans.AsOf != nil {
+		return FeedbackView{}, fmt.Errorf("%w: check %q re-ran a past time", ErrFeedbackNotExpected, checkID)
+	}
+	now := f.now().UTC().Truncate(time.Microsecond)
+	answered := make([]policy.AnsweredMeasure, len(ans.Measures))
+	for i, m := range ans.Measures {
+		answered[i] = policy.AnsweredMeasure{ID: m.ID, Effect: m.Effect, Status: m.Status}
+	}
+	fb := policy.Feedback{Decision: in.Decision, Measures: in.Measures, Document: in.Document, DecidedAt: in.DecidedAt, Note: in.Note}
+	if err := policy.ValidateFeedback(fb, answered, ans.CheckedAt, now); err != nil {
+		return FeedbackView{}, err
+	}
+	defer f.lock(checkID)()
+	prior, err := f.store.FeedbackOf(ctx, checkID)
+	if err != nil {
+		return FeedbackView{}, err
+	}
+	switch {
+	case len(prior) == 0 && in.Corrects != "":
+		return FeedbackView{}, fmt.Errorf("%w: check %q has no feedback to correct", ErrFeedbackExists, checkID)
+	case len(prior) > 0 && in.Corrects != prior[len(prior)-1].ID:
+		return FeedbackView{}, fmt.Errorf("%w: the current feedback is %q", ErrFeedbackExists, prior[len(prior)-1].ID)
+	}
+	id, err := newID("fb_")
+	if err != nil {
+		return FeedbackView{}, err
+	}
+	cat := f.checker.catalog
+	due := cat.FeedbackDue(ans.Action, ans.CheckedAt)
+	v := FeedbackView{
+		FeedbackID: id, CheckID: checkID, Partner: caller.ClientID, Subject: ans.Subject, Action: ans.Action,
+		Outcome: ans.Outcome, Decision: in.Decision, Measures: slices.Clone(in.Measures), Document: in.Document,
+		DecidedAt: in.DecidedAt.UTC(), Note: in.Note, Corrects: in.Corrects, CheckedAt: ans.CheckedAt,
+		DueAt: due, Late: now.After(due), RecordedAt: now,
+	}
+	if v.Measures == nil {
+		v.Measures = []policy.MeasureFeedback{}
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return FeedbackView{}, fmt.Errorf("encode feedback: %w", err)
+	}
+	recs, err := f.log.Append(ctx, evidence.Record{ID: id, Kind: evidence.KindFeedback, Partner: caller.ClientID, At: now, Body: body})
+	if err != nil {
+		return FeedbackView{}, fmt.Errorf("record feedback: %w", err)
+	}
+	v.Receipt = receipt(recs[0])
+	return v, nil
+}
+
+// read returns the recorded feedback of id, verified against the log.
+func (f *Feedback) read(ctx context.Context, id string) (FeedbackView, error) {
+	rec, err := f.checker.records.Record(ctx, id)
+	if err != nil {
+		return FeedbackView{}, fmt.Errorf("feedback %q: %w", id, err)
+	}
+	if err := f.checker.verifyRecord(ctx, rec); err != nil {
+		return FeedbackView{}, err
+	}
+	var v FeedbackView
+	if err := json.Unmarshal(rec.Body, &v); err != nil {
+		return FeedbackView{}, fmt.Errorf("decode stored feedback %q: %w", id, err)
+	}
+	v.Receipt = receipt(rec)
+	return v, nil
+}
+
+// OfCheck returns every feedback on a check, in the order recorded (the
+// last is current). A partner reads only its own checks' feedback.
+func (f *Feedback) OfCheck(ctx context.Context, caller Caller, checkID string) ([]FeedbackView, error) {
+	if _, _, err := f.ownCheck(ctx, caller, checkID, true); err != nil {
+		return nil, err
+	}
+	rows, err := f.store.FeedbackOf(ctx, checkID)
+	if err != nil {
+		return nil, err
+	}
+	return f.views(ctx, rows)
+}
+
+func (f *Feedback) views(ctx context.Context, rows []FeedbackRow) ([]FeedbackView, error) {
+	out := make([]FeedbackView, 0, len(rows))
+	for _, r := range rows {
+		v, err := f.read(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// List returns feedback in log order after the log index after (-1: from
+// the start): a partner's own, or for administrators and auditors every
+// partner's (or partner's when given).
+func (f *Feedback) List(ctx context.Context, caller Caller, partner string, after int64, limit int) ([]FeedbackView, error) {
+	if caller.Role != RoleAdmin && caller.Role != RoleAuditor {
+		partner = caller.ClientID
+	}
+	rows, err := f.store.ListFeedback(ctx, FeedbackFilter{Partner: partner, After: after, Limit: min(max(limit, 1), MaxPage)})
+	if err != nil {
+		return nil, err
+	}
+	return f.views(ctx, rows)
+}
+
+// Cutoffs are the catalogue's actions grouped by their feedback deadline,
+// each with the check time before which feedback is overdue at now.
+func Cutoffs(cat *policy.Catalog, now time.Time) []ActionCutoff {
+	byDays := map[int][]string{}
+	var days []int
+	for _, a := range cat.Actions() {
+		n := cat.FeedbackWorkingDays(a.ID)
+		if _, ok := byDays[n]; !ok {
+			days = append(days, n)
+		}
+		byDays[n] = append(byDays[n], a.ID)
+	}
+	slices.Sort(days)
+	out := make([]ActionCutoff, len(days))
+	for i, n := range days {
+		out[i] = ActionCutoff{Actions: byDays[n], Before: cat.FeedbackCutoff(n, now)}
+	}
+	return out
+}
+
+// Overdue lists the checks whose feedback is overdue now, in log order
+// after after (-1: from the start), of one partner or all.
+func (f *Feedback) Overdue(ctx context.Context, partner string, after int64, limit int) ([]OverdueView, error) {
+	cat := f.checker.catalog
+	now := f.now().UTC()
+	rows, err := f.store.OverdueChecks(ctx, OverdueFilter{Cutoffs: Cutoffs(cat, now), Partner: partner, After: after,
+		Limit: min(max(limit, 1), MaxPage)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OverdueView, len(rows))
+	for i, c := range rows {
+		due := cat.FeedbackDue(c.Action, c.CheckedAt)
+		out[i] = OverdueView{CheckID: c.CheckID, LogIndex: c.Index, Partner: c.Partner, Subject: c.Subject, Action: c.Action,
+			Outcome: c.Outcome, CheckedAt: c.CheckedAt, DueAt: due, WorkingDaysOverdue: cat.Calendar().WorkingDaysBetween(due.Add(-time.Nanosecond), now)}
+	}
+	return out, nil
+}
