@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -64,11 +65,15 @@ type Log struct {
 	logger   *slog.Logger
 	current  note.Verifiers // the signer's own key
 
-	// sem serialises signing, so that concurrent demands coalesce into one
-	// checkpoint; lastSigned throttles on-demand signing to one per minGap.
+	// sem serialises signing (the periodic Run and the on-demand rounds).
 	sem        chan struct{}
 	mu         sync.Mutex
 	lastSigned time.Time
+	// rounds shares on-demand signing among receipt callers (signing.go);
+	// known is the largest servable checkpoint seen, so that a receipt
+	// whose record it covers needs no read and no signature.
+	rounds signRounds
+	known  atomic.Pointer[StoredCheckpoint]
 	// sound is the last stored checkpoint found signed by the current
 	// key; fresh the last one signed here (served when the stored one is
 	// not sound).
@@ -92,7 +97,8 @@ func WithCheckpointInterval(d time.Duration) LogOption {
 }
 
 // WithMinCheckpointGap sets the least time between two checkpoints signed
-// on demand (default 10ms): receipts asked for together share one.
+// on demand (default 0: receipt callers already share one signing round,
+// so a gap only adds latency; it caps the signing rate of one replica).
 func WithMinCheckpointGap(d time.Duration) LogOption {
 	return func(l *Log) {
 		if d >= 0 {
@@ -106,7 +112,7 @@ func WithLogger(lg *slog.Logger) LogOption { return func(l *Log) { l.logger = lg
 
 // NewLog returns the log over store, signing with signer.
 func NewLog(store TreeStore, signer *Signer, opts ...LogOption) *Log {
-	l := &Log{store: store, signer: signer, interval: time.Second, minGap: 10 * time.Millisecond,
+	l := &Log{store: store, signer: signer, interval: time.Second,
 		now: time.Now, sem: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(l)
@@ -213,6 +219,7 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 	l.lastSigned = l.now()
 	l.fresh = st
 	l.mu.Unlock()
+	l.remember(st)
 	// Another replica may have stored one of this size first: serve the
 	// stored one, so that every replica serves the same history.
 	latest, none, err = l.latest(ctx)
@@ -243,6 +250,7 @@ func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err e
 	known, fresh := bytes.Equal(l.sound, cp.Note), l.fresh
 	l.mu.Unlock()
 	if known {
+		l.remember(cp)
 		return cp, false, nil
 	}
 	sc, verr := OpenCheckpoint(cp.Note, l.current, l.Origin())
@@ -266,6 +274,7 @@ func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err e
 	l.mu.Lock()
 	l.sound = bytes.Clone(cp.Note)
 	l.mu.Unlock()
+	l.remember(cp)
 	return cp, false, nil
 }
 
@@ -281,10 +290,14 @@ func (l *Log) Checkpoint(ctx context.Context) (StoredCheckpoint, error) {
 	return cp, nil
 }
 
-// Covering returns the latest checkpoint if it covers the first size
-// records, and otherwise signs one now (throttled and shared with
-// concurrent callers).
+// Covering returns a servable checkpoint covering the first size records:
+// the largest one known here when it covers them (no read), else the
+// latest stored one, else one signed now in a round shared with every
+// caller waiting (signing.go).
 func (l *Log) Covering(ctx context.Context, size uint64) (StoredCheckpoint, error) {
+	if cp := l.known.Load(); cp != nil && cp.Size >= size {
+		return *cp, nil
+	}
 	cp, none, err := l.latest(ctx)
 	if err != nil {
 		return StoredCheckpoint{}, err
@@ -292,14 +305,7 @@ func (l *Log) Covering(ctx context.Context, size uint64) (StoredCheckpoint, erro
 	if !none && cp.Size >= size {
 		return cp, nil
 	}
-	cp, err = l.checkpointGrowth(ctx, true)
-	if err != nil {
-		return StoredCheckpoint{}, err
-	}
-	if cp.Size < size {
-		return StoredCheckpoint{}, fmt.Errorf("%w: record %d is not in the committed tree of %d", ErrTreeCorrupt, size-1, cp.Size)
-	}
-	return cp, nil
+	return l.signCovering(ctx, size)
 }
 
 // Receipt builds the receipt of a committed record, proving it into the

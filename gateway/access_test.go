@@ -561,7 +561,7 @@ func TestRateLimitWithRedisDown(t *testing.T) {
 
 // testRedis returns a client of the machine's Redis; the test skips when it
 // is unreachable, except under CI=true.
-func testRedis(t *testing.T) *redis.Client {
+func testRedis(t testing.TB) *redis.Client {
 	t.Helper()
 	addr := os.Getenv("CREDGATE_TEST_REDIS_ADDR")
 	if addr == "" {

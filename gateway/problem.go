@@ -154,6 +154,8 @@ func problemFor(err error) *Problem {
 		pr := problem(http.StatusForbidden, "subject_kind_not_allowed", "Subject kind not allowed", err.Error())
 		pr.Field = "subject.id"
 		return pr
+	case errors.Is(err, ErrOverloaded):
+		return overloadedProblem(err)
 	case errors.Is(err, ErrRateLimited):
 		return problem(http.StatusTooManyRequests, "rate_limited", "Too many requests", err.Error()+"; wait Retry-After seconds")
 	case errors.Is(err, service.ErrPartnerRevoked):

@@ -51,6 +51,7 @@ type RateLimiter struct {
 	failAddr   limiter.Rate
 	failClient limiter.Rate
 	store      *failoverStore
+	quota      *quotaLeases // partners' quotas, leased from store (quota.go)
 	// rates are the parsed per-partner overrides.
 	rates  *otter.Cache[string, limiter.Rate]
 	replay *access.ReplaySet
@@ -134,6 +135,7 @@ func NewRateLimiter(defaultRate string, opts ...RateLimitOption) (*RateLimiter, 
 		logger = slog.Default()
 	}
 	l.store = newFailoverStore(cfg, logger)
+	l.quota = newQuotaLeases(l.store)
 	var replayOpts []access.ReplayOption
 	if cfg.redis != nil {
 		l.store.redisStore() // connect now rather than on the first request
@@ -220,11 +222,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 	c.Set(ctxCharge, charge)
 	c.Next()
 	if charge.units > 0 && refunded(c.Writer.Status()) && time.Now().Unix() < charge.window {
-		// Detached from the request, which may be cancelled: a refund
-		// lost is a unit the caller pays for nothing.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), time.Second)
-		defer cancel()
-		_, _ = s.limits.store.Increment(ctx, "quota:"+p.ClientID, -charge.units, s.limits.rateFor(p.RateLimit))
+		s.limits.quota.refund("quota:"+p.ClientID, charge.units, charge.window)
 	}
 }
 
@@ -249,7 +247,7 @@ func (s *Server) charge(c *gin.Context, p service.Partner, n int64, into *quotaC
 	l := s.limits
 	rate := l.rateFor(p.RateLimit)
 	key := "quota:" + p.ClientID
-	lc, err := l.store.Increment(c.Request.Context(), key, n, rate)
+	lc, err := l.quota.charge(c.Request.Context(), key, n, rate)
 	if err != nil {
 		// Only a cancelled request gets here (memory never fails).
 		fail(c, err)
@@ -261,12 +259,9 @@ func (s *Server) charge(c *gin.Context, p service.Partner, n int64, into *quotaC
 	c.Header("RateLimit-Reset", strconv.FormatInt(reset, 10))
 	c.Header("RateLimit-Policy", strconv.FormatInt(rate.Limit, 10)+";w="+strconv.FormatInt(int64(rate.Period/time.Second), 10))
 	if lc.Reached {
-		// A refused request costs nothing: without this, a batch larger
-		// than what remains would use the rest of the window up unanswered.
-		if back, err := l.store.Increment(c.Request.Context(), key, -n, rate); err == nil {
-			lc.Remaining = back.Remaining
-			c.Header("RateLimit-Remaining", strconv.FormatInt(lc.Remaining, 10))
-		}
+		// A refused request took nothing (quota.go gives a refused lease
+		// back): a batch larger than what remains does not use the rest of
+		// the window up unanswered.
 		l.rejected.WithLabelValues("quota").Inc()
 		c.Header("Retry-After", strconv.FormatInt(max(1, reset), 10))
 		fail(c, fmt.Errorf("%w: %d requests per %s", ErrRateLimited, rate.Limit, rate.Period))

@@ -49,6 +49,7 @@ type Server struct {
 	acts     *service.Acts // administrative acts read back (acts.go)
 	proxies  []string      // trusted reverse proxies (WithTrustedProxies)
 	tracing  tracing       // spans of requests (tracing.go)
+	shedding *shedder      // the bounded queue in front of checks (shed.go)
 
 	// lifecycle serves objections, repairs, exits and violation records;
 	// nil unless WithLifecycle (lifecycle.go).
@@ -114,6 +115,10 @@ func New(checker *service.Checker, entries *service.Entries, partners *service.P
 	if s.limits == nil {
 		s.limits, _ = NewRateLimiter(DefaultRateLimit) // the constant parses
 	}
+	if s.shedding == nil {
+		s.shedding = newShedder(DefaultChecksInFlight, DefaultCheckQueue)
+	}
+	s.registry.MustRegister(s.shedding.collectors()...)
 	s.registry.MustRegister(s.limits.Collectors()...)
 	return s
 }
@@ -151,8 +156,10 @@ func (s *Server) Handler() http.Handler {
 
 	authed := v1.Group("", s.authChain()...)
 	authed.GET("/catalog", s.catalog)
-	authed.POST("/checks", limitBody(MaxJSONBody), s.check)
-	authed.POST("/checks\\:batch", limitBody(MaxBatchBody), s.checkBatch)
+	// Checks pass the bounded queue (shed.go) before authentication.
+	checks := v1.Group("", append([]gin.HandlerFunc{s.shedding.admit}, s.authChain()...)...)
+	checks.POST("/checks", limitBody(MaxJSONBody), s.check)
+	checks.POST("/checks\\:batch", limitBody(MaxBatchBody), s.checkBatch)
 	authed.GET("/checks/:id", s.getCheck)
 	s.mountEvidence(v1, authed)
 

@@ -56,7 +56,7 @@ const (
 	benchPartnerQuota  = "1000000000-M" // the bench partner's rate_limit: in effect none
 )
 
-var benchPhaseNames = []string{"saturate", "noop", "rate"}
+var benchPhaseNames = []string{"saturate", "noop", "rate", "receipts", "overload"}
 
 type benchConfig struct {
 	url          string
@@ -71,6 +71,11 @@ type benchConfig struct {
 	action       string
 	phases       map[string]bool
 	json         bool
+	// receipts, receiptLoad, overload and capacity: bench_phases.go.
+	receipts    int
+	receiptLoad float64
+	overload    float64
+	capacity    float64
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -91,6 +96,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.action, "action", "government_procurement", "business action checked")
 	fs.StringVar(&phases, "phases", strings.Join(benchPhaseNames, ","), "phases to run, comma separated, from "+strings.Join(benchPhaseNames, ",")+" (always run in that order)")
 	fs.BoolVar(&cfg.json, "json", false, "also print the results as one line of JSON at the end")
+	cfg.registerPhaseFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: credgate bench [flags]\n\nLoad-tests a running server over HTTP: saturate and noop run closed loops of\n--concurrency workers, rate runs an open loop at --rate checks/s.")
 		fs.PrintDefaults()
@@ -167,6 +173,16 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			r = b.closedLoop(ctx, "noop", "/bench/noop", false)
 		case "rate":
 			r = b.openLoop(ctx)
+		case "receipts":
+			var load *phaseResult
+			r, load = b.receiptsPhase(ctx)
+			if load != nil {
+				rep.Phases = append(rep.Phases, load)
+				fmt.Fprintln(stdout)
+				load.print(stdout)
+			}
+		case "overload":
+			r = b.overloadPhase(ctx, results["saturate"])
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -235,7 +251,7 @@ func (c *benchConfig) validate(phases string) error {
 	if len(c.phases) == 0 {
 		return errors.New("--phases: no phase selected")
 	}
-	return nil
+	return c.validatePhaseFlags()
 }
 
 // benchLoopback reports whether the server URL names this machine.
@@ -294,13 +310,15 @@ type bench struct {
 
 // rateWorkers is how many workers the rate phase uses: enough that the
 // schedule holds while requests take up to 100 ms.
-func (c *benchConfig) rateWorkers() int {
-	n := int(math.Ceil(c.rate * 0.1))
-	return min(max(n, c.concurrency, 4), benchMaxWorkers)
+func (c *benchConfig) rateWorkers() int { return rateWorkers(c.rate, c.concurrency) }
+
+func rateWorkers(rate float64, concurrency int) int {
+	n := int(math.Ceil(rate * 0.1))
+	return min(max(n, concurrency, 4), benchMaxWorkers)
 }
 
 func newBench(cfg benchConfig) *bench {
-	conns := max(cfg.concurrency, cfg.rateWorkers())
+	conns := max(cfg.concurrency, cfg.rateWorkers(), cfg.phaseConns())
 	tr := &http.Transport{
 		Proxy:                 nil, // loopback: never through a proxy from the environment
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -504,7 +522,12 @@ type phaseResult struct {
 	Unsent     int64            `json:"unsent,omitempty"`
 	MaxLagMs   float64          `json:"max_lag_ms,omitempty"`
 	Skipped    string           `json:"skipped,omitempty"`
-	FirstError string           `json:"first_error,omitempty"`
+	// The overload phase: the capacity offered a multiple of, and the
+	// server's resident memory before and after.
+	Capacity    float64 `json:"capacity_rps,omitempty"`
+	RSSBeforeMB float64 `json:"rss_before_mb,omitempty"`
+	RSSAfterMB  float64 `json:"rss_after_mb,omitempty"`
+	FirstError  string  `json:"first_error,omitempty"`
 }
 
 func (r *phaseResult) print(w io.Writer) {
@@ -544,6 +567,10 @@ func (r *phaseResult) print(w io.Writer) {
 		fmt.Fprintf(w, "  schedule    %d scheduled, %d sent more than %s late (max lag %.2fms), %d not sent (over %s behind at the phase end)\n",
 			r.Scheduled, r.Late, benchLateThreshold, r.MaxLagMs, r.Unsent, benchSendSlack)
 	}
+	if r.Capacity > 0 {
+		fmt.Fprintf(w, "  capacity    %.0f checks/s taken as capacity; answered %.1f%% of it; server memory %.0f MB before, %.0f MB after\n",
+			r.Capacity, 100*r.Throughput/r.Capacity, r.RSSBeforeMB, r.RSSAfterMB)
+	}
 	if len(r.Outcomes) > 0 {
 		keys := make([]string, 0, len(r.Outcomes))
 		for k := range r.Outcomes {
@@ -572,6 +599,7 @@ type worker struct {
 	outcomes map[string]int64
 	late     int64
 	maxLag   time.Duration
+	okOnly   bool // keep the latency of 2xx answers only
 }
 
 func (b *bench) newWorker(verify bool, budget *atomic.Int64) *worker {
@@ -623,10 +651,11 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 		w.fail("transport", err.Error())
 		return
 	}
-	if w.budget.Add(-1) >= 0 {
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	if (ok || !w.okOnly) && w.budget.Add(-1) >= 0 {
 		w.lat = append(w.lat, int64(lat))
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !ok {
 		body := w.buf.String()
 		if len(body) > 200 {
 			body = body[:200] + "…"
@@ -751,9 +780,15 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool) 
 // openLoop sends --rate checks per second for --duration, each at its
 // intended time i/rate after the start; latency counts from that time.
 func (b *bench) openLoop(ctx context.Context) *phaseResult {
+	return b.openLoopAt(ctx, "rate", b.cfg.rate, false)
+}
+
+// openLoopAt is the open loop at rate checks/s; okOnly keeps the latency
+// of answered checks only (the overload phase, where refusals are many).
+func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, okOnly bool) *phaseResult {
 	const path = "/v1/checks"
-	n := b.cfg.rateWorkers()
-	r := &phaseResult{Name: "rate", Path: path, Mode: "open loop", Workers: n}
+	n := rateWorkers(rate, b.cfg.concurrency)
+	r := &phaseResult{Name: name, Path: path, Mode: "open loop", Workers: n}
 	if status, err := b.warm(ctx, path, n); err != nil {
 		r.Skipped = "warm-up failed: " + err.Error()
 		return r
@@ -761,10 +796,10 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 		r.Skipped = fmt.Sprintf("warm-up answered HTTP %d", status)
 		return r
 	}
-	interval := float64(time.Second) / b.cfg.rate
-	total := int64(math.Floor(b.cfg.duration.Seconds() * b.cfg.rate))
+	interval := float64(time.Second) / rate
+	total := int64(math.Floor(b.cfg.duration.Seconds() * rate))
 	r.Scheduled = total
-	r.Mode = fmt.Sprintf("open loop at %g/s", b.cfg.rate)
+	r.Mode = fmt.Sprintf("open loop at %g/s", rate)
 
 	start := time.Now()
 	deadline := start.Add(b.cfg.duration)
@@ -776,6 +811,7 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 	var wg sync.WaitGroup
 	for k := range n {
 		w := b.newWorker(true, budget)
+		w.okOnly = okOnly
 		workers[k] = w
 		wg.Go(func() {
 			// A free worker takes the next slot and waits for its time; a

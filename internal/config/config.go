@@ -41,6 +41,9 @@ type Server struct {
 	Addr            string
 	ShutdownTimeout time.Duration
 	BenchNoop       bool
+	// ChecksInFlight and CheckQueue bound the check path (load shedding).
+	ChecksInFlight int
+	CheckQueue     int
 }
 
 // Store says where credgate keeps its data.

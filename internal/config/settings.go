@@ -27,6 +27,10 @@ var settings = []*Setting{
 		func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }, 0, time.Hour),
 	boolean("server.bench_noop", "bench-noop", "CREDGATE_BENCH_NOOP", "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with",
 		func(c *Config) *bool { return &c.Server.BenchNoop }),
+	integer("server.checks_in_flight", "checks-in-flight", "CREDGATE_CHECKS_IN_FLIGHT", "checks (single or batch requests) run at once; past it and server.check_queue, a check is answered 503 overloaded with Retry-After",
+		func(c *Config) *int { return &c.Server.ChecksInFlight }, 1, 100_000),
+	integer("server.check_queue", "check-queue", "CREDGATE_CHECK_QUEUE", "checks that may wait for a slot beyond server.checks_in_flight (0: none wait)",
+		func(c *Config) *int { return &c.Server.CheckQueue }, 0, 100_000),
 
 	str("store.data_dir", "data-dir", "CREDGATE_DATA_DIR", "directory for the SQLite database, the generated keys and the generated administrator credential",
 		func(c *Config) *string { return &c.Store.DataDir }, nonEmpty("a directory path")),

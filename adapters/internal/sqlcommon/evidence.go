@@ -3,6 +3,8 @@ package sqlcommon
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/storeutil"
@@ -10,6 +12,49 @@ import (
 )
 
 const recordColumns = `idx, id, kind, partner, at, body, salt, hash`
+
+// Rows per multi-row INSERT of AppendBatch: within SQLite's 32 766 bound
+// on parameters, and few distinct statement texts (the full chunk and one
+// remainder per batch).
+const (
+	recordsPerInsert = 256
+	nodesPerInsert   = 1024
+)
+
+// insertKey names a multi-row INSERT text in Store.inserts.
+type insertKey struct {
+	prefix     string
+	cols, rows int
+}
+
+// multiRowInsert is prefix followed by rows groups of cols numbered
+// placeholders: ($1, $2, $3), ($4, $5, $6), …; the texts are kept, as
+// there are few (a full chunk and the remainders).
+func (s *Store) multiRowInsert(prefix string, cols, rows int) string {
+	k := insertKey{prefix, cols, rows}
+	if q, ok := s.inserts.Load(k); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(prefix)
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(r*cols + c + 1))
+		}
+		b.WriteByte(')')
+	}
+	q := b.String()
+	s.inserts.Store(k, q)
+	return q
+}
 
 // HeadSQL reads the tree head and the end of the log. Run after the
 // appenders' exclusion is held (under READ COMMITTED each statement sees
@@ -51,20 +96,37 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 		if h.Size == head.Size {
 			return nil
 		}
-		stmts := make([]Stmt, 0, len(recs)+len(nodes)+1)
-		for i, r := range recs {
-			stmts = append(stmts, Stmt{`INSERT INTO evidence (` + recordColumns + `)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, []any{int64(next) + int64(i), r.ID, string(r.Kind),
-				r.Partner, storeutil.Time(r.At), nonNil(r.Body), nonNil(r.Salt), r.Hash[:]}})
+		// One multi-row INSERT per chunk of records and of nodes, instead
+		// of one statement per row: the per-statement cost (argument
+		// conversion, a step of the engine) was most of SQLite's commit
+		// beside the sync.
+		stmts := make([]Stmt, 0, 4)
+		for from := 0; from < len(recs); from += recordsPerInsert {
+			chunk := recs[from:min(from+recordsPerInsert, len(recs))]
+			args := make([]any, 0, 8*len(chunk))
+			for i, r := range chunk {
+				args = append(args, int64(next)+int64(from+i), r.ID, string(r.Kind),
+					r.Partner, storeutil.Time(r.At), nonNil(r.Body), nonNil(r.Salt), r.Hash[:])
+			}
+			stmts = append(stmts, Stmt{s.multiRowInsert(`INSERT INTO evidence (`+recordColumns+`) VALUES `, 8, len(chunk)), args})
 		}
-		for _, n := range nodes {
-			stmts = append(stmts, Stmt{`INSERT INTO evidence_nodes (level, idx, hash) VALUES ($1, $2, $3)`,
-				[]any{int64(n.ID.Level), int64(n.ID.Index), n.Hash[:]}})
+		recStmts := len(stmts)
+		for from := 0; from < len(nodes); from += nodesPerInsert {
+			chunk := nodes[from:min(from+nodesPerInsert, len(nodes))]
+			args := make([]any, 0, 3*len(chunk))
+			for _, n := range chunk {
+				args = append(args, int64(n.ID.Level), int64(n.ID.Index), n.Hash[:])
+			}
+			stmts = append(stmts, Stmt{s.multiRowInsert(`INSERT INTO evidence_nodes (level, idx, hash) VALUES `, 3, len(chunk)), args})
 		}
 		stmts = append(stmts, Stmt{UpdateHeadSQL, []any{int64(h.Size), h.Root[:], nonNil(h.Border)}})
 		if i, err := tx.ExecBatch(ctx, stmts); err != nil {
-			if i < len(recs) {
-				return fmt.Errorf("record %q: %w", recs[i].ID, s.d.MapErr(err))
+			if i < recStmts {
+				first := recs[i*recordsPerInsert]
+				if i*recordsPerInsert+1 == len(recs) || recordsPerInsert == 1 {
+					return fmt.Errorf("record %q: %w", first.ID, s.d.MapErr(err))
+				}
+				return fmt.Errorf("records from %q: %w", first.ID, s.d.MapErr(err))
 			}
 			return fmt.Errorf("store tree: %w", err)
 		}

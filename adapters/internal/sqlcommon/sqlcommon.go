@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/service"
@@ -102,6 +103,8 @@ type NodeKey struct {
 type Store struct {
 	db DB
 	d  Dialect
+	// inserts caches AppendBatch's multi-row INSERT texts (evidence.go).
+	inserts sync.Map
 }
 
 // The capabilities the shared logic provides, checked at compile time; the
