@@ -282,3 +282,49 @@ func TestSpoolFullFailsClosed(t *testing.T) {
 		t.Fatalf("check with the log down and the spool full: %v", err)
 	}
 }
+
+// awayPartners answers a partner, or ErrStoreUnavailable while away.
+type awayPartners struct {
+	service.PartnerStore
+	away *atomic.Bool
+}
+
+func (s awayPartners) PartnerByClientID(_ context.Context, id string) (service.Partner, error) {
+	if s.away.Load() {
+		return service.Partner{}, service.ErrStoreUnavailable
+	}
+	return service.Partner{ClientID: id, Status: service.PartnerActive}, nil
+}
+
+// TestPartnerOutageGrace: while the store is away, an active partner's
+// cached state is trusted past its TTL for the grace, and not after.
+func TestPartnerOutageGrace(t *testing.T) {
+	var away atomic.Bool
+	now := time.Now()
+	clock := func() time.Time { return now }
+	cat, err := policy.BundledCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, grace := range []time.Duration{0, time.Minute} {
+		away.Store(false)
+		ps := service.NewPartners(awayPartners{away: &away}, cat, service.WithPartnersClock(clock),
+			service.WithPartnerCacheTTL(5*time.Second), service.WithPartnerOutageGrace(grace))
+		if _, err := ps.Active(t.Context(), "p"+grace.String()); err != nil {
+			t.Fatal(err)
+		}
+		away.Store(true)
+		now = now.Add(10 * time.Second)
+		_, err := ps.Active(t.Context(), "p"+grace.String())
+		if grace == 0 && !errors.Is(err, service.ErrStoreUnavailable) {
+			t.Fatalf("no grace, store away past the TTL: %v", err)
+		}
+		if grace > 0 && err != nil {
+			t.Fatalf("within the grace: %v", err)
+		}
+		now = now.Add(grace)
+		if _, err := ps.Active(t.Context(), "p"+grace.String()); !errors.Is(err, service.ErrStoreUnavailable) {
+			t.Fatalf("past the grace (%s): %v", grace, err)
+		}
+	}
+}
