@@ -56,6 +56,9 @@ type harnessConfig struct {
 	// followUpNow is the clock of feedback, statistics and commitments
 	// (followup_test.go); nil: time.Now.
 	followUpNow func() time.Time
+	// checkLog is the log checks append to, given the appender and the
+	// store (spool_test.go); default: the appender.
+	checkLog func(*evidence.Appender, service.Store) service.EvidenceLog
 }
 
 // harnessOption configures newHarness.
@@ -119,6 +122,12 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 			service.NewCoverage(cat, fs, audit), service.NewCommitments(fb, lifecycle))}, hc.gateway...)
 	}
 	srv := gateway.New(checker, entries, partners, tokens,
+	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
+	var checkLog service.EvidenceLog = app
+	if hc.checkLog != nil {
+		checkLog = hc.checkLog(app, st)
+	}
+	srv := gateway.New(service.NewChecker(cat, st, checkLog, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...), entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
 	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)
