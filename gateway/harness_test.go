@@ -110,7 +110,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	// of a past time, as serve wires them.
 	lifecycle := service.NewLifecycle(entries, st)
 	hc.gateway = append(hc.gateway, gateway.WithLifecycle(lifecycle))
-	checker := service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...)
+	var checkLog service.EvidenceLog = app
+	if hc.checkLog != nil {
+		checkLog = hc.checkLog(app, st)
+	}
+	checker := service.NewChecker(cat, st, checkLog, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...)
 	// Feedback, statistics, coverage and commitments, as serve wires them.
 	if fs, ok := raw.(service.FollowUpStore); ok {
 		now := hc.followUpNow
@@ -122,12 +126,6 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 			service.NewCoverage(cat, fs, audit), service.NewCommitments(fb, lifecycle))}, hc.gateway...)
 	}
 	srv := gateway.New(checker, entries, partners, tokens,
-	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	var checkLog service.EvidenceLog = app
-	if hc.checkLog != nil {
-		checkLog = hc.checkLog(app, st)
-	}
-	srv := gateway.New(service.NewChecker(cat, st, checkLog, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...), entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
 	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)

@@ -170,17 +170,20 @@ func (c *Coverage) Run(ctx context.Context, r io.Reader, partner string, windowD
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
 				return CoverageReport{}, csvErr(err)
 			}
 			rep.Rows++
+			if rep.Rows > MaxCoverageRows {
+				return CoverageReport{}, fmt.Errorf("%w: more than %d rows", ErrCoverageTooLarge, MaxCoverageRows)
+			}
 			rep.Invalid++
 			add(CoverageFinding{Line: pe.Line, Finding: FindingInvalid, Detail: pe.Err.Error()})
 			continue
 		}
+		line, _ := cr.FieldPos(0)
 		rep.Rows++
 		if rep.Rows > MaxCoverageRows {
 			return CoverageReport{}, fmt.Errorf("%w: more than %d rows", ErrCoverageTooLarge, MaxCoverageRows)

@@ -55,7 +55,7 @@ var claims = []string{
 	`{"id":"zj-01-procurement-credit-review","status":"applied"`, // and serves its own measure
 	`OK: feedback record`,                      // feedback is evidence, verified offline
 	`"status": 409, "code": "feedback_exists"`, // corrections append, never overwrite
-	`{"checks":1,"with_feedback":1}`,           // statistics by partner
+	`"with_feedback":1}`,                       // statistics by partner
 	`1 without a check, 1 unexplained`,         // 应查必查 coverage
 	`{"state":"fulfilled","overdue":false}`,    // a credit commitment kept
 }
