@@ -13,6 +13,9 @@ import (
 var dialect = sqlcommon.Dialect{
 	Name:   "sqlite",
 	MapErr: mapErr,
+	JSONValues: func(p string) string {
+		return `json_each(` + p + `)`
+	},
 	// Row values: (level, idx) IN (VALUES (?, ?), …), one primary-key
 	// probe each.
 	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {

@@ -1,7 +1,11 @@
 package storetest
 
 import (
+	"path"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/credgate/credgate/service"
@@ -16,17 +20,24 @@ const LegacyPartnerSQL = `INSERT INTO partners (id, client_id, name, role, actio
 // LegacyVersions are the migrations the former runner had applied.
 const LegacyVersions = 5
 
-// CheckMigrations checks that goose recorded each of the n embedded
-// migrations exactly once, in order (applied: the versions recorded as
-// applied, in the order they were).
-func CheckMigrations(t *testing.T, applied []int64, n int) {
+// CheckMigrations checks that goose recorded each of the embedded
+// migrations (files: their names, NNNN_name.sql) exactly once, in version
+// order (applied: the versions recorded as applied, in the order they
+// were). Numbers may leave gaps: each change takes its own number.
+func CheckMigrations(t *testing.T, applied []int64, files []string) {
 	t.Helper()
-	want := make([]int64, n)
-	for i := range want {
-		want[i] = int64(i + 1)
+	want := make([]int64, 0, len(files))
+	for _, f := range files {
+		base := path.Base(filepath.ToSlash(f))
+		n, err := strconv.ParseInt(strings.SplitN(base, "_", 2)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s: no version number", f)
+		}
+		want = append(want, n)
 	}
+	slices.Sort(want)
 	if !slices.Equal(applied, want) {
-		t.Fatalf("goose recorded %v, want each of 1..%d once", applied, n)
+		t.Fatalf("goose recorded %v, want each of %v once", applied, want)
 	}
 }
 
