@@ -140,6 +140,9 @@ func problemFor(err error) *Problem {
 	if pr := scopeProblem(err); pr != nil {
 		return pr
 	}
+	if pr := eventsProblem(err); pr != nil {
+		return pr
+	}
 	switch {
 	case errors.Is(err, policy.ErrUnknownAction):
 		pr := problem(http.StatusBadRequest, "unknown_action", "Unknown business action", err.Error())

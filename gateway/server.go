@@ -54,6 +54,9 @@ type Server struct {
 	// nil unless WithLifecycle (lifecycle.go).
 	lifecycle *service.Lifecycle
 
+	// push serves events, watchlists and webhooks (events.go).
+	push *pushAPI
+
 	// status holds the breakers and informational /readyz sections
 	// (status.go).
 	status *statusReport
@@ -173,6 +176,7 @@ func (s *Server) Handler() http.Handler {
 	admin.PATCH("/partners/:client_id", limitBody(MaxJSONBody), s.patchPartner)
 	admin.POST("/partners/:client_id", limitBody(MaxJSONBody), s.partnerVerb)
 	s.mountLifecycle(authed, admin, audit)
+	s.mountPush(r, authed, admin, audit)
 	return r
 }
 

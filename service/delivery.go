@@ -261,8 +261,9 @@ func WithDeliveryClient(c *http.Client) DelivererOption { return func(d *Deliver
 func NewDeliverer(store WebhookStore, signer *WebhookSigner, opts ...DelivererOption) *Deliverer {
 	d := &Deliverer{
 		store: store, signer: signer, logger: slog.Default(), now: time.Now,
-		client:   &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		interval: 200 * time.Millisecond, minBackoff: time.Second, maxBackoff: 10 * time.Minute, maxAttempts: 15,
+		client:   &http.Client{Timeout: DefaultWebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		interval: DefaultEventsInterval, minBackoff: DefaultWebhookMinBackoff, maxBackoff: DefaultWebhookMaxBackoff,
+		maxAttempts: DefaultWebhookMaxAttempts,
 		lease: 30 * time.Second, parallel: 8, kick: make(chan struct{}, 1),
 	}
 	for _, o := range opts {

@@ -38,10 +38,22 @@ var (
 const (
 	// MaxEventPage caps the events of one feed page.
 	MaxEventPage = 500
-	// MaxEventWait caps a long-poll.
-	MaxEventWait = 60 * time.Second
+	// MaxEventWait caps a long-poll, well below the server's write
+	// timeout.
+	MaxEventWait = 30 * time.Second
 	// fanoutBatch is how many outbox rows one fan-out step takes.
 	fanoutBatch = 200
+)
+
+// Defaults of push (events.* in the configuration).
+const (
+	DefaultCheckedWindow      = 90 * 24 * time.Hour
+	DefaultEventRetention     = 30 * 24 * time.Hour
+	DefaultEventsInterval     = 200 * time.Millisecond
+	DefaultWebhookTimeout     = 10 * time.Second
+	DefaultWebhookMinBackoff  = time.Second
+	DefaultWebhookMaxBackoff  = 10 * time.Minute
+	DefaultWebhookMaxAttempts = 15
 )
 
 // EventKind is what happened to a subject.
@@ -264,7 +276,7 @@ func WithEventsLogger(l *slog.Logger) EventsOption { return func(e *Events) { e.
 func NewEvents(store EventStore, entries AffectingReader, partners PartnerLister, cat *policy.Catalog, opts ...EventsOption) *Events {
 	e := &Events{
 		store: store, entries: entries, partners: partners, catalog: cat, logger: slog.Default(), now: time.Now,
-		checkedWindow: 90 * 24 * time.Hour, retention: 30 * 24 * time.Hour, interval: 200 * time.Millisecond,
+		checkedWindow: DefaultCheckedWindow, retention: DefaultEventRetention, interval: DefaultEventsInterval,
 		published: make(chan struct{}), kick: make(chan struct{}, 1),
 	}
 	for _, o := range opts {

@@ -36,6 +36,7 @@ type store interface {
 	service.Store
 	cache.ChangeFeed
 	service.SourceStore
+	service.PushStore
 }
 
 var (
@@ -50,11 +51,12 @@ type boundedStore struct {
 	*service.BoundedStore
 	cache.ChangeFeed
 	service.SourceStore
+	service.PushStore
 }
 
 // bound wraps st so that no request waits on it longer than timeout.
 func bound(st store, timeout time.Duration) store {
-	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, SourceStore: st}
+	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, SourceStore: st, PushStore: st}
 }
 
 // openStore opens the configured store; closeStore closes it (and frees
@@ -279,6 +281,13 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	opts = append(opts, accessOpts...)
 	opts = append(opts, gateway.WithActs(service.NewActs(st)))
+	pushOpt, stopPush, err := startPush(ctx, cfg.Events, raw, cat, audit, tokenKey, logger)
+	if err != nil {
+		appender.Close()
+		return err
+	}
+	defer stopPush()
+	opts = append(opts, pushOpt)
 	opts = append(opts, caching.gateway...)
 	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
