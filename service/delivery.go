@@ -264,7 +264,7 @@ func NewDeliverer(store WebhookStore, signer *WebhookSigner, opts ...DelivererOp
 		client:   &http.Client{Timeout: DefaultWebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		interval: DefaultEventsInterval, minBackoff: DefaultWebhookMinBackoff, maxBackoff: DefaultWebhookMaxBackoff,
 		maxAttempts: DefaultWebhookMaxAttempts,
-		lease: 30 * time.Second, parallel: 8, kick: make(chan struct{}, 1),
+		lease:       30 * time.Second, parallel: 8, kick: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(d)
