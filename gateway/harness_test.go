@@ -52,6 +52,9 @@ type harnessConfig struct {
 	store service.Store
 	// wrap decorates the store every component reads (storewait_test.go).
 	wrap func(service.Store) service.Store
+	// services adds options built over the raw store, the catalogue and
+	// the audit (events_test.go).
+	services func(raw service.Store, cat *policy.Catalog, audit *service.Audit) []gateway.Option
 }
 
 // harnessOption configures newHarness.
@@ -102,6 +105,9 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	// The lifecycle (objections, repairs, violation records) and answers as
 	// of a past time, as serve wires them.
 	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
+	if hc.services != nil {
+		hc.gateway = append(hc.gateway, hc.services(raw, cat, audit)...)
+	}
 	srv := gateway.New(service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...), entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
 	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
