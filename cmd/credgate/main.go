@@ -20,6 +20,7 @@ Usage:
   credgate import [flags] FILE   import list entries from CSV or NDJSON, all or nothing
   credgate bench  [flags]        drive POST /v1/checks over loopback and report throughput and latency
   credgate partners COMMAND      create|list|show|update|rotate|revoke partners through the API (admin credential)
+  credgate watchlist upload FILE  add a partner's watchlist (millions of subjects) in parts, with progress
   credgate verify --key KEY RECEIPT.json
                                  check an evidence receipt offline (exit 0 only if it verifies)
   credgate audit --key KEY --url URL [--full]
@@ -44,14 +45,15 @@ func main() {
 
 // commands are credgate's subcommands.
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"serve":    serve,
-	"import":   importCmd,
-	"bench":    benchCmd,
-	"partners": partnersCmd,
-	"verify":   verifyCmd,
-	"audit":    auditCmd,
-	"catalog":  catalogCmd,
-	"config":   configCmd,
+	"serve":     serve,
+	"import":    importCmd,
+	"bench":     benchCmd,
+	"partners":  partnersCmd,
+	"verify":    verifyCmd,
+	"audit":     auditCmd,
+	"catalog":   catalogCmd,
+	"config":    configCmd,
+	"watchlist": watchlistCmd,
 }
 
 // run is the command line: exit 0 on success and for help, 1 when a
