@@ -43,6 +43,9 @@ const (
 	MaxEventWait = 30 * time.Second
 	// fanoutBatch is how many outbox rows one fan-out step takes.
 	fanoutBatch = 200
+	// sweepEvery is how often validity ends are looked for: the delay of
+	// an expiry's event, at most.
+	sweepEvery = 30 * time.Second
 )
 
 // Defaults of push (events.* in the configuration).
@@ -85,6 +88,9 @@ type OutboxChange struct {
 	EntryID    string
 	Version    int64
 	RecordedAt time.Time
+	// Kind is "" for a write of the entry, EventExpired for the end of
+	// its validity (RecordedAt is then valid_until).
+	Kind EventKind
 }
 
 // StoredEvent is an event as kept: its body is the event's JSON without
@@ -110,6 +116,10 @@ type Subscriber struct {
 type EventStore interface {
 	// PendingChanges returns up to limit outbox rows, oldest first.
 	PendingChanges(ctx context.Context, limit int) ([]OutboxChange, error)
+	// SweepExpired adds an outbox row of kind EventExpired for each entry,
+	// not revoked, whose validity ended since the previous sweep and at
+	// or before now; the first sweep adds none. It returns how many.
+	SweepExpired(ctx context.Context, now time.Time) (int64, error)
 	// EntryVersion returns version v of entry id from its history;
 	// ErrNotFound when there is none.
 	EntryVersion(ctx context.Context, id string, v int64) (policy.Entry, error)
@@ -297,8 +307,15 @@ func (e *Events) Kick() {
 func (e *Events) Run(ctx context.Context) {
 	tick := time.NewTicker(e.interval)
 	defer tick.Stop()
-	var pruned time.Time
+	var pruned, swept time.Time
 	for {
+		if now := e.now(); now.Sub(swept) >= sweepEvery {
+			if _, err := e.SweepExpired(ctx); err != nil && ctx.Err() == nil {
+				e.logger.Warn("expiry sweep", "error", err)
+			} else {
+				swept = now
+			}
+		}
 		for {
 			n, err := e.FanOut(ctx)
 			if err != nil {
@@ -325,6 +342,12 @@ func (e *Events) Run(ctx context.Context) {
 		case <-e.kick:
 		}
 	}
+}
+
+// SweepExpired puts the validity ends since the last sweep in the outbox
+// (the first sweep only starts); Run calls it every sweepEvery.
+func (e *Events) SweepExpired(ctx context.Context) (int64, error) {
+	return e.store.SweepExpired(ctx, e.now().UTC().Truncate(time.Microsecond))
 }
 
 // FanOut turns up to one batch of outbox rows into events and publishes
@@ -412,8 +435,19 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 	if err != nil {
 		return nil, err
 	}
+	atBefore, atAfter := now, now
 	var before *policy.Entry
-	if c.Version > 1 {
+	if c.Kind == EventExpired {
+		// Nothing was written: the same version, just before and at the
+		// end of its validity. An entry held until an exit application
+		// is decided (or changed since) has not expired.
+		if after.StatusAt(c.RecordedAt) != policy.StatusExpired {
+			return nil, nil
+		}
+		b := after
+		before = &b
+		atBefore, atAfter = c.RecordedAt.Add(-time.Microsecond), c.RecordedAt
+	} else if c.Version > 1 {
 		b, err := e.store.EntryVersion(ctx, c.EntryID, c.Version-1)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
@@ -423,6 +457,9 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 		}
 	}
 	kind := classify(before, after, now)
+	if c.Kind == EventExpired {
+		kind = EventExpired
+	}
 	subjects := affected(after)
 	if before != nil {
 		for _, s := range affected(*before) {
@@ -469,7 +506,7 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 			}
 			found[k.subject] = f
 		}
-		changes, err := e.measureChanges(p, subject, f, before, after, now)
+		changes, err := e.measureChanges(p, subject, f, before, after, atBefore, atAfter)
 		if err != nil {
 			return nil, err
 		}
@@ -479,7 +516,7 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 		}
 		ev := Event{
 			ID: id, Kind: kind, Subject: SubjectView{ID: subject.Value, Kind: subject.Kind},
-			EntryID: after.ID, EntryVersion: after.Version, List: after.List, EntryStatus: string(after.StatusAt(now)),
+			EntryID: after.ID, EntryVersion: after.Version, List: after.List, EntryStatus: string(after.StatusAt(atAfter)),
 			OccurredAt: c.RecordedAt.UTC(), Subscription: reasons[k], Changes: changes,
 		}
 		body, err := json.Marshal(struct {
@@ -498,7 +535,7 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 // before and after the change (the subject's other entries as they are
 // now), as a check by that partner would, and keeps the measures whose
 // being in force differs.
-func (e *Events) measureChanges(p Partner, subject policy.SubjectID, current []policy.Entry, before *policy.Entry, after policy.Entry, now time.Time) ([]MeasureChange, error) {
+func (e *Events) measureChanges(p Partner, subject policy.SubjectID, current []policy.Entry, before *policy.Entry, after policy.Entry, atBefore, atAfter time.Time) ([]MeasureChange, error) {
 	others := make([]policy.Entry, 0, len(current))
 	for _, x := range current {
 		if x.ID != after.ID {
@@ -519,11 +556,12 @@ func (e *Events) measureChanges(p Partner, subject policy.SubjectID, current []p
 		if _, ok := e.catalog.Action(a); !ok {
 			continue
 		}
-		q := policy.Query{Subject: subject, Action: a, At: now, Context: policy.CheckContext{Region: p.Region}, ViolationsUnknown: true}
+		q := policy.Query{Subject: subject, Action: a, At: atBefore, Context: policy.CheckContext{Region: p.Region}, ViolationsUnknown: true}
 		db, err := policy.Decide(e.catalog, q, withBefore)
 		if err != nil {
 			return nil, err
 		}
+		q.At = atAfter
 		da, err := policy.Decide(e.catalog, q, withAfter)
 		if err != nil {
 			return nil, err

@@ -284,3 +284,42 @@ func TestWebhookDelivery(t *testing.T) {
 		}
 	}
 }
+
+// The end of an entry's validity, which writes nothing, is found by the
+// sweep; an entry its list holds until an exit application is decided
+// has not expired and yields no event (otherwise: "expired", with the
+// measures out of force).
+func TestEventsOnExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newPushWorld(t, cstAt(2026, 1, 4, 9))
+	if _, err := w.watch.Update(ctx, w.bank, service.WatchAdd, strings.NewReader(lcOrg)); err != nil {
+		t.Fatal(err)
+	}
+	e := w.create(safetyEntry(cstAt(2026, 1, 4, 0)))
+	if e.ValidUntil == nil {
+		t.Fatal("the entry has no validity end")
+	}
+	if _, err := w.events.SweepExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.fanOut()
+	w.clock.set(e.ValidUntil.Add(time.Hour))
+	if n, err := w.events.SweepExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep after the validity end: %d, %v", n, err)
+	}
+	w.fanOut()
+	evs := w.feed("")
+	if e.ExitByApplication {
+		// The list holds its entries until an exit application is
+		// decided: the end of validity changes nothing, and says nothing.
+		if len(evs) != 1 || evs[0].Kind != service.EventListed {
+			t.Fatalf("events of an entry held for an exit application = %+v", evs)
+		}
+		return
+	}
+	if len(evs) != 2 || evs[1].Kind != service.EventExpired || evs[1].EntryStatus != string(policy.StatusExpired) ||
+		!slices.Contains(measureIDs(evs[1].Changes[0].OutOfForce), "sp-18-procurement") {
+		t.Fatalf("events = %+v", evs)
+	}
+}

@@ -14,6 +14,7 @@ var dialect = sqlcommon.Dialect{
 	Name:      "postgres",
 	MapErr:    mapErr,
 	ForUpdate: ` FOR UPDATE`,
+	SweepKey:  true,
 	JSONValues: func(p string) string {
 		return `jsonb_array_elements_text(` + p + `::text::jsonb) AS j(value)`
 	},

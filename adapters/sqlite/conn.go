@@ -11,8 +11,9 @@ import (
 
 // dialect is SQLite's part of the shared store logic.
 var dialect = sqlcommon.Dialect{
-	Name:   "sqlite",
-	MapErr: mapErr,
+	Name:     "sqlite",
+	MapErr:   mapErr,
+	SweepKey: 1,
 	JSONValues: func(p string) string {
 		return `json_each(` + p + `)`
 	},

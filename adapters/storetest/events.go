@@ -35,6 +35,7 @@ func RunPush(t *testing.T, open func(t *testing.T) PushStore) {
 		{"ConcurrentPublishersKeepOrder", testConcurrentPublish},
 		{"DeliveriesClaimRetryDeadReplay", testDeliveries},
 		{"Prune", testPrune},
+		{"SweepExpired", testSweepExpired},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -378,5 +379,31 @@ func testPrune(t *testing.T, s PushStore) {
 	}
 	if subs, _ := s.Subscribers(ctx, []string{"S1"}, time.Time{}); len(subs) != 0 {
 		t.Fatalf("checked subjects past the window kept: %+v", subs)
+	}
+}
+
+func testSweepExpired(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	soon, later, revoked := orgEntry("soon", "S1"), orgEntry("later", "S2"), orgEntry("gone", "S3")
+	soon.ValidUntil, later.ValidUntil, revoked.ValidUntil = ptr(at(time.Hour)), ptr(at(10*time.Hour)), ptr(at(time.Hour))
+	revoked.RevokedAt = ptr(at(time.Minute))
+	mustInsert(t, s, soon, later, revoked)
+	if n, err := s.SweepExpired(ctx, stored(at(0))); err != nil || n != 0 {
+		t.Fatalf("first sweep: %d, %v; want 0 (it only starts the sweep)", n, err)
+	}
+	if n, err := s.SweepExpired(ctx, stored(at(2*time.Hour))); err != nil || n != 1 {
+		t.Fatalf("sweep past one validity end: %d, %v; want 1 (a revoked entry does not expire)", n, err)
+	}
+	if n, err := s.SweepExpired(ctx, stored(at(3*time.Hour))); err != nil || n != 0 {
+		t.Fatalf("sweep again: %d, %v; want 0", n, err)
+	}
+	var expired []service.OutboxChange
+	for _, c := range pending(t, s) {
+		if c.Kind == service.EventExpired {
+			expired = append(expired, c)
+		}
+	}
+	if len(expired) != 1 || expired[0].EntryID != "soon" || !expired[0].RecordedAt.Equal(stored(at(time.Hour))) {
+		t.Fatalf("expired outbox rows = %+v", expired)
 	}
 }

@@ -30,17 +30,51 @@ func jsonList[T any](values []T) (string, error) {
 
 // PendingChanges returns up to limit outbox rows, oldest first.
 func (s *Store) PendingChanges(ctx context.Context, limit int) ([]service.OutboxChange, error) {
-	rows, err := s.db.Query(ctx, `SELECT seq, entry_id, version, recorded_at FROM event_outbox
+	rows, err := s.db.Query(ctx, `SELECT seq, entry_id, version, recorded_at, kind FROM event_outbox
 		ORDER BY seq LIMIT $1`, storeutil.Limit(limit))
 	out, err := collect(rows, err, func(r Rows) (service.OutboxChange, error) {
-		var c service.OutboxChange
-		err := r.Scan(&c.Seq, &c.EntryID, &c.Version, &c.RecordedAt)
+		var (
+			c    service.OutboxChange
+			kind string
+		)
+		err := r.Scan(&c.Seq, &c.EntryID, &c.Version, &c.RecordedAt, &kind)
+		c.Kind = service.EventKind(kind)
 		return c, err
 	})
 	if err != nil {
 		return nil, s.errf("pending changes: %w", err)
 	}
 	return out, nil
+}
+
+// SweepExpired adds an 'expired' outbox row for every entry, not revoked,
+// whose validity ended after the previous sweep and at or before now, and
+// moves the sweep to now; the first sweep only sets it. The sweep's row is
+// locked (ForUpdate), so replicas sweeping at once do not both add rows.
+func (s *Store) SweepExpired(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		var from time.Time
+		err := tx.QueryRow(ctx, `SELECT swept_until FROM expiry_sweep`+s.d.ForUpdate).Scan(&from)
+		if isNoRows(err) {
+			_, err = tx.Exec(ctx, `INSERT INTO expiry_sweep (one, swept_until) VALUES ($1, $2)`, s.d.SweepKey, now)
+			return err
+		}
+		if err != nil || !now.After(from) {
+			return err
+		}
+		if n, err = tx.Exec(ctx, `INSERT INTO event_outbox (entry_id, version, recorded_at, kind)
+			SELECT id, version, valid_until, 'expired' FROM entries
+			WHERE valid_until > $1 AND valid_until <= $2 AND revoked_at IS NULL ORDER BY valid_until, id`, from, now); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE expiry_sweep SET swept_until = $1`, now)
+		return err
+	})
+	if err != nil {
+		return 0, s.errf("sweep expired: %w", err)
+	}
+	return n, nil
 }
 
 // EntryVersion returns version v of entry id from its history.

@@ -98,6 +98,8 @@ type Dialect struct {
 	// SkipLocked ends the SELECT that claims deliveries, so that replicas
 	// claim different rows ("" where a transaction excludes other writers).
 	SkipLocked string
+	// SweepKey is the expiry sweep's one row key (true, or 1 in SQLite).
+	SweepKey any
 }
 
 // NodeKey is a tree node's key as stored.

@@ -16,8 +16,20 @@ CREATE TABLE event_outbox (
     seq         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     entry_id    text        NOT NULL,
     version     bigint      NOT NULL,
-    recorded_at timestamptz NOT NULL
+    recorded_at timestamptz NOT NULL,
+    -- '' for a write of the entry; 'expired' for the passing of its
+    -- validity, which writes nothing and is found by a sweep instead.
+    kind        text        NOT NULL DEFAULT ''
 );
+
+-- How far the expiry sweep has looked: entries whose valid_until falls
+-- after swept_until and at or before now get an 'expired' outbox row.
+CREATE TABLE expiry_sweep (
+    one         boolean     NOT NULL PRIMARY KEY DEFAULT true CHECK (one),
+    swept_until timestamptz NOT NULL
+);
+
+CREATE INDEX entries_valid_until ON entries (valid_until) WHERE valid_until IS NOT NULL;
 
 CREATE FUNCTION entries_note_event() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN

@@ -14,8 +14,19 @@ CREATE TABLE event_outbox (
     seq         INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     entry_id    TEXT    NOT NULL,
     version     INTEGER NOT NULL,
-    recorded_at INTEGER NOT NULL
+    recorded_at INTEGER NOT NULL,
+    -- '' for a write of the entry; 'expired' for the passing of its
+    -- validity, which writes nothing and is found by a sweep instead.
+    kind        TEXT    NOT NULL DEFAULT ''
 ) STRICT;
+
+-- How far the expiry sweep has looked.
+CREATE TABLE expiry_sweep (
+    one         INTEGER NOT NULL PRIMARY KEY CHECK (one = 1),
+    swept_until INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX entries_valid_until ON entries (valid_until) WHERE valid_until IS NOT NULL;
 
 CREATE TRIGGER entries_event_insert AFTER INSERT ON entries BEGIN
     INSERT INTO event_outbox (entry_id, version, recorded_at) VALUES (NEW.id, NEW.version, NEW.updated_at);
