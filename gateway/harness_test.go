@@ -59,6 +59,9 @@ type harnessConfig struct {
 	// checkLog is the log checks append to, given the appender and the
 	// store (spool_test.go); default: the appender.
 	checkLog func(*evidence.Appender, service.Store) service.EvidenceLog
+	// services adds options built over the raw store, the catalogue and
+	// the audit (events_test.go).
+	services func(raw service.Store, cat *policy.Catalog, audit *service.Audit) []gateway.Option
 }
 
 // harnessOption configures newHarness.
@@ -124,6 +127,9 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		fb := service.NewFeedback(checker, app, fs, service.WithFeedbackClock(now))
 		hc.gateway = append([]gateway.Option{gateway.WithFollowUp(fb, service.NewStats(cat, fs, service.WithStatsClock(now), service.WithStatsAudit(audit)),
 			service.NewCoverage(cat, fs, audit), service.NewCommitments(fb, lifecycle))}, hc.gateway...)
+	}
+	if hc.services != nil {
+		hc.gateway = append(hc.gateway, hc.services(raw, cat, audit)...)
 	}
 	srv := gateway.New(checker, entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)

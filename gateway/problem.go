@@ -143,6 +143,9 @@ func problemFor(err error) *Problem {
 	if pr := followUpProblem(err); pr != nil {
 		return pr
 	}
+	if pr := eventsProblem(err); pr != nil {
+		return pr
+	}
 	switch {
 	case errors.Is(err, policy.ErrUnknownAction):
 		pr := problem(http.StatusBadRequest, "unknown_action", "Unknown business action", err.Error())

@@ -58,6 +58,9 @@ type Server struct {
 	// nil unless WithFollowUp (followup.go).
 	followUp *followUpAPI
 
+	// push serves events, watchlists and webhooks (events.go).
+	push *pushAPI
+
 	// status holds the breakers and informational /readyz sections
 	// (status.go).
 	status *statusReport
@@ -184,6 +187,7 @@ func (s *Server) Handler() http.Handler {
 	admin.POST("/partners/:client_id", limitBody(MaxJSONBody), s.partnerVerb)
 	s.mountLifecycle(authed, admin, audit)
 	s.mountFollowUp(authed)
+	s.mountPush(r, authed, admin, audit)
 	return r
 }
 

@@ -14,6 +14,12 @@ var dialect = sqlcommon.Dialect{
 	Name:      "postgres",
 	MapErr:    mapErr,
 	ForUpdate: ` FOR UPDATE`,
+	SweepKey:  true,
+	JSONValues: func(p string) string {
+		return `jsonb_array_elements_text(` + p + `::text::jsonb) AS j(value)`
+	},
+	EventLock:  `SELECT pg_advisory_xact_lock(7243850151)`,
+	SkipLocked: ` FOR UPDATE SKIP LOCKED`,
 	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {
 		levels := make([]int16, len(ids))
 		idxs := make([]int64, len(ids))

@@ -11,8 +11,12 @@ import (
 
 // dialect is SQLite's part of the shared store logic.
 var dialect = sqlcommon.Dialect{
-	Name:   "sqlite",
-	MapErr: mapErr,
+	Name:     "sqlite",
+	MapErr:   mapErr,
+	SweepKey: 1,
+	JSONValues: func(p string) string {
+		return `json_each(` + p + `)`
+	},
 	// Row values: (level, idx) IN (VALUES (?, ?), …), one primary-key
 	// probe each.
 	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {

@@ -24,7 +24,7 @@ const modulePath = "github.com/credgate/credgate"
 
 // The settings each command reads (internal/config selections).
 var (
-	serveSettings  = []string{"server", "store", "redis", "cache", "upstream", "evidence", "access", "catalog", "log", "tracing"}
+	serveSettings  = []string{"server", "store", "redis", "cache", "upstream", "evidence", "access", "catalog", "log", "tracing", "events"}
 	importSettings = []string{"store", "catalog"}
 	// Client commands find the generated administrator credential in the
 	// data dir, or take it from the environment or a file.

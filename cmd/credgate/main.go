@@ -28,6 +28,7 @@ Usage:
                                  the monthly report the credit office files
   credgate coverage APPROVALS.csv
                                  which approvals had no check before them (应查必查)
+  credgate watchlist upload FILE  add a partner's watchlist (millions of subjects) in parts, with progress
   credgate verify --key KEY RECEIPT.json
                                  check an evidence receipt offline (exit 0 only if it verifies)
   credgate audit --key KEY --url URL [--full]
@@ -54,19 +55,20 @@ func main() {
 
 // commands are credgate's subcommands.
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"serve":    serve,
-	"import":   importCmd,
-	"bench":    benchCmd,
-	"partners": partnersCmd,
-	"verify":   verifyCmd,
-	"audit":    auditCmd,
-	"catalog":  catalogCmd,
-	"config":   configCmd,
-	"feedback": feedbackCmd,
-	"stats":    statsCmd,
-	"report":   reportCmd,
-	"coverage": coverageCmd,
-	"spool":    spoolCmd,
+	"serve":     serve,
+	"import":    importCmd,
+	"bench":     benchCmd,
+	"partners":  partnersCmd,
+	"verify":    verifyCmd,
+	"audit":     auditCmd,
+	"catalog":   catalogCmd,
+	"config":    configCmd,
+	"feedback":  feedbackCmd,
+	"stats":     statsCmd,
+	"report":    reportCmd,
+	"coverage":  coverageCmd,
+	"spool":     spoolCmd,
+	"watchlist": watchlistCmd,
 }
 
 // run is the command line: exit 0 on success and for help, 1 when a

@@ -37,6 +37,7 @@ type store interface {
 	cache.ChangeFeed
 	service.SourceStore
 	service.FollowUpStore
+	service.PushStore
 }
 
 var (
@@ -52,11 +53,12 @@ type boundedStore struct {
 	cache.ChangeFeed
 	service.SourceStore
 	service.FollowUpStore
+	service.PushStore
 }
 
 // bound wraps st so that no request waits on it longer than timeout.
 func bound(st store, timeout time.Duration) store {
-	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, SourceStore: st, FollowUpStore: st}
+	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, SourceStore: st, FollowUpStore: st, PushStore: st}
 }
 
 // openStore opens the configured store; closeStore closes it (and frees
@@ -289,6 +291,13 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	opts = append(opts, accessOpts...)
 	opts = append(opts, gateway.WithActs(service.NewActs(st)))
+	pushOpt, stopPush, err := startPush(ctx, cfg.Events, raw, cat, audit, tokenKey, logger)
+	if err != nil {
+		appender.Close()
+		return err
+	}
+	defer stopPush()
+	opts = append(opts, pushOpt)
 	opts = append(opts, caching.gateway...)
 	opts = append(opts, gateway.WithCheckCapacity(cfg.Server.ChecksInFlight, cfg.Server.CheckQueue))
 	opts = append(opts, spoolOpts...)

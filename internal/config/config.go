@@ -32,6 +32,7 @@ type Config struct {
 	Log      Log
 	Tracing  Tracing
 	Client   Client
+	Events   Events
 
 	origins map[string]Origin
 }
@@ -126,6 +127,17 @@ type Tracing struct {
 // Client is how the command line reaches a running credgate.
 type Client struct {
 	URL string
+}
+
+// Events is push: subscriptions, the event feed and webhook delivery.
+type Events struct {
+	CheckedWindow      time.Duration
+	Retention          time.Duration
+	Interval           time.Duration
+	WebhookTimeout     time.Duration
+	WebhookMinBackoff  time.Duration
+	WebhookMaxBackoff  time.Duration
+	WebhookMaxAttempts int
 }
 
 // Source is where a setting's value came from.

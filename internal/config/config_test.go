@@ -85,6 +85,10 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		Log:     Log{Level: "info", Format: "json"},
 		Tracing: Tracing{Exporter: "none", SampleRatio: 1},
 		Client:  Client{URL: "http://localhost:8080"},
+		Events: Events{CheckedWindow: service.DefaultCheckedWindow, Retention: service.DefaultEventRetention,
+			Interval: service.DefaultEventsInterval, WebhookTimeout: service.DefaultWebhookTimeout,
+			WebhookMinBackoff: service.DefaultWebhookMinBackoff, WebhookMaxBackoff: service.DefaultWebhookMaxBackoff,
+			WebhookMaxAttempts: service.DefaultWebhookMaxAttempts},
 	}
 	got := *c
 	got.origins = nil

@@ -111,6 +111,21 @@ var settings = []*Setting{
 
 	str("client.url", "url", "CREDGATE_URL", "base URL of the credgate server the command talks to",
 		func(c *Config) *string { return &c.Client.URL }, checkHTTPURL),
+
+	dur("events.checked_window", "events-checked-window", "CREDGATE_EVENTS_CHECKED_WINDOW", "how long after a partner's check of a subject the partner is told of the subject's changes",
+		func(c *Config) *time.Duration { return &c.Events.CheckedWindow }, time.Hour, 10*365*24*time.Hour),
+	dur("events.retention", "events-retention", "CREDGATE_EVENTS_RETENTION", "how long events stay in the pull feed (and deliveries in the log)",
+		func(c *Config) *time.Duration { return &c.Events.Retention }, time.Hour, 10*365*24*time.Hour),
+	dur("events.interval", "events-interval", "CREDGATE_EVENTS_INTERVAL", "how often the outbox and due webhook deliveries are read",
+		func(c *Config) *time.Duration { return &c.Events.Interval }, 10*time.Millisecond, time.Minute),
+	dur("events.webhook_timeout", "webhook-timeout", "CREDGATE_WEBHOOK_TIMEOUT", "timeout of one webhook request",
+		func(c *Config) *time.Duration { return &c.Events.WebhookTimeout }, 100*time.Millisecond, 5*time.Minute),
+	dur("events.webhook_min_backoff", "webhook-min-backoff", "CREDGATE_WEBHOOK_MIN_BACKOFF", "wait after a webhook's first failed attempt, doubled after each further one",
+		func(c *Config) *time.Duration { return &c.Events.WebhookMinBackoff }, 10*time.Millisecond, time.Hour),
+	dur("events.webhook_max_backoff", "webhook-max-backoff", "CREDGATE_WEBHOOK_MAX_BACKOFF", "longest wait between a webhook's attempts",
+		func(c *Config) *time.Duration { return &c.Events.WebhookMaxBackoff }, 10*time.Millisecond, 24*time.Hour),
+	integer("events.webhook_max_attempts", "webhook-max-attempts", "CREDGATE_WEBHOOK_MAX_ATTEMPTS", "attempts after which a webhook delivery is dead (an administrator can replay it)",
+		func(c *Config) *int { return &c.Events.WebhookMaxAttempts }, 1, 1000),
 }
 
 // crossCheck validates what no single setting can: combinations. keys

@@ -90,6 +90,17 @@ type Dialect struct {
 	// CheckpointPrelude, if set, runs before a checkpoint is inserted in the
 	// same transaction (PostgreSQL: do not wait for the WAL flush).
 	CheckpointPrelude string
+	// JSONValues is a FROM item yielding a column "value" (text) for each
+	// element of the JSON array parameter p (events.go).
+	JSONValues func(p string) string
+	// EventLock, if set, serialises event publishers within their
+	// transaction, so that events are numbered in commit order.
+	EventLock string
+	// SkipLocked ends the SELECT that claims deliveries, so that replicas
+	// claim different rows ("" where a transaction excludes other writers).
+	SkipLocked string
+	// SweepKey is the expiry sweep's one row key (true, or 1 in SQLite).
+	SweepKey any
 }
 
 // NodeKey is a tree node's key as stored.

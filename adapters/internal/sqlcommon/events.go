@@ -1,0 +1,432 @@
+package sqlcommon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/credgate/credgate/adapters/internal/storeutil"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// Push (0011): the outbox the entry triggers fill, subscriptions
+// (checked subjects, watchlists), events, webhooks and deliveries. Lists
+// of values travel as one JSON array parameter, unpacked by the dialect's
+// JSONValues, so that a 100,000-subject watchlist part is one statement.
+
+var _ service.PushStore = (*Store)(nil)
+
+// jsonList encodes values as a JSON array parameter.
+func jsonList[T any](values []T) (string, error) {
+	if values == nil {
+		values = []T{}
+	}
+	b, err := json.Marshal(values)
+	return string(b), err
+}
+
+// PendingChanges returns up to limit outbox rows, oldest first.
+func (s *Store) PendingChanges(ctx context.Context, limit int) ([]service.OutboxChange, error) {
+	rows, err := s.db.Query(ctx, `SELECT seq, entry_id, version, recorded_at, kind FROM event_outbox
+		ORDER BY seq LIMIT $1`, storeutil.Limit(limit))
+	out, err := collect(rows, err, func(r Rows) (service.OutboxChange, error) {
+		var (
+			c    service.OutboxChange
+			kind string
+		)
+		err := r.Scan(&c.Seq, &c.EntryID, &c.Version, &c.RecordedAt, &kind)
+		c.Kind = service.EventKind(kind)
+		return c, err
+	})
+	if err != nil {
+		return nil, s.errf("pending changes: %w", err)
+	}
+	return out, nil
+}
+
+// SweepExpired adds an 'expired' outbox row for every entry, not revoked,
+// whose validity ended after the previous sweep and at or before now, and
+// moves the sweep to now; the first sweep only sets it. The sweep's row is
+// locked (ForUpdate), so replicas sweeping at once do not both add rows.
+func (s *Store) SweepExpired(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		var from time.Time
+		err := tx.QueryRow(ctx, `SELECT swept_until FROM expiry_sweep`+s.d.ForUpdate).Scan(&from)
+		if isNoRows(err) {
+			_, err = tx.Exec(ctx, `INSERT INTO expiry_sweep (one, swept_until) VALUES ($1, $2)`, s.d.SweepKey, now)
+			return err
+		}
+		if err != nil || !now.After(from) {
+			return err
+		}
+		if n, err = tx.Exec(ctx, `INSERT INTO event_outbox (entry_id, version, recorded_at, kind)
+			SELECT id, version, valid_until, 'expired' FROM entries
+			WHERE valid_until > $1 AND valid_until <= $2 AND revoked_at IS NULL ORDER BY valid_until, id`, from, now); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE expiry_sweep SET swept_until = $1`, now)
+		return err
+	})
+	if err != nil {
+		return 0, s.errf("sweep expired: %w", err)
+	}
+	return n, nil
+}
+
+// EntryVersion returns version v of entry id from its history.
+func (s *Store) EntryVersion(ctx context.Context, id string, v int64) (policy.Entry, error) {
+	e, err := scanEntry(s.db.QueryRow(ctx, `SELECT `+VersionColumns+` FROM entry_versions v
+		WHERE v.id = $1 AND v.version = $2`, id, v))
+	if isNoRows(err) {
+		return policy.Entry{}, s.errf("entry %q version %d: %w", id, v, service.ErrNotFound)
+	}
+	if err != nil {
+		return policy.Entry{}, s.errf("entry %q version %d: %w", id, v, err)
+	}
+	return e, nil
+}
+
+// Subscribers returns the partners subscribed to each of subjects.
+func (s *Store) Subscribers(ctx context.Context, subjects []string, checkedSince time.Time) ([]service.Subscriber, error) {
+	if len(subjects) == 0 {
+		return nil, nil
+	}
+	list, err := jsonList(subjects)
+	if err != nil {
+		return nil, err
+	}
+	vals := s.d.JSONValues("$1")
+	rows, err := s.db.Query(ctx, `SELECT subject, partner, reason FROM (
+			SELECT w.subject, w.partner, 'watchlist' AS reason FROM watchlist w
+			WHERE w.subject IN (SELECT value FROM `+vals+`)
+			UNION ALL
+			SELECT c.subject, c.partner, 'checked' AS reason FROM checked_subjects c
+			WHERE c.subject IN (SELECT value FROM `+vals+`) AND c.checked_at >= $2
+		) x ORDER BY subject, partner, reason`, list, checkedSince)
+	out, err := collect(rows, err, func(r Rows) (service.Subscriber, error) {
+		var sub service.Subscriber
+		err := r.Scan(&sub.Subject, &sub.Partner, &sub.Reason)
+		return sub, err
+	})
+	if err != nil {
+		return nil, s.errf("subscribers: %w", err)
+	}
+	return out, nil
+}
+
+// PublishEvents deletes the outbox rows done and inserts events and their
+// deliveries, in one transaction under the dialect's event lock.
+func (s *Store) PublishEvents(ctx context.Context, done []int64, events []service.StoredEvent) error {
+	seqs, err := jsonList(done)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	idList, err := jsonList(ids)
+	if err != nil {
+		return err
+	}
+	err = s.db.InTx(ctx, func(tx Tx) error {
+		if s.d.EventLock != "" {
+			if _, err := tx.Exec(ctx, s.d.EventLock); err != nil {
+				return err
+			}
+		}
+		n, err := tx.Exec(ctx, `DELETE FROM event_outbox WHERE seq IN (SELECT CAST(value AS BIGINT) FROM `+s.d.JSONValues("$1")+`)`, seqs)
+		if err != nil {
+			return err
+		}
+		if n != int64(len(done)) {
+			return fmt.Errorf("%w: outbox rows already published", service.ErrConflict)
+		}
+		stmts := make([]Stmt, 0, len(events)+1)
+		for _, e := range events {
+			stmts = append(stmts, Stmt{`INSERT INTO events (id, partner, kind, created_at, body) VALUES ($1, $2, $3, $4, $5)`,
+				[]any{e.ID, e.Partner, string(e.Kind), e.CreatedAt, nonNil(e.Body)}})
+		}
+		if len(events) > 0 {
+			stmts = append(stmts, Stmt{`INSERT INTO deliveries (event_seq, partner, state, attempts, next_at, updated_at)
+				SELECT e.seq, e.partner, 'pending', 0, e.created_at, e.created_at FROM events e
+				JOIN webhooks w ON w.partner = e.partner
+				WHERE e.id IN (SELECT value FROM ` + s.d.JSONValues("$1") + `)`, []any{idList}})
+		}
+		if _, err := tx.ExecBatch(ctx, stmts); err != nil {
+			return s.d.MapErr(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return s.errf("publish events: %w", err)
+	}
+	return nil
+}
+
+const eventColumns = `e.seq, e.id, e.partner, e.kind, e.created_at, e.body`
+
+func scanEvent(r Row, extra ...any) (service.StoredEvent, error) {
+	var (
+		e    service.StoredEvent
+		kind string
+	)
+	err := r.Scan(append([]any{&e.Seq, &e.ID, &e.Partner, &kind, &e.CreatedAt, &e.Body}, extra...)...)
+	e.Kind = service.EventKind(kind)
+	return e, err
+}
+
+// Events returns up to limit events of partner after seq after.
+func (s *Store) Events(ctx context.Context, partner string, after int64, limit int) ([]service.StoredEvent, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+eventColumns+` FROM events e
+		WHERE e.partner = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`, partner, after, storeutil.Limit(limit))
+	out, err := collect(rows, err, func(r Rows) (service.StoredEvent, error) { return scanEvent(r) })
+	if err != nil {
+		return nil, s.errf("events: %w", err)
+	}
+	return out, nil
+}
+
+// PruneEvents deletes events created before before, with their deliveries
+// and attempts, and checked subjects older than checkedBefore.
+func (s *Store) PruneEvents(ctx context.Context, before, checkedBefore time.Time) (int64, error) {
+	var n int64
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		for _, q := range []string{
+			`DELETE FROM delivery_attempts WHERE event_seq IN (SELECT seq FROM events WHERE created_at < $1)`,
+			`DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM events WHERE created_at < $1)`,
+		} {
+			if _, err := tx.Exec(ctx, q, before); err != nil {
+				return err
+			}
+		}
+		var err error
+		if n, err = tx.Exec(ctx, `DELETE FROM events WHERE created_at < $1`, before); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM checked_subjects WHERE checked_at < $1`, checkedBefore)
+		return err
+	})
+	if err != nil {
+		return 0, s.errf("prune events: %w", err)
+	}
+	return n, nil
+}
+
+// WatchSubjects adds or removes subjects of partner's watchlist.
+func (s *Store) WatchSubjects(ctx context.Context, partner string, subjects []string, remove bool, at time.Time) (int64, error) {
+	list, err := jsonList(subjects)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = s.db.InTx(ctx, func(tx Tx) error {
+		var err error
+		if remove {
+			n, err = tx.Exec(ctx, `DELETE FROM watchlist WHERE partner = $1
+				AND subject IN (SELECT value FROM `+s.d.JSONValues("$2")+`)`, partner, list)
+		} else {
+			n, err = tx.Exec(ctx, `INSERT INTO watchlist (partner, subject, added_at)
+				SELECT $1, value, $3 FROM `+s.d.JSONValues("$2")+` WHERE true
+				ON CONFLICT (partner, subject) DO NOTHING`, partner, list, at)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, s.errf("watchlist: %w", err)
+	}
+	return n, nil
+}
+
+// WatchlistSize counts partner's watched subjects.
+func (s *Store) WatchlistSize(ctx context.Context, partner string) (int64, error) {
+	var n int64
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM watchlist WHERE partner = $1`, partner).Scan(&n); err != nil {
+		return 0, s.errf("watchlist size: %w", err)
+	}
+	return n, nil
+}
+
+// SetWebhook inserts or replaces partner's webhook.
+func (s *Store) SetWebhook(ctx context.Context, w service.Webhook) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO webhooks (partner, url, created_at, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (partner) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`,
+		w.Partner, w.URL, w.CreatedAt, w.UpdatedAt)
+	if err != nil {
+		return s.errf("set webhook: %w", err)
+	}
+	return nil
+}
+
+// Webhook returns partner's webhook.
+func (s *Store) Webhook(ctx context.Context, partner string) (service.Webhook, error) {
+	var w service.Webhook
+	err := s.db.QueryRow(ctx, `SELECT partner, url, created_at, updated_at FROM webhooks WHERE partner = $1`, partner).
+		Scan(&w.Partner, &w.URL, &w.CreatedAt, &w.UpdatedAt)
+	if isNoRows(err) {
+		return service.Webhook{}, s.errf("webhook: %w", service.ErrNotFound)
+	}
+	if err != nil {
+		return service.Webhook{}, s.errf("webhook: %w", err)
+	}
+	return w, nil
+}
+
+// DeleteWebhook removes partner's webhook and its pending deliveries.
+func (s *Store) DeleteWebhook(ctx context.Context, partner string) error {
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE partner = $1 AND state = 'pending'`, partner); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE partner = $1`, partner)
+		return err
+	})
+	if err != nil {
+		return s.errf("delete webhook: %w", err)
+	}
+	return nil
+}
+
+const deliveryColumns = `d.state, d.attempts, d.next_at, d.last_status, d.last_error, d.updated_at`
+
+func scanDelivery(r Row) (service.Delivery, error) {
+	var (
+		d   service.Delivery
+		url *string
+	)
+	e, err := scanEvent(r, &url, &d.State, &d.Attempts, &d.NextAt, &d.LastStatus, &d.LastError, &d.UpdatedAt)
+	d.Event = e
+	if url != nil {
+		d.URL = *url
+	}
+	return d, err
+}
+
+// ClaimDeliveries leases up to limit due deliveries.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]service.Delivery, error) {
+	var out []service.Delivery
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		rows, err := tx.Query(ctx, `SELECT event_seq FROM deliveries
+			WHERE state = 'pending' AND next_at <= $1 AND (leased_until IS NULL OR leased_until < $1)
+			ORDER BY next_at, event_seq LIMIT $2`+s.d.SkipLocked, now, storeutil.Limit(limit))
+		seqs, err := collect(rows, err, func(r Rows) (int64, error) {
+			var n int64
+			return n, r.Scan(&n)
+		})
+		if err != nil || len(seqs) == 0 {
+			return err
+		}
+		list, err := jsonList(seqs)
+		if err != nil {
+			return err
+		}
+		in := `(SELECT CAST(value AS BIGINT) FROM ` + s.d.JSONValues("$1") + `)`
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET leased_until = $2 WHERE event_seq IN `+in, list, now.Add(lease)); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT `+eventColumns+`, w.url, `+deliveryColumns+`
+			FROM deliveries d JOIN events e ON e.seq = d.event_seq LEFT JOIN webhooks w ON w.partner = d.partner
+			WHERE d.event_seq IN `+in+` ORDER BY d.next_at, d.event_seq`, list)
+		out, err = collect(rows, err, func(r Rows) (service.Delivery, error) { return scanDelivery(r) })
+		return err
+	})
+	if err != nil {
+		return nil, s.errf("claim deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// RecordAttempt logs an attempt and sets the delivery's state.
+func (s *Store) RecordAttempt(ctx context.Context, a service.DeliveryAttempt, state string, next time.Time) error {
+	errText := a.Error
+	if len(errText) > 500 {
+		errText = errText[:500]
+	}
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		_, err := tx.ExecBatch(ctx, []Stmt{
+			// Numbered on from the log, not from the delivery's attempts,
+			// which a replay resets.
+			{`INSERT INTO delivery_attempts (event_seq, attempt, at, status, error, duration_us)
+				VALUES ($1, (SELECT coalesce(max(attempt), 0) + 1 FROM delivery_attempts WHERE event_seq = $1), $2, $3, $4, $5)`,
+				[]any{a.EventSeq, a.At, a.Status, errText, a.Duration.Microseconds()}},
+			{`UPDATE deliveries SET state = $2, attempts = $3, next_at = $4, leased_until = NULL, last_status = $5,
+				last_error = $6, updated_at = $7 WHERE event_seq = $1`,
+				[]any{a.EventSeq, state, a.Attempt, next, a.Status, errText, a.At}},
+		})
+		return s.d.MapErr(err)
+	})
+	if err != nil {
+		return s.errf("record attempt: %w", err)
+	}
+	return nil
+}
+
+// Deliveries lists deliveries by event seq.
+func (s *Store) Deliveries(ctx context.Context, f service.DeliveryFilter) ([]service.Delivery, error) {
+	q := `SELECT ` + eventColumns + `, w.url, ` + deliveryColumns + `
+		FROM deliveries d JOIN events e ON e.seq = d.event_seq LEFT JOIN webhooks w ON w.partner = d.partner
+		WHERE d.event_seq > $1`
+	args := []any{f.After}
+	if f.Partner != "" {
+		args = append(args, f.Partner)
+		q += ` AND d.partner = $` + strconv.Itoa(len(args))
+	}
+	if f.State != "" {
+		args = append(args, f.State)
+		q += ` AND d.state = $` + strconv.Itoa(len(args))
+	}
+	args = append(args, storeutil.Limit(f.Limit))
+	q += ` ORDER BY d.event_seq LIMIT $` + strconv.Itoa(len(args))
+	rows, err := s.db.Query(ctx, q, args...)
+	out, err := collect(rows, err, func(r Rows) (service.Delivery, error) { return scanDelivery(r) })
+	if err != nil {
+		return nil, s.errf("deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// ReplayDeliveries makes dead deliveries of partner pending again.
+func (s *Store) ReplayDeliveries(ctx context.Context, partner string, eventIDs []string, now time.Time) ([]string, error) {
+	var out []string
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		q := `SELECT e.id, e.seq FROM deliveries d JOIN events e ON e.seq = d.event_seq
+			WHERE d.partner = $1 AND d.state = 'dead'`
+		args := []any{partner}
+		if len(eventIDs) > 0 {
+			list, err := jsonList(eventIDs)
+			if err != nil {
+				return err
+			}
+			args = append(args, list)
+			q += ` AND e.id IN (SELECT value FROM ` + s.d.JSONValues("$2") + `)`
+		}
+		rows, err := tx.Query(ctx, q+` ORDER BY e.seq LIMIT `+strconv.Itoa(service.MaxPage), args...)
+		type row struct {
+			id  string
+			seq int64
+		}
+		found, err := collect(rows, err, func(r Rows) (row, error) {
+			var x row
+			return x, r.Scan(&x.id, &x.seq)
+		})
+		if err != nil {
+			return err
+		}
+		stmts := make([]Stmt, 0, len(found))
+		for _, x := range found {
+			out = append(out, x.id)
+			stmts = append(stmts, Stmt{`UPDATE deliveries SET state = 'pending', attempts = 0, next_at = $2,
+				leased_until = NULL, updated_at = $2 WHERE event_seq = $1 AND state = 'dead'`, []any{x.seq, now}})
+		}
+		_, err = tx.ExecBatch(ctx, stmts)
+		return err
+	})
+	if err != nil {
+		return nil, s.errf("replay deliveries: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,409 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// PushStore is a store with push (migration 0011).
+type PushStore interface {
+	service.Store
+	service.PushStore
+}
+
+// RunPush runs the conformance tests of the outbox, subscriptions,
+// events, webhooks and deliveries.
+func RunPush(t *testing.T, open func(t *testing.T) PushStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s PushStore)
+	}{
+		{"OutboxWrittenWithEntry", testOutboxWithEntry},
+		{"OutboxRollsBackWithEntry", testOutboxRollsBack},
+		{"CheckedSubjectsFromEvidence", testCheckedSubjects},
+		{"Watchlist", testWatchlist},
+		{"PublishAndFeed", testPublishAndFeed},
+		{"PublishTwiceConflicts", testPublishTwice},
+		{"ConcurrentPublishersKeepOrder", testConcurrentPublish},
+		{"DeliveriesClaimRetryDeadReplay", testDeliveries},
+		{"Prune", testPrune},
+		{"SweepExpired", testSweepExpired},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+func pending(t *testing.T, s PushStore) []service.OutboxChange {
+	t.Helper()
+	cs, err := s.PendingChanges(t.Context(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func testOutboxWithEntry(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	e := orgEntry("e1", "91110000MA00000001")
+	mustInsert(t, s, e)
+	e2 := e
+	e2.Version, e2.UpdatedAt, e2.Reason = 2, at(time.Hour), "更正"
+	if err := s.UpdateEntry(ctx, e2); err != nil {
+		t.Fatal(err)
+	}
+	cs := pending(t, s)
+	if len(cs) != 2 || cs[0].EntryID != "e1" || cs[0].Version != 1 || cs[1].Version != 2 || cs[0].Seq >= cs[1].Seq {
+		t.Fatalf("outbox = %+v, want e1 v1 then v2", cs)
+	}
+	if !cs[1].RecordedAt.Equal(stored(e2.UpdatedAt)) {
+		t.Errorf("recorded at %v, want the entry's update time %v", cs[1].RecordedAt, stored(e2.UpdatedAt))
+	}
+	v1, err := s.EntryVersion(ctx, "e1", 1)
+	if err != nil || v1.Reason != e.Reason || v1.Version != 1 {
+		t.Fatalf("EntryVersion 1 = %+v, %v", v1, err)
+	}
+	if _, err := s.EntryVersion(ctx, "e1", 9); !errors.Is(err, service.ErrNotFound) {
+		t.Errorf("EntryVersion of a missing version: %v, want ErrNotFound", err)
+	}
+	// Lifecycle writes leave their rows too.
+	e3 := e2
+	e3.Version, e3.UpdatedAt = 3, at(2*time.Hour)
+	if err := s.ApplyEntryChanges(ctx, service.EntryChanges{Update: []policy.Entry{e3}, Insert: []policy.Entry{orgEntry("e2", "91110000MA00000002")}}); err != nil {
+		t.Fatal(err)
+	}
+	if cs := pending(t, s); len(cs) != 4 {
+		t.Fatalf("after a lifecycle write: %d outbox rows, want 4", len(cs))
+	}
+}
+
+func testOutboxRollsBack(t *testing.T, s PushStore) {
+	mustInsert(t, s, orgEntry("e1", "91110000MA00000001"))
+	err := s.InsertEntries(t.Context(), []policy.Entry{orgEntry("e2", "91110000MA00000002"), orgEntry("e1", "91110000MA00000001")})
+	if !errors.Is(err, service.ErrConflict) {
+		t.Fatalf("duplicate insert: %v", err)
+	}
+	if cs := pending(t, s); len(cs) != 1 || cs[0].EntryID != "e1" {
+		t.Fatalf("outbox after a failed batch = %+v, want e1 only", cs)
+	}
+}
+
+// checkEvidence is a check's evidence record in the body's encoding.
+func checkEvidence(t testing.TB, id, partner, subject string, when time.Time) evidence.Record {
+	r := evidence.Record{ID: id, Kind: evidence.KindCheck, Partner: partner, At: when,
+		Body: fmt.Appendf(nil, `{"check_id":%q,"partner":%q,"subject":{"id":%q,"kind":"organization"},"action":"a"}`, id, partner, subject)}
+	if err := r.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func testCheckedSubjects(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	recs := []evidence.Record{
+		checkEvidence(t, "c1", "bank", "S1", at(0)),
+		checkEvidence(t, "c2", "bank", "S1", at(time.Hour)),
+		checkEvidence(t, "c3", "city", "S1", at(-48*time.Hour)),
+		checkEvidence(t, "c4", "bank", "S2", at(0)),
+		record(t, "odd"), // a body that is not a check's encoding
+	}
+	if _, err := s.AppendBatch(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WatchSubjects(ctx, "city", []string{"S2"}, false, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Subscribers(ctx, []string{"S1", "S2", "S3"}, at(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []service.Subscriber{
+		{Subject: "S1", Partner: "bank", Reason: service.SubscribedChecked},
+		{Subject: "S2", Partner: "bank", Reason: service.SubscribedChecked},
+		{Subject: "S2", Partner: "city", Reason: service.SubscribedWatchlist},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Subscribers = %+v, want %+v (city's check of S1 is outside the window)", got, want)
+	}
+}
+
+func testWatchlist(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	n, err := s.WatchSubjects(ctx, "bank", []string{"A", "B", "B", "C"}, false, at(0))
+	if err != nil || n != 3 {
+		t.Fatalf("add: %d, %v; want 3 (a duplicate line is one subject)", n, err)
+	}
+	if n, err = s.WatchSubjects(ctx, "bank", []string{"C", "D"}, false, at(0)); err != nil || n != 1 {
+		t.Fatalf("add again: %d, %v; want 1", n, err)
+	}
+	if n, err = s.WatchSubjects(ctx, "bank", []string{"A", "Z"}, true, at(0)); err != nil || n != 1 {
+		t.Fatalf("remove: %d, %v; want 1", n, err)
+	}
+	if n, err = s.WatchSubjects(ctx, "other", []string{"B"}, false, at(0)); err != nil || n != 1 {
+		t.Fatalf("another partner: %d, %v", n, err)
+	}
+	if size, err := s.WatchlistSize(ctx, "bank"); err != nil || size != 3 {
+		t.Fatalf("size = %d, %v; want 3", size, err)
+	}
+	subs, err := s.Subscribers(ctx, []string{"B"}, at(0))
+	if err != nil || len(subs) != 2 {
+		t.Fatalf("subscribers of B = %+v, %v", subs, err)
+	}
+	// A large part is one statement.
+	big := make([]string, 20_000)
+	for i := range big {
+		big[i] = fmt.Sprintf("S%08d", i)
+	}
+	if n, err = s.WatchSubjects(ctx, "bank", big, false, at(0)); err != nil || n != int64(len(big)) {
+		t.Fatalf("large part: %d, %v", n, err)
+	}
+}
+
+func storedEvent(id, partner string) service.StoredEvent {
+	return service.StoredEvent{ID: id, Partner: partner, Kind: service.EventListed, CreatedAt: stored(at(0)),
+		Body: fmt.Appendf(nil, `{"id":%q,"kind":"listed"}`, id)}
+}
+
+func publish(t *testing.T, s PushStore, evs ...service.StoredEvent) {
+	t.Helper()
+	mustInsert(t, s, orgEntry(fmt.Sprintf("e-%s", evs[0].ID), "91110000MA00000001"))
+	cs := pending(t, s)
+	seqs := make([]int64, len(cs))
+	for i, c := range cs {
+		seqs[i] = c.Seq
+	}
+	if err := s.PublishEvents(t.Context(), seqs, evs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testPublishAndFeed(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	publish(t, s, storedEvent("ev1", "bank"), storedEvent("ev2", "city"), storedEvent("ev3", "bank"))
+	publish(t, s, storedEvent("ev4", "bank"))
+	if cs := pending(t, s); len(cs) != 0 {
+		t.Fatalf("outbox after publishing: %+v", cs)
+	}
+	got, err := s.Events(ctx, "bank", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(es []service.StoredEvent) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	if !slices.Equal(ids(got), []string{"ev1", "ev3", "ev4"}) {
+		t.Fatalf("bank's events = %v", ids(got))
+	}
+	if string(got[0].Body) != `{"id":"ev1","kind":"listed"}` || got[0].Kind != service.EventListed || !got[0].CreatedAt.Equal(stored(at(0))) {
+		t.Errorf("event round trip: %+v", got[0])
+	}
+	again, err := s.Events(ctx, "bank", got[0].Seq, 1)
+	if err != nil || !slices.Equal(ids(again), []string{"ev3"}) {
+		t.Fatalf("after the first, limit 1: %v, %v", ids(again), err)
+	}
+	if dup := s.PublishEvents(ctx, nil, []service.StoredEvent{storedEvent("ev1", "bank")}); !errors.Is(dup, service.ErrConflict) {
+		t.Errorf("duplicate event id: %v, want ErrConflict", dup)
+	}
+}
+
+func testPublishTwice(t *testing.T, s PushStore) {
+	mustInsert(t, s, orgEntry("e1", "91110000MA00000001"))
+	cs := pending(t, s)
+	if err := s.PublishEvents(t.Context(), []int64{cs[0].Seq}, []service.StoredEvent{storedEvent("a", "bank")}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.PublishEvents(t.Context(), []int64{cs[0].Seq}, []service.StoredEvent{storedEvent("b", "bank")})
+	if !errors.Is(err, service.ErrConflict) {
+		t.Fatalf("second publication of a row: %v, want ErrConflict", err)
+	}
+	if evs, _ := s.Events(t.Context(), "bank", 0, 10); len(evs) != 1 {
+		t.Fatalf("events = %d, want 1 (the losing publication writes nothing)", len(evs))
+	}
+}
+
+// testConcurrentPublish: readers polling the feed while publishers commit
+// never see a later event before an earlier one commits (no skipped
+// cursor).
+func testConcurrentPublish(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	const publishers, each = 4, 10
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				ev := storedEvent(fmt.Sprintf("p%d-%d", p, i), "bank")
+				if err := s.PublishEvents(ctx, nil, []service.StoredEvent{ev}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	var seen []int64
+	cursor := int64(0)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		evs, err := s.Events(ctx, "bank", cursor, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			seen = append(seen, e.Seq)
+			cursor = e.Seq
+		}
+	}
+	evs, err := s.Events(ctx, "bank", cursor, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		seen = append(seen, e.Seq)
+	}
+	if len(seen) != publishers*each {
+		t.Fatalf("a reader following the cursor saw %d events, want %d", len(seen), publishers*each)
+	}
+}
+
+func testDeliveries(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	if _, err := s.Webhook(ctx, "bank"); !errors.Is(err, service.ErrNotFound) {
+		t.Fatalf("no webhook: %v", err)
+	}
+	w := service.Webhook{Partner: "bank", URL: "https://bank.example/hook", CreatedAt: stored(at(0)), UpdatedAt: stored(at(0))}
+	if err := s.SetWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	w.URL, w.UpdatedAt = "https://bank.example/hook2", stored(at(time.Minute))
+	if err := s.SetWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Webhook(ctx, "bank"); err != nil || got.URL != w.URL || !got.CreatedAt.Equal(w.CreatedAt) || !got.UpdatedAt.Equal(w.UpdatedAt) {
+		t.Fatalf("Webhook = %+v, %v; want %+v", got, err, w)
+	}
+	// bank has a webhook, city not: only bank's event gets a delivery.
+	publish(t, s, storedEvent("ev1", "bank"), storedEvent("ev2", "city"))
+	now := at(time.Hour)
+	ds, err := s.ClaimDeliveries(ctx, now, time.Minute, 10)
+	if err != nil || len(ds) != 1 || ds[0].Event.ID != "ev1" || ds[0].URL != w.URL || ds[0].State != service.DeliveryPending {
+		t.Fatalf("claim = %+v, %v", ds, err)
+	}
+	if again, err := s.ClaimDeliveries(ctx, now, time.Minute, 10); err != nil || len(again) != 0 {
+		t.Fatalf("a leased delivery was claimed again: %+v, %v", again, err)
+	}
+	// A failed attempt: due again later.
+	a := service.DeliveryAttempt{EventSeq: ds[0].Event.Seq, Attempt: 1, At: stored(now), Status: 503, Error: "status 503", Duration: time.Millisecond}
+	if err := s.RecordAttempt(ctx, a, service.DeliveryPending, stored(now.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if early, _ := s.ClaimDeliveries(ctx, now.Add(time.Second), time.Minute, 10); len(early) != 0 {
+		t.Fatalf("claimed before it is due: %+v", early)
+	}
+	later := now.Add(2 * time.Minute)
+	ds, err = s.ClaimDeliveries(ctx, later, time.Minute, 10)
+	if err != nil || len(ds) != 1 || ds[0].Attempts != 1 || ds[0].LastStatus != 503 {
+		t.Fatalf("claim when due = %+v, %v", ds, err)
+	}
+	a.Attempt, a.At = 2, stored(later)
+	if err := s.RecordAttempt(ctx, a, service.DeliveryDead, stored(later)); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := s.Deliveries(ctx, service.DeliveryFilter{Partner: "bank", State: service.DeliveryDead, Limit: 10})
+	if err != nil || len(dead) != 1 || dead[0].Attempts != 2 {
+		t.Fatalf("dead deliveries = %+v, %v", dead, err)
+	}
+	if ids, err := s.ReplayDeliveries(ctx, "city", nil, stored(later)); err != nil || len(ids) != 0 {
+		t.Fatalf("replay of another partner: %v, %v", ids, err)
+	}
+	ids, err := s.ReplayDeliveries(ctx, "bank", []string{"ev1"}, stored(later))
+	if err != nil || !slices.Equal(ids, []string{"ev1"}) {
+		t.Fatalf("replay = %v, %v", ids, err)
+	}
+	ds, err = s.ClaimDeliveries(ctx, later, time.Minute, 10)
+	if err != nil || len(ds) != 1 || ds[0].Attempts != 0 {
+		t.Fatalf("claim after replay = %+v, %v", ds, err)
+	}
+	a.At = stored(later)
+	if err := s.RecordAttempt(ctx, a, service.DeliveryDelivered, stored(later)); err != nil {
+		t.Fatalf("an attempt after a replay: %v", err)
+	}
+	if got, _ := s.Deliveries(ctx, service.DeliveryFilter{State: service.DeliveryDelivered, Limit: 10}); len(got) != 1 {
+		t.Fatalf("delivered = %+v", got)
+	}
+	if err := s.DeleteWebhook(ctx, "bank"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Webhook(ctx, "bank"); !errors.Is(err, service.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+}
+
+func testPrune(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	old := storedEvent("old", "bank")
+	old.CreatedAt = stored(at(-48 * time.Hour))
+	if err := s.SetWebhook(ctx, service.Webhook{Partner: "bank", URL: "https://b.example", CreatedAt: at(0), UpdatedAt: at(0)}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, s, old, storedEvent("new", "bank"))
+	if _, err := s.AppendBatch(ctx, []evidence.Record{checkEvidence(t, "c1", "bank", "S1", at(-48*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneEvents(ctx, at(-time.Hour), at(-time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("prune = %d, %v", n, err)
+	}
+	evs, _ := s.Events(ctx, "bank", 0, 10)
+	if len(evs) != 1 || evs[0].ID != "new" {
+		t.Fatalf("after pruning: %+v", evs)
+	}
+	if subs, _ := s.Subscribers(ctx, []string{"S1"}, time.Time{}); len(subs) != 0 {
+		t.Fatalf("checked subjects past the window kept: %+v", subs)
+	}
+}
+
+func testSweepExpired(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	soon, later, revoked := orgEntry("soon", "S1"), orgEntry("later", "S2"), orgEntry("gone", "S3")
+	soon.ValidUntil, later.ValidUntil, revoked.ValidUntil = ptr(at(time.Hour)), ptr(at(10*time.Hour)), ptr(at(time.Hour))
+	revoked.RevokedAt = ptr(at(time.Minute))
+	mustInsert(t, s, soon, later, revoked)
+	if n, err := s.SweepExpired(ctx, stored(at(0))); err != nil || n != 0 {
+		t.Fatalf("first sweep: %d, %v; want 0 (it only starts the sweep)", n, err)
+	}
+	if n, err := s.SweepExpired(ctx, stored(at(2*time.Hour))); err != nil || n != 1 {
+		t.Fatalf("sweep past one validity end: %d, %v; want 1 (a revoked entry does not expire)", n, err)
+	}
+	if n, err := s.SweepExpired(ctx, stored(at(3*time.Hour))); err != nil || n != 0 {
+		t.Fatalf("sweep again: %d, %v; want 0", n, err)
+	}
+	var expired []service.OutboxChange
+	for _, c := range pending(t, s) {
+		if c.Kind == service.EventExpired {
+			expired = append(expired, c)
+		}
+	}
+	if len(expired) != 1 || expired[0].EntryID != "soon" || !expired[0].RecordedAt.Equal(stored(at(time.Hour))) {
+		t.Fatalf("expired outbox rows = %+v", expired)
+	}
+}

@@ -1,0 +1,510 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Webhook delivery: every event for a partner with a webhook gets a
+// delivery row, written with the event. A worker claims due deliveries
+// (a lease, so that one replica sends each; SKIP LOCKED on PostgreSQL),
+// POSTs the event signed with credgate's webhook key, and records the
+// attempt: delivered on a 2xx, retried with exponential backoff otherwise,
+// dead after the last attempt, when an administrator can replay it.
+// Deliveries are at least once: a receiver deduplicates by the event id
+// (webhook-id header), which is the same at every attempt.
+//
+// The signature follows Standard Webhooks' asymmetric scheme: the
+// webhook-signature header is "v1a," and the base64 Ed25519 signature of
+// "<webhook-id>.<webhook-timestamp>.<body>", verifiable with the public key
+// published at /.well-known/credgate-webhook-keys.json (client.VerifyWebhook).
+
+// Errors of webhooks.
+var (
+	// ErrInvalidWebhook: a URL that is not an absolute http(s) URL.
+	ErrInvalidWebhook = errors.New("invalid webhook")
+	// ErrWebhooksUnavailable: the server is not configured for webhooks.
+	ErrWebhooksUnavailable = errors.New("webhooks are not available")
+)
+
+// Delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryDead      = "dead"
+)
+
+// Webhook headers (Standard Webhooks).
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+)
+
+// maxWebhookURL bounds a webhook URL.
+const maxWebhookURL = 2048
+
+// Webhook is a partner's webhook.
+type Webhook struct {
+	Partner   string    `json:"partner"`
+	URL       string    `json:"url"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Delivery is one event's delivery to a webhook.
+type Delivery struct {
+	Event      StoredEvent
+	URL        string
+	State      string
+	Attempts   int
+	NextAt     time.Time
+	LastStatus int
+	LastError  string
+	UpdatedAt  time.Time
+}
+
+// DeliveryAttempt is one entry of the delivery log.
+type DeliveryAttempt struct {
+	EventSeq int64
+	Attempt  int
+	At       time.Time
+	Status   int
+	Error    string
+	Duration time.Duration
+}
+
+// DeliveryFilter selects deliveries, by event seq.
+type DeliveryFilter struct {
+	Partner string // "" for all
+	State   string // "" for all
+	After   int64
+	Limit   int
+}
+
+// WebhookStore keeps webhooks and deliveries.
+type WebhookStore interface {
+	SetWebhook(ctx context.Context, w Webhook) error
+	// Webhook returns ErrNotFound when the partner has none.
+	Webhook(ctx context.Context, partner string) (Webhook, error)
+	// DeleteWebhook removes the webhook and its pending deliveries.
+	DeleteWebhook(ctx context.Context, partner string) error
+	// ClaimDeliveries leases up to limit pending deliveries due at now
+	// (not leased, or their lease run out) until now+lease, with their
+	// events and the partner's current URL.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// RecordAttempt logs the attempt and sets the delivery's state, next
+	// due time and attempts, releasing its lease.
+	RecordAttempt(ctx context.Context, a DeliveryAttempt, state string, next time.Time) error
+	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	// ReplayDeliveries makes the partner's dead deliveries (those of the
+	// event ids given, or all when none) pending again, due now, with
+	// their attempts reset; it returns the event ids replayed.
+	ReplayDeliveries(ctx context.Context, partner string, eventIDs []string, now time.Time) ([]string, error)
+}
+
+// WebhookSigner signs webhook requests with an Ed25519 key.
+type WebhookSigner struct {
+	key ed25519.PrivateKey
+	kid string
+}
+
+// DeriveWebhookKey derives the webhook signing key from the token key's
+// seed (HKDF-SHA256), so that replicas sharing the token key sign webhooks
+// alike without another secret to distribute; a webhook key cannot be
+// used to mint tokens, nor the other way round.
+func DeriveWebhookKey(tokenKey ed25519.PrivateKey) (ed25519.PrivateKey, error) {
+	seed, err := hkdf.Key(sha256.New, tokenKey.Seed(), nil, "credgate webhook signing key v1", ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// NewWebhookSigner returns a signer with key; its key id is the RFC 7638
+// thumbprint of the public key.
+func NewWebhookSigner(key ed25519.PrivateKey) *WebhookSigner {
+	pub := key.Public().(ed25519.PublicKey)
+	th := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`))
+	return &WebhookSigner{key: key, kid: base64.RawURLEncoding.EncodeToString(th[:])}
+}
+
+// KeyID is the signing key's id.
+func (s *WebhookSigner) KeyID() string { return s.kid }
+
+// JWKS is the public key set receivers verify with.
+func (s *WebhookSigner) JWKS() []byte {
+	pub := s.key.Public().(ed25519.PublicKey)
+	b, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
+		"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": s.kid,
+		"x": base64.RawURLEncoding.EncodeToString(pub),
+	}}})
+	return b
+}
+
+// Sign returns the webhook-signature header value for the message.
+func (s *WebhookSigner) Sign(id string, ts int64, body []byte) string {
+	msg := make([]byte, 0, len(id)+len(body)+24)
+	msg = append(msg, id...)
+	msg = append(msg, '.')
+	msg = strconv.AppendInt(msg, ts, 10)
+	msg = append(msg, '.')
+	msg = append(msg, body...)
+	return "v1a," + base64.StdEncoding.EncodeToString(ed25519.Sign(s.key, msg))
+}
+
+// ValidateWebhookURL checks a webhook URL.
+func ValidateWebhookURL(raw string) error {
+	if len(raw) > maxWebhookURL {
+		return fmt.Errorf("%w: url longer than %d bytes", ErrInvalidWebhook, maxWebhookURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidWebhook, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%w: an absolute http(s) URL without credentials or fragment", ErrInvalidWebhook)
+	}
+	return nil
+}
+
+// Deliverer sends webhooks and administers them.
+type Deliverer struct {
+	store  WebhookStore
+	signer *WebhookSigner
+	audit  *Audit
+	client *http.Client
+	logger *slog.Logger
+	now    func() time.Time
+
+	interval    time.Duration
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	maxAttempts int
+	lease       time.Duration
+	parallel    int
+	// kick asks for a pass now.
+	kick chan struct{}
+}
+
+// DelivererOption configures a Deliverer.
+type DelivererOption func(*Deliverer)
+
+// WithDeliveryBackoff sets the first and the longest wait between
+// attempts (webhook.min_backoff, webhook.max_backoff).
+func WithDeliveryBackoff(first, longest time.Duration) DelivererOption {
+	return func(d *Deliverer) {
+		if first > 0 {
+			d.minBackoff = first
+		}
+		if longest >= d.minBackoff {
+			d.maxBackoff = longest
+		}
+	}
+}
+
+// WithDeliveryAttempts sets after how many failed attempts a delivery is
+// dead (webhook.max_attempts).
+func WithDeliveryAttempts(n int) DelivererOption {
+	return func(d *Deliverer) {
+		if n > 0 {
+			d.maxAttempts = n
+		}
+	}
+}
+
+// WithDeliveryTimeout sets the timeout of one attempt (webhook.timeout).
+func WithDeliveryTimeout(t time.Duration) DelivererOption {
+	return func(d *Deliverer) {
+		if t > 0 {
+			d.client.Timeout = t
+			d.lease = max(d.lease, 3*t)
+		}
+	}
+}
+
+// WithDeliveryInterval sets how often due deliveries are looked for.
+func WithDeliveryInterval(t time.Duration) DelivererOption {
+	return func(d *Deliverer) {
+		if t > 0 {
+			d.interval = t
+		}
+	}
+}
+
+// WithDeliveryAudit records state changes in the evidence log.
+func WithDeliveryAudit(a *Audit) DelivererOption { return func(d *Deliverer) { d.audit = a } }
+
+// WithDeliveryLogger sets the logger (it never receives event bodies).
+func WithDeliveryLogger(l *slog.Logger) DelivererOption { return func(d *Deliverer) { d.logger = l } }
+
+// WithDeliveryClient sets the HTTP client (tests).
+func WithDeliveryClient(c *http.Client) DelivererOption { return func(d *Deliverer) { d.client = c } }
+
+// NewDeliverer returns the webhook deliverer.
+func NewDeliverer(store WebhookStore, signer *WebhookSigner, opts ...DelivererOption) *Deliverer {
+	d := &Deliverer{
+		store: store, signer: signer, logger: slog.Default(), now: time.Now,
+		client:   &http.Client{Timeout: DefaultWebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		interval: DefaultEventsInterval, minBackoff: DefaultWebhookMinBackoff, maxBackoff: DefaultWebhookMaxBackoff,
+		maxAttempts: DefaultWebhookMaxAttempts,
+		lease:       30 * time.Second, parallel: 8, kick: make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// Signer returns the signer (for the published key).
+func (d *Deliverer) Signer() *WebhookSigner { return d.signer }
+
+// Kick asks for a delivery pass now.
+func (d *Deliverer) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends.
+func (d *Deliverer) Run(ctx context.Context) {
+	tick := time.NewTicker(d.interval)
+	defer tick.Stop()
+	for {
+		for {
+			n, err := d.DeliverDue(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.logger.Warn("webhook delivery", "error", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-d.kick:
+		}
+	}
+}
+
+// DeliverDue claims and attempts the deliveries due now, in parallel, and
+// returns how many it attempted.
+func (d *Deliverer) DeliverDue(ctx context.Context) (int, error) {
+	ds, err := d.store.ClaimDeliveries(ctx, d.now().UTC(), d.lease, 4*d.parallel)
+	if err != nil || len(ds) == 0 {
+		return 0, err
+	}
+	sem := make(chan struct{}, d.parallel)
+	errs := make(chan error, len(ds))
+	for _, dl := range ds {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- d.attempt(ctx, dl)
+		}()
+	}
+	for range d.parallel {
+		sem <- struct{}{}
+	}
+	close(errs)
+	return len(ds), errors.Join(collectErrs(errs)...)
+}
+
+func collectErrs(c chan error) []error {
+	var out []error
+	for err := range c {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// attempt POSTs one event and records the outcome.
+func (d *Deliverer) attempt(ctx context.Context, dl Delivery) error {
+	body := WireEvent(dl.Event)
+	start := d.now()
+	status, failure := d.post(ctx, dl, body, start)
+	a := DeliveryAttempt{EventSeq: dl.Event.Seq, Attempt: dl.Attempts + 1, At: start.UTC(), Status: status, Error: failure,
+		Duration: d.now().Sub(start)}
+	state, next := DeliveryPending, start.Add(d.backoff(a.Attempt))
+	switch {
+	case failure == "":
+		state, next = DeliveryDelivered, start
+	case a.Attempt >= d.maxAttempts:
+		state, next = DeliveryDead, start
+	}
+	if state != DeliveryPending && d.audit != nil {
+		act := ActWebhookDelivered
+		if state == DeliveryDead {
+			act = ActWebhookDeadLetter
+		}
+		h := sha256.Sum256(body)
+		details := map[string]any{"event_id": dl.Event.ID, "partner": dl.Event.Partner, "attempts": a.Attempt,
+			"status": status, "body_sha256": hex.EncodeToString(h[:])}
+		if _, err := d.audit.Record(WithActor(ctx, Actor{ClientID: SystemActorID, Role: RoleSystem}), act, dl.Event.ID, details); err != nil {
+			// Not recorded, not changed: the lease runs out and the
+			// delivery is attempted again (receivers deduplicate).
+			return fmt.Errorf("record delivery of %s: %w", dl.Event.ID, err)
+		}
+	}
+	if err := d.store.RecordAttempt(ctx, a, state, next.UTC()); err != nil {
+		return fmt.Errorf("record attempt of %s: %w", dl.Event.ID, err)
+	}
+	return nil
+}
+
+// post sends the request; failure is "" on a 2xx answer, else why not
+// (without the URL, which may hold a token of the receiver's).
+func (d *Deliverer) post(ctx context.Context, dl Delivery, body []byte, at time.Time) (int, string) {
+	if dl.URL == "" {
+		return 0, "no webhook"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, "invalid webhook url"
+	}
+	ts := at.Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "credgate-webhook/1")
+	req.Header.Set(HeaderWebhookID, dl.Event.ID)
+	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderWebhookSignature, d.signer.Sign(dl.Event.ID, ts, body))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, transportFailure(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, "status " + strconv.Itoa(resp.StatusCode)
+	}
+	return resp.StatusCode, ""
+}
+
+// transportFailure names a transport error without the URL.
+func transportFailure(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout"):
+		return "timeout"
+	case strings.Contains(err.Error(), "connection refused"):
+		return "connection refused"
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+// backoff is the wait after the n-th failed attempt: exponential from
+// minBackoff, capped at maxBackoff, with ±20% jitter so that receivers
+// coming back are not hit by every delivery at once.
+func (d *Deliverer) backoff(n int) time.Duration {
+	w := d.minBackoff
+	for i := 1; i < n && w < d.maxBackoff; i++ {
+		w *= 2
+	}
+	w = min(w, d.maxBackoff)
+	return time.Duration(float64(w) * (0.8 + 0.4*rand.Float64()))
+}
+
+// SetWebhook sets the caller's webhook, recorded in the evidence log.
+func (d *Deliverer) SetWebhook(ctx context.Context, caller Caller, rawURL string) (Webhook, error) {
+	if err := ValidateWebhookURL(rawURL); err != nil {
+		return Webhook{}, err
+	}
+	now := d.now().UTC().Truncate(time.Microsecond)
+	w := Webhook{Partner: caller.ClientID, URL: rawURL, CreatedAt: now, UpdatedAt: now}
+	if old, err := d.store.Webhook(ctx, caller.ClientID); err == nil {
+		w.CreatedAt = old.CreatedAt
+	}
+	u, _ := url.Parse(rawURL)
+	// The host only: a path or query may carry the receiver's secret.
+	err := d.audit.do(ctx, ActWebhookSet, caller.ClientID, map[string]any{"host": u.Host}, func() error {
+		return d.store.SetWebhook(ctx, w)
+	})
+	if err != nil {
+		return Webhook{}, err
+	}
+	return w, nil
+}
+
+// Webhook returns the caller's webhook.
+func (d *Deliverer) Webhook(ctx context.Context, caller Caller) (Webhook, error) {
+	return d.store.Webhook(ctx, caller.ClientID)
+}
+
+// DeleteWebhook removes the caller's webhook; events stay in the feed.
+func (d *Deliverer) DeleteWebhook(ctx context.Context, caller Caller) error {
+	if _, err := d.store.Webhook(ctx, caller.ClientID); err != nil {
+		return err
+	}
+	return d.audit.do(ctx, ActWebhookRemoved, caller.ClientID, map[string]any{}, func() error {
+		return d.store.DeleteWebhook(ctx, caller.ClientID)
+	})
+}
+
+// Deliveries lists deliveries; a partner sees only its own.
+func (d *Deliverer) Deliveries(ctx context.Context, caller Caller, f DeliveryFilter) ([]Delivery, error) {
+	if caller.Role == RolePartner {
+		f.Partner = caller.ClientID
+	}
+	switch f.State {
+	case "", DeliveryPending, DeliveryDelivered, DeliveryDead:
+	default:
+		return nil, fmt.Errorf("%w: %q (pending, delivered or dead)", ErrInvalidState, f.State)
+	}
+	if f.Limit <= 0 || f.Limit > MaxPage {
+		f.Limit = MaxPage
+	}
+	return d.store.Deliveries(ctx, f)
+}
+
+// Replay makes a partner's dead deliveries pending again (all of them, or
+// those of eventIDs), recorded in the evidence log first.
+func (d *Deliverer) Replay(ctx context.Context, partner string, eventIDs []string) ([]string, error) {
+	if partner == "" {
+		return nil, fmt.Errorf("%w: partner is required", ErrInvalidWebhook)
+	}
+	if len(eventIDs) > MaxPage {
+		return nil, fmt.Errorf("%w: at most %d event ids", ErrBatchTooLarge, MaxPage)
+	}
+	var ids []string
+	err := d.audit.do(ctx, ActWebhookReplayed, partner, map[string]any{"event_ids": eventIDs}, func() error {
+		var err error
+		ids, err = d.store.ReplayDeliveries(ctx, partner, eventIDs, d.now().UTC().Truncate(time.Microsecond))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Kick()
+	return ids, nil
+}

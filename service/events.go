@@ -1,0 +1,676 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/credgate/credgate/policy"
+)
+
+// Push (信息推送): every change of an entry leaves an outbox row in the
+// transaction that makes it (the stores write it by trigger). The fan-out
+// here turns each row into one event per subscriber of each subject the
+// change touches — partners that checked the subject within a window, and
+// partners whose watchlist holds it — with the measures newly in or out of
+// force for that partner's actions, decided by policy.Decide exactly as a
+// check would be. Events are kept per partner, in one global order whose
+// position is the feed's cursor, read from the pull feed (GET /v1/events)
+// and delivered to webhooks (delivery.go).
+
+// Errors of the event feed.
+var (
+	// ErrInvalidCursor: an after= that is not a cursor credgate gave.
+	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrEventsUnavailable: the store keeps no events.
+	ErrEventsUnavailable = errors.New("events are not available")
+)
+
+// Limits of the event feed.
+const (
+	// MaxEventPage caps the events of one feed page.
+	MaxEventPage = 500
+	// MaxEventWait caps a long-poll, well below the server's write
+	// timeout.
+	MaxEventWait = 30 * time.Second
+	// fanoutBatch is how many outbox rows one fan-out step takes.
+	fanoutBatch = 200
+	// sweepEvery is how often validity ends are looked for: the delay of
+	// an expiry's event, at most.
+	sweepEvery = 30 * time.Second
+)
+
+// Defaults of push (events.* in the configuration).
+const (
+	DefaultCheckedWindow      = 90 * 24 * time.Hour
+	DefaultEventRetention     = 30 * 24 * time.Hour
+	DefaultEventsInterval     = 200 * time.Millisecond
+	DefaultWebhookTimeout     = 10 * time.Second
+	DefaultWebhookMinBackoff  = time.Second
+	DefaultWebhookMaxBackoff  = 10 * time.Minute
+	DefaultWebhookMaxAttempts = 15
+)
+
+// EventKind is what happened to a subject.
+type EventKind string
+
+// Event kinds.
+const (
+	EventListed          EventKind = "listed"
+	EventSuspended       EventKind = "suspended"
+	EventRestored        EventKind = "restored"
+	EventCorrected       EventKind = "corrected"
+	EventRevoked         EventKind = "revoked"
+	EventExpired         EventKind = "expired"
+	EventExited          EventKind = "exited"
+	EventRepaired        EventKind = "repaired"
+	EventPointsThreshold EventKind = "points_threshold_crossed"
+)
+
+// Subscription reasons: why a partner is told.
+const (
+	SubscribedChecked   = "checked"
+	SubscribedWatchlist = "watchlist"
+)
+
+// OutboxChange is one outbox row: entry id reached version Version at
+// RecordedAt.
+type OutboxChange struct {
+	Seq        int64
+	EntryID    string
+	Version    int64
+	RecordedAt time.Time
+	// Kind is "" for a write of the entry, EventExpired for the end of
+	// its validity (RecordedAt is then valid_until).
+	Kind EventKind
+}
+
+// StoredEvent is an event as kept: its body is the event's JSON without
+// the cursor, which is Seq.
+type StoredEvent struct {
+	Seq       int64
+	ID        string
+	Partner   string
+	Kind      EventKind
+	CreatedAt time.Time
+	Body      []byte
+}
+
+// Subscriber is one partner subscribed to one subject, and why.
+type Subscriber struct {
+	Subject string
+	Partner string
+	Reason  string
+}
+
+// EventStore keeps the outbox, the subscriptions, the events and their
+// deliveries. Adapters pass the conformance suite's event tests.
+type EventStore interface {
+	// PendingChanges returns up to limit outbox rows, oldest first.
+	PendingChanges(ctx context.Context, limit int) ([]OutboxChange, error)
+	// SweepExpired adds an outbox row of kind EventExpired for each entry,
+	// not revoked, whose validity ended since the previous sweep and at
+	// or before now; the first sweep adds none. It returns how many.
+	SweepExpired(ctx context.Context, now time.Time) (int64, error)
+	// EntryVersion returns version v of entry id from its history;
+	// ErrNotFound when there is none.
+	EntryVersion(ctx context.Context, id string, v int64) (policy.Entry, error)
+	// Subscribers returns, for each of subjects, the partners whose
+	// watchlist holds it and those that checked it at or after
+	// checkedSince, ordered by subject, partner, reason.
+	Subscribers(ctx context.Context, subjects []string, checkedSince time.Time) ([]Subscriber, error)
+	// PublishEvents, in one transaction, deletes the outbox rows done and
+	// inserts events (assigning Seq in order) and, for each event whose
+	// partner has a webhook, a pending delivery due at its CreatedAt. If
+	// any of done is gone (another replica published it) nothing is
+	// written and the error is ErrConflict.
+	PublishEvents(ctx context.Context, done []int64, events []StoredEvent) error
+	// Events returns up to limit events of partner with Seq > after, in
+	// Seq order.
+	Events(ctx context.Context, partner string, after int64, limit int) ([]StoredEvent, error)
+	// PruneEvents deletes events created before before (with their
+	// deliveries) and checked-subject rows older than checkedBefore.
+	PruneEvents(ctx context.Context, before, checkedBefore time.Time) (int64, error)
+}
+
+// PartnerLister lists partners (the fan-out resolves subscribers' actions
+// and scope).
+type PartnerLister interface {
+	ListPartners(ctx context.Context) ([]Partner, error)
+}
+
+// AffectingReader reads the entries affecting a subject from the store
+// (never a cache: the fan-out must see the change it announces).
+type AffectingReader interface {
+	EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error)
+}
+
+// Acts of push, recorded in the evidence log.
+const (
+	ActEventsPublished    Act = "events_published"
+	ActWebhookSet         Act = "webhook_set"
+	ActWebhookRemoved     Act = "webhook_removed"
+	ActWebhookDelivered   Act = "webhook_delivered"
+	ActWebhookDeadLetter  Act = "webhook_dead_lettered"
+	ActWebhookReplayed    Act = "webhook_replayed"
+	ActWatchlistChanged   Act = "watchlist_changed"
+	actEventsPublishedMax     = fanoutBatch
+)
+
+// MeasureChange is what a change did to one of the partner's actions.
+type MeasureChange struct {
+	Action        string         `json:"action"`
+	OutcomeBefore policy.Outcome `json:"outcome_before"`
+	Outcome       policy.Outcome `json:"outcome"`
+	// InForce are the measures newly in force, OutOfForce those no longer
+	// in force, for this action.
+	InForce    []MeasureView `json:"measures_in_force"`
+	OutOfForce []MeasureView `json:"measures_out_of_force"`
+}
+
+// Event is one change told to one partner.
+type Event struct {
+	ID string `json:"id"`
+	// Cursor is the event's position in the feed: GET /v1/events?after=
+	// it returns the events after this one.
+	Cursor       string          `json:"cursor"`
+	Kind         EventKind       `json:"kind"`
+	Subject      SubjectView     `json:"subject"`
+	EntryID      string          `json:"entry_id"`
+	EntryVersion int64           `json:"entry_version"`
+	List         string          `json:"list"`
+	EntryStatus  string          `json:"entry_status"`
+	OccurredAt   time.Time       `json:"occurred_at"`
+	Subscription []string        `json:"subscription"`
+	Changes      []MeasureChange `json:"changes"`
+}
+
+// WireEvent returns the JSON an event is sent as: its stored body with
+// the cursor added, byte for byte the same at every read.
+func WireEvent(e StoredEvent) []byte {
+	c := strconv.AppendQuote(nil, strconv.FormatInt(e.Seq, 10))
+	out := make([]byte, 0, len(e.Body)+len(c)+12)
+	out = append(out, `{"cursor":`...)
+	out = append(out, c...)
+	if len(e.Body) > 2 {
+		out = append(out, ',')
+	}
+	return append(out, e.Body[1:]...)
+}
+
+// ParseCursor reads an after= value: "" is the start.
+func ParseCursor(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != s {
+		return 0, fmt.Errorf("%w: %q", ErrInvalidCursor, s)
+	}
+	return n, nil
+}
+
+// Events fans changes out to subscribers and serves the pull feed.
+type Events struct {
+	store    EventStore
+	entries  AffectingReader
+	partners PartnerLister
+	catalog  *policy.Catalog
+	audit    *Audit
+	logger   *slog.Logger
+	now      func() time.Time
+
+	checkedWindow time.Duration
+	retention     time.Duration
+	interval      time.Duration
+
+	// published is closed and replaced whenever this process publishes
+	// events, waking long-polls; other replicas' events are found by the
+	// long-poll's own polling.
+	mu        sync.Mutex
+	published chan struct{}
+	// kick asks the fan-out loop for a pass now.
+	kick chan struct{}
+}
+
+// EventsOption configures Events.
+type EventsOption func(*Events)
+
+// WithEventsClock sets the clock (tests).
+func WithEventsClock(now func() time.Time) EventsOption { return func(e *Events) { e.now = now } }
+
+// WithCheckedWindow sets how long after a check a partner is told about
+// the subject (events.checked_window).
+func WithCheckedWindow(d time.Duration) EventsOption {
+	return func(e *Events) {
+		if d > 0 {
+			e.checkedWindow = d
+		}
+	}
+}
+
+// WithEventRetention sets how long events are kept (events.retention).
+func WithEventRetention(d time.Duration) EventsOption {
+	return func(e *Events) {
+		if d > 0 {
+			e.retention = d
+		}
+	}
+}
+
+// WithFanoutInterval sets how often the outbox is read (events.interval).
+func WithFanoutInterval(d time.Duration) EventsOption {
+	return func(e *Events) {
+		if d > 0 {
+			e.interval = d
+		}
+	}
+}
+
+// WithEventsAudit records publications in the evidence log.
+func WithEventsAudit(a *Audit) EventsOption { return func(e *Events) { e.audit = a } }
+
+// WithEventsLogger sets the logger; it never receives subjects.
+func WithEventsLogger(l *slog.Logger) EventsOption { return func(e *Events) { e.logger = l } }
+
+// NewEvents returns the fan-out and feed over store; entries are read
+// as the check path reads them, partners for the subscribers' actions.
+func NewEvents(store EventStore, entries AffectingReader, partners PartnerLister, cat *policy.Catalog, opts ...EventsOption) *Events {
+	e := &Events{
+		store: store, entries: entries, partners: partners, catalog: cat, logger: slog.Default(), now: time.Now,
+		checkedWindow: DefaultCheckedWindow, retention: DefaultEventRetention, interval: DefaultEventsInterval,
+		published: make(chan struct{}), kick: make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Kick asks for a fan-out pass now (after a change in this process).
+func (e *Events) Kick() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run fans the outbox out until ctx ends, and prunes old events hourly.
+func (e *Events) Run(ctx context.Context) {
+	tick := time.NewTicker(e.interval)
+	defer tick.Stop()
+	var pruned, swept time.Time
+	for {
+		if now := e.now(); now.Sub(swept) >= sweepEvery {
+			if _, err := e.SweepExpired(ctx); err != nil && ctx.Err() == nil {
+				e.logger.Warn("expiry sweep", "error", err)
+			} else {
+				swept = now
+			}
+		}
+		for {
+			n, err := e.FanOut(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.logger.Warn("event fan-out", "error", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if now := e.now(); now.Sub(pruned) > time.Hour {
+			if _, err := e.store.PruneEvents(ctx, now.Add(-e.retention), now.Add(-e.checkedWindow)); err != nil && ctx.Err() == nil {
+				e.logger.Warn("event pruning", "error", err)
+			} else {
+				pruned = now
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-e.kick:
+		}
+	}
+}
+
+// SweepExpired puts the validity ends since the last sweep in the outbox
+// (the first sweep only starts); Run calls it every sweepEvery.
+func (e *Events) SweepExpired(ctx context.Context) (int64, error) {
+	return e.store.SweepExpired(ctx, e.now().UTC().Truncate(time.Microsecond))
+}
+
+// FanOut turns up to one batch of outbox rows into events and publishes
+// them; it returns how many rows it consumed.
+func (e *Events) FanOut(ctx context.Context) (int, error) {
+	changes, err := e.store.PendingChanges(ctx, fanoutBatch)
+	if err != nil || len(changes) == 0 {
+		return 0, err
+	}
+	partners, err := e.partnerIndex(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := e.now().UTC().Truncate(time.Microsecond)
+	var (
+		events []StoredEvent
+		done   = make([]int64, 0, len(changes))
+	)
+	for _, c := range changes {
+		evs, err := e.eventsFor(ctx, c, partners, now)
+		if err != nil {
+			return 0, fmt.Errorf("outbox row %d: %w", c.Seq, err)
+		}
+		events = append(events, evs...)
+		done = append(done, c.Seq)
+	}
+	if len(events) > 0 && e.audit != nil {
+		if err := e.recordPublication(ctx, events); err != nil {
+			return 0, err
+		}
+	}
+	if err := e.store.PublishEvents(ctx, done, events); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return 0, nil // another replica published these rows
+		}
+		return 0, err
+	}
+	if len(events) > 0 {
+		e.mu.Lock()
+		close(e.published)
+		e.published = make(chan struct{})
+		e.mu.Unlock()
+	}
+	return len(changes), nil
+}
+
+// recordPublication records, before the events exist, which events are
+// published: their ids, partners and body hashes (never subjects, which
+// may be persons' numbers), in records of at most fanoutBatch events.
+func (e *Events) recordPublication(ctx context.Context, events []StoredEvent) error {
+	for start := 0; start < len(events); start += actEventsPublishedMax {
+		part := events[start:min(len(events), start+actEventsPublishedMax)]
+		list := make([]map[string]string, len(part))
+		for i, ev := range part {
+			h := sha256.Sum256(ev.Body)
+			list[i] = map[string]string{"id": ev.ID, "partner": ev.Partner, "kind": string(ev.Kind), "body_sha256": hex.EncodeToString(h[:])}
+		}
+		if _, err := e.audit.Record(WithActor(ctx, Actor{ClientID: SystemActorID, Role: RoleSystem}), ActEventsPublished, "events", map[string]any{"events": list}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Events) partnerIndex(ctx context.Context) (map[string]Partner, error) {
+	all, err := e.partners.ListPartners(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list partners: %w", err)
+	}
+	idx := make(map[string]Partner, len(all))
+	for _, p := range all {
+		if p.Status == PartnerActive {
+			idx[p.ClientID] = p
+		}
+	}
+	return idx, nil
+}
+
+// eventsFor builds the events of one outbox row.
+func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[string]Partner, now time.Time) ([]StoredEvent, error) {
+	after, err := e.store.EntryVersion(ctx, c.EntryID, c.Version)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil // history predating it: nothing to tell
+	}
+	if err != nil {
+		return nil, err
+	}
+	atBefore, atAfter := now, now
+	var before *policy.Entry
+	if c.Kind == EventExpired {
+		// Nothing was written: the same version, just before and at the
+		// end of its validity. An entry held until an exit application
+		// is decided (or changed since) has not expired.
+		if after.StatusAt(c.RecordedAt) != policy.StatusExpired {
+			return nil, nil
+		}
+		b := after
+		before = &b
+		atBefore, atAfter = c.RecordedAt.Add(-time.Microsecond), c.RecordedAt
+	} else if c.Version > 1 {
+		b, err := e.store.EntryVersion(ctx, c.EntryID, c.Version-1)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if err == nil {
+			before = &b
+		}
+	}
+	kind := classify(before, after, now)
+	if c.Kind == EventExpired {
+		kind = EventExpired
+	}
+	subjects := affected(after)
+	if before != nil {
+		for _, s := range affected(*before) {
+			if !slices.Contains(subjects, s) {
+				subjects = append(subjects, s)
+			}
+		}
+	}
+	subs, err := e.store.Subscribers(ctx, subjects, now.Add(-e.checkedWindow))
+	if err != nil {
+		return nil, err
+	}
+	// Group reasons per (subject, partner); subs are ordered.
+	type key struct{ subject, partner string }
+	var order []key
+	reasons := map[key][]string{}
+	for _, s := range subs {
+		k := key{s.Subject, s.Partner}
+		if _, ok := reasons[k]; !ok {
+			order = append(order, k)
+		}
+		if !slices.Contains(reasons[k], s.Reason) {
+			reasons[k] = append(reasons[k], s.Reason)
+		}
+	}
+	var out []StoredEvent
+	found := map[string][]policy.Entry{}
+	for _, k := range order {
+		p, ok := partners[k.partner]
+		if !ok {
+			continue
+		}
+		subject, err := policy.ParseSubjectID(k.subject)
+		if err != nil {
+			continue // not a subject credgate would answer about
+		}
+		if !CallerOf(p).mayCheckKind(subject.Kind) {
+			continue // not entitled to this kind of subject (persons' numbers)
+		}
+		f, ok := found[k.subject]
+		if !ok {
+			if f, err = e.entries.EntriesAffecting(ctx, k.subject); err != nil {
+				return nil, fmt.Errorf("look up entries: %w", err)
+			}
+			found[k.subject] = f
+		}
+		changes, err := e.measureChanges(p, subject, f, before, after, atBefore, atAfter)
+		if err != nil {
+			return nil, err
+		}
+		id, err := newID("evt_")
+		if err != nil {
+			return nil, err
+		}
+		ev := Event{
+			ID: id, Kind: kind, Subject: SubjectView{ID: subject.Value, Kind: subject.Kind},
+			EntryID: after.ID, EntryVersion: after.Version, List: after.List, EntryStatus: string(after.StatusAt(atAfter)),
+			OccurredAt: c.RecordedAt.UTC(), Subscription: reasons[k], Changes: changes,
+		}
+		body, err := json.Marshal(struct {
+			Event
+			Cursor string `json:"cursor,omitempty"`
+		}{Event: ev})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, StoredEvent{ID: id, Partner: p.ClientID, Kind: kind, CreatedAt: now, Body: body})
+	}
+	return out, nil
+}
+
+// measureChanges decides each of the partner's actions with the entry
+// before and after the change (the subject's other entries as they are
+// now), as a check by that partner would, and keeps the measures whose
+// being in force differs.
+func (e *Events) measureChanges(p Partner, subject policy.SubjectID, current []policy.Entry, before *policy.Entry, after policy.Entry, atBefore, atAfter time.Time) ([]MeasureChange, error) {
+	others := make([]policy.Entry, 0, len(current))
+	for _, x := range current {
+		if x.ID != after.ID {
+			others = append(others, x)
+		}
+	}
+	withBefore := others
+	if before != nil {
+		withBefore = append(slices.Clip(others), *before)
+	}
+	withAfter := append(slices.Clip(others), after)
+	actions := p.Actions
+	if p.Role != RolePartner {
+		actions = nil
+	}
+	out := make([]MeasureChange, 0, len(actions))
+	for _, a := range actions {
+		if _, ok := e.catalog.Action(a); !ok {
+			continue
+		}
+		q := policy.Query{Subject: subject, Action: a, At: atBefore, Context: policy.CheckContext{Region: p.Region}, ViolationsUnknown: true}
+		db, err := policy.Decide(e.catalog, q, withBefore)
+		if err != nil {
+			return nil, err
+		}
+		q.At = atAfter
+		da, err := policy.Decide(e.catalog, q, withAfter)
+		if err != nil {
+			return nil, err
+		}
+		mc := MeasureChange{Action: a, OutcomeBefore: db.Outcome, Outcome: da.Outcome,
+			InForce: inForceDiff(da, db), OutOfForce: inForceDiff(db, da)}
+		out = append(out, mc)
+	}
+	return out, nil
+}
+
+// inForceDiff lists the measures applied in a and not in b.
+func inForceDiff(a, b policy.Decision) []MeasureView {
+	inB := map[string]bool{}
+	for _, m := range b.Measures {
+		if m.Status == policy.MeasureApplied {
+			inB[m.Measure.ID] = true
+		}
+	}
+	out := []MeasureView{}
+	seen := map[string]bool{}
+	for _, m := range a.Measures {
+		if m.Status == policy.MeasureApplied && !inB[m.Measure.ID] && !seen[m.Measure.ID] {
+			seen[m.Measure.ID] = true
+			out = append(out, measureView(m))
+		}
+	}
+	return out
+}
+
+// classify names a change from the entry before (nil: new) and after it.
+func classify(before *policy.Entry, after policy.Entry, now time.Time) EventKind {
+	sa := after.StatusAt(now)
+	if before == nil {
+		if after.Derivation != nil && after.Derivation.Points > 0 {
+			return EventPointsThreshold
+		}
+		return EventListed
+	}
+	sb := before.StatusAt(now)
+	switch {
+	case sa == policy.StatusRevoked && sb != policy.StatusRevoked:
+		return EventRevoked
+	case sa == policy.StatusUnderObjection && sb != policy.StatusUnderObjection:
+		return EventSuspended
+	case sb == policy.StatusUnderObjection && sa != policy.StatusUnderObjection:
+		return EventRestored
+	case sa == policy.StatusRepaired && sb != policy.StatusRepaired:
+		return EventRepaired
+	case sa == policy.StatusExpired && sb != policy.StatusExpired:
+		return EventExited
+	}
+	return EventCorrected
+}
+
+// FeedPage is a page of the pull feed.
+type FeedPage struct {
+	Events []json.RawMessage
+	// Next is the cursor to ask after next: the last event's, or the
+	// one asked after when there was none.
+	Next string
+}
+
+// Feed returns the caller's events after the cursor, waiting up to wait
+// for the first one when there is none yet (long-poll).
+func (e *Events) Feed(ctx context.Context, caller Caller, after string, limit int, wait time.Duration) (FeedPage, error) {
+	cur, err := ParseCursor(after)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	if limit <= 0 || limit > MaxEventPage {
+		limit = MaxEventPage
+	}
+	wait = min(max(wait, 0), MaxEventWait)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	poll := time.NewTicker(max(e.interval, 100*time.Millisecond))
+	defer poll.Stop()
+	for {
+		e.mu.Lock()
+		woken := e.published
+		e.mu.Unlock()
+		evs, err := e.store.Events(ctx, caller.ClientID, cur, limit)
+		if err != nil {
+			return FeedPage{}, err
+		}
+		if len(evs) > 0 || wait == 0 {
+			page := FeedPage{Events: make([]json.RawMessage, len(evs)), Next: strconv.FormatInt(cur, 10)}
+			for i, ev := range evs {
+				page.Events[i] = WireEvent(ev)
+				page.Next = strconv.FormatInt(ev.Seq, 10)
+			}
+			return page, nil
+		}
+		select {
+		case <-ctx.Done():
+			return FeedPage{}, ctx.Err()
+		case <-deadline.C:
+			wait = 0
+		case <-woken:
+		case <-poll.C:
+		}
+	}
+}
+
+// PushStore is everything push keeps: the outbox and events, watchlists,
+// webhooks and deliveries. Both stores provide it.
+type PushStore interface {
+	EventStore
+	WatchlistStore
+	WebhookStore
+}
