@@ -17,7 +17,9 @@ var errFieldTooLong = errors.New("a field is longer than 512 bytes")
 
 // localTime reads a time from a datetime-local field, which carries no
 // zone: it is the offices' time (UTC+8). An RFC 3339 time is read as such.
-func (c *Console) localTime(v string) (*time.Time, error) {
+func (c *Console) localTime(v string) (*time.Time, error) { return parseLocalTime(v, c.zone) }
+
+func parseLocalTime(v string, zone *time.Location) (*time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil, nil
@@ -29,7 +31,7 @@ func (c *Console) localTime(v string) (*time.Time, error) {
 		return &t, nil
 	}
 	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, v, c.zone); err == nil {
+		if t, err := time.ParseInLocation(layout, v, zone); err == nil {
 			return &t, nil
 		}
 	}
