@@ -30,6 +30,12 @@ type RecordReader interface {
 	TreeHead(ctx context.Context) (evidence.Head, error)
 }
 
+// HealthReader is what the overview shows of the server's health: what
+// /readyz reports (gateway.Server.Health).
+type HealthReader interface {
+	Health(ctx context.Context) map[string]any
+}
+
 // Deps are the service-layer objects the console works through: the same
 // ones the JSON API's handlers use.
 type Deps struct {
@@ -40,6 +46,8 @@ type Deps struct {
 	Receipts  *service.Receipts
 	Evidence  *evidence.Log
 	Records   RecordReader
+	// Health is optional: without it the overview shows no health panel.
+	Health HealthReader
 }
 
 // Console serves the console's pages under /console/.

@@ -3,7 +3,9 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -54,7 +56,14 @@ type overviewData struct {
 	CheckpointAge       string
 	Lag                 uint64
 	More                bool // a listing reached its bound: counts are "at least"
+	// Health: the dependencies' pings, the breakers, and the other
+	// sections of /readyz (cache tier, upstream sources) as indented JSON.
+	Dependencies map[string]string
+	Breakers     map[string]string
+	Sections     []healthSection
 }
+
+type healthSection struct{ Name, JSON string }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
@@ -106,6 +115,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		d.Checkpoint = &cp
 		d.Lag = head.Size - min(head.Size, cp.Size)
 		d.CheckpointAge = c.now().Sub(cp.At).Round(time.Second).String()
+	}
+	if c.deps.Health != nil {
+		d.Dependencies, d.Breakers, d.Sections = health(c.deps.Health.Health(ctx))
 	}
 	p.Data = d
 	c.render(w, http.StatusOK, "overview", p)
@@ -201,4 +213,28 @@ func top(m map[string]int) []counted {
 		out = out[:topN]
 	}
 	return out
+}
+
+// health splits the /readyz report into what the overview lays out and
+// the sections it shows as they are.
+func health(report map[string]any) (deps, breakers map[string]string, sections []healthSection) {
+	for _, name := range slices.Sorted(maps.Keys(report)) {
+		switch v := report[name].(type) {
+		case map[string]string:
+			if name == "dependencies" {
+				deps = v
+				continue
+			}
+			if name == "breakers" {
+				breakers = v
+				continue
+			}
+		}
+		b, err := json.MarshalIndent(report[name], "", "  ")
+		if err != nil {
+			continue
+		}
+		sections = append(sections, healthSection{Name: name, JSON: string(b)})
+	}
+	return deps, breakers, sections
 }

@@ -65,11 +65,15 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
+// stepTimeout bounds one step: generous, since a shared machine under
+// load can starve the browser for long moments.
+const stepTimeout = 2 * time.Minute
+
 // do runs browser steps with a deadline, failing the test with what the
 // page said when they do not complete.
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(tctx, steps...); err != nil {
 		t.Fatalf("%s: %v\npage:\n%s", what, err, pageText(ctx))
@@ -79,7 +83,7 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 // get runs one browser action that reads a value.
 func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	v, err := chromedp.Run(tctx, a)
 	if err != nil {

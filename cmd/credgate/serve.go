@@ -287,14 +287,15 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}
 	// The console (/console/) works through the same service objects.
+	api := gateway.New(checker, entries, partners, tokens, opts...)
 	web, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: lifecycle, Partners: partners,
-		Receipts: receipts, Evidence: evlog, Records: st}, console.WithLogger(logger))
+		Receipts: receipts, Evidence: evlog, Records: st, Health: api}, console.WithLogger(logger))
 	if err != nil {
 		appender.Close()
 		return err
 	}
 	srv := &http.Server{
-		Handler:           console.Mount(gateway.New(checker, entries, partners, tokens, opts...).Handler(), web),
+		Handler:           console.Mount(api.Handler(), web),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
