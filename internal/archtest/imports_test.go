@@ -93,12 +93,12 @@ func TestNoStorageOutsideAdapters(t *testing.T) {
 // library either.
 func TestInwardOnly(t *testing.T) {
 	for pkg, forbidden := range map[string][]string{
-		"service":  {module + "/gateway", module + "/console", module + "/cache", module + "/cmd", module + "/adapters", "github.com/gin-gonic/gin", "net/http"},
+		"service": {module + "/gateway", module + "/console", module + "/cache", module + "/cmd", module + "/adapters", "github.com/gin-gonic/gin", "net/http"},
 		// The console is an interface beside gateway: it reaches data only
 		// through service (gateway only for the problem mapping), never
 		// the cache tier or the binary's wiring.
-		"console": {module + "/cache", module + "/cmd", module + "/adapters", module + "/internal/config"},
-		"gateway": {module + "/console"},
+		"console":  {module + "/cache", module + "/cmd", module + "/adapters", module + "/internal/config"},
+		"gateway":  {module + "/console"},
 		"access":   {module + "/service", module + "/gateway", module + "/policy", module + "/evidence", "github.com/gin-gonic/gin"},
 		"cache":    {module + "/gateway", module + "/cmd", "github.com/gin-gonic/gin"},
 		"policy":   {module, "net", "database/sql", "os/exec"},
