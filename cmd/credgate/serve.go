@@ -21,6 +21,7 @@ import (
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/cache"
+	"github.com/credgate/credgate/console"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/config"
@@ -279,7 +280,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		return err
 	}
 
-	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithTracerProvider(tp), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}
+	receipts := service.NewReceipts(st, evlog)
+	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithTracerProvider(tp), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, receipts)}
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
 	lifecycle := service.NewLifecycle(entries, st)
@@ -304,8 +306,16 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}
+	// The console (/console/) works through the same service objects.
+	api := gateway.New(checker, entries, partners, tokens, opts...)
+	web, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: lifecycle, Partners: partners,
+		Receipts: receipts, Evidence: evlog, Records: st, Health: api}, console.WithLogger(logger))
+	if err != nil {
+		appender.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           gateway.New(checker, entries, partners, tokens, opts...).Handler(),
+		Handler:           console.Mount(api.Handler(), web),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,

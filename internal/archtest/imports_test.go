@@ -78,7 +78,7 @@ var storage = []string{
 // TestNoStorageOutsideAdapters: the HTTP layer, the use cases, access and
 // the cache reach storage only through the interfaces service declares.
 func TestNoStorageOutsideAdapters(t *testing.T) {
-	for _, pkg := range []string{"gateway", "service", "access", "cache", "policy", "evidence"} {
+	for _, pkg := range []string{"gateway", "console", "service", "access", "cache", "policy", "evidence"} {
 		for _, d := range deps(t, pkg) {
 			if hasPrefix(d, storage) {
 				t.Errorf("%s depends on %s: storage belongs behind service's interfaces, in adapters/", pkg, d)
@@ -93,7 +93,12 @@ func TestNoStorageOutsideAdapters(t *testing.T) {
 // library either.
 func TestInwardOnly(t *testing.T) {
 	for pkg, forbidden := range map[string][]string{
-		"service":  {module + "/gateway", module + "/cache", module + "/cmd", module + "/adapters", "github.com/gin-gonic/gin", "net/http"},
+		"service": {module + "/gateway", module + "/console", module + "/cache", module + "/cmd", module + "/adapters", "github.com/gin-gonic/gin", "net/http"},
+		// The console is an interface beside gateway: it reaches data only
+		// through service (gateway only for the problem mapping), never
+		// the cache tier or the binary's wiring.
+		"console":  {module + "/cache", module + "/cmd", module + "/adapters", module + "/internal/config"},
+		"gateway":  {module + "/console"},
 		"access":   {module + "/service", module + "/gateway", module + "/policy", module + "/evidence", "github.com/gin-gonic/gin"},
 		"cache":    {module + "/gateway", module + "/cmd", "github.com/gin-gonic/gin"},
 		"policy":   {module, "net", "database/sql", "os/exec"},
@@ -116,7 +121,7 @@ func TestInwardOnly(t *testing.T) {
 // exporter, gRPC or SDK.
 func TestNoTracingSDK(t *testing.T) {
 	sdk := []string{"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "google.golang.org/grpc", module + "/internal/telemetry"}
-	for _, pkg := range []string{"policy", "evidence", "service", "access", "cache", "gateway", "client"} {
+	for _, pkg := range []string{"policy", "evidence", "service", "access", "cache", "gateway", "console", "client"} {
 		for _, d := range deps(t, pkg) {
 			if hasPrefix(d, sdk) && d != module+"/internal/telemetry/spans" {
 				t.Errorf("%s depends on %s: tracing is set up by cmd/credgate only", pkg, d)

@@ -1,0 +1,307 @@
+package console
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/service"
+)
+
+// Body limits of the console's forms: a form of fields, a pasted receipt,
+// and an import file (the API's import limit).
+const (
+	MaxFormBody   = 64 << 10
+	MaxImportBody = 64 << 20
+)
+
+// RecordReader reads the evidence log's records for the overview's
+// statistics: the tree head, and records of a kind from an index on.
+type RecordReader interface {
+	service.ActReader
+	TreeHead(ctx context.Context) (evidence.Head, error)
+}
+
+// HealthReader is what the overview shows of the server's health: what
+// /readyz reports (gateway.Server.Health).
+type HealthReader interface {
+	Health(ctx context.Context) map[string]any
+}
+
+// Deps are the service-layer objects the console works through: the same
+// ones the JSON API's handlers use.
+type Deps struct {
+	Checker   *service.Checker
+	Entries   *service.Entries
+	Lifecycle *service.Lifecycle
+	Partners  *service.Partners
+	Receipts  *service.Receipts
+	Evidence  *evidence.Log
+	Records   RecordReader
+	// Health is optional: without it the overview shows no health panel.
+	Health HealthReader
+}
+
+// Console serves the console's pages under /console/.
+type Console struct {
+	deps     Deps
+	logger   *slog.Logger
+	now      func() time.Time
+	sessions *sessions
+	throttle *throttle
+	msgs     catalogues
+	pages    map[string]*pageTemplate
+	static   fs.FS
+	zone     *time.Location
+
+	idle, absolute time.Duration
+	maxSessions    int
+
+	// The overview's statistics are read at most once per statsTTL: the
+	// page is refreshed by people, not polled by machines, but several
+	// may look at once.
+	statsMu sync.Mutex
+	stats   *overviewStats
+}
+
+// Option configures a Console.
+type Option func(*Console)
+
+// WithLogger sets the logger (default slog.Default()). The console logs
+// client ids and outcomes of sign-ins, never secrets or ID numbers.
+func WithLogger(l *slog.Logger) Option { return func(c *Console) { c.logger = l } }
+
+// WithClock sets the clock of sessions and pages (tests).
+func WithClock(now func() time.Time) Option { return func(c *Console) { c.now = now } }
+
+// WithTimeouts sets the sessions' idle and absolute timeouts (defaults
+// DefaultIdleTimeout and DefaultAbsoluteTimeout).
+func WithTimeouts(idle, absolute time.Duration) Option {
+	return func(c *Console) { c.idle, c.absolute = idle, absolute }
+}
+
+// WithMaxSessions bounds the sessions kept (default DefaultMaxSessions).
+func WithMaxSessions(n int) Option { return func(c *Console) { c.maxSessions = n } }
+
+//go:embed static
+var staticFS embed.FS
+
+// chinaTime is how times are shown: the offices work in UTC+8.
+var chinaTime = time.FixedZone("UTC+8", 8*3600)
+
+// New builds the console over the service layer.
+func New(deps Deps, opts ...Option) (*Console, error) {
+	if deps.Checker == nil || deps.Entries == nil || deps.Lifecycle == nil || deps.Partners == nil ||
+		deps.Receipts == nil || deps.Evidence == nil || deps.Records == nil {
+		return nil, errors.New("console: every service dependency is required")
+	}
+	c := &Console{deps: deps, logger: slog.Default(), now: time.Now, zone: chinaTime,
+		idle: DefaultIdleTimeout, absolute: DefaultAbsoluteTimeout, maxSessions: DefaultMaxSessions}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.idle <= 0 || c.absolute <= 0 || c.maxSessions <= 0 {
+		return nil, errors.New("console: timeouts and the session bound must be positive")
+	}
+	c.sessions = newSessions(c.idle, c.absolute, c.maxSessions)
+	c.throttle = newThrottle()
+	var err error
+	if c.msgs, err = loadCatalogues(); err != nil {
+		return nil, err
+	}
+	if c.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	c.static, _ = fs.Sub(staticFS, "static") // the directory is embedded
+	return c, nil
+}
+
+// Mount serves the console at /console/ beside api, which serves the rest.
+// The console is not a gin route: its pages are HTML forms, not the API's
+// JSON, and the OpenAPI contract covers the API alone.
+func Mount(api http.Handler, c *Console) http.Handler {
+	h := c.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, cookiePath) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// Handler returns the console's routes.
+func (c *Console) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(c.static)))
+	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /console/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/overview", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /console/language", c.setLanguage)
+	mux.HandleFunc("GET /console/signin", c.signinForm)
+	mux.HandleFunc("POST /console/signin", c.signin)
+	mux.Handle("POST /console/signout", c.authed(false, c.signout))
+
+	read := func(pattern string, h handler) { mux.Handle("GET "+pattern, c.authed(false, h)) }
+	act := func(pattern string, h handler) { mux.Handle("POST "+pattern, c.authed(true, h)) }
+
+	read("/console/overview", c.overview)
+	read("/console/subjects", c.subjects)
+	read("/console/entries", c.entryList)
+	read("/console/entries/{id}", c.entryPage)
+	read("/console/proceedings", c.proceedings)
+	read("/console/partners", c.partnerList)
+	read("/console/partners/{id}", c.partnerPage)
+	read("/console/evidence", c.evidencePage)
+	read("/console/evidence/receipts/{id}", c.receiptDownload)
+
+	act("/console/entries", c.createEntry)
+	act("/console/entries/import", c.importEntries)
+	act("/console/entries/{id}/revoke", c.revokeEntry)
+	act("/console/entries/{id}/objections", c.fileObjection)
+	act("/console/entries/{id}/repairs", c.applyRepair)
+	act("/console/entries/{id}/exits", c.applyExit)
+	act("/console/objections/{id}/decision", c.decideObjection)
+	act("/console/repairs/{id}/review", c.reviewRepair)
+	act("/console/repairs/{id}/decision", c.decideRepair)
+	act("/console/exits/{id}/decision", c.decideExit)
+	act("/console/partners", c.createPartner)
+	act("/console/partners/{id}", c.updatePartner)
+	act("/console/partners/{id}/rotate", c.rotatePartner)
+	act("/console/partners/{id}/revoke", c.revokePartner)
+
+	return c.secure(mux)
+}
+
+// secure adds the headers every console answer carries: nothing but the
+// console's own scripts, styles and images, no framing, no referrer, no
+// caching of pages that show entries or secrets, and a recoverer.
+func (c *Console) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		if !strings.HasPrefix(r.URL.Path, "/console/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				c.logger.Error("panic in console", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handler is a console page or act for a signed-in user.
+type handler func(w http.ResponseWriter, r *http.Request, s *session)
+
+// authed requires a live session whose credential is still valid; for
+// acts (POST) it also requires the session's CSRF token and the
+// administrator's role, and makes the user the actor of what the request
+// does, so that service records who did it, as for the API.
+func (c *Console) authed(act bool, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := c.current(r)
+		if s == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+				return
+			}
+			c.refuse(w, r, nil, http.StatusUnauthorized, "error.signed_out")
+			return
+		}
+		if r.Method == http.MethodPost {
+			limit := int64(MaxFormBody)
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+				limit = MaxImportBody
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			// The token is read from the query for multipart bodies too
+			// (forms put it in both), so that a refused upload is refused
+			// before its body is read.
+			token := r.URL.Query().Get("csrf")
+			if token == "" {
+				token = r.PostFormValue("csrf")
+			}
+			if !sameToken(token, s.csrf) {
+				c.logger.Warn("console form refused: CSRF token missing or wrong", "client_id", s.clientID, "path", r.URL.Path)
+				c.refuse(w, r, s, http.StatusForbidden, "error.csrf")
+				return
+			}
+		}
+		if act && s.role != service.RoleAdmin {
+			c.refuse(w, r, s, http.StatusForbidden, "error.role")
+			return
+		}
+		ctx := service.WithActor(r.Context(), service.Actor{ClientID: s.clientID, Role: s.role})
+		h(w, r.WithContext(ctx), s)
+	})
+}
+
+// current returns the request's session if it is live and the credential
+// that opened it is still valid: a revoked partner, a rotated-away secret
+// or a changed role ends the session at its next request.
+func (c *Console) current(r *http.Request) *session {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil
+	}
+	now := c.now()
+	s := c.sessions.get(ck.Value, now)
+	if s == nil {
+		return nil
+	}
+	p, err := c.deps.Partners.Active(r.Context(), s.clientID)
+	if err != nil || p.Role != s.role || !service.CredentialValid(p, s.credID, now) {
+		if err != nil && !errors.Is(err, service.ErrInvalidClient) && !errors.Is(err, service.ErrNotFound) {
+			// The store is down: the session stays, the page fails.
+			c.logger.Warn("console session check failed", "client_id", s.clientID, "err", err)
+			return nil
+		}
+		c.sessions.end(s.id)
+		return nil
+	}
+	return s
+}
+
+// caller is the session's user as the service layer sees a caller.
+func (c *Console) caller(r *http.Request, s *session) (service.Caller, error) {
+	p, err := c.deps.Partners.Active(r.Context(), s.clientID)
+	if err != nil {
+		return service.Caller{}, err
+	}
+	return service.CallerOf(p), nil
+}
+
+func (c *Console) setLanguage(w http.ResponseWriter, r *http.Request) {
+	lang := r.URL.Query().Get("lang")
+	if !validLanguage(lang) {
+		lang = languages[0]
+	}
+	http.SetCookie(w, cookie(r, langCookie, lang, 365*24*3600))
+	back := r.URL.Query().Get("back")
+	// Only a path of the console itself: never an open redirect.
+	if !strings.HasPrefix(back, cookiePath) || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
+		back = "/console/overview"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}

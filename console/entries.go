@@ -1,0 +1,354 @@
+package console
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// entriesPage bounds the entries listed on one page.
+const entriesPage = 50
+
+// invalidForm is a form field the console could not read (a time it
+// cannot parse, a field too long): refused before any service is asked,
+// with nothing changed.
+func invalidForm(field string, err error) error {
+	return &gateway.Problem{Type: "urn:credgate:problem:invalid_form", Title: "Invalid form field", Status: http.StatusBadRequest,
+		Code: "invalid_form", Field: field, Detail: err.Error()}
+}
+
+// invalidInput is invalidForm for a query parameter.
+func invalidInput(field string, err error) error { return invalidForm(field, err) }
+
+// formField reads a single-line form field, trimmed and bounded.
+func formField(r *http.Request, name string) (string, error) {
+	v := strings.TrimSpace(r.PostFormValue(name))
+	if len(v) > maxFieldLen {
+		return "", invalidForm(name, errFieldTooLong)
+	}
+	return v, nil
+}
+
+// formList reads a list typed one per line or separated by commas.
+func formList(r *http.Request, name string) []string {
+	var out []string
+	for _, v := range strings.FieldsFunc(r.PostFormValue(name), func(r rune) bool { return r == '\n' || r == ',' || r == '，' }) {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+type entriesData struct {
+	Subject, List string
+	Entries       []policy.Entry
+	Next          string
+	Lists         []policy.List
+	Now           time.Time
+	Imported      string
+	Form          url.Values // the create form as submitted, to refill it after an error
+}
+
+func (c *Console) entryList(w http.ResponseWriter, r *http.Request, s *session) {
+	c.renderEntries(w, r, s, http.StatusOK, nil, nil)
+}
+
+// renderEntries lists entries by the query's filter, with the create and
+// import forms (refilled from form after a refused create).
+func (c *Console) renderEntries(w http.ResponseWriter, r *http.Request, s *session, status int, form url.Values, formErr error) {
+	p := c.newPage(r, s, "entries")
+	q := r.URL.Query()
+	d := &entriesData{Subject: strings.TrimSpace(q.Get("subject_id")), List: q.Get("list"), Lists: c.deps.Checker.Catalog().Lists(),
+		Now: c.now(), Imported: q.Get("imported"), Form: form}
+	if d.Form == nil {
+		d.Form = url.Values{}
+	}
+	p.Data = d
+	if len(d.Subject) > maxFieldLen || len(d.List) > maxFieldLen || len(q.Get("after")) > maxFieldLen {
+		formErr = invalidInput("subject_id", errFieldTooLong)
+	} else {
+		es, err := c.deps.Entries.List(r.Context(), service.EntryFilter{Subject: d.Subject, List: d.List, After: q.Get("after"), Limit: entriesPage})
+		if err != nil && formErr == nil {
+			formErr = err
+		}
+		d.Entries = es
+		if len(es) == entriesPage {
+			d.Next = es[len(es)-1].ID
+		}
+	}
+	if formErr != nil {
+		p.Error = c.problem(p.Lang, formErr)
+		if status == http.StatusOK {
+			status = p.Error.Status
+		}
+	}
+	c.render(w, status, "entries", p)
+}
+
+// createEntry is POST /v1/admin/entries from a form.
+func (c *Console) createEntry(w http.ResponseWriter, r *http.Request, s *session) {
+	in, err := c.entryInput(r)
+	if err == nil {
+		var e policy.Entry
+		if e, err = c.deps.Entries.Create(r.Context(), in); err == nil {
+			http.Redirect(w, r, "/console/entries/"+url.PathEscape(e.ID)+"?done=created", http.StatusSeeOther)
+			return
+		}
+	}
+	c.renderEntries(w, r, s, gateway.ProblemFor(err).Status, r.PostForm, err)
+}
+
+func (c *Console) entryInput(r *http.Request) (service.EntryInput, error) {
+	var in service.EntryInput
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"subject_id", &in.Subject}, {"list", &in.List}, {"originating_department", &in.OriginatingDepartment},
+		{"reason", &in.Reason}, {"legal_basis", &in.LegalBasis}} {
+		if *f.dst, err = formField(r, f.name); err != nil {
+			return in, err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"decided_at", &in.DecidedAt}, {"published_at", &in.PublishedAt}} {
+		t, err := c.localTime(r.PostFormValue(f.name))
+		if err != nil {
+			return in, invalidForm(f.name, err)
+		}
+		if t != nil {
+			*f.dst = *t
+		}
+	}
+	in.EvidenceRefs = formList(r, "evidence_refs")
+	in.ParticularlySerious = r.PostFormValue("particularly_serious") == "on"
+	return in, nil
+}
+
+// importEntries is POST /v1/admin/entries:import from a file upload: the
+// same parser and the same all-or-nothing import.
+func (c *Console) importEntries(w http.ResponseWriter, r *http.Request, s *session) {
+	f, hdr, err := r.FormFile("file")
+	if err != nil {
+		c.renderEntries(w, r, s, http.StatusBadRequest, nil, invalidForm("file", errors.New("choose a CSV or NDJSON file")))
+		return
+	}
+	defer f.Close()
+	format := service.FormatNDJSON
+	if strings.EqualFold(path.Ext(hdr.Filename), ".csv") || hdr.Header.Get("Content-Type") == "text/csv" {
+		format = service.FormatCSV
+	}
+	inputs, lines, bad, err := service.ParseImport(bufio.NewReader(f), format, nil)
+	if err == nil && len(bad) > 0 {
+		err = &service.ImportError{Lines: bad}
+	}
+	var entries []policy.Entry
+	if err == nil {
+		entries, err = c.deps.Entries.Import(r.Context(), inputs, lines)
+	}
+	if err != nil {
+		c.renderEntries(w, r, s, gateway.ProblemFor(err).Status, nil, err)
+		return
+	}
+	http.Redirect(w, r, "/console/entries?imported="+strconv.Itoa(len(entries)), http.StatusSeeOther)
+}
+
+type entryData struct {
+	Entry policy.Entry
+	List  policy.List
+	Now   time.Time
+	Done  string
+	// Open proceedings, for the forms that decide them.
+	OpenObjection *policy.Objection
+	OpenRepair    *policy.Repair
+	OpenExit      *policy.ExitApplication
+}
+
+func (c *Console) entryPage(w http.ResponseWriter, r *http.Request, s *session) {
+	c.renderEntry(w, r, s, r.PathValue("id"), http.StatusOK, nil)
+}
+
+func (c *Console) renderEntry(w http.ResponseWriter, r *http.Request, s *session, id string, status int, actErr error) {
+	e, err := c.deps.Entries.Get(r.Context(), id)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	p := c.newPage(r, s, "entries")
+	d := &entryData{Entry: e, Now: c.now(), Done: r.URL.Query().Get("done"), OpenObjection: e.OpenObjection()}
+	for _, l := range c.deps.Checker.Catalog().Lists() {
+		if l.ID == e.List {
+			d.List = l
+		}
+	}
+	for i := range e.Repairs {
+		if st := e.Repairs[i].State; st == policy.StateApplied || st == policy.StateReviewed {
+			d.OpenRepair = &e.Repairs[i]
+		}
+	}
+	for i := range e.Exits {
+		if e.Exits[i].State == policy.StateApplied {
+			d.OpenExit = &e.Exits[i]
+		}
+	}
+	if d.Done != "" && len(d.Done) < 40 {
+		p.Notice = p.T("done." + d.Done)
+	}
+	if actErr != nil {
+		p.Error = c.problem(p.Lang, actErr)
+	}
+	p.Data = d
+	c.render(w, status, "entry", p)
+}
+
+// acted ends an act on an entry: back to the entry with a notice, or the
+// entry page again with the API's problem and nothing changed.
+func (c *Console) acted(w http.ResponseWriter, r *http.Request, s *session, entryID, done string, err error) {
+	if err != nil {
+		if entryID == "" {
+			c.fail(w, r, s, err)
+			return
+		}
+		c.renderEntry(w, r, s, entryID, gateway.ProblemFor(err).Status, err)
+		return
+	}
+	http.Redirect(w, r, "/console/entries/"+url.PathEscape(entryID)+"?done="+done, http.StatusSeeOther)
+}
+
+func (c *Console) revokeEntry(w http.ResponseWriter, r *http.Request, s *session) {
+	reason, err := formField(r, "reason")
+	if err == nil {
+		_, err = c.deps.Entries.Revoke(r.Context(), r.PathValue("id"), reason)
+	}
+	c.acted(w, r, s, r.PathValue("id"), "revoked", err)
+}
+
+func (c *Console) fileObjection(w http.ResponseWriter, r *http.Request, s *session) {
+	in := service.ObjectionInput{FiledBy: r.PostFormValue("filed_by"), Grounds: r.PostFormValue("grounds"), EvidenceRefs: formList(r, "evidence_refs")}
+	_, _, err := c.deps.Lifecycle.FileObjection(r.Context(), r.PathValue("id"), in)
+	c.acted(w, r, s, r.PathValue("id"), "objection_filed", err)
+}
+
+// entryOf finds the entry a proceeding belongs to, for the page to go
+// back to; the form names it (the service checks the proceeding belongs).
+func entryOf(r *http.Request) string {
+	id := r.PostFormValue("entry_id")
+	if len(id) > maxFieldLen {
+		return ""
+	}
+	return id
+}
+
+func (c *Console) decideObjection(w http.ResponseWriter, r *http.Request, s *session) {
+	in := service.ObjectionDecisionInput{Decision: r.PostFormValue("decision"), Remedy: r.PostFormValue("remedy"), Note: r.PostFormValue("note")}
+	e, _, err := c.deps.Lifecycle.DecideObjection(r.Context(), r.PathValue("id"), in)
+	id := e.ID
+	if err != nil {
+		id = entryOf(r)
+	}
+	c.acted(w, r, s, id, "objection_decided", err)
+}
+
+func (c *Console) applyRepair(w http.ResponseWriter, r *http.Request, s *session) {
+	_, _, err := c.deps.Lifecycle.ApplyRepair(r.Context(), r.PathValue("id"), c.application(r))
+	c.acted(w, r, s, r.PathValue("id"), "repair_applied", err)
+}
+
+func (c *Console) applyExit(w http.ResponseWriter, r *http.Request, s *session) {
+	_, _, err := c.deps.Lifecycle.ApplyExit(r.Context(), r.PathValue("id"), c.application(r))
+	c.acted(w, r, s, r.PathValue("id"), "exit_applied", err)
+}
+
+func (c *Console) application(r *http.Request) service.ApplicationRequest {
+	return service.ApplicationRequest{Grounds: r.PostFormValue("grounds"), EvidenceRefs: formList(r, "evidence_refs")}
+}
+
+func (c *Console) reviewRepair(w http.ResponseWriter, r *http.Request, s *session) {
+	in := service.RepairReviewInput{Finding: r.PostFormValue("finding"), Recommendation: r.PostFormValue("recommendation")}
+	e, _, err := c.deps.Lifecycle.ReviewRepair(r.Context(), r.PathValue("id"), in)
+	c.proceedingActed(w, r, s, e, "repair_reviewed", err)
+}
+
+func (c *Console) decideRepair(w http.ResponseWriter, r *http.Request, s *session) {
+	e, _, err := c.deps.Lifecycle.DecideRepair(r.Context(), r.PathValue("id"), c.decision(r))
+	c.proceedingActed(w, r, s, e, "repair_decided", err)
+}
+
+func (c *Console) decideExit(w http.ResponseWriter, r *http.Request, s *session) {
+	e, _, err := c.deps.Lifecycle.DecideExit(r.Context(), r.PathValue("id"), c.decision(r))
+	c.proceedingActed(w, r, s, e, "exit_decided", err)
+}
+
+func (c *Console) decision(r *http.Request) service.DecisionInput {
+	return service.DecisionInput{Decision: r.PostFormValue("decision"), Note: r.PostFormValue("note")}
+}
+
+func (c *Console) proceedingActed(w http.ResponseWriter, r *http.Request, s *session, e policy.Entry, done string, err error) {
+	id := e.ID
+	if err != nil {
+		id = entryOf(r)
+	}
+	c.acted(w, r, s, id, done, err)
+}
+
+// proceedingRow is an open proceeding with its deadline.
+type proceedingRow struct {
+	service.Proceeding
+	Overdue            bool
+	WorkingDaysOverdue int
+}
+
+type proceedingsData struct {
+	Kind, State string
+	Rows        []proceedingRow
+	Next        string
+	AsOf        time.Time
+}
+
+// proceedings lists open objections, repairs or exits, overdue ones on
+// request, with their working-day deadlines (GET /v1/admin/objections…).
+func (c *Console) proceedings(w http.ResponseWriter, r *http.Request, s *session) {
+	p := c.newPage(r, s, "proceedings")
+	q := r.URL.Query()
+	d := &proceedingsData{Kind: q.Get("kind"), State: q.Get("state")}
+	switch service.ProceedingKind(d.Kind) {
+	case service.ProceedingObjection, service.ProceedingRepair, service.ProceedingExit:
+	default:
+		d.Kind = string(service.ProceedingObjection)
+	}
+	p.Data = d
+	after := q.Get("after")
+	if len(after) > maxFieldLen {
+		c.fail(w, r, s, invalidInput("after", errFieldTooLong))
+		return
+	}
+	ps, now, err := c.deps.Lifecycle.ListProceedings(r.Context(), service.ProceedingKind(d.Kind), d.State, after, entriesPage)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	d.AsOf = now
+	for _, pr := range ps {
+		row := proceedingRow{Proceeding: pr}
+		if pr.DueAt != nil && !now.Before(*pr.DueAt) {
+			row.Overdue, row.WorkingDaysOverdue = true, c.deps.Lifecycle.WorkingDaysOverdue(pr.DueAt, now)
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	if len(ps) == entriesPage {
+		d.Next = ps[len(ps)-1].ID
+	}
+	c.render(w, http.StatusOK, "proceedings", p)
+}

@@ -1,0 +1,155 @@
+package console
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/service"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// pageNames are the templates, each rendered inside layout.html.
+var pageNames = []string{"signin", "refused", "overview", "subjects", "entries", "entry", "proceedings",
+	"partners", "partner", "evidence"}
+
+type pageTemplate struct{ t *template.Template }
+
+var templateFuncs = template.FuncMap{
+	"join": strings.Join,
+	"list": func(v ...string) []string { return v },
+}
+
+func parsePages() (map[string]*pageTemplate, error) {
+	out := map[string]*pageTemplate{}
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(templateFuncs).
+			ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, err
+		}
+		out[name] = &pageTemplate{t: t}
+	}
+	return out, nil
+}
+
+// userView is the signed-in user as pages show it.
+type userView struct {
+	ClientID, Name, Role string
+	Admin                bool
+}
+
+// problemView is an error as a page shows it: the API's problem, in the
+// page's language where the catalogue has words for its code.
+type problemView struct {
+	Status              int
+	Code, Title, Detail string
+	Field               string
+	Lines               []gateway.ProblemLine
+}
+
+// page is what every template gets.
+type page struct {
+	Lang   string
+	Screen string
+	Path   string
+	User   *userView
+	CSRF   string
+	Error  *problemView
+	Notice string
+	Data   any
+
+	msgs catalogues
+	zone *time.Location
+}
+
+// T is the message key in the page's language.
+func (p *page) T(key string, args ...any) string { return p.msgs.text(p.Lang, key, args...) }
+
+// Time shows a time (time.Time or *time.Time) in the offices' zone, to
+// the second: a deadline moved by an objection's few seconds shows.
+func (p *page) Time(v any) string {
+	var t time.Time
+	switch x := v.(type) {
+	case time.Time:
+		t = x
+	case *time.Time:
+		if x == nil {
+			return "—"
+		}
+		t = *x
+	default:
+		return ""
+	}
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(p.zone).Format("2006-01-02 15:04:05")
+}
+
+// Other is the language the page offers to switch to.
+func (p *page) Other() string {
+	if p.Lang == "en" {
+		return "zh"
+	}
+	return "en"
+}
+
+func (c *Console) newPage(r *http.Request, s *session, screen string) *page {
+	p := &page{Lang: language(r), Screen: screen, Path: r.URL.RequestURI(), msgs: c.msgs, zone: c.zone}
+	if s != nil {
+		p.User = &userView{ClientID: s.clientID, Name: s.name, Role: string(s.role), Admin: s.role == service.RoleAdmin}
+		p.CSRF = s.csrf
+	}
+	return p
+}
+
+// render executes a page into a buffer first, so that a template error
+// never leaves half a page.
+func (c *Console) render(w http.ResponseWriter, status int, name string, p *page) {
+	var buf bytes.Buffer
+	if err := c.pages[name].t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		c.logger.Error("console template", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// problem turns an error into the API's problem, in the page's words.
+func (c *Console) problem(lang string, err error) *problemView {
+	pr := gateway.ProblemFor(err)
+	v := &problemView{Status: pr.Status, Code: pr.Code, Title: pr.Title, Detail: pr.Detail, Field: pr.Field, Lines: pr.Errors}
+	if c.msgs.has(lang, "problem."+pr.Code) {
+		v.Title = c.msgs.text(lang, "problem."+pr.Code)
+	}
+	if pr.Status >= http.StatusInternalServerError {
+		v.Detail = "" // internal details stay in the log
+	}
+	return v
+}
+
+// fail answers an error that leaves nothing to show but the error.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	p := c.newPage(r, s, "refused")
+	p.Error = c.problem(p.Lang, err)
+	if p.Error.Status >= http.StatusInternalServerError {
+		c.logger.Error("console request failed", "path", r.URL.Path, "err", err)
+	}
+	c.render(w, p.Error.Status, "refused", p)
+}
+
+// refuse answers a refusal of the console's own (CSRF, role, session).
+func (c *Console) refuse(w http.ResponseWriter, r *http.Request, s *session, status int, key string) {
+	p := c.newPage(r, s, "refused")
+	p.Error = &problemView{Status: status, Title: c.msgs.text(p.Lang, key)}
+	c.render(w, status, "refused", p)
+}

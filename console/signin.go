@@ -1,0 +1,167 @@
+package console
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/credgate/credgate/service"
+)
+
+// Sign-in throttling: after maxFailures failed sign-ins for one client id
+// or from one address within failureWindow, further attempts are refused
+// until the window ends, so that a secret cannot be guessed through the
+// console faster than through the token endpoint.
+const (
+	maxFailures   = 10
+	failureWindow = 5 * time.Minute
+	// maxThrottled bounds the keys remembered; past it the oldest windows
+	// are forgotten first.
+	maxThrottled = 10_000
+)
+
+type failures struct {
+	count int
+	since time.Time
+}
+
+type throttle struct {
+	mu   sync.Mutex
+	keys map[string]*failures
+}
+
+func newThrottle() *throttle { return &throttle{keys: map[string]*failures{}} }
+
+func (t *throttle) blocked(now time.Time, keys ...string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		if f := t.keys[k]; f != nil && now.Sub(f.since) < failureWindow && f.count >= maxFailures {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *throttle) fail(now time.Time, keys ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.keys) >= maxThrottled {
+		for k, f := range t.keys {
+			if now.Sub(f.since) >= failureWindow {
+				delete(t.keys, k)
+			}
+		}
+		for k := range t.keys { // still full: forget an arbitrary one
+			if len(t.keys) < maxThrottled {
+				break
+			}
+			delete(t.keys, k)
+		}
+	}
+	for _, k := range keys {
+		f := t.keys[k]
+		if f == nil || now.Sub(f.since) >= failureWindow {
+			f = &failures{since: now}
+			t.keys[k] = f
+		}
+		f.count++
+	}
+}
+
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type signinData struct {
+	ClientID string
+	Token    string
+}
+
+// signinForm shows the sign-in form with a fresh double-submit token.
+func (c *Console) signinForm(w http.ResponseWriter, r *http.Request) {
+	if c.current(r) != nil {
+		http.Redirect(w, r, "/console/overview", http.StatusSeeOther)
+		return
+	}
+	c.renderSignin(w, r, http.StatusOK, "", "")
+}
+
+func (c *Console) renderSignin(w http.ResponseWriter, r *http.Request, status int, clientID, errKey string) {
+	token := randomToken()
+	http.SetCookie(w, cookie(r, signinCookie, token, 3600))
+	p := c.newPage(r, nil, "signin")
+	if errKey != "" {
+		p.Error = &problemView{Title: c.msgs.text(p.Lang, errKey)}
+	}
+	p.Data = signinData{ClientID: clientID, Token: token}
+	c.render(w, status, "signin", p)
+}
+
+// signin turns an administrator's or auditor's client credential into a
+// session. A partner's credential is refused: partners call the API.
+func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxFormBody)
+	ck, err := r.Cookie(signinCookie)
+	if err != nil || !sameToken(r.PostFormValue("csrf"), ck.Value) {
+		c.refuse(w, r, nil, http.StatusForbidden, "error.csrf")
+		return
+	}
+	id := strings.TrimSpace(r.PostFormValue("client_id"))
+	secret := r.PostFormValue("client_secret")
+	now := c.now()
+	addr := "addr:" + remoteAddr(r)
+	if c.throttle.blocked(now, "id:"+id, addr) {
+		c.renderSignin(w, r, http.StatusTooManyRequests, id, "signin.throttled")
+		return
+	}
+	if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
+		c.throttle.fail(now, "id:"+id, addr)
+		c.renderSignin(w, r, http.StatusUnauthorized, "", "signin.invalid")
+		return
+	}
+	p, credID, err := c.deps.Partners.Authenticate(r.Context(), id, secret)
+	if errors.Is(err, service.ErrInvalidClient) {
+		c.throttle.fail(now, "id:"+id, addr)
+		c.logger.Warn("console sign-in failed", "client_id", plausibleID(id), "remote", remoteAddr(r))
+		c.renderSignin(w, r, http.StatusUnauthorized, "", "signin.invalid")
+		return
+	}
+	if err != nil {
+		c.fail(w, r, nil, err)
+		return
+	}
+	if p.Role != service.RoleAdmin && p.Role != service.RoleAuditor {
+		c.logger.Warn("console sign-in refused: not an administrator or auditor", "client_id", p.ClientID, "role", string(p.Role))
+		c.renderSignin(w, r, http.StatusForbidden, "", "signin.partner")
+		return
+	}
+	s := c.sessions.start(p, credID, now)
+	c.logger.Info("console sign-in", "client_id", p.ClientID, "role", string(p.Role), "credential", credID)
+	http.SetCookie(w, cookie(r, signinCookie, "", -1))
+	http.SetCookie(w, cookie(r, sessionCookie, s.id, int(c.absolute/time.Second)))
+	http.Redirect(w, r, "/console/overview", http.StatusSeeOther)
+}
+
+func (c *Console) signout(w http.ResponseWriter, r *http.Request, s *session) {
+	c.sessions.end(s.id)
+	c.logger.Info("console sign-out", "client_id", s.clientID)
+	http.SetCookie(w, cookie(r, sessionCookie, "", -1))
+	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+}
+
+// plausibleID is a client id fit for the log: one that looks like a
+// pasted secret is not written down.
+func plausibleID(id string) string {
+	if len(id) > service.MaxClientIDLen || strings.ContainsAny(id, ":= \t\r\n") {
+		return "(implausible)"
+	}
+	return id
+}
