@@ -24,9 +24,11 @@ import (
 
 // Body limits per kind of request.
 const (
-	MaxJSONBody   = 64 << 10
-	MaxBatchBody  = 512 << 10
-	MaxImportBody = 64 << 20
+	MaxJSONBody  = 64 << 10
+	MaxBatchBody = 512 << 10
+	// MaxImportBody: imports stream, so a file is limited only by this
+	// and service.MaxImportEntries.
+	MaxImportBody = 64 << 30
 )
 
 // Pinger reports whether a dependency is ready.

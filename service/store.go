@@ -140,6 +140,8 @@ type Store interface {
 	// LifecycleStore keeps entry history, proceedings and violation
 	// records (lifecycle.go).
 	LifecycleStore
+	// EntryLoader stages bulk loads and swaps them in whole (bulkimport.go).
+	EntryLoader
 	// ActReader reads administrative acts back from the evidence log
 	// (audit.go).
 	ActReader
