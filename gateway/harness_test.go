@@ -52,6 +52,8 @@ type harnessConfig struct {
 	store service.Store
 	// wrap decorates the store every component reads (storewait_test.go).
 	wrap func(service.Store) service.Store
+	// screenings runs screening jobs (screenings_test.go).
+	screenings bool
 }
 
 // harnessOption configures newHarness.
@@ -102,7 +104,16 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	// The lifecycle (objections, repairs, violation records) and answers as
 	// of a past time, as serve wires them.
 	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	srv := gateway.New(service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...), entries, partners, tokens,
+	checker := service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...)
+	if hc.screenings {
+		sc := service.NewScreenings(checker, st, dir+"/screenings")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { sc.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		hc.gateway = append(hc.gateway, gateway.WithScreenings(sc))
+	}
+	srv := gateway.New(checker, entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
 	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)

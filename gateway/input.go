@@ -68,7 +68,7 @@ const tokenPath = "/v1/oauth/token"
 // import (CSV or NDJSON, refused with 415 by its handler).
 func jsonRoute(route string) bool {
 	switch route {
-	case "", tokenPath, "/v1/admin/entries:import", `/v1/admin/entries\:import`:
+	case "", tokenPath, "/v1/admin/entries:import", `/v1/admin/entries\:import`, "/v1/screenings":
 		return false
 	}
 	return true

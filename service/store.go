@@ -142,6 +142,8 @@ type Store interface {
 	LifecycleStore
 	// EntryLoader stages bulk loads and swaps them in whole (bulkimport.go).
 	EntryLoader
+	// ScreeningStore keeps screening jobs' progress (screening.go).
+	ScreeningStore
 	// ActReader reads administrative acts back from the evidence log
 	// (audit.go).
 	ActReader

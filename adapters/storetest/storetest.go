@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 		{"Entries/ListLimitCapped", testListLimitCapped},
 		{"Entries/Affecting", testEntriesAffecting},
 		{"Entries/Load", testEntryLoad}, {"Entries/LoadDiscard", testEntryLoadDiscard},
+		{"Screenings", testScreenings},
 		{"Partners/RoundTrip", testPartnerRoundTrip},
 		{"Partners/Conflicts", testPartnerConflicts},
 		{"Partners/OptimisticUpdate", testPartnerUpdate},

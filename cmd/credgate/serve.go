@@ -280,6 +280,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	opts = append(opts, accessOpts...)
 	opts = append(opts, gateway.WithActs(service.NewActs(st)))
 	opts = append(opts, caching.gateway...)
+	opts = append(opts, serveScreenings(ctx, checker, st, cfg.Store.DataDir))
 	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}

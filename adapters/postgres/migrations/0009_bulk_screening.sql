@@ -1,6 +1,6 @@
 -- +goose Up
 -- +goose StatementBegin
--- 0009: bulk loads staged and swapped in whole.
+-- 0009: bulk loads staged and swapped in whole; screening jobs.
 --
 -- A bulk load first copies its entries here (COPY, in chunks, outside any
 -- long transaction), then moves them into entries in one transaction when
@@ -104,4 +104,30 @@ CREATE TRIGGER entry_persons_note_change AFTER DELETE ON entry_persons
     FOR EACH ROW EXECUTE FUNCTION note_person_change();
 CREATE TRIGGER entry_persons_note_insert AFTER INSERT ON entry_persons REFERENCING NEW TABLE AS new_links
     FOR EACH STATEMENT EXECUTE FUNCTION note_persons_inserted();
+
+-- Screening jobs: a partner's file of subjects checked for one action.
+-- The file and the results live in the server's data dir (they are large
+-- and written once, in order); this row is the job's durable progress: a
+-- restarted server resumes every job queued or running from done (the
+-- subjects screened) and results_bytes (the results written durably).
+CREATE TABLE screening_jobs (
+    id            text        NOT NULL PRIMARY KEY,
+    partner       text        NOT NULL,
+    caller        jsonb       NOT NULL,
+    action        text        NOT NULL,
+    format        text        NOT NULL,
+    state         text        NOT NULL,
+    total         bigint      NOT NULL,
+    done          bigint      NOT NULL,
+    results_bytes bigint      NOT NULL,
+    counts        jsonb       NOT NULL,
+    tree_size     bigint      NOT NULL,
+    root          text        NOT NULL,
+    record_id     text        NOT NULL,
+    error         text        NOT NULL,
+    created_at    timestamptz NOT NULL,
+    updated_at    timestamptz NOT NULL
+);
+
+CREATE INDEX screening_jobs_unfinished ON screening_jobs (created_at, id) WHERE state IN ('queued', 'running');
 -- +goose StatementEnd

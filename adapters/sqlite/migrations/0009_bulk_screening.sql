@@ -1,6 +1,6 @@
 -- +goose Up
 -- +goose StatementBegin
--- 0009: bulk loads staged and swapped in whole.
+-- 0009: bulk loads staged and swapped in whole; screening jobs.
 --
 -- A bulk load first writes its entries here in short transactions (so that
 -- checks' evidence commits go on between them), then moves them into
@@ -45,4 +45,30 @@ CREATE TABLE entry_load_persons (
 ) STRICT;
 
 CREATE INDEX entry_load_persons_load ON entry_load_persons (load_id);
+
+-- Screening jobs: a partner's file of subjects checked for one action.
+-- The file and the results live in the server's data dir (they are large
+-- and written once, in order); this row is the job's durable progress: a
+-- restarted server resumes every job queued or running from done (the
+-- subjects screened) and results_bytes (the results written durably).
+CREATE TABLE screening_jobs (
+    id            TEXT        NOT NULL PRIMARY KEY,
+    partner       TEXT        NOT NULL,
+    caller        TEXT        NOT NULL,
+    action        TEXT        NOT NULL,
+    format        TEXT        NOT NULL,
+    state         TEXT        NOT NULL,
+    total         INTEGER     NOT NULL,
+    done          INTEGER     NOT NULL,
+    results_bytes INTEGER     NOT NULL,
+    counts        TEXT        NOT NULL,
+    tree_size     INTEGER     NOT NULL,
+    root          TEXT        NOT NULL,
+    record_id     TEXT        NOT NULL,
+    error         TEXT        NOT NULL,
+    created_at    INTEGER     NOT NULL,
+    updated_at    INTEGER     NOT NULL
+) STRICT;
+
+CREATE INDEX screening_jobs_unfinished ON screening_jobs (created_at, id) WHERE state IN ('queued', 'running');
 -- +goose StatementEnd
