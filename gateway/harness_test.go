@@ -62,6 +62,8 @@ type harnessConfig struct {
 	// services adds options built over the raw store, the catalogue and
 	// the audit (events_test.go).
 	services func(raw service.Store, cat *policy.Catalog, audit *service.Audit) []gateway.Option
+	// screenings runs screening jobs (screenings_test.go).
+	screenings bool
 }
 
 // harnessOption configures newHarness.
@@ -130,6 +132,14 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	if hc.services != nil {
 		hc.gateway = append(hc.gateway, hc.services(raw, cat, audit)...)
+	}
+	if hc.screenings {
+		sc := service.NewScreenings(checker, st, dir+"/screenings")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { sc.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		hc.gateway = append(hc.gateway, gateway.WithScreenings(sc))
 	}
 	srv := gateway.New(checker, entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)

@@ -69,7 +69,7 @@ const tokenPath = "/v1/oauth/token"
 // handlers.
 func jsonRoute(route string) bool {
 	switch route {
-	case "", tokenPath, "/v1/admin/entries:import", `/v1/admin/entries\:import`, "/v1/coverage", watchlistPath:
+	case "", tokenPath, "/v1/admin/entries:import", `/v1/admin/entries\:import`, "/v1/coverage", watchlistPath, "/v1/screenings":
 		return false
 	}
 	return true

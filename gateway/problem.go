@@ -98,6 +98,15 @@ func problemFor(err error) *Problem {
 		pr.Receipt = erased.Receipt
 		return pr
 	}
+	var scr *service.ScreeningFileError
+	if errors.As(err, &scr) {
+		pr := problem(http.StatusUnprocessableEntity, "screening_rejected", "Screening file rejected",
+			"some lines are malformed; nothing was queued")
+		for _, l := range scr.Lines {
+			pr.Errors = append(pr.Errors, ProblemLine{Line: l.Line, Detail: l.Err.Error()})
+		}
+		return pr
+	}
 	var imp *service.ImportError
 	if errors.As(err, &imp) {
 		pr := problem(http.StatusUnprocessableEntity, "import_rejected", "Import rejected",
@@ -203,6 +212,10 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusBadRequest, "invalid_source", "Invalid source", err.Error())
 	case errors.Is(err, service.ErrTooManyRecords):
 		return problem(http.StatusUnprocessableEntity, "too_many_records", "Too many records", err.Error())
+	case errors.Is(err, service.ErrScreeningTooLarge):
+		return problem(http.StatusRequestEntityTooLarge, "screening_too_large", "Screening too large", err.Error())
+	case errors.Is(err, service.ErrScreeningNotDone):
+		return problem(http.StatusConflict, "screening_not_done", "Screening not done", err.Error())
 	case errors.Is(err, service.ErrImportTooLarge):
 		return problem(http.StatusRequestEntityTooLarge, "import_too_large", "Import too large", err.Error())
 	case errors.Is(err, policy.ErrEntryRevoked):

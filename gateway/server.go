@@ -24,9 +24,11 @@ import (
 
 // Body limits per kind of request.
 const (
-	MaxJSONBody   = 64 << 10
-	MaxBatchBody  = 512 << 10
-	MaxImportBody = 64 << 20
+	MaxJSONBody  = 64 << 10
+	MaxBatchBody = 512 << 10
+	// MaxImportBody: imports stream, so a file is limited only by this
+	// and service.MaxImportEntries.
+	MaxImportBody = 64 << 30
 )
 
 // Pinger reports whether a dependency is ready.
@@ -36,20 +38,22 @@ type Pinger interface {
 
 // Server holds what the handlers need.
 type Server struct {
-	logger   *slog.Logger
-	checker  *service.Checker
-	entries  *service.Entries
-	partners *service.Partners
-	tokens   *access.Tokens
-	ready    map[string]Pinger
-	registry *prometheus.Registry
-	noop     bool
-	evidence *evidenceAPI  // nil unless WithEvidence (evidence.go)
-	limits   *RateLimiter  // quotas and token endpoint throttling (ratelimit.go)
-	acts     *service.Acts // administrative acts read back (acts.go)
-	proxies  []string      // trusted reverse proxies (WithTrustedProxies)
-	tracing  tracing       // spans of requests (tracing.go)
-	shedding *shedder      // the bounded queue in front of checks (shed.go)
+	logger  *slog.Logger
+	checker *service.Checker
+	entries *service.Entries
+	// screenings serves screening jobs; nil: not served (screenings.go).
+	screenings *service.Screenings
+	partners   *service.Partners
+	tokens     *access.Tokens
+	ready      map[string]Pinger
+	registry   *prometheus.Registry
+	noop       bool
+	evidence   *evidenceAPI  // nil unless WithEvidence (evidence.go)
+	limits     *RateLimiter  // quotas and token endpoint throttling (ratelimit.go)
+	acts       *service.Acts // administrative acts read back (acts.go)
+	proxies    []string      // trusted reverse proxies (WithTrustedProxies)
+	tracing    tracing       // spans of requests (tracing.go)
+	shedding   *shedder      // the bounded queue in front of checks (shed.go)
 
 	// lifecycle serves objections, repairs, exits and violation records;
 	// nil unless WithLifecycle (lifecycle.go).
@@ -165,6 +169,7 @@ func (s *Server) Handler() http.Handler {
 	checks.POST("/checks\\:batch", limitBody(MaxBatchBody), s.checkBatch)
 	authed.GET("/checks/:id", s.getCheck)
 	s.mountEvidence(v1, authed)
+	s.mountScreenings(authed)
 
 	// Auditors read partners (to make sense of evidence and statistics);
 	// only administrators change anything.

@@ -1,8 +1,6 @@
 package service
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 	"time"
 
@@ -60,22 +58,9 @@ func revokeDetails(e policy.Entry) map[string]any {
 }
 
 func importDetails(entries []policy.Entry) map[string]any {
-	d := map[string]any{"count": len(entries)}
-	if len(entries) == 0 {
-		return d
+	d := newImportIDs()
+	for _, e := range entries {
+		d.add(e.ID)
 	}
-	ids := make([]string, len(entries))
-	h := sha256.New()
-	for i, e := range entries {
-		ids[i] = e.ID
-		h.Write([]byte(e.ID))
-		h.Write([]byte{'\n'})
-	}
-	if len(ids) <= maxImportIDs {
-		d["entry_ids"] = ids
-		return d
-	}
-	d["first_entry_id"], d["last_entry_id"] = ids[0], ids[len(ids)-1]
-	d["entry_ids_sha256"] = hex.EncodeToString(h.Sum(nil))
-	return d
+	return d.details()
 }

@@ -55,6 +55,7 @@ type EntryPatch struct {
 type EntriesStore interface {
 	EntryStore
 	LifecycleStore
+	EntryLoader
 }
 
 // apply copies the patch's fields onto e, the one place both an edit

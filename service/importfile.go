@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,19 +35,75 @@ var requiredCSV = []string{"subject_id", "list", "originating_department", "reas
 // maxLineLen caps one line of an import file.
 const maxLineLen = 64 << 10
 
-// ParseImport reads a CSV or NDJSON import file. It returns every input
-// with its line number, and every malformed line; a caller applies the
-// file only when there are none. progress, if not nil, is called with the
-// number of bytes read so far.
+// ParseImport reads a whole CSV or NDJSON import file into memory (at most
+// MaxImport lines: upstream sources deliver such files). It returns every
+// input with its line number, and every malformed line; a caller applies
+// the file only when there are none. progress, if not nil, is called with
+// the number of bytes read so far. Files of any size are streamed with
+// ImportReader instead (Entries.ImportFile).
 func ParseImport(r io.Reader, format ImportFormat, progress func(n int64)) ([]EntryInput, []int, []LineError, error) {
+	ir, err := NewImportReader(r, format, progress)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var (
+		inputs []EntryInput
+		lines  []int
+		bad    []LineError
+	)
+	for {
+		in, line, err := ir.Next()
+		var le LineError
+		switch {
+		case err == nil:
+			inputs = append(inputs, in)
+			lines = append(lines, line)
+		case errors.Is(err, io.EOF):
+			return inputs, lines, bad, nil
+		case errors.As(err, &le):
+			bad = append(bad, le)
+		default:
+			return nil, nil, nil, err
+		}
+		if len(inputs)+len(bad) > MaxImport {
+			return nil, nil, nil, fmt.Errorf("%w: more than %d lines", ErrImportTooLarge, MaxImport)
+		}
+	}
+}
+
+// ImportReader reads an import file one input at a time, holding one line
+// in memory, so that a file of any size streams through.
+type ImportReader struct {
+	next func() (EntryInput, int, error)
+	done bool
+}
+
+// NewImportReader reads r in format; progress, if not nil, is called with
+// the number of bytes read so far.
+func NewImportReader(r io.Reader, format ImportFormat, progress func(n int64)) (*ImportReader, error) {
 	cr := &countingReader{r: r, progress: progress}
 	switch format {
 	case FormatNDJSON:
-		return parseNDJSON(cr)
+		return &ImportReader{next: ndjsonInputs(cr)}, nil
 	case FormatCSV:
-		return parseCSV(cr)
+		return &ImportReader{next: csvInputs(cr)}, nil
 	}
-	return nil, nil, nil, fmt.Errorf("%w: unknown format %q", ErrImportRejected, format)
+	return nil, fmt.Errorf("%w: unknown format %q", ErrImportRejected, format)
+}
+
+// Next returns the next input and its line number. A malformed line is a
+// LineError (reading goes on after it, except after a header or quoting
+// error, which end the file); io.EOF ends the file; any other error is the
+// reader's.
+func (ir *ImportReader) Next() (EntryInput, int, error) {
+	if ir.done {
+		return EntryInput{}, 0, io.EOF
+	}
+	in, line, err := ir.next()
+	if err != nil && !errors.As(err, new(LineError)) {
+		ir.done = true
+	}
+	return in, line, err
 }
 
 type countingReader struct {
@@ -64,147 +121,160 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func parseNDJSON(r io.Reader) ([]EntryInput, []int, []LineError, error) {
+func ndjsonInputs(r io.Reader) func() (EntryInput, int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLineLen)
-	var inputs []EntryInput
-	var lines []int
-	var bad []LineError
 	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\ufeff"))
+	ended := false
+	return func() (EntryInput, int, error) {
+		if ended {
+			return EntryInput{}, 0, io.EOF
 		}
-		if len(b) == 0 {
-			continue
+		for sc.Scan() {
+			line++
+			b := bytes.TrimSpace(sc.Bytes())
+			if line == 1 {
+				b = bytes.TrimPrefix(b, []byte("\ufeff"))
+			}
+			if len(b) == 0 {
+				continue
+			}
+			var in EntryInput
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil {
+				return EntryInput{}, line, LineError{Line: line, Err: fmt.Errorf("malformed JSON: %w", err)}
+			}
+			if dec.More() {
+				return EntryInput{}, line, LineError{Line: line, Err: errors.New("more than one JSON value on the line")}
+			}
+			return in, line, nil
 		}
-		if len(inputs)+len(bad) >= MaxImport {
-			return nil, nil, nil, fmt.Errorf("%w: more than %d lines", ErrImportTooLarge, MaxImport)
+		ended = true
+		if err := sc.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				return EntryInput{}, line + 1, LineError{Line: line + 1, Err: fmt.Errorf("line longer than %d bytes", maxLineLen)}
+			}
+			return EntryInput{}, 0, fmt.Errorf("read import: %w", err)
 		}
-		var in EntryInput
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			bad = append(bad, LineError{Line: line, Err: fmt.Errorf("malformed JSON: %w", err)})
-			continue
-		}
-		if dec.More() {
-			bad = append(bad, LineError{Line: line, Err: errors.New("more than one JSON value on the line")})
-			continue
-		}
-		inputs = append(inputs, in)
-		lines = append(lines, line)
+		return EntryInput{}, 0, io.EOF
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, nil, append(bad, LineError{Line: line + 1, Err: fmt.Errorf("line longer than %d bytes", maxLineLen)}), nil
-		}
-		return nil, nil, nil, fmt.Errorf("read import: %w", err)
-	}
-	return inputs, lines, bad, nil
 }
 
-func parseCSV(r io.Reader) ([]EntryInput, []int, []LineError, error) {
+func csvInputs(r io.Reader) func() (EntryInput, int, error) {
 	cr := csv.NewReader(bufio.NewReader(r))
 	cr.FieldsPerRecord = 0
 	cr.ReuseRecord = true
+	var col map[string]int
+	ended := false
+	// stop ends the file after a LineError that desynchronises the reader.
+	stop := func(le LineError) (EntryInput, int, error) {
+		ended = true
+		return EntryInput{}, le.Line, le
+	}
+	return func() (EntryInput, int, error) {
+		if ended {
+			return EntryInput{}, 0, io.EOF
+		}
+		if col == nil {
+			var le *LineError
+			col, le = csvHeader(cr)
+			if le != nil {
+				return stop(*le)
+			}
+		}
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			ended = true
+			return EntryInput{}, 0, io.EOF
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				le := LineError{Line: pe.StartLine, Err: pe.Err}
+				if errors.Is(pe.Err, csv.ErrFieldCount) {
+					return EntryInput{}, le.Line, le
+				}
+				// A quoting error desynchronises the reader: stop here.
+				return stop(le)
+			}
+			ended = true
+			return EntryInput{}, 0, fmt.Errorf("read import: %w", err)
+		}
+		// FieldPos is only defined for a record that was read without error.
+		line, _ := cr.FieldPos(0)
+		in, err := csvInput(rec, col)
+		if err != nil {
+			return EntryInput{}, line, LineError{Line: line, Err: err}
+		}
+		return in, line, nil
+	}
+}
+
+// csvHeader reads the header row: the column of each name.
+func csvHeader(cr *csv.Reader) (map[string]int, *LineError) {
 	header, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, nil, []LineError{{Line: 1, Err: errors.New("empty file: a header row is required")}}, nil
+			return nil, &LineError{Line: 1, Err: errors.New("empty file: a header row is required")}
 		}
-		return nil, nil, []LineError{{Line: 1, Err: fmt.Errorf("header: %w", err)}}, nil
+		return nil, &LineError{Line: 1, Err: fmt.Errorf("header: %w", err)}
 	}
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
-		known := false
-		for _, c := range csvColumns {
-			if h == c {
-				known = true
-			}
-		}
-		if !known {
-			return nil, nil, []LineError{{Line: 1, Err: fmt.Errorf("unknown column %q (known: %s)", h, strings.Join(csvColumns, ", "))}}, nil
+		if !slices.Contains(csvColumns, h) {
+			return nil, &LineError{Line: 1, Err: fmt.Errorf("unknown column %q (known: %s)", h, strings.Join(csvColumns, ", "))}
 		}
 		if _, dup := col[h]; dup {
-			return nil, nil, []LineError{{Line: 1, Err: fmt.Errorf("column %q appears twice", h)}}, nil
+			return nil, &LineError{Line: 1, Err: fmt.Errorf("column %q appears twice", h)}
 		}
 		col[h] = i
 	}
 	for _, c := range requiredCSV {
 		if _, ok := col[c]; !ok {
-			return nil, nil, []LineError{{Line: 1, Err: fmt.Errorf("missing column %q", c)}}, nil
+			return nil, &LineError{Line: 1, Err: fmt.Errorf("missing column %q", c)}
 		}
 	}
-	var inputs []EntryInput
-	var lines []int
-	var bad []LineError
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	return col, nil
+}
+
+// csvInput builds the input of one record.
+func csvInput(rec []string, col map[string]int) (EntryInput, error) {
+	get := func(name string) string {
+		if i, ok := col[name]; ok {
+			return strings.TrimSpace(rec[i])
 		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				bad = append(bad, LineError{Line: pe.StartLine, Err: pe.Err})
-				if errors.Is(pe.Err, csv.ErrFieldCount) {
-					continue
-				}
-				// A quoting error desynchronises the reader: stop here.
-				return nil, nil, bad, nil
-			}
-			return nil, nil, nil, fmt.Errorf("read import: %w", err)
-		}
-		// FieldPos is only defined for a record that was read without error.
-		line, _ := cr.FieldPos(0)
-		if len(inputs)+len(bad) >= MaxImport {
-			return nil, nil, nil, fmt.Errorf("%w: more than %d lines", ErrImportTooLarge, MaxImport)
-		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		in := EntryInput{
-			Subject: get("subject_id"), List: get("list"), OriginatingDepartment: get("originating_department"),
-			Reason: get("reason"), LegalBasis: get("legal_basis"),
-		}
-		var lineErr error
-		if in.DecidedAt, err = parseTime(get("decided_at")); err != nil {
-			lineErr = fmt.Errorf("decided_at: %w", err)
-		} else if in.PublishedAt, err = parseTime(get("published_at")); err != nil {
-			lineErr = fmt.Errorf("published_at: %w", err)
-		}
-		if refs := get("evidence_refs"); refs != "" {
-			for _, r := range strings.Split(refs, ";") {
-				if r = strings.TrimSpace(r); r != "" {
-					in.EvidenceRefs = append(in.EvidenceRefs, r)
-				}
-			}
-		}
-		if rp := get("responsible_persons"); rp != "" && lineErr == nil {
-			for _, pair := range strings.Split(rp, ";") {
-				role, id, ok := strings.Cut(strings.TrimSpace(pair), ":")
-				if !ok {
-					lineErr = fmt.Errorf("responsible_persons: %q is not role:id", pair)
-					break
-				}
-				in.ResponsiblePersons = append(in.ResponsiblePersons, policy.ResponsiblePerson{ID: strings.TrimSpace(id), Role: policy.Role(strings.TrimSpace(role))})
-			}
-		}
-		if lineErr != nil {
-			bad = append(bad, LineError{Line: line, Err: lineErr})
-			continue
-		}
-		inputs = append(inputs, in)
-		lines = append(lines, line)
+		return ""
 	}
-	return inputs, lines, bad, nil
+	in := EntryInput{
+		Subject: get("subject_id"), List: get("list"), OriginatingDepartment: get("originating_department"),
+		Reason: get("reason"), LegalBasis: get("legal_basis"),
+	}
+	var err error
+	if in.DecidedAt, err = parseTime(get("decided_at")); err != nil {
+		return EntryInput{}, fmt.Errorf("decided_at: %w", err)
+	}
+	if in.PublishedAt, err = parseTime(get("published_at")); err != nil {
+		return EntryInput{}, fmt.Errorf("published_at: %w", err)
+	}
+	if refs := get("evidence_refs"); refs != "" {
+		for _, r := range strings.Split(refs, ";") {
+			if r = strings.TrimSpace(r); r != "" {
+				in.EvidenceRefs = append(in.EvidenceRefs, r)
+			}
+		}
+	}
+	if rp := get("responsible_persons"); rp != "" {
+		for _, pair := range strings.Split(rp, ";") {
+			role, id, ok := strings.Cut(strings.TrimSpace(pair), ":")
+			if !ok {
+				return EntryInput{}, fmt.Errorf("responsible_persons: %q is not role:id", pair)
+			}
+			in.ResponsiblePersons = append(in.ResponsiblePersons, policy.ResponsiblePerson{ID: strings.TrimSpace(id), Role: policy.Role(strings.TrimSpace(role))})
+		}
+	}
+	return in, nil
 }
 
 // parseTime accepts RFC 3339 timestamps and plain dates (midnight China

@@ -629,6 +629,34 @@ func standingsOf(c *policy.Catalog, records []policy.ViolationRecord, at time.Ti
 // rule of an existing entry forbids is refused (for imports, as a line
 // error: lines gives each entry's line).
 func (s *Entries) insert(ctx context.Context, entries []policy.Entry, lines []int) error {
+	entries, updates, err := s.crossList(ctx, entries, lines)
+	if err != nil {
+		return err
+	}
+	if len(updates) == 0 {
+		return s.store.InsertEntries(ctx, entries)
+	}
+	if err := s.store.ApplyEntryChanges(ctx, EntryChanges{Insert: entries, Update: updates}); err != nil {
+		return err
+	}
+	s.changedEntries(updates)
+	return nil
+}
+
+// changedEntries calls the change hook with the subjects entries affect.
+func (s *Entries) changedEntries(entries []policy.Entry) {
+	var touched []string
+	for _, u := range entries {
+		touched = append(touched, affected(u)...)
+	}
+	s.changed(touched...)
+}
+
+// crossList applies the catalogue's cross-list rules to new entries: it
+// returns them (an entry the batch itself closes, closed) and the stored
+// entries they close, updated. A rule refusing an entry is a LineError
+// (ImportError) when lines is not nil.
+func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines []int) (_, _ []policy.Entry, _ error) {
 	var (
 		updates []policy.Entry
 		bad     []LineError
@@ -644,14 +672,14 @@ func (s *Entries) insert(ctx context.Context, entries []policy.Entry, lines []in
 		if _, ok := seen[subj]; !ok {
 			all, err := s.store.EntriesAffecting(ctx, subj)
 			if err != nil {
-				return fmt.Errorf("look up entries: %w", err)
+				return nil, nil, fmt.Errorf("look up entries: %w", err)
 			}
 			seen[subj] = own(all, n.Subject)
 		}
 		changes, err := s.catalog.OnEnter(*n, seen[subj])
 		if err != nil {
 			if lines == nil {
-				return err
+				return nil, nil, err
 			}
 			line := i + 1
 			if i < len(lines) {
@@ -679,18 +707,7 @@ func (s *Entries) insert(ctx context.Context, entries []policy.Entry, lines []in
 		seen[subj] = append(seen[subj], *n)
 	}
 	if len(bad) > 0 {
-		return &ImportError{Lines: bad}
+		return nil, nil, &ImportError{Lines: bad}
 	}
-	if len(updates) == 0 {
-		return s.store.InsertEntries(ctx, entries)
-	}
-	if err := s.store.ApplyEntryChanges(ctx, EntryChanges{Insert: entries, Update: updates}); err != nil {
-		return err
-	}
-	var touched []string
-	for _, u := range updates {
-		touched = append(touched, affected(u)...)
-	}
-	s.changed(touched...)
-	return nil
+	return entries, updates, nil
 }

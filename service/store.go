@@ -140,6 +140,10 @@ type Store interface {
 	// LifecycleStore keeps entry history, proceedings and violation
 	// records (lifecycle.go).
 	LifecycleStore
+	// EntryLoader stages bulk loads and swaps them in whole (bulkimport.go).
+	EntryLoader
+	// ScreeningStore keeps screening jobs' progress (screening.go).
+	ScreeningStore
 	// ActReader reads administrative acts back from the evidence log
 	// (audit.go).
 	ActReader

@@ -119,3 +119,10 @@ func (r pgRows) Close() error {
 	r.Rows.Close()
 	return nil
 }
+
+var _ sqlcommon.Copier = db{}
+
+// CopyFrom copies rows into table with COPY (bulk loads' staging).
+func (d db) CopyFrom(ctx context.Context, table string, columns []string, rows [][]any) (int64, error) {
+	return d.pool.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+}

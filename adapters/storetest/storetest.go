@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 		{"Entries/ListPagination", testListPagination},
 		{"Entries/ListLimitCapped", testListLimitCapped},
 		{"Entries/Affecting", testEntriesAffecting},
+		{"Entries/Load", testEntryLoad}, {"Entries/LoadDiscard", testEntryLoadDiscard},
+		{"Screenings", testScreenings},
 		{"Partners/RoundTrip", testPartnerRoundTrip},
 		{"Partners/Conflicts", testPartnerConflicts},
 		{"Partners/OptimisticUpdate", testPartnerUpdate},

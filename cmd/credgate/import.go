@@ -9,18 +9,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/credgate/credgate/evidence"
-	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
 const importUsage = `Usage: credgate import [flags] FILE.csv|FILE.ndjson
 
 Imports list entries straight into the configured store, all or nothing:
-every bad line is reported and nothing is applied unless the whole file is
-good. The import is recorded in the evidence log as an administrative act.
+the file streams through (any size), every bad line is reported (up to
+1000) and nothing is applied unless the whole file is good. The import is
+recorded in the evidence log as an administrative act.
 `
 
 // importCmd imports list entries straight into the configured store, in
@@ -61,12 +60,6 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	bar := newProgress(stderr, info.Size())
-	inputs, lines, bad, err := service.ParseImport(f, service.ImportFormat(format), bar.update)
-	bar.done()
-	if err != nil {
-		return err
-	}
 	cat, err := loadCatalog(cfg.Catalog)
 	if err != nil {
 		return err
@@ -77,27 +70,17 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer closeStore()
 	// The import is an administrative act: recorded, with the local user as
-	// its actor, in the evidence log before the entries are stored.
+	// its actor, in the evidence log before the entries are swapped in.
 	app := evidence.NewAppender(st)
 	defer app.Close()
 	ctx = service.WithActor(ctx, localActor())
 	entries := service.NewEntries(st, cat, service.WithEntriesAudit(service.NewAudit(app)))
-	if len(bad) == 0 {
-		var got []policy.Entry
-		got, err = entries.Import(ctx, inputs, lines)
-		if err == nil {
-			fmt.Fprintf(stdout, "imported %d entries from %s\n", len(got), path)
-			return nil
-		}
-	} else {
-		// Validate the well-formed lines too, so one run reports every
-		// problem in the file.
-		for i, in := range inputs {
-			if _, perr := entries.Prepare(in); perr != nil {
-				bad = append(bad, service.LineError{Line: lines[i], Err: perr})
-			}
-		}
-		err = &service.ImportError{Lines: bad}
+	bar := newProgress(stderr, info.Size(), "importing "+filepath.Base(path), "bytes")
+	res, err := entries.ImportFile(ctx, f, service.ImportFormat(format), bar.set)
+	bar.done()
+	if err == nil {
+		fmt.Fprintf(stdout, "imported %d entries from %s\n", res.Count, path)
+		return nil
 	}
 	var imp *service.ImportError
 	if errors.As(err, &imp) {
@@ -105,40 +88,15 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		for _, l := range imp.Lines {
 			fmt.Fprintf(stderr, "%s:%d: %v\n", path, l.Line, l.Err)
 		}
-		return fmt.Errorf("%d bad lines; nothing was imported", len(imp.Lines))
+		more := ""
+		if len(imp.Lines) >= service.MaxImportErrors {
+			more = " (reading stopped there)"
+		}
+		return fmt.Errorf("%d bad lines%s; nothing was imported", len(imp.Lines), more)
 	}
 	return err
 }
 
 func sortLines(ls []service.LineError) {
 	slices.SortStableFunc(ls, func(a, b service.LineError) int { return a.Line - b.Line })
-}
-
-// progress draws a progress bar on a terminal-ish writer, at most ten
-// times a second.
-type progress struct {
-	w     io.Writer
-	total int64
-	last  time.Time
-	drawn bool
-}
-
-func newProgress(w io.Writer, total int64) *progress { return &progress{w: w, total: total} }
-
-func (p *progress) update(n int64) {
-	if p.total <= 0 || time.Since(p.last) < 100*time.Millisecond && n < p.total {
-		return
-	}
-	p.last = time.Now()
-	const width = 30
-	filled := int(float64(width) * float64(n) / float64(p.total))
-	filled = min(max(filled, 0), width)
-	fmt.Fprintf(p.w, "\rreading [%s%s] %3d%%", strings.Repeat("#", filled), strings.Repeat(".", width-filled), n*100/p.total)
-	p.drawn = true
-}
-
-func (p *progress) done() {
-	if p.drawn {
-		fmt.Fprintln(p.w)
-	}
 }

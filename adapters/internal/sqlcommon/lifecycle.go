@@ -17,43 +17,46 @@ import (
 // triggers; the proceedings index is rewritten here for every entry
 // written.
 func (s *Store) ApplyEntryChanges(ctx context.Context, c service.EntryChanges) error {
-	err := s.db.InTx(ctx, func(tx Tx) error {
-		if err := s.insertEntriesTx(ctx, tx, c.Insert); err != nil {
-			return err
-		}
-		for _, e := range c.Update {
-			if err := s.updateEntryTx(ctx, tx, e); err != nil {
-				return fmt.Errorf("entry %q: %w", e.ID, err)
-			}
-		}
-		var stmts []Stmt
-		for _, e := range append(c.Insert[:len(c.Insert):len(c.Insert)], c.Update...) {
-			e = storeutil.NormalizeEntry(e)
-			stmts = append(stmts, Stmt{`DELETE FROM entry_proceedings WHERE entry_id = $1`, []any{e.ID}})
-			for _, p := range storeutil.Proceedings(e) {
-				stmts = append(stmts, Stmt{`INSERT INTO entry_proceedings (id, entry_id, kind, opened_at, due_at, closed_at)
-					VALUES ($1, $2, $3, $4, $5, $6)`, []any{p.ID, e.ID, p.Kind, p.OpenedAt, p.DueAt, p.ClosedAt}})
-			}
-		}
-		for _, r := range c.Records {
-			r = storeutil.NormalizeRecord(r)
-			refs, err := storeutil.MarshalList(r.EvidenceRefs)
-			if err != nil {
-				return fmt.Errorf("record %q: %w", r.ID, err)
-			}
-			stmts = append(stmts, Stmt{`INSERT INTO violation_records (id, subject, subject_kind, rule_set, item,
-				severity, decided_at, recorded_at, department, reference, evidence_refs, particularly_serious)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-				[]any{r.ID, r.Subject.Value, string(r.Subject.Kind), r.RuleSet, r.Item, r.Severity, r.DecidedAt,
-					r.RecordedAt, r.Department, r.Reference, string(refs), r.ParticularlySerious}})
-		}
-		if _, err := tx.ExecBatch(ctx, stmts); err != nil {
-			return s.d.MapErr(err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.db.InTx(ctx, func(tx Tx) error { return s.applyEntryChangesTx(ctx, tx, c) }); err != nil {
 		return s.errf("apply entry changes: %w", err)
+	}
+	return nil
+}
+
+// applyEntryChangesTx is ApplyEntryChanges inside tx (a bulk load's
+// commit writes its changes with the staged entries).
+func (s *Store) applyEntryChangesTx(ctx context.Context, tx Tx, c service.EntryChanges) error {
+	if err := s.insertEntriesTx(ctx, tx, c.Insert); err != nil {
+		return err
+	}
+	for _, e := range c.Update {
+		if err := s.updateEntryTx(ctx, tx, e); err != nil {
+			return fmt.Errorf("entry %q: %w", e.ID, err)
+		}
+	}
+	var stmts []Stmt
+	for _, e := range append(c.Insert[:len(c.Insert):len(c.Insert)], c.Update...) {
+		e = storeutil.NormalizeEntry(e)
+		stmts = append(stmts, Stmt{`DELETE FROM entry_proceedings WHERE entry_id = $1`, []any{e.ID}})
+		for _, p := range storeutil.Proceedings(e) {
+			stmts = append(stmts, Stmt{`INSERT INTO entry_proceedings (id, entry_id, kind, opened_at, due_at, closed_at)
+				VALUES ($1, $2, $3, $4, $5, $6)`, []any{p.ID, e.ID, p.Kind, p.OpenedAt, p.DueAt, p.ClosedAt}})
+		}
+	}
+	for _, r := range c.Records {
+		r = storeutil.NormalizeRecord(r)
+		refs, err := storeutil.MarshalList(r.EvidenceRefs)
+		if err != nil {
+			return fmt.Errorf("record %q: %w", r.ID, err)
+		}
+		stmts = append(stmts, Stmt{`INSERT INTO violation_records (id, subject, subject_kind, rule_set, item,
+			severity, decided_at, recorded_at, department, reference, evidence_refs, particularly_serious)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			[]any{r.ID, r.Subject.Value, string(r.Subject.Kind), r.RuleSet, r.Item, r.Severity, r.DecidedAt,
+				r.RecordedAt, r.Department, r.Reference, string(refs), r.ParticularlySerious}})
+	}
+	if _, err := tx.ExecBatch(ctx, stmts); err != nil {
+		return s.d.MapErr(err)
 	}
 	return nil
 }

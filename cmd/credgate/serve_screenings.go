@@ -1,0 +1,19 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/service"
+)
+
+// serveScreenings runs screening jobs in this server, with their files in
+// the data dir's screenings/ (each job runs where it was submitted: with
+// replicas, the one that accepted it), resuming those left unfinished;
+// they stop with ctx.
+func serveScreenings(ctx context.Context, checker *service.Checker, st service.ScreeningStore, dataDir string) gateway.Option {
+	sc := service.NewScreenings(checker, st, filepath.Join(dataDir, "screenings"))
+	go sc.Run(ctx)
+	return gateway.WithScreenings(sc)
+}

@@ -1,0 +1,220 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/credgate/credgate/service"
+)
+
+// MaxScreeningBody caps a screening file: ten million subjects of an
+// NDJSON line each, with room to spare.
+const MaxScreeningBody = 1 << 30
+
+// WithScreenings serves screening jobs (POST /v1/screenings and its reads).
+func WithScreenings(sc *service.Screenings) Option { return func(s *Server) { s.screenings = sc } }
+
+// mountScreenings adds the screening routes when the service is set.
+func (s *Server) mountScreenings(authed *gin.RouterGroup) {
+	if s.screenings == nil {
+		return
+	}
+	authed.POST("/screenings", limitBody(MaxScreeningBody), s.submitScreening)
+	authed.GET("/screenings/:id", s.getScreening)
+	authed.GET("/screenings/:id/events", s.screeningEvents)
+	authed.GET("/screenings/:id/results", s.screeningResults)
+}
+
+// screeningView is a job as the API shows it.
+type screeningView struct {
+	ID        string           `json:"id"`
+	Action    string           `json:"action"`
+	State     string           `json:"state"`
+	Total     int64            `json:"total"`
+	Done      int64            `json:"done"`
+	Counts    map[string]int64 `json:"counts"`
+	TreeSize  *uint64          `json:"tree_size,omitempty"`
+	Root      string           `json:"root,omitempty"`
+	RecordID  string           `json:"record_id,omitempty"`
+	Error     string           `json:"error,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+}
+
+func viewScreening(j service.ScreeningJob) screeningView {
+	v := screeningView{ID: j.ID, Action: j.Action, State: string(j.State), Total: j.Total, Done: j.Done,
+		Counts: j.Counts, Root: j.Root, RecordID: j.RecordID, Error: j.Error, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
+	if v.Counts == nil {
+		v.Counts = map[string]int64{}
+	}
+	if j.State == service.ScreeningDone {
+		size := j.TreeSize
+		v.TreeSize = &size
+	}
+	return v
+}
+
+func (s *Server) submitScreening(c *gin.Context) {
+	var format service.ImportFormat
+	switch c.ContentType() {
+	case "text/csv":
+		format = service.FormatCSV
+	case "application/x-ndjson", "application/jsonl":
+		format = service.FormatNDJSON
+	default:
+		fail(c, problem(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type",
+			"send text/csv (a header with an id column) or application/x-ndjson ({\"id\": \"…\"} a line)"))
+		return
+	}
+	// A file of millions streams in: past the server's read timeout too.
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
+	j, err := s.screenings.Submit(c.Request.Context(), callerOf(c), c.Query("action"), format, bufio.NewReaderSize(c.Request.Body, 64<<10))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = decodeProblem(err)
+		}
+		fail(c, err)
+		return
+	}
+	c.Header("Location", "/v1/screenings/"+j.ID)
+	c.JSON(http.StatusAccepted, viewScreening(j))
+}
+
+func (s *Server) getScreening(c *gin.Context) {
+	j, err := s.screenings.Get(c.Request.Context(), callerOf(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewScreening(j))
+}
+
+// screeningEvents streams the job's progress as server-sent events
+// ("progress", the job) until it is done or failed.
+func (s *Server) screeningEvents(c *gin.Context) {
+	ctx := c.Request.Context()
+	j, err := s.screenings.Get(ctx, callerOf(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Time{})
+	c.Header("Cache-Control", "no-cache")
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	last := time.Time{}
+	for {
+		if !j.UpdatedAt.Equal(last) {
+			last = j.UpdatedAt
+			c.SSEvent("progress", viewScreening(j))
+			c.Writer.Flush()
+		}
+		if j.State == service.ScreeningDone || j.State == service.ScreeningFailed {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if j, err = s.screenings.Get(ctx, callerOf(c), j.ID); err != nil {
+			return
+		}
+	}
+}
+
+// screeningResults streams every subject's result with its proof, as
+// NDJSON or (format=csv) CSV.
+func (s *Server) screeningResults(c *gin.Context) {
+	format := c.DefaultQuery("format", "ndjson")
+	if format != "ndjson" && format != "csv" {
+		fail(c, problem(http.StatusBadRequest, "invalid_format", "Invalid format", "format is ndjson or csv"))
+		return
+	}
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Time{})
+	w := bufio.NewWriterSize(c.Writer, 256<<10)
+	var cw *csv.Writer
+	started := false
+	start := func() {
+		if started {
+			return
+		}
+		started = true
+		if format == "csv" {
+			c.Header("Content-Type", "text/csv; charset=utf-8")
+			cw = csv.NewWriter(w)
+			_ = cw.Write([]string{"line", "subject_id", "outcome", "measures", "entries", "error", "leaf_index", "proof", "answer"})
+		} else {
+			c.Header("Content-Type", "application/x-ndjson")
+		}
+		c.Status(http.StatusOK)
+	}
+	_, err := s.screenings.Results(c.Request.Context(), callerOf(c), c.Param("id"), func(a service.ScreenedAnswer) error {
+		start()
+		if cw != nil {
+			return cw.Write(csvResult(a))
+		}
+		b, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+		return w.WriteByte('\n')
+	})
+	if err != nil && !started {
+		fail(c, err)
+		return
+	}
+	if err != nil {
+		// Headers are sent: the truncated body is what tells the client.
+		s.logger.Error("screening results", "screening", c.Param("id"), "error", err)
+		return
+	}
+	if cw != nil {
+		cw.Flush()
+	}
+	_ = w.Flush()
+}
+
+// csvResult is one result as a CSV row: measures as code;code, entries as
+// id;id, the proof as hex;hex, and the answer's exact JSON (what the proof
+// covers).
+func csvResult(a service.ScreenedAnswer) []string {
+	row := []string{strconv.FormatInt(a.Line, 10), a.SubjectID, string(a.Outcome), "", "", "", "", strings.Join(a.Proof, ";"), string(a.Answer)}
+	if a.Error != nil {
+		row[5] = a.Error.Code
+	}
+	if a.LeafIndex != nil {
+		row[6] = strconv.FormatUint(*a.LeafIndex, 10)
+	}
+	if a.Answer != nil {
+		var ans struct {
+			Measures []struct {
+				ID string `json:"id"`
+			} `json:"measures"`
+			Entries []struct {
+				ID string `json:"id"`
+			} `json:"entries"`
+		}
+		if err := json.Unmarshal(a.Answer, &ans); err == nil {
+			var ms, es []string
+			for _, m := range ans.Measures {
+				ms = append(ms, m.ID)
+			}
+			for _, e := range ans.Entries {
+				es = append(es, e.ID)
+			}
+			row[3], row[4] = strings.Join(ms, ";"), strings.Join(es, ";")
+		}
+	}
+	return row
+}

@@ -1,0 +1,13 @@
+package service
+
+import "context"
+
+// GetScreening is ScreeningStore.GetScreening, bounded.
+func (b *BoundedStore) GetScreening(ctx context.Context, id string) (ScreeningJob, error) {
+	return bounded(ctx, b, func(ctx context.Context) (ScreeningJob, error) { return b.Store.GetScreening(ctx, id) })
+}
+
+// UnfinishedScreenings is ScreeningStore.UnfinishedScreenings, bounded.
+func (b *BoundedStore) UnfinishedScreenings(ctx context.Context, limit int) ([]ScreeningJob, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]ScreeningJob, error) { return b.Store.UnfinishedScreenings(ctx, limit) })
+}

@@ -1,0 +1,710 @@
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/policy"
+)
+
+// Errors of screening jobs.
+var (
+	// ErrScreeningRejected: the file is malformed (ScreeningFileError
+	// lists the lines); nothing was queued.
+	ErrScreeningRejected = errors.New("screening file rejected")
+	// ErrScreeningTooLarge: more than MaxScreeningSubjects subjects.
+	ErrScreeningTooLarge = errors.New("screening too large")
+	// ErrScreeningNotDone: the job's results are not ready.
+	ErrScreeningNotDone = errors.New("screening not done")
+)
+
+// Limits of screening jobs.
+const (
+	// MaxScreeningSubjects caps one file, enforced while it streams in.
+	MaxScreeningSubjects = 10_000_000
+	// maxScreeningErrors caps the malformed lines reported for a file.
+	maxScreeningErrors = 100
+	// screeningBatch subjects are decided, written and made durable at a
+	// time; a restart resumes after the last durable batch.
+	screeningBatch = 2000
+)
+
+// KindScreening is the evidence record of a screening job: its answers'
+// tree root.
+const KindScreening evidence.Kind = "screening"
+
+// ScreeningState is where a job is.
+type ScreeningState string
+
+// Screening states.
+const (
+	ScreeningQueued  ScreeningState = "queued"
+	ScreeningRunning ScreeningState = "running"
+	ScreeningDone    ScreeningState = "done"
+	ScreeningFailed  ScreeningState = "failed"
+)
+
+// ScreeningJob is a file of subjects checked for one action.
+type ScreeningJob struct {
+	ID      string
+	Partner string
+	// Caller is the partner's scope when it submitted the job: every
+	// subject is decided as a check of that caller would be.
+	Caller Caller
+	Action string
+	Format ImportFormat
+	State  ScreeningState
+	// Total is the subjects in the file; Done those screened, whose results
+	// are durable in ResultsBytes bytes of the results file.
+	Total        int64
+	Done         int64
+	ResultsBytes int64
+	// Counts are the answers by outcome, and "invalid" subjects.
+	Counts map[string]int64
+	// TreeSize and Root are the answers' Merkle tree, recorded as evidence
+	// record RecordID (the job's id) when the job is done.
+	TreeSize  uint64
+	Root      string
+	RecordID  string
+	Error     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ScreeningStore keeps screening jobs' durable state.
+type ScreeningStore interface {
+	InsertScreening(ctx context.Context, j ScreeningJob) error
+	UpdateScreening(ctx context.Context, j ScreeningJob) error
+	// GetScreening returns ErrNotFound when there is no such job.
+	GetScreening(ctx context.Context, id string) (ScreeningJob, error)
+	// UnfinishedScreenings lists up to limit jobs queued or running,
+	// oldest first.
+	UnfinishedScreenings(ctx context.Context, limit int) ([]ScreeningJob, error)
+}
+
+// ScreeningFileError lists the malformed lines of a screening file.
+type ScreeningFileError struct {
+	Lines []LineError
+}
+
+func (e *ScreeningFileError) Error() string {
+	return fmt.Sprintf("%v: %d bad lines", ErrScreeningRejected, len(e.Lines))
+}
+
+// Unwrap lets errors.Is find ErrScreeningRejected.
+func (e *ScreeningFileError) Unwrap() error { return ErrScreeningRejected }
+
+// Screenings runs screening jobs: every subject of a file is decided as a
+// single check is (Checker.decide, the same code), its answer written to
+// the job's results in the data dir, and the answers form a Merkle tree
+// whose root is one evidence record. The files are in dir/ID/: input (one
+// subject a line), results (NDJSON, one line per subject), tree/ (the
+// answers' tree). The job's progress is in the store, so a restarted
+// server resumes it from its last durable batch.
+type Screenings struct {
+	checker *Checker
+	store   ScreeningStore
+	dir     string
+	now     func() time.Time
+	wake    chan struct{}
+}
+
+// ScreeningsOption configures Screenings.
+type ScreeningsOption func(*Screenings)
+
+// WithScreeningsClock sets the clock (tests).
+func WithScreeningsClock(now func() time.Time) ScreeningsOption {
+	return func(s *Screenings) { s.now = now }
+}
+
+// NewScreenings returns the screening service keeping its files in dir.
+func NewScreenings(checker *Checker, store ScreeningStore, dir string, opts ...ScreeningsOption) *Screenings {
+	s := &Screenings{checker: checker, store: store, dir: dir, now: time.Now, wake: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Submit streams a file of subjects (format ndjson: {"id": "…"} a line;
+// csv: a header with an "id" column) into the job's input, validating
+// each line's shape and counting at most MaxScreeningSubjects, and queues
+// the job. Identifiers are validated when screened: a bad one is that
+// subject's error in the results, as in a batch.
+func (s *Screenings) Submit(ctx context.Context, caller Caller, action string, format ImportFormat, body io.Reader) (ScreeningJob, error) {
+	if err := s.checker.validate(caller, action, ""); err != nil {
+		return ScreeningJob{}, err
+	}
+	uid, err := uuid.NewV7()
+	if err != nil {
+		return ScreeningJob{}, err
+	}
+	id := "scr_" + strings.ReplaceAll(uid.String(), "-", "")
+	dir := filepath.Join(s.dir, id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ScreeningJob{}, fmt.Errorf("screening dir: %w", err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	}()
+	total, err := writeScreeningInput(filepath.Join(dir, "input"), body, format)
+	if err != nil {
+		return ScreeningJob{}, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	j := ScreeningJob{ID: id, Partner: caller.ClientID, Caller: caller, Action: action, Format: format,
+		State: ScreeningQueued, Total: total, Counts: map[string]int64{}, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.InsertScreening(ctx, j); err != nil {
+		return ScreeningJob{}, fmt.Errorf("store screening: %w", err)
+	}
+	keep = true
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return j, nil
+}
+
+// writeScreeningInput copies the subjects of body into path, one a line,
+// durably, and returns how many there are.
+func writeScreeningInput(path string, body io.Reader, format ImportFormat) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 256<<10)
+	var (
+		n   int64
+		bad []LineError
+	)
+	add := func(line int, id string) error {
+		id = strings.TrimSpace(id)
+		if id == "" || len(id) > 64 || strings.ContainsAny(id, "\r\n") {
+			bad = append(bad, LineError{Line: line, Err: errors.New("id is missing or longer than 64 bytes")})
+			return nil
+		}
+		if n >= MaxScreeningSubjects {
+			return fmt.Errorf("%w: more than %d subjects", ErrScreeningTooLarge, MaxScreeningSubjects)
+		}
+		n++
+		w.WriteString(id)
+		return w.WriteByte('\n')
+	}
+	switch format {
+	case FormatNDJSON:
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 0, 4096), 4096)
+		line := 0
+		for sc.Scan() && len(bad) < maxScreeningErrors {
+			line++
+			b := bytes.TrimSpace(sc.Bytes())
+			if line == 1 {
+				b = bytes.TrimPrefix(b, []byte("\ufeff"))
+			}
+			if len(b) == 0 {
+				continue
+			}
+			var in struct {
+				ID string `json:"id"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil || dec.More() {
+				bad = append(bad, LineError{Line: line, Err: errors.New(`not one JSON object {"id": "…"}`)})
+				continue
+			}
+			if err := add(line, in.ID); err != nil {
+				return 0, err
+			}
+		}
+		if err := sc.Err(); err != nil {
+			if !errors.Is(err, bufio.ErrTooLong) {
+				return 0, fmt.Errorf("read screening file: %w", err)
+			}
+			bad = append(bad, LineError{Line: line + 1, Err: errors.New("line longer than 4096 bytes")})
+		}
+	case FormatCSV:
+		cr := csv.NewReader(bufio.NewReader(body))
+		cr.ReuseRecord = true
+		header, err := cr.Read()
+		col := -1
+		if err == nil {
+			for i, h := range header {
+				if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) == "id" {
+					col = i
+				}
+			}
+		}
+		if col < 0 {
+			return 0, &ScreeningFileError{Lines: []LineError{{Line: 1, Err: errors.New(`a header row naming an "id" column is required`)}}}
+		}
+		for len(bad) < maxScreeningErrors {
+			rec, err := cr.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				bad = append(bad, LineError{Line: pe.StartLine, Err: pe.Err})
+				if errors.Is(pe.Err, csv.ErrFieldCount) {
+					continue
+				}
+				break
+			}
+			if err != nil {
+				return 0, fmt.Errorf("read screening file: %w", err)
+			}
+			line, _ := cr.FieldPos(0)
+			if err := add(line, rec[col]); err != nil {
+				return 0, err
+			}
+		}
+	default:
+		return 0, fmt.Errorf("%w: unknown format %q", ErrScreeningRejected, format)
+	}
+	if len(bad) > 0 {
+		return 0, &ScreeningFileError{Lines: bad}
+	}
+	if n == 0 {
+		return 0, &ScreeningFileError{Lines: []LineError{{Line: 0, Err: errors.New("no subjects")}}}
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	return n, f.Close()
+}
+
+// Get returns a job to the partner that submitted it, and to
+// administrators and auditors; to anyone else it does not exist.
+func (s *Screenings) Get(ctx context.Context, caller Caller, id string) (ScreeningJob, error) {
+	if id == "" || len(id) > 64 {
+		return ScreeningJob{}, fmt.Errorf("screening %q: %w", id, ErrNotFound)
+	}
+	j, err := s.store.GetScreening(ctx, id)
+	if err != nil {
+		return ScreeningJob{}, err
+	}
+	switch caller.Role {
+	case RoleAdmin, RoleAuditor:
+	default:
+		if j.Partner != caller.ClientID {
+			return ScreeningJob{}, fmt.Errorf("screening %q: %w", id, ErrNotFound)
+		}
+	}
+	return j, nil
+}
+
+// Run screens queued jobs one at a time, and resumes those a previous run
+// left unfinished, until ctx ends.
+func (s *Screenings) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		jobs, err := s.store.UnfinishedScreenings(ctx, 10)
+		if err == nil {
+			for _, j := range jobs {
+				if ctx.Err() != nil {
+					return
+				}
+				s.runJob(ctx, j)
+			}
+		}
+		if err == nil && len(jobs) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// runJob screens j and records the result; an error that is not the
+// job's (the store or the log unavailable, shutdown) leaves it to be
+// resumed.
+func (s *Screenings) runJob(ctx context.Context, j ScreeningJob) {
+	err := s.screen(ctx, &j)
+	if err == nil {
+		err = s.finish(ctx, &j)
+	}
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	var fileErr *os.PathError
+	if errors.As(err, &fileErr) {
+		// The job's own files are gone or unreadable: it cannot complete.
+		j.State, j.Error, j.UpdatedAt = ScreeningFailed, "the job's files are unreadable", s.now().UTC()
+		_ = s.store.UpdateScreening(context.WithoutCancel(ctx), j)
+		return
+	}
+	// Retried on the next pass of Run, after a pause.
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+}
+
+// screenedLine is one line of a job's results file.
+type screenedLine struct {
+	Line      int64           `json:"line"`
+	SubjectID string          `json:"subject_id"`
+	Answer    json.RawMessage `json:"answer,omitempty"`
+	Error     *screenedError  `json:"error,omitempty"`
+}
+
+type screenedError struct {
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
+}
+
+// screen decides every subject not yet done, batch by batch, each batch
+// written durably before the job's progress says so.
+func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
+	dir := filepath.Join(s.dir, j.ID)
+	in, err := os.Open(filepath.Join(dir, "input"))
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(filepath.Join(dir, "results"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	// What lies past the last durable batch was never counted: cut it.
+	if err := out.Truncate(j.ResultsBytes); err != nil {
+		return err
+	}
+	if _, err := out.Seek(j.ResultsBytes, io.SeekStart); err != nil {
+		return err
+	}
+	p, err := s.checker.params(j.Caller, j.Action, "", nil, nil, policy.CheckContext{})
+	if err != nil {
+		return err
+	}
+	if j.State != ScreeningRunning {
+		j.State, j.UpdatedAt = ScreeningRunning, s.now().UTC()
+		if err := s.store.UpdateScreening(ctx, *j); err != nil {
+			return err
+		}
+	}
+	if j.Counts == nil {
+		j.Counts = map[string]int64{}
+	}
+	br := bufio.NewReaderSize(in, 256<<10)
+	for skip := j.Done; skip > 0; skip-- {
+		if _, err := br.ReadSlice('\n'); err != nil {
+			return fmt.Errorf("input shorter than its progress: %w", err)
+		}
+	}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	ids := make([]string, 0, screeningBatch)
+	lines := make([][]byte, screeningBatch)
+	for j.Done < j.Total {
+		ids = ids[:0]
+		for len(ids) < screeningBatch {
+			b, err := br.ReadSlice('\n')
+			if errors.Is(err, io.EOF) && len(b) == 0 {
+				break
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			ids = append(ids, string(bytes.TrimSuffix(b, []byte{'\n'})))
+		}
+		if len(ids) == 0 {
+			return fmt.Errorf("input ends at %d of %d subjects", j.Done, j.Total)
+		}
+		if err := s.decideBatch(ctx, j, p, ids, lines[:len(ids)]); err != nil {
+			return err
+		}
+		var n int64
+		for _, l := range lines[:len(ids)] {
+			k, _ := bw.Write(l)
+			n += int64(k)
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if err := out.Sync(); err != nil {
+			return err
+		}
+		j.Done += int64(len(ids))
+		j.ResultsBytes += n
+		j.UpdatedAt = s.now().UTC()
+		if err := s.store.UpdateScreening(ctx, *j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decideBatch decides ids (lines j.Done+1 …) concurrently, as
+// CheckBatch does, and encodes each one's results line into lines.
+func (s *Screenings) decideBatch(ctx context.Context, j *ScreeningJob, p checkParams, ids []string, lines [][]byte) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	outcomes := make([]string, len(ids))
+	next := make(chan int)
+	for range s.checker.fanout {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				l := screenedLine{Line: j.Done + int64(i) + 1, SubjectID: ids[i]}
+				subject, err := policy.ParseSubjectID(ids[i])
+				if err == nil && !j.Caller.mayCheckKind(subject.Kind) {
+					err = fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
+				}
+				if err != nil {
+					l.Error = &screenedError{Code: screeningErrorCode(err), Detail: err.Error()}
+					outcomes[i] = "invalid"
+				} else {
+					ans, _, derr := s.checker.decide(ctx, j.Caller, subject, p)
+					if derr != nil {
+						mu.Lock()
+						if first == nil {
+							first = derr
+						}
+						mu.Unlock()
+						continue
+					}
+					l.SubjectID, l.Answer, outcomes[i] = subject.Value, ans.body, string(ans.Outcome)
+				}
+				b, err := json.Marshal(l)
+				if err != nil {
+					mu.Lock()
+					first = err
+					mu.Unlock()
+					continue
+				}
+				lines[i] = append(b, '\n')
+			}
+		}()
+	}
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		// A lookup failure is not the subject's fault: the batch is
+		// retried, not answered in part.
+		return fmt.Errorf("screen: %w", first)
+	}
+	for _, o := range outcomes {
+		j.Counts[o]++
+	}
+	return nil
+}
+
+func screeningErrorCode(err error) string {
+	if errors.Is(err, ErrSubjectKindNotAllowed) {
+		return "subject_kind_not_allowed"
+	}
+	return "invalid_subject_id"
+}
+
+// finish builds the answers' tree from the results, records its root as
+// one evidence record, and marks the job done.
+func (s *Screenings) finish(ctx context.Context, j *ScreeningJob) error {
+	dir := filepath.Join(s.dir, j.ID)
+	f, err := os.Open(filepath.Join(dir, "results"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w, err := evidence.CreateFileTree(filepath.Join(dir, "tree"))
+	if err != nil {
+		return err
+	}
+	if err := eachAnswer(io.LimitReader(f, j.ResultsBytes), func(l screenedLine) error {
+		if l.Answer != nil {
+			w.Append(evidence.HashLeaf(l.Answer))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	size, root, err := w.Finish()
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	body, err := json.Marshal(screeningRecord{ScreeningID: j.ID, Partner: j.Partner, Action: j.Action,
+		Subjects: j.Total, Counts: j.Counts, TreeSize: size, Root: hex.EncodeToString(root[:]),
+		CreatedAt: j.CreatedAt, FinishedAt: now, CatalogRevision: s.checker.catalog.Revision()})
+	if err != nil {
+		return err
+	}
+	rec := evidence.Record{ID: j.ID, Kind: KindScreening, Partner: j.Partner, At: now, Body: body}
+	if _, err := s.checker.appendEvidence(ctx, rec); err != nil {
+		if !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("record screening: %w", err)
+		}
+		// Recorded before a restart: the stored record is the job's.
+		stored, rerr := s.checker.records.Record(ctx, j.ID)
+		if rerr != nil {
+			return rerr
+		}
+		var r screeningRecord
+		if err := json.Unmarshal(stored.Body, &r); err != nil || r.Root != hex.EncodeToString(root[:]) || r.TreeSize != size {
+			j.State, j.Error = ScreeningFailed, "a different tree was recorded for this job"
+			j.UpdatedAt = now
+			return s.store.UpdateScreening(ctx, *j)
+		}
+	}
+	j.State, j.TreeSize, j.Root, j.RecordID, j.UpdatedAt = ScreeningDone, size, hex.EncodeToString(root[:]), j.ID, now
+	return s.store.UpdateScreening(ctx, *j)
+}
+
+// screeningRecord is the body of a screening job's evidence record.
+type screeningRecord struct {
+	ScreeningID     string           `json:"screening_id"`
+	Partner         string           `json:"partner"`
+	Action          string           `json:"action"`
+	Subjects        int64            `json:"subjects"`
+	Counts          map[string]int64 `json:"counts"`
+	TreeSize        uint64           `json:"tree_size"`
+	Root            string           `json:"root"`
+	CatalogRevision string           `json:"catalog_revision"`
+	CreatedAt       time.Time        `json:"created_at"`
+	FinishedAt      time.Time        `json:"finished_at"`
+}
+
+// eachAnswer calls fn with every line of a results file.
+func eachAnswer(r io.Reader, fn func(screenedLine) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	for {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// An answer longer than the buffer: read the rest of it.
+			full := append([]byte(nil), b...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				b, err = br.ReadSlice('\n')
+				full = append(full, b...)
+			}
+			b = full
+		}
+		if len(b) > 0 {
+			var l screenedLine
+			if jerr := json.Unmarshal(b, &l); jerr != nil {
+				return fmt.Errorf("results: %w", jerr)
+			}
+			if ferr := fn(l); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// ScreenedAnswer is one subject's result as downloaded: its answer (the
+// exact bytes hashed into the job's tree) and the proof of its inclusion
+// under the root recorded in the evidence log, or its error.
+type ScreenedAnswer struct {
+	Line      int64           `json:"line"`
+	SubjectID string          `json:"subject_id"`
+	Outcome   policy.Outcome  `json:"outcome,omitempty"`
+	Answer    json.RawMessage `json:"answer,omitempty"`
+	LeafIndex *uint64         `json:"leaf_index,omitempty"`
+	Proof     []string        `json:"proof,omitempty"`
+	Error     *screenedError  `json:"error,omitempty"`
+}
+
+// Results calls fn with every subject's result, in file order, each
+// answer with its proof of inclusion in the job's tree.
+func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn func(ScreenedAnswer) error) (ScreeningJob, error) {
+	j, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return j, err
+	}
+	if j.State != ScreeningDone {
+		return j, fmt.Errorf("%w: the job is %s", ErrScreeningNotDone, j.State)
+	}
+	dir := filepath.Join(s.dir, j.ID)
+	tree, err := evidence.OpenFileTree(filepath.Join(dir, "tree"))
+	if err != nil {
+		return j, err
+	}
+	defer tree.Close()
+	f, err := os.Open(filepath.Join(dir, "results"))
+	if err != nil {
+		return j, err
+	}
+	defer f.Close()
+	var leaf uint64
+	return j, eachAnswer(io.LimitReader(f, j.ResultsBytes), func(l screenedLine) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		a := ScreenedAnswer{Line: l.Line, SubjectID: l.SubjectID, Answer: l.Answer, Error: l.Error}
+		if l.Answer != nil {
+			var o struct {
+				Outcome policy.Outcome `json:"outcome"`
+			}
+			_ = json.Unmarshal(l.Answer, &o)
+			a.Outcome = o.Outcome
+			p, err := evidence.InclusionProof(ctx, tree, leaf, j.TreeSize)
+			if err != nil {
+				return err
+			}
+			a.Proof = make([]string, len(p))
+			for i := range p {
+				a.Proof[i] = hex.EncodeToString(p[i][:])
+			}
+			idx := leaf
+			a.LeafIndex = &idx
+			leaf++
+		}
+		return fn(a)
+	})
+}
+
+// VerifyScreenedAnswer checks offline that answer is leaf index of the
+// tree of size whose root is root (hex), by its proof: the first of the
+// two chained proofs (the second is the job record's receipt).
+func VerifyScreenedAnswer(answer []byte, index, size uint64, proof []string, root string) error {
+	r, err := hex.DecodeString(root)
+	if err != nil || len(r) != evidence.HashSize {
+		return fmt.Errorf("root %q is not a hex SHA-256", root)
+	}
+	p := make([][evidence.HashSize]byte, len(proof))
+	for i, h := range proof {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != evidence.HashSize {
+			return fmt.Errorf("proof hash %d is not a hex SHA-256", i)
+		}
+		p[i] = [evidence.HashSize]byte(b)
+	}
+	return evidence.VerifyInclusion(evidence.HashLeaf(answer), index, size, p, [evidence.HashSize]byte(r))
+}
