@@ -41,6 +41,10 @@ type Server struct {
 	Addr            string
 	ShutdownTimeout time.Duration
 	BenchNoop       bool
+
+	// AdminAddr is the operations listener (metrics, readiness, pprof);
+	// empty: those are served on Addr, without pprof.
+	AdminAddr string
 }
 
 // Store says where credgate keeps its data.
