@@ -16,7 +16,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/service"
@@ -68,6 +67,10 @@ type Server struct {
 	// status holds the breakers and informational /readyz sections
 	// (status.go).
 	status *statusReport
+
+	// adminSeparate: the operations endpoints are served by AdminHandler
+	// only (WithAdminListener, admin.go).
+	adminSeparate bool
 
 	checks   *prometheus.CounterVec
 	requests *prometheus.HistogramVec
@@ -150,9 +153,9 @@ func (s *Server) Handler() http.Handler {
 		fail(c, problem(http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed", ""))
 	})
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
+	if !s.adminSeparate {
+		s.mountOperations(r) // else on AdminHandler (admin.go)
+	}
 	if s.noop {
 		r.POST("/bench/noop", limitBody(MaxJSONBody), s.benchNoop)
 	}

@@ -38,6 +38,8 @@ Usage:
   credgate catalog export DIR    copy the embedded catalogue into DIR for review (serve --catalog DIR)
   credgate spool integrate --dir DIR
                                  integrate the evidence spool of a replica that is gone
+  credgate migrate [flags]       bring the store's schema up to this version, then exit
+  credgate keygen --data-dir DIR write the token and evidence keys that replicas share
   credgate config [flags]        print the settings serve would use and where each comes from
   credgate version               print the version, the VCS revision and the catalogue revision
   credgate help [COMMAND]        show this text, or a command's flags
@@ -69,6 +71,8 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"coverage":  coverageCmd,
 	"spool":     spoolCmd,
 	"watchlist": watchlistCmd,
+	"migrate":   migrateCmd,
+	"keygen":    keygenCmd,
 }
 
 // run is the command line: exit 0 on success and for help, 1 when a

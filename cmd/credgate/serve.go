@@ -193,6 +193,14 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		return fmt.Errorf("%s: %w; is another credgate (or another program) using it? choose another address with --addr or CREDGATE_ADDR", cfg.Describe("server.addr"), err)
 	}
 	defer ln.Close() // if the start fails from here on; Serve closes it otherwise
+	// The operations listener, if configured (serve_admin.go).
+	adminLn, err := listenAdmin(cfg)
+	if err != nil {
+		return err
+	}
+	if adminLn != nil {
+		defer adminLn.Close()
+	}
 
 	// 3. The store: opened (and migrated) before anything is generated.
 	raw, kind, closeStore, err := openStore(ctx, cfg.Store, true)
@@ -307,6 +315,9 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}
+	if adminLn != nil {
+		opts = append(opts, gateway.WithAdminListener())
+	}
 	// The console (/console/) works through the same service objects.
 	api := gateway.New(checker, entries, partners, tokens, opts...)
 	web, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: lifecycle, Partners: partners,
@@ -326,6 +337,17 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
 		"catalog_origin", cat.Origin(), "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
+	if adminLn != nil {
+		logger.Info("credgate admin listener serving", "addr", adminLn.Addr().String())
+		fmt.Fprintf(stdout, "Metrics, readiness and pprof: http://%s\n", adminLn.Addr().String())
+		stopAdmin := serveAdmin(adminLn, api.AdminHandler(), logger)
+		// Last to stop: metrics stay up while requests drain.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			stopAdmin(sctx)
+		}()
+	}
 	printWelcome(stdout, ln.Addr().String(), adminID, cfg)
 
 	errc := make(chan error, 1)

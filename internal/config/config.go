@@ -45,6 +45,10 @@ type Server struct {
 	// ChecksInFlight and CheckQueue bound the check path (load shedding).
 	ChecksInFlight int
 	CheckQueue     int
+
+	// AdminAddr is the operations listener (metrics, readiness, pprof);
+	// empty: those are served on Addr, without pprof.
+	AdminAddr string
 }
 
 // Store says where credgate keeps its data.

@@ -25,6 +25,8 @@ var settings = []*Setting{
 		func(c *Config) *string { return &c.Server.Addr }, checkAddr),
 	dur("server.shutdown_timeout", "shutdown-timeout", "CREDGATE_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight requests",
 		func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }, 0, time.Hour),
+	str("server.admin_addr", "admin-addr", "CREDGATE_ADMIN_ADDR", "listen address of /metrics, /readyz, /healthz and pprof, host:port; when set they leave the partner port (empty: served on server.addr, without pprof)",
+		func(c *Config) *string { return &c.Server.AdminAddr }, optional(checkAddr)),
 	boolean("server.bench_noop", "bench-noop", "CREDGATE_BENCH_NOOP", "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with",
 		func(c *Config) *bool { return &c.Server.BenchNoop }),
 	integer("server.checks_in_flight", "checks-in-flight", "CREDGATE_CHECKS_IN_FLIGHT", "checks (single or batch requests) run at once; past it and server.check_queue, a check is answered 503 overloaded with Retry-After",

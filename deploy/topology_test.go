@@ -1,0 +1,369 @@
+package deploy
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/internal/testenv"
+	"github.com/credgate/credgate/policy"
+)
+
+// needRedis is the machine's Redis URL; without it the test skips (fails
+// under CI=true). The test keys everything under prefixes of its own.
+func needRedis(t *testing.T) string {
+	t.Helper()
+	addr := "127.0.0.1:6379"
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		defer c.Close()
+		fmt.Fprint(c, "PING\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		var line string
+		if line, err = bufio.NewReader(c).ReadString('\n'); err == nil && line != "+PONG\r\n" {
+			err = fmt.Errorf("answered %q", line)
+		}
+	}
+	if err != nil {
+		testenv.Need(t, "Redis not reachable at %s: %v", addr, err)
+	}
+	return "redis://" + addr + "/0"
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// lockedBuffer collects a process's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// replica is one credgate serve process of the topology.
+type replica struct {
+	name, partner, admin string
+	logs                 *lockedBuffer
+}
+
+// serviceEnv is a compose service's environment as this machine runs it:
+// the values that name compose's hosts, ports and mounts are replaced by
+// local ones (replace); every other value is the compose file's.
+func serviceEnv(t *testing.T, env map[string]*string, replace map[string]string) []string {
+	t.Helper()
+	var out []string
+	for k, v := range env {
+		if r, ok := replace[k]; ok {
+			out = append(out, k+"="+r)
+			continue
+		}
+		if v != nil {
+			out = append(out, k+"="+*v)
+		}
+	}
+	return append(out, "PGPASSFILE=/nonexistent")
+}
+
+// TestComposeTopologyWithoutContainers runs what compose.yaml describes,
+// as processes of the binary the Dockerfile's build step makes: the
+// migrate service once, then three replicas with the compose file's own
+// settings on one PostgreSQL (a fresh database) and one Redis (a prefix of
+// this run), each waited for on the URL of its compose health check. The
+// test plays the load balancer: it sends checks to each replica in turn,
+// and fetches each check's receipt from another replica; `credgate
+// verify` accepts every receipt with the verifier key keygen printed.
+func TestComposeTopologyWithoutContainers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds credgate and runs three servers")
+	}
+	redisURL := needRedis(t)
+	pg := testenv.FreshDatabase(t, "credgate_topology")
+	bin := buildAsDockerfile(t)
+	dir, vkey := composeDir(t, bin)
+	p := loadCompose(t, dir)
+	secrets := filepath.Join(dir, "compose", "secrets")
+	run := time.Now().UnixNano()
+	local := func(adminAddr, addr string) map[string]string {
+		return map[string]string{
+			"CREDGATE_DATA_DIR":            secrets, // where compose mounts the same files
+			"CREDGATE_POSTGRES_URL":        pg,
+			"CREDGATE_REDIS_URL":           redisURL,
+			"CREDGATE_ADDR":                addr,
+			"CREDGATE_ADMIN_ADDR":          adminAddr,
+			"CREDGATE_REDIS_PREFIX":        fmt.Sprintf("credgate-topology-%d", run),
+			"CREDGATE_RATE_LIMIT_PREFIX":   fmt.Sprintf("credgate-topology-rl-%d", run),
+			"CREDGATE_SHUTDOWN_TIMEOUT":    "5s",
+			"CREDGATE_CHECKPOINT_INTERVAL": "100ms",
+		}
+	}
+
+	// 1. The migrate service, to completion.
+	mig := credgateServices(p, "migrate")[0]
+	cmd := exec.Command(bin, mig.Command...)
+	cmd.Env = serviceEnv(t, mig.Environment, local("", ""))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", mig.Name, err, out)
+	}
+
+	// 2. The replicas, each healthy by its compose health check's URL.
+	var replicas []*replica
+	for _, s := range credgateServices(p, "serve") {
+		r := &replica{name: s.Name, partner: freeAddr(t), admin: freeAddr(t), logs: &lockedBuffer{}}
+		cmd := exec.Command(bin, s.Command...)
+		cmd.Env = serviceEnv(t, s.Environment, local(r.admin, r.partner))
+		cmd.Stdout, cmd.Stderr = r.logs, r.logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			if t.Failed() {
+				t.Logf("%s:\n%s", r.name, r.logs.String())
+			}
+		})
+		health := healthURL(t, s.HealthCheck.Test, r.admin)
+		waitHealthy(t, r, health)
+		replicas = append(replicas, r)
+	}
+
+	// Operations are off the partner port.
+	for _, r := range replicas {
+		if code := status(t, "http://"+r.partner+"/metrics"); code != http.StatusNotFound {
+			t.Errorf("%s serves /metrics on its partner port: %d", r.name, code)
+		}
+	}
+
+	// 3. The load balancer's part: a token from one replica, checks to
+	// each in turn, receipts from the next.
+	secret := strings.TrimPrefix(strings.TrimSpace(readFile(t, filepath.Join(secrets, "admin.env"))), "CREDGATE_ADMIN_CLIENT_SECRET=")
+	token := getToken(t, "http://"+replicas[0].partner, "admin", secret)
+	receipts := t.TempDir()
+	origin := *p.Services[replicas[0].name].Environment["CREDGATE_EVIDENCE_ORIGIN"]
+	for i := range 6 {
+		r := replicas[i%len(replicas)]
+		subject := validUSCC(t, fmt.Sprintf("91110108MA01TOP%02d", i))
+		var check struct {
+			ID      string `json:"check_id"`
+			Outcome string `json:"outcome"`
+		}
+		code, body := postJSON(t, "http://"+r.partner+"/v1/checks", token, fmt.Sprintf(`{"subject":{"id":%q},"action":"government_procurement"}`, subject), &check)
+		if code != http.StatusOK || check.ID == "" {
+			t.Fatalf("check through %s: %d %s", r.name, code, body)
+		}
+		other := replicas[(i+1)%len(replicas)]
+		path := filepath.Join(receipts, check.ID+".json")
+		fetchReceipt(t, "http://"+other.partner, token, check.ID, path)
+		out, err := exec.Command(bin, "verify", "--key", vkey, "--origin", origin, path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("credgate verify of the receipt of a check answered by %s, fetched from %s: %v\n%s", r.name, other.name, err, out)
+		}
+		t.Logf("check %s (%s) answered by %s, receipt from %s verifies", check.ID, check.Outcome, r.name, other.name)
+	}
+
+	// 4. Backup and restore, as docs/OPERATIONS.md says: the auditor's
+	// checkpoint before the backup; pg_dump; pg_restore into another
+	// database; a replica on the restored database; `credgate audit`
+	// proves the restored log consistent with what the auditor saw, and
+	// every receipt still verifies against it.
+	state := filepath.Join(t.TempDir(), "audit.json")
+	auditRun := func(base string) string {
+		t.Helper()
+		out, err := exec.Command(bin, "audit", "--key", vkey, "--url", base, "--state", state).CombinedOutput()
+		if err != nil {
+			t.Fatalf("credgate audit --url %s: %v\n%s", base, err, out)
+		}
+		return string(out)
+	}
+	t.Logf("before the backup: %s", auditRun("http://"+replicas[0].partner))
+	backup := filepath.Join(t.TempDir(), "credgate.dump")
+	if out, err := exec.Command("pg_dump", "--format=custom", "--file="+backup, "--dbname="+pg).CombinedOutput(); err != nil {
+		testenv.Need(t, "pg_dump: %v\n%s", err, out)
+	}
+	restoredDB := testenv.FreshDatabase(t, "credgate_restored")
+	if out, err := exec.Command("pg_restore", "--no-owner", "--exit-on-error", "--dbname="+restoredDB, backup).CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore: %v\n%s", err, out)
+	}
+	s := credgateServices(p, "serve")[0]
+	restored := &replica{name: "restored", partner: freeAddr(t), admin: freeAddr(t), logs: &lockedBuffer{}}
+	env := local(restored.admin, restored.partner)
+	env["CREDGATE_POSTGRES_URL"] = restoredDB
+	rc := exec.Command(bin, s.Command...)
+	rc.Env = serviceEnv(t, s.Environment, env)
+	rc.Stdout, rc.Stderr = restored.logs, restored.logs
+	if err := rc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rc.Process.Kill(); _ = rc.Wait() })
+	waitHealthy(t, restored, healthURL(t, s.HealthCheck.Test, restored.admin))
+	t.Logf("the restored log: %s", auditRun("http://"+restored.partner))
+	entries, _ := os.ReadDir(receipts)
+	for _, e := range entries {
+		id := strings.TrimSuffix(e.Name(), ".json")
+		path := filepath.Join(t.TempDir(), e.Name())
+		fetchReceipt(t, "http://"+restored.partner, getToken(t, "http://"+restored.partner, "admin", secret), id, path)
+		if out, err := exec.Command(bin, "verify", "--key", vkey, "--origin", origin, path).CombinedOutput(); err != nil {
+			t.Errorf("receipt of %s from the restored database: %v\n%s", id, err, out)
+		}
+	}
+}
+
+// healthURL is the URL of a compose health check's command (its last
+// http:// argument) on this machine's admin address.
+func healthURL(t *testing.T, test []string, adminAddr string) string {
+	t.Helper()
+	for i := len(test) - 1; i >= 0; i-- {
+		if strings.HasPrefix(test[i], "http://") {
+			u, err := url.Parse(test[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.Host = adminAddr
+			return u.String()
+		}
+	}
+	t.Fatalf("health check %v names no URL", test)
+	return ""
+}
+
+func waitHealthy(t *testing.T, r *replica, health string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if status(t, health) == http.StatusOK {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not become healthy at %s:\n%s", r.name, health, r.logs.String())
+}
+
+// status is the status of GET u, 0 if it could not be sent.
+func status(t *testing.T, u string) int {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		return 0
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func getToken(t *testing.T, base, id, secret string) string {
+	t.Helper()
+	res, err := http.PostForm(base+"/v1/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m struct {
+		Token string `json:"access_token"`
+	}
+	b, _ := io.ReadAll(res.Body)
+	if json.Unmarshal(b, &m) != nil || m.Token == "" {
+		t.Fatalf("token: %d %s", res.StatusCode, b)
+	}
+	return m.Token
+}
+
+func postJSON(t *testing.T, u, token, body string, v any) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+	}
+	return res.StatusCode, string(b)
+}
+
+// fetchReceipt saves the receipt of check id, waiting for a checkpoint to
+// cover it.
+func fetchReceipt(t *testing.T, base, token, id, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, base+"/v1/evidence/receipts/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receipt of %s: %d %s", id, res.StatusCode, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func validUSCC(t *testing.T, prefix string) string {
+	t.Helper()
+	for _, c := range "0123456789ABCDEFGHJKLMNPQRTUWXY" {
+		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
+			return id.Value
+		}
+	}
+	t.Fatalf("no valid completion of %s", prefix)
+	return ""
+}
