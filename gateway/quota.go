@@ -86,7 +86,9 @@ func (q *quotaLeases) charge(ctx context.Context, key string, n int64, rate limi
 	defer le.mu.Unlock()
 	now := time.Now().Unix()
 	if le.window <= now || le.shared != q.store.shared() {
-		*le = lease{size: 1}
+		// Field by field: the lease's mutex is held.
+		le.window, le.tokens, le.count, le.size, le.spent = 0, 0, 0, 1, 0
+		le.shared = q.store.shared()
 	}
 	if le.tokens >= n {
 		le.tokens -= n
