@@ -142,7 +142,7 @@ func TestSpoolOutage(t *testing.T) {
 		"CREDGATE_EVIDENCE_ORIGIN=" + testOrigin, "CREDGATE_LOG_LEVEL=warn"}
 	srv := startServer(t, bin, dataDir, env...)
 	token := getToken(t, srv.base, testAdminID, testAdminSecret)
-	listed := validUSCC(t, "91110108MA01SPL00")
+	listed := validUSCC(t, "91110108MA01TPL00")
 	if code, _, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/entries", token, map[string]any{
 		"subject_id": listed, "list": "safety_production_blacklist", "originating_department": "应急管理部",
 		"reason": "重大事故", "legal_basis": "《安全生产法》",
