@@ -22,7 +22,7 @@ func withScreenings() harnessOption { return func(c *harnessConfig) { c.screenin
 // cannot see the job.
 func TestScreeningJob(t *testing.T) {
 	h := newHarness(t, withScreenings())
-	listed := completeUSCC(t, "91110108MBSCR0000")
+	listed := completeUSCC(t, "91110108MB9999999")
 	header := "subject_id,list,originating_department,reason,legal_basis,decided_at,published_at\n"
 	imp := h.do(http.MethodPost, "/v1/admin/entries:import", h.adminTok, "text/csv",
 		[]byte(header+listed+",court_dishonest_debtor,某人民法院,有履行能力而拒不履行,《民事诉讼法》,2026-01-01,2026-01-02\n"))
