@@ -181,7 +181,7 @@ func checkMigrations(t *testing.T, admin *pgx.Conn, schema string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.CheckMigrations(t, applied, len(files))
+	storetest.CheckMigrations(t, applied, files)
 }
 
 // TestAdoptsFormerMigrations opens a schema migrated by the runner

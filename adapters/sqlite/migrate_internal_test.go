@@ -40,7 +40,7 @@ func TestMigrationsRecorded(t *testing.T) {
 	}
 	defer s.Close()
 	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	storetest.CheckMigrations(t, applied(t, s), len(files))
+	storetest.CheckMigrations(t, applied(t, s), files)
 }
 
 // TestAdoptsFormerMigrations opens a database migrated by the runner
@@ -84,7 +84,7 @@ func TestAdoptsFormerMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open a database of the former runner: %v", err)
 		}
-		storetest.CheckMigrations(t, applied(t, s), len(files))
+		storetest.CheckMigrations(t, applied(t, s), files)
 		s.Close()
 	}
 	s, err := Open(ctx, dir)

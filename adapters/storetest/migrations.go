@@ -1,7 +1,10 @@
 package storetest
 
 import (
+	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/credgate/credgate/service"
@@ -16,17 +19,24 @@ const LegacyPartnerSQL = `INSERT INTO partners (id, client_id, name, role, actio
 // LegacyVersions are the migrations the former runner had applied.
 const LegacyVersions = 5
 
-// CheckMigrations checks that goose recorded each of the n embedded
-// migrations exactly once, in order (applied: the versions recorded as
-// applied, in the order they were).
-func CheckMigrations(t *testing.T, applied []int64, n int) {
+// CheckMigrations checks that goose recorded each of the embedded
+// migrations (files, named NNNN_name.sql) exactly once, in the order of
+// their numbers (applied: the versions recorded as applied, in the order
+// they were). Numbers need not be consecutive: each change takes its own.
+func CheckMigrations(t *testing.T, applied []int64, files []string) {
 	t.Helper()
-	want := make([]int64, n)
-	for i := range want {
-		want[i] = int64(i + 1)
+	var want []int64
+	for _, f := range files {
+		n, _, _ := strings.Cut(path.Base(f), "_")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s: no version number: %v", f, err)
+		}
+		want = append(want, v)
 	}
+	slices.Sort(want)
 	if !slices.Equal(applied, want) {
-		t.Fatalf("goose recorded %v, want each of 1..%d once", applied, n)
+		t.Fatalf("goose recorded %v, want each of %v once", applied, want)
 	}
 }
 
