@@ -35,7 +35,7 @@ type probe struct {
 // probes are the requests of finding 2: the token endpoint, an
 // authenticated call whose partner is re-read every 5 s, a stored check
 // read back, and the public evidence keys and checkpoint.
-func probes(t *testing.T, a *api, admin, checkID string) []probe {
+func probes(a *api, admin, checkID string) []probe {
 	return []probe{
 		{"token", func() reply { return a.tokenReply(adminID, adminSecret) }, []string{"store_unavailable"}, storeTimeout},
 		{"catalog (partner re-read)", func() reply { return a.get("/v1/catalog", admin) }, []string{"store_unavailable"}, storeTimeout},
@@ -183,7 +183,7 @@ func TestFrozenDatabaseBoundsEveryWait(t *testing.T) {
 	tok := a.partner(t, admin, nil, action)
 	cached := warm(t, a, tok, 1, 40)
 	checkID := a.mustCheck(t, tok, cached[0])
-	ps := probes(t, a, admin, checkID)
+	ps := probes(a, admin, checkID)
 	recovers(t, "before the freeze", a, tok, ps, 2)
 
 	l := startLoad(a, tok, 50, cached, func(i int) string { return subject(t, 3, i) }, 5)
@@ -226,7 +226,7 @@ func TestStoppedDatabaseAnswers503(t *testing.T) {
 	tok := a.partner(t, admin, nil, action)
 	cached := warm(t, a, tok, 1, 20)
 	checkID := a.mustCheck(t, tok, cached[0])
-	ps := probes(t, a, admin, checkID)
+	ps := probes(a, admin, checkID)
 	recovers(t, "before the outage", a, tok, ps, 2)
 
 	l := startLoad(a, tok, 20, cached, func(i int) string { return subject(t, 3, i) }, 4)
