@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -477,13 +476,6 @@ func (l *load) finish() ([]answer, int) {
 	return l.answers, l.skipped
 }
 
-// count is how many answers have come back so far.
-func (l *load) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.answers)
-}
-
 // figures summarises answers: how many, how many failed (not 200), the
 // longest wait, and the count of each status and problem code.
 type figures struct {
@@ -550,15 +542,6 @@ func eventually(t *testing.T, what string, limit time.Duration, f func() error) 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// dialable reports whether something listens on addr.
-func dialable(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
 }
 
 // tail is the last n lines of s.
