@@ -116,13 +116,16 @@ type server struct {
 
 // newServer prepares a server on its own address and data dir with env
 // (CREDGATE_*=…) on top of the suite's: an administrator, the suite's
-// origin, a quota no test reaches unless it sets one, warnings only.
+// origin, a quota no test reaches unless it sets one, warnings only, and
+// a store bound that a busy CI machine does not reach unless a test sets
+// its own (the start reads the log through it: at 2 s, SQLite on a
+// machine with a load average of 60 did not always answer in time).
 func newServer(t *testing.T, env ...string) *server {
 	t.Helper()
 	s := &server{t: t, bin: credgateBinary(t), dataDir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), logs: &syncBuffer{}}
 	s.base = "http://" + s.addr
 	s.env = append([]string{"CREDGATE_ADMIN_CLIENT_ID=" + adminID, "CREDGATE_ADMIN_CLIENT_SECRET=" + adminSecret,
-		"CREDGATE_EVIDENCE_ORIGIN=" + origin, "CREDGATE_RATE_LIMIT=1000000-M", "CREDGATE_LOG_LEVEL=warn"}, env...)
+		"CREDGATE_EVIDENCE_ORIGIN=" + origin, "CREDGATE_RATE_LIMIT=1000000-M", "CREDGATE_LOG_LEVEL=warn", "CREDGATE_STORE_TIMEOUT=10s"}, env...)
 	t.Cleanup(func() {
 		s.kill()
 		if t.Failed() {
