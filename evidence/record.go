@@ -44,6 +44,10 @@ type Record struct {
 	Salt []byte
 	// Hash is SHA-256(Salt || Body): what the log commits to.
 	Hash [32]byte
+	// Promise is set on a record that a replica spooled because the log
+	// could not commit it in time: its inclusion is promised, not proven,
+	// and Index means nothing yet.
+	Promise *Promise
 }
 
 // ErrNotFound is returned when a record does not exist.

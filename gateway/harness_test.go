@@ -52,6 +52,9 @@ type harnessConfig struct {
 	store service.Store
 	// wrap decorates the store every component reads (storewait_test.go).
 	wrap func(service.Store) service.Store
+	// checkLog is the log checks append to, given the appender and the
+	// store (spool_test.go); default: the appender.
+	checkLog func(*evidence.Appender, service.Store) service.EvidenceLog
 }
 
 // harnessOption configures newHarness.
@@ -102,7 +105,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	// The lifecycle (objections, repairs, violation records) and answers as
 	// of a past time, as serve wires them.
 	hc.gateway = append(hc.gateway, gateway.WithLifecycle(service.NewLifecycle(entries, st)))
-	srv := gateway.New(service.NewChecker(cat, st, app, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...), entries, partners, tokens,
+	var checkLog service.EvidenceLog = app
+	if hc.checkLog != nil {
+		checkLog = hc.checkLog(app, st)
+	}
+	srv := gateway.New(service.NewChecker(cat, st, checkLog, st, append(hc.checker, service.WithHistory(st), service.WithReceiptBuilder(evlog))...), entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
 	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)

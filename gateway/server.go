@@ -244,11 +244,16 @@ func (s *Server) readyz(c *gin.Context) {
 	deps := gin.H{}
 	for name, p := range s.ready {
 		if err := p.Ping(ctx); err != nil {
-			status = http.StatusServiceUnavailable
+			if s.unreadyDespiteDown(name) {
+				status = http.StatusServiceUnavailable
+			}
 			deps[name] = "down"
 			continue
 		}
 		deps[name] = "ok"
+	}
+	if s.spoolStuck() {
+		status = http.StatusServiceUnavailable
 	}
 	state := "ready"
 	if status != http.StatusOK {

@@ -30,6 +30,10 @@ type statusReport struct {
 	breakers   []BreakerReporter
 	sections   map[string]StatusReporter
 	collectors []prometheus.Collector
+	// spool is the evidence spool, and the readiness dependencies it
+	// covers (spool.go).
+	spool       SpoolReporter
+	spoolCovers []string
 	// registered: the collectors are registered once.
 	registered bool
 }

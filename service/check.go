@@ -169,6 +169,11 @@ type ReceiptView struct {
 	// record's inclusion without its body. GET /v1/evidence/receipts/{id}
 	// gives the full proof.
 	LeafHash string `json:"leaf_hash"`
+	// State is "spooled" when the log could not commit the record in time
+	// and this replica spooled it (spool.go): Promise then stands in for
+	// LogIndex and LeafHash. Absent for a record in the log.
+	State   string            `json:"state,omitempty"`
+	Promise *evidence.Promise `json:"promise,omitempty"`
 }
 
 // CheckAnswer is what credgate answers to a check. Its JSON (without the
@@ -462,6 +467,9 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchReques
 }
 
 func receipt(r evidence.Record) *ReceiptView {
+	if r.Promise != nil {
+		return spooledReceipt(r)
+	}
 	leaf := evidence.LeafHash(r)
 	return &ReceiptView{LogIndex: r.Index, RecordHash: hex.EncodeToString(r.Hash[:]), LeafHash: hex.EncodeToString(leaf[:])}
 }

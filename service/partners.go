@@ -45,6 +45,9 @@ type Partners struct {
 
 	// cache holds each partner's state (or its absence) for the TTL.
 	cache *otter.Cache[string, cachedPartner]
+	// grace: how long past the TTL an active partner is trusted while the
+	// store is unavailable.
+	grace time.Duration
 }
 
 // maxCachedPartners bounds the partner cache: ids of unknown clients are
@@ -55,6 +58,9 @@ type cachedPartner struct {
 	p       Partner
 	err     error
 	expires time.Time
+	// confirmed is when the store last gave this state; the grace
+	// (WithPartnerOutageGrace) counts from it.
+	confirmed time.Time
 }
 
 // PartnersOption configures Partners.
@@ -63,6 +69,14 @@ type PartnersOption func(*Partners)
 // WithPartnerCacheTTL bounds how long a partner's state is trusted before
 // it is read again; a revocation takes effect on every replica within it.
 func WithPartnerCacheTTL(d time.Duration) PartnersOption { return func(p *Partners) { p.ttl = d } }
+
+// WithPartnerOutageGrace keeps trusting an active partner's cached state
+// for up to d past its TTL while the store is unavailable, so that checks
+// answered from the cache (with their evidence spooled) are not refused
+// for want of a partner re-read. No revocation can be committed while the
+// store is away; one committed by a replica that still reaches it takes
+// effect here within TTL + d. Zero (the default): no grace.
+func WithPartnerOutageGrace(d time.Duration) PartnersOption { return func(p *Partners) { p.grace = d } }
 
 // WithPartnersAudit records every administrative act on partners.
 func WithPartnersAudit(a *Audit) PartnersOption { return func(p *Partners) { p.audit = a } }
@@ -90,7 +104,7 @@ func NewPartners(store PartnerStore, cat *policy.Catalog, opts ...PartnersOption
 	p.cache = otter.Must(&otter.Options[string, cachedPartner]{
 		MaximumSize: maxCachedPartners,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, cachedPartner]) time.Duration {
-			return e.Value.expires.Sub(p.now())
+			return e.Value.confirmed.Add(p.ttl + p.grace).Sub(p.now())
 		}),
 	})
 	return p
@@ -395,11 +409,18 @@ func (s *Partners) Active(ctx context.Context, clientID string) (Partner, error)
 	c, ok := s.cache.GetIfPresent(clientID)
 	if !ok || now.After(c.expires) {
 		p, err := s.store.PartnerByClientID(ctx, clientID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		switch {
+		case err == nil || errors.Is(err, ErrNotFound):
+			c = cachedPartner{p: p, err: err, expires: now.Add(s.ttl), confirmed: now}
+			s.cache.Set(clientID, c)
+		case ok && c.err == nil && errors.Is(err, ErrStoreUnavailable) && now.Before(c.confirmed.Add(s.ttl+s.grace)):
+			// The store is away: trust what it last said, for a while,
+			// and ask again only after another TTL.
+			c.expires = now.Add(s.ttl)
+			s.cache.Set(clientID, c)
+		default:
 			return Partner{}, err
 		}
-		c = cachedPartner{p: p, err: err, expires: now.Add(s.ttl)}
-		s.cache.Set(clientID, c)
 	}
 	if c.err != nil || c.p.Status != PartnerActive {
 		return Partner{}, ErrInvalidClient

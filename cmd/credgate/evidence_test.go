@@ -468,7 +468,8 @@ func TestEvidenceOutageFailsClosed(t *testing.T) {
 	})
 	u, _ := url.Parse(pgURL)
 	u.User = url.User(role)
-	srv := startInProcess(t, "--postgres-url", u.String(), "--checkpoint-interval", "100ms")
+	// Without the spool: this is the fail-closed behaviour (spool_fault_test.go has the spool's).
+	srv := startInProcess(t, "--postgres-url", u.String(), "--checkpoint-interval", "100ms", "--spool=false")
 	partner := createPartner(t, srv.base, srv.adminToken, "government_procurement")
 	subject := validUSCC(t, "91110108MA01DWN00")
 	var answered []string

@@ -36,7 +36,9 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 	const bound = time.Second
 	pg := testenv.StartPostgres(t)
 	dataDir := t.TempDir()
-	base, logs, stop := serveInProcess(t, dataDir, "--postgres-url", pg.URL(), "--store-timeout", bound.String())
+	// Without the spool, whose partner grace would answer the catalogue
+	// probe from the cache (spool_fault_test.go runs with it).
+	base, logs, stop := serveInProcess(t, dataDir, "--postgres-url", pg.URL(), "--store-timeout", bound.String(), "--spool=false")
 	defer stop()
 	var cred struct {
 		ClientID     string `json:"client_id"`

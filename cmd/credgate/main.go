@@ -27,6 +27,8 @@ Usage:
   credgate catalog lint [DIR] [--sources DIR]
                                  check a measure catalogue against the source texts
   credgate catalog export DIR    copy the embedded catalogue into DIR for review (serve --catalog DIR)
+  credgate spool integrate --dir DIR
+                                 integrate the evidence spool of a replica that is gone
   credgate config [flags]        print the settings serve would use and where each comes from
   credgate version               print the version, the VCS revision and the catalogue revision
   credgate help [COMMAND]        show this text, or a command's flags
@@ -52,6 +54,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"audit":    auditCmd,
 	"catalog":  catalogCmd,
 	"config":   configCmd,
+	"spool":    spoolCmd,
 }
 
 // run is the command line: exit 0 on success and for help, 1 when a

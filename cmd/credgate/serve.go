@@ -248,14 +248,21 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	defer stopLog() // before the store closes
 	appender := evidence.NewAppender(st)
+	// Checks whose evidence the log cannot commit in time are spooled.
+	checkLog, spoolOpts, stopSpool, err := startSpool(ctx, cfg, appender, st, signer, kind, logger)
+	if err != nil {
+		appender.Close()
+		return err
+	}
+	defer stopSpool()
 	// Checks read through the cache tier; answers as of a past time read
 	// the store's entry history, never a cache.
-	checker := service.NewChecker(cat, caching.tier, appender, st,
+	checker := service.NewChecker(cat, caching.tier, checkLog, st,
 		append([]service.CheckerOption{service.WithHistory(st), service.WithTracerProvider(tp), service.WithReceiptBuilder(evlog)}, caching.checker...)...)
 	// Administrative acts go through the same appender as checks.
 	audit := service.NewAudit(appender)
 	entries := service.NewEntries(st, cat, append([]service.EntriesOption{service.WithEntriesAudit(audit)}, caching.entries...)...)
-	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), partnerGrace(cfg))
 	tokens := access.NewTokens(tokenKey, tokenOpts...)
 	if err := recordCatalogLoaded(ctx, audit, cat); err != nil {
 		appender.Close()
@@ -280,6 +287,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	opts = append(opts, accessOpts...)
 	opts = append(opts, gateway.WithActs(service.NewActs(st)))
 	opts = append(opts, caching.gateway...)
+	opts = append(opts, spoolOpts...)
 	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}
@@ -308,8 +316,9 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	// Every answered check is already committed; Close commits what is
-	// still queued from requests that were cut off.
+	// Every answered check is already committed or spooled; Close commits
+	// what is still queued from requests that were cut off.
+	stopSpool()
 	appender.Close()
 	logger.Info("stopped")
 	return err

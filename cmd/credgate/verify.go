@@ -36,6 +36,7 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	origin := fs.String("origin", "", "require checkpoints of this origin")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: credgate verify --key KEY [--key KEY…] [--origin ORIGIN] RECEIPT.json… (- for standard input)")
+		fmt.Fprintln(stderr, "A spooled check's promise of inclusion (or the answer carrying it) is verified too, and reported as promised, not proven.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil || len(keys) == 0 || fs.NArg() == 0 {
@@ -65,6 +66,9 @@ func verifyOne(path string, vs note.Verifiers, origin string, stdout io.Writer) 
 	raw, err := readLimited(path, evidence.MaxReceiptSize)
 	if err != nil {
 		return err
+	}
+	if p, ok := promiseIn(raw); ok {
+		return verifyPromise(path, p, vs, origin, stdout)
 	}
 	v, err := audit.VerifyReceipt(raw, vs, origin)
 	if err != nil {

@@ -77,6 +77,12 @@ type Evidence struct {
 	PreviousKeys       []string // verifier keys that signed the log before a rotation
 	Origin             string
 	CheckpointInterval time.Duration
+	// Spool: check records the log cannot commit within store.timeout
+	// are spooled locally (in SpoolDir; empty: <data_dir>/spool) and
+	// integrated later, instead of failing the check.
+	Spool      bool
+	SpoolDir   string
+	SpoolMaxMB int
 }
 
 // Access is partner access: token keys, quotas, throttles, proxies and the

@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/credgate/credgate/cache"
+	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/service"
 )
@@ -74,10 +75,11 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Server:   Server{Addr: ":8080", ShutdownTimeout: 30 * time.Second},
-		Store:    Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout},
-		Cache:    Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL},
-		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second},
+		Server: Server{Addr: ":8080", ShutdownTimeout: 30 * time.Second},
+		Store:  Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout},
+		Cache:  Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL},
+		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second,
+			Spool: true, SpoolMaxMB: evidence.DefaultSpoolMaxBytes >> 20},
 		Access: Access{RateLimit: gateway.DefaultRateLimit, AuthFailureLimit: gateway.DefaultAuthFailuresPerAddress,
 			AuthFailureLimitPerClient: gateway.DefaultAuthFailuresPerClient, RateLimitPrefix: "credgate:ratelimit"},
 		Log:     Log{Level: "info", Format: "json"},

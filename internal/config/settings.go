@@ -60,6 +60,12 @@ var settings = []*Setting{
 		func(c *Config) *string { return &c.Evidence.Origin }, checkOrigin),
 	dur("evidence.checkpoint_interval", "checkpoint-interval", "CREDGATE_CHECKPOINT_INTERVAL", "how often a checkpoint is signed while the evidence log grows",
 		func(c *Config) *time.Duration { return &c.Evidence.CheckpointInterval }, 10*time.Millisecond, 24*time.Hour),
+	boolean("evidence.spool", "spool", "CREDGATE_SPOOL", "when the evidence log cannot commit a check within store.timeout, spool its record locally (fsync'd) with a signed promise of inclusion and integrate it when the database is back; false: such checks fail closed (503)",
+		func(c *Config) *bool { return &c.Evidence.Spool }),
+	str("evidence.spool_dir", "spool-dir", "CREDGATE_SPOOL_DIR", "this replica's evidence spool directory (empty: <store.data_dir>/spool); one per replica, on local disk",
+		func(c *Config) *string { return &c.Evidence.SpoolDir }, nil),
+	integer("evidence.spool_max_mb", "spool-max-mb", "CREDGATE_SPOOL_MAX_MB", "size limit of the evidence spool in MiB; past it checks fail closed (503)",
+		func(c *Config) *int { return &c.Evidence.SpoolMaxMB }, 1, 1<<20),
 
 	secret(str("access.token_key", "token-key", "CREDGATE_TOKEN_KEY", "base64 Ed25519 seed signing access tokens; every replica needs the same one (empty: generated into the data dir)",
 		func(c *Config) *string { return &c.Access.TokenKey }, optional(checkSeed))),

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/config"
+	"github.com/credgate/credgate/service"
+)
+
+// spoolDir is the replica's spool directory: evidence.spool_dir, or
+// <data_dir>/spool.
+func spoolDir(cfg *config.Config) string {
+	if cfg.Evidence.SpoolDir != "" {
+		return cfg.Evidence.SpoolDir
+	}
+	return filepath.Join(cfg.Store.DataDir, "spool")
+}
+
+// startSpool opens the replica's evidence spool and starts its integrator.
+// It returns the log checks append to (the appender, with the spool as its
+// fallback), the gateway options showing the spool, and stop, which ends
+// the integrator and closes the spool (idempotent; call it before the
+// appender closes). With evidence.spool off, checks append to the
+// appender alone and fail closed as before.
+func startSpool(ctx context.Context, cfg *config.Config, appender *evidence.Appender, st service.Store, signer *evidence.Signer,
+	storeName string, logger *slog.Logger) (service.EvidenceLog, []gateway.Option, func(), error) {
+	if !cfg.Evidence.Spool {
+		return appender, nil, func() {}, nil
+	}
+	dir := spoolDir(cfg)
+	sp, err := evidence.OpenSpool(dir, evidence.WithSpoolMaxBytes(int64(cfg.Evidence.SpoolMaxMB)<<20))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", cfg.Describe("evidence.spool_dir"), err)
+	}
+	sl := service.NewSpoolingLog(appender, sp, signer, st, service.WithSpoolBound(cfg.Store.Timeout))
+	if s := sp.Stats(); s.Pending > 0 {
+		logger.Warn("evidence spool holds records not yet in the log; integrating them", "dir", dir, "pending", s.Pending, "replica", s.Replica)
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sl.Run(rctx)
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			if err := sp.Close(); err != nil {
+				logger.Warn("close evidence spool", "error", err)
+			}
+		})
+	}
+	logger.Info("evidence spool open", "dir", dir, "replica", sp.Replica())
+	return sl, []gateway.Option{gateway.WithSpool(sl, storeName)}, stop, nil
+}
+
+const spoolUsage = `Usage: credgate spool integrate --dir DIR [flags]
+       credgate spool status --dir DIR
+
+integrate appends the records of an evidence spool to the log, in spool order,
+skipping any already there, and exits when the spool is empty (or with an
+error). Use it for the spool of a replica that will not come back; a running
+replica integrates its own. The spool is locked: not while its replica runs.
+status prints the spool's replica id, pending records and the oldest one.
+`
+
+// spoolCmd runs the spool subcommands.
+func spoolCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "integrate" && args[0] != "status") {
+		fmt.Fprint(stderr, spoolUsage)
+		return errUsage
+	}
+	sub := args[0]
+	fs, loader := commandFlags("spool "+sub, spoolUsage, []string{"store", "evidence"}, stderr)
+	dir := fs.String("dir", "", "the spool directory (a replica's evidence.spool_dir, by default <data_dir>/spool)")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 || *dir == "" {
+		if err == nil {
+			fs.Usage()
+		}
+		return errUsage
+	}
+	sp, err := evidence.OpenSpool(*dir)
+	if err != nil {
+		return err
+	}
+	defer sp.Close()
+	if sub == "status" {
+		printSpool(stdout, sp.Stats())
+		return nil
+	}
+	cfg, err := loader.Load()
+	if err != nil {
+		return err
+	}
+	raw, _, closeStore, err := openStore(ctx, cfg.Store, false)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	st := bound(raw, cfg.Store.Timeout)
+	appender := evidence.NewAppender(st)
+	defer appender.Close()
+	// Promises are not handed out here: the records were answered already.
+	sl := service.NewSpoolingLog(appender, sp, nil, st)
+	start := time.Now()
+	before := sp.Stats().Pending
+	for sp.Stats().Pending > 0 {
+		if _, err := sl.IntegrateOnce(ctx); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			printSpool(stdout, sp.Stats())
+			return fmt.Errorf("integrate %s: %w", *dir, err)
+		}
+	}
+	fmt.Fprintf(stdout, "integrated %d records of replica %s in %s\n", before, sp.Replica(), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func printSpool(w io.Writer, s evidence.SpoolStats) {
+	fmt.Fprintf(w, "replica %s: %d records pending", s.Replica, s.Pending)
+	if s.Pending > 0 {
+		fmt.Fprintf(w, ", oldest %s", s.Oldest.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, ", %d records integrated in all\n", s.Integrated)
+}
+
+// partnerOutageGrace is how long past the partner cache's TTL a replica
+// with a spool trusts an active partner's cached state while the store is
+// away: long enough for an outage the spool rides out, short enough that
+// a revocation made through another replica still takes effect.
+const partnerOutageGrace = 5 * time.Minute
+
+// partnerGrace is the partner service's outage grace: with a spool, checks
+// go on while the store is away, so their callers must not be refused for
+// want of a partner re-read; without one they fail anyway.
+func partnerGrace(cfg *config.Config) service.PartnersOption {
+	if !cfg.Evidence.Spool {
+		return service.WithPartnerOutageGrace(0)
+	}
+	return service.WithPartnerOutageGrace(partnerOutageGrace)
+}

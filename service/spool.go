@@ -1,0 +1,337 @@
+package service
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/credgate/credgate/evidence"
+)
+
+// When the evidence log's database cannot commit within its bound, a
+// replica still answers checks whose answer rests on data (cached within
+// the staleness bound, or unverifiable): it appends the record to its
+// local spool, fsync'd, before the answer leaves, and hands out a signed
+// promise of inclusion instead of a log index. A background integrator
+// appends the spooled records to the log, in spool order, exactly once,
+// when the database is back (docs/EVIDENCE.md, "When the database is away").
+
+// Spool is the local spool a SpoolingLog falls back to (evidence.Spool).
+type Spool interface {
+	Append(ctx context.Context, recs ...evidence.Record) ([]evidence.SpoolEntry, error)
+	Pending(n int) ([]evidence.SpoolEntry, error)
+	MarkIntegrated(pos uint64) error
+	Stats() evidence.SpoolStats
+}
+
+// Promiser signs promises of inclusion (evidence.Signer).
+type Promiser interface {
+	Promise(e evidence.SpoolEntry, at time.Time) (evidence.Promise, error)
+}
+
+// ErrSpoolStuck: the spool holds records that cannot be integrated into
+// the log for a reason waiting will not cure (a conflicting record, a
+// damaged or broken spool); an operator must look.
+var ErrSpoolStuck = errors.New("evidence spool cannot be integrated")
+
+// ErrSpoolConflict: the log holds a record with a spooled record's id but
+// another hash.
+var ErrSpoolConflict = errors.New("the log holds another record under a spooled record's id")
+
+// Spool states, as /readyz shows them.
+const (
+	SpoolEmpty       = "empty"
+	SpoolIntegrating = "integrating"
+	SpoolStuck       = "stuck"
+)
+
+// DefaultSpoolBound is how long a check waits for the log before its
+// record is spooled.
+const DefaultSpoolBound = 2 * time.Second
+
+// integrateChunk is how many spooled records are integrated per commit.
+const integrateChunk = 256
+
+// SpoolingLog is an EvidenceLog that falls back to a local spool for check
+// records the log cannot commit within its bound, and integrates them into
+// the log later (Run). Administrative acts are never spooled: they change
+// the database, which is away, and fail closed as before.
+type SpoolingLog struct {
+	log      EvidenceLog
+	spool    Spool
+	promiser Promiser
+	records  EvidenceReader
+	bound    time.Duration
+	now      func() time.Time
+	retry    time.Duration
+	// afterCommit runs between a chunk's commit and its spool mark
+	// (tests inject a crash there).
+	afterCommit func() error
+
+	wake                           chan struct{}
+	appended, integrated, failures atomic.Uint64
+
+	mu      sync.Mutex
+	lastErr error
+	stuck   bool
+}
+
+// SpoolingLogOption configures a SpoolingLog.
+type SpoolingLogOption func(*SpoolingLog)
+
+// WithSpoolBound sets how long a check waits for the log before its record
+// is spooled (default DefaultSpoolBound).
+func WithSpoolBound(d time.Duration) SpoolingLogOption {
+	return func(l *SpoolingLog) {
+		if d > 0 {
+			l.bound = d
+		}
+	}
+}
+
+// WithSpoolRetry sets how long the integrator waits after a failed attempt
+// (default 500ms).
+func WithSpoolRetry(d time.Duration) SpoolingLogOption {
+	return func(l *SpoolingLog) {
+		if d > 0 {
+			l.retry = d
+		}
+	}
+}
+
+// WithAfterIntegrationCommit runs fn after each integrated chunk is
+// committed to the log and before the spool marks it; an error stops the
+// integration there, as a crash would (tests).
+func WithAfterIntegrationCommit(fn func() error) SpoolingLogOption {
+	return func(l *SpoolingLog) { l.afterCommit = fn }
+}
+
+// NewSpoolingLog returns log with spool as its fallback; records reads the
+// log back, so that integration skips what is already there.
+func NewSpoolingLog(log EvidenceLog, spool Spool, promiser Promiser, records EvidenceReader, opts ...SpoolingLogOption) *SpoolingLog {
+	l := &SpoolingLog{log: log, spool: spool, promiser: promiser, records: records, bound: DefaultSpoolBound,
+		now: time.Now, retry: 500 * time.Millisecond, wake: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// Append commits recs to the log, or, when the log cannot commit them
+// within the bound and they are all check records, spools them and returns
+// them each with a signed promise. Records are sealed here, before either,
+// so that a record the log commits after all (late) has the hash its
+// promise names, and integration finds it there.
+func (l *SpoolingLog) Append(ctx context.Context, recs ...evidence.Record) ([]evidence.Record, error) {
+	recs = append([]evidence.Record(nil), recs...)
+	for i := range recs {
+		if recs[i].Salt == nil {
+			if err := recs[i].Seal(); err != nil {
+				return nil, fmt.Errorf("seal evidence record: %w", err)
+			}
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.bound)
+	out, err := l.log.Append(cctx, recs...)
+	cancel()
+	if err == nil {
+		return out, nil
+	}
+	if ctx.Err() != nil || !(errors.Is(err, evidence.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Kind != evidence.KindCheck {
+			return nil, err
+		}
+	}
+	entries, serr := l.spool.Append(ctx, recs...)
+	if serr != nil {
+		l.failures.Add(1)
+		return nil, fmt.Errorf("%w: %w; nor could it be spooled: %w", evidence.ErrUnavailable, err, serr)
+	}
+	at := l.now()
+	for i, e := range entries {
+		p, err := l.promiser.Promise(e, at)
+		if err != nil {
+			// Spooled: it will be integrated; only the promise is missing,
+			// and an answer without evidence does not leave.
+			l.failures.Add(1)
+			return nil, fmt.Errorf("%w: %w", evidence.ErrUnavailable, err)
+		}
+		recs[i].Promise = &p
+	}
+	l.appended.Add(uint64(len(recs)))
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return recs, nil
+}
+
+// Run integrates the spool into the log until ctx ends: whenever records
+// are pending, in spool order, retrying while the log is away.
+func (l *SpoolingLog) Run(ctx context.Context) {
+	for {
+		n, err := l.IntegrateOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := l.retry
+		if err == nil && n > 0 {
+			continue
+		}
+		if err == nil {
+			wait = 2 * l.retry // idle: appends wake it early
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-l.wake:
+			t.Stop()
+			if err != nil {
+				// Still failing: do not hammer an absent database.
+				time.Sleep(l.retry / 4)
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// IntegrateOnce integrates up to one chunk of pending records and returns
+// how many spool entries it settled. A record already in the log (a
+// commit that was answered too late, or a crash between a commit and the
+// spool's mark) is not appended again.
+func (l *SpoolingLog) IntegrateOnce(ctx context.Context) (int, error) {
+	n, err := l.integrateOnce(ctx)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastErr = err
+	l.stuck = err != nil && !transient(err)
+	if err != nil {
+		l.failures.Add(1)
+	}
+	return n, err
+}
+
+func (l *SpoolingLog) integrateOnce(ctx context.Context) (int, error) {
+	entries, err := l.spool.Pending(integrateChunk)
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	todo := make([]evidence.Record, 0, len(entries))
+	for _, e := range entries {
+		have, err := l.records.Record(ctx, e.Record.ID)
+		switch {
+		case err == nil:
+			if have.Hash != e.Record.Hash {
+				return 0, fmt.Errorf("%w: %q at spool position %d", ErrSpoolConflict, e.Record.ID, e.Position)
+			}
+		case errors.Is(err, evidence.ErrNotFound):
+			rec := e.Record
+			rec.Index, rec.Promise = 0, nil
+			todo = append(todo, rec)
+		default:
+			return 0, fmt.Errorf("read the log: %w", err)
+		}
+	}
+	if len(todo) > 0 {
+		if _, err := l.log.Append(ctx, todo...); err != nil {
+			return 0, fmt.Errorf("append spooled records: %w", err)
+		}
+	}
+	if l.afterCommit != nil {
+		if err := l.afterCommit(); err != nil {
+			return 0, err
+		}
+	}
+	if err := l.spool.MarkIntegrated(entries[len(entries)-1].Position); err != nil {
+		return 0, err
+	}
+	l.integrated.Add(uint64(len(entries)))
+	return len(entries), nil
+}
+
+// transient reports whether an integration error may pass by itself (the
+// database away or slow).
+func transient(err error) bool {
+	return errors.Is(err, evidence.ErrUnavailable) || errors.Is(err, ErrStoreUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || Unreachable(err)
+}
+
+// SpoolStatus is the spool's state for /readyz and metrics.
+type SpoolStatus struct {
+	Replica string     `json:"replica"`
+	State   string     `json:"state"`
+	Pending int        `json:"pending"`
+	Oldest  *time.Time `json:"oldest,omitempty"`
+	Bytes   int64      `json:"bytes"`
+	Error   string     `json:"error,omitempty"`
+	// Counters since start.
+	Appended   uint64 `json:"-"`
+	Integrated uint64 `json:"-"`
+	Errors     uint64 `json:"-"`
+}
+
+// SpoolStatus reports the spool's state: empty, integrating (records
+// pending, the log away or being caught up with) or stuck.
+func (l *SpoolingLog) SpoolStatus() SpoolStatus {
+	st := l.spool.Stats()
+	s := SpoolStatus{Replica: st.Replica, Pending: st.Pending, Bytes: st.Bytes, State: SpoolEmpty,
+		Appended: l.appended.Load(), Integrated: l.integrated.Load(), Errors: l.failures.Load()}
+	if st.Pending > 0 {
+		s.State = SpoolIntegrating
+		oldest := st.Oldest.UTC()
+		s.Oldest = &oldest
+	}
+	l.mu.Lock()
+	stuck, lastErr := l.stuck, l.lastErr
+	l.mu.Unlock()
+	if st.Broken != nil {
+		stuck, lastErr = true, st.Broken
+	}
+	if stuck && (st.Pending > 0 || st.Broken != nil) {
+		s.State = SpoolStuck
+	}
+	if lastErr != nil && s.State != SpoolEmpty {
+		s.Error = lastErr.Error()
+	}
+	return s
+}
+
+// Ready is nil unless the spool is stuck: a replica whose spool is merely
+// waiting for the database still answers checks and stays in rotation.
+func (l *SpoolingLog) Ready(context.Context) error {
+	if s := l.SpoolStatus(); s.State == SpoolStuck {
+		return fmt.Errorf("%w: %s", ErrSpoolStuck, s.Error)
+	}
+	return nil
+}
+
+// ReceiptSpooled is ReceiptView.State for a spooled record.
+const ReceiptSpooled = "spooled"
+
+func spooledReceipt(r evidence.Record) *ReceiptView {
+	return &ReceiptView{State: ReceiptSpooled, RecordHash: hex.EncodeToString(r.Hash[:]), Promise: r.Promise}
+}
+
+// MarshalJSON leaves out the log position of a spooled record, which has
+// none yet.
+func (v ReceiptView) MarshalJSON() ([]byte, error) {
+	type plain ReceiptView
+	if v.State != ReceiptSpooled {
+		return json.Marshal(plain(v))
+	}
+	return json.Marshal(struct {
+		State      string            `json:"state"`
+		RecordHash string            `json:"record_hash"`
+		Promise    *evidence.Promise `json:"promise"`
+	}{v.State, v.RecordHash, v.Promise})
+}
