@@ -1,12 +1,9 @@
 package cache
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -45,81 +42,22 @@ func sqliteStore(tb testing.TB) *sqlite.Store {
 	return s
 }
 
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// redisServer is a redis-server of the test's own, on a free port, that
-// the test can stop and start again (the machine's shared Redis is left
-// alone).
-type redisServer struct {
-	tb   testing.TB
-	bin  string
-	port int
-	dir  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-}
+// redisServer is a redis-server of the test's own (testenv.StartRedis)
+// that the test can stop and start again.
+type redisServer struct{ *testenv.PrivateRedis }
 
 func startRedis(tb testing.TB) *redisServer {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		testenv.Need(tb, "redis-server is not installed")
-	}
-	s := &redisServer{tb: tb, bin: bin, port: freePort(tb), dir: tb.TempDir()}
-	s.start()
-	tb.Cleanup(s.stop)
-	return s
+	return &redisServer{testenv.StartRedis(tb)}
 }
 
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *redisServer) addr() string { return s.Addr() }
 
-func (s *redisServer) options() *redis.Options { return &redis.Options{Addr: s.addr()} }
+func (s *redisServer) options() *redis.Options { return &redis.Options{Addr: s.Addr()} }
 
-func (s *redisServer) start() {
-	s.tb.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--daemonize", "no", "--dir", s.dir)
-	// No Stdout/Stderr: /dev/null, so that Wait does not wait on pipes.
-	if err := cmd.Start(); err != nil {
-		s.tb.Fatalf("start redis-server: %v", err)
-	}
-	s.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", s.addr(), 100*time.Millisecond); err == nil {
-			fmt.Fprint(c, "PING\r\n")
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if line == "+PONG\r\n" {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.tb.Fatalf("redis-server on port %d did not start", s.port)
-}
+func (s *redisServer) start() { s.Start() }
 
-func (s *redisServer) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *redisServer) stop() { s.Stop() }
 
 // proxy is a TCP proxy in front of a real server that a test can cut (the
 // server becomes unreachable: new connections refused, open ones reset)
@@ -135,7 +73,7 @@ type proxy struct {
 
 func newProxy(tb testing.TB, target string) *proxy {
 	tb.Helper()
-	p := &proxy{tb: tb, target: target, addr: "127.0.0.1:" + strconv.Itoa(freePort(tb)), conns: map[net.Conn]struct{}{}}
+	p := &proxy{tb: tb, target: target, addr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(tb)), conns: map[net.Conn]struct{}{}}
 	p.restore()
 	tb.Cleanup(p.cut)
 	return p

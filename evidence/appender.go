@@ -101,7 +101,20 @@ func NewAppender(sink Sink, opts ...Option) *Appender {
 // all are durably committed, and returns them with their indexes, in order.
 // If ctx ends first some records may still be committed; the caller then has
 // no receipt and must not answer as if it had.
-func (a *Appender) Append(ctx context.Context, recs ...Record) ([]Record, error) {
+//
+// Append waits at most the commit bound in all, queueing included: behind
+// a batch stuck on a frozen database, a record would otherwise wait for
+// that batch's bound and then for its own. Past it the error wraps
+// ErrUnavailable.
+func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err error) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, a.commitTimeout)
+	defer cancel()
+	defer func() {
+		if err != nil && parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("commit evidence: %w: no commit within %s", ErrUnavailable, a.commitTimeout)
+		}
+	}()
 	reqs := make([]*appendReq, len(recs))
 	for i, rec := range recs {
 		if rec.Salt == nil {

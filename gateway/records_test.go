@@ -23,8 +23,13 @@ import (
 // with the database's owner rights could. Queries use $n parameters.
 type tamperer struct {
 	exec func(t *testing.T, q string, args ...any)
+	// try runs a statement the database may refuse.
+	try func(t *testing.T, q string, args ...any) error
 	// unlock lifts the append-only trigger so rows can be moved.
 	unlock string
+	// unlockCheckpoints lifts the trigger (migration 0008) that refuses a
+	// checkpoint row the tree does not have, as the database's owner could.
+	unlockCheckpoints string
 	// now is a created_at value of the dialect.
 	now any
 }
@@ -59,15 +64,15 @@ func onBothStores(t *testing.T, test func(t *testing.T, h *harness, db tamperer)
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
+		try := func(t *testing.T, q string, args ...any) error {
+			_, err := db.ExecContext(t.Context(), strings.ReplaceAll(q, "$", "?"), args...)
+			return err
+		}
 		test(t, h, tamperer{
-			exec: func(t *testing.T, q string, args ...any) {
-				t.Helper()
-				if _, err := db.ExecContext(t.Context(), strings.ReplaceAll(q, "$", "?"), args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			},
-			unlock: `DROP TRIGGER evidence_no_rewrite`,
-			now:    time.Now().UnixMicro(),
+			exec: mustExec(try), try: try,
+			unlock:            `DROP TRIGGER evidence_no_rewrite`,
+			unlockCheckpoints: `DROP TRIGGER evidence_checkpoints_within_tree`,
+			now:               time.Now().UnixMicro(),
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
@@ -83,17 +88,27 @@ func onBothStores(t *testing.T, test func(t *testing.T, h *harness, db tamperer)
 		}
 		t.Cleanup(func() { conn.Close(context.Background()) })
 		h := newHarness(t, func(c *harnessConfig) { c.store = st })
+		try := func(t *testing.T, q string, args ...any) error {
+			_, err := conn.Exec(t.Context(), q, args...)
+			return err
+		}
 		test(t, h, tamperer{
-			exec: func(t *testing.T, q string, args ...any) {
-				t.Helper()
-				if _, err := conn.Exec(t.Context(), q, args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			},
-			unlock: `ALTER TABLE evidence DISABLE TRIGGER evidence_no_rewrite`,
-			now:    time.Now(),
+			exec: mustExec(try), try: try,
+			unlock:            `ALTER TABLE evidence DISABLE TRIGGER evidence_no_rewrite`,
+			unlockCheckpoints: `ALTER TABLE evidence_checkpoints DISABLE TRIGGER evidence_checkpoints_within_tree`,
+			now:               time.Now(),
 		})
 	})
+}
+
+// mustExec fails the test when the database refuses a statement.
+func mustExec(try func(t *testing.T, q string, args ...any) error) func(t *testing.T, q string, args ...any) {
+	return func(t *testing.T, q string, args ...any) {
+		t.Helper()
+		if err := try(t, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }
 
 func testForgedCheckpointRows(t *testing.T, h *harness, db tamperer) {
@@ -143,20 +158,36 @@ func testForgedCheckpointRows(t *testing.T, h *harness, db tamperer) {
 			t.Fatalf("%s: the served checkpoint does not verify: %v: %s", what, err, res.Body)
 		}
 	}
-	forge := func(size uint64) {
+	const insert = `INSERT INTO evidence_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)`
+	sign := func(size uint64) evidence.SignedCheckpoint {
 		t.Helper()
 		sc, err := forger.Sign(size, [32]byte{9})
 		if err != nil {
 			t.Fatal(err)
 		}
-		db.exec(t, `INSERT INTO evidence_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)`,
-			int64(size), sc.Root[:], sc.Note, db.now)
+		return sc
+	}
+	forge := func(size uint64) {
+		t.Helper()
+		sc := sign(size)
+		db.exec(t, insert, int64(size), sc.Root[:], sc.Note, db.now)
 	}
 	verifies("before forging", check())
 	head, err := h.store.TreeHead(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The database itself refuses a row beyond the tree, and one for the
+	// tree's size with another root.
+	for _, size := range []uint64{head.Size + 1000, head.Size} {
+		sc := sign(size)
+		if err := db.try(t, insert, int64(size), sc.Root[:], sc.Note, db.now); err == nil {
+			t.Fatalf("a checkpoint row of %d records (the tree has %d, root forged) was accepted", size, head.Size)
+		}
+	}
+	// Whoever can lift that trigger can still write such rows: reads hold
+	// them to the same rule.
+	db.exec(t, db.unlockCheckpoints)
 	// A row far beyond the tree: the first stored for its size, it would
 	// otherwise be the latest forever.
 	forge(head.Size + 1000)

@@ -362,7 +362,10 @@ func TestVerifyAndAuditDetectTampering(t *testing.T) {
 	_ = json.Unmarshal(savedState, &st)
 	replaceLatest := func(note []byte, size uint64) {
 		t.Helper()
+		// An insider lifts the triggers that keep rows append-only and
+		// within the tree (migration 0008: the tree's root at its size).
 		pgExec(t, conn, `ALTER TABLE evidence_checkpoints DISABLE TRIGGER evidence_checkpoints_no_rewrite`,
+			`ALTER TABLE evidence_checkpoints DISABLE TRIGGER evidence_checkpoints_within_tree`,
 			fmt.Sprintf(`DELETE FROM evidence_checkpoints WHERE size >= %d`, size))
 		// The row agrees with its note, as a forger's would.
 		c, err := evidence.ParseCheckpoint(note)

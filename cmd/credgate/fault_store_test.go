@@ -2,136 +2,17 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/credgate/credgate/internal/testenv"
 )
-
-// privatePostgres is a PostgreSQL cluster of the test's own, on its own
-// port, that the test may freeze and stop without touching anyone else's.
-type privatePostgres struct {
-	t    *testing.T
-	bin  string // directory of initdb and pg_ctl; empty: PATH
-	dir  string
-	port int
-}
-
-// startPrivatePostgres initialises and starts a cluster in a temporary
-// directory (as the postgres user when run as root). It skips when the
-// server's programs are missing, unless CI=true.
-func startPrivatePostgres(t *testing.T) *privatePostgres {
-	t.Helper()
-	bin := ""
-	if _, err := exec.LookPath("pg_ctl"); err != nil {
-		// Debian keeps the server's programs out of PATH.
-		dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-		if len(dirs) == 0 {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("pg_ctl not found: %v", err)
-			}
-			t.Skipf("pg_ctl not found: %v", err)
-		}
-		bin = dirs[len(dirs)-1]
-	}
-	base, err := os.MkdirTemp("", "credgate-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := &privatePostgres{t: t, bin: bin, dir: filepath.Join(base, "data"), port: freePort(t)}
-	if os.Geteuid() == 0 {
-		if out, err := exec.Command("chown", "postgres:", base).CombinedOutput(); err != nil {
-			t.Fatalf("chown: %v: %s", err, out)
-		}
-	}
-	t.Cleanup(func() {
-		pg.signal(syscall.SIGCONT)
-		_ = pg.ctl("stop", "-m", "immediate", "-w")
-		os.RemoveAll(base)
-	})
-	if out, err := pg.cmd("initdb", "-D", pg.dir, "-U", "root", "--auth=trust", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v: %s", err, out)
-	}
-	if err := pg.ctl("start"); err != nil {
-		t.Fatal(err)
-	}
-	return pg
-}
-
-// cmd runs a server program, as postgres when the test runs as root.
-func (pg *privatePostgres) cmd(name string, args ...string) *exec.Cmd {
-	if pg.bin != "" {
-		name = filepath.Join(pg.bin, name)
-	}
-	if os.Geteuid() == 0 {
-		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
-	}
-	return exec.Command(name, args...)
-}
-
-func (pg *privatePostgres) ctl(action string, args ...string) error {
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='' -c fsync=off", pg.port)
-	full := append([]string{action, "-D", pg.dir, "-o", opts, "-l", filepath.Join(filepath.Dir(pg.dir), "log"), "-w"}, args...)
-	if out, err := pg.cmd("pg_ctl", full...).CombinedOutput(); err != nil {
-		return fmt.Errorf("pg_ctl %s: %w: %s", action, err, out)
-	}
-	return nil
-}
-
-// url is the cluster's default database.
-func (pg *privatePostgres) url() string {
-	return fmt.Sprintf("postgres://root@127.0.0.1:%d/postgres?sslmode=disable", pg.port)
-}
-
-// signal sends sig to the postmaster and every backend it has forked.
-func (pg *privatePostgres) signal(sig syscall.Signal) {
-	b, err := os.ReadFile(filepath.Join(pg.dir, "postmaster.pid"))
-	if err != nil {
-		return
-	}
-	master, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
-	if err != nil {
-		return
-	}
-	pids := []int{master}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …: comm may hold spaces, so cut at ')'.
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(master) {
-			pids = append(pids, pid)
-		}
-	}
-	for _, pid := range pids {
-		_ = syscall.Kill(pid, sig)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // probe is one request of the fault test and what it may answer while the
 // database is away.
@@ -153,11 +34,11 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 		t.Skip("starts its own PostgreSQL")
 	}
 	const bound = time.Second
-	pg := startPrivatePostgres(t)
+	pg := testenv.StartPostgres(t)
 	dataDir := t.TempDir()
 	// Without the spool, whose partner grace would answer the catalogue
 	// probe from the cache (spool_fault_test.go runs with it).
-	base, logs, stop := serveInProcess(t, dataDir, "--postgres-url", pg.url(), "--store-timeout", bound.String(), "--spool=false")
+	base, logs, stop := serveInProcess(t, dataDir, "--postgres-url", pg.URL(), "--store-timeout", bound.String(), "--spool=false")
 	defer stop()
 	var cred struct {
 		ClientID     string `json:"client_id"`
@@ -269,16 +150,16 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 		}
 	}
 
-	pg.signal(syscall.SIGSTOP)
+	pg.Signal(syscall.SIGSTOP)
 	during("frozen", bound+6*time.Second) // past the 5 s partner cache
-	pg.signal(syscall.SIGCONT)
+	pg.Signal(syscall.SIGCONT)
 	answersAgain("after SIGCONT")
 
-	if err := pg.ctl("stop", "-m", "fast"); err != nil {
+	if err := pg.Stop("fast"); err != nil {
 		t.Fatal(err)
 	}
 	during("stopped", 6*time.Second)
-	if err := pg.ctl("start"); err != nil {
+	if err := pg.Start(); err != nil {
 		t.Fatal(err)
 	}
 	answersAgain("after restart")

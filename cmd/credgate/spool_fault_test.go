@@ -12,6 +12,7 @@ import (
 
 	"github.com/credgate/credgate/client/audit"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // spoolAnswer is a check answered during the spool test.
@@ -136,9 +137,9 @@ func TestSpoolOutage(t *testing.T) {
 		t.Skip("starts its own PostgreSQL and kills servers")
 	}
 	bin := buildBinary(t)
-	pg := startPrivatePostgres(t)
+	pg := testenv.StartPostgres(t)
 	dataDir := t.TempDir()
-	env := []string{"CREDGATE_POSTGRES_URL=" + pg.url(), "CREDGATE_STORE_TIMEOUT=1s", "CREDGATE_RATE_LIMIT=1000000-M",
+	env := []string{"CREDGATE_POSTGRES_URL=" + pg.URL(), "CREDGATE_STORE_TIMEOUT=1s", "CREDGATE_RATE_LIMIT=1000000-M",
 		"CREDGATE_EVIDENCE_ORIGIN=" + testOrigin, "CREDGATE_LOG_LEVEL=warn"}
 	srv := startServer(t, bin, dataDir, env...)
 	token := getToken(t, srv.base, testAdminID, testAdminSecret)
@@ -179,7 +180,7 @@ func TestSpoolOutage(t *testing.T) {
 
 	// Outage 1, ended for this server by SIGKILL.
 	outage1 := time.Now()
-	if err := pg.ctl("stop", "-m", "fast"); err != nil {
+	if err := pg.Stop("fast"); err != nil {
 		t.Fatal(err)
 	}
 	a0, s0 := load.counts()
@@ -193,7 +194,7 @@ func TestSpoolOutage(t *testing.T) {
 	}
 	_ = srv.cmd.Wait()
 	t.Logf("outage 1 (%s until SIGKILL): %d checks answered, %d spooled", time.Since(outage1).Round(100*time.Millisecond), a1-a0, s1-s0)
-	if err := pg.ctl("start"); err != nil {
+	if err := pg.Start(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -203,14 +204,14 @@ func TestSpoolOutage(t *testing.T) {
 	load.retarget(srv.base)
 	time.Sleep(time.Second)
 	outage2 := time.Now()
-	if err := pg.ctl("stop", "-m", "fast"); err != nil {
+	if err := pg.Stop("fast"); err != nil {
 		t.Fatal(err)
 	}
 	a2, s2 := load.counts()
 	time.Sleep(5 * time.Second)
 	a3, s3 := load.counts()
 	t.Logf("outage 2 (%s): %d checks answered, %d spooled", time.Since(outage2).Round(100*time.Millisecond), a3-a2, s3-s2)
-	if err := pg.ctl("start"); err != nil {
+	if err := pg.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// SIGKILL while the spool is being integrated: as soon as it shrinks.
