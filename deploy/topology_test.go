@@ -178,7 +178,7 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 	origin := *p.Services[replicas[0].name].Environment["CREDGATE_EVIDENCE_ORIGIN"]
 	for i := range 6 {
 		r := replicas[i%len(replicas)]
-		subject := validUSCC(t, fmt.Sprintf("91110108MA01TOP%02d", i))
+		subject := validUSCC(t, fmt.Sprintf("91110108MA01TPL%02d", i))
 		var check struct {
 			ID      string `json:"check_id"`
 			Outcome string `json:"outcome"`
