@@ -117,7 +117,24 @@ func TestComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	spools := map[string]string{} // volume → replica
 	for _, r := range replicas {
+		// Each replica spools to a volume of its own: two replicas on one
+		// spool would be refused at start, and a spool on the container's
+		// layer would be lost with it.
+		dirVar := r.Environment["CREDGATE_SPOOL_DIR"]
+		var vol string
+		for _, v := range r.Volumes {
+			if dirVar != nil && v.Target == *dirVar && v.Type == types.VolumeTypeVolume {
+				vol = v.Source
+			}
+		}
+		if vol == "" {
+			t.Errorf("%s: no named volume at its CREDGATE_SPOOL_DIR", r.Name)
+		} else if other, ok := spools[vol]; ok {
+			t.Errorf("%s and %s share the spool volume %s", r.Name, other, vol)
+		}
+		spools[vol] = r.Name
 		if d := r.DependsOn[migrations[0].Name]; d.Condition != types.ServiceConditionCompletedSuccessfully {
 			t.Errorf("%s starts before migrations complete: %+v", r.Name, d)
 		}

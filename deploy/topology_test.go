@@ -123,6 +123,8 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 			"CREDGATE_RATE_LIMIT_PREFIX":   fmt.Sprintf("credgate-topology-rl-%d", run),
 			"CREDGATE_SHUTDOWN_TIMEOUT":    "5s",
 			"CREDGATE_CHECKPOINT_INTERVAL": "100ms",
+			// Each replica's own spool, as compose gives each its volume.
+			"CREDGATE_SPOOL_DIR": t.TempDir(),
 		}
 	}
 
