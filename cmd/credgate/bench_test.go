@@ -46,8 +46,22 @@ func benchServer(t *testing.T, adminID, adminSecret string, opts ...gateway.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), partners, access.NewTokens(key),
-		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithRateLimiter(limits)}, opts...)...)
+	// The evidence log and receipts, as serve wires them: the receipts
+	// phase fetches a receipt for each of its checks.
+	skey, err := evidence.GenerateSignerKey("credgate.bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := evidence.NewSigner("credgate.bench/evidence", skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evlog := evidence.NewLog(st, signer)
+	if err := evlog.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := gateway.New(service.NewChecker(cat, st, app, st, service.WithReceiptBuilder(evlog)), service.NewEntries(st, cat), partners, access.NewTokens(key),
+		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithRateLimiter(limits), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}, opts...)...)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()
@@ -83,10 +97,13 @@ func TestBenchCommand(t *testing.T) {
 		t.Error("a phase was skipped")
 	}
 	errLines := regexp.MustCompile(`(?m)^  errors +(\d+)`).FindAllStringSubmatch(text, -1)
-	if len(errLines) != 3 {
-		t.Fatalf("%d errors lines, want 3", len(errLines))
+	// saturate, noop, rate, receipts-load, receipts, overload
+	if len(errLines) != 6 {
+		t.Fatalf("%d errors lines, want 6", len(errLines))
 	}
-	for _, m := range errLines {
+	// The overload phase offers more than the server takes: its refusals
+	// (503 overloaded) are the point of it.
+	for _, m := range errLines[:5] {
 		if m[1] != "0" {
 			t.Errorf("errors %s, want 0", m[1])
 		}
@@ -102,14 +119,14 @@ func TestBenchCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
 		t.Fatalf("last line is not the JSON report: %v", err)
 	}
-	if len(rep.Phases) != 3 || rep.RatioPct == nil {
+	if len(rep.Phases) != 6 || rep.RatioPct == nil {
 		t.Fatalf("JSON report: %d phases, ratio %v", len(rep.Phases), rep.RatioPct)
 	}
 	for _, p := range rep.Phases {
-		if p.Requests == 0 || p.Errors != 0 || p.Throughput <= 0 {
+		if p.Requests == 0 || p.Throughput <= 0 || (p.Errors != 0 && p.Name != "overload") || p.Errors != p.ErrorsBy["HTTP 503"] {
 			t.Errorf("phase %s: %d requests, %d errors, %.1f req/s", p.Name, p.Requests, p.Errors, p.Throughput)
 		}
-		if p.Name != "noop" && (p.Outcomes["clear"] == 0 || p.Outcomes["clear"] == p.Requests) {
+		if p.Name != "noop" && p.Name != "receipts" && (p.Outcomes["clear"] == 0 || p.Outcomes["clear"] == p.Requests) {
 			t.Errorf("phase %s outcomes %v: want both clear and restricted answers", p.Name, p.Outcomes)
 		}
 	}
