@@ -23,6 +23,7 @@ import (
 
 	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/service"
 )
 
 // TestOpenAPIDocument checks openapi.yaml itself: it is OpenAPI 3.1 and
@@ -274,7 +275,9 @@ func checkRoutes(t *testing.T, c *contract) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithNoopEndpoint()).Handler()
+	// Screening routes are mounted only with the service; it is not called.
+	h := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithNoopEndpoint(),
+		gateway.WithScreenings(service.NewScreenings(nil, nil, t.TempDir()))).Handler()
 	engine, ok := h.(*gin.Engine)
 	if !ok {
 		t.Fatalf("Handler() is a %T, not a *gin.Engine", h)

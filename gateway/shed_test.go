@@ -15,18 +15,32 @@ import (
 	"github.com/credgate/credgate/service"
 )
 
-// stalledSink holds every evidence commit until released, so that checks
-// stay in progress.
+// stalledSink, once armed, holds every evidence commit until released, so
+// that checks stay in progress; before, commits (the harness's own acts)
+// pass.
 type stalledSink struct {
 	service.Store
+	mu      sync.Mutex
+	armed   bool
 	entered chan struct{}
 	release chan struct{}
 	once    sync.Once
 }
 
+func (s *stalledSink) arm() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed, s.entered, s.release = true, make(chan struct{}), make(chan struct{})
+}
+
 func (s *stalledSink) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
-	s.once.Do(func() { close(s.entered) })
-	<-s.release
+	s.mu.Lock()
+	armed, entered, release := s.armed, s.entered, s.release
+	s.mu.Unlock()
+	if armed {
+		s.once.Do(func() { close(entered) })
+		<-release
+	}
 	return s.Store.AppendBatch(ctx, recs)
 }
 
@@ -41,15 +55,14 @@ func TestChecksPastCapacityAreShed(t *testing.T) {
 	h := newHarness(t, func(c *harnessConfig) {
 		c.gateway = append(c.gateway, gateway.WithCheckCapacity(1, 1))
 		c.wrap = func(st service.Store) service.Store {
-			sink = &stalledSink{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
+			sink = &stalledSink{Store: st}
 			return sink
 		}
 	})
-	// Creating the partner records an act through the same sink.
-	close(sink.release)
+	// Creating the partner records an act through the same sink, which
+	// stalls only from here on.
 	_, tok := h.partner("shed bank", "government_procurement")
-	sink.release = make(chan struct{})
-	sink.once = sync.Once{}
+	sink.arm()
 	body := []byte(`{"subject":{"id":"914403001922038216"},"action":"government_procurement"}`)
 
 	send := func() int {
