@@ -75,7 +75,7 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Server: Server{Addr: ":8080", ShutdownTimeout: 30 * time.Second},
+		Server: Server{Addr: ":8080", ShutdownTimeout: 30 * time.Second, ChecksInFlight: gateway.DefaultChecksInFlight, CheckQueue: gateway.DefaultCheckQueue},
 		Store:  Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout},
 		Cache:  Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL},
 		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second,
