@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -33,7 +34,7 @@ func newPushHarness(t *testing.T) *pushHarness {
 			ps := raw.(service.PushStore)
 			_, key, _ := ed25519.GenerateKey(rand.Reader)
 			ph.events = service.NewEvents(ps, raw, raw, cat, service.WithEventsAudit(audit))
-			ph.deliverer = service.NewDeliverer(ps, service.NewWebhookSigner(key), service.WithDeliveryAudit(audit),
+			ph.deliverer = service.NewDeliverer(ps, service.NewWebhookSigner(key), webhook.NewSender(), service.WithDeliveryAudit(audit),
 				service.WithDeliveryBackoff(time.Millisecond, time.Millisecond), service.WithDeliveryAttempts(2))
 			return []gateway.Option{gateway.WithPush(ph.events, service.NewWatchlists(ps, service.WithWatchlistsAudit(audit)), ph.deliverer)}
 		}

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/hkdf"
@@ -11,13 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -189,9 +185,11 @@ type Deliverer struct {
 	store  WebhookStore
 	signer *WebhookSigner
 	audit  *Audit
-	client *http.Client
-	logger *slog.Logger
-	now    func() time.Time
+	sender WebhookSender
+	// timeout bounds one attempt (events.webhook_timeout).
+	timeout time.Duration
+	logger  *slog.Logger
+	now     func() time.Time
 
 	interval    time.Duration
 	minBackoff  time.Duration
@@ -233,7 +231,7 @@ func WithDeliveryAttempts(n int) DelivererOption {
 func WithDeliveryTimeout(t time.Duration) DelivererOption {
 	return func(d *Deliverer) {
 		if t > 0 {
-			d.client.Timeout = t
+			d.timeout = t
 			d.lease = max(d.lease, 3*t)
 		}
 	}
@@ -254,14 +252,17 @@ func WithDeliveryAudit(a *Audit) DelivererOption { return func(d *Deliverer) { d
 // WithDeliveryLogger sets the logger (it never receives event bodies).
 func WithDeliveryLogger(l *slog.Logger) DelivererOption { return func(d *Deliverer) { d.logger = l } }
 
-// WithDeliveryClient sets the HTTP client (tests).
-func WithDeliveryClient(c *http.Client) DelivererOption { return func(d *Deliverer) { d.client = c } }
+// WebhookSender sends one signed webhook request (adapters/webhook over
+// HTTP). status is the receiver's status (0: none); failure is "" on a
+// 2xx answer, else why not, never naming the URL.
+type WebhookSender interface {
+	Post(ctx context.Context, url string, header map[string]string, body []byte) (status int, failure string)
+}
 
-// NewDeliverer returns the webhook deliverer.
-func NewDeliverer(store WebhookStore, signer *WebhookSigner, opts ...DelivererOption) *Deliverer {
+// NewDeliverer returns the webhook deliverer, sending through sender.
+func NewDeliverer(store WebhookStore, signer *WebhookSigner, sender WebhookSender, opts ...DelivererOption) *Deliverer {
 	d := &Deliverer{
-		store: store, signer: signer, logger: slog.Default(), now: time.Now,
-		client:   &http.Client{Timeout: DefaultWebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		store: store, signer: signer, sender: sender, timeout: DefaultWebhookTimeout, logger: slog.Default(), now: time.Now,
 		interval: DefaultEventsInterval, minBackoff: DefaultWebhookMinBackoff, maxBackoff: DefaultWebhookMaxBackoff,
 		maxAttempts: DefaultWebhookMaxAttempts,
 		lease:       30 * time.Second, parallel: 8, kick: make(chan struct{}, 1),
@@ -382,45 +383,17 @@ func (d *Deliverer) post(ctx context.Context, dl Delivery, body []byte, at time.
 	if dl.URL == "" {
 		return 0, "no webhook"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.URL, bytes.NewReader(body))
-	if err != nil {
-		return 0, "invalid webhook url"
-	}
 	ts := at.Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "credgate-webhook/1")
-	req.Header.Set(HeaderWebhookID, dl.Event.ID)
-	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderWebhookSignature, d.signer.Sign(dl.Event.ID, ts, body))
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return 0, transportFailure(err)
+	header := map[string]string{
+		"Content-Type":         "application/json",
+		"User-Agent":           "credgate-webhook/1",
+		HeaderWebhookID:        dl.Event.ID,
+		HeaderWebhookTimestamp: strconv.FormatInt(ts, 10),
+		HeaderWebhookSignature: d.signer.Sign(dl.Event.ID, ts, body),
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, "status " + strconv.Itoa(resp.StatusCode)
-	}
-	return resp.StatusCode, ""
-}
-
-// transportFailure names a transport error without the URL.
-func transportFailure(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout"):
-		return "timeout"
-	case strings.Contains(err.Error(), "connection refused"):
-		return "connection refused"
-	}
-	msg := err.Error()
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	return msg
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return d.sender.Post(ctx, dl.URL, header, body)
 }
 
 // backoff is the wait after the n-th failed attempt: exponential from

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/config"
 	"github.com/credgate/credgate/policy"
@@ -25,7 +26,7 @@ func startPush(ctx context.Context, c config.Events, st store, cat *policy.Catal
 	}
 	events := service.NewEvents(st, st, st, cat, service.WithEventsAudit(audit), service.WithEventsLogger(logger),
 		service.WithCheckedWindow(c.CheckedWindow), service.WithEventRetention(c.Retention), service.WithFanoutInterval(c.Interval))
-	deliverer := service.NewDeliverer(st, service.NewWebhookSigner(key), service.WithDeliveryAudit(audit),
+	deliverer := service.NewDeliverer(st, service.NewWebhookSigner(key), webhook.NewSender(), service.WithDeliveryAudit(audit),
 		service.WithDeliveryLogger(logger), service.WithDeliveryInterval(c.Interval), service.WithDeliveryTimeout(c.WebhookTimeout),
 		service.WithDeliveryBackoff(c.WebhookMinBackoff, c.WebhookMaxBackoff), service.WithDeliveryAttempts(c.WebhookMaxAttempts))
 	watchlists := service.NewWatchlists(st, service.WithWatchlistsAudit(audit))
