@@ -241,7 +241,10 @@ func TestFrozenDatabaseBoundsEveryWait(t *testing.T) {
 func TestStoppedDatabaseAnswers503(t *testing.T) {
 	t.Parallel()
 	pg := testenv.StartPostgres(t)
-	srv := startServer(t, "CREDGATE_POSTGRES_URL="+pg.URL(), "CREDGATE_STORE_TIMEOUT="+storeTimeout.String())
+	// Fail-closed mode, the finding's subject: with the spool on, checks of
+	// cached subjects and a partner's cached credential carry on instead
+	// (spool_test.go).
+	srv := startServer(t, "CREDGATE_POSTGRES_URL="+pg.URL(), "CREDGATE_STORE_TIMEOUT="+storeTimeout.String(), "CREDGATE_SPOOL=false")
 	a := newAPI(srv.base)
 	admin := a.adminToken(t)
 	tok := a.partner(t, admin, nil, action)
