@@ -1,10 +1,8 @@
 package evidence
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -79,17 +77,9 @@ func (s *Signer) Promise(e SpoolEntry, at time.Time) (Promise, error) {
 // ParsePromise decodes a promise strictly (one JSON object, no unknown
 // fields, at most MaxReceiptSize bytes).
 func ParsePromise(raw []byte) (Promise, error) {
-	if len(raw) > MaxReceiptSize {
-		return Promise{}, fmt.Errorf("%w: larger than %d bytes", ErrReceiptFormat, MaxReceiptSize)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var p Promise
-	if err := dec.Decode(&p); err != nil {
-		return Promise{}, fmt.Errorf("%w: %w", ErrReceiptFormat, err)
-	}
-	if dec.More() {
-		return Promise{}, fmt.Errorf("%w: data after the promise object", ErrReceiptFormat)
+	p, err := decodeStrict[Promise](raw, "promise")
+	if err != nil {
+		return Promise{}, err
 	}
 	if p.Format != PromiseFormat {
 		return Promise{}, fmt.Errorf("%w: format %q, expected %q", ErrReceiptFormat, p.Format, PromiseFormat)

@@ -95,22 +95,33 @@ type Verified struct {
 // ParseReceipt decodes a receipt strictly: one JSON object, no unknown
 // fields, at most MaxReceiptSize bytes.
 func ParseReceipt(raw []byte) (Receipt, error) {
-	if len(raw) > MaxReceiptSize {
-		return Receipt{}, fmt.Errorf("%w: larger than %d bytes", ErrReceiptFormat, MaxReceiptSize)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var r Receipt
-	if err := dec.Decode(&r); err != nil {
-		return Receipt{}, fmt.Errorf("%w: %w", ErrReceiptFormat, err)
-	}
-	if dec.More() {
-		return Receipt{}, fmt.Errorf("%w: data after the receipt object", ErrReceiptFormat)
+	r, err := decodeStrict[Receipt](raw, "receipt")
+	if err != nil {
+		return Receipt{}, err
 	}
 	if r.Format != ReceiptFormat {
 		return Receipt{}, fmt.Errorf("%w: format %q, expected %q", ErrReceiptFormat, r.Format, ReceiptFormat)
 	}
 	return r, nil
+}
+
+// decodeStrict decodes one JSON object of at most MaxReceiptSize bytes
+// with no unknown fields and nothing after it, as receipts and promises
+// are read; what names it in errors.
+func decodeStrict[T any](raw []byte, what string) (T, error) {
+	var v T
+	if len(raw) > MaxReceiptSize {
+		return v, fmt.Errorf("%w: larger than %d bytes", ErrReceiptFormat, MaxReceiptSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, fmt.Errorf("%w: %w", ErrReceiptFormat, err)
+	}
+	if dec.More() {
+		return v, fmt.Errorf("%w: data after the %s object", ErrReceiptFormat, what)
+	}
+	return v, nil
 }
 
 // VerifyReceipt checks a receipt against the trusted verifier keys, link
