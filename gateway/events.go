@@ -26,14 +26,32 @@ const watchlistPath = "/v1/watchlist"
 
 // pushAPI holds the push services; nil fields answer 503.
 type pushAPI struct {
-	events     *service.Events
-	watchlists *service.Watchlists
-	deliverer  *service.Deliverer
+	events      *service.Events
+	watchlists  *service.Watchlists
+	deliverer   *service.Deliverer
+	departments *service.Departments
 }
 
 // WithPush serves the event feed, watchlists and webhooks.
 func WithPush(events *service.Events, watchlists *service.Watchlists, deliverer *service.Deliverer) Option {
-	return func(s *Server) { s.push = &pushAPI{events: events, watchlists: watchlists, deliverer: deliverer} }
+	return func(s *Server) {
+		var d *service.Departments
+		if s.push != nil {
+			d = s.push.departments
+		}
+		s.push = &pushAPI{events: events, watchlists: watchlists, deliverer: deliverer, departments: d}
+	}
+}
+
+// WithDepartments serves departments' subscriptions by measure authority
+// (GET and PUT /v1/admin/partners/{client_id}/authorities).
+func WithDepartments(d *service.Departments) Option {
+	return func(s *Server) {
+		if s.push == nil {
+			s.push = &pushAPI{}
+		}
+		s.push.departments = d
+	}
 }
 
 // mountPush mounts the routes whether or not WithPush was given, so that
@@ -50,6 +68,60 @@ func (s *Server) mountPush(r *gin.Engine, authed, admin, audit *gin.RouterGroup)
 	own.POST("/watchlist", limitBody(MaxWatchlistBody), s.uploadWatchlist)
 	audit.GET("/deliveries", s.needPush, s.listDeliveries)
 	admin.POST("/deliveries/replay", limitBody(MaxJSONBody), s.needPush, s.replayDeliveries)
+	audit.GET("/partners/:client_id/authorities", s.needDepartments, s.getAuthorities)
+	admin.PUT("/partners/:client_id/authorities", limitBody(MaxJSONBody), s.needDepartments, s.putAuthorities)
+}
+
+func (s *Server) needDepartments(c *gin.Context) {
+	if s.push == nil || s.push.departments == nil || s.push.events == nil {
+		fail(c, service.ErrEventsUnavailable)
+		return
+	}
+	c.Next()
+}
+
+// getAuthorities serves a partner's subscription by measure authority.
+func (s *Server) getAuthorities(c *gin.Context) {
+	sub, err := s.push.departments.Get(c.Request.Context(), c.Param("client_id"))
+	if err != nil {
+		fail(c, partnerNotFound(err))
+		return
+	}
+	c.JSON(http.StatusOK, sub)
+}
+
+// putAuthorities replaces a partner's subscription by measure authority
+// ({"authorities": [...]}, spelled as the catalogue spells them; [] ends
+// it).
+func (s *Server) putAuthorities(c *gin.Context) {
+	var in struct {
+		Authorities []string `json:"authorities"`
+	}
+	if err := decodeJSON(c.Request.Body, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	if in.Authorities == nil {
+		pr := problem(http.StatusUnprocessableEntity, "invalid_subscription", "Invalid subscription",
+			"authorities is required: the measure authorities to follow, [] for none")
+		pr.Field = "authorities"
+		fail(c, pr)
+		return
+	}
+	sub, err := s.push.departments.Set(c.Request.Context(), c.Param("client_id"), in.Authorities)
+	if err != nil {
+		fail(c, partnerNotFound(err))
+		return
+	}
+	c.JSON(http.StatusOK, sub)
+}
+
+// partnerNotFound names the partner in a not-found answer.
+func partnerNotFound(err error) error {
+	if errors.Is(err, service.ErrNotFound) {
+		return problem(http.StatusNotFound, "not_found", "Not found", "no partner with this client id")
+	}
+	return err
 }
 
 func (s *Server) needPush(c *gin.Context) {
@@ -86,6 +158,12 @@ func eventsProblem(err error) *Problem {
 	case errors.Is(err, service.ErrInvalidWebhook):
 		pr = problem(http.StatusBadRequest, "invalid_webhook", "Invalid webhook", err.Error())
 		pr.Field = "url"
+	case errors.Is(err, service.ErrUnknownAuthority):
+		pr = problem(http.StatusUnprocessableEntity, "unknown_authority", "Unknown authority", err.Error())
+		pr.Field = "authorities"
+	case errors.Is(err, service.ErrInvalidSubscription):
+		pr = problem(http.StatusUnprocessableEntity, "invalid_subscription", "Invalid subscription", err.Error())
+		pr.Field = "authorities"
 	case errors.Is(err, service.ErrEventsUnavailable), errors.Is(err, service.ErrWebhooksUnavailable):
 		pr = problem(http.StatusServiceUnavailable, "push_unavailable", "Push unavailable",
 			"this server is not configured for events, watchlists and webhooks")

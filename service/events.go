@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,6 +140,9 @@ type EventStore interface {
 	// PruneEvents deletes events created before before (with their
 	// deliveries) and checked-subject rows older than checkedBefore.
 	PruneEvents(ctx context.Context, before, checkedBefore time.Time) (int64, error)
+	// AuthoritySubscriptions returns every department's subscription by
+	// authority (departments.go), ordered by partner then authority.
+	AuthoritySubscriptions(ctx context.Context) ([]AuthoritySubscription, error)
 }
 
 // PartnerLister lists partners (the fan-out resolves subscribers' actions
@@ -181,16 +185,20 @@ type Event struct {
 	ID string `json:"id"`
 	// Cursor is the event's position in the feed: GET /v1/events?after=
 	// it returns the events after this one.
-	Cursor       string          `json:"cursor"`
-	Kind         EventKind       `json:"kind"`
-	Subject      SubjectView     `json:"subject"`
-	EntryID      string          `json:"entry_id"`
-	EntryVersion int64           `json:"entry_version"`
-	List         string          `json:"list"`
-	EntryStatus  string          `json:"entry_status"`
-	OccurredAt   time.Time       `json:"occurred_at"`
-	Subscription []string        `json:"subscription"`
-	Changes      []MeasureChange `json:"changes"`
+	Cursor       string      `json:"cursor"`
+	Kind         EventKind   `json:"kind"`
+	Subject      SubjectView `json:"subject"`
+	EntryID      string      `json:"entry_id"`
+	EntryVersion int64       `json:"entry_version"`
+	List         string      `json:"list"`
+	EntryStatus  string      `json:"entry_status"`
+	OccurredAt   time.Time   `json:"occurred_at"`
+	Subscription []string    `json:"subscription"`
+	// Authorities are, in a department's event, the authorities it
+	// subscribed to whose measures the change brought into or out of
+	// force.
+	Authorities []string        `json:"authorities,omitempty"`
+	Changes     []MeasureChange `json:"changes"`
 }
 
 // WireEvent returns the JSON an event is sent as: its stored body with
@@ -231,6 +239,10 @@ type Events struct {
 	checkedWindow time.Duration
 	retention     time.Duration
 	interval      time.Duration
+
+	// authorityActions holds, for each authority of the catalogue, the
+	// actions its measures bind: what a department's events decide.
+	authorityActions map[string][]string
 
 	// published is closed and replaced whenever this process publishes
 	// events, waking long-polls; other replicas' events are found by the
@@ -288,6 +300,17 @@ func NewEvents(store EventStore, entries AffectingReader, partners PartnerLister
 		store: store, entries: entries, partners: partners, catalog: cat, logger: slog.Default(), now: time.Now,
 		checkedWindow: DefaultCheckedWindow, retention: DefaultEventRetention, interval: DefaultEventsInterval,
 		published: make(chan struct{}), kick: make(chan struct{}, 1),
+		authorityActions: map[string][]string{},
+	}
+	for _, m := range cat.Measures() {
+		for _, a := range m.Actions {
+			if !slices.Contains(e.authorityActions[m.Authority], a) {
+				e.authorityActions[m.Authority] = append(e.authorityActions[m.Authority], a)
+			}
+		}
+	}
+	for _, as := range e.authorityActions {
+		slices.Sort(as)
 	}
 	for _, o := range opts {
 		o(e)
@@ -361,13 +384,17 @@ func (e *Events) FanOut(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	depts, err := e.departments(ctx, partners)
+	if err != nil {
+		return 0, err
+	}
 	now := e.now().UTC().Truncate(time.Microsecond)
 	var (
 		events []StoredEvent
 		done   = make([]int64, 0, len(changes))
 	)
 	for _, c := range changes {
-		evs, err := e.eventsFor(ctx, c, partners, now)
+		evs, err := e.eventsFor(ctx, c, partners, depts, now)
 		if err != nil {
 			return 0, fmt.Errorf("outbox row %d: %w", c.Seq, err)
 		}
@@ -426,8 +453,47 @@ func (e *Events) partnerIndex(ctx context.Context) (map[string]Partner, error) {
 	return idx, nil
 }
 
+// department is a partner subscribed by authority (departments.go).
+type department struct {
+	partner     Partner
+	authorities []string
+	// actions are those the authorities' measures bind, sorted.
+	actions []string
+}
+
+// departments reads the subscriptions by authority once per fan-out batch:
+// a few rows per department, whatever the number of subjects, so that a
+// change costs one decision per department's action and never a scan.
+func (e *Events) departments(ctx context.Context, partners map[string]Partner) ([]department, error) {
+	subs, err := e.store.AuthoritySubscriptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("authority subscriptions: %w", err)
+	}
+	var out []department
+	for _, s := range subs {
+		p, ok := partners[s.Partner]
+		if !ok || p.Role != RolePartner {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1].partner.ClientID != s.Partner {
+			out = append(out, department{partner: p})
+		}
+		d := &out[len(out)-1]
+		d.authorities = append(d.authorities, s.Authority)
+		for _, a := range e.authorityActions[s.Authority] {
+			if !slices.Contains(d.actions, a) {
+				d.actions = append(d.actions, a)
+			}
+		}
+	}
+	for i := range out {
+		slices.Sort(out[i].actions)
+	}
+	return out, nil
+}
+
 // eventsFor builds the events of one outbox row.
-func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[string]Partner, now time.Time) ([]StoredEvent, error) {
+func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[string]Partner, depts []department, now time.Time) ([]StoredEvent, error) {
 	after, err := e.store.EntryVersion(ctx, c.EntryID, c.Version)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil // history predating it: nothing to tell
@@ -485,8 +551,30 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 			reasons[k] = append(reasons[k], s.Reason)
 		}
 	}
+	// Departments follow every subject the change touches; whether they
+	// are told depends on their measures (below).
+	deptOf := make(map[string]*department, len(depts))
+	for i := range depts {
+		d := &depts[i]
+		deptOf[d.partner.ClientID] = d
+		for _, s := range subjects {
+			k := key{s, d.partner.ClientID}
+			if _, ok := reasons[k]; !ok {
+				order = append(order, k)
+			}
+			reasons[k] = append(reasons[k], SubscribedAuthority)
+		}
+	}
+	if len(depts) > 0 {
+		slices.SortStableFunc(order, func(a, b key) int {
+			if a.subject != b.subject {
+				return strings.Compare(a.subject, b.subject)
+			}
+			return strings.Compare(a.partner, b.partner)
+		})
+	}
 	var out []StoredEvent
-	found := map[string][]policy.Entry{}
+	inputs := map[string]*changeInputs{}
 	for _, k := range order {
 		p, ok := partners[k.partner]
 		if !ok {
@@ -499,16 +587,74 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 		if !CallerOf(p).mayCheckKind(subject.Kind) {
 			continue // not entitled to this kind of subject (persons' numbers)
 		}
-		f, ok := found[k.subject]
+		in, ok := inputs[k.subject]
 		if !ok {
-			if f, err = e.entries.EntriesAffecting(ctx, k.subject); err != nil {
+			f, err := e.entries.EntriesAffecting(ctx, k.subject)
+			if err != nil {
 				return nil, fmt.Errorf("look up entries: %w", err)
 			}
-			found[k.subject] = f
+			in = newChangeInputs(subject, f, before, after, atBefore, atAfter)
+			inputs[k.subject] = in
 		}
-		changes, err := e.measureChanges(p, subject, f, before, after, atBefore, atAfter)
-		if err != nil {
-			return nil, err
+		rs := slices.Clone(reasons[k])
+		var changes []MeasureChange
+		own := slices.ContainsFunc(rs, func(r string) bool { return r != SubscribedAuthority })
+		if own {
+			// The partner's own actions, every measure.
+			actions := p.Actions
+			if p.Role != RolePartner {
+				actions = nil
+			}
+			changes = make([]MeasureChange, 0, len(actions))
+			for _, a := range actions {
+				if _, ok := e.catalog.Action(a); !ok {
+					continue
+				}
+				mc, err := e.actionChange(in, a, p.Region)
+				if err != nil {
+					return nil, err
+				}
+				changes = append(changes, mc)
+			}
+		}
+		var auths []string
+		if d := deptOf[k.partner]; d != nil {
+			// The department's authorities: the actions their measures
+			// bind, each with only those measures, kept when one of them
+			// came into or went out of force.
+			for _, a := range d.actions {
+				if slices.ContainsFunc(changes, func(mc MeasureChange) bool { return mc.Action == a }) {
+					continue // already told in full
+				}
+				if _, ok := e.catalog.Action(a); !ok {
+					continue
+				}
+				mc, err := e.actionChange(in, a, p.Region)
+				if err != nil {
+					return nil, err
+				}
+				if mc = onlyAuthorities(mc, d.authorities); len(mc.InForce)+len(mc.OutOfForce) > 0 {
+					changes = append(changes, mc)
+				}
+			}
+			for _, mc := range changes {
+				for _, m := range slices.Concat(mc.InForce, mc.OutOfForce) {
+					if slices.Contains(d.authorities, m.Authority) && !slices.Contains(auths, m.Authority) {
+						auths = append(auths, m.Authority)
+					}
+				}
+			}
+			slices.Sort(auths)
+			if len(auths) == 0 {
+				rs = slices.DeleteFunc(rs, func(r string) bool { return r == SubscribedAuthority })
+			}
+		}
+		if len(rs) == 0 {
+			continue // a department none of whose measures changed
+		}
+		slices.Sort(rs)
+		if changes == nil {
+			changes = []MeasureChange{}
 		}
 		id, err := newID("evt_")
 		if err != nil {
@@ -517,7 +663,7 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 		ev := Event{
 			ID: id, Kind: kind, Subject: SubjectView{ID: subject.Value, Kind: subject.Kind},
 			EntryID: after.ID, EntryVersion: after.Version, List: after.List, EntryStatus: string(after.StatusAt(atAfter)),
-			OccurredAt: c.RecordedAt.UTC(), Subscription: reasons[k], Changes: changes,
+			OccurredAt: c.RecordedAt.UTC(), Subscription: rs, Authorities: auths, Changes: changes,
 		}
 		body, err := json.Marshal(struct {
 			Event
@@ -531,11 +677,19 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 	return out, nil
 }
 
-// measureChanges decides each of the partner's actions with the entry
-// before and after the change (the subject's other entries as they are
-// now), as a check by that partner would, and keeps the measures whose
-// being in force differs.
-func (e *Events) measureChanges(p Partner, subject policy.SubjectID, current []policy.Entry, before *policy.Entry, after policy.Entry, atBefore, atAfter time.Time) ([]MeasureChange, error) {
+// changeInputs are what the decisions about one subject before and after a
+// change read: the entry before and after it with the subject's other
+// entries as they are now, and the decisions made so far, by action and
+// region, which partners and departments share.
+type changeInputs struct {
+	subject           policy.SubjectID
+	withBefore        []policy.Entry
+	withAfter         []policy.Entry
+	atBefore, atAfter time.Time
+	decided           map[[2]string]MeasureChange
+}
+
+func newChangeInputs(subject policy.SubjectID, current []policy.Entry, before *policy.Entry, after policy.Entry, atBefore, atAfter time.Time) *changeInputs {
 	others := make([]policy.Entry, 0, len(current))
 	for _, x := range current {
 		if x.ID != after.ID {
@@ -546,31 +700,48 @@ func (e *Events) measureChanges(p Partner, subject policy.SubjectID, current []p
 	if before != nil {
 		withBefore = append(slices.Clip(others), *before)
 	}
-	withAfter := append(slices.Clip(others), after)
-	actions := p.Actions
-	if p.Role != RolePartner {
-		actions = nil
+	return &changeInputs{subject: subject, withBefore: withBefore, withAfter: append(slices.Clip(others), after),
+		atBefore: atBefore, atAfter: atAfter, decided: map[[2]string]MeasureChange{}}
+}
+
+// actionChange decides action for a caller in region with the entry
+// before and after the change, as a check by that caller would, and keeps
+// the measures whose being in force differs.
+func (e *Events) actionChange(in *changeInputs, action, region string) (MeasureChange, error) {
+	k := [2]string{action, region}
+	if mc, ok := in.decided[k]; ok {
+		return mc, nil
 	}
-	out := make([]MeasureChange, 0, len(actions))
-	for _, a := range actions {
-		if _, ok := e.catalog.Action(a); !ok {
-			continue
-		}
-		q := policy.Query{Subject: subject, Action: a, At: atBefore, Context: policy.CheckContext{Region: p.Region}, ViolationsUnknown: true}
-		db, err := policy.Decide(e.catalog, q, withBefore)
-		if err != nil {
-			return nil, err
-		}
-		q.At = atAfter
-		da, err := policy.Decide(e.catalog, q, withAfter)
-		if err != nil {
-			return nil, err
-		}
-		mc := MeasureChange{Action: a, OutcomeBefore: db.Outcome, Outcome: da.Outcome,
-			InForce: inForceDiff(da, db), OutOfForce: inForceDiff(db, da)}
-		out = append(out, mc)
+	q := policy.Query{Subject: in.subject, Action: action, At: in.atBefore, Context: policy.CheckContext{Region: region}, ViolationsUnknown: true}
+	db, err := policy.Decide(e.catalog, q, in.withBefore)
+	if err != nil {
+		return MeasureChange{}, err
 	}
-	return out, nil
+	q.At = in.atAfter
+	da, err := policy.Decide(e.catalog, q, in.withAfter)
+	if err != nil {
+		return MeasureChange{}, err
+	}
+	mc := MeasureChange{Action: action, OutcomeBefore: db.Outcome, Outcome: da.Outcome,
+		InForce: inForceDiff(da, db), OutOfForce: inForceDiff(db, da)}
+	in.decided[k] = mc
+	return mc, nil
+}
+
+// onlyAuthorities keeps the measures of mc whose authority is one of
+// authorities.
+func onlyAuthorities(mc MeasureChange, authorities []string) MeasureChange {
+	keep := func(ms []MeasureView) []MeasureView {
+		out := []MeasureView{}
+		for _, m := range ms {
+			if slices.Contains(authorities, m.Authority) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	mc.InForce, mc.OutOfForce = keep(mc.InForce), keep(mc.OutOfForce)
+	return mc
 }
 
 // inForceDiff lists the measures applied in a and not in b.
@@ -668,9 +839,11 @@ func (e *Events) Feed(ctx context.Context, caller Caller, after string, limit in
 }
 
 // PushStore is everything push keeps: the outbox and events, watchlists,
-// webhooks and deliveries. Both stores provide it.
+// departments' subscriptions by authority, webhooks and deliveries. Both
+// stores provide it.
 type PushStore interface {
 	EventStore
 	WatchlistStore
+	AuthorityStore
 	WebhookStore
 }

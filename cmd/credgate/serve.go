@@ -301,13 +301,13 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	opts = append(opts, accessOpts...)
 	opts = append(opts, gateway.WithActs(service.NewActs(st)))
-	pushOpt, stopPush, err := startPush(ctx, cfg.Events, raw, cat, audit, tokenKey, logger)
+	pushOpts, stopPush, err := startPush(ctx, cfg.Events, raw, cfg.Store.Timeout, cat, audit, tokenKey, logger)
 	if err != nil {
 		appender.Close()
 		return err
 	}
 	defer stopPush()
-	opts = append(opts, pushOpt)
+	opts = append(opts, pushOpts...)
 	opts = append(opts, caching.gateway...)
 	opts = append(opts, gateway.WithCheckCapacity(cfg.Server.ChecksInFlight, cfg.Server.CheckQueue))
 	opts = append(opts, spoolOpts...)
