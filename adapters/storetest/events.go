@@ -30,6 +30,7 @@ func RunPush(t *testing.T, open func(t *testing.T) PushStore) {
 		{"OutboxRollsBackWithEntry", testOutboxRollsBack},
 		{"CheckedSubjectsFromEvidence", testCheckedSubjects},
 		{"Watchlist", testWatchlist},
+		{"AuthoritySubscriptions", testAuthoritySubscriptions},
 		{"PublishAndFeed", testPublishAndFeed},
 		{"PublishTwiceConflicts", testPublishTwice},
 		{"ConcurrentPublishersKeepOrder", testConcurrentPublish},
@@ -167,6 +168,62 @@ func testWatchlist(t *testing.T, s PushStore) {
 	}
 	if n, err = s.WatchSubjects(ctx, "bank", big, false, at(0)); err != nil || n != int64(len(big)) {
 		t.Fatalf("large part: %d, %v", n, err)
+	}
+}
+
+// testAuthoritySubscriptions: a department's authorities are replaced
+// whole, those kept keep their creation time, Chinese names round-trip
+// and are ordered byte-wise on every database, other partners' are
+// untouched, and [] ends a subscription.
+func testAuthoritySubscriptions(t *testing.T, s PushStore) {
+	ctx := t.Context()
+	names := func(subs []service.AuthoritySubscription) []string {
+		var out []string
+		for _, a := range subs {
+			out = append(out, a.Partner+":"+a.Authority)
+		}
+		return out
+	}
+	if subs, err := s.AuthoritySubscriptions(ctx); err != nil || len(subs) != 0 {
+		t.Fatalf("before any = %+v, %v", subs, err)
+	}
+	if err := s.SetAuthorities(ctx, "ndrc", []string{"国家发展改革委", "财政部"}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAuthorities(ctx, "customs", []string{"海关总署"}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAuthorities(ctx, "ndrc", []string{"财政部", "科技部"}, at(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Authorities(ctx, "ndrc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ndrc:科技部", "ndrc:财政部"}; !slices.Equal(names(got), want) {
+		t.Fatalf("authorities = %v, want %v (replaced, byte order)", names(got), want)
+	}
+	for _, a := range got {
+		want := stored(at(time.Hour))
+		if a.Authority == "财政部" {
+			want = stored(at(0)) // kept: its creation time stays
+		}
+		if !a.CreatedAt.Equal(want) {
+			t.Errorf("%s created at %v, want %v", a.Authority, a.CreatedAt, want)
+		}
+	}
+	all, err := s.AuthoritySubscriptions(ctx)
+	if want := []string{"customs:海关总署", "ndrc:科技部", "ndrc:财政部"}; err != nil || !slices.Equal(names(all), want) {
+		t.Fatalf("all = %v, %v; want %v", names(all), err, want)
+	}
+	if err := s.SetAuthorities(ctx, "ndrc", nil, at(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Authorities(ctx, "ndrc"); err != nil || len(got) != 0 {
+		t.Fatalf("after [] = %+v, %v", got, err)
+	}
+	if all, err := s.AuthoritySubscriptions(ctx); err != nil || !slices.Equal(names(all), []string{"customs:海关总署"}) {
+		t.Fatalf("all after [] = %v, %v", names(all), err)
 	}
 }
 
