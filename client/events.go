@@ -67,17 +67,20 @@ type EventChange struct {
 
 // Event is one change of a subject the partner follows.
 type Event struct {
-	ID           string        `json:"id"`
-	Cursor       string        `json:"cursor"`
-	Kind         string        `json:"kind"`
-	Subject      Subject       `json:"subject"`
-	EntryID      string        `json:"entry_id"`
-	EntryVersion int64         `json:"entry_version"`
-	List         string        `json:"list"`
-	EntryStatus  string        `json:"entry_status"`
-	OccurredAt   time.Time     `json:"occurred_at"`
-	Subscription []string      `json:"subscription"`
-	Changes      []EventChange `json:"changes"`
+	ID           string    `json:"id"`
+	Cursor       string    `json:"cursor"`
+	Kind         string    `json:"kind"`
+	Subject      Subject   `json:"subject"`
+	EntryID      string    `json:"entry_id"`
+	EntryVersion int64     `json:"entry_version"`
+	List         string    `json:"list"`
+	EntryStatus  string    `json:"entry_status"`
+	OccurredAt   time.Time `json:"occurred_at"`
+	Subscription []string  `json:"subscription"`
+	// Authorities are, in a department's event, the measure authorities
+	// it follows whose measures the change brought into or out of force.
+	Authorities []string      `json:"authorities,omitempty"`
+	Changes     []EventChange `json:"changes"`
 }
 
 // EventPage is a page of the feed; pass Next as after to continue.

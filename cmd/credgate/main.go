@@ -29,6 +29,10 @@ Usage:
   credgate coverage APPROVALS.csv
                                  which approvals had no check before them (应查必查)
   credgate watchlist upload FILE  add a partner's watchlist (millions of subjects) in parts, with progress
+  credgate commitments list|add|show|fulfil|breach
+                                 credit commitments (信用承诺) and their fulfilment or breach
+  credgate authorities list|show|set|clear
+                                 departments' subscriptions to the events of their measure authorities
   credgate verify --key KEY RECEIPT.json
                                  check an evidence receipt offline (exit 0 only if it verifies)
   credgate audit --key KEY --url URL [--full]
@@ -44,7 +48,8 @@ Usage:
   credgate version               print the version, the VCS revision and the catalogue revision
   credgate help [COMMAND]        show this text, or a command's flags
 
-Commands that talk to a running server (partners, feedback, stats, report, coverage, bench) use --url or CREDGATE_URL
+Commands that talk to a running server (partners, feedback, stats, report, coverage, commitments, authorities,
+watchlist, bench) use --url or CREDGATE_URL
 (default http://localhost:8080). Every setting can also come from a YAML file (--config FILE)
 or a CREDGATE_* variable: see docs/CONFIGURATION.md.
 `
@@ -57,22 +62,24 @@ func main() {
 
 // commands are credgate's subcommands.
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"serve":     serve,
-	"import":    importCmd,
-	"bench":     benchCmd,
-	"partners":  partnersCmd,
-	"verify":    verifyCmd,
-	"audit":     auditCmd,
-	"catalog":   catalogCmd,
-	"config":    configCmd,
-	"feedback":  feedbackCmd,
-	"stats":     statsCmd,
-	"report":    reportCmd,
-	"coverage":  coverageCmd,
-	"spool":     spoolCmd,
-	"watchlist": watchlistCmd,
-	"migrate":   migrateCmd,
-	"keygen":    keygenCmd,
+	"serve":       serve,
+	"import":      importCmd,
+	"bench":       benchCmd,
+	"partners":    partnersCmd,
+	"verify":      verifyCmd,
+	"audit":       auditCmd,
+	"catalog":     catalogCmd,
+	"config":      configCmd,
+	"feedback":    feedbackCmd,
+	"stats":       statsCmd,
+	"report":      reportCmd,
+	"coverage":    coverageCmd,
+	"spool":       spoolCmd,
+	"watchlist":   watchlistCmd,
+	"commitments": commitmentsCmd,
+	"authorities": authoritiesCmd,
+	"migrate":     migrateCmd,
+	"keygen":      keygenCmd,
 }
 
 // run is the command line: exit 0 on success and for help, 1 when a
