@@ -117,7 +117,7 @@ func commitmentsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%d commitments\n", len(page.Commitments))
+		fmt.Fprintf(stdout, "listed: %d\n", len(page.Commitments))
 		if page.Next != "" {
 			fmt.Fprintf(stdout, "more after %s (the API's after=)\n", page.Next)
 		}

@@ -61,7 +61,7 @@ func TestCommitmentsCommands(t *testing.T) {
 		ids = append(ids, m[1])
 	}
 	if code, out, errOut := runArgs(append([]string{"commitments", "list"}, asPartner...)...); code != 0 ||
-		!strings.Contains(out, ids[0]) || !strings.Contains(out, ids[1]) || !strings.Contains(out, "2 commitments") {
+		!strings.Contains(out, ids[0]) || !strings.Contains(out, ids[1]) || !strings.Contains(out, "listed: 2") {
 		t.Fatalf("commitments list: exit %d\n%s%s", code, out, errOut)
 	}
 	if code, out, errOut := runArgs(append([]string{"commitments", "show", ids[0]}, asPartner...)...); code != 0 ||

@@ -98,6 +98,6 @@ func authoritiesCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "%s follows no authority\n", sub.Partner)
 		return nil
 	}
-	fmt.Fprintf(stdout, "%s follows %d authorities:\n  %s\n", sub.Partner, len(sub.Authorities), strings.Join(sub.Authorities, "\n  "))
+	fmt.Fprintf(stdout, "%s follows:\n  %s\n", sub.Partner, strings.Join(sub.Authorities, "\n  "))
 	return nil
 }
