@@ -167,8 +167,11 @@ func text(t *testing.T, ctx context.Context, css string) string {
 // sees a tampered one fail) and reads the consistency history, has a form
 // posted without its CSRF token refused, and signs out. Every act done in
 // the console is in the evidence log as the same act over the API is: the
-// same act, actor and details. Screenshots of each screen go to
-// docs/console/ (when missing, or with CREDGATE_SCREENSHOTS=1).
+// same act and actor, and details of the same fields (partners created,
+// rotated and revoked, an import, an entry created, a repair applied for,
+// reviewed and decided: each done both ways and compared). Screenshots of
+// each screen go to docs/console/ (when missing, or with
+// CREDGATE_SCREENSHOTS=1).
 func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
@@ -385,6 +388,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, ctx, "entry")
 	})
 
+	var consoleRepair string
 	t.Run("apply for, review and approve a repair", func(t *testing.T) {
 		// An entry of a list whose repair rule allows it after a year,
 		// decided 13 months ago (over the API: the console's part is the
@@ -422,6 +426,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if st, status := text(t, ctx, "#repairs td.state"), text(t, ctx, "#entry-status"); st != "approved" || status != "repaired" {
 			t.Fatalf("after approving: repair %q, entry %q", st, status)
 		}
+		consoleRepair = text(t, ctx, "#repairs td code")
 		screenshot(t, ctx, "repair")
 	})
 
@@ -477,18 +482,42 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("every act is in the evidence log as over the API", func(t *testing.T) {
 		// The same acts over the API, to compare their records with the
-		// console's: a partner rotated and revoked.
-		code, p, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/partners", srv.adminToken,
-			map[string]any{"name": "某县行政审批局", "actions": []string{"government_procurement"}})
-		if err != nil || code != http.StatusCreated {
-			t.Fatalf("create partner: %d %v %v", code, p, err)
-		}
-		apiPartner := p["client_id"].(string)
-		for _, op := range []string{":rotate", ":revoke"} {
-			if code, p, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/partners/"+apiPartner+op, srv.adminToken, map[string]any{}); err != nil || code != http.StatusOK {
-				t.Fatalf("%s over the API: %d %v %v", op, code, p, err)
+		// console's: a partner created, rotated and revoked; an import; an
+		// entry created; a repair applied for, reviewed and decided.
+		api := func(path string, body any) map[string]any {
+			t.Helper()
+			code, m, err := postJSON(http.DefaultClient, srv.base+path, srv.adminToken, body)
+			if err != nil || code/100 != 2 {
+				t.Fatalf("POST %s: %d %v %v", path, code, m, err)
 			}
+			return m
 		}
+		apiPartner := api("/v1/admin/partners", map[string]any{"name": "某县行政审批局", "actions": []string{"government_procurement"}})["client_id"].(string)
+		api("/v1/admin/partners/"+apiPartner+":rotate", map[string]any{})
+		api("/v1/admin/partners/"+apiPartner+":revoke", map[string]any{})
+		line := fmt.Sprintf(`{"subject_id":%q,"list":"safety_production_blacklist","originating_department":"应急管理部","reason":"发生较大生产安全责任事故","legal_basis":"《安全生产法》","decided_at":"2026-02-01T09:00:00+08:00","published_at":"2026-02-02T09:00:00+08:00"}`,
+			validUSCC(t, "91110108MA01DT000"))
+		req, _ := http.NewRequest(http.MethodPost, srv.base+"/v1/admin/entries:import", strings.NewReader(line+"\n"))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req.Header.Set("Authorization", "Bearer "+srv.adminToken)
+		if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusCreated {
+			t.Fatalf("import over the API: %v %v", res, err)
+		} else {
+			res.Body.Close()
+		}
+		decided := time.Now().AddDate(-1, -1, 0).UTC()
+		apiEntry := api("/v1/admin/entries", map[string]any{
+			"subject_id": validUSCC(t, "91110108MA01RP001"), "list": "urban_management_black",
+			"originating_department": "某市城市管理局", "reason": "违法建设拒不整改", "legal_basis": "《城乡规划法》",
+			"decided_at": decided.Format(time.RFC3339), "published_at": decided.Add(24 * time.Hour).Format(time.RFC3339)})["id"].(string)
+		apiRepair := api("/v1/admin/entries/"+apiEntry+"/repairs", map[string]any{"grounds": "已整改并作出信用承诺", "evidence_refs": []string{"承诺书"}})["repair"].(map[string]any)["id"].(string)
+		api("/v1/admin/repairs/"+apiRepair+"/review", map[string]any{"finding": "整改到位", "recommendation": "approve"})
+		api("/v1/admin/repairs/"+apiRepair+"/decision", map[string]any{"decision": "approved", "note": "同意修复"})
+		eu, err := url.Parse(entryURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		consoleEntry := eu.Path[strings.LastIndex(eu.Path, "/")+1:]
 		var page struct {
 			Acts []struct {
 				Act     string         `json:"act"`
@@ -501,9 +530,10 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("acts: %d", code)
 		}
 		seen := map[string]bool{}
-		// The detail keys of each act, as done from the console (on the
-		// console's partner) and over the API (on the API's partner).
-		consoleKeys, apiKeys := map[string]string{}, map[string]string{}
+		// The detail keys of each act by its target; the two imports (both
+		// of target "entries") in order, the console's first.
+		keysOf := map[string]string{}
+		var imports []string
 		for _, a := range page.Acts {
 			if a.Actor == srv.adminID {
 				seen[a.Act] = true
@@ -516,12 +546,13 @@ func TestConsoleInBrowser(t *testing.T) {
 				keys = append(keys, k)
 			}
 			slices.Sort(keys)
-			switch a.Target {
-			case newPartner:
-				consoleKeys[a.Act] = strings.Join(keys, ",")
-			case apiPartner:
-				apiKeys[a.Act] = strings.Join(keys, ",")
+			if a.Actor != srv.adminID {
+				continue
 			}
+			if a.Act == "entries_imported" {
+				imports = append(imports, strings.Join(keys, ","))
+			}
+			keysOf[a.Act+" "+a.Target] = strings.Join(keys, ",")
 		}
 		for _, act := range []string{"partner_created", "partner_credential_rotated", "partner_revoked", "entries_imported",
 			"entry_created", "objection_filed", "objection_decided", "repair_applied", "repair_reviewed", "repair_decided"} {
@@ -530,10 +561,23 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("no %s act by %s in the evidence log: %s", act, srv.adminID, b)
 			}
 		}
-		for _, act := range []string{"partner_created", "partner_credential_rotated", "partner_revoked"} {
-			if consoleKeys[act] == "" || consoleKeys[act] != apiKeys[act] {
-				t.Errorf("%s: the console's record has details [%s], the API's [%s]", act, consoleKeys[act], apiKeys[act])
+		same := func(act, fromConsole, overAPI string) {
+			t.Helper()
+			if fromConsole == "" || fromConsole != overAPI {
+				t.Errorf("%s: the console's record has details [%s], the API's [%s]", act, fromConsole, overAPI)
 			}
+		}
+		for _, act := range []string{"partner_created", "partner_credential_rotated", "partner_revoked"} {
+			same(act, keysOf[act+" "+newPartner], keysOf[act+" "+apiPartner])
+		}
+		same("entry_created", keysOf["entry_created "+consoleEntry], keysOf["entry_created "+apiEntry])
+		for _, act := range []string{"repair_applied", "repair_reviewed", "repair_decided"} {
+			same(act, keysOf[act+" "+consoleRepair], keysOf[act+" "+apiRepair])
+		}
+		if len(imports) != 2 {
+			t.Errorf("%d imports recorded, want the console's and the API's", len(imports))
+		} else {
+			same("entries_imported", imports[0], imports[1])
 		}
 	})
 
