@@ -138,7 +138,8 @@ func (c *Console) entryInput(r *http.Request) (service.EntryInput, error) {
 }
 
 // importEntries is POST /v1/admin/entries:import from a file upload: the
-// same parser and the same all-or-nothing import.
+// same streamed, all-or-nothing import (service.Entries.ImportFile), so the
+// same validation and the same act in the evidence log.
 func (c *Console) importEntries(w http.ResponseWriter, r *http.Request, s *session) {
 	f, hdr, err := r.FormFile("file")
 	if err != nil {
@@ -150,19 +151,12 @@ func (c *Console) importEntries(w http.ResponseWriter, r *http.Request, s *sessi
 	if strings.EqualFold(path.Ext(hdr.Filename), ".csv") || hdr.Header.Get("Content-Type") == "text/csv" {
 		format = service.FormatCSV
 	}
-	inputs, lines, bad, err := service.ParseImport(bufio.NewReader(f), format, nil)
-	if err == nil && len(bad) > 0 {
-		err = &service.ImportError{Lines: bad}
-	}
-	var entries []policy.Entry
-	if err == nil {
-		entries, err = c.deps.Entries.Import(r.Context(), inputs, lines)
-	}
+	res, err := c.deps.Entries.ImportFile(r.Context(), bufio.NewReaderSize(f, 64<<10), format, nil)
 	if err != nil {
 		c.renderEntries(w, r, s, gateway.ProblemFor(err).Status, nil, err)
 		return
 	}
-	http.Redirect(w, r, "/console/entries?imported="+strconv.Itoa(len(entries)), http.StatusSeeOther)
+	http.Redirect(w, r, "/console/entries?imported="+strconv.FormatInt(res.Count, 10), http.StatusSeeOther)
 }
 
 type entryData struct {

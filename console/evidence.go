@@ -1,9 +1,11 @@
 package console
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/credgate/credgate/evidence"
@@ -21,10 +23,29 @@ type evidenceData struct {
 	Check      *service.CheckAnswer
 	Receipt    string // indented JSON, for the verifier and to download
 	ReceiptRaw string
+	// History is a page of the stored checkpoints, newest first, each
+	// verified on the server; Older is the size below which the next
+	// page starts (0: none), Paged that this is not the first page.
+	History []historyRow
+	Older   uint64
+	Paged   bool
 }
 
+// historyPage is how many checkpoints one page of the history shows:
+// what fits beside the rest of the screen.
+const historyPage = 10
+
+// historyRow is one checkpoint of the history as shown.
+type historyRow struct {
+	evidence.HistoryEntry
+	Root string // base64, as in the note
+}
+
+var errHistoryBefore = errors.New("history_before must be a tree size (a whole number)")
+
 // evidencePage shows the current signed checkpoint and the log's keys,
-// looks a check up by id with its receipt, and hosts the in-browser
+// the consistency history of the stored checkpoints, looks a check up by
+// id with its receipt, and hosts the in-browser
 // verifier (static/verify.js), which checks a receipt against a key the
 // auditor pins (filled in with the log's current key, to replace with the
 // one kept out of band).
@@ -50,6 +71,10 @@ func (c *Console) evidencePage(w http.ResponseWriter, r *http.Request, s *sessio
 		c.fail(w, r, s, err)
 		return
 	}
+	if err := c.history(r, d); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	status := http.StatusOK
 	if d.CheckID != "" {
 		if err := c.lookupCheck(r, s, d); err != nil {
@@ -58,6 +83,33 @@ func (c *Console) evidencePage(w http.ResponseWriter, r *http.Request, s *sessio
 		}
 	}
 	c.render(w, status, "evidence", p)
+}
+
+// history reads a page of the consistency history through the evidence
+// log, which verifies each checkpoint's signature and the consistency
+// proof from the one before it: the page shows the results, it does not
+// compute them. history_before pages back by tree size.
+func (c *Console) history(r *http.Request, d *evidenceData) error {
+	var below uint64
+	if raw := r.URL.Query().Get("history_before"); raw != "" {
+		v, err := strconv.ParseUint(raw, 10, 64)
+		if err != nil || v == 0 {
+			return invalidInput("history_before", errHistoryBefore)
+		}
+		below, d.Paged = v, true
+	}
+	entries, err := c.deps.Evidence.History(r.Context(), below, historyPage)
+	if err != nil {
+		return err
+	}
+	d.History = make([]historyRow, len(entries))
+	for i, e := range entries {
+		d.History[i] = historyRow{HistoryEntry: e, Root: base64.StdEncoding.EncodeToString(e.Root[:])}
+	}
+	if n := len(entries); n == historyPage && entries[n-1].HasOlder {
+		d.Older = entries[n-1].Size
+	}
+	return nil
 }
 
 // lookupCheck reads a check and its receipt as GET /v1/checks/{id} and

@@ -1,11 +1,9 @@
 package deploy
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,39 +15,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/internal/testenv"
-	"github.com/credgate/credgate/policy"
 )
-
-// needRedis is the machine's Redis URL; without it the test skips (fails
-// under CI=true). The test keys everything under prefixes of its own.
-func needRedis(t *testing.T) string {
-	t.Helper()
-	addr := "127.0.0.1:6379"
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err == nil {
-		defer c.Close()
-		fmt.Fprint(c, "PING\r\n")
-		_ = c.SetReadDeadline(time.Now().Add(time.Second))
-		var line string
-		if line, err = bufio.NewReader(c).ReadString('\n'); err == nil && line != "+PONG\r\n" {
-			err = fmt.Errorf("answered %q", line)
-		}
-	}
-	if err != nil {
-		testenv.Need(t, "Redis not reachable at %s: %v", addr, err)
-	}
-	return "redis://" + addr + "/0"
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // lockedBuffer collects a process's output.
 type lockedBuffer struct {
@@ -105,7 +71,7 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds credgate and runs three servers")
 	}
-	redisURL := needRedis(t)
+	redisURL := testenv.Redis(t)
 	pg := testenv.FreshDatabase(t, "credgate_topology")
 	bin := buildAsDockerfile(t)
 	dir, vkey := composeDir(t, bin)
@@ -139,7 +105,7 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 	// 2. The replicas, each healthy by its compose health check's URL.
 	var replicas []*replica
 	for _, s := range credgateServices(p, "serve") {
-		r := &replica{name: s.Name, partner: freeAddr(t), admin: freeAddr(t), logs: &lockedBuffer{}}
+		r := &replica{name: s.Name, partner: testenv.FreeAddr(t), admin: testenv.FreeAddr(t), logs: &lockedBuffer{}}
 		cmd := exec.Command(bin, s.Command...)
 		cmd.Env = serviceEnv(t, s.Environment, local(r.admin, r.partner))
 		cmd.Stdout, cmd.Stderr = r.logs, r.logs
@@ -175,12 +141,12 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 	// 3. The load balancer's part: a token from one replica, checks to
 	// each in turn, receipts from the next.
 	secret := strings.TrimPrefix(strings.TrimSpace(readFile(t, filepath.Join(secrets, "admin.env"))), "CREDGATE_ADMIN_CLIENT_SECRET=")
-	token := getToken(t, "http://"+replicas[0].partner, "admin", secret)
+	token := testenv.Token(t, "http://"+replicas[0].partner, "admin", secret)
 	receipts := t.TempDir()
 	origin := *p.Services[replicas[0].name].Environment["CREDGATE_EVIDENCE_ORIGIN"]
 	for i := range 6 {
 		r := replicas[i%len(replicas)]
-		subject := validUSCC(t, fmt.Sprintf("91110108MA01TPL%02d", i))
+		subject := testenv.USCC(t, fmt.Sprintf("91110108MA01TPL%02d", i))
 		var check struct {
 			ID      string `json:"check_id"`
 			Outcome string `json:"outcome"`
@@ -197,52 +163,6 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 			t.Fatalf("credgate verify of the receipt of a check answered by %s, fetched from %s: %v\n%s", r.name, other.name, err, out)
 		}
 		t.Logf("check %s (%s) answered by %s, receipt from %s verifies", check.ID, check.Outcome, r.name, other.name)
-	}
-
-	// 4. Backup and restore, as docs/OPERATIONS.md says: the auditor's
-	// checkpoint before the backup; pg_dump; pg_restore into another
-	// database; a replica on the restored database; `credgate audit`
-	// proves the restored log consistent with what the auditor saw, and
-	// every receipt still verifies against it.
-	state := filepath.Join(t.TempDir(), "audit.json")
-	auditRun := func(base string) string {
-		t.Helper()
-		out, err := exec.Command(bin, "audit", "--key", vkey, "--url", base, "--state", state).CombinedOutput()
-		if err != nil {
-			t.Fatalf("credgate audit --url %s: %v\n%s", base, err, out)
-		}
-		return string(out)
-	}
-	t.Logf("before the backup: %s", auditRun("http://"+replicas[0].partner))
-	backup := filepath.Join(t.TempDir(), "credgate.dump")
-	if out, err := exec.Command("pg_dump", "--format=custom", "--file="+backup, "--dbname="+pg).CombinedOutput(); err != nil {
-		testenv.Need(t, "pg_dump: %v\n%s", err, out)
-	}
-	restoredDB := testenv.FreshDatabase(t, "credgate_restored")
-	if out, err := exec.Command("pg_restore", "--no-owner", "--exit-on-error", "--dbname="+restoredDB, backup).CombinedOutput(); err != nil {
-		t.Fatalf("pg_restore: %v\n%s", err, out)
-	}
-	s := credgateServices(p, "serve")[0]
-	restored := &replica{name: "restored", partner: freeAddr(t), admin: freeAddr(t), logs: &lockedBuffer{}}
-	env := local(restored.admin, restored.partner)
-	env["CREDGATE_POSTGRES_URL"] = restoredDB
-	rc := exec.Command(bin, s.Command...)
-	rc.Env = serviceEnv(t, s.Environment, env)
-	rc.Stdout, rc.Stderr = restored.logs, restored.logs
-	if err := rc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rc.Process.Kill(); _ = rc.Wait() })
-	waitHealthy(t, restored, healthURL(t, s.HealthCheck.Test, restored.admin))
-	t.Logf("the restored log: %s", auditRun("http://"+restored.partner))
-	entries, _ := os.ReadDir(receipts)
-	for _, e := range entries {
-		id := strings.TrimSuffix(e.Name(), ".json")
-		path := filepath.Join(t.TempDir(), e.Name())
-		fetchReceipt(t, "http://"+restored.partner, getToken(t, "http://"+restored.partner, "admin", secret), id, path)
-		if out, err := exec.Command(bin, "verify", "--key", vkey, "--origin", origin, path).CombinedOutput(); err != nil {
-			t.Errorf("receipt of %s from the restored database: %v\n%s", id, err, out)
-		}
 	}
 }
 
@@ -296,23 +216,6 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-func getToken(t *testing.T, base, id, secret string) string {
-	t.Helper()
-	res, err := http.PostForm(base+"/v1/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var m struct {
-		Token string `json:"access_token"`
-	}
-	b, _ := io.ReadAll(res.Body)
-	if json.Unmarshal(b, &m) != nil || m.Token == "" {
-		t.Fatalf("token: %d %s", res.StatusCode, b)
-	}
-	return m.Token
-}
-
 func postJSON(t *testing.T, u, token, body string, v any) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
@@ -357,15 +260,4 @@ func fetchReceipt(t *testing.T, base, token, id, path string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func validUSCC(t *testing.T, prefix string) string {
-	t.Helper()
-	for _, c := range "0123456789ABCDEFGHJKLMNPQRTUWXY" {
-		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
-			return id.Value
-		}
-	}
-	t.Fatalf("no valid completion of %s", prefix)
-	return ""
 }

@@ -30,6 +30,11 @@ type TreeStore interface {
 	RecordsBetween(ctx context.Context, from, to uint64) ([]Record, error)
 	// LatestCheckpoint returns ErrNoCheckpoint when none is stored.
 	LatestCheckpoint(ctx context.Context) (StoredCheckpoint, error)
+	// Checkpoints lists the stored checkpoints of sizes below below and
+	// within the committed tree, largest first, at most limit of them
+	// (below 0 means no upper bound): the history an auditor pages
+	// through.
+	Checkpoints(ctx context.Context, below uint64, limit int) ([]StoredCheckpoint, error)
 	// AddCheckpoint stores a checkpoint; one of the same size already
 	// stored wins and is not an error.
 	AddCheckpoint(ctx context.Context, c StoredCheckpoint) error

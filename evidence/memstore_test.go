@@ -110,6 +110,18 @@ func (m *memStore) LatestCheckpoint(context.Context) (evidence.StoredCheckpoint,
 	return m.cps[len(m.cps)-1], nil
 }
 
+func (m *memStore) Checkpoints(_ context.Context, below uint64, limit int) ([]evidence.StoredCheckpoint, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []evidence.StoredCheckpoint{}
+	for i := len(m.cps) - 1; i >= 0 && len(out) < limit; i-- {
+		if below == 0 || m.cps[i].Size < below {
+			out = append(out, m.cps[i])
+		}
+	}
+	return out, nil
+}
+
 func (m *memStore) AddCheckpoint(_ context.Context, c evidence.StoredCheckpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

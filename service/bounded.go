@@ -164,6 +164,13 @@ func (b *BoundedStore) LatestCheckpoint(ctx context.Context) (evidence.StoredChe
 	return bounded(ctx, b, b.Store.LatestCheckpoint)
 }
 
+// Checkpoints is TreeStore.Checkpoints, bounded.
+func (b *BoundedStore) Checkpoints(ctx context.Context, below uint64, limit int) ([]evidence.StoredCheckpoint, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]evidence.StoredCheckpoint, error) {
+		return b.Store.Checkpoints(ctx, below, limit)
+	})
+}
+
 // VerifierKeys is TreeStore.VerifierKeys, bounded.
 func (b *BoundedStore) VerifierKeys(ctx context.Context) ([]evidence.StoredKey, error) {
 	return bounded(ctx, b, b.Store.VerifierKeys)

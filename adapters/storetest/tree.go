@@ -171,6 +171,25 @@ func testCheckpointsAndKeys(t *testing.T, s service.Store) {
 	if got.Size != 7 || string(got.Note) != "seven\n" || got.Root != want.Root || !got.At.Equal(stored(want.At)) {
 		t.Fatalf("latest %d %q %v", got.Size, got.Note, got.At)
 	}
+	// The history, largest first, in pages below a size, and only sizes
+	// the tree has.
+	page, err := s.Checkpoints(ctx, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 2 || page[0].Size != 7 || string(page[0].Note) != "seven\n" || page[1].Size != 3 || page[1].Root != mk(3, "").Root {
+		t.Fatalf("first page of checkpoints: %+v", page)
+	}
+	page, err = s.Checkpoints(ctx, page[1].Size, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 1 || page[0].Size != 0 || !page[0].At.Equal(stored(at(0))) {
+		t.Fatalf("second page of checkpoints: %+v", page)
+	}
+	if page, err = s.Checkpoints(ctx, 0, 0); err != nil || len(page) != 0 {
+		t.Fatalf("a page of none: %v %v", page, err)
+	}
 	for _, k := range []string{"k1+00000001+AAAA", "k2+00000002+BBBB", "k1+00000001+AAAA"} {
 		if err := s.AddVerifierKey(ctx, k); err != nil {
 			t.Fatal(err)

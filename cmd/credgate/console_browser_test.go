@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +43,18 @@ func chromiumPath(t *testing.T) string {
 
 // screenshotDir is where the screens' pictures go, linked from the README.
 const screenshotDir = "../../docs/console"
+
+// Screenshots are written only when CREDGATE_SCREENSHOTS=1 or when the
+// file is missing, so that an ordinary run leaves the tree clean (the
+// pictures differ in every run: times, ids, secrets). Refresh them all
+// with CREDGATE_SCREENSHOTS=1 go test -run TestConsoleInBrowser ./cmd/credgate.
+func screenshotWanted(name string) bool {
+	if os.Getenv("CREDGATE_SCREENSHOTS") == "1" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(screenshotDir, name+".png"))
+	return errors.Is(err, fs.ErrNotExist)
+}
 
 // newBrowser starts one headless chromium for a whole test (its steps
 // share it: one browser start, not one per step), at a laptop's window
@@ -100,9 +117,12 @@ func pageText(ctx context.Context) string {
 }
 
 // screenshot saves the viewport as docs/console/<name>.png: what fits on
-// a laptop's screen without scrolling.
+// a laptop's screen without scrolling (see screenshotWanted for when).
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	if !screenshotWanted(name) {
+		return
+	}
 	png := get(t, ctx, "screenshot "+name, chromedp.CaptureScreenshot())
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -140,11 +160,18 @@ func text(t *testing.T, ctx context.Context, css string) string {
 // the real serve wiring: a partner's credential is refused, an
 // administrator signs in, lists a subject and sees its measures, creates a
 // partner and copies its secret (which then works at the token endpoint),
-// files and rejects an objection and sees the validity end move, verifies
-// a receipt in the browser against the pinned key (and sees a tampered one
-// fail), has a form posted without its CSRF token refused, and signs out.
-// Every act done in the console is in the evidence log as the API's acts
-// are. Screenshots of each screen go to docs/console/.
+// rotates that partner's secret and revokes it, imports entries from a
+// file with the upload's progress shown, files and rejects an objection
+// and sees the validity end move, applies for, reviews and approves a
+// repair, verifies a receipt in the browser against the pinned key (and
+// sees a tampered one fail) and reads the consistency history, has a form
+// posted without its CSRF token refused, and signs out. Every act done in
+// the console is in the evidence log as the same act over the API is: the
+// same act and actor, and details of the same fields (partners created,
+// rotated and revoked, an import, an entry created, a repair applied for,
+// reviewed and decided: each done both ways and compared). Screenshots of
+// each screen go to docs/console/ (when missing, or with
+// CREDGATE_SCREENSHOTS=1).
 func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
@@ -216,7 +243,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, ctx, "entries")
 	})
 
-	var newPartner string
+	var newPartner, newSecret string
 	t.Run("create a partner and copy its secret", func(t *testing.T) {
 		do(t, ctx, "allow the clipboard", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 			for _, name := range []string{"clipboard-read", "clipboard-write"} {
@@ -239,7 +266,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		)
 		secret := get(t, ctx, "secret", chromedp.Value(chromedp.ID("client-secret")))
 		copied := get(t, ctx, "clipboard", chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
-		newPartner = text(t, ctx, "h1 code")
+		newPartner, newSecret = text(t, ctx, "h1 code"), copied
 		if secret == "" || copied != secret {
 			t.Fatalf("clipboard holds %q, the page showed %q", copied, secret)
 		}
@@ -248,6 +275,87 @@ func TestConsoleInBrowser(t *testing.T) {
 		getToken(t, srv.base, newPartner, copied)
 		do(t, ctx, "partners", chromedp.Navigate(srv.base+"/console/partners"), chromedp.WaitVisible(chromedp.ID("partners")))
 		screenshot(t, ctx, "partners")
+	})
+
+	t.Run("rotate a partner's secret and revoke the partner", func(t *testing.T) {
+		if newPartner == "" {
+			t.Skip("no partner was created")
+		}
+		do(t, ctx, "rotate",
+			chromedp.Navigate(srv.base+"/console/partners/"+newPartner),
+			chromedp.WaitVisible(chromedp.ID("rotate-partner")),
+			chromedp.SetValue(chromedp.CSS(`#rotate-partner input[name=overlap_hours]`), "1"),
+			chromedp.Click(chromedp.CSS(`#rotate-partner button`)),
+			chromedp.WaitVisible(chromedp.ID("secret-box")),
+		)
+		rotated := get(t, ctx, "new secret", chromedp.Value(chromedp.ID("client-secret")))
+		if rotated == "" || rotated == newSecret {
+			t.Fatalf("after rotation the page shows %q", rotated)
+		}
+		// Both work during the overlap.
+		getToken(t, srv.base, newPartner, rotated)
+		getToken(t, srv.base, newPartner, newSecret)
+		screenshot(t, ctx, "partner-rotated")
+		do(t, ctx, "revoke",
+			chromedp.Click(chromedp.CSS(`#revoke-partner button`)),
+			// A revoked partner's page has no forms left.
+			chromedp.WaitNotPresent(chromedp.ID("revoke-partner")),
+			chromedp.WaitVisible(chromedp.ID("partner-status")),
+		)
+		if st := text(t, ctx, "#partner-status"); st != "revoked" {
+			t.Fatalf("after revoking, the status is %q", st)
+		}
+		for _, secret := range []string{rotated, newSecret} {
+			if code := tokenStatus(t, srv.base, newPartner, secret); code != http.StatusUnauthorized {
+				t.Errorf("a revoked partner's secret gets a token: %d", code)
+			}
+		}
+	})
+
+	t.Run("import entries from a file with progress", func(t *testing.T) {
+		const n = 400
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, `{"subject_id":%q,"list":"safety_production_blacklist","originating_department":"应急管理部","reason":"发生较大生产安全责任事故","legal_basis":"《安全生产法》","decided_at":"2026-02-01T09:00:00+08:00","published_at":"2026-02-02T09:00:00+08:00"}`+"\n",
+				validUSCC(t, fmt.Sprintf("91110108MA01DR%03d", i)))
+		}
+		file := filepath.Join(t.TempDir(), "entries.ndjson")
+		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx, "import",
+			chromedp.Navigate(srv.base+"/console/entries"),
+			chromedp.WaitVisible(chromedp.ID("import-form")),
+			// Record what the progress bar shows, across the page the
+			// answer replaces.
+			chromedp.Evaluate[chromedp.Void](`(() => {
+				sessionStorage.removeItem("progress");
+				const bar = document.getElementById("import-progress");
+				const d = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, "value");
+				Object.defineProperty(bar, "value", {get() { return d.get.call(this); }, set(v) {
+					const seen = JSON.parse(sessionStorage.getItem("progress") || "[]");
+					seen.push({v: v, shown: !this.hidden}); sessionStorage.setItem("progress", JSON.stringify(seen)); d.set.call(this, v); }});
+			})()`),
+			chromedp.SetUploadFiles(chromedp.CSS(`#import-form input[type=file]`), []string{file}),
+			chromedp.Click(chromedp.ID("import-submit")),
+			chromedp.WaitVisible(chromedp.ID("imported")),
+		)
+		if msg := text(t, ctx, "#imported"); !strings.Contains(msg, fmt.Sprint(n)) {
+			t.Fatalf("after the import the page says %q", msg)
+		}
+		var seen []struct {
+			V     float64 `json:"v"`
+			Shown bool    `json:"shown"`
+		}
+		raw := get(t, ctx, "progress", chromedp.Evaluate[string](`sessionStorage.getItem("progress") || "[]"`))
+		if err := json.Unmarshal([]byte(raw), &seen); err != nil || len(seen) == 0 {
+			t.Fatalf("the upload showed no progress: %s %v", raw, err)
+		}
+		if last := seen[len(seen)-1]; last.V != 100 || !last.Shown {
+			t.Fatalf("the progress bar ended at %+v (of %s)", last, raw)
+		}
+		t.Logf("the progress bar showed %s", raw)
+		screenshot(t, ctx, "import")
 	})
 
 	t.Run("file and reject an objection and see the deadline move", func(t *testing.T) {
@@ -280,6 +388,48 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, ctx, "entry")
 	})
 
+	var consoleRepair string
+	t.Run("apply for, review and approve a repair", func(t *testing.T) {
+		// An entry of a list whose repair rule allows it after a year,
+		// decided 13 months ago (over the API: the console's part is the
+		// proceeding).
+		decided := time.Now().AddDate(-1, -1, 0).UTC()
+		code, e, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/entries", srv.adminToken, map[string]any{
+			"subject_id": validUSCC(t, "91110108MA01RP000"), "list": "urban_management_black",
+			"originating_department": "某市城市管理局", "reason": "违法建设拒不整改", "legal_basis": "《城乡规划法》",
+			"decided_at": decided.Format(time.RFC3339), "published_at": decided.Add(24 * time.Hour).Format(time.RFC3339)})
+		if err != nil || code != http.StatusCreated {
+			t.Fatalf("create entry: %d %v %v", code, e, err)
+		}
+		id := e["id"].(string)
+		do(t, ctx, "apply",
+			chromedp.Navigate(srv.base+"/console/entries/"+url.PathEscape(id)),
+			chromedp.WaitVisible(chromedp.ID("apply-repair")),
+			chromedp.SetValue(chromedp.CSS(`#apply-repair input[name=grounds]`), "已整改并作出信用承诺"),
+			chromedp.SetValue(chromedp.CSS(`#apply-repair input[name=evidence_refs]`), "承诺书"),
+			chromedp.Click(chromedp.CSS(`#apply-repair button`)),
+			chromedp.WaitVisible(chromedp.ID("review-repair")),
+		)
+		do(t, ctx, "review",
+			chromedp.SetValue(chromedp.CSS(`#review-repair input[name=finding]`), "整改到位"),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector("#review-repair select[name=recommendation]").value = "approve"`),
+			chromedp.Click(chromedp.CSS(`#review-repair button`)),
+			chromedp.WaitVisible(chromedp.ID("decide-repair")),
+			chromedp.WaitNotPresent(chromedp.ID("review-repair")),
+		)
+		do(t, ctx, "decide",
+			chromedp.Evaluate[chromedp.Void](`document.querySelector("#decide-repair select[name=decision]").value = "approved"`),
+			chromedp.SetValue(chromedp.CSS(`#decide-repair input[name=note]`), "同意修复"),
+			chromedp.Click(chromedp.CSS(`#decide-repair button`)),
+			chromedp.WaitNotPresent(chromedp.ID("decide-repair")),
+		)
+		if st, status := text(t, ctx, "#repairs td.state"), text(t, ctx, "#entry-status"); st != "approved" || status != "repaired" {
+			t.Fatalf("after approving: repair %q, entry %q", st, status)
+		}
+		consoleRepair = text(t, ctx, "#repairs td code")
+		screenshot(t, ctx, "repair")
+	})
+
 	t.Run("verify a receipt in the browser", func(t *testing.T) {
 		check := mustCheck(t, srv.base, getToken(t, srv.base, partnerID, partnerSecret), subject)
 		id := check["check_id"].(string)
@@ -293,6 +443,21 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("verification: %q", result)
 		}
 		screenshot(t, ctx, "evidence")
+		// The consistency history: every step between stored checkpoints
+		// verified on the server.
+		do(t, ctx, "history", chromedp.ScrollIntoView(chromedp.ID("history")), chromedp.WaitVisible(chromedp.ID("history-table")))
+		steps := get(t, ctx, "steps", chromedp.Evaluate[[]string](
+			`Array.from(document.querySelectorAll("#history-table td.step"), e => e.className)`))
+		if len(steps) < 2 {
+			t.Fatalf("the history shows %d checkpoints", len(steps))
+		}
+		for i, c := range steps {
+			if c != "ok step" && !(i == len(steps)-1 && c == "step") {
+				t.Fatalf("history step %d is %q, not verified consistent: %s", i, c, text(t, ctx, "#history"))
+			}
+		}
+		screenshot(t, ctx, "evidence-history")
+		do(t, ctx, "back to the verifier", chromedp.ScrollIntoView(chromedp.ID("verifier")))
 		// A receipt whose record was altered does not verify.
 		do(t, ctx, "tamper",
 			chromedp.Evaluate[chromedp.Void](`(() => { const a = document.getElementById("receipt"); const r = JSON.parse(a.value);
@@ -316,6 +481,43 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("every act is in the evidence log as over the API", func(t *testing.T) {
+		// The same acts over the API, to compare their records with the
+		// console's: a partner created, rotated and revoked; an import; an
+		// entry created; a repair applied for, reviewed and decided.
+		api := func(path string, body any) map[string]any {
+			t.Helper()
+			code, m, err := postJSON(http.DefaultClient, srv.base+path, srv.adminToken, body)
+			if err != nil || code/100 != 2 {
+				t.Fatalf("POST %s: %d %v %v", path, code, m, err)
+			}
+			return m
+		}
+		apiPartner := api("/v1/admin/partners", map[string]any{"name": "某县行政审批局", "actions": []string{"government_procurement"}})["client_id"].(string)
+		api("/v1/admin/partners/"+apiPartner+":rotate", map[string]any{})
+		api("/v1/admin/partners/"+apiPartner+":revoke", map[string]any{})
+		line := fmt.Sprintf(`{"subject_id":%q,"list":"safety_production_blacklist","originating_department":"应急管理部","reason":"发生较大生产安全责任事故","legal_basis":"《安全生产法》","decided_at":"2026-02-01T09:00:00+08:00","published_at":"2026-02-02T09:00:00+08:00"}`,
+			validUSCC(t, "91110108MA01DT000"))
+		req, _ := http.NewRequest(http.MethodPost, srv.base+"/v1/admin/entries:import", strings.NewReader(line+"\n"))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req.Header.Set("Authorization", "Bearer "+srv.adminToken)
+		if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusCreated {
+			t.Fatalf("import over the API: %v %v", res, err)
+		} else {
+			res.Body.Close()
+		}
+		decided := time.Now().AddDate(-1, -1, 0).UTC()
+		apiEntry := api("/v1/admin/entries", map[string]any{
+			"subject_id": validUSCC(t, "91110108MA01RP001"), "list": "urban_management_black",
+			"originating_department": "某市城市管理局", "reason": "违法建设拒不整改", "legal_basis": "《城乡规划法》",
+			"decided_at": decided.Format(time.RFC3339), "published_at": decided.Add(24 * time.Hour).Format(time.RFC3339)})["id"].(string)
+		apiRepair := api("/v1/admin/entries/"+apiEntry+"/repairs", map[string]any{"grounds": "已整改并作出信用承诺", "evidence_refs": []string{"承诺书"}})["repair"].(map[string]any)["id"].(string)
+		api("/v1/admin/repairs/"+apiRepair+"/review", map[string]any{"finding": "整改到位", "recommendation": "approve"})
+		api("/v1/admin/repairs/"+apiRepair+"/decision", map[string]any{"decision": "approved", "note": "同意修复"})
+		eu, err := url.Parse(entryURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		consoleEntry := eu.Path[strings.LastIndex(eu.Path, "/")+1:]
 		var page struct {
 			Acts []struct {
 				Act     string         `json:"act"`
@@ -328,6 +530,10 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("acts: %d", code)
 		}
 		seen := map[string]bool{}
+		// The detail keys of each act by its target; the two imports (both
+		// of target "entries") in order, the console's first.
+		keysOf := map[string]string{}
+		var imports []string
 		for _, a := range page.Acts {
 			if a.Actor == srv.adminID {
 				seen[a.Act] = true
@@ -335,12 +541,43 @@ func TestConsoleInBrowser(t *testing.T) {
 			if a.Act == "partner_created" && a.Details["name"] == "伪造" {
 				t.Error("the refused form created a partner")
 			}
+			keys := make([]string, 0, len(a.Details))
+			for k := range a.Details {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if a.Actor != srv.adminID {
+				continue
+			}
+			if a.Act == "entries_imported" {
+				imports = append(imports, strings.Join(keys, ","))
+			}
+			keysOf[a.Act+" "+a.Target] = strings.Join(keys, ",")
 		}
-		for _, act := range []string{"partner_created", "entry_created", "objection_filed", "objection_decided"} {
+		for _, act := range []string{"partner_created", "partner_credential_rotated", "partner_revoked", "entries_imported",
+			"entry_created", "objection_filed", "objection_decided", "repair_applied", "repair_reviewed", "repair_decided"} {
 			if !seen[act] {
 				b, _ := json.Marshal(page.Acts)
 				t.Errorf("no %s act by %s in the evidence log: %s", act, srv.adminID, b)
 			}
+		}
+		same := func(act, fromConsole, overAPI string) {
+			t.Helper()
+			if fromConsole == "" || fromConsole != overAPI {
+				t.Errorf("%s: the console's record has details [%s], the API's [%s]", act, fromConsole, overAPI)
+			}
+		}
+		for _, act := range []string{"partner_created", "partner_credential_rotated", "partner_revoked"} {
+			same(act, keysOf[act+" "+newPartner], keysOf[act+" "+apiPartner])
+		}
+		same("entry_created", keysOf["entry_created "+consoleEntry], keysOf["entry_created "+apiEntry])
+		for _, act := range []string{"repair_applied", "repair_reviewed", "repair_decided"} {
+			same(act, keysOf[act+" "+consoleRepair], keysOf[act+" "+apiRepair])
+		}
+		if len(imports) != 2 {
+			t.Errorf("%d imports recorded, want the console's and the API's", len(imports))
+		} else {
+			same("entries_imported", imports[0], imports[1])
 		}
 	})
 

@@ -3,6 +3,7 @@ package sqlcommon
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -296,6 +297,40 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (evidence.StoredCheckpoint
 	c.Size, c.Note, c.At = uint64(size), note, c.At.UTC()
 	copy(c.Root[:], root)
 	return c, nil
+}
+
+// Checkpoints lists stored checkpoints below the size below (0: any),
+// within the tree, largest first, at most limit. The size is the table's
+// key, so a page is one index range scan.
+func (s *Store) Checkpoints(ctx context.Context, below uint64, limit int) ([]evidence.StoredCheckpoint, error) {
+	if limit <= 0 {
+		return []evidence.StoredCheckpoint{}, nil
+	}
+	bound := int64(math.MaxInt64)
+	if below > 0 && below <= math.MaxInt64 {
+		bound = int64(below)
+	}
+	rows, err := s.db.Query(ctx, `SELECT size, root, note, created_at FROM evidence_checkpoints
+		WHERE size < $1 AND size <= (SELECT size FROM evidence_tree_head WHERE id = 1)
+		ORDER BY size DESC LIMIT $2`, bound, limit)
+	out, err := collect(rows, err, func(r Rows) (evidence.StoredCheckpoint, error) {
+		var (
+			c          evidence.StoredCheckpoint
+			size       int64
+			root, note []byte
+		)
+		err := r.Scan(&size, &root, &note, &c.At)
+		c.Size, c.Note, c.At = uint64(size), note, c.At.UTC()
+		copy(c.Root[:], root)
+		return c, err
+	})
+	if err != nil {
+		return nil, s.errf("checkpoints: %w", err)
+	}
+	if out == nil {
+		out = []evidence.StoredCheckpoint{}
+	}
+	return out, nil
 }
 
 // AddCheckpoint stores c unless one of its size is stored already (by
