@@ -19,6 +19,17 @@ type Sink interface {
 	AppendBatch(ctx context.Context, recs []Record) (first uint64, err error)
 }
 
+// LeafSink is a Sink that takes each record's leaf hash (LeafHash)
+// computed ahead of the commit. The appender computes it in the caller's
+// goroutine, before the record is queued, so that the next batch is formed
+// and hashed while the previous one is being committed, and the commit
+// itself does only what needs the end of the log.
+type LeafSink interface {
+	Sink
+	// AppendLeaves is AppendBatch with leaves[i] == LeafHash(recs[i]).
+	AppendLeaves(ctx context.Context, recs []Record, leaves [][HashSize]byte) (first uint64, err error)
+}
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("evidence appender closed")
 
@@ -49,8 +60,10 @@ type Appender struct {
 
 type appendReq struct {
 	rec Record
-	ctx context.Context
-	res chan appendRes
+	// leaf is LeafHash(rec), computed before the record is queued.
+	leaf [HashSize]byte
+	ctx  context.Context
+	res  chan appendRes
 }
 
 type appendRes struct {
@@ -127,7 +140,7 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 		if err := rec.Validate(); err != nil {
 			return nil, err
 		}
-		reqs[i] = &appendReq{rec: rec, ctx: ctx, res: make(chan appendRes, 1)}
+		reqs[i] = &appendReq{rec: rec, leaf: LeafHash(rec), ctx: ctx, res: make(chan appendRes, 1)}
 	}
 	a.closeMu.RLock()
 	if a.closed {
@@ -162,6 +175,10 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 	return out, nil
 }
 
+// Queued is how many records wait for the next commit: formed and hashed
+// while the current one is being committed.
+func (a *Appender) Queued() int { return len(a.reqs) }
+
 // Close stops accepting records, commits what is queued and returns when
 // the loop has finished.
 func (a *Appender) Close() {
@@ -178,6 +195,8 @@ func (a *Appender) loop() {
 	defer close(a.done)
 	batch := make([]*appendReq, 0, a.maxBatch)
 	recs := make([]Record, 0, a.maxBatch)
+	leaves := make([][HashSize]byte, 0, a.maxBatch)
+	leafSink, _ := a.sink.(LeafSink)
 	for first := range a.reqs {
 		batch = append(batch[:0], first)
 		// Take whatever queued while the previous batch was committing.
@@ -193,7 +212,7 @@ func (a *Appender) loop() {
 				break drain
 			}
 		}
-		recs = recs[:0]
+		recs, leaves = recs[:0], leaves[:0]
 		live := batch[:0]
 		for _, r := range batch {
 			// A caller that already gave up gets no record written for it.
@@ -203,6 +222,7 @@ func (a *Appender) loop() {
 			}
 			live = append(live, r)
 			recs = append(recs, r.rec)
+			leaves = append(leaves, r.leaf)
 		}
 		if len(recs) == 0 {
 			continue
@@ -211,7 +231,15 @@ func (a *Appender) loop() {
 		// share it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), a.commitTimeout)
 		start := time.Now()
-		idx, err := a.sink.AppendBatch(cctx, recs)
+		var (
+			idx uint64
+			err error
+		)
+		if leafSink != nil {
+			idx, err = leafSink.AppendLeaves(cctx, recs, leaves)
+		} else {
+			idx, err = a.sink.AppendBatch(cctx, recs)
+		}
 		cancel()
 		traceBatch(live, len(recs), time.Since(start))
 		if err != nil {
