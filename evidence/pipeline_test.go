@@ -44,7 +44,7 @@ func (s *gatedLeafSink) AppendLeaves(ctx context.Context, recs []evidence.Record
 func TestNextBatchFormsWhileOneFlushes(t *testing.T) {
 	st := openStore(t)
 	sink := &gatedLeafSink{inner: st, entered: make(chan struct{}), release: make(chan struct{})}
-	app := evidence.NewAppender(sink)
+	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink))
 	defer app.Close()
 
 	var wg sync.WaitGroup
