@@ -19,6 +19,18 @@ type Sink interface {
 	AppendBatch(ctx context.Context, recs []Record) (first uint64, err error)
 }
 
+// LeafSink is a Sink that takes each record's leaf hash (LeafHash)
+// computed ahead of the commit. Given one (WithLeafSink), the appender
+// computes the hash in the caller's goroutine, before the record is queued,
+// so that the next batch is formed and hashed while the previous one is
+// being committed, and the commit itself does only what needs the end of
+// the log.
+type LeafSink interface {
+	Sink
+	// AppendLeaves is AppendBatch with leaves[i] == LeafHash(recs[i]).
+	AppendLeaves(ctx context.Context, recs []Record, leaves [][HashSize]byte) (first uint64, err error)
+}
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("evidence appender closed")
 
@@ -32,7 +44,9 @@ var ErrUnavailable = errors.New("evidence log unavailable")
 // together in the next. Throughput is then bounded by records per commit,
 // not by the disk's sync rate, and no caller waits for a timer.
 type Appender struct {
-	sink     Sink
+	sink Sink
+	// leafSink, when set, commits instead of sink, with the leaves.
+	leafSink LeafSink
 	maxBatch int
 	// commitTimeout bounds one batch's commit, so that a database that
 	// stops answering fails the waiting requests instead of hanging them.
@@ -49,8 +63,10 @@ type Appender struct {
 
 type appendReq struct {
 	rec Record
-	ctx context.Context
-	res chan appendRes
+	// leaf is LeafHash(rec), computed before the record is queued.
+	leaf [HashSize]byte
+	ctx  context.Context
+	res  chan appendRes
 }
 
 type appendRes struct {
@@ -78,6 +94,14 @@ func WithCommitTimeout(d time.Duration) Option {
 			a.commitTimeout = d
 		}
 	}
+}
+
+// WithLeafSink commits through ls.AppendLeaves, the leaf hashes computed
+// before each record queues. It is an explicit option, not found by a type
+// assertion on the Sink: a wrapper that embeds a store and overrides only
+// AppendBatch (to fail it, to count commits) must not be bypassed.
+func WithLeafSink(ls LeafSink) Option {
+	return func(a *Appender) { a.leafSink = ls }
 }
 
 // WithCommitHook registers fn to be called with every committed batch,
@@ -128,6 +152,9 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 			return nil, err
 		}
 		reqs[i] = &appendReq{rec: rec, ctx: ctx, res: make(chan appendRes, 1)}
+		if a.leafSink != nil {
+			reqs[i].leaf = LeafHash(rec)
+		}
 	}
 	a.closeMu.RLock()
 	if a.closed {
@@ -162,6 +189,10 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 	return out, nil
 }
 
+// Queued is how many records wait for the next commit: formed and hashed
+// while the current one is being committed.
+func (a *Appender) Queued() int { return len(a.reqs) }
+
 // Close stops accepting records, commits what is queued and returns when
 // the loop has finished.
 func (a *Appender) Close() {
@@ -178,6 +209,7 @@ func (a *Appender) loop() {
 	defer close(a.done)
 	batch := make([]*appendReq, 0, a.maxBatch)
 	recs := make([]Record, 0, a.maxBatch)
+	leaves := make([][HashSize]byte, 0, a.maxBatch)
 	for first := range a.reqs {
 		batch = append(batch[:0], first)
 		// Take whatever queued while the previous batch was committing.
@@ -193,7 +225,7 @@ func (a *Appender) loop() {
 				break drain
 			}
 		}
-		recs = recs[:0]
+		recs, leaves = recs[:0], leaves[:0]
 		live := batch[:0]
 		for _, r := range batch {
 			// A caller that already gave up gets no record written for it.
@@ -203,6 +235,7 @@ func (a *Appender) loop() {
 			}
 			live = append(live, r)
 			recs = append(recs, r.rec)
+			leaves = append(leaves, r.leaf)
 		}
 		if len(recs) == 0 {
 			continue
@@ -211,7 +244,15 @@ func (a *Appender) loop() {
 		// share it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), a.commitTimeout)
 		start := time.Now()
-		idx, err := a.sink.AppendBatch(cctx, recs)
+		var (
+			idx uint64
+			err error
+		)
+		if a.leafSink != nil {
+			idx, err = a.leafSink.AppendLeaves(cctx, recs, leaves)
+		} else {
+			idx, err = a.sink.AppendBatch(cctx, recs)
+		}
 		cancel()
 		traceBatch(live, len(recs), time.Since(start))
 		if err != nil {

@@ -38,3 +38,23 @@ func TestCheckAnswerJSONIsTheRecordedBody(t *testing.T) {
 		t.Fatal("the answer does not start with the recorded body")
 	}
 }
+
+// The receipt is written without reflection exactly as encoding/json
+// writes it, and through encoding/json when it is spooled or unusual.
+func TestReceiptJSONAsEncodingJSON(t *testing.T) {
+	for _, r := range []ReceiptView{
+		{LogIndex: 0, RecordHash: "", LeafHash: ""},
+		{LogIndex: 18446744073709551615, RecordHash: "00ff", LeafHash: "ABCdef0123"},
+		{LogIndex: 3, RecordHash: "<a&b>", LeafHash: "\"\u2028"},
+		{State: "spooled", RecordHash: "ab"},
+	} {
+		got, err := r.appendJSON([]byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(r)
+		if string(got) != "x"+string(want) {
+			t.Errorf("receipt %+v:\n got %s\nwant x%s", r, got, want)
+		}
+	}
+}

@@ -57,3 +57,16 @@ func (r *Receipts) Receipt(ctx context.Context, caller Caller, id string) (evide
 	}
 	return r.log.Receipt(ctx, rec)
 }
+
+// AppendLeaves passes the leaf hashes the appender computed ahead of the
+// commit (evidence.LeafSink) to a store that takes them, and is
+// AppendBatch otherwise. Like AppendBatch it is a write, bounded by the
+// appender's commit timeout rather than the read bound.
+func (b *BoundedStore) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves [][evidence.HashSize]byte) (uint64, error) {
+	if ls, ok := b.Store.(evidence.LeafSink); ok {
+		return ls.AppendLeaves(ctx, recs, leaves)
+	}
+	return b.Store.AppendBatch(ctx, recs)
+}
+
+var _ evidence.LeafSink = (*BoundedStore)(nil)

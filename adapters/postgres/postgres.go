@@ -51,6 +51,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	// appendLockKey sequences appenders to this schema's evidence log.
 	appendLockKey int32
+	// tip is where this Store's last append left the log (evidence.go).
+	tip logTip
 }
 
 type common = sqlcommon.Store

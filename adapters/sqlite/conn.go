@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -51,7 +52,33 @@ const affectingSQL = sqlcommon.AffectingSQL
 // pool, writes (and transactions) on the one write connection. It stores
 // times as INTEGER microseconds since the Unix epoch and returns them in
 // UTC.
-type db struct{ r, w *sql.DB }
+type db struct {
+	r, w *sql.DB
+	// prepared holds statements prepared once on the write connection
+	// (the evidence inserts: Store.prepareEvidence), keyed by text.
+	prepared *preparedStmts
+}
+
+// preparedStmts is filled once at Open and only read afterwards.
+type preparedStmts struct{ m map[string]*sql.Stmt }
+
+func (p *preparedStmts) get(q string) *sql.Stmt {
+	if p == nil {
+		return nil
+	}
+	return p.m[q]
+}
+
+func (p *preparedStmts) close() error {
+	if p == nil {
+		return nil
+	}
+	var errs []error
+	for _, st := range p.m {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
+}
 
 var (
 	_ sqlcommon.DB = db{}
@@ -82,13 +109,16 @@ func (d db) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(sqlTx{tx}); err != nil {
+	if err := fn(sqlTx{tx, d.prepared}); err != nil {
 		return err
 	}
 	return mapErr(tx.Commit())
 }
 
-type sqlTx struct{ tx *sql.Tx }
+type sqlTx struct {
+	tx       *sql.Tx
+	prepared *preparedStmts
+}
 
 func (t sqlTx) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
 	rows, err := t.tx.QueryContext(ctx, q, toArgs(args)...)
@@ -107,7 +137,9 @@ func (t sqlTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 // ExecBatch runs the statements one by one, each distinct text prepared
-// once: SQLite is in process, so there is no round trip to save.
+// once: SQLite is in process, so there is no round trip to save. A text
+// prepared at Open (the evidence inserts) is not compiled again: compiling
+// an evidence INSERT compiles the triggers on evidence into it.
 func (t sqlTx) ExecBatch(ctx context.Context, stmts []sqlcommon.Stmt) (int, error) {
 	prepared := map[string]*sql.Stmt{}
 	defer func() {
@@ -118,9 +150,13 @@ func (t sqlTx) ExecBatch(ctx context.Context, stmts []sqlcommon.Stmt) (int, erro
 	for i, s := range stmts {
 		st, ok := prepared[s.SQL]
 		if !ok {
-			var err error
-			if st, err = t.tx.PrepareContext(ctx, s.SQL); err != nil {
-				return i, err
+			if kept := t.prepared.get(s.SQL); kept != nil {
+				st = t.tx.StmtContext(ctx, kept)
+			} else {
+				var err error
+				if st, err = t.tx.PrepareContext(ctx, s.SQL); err != nil {
+					return i, err
+				}
 			}
 			prepared[s.SQL] = st
 		}

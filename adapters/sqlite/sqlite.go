@@ -49,6 +49,8 @@ type Store struct {
 	*common
 	w *sql.DB // the one write connection
 	r *sql.DB // read-only pool
+	// prepared are the evidence inserts, prepared once on w.
+	prepared *preparedStmts
 }
 
 type common = sqlcommon.Store
@@ -124,7 +126,17 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{common: sqlcommon.New(db{r: r, w: w}, dialect), w: w, r: r}, nil
+	prepared := &preparedStmts{m: map[string]*sql.Stmt{}}
+	st := &Store{common: sqlcommon.New(db{r: r, w: w, prepared: prepared}, dialect), w: w, r: r, prepared: prepared}
+	for _, q := range st.EvidenceInsertTexts() {
+		p, err := w.PrepareContext(ctx, q)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("sqlite: prepare the evidence inserts: %w", err)
+		}
+		prepared.m[q] = p
+	}
+	return st, nil
 }
 
 // dsn is the data source name for path. The pragmas are DSN parameters so
@@ -158,7 +170,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.prepared.close(), s.r.Close(), s.w.Close())
 }
 
 // migrate applies the embedded migrations not applied yet (goose, over

@@ -35,6 +35,8 @@ import (
 // at compile time, so serve wires them without asking.
 type store interface {
 	service.Store
+	// AppendLeaves: the evidence commit with the leaves hashed beforehand.
+	evidence.LeafSink
 	cache.ChangeFeed
 	service.SourceStore
 	service.FollowUpStore
@@ -260,7 +262,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		return err
 	}
 	defer stopLog() // before the store closes
-	appender := evidence.NewAppender(st)
+	// The store takes the leaf hashes computed as records queue.
+	appender := evidence.NewAppender(st, evidence.WithLeafSink(st))
 	// Checks whose evidence the log cannot commit in time are spooled.
 	checkLog, spoolOpts, stopSpool, err := startSpool(ctx, cfg, appender, st, signer, kind, logger)
 	if err != nil {

@@ -22,6 +22,38 @@ const (
 	nodesPerInsert   = 1024
 )
 
+// Prefixes of AppendBatch's multi-row INSERTs.
+const (
+	insertRecordsPrefix = `INSERT INTO evidence (` + recordColumns + `) VALUES `
+	insertNodesPrefix   = `INSERT INTO evidence_nodes (level, idx, hash) VALUES `
+)
+
+// chunkRows is the rows of the next multi-row INSERT for n rows left: the
+// largest power of two up to n and limit. Batches then use a few fixed
+// statement texts (log₂ limit + 1 of them), which a store may keep
+// prepared (EvidenceInsertTexts) instead of compiling one per batch size.
+func chunkRows(n, limit int) int {
+	c := 1
+	for c*2 <= min(n, limit) {
+		c *= 2
+	}
+	return c
+}
+
+// EvidenceInsertTexts are every INSERT text AppendBatch executes, so that
+// a store may prepare them once (SQLite compiles the evidence triggers
+// into each).
+func (s *Store) EvidenceInsertTexts() []string {
+	var out []string
+	for c := 1; c <= recordsPerInsert; c *= 2 {
+		out = append(out, s.multiRowInsert(insertRecordsPrefix, 8, c))
+	}
+	for c := 1; c <= nodesPerInsert; c *= 2 {
+		out = append(out, s.multiRowInsert(insertNodesPrefix, 3, c))
+	}
+	return out
+}
+
 // insertKey names a multi-row INSERT text in Store.inserts.
 type insertKey struct {
 	prefix     string
@@ -78,10 +110,22 @@ const UpdateHeadSQL = `UPDATE evidence_tree_head SET size = $1, root = $2, borde
 func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
 	leaves := make([][evidence.HashSize]byte, len(recs))
 	for i := range recs {
+		leaves[i] = evidence.LeafHash(recs[i])
+	}
+	return s.AppendLeaves(ctx, recs, leaves)
+}
+
+// AppendLeaves is AppendBatch with the records' leaf hashes computed by the
+// caller (evidence.LeafSink): the appender hashes each record before it
+// queues, while the previous batch commits.
+func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves [][evidence.HashSize]byte) (uint64, error) {
+	if len(leaves) != len(recs) {
+		return 0, s.errf("append evidence: %d leaves for %d records", len(leaves), len(recs))
+	}
+	for i := range recs {
 		if err := recs[i].Validate(); err != nil {
 			return 0, s.errf("append evidence record %d: %w", i, err)
 		}
-		leaves[i] = evidence.LeafHash(recs[i])
 	}
 	var next uint64
 	err := s.db.InTx(ctx, func(tx Tx) error {
@@ -101,30 +145,34 @@ func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64
 		// of one statement per row: the per-statement cost (argument
 		// conversion, a step of the engine) was most of SQLite's commit
 		// beside the sync.
-		stmts := make([]Stmt, 0, 4)
-		for from := 0; from < len(recs); from += recordsPerInsert {
-			chunk := recs[from:min(from+recordsPerInsert, len(recs))]
+		stmts := make([]Stmt, 0, 16)
+		var recStarts []int // first record of each records statement
+		for from := 0; from < len(recs); {
+			chunk := recs[from : from+chunkRows(len(recs)-from, recordsPerInsert)]
 			args := make([]any, 0, 8*len(chunk))
 			for i, r := range chunk {
 				args = append(args, int64(next)+int64(from+i), r.ID, string(r.Kind),
 					r.Partner, storeutil.Time(r.At), nonNil(r.Body), nonNil(r.Salt), r.Hash[:])
 			}
-			stmts = append(stmts, Stmt{s.multiRowInsert(`INSERT INTO evidence (`+recordColumns+`) VALUES `, 8, len(chunk)), args})
+			stmts = append(stmts, Stmt{s.multiRowInsert(insertRecordsPrefix, 8, len(chunk)), args})
+			recStarts = append(recStarts, from)
+			from += len(chunk)
 		}
 		recStmts := len(stmts)
-		for from := 0; from < len(nodes); from += nodesPerInsert {
-			chunk := nodes[from:min(from+nodesPerInsert, len(nodes))]
+		for from := 0; from < len(nodes); {
+			chunk := nodes[from : from+chunkRows(len(nodes)-from, nodesPerInsert)]
 			args := make([]any, 0, 3*len(chunk))
 			for _, n := range chunk {
 				args = append(args, int64(n.ID.Level), int64(n.ID.Index), n.Hash[:])
 			}
-			stmts = append(stmts, Stmt{s.multiRowInsert(`INSERT INTO evidence_nodes (level, idx, hash) VALUES `, 3, len(chunk)), args})
+			stmts = append(stmts, Stmt{s.multiRowInsert(insertNodesPrefix, 3, len(chunk)), args})
+			from += len(chunk)
 		}
 		stmts = append(stmts, Stmt{UpdateHeadSQL, []any{int64(h.Size), h.Root[:], nonNil(h.Border)}})
 		if i, err := tx.ExecBatch(ctx, stmts); err != nil {
 			if i < recStmts {
-				first := recs[i*recordsPerInsert]
-				if i*recordsPerInsert+1 == len(recs) || recordsPerInsert == 1 {
+				first := recs[recStarts[i]]
+				if recStarts[i]+1 == len(recs) || (i+1 < recStmts && recStarts[i+1] == recStarts[i]+1) {
 					return fmt.Errorf("record %q: %w", first.ID, s.d.MapErr(err))
 				}
 				return fmt.Errorf("records from %q: %w", first.ID, s.d.MapErr(err))
