@@ -20,12 +20,15 @@ import (
 // Push (信息推送): every change of an entry leaves an outbox row in the
 // transaction that makes it (the stores write it by trigger). The fan-out
 // here turns each row into one event per subscriber of each subject the
-// change touches — partners that checked the subject within a window, and
-// partners whose watchlist holds it — with the measures newly in or out of
-// force for that partner's actions, decided by policy.Decide exactly as a
-// check would be. Events are kept per partner, in one global order whose
-// position is the feed's cursor, read from the pull feed (GET /v1/events)
-// and delivered to webhooks (delivery.go).
+// change touches — partners that checked the subject within a window,
+// partners whose watchlist holds it, and departments subscribed to the
+// authority of a measure the change brings into or out of force
+// (departments.go) — with the measures newly in or out of force for that
+// partner's actions (a department's: its authorities' measures), decided
+// by policy.Decide exactly as a check would be. Events are kept per
+// partner, in one global order whose position is the feed's cursor, read
+// from the pull feed (GET /v1/events) and delivered to webhooks
+// (delivery.go).
 
 // Errors of the event feed.
 var (

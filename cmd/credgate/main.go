@@ -62,24 +62,25 @@ func main() {
 
 // commands are credgate's subcommands.
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"serve":       serve,
-	"import":      importCmd,
-	"bench":       benchCmd,
-	"partners":    partnersCmd,
-	"verify":      verifyCmd,
-	"audit":       auditCmd,
-	"catalog":     catalogCmd,
-	"config":      configCmd,
-	"feedback":    feedbackCmd,
-	"stats":       statsCmd,
-	"report":      reportCmd,
-	"coverage":    coverageCmd,
-	"spool":       spoolCmd,
-	"watchlist":   watchlistCmd,
+	"serve":     serve,
+	"import":    importCmd,
+	"bench":     benchCmd,
+	"partners":  partnersCmd,
+	"verify":    verifyCmd,
+	"audit":     auditCmd,
+	"catalog":   catalogCmd,
+	"config":    configCmd,
+	"feedback":  feedbackCmd,
+	"stats":     statsCmd,
+	"report":    reportCmd,
+	"coverage":  coverageCmd,
+	"spool":     spoolCmd,
+	"watchlist": watchlistCmd,
+	"migrate":   migrateCmd,
+	"keygen":    keygenCmd,
+
 	"commitments": commitmentsCmd,
 	"authorities": authoritiesCmd,
-	"migrate":     migrateCmd,
-	"keygen":      keygenCmd,
 }
 
 // run is the command line: exit 0 on success and for help, 1 when a
