@@ -139,8 +139,8 @@ func (d db) BeginLoadTx(ctx context.Context) (sqlcommon.LoadTx, error) {
 // loadTx is a bulk load's transaction.
 type loadTx struct{ pgTx }
 
-func (t loadTx) CopyFrom(ctx context.Context, table string, columns []string, rows [][]any) (int64, error) {
-	return t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+func (t loadTx) CopyFunc(ctx context.Context, table string, columns []string, n int, row func(int) ([]any, error)) (int64, error) {
+	return t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromSlice(n, row))
 }
 
 // SkipChangeLog: migration 0013's insert triggers skip subject_changes

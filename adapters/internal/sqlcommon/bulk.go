@@ -38,7 +38,11 @@ type LoadTxer interface {
 // LoadTx is a bulk load's transaction.
 type LoadTx interface {
 	Tx
-	Copier
+	// CopyFunc copies n rows into table with COPY, asking row for each
+	// as it streams, so that encoding the rows overlaps the database's
+	// work on those already sent. A row's slice may be reused once row is
+	// called again.
+	CopyFunc(ctx context.Context, table string, columns []string, n int, row func(i int) ([]any, error)) (int64, error)
 	// SkipChangeLog stops the transaction's inserts from writing a change
 	// row per subject for the caches; MarkAllChanged, before the commit,
 	// tells every cache to drop everything instead.
@@ -117,6 +121,9 @@ func (s *Store) BeginEntryLoad(ctx context.Context, id string, now time.Time) er
 // prepared inserts in one transaction elsewhere (SQLite). Nothing is
 // visible to readers of entries.
 func (s *Store) StageEntries(ctx context.Context, id string, entries []policy.Entry) error {
+	if v, ok := s.loads.Load(id); ok {
+		return v.(*openLoad).copyIn(ctx, s, entries)
+	}
 	rows := make([][]any, 0, len(entries))
 	var links [][]any
 	for _, e := range entries {
@@ -133,9 +140,6 @@ func (s *Store) StageEntries(ctx context.Context, id string, entries []policy.En
 		for _, l := range storeutil.PersonLinks(e) {
 			links = append(links, []any{id, e.ID, l.PersonID, string(l.Role)})
 		}
-	}
-	if v, ok := s.loads.Load(id); ok {
-		return v.(*openLoad).copyIn(ctx, s, rows, links)
 	}
 	if _, ok := s.db.(LoadTxer); ok {
 		return s.errf("stage entries: load %q: %w", id, service.ErrNotFound)
@@ -186,22 +190,35 @@ func insertSQL(table string, cols []string) string {
 }
 
 // copyIn copies one chunk into entries and entry_persons within the
-// load's transaction. The rows carry the load id first, as staged rows do.
-func (l *openLoad) copyIn(ctx context.Context, s *Store, rows, links [][]any) error {
+// load's transaction, encoding each entry as COPY asks for it.
+func (l *openLoad) copyIn(ctx context.Context, s *Store, entries []policy.Entry) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return s.errf("stage entries: %w", l.err)
 	}
-	for i := range rows {
-		rows[i] = rows[i][1:]
-	}
-	for i := range links {
-		links[i] = links[i][1:]
-	}
-	n, err := l.tx.CopyFrom(ctx, "entries", loadEntryColumns[1:], rows)
+	var links [][]any
+	row := make([]any, len(loadEntryColumns)-1)
+	n, err := l.tx.CopyFunc(ctx, "entries", loadEntryColumns[1:], len(entries), func(i int) ([]any, error) {
+		e := storeutil.NormalizeEntry(entries[i])
+		j, err := storeutil.EncodeEntry(e)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", e.ID, err)
+		}
+		row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] = e.ID, e.Subject.Value,
+			string(e.Subject.Kind), e.List, e.OriginatingDepartment, e.Reason, e.LegalBasis, string(j.EvidenceRefs)
+		row[8], row[9], row[10], row[11], row[12], row[13], row[14] = e.DecidedAt, e.PublishedAt,
+			e.ValidUntil, e.RevokedAt, e.RevocationReason, string(j.Objections), string(j.ResponsiblePersons)
+		row[15], row[16], row[17], row[18] = e.CreatedAt, e.UpdatedAt, e.Version, string(j.Lifecycle)
+		for _, pl := range storeutil.PersonLinks(e) {
+			links = append(links, []any{e.ID, pl.PersonID, string(pl.Role)})
+		}
+		return row, nil
+	})
 	if err == nil && len(links) > 0 {
-		_, err = l.tx.CopyFrom(ctx, "entry_persons", loadPersonColumns[1:], links)
+		_, err = l.tx.CopyFunc(ctx, "entry_persons", loadPersonColumns[1:], len(links), func(i int) ([]any, error) {
+			return links[i], nil
+		})
 	}
 	if err != nil {
 		l.err = s.d.MapErr(err)
