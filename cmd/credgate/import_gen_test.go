@@ -2,13 +2,20 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/credgate/credgate/internal/config"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -153,5 +160,92 @@ func TestGeneratedEntriesValid(t *testing.T) {
 	}
 	if cat.CrossListInvolved(genList) {
 		t.Fatalf("%s has cross-list rules: its entries would be held in memory", genList)
+	}
+}
+
+// TestImportPostgresAllOrNothing: on PostgreSQL a load copies straight into
+// entries in its own transaction. A file whose last line is bad leaves
+// nothing (entries, history, outbox, person links, change log); the good
+// file, past the size at which the change log stops taking a row per
+// subject, loads whole and marks the change log pruned past itself, so
+// that every cache drops everything.
+func TestImportPostgresAllOrNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports 120,000 entries")
+	}
+	url := testenv.FreshDatabase(t, "credgate_import_aon")
+	dir := t.TempDir()
+	const n = 120_000
+	bad := filepath.Join(dir, "bad.csv")
+	f, err := os.Create(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeGenEntries(f, n); err != nil {
+		t.Fatal(err)
+	}
+	wrong := genUSCC(n)
+	wrong = wrong[:17] + map[bool]string{true: "1", false: "0"}[wrong[17] == '0']
+	fmt.Fprintf(f, "%s,%s,某人民法院,有履行能力而拒不履行,《民事诉讼法》,2026-01-01,2026-01-02,\n", wrong, genList)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	args := []string{"import", "--postgres-url", url, "--data-dir", filepath.Join(dir, "data")}
+	if code := run(t.Context(), append(args, bad), &out, &errOut); code != 1 {
+		t.Fatalf("exit %d for a file whose last line is bad; stderr:\n%s", code, errOut.String())
+	}
+	if want := fmt.Sprintf("bad.csv:%d:", n+2); !strings.Contains(errOut.String(), want) {
+		t.Fatalf("stderr lacks %q:\n%s", want, errOut.String())
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	count := func(table string) int64 {
+		t.Helper()
+		var c int64
+		if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM "+table).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, table := range []string{"entries", "entry_versions", "entry_persons", "event_outbox", "subject_changes"} {
+		if c := count(table); c != 0 {
+			t.Errorf("a rejected file left %d rows in %s", c, table)
+		}
+	}
+	var pruned string
+	if err := conn.QueryRow(t.Context(), "SELECT xid::text FROM subject_changes_pruned").Scan(&pruned); err != nil || pruned != "0" {
+		t.Fatalf("a rejected file moved the change log's pruned mark: %s, %v", pruned, err)
+	}
+
+	good := filepath.Join(dir, "good.csv")
+	f, err = os.Create(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeGenEntries(f, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), append(args, good), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut.String())
+	}
+	for table, want := range map[string]int64{"entries": n, "entry_versions": n, "event_outbox": n, "entry_persons": n / 10} {
+		if c := count(table); c != want {
+			t.Errorf("%s: %d rows after the import, want %d", table, c, want)
+		}
+	}
+	if c := count("subject_changes"); c >= n {
+		t.Errorf("%d change rows for %d entries: the change log was not skipped past its size", c, n)
+	}
+	if err := conn.QueryRow(t.Context(), "SELECT xid::text FROM subject_changes_pruned").Scan(&pruned); err != nil || pruned == "0" {
+		t.Fatalf("the change log's pruned mark after a large load: %s, %v", pruned, err)
 	}
 }
