@@ -81,7 +81,19 @@ var _ service.EntryLoader = (*Store)(nil)
 // LoadTxer it opens the load's transaction instead, and rolls back loads
 // of this store begun more than a day before now.
 func (s *Store) BeginEntryLoad(ctx context.Context, id string, now time.Time) error {
+	stale := []Stmt{
+		{`DELETE FROM entry_loads WHERE started_at < $1`, []any{now.Add(-staleLoad)}},
+		{`DELETE FROM entry_load_entries WHERE load_id NOT IN (SELECT id FROM entry_loads)`, nil},
+		{`DELETE FROM entry_load_persons WHERE load_id NOT IN (SELECT id FROM entry_loads)`, nil},
+	}
 	if ltx, ok := s.db.(LoadTxer); ok {
+		// Staging rows a load of an earlier version left are cleared too.
+		if err := s.db.InTx(ctx, func(tx Tx) error {
+			_, err := tx.ExecBatch(ctx, stale)
+			return s.d.MapErr(err)
+		}); err != nil {
+			return s.errf("begin entry load: %w", err)
+		}
 		s.loads.Range(func(k, v any) bool {
 			if v.(*openLoad).started.Before(now.Add(-staleLoad)) {
 				if l, ok := s.loads.LoadAndDelete(k); ok {
@@ -101,12 +113,7 @@ func (s *Store) BeginEntryLoad(ctx context.Context, id string, now time.Time) er
 		return nil
 	}
 	err := s.db.InTx(ctx, func(tx Tx) error {
-		_, err := tx.ExecBatch(ctx, []Stmt{
-			{`DELETE FROM entry_loads WHERE started_at < $1`, []any{now.Add(-staleLoad)}},
-			{`DELETE FROM entry_load_entries WHERE load_id NOT IN (SELECT id FROM entry_loads)`, nil},
-			{`DELETE FROM entry_load_persons WHERE load_id NOT IN (SELECT id FROM entry_loads)`, nil},
-			{`INSERT INTO entry_loads (id, started_at) VALUES ($1, $2)`, []any{id, now}},
-		})
+		_, err := tx.ExecBatch(ctx, append(stale, Stmt{`INSERT INTO entry_loads (id, started_at) VALUES ($1, $2)`, []any{id, now}}))
 		return s.d.MapErr(err)
 	})
 	if err != nil {
