@@ -210,8 +210,11 @@ func (s *Server) importEntries(c *gin.Context) {
 			"send text/csv or application/x-ndjson"))
 		return
 	}
-	// A file of any size streams in: past the server's read timeout too.
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
+	// A file of any size streams in: past the server's read timeout too,
+	// and the answer is written after it, past the write timeout.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	res, err := s.entries.ImportFile(c.Request.Context(), bufio.NewReaderSize(c.Request.Body, 64<<10), format, nil)
 	if err != nil {
 		var tooLarge *http.MaxBytesError

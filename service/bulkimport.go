@@ -17,9 +17,11 @@ import (
 )
 
 // EntryLoader stages a bulk load of entries and swaps it in whole: the
-// entries are written in chunks where readers do not see them, then moved
-// into the entries in one transaction, so that a file of any size is kept
-// all or nothing without one transaction open for the whole upload.
+// entries are written in chunks where readers do not see them — staging
+// rows moved into the entries in one transaction at the end (SQLite), or
+// the entries themselves inside the load's own transaction (PostgreSQL,
+// which then writes each row once) — so that a file of any size is kept
+// all or nothing.
 type EntryLoader interface {
 	// BeginEntryLoad registers load id begun at now, and clears what
 	// abandoned loads left.

@@ -120,7 +120,47 @@ func (r pgRows) Close() error {
 	return nil
 }
 
-var _ sqlcommon.Copier = db{}
+var (
+	_ sqlcommon.Copier   = db{}
+	_ sqlcommon.LoadTxer = db{}
+)
+
+// BeginLoadTx opens a bulk load's transaction: the load copies its
+// entries straight into entries inside it and commits once the whole file
+// is good.
+func (d db) BeginLoadTx(ctx context.Context) (sqlcommon.LoadTx, error) {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return loadTx{pgTx{tx}}, nil
+}
+
+// loadTx is a bulk load's transaction.
+type loadTx struct{ pgTx }
+
+func (t loadTx) CopyFunc(ctx context.Context, table string, columns []string, n int, row func(int) ([]any, error)) (int64, error) {
+	return t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromSlice(n, row))
+}
+
+// SkipChangeLog: migration 0013's insert triggers skip subject_changes
+// while the setting is on, until the transaction ends.
+func (t loadTx) SkipChangeLog(ctx context.Context) error {
+	_, err := t.tx.Exec(ctx, `SET LOCAL credgate.skip_subject_changes = 'on'`)
+	return err
+}
+
+// MarkAllChanged moves the change log's pruned mark past this transaction:
+// a cache whose cursor is below it (every cache that read the log before
+// this commit) drops everything at its next reading (changes.go).
+func (t loadTx) MarkAllChanged(ctx context.Context) error {
+	_, err := t.tx.Exec(ctx, `UPDATE subject_changes_pruned
+		SET xid = greatest(xid, ((pg_current_xact_id()::text)::numeric + 1)::text::xid8)`)
+	return err
+}
+
+func (t loadTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t loadTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 // CopyFrom copies rows into table with COPY (bulk loads' staging).
 func (d db) CopyFrom(ctx context.Context, table string, columns []string, rows [][]any) (int64, error) {

@@ -3,6 +3,7 @@ package sqlcommon
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/storeutil"
@@ -24,6 +25,51 @@ var loadEntryColumns = []string{"load_id", "id", "subject", "subject_kind", "lis
 
 var loadPersonColumns = []string{"load_id", "entry_id", "person_id", "role"}
 
+// LoadTxer is a DB that runs a bulk load in one transaction of its own
+// (PostgreSQL): the entries are copied straight into entries inside it, so
+// that the database writes each row once, while the file is still being
+// read, instead of staging it and moving it again at the end. Readers do
+// not see the rows until the commit, and a failure or a crash rolls all of
+// them back: all or nothing holds as with staging.
+type LoadTxer interface {
+	BeginLoadTx(ctx context.Context) (LoadTx, error)
+}
+
+// LoadTx is a bulk load's transaction.
+type LoadTx interface {
+	Tx
+	// CopyFunc copies n rows into table with COPY, asking row for each
+	// as it streams, so that encoding the rows overlaps the database's
+	// work on those already sent. A row's slice may be reused once row is
+	// called again.
+	CopyFunc(ctx context.Context, table string, columns []string, n int, row func(i int) ([]any, error)) (int64, error)
+	// SkipChangeLog stops the transaction's inserts from writing a change
+	// row per subject for the caches; MarkAllChanged, before the commit,
+	// tells every cache to drop everything instead.
+	SkipChangeLog(ctx context.Context) error
+	MarkAllChanged(ctx context.Context) error
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// changeLogRows is how many entries a load in its own transaction copies
+// with a change row per subject; past it, caches are told to drop
+// everything. A cache reads at most a page of changes (10 000 by default)
+// before it drops everything anyway, so past this size the rows would only
+// cost the load time and the change log space.
+const changeLogRows = 100_000
+
+// openLoad is a load running in its own transaction.
+type openLoad struct {
+	mu      sync.Mutex
+	tx      LoadTx
+	started time.Time
+	n       int64
+	err     error // the first failure: the transaction is aborted
+	// allChanged: the change log was skipped past changeLogRows.
+	allChanged bool
+}
+
 // staleLoad is how long a load may stay staged before a later one takes it
 // for abandoned (its process crashed) and clears it.
 const staleLoad = 24 * time.Hour
@@ -31,15 +77,43 @@ const staleLoad = 24 * time.Hour
 var _ service.EntryLoader = (*Store)(nil)
 
 // BeginEntryLoad registers load id, and clears the staged rows of loads
-// begun more than a day before now, or committed but not discarded.
+// begun more than a day before now, or committed but not discarded. On a
+// LoadTxer it opens the load's transaction instead, and rolls back loads
+// of this store begun more than a day before now.
 func (s *Store) BeginEntryLoad(ctx context.Context, id string, now time.Time) error {
-	err := s.db.InTx(ctx, func(tx Tx) error {
-		_, err := tx.ExecBatch(ctx, []Stmt{
-			{`DELETE FROM entry_loads WHERE started_at < $1`, []any{now.Add(-staleLoad)}},
-			{`DELETE FROM entry_load_entries WHERE load_id NOT IN (SELECT id FROM entry_loads)`, nil},
-			{`DELETE FROM entry_load_persons WHERE load_id NOT IN (SELECT id FROM entry_loads)`, nil},
-			{`INSERT INTO entry_loads (id, started_at) VALUES ($1, $2)`, []any{id, now}},
+	stale := []Stmt{
+		{`DELETE FROM entry_loads WHERE started_at < $1`, []any{now.Add(-staleLoad)}},
+		{`DELETE FROM entry_load_entries WHERE load_id NOT IN (SELECT id FROM entry_loads)`, nil},
+		{`DELETE FROM entry_load_persons WHERE load_id NOT IN (SELECT id FROM entry_loads)`, nil},
+	}
+	if ltx, ok := s.db.(LoadTxer); ok {
+		// Staging rows a load of an earlier version left are cleared too.
+		if err := s.db.InTx(ctx, func(tx Tx) error {
+			_, err := tx.ExecBatch(ctx, stale)
+			return s.d.MapErr(err)
+		}); err != nil {
+			return s.errf("begin entry load: %w", err)
+		}
+		s.loads.Range(func(k, v any) bool {
+			if v.(*openLoad).started.Before(now.Add(-staleLoad)) {
+				if l, ok := s.loads.LoadAndDelete(k); ok {
+					l.(*openLoad).rollback(ctx)
+				}
+			}
+			return true
 		})
+		tx, err := ltx.BeginLoadTx(ctx)
+		if err != nil {
+			return s.errf("begin entry load: %w", err)
+		}
+		if _, dup := s.loads.LoadOrStore(id, &openLoad{tx: tx, started: now}); dup {
+			_ = tx.Rollback(ctx)
+			return s.errf("begin entry load %q: %w", id, service.ErrConflict)
+		}
+		return nil
+	}
+	err := s.db.InTx(ctx, func(tx Tx) error {
+		_, err := tx.ExecBatch(ctx, append(stale, Stmt{`INSERT INTO entry_loads (id, started_at) VALUES ($1, $2)`, []any{id, now}}))
 		return s.d.MapErr(err)
 	})
 	if err != nil {
@@ -48,10 +122,15 @@ func (s *Store) BeginEntryLoad(ctx context.Context, id string, now time.Time) er
 	return nil
 }
 
-// StageEntries writes entries and their person links into the load's
-// staging rows: COPY on PostgreSQL, prepared inserts in one transaction on
-// SQLite. Nothing is visible to readers of entries.
+// StageEntries writes entries and their person links into the load: on a
+// LoadTxer straight into entries within the load's transaction (COPY),
+// otherwise into its staging rows, with COPY where the DB is a Copier and
+// prepared inserts in one transaction elsewhere (SQLite). Nothing is
+// visible to readers of entries.
 func (s *Store) StageEntries(ctx context.Context, id string, entries []policy.Entry) error {
+	if v, ok := s.loads.Load(id); ok {
+		return v.(*openLoad).copyIn(ctx, s, entries)
+	}
 	rows := make([][]any, 0, len(entries))
 	var links [][]any
 	for _, e := range entries {
@@ -68,6 +147,9 @@ func (s *Store) StageEntries(ctx context.Context, id string, entries []policy.En
 		for _, l := range storeutil.PersonLinks(e) {
 			links = append(links, []any{id, e.ID, l.PersonID, string(l.Role)})
 		}
+	}
+	if _, ok := s.db.(LoadTxer); ok {
+		return s.errf("stage entries: load %q: %w", id, service.ErrNotFound)
 	}
 	if c, ok := s.db.(Copier); ok {
 		if _, err := c.CopyFrom(ctx, "entry_load_entries", loadEntryColumns, rows); err != nil {
@@ -114,11 +196,70 @@ func insertSQL(table string, cols []string) string {
 	return q + `) VALUES (` + v + `)`
 }
 
+// copyIn copies one chunk into entries and entry_persons within the
+// load's transaction, encoding each entry as COPY asks for it.
+func (l *openLoad) copyIn(ctx context.Context, s *Store, entries []policy.Entry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return s.errf("stage entries: %w", l.err)
+	}
+	var links [][]any
+	row := make([]any, len(loadEntryColumns)-1)
+	n, err := l.tx.CopyFunc(ctx, "entries", loadEntryColumns[1:], len(entries), func(i int) ([]any, error) {
+		e := storeutil.NormalizeEntry(entries[i])
+		j, err := storeutil.EncodeEntry(e)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", e.ID, err)
+		}
+		row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] = e.ID, e.Subject.Value,
+			string(e.Subject.Kind), e.List, e.OriginatingDepartment, e.Reason, e.LegalBasis, string(j.EvidenceRefs)
+		row[8], row[9], row[10], row[11], row[12], row[13], row[14] = e.DecidedAt, e.PublishedAt,
+			e.ValidUntil, e.RevokedAt, e.RevocationReason, string(j.Objections), string(j.ResponsiblePersons)
+		row[15], row[16], row[17], row[18] = e.CreatedAt, e.UpdatedAt, e.Version, string(j.Lifecycle)
+		for _, pl := range storeutil.PersonLinks(e) {
+			links = append(links, []any{e.ID, pl.PersonID, string(pl.Role)})
+		}
+		return row, nil
+	})
+	if err == nil && len(links) > 0 {
+		_, err = l.tx.CopyFunc(ctx, "entry_persons", loadPersonColumns[1:], len(links), func(i int) ([]any, error) {
+			return links[i], nil
+		})
+	}
+	if err != nil {
+		l.err = s.d.MapErr(err)
+		return s.errf("stage entries: %w", l.err)
+	}
+	l.n += n
+	if !l.allChanged && l.n >= changeLogRows {
+		if err := l.tx.SkipChangeLog(ctx); err != nil {
+			l.err = err
+			return s.errf("stage entries: %w", err)
+		}
+		l.allChanged = true
+	}
+	return nil
+}
+
+// rollback ends the load's transaction, keeping nothing.
+func (l *openLoad) rollback(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	_ = l.tx.Rollback(rctx)
+}
+
 // CommitEntryLoad moves the load's staged entries and person links into
 // entries and entry_persons, and writes c, in one transaction: all of them
 // or none. The load can be committed once (ErrNotFound after). The staged
-// rows stay until DiscardEntryLoad.
+// rows stay until DiscardEntryLoad. On a LoadTxer it writes c in the
+// load's transaction and commits it.
 func (s *Store) CommitEntryLoad(ctx context.Context, id string, c service.EntryChanges) (int64, error) {
+	if v, ok := s.loads.LoadAndDelete(id); ok {
+		return s.commitLoadTx(ctx, v.(*openLoad), c)
+	}
 	var n int64
 	err := s.db.InTx(ctx, func(tx Tx) error {
 		gone, err := tx.Exec(ctx, `DELETE FROM entry_loads WHERE id = $1`, id)
@@ -144,8 +285,39 @@ func (s *Store) CommitEntryLoad(ctx context.Context, id string, c service.EntryC
 	return n, nil
 }
 
-// DiscardEntryLoad deletes the load's staged rows and its registration.
+func (s *Store) commitLoadTx(ctx context.Context, l *openLoad, c service.EntryChanges) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fail := func(err error) (int64, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = l.tx.Rollback(rctx)
+		return 0, s.errf("commit entry load: %w", err)
+	}
+	if l.err != nil {
+		return fail(l.err)
+	}
+	if err := s.applyEntryChangesTx(ctx, l.tx, c); err != nil {
+		return fail(s.d.MapErr(err))
+	}
+	if l.allChanged {
+		if err := l.tx.MarkAllChanged(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if err := l.tx.Commit(ctx); err != nil {
+		return fail(s.d.MapErr(err))
+	}
+	return l.n, nil
+}
+
+// DiscardEntryLoad deletes the load's staged rows and its registration,
+// or rolls back its transaction.
 func (s *Store) DiscardEntryLoad(ctx context.Context, id string) error {
+	if v, ok := s.loads.LoadAndDelete(id); ok {
+		v.(*openLoad).rollback(ctx)
+		return nil
+	}
 	err := s.db.InTx(ctx, func(tx Tx) error {
 		_, err := tx.ExecBatch(ctx, []Stmt{
 			{`DELETE FROM entry_load_entries WHERE load_id = $1`, []any{id}},

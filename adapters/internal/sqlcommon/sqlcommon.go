@@ -116,6 +116,9 @@ type Store struct {
 	d  Dialect
 	// inserts caches AppendBatch's multi-row INSERT texts (evidence.go).
 	inserts sync.Map
+	// loads holds the bulk loads running in a transaction of their own
+	// (bulk.go): load id to *openLoad.
+	loads sync.Map
 }
 
 // The capabilities the shared logic provides, checked at compile time; the
