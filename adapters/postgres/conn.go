@@ -143,7 +143,7 @@ func (t loadTx) CopyFunc(ctx context.Context, table string, columns []string, n 
 	return t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromSlice(n, row))
 }
 
-// SkipChangeLog: migration 0013's insert triggers skip subject_changes
+// SkipChangeLog: migration 0014's insert triggers skip subject_changes
 // while the setting is on, until the transaction ends.
 func (t loadTx) SkipChangeLog(ctx context.Context) error {
 	_, err := t.tx.Exec(ctx, `SET LOCAL credgate.skip_subject_changes = 'on'`)

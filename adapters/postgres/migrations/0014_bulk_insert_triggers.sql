@@ -1,6 +1,6 @@
 -- +goose Up
 -- +goose StatementBegin
--- 0013: inserts into entries announce themselves once per statement.
+-- 0014: inserts into entries announce themselves once per statement.
 --
 -- The outbox row of an inserted entry is written from the statement's
 -- transition table, as 0009 did for the history and the change log, not by
