@@ -46,7 +46,7 @@ const (
 
 // KindScreening is the evidence record of a screening job: its answers'
 // tree root.
-const KindScreening evidence.Kind = "screening"
+const KindScreening = evidence.KindScreening
 
 // ScreeningState is where a job is.
 type ScreeningState string

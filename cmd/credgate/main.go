@@ -29,6 +29,8 @@ Usage:
   credgate coverage APPROVALS.csv
                                  which approvals had no check before them (应查必查)
   credgate watchlist upload FILE  add a partner's watchlist (millions of subjects) in parts, with progress
+  credgate screen FILE --action ACTION [--out RESULTS]
+                                 screen a file of millions of subjects as a job, with progress, into a results file
   credgate verify --key KEY RECEIPT.json
                                  check an evidence receipt offline (exit 0 only if it verifies)
   credgate audit --key KEY --url URL [--full]
@@ -71,6 +73,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"coverage":  coverageCmd,
 	"spool":     spoolCmd,
 	"watchlist": watchlistCmd,
+	"screen":    screenCmd,
 	"migrate":   migrateCmd,
 	"keygen":    keygenCmd,
 }
@@ -119,6 +122,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	default:
+		var ee *exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintf(stderr, "credgate %s: %v\n", name, err)
+			return ee.code
+		}
 		fmt.Fprintf(stderr, "credgate %s: %v\n", name, err)
 		return 1
 	}
