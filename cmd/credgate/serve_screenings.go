@@ -13,7 +13,11 @@ import (
 // replicas, the one that accepted it), resuming those left unfinished;
 // they stop with ctx.
 func serveScreenings(ctx context.Context, checker *service.Checker, st service.ScreeningStore, dataDir string) gateway.Option {
-	sc := service.NewScreenings(checker, st, filepath.Join(dataDir, "screenings"))
+	var opts []service.ScreeningsOption
+	if bl, ok := st.(service.EntryBatchLookup); ok {
+		opts = append(opts, service.WithScreeningsLookup(bl))
+	}
+	sc := service.NewScreenings(checker, st, filepath.Join(dataDir, "screenings"), opts...)
 	go sc.Run(ctx)
 	return gateway.WithScreenings(sc)
 }
