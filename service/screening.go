@@ -139,7 +139,8 @@ func WithScreeningsClock(now func() time.Time) ScreeningsOption {
 
 // NewScreenings returns the screening service keeping its files in dir.
 func NewScreenings(checker *Checker, store ScreeningStore, dir string, opts ...ScreeningsOption) *Screenings {
-	s := &Screenings{checker: checker, store: store, dir: dir, now: time.Now, wake: make(chan struct{}, 1)}
+	s := &Screenings{checker: checker, store: store, dir: dir, now: time.Now, wake: make(chan struct{}, 1),
+		retention: DefaultScreeningRetention}
 	for _, o := range opts {
 		o(s)
 	}
@@ -322,9 +323,15 @@ func (s *Screenings) Get(ctx context.Context, caller Caller, id string) (Screeni
 }
 
 // Run screens queued jobs one at a time, and resumes those a previous run
-// left unfinished, until ctx ends.
+// left unfinished, until ctx ends; hourly, it deletes the files of jobs
+// past their retention (Sweep).
 func (s *Screenings) Run(ctx context.Context) {
+	var swept time.Time
 	for ctx.Err() == nil {
+		if now := s.now(); now.Sub(swept) >= screeningSweepEvery {
+			swept = now
+			_, _ = s.Sweep(ctx) // retried at the next sweep
+		}
 		jobs, err := s.store.UnfinishedScreenings(ctx, 10)
 		if err == nil {
 			for _, j := range jobs {
@@ -779,6 +786,9 @@ func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn f
 	}
 	if j.State != ScreeningDone {
 		return j, fmt.Errorf("%w: the job is %s", ErrScreeningNotDone, j.State)
+	}
+	if s.expired(j) {
+		return j, fmt.Errorf("%w: the results of %s were deleted %s after the job finished", ErrScreeningExpired, j.ID, s.retention)
 	}
 	dir := filepath.Join(s.dir, j.ID)
 	tree, err := evidence.OpenFileTree(filepath.Join(dir, "tree"))
