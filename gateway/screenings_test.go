@@ -159,7 +159,9 @@ func TestScreeningRetention(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	waitFor("the job done", func() bool { return h.do(http.MethodGet, "/v1/screenings/"+id, bank, "", nil).json(t)["state"] == "done" })
+	waitFor("the job done", func() bool {
+		return h.do(http.MethodGet, "/v1/screenings/"+id, bank, "", nil).json(t)["state"] == "done"
+	})
 	if r := h.do(http.MethodGet, "/v1/screenings/"+id+"/results", bank, "", nil); r.Status != http.StatusOK {
 		t.Fatalf("results: %d", r.Status)
 	}
