@@ -806,31 +806,42 @@ func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn f
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		a := ScreenedAnswer{Line: l.Line, SubjectID: l.SubjectID, Answer: l.Answer, Error: l.Error}
-		if l.Answer != nil {
-			a.Outcome = policy.Outcome(l.Outcome)
-			if a.Outcome == "" {
-				// Written before results lines carried the outcome.
-				var o struct {
-					Outcome policy.Outcome `json:"outcome"`
-				}
-				_ = json.Unmarshal(l.Answer, &o)
-				a.Outcome = o.Outcome
-			}
-			p, err := evidence.InclusionProof(ctx, tree, leaf, j.TreeSize)
-			if err != nil {
-				return err
-			}
-			a.Proof = make([]string, len(p))
-			for i := range p {
-				a.Proof[i] = hex.EncodeToString(p[i][:])
-			}
-			idx := leaf
-			a.LeafIndex = &idx
-			leaf++
+		a, err := s.screenedAnswer(ctx, tree, j, l, &leaf)
+		if err != nil {
+			return err
 		}
 		return fn(a)
 	})
+}
+
+// screenedAnswer is a results line as downloaded: an answer gets its
+// outcome and its proof as leaf *leaf, which it advances.
+func (s *Screenings) screenedAnswer(ctx context.Context, tree *evidence.FileTree, j ScreeningJob, l screenedLine, leaf *uint64) (ScreenedAnswer, error) {
+	a := ScreenedAnswer{Line: l.Line, SubjectID: l.SubjectID, Answer: l.Answer, Error: l.Error}
+	if l.Answer == nil {
+		return a, nil
+	}
+	a.Outcome = policy.Outcome(l.Outcome)
+	if a.Outcome == "" {
+		// Written before results lines carried the outcome.
+		var o struct {
+			Outcome policy.Outcome `json:"outcome"`
+		}
+		_ = json.Unmarshal(l.Answer, &o)
+		a.Outcome = o.Outcome
+	}
+	p, err := evidence.InclusionProof(ctx, tree, *leaf, j.TreeSize)
+	if err != nil {
+		return a, err
+	}
+	a.Proof = make([]string, len(p))
+	for i := range p {
+		a.Proof[i] = hex.EncodeToString(p[i][:])
+	}
+	idx := *leaf
+	a.LeafIndex = &idx
+	*leaf++
+	return a, nil
 }
 
 // VerifyScreenedAnswer checks offline that answer is leaf index of the
