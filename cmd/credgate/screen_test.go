@@ -306,3 +306,41 @@ func TestScreeningAtScale(t *testing.T) {
 		t.Logf("%d subjects screened through credgate screen in %s (with the checks)", n, time.Since(start).Round(time.Millisecond))
 	})
 }
+
+// TestWriteScreeningFiles writes, when CREDGATE_SCREEN_FILES_DIR is set,
+// the files of the measured screening run (docs/PERFORMANCE.md, "Screening
+// jobs"): book.csv of CREDGATE_TEST_SCREEN_SUBJECTS subjects and
+// entries.csv listing every tenth of them, for `credgate import`.
+func TestWriteScreeningFiles(t *testing.T) {
+	dir := os.Getenv("CREDGATE_SCREEN_FILES_DIR")
+	if dir == "" {
+		t.Skip("CREDGATE_SCREEN_FILES_DIR is not set")
+	}
+	n := screenSubjects(t)
+	write := func(name string, fill func(w *bufio.Writer)) {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		fill(w)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("book.csv", func(w *bufio.Writer) {
+		w.WriteString("name,id\n")
+		for i := range n {
+			fmt.Fprintf(w, "借款人%d,%s\n", i, mustSubject(t, i))
+		}
+	})
+	write("entries.csv", func(w *bufio.Writer) {
+		w.WriteString("subject_id,list,originating_department,reason,legal_basis,decided_at,published_at\n")
+		for i := 3; i < n; i += 10 {
+			fmt.Fprintf(w, "%s,court_dishonest_debtor,某人民法院,有履行能力而拒不履行,《民事诉讼法》,2026-01-01,2026-01-02\n", mustSubject(t, i))
+		}
+	})
+}
