@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -343,4 +344,78 @@ func TestWriteScreeningFiles(t *testing.T) {
 			fmt.Fprintf(w, "%s,court_dishonest_debtor,某人民法院,有履行能力而拒不履行,《民事诉讼法》,2026-01-01,2026-01-02\n", mustSubject(t, i))
 		}
 	})
+}
+
+// TestScreenCommandExits: the command's exit statuses a batch job relies
+// on, on SQLite: a refused file is 1 with its lines named, an interrupt
+// after the job was accepted is 3 and says how to resume, and the same
+// command then re-attaches to the job (OUT.job) instead of sending the
+// file again.
+func TestScreenCommandExits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server")
+	}
+	f := newScreenFixture(t, 40)
+	ctx := t.Context()
+	bad := filepath.Join(f.dir, "bad.ndjson")
+	if err := os.WriteFile(bad, []byte("{\"id\":\"x\"}\nnot json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--url", f.srv.base, "--credentials", f.partnerCred, "--poll", "100ms"}
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, append([]string{"screen", bad, "--action", "bank_credit"}, common...), &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "bad.ndjson:2:") {
+		t.Fatalf("refused file: exit %d\n%s", code, stderr.String())
+	}
+	if code := run(ctx, []string{"screen", "--action", "bank_credit"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("no file: exit %d", code)
+	}
+
+	book := filepath.Join(f.dir, "book.csv")
+	var cs bytes.Buffer
+	cs.WriteString("id\n")
+	for _, s := range f.subjects {
+		cs.WriteString(s + "\n")
+	}
+	if err := os.WriteFile(book, cs.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(f.dir, "out.ndjson")
+	// Interrupted as soon as the job is accepted: the upload is done, the
+	// job goes on.
+	ictx, cancel := context.WithCancel(ctx)
+	stderr.Reset()
+	w := writerFunc(func(p []byte) (int, error) {
+		if bytes.Contains(p, []byte("accepted")) {
+			cancel()
+		}
+		return stderr.Write(p)
+	})
+	code := run(ictx, append([]string{"screen", book, "--action", "bank_credit", "--out", out}, common...), &stdout, w)
+	if code != exitResumable || !strings.Contains(stderr.String(), "run the same command again") {
+		t.Fatalf("interrupted: exit %d\n%s", code, stderr.String())
+	}
+	var saved screenJobFile
+	b, err := os.ReadFile(out + ".job")
+	if err != nil || json.Unmarshal(b, &saved) != nil || saved.ID == "" {
+		t.Fatalf("job file: %s %v", b, err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(ctx, append([]string{"screen", book, "--action", "bank_credit", "--out", out}, common...), &stdout, &stderr); code != 0 ||
+		!strings.Contains(stderr.String(), "re-attaching to screening "+saved.ID) || strings.Contains(stderr.String(), "accepted") {
+		t.Fatalf("resumed: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	lines := 0
+	if err := eachResult(out, "ndjson", func(a service.ScreenedAnswer) error {
+		lines++
+		return nil
+	}); err != nil || lines != len(f.subjects) {
+		t.Fatalf("%d results: %v", lines, err)
+	}
+	// --job re-attaches explicitly, here to a done job: its results again.
+	again := filepath.Join(f.dir, "again.csv")
+	if code := run(ctx, append([]string{"screen", "--job", saved.ID, "--out", again}, common...), &stdout, &stderr); code != 0 {
+		t.Fatalf("--job: exit %d\n%s", code, stderr.String())
+	}
 }
