@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -96,9 +97,23 @@ func (w *FileTreeWriter) Finish() (uint64, [HashSize]byte, error) {
 }
 
 // FileTree reads a tree FileTreeWriter wrote: it is a NodeReader, so
-// InclusionProof works on it.
+// InclusionProof works on it. Each level's file is read a block of nodes
+// at a time, kept until another block is needed: proofs of consecutive
+// leaves, as a job's results are read, share most of their nodes, so a
+// million proofs cost thousands of reads, not tens of millions. Not safe
+// for concurrent use.
 type FileTree struct {
 	levels []*os.File
+	blocks []treeBlock
+}
+
+// treeBlockNodes is the nodes of a level read at once.
+const treeBlockNodes = 256
+
+type treeBlock struct {
+	first uint64 // index of the block's first node
+	n     int    // nodes held
+	buf   []byte
 }
 
 // OpenFileTree opens the tree in dir.
@@ -107,6 +122,7 @@ func OpenFileTree(dir string) (*FileTree, error) {
 	for l := 0; ; l++ {
 		f, err := os.Open(filepath.Join(dir, "level"+strconv.Itoa(l)))
 		if errors.Is(err, os.ErrNotExist) {
+			t.blocks = make([]treeBlock, len(t.levels))
 			return t, nil
 		}
 		if err != nil {
@@ -124,9 +140,24 @@ func (t *FileTree) TreeNodes(_ context.Context, ids []NodeID) ([][HashSize]byte,
 		if int(id.Level) >= len(t.levels) {
 			return nil, fmt.Errorf("%w: no level %d", ErrTreeCorrupt, id.Level)
 		}
-		if _, err := t.levels[id.Level].ReadAt(out[i][:], int64(id.Index)*HashSize); err != nil {
-			return nil, fmt.Errorf("%w: node %d/%d: %w", ErrTreeCorrupt, id.Level, id.Index, err)
+		b := &t.blocks[id.Level]
+		if id.Index < b.first || id.Index >= b.first+uint64(b.n) {
+			if b.buf == nil {
+				b.buf = make([]byte, treeBlockNodes*HashSize)
+			}
+			first := id.Index - id.Index%treeBlockNodes
+			n, err := t.levels[id.Level].ReadAt(b.buf, int64(first)*HashSize)
+			if err != nil && !errors.Is(err, io.EOF) {
+				b.n = 0
+				return nil, fmt.Errorf("%w: node %d/%d: %w", ErrTreeCorrupt, id.Level, id.Index, err)
+			}
+			b.first, b.n = first, n/HashSize
+			if id.Index >= b.first+uint64(b.n) {
+				return nil, fmt.Errorf("%w: node %d/%d: beyond the level's %d nodes", ErrTreeCorrupt, id.Level, id.Index, b.first+uint64(b.n))
+			}
 		}
+		off := (id.Index - b.first) * HashSize
+		copy(out[i][:], b.buf[off:off+HashSize])
 	}
 	return out, nil
 }

@@ -62,8 +62,10 @@ type harnessConfig struct {
 	// services adds options built over the raw store, the catalogue and
 	// the audit (events_test.go).
 	services func(raw service.Store, cat *policy.Catalog, audit *service.Audit) []gateway.Option
-	// screenings runs screening jobs (screenings_test.go).
-	screenings bool
+	// screenings runs screening jobs (screenings_test.go), with
+	// screeningOpts.
+	screenings    bool
+	screeningOpts []service.ScreeningsOption
 }
 
 // harnessOption configures newHarness.
@@ -134,7 +136,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		hc.gateway = append(hc.gateway, hc.services(raw, cat, audit)...)
 	}
 	if hc.screenings {
-		sc := service.NewScreenings(checker, st, dir+"/screenings")
+		sc := service.NewScreenings(checker, st, dir+"/screenings", hc.screeningOpts...)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { sc.Run(ctx); close(done) }()

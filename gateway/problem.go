@@ -216,6 +216,8 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusRequestEntityTooLarge, "screening_too_large", "Screening too large", err.Error())
 	case errors.Is(err, service.ErrScreeningNotDone):
 		return problem(http.StatusConflict, "screening_not_done", "Screening not done", err.Error())
+	case errors.Is(err, service.ErrScreeningExpired):
+		return problem(http.StatusGone, "screening_expired", "Screening expired", err.Error())
 	case errors.Is(err, service.ErrImportTooLarge):
 		return problem(http.StatusRequestEntityTooLarge, "import_too_large", "Import too large", err.Error())
 	case errors.Is(err, policy.ErrEntryRevoked):

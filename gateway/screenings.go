@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -158,18 +159,17 @@ func (s *Server) screeningResults(c *gin.Context) {
 		}
 		c.Status(http.StatusOK)
 	}
-	_, err := s.screenings.Results(c.Request.Context(), callerOf(c), c.Param("id"), func(a service.ScreenedAnswer) error {
-		start()
-		if cw != nil {
+	var err error
+	if format == "ndjson" {
+		// The stored lines, completed with their proofs: no answer is
+		// decoded and encoded again.
+		_, err = s.screenings.ResultsNDJSON(c.Request.Context(), callerOf(c), c.Param("id"), startWriter{w: w, start: start})
+	} else {
+		_, err = s.screenings.Results(c.Request.Context(), callerOf(c), c.Param("id"), func(a service.ScreenedAnswer) error {
+			start()
 			return cw.Write(csvResult(a))
-		}
-		b, err := json.Marshal(a)
-		if err != nil {
-			return err
-		}
-		w.Write(b)
-		return w.WriteByte('\n')
-	})
+		})
+	}
 	if err != nil && !started {
 		fail(c, err)
 		return
@@ -183,6 +183,17 @@ func (s *Server) screeningResults(c *gin.Context) {
 		cw.Flush()
 	}
 	_ = w.Flush()
+}
+
+// startWriter sends the answer's headers at its first write.
+type startWriter struct {
+	w     io.Writer
+	start func()
+}
+
+func (s startWriter) Write(b []byte) (int, error) {
+	s.start()
+	return s.w.Write(b)
 }
 
 // csvResult is one result as a CSV row: measures as code;code, entries as

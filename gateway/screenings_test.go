@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,5 +127,62 @@ func TestScreeningJob(t *testing.T) {
 	problemCode(t, h.do(http.MethodGet, "/v1/screenings/"+id+"/results?format=xml", bank, "", nil), http.StatusBadRequest, "invalid_format")
 	if !strings.HasPrefix(res.Header.Get("Location"), "/v1/screenings/") {
 		t.Fatalf("location %q", res.Header.Get("Location"))
+	}
+}
+
+// TestScreeningRetention: a finished job's files are deleted once its
+// retention has passed (Run sweeps them), after which its results are 410
+// screening_expired; the job and its evidence record stay.
+func TestScreeningRetention(t *testing.T) {
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	h := newHarness(t, withScreenings(), func(c *harnessConfig) {
+		c.screeningOpts = append(c.screeningOpts, service.WithScreeningsClock(clock), service.WithScreeningsRetention(2*time.Hour))
+	})
+	_, bank := h.partner("bank", "bank_credit")
+	var file bytes.Buffer
+	for i := range 5 {
+		fmt.Fprintf(&file, "{\"id\":%q}\n", completeUSCC(t, fmt.Sprintf("91110108MC%07d", i)))
+	}
+	res := h.do(http.MethodPost, "/v1/screenings?action=bank_credit", bank, "application/x-ndjson", file.Bytes())
+	if res.Status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", res.Status, res.Body)
+	}
+	id := res.json(t)["id"].(string)
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 30 s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("the job done", func() bool {
+		return h.do(http.MethodGet, "/v1/screenings/"+id, bank, "", nil).json(t)["state"] == "done"
+	})
+	if r := h.do(http.MethodGet, "/v1/screenings/"+id+"/results", bank, "", nil); r.Status != http.StatusOK {
+		t.Fatalf("results: %d", r.Status)
+	}
+	// Within its retention, the sweeps leave it.
+	offset.Store(int64(90 * time.Minute))
+	time.Sleep(1500 * time.Millisecond)
+	if r := h.do(http.MethodGet, "/v1/screenings/"+id+"/results", bank, "", nil); r.Status != http.StatusOK {
+		t.Fatalf("results within the retention: %d", r.Status)
+	}
+	offset.Store(int64(3 * time.Hour))
+	waitFor("the results expired", func() bool {
+		return h.do(http.MethodGet, "/v1/screenings/"+id+"/results", bank, "", nil).Status == http.StatusGone
+	})
+	problemCode(t, h.do(http.MethodGet, "/v1/screenings/"+id+"/results", bank, "", nil), http.StatusGone, "screening_expired")
+	if _, err := os.Stat(filepath.Join(h.dir, "screenings", id)); !os.IsNotExist(err) {
+		t.Fatalf("the job's files are left: %v", err)
+	}
+	if r := h.do(http.MethodGet, "/v1/screenings/"+id, bank, "", nil); r.Status != http.StatusOK || r.json(t)["state"] != "done" {
+		t.Fatalf("the job after its files expired: %d %s", r.Status, r.Body)
+	}
+	if r := h.do(http.MethodGet, "/v1/evidence/receipts/"+id, bank, "", nil); r.Status != http.StatusOK {
+		t.Fatalf("the job's record after its files expired: %d", r.Status)
 	}
 }

@@ -11,3 +11,13 @@ func (b *BoundedStore) GetScreening(ctx context.Context, id string) (ScreeningJo
 func (b *BoundedStore) UnfinishedScreenings(ctx context.Context, limit int) ([]ScreeningJob, error) {
 	return bounded(ctx, b, func(ctx context.Context) ([]ScreeningJob, error) { return b.Store.UnfinishedScreenings(ctx, limit) })
 }
+
+// LookupEntriesBatch is EntryBatchLookup.LookupEntriesBatch of the store,
+// bounded; ErrBatchLookupUnsupported when the store has none.
+func (b *BoundedStore) LookupEntriesBatch(ctx context.Context, subjects []string) (map[string]Lookup, error) {
+	bl, ok := b.Store.(EntryBatchLookup)
+	if !ok {
+		return nil, ErrBatchLookupUnsupported
+	}
+	return bounded(ctx, b, func(ctx context.Context) (map[string]Lookup, error) { return bl.LookupEntriesBatch(ctx, subjects) })
+}

@@ -502,11 +502,17 @@ func (c *Checker) params(caller Caller, action, reference string, past, validAt 
 }
 
 func (c *Checker) decide(ctx context.Context, caller Caller, subject policy.SubjectID, p checkParams) (CheckAnswer, evidence.Record, error) {
-	action, reference, past := p.action, p.reference, p.past
-	found, err := c.tracedLookup(ctx, subject.Value, past)
+	found, err := c.tracedLookup(ctx, subject.Value, p.past)
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("look up entries: %w", err)
 	}
+	return c.decideFound(ctx, caller, subject, p, found)
+}
+
+// decideFound is decide on entries already looked up (a screening job
+// reads a batch of subjects' at once).
+func (c *Checker) decideFound(ctx context.Context, caller Caller, subject policy.SubjectID, p checkParams, found Lookup) (CheckAnswer, evidence.Record, error) {
+	action, reference, past := p.action, p.reference, p.past
 	now := c.now().UTC()
 	at := now
 	var knownAt time.Time // zero: every record known now

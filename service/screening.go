@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,7 @@ const (
 
 // KindScreening is the evidence record of a screening job: its answers'
 // tree root.
-const KindScreening evidence.Kind = "screening"
+const KindScreening = evidence.KindScreening
 
 // ScreeningState is where a job is.
 type ScreeningState string
@@ -122,6 +123,10 @@ type Screenings struct {
 	dir     string
 	now     func() time.Time
 	wake    chan struct{}
+	// batch, when set, reads each batch's entries in one round trip.
+	batch EntryBatchLookup
+	// retention is how long a finished job's files are kept.
+	retention time.Duration
 }
 
 // ScreeningsOption configures Screenings.
@@ -134,7 +139,8 @@ func WithScreeningsClock(now func() time.Time) ScreeningsOption {
 
 // NewScreenings returns the screening service keeping its files in dir.
 func NewScreenings(checker *Checker, store ScreeningStore, dir string, opts ...ScreeningsOption) *Screenings {
-	s := &Screenings{checker: checker, store: store, dir: dir, now: time.Now, wake: make(chan struct{}, 1)}
+	s := &Screenings{checker: checker, store: store, dir: dir, now: time.Now, wake: make(chan struct{}, 1),
+		retention: DefaultScreeningRetention}
 	for _, o := range opts {
 		o(s)
 	}
@@ -317,9 +323,15 @@ func (s *Screenings) Get(ctx context.Context, caller Caller, id string) (Screeni
 }
 
 // Run screens queued jobs one at a time, and resumes those a previous run
-// left unfinished, until ctx ends.
+// left unfinished, until ctx ends; hourly, it deletes the files of jobs
+// past their retention (Sweep).
 func (s *Screenings) Run(ctx context.Context) {
+	var swept time.Time
 	for ctx.Err() == nil {
+		if now := s.now(); now.Sub(swept) >= screeningSweepEvery {
+			swept = now
+			_, _ = s.Sweep(ctx) // retried at the next sweep
+		}
 		jobs, err := s.store.UnfinishedScreenings(ctx, 10)
 		if err == nil {
 			for _, j := range jobs {
@@ -369,6 +381,7 @@ func (s *Screenings) runJob(ctx context.Context, j ScreeningJob) {
 type screenedLine struct {
 	Line      int64           `json:"line"`
 	SubjectID string          `json:"subject_id"`
+	Outcome   string          `json:"outcome,omitempty"`
 	Answer    json.RawMessage `json:"answer,omitempty"`
 	Error     *screenedError  `json:"error,omitempty"`
 }
@@ -399,6 +412,16 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 	if _, err := out.Seek(j.ResultsBytes, io.SeekStart); err != nil {
 		return err
 	}
+	// The answers' leaf hashes, 32 bytes each, durable with their batch:
+	// the tree is built from them, not by reading the answers again.
+	lf, err := os.OpenFile(filepath.Join(dir, "leaves"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	if err := truncateLeaves(lf, j); err != nil {
+		return err
+	}
 	p, err := s.checker.params(j.Caller, j.Action, "", nil, nil, policy.CheckContext{})
 	if err != nil {
 		return err
@@ -419,8 +442,11 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 		}
 	}
 	bw := bufio.NewWriterSize(out, 1<<20)
+	lw := bufio.NewWriterSize(lf, 64<<10)
 	ids := make([]string, 0, screeningBatch)
 	lines := make([][]byte, screeningBatch)
+	leaves := make([][evidence.HashSize]byte, screeningBatch)
+	answered := make([]bool, screeningBatch)
 	for j.Done < j.Total {
 		ids = ids[:0]
 		for len(ids) < screeningBatch {
@@ -436,18 +462,27 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 		if len(ids) == 0 {
 			return fmt.Errorf("input ends at %d of %d subjects", j.Done, j.Total)
 		}
-		if err := s.decideBatch(ctx, j, p, ids, lines[:len(ids)]); err != nil {
+		if err := s.decideBatch(ctx, j, p, ids, lines[:len(ids)], leaves, answered); err != nil {
 			return err
 		}
 		var n int64
-		for _, l := range lines[:len(ids)] {
+		for i, l := range lines[:len(ids)] {
 			k, _ := bw.Write(l)
 			n += int64(k)
+			if answered[i] {
+				lw.Write(leaves[i][:])
+			}
 		}
 		if err := bw.Flush(); err != nil {
 			return err
 		}
+		if err := lw.Flush(); err != nil {
+			return err
+		}
 		if err := out.Sync(); err != nil {
+			return err
+		}
+		if err := lf.Sync(); err != nil {
 			return err
 		}
 		j.Done += int64(len(ids))
@@ -460,56 +495,123 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 	return nil
 }
 
+// truncateLeaves cuts the leaves file to the answers of the durable
+// batches (what lies past them was never counted) and seeks to its end.
+func truncateLeaves(lf *os.File, j *ScreeningJob) error {
+	want := (j.Done - j.Counts["invalid"]) * evidence.HashSize
+	if size := fileSize(lf); size > want {
+		if err := lf.Truncate(want); err != nil {
+			return err
+		}
+	}
+	_, err := lf.Seek(0, io.SeekEnd)
+	return err
+}
+
+func fileSize(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return -1
+	}
+	return st.Size()
+}
+
 // decideBatch decides ids (lines j.Done+1 …) concurrently, as
-// CheckBatch does, and encodes each one's results line into lines.
-func (s *Screenings) decideBatch(ctx context.Context, j *ScreeningJob, p checkParams, ids []string, lines [][]byte) error {
+// CheckBatch does, and encodes each one's results line into lines and the
+// leaf hash of each answer into leaves (answered[i] says which have one).
+// With a batch lookup, the batch's entries are read in one round trip.
+func (s *Screenings) decideBatch(ctx context.Context, j *ScreeningJob, p checkParams, ids []string, lines [][]byte,
+	leaves [][evidence.HashSize]byte, answered []bool) error {
+	subjects := make([]policy.SubjectID, len(ids))
+	bad := make([]error, len(ids))
+	valid := make([]string, 0, len(ids))
+	for i, id := range ids {
+		subject, err := policy.ParseSubjectID(id)
+		if err == nil && !j.Caller.mayCheckKind(subject.Kind) {
+			err = fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
+		}
+		subjects[i], bad[i] = subject, err
+		if err == nil {
+			valid = append(valid, subject.Value)
+		}
+	}
+	var found map[string]Lookup
+	if s.batch != nil && p.past == nil && len(valid) > 0 {
+		// Taken before the read, as a single check's lookup takes it.
+		at := s.checker.now().UTC()
+		var err error
+		found, err = s.batch.LookupEntriesBatch(ctx, valid)
+		switch {
+		case errors.Is(err, ErrBatchLookupUnsupported):
+			found = nil
+		case err != nil:
+			return fmt.Errorf("screen: look up entries: %w: %w", ErrDataUnavailable, err)
+		default:
+			for k, l := range found {
+				if l.AsOf.IsZero() {
+					l.AsOf = at
+					found[k] = l
+				}
+			}
+		}
+	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 	)
-	outcomes := make([]string, len(ids))
-	next := make(chan int)
-	for range s.checker.fanout {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				l := screenedLine{Line: j.Done + int64(i) + 1, SubjectID: ids[i]}
-				subject, err := policy.ParseSubjectID(ids[i])
-				if err == nil && !j.Caller.mayCheckKind(subject.Kind) {
-					err = fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
-				}
-				if err != nil {
-					l.Error = &screenedError{Code: screeningErrorCode(err), Detail: err.Error()}
-					outcomes[i] = "invalid"
-				} else {
-					ans, _, derr := s.checker.decide(ctx, j.Caller, subject, p)
-					if derr != nil {
-						mu.Lock()
-						if first == nil {
-							first = derr
-						}
-						mu.Unlock()
-						continue
-					}
-					l.SubjectID, l.Answer, outcomes[i] = subject.Value, ans.body, string(ans.Outcome)
-				}
-				b, err := json.Marshal(l)
-				if err != nil {
-					mu.Lock()
-					first = err
-					mu.Unlock()
-					continue
-				}
-				lines[i] = append(b, '\n')
-			}
-		}()
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
 	}
+	outcomes := make([]string, len(ids))
+	next := make(chan int, len(ids))
 	for i := range ids {
 		next <- i
 	}
 	close(next)
+	for range max(s.checker.fanout, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				line := j.Done + int64(i) + 1
+				answered[i] = false
+				if bad[i] != nil {
+					l := screenedLine{Line: line, SubjectID: ids[i],
+						Error: &screenedError{Code: screeningErrorCode(bad[i]), Detail: bad[i].Error()}}
+					outcomes[i] = "invalid"
+					b, err := json.Marshal(l)
+					if err != nil {
+						fail(err)
+						continue
+					}
+					lines[i] = append(b, '\n')
+					continue
+				}
+				var (
+					ans  CheckAnswer
+					derr error
+				)
+				if l, ok := found[subjects[i].Value]; ok {
+					ans, _, derr = s.checker.decideFound(ctx, j.Caller, subjects[i], p, l)
+				} else {
+					ans, _, derr = s.checker.decide(ctx, j.Caller, subjects[i], p)
+				}
+				if derr != nil {
+					fail(derr)
+					continue
+				}
+				outcomes[i] = string(ans.Outcome)
+				lines[i] = appendScreenedLine(lines[i][:0], line, subjects[i].Value, outcomes[i], ans.body)
+				leaves[i] = evidence.HashLeaf(ans.body)
+				answered[i] = true
+			}
+		}()
+	}
 	wg.Wait()
 	if first != nil {
 		// A lookup failure is not the subject's fault: the batch is
@@ -520,6 +622,22 @@ func (s *Screenings) decideBatch(ctx context.Context, j *ScreeningJob, p checkPa
 		j.Counts[o]++
 	}
 	return nil
+}
+
+// appendScreenedLine encodes an answered subject's results line (as
+// screenedLine would encode it) without re-validating the answer's JSON,
+// which the checker has just encoded. Subject ids and outcomes are ASCII
+// letters and digits, which need no escaping.
+func appendScreenedLine(b []byte, line int64, subject, outcome string, answer []byte) []byte {
+	b = append(b, `{"line":`...)
+	b = strconv.AppendInt(b, line, 10)
+	b = append(b, `,"subject_id":"`...)
+	b = append(b, subject...)
+	b = append(b, `","outcome":"`...)
+	b = append(b, outcome...)
+	b = append(b, `","answer":`...)
+	b = append(b, answer...)
+	return append(b, "}\n"...)
 }
 
 func screeningErrorCode(err error) string {
@@ -542,13 +660,31 @@ func (s *Screenings) finish(ctx context.Context, j *ScreeningJob) error {
 	if err != nil {
 		return err
 	}
-	if err := eachAnswer(io.LimitReader(f, j.ResultsBytes), func(l screenedLine) error {
-		if l.Answer != nil {
-			w.Append(evidence.HashLeaf(l.Answer))
+	answers := j.Done - j.Counts["invalid"]
+	if lf, err := os.Open(filepath.Join(dir, "leaves")); err == nil && fileSize(lf) == answers*evidence.HashSize {
+		br := bufio.NewReaderSize(lf, 256<<10)
+		var h [evidence.HashSize]byte
+		for range answers {
+			if _, err := io.ReadFull(br, h[:]); err != nil {
+				lf.Close()
+				return err
+			}
+			w.Append(h)
 		}
-		return nil
-	}); err != nil {
-		return err
+		lf.Close()
+	} else {
+		if lf != nil {
+			lf.Close()
+		}
+		// A job begun before leaves were kept: hash the answers again.
+		if err := eachAnswer(io.LimitReader(f, j.ResultsBytes), func(l screenedLine) error {
+			if l.Answer != nil {
+				w.Append(evidence.HashLeaf(l.Answer))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	size, root, err := w.Finish()
 	if err != nil {
@@ -651,6 +787,9 @@ func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn f
 	if j.State != ScreeningDone {
 		return j, fmt.Errorf("%w: the job is %s", ErrScreeningNotDone, j.State)
 	}
+	if s.expired(j) {
+		return j, fmt.Errorf("%w: the results of %s were deleted %s after the job finished", ErrScreeningExpired, j.ID, s.retention)
+	}
 	dir := filepath.Join(s.dir, j.ID)
 	tree, err := evidence.OpenFileTree(filepath.Join(dir, "tree"))
 	if err != nil {
@@ -667,27 +806,42 @@ func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn f
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		a := ScreenedAnswer{Line: l.Line, SubjectID: l.SubjectID, Answer: l.Answer, Error: l.Error}
-		if l.Answer != nil {
-			var o struct {
-				Outcome policy.Outcome `json:"outcome"`
-			}
-			_ = json.Unmarshal(l.Answer, &o)
-			a.Outcome = o.Outcome
-			p, err := evidence.InclusionProof(ctx, tree, leaf, j.TreeSize)
-			if err != nil {
-				return err
-			}
-			a.Proof = make([]string, len(p))
-			for i := range p {
-				a.Proof[i] = hex.EncodeToString(p[i][:])
-			}
-			idx := leaf
-			a.LeafIndex = &idx
-			leaf++
+		a, err := s.screenedAnswer(ctx, tree, j, l, &leaf)
+		if err != nil {
+			return err
 		}
 		return fn(a)
 	})
+}
+
+// screenedAnswer is a results line as downloaded: an answer gets its
+// outcome and its proof as leaf *leaf, which it advances.
+func (s *Screenings) screenedAnswer(ctx context.Context, tree *evidence.FileTree, j ScreeningJob, l screenedLine, leaf *uint64) (ScreenedAnswer, error) {
+	a := ScreenedAnswer{Line: l.Line, SubjectID: l.SubjectID, Answer: l.Answer, Error: l.Error}
+	if l.Answer == nil {
+		return a, nil
+	}
+	a.Outcome = policy.Outcome(l.Outcome)
+	if a.Outcome == "" {
+		// Written before results lines carried the outcome.
+		var o struct {
+			Outcome policy.Outcome `json:"outcome"`
+		}
+		_ = json.Unmarshal(l.Answer, &o)
+		a.Outcome = o.Outcome
+	}
+	p, err := evidence.InclusionProof(ctx, tree, *leaf, j.TreeSize)
+	if err != nil {
+		return a, err
+	}
+	a.Proof = make([]string, len(p))
+	for i := range p {
+		a.Proof[i] = hex.EncodeToString(p[i][:])
+	}
+	idx := *leaf
+	a.LeafIndex = &idx
+	*leaf++
+	return a, nil
 }
 
 // VerifyScreenedAnswer checks offline that answer is leaf index of the

@@ -62,3 +62,49 @@ func testScreenings(t *testing.T, s service.Store) {
 		t.Fatalf("unfinished: %+v, %v", un, err)
 	}
 }
+
+// testLookupEntriesBatch: a batch lookup answers every subject asked
+// about exactly as LookupEntries answers it alone (entries on it and
+// naming it as a responsible person, once each, ordered by ID), across
+// more subjects than one query takes.
+func testLookupEntriesBatch(t *testing.T, s service.Store) {
+	bl, ok := s.(service.EntryBatchLookup)
+	if !ok {
+		t.Skip("the store has no batch lookup")
+	}
+	ctx := t.Context()
+	// S1 has two entries and is named in a third; P1 is named in two; S2
+	// names itself.
+	mustInsert(t, s, orgEntry("e3", "S1"), orgEntry("e1", "S1"), orgEntry("e2", "S9", "S1", "P1"),
+		orgEntry("e4", "S2", "S2"), orgEntry("e5", "S3", "P1"))
+	subjects := []string{"S1", "P1", "S2", "S3", "NONE"}
+	for i := range 1200 {
+		subjects = append(subjects, fmt.Sprintf("X%d", i))
+	}
+	got, err := bl.LookupEntriesBatch(ctx, subjects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(subjects) {
+		t.Fatalf("%d subjects answered of %d", len(got), len(subjects))
+	}
+	for _, sub := range []string{"S1", "P1", "S2", "S3", "NONE", "X1199"} {
+		one, err := s.LookupEntries(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b []string
+		for _, e := range got[sub].Entries {
+			a = append(a, e.ID)
+		}
+		for _, e := range one.Entries {
+			b = append(b, e.ID)
+		}
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("%s: batch %v, alone %v", sub, a, b)
+		}
+	}
+	if ids := got["S1"].Entries; len(ids) != 3 || ids[0].ID != "e1" || ids[2].Reason == "" {
+		t.Fatalf("S1: %+v", ids)
+	}
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 		{"Entries/Affecting", testEntriesAffecting},
 		{"Entries/Load", testEntryLoad}, {"Entries/LoadDiscard", testEntryLoadDiscard},
 		{"Screenings", testScreenings},
+		{"LookupEntriesBatch", testLookupEntriesBatch},
 		{"Partners/RoundTrip", testPartnerRoundTrip},
 		{"Partners/Conflicts", testPartnerConflicts},
 		{"Partners/OptimisticUpdate", testPartnerUpdate},

@@ -33,6 +33,8 @@ Usage:
                                  credit commitments (信用承诺) and their fulfilment or breach
   credgate authorities list|show|set|clear
                                  departments' subscriptions to the events of their measure authorities
+  credgate screen FILE --action ACTION [--out RESULTS]
+                                 screen a file of millions of subjects as a job, with progress, into a results file
   credgate verify --key KEY RECEIPT.json
                                  check an evidence receipt offline (exit 0 only if it verifies)
   credgate audit --key KEY --url URL [--full]
@@ -76,6 +78,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"coverage":  coverageCmd,
 	"spool":     spoolCmd,
 	"watchlist": watchlistCmd,
+	"screen":    screenCmd,
 	"migrate":   migrateCmd,
 	"keygen":    keygenCmd,
 
@@ -127,6 +130,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	default:
+		var ee *exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintf(stderr, "credgate %s: %v\n", name, err)
+			return ee.code
+		}
 		fmt.Fprintf(stderr, "credgate %s: %v\n", name, err)
 		return 1
 	}

@@ -36,6 +36,7 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	origin := fs.String("origin", "", "require checkpoints of this origin")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: credgate verify --key KEY [--key KEY…] [--origin ORIGIN] RECEIPT.json… (- for standard input)")
+		fmt.Fprintln(stderr, "A screening's chained receipt (credgate screen --receipts) is verified link by link: the answer in the job's tree, the job's record in the log.")
 		fmt.Fprintln(stderr, "A spooled check's promise of inclusion (or the answer carrying it) is verified too, and reported as promised, not proven.")
 		fs.PrintDefaults()
 	}
@@ -69,6 +70,9 @@ func verifyOne(path string, vs note.Verifiers, origin string, stdout io.Writer) 
 	}
 	if p, ok := promiseIn(raw); ok {
 		return verifyPromise(path, p, vs, origin, stdout)
+	}
+	if evidence.IsScreeningReceipt(raw) {
+		return verifyScreening(path, raw, vs, origin, stdout)
 	}
 	v, err := audit.VerifyReceipt(raw, vs, origin)
 	if err != nil {

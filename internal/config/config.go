@@ -57,6 +57,9 @@ type Store struct {
 	PostgresURL string // empty: SQLite in DataDir
 	// Timeout bounds each store read on a request path.
 	Timeout time.Duration
+	// ScreeningRetention is how long a finished screening job's files
+	// (input, results, tree) are kept in DataDir.
+	ScreeningRetention time.Duration
 }
 
 // Redis is serve's one Redis client, shared by the cache tier, the rate

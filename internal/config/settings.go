@@ -40,6 +40,8 @@ var settings = []*Setting{
 		func(c *Config) *string { return &c.Store.PostgresURL }, optional(checkPostgresURL))),
 	dur("store.timeout", "store-timeout", "CREDGATE_STORE_TIMEOUT", "bound on each store read a request waits for (entries behind the cache, partners, records, proofs, keys); a database that does not answer within it is 503 store_unavailable",
 		func(c *Config) *time.Duration { return &c.Store.Timeout }, 10*time.Millisecond, time.Minute),
+	dur("store.screening_retention", "screening-retention", "CREDGATE_SCREENING_RETENTION", "how long a finished screening job's files (its input, results and answers' tree) are kept in the data dir; past it the results are 410 screening_expired",
+		func(c *Config) *time.Duration { return &c.Store.ScreeningRetention }, time.Hour, 10*365*24*time.Hour),
 
 	secret(str("redis.url", "redis-url", "CREDGATE_REDIS_URL", "Redis URL shared by the cache tier, the rate limiter and the assertion replay set (empty: none)",
 		func(c *Config) *string { return &c.Redis.URL }, optional(checkRedisURL))),

@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/credgate/credgate/client"
+)
+
+const screenUsage = `Usage: credgate screen FILE --action ACTION [--out RESULTS.ndjson|RESULTS.csv] [flags]
+       credgate screen --job ID --out RESULTS [flags]     (re-attach to a job)
+
+Screens every subject of FILE for ACTION as a job on the server (POST /v1/screenings): the
+file is streamed up (CSV with an "id" column, or NDJSON {"id": "…"} a line; told apart by
+the extension .csv / .ndjson / .jsonl, else by the first character), the job is followed
+with a progress bar and an ETA on standard error, and the results (each subject's outcome,
+measures, entries and proof) are written to --out (default FILE.results.ndjson; a .csv name
+gives CSV). Beside them, OUT.receipt.json is the receipt of the job's record in the evidence
+log: with it each answer of the results is provable offline; --receipts DIR writes a chained
+receipt (credgate verify checks it) for every subject whose outcome is not clear.
+
+While the job runs, OUT.job names it: if the command is interrupted (or the server is away)
+after the upload, running the same command again re-attaches to the job instead of sending
+the file again; --job ID re-attaches explicitly.
+
+Exit status: 0 the results are written in full; 1 the file or the job was refused or the job
+failed (the message says why; nothing to resume); 2 usage; 3 interrupted or the server
+unreachable while the job was accepted: run the same command again to resume.
+` + clientFlagsUsage + `  --action ACTION       the action every subject is checked for
+  --out FILE            results file (.ndjson or .csv)
+  --job ID              re-attach to a job already submitted
+  --receipts DIR        write a chained receipt per subject whose outcome is not clear
+  --poll D              how often to read the job's progress (default 1s)
+`
+
+// exitResumable is the exit status of a screening interrupted after its
+// job was accepted: running the command again resumes it.
+const exitResumable = 3
+
+// exitError is an error with its own exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// screenJobFile is what OUT.job holds: the job a run of the command
+// submitted, so that the next run re-attaches to it.
+type screenJobFile struct {
+	ID     string `json:"id"`
+	File   string `json:"file"`
+	Action string `json:"action"`
+}
+
+func screenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("screen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), screenUsage) }
+	var cf clientFlags
+	cf.register(fs)
+	action := fs.String("action", "", "the action every subject is checked for")
+	out := fs.String("out", "", "results file (.ndjson or .csv)")
+	jobID := fs.String("job", "", "re-attach to this job")
+	receipts := fs.String("receipts", "", "write a chained receipt per subject whose outcome is not clear into this directory")
+	poll := fs.Duration("poll", time.Second, "how often to read the job's progress")
+	// Flags may follow FILE: parse around it.
+	var file string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return errUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if file != "" {
+			fs.Usage()
+			return errUsage
+		}
+		file, rest = fs.Arg(0), fs.Args()[1:]
+	}
+	if (file == "" && *jobID == "") || (file != "" && *action == "") || *poll < 100*time.Millisecond {
+		fs.Usage()
+		return errUsage
+	}
+	if *out == "" {
+		if file == "" {
+			fmt.Fprintln(stderr, "--out is required with --job")
+			return errUsage
+		}
+		*out = file + ".results.ndjson"
+	}
+	format := "ndjson"
+	if strings.EqualFold(filepath.Ext(*out), ".csv") {
+		format = "csv"
+	}
+	cl, err := cf.client()
+	if err != nil {
+		return err
+	}
+	s := &screening{cl: cl, out: *out, format: format, poll: *poll, stdout: stdout, stderr: stderr}
+	return s.run(ctx, file, *action, *jobID, *receipts)
+}
+
+// screening is one run of the screen command.
+type screening struct {
+	cl     *client.Client
+	out    string
+	format string
+	poll   time.Duration
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func (s *screening) run(ctx context.Context, file, action, jobID, receipts string) error {
+	jobPath := s.out + ".job"
+	if jobID == "" {
+		if b, err := os.ReadFile(jobPath); err == nil {
+			var saved screenJobFile
+			if json.Unmarshal(b, &saved) == nil && saved.ID != "" && saved.File == file && saved.Action == action {
+				jobID = saved.ID
+				fmt.Fprintf(s.stderr, "re-attaching to screening %s (from %s)\n", jobID, jobPath)
+			}
+		}
+	}
+	var job client.Screening
+	if jobID == "" {
+		var err error
+		if job, err = s.submit(ctx, file, action); err != nil {
+			return err
+		}
+		b, _ := json.Marshal(screenJobFile{ID: job.ID, File: file, Action: action})
+		if err := os.WriteFile(jobPath, b, 0o600); err != nil {
+			return fmt.Errorf("screening %s accepted, but %s cannot be written (re-attach with --job %s): %w", job.ID, jobPath, job.ID, err)
+		}
+	} else {
+		job = client.Screening{ID: jobID}
+	}
+	job, err := s.follow(ctx, job)
+	if err != nil {
+		return err
+	}
+	if err := s.download(ctx, job); err != nil {
+		return err
+	}
+	if err := s.saveReceipt(ctx, job); err != nil {
+		return err
+	}
+	written := 0
+	if receipts != "" {
+		if written, err = writeChainedReceipts(s.out, s.format, s.out+".receipt.json", receipts); err != nil {
+			return fmt.Errorf("chained receipts: %w", err)
+		}
+	}
+	_ = os.Remove(jobPath)
+	fmt.Fprintf(s.stdout, "%s: %d subjects screened for %s: %s; results in %s, the job's receipt in %s (screening %s, root %s)\n",
+		orName(file, job.ID), job.Total, job.Action, countsText(job.Counts), s.out, s.out+".receipt.json", job.ID, job.Root)
+	if receipts != "" {
+		fmt.Fprintf(s.stdout, "%d chained receipts in %s\n", written, receipts)
+	}
+	return nil
+}
+
+func orName(file, id string) string {
+	if file != "" {
+		return file
+	}
+	return id
+}
+
+func countsText(c map[string]int64) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", c[k], k))
+	}
+	if len(parts) == 0 {
+		return "no answers"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// resumable wraps an error met after the job was accepted: the job goes on
+// on the server, and the same command re-attaches to it.
+func (s *screening) resumable(id string, err error) error {
+	return &exitError{code: exitResumable, err: fmt.Errorf("%w; screening %s goes on on the server: run the same command again (or --job %s --out %s) to resume",
+		unreachable(s.cl.BaseURL(), err), id, id, s.out)}
+}
+
+// contentTypeOf tells CSV from NDJSON by the file's extension, else by its
+// first character.
+func contentTypeOf(path string, f *os.File) (string, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		return "text/csv", nil
+	case ".ndjson", ".jsonl":
+		return "application/x-ndjson", nil
+	}
+	head := make([]byte, 512)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	if b := bytes.TrimLeft(bytes.TrimPrefix(head[:n], []byte("\ufeff")), " \t\r\n"); len(b) > 0 && b[0] == '{' {
+		return "application/x-ndjson", nil
+	}
+	return "text/csv", nil
+}
+
+// submit streams the file up with a progress bar over its bytes.
+func (s *screening) submit(ctx context.Context, path, action string) (client.Screening, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return client.Screening{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return client.Screening{}, err
+	}
+	ct, err := contentTypeOf(path, f)
+	if err != nil {
+		return client.Screening{}, err
+	}
+	p := newProgress(s.stderr, st.Size(), "upload", "bytes")
+	job, err := s.cl.SubmitScreening(ctx, action, ct, &countingReader{r: bufio.NewReaderSize(f, 256<<10), p: p}, st.Size())
+	p.done()
+	if err != nil {
+		var e *client.Error
+		if errors.As(err, &e) {
+			var b strings.Builder
+			fmt.Fprintf(&b, "%s refused: %v", path, err)
+			for i, l := range e.Lines {
+				if i == 10 {
+					fmt.Fprintf(&b, "\n  … %d more", len(e.Lines)-i)
+					break
+				}
+				fmt.Fprintf(&b, "\n  %s:%d: %s", path, l.Line, l.Detail)
+			}
+			return client.Screening{}, errors.New(b.String())
+		}
+		return client.Screening{}, unreachable(s.cl.BaseURL(), err)
+	}
+	fmt.Fprintf(s.stderr, "screening %s accepted: %d subjects for %s\n", job.ID, job.Total, action)
+	return job, nil
+}
+
+// countingReader reports the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+	p *progress
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	c.p.set(c.n)
+	return n, err
+}
+
+// follow reads the job's progress until it is done, with a progress bar
+// over its subjects. A failed job is exit 1; the server away for longer
+// than a few minutes, or an interrupt, is exit 3 (resumable).
+func (s *screening) follow(ctx context.Context, job client.Screening) (client.Screening, error) {
+	var p *progress
+	defer func() {
+		if p != nil {
+			p.done()
+		}
+	}()
+	var away time.Time
+	for {
+		j, err := s.cl.GetScreening(ctx, job.ID)
+		switch {
+		case err == nil:
+			away = time.Time{}
+			job = j
+		case client.IsCode(err, "not_found"):
+			return job, fmt.Errorf("screening %s: no such job visible to this credential", job.ID)
+		case ctx.Err() != nil:
+			return job, s.resumable(job.ID, ctx.Err())
+		default:
+			var e *client.Error
+			if errors.As(err, &e) && e.Status < 500 && e.Status != http.StatusTooManyRequests {
+				return job, fmt.Errorf("screening %s: %w", job.ID, err)
+			}
+			// The server restarting, overloaded or away: the job resumes
+			// there; keep asking for a while.
+			if away.IsZero() {
+				away = time.Now()
+			} else if time.Since(away) > 3*time.Minute {
+				return job, s.resumable(job.ID, err)
+			}
+		}
+		if p == nil && job.Total > 0 {
+			p = newProgress(s.stderr, job.Total, "screen", "subjects")
+		}
+		if p != nil {
+			p.set(job.Done)
+		}
+		switch job.State {
+		case "done":
+			return job, nil
+		case "failed":
+			return job, fmt.Errorf("screening %s failed: %s", job.ID, job.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return job, s.resumable(job.ID, ctx.Err())
+		case <-time.After(s.poll):
+		}
+	}
+}
+
+// download writes the results to OUT, through OUT.partial renamed once
+// complete, so that OUT is never a truncated file.
+func (s *screening) download(ctx context.Context, job client.Screening) error {
+	partial := s.out + ".partial"
+	f, err := os.Create(partial)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(partial)
+	defer f.Close()
+	p := newProgress(s.stderr, job.Total, "results", "subjects")
+	lw := &lineCounter{w: bufio.NewWriterSize(f, 1<<20), p: p}
+	_, err = s.cl.ScreeningResults(ctx, job.ID, s.format, lw)
+	p.done()
+	if err != nil {
+		var e *client.Error
+		if errors.As(err, &e) && e.Status < 500 {
+			return fmt.Errorf("results of screening %s: %w", job.ID, err)
+		}
+		return s.resumable(job.ID, err)
+	}
+	if err := lw.w.Flush(); err != nil {
+		return err
+	}
+	want := job.Total
+	if s.format == "csv" {
+		want++ // the header
+	}
+	if lw.lines != want {
+		return s.resumable(job.ID, fmt.Errorf("results of screening %s: %d lines, want %d (the download was cut)", job.ID, lw.lines, want))
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(partial, s.out)
+}
+
+// lineCounter counts the lines written through it, reporting them.
+type lineCounter struct {
+	w     *bufio.Writer
+	p     *progress
+	lines int64
+}
+
+func (l *lineCounter) Write(b []byte) (int, error) {
+	l.lines += int64(bytes.Count(b, []byte{'\n'}))
+	l.p.set(l.lines)
+	return l.w.Write(b)
+}
+
+// saveReceipt writes the receipt of the job's record beside the results.
+func (s *screening) saveReceipt(ctx context.Context, job client.Screening) error {
+	id := job.RecordID
+	if id == "" {
+		id = job.ID
+	}
+	b, err := s.cl.Receipt(ctx, id)
+	if err != nil {
+		var e *client.Error
+		if errors.As(err, &e) && e.Status < 500 {
+			return fmt.Errorf("receipt of screening %s: %w", job.ID, err)
+		}
+		return s.resumable(job.ID, err)
+	}
+	return writeFileSync(s.out+".receipt.json", b)
+}
+
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
