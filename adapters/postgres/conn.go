@@ -19,6 +19,7 @@ var dialect = sqlcommon.Dialect{
 		return `jsonb_array_elements_text(` + p + `::text::jsonb) AS j(value)`
 	},
 	EventLock:  `SELECT pg_advisory_xact_lock(7243850151)`,
+	AfterLoad:  []string{`ANALYZE entries`, `ANALYZE entry_persons`},
 	SkipLocked: ` FOR UPDATE SKIP LOCKED`,
 	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {
 		levels := make([]int16, len(ids))

@@ -59,6 +59,24 @@ type LoadTx interface {
 // cost the load time and the change log space.
 const changeLogRows = 100_000
 
+// analyzeRows is the smallest load after which Dialect.AfterLoad runs.
+const analyzeRows = 10_000
+
+// afterLoad refreshes the planner's statistics after a load of n entries.
+// The load is committed by then and a failure here must not report it as
+// failed: without fresh statistics lookups are slower, not wrong, until
+// autovacuum analyses the table itself. So the error is dropped.
+func (s *Store) afterLoad(ctx context.Context, n int64) {
+	if n < analyzeRows {
+		return
+	}
+	for _, q := range s.d.AfterLoad {
+		if _, err := s.db.Exec(ctx, q); err != nil {
+			return
+		}
+	}
+}
+
 // openLoad is a load running in its own transaction.
 type openLoad struct {
 	mu      sync.Mutex
@@ -282,6 +300,7 @@ func (s *Store) CommitEntryLoad(ctx context.Context, id string, c service.EntryC
 	if err != nil {
 		return 0, s.errf("commit entry load: %w", err)
 	}
+	s.afterLoad(ctx, n)
 	return n, nil
 }
 
@@ -308,6 +327,7 @@ func (s *Store) commitLoadTx(ctx context.Context, l *openLoad, c service.EntryCh
 	if err := l.tx.Commit(ctx); err != nil {
 		return fail(s.d.MapErr(err))
 	}
+	s.afterLoad(ctx, l.n)
 	return l.n, nil
 }
 

@@ -93,6 +93,12 @@ type Dialect struct {
 	// JSONValues is a FROM item yielding a column "value" (text) for each
 	// element of the JSON array parameter p (events.go).
 	JSONValues func(p string) string
+	// AfterLoad, if set, runs once a bulk load of at least analyzeRows
+	// entries has committed: PostgreSQL plans the next lookups from the
+	// table's statistics, which autovacuum refreshes only later, and until
+	// then a batch lookup against the grown table is planned as a full scan
+	// (84 ms instead of 4 ms for 1 000 subjects after a 100 000-entry load).
+	AfterLoad []string
 	// EventLock, if set, serialises event publishers within their
 	// transaction, so that events are numbered in commit order.
 	EventLock string
