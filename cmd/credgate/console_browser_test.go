@@ -19,6 +19,8 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // chromiumPath finds Debian's chromium. Without it the browser tests skip
@@ -179,7 +181,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx := newBrowser(t)
 	srv := startInProcess(t)
 	adminSecret := adminSecretOf(t, srv.dataDir)
-	subject := validUSCC(t, "91110108MA01C0N50")
+	subject := testenv.USCC(t, "91110108MA01C0N50")
 
 	// A partner to be refused, and a check of its whose receipt is verified.
 	code, p, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/partners", srv.adminToken,
@@ -272,7 +274,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		screenshot(t, ctx, "partner")
 		// The copied secret is a working credential.
-		getToken(t, srv.base, newPartner, copied)
+		testenv.Token(t, srv.base, newPartner, copied)
 		do(t, ctx, "partners", chromedp.Navigate(srv.base+"/console/partners"), chromedp.WaitVisible(chromedp.ID("partners")))
 		screenshot(t, ctx, "partners")
 	})
@@ -293,8 +295,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("after rotation the page shows %q", rotated)
 		}
 		// Both work during the overlap.
-		getToken(t, srv.base, newPartner, rotated)
-		getToken(t, srv.base, newPartner, newSecret)
+		testenv.Token(t, srv.base, newPartner, rotated)
+		testenv.Token(t, srv.base, newPartner, newSecret)
 		screenshot(t, ctx, "partner-rotated")
 		do(t, ctx, "revoke",
 			chromedp.Click(chromedp.CSS(`#revoke-partner button`)),
@@ -317,7 +319,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		var b strings.Builder
 		for i := range n {
 			fmt.Fprintf(&b, `{"subject_id":%q,"list":"safety_production_blacklist","originating_department":"应急管理部","reason":"发生较大生产安全责任事故","legal_basis":"《安全生产法》","decided_at":"2026-02-01T09:00:00+08:00","published_at":"2026-02-02T09:00:00+08:00"}`+"\n",
-				validUSCC(t, fmt.Sprintf("91110108MA01DR%03d", i)))
+				testenv.USCC(t, fmt.Sprintf("91110108MA01DR%03d", i)))
 		}
 		file := filepath.Join(t.TempDir(), "entries.ndjson")
 		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
@@ -395,7 +397,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// proceeding).
 		decided := time.Now().AddDate(-1, -1, 0).UTC()
 		code, e, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/entries", srv.adminToken, map[string]any{
-			"subject_id": validUSCC(t, "91110108MA01RP000"), "list": "urban_management_black",
+			"subject_id": testenv.USCC(t, "91110108MA01RP000"), "list": "urban_management_black",
 			"originating_department": "某市城市管理局", "reason": "违法建设拒不整改", "legal_basis": "《城乡规划法》",
 			"decided_at": decided.Format(time.RFC3339), "published_at": decided.Add(24 * time.Hour).Format(time.RFC3339)})
 		if err != nil || code != http.StatusCreated {
@@ -431,7 +433,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("verify a receipt in the browser", func(t *testing.T) {
-		check := mustCheck(t, srv.base, getToken(t, srv.base, partnerID, partnerSecret), subject)
+		check := mustCheck(t, srv.base, testenv.Token(t, srv.base, partnerID, partnerSecret), subject)
 		id := check["check_id"].(string)
 		do(t, ctx, "verify",
 			chromedp.Navigate(srv.base+"/console/evidence?check="+id),
@@ -496,7 +498,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		api("/v1/admin/partners/"+apiPartner+":rotate", map[string]any{})
 		api("/v1/admin/partners/"+apiPartner+":revoke", map[string]any{})
 		line := fmt.Sprintf(`{"subject_id":%q,"list":"safety_production_blacklist","originating_department":"应急管理部","reason":"发生较大生产安全责任事故","legal_basis":"《安全生产法》","decided_at":"2026-02-01T09:00:00+08:00","published_at":"2026-02-02T09:00:00+08:00"}`,
-			validUSCC(t, "91110108MA01DT000"))
+			testenv.USCC(t, "91110108MA01DT000"))
 		req, _ := http.NewRequest(http.MethodPost, srv.base+"/v1/admin/entries:import", strings.NewReader(line+"\n"))
 		req.Header.Set("Content-Type", "application/x-ndjson")
 		req.Header.Set("Authorization", "Bearer "+srv.adminToken)
@@ -507,7 +509,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		decided := time.Now().AddDate(-1, -1, 0).UTC()
 		apiEntry := api("/v1/admin/entries", map[string]any{
-			"subject_id": validUSCC(t, "91110108MA01RP001"), "list": "urban_management_black",
+			"subject_id": testenv.USCC(t, "91110108MA01RP001"), "list": "urban_management_black",
 			"originating_department": "某市城市管理局", "reason": "违法建设拒不整改", "legal_basis": "《城乡规划法》",
 			"decided_at": decided.Format(time.RFC3339), "published_at": decided.Add(24 * time.Hour).Format(time.RFC3339)})["id"].(string)
 		apiRepair := api("/v1/admin/entries/"+apiEntry+"/repairs", map[string]any{"grounds": "已整改并作出信用承诺", "evidence_refs": []string{"承诺书"}})["repair"].(map[string]any)["id"].(string)
@@ -583,11 +585,11 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("overview in English", func(t *testing.T) {
 		// Checks for the chart: of the listed subject and of clear ones.
-		token := getToken(t, srv.base, partnerID, partnerSecret)
+		token := testenv.Token(t, srv.base, partnerID, partnerSecret)
 		for i := range 12 {
 			s := subject
 			if i%3 != 0 {
-				s = validUSCC(t, "91110108MA01C0N6"+string(rune('0'+i%10)))
+				s = testenv.USCC(t, "91110108MA01C0N6"+string(rune('0'+i%10)))
 			}
 			mustCheck(t, srv.base, token, s)
 		}

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,23 +14,12 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/internal/testenv"
-	"github.com/credgate/credgate/policy"
 )
 
 const (
 	testAdminID     = "admin"
 	testAdminSecret = "crash-test-admin-secret-0123456789"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 type proc struct {
 	cmd  *exec.Cmd
@@ -42,7 +29,7 @@ type proc struct {
 
 func startServer(t *testing.T, bin, dataDir string, env ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), "CREDGATE_ADMIN_CLIENT_ID="+testAdminID, "CREDGATE_ADMIN_CLIENT_SECRET="+testAdminSecret)
 	cmd.Env = append(cmd.Env, env...)
@@ -100,33 +87,6 @@ func doReq(client *http.Client, req *http.Request) (int, map[string]any, error) 
 	return res.StatusCode, m, nil
 }
 
-func getToken(t *testing.T, base, id, secret string) string {
-	t.Helper()
-	res, err := http.PostForm(base+"/v1/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&m)
-	tok, _ := m["access_token"].(string)
-	if tok == "" {
-		t.Fatalf("token: %d %v", res.StatusCode, m)
-	}
-	return tok
-}
-
-func validUSCC(t *testing.T, prefix string) string {
-	t.Helper()
-	for _, c := range "0123456789ABCDEFGHJKLMNPQRTUWXY" {
-		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
-			return id.Value
-		}
-	}
-	t.Fatalf("no valid completion of %s", prefix)
-	return ""
-}
-
 // TestSIGKILLLosesNoAnsweredCheck kills the server with SIGKILL under
 // load, restarts it on the same data and asks for every check that had
 // been answered: each must be there, with the same record hash.
@@ -144,8 +104,8 @@ func TestSIGKILLLosesNoAnsweredCheck(t *testing.T) {
 func crashRun(t *testing.T, bin string, env []string) {
 	dataDir := t.TempDir()
 	srv := startServer(t, bin, dataDir, env...)
-	admin := getToken(t, srv.base, testAdminID, testAdminSecret)
-	listed := validUSCC(t, "91110108MA01CRTH0")
+	admin := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
+	listed := testenv.USCC(t, "91110108MA01CRTH0")
 	code, _, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/entries", admin, map[string]any{
 		"subject_id": listed, "list": "safety_production_blacklist", "originating_department": "应急管理部",
 		"reason": "重大事故", "legal_basis": "《安全生产法》",
@@ -200,7 +160,7 @@ func crashRun(t *testing.T, bin string, env []string) {
 	}
 
 	srv2 := startServer(t, bin, dataDir, env...)
-	admin = getToken(t, srv2.base, testAdminID, testAdminSecret)
+	admin = testenv.Token(t, srv2.base, testAdminID, testAdminSecret)
 	for _, a := range got {
 		req, _ := http.NewRequest(http.MethodGet, srv2.base+"/v1/checks/"+a.id, nil)
 		req.Header.Set("Authorization", "Bearer "+admin)
@@ -225,8 +185,8 @@ func TestSIGTERMDrains(t *testing.T) {
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
 	srv := startServer(t, bin, dataDir)
-	admin := getToken(t, srv.base, testAdminID, testAdminSecret)
-	subject := validUSCC(t, "91110108MA01TERM0")
+	admin := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
+	subject := testenv.USCC(t, "91110108MA01TERM0")
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	var mu sync.Mutex
@@ -284,7 +244,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatalf("no drain logged:\n%s", srv.logs.String())
 	}
 	srv2 := startServer(t, bin, dataDir)
-	admin = getToken(t, srv2.base, testAdminID, testAdminSecret)
+	admin = testenv.Token(t, srv2.base, testAdminID, testAdminSecret)
 	for _, id := range answered {
 		req, _ := http.NewRequest(http.MethodGet, srv2.base+"/v1/checks/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+admin)

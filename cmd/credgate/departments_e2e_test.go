@@ -37,7 +37,7 @@ func departmentRun(t *testing.T, bin string, env []string) {
 	ctx := context.Background()
 	const ndrc, urban = "国家发展改革委", "城市管理部门"
 	srv := startServer(t, bin, t.TempDir(), append(env, pushEnv...)...)
-	admin := getToken(t, srv.base, testAdminID, testAdminSecret)
+	admin := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
 	dir := t.TempDir()
 	adminCreds := filepath.Join(dir, "admin.json")
 	b, _ := json.Marshal(map[string]string{"client_id": testAdminID, "client_secret": testAdminSecret})
@@ -85,7 +85,7 @@ func departmentRun(t *testing.T, bin string, env []string) {
 	if err := ndrcDept.Do(ctx, http.MethodPut, "/v1/webhook", []byte(`{"url":"http://`+rcv.addr+`/credgate"}`), "", nil); err != nil {
 		t.Fatal(err)
 	}
-	subject := validUSCC(t, "91110108MA01PUDP1")
+	subject := testenv.USCC(t, "91110108MA01PUDP1")
 	code, m, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/entries", admin, map[string]any{
 		"subject_id": subject, "list": "safety_production_blacklist", "originating_department": "应急管理部",
 		"reason": "重大事故", "legal_basis": "《安全生产法》",

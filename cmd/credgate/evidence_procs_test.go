@@ -101,9 +101,9 @@ func TestThreeGatewaysOneLog(t *testing.T) {
 	for range 3 {
 		p := startServer(t, bin, t.TempDir(), env...)
 		gws = append(gws, p)
-		tokens = append(tokens, getToken(t, p.base, testAdminID, testAdminSecret))
+		tokens = append(tokens, testenv.Token(t, p.base, testAdminID, testAdminSecret))
 	}
-	subject := validUSCC(t, "91110108MA01THRE0")
+	subject := testenv.USCC(t, "91110108MA01THRE0")
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	var (
@@ -238,8 +238,8 @@ func receiptCrashRun(t *testing.T, bin string, env []string) {
 	dataDir := t.TempDir()
 	env = append(env, "CREDGATE_EVIDENCE_ORIGIN="+testOrigin)
 	srv := startServer(t, bin, dataDir, env...)
-	admin := getToken(t, srv.base, testAdminID, testAdminSecret)
-	subject := validUSCC(t, "91110108MA01KLL00")
+	admin := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
+	subject := testenv.USCC(t, "91110108MA01KLL00")
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	var (
 		mu       sync.Mutex
@@ -288,7 +288,7 @@ func receiptCrashRun(t *testing.T, bin string, env []string) {
 	}
 
 	srv2 := startServer(t, bin, dataDir, env...)
-	admin = getToken(t, srv2.base, testAdminID, testAdminSecret)
+	admin = testenv.Token(t, srv2.base, testAdminID, testAdminSecret)
 	vs, err := evidence.Verifiers(verifierKey(t, srv2.base))
 	if err != nil {
 		t.Fatal(err)

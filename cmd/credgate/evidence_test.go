@@ -78,7 +78,7 @@ func adminToken(t *testing.T, base, dataDir string) (id, token string) {
 	if err != nil || json.Unmarshal(b, &cred) != nil {
 		t.Fatalf("admin credentials: %v", err)
 	}
-	return cred.ClientID, getToken(t, base, cred.ClientID, cred.ClientSecret)
+	return cred.ClientID, testenv.Token(t, base, cred.ClientID, cred.ClientSecret)
 }
 
 func getJSON(t *testing.T, base, path, token string, v any) int {
@@ -184,7 +184,7 @@ func createPartner(t *testing.T, base, adminToken string, actions ...string) str
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("create partner: %d %v %v", code, m, err)
 	}
-	return getToken(t, base, m["client_id"].(string), m["client_secret"].(string))
+	return testenv.Token(t, base, m["client_id"].(string), m["client_secret"].(string))
 }
 
 func mustCheck(t *testing.T, base, token, subject string) map[string]any {
@@ -223,7 +223,7 @@ func TestVerifyAndAuditDetectTampering(t *testing.T) {
 	vkey := verifierKey(t, srv.base)
 	creds := auditorCredentials(t, pgURL, dir)
 	state := filepath.Join(dir, "audit-state.json")
-	subject := validUSCC(t, "91110108MA01TAMP0")
+	subject := testenv.USCC(t, "91110108MA01TAMP0")
 
 	var ids []string
 	var files []string
@@ -471,7 +471,7 @@ func TestEvidenceOutageFailsClosed(t *testing.T) {
 	// Without the spool: this is the fail-closed behaviour (spool_fault_test.go has the spool's).
 	srv := startInProcess(t, "--postgres-url", u.String(), "--checkpoint-interval", "100ms", "--spool=false")
 	partner := createPartner(t, srv.base, srv.adminToken, "government_procurement")
-	subject := validUSCC(t, "91110108MA01DWN00")
+	subject := testenv.USCC(t, "91110108MA01DWN00")
 	var answered []string
 	check := func() (int, map[string]any) {
 		code, m, err := postJSON(http.DefaultClient, srv.base+"/v1/checks", partner, map[string]any{

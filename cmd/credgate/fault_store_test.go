@@ -48,7 +48,7 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &cred) != nil {
 		t.Fatalf("admin credentials: %v", err)
 	}
-	token := getToken(t, base, cred.ClientID, cred.ClientSecret)
+	token := testenv.Token(t, base, cred.ClientID, cred.ClientSecret)
 	client := &http.Client{Timeout: bound + 5*time.Second} // a hang fails the test, not the run
 	next := 0
 	check := func() (int, map[string]any, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/credgate/credgate/client"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // credgate verify checks a feedback receipt offline, as it checks a
@@ -26,7 +27,7 @@ func TestVerifyFeedbackReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := validUSCC(t, "91110108MA01FBWR1")
+	subject := testenv.USCC(t, "91110108MA01FBWR1")
 	entry, _ := json.Marshal(map[string]any{"subject_id": subject, "list": "safety_production_blacklist",
 		"originating_department": "应急管理部", "reason": "重大事故", "legal_basis": "《安全生产法》",
 		"decided_at": "2026-01-01T00:00:00Z", "published_at": "2026-01-02T00:00:00Z"})

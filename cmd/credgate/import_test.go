@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
 func TestImportCommand(t *testing.T) {
 	dir := t.TempDir()
-	a := validUSCC(t, "91110000MA00CLRA0")
-	b := validUSCC(t, "91110000MA00CLRB0")
+	a := testenv.USCC(t, "91110000MA00CLRA0")
+	b := testenv.USCC(t, "91110000MA00CLRB0")
 	header := "subject_id,list,originating_department,reason,legal_basis,decided_at,published_at\n"
 	line := func(s, list string) string {
 		return fmt.Sprintf("%s,%s,应急管理部,重大事故,《安全生产法》,2026-01-01,2026-01-02\n", s, list)

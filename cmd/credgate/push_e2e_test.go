@@ -36,7 +36,7 @@ type receiver struct {
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{t: t, addr: freeAddr(t), events: map[string]client.Event{}, count: map[string]int{}, arrived: map[string]time.Time{}}
+	r := &receiver{t: t, addr: testenv.FreeAddr(t), events: map[string]client.Event{}, count: map[string]int{}, arrived: map[string]time.Time{}}
 	r.up()
 	t.Cleanup(r.down)
 	return r
@@ -130,7 +130,7 @@ func pushRun(t *testing.T, bin string, env []string) {
 	ctx := context.Background()
 	dataDir := t.TempDir()
 	srv := startServer(t, bin, dataDir, append(env, pushEnv...)...)
-	admin := getToken(t, srv.base, testAdminID, testAdminSecret)
+	admin := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
 	code, p, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/partners", admin,
 		map[string]any{"name": "某银行", "actions": []string{"government_procurement"}})
 	if err != nil || code != http.StatusCreated {
@@ -150,7 +150,7 @@ func pushRun(t *testing.T, bin string, env []string) {
 	}
 	subjects := map[string]string{}
 	for _, name := range []string{"first", "down", "killed"} {
-		subjects[name] = validUSCC(t, fmt.Sprintf("91110108MA01PU%s", map[string]string{"first": "TH1", "down": "TH2", "killed": "TH3"}[name]))
+		subjects[name] = testenv.USCC(t, fmt.Sprintf("91110108MA01PU%s", map[string]string{"first": "TH1", "down": "TH2", "killed": "TH3"}[name]))
 		if _, err := bank.Check(ctx, client.CheckRequest{Subject: client.Subject{ID: subjects[name]}, Action: "government_procurement"}); err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func pushRun(t *testing.T, bin string, env []string) {
 	_ = srv.cmd.Process.Signal(syscall.SIGKILL)
 	_ = srv.cmd.Wait()
 	slow := startServer(t, bin, dataDir, append(env, "CREDGATE_EVENTS_INTERVAL=1m")...)
-	admin = getToken(t, slow.base, testAdminID, testAdminSecret)
+	admin = testenv.Token(t, slow.base, testAdminID, testAdminSecret)
 	time.Sleep(300 * time.Millisecond) // past the start's own reading
 	list(slow.base, admin, subjects["killed"])
 	_ = slow.cmd.Process.Signal(syscall.SIGKILL)

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,28 +17,6 @@ import (
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/testenv"
 )
-
-// needRedis returns the URL of the machine's Redis, skipping (failing under
-// CI=true) when it does not answer. Tests share it: each run keys its data
-// under a prefix of its own.
-func needRedis(t *testing.T) string {
-	t.Helper()
-	addr := "127.0.0.1:6379"
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err == nil {
-		defer c.Close()
-		fmt.Fprint(c, "PING\r\n")
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		var line string
-		if line, err = bufio.NewReader(c).ReadString('\n'); err == nil && line != "+PONG\r\n" {
-			err = fmt.Errorf("answered %q", line)
-		}
-	}
-	if err != nil {
-		testenv.Need(t, "Redis not reachable at %s: %v", addr, err)
-	}
-	return "redis://" + addr + "/0"
-}
 
 // sample is one answered check of a watched subject.
 type sample struct {
@@ -63,7 +39,7 @@ func TestReplicasSeeNewEntriesWithinBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs three servers")
 	}
-	redisURL := needRedis(t)
+	redisURL := testenv.Redis(t)
 	pg := testenv.FreshDatabase(t, "credgate_crash")
 	bin := buildBinary(t)
 	seed := make([]byte, 32)
@@ -86,11 +62,11 @@ func TestReplicasSeeNewEntriesWithinBound(t *testing.T) {
 	for range 3 {
 		replicas = append(replicas, startServer(t, bin, t.TempDir(), env...))
 	}
-	admin := getToken(t, replicas[0].base, testAdminID, testAdminSecret)
-	viaAPI, viaImport := validUSCC(t, "91110108MA01REPL1"), validUSCC(t, "91110108MA01REPL2")
+	admin := testenv.Token(t, replicas[0].base, testAdminID, testAdminSecret)
+	viaAPI, viaImport := testenv.USCC(t, "91110108MA01REPL1"), testenv.USCC(t, "91110108MA01REPL2")
 	subjects := []string{viaAPI, viaImport}
 	for i := range 10 {
-		subjects = append(subjects, validUSCC(t, fmt.Sprintf("91110108MA01FLR%02d", i)))
+		subjects = append(subjects, testenv.USCC(t, fmt.Sprintf("91110108MA01FLR%02d", i)))
 	}
 
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}

@@ -142,8 +142,8 @@ func TestSpoolOutage(t *testing.T) {
 	env := []string{"CREDGATE_POSTGRES_URL=" + pg.URL(), "CREDGATE_STORE_TIMEOUT=1s", "CREDGATE_RATE_LIMIT=1000000-M",
 		"CREDGATE_EVIDENCE_ORIGIN=" + testOrigin, "CREDGATE_LOG_LEVEL=warn"}
 	srv := startServer(t, bin, dataDir, env...)
-	token := getToken(t, srv.base, testAdminID, testAdminSecret)
-	listed := validUSCC(t, "91110108MA01TPL00")
+	token := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
+	listed := testenv.USCC(t, "91110108MA01TPL00")
 	if code, _, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/entries", token, map[string]any{
 		"subject_id": listed, "list": "safety_production_blacklist", "originating_department": "应急管理部",
 		"reason": "重大事故", "legal_basis": "《安全生产法》",
@@ -269,7 +269,7 @@ func TestSpoolOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := getToken(t, srv.base, testAdminID, testAdminSecret)
+	admin := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, a := range load.answered {
 		r, code, err := fetchReceipt(client, srv.base, admin, a.id)

@@ -116,7 +116,7 @@ func watchlistRun(t *testing.T, bin string, n int, env []string, pgURL string) {
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	srv := startServer(t, bin, dataDir, append(env, pushEnv...)...)
-	admin := getToken(t, srv.base, testAdminID, testAdminSecret)
+	admin := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
 	code, p, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/partners", admin,
 		map[string]any{"name": "某银行", "actions": []string{"government_procurement"}})
 	if err != nil || code != http.StatusCreated {
@@ -150,7 +150,7 @@ func watchlistRun(t *testing.T, bin string, n int, env []string, pgURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bank.Check(ctx, client.CheckRequest{Subject: client.Subject{ID: validUSCC(t, "91110108MA01WARM0")}, Action: "government_procurement"}); err != nil {
+	if _, err := bank.Check(ctx, client.CheckRequest{Subject: client.Subject{ID: testenv.USCC(t, "91110108MA01WARM0")}, Action: "government_procurement"}); err != nil {
 		t.Fatal(err)
 	}
 	runtime.GC()
