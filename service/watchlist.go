@@ -68,7 +68,7 @@ type WatchlistStore interface {
 	// WatchSubjects adds (at time at) or removes subjects of partner's
 	// watchlist in one transaction and returns how many rows changed;
 	// adding a watched subject or removing an unwatched one changes none.
-	WatchSubjects(ctx context.Context, partner string, subjects []string, remove bool, at time.Time) (int64, error)
+	WatchSubjects(ctx context.Context, partner string, subjects []string, remove bool, at time.Time) (changed, size int64, err error)
 	// WatchlistSize counts partner's watched subjects.
 	WatchlistSize(ctx context.Context, partner string) (int64, error)
 }
@@ -174,16 +174,12 @@ func (w *Watchlists) Update(ctx context.Context, caller Caller, op string, r io.
 		h.Write([]byte{'\n'})
 	}
 	details := map[string]any{"op": op, "subjects": len(subjects), "subjects_sha256": hex.EncodeToString(h.Sum(nil))}
-	var changed int64
+	var changed, size int64
 	err = w.audit.do(ctx, ActWatchlistChanged, caller.ClientID, details, func() error {
 		var err error
-		changed, err = w.store.WatchSubjects(ctx, caller.ClientID, subjects, op == WatchRemove, now)
+		changed, size, err = w.store.WatchSubjects(ctx, caller.ClientID, subjects, op == WatchRemove, now)
 		return err
 	})
-	if err != nil {
-		return WatchlistResult{}, err
-	}
-	size, err := w.store.WatchlistSize(ctx, caller.ClientID)
 	if err != nil {
 		return WatchlistResult{}, err
 	}

@@ -122,7 +122,7 @@ func testCheckedSubjects(t *testing.T, s PushStore) {
 	if _, err := s.AppendBatch(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.WatchSubjects(ctx, "city", []string{"S2"}, false, at(0)); err != nil {
+	if _, _, err := s.WatchSubjects(ctx, "city", []string{"S2"}, false, at(0)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Subscribers(ctx, []string{"S1", "S2", "S3"}, at(-time.Hour))
@@ -141,18 +141,18 @@ func testCheckedSubjects(t *testing.T, s PushStore) {
 
 func testWatchlist(t *testing.T, s PushStore) {
 	ctx := t.Context()
-	n, err := s.WatchSubjects(ctx, "bank", []string{"A", "B", "B", "C"}, false, at(0))
-	if err != nil || n != 3 {
-		t.Fatalf("add: %d, %v; want 3 (a duplicate line is one subject)", n, err)
+	n, size, err := s.WatchSubjects(ctx, "bank", []string{"A", "B", "B", "C"}, false, at(0))
+	if err != nil || n != 3 || size != 3 {
+		t.Fatalf("add: %d changed, size %d, %v; want 3, 3 (a duplicate line is one subject)", n, size, err)
 	}
-	if n, err = s.WatchSubjects(ctx, "bank", []string{"C", "D"}, false, at(0)); err != nil || n != 1 {
-		t.Fatalf("add again: %d, %v; want 1", n, err)
+	if n, size, err = s.WatchSubjects(ctx, "bank", []string{"C", "D"}, false, at(0)); err != nil || n != 1 || size != 4 {
+		t.Fatalf("add again: %d changed, size %d, %v; want 1, 4", n, size, err)
 	}
-	if n, err = s.WatchSubjects(ctx, "bank", []string{"A", "Z"}, true, at(0)); err != nil || n != 1 {
-		t.Fatalf("remove: %d, %v; want 1", n, err)
+	if n, size, err = s.WatchSubjects(ctx, "bank", []string{"A", "Z"}, true, at(0)); err != nil || n != 1 || size != 3 {
+		t.Fatalf("remove: %d changed, size %d, %v; want 1, 3", n, size, err)
 	}
-	if n, err = s.WatchSubjects(ctx, "other", []string{"B"}, false, at(0)); err != nil || n != 1 {
-		t.Fatalf("another partner: %d, %v", n, err)
+	if n, size, err = s.WatchSubjects(ctx, "other", []string{"B"}, false, at(0)); err != nil || n != 1 || size != 1 {
+		t.Fatalf("another partner: %d changed, size %d, %v; want 1, 1 (its own list only)", n, size, err)
 	}
 	if size, err := s.WatchlistSize(ctx, "bank"); err != nil || size != 3 {
 		t.Fatalf("size = %d, %v; want 3", size, err)
@@ -166,8 +166,8 @@ func testWatchlist(t *testing.T, s PushStore) {
 	for i := range big {
 		big[i] = fmt.Sprintf("S%08d", i)
 	}
-	if n, err = s.WatchSubjects(ctx, "bank", big, false, at(0)); err != nil || n != int64(len(big)) {
-		t.Fatalf("large part: %d, %v", n, err)
+	if n, size, err = s.WatchSubjects(ctx, "bank", big, false, at(0)); err != nil || n != int64(len(big)) || size != 3+int64(len(big)) {
+		t.Fatalf("large part: %d changed, size %d, %v", n, size, err)
 	}
 }
 

@@ -218,28 +218,33 @@ func (s *Store) PruneEvents(ctx context.Context, before, checkedBefore time.Time
 }
 
 // WatchSubjects adds or removes subjects of partner's watchlist.
-func (s *Store) WatchSubjects(ctx context.Context, partner string, subjects []string, remove bool, at time.Time) (int64, error) {
+func (s *Store) WatchSubjects(ctx context.Context, partner string, subjects []string, remove bool, at time.Time) (changed, size int64, err error) {
 	list, err := jsonList(subjects)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var n int64
 	err = s.db.InTx(ctx, func(tx Tx) error {
 		var err error
 		if remove {
-			n, err = tx.Exec(ctx, `DELETE FROM watchlist WHERE partner = $1
+			changed, err = tx.Exec(ctx, `DELETE FROM watchlist WHERE partner = $1
 				AND subject IN (SELECT value FROM `+s.d.JSONValues("$2")+`)`, partner, list)
 		} else {
-			n, err = tx.Exec(ctx, `INSERT INTO watchlist (partner, subject, added_at)
+			changed, err = tx.Exec(ctx, `INSERT INTO watchlist (partner, subject, added_at)
 				SELECT $1, value, $3 FROM `+s.d.JSONValues("$2")+` WHERE true
 				ON CONFLICT (partner, subject) DO NOTHING`, partner, list, at)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// The size as this write left it, in its transaction: read after
+		// the commit, under the read bound, a count of millions could fail
+		// and make a committed part look refused.
+		return tx.QueryRow(ctx, `SELECT count(*) FROM watchlist WHERE partner = $1`, partner).Scan(&size)
 	})
 	if err != nil {
-		return 0, s.errf("watchlist: %w", err)
+		return 0, 0, s.errf("watchlist: %w", err)
 	}
-	return n, nil
+	return changed, size, nil
 }
 
 // WatchlistSize counts partner's watched subjects.
