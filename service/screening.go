@@ -777,29 +777,40 @@ type ScreenedAnswer struct {
 	Error     *screenedError  `json:"error,omitempty"`
 }
 
-// Results calls fn with every subject's result, in file order, each
-// answer with its proof of inclusion in the job's tree.
-func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn func(ScreenedAnswer) error) (ScreeningJob, error) {
+// openResults finds caller's job id done and its results kept, and opens
+// its answers' tree and its results file, for Results and ResultsNDJSON.
+func (s *Screenings) openResults(ctx context.Context, caller Caller, id string) (ScreeningJob, *evidence.FileTree, *os.File, error) {
 	j, err := s.Get(ctx, caller, id)
 	if err != nil {
-		return j, err
+		return j, nil, nil, err
 	}
 	if j.State != ScreeningDone {
-		return j, fmt.Errorf("%w: the job is %s", ErrScreeningNotDone, j.State)
+		return j, nil, nil, fmt.Errorf("%w: the job is %s", ErrScreeningNotDone, j.State)
 	}
 	if s.expired(j) {
-		return j, fmt.Errorf("%w: the results of %s were deleted %s after the job finished", ErrScreeningExpired, j.ID, s.retention)
+		return j, nil, nil, fmt.Errorf("%w: the results of %s were deleted %s after the job finished", ErrScreeningExpired, j.ID, s.retention)
 	}
 	dir := filepath.Join(s.dir, j.ID)
 	tree, err := evidence.OpenFileTree(filepath.Join(dir, "tree"))
 	if err != nil {
-		return j, err
+		return j, nil, nil, err
 	}
-	defer tree.Close()
 	f, err := os.Open(filepath.Join(dir, "results"))
+	if err != nil {
+		tree.Close()
+		return j, nil, nil, err
+	}
+	return j, tree, f, nil
+}
+
+// Results calls fn with every subject's result, in file order, each
+// answer with its proof of inclusion in the job's tree.
+func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn func(ScreenedAnswer) error) (ScreeningJob, error) {
+	j, tree, f, err := s.openResults(ctx, caller, id)
 	if err != nil {
 		return j, err
 	}
+	defer tree.Close()
 	defer f.Close()
 	var leaf uint64
 	return j, eachAnswer(io.LimitReader(f, j.ResultsBytes), func(l screenedLine) error {

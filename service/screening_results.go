@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/credgate/credgate/evidence"
@@ -23,26 +21,11 @@ import (
 // once the job is found done, so an error before that is the whole
 // answer.
 func (s *Screenings) ResultsNDJSON(ctx context.Context, caller Caller, id string, w io.Writer) (ScreeningJob, error) {
-	j, err := s.Get(ctx, caller, id)
-	if err != nil {
-		return j, err
-	}
-	if j.State != ScreeningDone {
-		return j, fmt.Errorf("%w: the job is %s", ErrScreeningNotDone, j.State)
-	}
-	if s.expired(j) {
-		return j, fmt.Errorf("%w: the results of %s were deleted %s after the job finished", ErrScreeningExpired, j.ID, s.retention)
-	}
-	dir := filepath.Join(s.dir, j.ID)
-	tree, err := evidence.OpenFileTree(filepath.Join(dir, "tree"))
+	j, tree, f, err := s.openResults(ctx, caller, id)
 	if err != nil {
 		return j, err
 	}
 	defer tree.Close()
-	f, err := os.Open(filepath.Join(dir, "results"))
-	if err != nil {
-		return j, err
-	}
 	defer f.Close()
 	br := bufio.NewReaderSize(io.LimitReader(f, j.ResultsBytes), 1<<20)
 	var (
