@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -38,16 +37,10 @@ Commands:
 
 // commitmentsCmd is "credgate commitments".
 func commitmentsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, commitmentsUsage)
-		return errUsage
+	verb, args, fs, cf, err := verbFlags("commitments", commitmentsUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("commitments "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, commitmentsUsage) }
-	var cf clientFlags
-	cf.register(fs)
 	var (
 		q             client.CommitmentQuery
 		spec          client.CommitmentSpec

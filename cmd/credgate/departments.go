@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,16 +30,10 @@ Commands:
 
 // authoritiesCmd is "credgate authorities".
 func authoritiesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, authoritiesUsage)
-		return errUsage
+	verb, args, fs, cf, err := verbFlags("authorities", authoritiesUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("authorities "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, authoritiesUsage) }
-	var cf clientFlags
-	cf.register(fs)
 	rest, err := parseClientArgs(fs, args)
 	if err != nil {
 		return err

@@ -67,6 +67,23 @@ type clientFlags struct {
 	settings              *config.Loader // --url, --data-dir, --config and the environment
 }
 
+// verbFlags splits the command line of "credgate NOUN VERB [flags]": the
+// verb, its arguments, and a flag set for it with the client flags
+// registered, whose usage is usage. No verb, or a request for help, prints
+// usage and returns errUsage.
+func verbFlags(noun, usage string, args []string, stderr io.Writer) (string, []string, *flag.FlagSet, *clientFlags, error) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		return "", nil, nil, nil, errUsage
+	}
+	fs := flag.NewFlagSet(noun+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	cf := new(clientFlags)
+	cf.register(fs)
+	return args[0], args[1:], fs, cf, nil
+}
+
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	c.settings = config.NewLoader(clientSettings)
 	c.settings.Register(fs)
@@ -202,16 +219,10 @@ func readJWKS(path string) (json.RawMessage, error) {
 
 // partnersCmd is "credgate partners".
 func partnersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, partnersUsage)
-		return errUsage
+	verb, args, fs, cf, err := verbFlags("partners", partnersUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("partners "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, partnersUsage) }
-	var cf clientFlags
-	cf.register(fs)
 	var (
 		name, role, visibility, rateLimit, jwksPath, region string
 		actions, kinds                                      stringList

@@ -92,16 +92,10 @@ func printJSON(w io.Writer, raw []byte) error {
 
 // feedbackCmd is "credgate feedback".
 func feedbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, feedbackUsage)
-		return errUsage
+	verb, args, fs, cf, err := verbFlags("feedback", feedbackUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("feedback "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, feedbackUsage) }
-	var cf clientFlags
-	cf.register(fs)
 	var (
 		file, partner string
 		limit         int
