@@ -132,45 +132,6 @@ func (s *Server) needPush(c *gin.Context) {
 	c.Next()
 }
 
-// eventsProblem maps the errors of push; nil for others.
-func eventsProblem(err error) *Problem {
-	var pr *Problem
-	var wl *service.WatchlistError
-	switch {
-	case errors.As(err, &wl):
-		pr = problem(http.StatusUnprocessableEntity, "watchlist_rejected", "Watchlist rejected",
-			"some lines are not subjects this partner may check; nothing was changed")
-		for _, l := range wl.Lines {
-			line := ProblemLine{Line: l.Line, Detail: l.Err.Error()}
-			if lp := problemFor(l.Err); lp.Status < http.StatusInternalServerError {
-				line.Code = lp.Code
-			}
-			pr.Errors = append(pr.Errors, line)
-		}
-	case errors.Is(err, service.ErrWatchlistTooLarge):
-		pr = problem(http.StatusRequestEntityTooLarge, "watchlist_too_large", "Watchlist part too large", err.Error())
-	case errors.Is(err, service.ErrInvalidWatchlistOp):
-		pr = problem(http.StatusBadRequest, "invalid_query", "Invalid query", err.Error())
-		pr.Field = "op"
-	case errors.Is(err, service.ErrInvalidCursor):
-		pr = problem(http.StatusBadRequest, "invalid_cursor", "Invalid cursor", err.Error())
-		pr.Field = "after"
-	case errors.Is(err, service.ErrInvalidWebhook):
-		pr = problem(http.StatusBadRequest, "invalid_webhook", "Invalid webhook", err.Error())
-		pr.Field = "url"
-	case errors.Is(err, service.ErrUnknownAuthority):
-		pr = problem(http.StatusUnprocessableEntity, "unknown_authority", "Unknown authority", err.Error())
-		pr.Field = "authorities"
-	case errors.Is(err, service.ErrInvalidSubscription):
-		pr = problem(http.StatusUnprocessableEntity, "invalid_subscription", "Invalid subscription", err.Error())
-		pr.Field = "authorities"
-	case errors.Is(err, service.ErrEventsUnavailable), errors.Is(err, service.ErrWebhooksUnavailable):
-		pr = problem(http.StatusServiceUnavailable, "push_unavailable", "Push unavailable",
-			"this server is not configured for events, watchlists and webhooks")
-	}
-	return pr
-}
-
 func (s *Server) webhookKeys(c *gin.Context) {
 	c.Header("Cache-Control", "public, max-age=300")
 	c.Data(http.StatusOK, "application/jwk-set+json", s.push.deliverer.Signer().JWKS())
