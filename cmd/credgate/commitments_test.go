@@ -21,7 +21,7 @@ import (
 func TestCommitmentsCommands(t *testing.T) {
 	t.Parallel()
 	const adminID, adminSecret = "admin", "admin-secret-for-tests-0123456789"
-	ts := followUpServer(t, adminID, adminSecret)
+	ts := apiServer(t, adminID, adminSecret)
 	ctx := context.Background()
 	dir := t.TempDir()
 	admin, _ := client.New(ts.URL, client.WithClientSecret(adminID, adminSecret))

@@ -8,46 +8,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/credgate/credgate/access"
-	"github.com/credgate/credgate/adapters/sqlite"
-	"github.com/credgate/credgate/evidence"
-	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
-	"github.com/credgate/credgate/service"
 )
-
-// partnersServer is the gateway over SQLite, wired as serve wires it, with
-// an administrator.
-func partnersServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
-	t.Helper()
-	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
-	audit := service.NewAudit(app)
-	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
-	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
-		t.Fatal(err)
-	}
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat, service.WithEntriesAudit(audit)), partners, access.NewTokens(key))
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); app.Close(); st.Close() })
-	return ts
-}
 
 func runPartners(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -68,7 +34,7 @@ func tokenStatus(t *testing.T, base, id, secret string) int {
 
 func TestPartnersCommand(t *testing.T) {
 	const adminID, adminSecret = "admin", "admin-secret-for-cli-tests-0123456789"
-	ts := partnersServer(t, adminID, adminSecret)
+	ts := apiServer(t, adminID, adminSecret)
 	// The credential comes from the file serve writes, and never from argv.
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "admin-credentials.json")
@@ -166,7 +132,7 @@ func TestPartnersCommand(t *testing.T) {
 // --region and changes it with update.
 func TestPartnersCommandRegion(t *testing.T) {
 	const adminID, adminSecret = "admin", "admin-secret-for-cli-tests-0123456789"
-	ts := partnersServer(t, adminID, adminSecret)
+	ts := apiServer(t, adminID, adminSecret)
 	t.Setenv("CREDGATE_ADMIN_CLIENT_ID", adminID)
 	t.Setenv("CREDGATE_ADMIN_CLIENT_SECRET", adminSecret)
 	common := []string{"--url", ts.URL}

@@ -23,9 +23,9 @@ import (
 	"github.com/credgate/credgate/service"
 )
 
-// followUpServer is the gateway over SQLite with feedback, statistics,
+// apiServer is the gateway over SQLite with feedback, statistics,
 // coverage and commitments wired by followUp, as serve wires them.
-func followUpServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
+func apiServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
 	cat, err := policy.BundledCatalog()
@@ -62,7 +62,7 @@ func runArgs(args ...string) (int, string, string) {
 func TestFollowUpCommands(t *testing.T) {
 	t.Parallel()
 	const adminID, adminSecret = "admin", "admin-secret-for-tests-0123456789"
-	ts := followUpServer(t, adminID, adminSecret)
+	ts := apiServer(t, adminID, adminSecret)
 	ctx := context.Background()
 	dir := t.TempDir()
 	admin, _ := client.New(ts.URL, client.WithClientSecret(adminID, adminSecret))
