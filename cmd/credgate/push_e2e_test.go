@@ -120,8 +120,11 @@ func TestPushEndToEnd(t *testing.T) {
 		t.Skip("builds a server, keeps a receiver down for 30 s, and kills the server")
 	}
 	bin := buildBinary(t)
-	t.Run("sqlite", func(t *testing.T) { pushRun(t, bin, nil) })
+	// The stores run side by side: each run is mostly its receiver's 30 s
+	// away, and they share nothing (own server, data dir, database, port).
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); pushRun(t, bin, nil) })
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		pushRun(t, bin, []string{"CREDGATE_POSTGRES_URL=" + testenv.FreshDatabase(t, "credgate_push")})
 	})
 }
