@@ -48,6 +48,14 @@ type LoadTx interface {
 	// tells every cache to drop everything instead.
 	SkipChangeLog(ctx context.Context) error
 	MarkAllChanged(ctx context.Context) error
+	// DeferEvents stops the transaction's inserts from writing their push
+	// outbox rows as they go: readers of the outbox would walk past every
+	// one of them, invisible until the commit, at each reading.
+	// WriteDeferredEvents, before the commit, writes the rows of the want
+	// entries the transaction inserted (ids from first to last) in one
+	// statement, turns the deferral off, and returns how many it wrote.
+	DeferEvents(ctx context.Context) error
+	WriteDeferredEvents(ctx context.Context, first, last string, want int64) (int64, error)
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 }
@@ -83,7 +91,9 @@ type openLoad struct {
 	tx      LoadTx
 	started time.Time
 	n       int64
-	err     error // the first failure: the transaction is aborted
+	// first and last are the least and greatest ids copied (byte order).
+	first, last string
+	err         error // the first failure: the transaction is aborted
 	// allChanged: the change log was skipped past changeLogRows.
 	allChanged bool
 }
@@ -122,6 +132,10 @@ func (s *Store) BeginEntryLoad(ctx context.Context, id string, now time.Time) er
 		})
 		tx, err := ltx.BeginLoadTx(ctx)
 		if err != nil {
+			return s.errf("begin entry load: %w", err)
+		}
+		if err := tx.DeferEvents(ctx); err != nil {
+			_ = tx.Rollback(ctx)
 			return s.errf("begin entry load: %w", err)
 		}
 		if _, dup := s.loads.LoadOrStore(id, &openLoad{tx: tx, started: now}); dup {
@@ -226,6 +240,12 @@ func (l *openLoad) copyIn(ctx context.Context, s *Store, entries []policy.Entry)
 	row := make([]any, len(loadEntryColumns)-1)
 	n, err := l.tx.CopyFunc(ctx, "entries", loadEntryColumns[1:], len(entries), func(i int) ([]any, error) {
 		e := storeutil.NormalizeEntry(entries[i])
+		if l.first == "" || e.ID < l.first {
+			l.first = e.ID
+		}
+		if e.ID > l.last {
+			l.last = e.ID
+		}
 		j, err := storeutil.EncodeEntry(e)
 		if err != nil {
 			return nil, fmt.Errorf("entry %q: %w", e.ID, err)
@@ -315,6 +335,15 @@ func (s *Store) commitLoadTx(ctx context.Context, l *openLoad, c service.EntryCh
 	}
 	if l.err != nil {
 		return fail(l.err)
+	}
+	// Before c: its inserts and updates announce themselves after the
+	// copied entries, as they are applied after them.
+	events, err := l.tx.WriteDeferredEvents(ctx, l.first, l.last, l.n)
+	if err != nil {
+		return fail(s.d.MapErr(err))
+	}
+	if events != l.n {
+		return fail(fmt.Errorf("%d outbox rows written for %d entries", events, l.n))
 	}
 	if err := s.applyEntryChangesTx(ctx, l.tx, c); err != nil {
 		return fail(s.d.MapErr(err))
