@@ -107,6 +107,11 @@ type Dialect struct {
 	SkipLocked string
 	// SweepKey is the expiry sweep's one row key (true, or 1 in SQLite).
 	SweepKey any
+	// DeriveChecks: AppendLeaves writes the rows derived from check
+	// records (checkrows.go) itself, in the appending transaction, where
+	// the database has no triggers doing it (SQLite since its migration
+	// 0013; PostgreSQL derives them in a statement trigger).
+	DeriveChecks bool
 }
 
 // NodeKey is a tree node's key as stored.
