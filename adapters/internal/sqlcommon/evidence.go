@@ -73,8 +73,9 @@ type insertKey struct {
 }
 
 // multiRowInsert is prefix followed by rows groups of cols numbered
-// placeholders: ($1, $2, $3), ($4, $5, $6), …, then suffix; the texts are
-// kept, as there are few (a full chunk and the remainders).
+// placeholders: ($1, $2, $3), ($4, $5, $6), … (or (?, ?, ?), …:
+// Dialect.AnonymousParams), then suffix; the texts are kept, as there are
+// few (a full chunk and the remainders).
 func (s *Store) multiRowInsert(prefix, suffix string, cols, rows int) string {
 	k := insertKey{prefix, suffix, cols, rows}
 	if q, ok := s.inserts.Load(k); ok {
@@ -90,6 +91,10 @@ func (s *Store) multiRowInsert(prefix, suffix string, cols, rows int) string {
 		for c := range cols {
 			if c > 0 {
 				b.WriteString(", ")
+			}
+			if s.d.AnonymousParams {
+				b.WriteByte('?')
+				continue
 			}
 			b.WriteByte('$')
 			b.WriteString(strconv.Itoa(r*cols + c + 1))
