@@ -15,6 +15,10 @@ var dialect = sqlcommon.Dialect{
 	Name:     "sqlite",
 	MapErr:   mapErr,
 	SweepKey: 1,
+	// Migration 0013 dropped the row triggers that derived them.
+	DeriveChecks: true,
+	// Binding $N looks its name up in a list, once per parameter.
+	AnonymousParams: true,
 	JSONValues: func(p string) string {
 		return `json_each(` + p + `)`
 	},

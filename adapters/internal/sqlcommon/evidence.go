@@ -46,25 +46,38 @@ func chunkRows(n, limit int) int {
 func (s *Store) EvidenceInsertTexts() []string {
 	var out []string
 	for c := 1; c <= recordsPerInsert; c *= 2 {
-		out = append(out, s.multiRowInsert(insertRecordsPrefix, 8, c))
+		out = append(out, s.multiRowInsert(insertRecordsPrefix, "", 8, c))
 	}
 	for c := 1; c <= nodesPerInsert; c *= 2 {
-		out = append(out, s.multiRowInsert(insertNodesPrefix, 3, c))
+		out = append(out, s.multiRowInsert(insertNodesPrefix, "", 3, c))
+	}
+	if s.d.DeriveChecks {
+		for c := 1; c <= indexPerInsert; c *= 2 {
+			out = append(out, s.multiRowInsert(insertIndexPrefix, "", 8, c))
+		}
+		for c := 1; c <= listsPerInsert; c *= 2 {
+			out = append(out, s.multiRowInsert(insertListsPrefix, "", 2, c))
+		}
+		for c := 1; c <= subjectsPerInsert; c *= 2 {
+			out = append(out, s.multiRowInsert(insertSubjectsPrefix, insertSubjectsSuffix, 3, c))
+		}
+		out = append(out, checkIndexSQL, checkListsSQL)
 	}
 	return out
 }
 
 // insertKey names a multi-row INSERT text in Store.inserts.
 type insertKey struct {
-	prefix     string
-	cols, rows int
+	prefix, suffix string
+	cols, rows     int
 }
 
 // multiRowInsert is prefix followed by rows groups of cols numbered
-// placeholders: ($1, $2, $3), ($4, $5, $6), …; the texts are kept, as
-// there are few (a full chunk and the remainders).
-func (s *Store) multiRowInsert(prefix string, cols, rows int) string {
-	k := insertKey{prefix, cols, rows}
+// placeholders: ($1, $2, $3), ($4, $5, $6), … (or (?, ?, ?), …:
+// Dialect.AnonymousParams), then suffix; the texts are kept, as there are
+// few (a full chunk and the remainders).
+func (s *Store) multiRowInsert(prefix, suffix string, cols, rows int) string {
+	k := insertKey{prefix, suffix, cols, rows}
 	if q, ok := s.inserts.Load(k); ok {
 		return q.(string)
 	}
@@ -79,11 +92,16 @@ func (s *Store) multiRowInsert(prefix string, cols, rows int) string {
 			if c > 0 {
 				b.WriteString(", ")
 			}
+			if s.d.AnonymousParams {
+				b.WriteByte('?')
+				continue
+			}
 			b.WriteByte('$')
 			b.WriteString(strconv.Itoa(r*cols + c + 1))
 		}
 		b.WriteByte(')')
 	}
+	b.WriteString(suffix)
 	q := b.String()
 	s.inserts.Store(k, q)
 	return q
@@ -154,18 +172,22 @@ func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves
 				args = append(args, int64(next)+int64(from+i), r.ID, string(r.Kind),
 					r.Partner, storeutil.Time(r.At), nonNil(r.Body), nonNil(r.Salt), r.Hash[:])
 			}
-			stmts = append(stmts, Stmt{s.multiRowInsert(insertRecordsPrefix, 8, len(chunk)), args})
+			stmts = append(stmts, Stmt{s.multiRowInsert(insertRecordsPrefix, "", 8, len(chunk)), args})
 			recStarts = append(recStarts, from)
 			from += len(chunk)
 		}
 		recStmts := len(stmts)
+		if s.d.DeriveChecks {
+			stmts = s.derivedInserts(stmts, recs, next)
+		}
+		derivedStmts := len(stmts)
 		for from := 0; from < len(nodes); {
 			chunk := nodes[from : from+chunkRows(len(nodes)-from, nodesPerInsert)]
 			args := make([]any, 0, 3*len(chunk))
 			for _, n := range chunk {
 				args = append(args, int64(n.ID.Level), int64(n.ID.Index), n.Hash[:])
 			}
-			stmts = append(stmts, Stmt{s.multiRowInsert(insertNodesPrefix, 3, len(chunk)), args})
+			stmts = append(stmts, Stmt{s.multiRowInsert(insertNodesPrefix, "", 3, len(chunk)), args})
 			from += len(chunk)
 		}
 		stmts = append(stmts, Stmt{UpdateHeadSQL, []any{int64(h.Size), h.Root[:], nonNil(h.Border)}})
@@ -176,6 +198,9 @@ func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves
 					return fmt.Errorf("record %q: %w", first.ID, s.d.MapErr(err))
 				}
 				return fmt.Errorf("records from %q: %w", first.ID, s.d.MapErr(err))
+			}
+			if i < derivedStmts {
+				return fmt.Errorf("derive the rows of checks: %w", err)
 			}
 			return fmt.Errorf("store tree: %w", err)
 		}

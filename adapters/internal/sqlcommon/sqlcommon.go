@@ -107,6 +107,16 @@ type Dialect struct {
 	SkipLocked string
 	// SweepKey is the expiry sweep's one row key (true, or 1 in SQLite).
 	SweepKey any
+	// DeriveChecks: AppendLeaves writes the rows derived from check
+	// records (checkrows.go) itself, in the appending transaction, where
+	// the database has no triggers doing it (SQLite since its migration
+	// 0013; PostgreSQL derives them in a statement trigger).
+	DeriveChecks bool
+	// AnonymousParams: AppendLeaves's multi-row inserts number their
+	// parameters by position (?) instead of $1, $2 …: SQLite finds the
+	// name of each numbered parameter it binds by a scan of the
+	// statement's names, quadratic over a chunk's 2 048 parameters.
+	AnonymousParams bool
 }
 
 // NodeKey is a tree node's key as stored.

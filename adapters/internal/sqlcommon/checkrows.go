@@ -1,0 +1,517 @@
+package sqlcommon
+
+import (
+	"bytes"
+	"time"
+	"unicode/utf8"
+
+	"github.com/credgate/credgate/adapters/internal/storeutil"
+	"github.com/credgate/credgate/evidence"
+)
+
+// The rows derived from check records, written by AppendLeaves in the
+// appending transaction where the dialect asks for it (Dialect.DeriveChecks:
+// SQLite, whose row triggers re-parsed each body several times). They are
+// exactly what SQLite migrations 0010 (evidence_index_check) and 0011
+// (evidence_check_subject) derived, edge cases included: a body the fast
+// reading below cannot vouch for is handed to the triggers' own SQL
+// (checkIndexSQL, checkListsSQL), so the result never depends on how Go and
+// SQLite differ on unusual JSON.
+
+// Prefixes and suffix of the derived rows' multi-row inserts.
+const (
+	insertIndexPrefix = `INSERT OR IGNORE INTO check_index (check_id, idx, partner, subject, action, outcome, region, checked_at) VALUES `
+	insertListsPrefix = `INSERT OR IGNORE INTO check_lists (check_id, list) VALUES `
+	// A subject checked twice keeps its latest time, whatever the order.
+	insertSubjectsPrefix = `INSERT INTO checked_subjects (subject, partner, checked_at) VALUES `
+	insertSubjectsSuffix = ` ON CONFLICT (subject, partner) DO UPDATE SET checked_at = max(checked_at, excluded.checked_at)`
+)
+
+// Rows per multi-row INSERT of the derived rows (at most 2 048 parameters).
+const (
+	indexPerInsert    = 256
+	listsPerInsert    = 1024
+	subjectsPerInsert = 512
+)
+
+// checkIndexSQL ($1 id, $2 idx, $3 partner, $4 at, $5 body) and
+// checkListsSQL ($1 id, $2 body) are 0010's evidence_index_check for one
+// record, for the bodies the fast reading leaves to SQLite. A body that is
+// not credgate's own or not valid JSON reads as '{}', which derives nothing
+// (json_type and json_each fail on malformed JSON, where the trigger's
+// WHEN skipped the record).
+const (
+	checkIndexSQL = `INSERT OR IGNORE INTO check_index (check_id, idx, partner, subject, action, outcome, region, checked_at)
+	SELECT $1, $2, $3, json_extract(b, '$.subject.id'), json_extract(b, '$.action'),
+	       coalesce(json_extract(b, '$.outcome'), ''), coalesce(json_extract(b, '$.context.region'), ''), $4
+	FROM ` + checkBodyFrom5 + `
+	WHERE json_type(b, '$.subject.id') = 'text' AND json_type(b, '$.action') = 'text'
+	  AND json_type(b, '$.as_of') IS NULL`
+	checkListsSQL = `INSERT OR IGNORE INTO check_lists (check_id, list)
+	SELECT $1, json_extract(m.value, '$.list')
+	FROM ` + checkBodyFrom2 + ` AS d, json_each(d.b, '$.measures') AS m
+	WHERE json_type(d.b, '$.as_of') IS NULL AND m.type = 'object'
+	  AND json_extract(m.value, '$.status') = 'applied' AND json_type(m.value, '$.list') = 'text'`
+	checkBodyFrom5 = `(SELECT CASE WHEN substr(x, 1, 12) = '{"check_id":' AND json_valid(x) THEN x ELSE '{}' END AS b
+		FROM (SELECT CAST($5 AS TEXT) AS x))`
+	checkBodyFrom2 = `(SELECT CASE WHEN substr(x, 1, 12) = '{"check_id":' AND json_valid(x) THEN x ELSE '{}' END AS b
+		FROM (SELECT CAST($2 AS TEXT) AS x))`
+)
+
+// checkPrefix starts every body of credgate's own check records; 0010
+// indexes no other.
+var checkPrefix = []byte(`{"check_id":`)
+
+// subjectMarker is where 0011 finds a check's subject: in the body's bytes,
+// not by parsing it.
+var subjectMarker = []byte(`"subject":{"id":"`)
+
+// checkRows gathers the rows a batch of records derives.
+type checkRows struct {
+	index    []any // 8 arguments a row
+	lists    []any // 2 a row
+	subjects []checkedSubject
+	seen     map[subjectKey]int // subjects index by key
+	slow     []Stmt             // records left to the triggers' SQL
+}
+
+type subjectKey struct{ subject, partner string }
+
+type checkedSubject struct {
+	subjectKey
+	at time.Time
+}
+
+// add derives the rows of record r, stored at index idx.
+func (c *checkRows) add(r *evidence.Record, idx int64) {
+	if r.Kind != evidence.KindCheck {
+		return
+	}
+	at := storeutil.Time(r.At)
+	c.addSubject(r, at)
+	if !bytes.HasPrefix(r.Body, checkPrefix) {
+		return // neither substr(…, 1, 12) nor json_valid could hold
+	}
+	if !c.addIndex(r, idx, at) {
+		body := nonNil(r.Body)
+		c.slow = append(c.slow, Stmt{checkIndexSQL, []any{r.ID, idx, r.Partner, at, body}},
+			Stmt{checkListsSQL, []any{r.ID, body}})
+	}
+}
+
+// addSubject is 0011's evidence_check_subject: the bytes after the first
+// `"subject":{"id":"` up to the next quote, when that is 1 to 64 bytes on.
+func (c *checkRows) addSubject(r *evidence.Record, at time.Time) {
+	i := bytes.Index(r.Body, subjectMarker)
+	if i < 0 {
+		return
+	}
+	rest := r.Body[i+len(subjectMarker):]
+	rest = rest[:min(len(rest), 65)]
+	q := bytes.IndexByte(rest, '"')
+	if q < 1 {
+		return
+	}
+	k := subjectKey{string(rest[:q]), r.Partner}
+	if j, ok := c.seen[k]; ok {
+		if at.After(c.subjects[j].at) {
+			c.subjects[j].at = at
+		}
+		return
+	}
+	if c.seen == nil {
+		c.seen = map[subjectKey]int{}
+	}
+	c.seen[k] = len(c.subjects)
+	c.subjects = append(c.subjects, checkedSubject{k, at})
+}
+
+// addIndex is 0010's evidence_index_check for a body starting with
+// checkPrefix. It returns false, deriving nothing, when it cannot vouch
+// that its reading is SQLite's: the body is not valid UTF-8 or not strict
+// JSON as it reads it, nests deeply, repeats or escapes a member it reads,
+// escapes a string it takes, or has a type the trigger would convert
+// (a number as the outcome, measures as an object).
+func (c *checkRows) addIndex(r *evidence.Record, idx int64, at time.Time) bool {
+	if !utf8.Valid(r.Body) {
+		return false
+	}
+	top, ok := readCheckTop(r.Body)
+	if !ok {
+		return false
+	}
+	if top.asOf.present() {
+		return true // a re-run as of a past time: not a check anyone made
+	}
+	subject, sok := top.subject.member(r.Body, "id")
+	region, rok := top.context.member(r.Body, "region")
+	if !sok || !rok {
+		return false
+	}
+	subjectID, sText, ok1 := subject.text(r.Body)
+	action, aText, ok2 := top.action.text(r.Body)
+	outcome, ok3 := top.outcome.textOrEmpty(r.Body)
+	reg, ok4 := region.textOrEmpty(r.Body)
+	if !ok1 || !ok2 || (sText && aText && (!ok3 || !ok4)) {
+		return false
+	}
+	var lists []string
+	// Absent or a scalar, measures yield nothing json_each would call an
+	// object; json_each walks an object's members (no body of credgate's).
+	switch top.measures.kind {
+	case '{':
+		return false
+	case '[':
+		ok := jsonEach(r.Body, top.measures, func(el jsonSpan) bool {
+			if el.kind != '{' {
+				return true
+			}
+			m, ok := jsonMembers(r.Body, el, "status", "list")
+			if !ok {
+				return false
+			}
+			status, isText, ok := m[0].text(r.Body)
+			if !ok {
+				return false
+			}
+			if !isText || status != "applied" {
+				return true
+			}
+			list, isText, ok := m[1].text(r.Body)
+			if !ok {
+				return false
+			}
+			if isText {
+				lists = append(lists, list)
+			}
+			return true
+		})
+		if !ok {
+			return false
+		}
+	}
+	if sText && aText {
+		c.index = append(c.index, r.ID, idx, r.Partner, subjectID, action, outcome, reg, at)
+	}
+	for _, l := range lists {
+		c.lists = append(c.lists, r.ID, l)
+	}
+	return true
+}
+
+// jsonSpan is a JSON value in a body: b[start:end], kind its first byte (0:
+// absent).
+type jsonSpan struct {
+	start, end int
+	kind       byte
+}
+
+func (s jsonSpan) present() bool { return s.kind != 0 }
+
+// text is the value of a string without escapes (isText), or isText false
+// for a value of another type or none; ok is false for an escaped string.
+func (s jsonSpan) text(b []byte) (v string, isText, ok bool) {
+	if s.kind != '"' {
+		return "", false, true
+	}
+	raw := b[s.start+1 : s.end-1]
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		return "", false, false
+	}
+	return string(raw), true, true
+}
+
+// textOrEmpty is coalesce(json_extract(…), ”): a string, or ” for a
+// value that is absent or null; ok is false for any other value (which
+// SQLite would convert) and an escaped string.
+func (s jsonSpan) textOrEmpty(b []byte) (string, bool) {
+	switch s.kind {
+	case 0, 'n':
+		return "", true
+	case '"':
+		v, _, ok := s.text(b)
+		return v, ok
+	}
+	return "", false
+}
+
+// member is the value of the member name of the object s (absent when s
+// is not an object); ok is false where jsonMembers's is.
+func (s jsonSpan) member(b []byte, name string) (jsonSpan, bool) {
+	if s.kind != '{' {
+		return jsonSpan{}, true
+	}
+	m, ok := jsonMembers(b, s, name)
+	return m[0], ok
+}
+
+// checkTop is what 0010 reads of a body's top level.
+type checkTop struct {
+	subject, action, outcome, context, asOf, measures jsonSpan
+}
+
+// maxDepth bounds the nesting read here, far below SQLite's 1 000, so that
+// both agree a body is valid.
+const maxDepth = 64
+
+// readCheckTop validates b as strict JSON (RFC 8259) and returns the members of
+// its top-level object that 0010 reads; ok is false for anything else, a
+// repeated member among those, or a member name with an escape.
+func readCheckTop(b []byte) (checkTop, bool) {
+	var t checkTop
+	sp, end, ok := jsonValue(b, jsonSpace(b, 0), 0)
+	if !ok || jsonSpace(b, end) != len(b) || sp.kind != '{' {
+		return t, false
+	}
+	m, ok := jsonMembers(b, sp, "subject", "action", "outcome", "context", "as_of", "measures")
+	if !ok {
+		return t, false
+	}
+	t.subject, t.action, t.outcome, t.context, t.asOf, t.measures = m[0], m[1], m[2], m[3], m[4], m[5]
+	return t, true
+}
+
+// jsonMembers returns the values of the named members of the object s (a
+// value jsonValue accepted); ok is false when one of them appears twice or
+// any member name has an escape (SQLite matches names after unescaping).
+func jsonMembers(b []byte, s jsonSpan, names ...string) ([]jsonSpan, bool) {
+	out := make([]jsonSpan, len(names))
+	i := jsonSpace(b, s.start+1)
+	if b[i] == '}' {
+		return out, true
+	}
+	for {
+		kStart := i
+		_, kEnd, _ := jsonValue(b, i, 0)
+		key := b[kStart+1 : kEnd-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return out, false
+		}
+		i = jsonSpace(b, kEnd)
+		i = jsonSpace(b, i+1) // ':'
+		v, end, _ := jsonValue(b, i, 0)
+		for n, name := range names {
+			if string(key) == name {
+				if out[n].present() {
+					return out, false
+				}
+				out[n] = v
+			}
+		}
+		i = jsonSpace(b, end)
+		if b[i] == '}' {
+			return out, true
+		}
+		i = jsonSpace(b, i+1) // ','
+	}
+}
+
+// jsonEach calls fn with each element of the array s (a value jsonValue
+// accepted) until fn returns false, and returns whether none did.
+func jsonEach(b []byte, s jsonSpan, fn func(jsonSpan) bool) bool {
+	i := jsonSpace(b, s.start+1)
+	if b[i] == ']' {
+		return true
+	}
+	for {
+		v, end, _ := jsonValue(b, i, 0)
+		if !fn(v) {
+			return false
+		}
+		i = jsonSpace(b, end)
+		if b[i] == ']' {
+			return true
+		}
+		i = jsonSpace(b, i+1)
+	}
+}
+
+func jsonSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// jsonValue reads the strict JSON value at b[i:] and returns it and where
+// it ends; ok is false if it is not one, or nests deeper than maxDepth.
+func jsonValue(b []byte, i, depth int) (jsonSpan, int, bool) {
+	if i >= len(b) {
+		return jsonSpan{}, i, false
+	}
+	start, c := i, b[i]
+	sp := func(end int) jsonSpan { return jsonSpan{start, end, c} }
+	switch {
+	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return jsonSpan{}, i, false
+		}
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		i = jsonSpace(b, i+1)
+		if i < len(b) && b[i] == closer {
+			return sp(i + 1), i + 1, true
+		}
+		for {
+			if c == '{' {
+				if i >= len(b) || b[i] != '"' {
+					return jsonSpan{}, i, false
+				}
+				_, end, ok := jsonString(b, i)
+				if !ok {
+					return jsonSpan{}, i, false
+				}
+				i = jsonSpace(b, end)
+				if i >= len(b) || b[i] != ':' {
+					return jsonSpan{}, i, false
+				}
+				i = jsonSpace(b, i+1)
+			}
+			_, end, ok := jsonValue(b, i, depth+1)
+			if !ok {
+				return jsonSpan{}, i, false
+			}
+			i = jsonSpace(b, end)
+			if i >= len(b) {
+				return jsonSpan{}, i, false
+			}
+			if b[i] == closer {
+				return sp(i + 1), i + 1, true
+			}
+			if b[i] != ',' {
+				return jsonSpan{}, i, false
+			}
+			i = jsonSpace(b, i+1)
+		}
+	case c == '"':
+		return jsonString(b, i)
+	case c == 't':
+		return jsonLiteral(b, i, "true")
+	case c == 'f':
+		return jsonLiteral(b, i, "false")
+	case c == 'n':
+		return jsonLiteral(b, i, "null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return jsonNumber(b, i)
+	}
+	return jsonSpan{}, i, false
+}
+
+func jsonLiteral(b []byte, i int, lit string) (jsonSpan, int, bool) {
+	if !bytes.HasPrefix(b[i:], []byte(lit)) {
+		return jsonSpan{}, i, false
+	}
+	return jsonSpan{i, i + len(lit), lit[0]}, i + len(lit), true
+}
+
+func jsonString(b []byte, i int) (jsonSpan, int, bool) {
+	start := i
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return jsonSpan{start, i + 1, '"'}, i + 1, true
+		case c < 0x20:
+			return jsonSpan{}, i, false
+		case c == '\\':
+			i++
+			if i >= len(b) {
+				return jsonSpan{}, i, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) {
+					return jsonSpan{}, i, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !jsonHex(h) {
+						return jsonSpan{}, i, false
+					}
+				}
+				i += 4
+			default:
+				return jsonSpan{}, i, false
+			}
+		}
+	}
+	return jsonSpan{}, i, false
+}
+
+func jsonHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// jsonNumber reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
+func jsonNumber(b []byte, i int) (jsonSpan, int, bool) {
+	start := i
+	digits := func() bool {
+		n := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > n
+	}
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case !digits():
+		return jsonSpan{}, i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return jsonSpan{}, i, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return jsonSpan{}, i, false
+		}
+	}
+	return jsonSpan{start, i, b[start]}, i, true
+}
+
+// derivedInserts appends to stmts the inserts of the rows the records recs,
+// stored from index first, derive (checkRows): one multi-row statement per
+// chunk of each table, then a pair per record left to the triggers' SQL.
+func (s *Store) derivedInserts(stmts []Stmt, recs []evidence.Record, first uint64) []Stmt {
+	var c checkRows
+	for i := range recs {
+		c.add(&recs[i], int64(first)+int64(i))
+	}
+	stmts = s.chunked(stmts, insertIndexPrefix, "", 8, indexPerInsert, c.index)
+	stmts = s.chunked(stmts, insertListsPrefix, "", 2, listsPerInsert, c.lists)
+	if len(c.subjects) > 0 {
+		args := make([]any, 0, 3*len(c.subjects))
+		for _, cs := range c.subjects {
+			args = append(args, cs.subject, cs.partner, cs.at)
+		}
+		stmts = s.chunked(stmts, insertSubjectsPrefix, insertSubjectsSuffix, 3, subjectsPerInsert, args)
+	}
+	return append(stmts, c.slow...)
+}
+
+// chunked appends the multi-row inserts of args, cols a row, in chunks of
+// chunkRows rows up to limit.
+func (s *Store) chunked(stmts []Stmt, prefix, suffix string, cols, limit int, args []any) []Stmt {
+	for rows := len(args) / cols; rows > 0; {
+		n := chunkRows(rows, limit)
+		stmts = append(stmts, Stmt{s.multiRowInsert(prefix, suffix, cols, n), args[:n*cols]})
+		args, rows = args[n*cols:], rows-n
+	}
+	return stmts
+}
