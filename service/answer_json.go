@@ -273,12 +273,28 @@ func appendJSONString(b []byte, s string) []byte {
 // between quotes.
 func plainJSONString(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9):
-			return false // U+2028, U+2029
+		if c := s[i]; !plainJSONByte[c] {
+			if c != 0xE2 {
+				return false
+			}
+			if i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9) {
+				return false // U+2028, U+2029
+			}
 		}
 	}
 	return utf8.ValidString(s)
 }
+
+// plainJSONByte tells the bytes plainJSONString passes without a second
+// look: all but control characters, '"', '\\', '<', '>', '&' and 0xE2 (the
+// lead byte of U+2028 and U+2029). Read only: one lookup per byte instead
+// of six comparisons, over the measures' long texts.
+var plainJSONByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte{'"', '\\', '<', '>', '&', 0xE2} {
+		t[c] = false
+	}
+	return t
+}()
