@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzDecodeCheckRequest: the check request decoder never panics, every
@@ -45,4 +46,58 @@ func FuzzDecodeCheckRequest(f *testing.F) {
 			t.Fatalf("round trip: %+v, %v", again, err)
 		}
 	})
+}
+
+// FuzzFastCheckRequest: whatever the fast path of check requests accepts,
+// the general path (encoding/json and the strict pass) accepts too and
+// decodes to the same request.
+func FuzzFastCheckRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"subject":{"id":"91350100M000100Y43"},"action":"government_procurement","reference":"credgate-bench"}`,
+		" {\n\t\"action\" : \"a\" , \"subject\" : { \"id\" : \"x\" } }\r\n",
+		`{}`, `{"subject":{"id":""}}`, `{"reference":"采购-1","action":"a","subject":{"id":"x"}}`,
+		`{"action":"a","action":"b"}`, `{"Action":"a"}`, `{"action":"a\u0062"}`, `{"action":null}`,
+		`{"subject":{"id":"x","id":"y"}}`, `{"subject":{}}`, `{"action":"a",}`, `{"action":"a"}x`, `{"action":"a"} {}`,
+		"{\"action\":\"a\x01\"}", `{"subject":{"id":"x"},"context":{"region":"110000"}}`, `{,"action":"a"}`, `{"action" "a"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return // decodeCheckRequest refuses before either path
+		}
+		fast, ok := fastCheckRequest(data)
+		if !ok {
+			return
+		}
+		var slow checkRequest
+		if err := decodeRaw(data, &slow); err != nil {
+			t.Fatalf("the fast path accepted %q, the general path refuses it: %v", data, err)
+		}
+		if slow.AsOf != nil || slow.ValidAt != nil || slow.Context != nil {
+			t.Fatalf("the general path read more of %q than the fast path: %+v", data, slow)
+		}
+		if fast != slow {
+			t.Fatalf("%q: fast path %+v, general path %+v", data, fast, slow)
+		}
+	})
+}
+
+// TestCheckRequestTakesTheFastPath: the body clients send is decoded by
+// the fast path (else the general path would answer the same, slower, and
+// no test of behaviour would notice).
+func TestCheckRequestTakesTheFastPath(t *testing.T) {
+	body := []byte(`{"subject":{"id":"91350100M000100Y43"},"action":"government_procurement","reference":"采购-1"}`)
+	req, ok := fastCheckRequest(body)
+	if !ok {
+		t.Fatal("the usual check request missed the fast path")
+	}
+	if req.Subject.ID != "91350100M000100Y43" || req.Action != "government_procurement" || req.Reference != "采购-1" {
+		t.Fatalf("decoded %+v", req)
+	}
+	for _, s := range []string{`{"action":"a","action":"b"}`, `{"Action":"a"}`, `{"action":"\u0061"}`, `{"subject":{"ID":"x"}}`} {
+		if _, ok := fastCheckRequest([]byte(s)); ok {
+			t.Errorf("%s took the fast path", s)
+		}
+	}
 }

@@ -43,6 +43,10 @@ type quotaLeases struct {
 
 // lease is one partner's block of quota for the current window.
 type lease struct {
+	// key is the partner's counter in the store ("quota:" and its client
+	// id), made once with the lease rather than on every request.
+	key string
+
 	mu sync.Mutex
 	// window is when the block's window ends (Unix seconds); 0: none.
 	window int64
@@ -69,19 +73,20 @@ func newQuotaLeases(store *failoverStore) *quotaLeases {
 	})}
 }
 
-// charge takes n units of key's quota: from the lease when it holds them,
-// else from a new lease (one round trip). The context it returns is what
-// the RateLimit headers say; Reached means refused (nothing taken).
-func (q *quotaLeases) charge(ctx context.Context, key string, n int64, rate limiter.Rate) (limiter.Context, error) {
-	le, ok := q.leases.GetIfPresent(key)
+// charge takes n units of clientID's quota: from the lease when it holds
+// them, else from a new lease (one round trip). The context it returns is
+// what the RateLimit headers say; Reached means refused (nothing taken).
+func (q *quotaLeases) charge(ctx context.Context, clientID string, n int64, rate limiter.Rate) (limiter.Context, error) {
+	le, ok := q.leases.GetIfPresent(clientID)
 	if !ok {
-		le, _ = q.leases.Compute(key, func(old *lease, found bool) (*lease, otter.ComputeOp) {
+		le, _ = q.leases.Compute(clientID, func(old *lease, found bool) (*lease, otter.ComputeOp) {
 			if found {
 				return old, otter.CancelOp
 			}
-			return &lease{}, otter.WriteOp
+			return &lease{key: quotaKey(clientID)}, otter.WriteOp
 		})
 	}
+	key := le.key
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	now := time.Now().Unix()
@@ -138,6 +143,9 @@ func (q *quotaLeases) charge(ctx context.Context, key string, n int64, rate limi
 	return le.context(rate, true), nil
 }
 
+// quotaKey is the store's counter of a partner's quota.
+func quotaKey(clientID string) string { return "quota:" + clientID }
+
 func (q *quotaLeases) maxLease(rate limiter.Rate) int64 {
 	return max(1, min(maxLeaseUnits, rate.Limit/leaseFraction))
 }
@@ -149,11 +157,11 @@ func (le *lease) context(rate limiter.Rate, reached bool) limiter.Context {
 	return limiter.Context{Limit: rate.Limit, Remaining: rate.Limit - used, Reset: le.window, Reached: reached}
 }
 
-// refund gives n units back to the lease they were taken from, if its
-// window (ending at window) is still the current one: a refusal decided
-// before any work costs nothing, and no round trip either.
-func (q *quotaLeases) refund(key string, n, window int64) {
-	le, ok := q.leases.GetIfPresent(key)
+// refund gives n units back to clientID's lease they were taken from, if
+// its window (ending at window) is still the current one: a refusal
+// decided before any work costs nothing, and no round trip either.
+func (q *quotaLeases) refund(clientID string, n, window int64) {
+	le, ok := q.leases.GetIfPresent(clientID)
 	if !ok {
 		return
 	}

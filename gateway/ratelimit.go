@@ -47,13 +47,13 @@ const (
 // flowing). The same Redis, through the same breaker, shares the replay
 // set of client assertions.
 type RateLimiter struct {
-	def        limiter.Rate
+	def        *quotaRate
 	failAddr   limiter.Rate
 	failClient limiter.Rate
 	store      *failoverStore
 	quota      *quotaLeases // partners' quotas, leased from store (quota.go)
 	// rates are the parsed per-partner overrides.
-	rates  *otter.Cache[string, limiter.Rate]
+	rates  *otter.Cache[string, *quotaRate]
 	replay *access.ReplaySet
 
 	rejected *prometheus.CounterVec
@@ -117,13 +117,14 @@ func NewRateLimiter(defaultRate string, opts ...RateLimitOption) (*RateLimiter, 
 		}
 		return limiter.NewRateFromFormatted(s)
 	}
-	l := &RateLimiter{rates: otter.Must(&otter.Options[string, limiter.Rate]{
-		MaximumSize: maxRates, ExpiryCalculator: otter.ExpiryAccessing[string, limiter.Rate](time.Hour),
+	l := &RateLimiter{rates: otter.Must(&otter.Options[string, *quotaRate]{
+		MaximumSize: maxRates, ExpiryCalculator: otter.ExpiryAccessing[string, *quotaRate](time.Hour),
 	})}
-	var err error
-	if l.def, err = parse("default rate limit", defaultRate); err != nil {
+	def, err := parse("default rate limit", defaultRate)
+	if err != nil {
 		return nil, err
 	}
+	l.def = newQuotaRate(def)
 	if l.failAddr, err = parse("failed authentications per address", cfg.failAddr); err != nil {
 		return nil, err
 	}
@@ -168,8 +169,19 @@ func (l *RateLimiter) Collectors() []prometheus.Collector {
 // Shared reports whether counters currently go through Redis.
 func (l *RateLimiter) Shared() bool { return l.store.shared() }
 
+// quotaRate is a quota with what its RateLimit-Policy header says, which
+// is the same for every request under it.
+type quotaRate struct {
+	rate   limiter.Rate
+	policy string
+}
+
+func newQuotaRate(r limiter.Rate) *quotaRate {
+	return &quotaRate{rate: r, policy: strconv.FormatInt(r.Limit, 10) + ";w=" + strconv.FormatInt(int64(r.Period/time.Second), 10)}
+}
+
 // rateFor returns a partner's quota: its override, else the default.
-func (l *RateLimiter) rateFor(override string) limiter.Rate {
+func (l *RateLimiter) rateFor(override string) *quotaRate {
 	if override == "" {
 		return l.def
 	}
@@ -181,9 +193,19 @@ func (l *RateLimiter) rateFor(override string) limiter.Rate {
 		// Validated when stored; an unreadable override is the default.
 		return l.def
 	}
-	l.rates.Set(override, r)
-	return r
+	q := newQuotaRate(r)
+	l.rates.Set(override, q)
+	return q
 }
+
+// The RateLimit headers' names as net/http canonicalises them (and
+// writes them): "RateLimit-Limit" is sent as "Ratelimit-Limit".
+const (
+	hdrRateLimitLimit     = "Ratelimit-Limit"
+	hdrRateLimitRemaining = "Ratelimit-Remaining"
+	hdrRateLimitReset     = "Ratelimit-Reset"
+	hdrRateLimitPolicy    = "Ratelimit-Policy"
+)
 
 // ctxCharge is the request's charge to the quota (*quotaCharge), so that
 // what was taken can be given back when the request is refused.
@@ -222,7 +244,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 	c.Set(ctxCharge, charge)
 	c.Next()
 	if charge.units > 0 && refunded(c.Writer.Status()) && time.Now().Unix() < charge.window {
-		s.limits.quota.refund("quota:"+p.ClientID, charge.units, charge.window)
+		s.limits.quota.refund(p.ClientID, charge.units, charge.window)
 	}
 }
 
@@ -245,19 +267,22 @@ func exempt(p service.Partner) bool { return p.Role == service.RoleAdmin && p.Ra
 // and reports false; what it took is added to into.
 func (s *Server) charge(c *gin.Context, p service.Partner, n int64, into *quotaCharge) bool {
 	l := s.limits
-	rate := l.rateFor(p.RateLimit)
-	key := "quota:" + p.ClientID
-	lc, err := l.quota.charge(c.Request.Context(), key, n, rate)
+	q := l.rateFor(p.RateLimit)
+	rate := q.rate
+	lc, err := l.quota.charge(c.Request.Context(), p.ClientID, n, rate)
 	if err != nil {
 		// Only a cancelled request gets here (memory never fails).
 		fail(c, err)
 		return false
 	}
 	reset := max(0, lc.Reset-time.Now().Unix())
-	c.Header("RateLimit-Limit", strconv.FormatInt(lc.Limit, 10))
-	c.Header("RateLimit-Remaining", strconv.FormatInt(lc.Remaining, 10))
-	c.Header("RateLimit-Reset", strconv.FormatInt(reset, 10))
-	c.Header("RateLimit-Policy", strconv.FormatInt(rate.Limit, 10)+";w="+strconv.FormatInt(int64(rate.Period/time.Second), 10))
+	// Set in the header map under their canonical names, the four values
+	// in one allocation: through Header.Set each header cost a
+	// canonicalised copy of its name and a slice of its own on every
+	// request.
+	vals := [...]string{strconv.FormatInt(lc.Limit, 10), strconv.FormatInt(lc.Remaining, 10), strconv.FormatInt(reset, 10), q.policy}
+	h, all := c.Writer.Header(), vals[:]
+	h[hdrRateLimitLimit], h[hdrRateLimitRemaining], h[hdrRateLimitReset], h[hdrRateLimitPolicy] = all[0:1:1], all[1:2:2], all[2:3:3], all[3:4:4]
 	if lc.Reached {
 		// A refused request took nothing (quota.go gives a refused lease
 		// back): a batch larger than what remains does not use the rest of
