@@ -51,8 +51,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	// appendLockKey sequences appenders to this schema's evidence log.
 	appendLockKey int32
-	// tip is where this Store's last append left the log (evidence.go).
-	tip logTip
+	// chain is where this Store's appends leave the log (evidence.go).
+	chain appendChain
 }
 
 type common = sqlcommon.Store
