@@ -225,6 +225,8 @@ func (a *Appender) Close() {
 
 // flight is one batch handed to the sink.
 type flight struct {
+	// size is how many records the batch holds.
+	size int
 	// sent is closed once the sink says the batch is on its way
 	// (BatchSent), or once the commit is over.
 	sent     chan struct{}
@@ -258,16 +260,26 @@ func (a *Appender) loop() {
 		}
 		batch := append(make([]*appendReq, 0, min(a.maxBatch, 1+len(a.reqs))), first)
 		// Take whatever queued while the previous batch was committing.
-	drain:
-		for len(batch) < a.maxBatch {
-			select {
-			case r, ok := <-a.reqs:
-				if !ok {
-					break drain
+		batch = a.drain(batch)
+		// While the batch before is still committing, this one fills up to
+		// that one's size first: sent at once, it would hold the one or two
+		// records that arrived since, and cost the database a commit of its
+		// own for them. It goes as soon as it is that large, or when the
+		// one before has committed, whichever comes first.
+		if n := len(inFlight); n > 0 {
+			last := inFlight[n-1]
+		fill:
+			for len(batch) < min(last.size, a.maxBatch) {
+				select {
+				case r, ok := <-a.reqs:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, r)
+				case <-last.done:
+					batch = a.drain(batch)
+					break fill
 				}
-				batch = append(batch, r)
-			default:
-				break drain
 			}
 		}
 		recs := make([]Record, 0, len(batch))
@@ -291,7 +303,7 @@ func (a *Appender) loop() {
 		if len(recs) == 0 {
 			continue
 		}
-		f := &flight{sent: make(chan struct{}), done: make(chan struct{})}
+		f := &flight{size: len(recs), sent: make(chan struct{}), done: make(chan struct{})}
 		var prev *flight
 		if n := len(inFlight); n > 0 {
 			prev = inFlight[n-1]
@@ -302,6 +314,22 @@ func (a *Appender) loop() {
 	for _, f := range inFlight {
 		<-f.done
 	}
+}
+
+// drain adds to batch the records already queued, up to the batch limit.
+func (a *Appender) drain(batch []*appendReq) []*appendReq {
+	for len(batch) < a.maxBatch {
+		select {
+		case r, ok := <-a.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit commits one batch and answers its callers, after the callers of
