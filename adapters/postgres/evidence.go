@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/adapters/internal/storeutil"
@@ -194,7 +195,8 @@ func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves
 			return 0, fmt.Errorf("postgres: append evidence record %d: %w", i, err)
 		}
 	}
-	rows := newRecordRows(recs)
+	rows := s.newRecordRows(recs)
+	defer s.putRows(rows)
 	p, err := s.chain.enter(ctx, leaves)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: append evidence: %w", err)
@@ -240,38 +242,62 @@ func (s *Store) append(ctx context.Context, p *pendingAppend, rows *recordRows, 
 	return s.appendLocked(ctx, rows, leaves)
 }
 
-// recordRows are a batch's columns, as the arrays appendSQL unnests.
+// recordRows are a batch's columns, as the arrays appendSQL unnests, and
+// its tree nodes', as insertNodesSQL does. They are reused from batch to
+// batch (Store.rowsPool). The bytea arrays are pgtype.FlatArray so that
+// pgx encodes them through its generic array path rather than its
+// reflection-based one for slices it does not know.
 type recordRows struct {
 	n                   int
 	ids, kinds, callers []string
 	ats                 []time.Time
-	bodies, salts       [][]byte
-	hashes              [][]byte
+	bodies, salts       pgtype.FlatArray[[]byte]
+	hashes              pgtype.FlatArray[[]byte]
+	levels              []int16
+	idxs                []int64
+	nodeHashes          pgtype.FlatArray[[]byte]
 }
 
-func newRecordRows(recs []evidence.Record) *recordRows {
-	n := len(recs)
-	r := &recordRows{n: n, ids: make([]string, n), kinds: make([]string, n), callers: make([]string, n),
-		ats: make([]time.Time, n), bodies: make([][]byte, n), salts: make([][]byte, n), hashes: make([][]byte, n)}
+// newRecordRows fills rows from the pool with recs; putRows returns them.
+func (s *Store) newRecordRows(recs []evidence.Record) *recordRows {
+	r, _ := s.rowsPool.Get().(*recordRows)
+	if r == nil {
+		r = &recordRows{}
+	}
+	r.n = len(recs)
+	r.ids, r.kinds, r.callers, r.ats = r.ids[:0], r.kinds[:0], r.callers[:0], r.ats[:0]
+	r.bodies, r.salts, r.hashes = r.bodies[:0], r.salts[:0], r.hashes[:0]
 	for i := range recs {
 		rec := &recs[i]
-		r.ids[i], r.kinds[i], r.callers[i], r.ats[i] = rec.ID, string(rec.Kind), rec.Partner, storeutil.Time(rec.At)
-		r.bodies[i], r.salts[i], r.hashes[i] = nonNil(rec.Body), nonNil(rec.Salt), rec.Hash[:]
+		r.ids, r.kinds, r.callers = append(r.ids, rec.ID), append(r.kinds, string(rec.Kind)), append(r.callers, rec.Partner)
+		r.ats = append(r.ats, storeutil.Time(rec.At))
+		r.bodies, r.salts, r.hashes = append(r.bodies, nonNil(rec.Body)), append(r.salts, nonNil(rec.Salt)), append(r.hashes, rec.Hash[:])
 	}
 	return r
+}
+
+// putRows returns r to the pool, dropping its references to the records.
+func (s *Store) putRows(r *recordRows) {
+	clear(r.bodies)
+	clear(r.salts)
+	clear(r.hashes)
+	clear(r.nodeHashes)
+	s.rowsPool.Put(r)
 }
 
 // queueWrites queues the batch's records (from index next), the tree's
 // new nodes and its new head.
 func (r *recordRows) queueWrites(b *pgx.Batch, next int64, nodes []evidence.Node, h evidence.Head) {
-	levels, idxs, nodeHashes := make([]int16, len(nodes)), make([]int64, len(nodes)), make([][]byte, len(nodes))
-	for i, n := range nodes {
-		levels[i], idxs[i], nodeHashes[i] = int16(n.ID.Level), int64(n.ID.Index), n.Hash[:]
+	r.levels, r.idxs, r.nodeHashes = r.levels[:0], r.idxs[:0], r.nodeHashes[:0]
+	for i := range nodes {
+		n := &nodes[i]
+		r.levels, r.idxs = append(r.levels, int16(n.ID.Level)), append(r.idxs, int64(n.ID.Index))
+		r.nodeHashes = append(r.nodeHashes, n.Hash[:])
 	}
 	if r.n > 0 {
 		b.Queue(appendSQL, next, r.ids, r.kinds, r.callers, r.ats, r.bodies, r.salts, r.hashes)
 	}
-	b.Queue(insertNodesSQL, levels, idxs, nodeHashes)
+	b.Queue(insertNodesSQL, r.levels, r.idxs, r.nodeHashes)
 	b.Queue(sqlcommon.UpdateHeadSQL, int64(h.Size), h.Root[:], nonNil(h.Border))
 }
 

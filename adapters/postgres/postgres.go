@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -53,6 +54,8 @@ type Store struct {
 	appendLockKey int32
 	// chain is where this Store's appends leave the log (evidence.go).
 	chain appendChain
+	// rowsPool keeps the argument arrays of evidence commits (*recordRows).
+	rowsPool sync.Pool
 }
 
 type common = sqlcommon.Store
