@@ -45,7 +45,8 @@ var ErrUnavailable = errors.New("evidence log unavailable")
 // not by the disk's sync rate, and no caller waits for a timer. With a
 // sink that says when a batch is on its way (BatchSent), the next batch is
 // sent behind it without waiting for its commit, so that the database
-// starts on it as soon as the first commits (WithCommitsInFlight).
+// starts on it as soon as the first commits (WithCommitsInFlight, off by
+// default).
 type Appender struct {
 	sink Sink
 	// leafSink, when set, commits instead of sink, with the leaves.
@@ -93,9 +94,12 @@ func WithMaxBatch(n int) Option {
 }
 
 // WithCommitsInFlight sets how many batches may be committing at once
-// (default 2, at least 1): a batch is handed to the sink while the one
-// before it is still committing only if the sink said that one is on its
-// way (BatchSent), as PostgreSQL's store does; otherwise one at a time.
+// (default 1): a batch is handed to the sink while the one before it is
+// still committing only if the sink said that one is on its way
+// (BatchSent), as PostgreSQL's store does; otherwise one at a time. The
+// default is one: on two shared cores, two in flight gave PostgreSQL no
+// more checks per second, rather fewer (docs/PERFORMANCE.md, "PostgreSQL:
+// two commits in flight").
 func WithCommitsInFlight(n int) Option {
 	return func(a *Appender) {
 		if n > 0 {
@@ -130,7 +134,7 @@ func WithCommitHook(fn func(recs []Record)) Option {
 
 // NewAppender starts the appender's commit loop.
 func NewAppender(sink Sink, opts ...Option) *Appender {
-	a := &Appender{sink: sink, maxBatch: 512, inFlight: 2, commitTimeout: 10 * time.Second, done: make(chan struct{})}
+	a := &Appender{sink: sink, maxBatch: 512, inFlight: 1, commitTimeout: 10 * time.Second, done: make(chan struct{})}
 	for _, o := range opts {
 		o(a)
 	}

@@ -154,7 +154,7 @@ func (s *pipeSink) batches() []int {
 func TestSecondBatchSentWhileFirstCommits(t *testing.T) {
 	st := openStore(t)
 	sink := newPipeSink(st)
-	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink))
+	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink), evidence.WithCommitsInFlight(2))
 	defer app.Close()
 
 	type result struct {
@@ -216,12 +216,12 @@ func TestSecondBatchSentWhileFirstCommits(t *testing.T) {
 	}
 }
 
-// WithCommitsInFlight(1) keeps one commit at a time even with a sink that
+// By default one commit is in flight at a time, even with a sink that
 // says each batch is on its way.
-func TestOneCommitInFlightWhenAsked(t *testing.T) {
+func TestOneCommitInFlightByDefault(t *testing.T) {
 	st := openStore(t)
 	sink := newPipeSink(st)
-	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink), evidence.WithCommitsInFlight(1))
+	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink))
 	defer app.Close()
 
 	done := make(chan error, 2)

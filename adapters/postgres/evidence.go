@@ -172,9 +172,9 @@ func (c *appendChain) finish(p *pendingAppend, h evidence.Head, ok bool) {
 // appender per replica) is committed in one round trip: its indexes and
 // tree nodes are computed from where the previous batch leaves the log,
 // and the lock, a guard, the records, the nodes and the head go in one
-// implicit transaction. That previous batch may still be committing: the
-// appender sends the next one behind it (evidence.BatchSent), which waits
-// on the lock. Otherwise, or when the guard finds the log elsewhere, the
+// implicit transaction. That previous batch may still be committing: an
+// appender with two commits in flight (evidence.WithCommitsInFlight) sends
+// the next one behind it (evidence.BatchSent), which waits on the lock. Otherwise, or when the guard finds the log elsewhere, the
 // batch takes the general path: lock and read the head, then write.
 func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
 	leaves := make([][evidence.HashSize]byte, len(recs))

@@ -131,7 +131,7 @@ func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 	url, _ := testenv.Postgres(t)
 	schema := testenv.FreshSchema(t, "credgate_test")
 	s := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(s, evidence.WithLeafSink(s))
+	app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
 	defer app.Close()
 	// The first append reads the head (general path); later ones follow.
 	if _, err := app.Append(t.Context(), pipeRecord(t, "r0")); err != nil {
@@ -172,7 +172,7 @@ func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 	url, _ := testenv.Postgres(t)
 	schema := testenv.FreshSchema(t, "credgate_test")
 	s := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(s, evidence.WithLeafSink(s))
+	app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
 	defer app.Close()
 	for _, id := range []string{"r0", "r1"} {
 		if _, err := app.Append(t.Context(), pipeRecord(t, id)); err != nil {
@@ -209,7 +209,7 @@ func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 	schema := testenv.FreshSchema(t, "credgate_test")
 	a := openIn(t, url, schema, postgres.WithMaxConns(4))
 	b := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(a, evidence.WithLeafSink(a))
+	app := evidence.NewAppender(a, evidence.WithLeafSink(a), evidence.WithCommitsInFlight(2))
 	defer app.Close()
 	if _, err := app.Append(t.Context(), pipeRecord(t, "a0")); err != nil {
 		t.Fatal(err)
@@ -257,7 +257,7 @@ func TestTwoPipelinedReplicasAppendConcurrently(t *testing.T) {
 	errs := make(chan error, 2*perStore)
 	idx := make(chan uint64, 2*perStore)
 	for si, s := range stores {
-		app := evidence.NewAppender(s, evidence.WithLeafSink(s))
+		app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
 		defer app.Close()
 		for i := range perStore {
 			id := string(rune('a'+si)) + "-" + time.Duration(i).String()
