@@ -313,6 +313,13 @@ func (a *Appender) loop() {
 			prev = inFlight[n-1]
 		}
 		inFlight = append(inFlight, f)
+		if a.inFlight == 1 {
+			// One at a time: committing here spares each batch two
+			// goroutine hand-offs, which on busy cores cost its callers
+			// latency.
+			a.commit(f, prev, live, recs, leaves)
+			continue
+		}
 		go a.commit(f, prev, live, recs, leaves)
 	}
 	for _, f := range inFlight {
