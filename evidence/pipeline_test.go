@@ -96,3 +96,152 @@ func TestNextBatchFormsWhileOneFlushes(t *testing.T) {
 		t.Fatalf("tree of %d records, want %d", head.Size, n+1)
 	}
 }
+
+// pipeSink is a real store behind a gate that says each batch is on its
+// way (evidence.BatchSent) as a pipelining database store does, then holds
+// the first commit until released. A batch entering while another commits
+// waits for it before committing, as it would on the database's append
+// lock, so the log's order is the order of sending.
+type pipeSink struct {
+	inner   evidence.LeafSink
+	release chan struct{}
+	mu      sync.Mutex
+	entered []chan struct{} // closed as the i-th batch arrives
+	sizes   []int
+	prev    chan struct{} // closed when the batch before commits
+}
+
+func newPipeSink(inner evidence.LeafSink) *pipeSink {
+	s := &pipeSink{inner: inner, release: make(chan struct{})}
+	for range 8 {
+		s.entered = append(s.entered, make(chan struct{}))
+	}
+	return s
+}
+
+func (s *pipeSink) AppendBatch(context.Context, []evidence.Record) (uint64, error) {
+	panic("the appender must hand a LeafSink its leaves")
+}
+
+func (s *pipeSink) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves [][evidence.HashSize]byte) (uint64, error) {
+	s.mu.Lock()
+	n := len(s.sizes)
+	s.sizes = append(s.sizes, len(recs))
+	prev, mine := s.prev, make(chan struct{})
+	s.prev = mine
+	s.mu.Unlock()
+	defer close(mine)
+	close(s.entered[n])
+	evidence.BatchSent(ctx)
+	if n == 0 {
+		<-s.release
+	}
+	if prev != nil {
+		<-prev
+	}
+	return s.inner.AppendLeaves(ctx, recs, leaves)
+}
+
+func (s *pipeSink) batches() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.sizes...)
+}
+
+// With a sink that says each batch is on its way, the next batch is sent
+// while the first is still committing — two in flight, never three — and
+// its callers are answered only once their own commit has returned.
+func TestSecondBatchSentWhileFirstCommits(t *testing.T) {
+	st := openStore(t)
+	sink := newPipeSink(st)
+	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink), evidence.WithCommitsInFlight(2))
+	defer app.Close()
+
+	type result struct {
+		recs []evidence.Record
+		err  error
+	}
+	appendAsync := func(i int) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			recs, err := app.Append(t.Context(), record(i))
+			ch <- result{recs, err}
+		}()
+		return ch
+	}
+	first := appendAsync(0)
+	<-sink.entered[0]
+	second := appendAsync(1)
+	select {
+	case <-sink.entered[1]:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second batch was not sent while the first was committing")
+	}
+	// Two are in flight: the records arriving now wait for the first to
+	// finish, and go together.
+	const n = 5
+	var rest []chan result
+	for i := range n {
+		rest = append(rest, appendAsync(2+i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for app.Queued() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records queued behind two batches in flight", app.Queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if b := sink.batches(); len(b) != 2 {
+		t.Fatalf("batches sent %v while the first was held, want two", b)
+	}
+	select {
+	case r := <-second:
+		t.Fatalf("the second batch was answered (%v) before it was committed", r.err)
+	default:
+	}
+	close(sink.release)
+	var idx []uint64
+	for _, ch := range append([]chan result{first, second}, rest...) {
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		idx = append(idx, r.recs[0].Index)
+	}
+	if idx[0] != 0 || idx[1] != 1 {
+		t.Fatalf("indexes %v: the batches did not commit in the order they were sent", idx)
+	}
+	if b := sink.batches(); len(b) != 3 || b[2] != n {
+		t.Fatalf("batch sizes %v, want [1 1 %d]", b, n)
+	}
+}
+
+// By default one commit is in flight at a time, even with a sink that
+// says each batch is on its way.
+func TestOneCommitInFlightByDefault(t *testing.T) {
+	st := openStore(t)
+	sink := newPipeSink(st)
+	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink))
+	defer app.Close()
+
+	done := make(chan error, 2)
+	go func() { _, err := app.Append(t.Context(), record(0)); done <- err }()
+	<-sink.entered[0]
+	go func() { _, err := app.Append(t.Context(), record(1)); done <- err }()
+	deadline := time.Now().Add(10 * time.Second)
+	for app.Queued() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second record did not queue")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if b := sink.batches(); len(b) != 1 {
+		t.Fatalf("batches %v sent with one commit in flight allowed", b)
+	}
+	close(sink.release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

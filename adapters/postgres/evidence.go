@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/adapters/internal/storeutil"
@@ -35,42 +36,128 @@ const appendSQL = `INSERT INTO evidence (idx, id, kind, partner, at, body, salt,
 		WITH ORDINALITY AS r(id, kind, partner, at, body, salt, hash, ord)`
 
 // guardSQL fails the transaction (division by zero) unless the log ends
-// where this Store's last append left it: the tree head has $1 records and
-// the log $1 records too. It runs after the append lock is held, so nothing
-// moves the end of the log between it and the commit. The CASE reads the
-// table, so the planner cannot fold the division away.
-const guardSQL = `SELECT 1 / (CASE WHEN h.size = $1 AND (SELECT coalesce(max(idx) + 1, 0) FROM evidence) = $1
+// exactly where the batch was predicted to follow: the tree head has $1
+// records and root $2, and the log $1 records too. It runs after the
+// append lock is held, so nothing moves the end of the log between it and
+// the commit. The root matters when the batch follows another still in
+// flight: if that one failed while another replica appended as many
+// records, the size alone would match. The CASE reads the table, so the
+// planner cannot fold the division away.
+const guardSQL = `SELECT 1 / (CASE WHEN h.size = $1 AND h.root = $2
+	AND (SELECT coalesce(max(idx) + 1, 0) FROM evidence) = $1
 	THEN 1 ELSE 0 END) FROM evidence_tree_head h WHERE h.id = 1`
 
 // divisionByZero is the SQLSTATE guardSQL raises when the log has moved.
 const divisionByZero = "22012"
 
-// errLogMoved: the log does not end where this Store last left it (another
-// appender, another replica, or records written outside AppendBatch).
+// errLogMoved: the log does not end where the batch was predicted to
+// follow (another appender, another replica, records written outside
+// AppendBatch, or the batch before it did not land).
 var errLogMoved = errors.New("the evidence log moved since this store's last append")
 
-// logTip is the head of the tree as this Store's last append left it,
-// whose size is also the end of the log. With it the next batch's indexes
-// and tree nodes are computed before the transaction, and the batch is
-// committed in one round trip (the guard checks the tip still holds). It is
-// a hint: a wrong one costs a failed guard and the slow path, never a
-// wrong tree.
-type logTip struct {
-	mu   sync.Mutex
-	head evidence.Head
-	ok   bool
+// appendChain is where this Store expects the log to end: the head its
+// last acknowledged append left (the tip) and the batch sent last, which
+// may still be committing. With it a batch's indexes and tree nodes are
+// computed before its transaction, and the batch is committed in one
+// round trip, possibly while the batch before it is still committing (it
+// then waits on the append lock, and its guard checks that the log ends
+// where that one leaves it). The tip is a hint: a wrong one costs a failed
+// guard and the general path, never a wrong tree.
+type appendChain struct {
+	mu    sync.Mutex
+	tip   evidence.Head
+	tipOK bool
+	// tipSeq is the sequence number of the append the tip is from, so
+	// that an older append finishing late does not set it back.
+	tipSeq uint64
+	seq    uint64
+	// last is the batch entered last; it is in flight until finished.
+	last *pendingAppend
 }
 
-func (t *logTip) load() (evidence.Head, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.head, t.ok
+// pendingAppend is one batch between entering the chain and its outcome.
+type pendingAppend struct {
+	seq uint64
+	// head is the tree head once the batch commits, computed before the
+	// transaction when predicted; a batch on the general path is not
+	// predicted and one entering after it waits for it.
+	head      evidence.Head
+	predicted bool
+	// base is the head the batch follows, nodes the ones it completes.
+	base  evidence.Head
+	nodes []evidence.Node
+	// prev is the batch in flight before it (nil once this one finishes).
+	prev     *pendingAppend
+	finished bool
+	done     chan struct{}
 }
 
-func (t *logTip) set(h evidence.Head, ok bool) {
-	t.mu.Lock()
-	t.head, t.ok = h, ok
-	t.mu.Unlock()
+// enter places a batch of leaves at the end of the chain: it follows the
+// batch in flight if there is one, whose predicted head is its base,
+// otherwise the tip. Two batches at most are in flight (one commits while
+// the next waits on the append lock, ready to go): it waits while there
+// are two, or while the one in flight is on the general path (its head is
+// not known yet).
+func (c *appendChain) enter(ctx context.Context, leaves [][evidence.HashSize]byte) (*pendingAppend, error) {
+	for {
+		c.mu.Lock()
+		var wait chan struct{}
+		l := c.last
+		if l != nil && l.finished {
+			l = nil
+		}
+		switch {
+		case l != nil && !l.predicted:
+			wait = l.done
+		case l != nil && l.prev != nil && !l.prev.finished:
+			wait = l.prev.done
+		}
+		if wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		c.seq++
+		p := &pendingAppend{seq: c.seq, prev: l, done: make(chan struct{})}
+		base, ok := c.tip, c.tipOK
+		if l != nil {
+			base, ok = l.head, true
+		}
+		if ok && len(leaves) > 0 {
+			h, nodes, err := evidence.Integrate(ctx, noLeaves{}, base, base.Size, leaves)
+			if err != nil {
+				c.mu.Unlock()
+				return nil, err
+			}
+			p.base, p.head, p.nodes, p.predicted = base, h, nodes, true
+		}
+		c.last = p
+		c.mu.Unlock()
+		return p, nil
+	}
+}
+
+// loadTip is the head this Store's last acknowledged append left.
+func (c *appendChain) loadTip() (evidence.Head, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tip, c.tipOK
+}
+
+// finish records p's outcome: the head it left (ok) or an unknown end of
+// the log, unless a later append already set the tip.
+func (c *appendChain) finish(p *pendingAppend, h evidence.Head, ok bool) {
+	c.mu.Lock()
+	if p.seq > c.tipSeq {
+		c.tip, c.tipOK, c.tipSeq = h, ok, p.seq
+	}
+	p.finished, p.prev = true, nil
+	close(p.done)
+	c.mu.Unlock()
 }
 
 // AppendBatch commits recs in one transaction with consecutive indexes
@@ -81,12 +168,14 @@ func (t *logTip) set(h evidence.Head, ok bool) {
 // nothing (it only integrates records the tree does not cover yet) and
 // returns the index the next record will get.
 //
-// A batch following this Store's own last append (the common case: one
+// A batch following this Store's own appends (the common case: one
 // appender per replica) is committed in one round trip: its indexes and
-// tree nodes are computed from the tip before the transaction, and the
-// lock, a guard, the records, the nodes and the head go in one implicit
-// transaction. Otherwise, or when the guard finds the log moved, the batch
-// takes the general path: lock and read the head, then write.
+// tree nodes are computed from where the previous batch leaves the log,
+// and the lock, a guard, the records, the nodes and the head go in one
+// implicit transaction. That previous batch may still be committing: an
+// appender with two commits in flight (evidence.WithCommitsInFlight) sends
+// the next one behind it (evidence.BatchSent), which waits on the lock. Otherwise, or when the guard finds the log elsewhere, the
+// batch takes the general path: lock and read the head, then write.
 func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
 	leaves := make([][evidence.HashSize]byte, len(recs))
 	for i := range recs {
@@ -106,48 +195,109 @@ func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves
 			return 0, fmt.Errorf("postgres: append evidence record %d: %w", i, err)
 		}
 	}
-	rows := newRecordRows(recs)
-	if base, ok := s.tip.load(); ok && len(recs) > 0 {
-		first, err := s.appendAfter(ctx, base, rows, leaves)
+	rows := s.newRecordRows(recs)
+	defer s.putRows(rows)
+	p, err := s.chain.enter(ctx, leaves)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: append evidence: %w", err)
+	}
+	first, h, err := s.append(ctx, p, rows, leaves)
+	if err != nil {
+		s.chain.finish(p, evidence.Head{}, false)
+		return 0, fmt.Errorf("postgres: append evidence: %w", err)
+	}
+	s.chain.finish(p, h, true)
+	return first, nil
+}
+
+// append commits p: in one round trip after its predicted base, else (or
+// when the log is not there) after the tip once the batch before it has
+// its outcome, else by the general path.
+func (s *Store) append(ctx context.Context, p *pendingAppend, rows *recordRows, leaves [][evidence.HashSize]byte) (uint64, evidence.Head, error) {
+	if p.predicted {
+		err := s.appendAfter(ctx, p.base, p.head, p.nodes, rows, true)
 		if err == nil || !errors.Is(err, errLogMoved) {
-			return first, err
+			return p.base.Size, p.head, err
+		}
+		// The batch before it did not land, or had not committed when this
+		// one took the lock: with its outcome known, the tip says which.
+		if prev := p.prev; prev != nil {
+			select {
+			case <-prev.done:
+			case <-ctx.Done():
+				return 0, evidence.Head{}, ctx.Err()
+			}
+			if base, ok := s.chain.loadTip(); ok {
+				h, nodes, err := evidence.Integrate(ctx, noLeaves{}, base, base.Size, leaves)
+				if err != nil {
+					return 0, evidence.Head{}, err
+				}
+				err = s.appendAfter(ctx, base, h, nodes, rows, false)
+				if err == nil || !errors.Is(err, errLogMoved) {
+					return base.Size, h, err
+				}
+			}
 		}
 	}
 	return s.appendLocked(ctx, rows, leaves)
 }
 
-// recordRows are a batch's columns, as the arrays appendSQL unnests.
+// recordRows are a batch's columns, as the arrays appendSQL unnests, and
+// its tree nodes', as insertNodesSQL does. They are reused from batch to
+// batch (Store.rowsPool). The bytea arrays are pgtype.FlatArray so that
+// pgx encodes them through its generic array path rather than its
+// reflection-based one for slices it does not know.
 type recordRows struct {
 	n                   int
 	ids, kinds, callers []string
 	ats                 []time.Time
-	bodies, salts       [][]byte
-	hashes              [][]byte
+	bodies, salts       pgtype.FlatArray[[]byte]
+	hashes              pgtype.FlatArray[[]byte]
+	levels              []int16
+	idxs                []int64
+	nodeHashes          pgtype.FlatArray[[]byte]
 }
 
-func newRecordRows(recs []evidence.Record) *recordRows {
-	n := len(recs)
-	r := &recordRows{n: n, ids: make([]string, n), kinds: make([]string, n), callers: make([]string, n),
-		ats: make([]time.Time, n), bodies: make([][]byte, n), salts: make([][]byte, n), hashes: make([][]byte, n)}
+// newRecordRows fills rows from the pool with recs; putRows returns them.
+func (s *Store) newRecordRows(recs []evidence.Record) *recordRows {
+	r, _ := s.rowsPool.Get().(*recordRows)
+	if r == nil {
+		r = &recordRows{}
+	}
+	r.n = len(recs)
+	r.ids, r.kinds, r.callers, r.ats = r.ids[:0], r.kinds[:0], r.callers[:0], r.ats[:0]
+	r.bodies, r.salts, r.hashes = r.bodies[:0], r.salts[:0], r.hashes[:0]
 	for i := range recs {
 		rec := &recs[i]
-		r.ids[i], r.kinds[i], r.callers[i], r.ats[i] = rec.ID, string(rec.Kind), rec.Partner, storeutil.Time(rec.At)
-		r.bodies[i], r.salts[i], r.hashes[i] = nonNil(rec.Body), nonNil(rec.Salt), rec.Hash[:]
+		r.ids, r.kinds, r.callers = append(r.ids, rec.ID), append(r.kinds, string(rec.Kind)), append(r.callers, rec.Partner)
+		r.ats = append(r.ats, storeutil.Time(rec.At))
+		r.bodies, r.salts, r.hashes = append(r.bodies, nonNil(rec.Body)), append(r.salts, nonNil(rec.Salt)), append(r.hashes, rec.Hash[:])
 	}
 	return r
+}
+
+// putRows returns r to the pool, dropping its references to the records.
+func (s *Store) putRows(r *recordRows) {
+	clear(r.bodies)
+	clear(r.salts)
+	clear(r.hashes)
+	clear(r.nodeHashes)
+	s.rowsPool.Put(r)
 }
 
 // queueWrites queues the batch's records (from index next), the tree's
 // new nodes and its new head.
 func (r *recordRows) queueWrites(b *pgx.Batch, next int64, nodes []evidence.Node, h evidence.Head) {
-	levels, idxs, nodeHashes := make([]int16, len(nodes)), make([]int64, len(nodes)), make([][]byte, len(nodes))
-	for i, n := range nodes {
-		levels[i], idxs[i], nodeHashes[i] = int16(n.ID.Level), int64(n.ID.Index), n.Hash[:]
+	r.levels, r.idxs, r.nodeHashes = r.levels[:0], r.idxs[:0], r.nodeHashes[:0]
+	for i := range nodes {
+		n := &nodes[i]
+		r.levels, r.idxs = append(r.levels, int16(n.ID.Level)), append(r.idxs, int64(n.ID.Index))
+		r.nodeHashes = append(r.nodeHashes, n.Hash[:])
 	}
 	if r.n > 0 {
 		b.Queue(appendSQL, next, r.ids, r.kinds, r.callers, r.ats, r.bodies, r.salts, r.hashes)
 	}
-	b.Queue(insertNodesSQL, levels, idxs, nodeHashes)
+	b.Queue(insertNodesSQL, r.levels, r.idxs, r.nodeHashes)
 	b.Queue(sqlcommon.UpdateHeadSQL, int64(h.Size), h.Root[:], nonNil(h.Border))
 }
 
@@ -171,22 +321,23 @@ func (r *recordRows) readWrites(br pgx.BatchResults) error {
 	return nil
 }
 
-// appendAfter commits a batch that follows base (the tip) in one round
-// trip: one implicit transaction (a pipeline ending in one Sync), which
-// PostgreSQL commits, durably, before it answers the Sync. It returns an
-// error wrapping errLogMoved, having written nothing, when the log does
-// not end at base.
-func (s *Store) appendAfter(ctx context.Context, base evidence.Head, rows *recordRows, leaves [][evidence.HashSize]byte) (uint64, error) {
-	h, nodes, err := evidence.Integrate(ctx, noLeaves{}, base, base.Size, leaves)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: append evidence: %w", err)
-	}
+// appendAfter commits a batch that follows base, leaving the tree at h
+// with nodes, in one round trip: one implicit transaction (a pipeline
+// ending in one Sync), which PostgreSQL commits, durably, before it
+// answers the Sync. Once the batch is written to the connection it tells
+// the appender (sent), which may send the next batch behind it. It
+// returns an error wrapping errLogMoved, having written nothing, when the
+// log does not end at base.
+func (s *Store) appendAfter(ctx context.Context, base, h evidence.Head, nodes []evidence.Node, rows *recordRows, sent bool) error {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, appendLockClass, s.appendLockKey)
-	b.Queue(guardSQL, int64(base.Size))
+	b.Queue(guardSQL, int64(base.Size), base.Root[:])
 	rows.queueWrites(b, int64(base.Size), nodes, h)
 	br := s.pool.SendBatch(ctx, b)
-	err = func() error {
+	if sent {
+		evidence.BatchSent(ctx)
+	}
+	err := func() error {
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("take append lock: %w", err)
 		}
@@ -199,18 +350,13 @@ func (s *Store) appendAfter(ctx context.Context, base evidence.Head, rows *recor
 		}
 		return rows.readWrites(br)
 	}()
-	// Close reads up to the Sync: the commit's outcome.
+	// Close reads up to the Sync: the commit's outcome. On some errors
+	// whether it committed is unknown: the tip is then forgotten and the
+	// next batch reads the head again.
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		// Committed or not is unknown on some errors: the next batch reads
-		// the head again.
-		s.tip.set(evidence.Head{}, false)
-		return 0, fmt.Errorf("postgres: append evidence: %w", err)
-	}
-	s.tip.set(h, true)
-	return base.Size, nil
+	return err
 }
 
 // noLeaves is the LeafReader of a tree known to cover the whole log:
@@ -222,8 +368,8 @@ func (noLeaves) LeafRecords(context.Context, uint64, uint64) ([]evidence.Record,
 }
 
 // appendLocked is the general path: lock, read the head and the end of
-// the log, integrate, write; it leaves the tip at the new head.
-func (s *Store) appendLocked(ctx context.Context, rows *recordRows, leaves [][evidence.HashSize]byte) (uint64, error) {
+// the log, integrate, write; it returns the new head.
+func (s *Store) appendLocked(ctx context.Context, rows *recordRows, leaves [][evidence.HashSize]byte) (uint64, evidence.Head, error) {
 	var (
 		next  int64
 		after evidence.Head
@@ -271,12 +417,10 @@ func (s *Store) appendLocked(ctx context.Context, rows *recordRows, leaves [][ev
 		return br.Close()
 	})
 	if err != nil {
-		s.tip.set(evidence.Head{}, false)
-		return 0, fmt.Errorf("postgres: append evidence: %w", err)
+		return 0, evidence.Head{}, err
 	}
 	// The tree now covers the whole log: the next batch may follow it.
-	s.tip.set(after, true)
-	return uint64(next), nil
+	return uint64(next), after, nil
 }
 
 func nonNil(b []byte) []byte {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,8 +52,10 @@ type Store struct {
 	pool *pgxpool.Pool
 	// appendLockKey sequences appenders to this schema's evidence log.
 	appendLockKey int32
-	// tip is where this Store's last append left the log (evidence.go).
-	tip logTip
+	// chain is where this Store's appends leave the log (evidence.go).
+	chain appendChain
+	// rowsPool keeps the argument arrays of evidence commits (*recordRows).
+	rowsPool sync.Pool
 }
 
 type common = sqlcommon.Store
