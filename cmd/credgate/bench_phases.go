@@ -52,10 +52,11 @@ func (c *benchConfig) validatePhaseFlags() error {
 func (c *benchConfig) phaseConns() int {
 	n := 0
 	if c.phases["receipts"] {
-		n = c.receipts + rateWorkers(max(c.receiptLoad, 1), c.concurrency)
+		n = c.receipts + c.openConns(max(c.receiptLoad, 1))
 	}
 	if c.phases["overload"] {
-		n = benchMaxWorkers
+		// The rate is known only after the saturate phase: its bound.
+		n = max(n, c.openConns(1e6))
 	}
 	return n
 }
@@ -72,7 +73,7 @@ func (b *bench) receiptsPhase(ctx context.Context) (*phaseResult, *phaseResult) 
 	var load *phaseResult
 	var bg sync.WaitGroup
 	if b.cfg.receiptLoad > 0 {
-		bg.Go(func() { load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, false) })
+		bg.Go(func() { load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, false, nil) })
 		// Let the load's warm-up pass, so that the callers run beside it.
 		time.Sleep(time.Second)
 	}
@@ -183,9 +184,10 @@ func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResul
 		return &phaseResult{Name: "overload", Path: "/v1/checks", Skipped: "no capacity: run the saturate phase or set --capacity"}
 	}
 	before := b.serverRSS(ctx)
-	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, true)
+	var warm float64
+	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, true, func() { warm = b.serverRSS(ctx) })
 	r.Capacity = capacity
-	r.RSSBeforeMB, r.RSSAfterMB = before, b.serverRSS(ctx)
+	r.RSSBeforeMB, r.RSSWarmMB, r.RSSAfterMB = before, warm, b.serverRSS(ctx)
 	return r
 }
 
