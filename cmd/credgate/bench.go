@@ -111,7 +111,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&cfg.listed, "listed", 0.1, "fraction of the subjects put on "+benchList)
 	fs.StringVar(&cfg.action, "action", "government_procurement", "business action checked")
 	fs.StringVar(&phases, "phases", strings.Join(benchPhaseNames, ","), "phases to run, comma separated, from "+strings.Join(benchPhaseNames, ",")+" (always run in that order)")
-	fs.IntVar(&cfg.connections, "connections", 0, "connections (and workers) of each open loop phase; a slot none is free for within --conn-wait is not sent and counted apart (0: rate × 0.1 s, at least --concurrency, at most "+strconv.Itoa(benchMaxOpenConns)+")")
+	fs.IntVar(&cfg.connections, "connections", 0, "connections (and workers) of each open loop phase; a slot none is free for within --conn-wait is not sent and counted apart (0: rate × 0.1 s, at least --concurrency, at most "+strconv.Itoa(benchMaxOpenConns)+"; the overload phase "+strconv.Itoa(benchMaxOpenConns)+", above what the server admits at once)")
 	fs.DurationVar(&cfg.connWait, "conn-wait", benchConnWait, "an open loop's request that no connection could send within this of its time is not sent, and counted apart from those answered")
 	var cpus string
 	fs.StringVar(&cpus, "cpu", "", "pin the load generator to these CPUs, e.g. 0 or 0,2-3 (Linux; GOMAXPROCS follows); pin the server with taskset -c to others")
@@ -888,13 +888,13 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool) 
 // openLoop sends --rate checks per second for --duration, each at its
 // intended time i/rate after the start; latency counts from that time.
 func (b *bench) openLoop(ctx context.Context) *phaseResult {
-	return b.openLoopAt(ctx, "rate", b.cfg.rate, false, nil)
+	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil)
 }
 
 // openLoopAt is the open loop at rate checks/s; okOnly keeps the latency
 // of answered checks only (the overload phase, where refusals are many).
 //
-// Its connections are bounded: openConns workers, each with at most one
+// Its connections are bounded: n workers, each with at most one
 // request in flight on a connection of its own (the transport's pool is as
 // large), so the generator never queues requests for a connection inside
 // the HTTP client. A free worker takes the next slot and sends it at its
@@ -905,9 +905,8 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 // so the wait is charged to the server (no coordinated omission).
 // onWarm, if set, runs once the connections are open, before the first
 // request.
-func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, okOnly bool, onWarm func()) *phaseResult {
+func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, onWarm func()) *phaseResult {
 	const path = "/v1/checks"
-	n := b.cfg.openConns(rate)
 	r := &phaseResult{Name: name, Path: path, Mode: "open loop", Workers: n}
 	if status, err := b.warm(ctx, path, n); err != nil {
 		r.Skipped = "warm-up failed: " + err.Error()

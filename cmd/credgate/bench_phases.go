@@ -55,8 +55,7 @@ func (c *benchConfig) phaseConns() int {
 		n = c.receipts + c.openConns(max(c.receiptLoad, 1))
 	}
 	if c.phases["overload"] {
-		// The rate is known only after the saturate phase: its bound.
-		n = max(n, c.openConns(1e6))
+		n = max(n, c.overloadConns())
 	}
 	return n
 }
@@ -73,7 +72,9 @@ func (b *bench) receiptsPhase(ctx context.Context) (*phaseResult, *phaseResult) 
 	var load *phaseResult
 	var bg sync.WaitGroup
 	if b.cfg.receiptLoad > 0 {
-		bg.Go(func() { load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, false, nil) })
+		bg.Go(func() {
+			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, nil)
+		})
 		// Let the load's warm-up pass, so that the callers run beside it.
 		time.Sleep(time.Second)
 	}
@@ -174,6 +175,18 @@ func (b *bench) send(ctx context.Context, method, path string, body []byte, auth
 	return out, resp.StatusCode, err
 }
 
+// overloadConns is the overload phase's connections: --connections, or
+// else benchMaxOpenConns whatever the rate. They must be more than the
+// server admits at once (server.checks_in_flight + server.check_queue, 512
+// by default): with fewer, every connection waits on an admitted check,
+// the server never sheds, and the generator's pool becomes the queue.
+func (c *benchConfig) overloadConns() int {
+	if c.connections > 0 {
+		return c.connections
+	}
+	return max(benchMaxOpenConns, c.concurrency)
+}
+
 // overloadPhase offers --overload times the capacity.
 func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResult {
 	capacity := b.cfg.capacity
@@ -185,7 +198,7 @@ func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResul
 	}
 	before := b.serverRSS(ctx)
 	var warm float64
-	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, true, func() { warm = b.serverRSS(ctx) })
+	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, func() { warm = b.serverRSS(ctx) })
 	r.Capacity = capacity
 	r.RSSBeforeMB, r.RSSWarmMB, r.RSSAfterMB = before, warm, b.serverRSS(ctx)
 	return r
