@@ -205,14 +205,15 @@ func TestShedsAtOnceAndQueueStaysBounded(t *testing.T) {
 
 	// Over a real connection: refusals keep it open (no Connection: close),
 	// so a caller retrying after Retry-After does not reconnect.
-	ts := httptest.NewServer(h.handler)
-	defer ts.Close()
+	ts := httptest.NewUnstartedServer(h.handler)
 	var conns atomic.Int64
 	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			conns.Add(1)
 		}
 	}
+	ts.Start()
+	defer ts.Close()
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
 	reused := 0

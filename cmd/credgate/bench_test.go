@@ -27,6 +27,13 @@ import (
 // real HTTP server, with a per-partner rate limit.
 func benchServer(t *testing.T, adminID, adminSecret string, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
+	return benchServerWatched(t, nil, adminID, adminSecret, opts...)
+}
+
+// benchServerWatched is benchServer with connState (if not nil) told of
+// every connection's state from the start.
+func benchServerWatched(t *testing.T, connState func(net.Conn, http.ConnState), adminID, adminSecret string, opts ...gateway.Option) *httptest.Server {
+	t.Helper()
 	ctx := context.Background()
 	cat, err := policy.BundledCatalog()
 	if err != nil {
@@ -65,7 +72,9 @@ func benchServer(t *testing.T, adminID, adminSecret string, opts ...gateway.Opti
 	}
 	srv := gateway.New(service.NewChecker(cat, st, app, st, service.WithReceiptBuilder(evlog)), service.NewEntries(st, cat), partners, access.NewTokens(key),
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithRateLimiter(limits), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}, opts...)...)
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.ConnState = connState
+	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		app.Close()
@@ -203,10 +212,9 @@ func mustSubject(t *testing.T, i int) string {
 // without an answer.
 func TestBenchOpenLoopConnectionsBounded(t *testing.T) {
 	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
-	ts := benchServer(t, id, secret)
 	var mu sync.Mutex
 	open, most := 0, 0
-	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+	ts := benchServerWatched(t, func(_ net.Conn, st http.ConnState) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch st {
@@ -216,7 +224,7 @@ func TestBenchOpenLoopConnectionsBounded(t *testing.T) {
 		case http.StateClosed, http.StateHijacked:
 			open--
 		}
-	}
+	}, id, secret)
 	var out, errOut bytes.Buffer
 	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "rate",
 		"--duration", "500ms", "--concurrency", "1", "--connections", "3", "--rate", "400", "--subjects", "20", "--json"}
