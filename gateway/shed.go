@@ -1,10 +1,16 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,21 +29,48 @@ const (
 	// DefaultCheckQueue is how many checks wait for a slot beyond those;
 	// each waits at most about queue ÷ throughput.
 	DefaultCheckQueue = 256
+	// DefaultMaxConnections is how many connections a replica holds open
+	// at once (LimitConnections). Each costs a goroutine and its buffers
+	// (tens of KB while busy), so without a bound a load many times the
+	// capacity grows memory with the callers' connection pools.
+	DefaultMaxConnections = 2048
 )
+
+// shedLogEvery is the least time between two log lines about shedding:
+// at thousands of refusals a second a line each would cost more than the
+// refusals themselves, and say nothing the counter does not.
+const shedLogEvery = 10 * time.Second
 
 // shedder is a bounded queue in front of the check path. Without it an
 // offered load above capacity queues without limit in goroutines, buffers
 // and the evidence appender: latency grows to seconds for everyone and
 // memory with it. With it, a check past capacity is answered 503 with
-// Retry-After at once, for the price of an atomic add, and the checks
-// admitted keep their latency.
+// Retry-After at once, and the checks admitted keep their latency.
+//
+// A refusal must cost far less than a check, or refusing cannot keep the
+// checks admitted going: it reads nothing of the body (net/http discards
+// a small unread body after the answer and keeps the connection), runs no
+// authentication and no quota, writes a body encoded in advance and logs
+// at most one line per shedLogEvery.
 type shedder struct {
 	slots   chan struct{}
 	waiting atomic.Int64
 	queue   int64
 	shed    prometheus.Counter
+	queued  prometheus.Counter
 	waits   prometheus.GaugeFunc
+	// detail is the refusal's explanation; bodies its problem documents by
+	// request path, up to the request ID (refuse).
+	detail string
+	bodies map[string][]byte
+	// lastLog (unix nanoseconds) and sinceLog: the shedding log line.
+	lastLog  atomic.Int64
+	sinceLog atomic.Int64
 }
+
+// The paths load shedding answers; others get their body encoded per
+// refusal.
+var shedPaths = [...]string{"/v1/checks", "/v1/checks:batch"}
 
 func newShedder(inFlight, queue int) *shedder {
 	if inFlight < 1 {
@@ -50,15 +83,34 @@ func newShedder(inFlight, queue int) *shedder {
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "credgate_checks_shed_total",
 			Help: "Checks refused with 503 overloaded because every slot was busy and the queue full.",
+		}),
+		queued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "credgate_checks_queued_total",
+			Help: "Checks that found every slot busy and waited in load shedding's queue (admitted later, or given up by their caller).",
 		})}
 	sh.waits = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "credgate_checks_waiting", Help: "Checks waiting for a slot (load shedding's queue).",
 	}, func() float64 { return float64(max(0, sh.waiting.Load())) })
+	sh.detail = fmt.Sprintf("%v: %d checks in progress and %d waiting; retry after Retry-After seconds",
+		ErrOverloaded, inFlight, queue)
+	sh.bodies = make(map[string][]byte, len(shedPaths))
+	for _, path := range shedPaths {
+		sh.bodies[path] = sh.bodyPrefix(path)
+	}
 	return sh
 }
 
+// bodyPrefix is the problem document of a refusal of path, up to the
+// value of request_id: the same fields, in the same order, as fail writes.
+func (sh *shedder) bodyPrefix(path string) []byte {
+	p := overloadedProblem(fmt.Errorf("%w", ErrOverloaded))
+	p.Detail, p.Instance, p.RequestID = sh.detail, path, "-"
+	b, _ := json.Marshal(p) // strings and an int: cannot fail
+	return b[:len(b)-len(`"-"}`)]
+}
+
 func (sh *shedder) collectors() []prometheus.Collector {
-	return []prometheus.Collector{sh.shed, sh.waits}
+	return []prometheus.Collector{sh.shed, sh.queued, sh.waits}
 }
 
 // WithCheckCapacity sets how many checks (single or batch requests) run at
@@ -76,11 +128,13 @@ func (sh *shedder) admit(c *gin.Context) {
 	select {
 	case sh.slots <- struct{}{}:
 	default:
+		// A full queue refuses at once: it never waits to find out.
 		if sh.waiting.Add(1) > sh.queue {
 			sh.waiting.Add(-1)
 			sh.refuse(c)
 			return
 		}
+		sh.queued.Inc()
 		select {
 		case sh.slots <- struct{}{}:
 			sh.waiting.Add(-1)
@@ -94,14 +148,125 @@ func (sh *shedder) admit(c *gin.Context) {
 	c.Next()
 }
 
+// refuse answers 503 overloaded with Retry-After: the problem document
+// fail would write, without its error log line per request.
 func (sh *shedder) refuse(c *gin.Context) {
 	sh.shed.Inc()
+	sh.logShedding(c)
 	c.Header("Retry-After", "1")
-	fail(c, fmt.Errorf("%w: %d checks in progress and %d waiting; retry after Retry-After seconds",
-		ErrOverloaded, cap(sh.slots), sh.queue))
+	id := c.GetString(ctxRequestID)
+	prefix, ok := sh.bodies[c.Request.URL.Path]
+	if !ok || !safeRequestID(id) {
+		fail(c, fmt.Errorf("%w: %d checks in progress and %d waiting; retry after Retry-After seconds",
+			ErrOverloaded, cap(sh.slots), sh.queue))
+		return
+	}
+	body := make([]byte, 0, len(prefix)+len(id)+3)
+	body = append(body, prefix...)
+	body = append(body, '"')
+	body = append(body, id...)
+	body = append(body, `"}`...)
+	c.Header("Content-Length", strconv.Itoa(len(body)))
+	c.Data(http.StatusServiceUnavailable, problemContentType, body)
+	c.Abort()
+}
+
+// safeRequestID reports whether id can be written into JSON as it is
+// (requestID makes sure of it; this keeps the body valid if that changes).
+func safeRequestID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := range len(id) {
+		if b := id[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// logShedding logs that checks are being shed, at most once per
+// shedLogEvery, with how many were refused since the last line.
+func (sh *shedder) logShedding(c *gin.Context) {
+	n := sh.sinceLog.Add(1)
+	now := time.Now().UnixNano()
+	last := sh.lastLog.Load()
+	if now-last < int64(shedLogEvery) || !sh.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	sh.sinceLog.Add(-n)
+	loggerOf(c).LogAttrs(c.Request.Context(), slog.LevelWarn, "checks shed: at capacity",
+		slog.Int64("refused", n), slog.Int("checks_in_flight", cap(sh.slots)), slog.Int64("check_queue", sh.queue))
 }
 
 // overloadedProblem is ErrOverloaded's answer (problem.go).
 func overloadedProblem(err error) *Problem {
 	return problem(http.StatusServiceUnavailable, "overloaded", "Overloaded", err.Error())
+}
+
+// ConnLimit is a listener that holds at most its limit of connections
+// open. A connection accepted past it is closed at once, before anything
+// is read from it: the caller sees the connection closed and retries
+// later, and the server spends neither a goroutine nor buffers on it.
+// Connections already open are not touched, so callers that keep theirs
+// alive keep being answered (past check capacity: 503 overloaded).
+type ConnLimit struct {
+	net.Listener
+	slots   chan struct{}
+	logger  *slog.Logger
+	refused atomic.Int64
+	lastLog atomic.Int64 // unix nanoseconds of the last log line
+}
+
+// LimitConnections bounds ln to max connections open at once (max < 1:
+// DefaultMaxConnections); logger (nil: slog.Default) says, at most once
+// per shedLogEvery, that connections are being refused.
+func LimitConnections(ln net.Listener, max int, logger *slog.Logger) *ConnLimit {
+	if max < 1 {
+		max = DefaultMaxConnections
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &ConnLimit{Listener: ln, slots: make(chan struct{}, max), logger: logger}
+}
+
+// Accept returns the next connection within the limit.
+func (l *ConnLimit) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitedConn{Conn: c, limit: l}, nil
+		default:
+		}
+		_ = c.Close()
+		n := l.refused.Add(1)
+		now := time.Now().UnixNano()
+		if last := l.lastLog.Load(); now-last >= int64(shedLogEvery) && l.lastLog.CompareAndSwap(last, now) {
+			l.logger.Warn("connections refused: at the connection limit", "open", cap(l.slots), "refused_total", n)
+		}
+	}
+}
+
+// Open is how many connections are open; Refused how many were closed at
+// once for the limit since the start.
+func (l *ConnLimit) Open() int      { return len(l.slots) }
+func (l *ConnLimit) Refused() int64 { return l.refused.Load() }
+
+// limitedConn gives its place back when it is closed, once, however often
+// Close is called.
+type limitedConn struct {
+	net.Conn
+	limit *ConnLimit
+	once  sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.limit.slots })
+	return err
 }

@@ -3,10 +3,17 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +32,9 @@ type stalledSink struct {
 	entered chan struct{}
 	release chan struct{}
 	once    sync.Once
+	// stalled counts the commits held since arm.
+	stalled atomic.Int64
+	freed   sync.Once
 }
 
 func (s *stalledSink) arm() {
@@ -33,11 +43,16 @@ func (s *stalledSink) arm() {
 	s.armed, s.entered, s.release = true, make(chan struct{}), make(chan struct{})
 }
 
+// free releases the held commits, once (a test that fails early must
+// still let the store close).
+func (s *stalledSink) free() { s.freed.Do(func() { close(s.release) }) }
+
 func (s *stalledSink) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
 	s.mu.Lock()
 	armed, entered, release := s.armed, s.entered, s.release
 	s.mu.Unlock()
 	if armed {
+		s.stalled.Add(1)
 		s.once.Do(func() { close(entered) })
 		<-release
 	}
@@ -95,7 +110,7 @@ func TestChecksPastCapacityAreShed(t *testing.T) {
 		"action": "government_procurement", "subjects": []map[string]string{{"id": "914403001922038216"}}})
 	problemCode(t, batch, http.StatusServiceUnavailable, "overloaded")
 
-	close(sink.release)
+	sink.free()
 	for range 2 {
 		if st := <-statuses; st != http.StatusOK {
 			t.Fatalf("an admitted check was answered %d", st)
@@ -106,9 +121,229 @@ func TestChecksPastCapacityAreShed(t *testing.T) {
 	}
 }
 
+// TestShedsAtOnceAndQueueStaysBounded: with the one slot held by a
+// stalled commit and the one queue place taken, 64 more checks sent at
+// once are all answered 503 while the commit is still held, so none of
+// them waited for a slot: the queue never holds more than its one check
+// (checked throughout), exactly one check ever queued (a refusal that
+// waited first would count), and nothing else reached the store. Refused
+// checks need no token (shedding runs before authentication), and a
+// client refused over and over keeps its one connection.
+func TestShedsAtOnceAndQueueStaysBounded(t *testing.T) {
+	t.Parallel()
+	var sink *stalledSink
+	h := newHarness(t, func(c *harnessConfig) {
+		c.gateway = append(c.gateway, gateway.WithCheckCapacity(1, 1))
+		c.wrap = func(st service.Store) service.Store {
+			sink = &stalledSink{Store: st}
+			return sink
+		}
+	})
+	_, tok := h.partner("shed bank", "government_procurement")
+	sink.arm()
+	t.Cleanup(sink.free) // before the harness closes the store
+	body := []byte(`{"subject":{"id":"914403001922038216"},"action":"government_procurement"}`)
+	send := func(token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/v1/checks", bytes.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	admitted := make(chan int, 2)
+	go func() { admitted <- send(tok).Code }()
+	<-sink.entered
+	go func() { admitted <- send(tok).Code }()
+	for metricValue(t, h.metrics(), "credgate_checks_waiting") != 1 {
+		time.Sleep(time.Millisecond)
+	}
+
+	const extra = 64
+	refused := make(chan *httptest.ResponseRecorder, extra)
+	for k := range extra {
+		token := tok
+		if k%2 == 1 {
+			token = "" // no token: refused before authentication all the same
+		}
+		go func() { refused <- send(token) }()
+	}
+	// Until every one of them is answered, the commit stays held: an
+	// answer can only be a refusal that did not wait for a slot. A queue
+	// that stopped being bounded shows here as more than one waiting.
+	for got := 0; got < extra; {
+		select {
+		case rec := <-refused:
+			got++
+			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
+				t.Fatalf("a check past capacity was answered %d (Retry-After %q): %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+			}
+			var p map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p["code"] != "overloaded" || p["status"] != float64(503) ||
+				p["instance"] != "/v1/checks" || p["request_id"] != rec.Header().Get("X-Request-Id") {
+				t.Fatalf("refusal %s (%v)", rec.Body, err)
+			}
+		default:
+			if w := metricValue(t, h.metrics(), "credgate_checks_waiting"); w > 1 {
+				t.Fatalf("%v checks waiting with a queue of 1: the queue is not bounded", w)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	page := h.metrics()
+	if n := metricValue(t, page, "credgate_checks_shed_total"); n != extra {
+		t.Errorf("credgate_checks_shed_total %v, want %d", n, extra)
+	}
+	if n := metricValue(t, page, "credgate_checks_queued_total"); n != 1 {
+		t.Errorf("credgate_checks_queued_total %v, want 1: a refused check waited for a slot first", n)
+	}
+	if n := sink.stalled.Load(); n != 1 {
+		t.Errorf("%d commits reached the store while it was held, want the first check's only", n)
+	}
+
+	// Over a real connection: refusals keep it open (no Connection: close),
+	// so a caller retrying after Retry-After does not reconnect.
+	ts := httptest.NewUnstartedServer(h.handler)
+	var conns atomic.Int64
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
+	defer ts.Close()
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	reused := 0
+	const sequential = 20
+	for range sequential {
+		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+			if info.Reused {
+				reused++
+			}
+		}}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
+			http.MethodPost, ts.URL+"/v1/checks", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable || res.Close {
+			t.Fatalf("over HTTP: %d, Connection: close %v", res.StatusCode, res.Close)
+		}
+	}
+	if n := conns.Load(); n != 1 || reused != sequential-1 {
+		t.Errorf("%d refusals took %d connections (%d reused), want one", sequential, n, reused)
+	}
+
+	sink.free()
+	for range 2 {
+		if st := <-admitted; st != http.StatusOK {
+			t.Fatalf("an admitted check was answered %d", st)
+		}
+	}
+	if n := metricValue(t, h.metrics(), "credgate_checks_waiting"); n != 0 {
+		t.Errorf("credgate_checks_waiting %v after the load, want 0", n)
+	}
+}
+
+// metricValue is the value of an unlabelled metric on a /metrics page.
+func metricValue(t *testing.T, page, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(page, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s on the metrics page", name)
+	return 0
+}
+
 // metrics is the /metrics page.
 func (h *harness) metrics() string {
 	rec := httptest.NewRecorder()
 	h.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	return rec.Body.String()
+}
+
+// TestConnectionsPastTheLimitAreClosed: with two connections open (kept
+// alive), a third is closed before anything is read from it, and counted;
+// the two open ones keep being answered, and once one closes a new one is
+// taken.
+func TestConnectionsPastTheLimitAreClosed(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := gateway.LimitConnections(ln, 2, nil)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})}
+	go func() { _ = srv.Serve(limit) }()
+	defer srv.Close()
+
+	get := func(c net.Conn) error {
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		buf := make([]byte, 512)
+		n, err := c.Read(buf)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+			return fmt.Errorf("answer %q", buf[:n])
+		}
+		return nil
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := dial(), dial()
+	for _, c := range []net.Conn{a, b} {
+		if err := get(c); err != nil {
+			t.Fatalf("a connection within the limit: %v", err)
+		}
+	}
+	if err := get(dial()); err == nil {
+		t.Fatal("a third connection was answered past a limit of two")
+	}
+	if n := limit.Refused(); n != 1 {
+		t.Errorf("Refused %d, want 1", n)
+	}
+	if err := get(a); err != nil {
+		t.Fatalf("an open connection after the refusal: %v", err)
+	}
+	b.Close()
+	// The server sees b closed when its read returns; until then a new
+	// connection may still be refused, so dial until one is taken.
+	for {
+		if err := get(dial()); err == nil {
+			break
+		}
+		if limit.Refused() > 1000 {
+			t.Fatal("no connection taken after one of the two closed")
+		}
+	}
+	if n := limit.Open(); n != 2 {
+		t.Errorf("Open %d, want 2", n)
+	}
 }

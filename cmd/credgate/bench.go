@@ -52,8 +52,18 @@ const (
 	benchLateThreshold = time.Millisecond
 	benchGrace         = 10 * time.Second // in-flight requests may finish this long after a phase
 	benchSendSlack     = time.Second      // the rate phase sends slots at most this long after its end
-	benchMaxBody       = 1 << 20
-	benchPartnerQuota  = "1000000000-M" // the bench partner's rate_limit: in effect none
+	// benchConnWait is --conn-wait's default: an open loop's slot not sent
+	// within this of its time found no free connection (or no CPU) and is
+	// not sent at all.
+	benchConnWait = 10 * time.Millisecond
+	// benchMaxOpenConns bounds an open loop's connections when
+	// --connections is 0 (auto).
+	benchMaxOpenConns = 1024
+	// benchMaxConnWait bounds --conn-wait: a request that late measures the
+	// generator's backlog, not the server.
+	benchMaxConnWait  = 10 * time.Second
+	benchMaxBody      = 1 << 20
+	benchPartnerQuota = "1000000000-M" // the bench partner's rate_limit: in effect none
 )
 
 var benchPhaseNames = []string{"saturate", "noop", "rate", "receipts", "overload"}
@@ -71,6 +81,12 @@ type benchConfig struct {
 	action       string
 	phases       map[string]bool
 	json         bool
+	// connections bounds the open loops' connections (0: auto, openConns);
+	// connWait is how late a slot may still be sent.
+	connections int
+	connWait    time.Duration
+	// cpus pins the load generator to these CPUs (--cpu; empty: unpinned).
+	cpus []int
 	// receipts, receiptLoad, overload and capacity: bench_phases.go.
 	receipts    int
 	receiptLoad float64
@@ -95,6 +111,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&cfg.listed, "listed", 0.1, "fraction of the subjects put on "+benchList)
 	fs.StringVar(&cfg.action, "action", "government_procurement", "business action checked")
 	fs.StringVar(&phases, "phases", strings.Join(benchPhaseNames, ","), "phases to run, comma separated, from "+strings.Join(benchPhaseNames, ",")+" (always run in that order)")
+	fs.IntVar(&cfg.connections, "connections", 0, "connections (and workers) of each open loop phase; a slot none is free for within --conn-wait is not sent and counted apart (0: rate × 0.1 s, at least --concurrency, at most "+strconv.Itoa(benchMaxOpenConns)+"; the overload phase "+strconv.Itoa(benchMaxOpenConns)+", above what the server admits at once)")
+	fs.DurationVar(&cfg.connWait, "conn-wait", benchConnWait, "an open loop's request that no connection could send within this of its time is not sent, and counted apart from those answered")
+	var cpus string
+	fs.StringVar(&cpus, "cpu", "", "pin the load generator to these CPUs, e.g. 0 or 0,2-3 (Linux; GOMAXPROCS follows); pin the server with taskset -c to others")
 	fs.BoolVar(&cfg.json, "json", false, "also print the results as one line of JSON at the end")
 	cfg.registerPhaseFlags(fs)
 	fs.Usage = func() {
@@ -122,6 +142,16 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.validate(phases); err != nil {
 		return err
 	}
+	if cpus != "" {
+		if cfg.cpus, err = parseCPUList(cpus); err != nil {
+			return fmt.Errorf("--cpu: %w", err)
+		}
+		// Before the phases start their goroutines' threads.
+		if err := pinCPUs(cfg.cpus); err != nil {
+			return fmt.Errorf("--cpu: %w", err)
+		}
+		runtime.GOMAXPROCS(len(cfg.cpus))
+	}
 	if cfg.clientID == "" || cfg.clientSecret == "" {
 		if err := cfg.readCredentials(); err != nil {
 			return err
@@ -145,6 +175,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		shared = "; the server runs on this machine too and shares its CPUs with the load generator"
 	}
 	fmt.Fprintf(stdout, "  GOMAXPROCS  %d (NumCPU %d%s)\n", rep.GOMAXPROCS, rep.NumCPU, shared)
+	if rep.CPUs = cfg.cpus; len(rep.CPUs) > 0 {
+		fmt.Fprintf(stdout, "  pinned      load generator on CPU %s (--cpu); the server's pinning is its own (taskset -c), and a database or Redis on this machine runs wherever the kernel puts it\n", formatCPUList(rep.CPUs))
+	}
 	fmt.Fprintf(stdout, "  server      %s\n", cfg.url)
 	fmt.Fprintf(stdout, "  action      %s\n", cfg.action)
 	fmt.Fprintf(stdout, "  phases      %s, %s each; concurrency %d; rate %g/s\n", strings.Join(cfg.phaseList(), ","), cfg.duration, cfg.concurrency, cfg.rate)
@@ -230,6 +263,10 @@ func (c *benchConfig) validate(phases string) error {
 		return fmt.Errorf("--concurrency must be 1..%d", benchMaxWorkers)
 	case !(c.rate > 0) || c.rate > 1e6:
 		return errors.New("--rate must be in (0, 1000000]")
+	case c.connections < 0 || c.connections > benchMaxWorkers:
+		return fmt.Errorf("--connections must be 0..%d", benchMaxWorkers)
+	case c.connWait <= 0 || c.connWait > benchMaxConnWait:
+		return fmt.Errorf("--conn-wait must be in (0, %s]", benchMaxConnWait)
 	case c.subjects < 1 || c.subjects > benchMaxSubjects:
 		return fmt.Errorf("--subjects must be 1..%d", benchMaxSubjects)
 	case !(c.listed >= 0 && c.listed <= 1):
@@ -308,18 +345,25 @@ type bench struct {
 	partner *client.Client
 }
 
-// rateWorkers is how many workers the rate phase uses: enough that the
-// schedule holds while requests take up to 100 ms.
-func (c *benchConfig) rateWorkers() int { return rateWorkers(c.rate, c.concurrency) }
-
-func rateWorkers(rate float64, concurrency int) int {
+// openConns is how many workers, and connections, an open loop at rate
+// uses: --connections, or else enough that the schedule holds while
+// requests take up to 100 ms, at least --concurrency and at most
+// benchMaxOpenConns.
+func (c *benchConfig) openConns(rate float64) int {
+	if c.connections > 0 {
+		return c.connections
+	}
 	n := int(math.Ceil(rate * 0.1))
-	return min(max(n, concurrency, 4), benchMaxWorkers)
+	return min(max(n, c.concurrency, 4), max(benchMaxOpenConns, c.concurrency))
 }
 
 func newBench(cfg benchConfig) *bench {
-	conns := max(cfg.concurrency, cfg.rateWorkers(), cfg.phaseConns())
+	// One connection per worker of the largest phase: a worker never waits
+	// inside the client for a connection, and the generator never opens
+	// more than this.
+	conns := max(cfg.concurrency, cfg.openConns(cfg.rate), cfg.phaseConns())
 	tr := &http.Transport{
+		MaxConnsPerHost:       conns,
 		Proxy:                 nil, // loopback: never through a proxy from the environment
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          conns + 16,
@@ -521,13 +565,23 @@ type phaseResult struct {
 	Late       int64            `json:"late,omitempty"`
 	Unsent     int64            `json:"unsent,omitempty"`
 	MaxLagMs   float64          `json:"max_lag_ms,omitempty"`
-	Skipped    string           `json:"skipped,omitempty"`
+	// NoConnection: slots of an open loop not sent because no connection
+	// was free within --conn-wait of their time.
+	NoConnection int64  `json:"no_connection,omitempty"`
+	ConnWait     string `json:"conn_wait,omitempty"`
+	// GeneratorCPUus is the load generator's own CPU time (user + system)
+	// per request sent during the phase, in microseconds.
+	GeneratorCPUus float64 `json:"generator_cpu_us_per_request,omitempty"`
+	Skipped        string  `json:"skipped,omitempty"`
 	// The overload phase: the capacity offered a multiple of, and the
 	// server's resident memory before and after.
 	Capacity    float64 `json:"capacity_rps,omitempty"`
 	RSSBeforeMB float64 `json:"rss_before_mb,omitempty"`
 	RSSAfterMB  float64 `json:"rss_after_mb,omitempty"`
-	FirstError  string  `json:"first_error,omitempty"`
+	// RSSWarmMB: after the phase's connections were opened, before its
+	// first request.
+	RSSWarmMB  float64 `json:"rss_warm_mb,omitempty"`
+	FirstError string  `json:"first_error,omitempty"`
 }
 
 func (r *phaseResult) print(w io.Writer) {
@@ -564,12 +618,15 @@ func (r *phaseResult) print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	if r.Scheduled > 0 {
-		fmt.Fprintf(w, "  schedule    %d scheduled, %d sent more than %s late (max lag %.2fms), %d not sent (over %s behind at the phase end)\n",
-			r.Scheduled, r.Late, benchLateThreshold, r.MaxLagMs, r.Unsent, benchSendSlack)
+		fmt.Fprintf(w, "  schedule    %d scheduled, %d sent more than %s late (max lag %.2fms), %d not sent: no connection free within %s, %d not sent at the end\n",
+			r.Scheduled, r.Late, benchLateThreshold, r.MaxLagMs, r.NoConnection, r.ConnWait, r.Unsent)
+	}
+	if r.GeneratorCPUus > 0 {
+		fmt.Fprintf(w, "  generator   %.1f µs of CPU per request sent\n", r.GeneratorCPUus)
 	}
 	if r.Capacity > 0 {
-		fmt.Fprintf(w, "  capacity    %.0f checks/s taken as capacity; answered %.1f%% of it; server memory %.0f MB before, %.0f MB after\n",
-			r.Capacity, 100*r.Throughput/r.Capacity, r.RSSBeforeMB, r.RSSAfterMB)
+		fmt.Fprintf(w, "  capacity    %.0f checks/s taken as capacity; answered %.1f%% of it; server memory %.0f MB before, %.0f MB with the connections open, %.0f MB after\n",
+			r.Capacity, 100*r.Throughput/r.Capacity, r.RSSBeforeMB, r.RSSWarmMB, r.RSSAfterMB)
 	}
 	if len(r.Outcomes) > 0 {
 		keys := make([]string, 0, len(r.Outcomes))
@@ -585,7 +642,11 @@ func (r *phaseResult) print(w io.Writer) {
 	}
 }
 
-// worker is one sender's tallies; merged when its phase ends.
+// worker is one sender's tallies; merged when its phase ends. It sends
+// through one request it keeps (sendReq), so that a request costs the
+// load generator the HTTP client's own work and nothing more: the bodies
+// are encoded at setup, the Authorization value is rebuilt only when the
+// token changes, and answers are read into a buffer the worker keeps.
 type worker struct {
 	b        *bench
 	verify   bool
@@ -600,11 +661,27 @@ type worker struct {
 	late     int64
 	maxLag   time.Duration
 	okOnly   bool // keep the latency of 2xx answers only
+	// noConn: the open loop's slots this worker found due longer than
+	// --conn-wait ago, so no connection was free for them in time.
+	noConn int64
+
+	req      *http.Request // reused while requests succeed; nil: build anew
+	reqPath  string
+	body     bodyReader
+	lim      io.LimitedReader
+	token    string // the token auth was built from
+	auth     string
+	httpErrs map[int]string // "HTTP 503" keys, built once per status
 }
+
+// bodyReader is a request body the worker refills for each request.
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
 
 func (b *bench) newWorker(verify bool, budget *atomic.Int64) *worker {
 	return &worker{b: b, verify: verify, budget: budget, lat: make([]int64, 0, 4096),
-		errs: map[string]int64{}, outcomes: map[string]int64{}}
+		errs: map[string]int64{}, outcomes: map[string]int64{}, httpErrs: map[int]string{}}
 }
 
 // newBudget returns a phase's latency sample budget.
@@ -623,31 +700,53 @@ func (w *worker) fail(kind, detail string) {
 
 var outcomeKey = []byte(`"outcome":"`)
 
+// sendReq is the worker's request to path carrying body, with the
+// partner's current token. A request whose round trip failed is not
+// reused: the transport may still hold its body.
+func (w *worker) sendReq(ctx context.Context, path string, body []byte) (*http.Request, error) {
+	tok, err := w.b.partner.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	if tok != w.token {
+		w.token, w.auth = tok, "Bearer "+tok
+	}
+	if w.req == nil || w.reqPath != path || w.req.Context() != ctx {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.b.cfg.url+path, http.NoBody)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		w.req, w.reqPath = req, path
+	}
+	w.body.Reset(body)
+	w.req.Body = &w.body
+	w.req.ContentLength = int64(len(body))
+	w.req.Header["Authorization"] = []string{w.auth}
+	return w.req, nil
+}
+
 // do sends subject i's body to path; latency counts from start.
 func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 	w.requests++
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.b.cfg.url+path, bytes.NewReader(w.b.bodies[i]))
-	if err != nil {
-		w.fail("transport", err.Error())
-		return
-	}
-	auth, err := w.b.partner.Authorization(ctx)
+	req, err := w.sendReq(ctx, path, w.b.bodies[i])
 	if err != nil {
 		w.fail("token", err.Error())
 		return
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", auth)
 	resp, err := w.b.client.Do(req)
 	if err != nil {
+		w.req = nil
 		w.fail("transport", err.Error())
 		return
 	}
 	w.buf.Reset()
-	_, err = w.buf.ReadFrom(io.LimitReader(resp.Body, benchMaxBody))
+	w.lim.R, w.lim.N = resp.Body, benchMaxBody
+	_, err = w.buf.ReadFrom(&w.lim)
 	resp.Body.Close()
 	lat := time.Since(start)
 	if err != nil {
+		w.req = nil
 		w.fail("transport", err.Error())
 		return
 	}
@@ -656,11 +755,19 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 		w.lat = append(w.lat, int64(lat))
 	}
 	if !ok {
-		body := w.buf.String()
-		if len(body) > 200 {
-			body = body[:200] + "…"
+		key, seen := w.httpErrs[resp.StatusCode]
+		if !seen {
+			key = "HTTP " + strconv.Itoa(resp.StatusCode)
+			w.httpErrs[resp.StatusCode] = key
 		}
-		w.fail("HTTP "+strconv.Itoa(resp.StatusCode), fmt.Sprintf("HTTP %d: %s", resp.StatusCode, body))
+		w.errs[key]++
+		if w.firstErr == "" {
+			body := w.buf.String()
+			if len(body) > 200 {
+				body = body[:200] + "…"
+			}
+			w.firstErr = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, body)
+		}
 		return
 	}
 	if w.verify {
@@ -675,9 +782,10 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 			w.fail("no outcome", "answer without an outcome: "+w.buf.String())
 			return
 		}
-		outcome := string(data[k : k+end])
-		w.outcomes[outcome]++
-		if listed := w.b.listed[i]; listed == (outcome == "clear") {
+		outcome := data[k : k+end]
+		// Indexing the map with string(outcome) does not allocate.
+		w.outcomes[string(outcome)]++
+		if listed := w.b.listed[i]; listed == (string(outcome) == "clear") {
 			want := "clear"
 			if listed {
 				want = "not clear"
@@ -780,14 +888,25 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool) 
 // openLoop sends --rate checks per second for --duration, each at its
 // intended time i/rate after the start; latency counts from that time.
 func (b *bench) openLoop(ctx context.Context) *phaseResult {
-	return b.openLoopAt(ctx, "rate", b.cfg.rate, false)
+	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil)
 }
 
 // openLoopAt is the open loop at rate checks/s; okOnly keeps the latency
 // of answered checks only (the overload phase, where refusals are many).
-func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, okOnly bool) *phaseResult {
+//
+// Its connections are bounded: n workers, each with at most one
+// request in flight on a connection of its own (the transport's pool is as
+// large), so the generator never queues requests for a connection inside
+// the HTTP client. A free worker takes the next slot and sends it at its
+// time. A slot found due more than --conn-wait ago had no connection
+// free in time (every worker was waiting for an answer, or the generator
+// was not given the CPU): it is not sent, counted as "no connection", and
+// never as answered; the others' latency counts from their intended time,
+// so the wait is charged to the server (no coordinated omission).
+// onWarm, if set, runs once the connections are open, before the first
+// request.
+func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, onWarm func()) *phaseResult {
 	const path = "/v1/checks"
-	n := rateWorkers(rate, b.cfg.concurrency)
 	r := &phaseResult{Name: name, Path: path, Mode: "open loop", Workers: n}
 	if status, err := b.warm(ctx, path, n); err != nil {
 		r.Skipped = "warm-up failed: " + err.Error()
@@ -801,9 +920,13 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, okOnl
 	}
 	interval := float64(time.Second) / rate
 	total := int64(math.Floor(b.cfg.duration.Seconds() * rate))
-	r.Scheduled = total
-	r.Mode = fmt.Sprintf("open loop at %g/s", rate)
+	r.Scheduled, r.ConnWait = total, b.cfg.connWait.String()
+	r.Mode = fmt.Sprintf("open loop at %.0f/s", rate)
+	if onWarm != nil {
+		onWarm()
+	}
 
+	cpu0 := benchCPUTime()
 	start := time.Now()
 	deadline := start.Add(b.cfg.duration)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
@@ -817,9 +940,8 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, okOnl
 		w.okOnly = okOnly
 		workers[k] = w
 		wg.Go(func() {
-			// A free worker takes the next slot and waits for its time; a
-			// slot nobody was free for is taken late, and its latency
-			// includes the wait.
+			t := time.NewTimer(time.Hour)
+			t.Stop()
 			for pctx.Err() == nil {
 				slot := next.Add(1) - 1
 				if slot >= total {
@@ -827,7 +949,7 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, okOnl
 				}
 				intended := start.Add(time.Duration(float64(slot) * interval))
 				if d := time.Until(intended); d > 0 {
-					t := time.NewTimer(d)
+					t.Reset(d)
 					select {
 					case <-t.C:
 					case <-pctx.Done():
@@ -836,14 +958,12 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, okOnl
 					}
 				}
 				now := time.Now()
-				if now.After(deadline.Add(benchSendSlack)) {
-					// So far behind schedule that the phase is over: stop
-					// rather than run on; the slots left are reported
-					// unsent.
-					next.Store(total)
-					return
+				lag := now.Sub(intended)
+				if lag > b.cfg.connWait {
+					w.noConn++
+					continue
 				}
-				if lag := now.Sub(intended); lag > benchLateThreshold {
+				if lag > benchLateThreshold {
 					w.late++
 					w.maxLag = max(w.maxLag, lag)
 				}
@@ -857,9 +977,13 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, okOnl
 	for _, w := range workers {
 		sent += w.requests
 		r.Late += w.late
+		r.NoConnection += w.noConn
 		r.MaxLagMs = max(r.MaxLagMs, float64(w.maxLag)/1e6)
 	}
-	r.Unsent = max(total-sent, 0)
+	r.Unsent = max(total-sent-r.NoConnection, 0)
+	if cpu := benchCPUTime() - cpu0; cpu > 0 && sent > 0 {
+		r.GeneratorCPUus = float64(cpu.Microseconds()) / float64(sent)
+	}
 	return r
 }
 
@@ -913,6 +1037,7 @@ type benchReport struct {
 	Arch        string         `json:"arch"`
 	GOMAXPROCS  int            `json:"gomaxprocs"`
 	NumCPU      int            `json:"num_cpu"`
+	CPUs        []int          `json:"cpus,omitempty"` // --cpu
 	URL         string         `json:"url"`
 	Action      string         `json:"action"`
 	Subjects    int            `json:"subjects"`

@@ -52,10 +52,10 @@ func (c *benchConfig) validatePhaseFlags() error {
 func (c *benchConfig) phaseConns() int {
 	n := 0
 	if c.phases["receipts"] {
-		n = c.receipts + rateWorkers(max(c.receiptLoad, 1), c.concurrency)
+		n = c.receipts + c.openConns(max(c.receiptLoad, 1))
 	}
 	if c.phases["overload"] {
-		n = benchMaxWorkers
+		n = max(n, c.overloadConns())
 	}
 	return n
 }
@@ -72,7 +72,9 @@ func (b *bench) receiptsPhase(ctx context.Context) (*phaseResult, *phaseResult) 
 	var load *phaseResult
 	var bg sync.WaitGroup
 	if b.cfg.receiptLoad > 0 {
-		bg.Go(func() { load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, false) })
+		bg.Go(func() {
+			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, nil)
+		})
 		// Let the load's warm-up pass, so that the callers run beside it.
 		time.Sleep(time.Second)
 	}
@@ -173,6 +175,18 @@ func (b *bench) send(ctx context.Context, method, path string, body []byte, auth
 	return out, resp.StatusCode, err
 }
 
+// overloadConns is the overload phase's connections: --connections, or
+// else benchMaxOpenConns whatever the rate. They must be more than the
+// server admits at once (server.checks_in_flight + server.check_queue, 512
+// by default): with fewer, every connection waits on an admitted check,
+// the server never sheds, and the generator's pool becomes the queue.
+func (c *benchConfig) overloadConns() int {
+	if c.connections > 0 {
+		return c.connections
+	}
+	return max(benchMaxOpenConns, c.concurrency)
+}
+
 // overloadPhase offers --overload times the capacity.
 func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResult {
 	capacity := b.cfg.capacity
@@ -183,9 +197,10 @@ func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResul
 		return &phaseResult{Name: "overload", Path: "/v1/checks", Skipped: "no capacity: run the saturate phase or set --capacity"}
 	}
 	before := b.serverRSS(ctx)
-	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, true)
+	var warm float64
+	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, func() { warm = b.serverRSS(ctx) })
 	r.Capacity = capacity
-	r.RSSBeforeMB, r.RSSAfterMB = before, b.serverRSS(ctx)
+	r.RSSBeforeMB, r.RSSWarmMB, r.RSSAfterMB = before, warm, b.serverRSS(ctx)
 	return r
 }
 

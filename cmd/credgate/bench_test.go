@@ -6,9 +6,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +26,13 @@ import (
 // benchServer runs the gateway over a SQLite store in a temp dir behind a
 // real HTTP server, with a per-partner rate limit.
 func benchServer(t *testing.T, adminID, adminSecret string, opts ...gateway.Option) *httptest.Server {
+	t.Helper()
+	return benchServerWatched(t, nil, adminID, adminSecret, opts...)
+}
+
+// benchServerWatched is benchServer with connState (if not nil) told of
+// every connection's state from the start.
+func benchServerWatched(t *testing.T, connState func(net.Conn, http.ConnState), adminID, adminSecret string, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
 	cat, err := policy.BundledCatalog()
@@ -62,7 +72,9 @@ func benchServer(t *testing.T, adminID, adminSecret string, opts ...gateway.Opti
 	}
 	srv := gateway.New(service.NewChecker(cat, st, app, st, service.WithReceiptBuilder(evlog)), service.NewEntries(st, cat), partners, access.NewTokens(key),
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithRateLimiter(limits), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}, opts...)...)
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.ConnState = connState
+	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		app.Close()
@@ -75,7 +87,10 @@ func TestBenchCommand(t *testing.T) {
 	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
 	ts := benchServer(t, id, secret, gateway.WithNoopEndpoint())
 	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
-		"--duration", "1s", "--concurrency", "4", "--rate", "50", "--subjects", "20", "--json"}
+		"--duration", "1s", "--concurrency", "4", "--rate", "50", "--subjects", "20",
+		// The schedule is checked whole below: no slot may be given up on a
+		// machine busy with other tests.
+		"--conn-wait", "5s", "--json"}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -189,4 +204,60 @@ func mustSubject(t *testing.T, i int) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestBenchOpenLoopConnectionsBounded: an open loop never holds more
+// connections to the server than --connections, and every slot is either
+// sent or counted as not sent: none vanishes, none is counted answered
+// without an answer.
+func TestBenchOpenLoopConnectionsBounded(t *testing.T) {
+	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
+	var mu sync.Mutex
+	open, most := 0, 0
+	ts := benchServerWatched(t, func(_ net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch st {
+		case http.StateNew:
+			open++
+			most = max(most, open)
+		case http.StateClosed, http.StateHijacked:
+			open--
+		}
+	}, id, secret)
+	var out, errOut bytes.Buffer
+	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "rate",
+		"--duration", "500ms", "--concurrency", "1", "--connections", "3", "--rate", "400", "--subjects", "20", "--json"}
+	if err := benchCmd(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
+	}
+	r := rep.Phases[0]
+	if r.Workers != 3 || r.Requests == 0 || r.Requests+r.NoConnection+r.Unsent != r.Scheduled || r.Throughput*r.ElapsedS > float64(r.Requests)+0.5 {
+		t.Errorf("rate phase: %d workers, %d scheduled, %d sent, %d without a connection, %d unsent, %.1f/s answered",
+			r.Workers, r.Scheduled, r.Requests, r.NoConnection, r.Unsent, r.Throughput)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 3 {
+		t.Errorf("%d connections open at once, want at most 3 (--connections)", most)
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for in, want := range map[string]string{"0": "0", "1,0": "0,1", "0-2,2": "0,1,2", " 3 , 1-1": "1,3"} {
+		got, err := parseCPUList(in)
+		if err != nil || formatCPUList(got) != want {
+			t.Errorf("%q: %v %v, want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "a", "2-1", "-1", "0,", "1024"} {
+		if got, err := parseCPUList(in); err == nil {
+			t.Errorf("%q: %v, want an error", in, got)
+		}
+	}
 }

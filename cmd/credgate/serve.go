@@ -338,6 +338,9 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		MaxHeaderBytes:    gateway.HTTPMaxHeaderBytes, // above the gateway's own limits, which answer problems
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Connections past server.max_connections are closed as they come:
+	// load shedding bounds the checks, this the connections they come on.
+	limited := gateway.LimitConnections(ln, cfg.Server.MaxConnections, logger)
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
 		"catalog_origin", cat.Origin(), "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
 	if adminLn != nil {
@@ -354,7 +357,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	printWelcome(stdout, ln.Addr().String(), adminID, cfg)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(limited) }()
 	select {
 	case err := <-errc:
 		appender.Close()

@@ -45,6 +45,8 @@ type Server struct {
 	// ChecksInFlight and CheckQueue bound the check path (load shedding).
 	ChecksInFlight int
 	CheckQueue     int
+	// MaxConnections bounds the connections open on Addr.
+	MaxConnections int
 
 	// AdminAddr is the operations listener (metrics, readiness, pprof);
 	// empty: those are served on Addr, without pprof.

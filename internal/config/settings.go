@@ -33,6 +33,8 @@ var settings = []*Setting{
 		func(c *Config) *int { return &c.Server.ChecksInFlight }, 1, 100_000),
 	integer("server.check_queue", "check-queue", "CREDGATE_CHECK_QUEUE", "checks that may wait for a slot beyond server.checks_in_flight (0: none wait)",
 		func(c *Config) *int { return &c.Server.CheckQueue }, 0, 100_000),
+	integer("server.max_connections", "max-connections", "CREDGATE_MAX_CONNECTIONS", "connections held open at once on server.addr; one accepted past it is closed at once, unread",
+		func(c *Config) *int { return &c.Server.MaxConnections }, 16, 1_000_000),
 
 	str("store.data_dir", "data-dir", "CREDGATE_DATA_DIR", "directory for the SQLite database, the generated keys and the generated administrator credential",
 		func(c *Config) *string { return &c.Store.DataDir }, nonEmpty("a directory path")),
