@@ -93,6 +93,10 @@ func WithMaxBatch(n int) Option {
 	}
 }
 
+// DefaultCommitsInFlight is how many batches may be committing at once
+// unless WithCommitsInFlight says otherwise.
+const DefaultCommitsInFlight = 1
+
 // WithCommitsInFlight sets how many batches may be committing at once
 // (default 1): a batch is handed to the sink while the one before it is
 // still committing only if the sink said that one is on its way
@@ -134,7 +138,7 @@ func WithCommitHook(fn func(recs []Record)) Option {
 
 // NewAppender starts the appender's commit loop.
 func NewAppender(sink Sink, opts ...Option) *Appender {
-	a := &Appender{sink: sink, maxBatch: 512, inFlight: 1, commitTimeout: 10 * time.Second, done: make(chan struct{})}
+	a := &Appender{sink: sink, maxBatch: 512, inFlight: DefaultCommitsInFlight, commitTimeout: 10 * time.Second, done: make(chan struct{})}
 	for _, o := range opts {
 		o(a)
 	}

@@ -99,6 +99,11 @@ func TestSIGKILLLosesNoAnsweredCheck(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		crashRun(t, bin, []string{"CREDGATE_POSTGRES_URL=" + testenv.FreshDatabase(t, "credgate_crash")})
 	})
+	// With a second commit sent while the first is in flight, a kill may
+	// fall between them: neither may lose an answered check.
+	t.Run("postgres-two-commits-in-flight", func(t *testing.T) {
+		crashRun(t, bin, []string{"CREDGATE_POSTGRES_URL=" + testenv.FreshDatabase(t, "credgate_crash"), "CREDGATE_COMMITS_IN_FLIGHT=2"})
+	})
 }
 
 func crashRun(t *testing.T, bin string, env []string) {

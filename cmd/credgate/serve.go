@@ -263,7 +263,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	defer stopLog() // before the store closes
 	// The store takes the leaf hashes computed as records queue.
-	appender := evidence.NewAppender(st, evidence.WithLeafSink(st))
+	appender := evidence.NewAppender(st, evidence.WithLeafSink(st), evidence.WithCommitsInFlight(cfg.Evidence.CommitsInFlight))
 	// Checks whose evidence the log cannot commit in time are spooled.
 	checkLog, spoolOpts, stopSpool, err := startSpool(ctx, cfg, appender, st, signer, kind, logger)
 	if err != nil {

@@ -96,6 +96,10 @@ type Evidence struct {
 	Spool      bool
 	SpoolDir   string
 	SpoolMaxMB int
+	// CommitsInFlight: evidence commits sent before the previous one is
+	// acknowledged (1 or 2; 2 only pays where PostgreSQL has cores of its
+	// own, docs/PERFORMANCE.md).
+	CommitsInFlight int
 }
 
 // Access is partner access: token keys, quotas, throttles, proxies and the

@@ -80,7 +80,7 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		Store: Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout, ScreeningRetention: service.DefaultScreeningRetention},
 		Cache: Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL},
 		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second,
-			Spool: true, SpoolMaxMB: evidence.DefaultSpoolMaxBytes >> 20},
+			Spool: true, SpoolMaxMB: evidence.DefaultSpoolMaxBytes >> 20, CommitsInFlight: evidence.DefaultCommitsInFlight},
 		Access: Access{RateLimit: gateway.DefaultRateLimit, AuthFailureLimit: gateway.DefaultAuthFailuresPerAddress,
 			AuthFailureLimitPerClient: gateway.DefaultAuthFailuresPerClient, RateLimitPrefix: "credgate:ratelimit"},
 		Log:     Log{Level: "info", Format: "json"},

@@ -76,6 +76,8 @@ var settings = []*Setting{
 		func(c *Config) *string { return &c.Evidence.SpoolDir }, nil),
 	integer("evidence.spool_max_mb", "spool-max-mb", "CREDGATE_SPOOL_MAX_MB", "size limit of the evidence spool in MiB; past it checks fail closed (503)",
 		func(c *Config) *int { return &c.Evidence.SpoolMaxMB }, 1, 1<<20),
+	integer("evidence.commits_in_flight", "commits-in-flight", "CREDGATE_COMMITS_IN_FLIGHT", "evidence commits sent before the previous one is acknowledged (PostgreSQL; 1 or 2)",
+		func(c *Config) *int { return &c.Evidence.CommitsInFlight }, 1, 2),
 
 	secret(str("access.token_key", "token-key", "CREDGATE_TOKEN_KEY", "base64 Ed25519 seed signing access tokens; every replica needs the same one (empty: generated into the data dir)",
 		func(c *Config) *string { return &c.Access.TokenKey }, optional(checkSeed))),
