@@ -42,20 +42,10 @@ func newAuthBench(b *testing.B) *authBench {
 	}
 	app := evidence.NewAppender(st)
 	b.Cleanup(func() { app.Close(); st.Close() })
-	partners := service.NewPartners(st, cat)
-	p, secret, err := partners.Create(ctx, service.NewPartnerInput{Name: "bench", Actions: []string{"bank_credit"}, RateLimit: "1000000000-S"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, cred, err := partners.Authenticate(ctx, p.ClientID, secret)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	tokens := access.NewTokens(key)
-	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), partners, tokens)
+	bp := newBenchPartner(b, st, cat, "bank_credit", "1000000000-S")
+	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), bp.partners, bp.tokens)
 	body, _ := json.Marshal(checkBody("914403001922038216", "bank_credit"))
-	return &authBench{handler: srv.Handler(), tokens: tokens, partner: p, cred: cred, body: body}
+	return &authBench{handler: srv.Handler(), tokens: bp.tokens, partner: bp.partner, cred: bp.cred, body: body}
 }
 
 func (ab *authBench) check(b *testing.B, tok string) {

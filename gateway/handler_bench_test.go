@@ -3,8 +3,6 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/evidence"
@@ -94,18 +91,9 @@ func newHandlerBench(b *testing.B) *handlerBench {
 	b.Cleanup(tier.Close)
 	app := evidence.NewAppender(&memSink{})
 	b.Cleanup(app.Close)
-	partners := service.NewPartners(st, cat)
-	p, secret, err := partners.Create(ctx, service.NewPartnerInput{Name: "bench", Actions: []string{"government_procurement"}, RateLimit: "1000000000-M"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, cred, err := partners.Authenticate(ctx, p.ClientID, secret)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	tokens := access.NewTokens(key)
-	tok, err := tokens.Issue(p.ClientID, string(p.Role), cred)
+	bp := newBenchPartner(b, st, cat, "government_procurement", "1000000000-M")
+	partners, tokens, p := bp.partners, bp.tokens, bp.partner
+	tok, err := tokens.Issue(p.ClientID, string(p.Role), bp.cred)
 	if err != nil {
 		b.Fatal(err)
 	}

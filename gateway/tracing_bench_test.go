@@ -3,8 +3,6 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +13,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
@@ -78,17 +75,8 @@ func BenchmarkCheckTracing(b *testing.B) {
 			}
 			app := evidence.NewAppender(&memSink{})
 			b.Cleanup(func() { app.Close(); st.Close() })
-			partners := service.NewPartners(st, cat)
-			p, secret, err := partners.Create(ctx, service.NewPartnerInput{Name: "bench", Actions: []string{"bank_credit"}, RateLimit: "1000000000-S"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, cred, err := partners.Authenticate(ctx, p.ClientID, secret)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, key, _ := ed25519.GenerateKey(rand.Reader)
-			tokens := access.NewTokens(key)
+			bp := newBenchPartner(b, st, cat, "bank_credit", "1000000000-S")
+			partners, tokens, p, cred := bp.partners, bp.tokens, bp.partner, bp.cred
 			var gopts []gateway.Option
 			var copts []service.CheckerOption
 			if tp := tc.tp(); tp != nil {
