@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// benchMaxCPU bounds the CPU numbers --cpu accepts (the affinity mask
-// pinCPUs builds has this many bits).
+// benchMaxCPU bounds the CPU numbers --cpu accepts: unix.CPUSet, the
+// affinity mask pinCPUs builds, has this many bits.
 const benchMaxCPU = 1024
 
 // parseCPUList reads a CPU list as taskset -c takes it: numbers and

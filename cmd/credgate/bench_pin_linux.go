@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // pinCPUs restricts every thread of this process to cpus. Affinity is per
@@ -14,9 +16,9 @@ import (
 // by one, and those it starts later inherit the mask from the thread
 // that starts them. Twice over, for a thread started during the first pass.
 func pinCPUs(cpus []int) error {
-	var mask [benchMaxCPU / 64]uint64
+	var set unix.CPUSet
 	for _, c := range cpus {
-		mask[c/64] |= 1 << (c % 64)
+		set.Set(c)
 	}
 	for range 2 {
 		tasks, err := os.ReadDir("/proc/self/task")
@@ -28,9 +30,9 @@ func pinCPUs(cpus []int) error {
 			if err != nil {
 				continue
 			}
-			_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, uintptr(tid), unsafe.Sizeof(mask), uintptr(unsafe.Pointer(&mask)))
-			if errno != 0 && errno != syscall.ESRCH { // ESRCH: the thread has exited
-				return fmt.Errorf("sched_setaffinity(CPU %s): %w", formatCPUList(cpus), errno)
+			err = unix.SchedSetaffinity(tid, &set)
+			if err != nil && !errors.Is(err, unix.ESRCH) { // ESRCH: the thread has exited
+				return fmt.Errorf("sched_setaffinity(CPU %s): %w", formatCPUList(cpus), err)
 			}
 		}
 	}
