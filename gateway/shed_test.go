@@ -66,14 +66,7 @@ func (s *stalledSink) AppendBatch(ctx context.Context, recs []evidence.Record) (
 // store catches up, and so are checks after.
 func TestChecksPastCapacityAreShed(t *testing.T) {
 	t.Parallel()
-	var sink *stalledSink
-	h := newHarness(t, func(c *harnessConfig) {
-		c.gateway = append(c.gateway, gateway.WithCheckCapacity(1, 1))
-		c.wrap = func(st service.Store) service.Store {
-			sink = &stalledSink{Store: st}
-			return sink
-		}
-	})
+	h, sink := shedHarness(t)
 	// Creating the partner records an act through the same sink, which
 	// stalls only from here on.
 	_, tok := h.partner("shed bank", "government_procurement")
@@ -131,14 +124,7 @@ func TestChecksPastCapacityAreShed(t *testing.T) {
 // client refused over and over keeps its one connection.
 func TestShedsAtOnceAndQueueStaysBounded(t *testing.T) {
 	t.Parallel()
-	var sink *stalledSink
-	h := newHarness(t, func(c *harnessConfig) {
-		c.gateway = append(c.gateway, gateway.WithCheckCapacity(1, 1))
-		c.wrap = func(st service.Store) service.Store {
-			sink = &stalledSink{Store: st}
-			return sink
-		}
-	})
+	h, sink := shedHarness(t)
 	_, tok := h.partner("shed bank", "government_procurement")
 	sink.arm()
 	t.Cleanup(sink.free) // before the harness closes the store
@@ -346,4 +332,19 @@ func TestConnectionsPastTheLimitAreClosed(t *testing.T) {
 	if n := limit.Open(); n != 2 {
 		t.Errorf("Open %d, want 2", n)
 	}
+}
+
+// shedHarness is a gateway with one check slot and one queue place whose
+// evidence commits stall, once armed, until freed.
+func shedHarness(t *testing.T) (*harness, *stalledSink) {
+	t.Helper()
+	var sink *stalledSink
+	h := newHarness(t, func(c *harnessConfig) {
+		c.gateway = append(c.gateway, gateway.WithCheckCapacity(1, 1))
+		c.wrap = func(st service.Store) service.Store {
+			sink = &stalledSink{Store: st}
+			return sink
+		}
+	})
+	return h, sink
 }
