@@ -47,6 +47,32 @@ const guardSQL = `SELECT 1 / (CASE WHEN h.size = $1 AND h.root = $2
 	AND (SELECT coalesce(max(idx) + 1, 0) FROM evidence) = $1
 	THEN 1 ELSE 0 END) FROM evidence_tree_head h WHERE h.id = 1`
 
+// lockSQL takes the append lock; lockWrittenSQL also tells the statement
+// trigger evidence_checks_derived (migration 0016) that the batch's derived
+// rows are written by the store (insertCheckIndexSQL and the two below), so
+// it returns without reading the records.
+const (
+	lockSQL        = `SELECT pg_advisory_xact_lock($1, $2)`
+	lockWrittenSQL = `SELECT pg_advisory_xact_lock($1, $2), set_config('credgate.check_rows', 'written', true)`
+)
+
+// The rows derived from a batch's checks (sqlcommon.ReadPGCheckRows), at
+// the indexes from $1. Plain inserts: their keys are the records' ids,
+// which evidence's unique id has just admitted, so none is there already
+// (the trigger's ON CONFLICT DO NOTHING never skipped a row, and cost a
+// speculative insertion per row). A subject checked again keeps its latest
+// time, as the trigger's upsert did.
+const (
+	insertCheckIndexSQL = `INSERT INTO check_index (check_id, idx, partner, subject, action, outcome, region, checked_at)
+	SELECT r.id, $1::bigint + r.off, r.partner, r.subject, r.action, r.outcome, r.region, r.at
+	FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+		AS r(id, off, partner, subject, action, outcome, region, at)`
+	insertCheckListsSQL = `INSERT INTO check_lists (check_id, list) SELECT * FROM unnest($1::text[], $2::text[])`
+	upsertCheckedSQL    = `INSERT INTO checked_subjects (subject, partner, checked_at)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+	ON CONFLICT (subject, partner) DO UPDATE SET checked_at = greatest(checked_subjects.checked_at, excluded.checked_at)`
+)
+
 // divisionByZero is the SQLSTATE guardSQL raises when the log has moved.
 const divisionByZero = "22012"
 
@@ -256,6 +282,18 @@ type recordRows struct {
 	levels              []int16
 	idxs                []int64
 	nodeHashes          pgtype.FlatArray[[]byte]
+	// checks are the rows derived from the batch's checks, written by the
+	// store when written is true (else by the trigger).
+	checks  sqlcommon.PGCheckRows
+	written bool
+}
+
+// lockSQL is the statement taking the append lock for these rows.
+func (r *recordRows) lockSQL() string {
+	if r.written {
+		return lockWrittenSQL
+	}
+	return lockSQL
 }
 
 // newRecordRows fills rows from the pool with recs; putRows returns them.
@@ -273,6 +311,7 @@ func (s *Store) newRecordRows(recs []evidence.Record) *recordRows {
 		r.ats = append(r.ats, storeutil.Time(rec.At))
 		r.bodies, r.salts, r.hashes = append(r.bodies, nonNil(rec.Body)), append(r.salts, nonNil(rec.Salt)), append(r.hashes, rec.Hash[:])
 	}
+	r.checks, r.written = sqlcommon.ReadPGCheckRows(recs)
 	return r
 }
 
@@ -282,6 +321,7 @@ func (s *Store) putRows(r *recordRows) {
 	clear(r.salts)
 	clear(r.hashes)
 	clear(r.nodeHashes)
+	r.checks = sqlcommon.PGCheckRows{}
 	s.rowsPool.Put(r)
 }
 
@@ -297,6 +337,18 @@ func (r *recordRows) queueWrites(b *pgx.Batch, next int64, nodes []evidence.Node
 	if r.n > 0 {
 		b.Queue(appendSQL, next, r.ids, r.kinds, r.callers, r.ats, r.bodies, r.salts, r.hashes)
 	}
+	if c := &r.checks; r.written {
+		if len(c.IndexIDs) > 0 {
+			b.Queue(insertCheckIndexSQL, next, c.IndexIDs, c.IndexOffsets, c.IndexPartners, c.Subjects, c.Actions,
+				c.Outcomes, c.Regions, c.IndexAts)
+		}
+		if len(c.ListIDs) > 0 {
+			b.Queue(insertCheckListsSQL, c.ListIDs, c.Lists)
+		}
+		if len(c.CheckedSubjects) > 0 {
+			b.Queue(upsertCheckedSQL, c.CheckedSubjects, c.CheckedPartners, c.CheckedAts)
+		}
+	}
 	b.Queue(insertNodesSQL, r.levels, r.idxs, r.nodeHashes)
 	b.Queue(sqlcommon.UpdateHeadSQL, int64(h.Size), h.Root[:], nonNil(h.Border))
 }
@@ -310,6 +362,19 @@ func (r *recordRows) readWrites(br pgx.BatchResults) error {
 		}
 		if tag.RowsAffected() != int64(r.n) {
 			return fmt.Errorf("inserted %d of %d records", tag.RowsAffected(), r.n)
+		}
+	}
+	if c := &r.checks; r.written {
+		for _, q := range []struct {
+			rows int
+			what string
+		}{{len(c.IndexIDs), "check index"}, {len(c.ListIDs), "check lists"}, {len(c.CheckedSubjects), "checked subjects"}} {
+			if q.rows == 0 {
+				continue
+			}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("insert %s: %w", q.what, err)
+			}
 		}
 	}
 	if _, err := br.Exec(); err != nil {
@@ -330,7 +395,7 @@ func (r *recordRows) readWrites(br pgx.BatchResults) error {
 // log does not end at base.
 func (s *Store) appendAfter(ctx context.Context, base, h evidence.Head, nodes []evidence.Node, rows *recordRows, sent bool) error {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, appendLockClass, s.appendLockKey)
+	b.Queue(rows.lockSQL(), appendLockClass, s.appendLockKey)
 	b.Queue(guardSQL, int64(base.Size), base.Root[:])
 	rows.queueWrites(b, int64(base.Size), nodes, h)
 	br := s.pool.SendBatch(ctx, b)
@@ -382,7 +447,7 @@ func (s *Store) appendLocked(ctx context.Context, rows *recordRows, leaves [][ev
 			root, border []byte
 		)
 		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, appendLockClass, s.appendLockKey)
+		b.Queue(rows.lockSQL(), appendLockClass, s.appendLockKey)
 		b.Queue(sqlcommon.HeadSQL)
 		br := tx.SendBatch(ctx, b)
 		if _, err := br.Exec(); err != nil {
