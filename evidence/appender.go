@@ -148,7 +148,9 @@ func WithCommitHook(fn func(recs []Record)) Option {
 // CommitObserver is told where a record's time in the appender goes: the
 // wait from its Append to the start of its batch's commit (behind the
 // commit in flight, then filling its batch), and the batch's commit. Both
-// are called from the commit loop and must not block.
+// are called by whatever commits the batch — with two commits in flight,
+// two goroutines at once — before its callers are answered, so they must
+// be safe for concurrent use and must not block.
 type CommitObserver interface {
 	// Waited is called once per record handed to the sink: wait is the
 	// time from its Append to the start of its batch's commit, total to
