@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -66,6 +67,12 @@ type Appender struct {
 	// must not block for long. The Merkle tree is not grown here but in the
 	// sink's transaction, so that it commits or rolls back with the records.
 	committed func(recs []Record)
+	// observer, when set, is told each record's wait and each batch's
+	// commit time (WithCommitObserver).
+	observer CommitObserver
+	// lastEnd is when the last commit ended (unix nanoseconds), kept only
+	// with an observer, for the next batch's start lag.
+	lastEnd atomic.Int64
 }
 
 type appendReq struct {
@@ -74,6 +81,8 @@ type appendReq struct {
 	leaf [HashSize]byte
 	ctx  context.Context
 	res  chan appendRes
+	// queued is when the record was queued; read only with an observer.
+	queued time.Time
 }
 
 type appendRes struct {
@@ -136,6 +145,33 @@ func WithCommitHook(fn func(recs []Record)) Option {
 	return func(a *Appender) { a.committed = fn }
 }
 
+// CommitObserver is told where a record's time in the appender goes: the
+// wait from its Append to the start of its batch's commit (behind the
+// commit in flight, then filling its batch), and the batch's commit. Both
+// are called by whatever commits the batch — with two commits in flight,
+// two goroutines at once — before its callers are answered, so they must
+// be safe for concurrent use and must not block.
+type CommitObserver interface {
+	// Waited is called once per record handed to the sink: wait is the
+	// time from its Append to the start of its batch's commit, total to
+	// the commit's end.
+	Waited(wait, total time.Duration)
+	// Committed is called once per batch with its records, its start lag
+	// and the time the sink took to commit it (failed commits too: err is
+	// then set). The lag runs from when the batch could have started — its
+	// oldest record queued, or the commit before it ended, whichever is
+	// later — to its start: time the commit loop waited for a CPU (with
+	// two commits in flight, also for the batch to fill).
+	Committed(records int, lag, took time.Duration, err error)
+}
+
+// WithCommitObserver reports every record's wait and every batch's
+// commit time to o (serve turns them into histograms). Without it the
+// appender reads no clock per record.
+func WithCommitObserver(o CommitObserver) Option {
+	return func(a *Appender) { a.observer = o }
+}
+
 // NewAppender starts the appender's commit loop.
 func NewAppender(sink Sink, opts ...Option) *Appender {
 	a := &Appender{sink: sink, maxBatch: 512, inFlight: DefaultCommitsInFlight, commitTimeout: 10 * time.Second, done: make(chan struct{})}
@@ -180,6 +216,13 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 		reqs[i] = &appendReq{rec: rec, ctx: ctx, res: make(chan appendRes, 1)}
 		if a.leafSink != nil {
 			reqs[i].leaf = LeafHash(rec)
+		}
+	}
+	if a.observer != nil {
+		// After sealing and hashing: the wait counts the queue only.
+		now := time.Now()
+		for _, req := range reqs {
+			req.queued = now
 		}
 	}
 	a.closeMu.RLock()
@@ -370,7 +413,24 @@ func (a *Appender) commit(f, prev *flight, live []*appendReq, recs []Record, lea
 		idx, err = a.sink.AppendBatch(cctx, recs)
 	}
 	cancel()
-	traceBatch(live, len(recs), time.Since(start))
+	took := time.Since(start)
+	traceBatch(live, len(recs), took)
+	if o := a.observer; o != nil {
+		prevEnd := time.Unix(0, a.lastEnd.Swap(start.Add(took).UnixNano()))
+		oldest := live[0].queued
+		for _, r := range live {
+			w := start.Sub(r.queued)
+			o.Waited(w, w+took)
+			if r.queued.Before(oldest) {
+				oldest = r.queued
+			}
+		}
+		ready := oldest
+		if prevEnd.After(ready) {
+			ready = prevEnd
+		}
+		o.Committed(len(recs), max(0, start.Sub(ready)), took, err)
+	}
 	if prev != nil {
 		<-prev.done
 	}

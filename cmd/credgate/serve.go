@@ -263,7 +263,9 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	defer stopLog() // before the store closes
 	// The store takes the leaf hashes computed as records queue.
-	appender := evidence.NewAppender(st, evidence.WithLeafSink(st), evidence.WithCommitsInFlight(cfg.Evidence.CommitsInFlight))
+	commits := newCommitMetrics()
+	appender := evidence.NewAppender(st, evidence.WithLeafSink(st), evidence.WithCommitsInFlight(cfg.Evidence.CommitsInFlight),
+		evidence.WithCommitObserver(commits))
 	// Checks whose evidence the log cannot commit in time are spooled.
 	checkLog, spoolOpts, stopSpool, err := startSpool(ctx, cfg, appender, st, signer, kind, logger)
 	if err != nil {
@@ -292,7 +294,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 
 	receipts := service.NewReceipts(st, evlog)
-	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithTracerProvider(tp), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, receipts)}
+	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithTracerProvider(tp), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, receipts),
+		gateway.WithCollectors(commits.collectors()...)}
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
 	lifecycle := service.NewLifecycle(entries, st)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"regexp"
 	"testing"
@@ -36,6 +37,23 @@ func TestServeAdminListener(t *testing.T) {
 		}
 		if code := get(base + p); code != http.StatusNotFound {
 			t.Errorf("partner GET %s: %d, want 404", p, code)
+		}
+	}
+	// The appender's histograms are there, with the start's own record
+	// (the catalogue loaded) committed.
+	res, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"credgate_evidence_commit_seconds", "credgate_evidence_commit_start_lag_seconds", "credgate_evidence_batch_records",
+		"credgate_evidence_queue_wait_seconds", "credgate_evidence_append_seconds"} {
+		if !regexp.MustCompile(`(?m)^` + name + `_count [1-9]`).Match(body) {
+			t.Errorf("/metrics has no observation of %s", name)
 		}
 	}
 	// The partner port still answers partners.
