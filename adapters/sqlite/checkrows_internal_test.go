@@ -458,7 +458,7 @@ func TestMigrationKeepsDerivedRows(t *testing.T) {
 
 // openRaw opens the database of dir on one connection, without migrating.
 func openRaw(ctx context.Context, dir string) (*Store, error) {
-	w, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), config{busyTimeout: 5 * time.Second}, true))
+	w, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), config{busyTimeout: 5 * time.Second}, connWrite))
 	if err != nil {
 		return nil, err
 	}

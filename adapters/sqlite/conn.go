@@ -61,6 +61,7 @@ type db struct {
 	// prepared holds statements prepared once on the write connection
 	// (the evidence inserts: Store.prepareEvidence), keyed by text.
 	prepared *preparedStmts
+	ckpt     *checkpointer // told of every commit; nil: none
 }
 
 // preparedStmts is filled once at Open and only read afterwards.
@@ -102,7 +103,9 @@ func (d db) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
 }
 
 func (d db) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return execAffected(d.w.ExecContext(ctx, q, toArgs(args)...))
+	n, err := execAffected(d.w.ExecContext(ctx, q, toArgs(args)...))
+	d.ckpt.committed()
+	return n, err
 }
 
 // InTx runs fn in a transaction of the write connection, which begins
@@ -116,7 +119,11 @@ func (d db) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
 	if err := fn(sqlTx{tx, d.prepared}); err != nil {
 		return err
 	}
-	return mapErr(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return mapErr(err)
+	}
+	d.ckpt.committed()
+	return nil
 }
 
 type sqlTx struct {

@@ -56,6 +56,15 @@ func TestPragmas(t *testing.T) {
 	}
 	check("write", s.w, 1, false)
 	check("read", s.r, 3, true)
+	check("checkpoint", s.ckpt.db, 1, false)
+	// The writer leaves checkpoints to the checkpointer.
+	var auto int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil {
+		t.Fatal(err)
+	}
+	if auto != 0 {
+		t.Errorf("write connection: wal_autocheckpoint = %d, want 0", auto)
+	}
 }
 
 // TestEvidenceAppendOnly checks that the schema refuses to delete or
