@@ -90,5 +90,6 @@ func (s *Store) PruneSubjectChanges(ctx context.Context, before uint64) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: prune subject changes: %w", err)
 	}
+	s.ckpt.committed()
 	return nil
 }

@@ -419,6 +419,12 @@ func TestMigrationKeepsDerivedRows(t *testing.T) {
 	if got := dumpDerived(t, s); !mapsEqual(got, wantOld) {
 		t.Fatalf("after 0013: %v, want %v", got, wantOld)
 	}
+	// 0014 started each kept subject's floor at its checked_at.
+	var floors int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM checked_subjects WHERE checked_floor = checked_at`).
+		Scan(&floors); err != nil || floors != 2 {
+		t.Fatalf("%d checked subjects with their floor at checked_at after 0014, want 2 (%v)", floors, err)
+	}
 	var triggers int
 	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'
 		AND name IN ('evidence_index_check', 'evidence_check_subject')`).Scan(&triggers); err != nil || triggers != 0 {
@@ -458,7 +464,7 @@ func TestMigrationKeepsDerivedRows(t *testing.T) {
 
 // openRaw opens the database of dir on one connection, without migrating.
 func openRaw(ctx context.Context, dir string) (*Store, error) {
-	w, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), config{busyTimeout: 5 * time.Second}, true))
+	w, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), config{busyTimeout: 5 * time.Second}, connWrite))
 	if err != nil {
 		return nil, err
 	}

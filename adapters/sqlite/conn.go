@@ -19,6 +19,17 @@ var dialect = sqlcommon.Dialect{
 	DeriveChecks: true,
 	// Binding $N looks its name up in a list, once per parameter.
 	AnonymousParams: true,
+	// Migration 0014 keys check_index by idx; a check's id is its record's.
+	CheckByID: func(p string) string {
+		return `c.idx = (SELECT e.idx FROM evidence e WHERE e.id = ` + p + `) AND c.check_id = ` + p
+	},
+	// Migration 0014: the index is on checked_floor, never later than
+	// checked_at; the rows kept get their floor raised to checked_at, so
+	// that the next pruning does not read them again.
+	PruneCheckedSQL: []string{
+		`DELETE FROM checked_subjects WHERE checked_floor < $1 AND checked_at < $1`,
+		`UPDATE checked_subjects SET checked_floor = checked_at WHERE checked_floor < $1`,
+	},
 	JSONValues: func(p string) string {
 		return `json_each(` + p + `)`
 	},
@@ -61,6 +72,7 @@ type db struct {
 	// prepared holds statements prepared once on the write connection
 	// (the evidence inserts: Store.prepareEvidence), keyed by text.
 	prepared *preparedStmts
+	ckpt     *checkpointer // told of every commit; nil: none
 }
 
 // preparedStmts is filled once at Open and only read afterwards.
@@ -102,7 +114,9 @@ func (d db) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
 }
 
 func (d db) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return execAffected(d.w.ExecContext(ctx, q, toArgs(args)...))
+	n, err := execAffected(d.w.ExecContext(ctx, q, toArgs(args)...))
+	d.ckpt.committed()
+	return n, err
 }
 
 // InTx runs fn in a transaction of the write connection, which begins
@@ -116,7 +130,11 @@ func (d db) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
 	if err := fn(sqlTx{tx, d.prepared}); err != nil {
 		return err
 	}
-	return mapErr(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return mapErr(err)
+	}
+	d.ckpt.committed()
+	return nil
 }
 
 type sqlTx struct {

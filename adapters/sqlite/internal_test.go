@@ -56,6 +56,18 @@ func TestPragmas(t *testing.T) {
 	}
 	check("write", s.w, 1, false)
 	check("read", s.r, 3, true)
+	check("checkpoint", s.ckpt.db, 1, false)
+	// The writer leaves checkpoints to the checkpointer and keeps its
+	// statement journals in memory (2: MEMORY).
+	for pragma, want := range map[string]int{"wal_autocheckpoint": 0, "temp_store": 2} {
+		var got int
+		if err := s.w.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("write connection: %s = %d, want %d", pragma, got, want)
+		}
+	}
 }
 
 // TestEvidenceAppendOnly checks that the schema refuses to delete or

@@ -23,7 +23,9 @@ const (
 	insertIndexPrefix = `INSERT OR IGNORE INTO check_index (check_id, idx, partner, subject, action, outcome, region, checked_at) VALUES `
 	insertListsPrefix = `INSERT OR IGNORE INTO check_lists (check_id, list) VALUES `
 	// A subject checked twice keeps its latest time, whatever the order.
-	insertSubjectsPrefix = `INSERT INTO checked_subjects (subject, partner, checked_at) VALUES `
+	// checked_floor (SQLite's 0014) is set on insert only: a later check
+	// leaves its index entry where it is (PruneCheckedSQL).
+	insertSubjectsPrefix = `INSERT INTO checked_subjects (subject, partner, checked_at, checked_floor) VALUES `
 	insertSubjectsSuffix = ` ON CONFLICT (subject, partner) DO UPDATE SET checked_at = max(checked_at, excluded.checked_at)`
 )
 
@@ -496,11 +498,11 @@ func (s *Store) derivedInserts(stmts []Stmt, recs []evidence.Record, first uint6
 	stmts = s.chunked(stmts, insertIndexPrefix, "", 8, indexPerInsert, c.index)
 	stmts = s.chunked(stmts, insertListsPrefix, "", 2, listsPerInsert, c.lists)
 	if len(c.subjects) > 0 {
-		args := make([]any, 0, 3*len(c.subjects))
+		args := make([]any, 0, 4*len(c.subjects))
 		for _, cs := range c.subjects {
-			args = append(args, cs.subject, cs.partner, cs.at)
+			args = append(args, cs.subject, cs.partner, cs.at, cs.at)
 		}
-		stmts = s.chunked(stmts, insertSubjectsPrefix, insertSubjectsSuffix, 3, subjectsPerInsert, args)
+		stmts = s.chunked(stmts, insertSubjectsPrefix, insertSubjectsSuffix, 4, subjectsPerInsert, args)
 	}
 	return append(stmts, c.slow...)
 }

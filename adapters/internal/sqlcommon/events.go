@@ -208,8 +208,16 @@ func (s *Store) PruneEvents(ctx context.Context, before, checkedBefore time.Time
 		if n, err = tx.Exec(ctx, `DELETE FROM events WHERE created_at < $1`, before); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM checked_subjects WHERE checked_at < $1`, checkedBefore)
-		return err
+		prune := s.d.PruneCheckedSQL
+		if prune == nil {
+			prune = []string{`DELETE FROM checked_subjects WHERE checked_at < $1`}
+		}
+		for _, q := range prune {
+			if _, err := tx.Exec(ctx, q, checkedBefore); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, s.errf("prune events: %w", err)

@@ -59,7 +59,7 @@ func (s *Store) EvidenceInsertTexts() []string {
 			out = append(out, s.multiRowInsert(insertListsPrefix, "", 2, c))
 		}
 		for c := 1; c <= subjectsPerInsert; c *= 2 {
-			out = append(out, s.multiRowInsert(insertSubjectsPrefix, insertSubjectsSuffix, 3, c))
+			out = append(out, s.multiRowInsert(insertSubjectsPrefix, insertSubjectsSuffix, 4, c))
 		}
 		out = append(out, checkIndexSQL, checkListsSQL)
 	}

@@ -27,7 +27,7 @@ func scanCheck(r Rows) (service.IndexedCheck, error) {
 
 // IndexedCheck returns one check of the index.
 func (s *Store) IndexedCheck(ctx context.Context, checkID string) (service.IndexedCheck, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+checkColumns+` FROM check_index c WHERE c.check_id = $1`, checkID)
+	rows, err := s.db.Query(ctx, `SELECT `+checkColumns+` FROM check_index c WHERE `+s.d.checkByID("$1"), checkID)
 	out, err := collect(rows, err, scanCheck)
 	if err != nil {
 		return service.IndexedCheck{}, s.errf("read check %q: %w", checkID, err)
@@ -223,7 +223,8 @@ func (s *Store) OverdueCounts(ctx context.Context, q service.StatsQuery, cutoffs
 
 // LastChecks answers the probes with one query of index probes (each the
 // last check of a subject for an action before a time: one descent of
-// check_index_subject) and one read of the checks found.
+// check_index_subject) and one read of the checks found, by idx (the key of
+// SQLite's check_index, an index of PostgreSQL's).
 func (s *Store) LastChecks(ctx context.Context, partner string, probes []service.CheckProbe) ([]service.ProbeHit, error) {
 	if len(probes) > service.MaxProbes {
 		return nil, s.errf("%d probes, at most %d", len(probes), service.MaxProbes)
@@ -239,41 +240,41 @@ func (s *Store) LastChecks(ctx context.Context, partner string, probes []service
 	}
 	parts := make([]string, len(probes))
 	for i, p := range probes {
-		parts[i] = `SELECT ` + strconv.Itoa(i) + `, (SELECT c.check_id FROM check_index c WHERE c.subject = ` + a.add(p.Subject) +
+		parts[i] = `SELECT ` + strconv.Itoa(i) + `, (SELECT c.idx FROM check_index c WHERE c.subject = ` + a.add(p.Subject) +
 			` AND c.action = ` + a.add(p.Action) + ` AND c.checked_at <= ` + a.add(storeutil.Time(p.At)) +
 			` AND c.checked_at > ` + a.add(storeutil.Time(p.Since)) + byPartner + ` ORDER BY c.checked_at DESC LIMIT 1)`
 	}
 	type hit struct {
-		n  int64
-		id *string
+		n   int64
+		idx *int64
 	}
 	rows, err := s.db.Query(ctx, strings.Join(parts, " UNION ALL "), a...)
 	hits, err := collect(rows, err, func(r Rows) (hit, error) {
 		var h hit
-		err := r.Scan(&h.n, &h.id)
+		err := r.Scan(&h.n, &h.idx)
 		return h, err
 	})
 	if err != nil {
 		return nil, s.errf("probe checks: %w", err)
 	}
 	var ids args
-	at := map[string][]int{}
+	at := map[int64][]int{}
 	var ph []string
 	for _, h := range hits {
-		if h.id == nil {
+		if h.idx == nil {
 			continue
 		}
-		if _, seen := at[*h.id]; !seen {
-			ph = append(ph, ids.add(*h.id))
+		if _, seen := at[*h.idx]; !seen {
+			ph = append(ph, ids.add(*h.idx))
 		}
-		at[*h.id] = append(at[*h.id], int(h.n))
+		at[*h.idx] = append(at[*h.idx], int(h.n))
 	}
 	if len(ph) == 0 {
 		return out, nil
 	}
 	rows, err = s.db.Query(ctx, `SELECT `+checkColumns+`,
 		coalesce((SELECT f.decision FROM feedback f WHERE f.check_id = c.check_id ORDER BY f.idx DESC LIMIT 1), '')
-		FROM check_index c WHERE c.check_id IN (`+strings.Join(ph, ", ")+`)`, ids...)
+		FROM check_index c WHERE c.idx IN (`+strings.Join(ph, ", ")+`)`, ids...)
 	found, err := collect(rows, err, func(r Rows) (service.ProbeHit, error) {
 		var c service.IndexedCheck
 		var h service.ProbeHit
@@ -286,7 +287,7 @@ func (s *Store) LastChecks(ctx context.Context, partner string, probes []service
 		return nil, s.errf("read probed checks: %w", err)
 	}
 	for _, h := range found {
-		for _, i := range at[h.Check.CheckID] {
+		for _, i := range at[h.Check.Index] {
 			out[i] = h
 		}
 	}

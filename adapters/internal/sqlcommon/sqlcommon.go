@@ -117,6 +117,23 @@ type Dialect struct {
 	// name of each numbered parameter it binds by a scan of the
 	// statement's names, quadratic over a chunk's 2 048 parameters.
 	AnonymousParams bool
+	// CheckByID, if set, is the condition finding the row of check_index c
+	// of the check whose id is the parameter p, where check_id is not
+	// indexed (SQLite since its 0014: through the log's index of record
+	// ids); unset, c.check_id = p.
+	CheckByID func(p string) string
+	// PruneCheckedSQL, if set, are the statements deleting the checked
+	// subjects last checked before $1 (SQLite since its 0014, whose index
+	// is on checked_floor); unset, one DELETE by checked_at.
+	PruneCheckedSQL []string
+}
+
+// checkByID is Dialect.CheckByID or its default.
+func (d Dialect) checkByID(p string) string {
+	if d.CheckByID != nil {
+		return d.CheckByID(p)
+	}
+	return `c.check_id = ` + p
 }
 
 // NodeKey is a tree node's key as stored.

@@ -1,0 +1,275 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/service"
+)
+
+// recordingDB is db noting the text and arguments of every statement the
+// shared logic runs.
+type recordingDB struct {
+	db
+	mu    *sync.Mutex
+	stmts *[]sqlcommon.Stmt
+}
+
+func (r recordingDB) note(q string, args []any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*r.stmts = append(*r.stmts, sqlcommon.Stmt{SQL: q, Args: args})
+}
+
+func (r recordingDB) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
+	r.note(q, args)
+	return r.db.Query(ctx, q, args...)
+}
+
+func (r recordingDB) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
+	r.note(q, args)
+	return r.db.QueryRow(ctx, q, args...)
+}
+
+func (r recordingDB) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	r.note(q, args)
+	return r.db.Exec(ctx, q, args...)
+}
+
+func (r recordingDB) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
+	return r.db.InTx(ctx, func(tx sqlcommon.Tx) error { return fn(recordingTx{tx, r}) })
+}
+
+type recordingTx struct {
+	sqlcommon.Tx
+	r recordingDB
+}
+
+func (t recordingTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	t.r.note(q, args)
+	return t.Tx.Exec(ctx, q, args...)
+}
+
+// TestDerivedTablesPlans runs every read of the tables derived from checks
+// (check_index, check_lists, checked_subjects) and the pruning of checked
+// subjects, and checks with EXPLAIN QUERY PLAN that none scans one of them
+// whole and that every index on them is used by one of these statements:
+// migration 0014 dropped the indexes nothing read, and an index written on
+// every check and never read would be only cost.
+func TestDerivedTablesPlans(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var (
+		mu    sync.Mutex
+		stmts []sqlcommon.Stmt
+	)
+	rec := sqlcommon.New(recordingDB{db{r: s.r, w: s.w}, &mu, &stmts}, dialect)
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	cutoffs := []service.ActionCutoff{{Actions: []string{"bank_credit", "procurement"}, Before: now}, {Actions: []string{"licence"}, Before: now}}
+	if _, err := rec.IndexedCheck(ctx, "chk-1"); err == nil {
+		t.Fatal("a check found in an empty index")
+	}
+	for _, partner := range []string{"", "p1"} {
+		if _, err := rec.OverdueChecks(ctx, service.OverdueFilter{Cutoffs: cutoffs, Partner: partner, After: -1, Limit: 10}); err != nil {
+			t.Fatal(err)
+		}
+		for _, by := range []service.StatsBy{service.StatsTotal, service.StatsPartner, service.StatsAction, service.StatsList, service.StatsRegion} {
+			q := service.StatsQuery{From: now.Add(-time.Hour), To: now, Partner: partner, By: by}
+			if _, err := rec.CheckStats(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rec.OverdueCounts(ctx, q, cutoffs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := rec.LastChecks(ctx, partner, []service.CheckProbe{{Subject: "S1", Action: "bank_credit", Since: now.Add(-time.Hour), At: now}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rec.Subscribers(ctx, []string{"S1", "S2"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.PruneEvents(ctx, now, now); err != nil {
+		t.Fatal(err)
+	}
+	// LastChecks reads the checks it found by idx only when it found one:
+	// that read's plan is checked on its own.
+	stmts = append(stmts, sqlcommon.Stmt{SQL: `SELECT c.check_id FROM check_index c WHERE c.idx IN ($1, $2)`, Args: []any{int64(1), int64(2)}})
+
+	derived := []string{"check_index", "check_lists", "checked_subjects"}
+	var indexes []string
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('check_index', 'check_lists', 'checked_subjects')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(indexes)
+	if want := []string{"check_index_action", "check_index_partner", "check_index_subject", "check_index_time",
+		"checked_subjects_floor"}; !slices.Equal(indexes, want) {
+		t.Errorf("indexes on the derived tables %v, want %v", indexes, want)
+	}
+	used := map[string]bool{}
+	n := 0
+	for _, st := range stmts {
+		if !strings.Contains(st.SQL, "check_index") && !strings.Contains(st.SQL, "check_lists") && !strings.Contains(st.SQL, "checked_subjects") {
+			continue
+		}
+		n++
+		plan := explain(t, s, st)
+		for _, line := range plan {
+			for _, ix := range indexes {
+				if strings.Contains(line, " "+ix+" ") || strings.HasSuffix(line, " "+ix) {
+					used[ix] = true
+				}
+			}
+			// A table's own key is named in plans by the alias it is read
+			// under: c (check_index, checked_subjects) or l (check_lists).
+			switch {
+			case strings.HasPrefix(line, "SEARCH c USING INTEGER PRIMARY KEY") && strings.Contains(st.SQL, "FROM check_index c"):
+				used["check_index key"] = true
+			case strings.HasPrefix(line, "SEARCH c USING PRIMARY KEY") && strings.Contains(st.SQL, "FROM checked_subjects c"):
+				used["checked_subjects key"] = true
+			case strings.HasPrefix(line, "SEARCH l USING PRIMARY KEY") && strings.Contains(st.SQL, "JOIN check_lists l"):
+				used["check_lists key"] = true
+			}
+			if strings.HasPrefix(line, "SCAN ") && !strings.Contains(line, "json_each") && !strings.Contains(line, "CONSTANT ROW") {
+				for _, tbl := range append(derived, "c", "l") {
+					if strings.HasPrefix(line, "SCAN "+tbl) {
+						t.Errorf("%s scans a derived table whole:\n%s", st.SQL, strings.Join(plan, "\n"))
+					}
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d statements on the derived tables recorded", n)
+	}
+	for _, ix := range append(indexes, "check_index key", "checked_subjects key", "check_lists key") {
+		if !used[ix] {
+			t.Errorf("no read uses index %s", ix)
+		}
+	}
+}
+
+func explain(t *testing.T, s *Store, st sqlcommon.Stmt) []string {
+	t.Helper()
+	rows, err := s.w.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+st.SQL, toArgs(st.Args)...)
+	if err != nil {
+		t.Fatalf("%s: %v", st.SQL, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// TestPruneCheckedSubjectsByFloor checks migration 0014's pruning: a later
+// check of a subject leaves checked_floor (so its index entry does not
+// move), pruning deletes exactly the subjects last checked before the time
+// and raises the floor of those it keeps to their checked_at.
+func TestPruneCheckedSubjectsByFloor(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	n := 0
+	check := func(subject string, at time.Time) evidence.Record {
+		n++
+		id := fmt.Sprintf("chk-%d", n)
+		r := evidence.Record{ID: id, Kind: evidence.KindCheck, Partner: "p1", At: at,
+			Body: []byte(`{"check_id":"` + id + `","subject":{"id":"` + subject + `"},"action":"bank_credit","outcome":"clear","context":{}}`)}
+		if err := r.Seal(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, batch := range [][]evidence.Record{
+		{check("S1", t0), check("S2", t0), check("S3", t0)},
+		{check("S1", t0.Add(48*time.Hour)), check("S3", t0.Add(2*time.Hour))},
+	} {
+		if _, err := s.AppendBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := func() map[string][2]int64 {
+		out := map[string][2]int64{}
+		r, err := s.r.QueryContext(ctx, `SELECT subject, checked_at, checked_floor FROM checked_subjects`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for r.Next() {
+			var subject string
+			var at, floor int64
+			if err := r.Scan(&subject, &at, &floor); err != nil {
+				t.Fatal(err)
+			}
+			out[subject] = [2]int64{at, floor}
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	us := func(d time.Duration) int64 { return t0.Add(d).UnixMicro() }
+	if got, want := rows(), map[string][2]int64{
+		"S1": {us(48 * time.Hour), us(0)}, "S2": {us(0), us(0)}, "S3": {us(2 * time.Hour), us(0)},
+	}; !maps.Equal(got, want) {
+		t.Fatalf("after two commits %v, want %v", got, want)
+	}
+	// Checked before t0+1h: S2 only; S3 (t0+2h) and S1 stay, floors raised.
+	if _, err := s.PruneEvents(ctx, t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows(), map[string][2]int64{
+		"S1": {us(48 * time.Hour), us(48 * time.Hour)}, "S3": {us(2 * time.Hour), us(2 * time.Hour)},
+	}; !maps.Equal(got, want) {
+		t.Fatalf("after pruning before t0+1h %v, want %v", got, want)
+	}
+	subs, err := s.Subscribers(ctx, []string{"S1", "S2", "S3"}, t0.Add(time.Hour))
+	if err != nil || len(subs) != 2 || subs[0].Subject != "S1" || subs[1].Subject != "S3" {
+		t.Fatalf("subscribers %+v, %v; want S1 and S3", subs, err)
+	}
+	if _, err := s.PruneEvents(ctx, t0, t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(); len(got) != 1 || got["S1"] != [2]int64{us(48 * time.Hour), us(48 * time.Hour)} {
+		t.Fatalf("after pruning before t0+3h %v, want S1 alone", got)
+	}
+}
