@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -177,4 +179,65 @@ func (w *refusalWriter) Write(p []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return len(p), nil
+}
+
+// BenchmarkShedConnectionMemory opens b.N kept-alive connections, each
+// refused once and left idle as the bench's pool leaves them, and reports
+// what the server's side holds per connection: heap in use (net/http's
+// connection state and its bufio buffers) and goroutine stacks, after a
+// GC. The client's side is a raw connection with nothing buffered.
+//
+// Run: go test -run '^$' -bench BenchmarkShedConnectionMemory -benchtime 1024x ./gateway
+func BenchmarkShedConnectionMemory(b *testing.B) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithCheckCapacity(1, 0))
+	h := srv.Handler()
+	b.Cleanup(gateway.HoldCheckSlots(srv))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var answered sync.WaitGroup
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer answered.Done()
+		h.ServeHTTP(w, r)
+	})}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	body := `{"subject":{"id":"914403001922038216"},"action":"government_procurement"}`
+	raw := "POST /v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	stats := func() (heap, stack uint64) {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse, m.StackInuse
+	}
+	heap0, stack0 := stats()
+	conns := make([]net.Conn, 0, b.N)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	answered.Add(b.N)
+	for range b.N {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	answered.Wait()
+	time.Sleep(100 * time.Millisecond) // the answers flushed, the connections back to reading
+	heap1, stack1 := stats()
+	b.ReportMetric(float64(heap1-heap0)/float64(b.N), "heap-B/conn")
+	b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/conn")
+	b.ReportMetric(0, "ns/op")
 }
