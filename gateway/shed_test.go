@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/service"
@@ -347,4 +350,118 @@ func shedHarness(t *testing.T) (*harness, *stalledSink) {
 		}
 	})
 	return h, sink
+}
+
+// TestRefusalBeforeTheRouter: a check past capacity is answered before the
+// gin router sees it, so before the middleware it runs first: a body sent
+// as text/plain is refused 503 overloaded, not 415. The refusal is still
+// the whole answer — the caller's request ID echoed (or a new one), the
+// problem document valid against openapi.yaml with its Content-Length,
+// Retry-After — and is counted in the request metrics under the route
+// the router gives the path, the same series as its own answers there.
+// Only POSTs to the two check paths are refused there. And it allocates
+// almost nothing: through the router it took 14 allocations.
+func TestRefusalBeforeTheRouter(t *testing.T) {
+	// Not parallel: AllocsPerRun.
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithCheckCapacity(1, 0))
+	h := srv.Handler()
+	release := gateway.HoldCheckSlots(srv)
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	body := []byte(`{"subject":{"id":"914403001922038216"},"action":"government_procurement"}`)
+
+	send := func(method, path, contentType, requestID string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		if requestID != "" {
+			req.Header.Set("X-Request-Id", requestID)
+		}
+		res, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		validateContract(t, method, path, contentType, body, res.StatusCode, res.Header, b)
+		return res, b
+	}
+	refused := func(path, contentType, requestID string) {
+		t.Helper()
+		res, b := send(http.MethodPost, path, contentType, requestID)
+		var p map[string]any
+		if err := json.Unmarshal(b, &p); err != nil || res.StatusCode != http.StatusServiceUnavailable || p["code"] != "overloaded" {
+			t.Fatalf("POST %s past capacity: %d %s (%v)", path, res.StatusCode, b, err)
+		}
+		id := res.Header.Get("X-Request-Id")
+		if (requestID != "" && id != requestID) || len(id) == 0 || p["request_id"] != id || p["instance"] != path {
+			t.Errorf("POST %s: request ID %q (sent %q), document %s", path, id, requestID, b)
+		}
+		if res.Header.Get("Retry-After") != "1" || res.ContentLength != int64(len(b)) {
+			t.Errorf("POST %s: Retry-After %q, Content-Length %d for %d bytes", path, res.Header.Get("Retry-After"), res.ContentLength, len(b))
+		}
+	}
+	refused("/v1/checks", "text/plain", "caller-id.1")
+	refused("/v1/checks:batch", "application/json", "")
+	// Not a check: the router answers (no token: 401; no such route: 404).
+	if res, b := send(http.MethodGet, "/v1/checks/chk_1", "", ""); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/checks/chk_1 at capacity: %d %s", res.StatusCode, b)
+	}
+	if res, b := send(http.MethodPost, "/v1/checks/", "application/json", ""); res.StatusCode != http.StatusNotFound {
+		t.Errorf("POST /v1/checks/ at capacity: %d %s", res.StatusCode, b)
+	}
+
+	// With a slot free, the router answers a batch (401: no token) and
+	// records it under its route label, which the refusal's must share.
+	release()
+	if res, b := send(http.MethodPost, "/v1/checks:batch", "application/json", ""); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a batch within capacity without a token: %d %s", res.StatusCode, b)
+	}
+	res, err := ts.Client().Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var batchRoutes []string
+	counts := map[string]string{}
+	for _, line := range strings.Split(string(page), "\n") {
+		rest, ok := strings.CutPrefix(line, "credgate_http_request_duration_seconds_count{")
+		if !ok || !strings.Contains(rest, `method="POST"`) {
+			continue
+		}
+		labels, n, _ := strings.Cut(rest, "} ")
+		counts[labels] = n
+		if strings.Contains(labels, "batch") {
+			batchRoutes = append(batchRoutes, labels)
+		}
+	}
+	if n := counts[`method="POST",route="/v1/checks",status="503"`]; n != "1" {
+		t.Errorf("refusals of /v1/checks in the request metrics: %q, want 1 (%v)", n, counts)
+	}
+	if len(batchRoutes) != 2 || strings.Replace(batchRoutes[0], `status="401"`, `status="503"`, 1) != batchRoutes[1] {
+		t.Errorf("batch series %q: the refusal's route label is not the router's", batchRoutes)
+	}
+	// Allocations of one refusal in the handler, the request reused.
+	gateway.HoldCheckSlots(srv)
+	req := httptest.NewRequest(http.MethodPost, "/v1/checks", nil)
+	w := &refusalWriter{header: http.Header{}}
+	allocs := testing.AllocsPerRun(100, func() {
+		clear(w.header)
+		w.status = 0
+		h.ServeHTTP(w, req)
+	})
+	if w.status != http.StatusServiceUnavailable || allocs > 3 {
+		t.Errorf("a refusal: status %d, %v allocations, want 503 and at most 3 (the request ID and its header)", w.status, allocs)
+	}
 }
