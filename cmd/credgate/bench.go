@@ -39,6 +39,11 @@ import (
 //	          request's intended send time, so a stalled server is charged
 //	          for the requests it delayed (no coordinated omission).
 //
+// Before them a warm-up of --warmup sends checks the way the first phase
+// does (its workers, or the rate phase's rate) and is reported apart: a
+// fresh database's first writes, the pool filling and cold caches would
+// otherwise make the first phase's tail.
+//
 // Every check answer is verified: listed subjects must not be "clear", and
 // unlisted ones must be.
 
@@ -63,7 +68,9 @@ const (
 	// generator's backlog, not the server.
 	benchMaxConnWait  = 10 * time.Second
 	benchMaxBody      = 1 << 20
-	benchPartnerQuota = "1000000000-M" // the bench partner's rate_limit: in effect none
+	benchPartnerQuota = "1000000000-M"  // the bench partner's rate_limit: in effect none
+	benchWarmup       = 2 * time.Second // --warmup's default
+	benchMaxWarmup    = 10 * time.Minute
 )
 
 var benchPhaseNames = []string{"saturate", "noop", "rate", "receipts", "overload"}
@@ -74,6 +81,7 @@ type benchConfig struct {
 	clientSecret string
 	dataDir      string
 	duration     time.Duration
+	warmup       time.Duration // 0: none
 	concurrency  int
 	rate         float64
 	subjects     int
@@ -105,6 +113,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.clientID, "client-id", "", "administrator client id (env CREDGATE_ADMIN_CLIENT_ID; default: from DATA-DIR/"+adminCredentialsFile+")")
 	fs.StringVar(&cfg.clientSecret, "client-secret", "", "administrator client secret (env CREDGATE_ADMIN_CLIENT_SECRET; default: from DATA-DIR/"+adminCredentialsFile+")")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase")
+	fs.DurationVar(&cfg.warmup, "warmup", benchWarmup, "before the phases, send checks for this long as the first phase would (its workers, or the rate phase's rate), verified but counted in no phase; reported apart as \"warmup\" (0: none)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 32, "workers of the saturate and noop phases")
 	fs.Float64Var(&cfg.rate, "rate", 1000, "checks per second of the rate phase")
 	fs.IntVar(&cfg.subjects, "subjects", 1000, "distinct subjects checked in rotation")
@@ -180,7 +189,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "  server      %s\n", cfg.url)
 	fmt.Fprintf(stdout, "  action      %s\n", cfg.action)
-	fmt.Fprintf(stdout, "  phases      %s, %s each; concurrency %d; rate %g/s\n", strings.Join(cfg.phaseList(), ","), cfg.duration, cfg.concurrency, cfg.rate)
+	fmt.Fprintf(stdout, "  phases      %s, %s each after a warm-up of %s; concurrency %d; rate %g/s\n", strings.Join(cfg.phaseList(), ","), cfg.duration, cfg.warmup, cfg.concurrency, cfg.rate)
 
 	setupStart := time.Now()
 	st, err := b.setup(ctx)
@@ -193,6 +202,16 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.subjects, st.listed, benchList, st.imported, st.listed-st.imported)
 	fmt.Fprintf(stdout, "  partner     %s (setup took %s)\n", st.partner, time.Since(setupStart).Round(time.Millisecond))
 
+	if cfg.warmup > 0 {
+		rep.WarmupS = cfg.warmup.Seconds()
+		rep.Warmup = b.warmupPhase(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Fprintln(stdout)
+		rep.Warmup.print(stdout)
+	}
+
 	results := map[string]*phaseResult{}
 	for _, name := range cfg.phaseList() {
 		if ctx.Err() != nil {
@@ -201,9 +220,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var r *phaseResult
 		switch name {
 		case "saturate":
-			r = b.closedLoop(ctx, "saturate", "/v1/checks", true)
+			r = b.closedLoop(ctx, "saturate", "/v1/checks", true, cfg.duration)
 		case "noop":
-			r = b.closedLoop(ctx, "noop", "/bench/noop", false)
+			r = b.closedLoop(ctx, "noop", "/bench/noop", false, cfg.duration)
 		case "rate":
 			r = b.openLoop(ctx)
 		case "receipts":
@@ -259,6 +278,8 @@ func (c *benchConfig) validate(phases string) error {
 	switch {
 	case c.duration <= 0:
 		return errors.New("--duration must be positive")
+	case c.warmup < 0 || c.warmup > benchMaxWarmup:
+		return fmt.Errorf("--warmup must be in [0, %s]", benchMaxWarmup)
 	case c.concurrency < 1 || c.concurrency > benchMaxWorkers:
 		return fmt.Errorf("--concurrency must be 1..%d", benchMaxWorkers)
 	case !(c.rate > 0) || c.rate > 1e6:
@@ -842,8 +863,19 @@ func (b *bench) warm(ctx context.Context, path string, n int) (int, error) {
 	return statuses[0], nil
 }
 
-// closedLoop runs --concurrency workers back to back for --duration.
-func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool) *phaseResult {
+// warmupPhase sends checks for --warmup as the first phase will: a closed
+// loop of its workers before saturate or noop (checks either way: warming
+// the store is the point), else an open loop at --rate. Its own workers and
+// tallies keep its requests out of every phase's figures.
+func (b *bench) warmupPhase(ctx context.Context) *phaseResult {
+	if first := b.cfg.phaseList()[0]; first == "saturate" || first == "noop" {
+		return b.closedLoop(ctx, "warmup", "/v1/checks", true, b.cfg.warmup)
+	}
+	return b.openLoopAt(ctx, "warmup", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil, b.cfg.warmup)
+}
+
+// closedLoop runs --concurrency workers back to back for d.
+func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool, d time.Duration) *phaseResult {
 	n := b.cfg.concurrency
 	r := &phaseResult{Name: name, Path: path, Mode: "closed loop", Workers: n}
 	status, err := b.warm(ctx, path, n)
@@ -860,7 +892,7 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool) 
 	}
 
 	start := time.Now()
-	deadline := start.Add(b.cfg.duration)
+	deadline := start.Add(d)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
 	defer cancel()
 	workers := make([]*worker, n)
@@ -888,10 +920,10 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool) 
 // openLoop sends --rate checks per second for --duration, each at its
 // intended time i/rate after the start; latency counts from that time.
 func (b *bench) openLoop(ctx context.Context) *phaseResult {
-	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil)
+	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil, b.cfg.duration)
 }
 
-// openLoopAt is the open loop at rate checks/s; okOnly keeps the latency
+// openLoopAt is the open loop at rate checks/s for d; okOnly keeps the latency
 // of answered checks only (the overload phase, where refusals are many).
 //
 // Its connections are bounded: n workers, each with at most one
@@ -905,7 +937,7 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 // so the wait is charged to the server (no coordinated omission).
 // onWarm, if set, runs once the connections are open, before the first
 // request.
-func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, onWarm func()) *phaseResult {
+func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, onWarm func(), d time.Duration) *phaseResult {
 	const path = "/v1/checks"
 	r := &phaseResult{Name: name, Path: path, Mode: "open loop", Workers: n}
 	if status, err := b.warm(ctx, path, n); err != nil {
@@ -919,7 +951,7 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 		return r
 	}
 	interval := float64(time.Second) / rate
-	total := int64(math.Floor(b.cfg.duration.Seconds() * rate))
+	total := int64(math.Floor(d.Seconds() * rate))
 	r.Scheduled, r.ConnWait = total, b.cfg.connWait.String()
 	r.Mode = fmt.Sprintf("open loop at %.0f/s", rate)
 	if onWarm != nil {
@@ -928,7 +960,7 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 
 	cpu0 := benchCPUTime()
 	start := time.Now()
-	deadline := start.Add(b.cfg.duration)
+	deadline := start.Add(d)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
 	defer cancel()
 	var next atomic.Int64
@@ -1032,20 +1064,23 @@ func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
 
 // benchReport is the --json output.
 type benchReport struct {
-	GoVersion   string         `json:"go_version"`
-	OS          string         `json:"os"`
-	Arch        string         `json:"arch"`
-	GOMAXPROCS  int            `json:"gomaxprocs"`
-	NumCPU      int            `json:"num_cpu"`
-	CPUs        []int          `json:"cpus,omitempty"` // --cpu
-	URL         string         `json:"url"`
-	Action      string         `json:"action"`
-	Subjects    int            `json:"subjects"`
-	Listed      int            `json:"listed"`
-	Partner     string         `json:"partner"`
-	Concurrency int            `json:"concurrency"`
-	DurationS   float64        `json:"duration_s"`
-	Rate        float64        `json:"rate"`
-	Phases      []*phaseResult `json:"phases"`
-	RatioPct    *float64       `json:"checks_noop_ratio_pct,omitempty"`
+	GoVersion   string  `json:"go_version"`
+	OS          string  `json:"os"`
+	Arch        string  `json:"arch"`
+	GOMAXPROCS  int     `json:"gomaxprocs"`
+	NumCPU      int     `json:"num_cpu"`
+	CPUs        []int   `json:"cpus,omitempty"` // --cpu
+	URL         string  `json:"url"`
+	Action      string  `json:"action"`
+	Subjects    int     `json:"subjects"`
+	Listed      int     `json:"listed"`
+	Partner     string  `json:"partner"`
+	Concurrency int     `json:"concurrency"`
+	DurationS   float64 `json:"duration_s"`
+	Rate        float64 `json:"rate"`
+	// Warmup: the --warmup run before the phases, counted in none of them.
+	WarmupS  float64        `json:"warmup_s"`
+	Warmup   *phaseResult   `json:"warmup,omitempty"`
+	Phases   []*phaseResult `json:"phases"`
+	RatioPct *float64       `json:"checks_noop_ratio_pct,omitempty"`
 }

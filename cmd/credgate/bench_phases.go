@@ -73,7 +73,7 @@ func (b *bench) receiptsPhase(ctx context.Context) (*phaseResult, *phaseResult) 
 	var bg sync.WaitGroup
 	if b.cfg.receiptLoad > 0 {
 		bg.Go(func() {
-			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, nil)
+			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, nil, b.cfg.duration)
 		})
 		// Let the load's warm-up pass, so that the callers run beside it.
 		time.Sleep(time.Second)
@@ -198,7 +198,7 @@ func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResul
 	}
 	before := b.serverRSS(ctx)
 	var warm float64
-	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, func() { warm = b.serverRSS(ctx) })
+	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, func() { warm = b.serverRSS(ctx) }, b.cfg.duration)
 	r.Capacity = capacity
 	r.RSSBeforeMB, r.RSSWarmMB, r.RSSAfterMB = before, warm, b.serverRSS(ctx)
 	return r

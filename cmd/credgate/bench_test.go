@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,13 @@ func benchServer(t *testing.T, adminID, adminSecret string, opts ...gateway.Opti
 // benchServerWatched is benchServer with connState (if not nil) told of
 // every connection's state from the start.
 func benchServerWatched(t *testing.T, connState func(net.Conn, http.ConnState), adminID, adminSecret string, opts ...gateway.Option) *httptest.Server {
+	t.Helper()
+	return benchServerWrapped(t, connState, nil, adminID, adminSecret, opts...)
+}
+
+// benchServerWrapped is benchServerWatched with the gateway's handler
+// passed through wrap (if not nil).
+func benchServerWrapped(t *testing.T, connState func(net.Conn, http.ConnState), wrap func(http.Handler) http.Handler, adminID, adminSecret string, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
 	cat, err := policy.BundledCatalog()
@@ -72,7 +80,11 @@ func benchServerWatched(t *testing.T, connState func(net.Conn, http.ConnState), 
 	}
 	srv := gateway.New(service.NewChecker(cat, st, app, st, service.WithReceiptBuilder(evlog)), service.NewEntries(st, cat), partners, access.NewTokens(key),
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithRateLimiter(limits), gateway.WithEvidence(evlog, service.NewReceipts(st, evlog))}, opts...)...)
-	ts := httptest.NewUnstartedServer(srv.Handler())
+	h := srv.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	ts := httptest.NewUnstartedServer(h)
 	ts.Config.ConnState = connState
 	ts.Start()
 	t.Cleanup(func() {
@@ -90,7 +102,7 @@ func TestBenchCommand(t *testing.T) {
 		"--duration", "1s", "--concurrency", "4", "--rate", "50", "--subjects", "20",
 		// The schedule is checked whole below: no slot may be given up on a
 		// machine busy with other tests.
-		"--conn-wait", "5s", "--json"}
+		"--conn-wait", "5s", "--warmup", "200ms", "--json"}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -112,13 +124,13 @@ func TestBenchCommand(t *testing.T) {
 		t.Error("a phase was skipped")
 	}
 	errLines := regexp.MustCompile(`(?m)^  errors +(\d+)`).FindAllStringSubmatch(text, -1)
-	// saturate, noop, rate, receipts-load, receipts, overload
-	if len(errLines) != 6 {
-		t.Fatalf("%d errors lines, want 6", len(errLines))
+	// warmup, saturate, noop, rate, receipts-load, receipts, overload
+	if len(errLines) != 7 {
+		t.Fatalf("%d errors lines, want 7", len(errLines))
 	}
 	// The overload phase offers more than the server takes: its refusals
 	// (503 overloaded) are the point of it.
-	for _, m := range errLines[:5] {
+	for _, m := range errLines[:6] {
 		if m[1] != "0" {
 			t.Errorf("errors %s, want 0", m[1])
 		}
@@ -166,12 +178,12 @@ func TestBenchNoopMissing(t *testing.T) {
 	ts := benchServer(t, id, secret) // without the no-op endpoint
 	var out, errOut bytes.Buffer
 	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
-		"--duration", "200ms", "--concurrency", "2", "--subjects", "5", "--phases", "noop,saturate"}
+		"--duration", "200ms", "--concurrency", "2", "--subjects", "5", "--phases", "noop,saturate", "--warmup", "0"}
 	if err := benchCmd(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\n%s", err, errOut.String())
 	}
 	text := out.String()
-	if !strings.Contains(text, "--bench-noop") || !strings.Contains(text, "checks/noop ratio: n/a") || strings.Contains(text, "phase rate") {
+	if !strings.Contains(text, "--bench-noop") || !strings.Contains(text, "checks/noop ratio: n/a") || strings.Contains(text, "phase rate") || strings.Contains(text, "phase warmup") {
 		t.Errorf("output:\n%s", text)
 	}
 }
@@ -227,7 +239,7 @@ func TestBenchOpenLoopConnectionsBounded(t *testing.T) {
 	}, id, secret)
 	var out, errOut bytes.Buffer
 	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "rate",
-		"--duration", "500ms", "--concurrency", "1", "--connections", "3", "--rate", "400", "--subjects", "20", "--json"}
+		"--duration", "500ms", "--concurrency", "1", "--connections", "3", "--rate", "400", "--subjects", "20", "--warmup", "200ms", "--json"}
 	if err := benchCmd(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\n%s", err, errOut.String())
 	}
@@ -259,5 +271,67 @@ func TestParseCPUList(t *testing.T) {
 		if got, err := parseCPUList(in); err == nil {
 			t.Errorf("%q: %v, want an error", in, got)
 		}
+	}
+}
+
+// TestBenchWarmupCountedApart: the server's count of checks is the warm-up's
+// plus the phase's (each with one connection-opening request per worker),
+// the rate phase sends exactly its own schedule, and the warm-up, at the
+// same rate, its own: a warm-up request counted in a phase, or none sent,
+// breaks one of them.
+func TestBenchWarmupCountedApart(t *testing.T) {
+	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
+	var checks atomic.Int64
+	ts := benchServerWrapped(t, nil, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && r.URL.Path == "/v1/checks" {
+				checks.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	}, id, secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"rate", []string{"--phases", "rate", "--rate", "40", "--duration", "500ms", "--warmup", "250ms"}},
+		{"saturate", []string{"--phases", "saturate", "--concurrency", "3", "--duration", "200ms", "--warmup", "200ms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
+				"--subjects", "20", "--conn-wait", "5s", "--json"}, tc.args...)
+			before := checks.Load()
+			var out, errOut bytes.Buffer
+			if err := benchCmd(ctx, args, &out, &errOut); err != nil {
+				t.Fatalf("bench: %v\n%s\n%s", err, out.String(), errOut.String())
+			}
+			served := checks.Load() - before
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			var rep benchReport
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+				t.Fatalf("last line is not the JSON report: %v", err)
+			}
+			wu := rep.Warmup
+			if wu == nil || len(rep.Phases) != 1 {
+				t.Fatalf("warm-up %v, %d phases; want both\n%s", wu, len(rep.Phases), out.String())
+			}
+			p := rep.Phases[0]
+			if wu.Requests == 0 || wu.Errors != 0 || p.Errors != 0 || wu.Outcomes["clear"] == 0 {
+				t.Errorf("warm-up %d requests, %d errors, outcomes %v; phase %d errors", wu.Requests, wu.Errors, wu.Outcomes, p.Errors)
+			}
+			if want := int64(wu.Workers) + wu.Requests + int64(p.Workers) + p.Requests; served != want {
+				t.Errorf("server saw %d checks, want %d: warm-up %d (+%d to open connections), phase %d (+%d)",
+					served, want, wu.Requests, wu.Workers, p.Requests, p.Workers)
+			}
+			if tc.name == "rate" && (p.Scheduled != 20 || p.Requests != 20 || wu.Scheduled != 10 || wu.Requests != 10) {
+				t.Errorf("rate: phase %d scheduled %d sent, want 20; warm-up %d scheduled %d sent, want 10",
+					p.Scheduled, p.Requests, wu.Scheduled, wu.Requests)
+			}
+			if !strings.Contains(out.String(), "phase warmup:") {
+				t.Errorf("output lacks the warm-up:\n%s", out.String())
+			}
+		})
 	}
 }
