@@ -6,7 +6,10 @@
 // has one writer at a time: the Store funnels every write through a pool of
 // exactly one connection (transactions begin IMMEDIATE), so concurrent
 // writers in the process queue in Go instead of failing with SQLITE_BUSY,
-// while reads run concurrently on a separate read-only pool.
+// while reads run concurrently on a separate read-only pool. The WAL is
+// copied back into the database file by a goroutine with a connection of its
+// own (checkpoint.go), not by the commit that happens to cross SQLite's mark,
+// and is bounded at about 16 384 frames (64 MiB) beside the database.
 //
 // Times are stored as INTEGER microseconds since the Unix epoch and returned
 // in UTC.
