@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/service"
 )
 
@@ -148,23 +149,7 @@ func TestEntriesAffectingPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+affectingSQL, "P1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	plan := explain(t, s, sqlcommon.Stmt{SQL: affectingSQL, Args: []any{"P1"}})
 	joined := strings.Join(plan, "\n")
 	for _, want := range []string{"entries_subject", "entry_persons_person"} {
 		if !strings.Contains(joined, want) {
