@@ -69,6 +69,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// queueAtTheLock holds s's append lock, sends first and then second
+// through app, and returns once both commits wait on the lock (the second
+// sent while the first waits); release lets them through.
+func queueAtTheLock(t *testing.T, url string, s *postgres.Store, app *evidence.Appender, first, second evidence.Record) (a, b chan appended, release func()) {
+	t.Helper()
+	waiting, release := holdAppendLock(t, url, s)
+	a = appendAsync(t, app, first)
+	waitFor(t, "the first commit waits on the lock", func() bool { return waiting() == 1 })
+	b = appendAsync(t, app, second)
+	waitFor(t, "a second commit sent while the first waits", func() bool { return waiting() == 2 })
+	return a, b, release
+}
+
 type appended struct {
 	recs []evidence.Record
 	err  error
@@ -138,11 +151,7 @@ func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waiting, release := holdAppendLock(t, url, s)
-	first := appendAsync(t, app, pipeRecord(t, "r1"))
-	waitFor(t, "the first commit waits on the lock", func() bool { return waiting() == 1 })
-	second := appendAsync(t, app, pipeRecord(t, "r2"))
-	waitFor(t, "a second commit sent while the first waits", func() bool { return waiting() == 2 })
+	first, second, release := queueAtTheLock(t, url, s, app, pipeRecord(t, "r1"), pipeRecord(t, "r2"))
 	select {
 	case r := <-first:
 		t.Fatalf("answered (%v) before its commit", r.err)
@@ -180,11 +189,7 @@ func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 		}
 	}
 
-	waiting, release := holdAppendLock(t, url, s)
-	failing := appendAsync(t, app, pipeRecord(t, "r0"))
-	waitFor(t, "the failing commit waits on the lock", func() bool { return waiting() == 1 })
-	behind := appendAsync(t, app, pipeRecord(t, "r2"))
-	waitFor(t, "a second commit sent behind it", func() bool { return waiting() == 2 })
+	failing, behind, release := queueAtTheLock(t, url, s, app, pipeRecord(t, "r0"), pipeRecord(t, "r2"))
 	release()
 	if r := <-failing; !errors.Is(r.err, service.ErrConflict) || !errors.Is(r.err, evidence.ErrUnavailable) {
 		t.Fatalf("duplicate record: %v, want ErrUnavailable wrapping ErrConflict", r.err)
@@ -219,14 +224,10 @@ func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waiting, release := holdAppendLock(t, url, a)
-	// Predicted to follow a0 (size 1): its guard fails, and on the general
-	// path the duplicate id fails it.
-	failing := appendAsync(t, app, pipeRecord(t, "a0"))
-	waitFor(t, "the failing commit waits on the lock", func() bool { return waiting() == 1 })
-	// Predicted to follow a0 and the duplicate: size 2, as the log has.
-	behind := appendAsync(t, app, pipeRecord(t, "a1"))
-	waitFor(t, "a second commit sent behind it", func() bool { return waiting() == 2 })
+	// The first is predicted to follow a0 (size 1): its guard fails, and on
+	// the general path the duplicate id fails it. The one behind is
+	// predicted to follow a0 and the duplicate: size 2, as the log has.
+	failing, behind, release := queueAtTheLock(t, url, a, app, pipeRecord(t, "a0"), pipeRecord(t, "a1"))
 	release()
 	if r := <-failing; !errors.Is(r.err, service.ErrConflict) {
 		t.Fatalf("duplicate record: %v, want ErrConflict", r.err)
