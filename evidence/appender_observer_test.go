@@ -49,21 +49,8 @@ func TestObserverSeesTheWaitBehindTheCommitInFlight(t *testing.T) {
 	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink), evidence.WithCommitObserver(obs))
 	defer app.Close()
 
-	var wg sync.WaitGroup
-	errs := make([]error, 11)
-	wg.Go(func() { _, errs[0] = app.Append(t.Context(), record(0)) })
-	<-sink.entered
 	const n = 10
-	for i := 1; i <= n; i++ {
-		wg.Go(func() { _, errs[i] = app.Append(t.Context(), record(i)) })
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for app.Queued() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records queued behind the held commit", app.Queued(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wg, errs := queueBehindAHeldCommit(t, app, sink, n)
 	queued := time.Now()
 	time.Sleep(5 * time.Millisecond) // the hold the waits must include
 	held := time.Since(queued)

@@ -47,22 +47,8 @@ func TestNextBatchFormsWhileOneFlushes(t *testing.T) {
 	app := evidence.NewAppender(sink, evidence.WithLeafSink(sink))
 	defer app.Close()
 
-	var wg sync.WaitGroup
-	errs := make([]error, 11)
-	wg.Go(func() { _, errs[0] = app.Append(t.Context(), record(0)) })
-	<-sink.entered
 	const n = 10
-	for i := 1; i <= n; i++ {
-		wg.Go(func() { _, errs[i] = app.Append(t.Context(), record(i)) })
-	}
-	// The flush is held: wait (bounded) until all ten are queued.
-	deadline := time.Now().Add(10 * time.Second)
-	for app.Queued() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records queued behind the held flush", app.Queued(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wg, errs := queueBehindAHeldCommit(t, app, sink, n)
 	sink.mu.Lock()
 	if len(sink.batches) != 1 {
 		t.Fatalf("%d commits started while the first was held; at most one may be in flight", len(sink.batches))
@@ -244,4 +230,27 @@ func TestOneCommitInFlightByDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// queueBehindAHeldCommit appends record(0), whose commit sink holds, then
+// records 1..n, and returns once all n are queued behind that commit (a
+// bounded wait). The caller releases sink, waits on wg and reads errs[i],
+// record i's error.
+func queueBehindAHeldCommit(t *testing.T, app *evidence.Appender, sink *gatedLeafSink, n int) (*sync.WaitGroup, []error) {
+	t.Helper()
+	wg := &sync.WaitGroup{}
+	errs := make([]error, n+1)
+	wg.Go(func() { _, errs[0] = app.Append(t.Context(), record(0)) })
+	<-sink.entered
+	for i := 1; i <= n; i++ {
+		wg.Go(func() { _, errs[i] = app.Append(t.Context(), record(i)) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for app.Queued() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records queued behind the held commit", app.Queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return wg, errs
 }
