@@ -2,10 +2,16 @@
 -- +goose StatementBegin
 -- 0018: fewer B-tree entries written per check. Index inserts were about a
 -- third of PostgreSQL's CPU per check (perf of the appending backends), the
--- rows derived from checks (0010, 0011) eight of the thirteen entries a
--- check wrote. What each index served is in PERFORMANCE.md; the plan test
+-- rows derived from checks (0010, 0011) eight of the twelve entries a check
+-- wrote. What each index served is in PERFORMANCE.md; the plan test
 -- (plans_internal_test.go) holds every reader to an index and every index
 -- to a reader.
+--
+-- Replicas of the previous release keep working against this schema: what
+-- they write is accepted as before (checked_floor has a default), and what
+-- they read is answered, only some reads without their old index
+-- (a check by id, the pruning). The new indexes are built under the
+-- table's lock, so appends wait while check_index is indexed again.
 --
 -- check_index is keyed by idx, the record's position, instead of by the
 -- text check_id with check_index_idx beside it: one B-tree fewer, and the
