@@ -21,6 +21,18 @@ var dialect = sqlcommon.Dialect{
 	EventLock:  `SELECT pg_advisory_xact_lock(7243850151)`,
 	AfterLoad:  []string{`ANALYZE entries`, `ANALYZE entry_persons`},
 	SkipLocked: ` FOR UPDATE SKIP LOCKED`,
+	// Migration 0018 keys check_index by idx; a check's id is its record's.
+	CheckByID: func(p string) string {
+		return `c.idx = (SELECT e.idx FROM evidence e WHERE e.id = ` + p + `) AND c.check_id = ` + p
+	},
+	// Migration 0018: the index is on checked_floor, never later than
+	// checked_at, so that a repeat check's update of checked_at is HOT; the
+	// rows kept get their floor raised to checked_at, so that the next
+	// pruning does not read them again.
+	PruneCheckedSQL: []string{
+		`DELETE FROM checked_subjects WHERE checked_floor < $1 AND checked_at < $1`,
+		`UPDATE checked_subjects SET checked_floor = checked_at WHERE checked_floor < $1`,
+	},
 	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {
 		levels := make([]int16, len(ids))
 		idxs := make([]int64, len(ids))

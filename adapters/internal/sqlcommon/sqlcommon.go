@@ -119,12 +119,13 @@ type Dialect struct {
 	AnonymousParams bool
 	// CheckByID, if set, is the condition finding the row of check_index c
 	// of the check whose id is the parameter p, where check_id is not
-	// indexed (SQLite since its 0014: through the log's index of record
-	// ids); unset, c.check_id = p.
+	// indexed (SQLite since its 0014, PostgreSQL since its 0018: through
+	// the log's index of record ids); unset, c.check_id = p.
 	CheckByID func(p string) string
 	// PruneCheckedSQL, if set, are the statements deleting the checked
-	// subjects last checked before $1 (SQLite since its 0014, whose index
-	// is on checked_floor); unset, one DELETE by checked_at.
+	// subjects last checked before $1 (SQLite since its 0014, PostgreSQL
+	// since its 0018, whose index is on checked_floor); unset, one DELETE
+	// by checked_at.
 	PruneCheckedSQL []string
 }
 

@@ -1,0 +1,321 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/adapters/internal/sqlcommon"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
+	"github.com/credgate/credgate/service"
+)
+
+// recordingDB is db noting the text and arguments of every statement the
+// shared logic runs.
+type recordingDB struct {
+	db
+	mu    *sync.Mutex
+	stmts *[]sqlcommon.Stmt
+}
+
+func (r recordingDB) note(q string, args []any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*r.stmts = append(*r.stmts, sqlcommon.Stmt{SQL: q, Args: args})
+}
+
+func (r recordingDB) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
+	r.note(q, args)
+	return r.db.Query(ctx, q, args...)
+}
+
+func (r recordingDB) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
+	r.note(q, args)
+	return r.db.QueryRow(ctx, q, args...)
+}
+
+func (r recordingDB) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	r.note(q, args)
+	return r.db.Exec(ctx, q, args...)
+}
+
+func (r recordingDB) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
+	return r.db.InTx(ctx, func(tx sqlcommon.Tx) error { return fn(recordingTx{tx, r}) })
+}
+
+type recordingTx struct {
+	sqlcommon.Tx
+	r recordingDB
+}
+
+func (t recordingTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	t.r.note(q, args)
+	return t.Tx.Exec(ctx, q, args...)
+}
+
+// planIndex finds the index a plan line reads: "Index Scan using x on …",
+// "Index Scan Backward using x on …", "Index Only Scan using x on …",
+// "Bitmap Index Scan on x".
+var planIndex = regexp.MustCompile(`(?:Scan using|Scan Backward using|Bitmap Index Scan on) (\w+)`)
+
+// TestDerivedTablesPlans runs every read of the tables derived from checks
+// (check_index, check_lists, checked_subjects) and the pruning of checked
+// subjects, and checks with EXPLAIN, sequential scans disabled, that none
+// has to scan one of them whole (it lost its index) and that every index
+// on them is used by one of these statements: each is written on every
+// check (migration 0018 dropped those nothing read), so an index no reader
+// uses would be only cost.
+func TestDerivedTablesPlans(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, testenv.PostgresURL(), WithSchema(testenv.FreshSchema(t, "credgate_test")), WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var (
+		mu    sync.Mutex
+		stmts []sqlcommon.Stmt
+	)
+	rec := sqlcommon.New(recordingDB{db{s.pool}, &mu, &stmts}, dialect)
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	// Plans are chosen from statistics: half a year of checks, one every
+	// ten minutes, in log order (as appends write them), five partners,
+	// five actions, 5 000 subjects; lists on a tenth, feedback on a third.
+	for _, q := range []string{
+		`INSERT INTO check_index (check_id, idx, partner, subject, action, outcome, region, checked_at)
+		SELECT 'chk-' || i, i, 'p' || i % 5, 'S' || i % 5000, (ARRAY['bank_credit', 'procurement', 'licence', 'a4', 'a5'])[1 + i % 5],
+			(ARRAY['clear', 'restrict', 'deny'])[1 + i % 3], '4501' || i % 10, $1::timestamptz - (30000 - i) * interval '10 minutes'
+		FROM generate_series(0, 29999) AS i`,
+		`INSERT INTO check_lists (check_id, list) SELECT check_id, 'list' || idx % 7 FROM check_index WHERE idx % 10 = 0`,
+		`INSERT INTO feedback (feedback_id, idx, check_id, partner, decision, applied, not_applied, recorded_at)
+		SELECT 'fb-' || idx, 30000 + idx, check_id, partner, 'approved', 1, 0, checked_at + interval '1 day' FROM check_index WHERE idx % 3 = 0`,
+		`INSERT INTO checked_subjects (subject, partner, checked_at, checked_floor)
+		SELECT subject, partner, max(checked_at), min(checked_at) FROM check_index GROUP BY subject, partner`,
+		`ANALYZE check_index, check_lists, feedback, checked_subjects`,
+		`SELECT brin_summarize_new_values('check_index_time')`,
+	} {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = append(args, now)
+		}
+		if _, err := s.pool.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	cutoffs := []service.ActionCutoff{{Actions: []string{"bank_credit", "procurement"}, Before: now}, {Actions: []string{"licence"}, Before: now}}
+	if _, err := rec.IndexedCheck(ctx, "chk-1"); err == nil {
+		t.Fatal("a check found with no record in the log")
+	}
+	for _, partner := range []string{"", "p1"} {
+		if _, err := rec.OverdueChecks(ctx, service.OverdueFilter{Cutoffs: cutoffs, Partner: partner, After: -1, Limit: 10}); err != nil {
+			t.Fatal(err)
+		}
+		for _, by := range []service.StatsBy{service.StatsTotal, service.StatsPartner, service.StatsAction, service.StatsList, service.StatsRegion} {
+			q := service.StatsQuery{From: now.Add(-time.Hour), To: now, Partner: partner, By: by}
+			if _, err := rec.CheckStats(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rec.OverdueCounts(ctx, q, cutoffs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Coverage looks back a long while: the subject narrows it, not the time.
+		if _, err := rec.LastChecks(ctx, partner, []service.CheckProbe{{Subject: "S1", Action: "bank_credit", Since: now.AddDate(-1, 0, 0), At: now}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rec.Subscribers(ctx, []string{"S1", "S2"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.PruneEvents(ctx, now, now); err != nil {
+		t.Fatal(err)
+	}
+	// LastChecks reads the checks it found by idx only when it found one:
+	// that read's plan is checked on its own.
+	stmts = append(stmts, sqlcommon.Stmt{SQL: `SELECT c.check_id FROM check_index c WHERE c.idx IN ($1, $2)`, Args: []any{int64(1), int64(2)}})
+
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// A whole scan left with this means no index can serve the statement.
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `RESET enable_seqscan`) //nolint:errcheck // the connection goes back to the pool either way
+
+	var indexes []string
+	rows, err := conn.Query(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()
+		AND tablename IN ('check_index', 'check_lists', 'checked_subjects')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(indexes)
+	if want := []string{"check_index_partner", "check_index_pkey", "check_index_subject",
+		"check_index_time", "check_lists_pkey", "checked_subjects_floor", "checked_subjects_pkey"}; !slices.Equal(indexes, want) {
+		t.Errorf("indexes on the derived tables %v, want %v", indexes, want)
+	}
+	used := map[string]bool{}
+	n := 0
+	for _, st := range stmts {
+		if !strings.Contains(st.SQL, "check_index") && !strings.Contains(st.SQL, "check_lists") && !strings.Contains(st.SQL, "checked_subjects") {
+			continue
+		}
+		n++
+		var plan []string
+		rows, err := conn.Query(ctx, `EXPLAIN `+st.SQL, st.Args...)
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", st.SQL, err)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range plan {
+			for _, m := range planIndex.FindAllStringSubmatch(line, -1) {
+				used[m[1]] = true
+			}
+			for _, tbl := range []string{"check_index", "check_lists", "checked_subjects"} {
+				if strings.Contains(line, "Seq Scan on "+tbl+" ") {
+					t.Errorf("%s scans %s whole:\n%s", st.SQL, tbl, strings.Join(plan, "\n"))
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d statements on the derived tables recorded", n)
+	}
+	for _, ix := range indexes {
+		if !used[ix] {
+			t.Errorf("no read uses index %s", ix)
+		}
+	}
+}
+
+// TestRepeatCheckIsHOT: a subject checked again by the same partner moves
+// checked_at only, which no index covers since migration 0018, so the
+// update is heap-only (HOT) and writes no index entry; pruning deletes
+// exactly the subjects last checked before its time and raises the floor
+// of those it keeps. Run in a database of its own, which pageinspect is
+// created in to read the heap page's flags.
+func TestRepeatCheckIsHOT(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := testenv.FreshDatabase(t, "credgate_test_hot")
+	s, err := Open(ctx, url, WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pageinspect`); err != nil {
+		testenv.Need(t, "pageinspect: %v", err)
+	}
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	n := 0
+	check := func(subject string, at time.Time) evidence.Record {
+		n++
+		id := fmt.Sprintf("chk-%d", n)
+		r := evidence.Record{ID: id, Kind: evidence.KindCheck, Partner: "p1", At: at,
+			Body: []byte(`{"check_id":"` + id + `","subject":{"id":"` + subject + `"},"action":"bank_credit","outcome":"clear","context":{}}`)}
+		if err := r.Seal(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, batch := range [][]evidence.Record{
+		{check("S1", t0), check("S2", t0), check("S3", t0)},
+		{check("S1", t0.Add(48*time.Hour)), check("S3", t0.Add(2*time.Hour))},
+	} {
+		if _, err := s.AppendBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// HEAP_HOT_UPDATED (0x4000) on the versions S1 and S3 left,
+	// HEAP_ONLY_TUPLE (0x8000) on the ones they left them for.
+	var hotUpdated, heapOnly int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE t_infomask2 & 16384 <> 0), count(*) FILTER (WHERE t_infomask2 & 32768 <> 0)
+		FROM heap_page_items(get_raw_page('checked_subjects', 0))`).Scan(&hotUpdated, &heapOnly); err != nil {
+		t.Fatal(err)
+	}
+	if hotUpdated != 2 || heapOnly != 2 {
+		t.Errorf("repeat checks: %d HOT-updated versions and %d heap-only ones, want 2 and 2", hotUpdated, heapOnly)
+	}
+
+	type row struct{ at, floor time.Time }
+	rows := func() map[string]row {
+		out := map[string]row{}
+		r, err := s.pool.Query(ctx, `SELECT subject, checked_at,
+			CASE WHEN isfinite(checked_floor) THEN checked_floor END FROM checked_subjects`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for r.Next() {
+			var subject string
+			var v row
+			var floor *time.Time
+			if err := r.Scan(&subject, &v.at, &floor); err != nil {
+				t.Fatal(err)
+			}
+			if floor != nil {
+				v.floor = floor.UTC()
+			}
+			v.at = v.at.UTC()
+			out[subject] = v
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// Before any pruning every floor is -infinity (read as the zero time).
+	if got, want := rows(), map[string]row{
+		"S1": {at: t0.Add(48 * time.Hour)}, "S2": {at: t0}, "S3": {at: t0.Add(2 * time.Hour)},
+	}; !maps.Equal(got, want) {
+		t.Fatalf("after two commits %v, want %v", got, want)
+	}
+	// Checked before t0+1h: S2 only; S3 (t0+2h) and S1 stay, floors raised.
+	if _, err := s.PruneEvents(ctx, t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows(), map[string]row{
+		"S1": {t0.Add(48 * time.Hour), t0.Add(48 * time.Hour)}, "S3": {t0.Add(2 * time.Hour), t0.Add(2 * time.Hour)},
+	}; !maps.Equal(got, want) {
+		t.Fatalf("after pruning %v, want %v", got, want)
+	}
+	// S1 checked again: its floor stays; pruning at t0+3h takes S3 only.
+	if _, err := s.AppendBatch(ctx, []evidence.Record{check("S1", t0.Add(72*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PruneEvents(ctx, t0, t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows(), map[string]row{"S1": {t0.Add(72 * time.Hour), t0.Add(48 * time.Hour)}}; !maps.Equal(got, want) {
+		t.Fatalf("after the second pruning %v, want %v", got, want)
+	}
+}
