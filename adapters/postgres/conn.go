@@ -33,6 +33,10 @@ var dialect = sqlcommon.Dialect{
 		`DELETE FROM checked_subjects WHERE checked_floor < $1 AND checked_at < $1`,
 		`UPDATE checked_subjects SET checked_floor = checked_at WHERE checked_floor < $1`,
 	},
+	// Without autovacuum (or before it gets round to the table), BRIN ranges
+	// filled since the last summary are read whole by every statistics
+	// query of a period; the hourly pruning bounds them to an hour of checks.
+	AfterPruneSQL: []string{`SELECT brin_summarize_new_values('check_index_time')`},
 	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {
 		levels := make([]int16, len(ids))
 		idxs := make([]int64, len(ids))

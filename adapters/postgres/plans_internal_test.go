@@ -319,3 +319,38 @@ func TestRepeatCheckIsHOT(t *testing.T) {
 		t.Fatalf("after the second pruning %v, want %v", got, want)
 	}
 }
+
+// TestPruningSummarisesTheTimeIndex: check_index_time is BRIN, summarised by
+// autovacuum where it runs; the hourly pruning summarises the ranges filled
+// since, so a server without autovacuum does not leave statistics queries
+// reading every check since the index was made.
+func TestPruningSummarisesTheTimeIndex(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, testenv.PostgresURL(), WithSchema(testenv.FreshSchema(t, "credgate_test")), WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	// 30 000 rows fill a few of BRIN's 128-page ranges.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO check_index (check_id, idx, partner, subject, action, outcome, region, checked_at)
+		SELECT 'chk-' || i, i, 'p', 'S' || i % 5000, 'bank_credit', 'clear', '4501', $1::timestamptz - (30000 - i) * interval '1 minute'
+		FROM generate_series(0, 29999) AS i`, now); err != nil {
+		t.Fatal(err)
+	}
+	var pages int64
+	if err := s.pool.QueryRow(ctx, `SELECT pg_relation_size('check_index') / current_setting('block_size')::int`).Scan(&pages); err != nil || pages < 256 {
+		t.Fatalf("check_index has %d pages (%v), want two full ranges", pages, err)
+	}
+	if _, err := s.PruneEvents(ctx, now.Add(-24*time.Hour), now.Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var left int64
+	if err := s.pool.QueryRow(ctx, `SELECT brin_summarize_new_values('check_index_time')`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d ranges of check_index_time were left unsummarised by the pruning", left)
+	}
+}

@@ -222,6 +222,11 @@ func (s *Store) PruneEvents(ctx context.Context, before, checkedBefore time.Time
 	if err != nil {
 		return 0, s.errf("prune events: %w", err)
 	}
+	for _, q := range s.d.AfterPruneSQL {
+		if _, err := s.db.Exec(ctx, q); err != nil {
+			return n, s.errf("after pruning: %w", err)
+		}
+	}
 	return n, nil
 }
 

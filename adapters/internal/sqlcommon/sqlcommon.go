@@ -127,6 +127,12 @@ type Dialect struct {
 	// since its 0018, whose index is on checked_floor); unset, one DELETE
 	// by checked_at.
 	PruneCheckedSQL []string
+	// AfterPruneSQL are statements without parameters run after each
+	// pruning (hourly, by the event loop), outside its transaction:
+	// upkeep the engine would otherwise leave to a background process
+	// that may be off (PostgreSQL: summarising check_index_time's BRIN
+	// ranges, autovacuum's job with autosummarize).
+	AfterPruneSQL []string
 }
 
 // checkByID is Dialect.CheckByID or its default.
