@@ -99,8 +99,9 @@ func LeafHash(r Record) [HashSize]byte {
 
 // hashChildren is hasher.HashChildren, SHA-256(0x01 ‖ l ‖ r), with one
 // allocation (the result) instead of three: each evidence commit hashes
-// about two nodes per level of the tree on the check path, and that garbage
-// set part of the GC's pace (docs/PERFORMANCE.md, "What a slow commit is made of").
+// about two nodes per level of the tree on the check path, and that
+// garbage set part of the GC's pace (docs/PERFORMANCE.md, "What a slow
+// commit is made of").
 func hashChildren(l, r []byte) []byte {
 	if len(l) != HashSize || len(r) != HashSize {
 		return hasher.HashChildren(l, r)
