@@ -327,7 +327,7 @@ func (n *TileNodes) TreeNodes(ctx context.Context, ids []NodeID) ([][HashSize]by
 		for len(hs) > 1 {
 			next := make([][]byte, len(hs)/2)
 			for k := range next {
-				next[k] = hasher.HashChildren(hs[2*k], hs[2*k+1])
+				next[k] = hashChildren(hs[2*k], hs[2*k+1])
 			}
 			hs = next
 		}

@@ -2,9 +2,9 @@ package evidence
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -67,30 +67,52 @@ const leafVersion = "credgate-evidence-v1"
 // UTC) and its record hash SHA-256(salt ‖ body). The body itself is not in
 // the leaf, so erasing a body (and its salt) leaves the tree intact.
 func LeafData(r Record) []byte {
-	at := r.At.UTC().Truncate(time.Microsecond).Format("2006-01-02T15:04:05.000000Z")
-	var b strings.Builder
-	b.Grow(len(leafVersion) + len(r.ID) + len(r.Kind) + len(r.Partner) + len(at) + 2*HashSize + 40)
-	b.WriteString(leafVersion)
-	b.WriteString("\nid ")
-	b.WriteString(r.ID)
-	b.WriteString("\nkind ")
-	b.WriteString(string(r.Kind))
-	b.WriteString("\npartner ")
-	b.WriteString(r.Partner)
-	b.WriteString("\nat ")
-	b.WriteString(at)
-	b.WriteString("\nhash ")
+	return appendLeafData(make([]byte, 0, len(leafVersion)+len(r.ID)+len(r.Kind)+len(r.Partner)+2*HashSize+70), r)
+}
+
+// appendLeafData appends LeafData(r) to b.
+func appendLeafData(b []byte, r Record) []byte {
+	b = append(b, leafVersion...)
+	b = append(b, "\nid "...)
+	b = append(b, r.ID...)
+	b = append(b, "\nkind "...)
+	b = append(b, r.Kind...)
+	b = append(b, "\npartner "...)
+	b = append(b, r.Partner...)
+	b = append(b, "\nat "...)
+	b = r.At.UTC().Truncate(time.Microsecond).AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	b = append(b, "\nhash "...)
 	const hexdigits = "0123456789abcdef"
 	for _, c := range r.Hash {
-		b.WriteByte(hexdigits[c>>4])
-		b.WriteByte(hexdigits[c&0xf])
+		b = append(b, hexdigits[c>>4], hexdigits[c&0xf])
 	}
-	b.WriteString("\n")
-	return []byte(b.String())
+	return append(b, '\n')
 }
 
 // LeafHash is the RFC 6962 leaf hash of the record: SHA-256(0x00 ‖ LeafData).
-func LeafHash(r Record) [HashSize]byte { return to32(hasher.HashLeaf(LeafData(r))) }
+// It encodes into a buffer on the stack: every check hashes its record, and
+// the garbage of doing so through hasher set part of the GC's pace.
+func LeafHash(r Record) [HashSize]byte {
+	var buf [512]byte
+	return sha256.Sum256(appendLeafData(append(buf[:0], rfc6962.RFC6962LeafHashPrefix), r))
+}
+
+// hashChildren is hasher.HashChildren, SHA-256(0x01 ‖ l ‖ r), with one
+// allocation (the result) instead of three: each evidence commit hashes
+// about two nodes per level of the tree on the check path, and that
+// garbage set part of the GC's pace (docs/PERFORMANCE.md, "What a slow
+// commit is made of").
+func hashChildren(l, r []byte) []byte {
+	if len(l) != HashSize || len(r) != HashSize {
+		return hasher.HashChildren(l, r)
+	}
+	var b [1 + 2*HashSize]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l)
+	copy(b[1+HashSize:], r)
+	h := sha256.Sum256(b[:])
+	return h[:]
+}
 
 // Validate reports whether the record can be a leaf: the fields the leaf
 // encodes line by line must be non-empty (partner may be empty), bounded
@@ -129,7 +151,7 @@ type Tree struct {
 	rng *compact.Range
 }
 
-var rangeFactory = &compact.RangeFactory{Hash: hasher.HashChildren}
+var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
 
 // TreeFrom resumes a tree from its stored head.
 func TreeFrom(h Head) (*Tree, error) {
@@ -233,7 +255,7 @@ func fetchProof(ctx context.Context, r NodeReader, nodes proof.Nodes) ([][HashSi
 	for i := range got {
 		hs[i] = got[i][:]
 	}
-	hs, err = nodes.Rehash(hs, hasher.HashChildren)
+	hs, err = nodes.Rehash(hs, hashChildren)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTreeCorrupt, err)
 	}

@@ -121,6 +121,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	setServeGC(os.Getenv)
 	return serveWith(ctx, cfg, stdout, stderr)
 }
 
