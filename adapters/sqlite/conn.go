@@ -33,18 +33,19 @@ var dialect = sqlcommon.Dialect{
 	JSONValues: func(p string) string {
 		return `json_each(` + p + `)`
 	},
-	// Row values: (level, idx) IN (VALUES (?, ?), …), one primary-key
-	// probe each.
+	// Migration 0015 keys evidence_nodes by the order in which nodes
+	// complete (sqlcommon.NodePos): one rowid probe each.
+	NodesByPosition: true,
 	NodesQuery: func(ids []sqlcommon.NodeKey) (string, []any) {
 		var q strings.Builder
-		q.WriteString(`SELECT level, idx, hash FROM evidence_nodes WHERE (level, idx) IN (VALUES `)
-		args := make([]any, 0, 2*len(ids))
+		q.WriteString(`SELECT level, idx, hash FROM evidence_nodes WHERE pos IN (`)
+		args := make([]any, 0, len(ids))
 		for i, id := range ids {
 			if i > 0 {
 				q.WriteString(",")
 			}
-			q.WriteString("(?,?)")
-			args = append(args, id.Level, id.Index)
+			q.WriteString("?")
+			args = append(args, sqlcommon.NodePos(id.Level, id.Index))
 		}
 		q.WriteString(")")
 		return q.String(), args

@@ -273,3 +273,38 @@ func TestPruneCheckedSubjectsByFloor(t *testing.T) {
 		t.Fatalf("after pruning before t0+3h %v, want S1 alone", got)
 	}
 }
+
+// TestRecordsOfKindPlan checks that RecordsOfKind reads a kind other than
+// checks through evidence_kind, which since migration 0016 leaves checks
+// out (SQLite uses a partial index only when the query states its
+// condition), and the checks by idx, the log's key: neither scans the log.
+func TestRecordsOfKindPlan(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var (
+		mu    sync.Mutex
+		stmts []sqlcommon.Stmt
+	)
+	rec := sqlcommon.New(recordingDB{db{r: s.r, w: s.w}, &mu, &stmts}, dialect)
+	for kind, want := range map[evidence.Kind]string{
+		evidence.KindAdmin: "USING INDEX evidence_kind (kind=? AND idx>?)",
+		evidence.KindCheck: "USING INTEGER PRIMARY KEY (rowid>?)",
+	} {
+		stmts = stmts[:0]
+		if _, err := rec.RecordsOfKind(ctx, kind, 5, 10); err != nil {
+			t.Fatal(err)
+		}
+		if len(stmts) != 1 {
+			t.Fatalf("records of kind %s: %d statements", kind, len(stmts))
+		}
+		plan := explain(t, s, stmts[0])
+		if !slices.ContainsFunc(plan, func(p string) bool { return strings.Contains(p, want) }) {
+			t.Errorf("records of kind %s: plan %q, want %q", kind, plan, want)
+		}
+	}
+}

@@ -26,7 +26,23 @@ const (
 const (
 	insertRecordsPrefix = `INSERT INTO evidence (` + recordColumns + `) VALUES `
 	insertNodesPrefix   = `INSERT INTO evidence_nodes (level, idx, hash) VALUES `
+	insertNodesAtPrefix = `INSERT INTO evidence_nodes (pos, level, idx, hash) VALUES `
 )
+
+// NodePos is the position of node (level, idx) in the order in which nodes
+// complete: its last leaf × 64 + level. Every node of a batch is completed by
+// one of the batch's leaves, so each batch's positions follow all earlier
+// ones (Dialect.NodesByPosition). Defined for level ≤ 57 and
+// (idx + 1) << level ≤ 2⁵⁷, far beyond any log.
+func NodePos(level, idx int64) int64 { return (((idx+1)<<level)-1)*64 + level }
+
+// nodeInsert is the prefix and column count of the nodes' multi-row INSERT.
+func (s *Store) nodeInsert() (string, int) {
+	if s.d.NodesByPosition {
+		return insertNodesAtPrefix, 4
+	}
+	return insertNodesPrefix, 3
+}
 
 // chunkRows is the rows of the next multi-row INSERT for n rows left: the
 // largest power of two up to n and limit. Batches then use a few fixed
@@ -48,8 +64,9 @@ func (s *Store) EvidenceInsertTexts() []string {
 	for c := 1; c <= recordsPerInsert; c *= 2 {
 		out = append(out, s.multiRowInsert(insertRecordsPrefix, "", 8, c))
 	}
+	nodesPrefix, nodeCols := s.nodeInsert()
 	for c := 1; c <= nodesPerInsert; c *= 2 {
-		out = append(out, s.multiRowInsert(insertNodesPrefix, "", 3, c))
+		out = append(out, s.multiRowInsert(nodesPrefix, "", nodeCols, c))
 	}
 	if s.d.DeriveChecks {
 		for c := 1; c <= indexPerInsert; c *= 2 {
@@ -181,13 +198,18 @@ func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves
 			stmts = s.derivedInserts(stmts, recs, next)
 		}
 		derivedStmts := len(stmts)
+		nodesPrefix, nodeCols := s.nodeInsert()
 		for from := 0; from < len(nodes); {
 			chunk := nodes[from : from+chunkRows(len(nodes)-from, nodesPerInsert)]
-			args := make([]any, 0, 3*len(chunk))
+			args := make([]any, 0, nodeCols*len(chunk))
 			for _, n := range chunk {
-				args = append(args, int64(n.ID.Level), int64(n.ID.Index), n.Hash[:])
+				level, idx := int64(n.ID.Level), int64(n.ID.Index)
+				if s.d.NodesByPosition {
+					args = append(args, NodePos(level, idx))
+				}
+				args = append(args, level, idx, n.Hash[:])
 			}
-			stmts = append(stmts, Stmt{s.multiRowInsert(insertNodesPrefix, "", 3, len(chunk)), args})
+			stmts = append(stmts, Stmt{s.multiRowInsert(nodesPrefix, "", nodeCols, len(chunk)), args})
 			from += len(chunk)
 		}
 		stmts = append(stmts, Stmt{UpdateHeadSQL, []any{int64(h.Size), h.Root[:], nonNil(h.Border)}})
@@ -291,14 +313,20 @@ func (s *Store) RecordsBetween(ctx context.Context, from, to uint64) ([]evidence
 // RecordsOfKind returns up to limit evidence records of kind with index
 // greater than after (-1: from the start), in index order, through the
 // (kind, idx) index. The kind is in the text, not a parameter: PostgreSQL's
-// index leaves checks out (its migration 0017), and a planner uses it only
-// for a kind it can see is not a check.
+// index leaves checks out (its migration 0017, SQLite's 0016), and a
+// planner uses it only for a kind it can see is not a check. SQLite does not
+// infer that from the kind: it needs the index's own condition in the text,
+// which PostgreSQL takes as a redundant filter.
 func (s *Store) RecordsOfKind(ctx context.Context, kind evidence.Kind, after int64, limit int) ([]evidence.Record, error) {
 	if !plainKind(kind) {
 		return nil, s.errf("records of kind %q: not a kind", kind)
 	}
+	notCheck := ` AND kind <> 'check'`
+	if kind == evidence.KindCheck {
+		notCheck = ""
+	}
 	rows, err := s.db.Query(ctx, `SELECT `+recordColumns+` FROM evidence
-		WHERE kind = '`+string(kind)+`' AND idx > $1 ORDER BY idx LIMIT $2`, after, storeutil.Limit(limit))
+		WHERE kind = '`+string(kind)+`'`+notCheck+` AND idx > $1 ORDER BY idx LIMIT $2`, after, storeutil.Limit(limit))
 	out, err := collect(rows, err, scanRecord)
 	if err != nil {
 		return nil, s.errf("records of kind %q: %w", kind, err)

@@ -84,6 +84,10 @@ type Dialect struct {
 	// NodesQuery selects (level, idx, hash) of the given nodes in one query
 	// of primary-key probes.
 	NodesQuery func(ids []NodeKey) (string, []any)
+	// NodesByPosition: AppendLeaves writes each tree node's NodePos beside
+	// its level and idx (SQLite since its 0015, whose key it is), so that a
+	// commit's nodes go to the end of one B-tree, not of each level's range.
+	NodesByPosition bool
 	// AsOfSQL selects, with the entry columns, each entry that named $1 in
 	// any version, in its latest version recorded at or before $2, by id.
 	AsOfSQL string
