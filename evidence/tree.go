@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -67,30 +65,11 @@ const leafVersion = "credgate-evidence-v1"
 // UTC) and its record hash SHA-256(salt ‖ body). The body itself is not in
 // the leaf, so erasing a body (and its salt) leaves the tree intact.
 func LeafData(r Record) []byte {
-	at := r.At.UTC().Truncate(time.Microsecond).Format("2006-01-02T15:04:05.000000Z")
-	var b strings.Builder
-	b.Grow(len(leafVersion) + len(r.ID) + len(r.Kind) + len(r.Partner) + len(at) + 2*HashSize + 40)
-	b.WriteString(leafVersion)
-	b.WriteString("\nid ")
-	b.WriteString(r.ID)
-	b.WriteString("\nkind ")
-	b.WriteString(string(r.Kind))
-	b.WriteString("\npartner ")
-	b.WriteString(r.Partner)
-	b.WriteString("\nat ")
-	b.WriteString(at)
-	b.WriteString("\nhash ")
-	const hexdigits = "0123456789abcdef"
-	for _, c := range r.Hash {
-		b.WriteByte(hexdigits[c>>4])
-		b.WriteByte(hexdigits[c&0xf])
-	}
-	b.WriteString("\n")
-	return []byte(b.String())
+	return appendLeafData(make([]byte, 0, leafDataSize(r)), r) // record.go
 }
 
 // LeafHash is the RFC 6962 leaf hash of the record: SHA-256(0x00 ‖ LeafData).
-func LeafHash(r Record) [HashSize]byte { return to32(hasher.HashLeaf(LeafData(r))) }
+func LeafHash(r Record) [HashSize]byte { return leafHash(r) }
 
 // Validate reports whether the record can be a leaf: the fields the leaf
 // encodes line by line must be non-empty (partner may be empty), bounded
