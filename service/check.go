@@ -472,7 +472,13 @@ func receipt(r evidence.Record) *ReceiptView {
 		return spooledReceipt(r)
 	}
 	leaf := evidence.LeafHash(r)
-	return &ReceiptView{LogIndex: r.Index, RecordHash: hex.EncodeToString(r.Hash[:]), LeafHash: hex.EncodeToString(leaf[:])}
+	// Both digests in one string, one allocation where EncodeToString
+	// made two each.
+	var buf [4 * evidence.HashSize]byte
+	hex.Encode(buf[:2*evidence.HashSize], r.Hash[:])
+	hex.Encode(buf[2*evidence.HashSize:], leaf[:])
+	both := string(buf[:])
+	return &ReceiptView{LogIndex: r.Index, RecordHash: both[:2*evidence.HashSize], LeafHash: both[2*evidence.HashSize:]}
 }
 
 // checkParams is what a check asks besides the subject, validated.
