@@ -64,12 +64,18 @@ func (s *Server) check(c *gin.Context) {
 		return
 	}
 	s.checks.WithLabelValues(ans.Action, string(ans.Outcome)).Inc()
-	b, err := ans.JSON()
+	buf := s.answers.get()
+	b, err := ans.AppendJSON(buf.b[:0])
 	if err != nil {
+		s.answers.put(buf)
 		fail(c, err)
 		return
 	}
+	// The writer copies the answer into its own buffer (net/http's bufio)
+	// before Data returns; nothing keeps b after.
 	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
+	buf.b = b
+	s.answers.put(buf)
 }
 
 type batchResult struct {
