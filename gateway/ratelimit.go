@@ -174,10 +174,13 @@ func (l *RateLimiter) Shared() bool { return l.store.shared() }
 type quotaRate struct {
 	rate   limiter.Rate
 	policy string
+	// limit is RateLimit-Limit's value, made once rather than per request.
+	limit string
 }
 
 func newQuotaRate(r limiter.Rate) *quotaRate {
-	return &quotaRate{rate: r, policy: strconv.FormatInt(r.Limit, 10) + ";w=" + strconv.FormatInt(int64(r.Period/time.Second), 10)}
+	limit := strconv.FormatInt(r.Limit, 10)
+	return &quotaRate{rate: r, policy: limit + ";w=" + strconv.FormatInt(int64(r.Period/time.Second), 10), limit: limit}
 }
 
 // rateFor returns a partner's quota: its override, else the default.
@@ -280,7 +283,11 @@ func (s *Server) charge(c *gin.Context, p service.Partner, n int64, into *quotaC
 	// in one allocation: through Header.Set each header cost a
 	// canonicalised copy of its name and a slice of its own on every
 	// request.
-	vals := [...]string{strconv.FormatInt(lc.Limit, 10), strconv.FormatInt(lc.Remaining, 10), strconv.FormatInt(reset, 10), q.policy}
+	limit := q.limit
+	if lc.Limit != rate.Limit {
+		limit = strconv.FormatInt(lc.Limit, 10)
+	}
+	vals := [...]string{limit, strconv.FormatInt(lc.Remaining, 10), strconv.FormatInt(reset, 10), q.policy}
 	h, all := c.Writer.Header(), vals[:]
 	h[hdrRateLimitLimit], h[hdrRateLimitRemaining], h[hdrRateLimitReset], h[hdrRateLimitPolicy] = all[0:1:1], all[1:2:2], all[2:3:3], all[3:4:4]
 	if lc.Reached {
