@@ -234,13 +234,21 @@ type quotaCharge struct {
 // batch too large, another quota refusal. Answers decided by reading
 // stored state (404, 409, 410, 422) and every 2xx and 5xx stay charged.
 func (s *Server) rateLimit(c *gin.Context) {
-	v, _ := c.Get(ctxPartner)
-	p, _ := v.(service.Partner)
+	id := identityOf(c)
+	var p service.Partner
+	if id != nil {
+		p = id.partner
+	}
 	if exempt(p) {
 		c.Next()
 		return
 	}
-	charge := &quotaCharge{}
+	var charge *quotaCharge
+	if id != nil {
+		charge = &id.charge // allocated with the identity
+	} else {
+		charge = &quotaCharge{}
+	}
 	if !s.charge(c, p, 1, charge) {
 		return
 	}
@@ -313,12 +321,11 @@ func (s *Server) chargeBatch(c *gin.Context, subjects int) bool {
 	if subjects <= 1 || subjects > service.MaxBatch {
 		return true
 	}
-	v, _ := c.Get(ctxPartner)
-	p, _ := v.(service.Partner)
+	p := partnerOf(c)
 	if exempt(p) {
 		return true
 	}
-	v, _ = c.Get(ctxCharge)
+	v, _ := c.Get(ctxCharge)
 	charge, _ := v.(*quotaCharge)
 	if charge == nil {
 		charge = &quotaCharge{}
