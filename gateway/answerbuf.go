@@ -2,9 +2,10 @@ package gateway
 
 import "sync"
 
-// answerBuffers reuses the buffers check answers are written from: an
-// answer is about a kilobyte, a restricted one several, and each was a
-// fresh allocation per check for the garbage collector to sweep.
+// answerBuffers reuses the buffers a check's body is read into and its
+// answer written from: an answer is about a kilobyte, a restricted one
+// several, and each (and each body) was a fresh allocation per check for
+// the garbage collector to sweep.
 type answerBuffers struct {
 	pool sync.Pool
 }
