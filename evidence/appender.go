@@ -199,13 +199,20 @@ func NewAppender(sink Sink, opts ...Option) *Appender {
 // a batch stuck on a frozen database, a record would otherwise wait for
 // that batch's bound and then for its own. Past it the error wraps
 // ErrUnavailable.
-func (a *Appender) Append(ctx context.Context, recs ...Record) ([]Record, error) {
+func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err error) {
 	// The bound is a timer rather than a context.WithTimeout: on the check
 	// path the derived context, its timer and its Done channel were five
 	// allocations per call; the loop learns that a caller gave up from
 	// gaveUp instead of from the context.
 	bound := time.NewTimer(a.commitTimeout)
 	defer bound.Stop()
+	defer func() {
+		// A commit that ran out of its own bound says so as the Append
+		// bound does (ErrUnavailable, not a deadline the caller set).
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = a.boundErr(ctx)
+		}
+	}()
 	// One allocation for the requests and one channel for their results,
 	// where each record had a request and a channel of its own.
 	reqs := make([]appendReq, len(recs))

@@ -3,6 +3,7 @@ package evidence_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -121,5 +122,23 @@ func TestAppendWritesNothingForACallerThatGaveUp(t *testing.T) {
 		if id == record(2).ID || id == record(3).ID {
 			t.Errorf("record %s written after its caller gave up (written: %v)", id, sink.ids)
 		}
+	}
+}
+
+type deadlineSink struct{}
+
+func (deadlineSink) AppendBatch(context.Context, []evidence.Record) (uint64, error) {
+	return 0, fmt.Errorf("write: %w", context.DeadlineExceeded)
+}
+
+// A commit that ran out of its bound is the log being unavailable, not a
+// deadline of the caller's: callers that classify a context error as
+// "interrupted" must not see one.
+func TestCommitPastItsBoundIsUnavailable(t *testing.T) {
+	app := evidence.NewAppender(deadlineSink{})
+	defer app.Close()
+	_, err := app.Append(context.Background(), record(1))
+	if !errors.Is(err, evidence.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Append: %v, want ErrUnavailable without context.DeadlineExceeded", err)
 	}
 }
