@@ -80,14 +80,21 @@ type appendReq struct {
 	// leaf is LeafHash(rec), computed before the record is queued.
 	leaf [HashSize]byte
 	ctx  context.Context
+	// res is shared by the records of one Append call (buffered for all
+	// of them); each result names its record's slot in the call.
 	res  chan appendRes
+	slot int
+	// gaveUp is set once the caller stopped waiting (its commit bound
+	// passed, or its context ended): nothing is written for it after.
+	gaveUp atomic.Bool
 	// queued is when the record was queued; read only with an observer.
 	queued time.Time
 }
 
 type appendRes struct {
-	rec Record
-	err error
+	rec  Record
+	err  error
+	slot int
 }
 
 // Option configures an Appender.
@@ -193,15 +200,23 @@ func NewAppender(sink Sink, opts ...Option) *Appender {
 // that batch's bound and then for its own. Past it the error wraps
 // ErrUnavailable.
 func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err error) {
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, a.commitTimeout)
-	defer cancel()
+	// The bound is a timer rather than a context.WithTimeout: on the check
+	// path the derived context, its timer and its Done channel were five
+	// allocations per call; the loop learns that a caller gave up from
+	// gaveUp instead of from the context.
+	bound := time.NewTimer(a.commitTimeout)
+	defer bound.Stop()
 	defer func() {
-		if err != nil && parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("commit evidence: %w: no commit within %s", ErrUnavailable, a.commitTimeout)
+		// A commit that ran out of its own bound says so as the Append
+		// bound does (ErrUnavailable, not a deadline the caller set).
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = a.boundErr(ctx)
 		}
 	}()
-	reqs := make([]*appendReq, len(recs))
+	// One allocation for the requests and one channel for their results,
+	// where each record had a request and a channel of its own.
+	reqs := make([]appendReq, len(recs))
+	res := make(chan appendRes, len(recs))
 	for i, rec := range recs {
 		if rec.Salt == nil {
 			if err := rec.Seal(); err != nil {
@@ -213,49 +228,71 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 		if err := rec.Validate(); err != nil {
 			return nil, err
 		}
-		reqs[i] = &appendReq{rec: rec, ctx: ctx, res: make(chan appendRes, 1)}
+		r := &reqs[i]
+		r.rec, r.ctx, r.res, r.slot = rec, ctx, res, i
 		if a.leafSink != nil {
-			reqs[i].leaf = LeafHash(rec)
+			r.leaf = LeafHash(rec)
 		}
 	}
 	if a.observer != nil {
 		// After sealing and hashing: the wait counts the queue only.
 		now := time.Now()
-		for _, req := range reqs {
-			req.queued = now
+		for i := range reqs {
+			reqs[i].queued = now
 		}
+	}
+	// giveUp tells the loop that no record of this call is waited for.
+	giveUp := func(err error) ([]Record, error) {
+		for i := range reqs {
+			reqs[i].gaveUp.Store(true)
+		}
+		return nil, err
 	}
 	a.closeMu.RLock()
 	if a.closed {
 		a.closeMu.RUnlock()
 		return nil, ErrClosed
 	}
-	for _, req := range reqs {
+	for i := range reqs {
 		select {
-		case a.reqs <- req:
+		case a.reqs <- &reqs[i]:
 		case <-ctx.Done():
 			a.closeMu.RUnlock()
-			return nil, ctx.Err()
+			return giveUp(ctx.Err())
+		case <-bound.C:
+			a.closeMu.RUnlock()
+			return giveUp(a.boundErr(ctx))
 		}
 	}
 	a.closeMu.RUnlock()
 	out := make([]Record, len(reqs))
 	var firstErr error
-	for i, req := range reqs {
+	for range reqs {
 		select {
-		case r := <-req.res:
+		case r := <-res:
 			if r.err != nil && firstErr == nil {
 				firstErr = r.err
 			}
-			out[i] = r.rec
+			out[r.slot] = r.rec
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return giveUp(ctx.Err())
+		case <-bound.C:
+			return giveUp(a.boundErr(ctx))
 		}
 	}
 	if firstErr != nil {
 		return nil, firstErr
 	}
 	return out, nil
+}
+
+// boundErr is the error of an Append whose commit bound passed: the
+// caller's own error if its context ended meanwhile, else ErrUnavailable.
+func (a *Appender) boundErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("commit evidence: %w: no commit within %s", ErrUnavailable, a.commitTimeout)
 }
 
 // Queued is how many records wait for the next commit: formed and hashed
@@ -341,8 +378,11 @@ func (a *Appender) loop() {
 		live := batch[:0]
 		for _, r := range batch {
 			// A caller that already gave up gets no record written for it.
-			if r.ctx.Err() != nil {
-				r.res <- appendRes{err: r.ctx.Err()}
+			if err := r.ctx.Err(); err != nil || r.gaveUp.Load() {
+				if err == nil {
+					err = ErrUnavailable
+				}
+				r.res <- appendRes{err: err, slot: r.slot}
 				continue
 			}
 			live = append(live, r)
@@ -437,7 +477,7 @@ func (a *Appender) commit(f, prev *flight, live []*appendReq, recs []Record, lea
 	if err != nil {
 		err = fmt.Errorf("commit evidence batch: %w: %w", ErrUnavailable, err)
 		for _, r := range live {
-			r.res <- appendRes{err: err}
+			r.res <- appendRes{err: err, slot: r.slot}
 		}
 		return
 	}
@@ -448,7 +488,7 @@ func (a *Appender) commit(f, prev *flight, live []*appendReq, recs []Record, lea
 		a.committed(recs)
 	}
 	for i, r := range live {
-		r.res <- appendRes{rec: recs[i]}
+		r.res <- appendRes{rec: recs[i], slot: r.slot}
 	}
 }
 

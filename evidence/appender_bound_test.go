@@ -3,6 +3,8 @@ package evidence_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,5 +60,85 @@ func TestAppendWaitsAtMostTheCommitBound(t *testing.T) {
 	cancel()
 	if _, err := app.Append(ctx, record(3)); !errors.Is(err, context.Canceled) || errors.Is(err, evidence.ErrUnavailable) {
 		t.Errorf("cancelled caller: %v, want context.Canceled", err)
+	}
+}
+
+// heldSink commits in memory, but holds its first commit until released,
+// and remembers every record handed to it.
+type heldSink struct {
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	ids     []string
+	next    uint64
+}
+
+func (s *heldSink) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
+	select {
+	case s.entered <- struct{}{}:
+		<-s.release
+	default:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.next
+	for _, r := range recs {
+		s.ids = append(s.ids, r.ID)
+	}
+	s.next += uint64(len(recs))
+	return first, nil
+}
+
+// A record whose caller stopped waiting (its commit bound passed while it
+// was queued behind a held commit) is not written afterwards: nobody would
+// answer on it. The records of one Append come back in their order.
+func TestAppendWritesNothingForACallerThatGaveUp(t *testing.T) {
+	sink := &heldSink{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	const bound = 50 * time.Millisecond
+	app := evidence.NewAppender(sink, evidence.WithCommitTimeout(bound))
+	defer app.Close()
+
+	first := make(chan error, 1)
+	go func() { _, err := app.Append(context.Background(), record(1)); first <- err }()
+	<-sink.entered
+	if _, err := app.Append(context.Background(), record(2), record(3)); !errors.Is(err, evidence.ErrUnavailable) {
+		t.Fatalf("queued behind the held commit: %v, want ErrUnavailable", err)
+	}
+	close(sink.release)
+	<-first // held past its own bound: its error is not what this test is about
+
+	got, err := app.Append(context.Background(), record(4), record(5), record(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if want := record(4 + i).ID; r.ID != want || r.Index != got[0].Index+uint64(i) {
+			t.Errorf("record %d: %s at %d, want %s at %d", i, r.ID, r.Index, want, got[0].Index+uint64(i))
+		}
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	for _, id := range sink.ids {
+		if id == record(2).ID || id == record(3).ID {
+			t.Errorf("record %s written after its caller gave up (written: %v)", id, sink.ids)
+		}
+	}
+}
+
+type deadlineSink struct{}
+
+func (deadlineSink) AppendBatch(context.Context, []evidence.Record) (uint64, error) {
+	return 0, fmt.Errorf("write: %w", context.DeadlineExceeded)
+}
+
+// A commit that ran out of its bound is the log being unavailable, not a
+// deadline of the caller's: callers that classify a context error as
+// "interrupted" must not see one.
+func TestCommitPastItsBoundIsUnavailable(t *testing.T) {
+	app := evidence.NewAppender(deadlineSink{})
+	defer app.Close()
+	_, err := app.Append(context.Background(), record(1))
+	if !errors.Is(err, evidence.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Append: %v, want ErrUnavailable without context.DeadlineExceeded", err)
 	}
 }

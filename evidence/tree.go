@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"time"
 	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -67,35 +66,11 @@ const leafVersion = "credgate-evidence-v1"
 // UTC) and its record hash SHA-256(salt ‖ body). The body itself is not in
 // the leaf, so erasing a body (and its salt) leaves the tree intact.
 func LeafData(r Record) []byte {
-	return appendLeafData(make([]byte, 0, len(leafVersion)+len(r.ID)+len(r.Kind)+len(r.Partner)+2*HashSize+70), r)
-}
-
-// appendLeafData appends LeafData(r) to b.
-func appendLeafData(b []byte, r Record) []byte {
-	b = append(b, leafVersion...)
-	b = append(b, "\nid "...)
-	b = append(b, r.ID...)
-	b = append(b, "\nkind "...)
-	b = append(b, r.Kind...)
-	b = append(b, "\npartner "...)
-	b = append(b, r.Partner...)
-	b = append(b, "\nat "...)
-	b = r.At.UTC().Truncate(time.Microsecond).AppendFormat(b, "2006-01-02T15:04:05.000000Z")
-	b = append(b, "\nhash "...)
-	const hexdigits = "0123456789abcdef"
-	for _, c := range r.Hash {
-		b = append(b, hexdigits[c>>4], hexdigits[c&0xf])
-	}
-	return append(b, '\n')
+	return appendLeafData(make([]byte, 0, leafDataSize(r)), r) // record.go
 }
 
 // LeafHash is the RFC 6962 leaf hash of the record: SHA-256(0x00 ‖ LeafData).
-// It encodes into a buffer on the stack: every check hashes its record, and
-// the garbage of doing so through hasher set part of the GC's pace.
-func LeafHash(r Record) [HashSize]byte {
-	var buf [512]byte
-	return sha256.Sum256(appendLeafData(append(buf[:0], rfc6962.RFC6962LeafHashPrefix), r))
-}
+func LeafHash(r Record) [HashSize]byte { return leafHash(r) }
 
 // hashChildren is hasher.HashChildren, SHA-256(0x01 ‖ l ‖ r), with one
 // allocation (the result) instead of three: each evidence commit hashes

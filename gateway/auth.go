@@ -18,9 +18,33 @@ import (
 const (
 	ctxRequestID = "credgate.request_id"
 	ctxLogger    = "credgate.logger"
-	ctxCaller    = "credgate.caller"
-	ctxPartner   = "credgate.partner"
+	// ctxIdentity is who the request is from (*identity).
+	ctxIdentity = "credgate.identity"
 )
+
+// identity is who a request is from (identify) and what it took from its
+// partner's quota (rateLimit): one allocation per request, where the
+// caller and the partner boxed into the context and the charge were three.
+type identity struct {
+	caller  service.Caller
+	partner service.Partner
+	charge  quotaCharge
+}
+
+// identityOf is the request's identity, nil before authentication.
+func identityOf(c *gin.Context) *identity {
+	v, _ := c.Get(ctxIdentity)
+	id, _ := v.(*identity)
+	return id
+}
+
+// partnerOf is the authenticated partner, zero before authentication.
+func partnerOf(c *gin.Context) service.Partner {
+	if id := identityOf(c); id != nil {
+		return id.partner
+	}
+	return service.Partner{}
+}
 
 // authenticate requires a valid bearer token of an active partner, issued
 // for a credential that is still valid, and puts the caller in the
@@ -64,8 +88,7 @@ func (s *Server) identify(c *gin.Context) bool {
 		fail(c, problem(http.StatusUnauthorized, "invalid_token", "Invalid token", "the credential behind this token is no longer active"))
 		return false
 	}
-	c.Set(ctxCaller, service.CallerOf(p))
-	c.Set(ctxPartner, p)
+	c.Set(ctxIdentity, &identity{caller: service.CallerOf(p), partner: p})
 	return true
 }
 
@@ -92,9 +115,10 @@ func require(roles ...service.Role) gin.HandlerFunc {
 }
 
 func callerOf(c *gin.Context) service.Caller {
-	v, _ := c.Get(ctxCaller)
-	caller, _ := v.(service.Caller)
-	return caller
+	if id := identityOf(c); id != nil {
+		return id.caller
+	}
+	return service.Caller{}
 }
 
 // token is the OAuth 2.0 client credentials grant (RFC 6749 §4.4). The

@@ -111,6 +111,30 @@ func decodeCheckRequest(r io.Reader) (checkRequest, error) {
 	if err != nil {
 		return checkRequest{}, decodeProblem(err)
 	}
+	return decodeCheckBody(raw)
+}
+
+// readBody appends what r holds to b, as io.ReadAll does into a fresh
+// slice; the check handler reads into a buffer it reuses.
+func readBody(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return b, nil
+			}
+			return b, err
+		}
+	}
+}
+
+// decodeCheckBody is decodeCheckRequest on a body already read. Nothing
+// decoded refers to raw: every value is copied out of it.
+func decodeCheckBody(raw []byte) (checkRequest, error) {
 	req, ok := checkRequest{}, false
 	if utf8.Valid(raw) {
 		req, ok = fastCheckRequest(raw)

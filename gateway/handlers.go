@@ -50,7 +50,17 @@ func nonNilSlice[T any](v []T) []T {
 }
 
 func (s *Server) check(c *gin.Context) {
-	req, err := decodeCheckRequest(c.Request.Body)
+	// One reused buffer per check: the body is read into it and decoded
+	// (every value copied out), then the answer is written from it.
+	buf := s.answers.get()
+	defer s.answers.put(buf)
+	raw, err := readBody(c.Request.Body, buf.b[:0])
+	buf.b = raw
+	if err != nil {
+		fail(c, decodeProblem(err))
+		return
+	}
+	req, err := decodeCheckBody(raw)
 	if err != nil {
 		fail(c, err)
 		return
@@ -64,11 +74,14 @@ func (s *Server) check(c *gin.Context) {
 		return
 	}
 	s.checks.WithLabelValues(ans.Action, string(ans.Outcome)).Inc()
-	b, err := ans.JSON()
+	b, err := ans.AppendJSON(buf.b[:0])
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	buf.b = b
+	// The writer copies the answer into its own buffer (net/http's bufio)
+	// before Data returns; nothing keeps b after.
 	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
 }
 

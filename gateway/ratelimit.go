@@ -174,10 +174,13 @@ func (l *RateLimiter) Shared() bool { return l.store.shared() }
 type quotaRate struct {
 	rate   limiter.Rate
 	policy string
+	// limit is RateLimit-Limit's value, made once rather than per request.
+	limit string
 }
 
 func newQuotaRate(r limiter.Rate) *quotaRate {
-	return &quotaRate{rate: r, policy: strconv.FormatInt(r.Limit, 10) + ";w=" + strconv.FormatInt(int64(r.Period/time.Second), 10)}
+	limit := strconv.FormatInt(r.Limit, 10)
+	return &quotaRate{rate: r, policy: limit + ";w=" + strconv.FormatInt(int64(r.Period/time.Second), 10), limit: limit}
 }
 
 // rateFor returns a partner's quota: its override, else the default.
@@ -231,13 +234,21 @@ type quotaCharge struct {
 // batch too large, another quota refusal. Answers decided by reading
 // stored state (404, 409, 410, 422) and every 2xx and 5xx stay charged.
 func (s *Server) rateLimit(c *gin.Context) {
-	v, _ := c.Get(ctxPartner)
-	p, _ := v.(service.Partner)
+	id := identityOf(c)
+	var p service.Partner
+	if id != nil {
+		p = id.partner
+	}
 	if exempt(p) {
 		c.Next()
 		return
 	}
-	charge := &quotaCharge{}
+	var charge *quotaCharge
+	if id != nil {
+		charge = &id.charge // allocated with the identity
+	} else {
+		charge = &quotaCharge{}
+	}
 	if !s.charge(c, p, 1, charge) {
 		return
 	}
@@ -280,7 +291,11 @@ func (s *Server) charge(c *gin.Context, p service.Partner, n int64, into *quotaC
 	// in one allocation: through Header.Set each header cost a
 	// canonicalised copy of its name and a slice of its own on every
 	// request.
-	vals := [...]string{strconv.FormatInt(lc.Limit, 10), strconv.FormatInt(lc.Remaining, 10), strconv.FormatInt(reset, 10), q.policy}
+	limit := q.limit
+	if lc.Limit != rate.Limit {
+		limit = strconv.FormatInt(lc.Limit, 10)
+	}
+	vals := [...]string{limit, strconv.FormatInt(lc.Remaining, 10), strconv.FormatInt(reset, 10), q.policy}
 	h, all := c.Writer.Header(), vals[:]
 	h[hdrRateLimitLimit], h[hdrRateLimitRemaining], h[hdrRateLimitReset], h[hdrRateLimitPolicy] = all[0:1:1], all[1:2:2], all[2:3:3], all[3:4:4]
 	if lc.Reached {
@@ -306,12 +321,11 @@ func (s *Server) chargeBatch(c *gin.Context, subjects int) bool {
 	if subjects <= 1 || subjects > service.MaxBatch {
 		return true
 	}
-	v, _ := c.Get(ctxPartner)
-	p, _ := v.(service.Partner)
+	p := partnerOf(c)
 	if exempt(p) {
 		return true
 	}
-	v, _ = c.Get(ctxCharge)
+	v, _ := c.Get(ctxCharge)
 	charge, _ := v.(*quotaCharge)
 	if charge == nil {
 		charge = &quotaCharge{}

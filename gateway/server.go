@@ -74,6 +74,10 @@ type Server struct {
 
 	checks   *prometheus.CounterVec
 	requests *prometheus.HistogramVec
+
+	// answers are the reused buffers check answers are written from
+	// (answerbuf.go).
+	answers answerBuffers
 }
 
 // Option configures a Server.

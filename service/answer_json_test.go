@@ -1,12 +1,14 @@
 package service
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -128,5 +130,19 @@ func TestAnswerJSONAsEncodingJSON(t *testing.T) {
 				t.Errorf("%s: written through encoding/json, not without reflection", name)
 			}
 		}
+	}
+}
+
+// The receipt's two digests are written into one string: each must be the
+// lowercase hex of its own hash.
+func TestReceiptDigestsAsHex(t *testing.T) {
+	r := evidence.Record{ID: "c1", Kind: evidence.KindCheck, Partner: "p", At: time.Unix(3, 0), Index: 42, Body: []byte(`{}`)}
+	if err := r.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	leaf := evidence.LeafHash(r)
+	got := receipt(r)
+	if got.LogIndex != 42 || got.RecordHash != hex.EncodeToString(r.Hash[:]) || got.LeafHash != hex.EncodeToString(leaf[:]) {
+		t.Errorf("receipt %+v, want index 42, record hash %x, leaf hash %x", got, r.Hash, leaf)
 	}
 }

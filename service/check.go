@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -472,7 +473,13 @@ func receipt(r evidence.Record) *ReceiptView {
 		return spooledReceipt(r)
 	}
 	leaf := evidence.LeafHash(r)
-	return &ReceiptView{LogIndex: r.Index, RecordHash: hex.EncodeToString(r.Hash[:]), LeafHash: hex.EncodeToString(leaf[:])}
+	// Both digests in one string, one allocation where EncodeToString
+	// made two each.
+	var buf [4 * evidence.HashSize]byte
+	hex.Encode(buf[:2*evidence.HashSize], r.Hash[:])
+	hex.Encode(buf[2*evidence.HashSize:], leaf[:])
+	both := string(buf[:])
+	return &ReceiptView{LogIndex: r.Index, RecordHash: both[:2*evidence.HashSize], LeafHash: both[2*evidence.HashSize:]}
 }
 
 // checkParams is what a check asks besides the subject, validated.
@@ -600,10 +607,20 @@ func (a *CheckAnswer) encode() ([]byte, error) {
 // answer twice on the hot path and makes the answer exactly what was
 // recorded.
 func (a *CheckAnswer) JSON() ([]byte, error) {
+	return a.AppendJSON(nil)
+}
+
+// AppendJSON appends what JSON returns to out, so that a caller may write
+// the answer from a buffer it reuses.
+func (a *CheckAnswer) AppendJSON(out []byte) ([]byte, error) {
 	if a.body == nil || a.Receipt == nil || len(a.body) < 2 || a.body[len(a.body)-1] != '}' {
-		return a.encode()
+		b, err := a.encode()
+		if out == nil || err != nil {
+			return b, err
+		}
+		return append(out, b...), nil
 	}
-	out := make([]byte, 0, len(a.body)+len(`,"receipt":{"log_index":,"record_hash":"","leaf_hash":""}`)+20+4*evidence.HashSize)
+	out = slices.Grow(out, len(a.body)+len(`,"receipt":{"log_index":,"record_hash":"","leaf_hash":""}`)+20+4*evidence.HashSize)
 	out = append(out, a.body[:len(a.body)-1]...)
 	out = append(out, `,"receipt":`...)
 	out, err := a.Receipt.appendJSON(out)
