@@ -7,58 +7,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
+	"github.com/credgate/credgate/adapters/internal/sqlplans"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/testenv"
-	"github.com/credgate/credgate/service"
 )
-
-// recordingDB is db noting the text and arguments of every statement the
-// shared logic runs.
-type recordingDB struct {
-	db
-	mu    *sync.Mutex
-	stmts *[]sqlcommon.Stmt
-}
-
-func (r recordingDB) note(q string, args []any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	*r.stmts = append(*r.stmts, sqlcommon.Stmt{SQL: q, Args: args})
-}
-
-func (r recordingDB) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
-	r.note(q, args)
-	return r.db.Query(ctx, q, args...)
-}
-
-func (r recordingDB) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
-	r.note(q, args)
-	return r.db.QueryRow(ctx, q, args...)
-}
-
-func (r recordingDB) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	r.note(q, args)
-	return r.db.Exec(ctx, q, args...)
-}
-
-func (r recordingDB) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
-	return r.db.InTx(ctx, func(tx sqlcommon.Tx) error { return fn(recordingTx{tx, r}) })
-}
-
-type recordingTx struct {
-	sqlcommon.Tx
-	r recordingDB
-}
-
-func (t recordingTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	t.r.note(q, args)
-	return t.Tx.Exec(ctx, q, args...)
-}
 
 // planIndex finds the index a plan line reads: "Index Scan using x on …",
 // "Index Scan Backward using x on …", "Index Only Scan using x on …",
@@ -80,11 +36,7 @@ func TestDerivedTablesPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var (
-		mu    sync.Mutex
-		stmts []sqlcommon.Stmt
-	)
-	rec := sqlcommon.New(recordingDB{db{s.pool}, &mu, &stmts}, dialect)
+	rec := sqlplans.NewRecorder(db{s.pool})
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
 	// Plans are chosen from statistics: half a year of checks, one every
 	// ten minutes, in log order (as appends write them), five partners,
@@ -110,37 +62,8 @@ func TestDerivedTablesPlans(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	cutoffs := []service.ActionCutoff{{Actions: []string{"bank_credit", "procurement"}, Before: now}, {Actions: []string{"licence"}, Before: now}}
-	if _, err := rec.IndexedCheck(ctx, "chk-1"); err == nil {
-		t.Fatal("a check found with no record in the log")
-	}
-	for _, partner := range []string{"", "p1"} {
-		if _, err := rec.OverdueChecks(ctx, service.OverdueFilter{Cutoffs: cutoffs, Partner: partner, After: -1, Limit: 10}); err != nil {
-			t.Fatal(err)
-		}
-		for _, by := range []service.StatsBy{service.StatsTotal, service.StatsPartner, service.StatsAction, service.StatsList, service.StatsRegion} {
-			q := service.StatsQuery{From: now.Add(-time.Hour), To: now, Partner: partner, By: by}
-			if _, err := rec.CheckStats(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := rec.OverdueCounts(ctx, q, cutoffs); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// Coverage looks back a long while: the subject narrows it, not the time.
-		if _, err := rec.LastChecks(ctx, partner, []service.CheckProbe{{Subject: "S1", Action: "bank_credit", Since: now.AddDate(-1, 0, 0), At: now}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := rec.Subscribers(ctx, []string{"S1", "S2"}, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rec.PruneEvents(ctx, now, now); err != nil {
-		t.Fatal(err)
-	}
-	// LastChecks reads the checks it found by idx only when it found one:
-	// that read's plan is checked on its own.
-	stmts = append(stmts, sqlcommon.Stmt{SQL: `SELECT c.check_id FROM check_index c WHERE c.idx IN ($1, $2)`, Args: []any{int64(1), int64(2)}})
+	// Coverage looks back a long while: the subject narrows it, not the time.
+	stmts := sqlplans.DerivedReads(t, sqlcommon.New(rec, dialect), rec, now, now.AddDate(-1, 0, 0))
 
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {

@@ -1,62 +1,17 @@
 package sqlite
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
+	"github.com/credgate/credgate/adapters/internal/sqlplans"
 	"github.com/credgate/credgate/evidence"
-	"github.com/credgate/credgate/service"
 )
-
-// recordingDB is db noting the text and arguments of every statement the
-// shared logic runs.
-type recordingDB struct {
-	db
-	mu    *sync.Mutex
-	stmts *[]sqlcommon.Stmt
-}
-
-func (r recordingDB) note(q string, args []any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	*r.stmts = append(*r.stmts, sqlcommon.Stmt{SQL: q, Args: args})
-}
-
-func (r recordingDB) Query(ctx context.Context, q string, args ...any) (sqlcommon.Rows, error) {
-	r.note(q, args)
-	return r.db.Query(ctx, q, args...)
-}
-
-func (r recordingDB) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Row {
-	r.note(q, args)
-	return r.db.QueryRow(ctx, q, args...)
-}
-
-func (r recordingDB) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	r.note(q, args)
-	return r.db.Exec(ctx, q, args...)
-}
-
-func (r recordingDB) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
-	return r.db.InTx(ctx, func(tx sqlcommon.Tx) error { return fn(recordingTx{tx, r}) })
-}
-
-type recordingTx struct {
-	sqlcommon.Tx
-	r recordingDB
-}
-
-func (t recordingTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	t.r.note(q, args)
-	return t.Tx.Exec(ctx, q, args...)
-}
 
 // TestDerivedTablesPlans runs every read of the tables derived from checks
 // (check_index, check_lists, checked_subjects) and the pruning of checked
@@ -72,42 +27,9 @@ func TestDerivedTablesPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var (
-		mu    sync.Mutex
-		stmts []sqlcommon.Stmt
-	)
-	rec := sqlcommon.New(recordingDB{db{r: s.r, w: s.w}, &mu, &stmts}, dialect)
+	rec := sqlplans.NewRecorder(db{r: s.r, w: s.w})
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
-	cutoffs := []service.ActionCutoff{{Actions: []string{"bank_credit", "procurement"}, Before: now}, {Actions: []string{"licence"}, Before: now}}
-	if _, err := rec.IndexedCheck(ctx, "chk-1"); err == nil {
-		t.Fatal("a check found in an empty index")
-	}
-	for _, partner := range []string{"", "p1"} {
-		if _, err := rec.OverdueChecks(ctx, service.OverdueFilter{Cutoffs: cutoffs, Partner: partner, After: -1, Limit: 10}); err != nil {
-			t.Fatal(err)
-		}
-		for _, by := range []service.StatsBy{service.StatsTotal, service.StatsPartner, service.StatsAction, service.StatsList, service.StatsRegion} {
-			q := service.StatsQuery{From: now.Add(-time.Hour), To: now, Partner: partner, By: by}
-			if _, err := rec.CheckStats(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := rec.OverdueCounts(ctx, q, cutoffs); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := rec.LastChecks(ctx, partner, []service.CheckProbe{{Subject: "S1", Action: "bank_credit", Since: now.Add(-time.Hour), At: now}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := rec.Subscribers(ctx, []string{"S1", "S2"}, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rec.PruneEvents(ctx, now, now); err != nil {
-		t.Fatal(err)
-	}
-	// LastChecks reads the checks it found by idx only when it found one:
-	// that read's plan is checked on its own.
-	stmts = append(stmts, sqlcommon.Stmt{SQL: `SELECT c.check_id FROM check_index c WHERE c.idx IN ($1, $2)`, Args: []any{int64(1), int64(2)}})
+	stmts := sqlplans.DerivedReads(t, sqlcommon.New(rec, dialect), rec, now, now.Add(-time.Hour))
 
 	derived := []string{"check_index", "check_lists", "checked_subjects"}
 	var indexes []string
@@ -286,19 +208,17 @@ func TestRecordsOfKindPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var (
-		mu    sync.Mutex
-		stmts []sqlcommon.Stmt
-	)
-	rec := sqlcommon.New(recordingDB{db{r: s.r, w: s.w}, &mu, &stmts}, dialect)
+	rec := sqlplans.NewRecorder(db{r: s.r, w: s.w})
+	store := sqlcommon.New(rec, dialect)
 	for kind, want := range map[evidence.Kind]string{
 		evidence.KindAdmin: "USING INDEX evidence_kind (kind=? AND idx>?)",
 		evidence.KindCheck: "USING INTEGER PRIMARY KEY (rowid>?)",
 	} {
-		stmts = stmts[:0]
-		if _, err := rec.RecordsOfKind(ctx, kind, 5, 10); err != nil {
+		rec.Reset()
+		if _, err := store.RecordsOfKind(ctx, kind, 5, 10); err != nil {
 			t.Fatal(err)
 		}
+		stmts := rec.Stmts()
 		if len(stmts) != 1 {
 			t.Fatalf("records of kind %s: %d statements", kind, len(stmts))
 		}
