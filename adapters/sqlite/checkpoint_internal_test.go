@@ -57,11 +57,7 @@ func TestCheckpointerBoundsTheWAL(t *testing.T) {
 	t.Parallel()
 	const maxFrames = 64
 	// The goroutine is stopped; the test runs the checkpoints itself.
-	s, err := Open(t.Context(), t.TempDir(), WithCheckpoint(24*time.Hour, maxFrames))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t, WithCheckpoint(24*time.Hour, maxFrames))
 	stopCheckpoints(s)
 	next := 0
 	appendChecks(t, s, 1, 10, &next)

@@ -133,11 +133,7 @@ func TestDerivedRowsAsTriggers(t *testing.T) {
 			Body: []byte(`{"check_id":"admin-1","subject":{"id":"S9"},"action":"bank_credit"}`)},
 	)
 
-	old, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
+	old := openTemp(t)
 	for _, q := range oldCheckTriggers(t) {
 		if _, err := old.w.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -145,11 +141,7 @@ func TestDerivedRowsAsTriggers(t *testing.T) {
 	}
 	insertRaw(t, old, recs, 0)
 
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	// Batches of several sizes: single records, a chunk boundary, the rest.
 	for from, size := 0, 1; from < len(recs); size = size*3 + 1 {
 		to := min(from+size, len(recs))
@@ -181,11 +173,7 @@ func TestDerivedRowsAsTriggers(t *testing.T) {
 func serviceChecks(t *testing.T) []evidence.Record {
 	t.Helper()
 	ctx := t.Context()
-	st, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTemp(t)
 	cat, err := policy.BundledCatalog()
 	if err != nil {
 		t.Fatal(err)

@@ -24,11 +24,7 @@ func testPartner(w, i int) service.Partner {
 func TestPragmas(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir(), WithReadConns(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t, WithReadConns(3))
 	check := func(name string, db *sql.DB, n int, readOnly bool) {
 		// Hold n connections at once so the pool has to open them all.
 		conns := make([]*sql.Conn, n)
@@ -76,11 +72,7 @@ func TestPragmas(t *testing.T) {
 func TestEvidenceAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	if _, err := s.w.ExecContext(ctx, `INSERT INTO evidence (idx, id, kind, partner, at, body, salt, hash)
 		VALUES (0, 'r1', 'check', 'c', 0, x'00', x'00', zeroblob(32))`); err != nil {
 		t.Fatal(err)
@@ -106,11 +98,7 @@ func TestEvidenceAppendOnly(t *testing.T) {
 func TestConcurrentWritersAndReaders(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for w := range 16 {
@@ -143,12 +131,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 // not a scan of the entries table.
 func TestEntriesAffectingPlan(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	plan := explain(t, s, sqlcommon.Stmt{SQL: affectingSQL, Args: []any{"P1"}})
 	joined := strings.Join(plan, "\n")
 	for _, want := range []string{"entries_subject", "entry_persons_person"} {
@@ -162,4 +145,16 @@ func TestEntriesAffectingPlan(t *testing.T) {
 		}
 	}
 	t.Logf("plan:\n%s", joined)
+}
+
+// openTemp opens a store in a directory of the test's own, closed when the
+// test ends.
+func openTemp(t *testing.T, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), t.TempDir(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -11,11 +11,7 @@ import (
 // refuse updates and deletes, whoever connects to the file.
 func TestHistoryIsAppendOnly(t *testing.T) {
 	t.Parallel()
-	s, err := Open(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	ctx := t.Context()
 	for _, q := range []string{
 		`INSERT INTO entries (id, subject, subject_kind, list, originating_department, reason, legal_basis,

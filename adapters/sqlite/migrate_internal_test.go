@@ -34,11 +34,7 @@ func applied(t *testing.T, s *Store) []int64 {
 
 func TestMigrationsRecorded(t *testing.T) {
 	t.Parallel()
-	s, err := Open(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
 	storetest.CheckMigrations(t, applied(t, s), files)
 }

@@ -22,11 +22,7 @@ import (
 func TestDerivedTablesPlans(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	rec := sqlplans.NewRecorder(db{r: s.r, w: s.w})
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
 	stmts := sqlplans.DerivedReads(t, sqlcommon.New(rec, dialect), rec, now, now.Add(-time.Hour))
@@ -124,11 +120,7 @@ func explain(t *testing.T, s *Store, st sqlcommon.Stmt) []string {
 func TestPruneCheckedSubjectsByFloor(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	n := 0
 	check := func(subject string, at time.Time) evidence.Record {
@@ -203,11 +195,7 @@ func TestPruneCheckedSubjectsByFloor(t *testing.T) {
 func TestRecordsOfKindPlan(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	rec := sqlplans.NewRecorder(db{r: s.r, w: s.w})
 	store := sqlcommon.New(rec, dialect)
 	for kind, want := range map[evidence.Kind]string{

@@ -15,11 +15,7 @@ import (
 func TestTreeCatchesUpAndRefusesGaps(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	storetest.CheckTreeCatchesUp(t, s, func(i int, r evidence.Record) {
 		if _, err := s.w.ExecContext(ctx, `INSERT INTO evidence (idx, id, kind, partner, at, body, salt, hash)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, i, r.ID, string(r.Kind), r.Partner, micros(r.At), r.Body, r.Salt, r.Hash[:]); err != nil {

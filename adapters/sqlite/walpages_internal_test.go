@@ -226,11 +226,7 @@ func TestMigrationKeepsTreeNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same records appended to a new database give the same tree.
-	fresh, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
+	fresh := openTemp(t)
 	next = 0
 	for _, n := range []int{1, 6, 13, 25, 19} {
 		if _, err := fresh.AppendBatch(ctx, batch(next, n)); err != nil {
