@@ -370,22 +370,8 @@ func TestMigrationKeepsDerivedRows(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dir := t.TempDir()
-	before := fstest.MapFS{}
-	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	for _, f := range files {
-		if strings.Compare(f, "migrations/0013") < 0 {
-			body, _ := migrationFS.ReadFile(f)
-			before[strings.TrimPrefix(f, "migrations/")] = &fstest.MapFile{Data: body}
-		}
-	}
 	// A database as the previous release left it, at 0012.
-	w, err := openRaw(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sqlcommon.Migrate(ctx, w.w, database.DialectSQLite3, before); err != nil {
-		t.Fatal(err)
-	}
+	w := openBefore(t, dir, "0013")
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	check := func(id, subject, partner string, at time.Time) evidence.Record {
 		return evidence.Record{ID: id, Kind: evidence.KindCheck, Partner: partner, At: at,
@@ -448,6 +434,29 @@ func TestMigrationKeepsDerivedRows(t *testing.T) {
 	if len(got["check_index"]) != 4 || len(got["check_lists"]) != 4 {
 		t.Fatalf("after appending: %v", got)
 	}
+}
+
+// openBefore opens the database in dir (its write connection only, no
+// background work) migrated as a release before migration version left it:
+// every migration whose file name sorts before version.
+func openBefore(t *testing.T, dir, version string) *Store {
+	t.Helper()
+	before := fstest.MapFS{}
+	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	for _, f := range files {
+		if name := strings.TrimPrefix(f, "migrations/"); name < version {
+			body, _ := migrationFS.ReadFile(f)
+			before[name] = &fstest.MapFile{Data: body}
+		}
+	}
+	s, err := openRaw(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlcommon.Migrate(t.Context(), s.w, database.DialectSQLite3, before); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // openRaw opens the database of dir on one connection, without migrating.

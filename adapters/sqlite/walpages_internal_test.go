@@ -4,17 +4,12 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
-
-	"github.com/pressly/goose/v3/database"
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/evidence"
@@ -147,21 +142,7 @@ func TestMigrationKeepsTreeNodes(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dir := t.TempDir()
-	before := fstest.MapFS{}
-	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	for _, f := range files {
-		if strings.Compare(f, "migrations/0015") < 0 {
-			body, _ := migrationFS.ReadFile(f)
-			before[strings.TrimPrefix(f, "migrations/")] = &fstest.MapFile{Data: body}
-		}
-	}
-	raw, err := openRaw(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sqlcommon.Migrate(ctx, raw.w, database.DialectSQLite3, before); err != nil {
-		t.Fatal(err)
-	}
+	raw := openBefore(t, dir, "0015")
 	old := dialect
 	old.NodesByPosition = false
 	old.NodesQuery = func(ids []sqlcommon.NodeKey) (string, []any) {
@@ -197,6 +178,7 @@ func TestMigrationKeepsTreeNodes(t *testing.T) {
 	}
 	roots := map[uint64][evidence.HashSize]byte{}
 	proofs := map[uint64][][evidence.HashSize]byte{}
+	var err error
 	for n := uint64(1); n <= size; n++ {
 		if roots[n], err = evidence.RootAt(ctx, oldStore, n); err != nil {
 			t.Fatal(err)
