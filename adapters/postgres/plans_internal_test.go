@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/adapters/internal/sqlplans"
 	"github.com/credgate/credgate/evidence"
@@ -76,20 +78,13 @@ func TestDerivedTablesPlans(t *testing.T) {
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `RESET enable_seqscan`) //nolint:errcheck // the connection goes back to the pool either way
 
-	var indexes []string
 	rows, err := conn.Query(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()
 		AND tablename IN ('check_index', 'check_lists', 'checked_subjects')`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		indexes = append(indexes, name)
-	}
-	if err := rows.Err(); err != nil {
+	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(indexes)
@@ -104,20 +99,13 @@ func TestDerivedTablesPlans(t *testing.T) {
 			continue
 		}
 		n++
-		var plan []string
 		rows, err := conn.Query(ctx, `EXPLAIN `+st.SQL, st.Args...)
 		if err != nil {
 			t.Fatalf("EXPLAIN %s: %v", st.SQL, err)
 		}
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", st.SQL, err)
 		}
 		for _, line := range plan {
 			for _, m := range planIndex.FindAllStringSubmatch(line, -1) {
