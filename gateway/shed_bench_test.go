@@ -3,8 +3,6 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"io"
 	"net"
 	"net/http"
@@ -15,9 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/credgate/credgate/access"
-	"github.com/credgate/credgate/gateway"
 )
 
 // BenchmarkShedRefusal measures one check refused for capacity (every slot
@@ -34,13 +29,9 @@ import (
 //
 // Run: go test -run '^$' -bench BenchmarkShedRefusal -benchmem -count 6 ./gateway
 func BenchmarkShedRefusal(b *testing.B) {
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithCheckCapacity(1, 0))
+	srv, release := fullServer(b)
 	h := srv.Handler()
-	b.Cleanup(gateway.HoldCheckSlots(srv))
+	b.Cleanup(release)
 	body := []byte(`{"subject":{"id":"914403001922038216"},"action":"government_procurement","reference":"credgate-bench"}`)
 	const auth = "Bearer eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.eyJpc3MiOiJjcmVkZ2F0ZSJ9.c2lnbmF0dXJl"
 
@@ -189,13 +180,9 @@ func (w *refusalWriter) Write(p []byte) (int, error) {
 //
 // Run: go test -run '^$' -bench BenchmarkShedConnectionMemory -benchtime 1024x ./gateway
 func BenchmarkShedConnectionMemory(b *testing.B) {
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithCheckCapacity(1, 0))
+	srv, release := fullServer(b)
 	h := srv.Handler()
-	b.Cleanup(gateway.HoldCheckSlots(srv))
+	b.Cleanup(release)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -363,13 +363,8 @@ func shedHarness(t *testing.T) (*harness, *stalledSink) {
 // almost nothing: through the router it took 14 allocations.
 func TestRefusalBeforeTheRouter(t *testing.T) {
 	// Not parallel: AllocsPerRun.
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithCheckCapacity(1, 0))
+	srv, release := fullServer(t)
 	h := srv.Handler()
-	release := gateway.HoldCheckSlots(srv)
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	body := []byte(`{"subject":{"id":"914403001922038216"},"action":"government_procurement"}`)
@@ -464,4 +459,17 @@ func TestRefusalBeforeTheRouter(t *testing.T) {
 	if w.status != http.StatusServiceUnavailable || allocs > 3 {
 		t.Errorf("a refusal: status %d, %v allocations, want 503 and at most 3 (the request ID and its header)", w.status, allocs)
 	}
+}
+
+// fullServer is a server with one check slot and no queue, the slot held
+// until release is called: every check is refused for capacity. It has no
+// store: a refusal reaches none.
+func fullServer(tb testing.TB) (*gateway.Server, func()) {
+	tb.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithCheckCapacity(1, 0))
+	return srv, gateway.HoldCheckSlots(srv)
 }
