@@ -46,6 +46,21 @@ import (
 //
 // Every check answer is verified: listed subjects must not be "clear", and
 // unlisted ones must be.
+//
+// Each phase also reports both sides of the CPU, since on one machine the
+// generator and the server share it: the generator's own CPU
+// (generator_cpu_us_per_request, generator_cores) and, from the server's
+// /metrics (--metrics-url) read before the phase's first request and
+// after its last answer, "server" (bench_metrics.go): wall_s between the
+// readings, cpu_s the server process used in it, cores (cpu_s/wall_s),
+// cpu_us_per_answered (cpu_s over the 2xx answers, refusals' cost
+// included), arrived (the requests on the phase's route the server
+// finished, any status), answered (2xx), refused (load shedding's 503s),
+// arrived_rps (per second of wall_s) and, for the overload phase,
+// arrived_x_capacity. Open loops add rate_rps and sent_rps, the schedule
+// and what the generator sent, per second of --duration: scheduled, sent
+// and arrived side by side say whether the offered load reached the
+// server. Without a readable /metrics "server" is left out.
 
 // Bench limits.
 const (
@@ -77,6 +92,7 @@ var benchPhaseNames = []string{"saturate", "noop", "rate", "receipts", "overload
 
 type benchConfig struct {
 	url          string
+	metricsURL   string // the server's /metrics (--metrics-url; default --url's)
 	clientID     string
 	clientSecret string
 	dataDir      string
@@ -124,6 +140,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.connWait, "conn-wait", benchConnWait, "an open loop's request that no connection could send within this of its time is not sent, and counted apart from those answered")
 	var cpus string
 	fs.StringVar(&cpus, "cpu", "", "pin the load generator to these CPUs, e.g. 0 or 0,2-3 (Linux; GOMAXPROCS follows); pin the server with taskset -c to others")
+	fs.StringVar(&cfg.metricsURL, "metrics-url", "", "the server's Prometheus /metrics, read before and after each phase for the server's CPU, the requests that reached it and its memory (default: --url's /metrics; with serve --admin-addr, that address's /metrics)")
 	fs.BoolVar(&cfg.json, "json", false, "also print the results as one line of JSON at the end")
 	cfg.registerPhaseFlags(fs)
 	fs.Usage = func() {
@@ -188,6 +205,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  pinned      load generator on CPU %s (--cpu); the server's pinning is its own (taskset -c), and a database or Redis on this machine runs wherever the kernel puts it\n", formatCPUList(rep.CPUs))
 	}
 	fmt.Fprintf(stdout, "  server      %s\n", cfg.url)
+	rep.MetricsURL = cfg.metricsURL
+	if _, err := b.scrape(ctx); err != nil {
+		fmt.Fprintf(stdout, "  metrics     %s not read (%v): the phases go without the server's CPU, arrivals and memory\n", cfg.metricsURL, err)
+	} else {
+		fmt.Fprintf(stdout, "  metrics     %s, read before and after each phase\n", cfg.metricsURL)
+	}
 	fmt.Fprintf(stdout, "  action      %s\n", cfg.action)
 	fmt.Fprintf(stdout, "  phases      %s, %s each after a warm-up of %s; concurrency %d; rate %g/s\n", strings.Join(cfg.phaseList(), ","), cfg.duration, cfg.warmup, cfg.concurrency, cfg.rate)
 
@@ -275,6 +298,11 @@ func (c *benchConfig) validate(phases string) error {
 		return fmt.Errorf("--url %q: want http://host:port", c.url)
 	}
 	c.url = strings.TrimRight(c.url, "/")
+	if c.metricsURL == "" {
+		c.metricsURL = c.url + "/metrics"
+	} else if u, err := url.Parse(c.metricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--metrics-url %q: want http://host:port/metrics", c.metricsURL)
+	}
 	switch {
 	case c.duration <= 0:
 		return errors.New("--duration must be positive")
@@ -593,7 +621,16 @@ type phaseResult struct {
 	// GeneratorCPUus is the load generator's own CPU time (user + system)
 	// per request sent during the phase, in microseconds.
 	GeneratorCPUus float64 `json:"generator_cpu_us_per_request,omitempty"`
-	Skipped        string  `json:"skipped,omitempty"`
+	// GeneratorCores: the same CPU time over the phase's elapsed time.
+	GeneratorCores float64 `json:"generator_cores,omitempty"`
+	// RateRPS and SentRPS: an open loop's schedule, and the requests it
+	// sent, per second of --duration.
+	RateRPS float64 `json:"rate_rps,omitempty"`
+	SentRPS float64 `json:"sent_rps,omitempty"`
+	// Server is the server's side of the phase from its /metrics
+	// (bench_metrics.go); absent when /metrics could not be read.
+	Server  *serverAccount `json:"server,omitempty"`
+	Skipped string         `json:"skipped,omitempty"`
 	// The overload phase: the capacity offered a multiple of, and the
 	// server's resident memory before and after.
 	Capacity    float64 `json:"capacity_rps,omitempty"`
@@ -603,6 +640,10 @@ type phaseResult struct {
 	// first request.
 	RSSWarmMB  float64 `json:"rss_warm_mb,omitempty"`
 	FirstError string  `json:"first_error,omitempty"`
+
+	ok int64 // answered 2xx (and verified)
+	// serverStart and serverEnd: the /metrics readings Server comes from.
+	serverStart, serverEnd *serverSample
 }
 
 func (r *phaseResult) print(w io.Writer) {
@@ -643,7 +684,17 @@ func (r *phaseResult) print(w io.Writer) {
 			r.Scheduled, r.Late, benchLateThreshold, r.MaxLagMs, r.NoConnection, r.ConnWait, r.Unsent)
 	}
 	if r.GeneratorCPUus > 0 {
-		fmt.Fprintf(w, "  generator   %.1f µs of CPU per request sent\n", r.GeneratorCPUus)
+		fmt.Fprintf(w, "  generator   %.1f µs of CPU per request sent, %.2f cores\n", r.GeneratorCPUus, r.GeneratorCores)
+	}
+	if r.RateRPS > 0 {
+		fmt.Fprintf(w, "  load        %.0f/s scheduled, %.0f/s sent", r.RateRPS, r.SentRPS)
+		if r.Server != nil && r.Server.Arrived > 0 {
+			fmt.Fprintf(w, ", %.0f/s arrived at the server", r.Server.ArrivedRPS)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.Server != nil {
+		r.Server.print(w)
 	}
 	if r.Capacity > 0 {
 		fmt.Fprintf(w, "  capacity    %.0f checks/s taken as capacity; answered %.1f%% of it; server memory %.0f MB before, %.0f MB with the connections open, %.0f MB after\n",
@@ -871,7 +922,7 @@ func (b *bench) warmupPhase(ctx context.Context) *phaseResult {
 	if first := b.cfg.phaseList()[0]; first == "saturate" || first == "noop" {
 		return b.closedLoop(ctx, "warmup", "/v1/checks", true, b.cfg.warmup)
 	}
-	return b.openLoopAt(ctx, "warmup", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil, b.cfg.warmup)
+	return b.openLoopAt(ctx, "warmup", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, b.cfg.warmup)
 }
 
 // closedLoop runs --concurrency workers back to back for d.
@@ -891,10 +942,23 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool, 
 		return r
 	}
 
+	before, cpu0 := b.sample(ctx), benchCPUTime()
 	start := time.Now()
 	deadline := start.Add(d)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
 	defer cancel()
+	workers := b.rotate(pctx, n, verify, deadline, func(w *worker, i int) {
+		w.do(pctx, path, i, time.Now())
+	})
+	r.merge(workers, time.Since(start))
+	b.finish(ctx, r, path, cpu0, before)
+	return r
+}
+
+// rotate runs n workers until deadline (or ctx's end), each calling step
+// over and over with the subjects in rotation from its own offset, and
+// returns them when all have stopped.
+func (b *bench) rotate(ctx context.Context, n int, verify bool, deadline time.Time, step func(w *worker, i int)) []*worker {
 	workers := make([]*worker, n)
 	budget := newBudget()
 	var wg sync.WaitGroup
@@ -902,10 +966,9 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool, 
 		w := b.newWorker(verify, budget)
 		workers[k] = w
 		wg.Go(func() {
-			// Each worker walks the subjects from its own offset.
 			i := k * len(b.bodies) / n
-			for time.Now().Before(deadline) && pctx.Err() == nil {
-				w.do(pctx, path, i, time.Now())
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				step(w, i)
 				if i++; i == len(b.bodies) {
 					i = 0
 				}
@@ -913,14 +976,13 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool, 
 		})
 	}
 	wg.Wait()
-	r.merge(workers, time.Since(start))
-	return r
+	return workers
 }
 
 // openLoop sends --rate checks per second for --duration, each at its
 // intended time i/rate after the start; latency counts from that time.
 func (b *bench) openLoop(ctx context.Context) *phaseResult {
-	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil, b.cfg.duration)
+	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, b.cfg.duration)
 }
 
 // openLoopAt is the open loop at rate checks/s for d; okOnly keeps the latency
@@ -935,9 +997,7 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 // was not given the CPU): it is not sent, counted as "no connection", and
 // never as answered; the others' latency counts from their intended time,
 // so the wait is charged to the server (no coordinated omission).
-// onWarm, if set, runs once the connections are open, before the first
-// request.
-func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, onWarm func(), d time.Duration) *phaseResult {
+func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, d time.Duration) *phaseResult {
 	const path = "/v1/checks"
 	r := &phaseResult{Name: name, Path: path, Mode: "open loop", Workers: n}
 	if status, err := b.warm(ctx, path, n); err != nil {
@@ -954,11 +1014,9 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 	total := int64(math.Floor(d.Seconds() * rate))
 	r.Scheduled, r.ConnWait = total, b.cfg.connWait.String()
 	r.Mode = fmt.Sprintf("open loop at %.0f/s", rate)
-	if onWarm != nil {
-		onWarm()
-	}
+	r.RateRPS = rate
 
-	cpu0 := benchCPUTime()
+	before, cpu0 := b.sample(ctx), benchCPUTime()
 	start := time.Now()
 	deadline := start.Add(d)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
@@ -1013,9 +1071,8 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 		r.MaxLagMs = max(r.MaxLagMs, float64(w.maxLag)/1e6)
 	}
 	r.Unsent = max(total-sent-r.NoConnection, 0)
-	if cpu := benchCPUTime() - cpu0; cpu > 0 && sent > 0 {
-		r.GeneratorCPUus = float64(cpu.Microseconds()) / float64(sent)
-	}
+	r.SentRPS = float64(sent) / d.Seconds()
+	b.finish(ctx, r, path, cpu0, before)
 	return r
 }
 
@@ -1046,6 +1103,7 @@ func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
 	if len(r.Outcomes) == 0 {
 		r.Outcomes = nil
 	}
+	r.ok = ok
 	if elapsed > 0 {
 		r.Throughput = float64(ok) / elapsed.Seconds()
 	}
@@ -1071,6 +1129,7 @@ type benchReport struct {
 	NumCPU      int     `json:"num_cpu"`
 	CPUs        []int   `json:"cpus,omitempty"` // --cpu
 	URL         string  `json:"url"`
+	MetricsURL  string  `json:"metrics_url"`
 	Action      string  `json:"action"`
 	Subjects    int     `json:"subjects"`
 	Listed      int     `json:"listed"`

@@ -23,7 +23,9 @@ import (
 //	          phase's throughput, or --capacity): how much of its capacity
 //	          the server still answers, at what latency, and its memory
 //	          (process_resident_memory_bytes from /metrics) before and
-//	          after.
+//	          after; its "server" figures say how much of the offered
+//	          load arrived (arrived_x_capacity) and what the server's
+//	          CPU went to.
 
 func (c *benchConfig) registerPhaseFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.receipts, "receipts", 16, "receipt callers of the receipts phase")
@@ -73,33 +75,23 @@ func (b *bench) receiptsPhase(ctx context.Context) (*phaseResult, *phaseResult) 
 	var bg sync.WaitGroup
 	if b.cfg.receiptLoad > 0 {
 		bg.Go(func() {
-			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, nil, b.cfg.duration)
+			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, b.cfg.duration)
 		})
 		// Let the load's warm-up pass, so that the callers run beside it.
 		time.Sleep(time.Second)
 	}
+	before, cpu0 := b.sample(ctx), benchCPUTime()
 	start := time.Now()
 	deadline := start.Add(b.cfg.duration)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
 	defer cancel()
-	workers := make([]*worker, n)
-	budget := newBudget()
-	var wg sync.WaitGroup
-	for k := range n {
-		w := b.newWorker(false, budget)
-		workers[k] = w
-		wg.Go(func() {
-			i := k * len(b.bodies) / n
-			for time.Now().Before(deadline) && pctx.Err() == nil {
-				b.checkThenReceipt(pctx, w, i)
-				if i++; i == len(b.bodies) {
-					i = 0
-				}
-			}
-		})
-	}
-	wg.Wait()
+	workers := b.rotate(pctx, n, false, deadline, func(w *worker, i int) {
+		b.checkThenReceipt(pctx, w, i)
+	})
 	r.merge(workers, time.Since(start))
+	// The server's and the generator's figures include the checks sent
+	// beside the callers.
+	b.finish(ctx, r, path, cpu0, before)
 	bg.Wait()
 	return r, load
 }
@@ -196,45 +188,14 @@ func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResul
 	if capacity <= 0 {
 		return &phaseResult{Name: "overload", Path: "/v1/checks", Skipped: "no capacity: run the saturate phase or set --capacity"}
 	}
-	before := b.serverRSS(ctx)
-	var warm float64
-	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, func() { warm = b.serverRSS(ctx) }, b.cfg.duration)
+	before := b.sample(ctx)
+	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, b.cfg.duration)
 	r.Capacity = capacity
-	r.RSSBeforeMB, r.RSSWarmMB, r.RSSAfterMB = before, warm, b.serverRSS(ctx)
+	if r.Server != nil {
+		r.Server.ArrivedX = r.Server.ArrivedRPS / capacity
+	}
+	// Memory before the phase's connections were opened, with them open
+	// (before the first request), and after.
+	r.RSSBeforeMB, r.RSSWarmMB, r.RSSAfterMB = before.rssMB(), r.serverStart.rssMB(), r.serverEnd.rssMB()
 	return r
-}
-
-var rssKey = []byte("\nprocess_resident_memory_bytes ")
-
-// serverRSS is the server's resident memory in MB from /metrics (0 when
-// it cannot be read).
-func (b *bench) serverRSS(ctx context.Context) float64 {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.cfg.url+"/metrics", nil)
-	if err != nil {
-		return 0
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	page, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return 0
-	}
-	k := bytes.Index(page, rssKey)
-	if k < 0 {
-		return 0
-	}
-	line := page[k+len(rssKey):]
-	if end := bytes.IndexByte(line, '\n'); end >= 0 {
-		line = line[:end]
-	}
-	v, err := strconv.ParseFloat(string(bytes.TrimSpace(line)), 64)
-	if err != nil {
-		return 0
-	}
-	return v / 1e6
 }

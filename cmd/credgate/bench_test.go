@@ -157,6 +157,16 @@ func TestBenchCommand(t *testing.T) {
 			t.Errorf("phase %s outcomes %v: want both clear and restricted answers", p.Name, p.Outcomes)
 		}
 	}
+	// The server's /metrics is on --url here: every phase has the
+	// server's side, and the checks that arrived include those answered.
+	for _, p := range rep.Phases {
+		if a := p.Server; a == nil || a.WallS <= 0 || a.CPUS <= 0 || a.Arrived < a.Answered {
+			t.Errorf("phase %s: server %+v", p.Name, a)
+		}
+	}
+	if ov := rep.Phases[5]; ov.Server == nil || ov.Server.Arrived == 0 || ov.Server.ArrivedX <= 0 || ov.RSSAfterMB <= 0 || ov.GeneratorCores <= 0 {
+		t.Errorf("overload: server %+v, rss %g MB, generator %g cores", ov.Server, ov.RSSAfterMB, ov.GeneratorCores)
+	}
 	if rate := rep.Phases[2]; rate.Scheduled != 50 || rate.Requests != 50 {
 		t.Errorf("rate phase: %d scheduled, %d sent, want 50", rate.Scheduled, rate.Requests)
 	}
@@ -324,6 +334,13 @@ func TestBenchWarmupCountedApart(t *testing.T) {
 			if want := int64(wu.Workers) + wu.Requests + int64(p.Workers) + p.Requests; served != want {
 				t.Errorf("server saw %d checks, want %d: warm-up %d (+%d to open connections), phase %d (+%d)",
 					served, want, wu.Requests, wu.Workers, p.Requests, p.Workers)
+			}
+			// The server counted the phase's checks and none of the
+			// warm-up's: at most one answer per connection may not be
+			// counted yet when /metrics is read (the histogram is
+			// observed after the answer is written).
+			if a := p.Server; a == nil || a.Arrived > p.Requests || a.Arrived < p.Requests-int64(p.Workers) || a.Answered != a.Arrived {
+				t.Errorf("server %+v; the phase sent %d checks on %d connections", a, p.Requests, p.Workers)
 			}
 			if tc.name == "rate" && (p.Scheduled != 20 || p.Requests != 20 || wu.Scheduled != 10 || wu.Requests != 10) {
 				t.Errorf("rate: phase %d scheduled %d sent, want 20; warm-up %d scheduled %d sent, want 10",
