@@ -37,6 +37,7 @@ func startServer(t *testing.T, bin, dataDir string, env ...string) *proc {
 	var mu sync.Mutex
 	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
 	cmd.Stdout, cmd.Stderr = w, w
+	testenv.DieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,8 +18,11 @@ const runAsMain = "CREDGATE_TEST_RUN_AS_MAIN"
 // inside the test run: most of a cold `go test -race ./...`
 // (docs/PERFORMANCE.md). The servers now also run under the race detector
 // when the tests do.
+//
+// A fuzzing worker is this test binary too, started by the fuzzing
+// coordinator with the variable inherited: it must stay a test.
 func TestMain(m *testing.M) {
-	if os.Getenv(runAsMain) == "1" {
+	if os.Getenv(runAsMain) == "1" && !fuzzWorker() {
 		main()
 		return
 	}
@@ -26,6 +30,16 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Exit(m.Run())
+}
+
+// fuzzWorker reports whether this process is a worker of go test -fuzz.
+func fuzzWorker() bool {
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-test.fuzzworker") {
+			return true
+		}
+	}
+	return false
 }
 
 // buildBinary returns the credgate binary the process tests start: this
