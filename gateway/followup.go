@@ -67,16 +67,9 @@ func (s *Server) needFollowUp(c *gin.Context) {
 
 // page reads after (a log index, or -1) and limit (default 100).
 func page(c *gin.Context) (after int64, limit int, ok bool) {
-	after, limit = -1, 100
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > service.MaxPage {
-			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage))
-			p.Field = "limit"
-			fail(c, p)
-			return 0, 0, false
-		}
-		limit = n
+	after = -1
+	if limit, ok = queryLimit(c); !ok {
+		return 0, 0, false
 	}
 	if a := c.Query("after"); a != "" {
 		n, err := strconv.ParseInt(a, 10, 64)
@@ -262,16 +255,9 @@ func (s *Server) recordCommitment(c *gin.Context) {
 }
 
 func (s *Server) listCommitments(c *gin.Context) {
-	limit := 100
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > service.MaxPage {
-			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage))
-			p.Field = "limit"
-			fail(c, p)
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(c)
+	if !ok {
+		return
 	}
 	f := service.CommitmentFilter{Partner: c.Query("partner"), Subject: c.Query("subject_id"), State: c.Query("state"),
 		After: c.Query("after"), Limit: limit}
