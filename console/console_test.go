@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/console"
 	"github.com/credgate/credgate/evidence"
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/service"
 )
 
@@ -58,16 +57,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
-	t.Cleanup(func() { app.Close(); st.Close() })
+	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	clk := &clock{t: time.Now()}
 	audit := service.NewAudit(app)
 	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(clk.now), service.WithPartnerCacheTTL(0))

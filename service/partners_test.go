@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -88,17 +88,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
-	t.Cleanup(func() { app.Close(); st.Close() })
+	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	f := &fixture{store: st, cat: cat, clock: &clock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)}, spy: &spy{next: app}}
 	audit := service.NewAudit(f.spy, service.WithAuditClock(f.clock.now))
 	f.partners = service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(f.clock.now))

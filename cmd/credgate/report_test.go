@@ -15,11 +15,9 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/access"
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/client"
-	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/service"
 )
 
@@ -28,15 +26,7 @@ import (
 func apiServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
+	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	audit := service.NewAudit(app)
 	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
@@ -49,7 +39,7 @@ func apiServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
 	srv := gateway.New(checker, entries, partners, access.NewTokens(key),
 		gateway.WithLifecycle(lifecycle), followUp(cat, checker, app, st, audit, lifecycle))
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); app.Close(); st.Close() })
+	t.Cleanup(ts.Close)
 	return ts
 }
 
