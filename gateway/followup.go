@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -230,11 +229,7 @@ func (s *Server) runCoverage(c *gin.Context) {
 	}
 	rep, err := s.followUp.coverage.Run(c.Request.Context(), bufio.NewReaderSize(c.Request.Body, 64<<10), partner, window)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			err = decodeProblem(err)
-		}
-		fail(c, err)
+		fail(c, streamError(err))
 		return
 	}
 	c.JSON(http.StatusOK, rep)

@@ -230,11 +230,7 @@ func (s *Server) importEntries(c *gin.Context) {
 	_ = rc.SetWriteDeadline(time.Time{})
 	res, err := s.entries.ImportFile(c.Request.Context(), bufio.NewReaderSize(c.Request.Body, 64<<10), format, nil)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			err = decodeProblem(err)
-		}
-		fail(c, err)
+		fail(c, streamError(err))
 		return
 	}
 	out := gin.H{"imported": res.Count}
