@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,29 +63,6 @@ func withLimiter(t *testing.T, rate string, opts ...gateway.RateLimitOption) har
 		t.Fatal(err)
 	}
 	return withGateway(gateway.WithRateLimiter(l))
-}
-
-// doFrom is h.do from a given client address, with optional HTTP Basic
-// credentials.
-func (h *harness) doFrom(remote, method, path, token, contentType string, body []byte, basic ...string) response {
-	h.t.Helper()
-	req := httptest.NewRequest(method, path, bytes.NewReader(body))
-	req.RemoteAddr = remote
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if len(basic) == 2 {
-		req.SetBasicAuth(basic[0], basic[1])
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	rec := httptest.NewRecorder()
-	h.handler.ServeHTTP(rec, req)
-	res := rec.Result()
-	b, _ := io.ReadAll(res.Body)
-	validateContract(h.t, method, path, contentType, body, res.StatusCode, res.Header, b)
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
 func (h *harness) tokenForm(remote string, form url.Values) response {
