@@ -15,26 +15,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/credgate/credgate/access"
+	"github.com/credgate/credgate/internal/testenv"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func TestIssueAndVerify(t *testing.T) {
 	t.Parallel()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	clk := &clock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)}
-	tokens := access.NewTokens(key, access.WithClock(clk.now), access.WithTTL(time.Minute))
+	clk := testenv.NewClock(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
+	tokens := access.NewTokens(key, access.WithClock(clk.Now), access.WithTTL(time.Minute))
 	tok, err := tokens.Issue("cg_bank", "partner", "sec_1")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +38,7 @@ func TestIssueAndVerify(t *testing.T) {
 	if _, err := tokens.Verify(""); !errors.Is(err, access.ErrMissingToken) {
 		t.Fatalf("empty token: %v", err)
 	}
-	clk.add(time.Minute + 10*time.Second)
+	clk.Add(time.Minute + 10*time.Second)
 	_, err = tokens.Verify(tok)
 	if !errors.Is(err, access.ErrTokenExpired) || !errors.Is(err, access.ErrInvalidToken) {
 		t.Fatalf("expired token: %v, want ErrTokenExpired (an ErrInvalidToken)", err)

@@ -325,6 +325,45 @@ func (c *Client) send(ctx context.Context, req *http.Request, body []byte, conte
 	return nil
 }
 
+// postStream posts file to path as contentType and returns the 2xx
+// answer. size is the file's length (-1: unknown, sent chunked). The file
+// is read as it is sent and is not closed; a stream cannot be sent again,
+// so there is no retry with a new token, and no per-request timeout (ctx
+// bounds it: a large file takes as long as the link needs).
+func (c *Client) postStream(ctx context.Context, path, contentType string, file io.Reader, size int64) ([]byte, error) {
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, io.NopCloser(file))
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json, application/problem+json;q=0.9")
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, c.maxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: %w", req.URL.Path, err)
+	}
+	if int64(len(raw)) > c.maxResponse {
+		return nil, fmt.Errorf("%w: POST %s: answer larger than %d bytes", ErrResponse, req.URL.Path, c.maxResponse)
+	}
+	if res.StatusCode/100 != 2 {
+		return nil, decodeError(res, raw)
+	}
+	return raw, nil
+}
+
 // Error is a refusal by the server: its RFC 9457 problem (or, for an
 // answer that is not one, the status alone).
 type Error struct {

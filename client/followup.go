@@ -162,34 +162,9 @@ func (c *Client) Coverage(ctx context.Context, file io.Reader, windowDays int, p
 	if partner != "" {
 		v.Set("partner", partner)
 	}
-	tok, err := c.Token(ctx)
+	raw, err := c.postStream(ctx, "/v1/coverage"+query(v), "text/csv", file, -1)
 	if err != nil {
 		return CoverageReport{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/coverage"+query(v), file)
-	if err != nil {
-		return CoverageReport{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "text/csv")
-	req.Header.Set("Accept", "application/json, application/problem+json;q=0.9")
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return CoverageReport{}, fmt.Errorf("POST /v1/coverage: %w", err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, c.maxResponse+1))
-	if err != nil {
-		return CoverageReport{}, fmt.Errorf("POST /v1/coverage: %w", err)
-	}
-	if int64(len(raw)) > c.maxResponse {
-		return CoverageReport{}, fmt.Errorf("%w: POST /v1/coverage: answer larger than %d bytes", ErrResponse, c.maxResponse)
-	}
-	if res.StatusCode/100 != 2 {
-		return CoverageReport{}, decodeError(res, raw)
 	}
 	out := CoverageReport{Raw: raw}
 	if err := json.Unmarshal(raw, &out); err != nil {

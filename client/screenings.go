@@ -36,32 +36,9 @@ func (s Screening) Finished() bool { return s.State == "done" || s.State == "fai
 // of millions takes as long as the link needs; ctx bounds it. A refused
 // file is an *Error (screening_rejected with its Lines, …).
 func (c *Client) SubmitScreening(ctx context.Context, action, contentType string, file io.Reader, size int64) (Screening, error) {
-	tok, err := c.Token(ctx)
+	raw, err := c.postStream(ctx, "/v1/screenings?action="+url.QueryEscape(action), contentType, file, size)
 	if err != nil {
 		return Screening{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/screenings?action="+url.QueryEscape(action), io.NopCloser(file))
-	if err != nil {
-		return Screening{}, err
-	}
-	req.ContentLength = size
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Accept", "application/json, application/problem+json;q=0.9")
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return Screening{}, fmt.Errorf("POST /v1/screenings: %w", err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, c.maxResponse+1))
-	if err != nil {
-		return Screening{}, fmt.Errorf("POST /v1/screenings: %w", err)
-	}
-	if res.StatusCode/100 != 2 {
-		return Screening{}, decodeError(res, raw)
 	}
 	var s Screening
 	if err := json.Unmarshal(raw, &s); err != nil || s.ID == "" {

@@ -10,14 +10,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/console"
 	"github.com/credgate/credgate/evidence"
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/sqlitetest"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
@@ -26,31 +25,13 @@ const (
 	adminSecret = "admin-secret-for-tests-0123456789"
 )
 
-// clock is a settable clock shared by the console and the services.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // harness is the console over real services on a SQLite store.
 type harness struct {
 	t        *testing.T
 	h        http.Handler
 	partners *service.Partners
 	acts     *service.Acts
-	clock    *clock
+	clock    *testenv.Clock
 	evlog    *evidence.Log
 	tree     console.RecordReader
 }
@@ -58,19 +39,10 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
-	t.Cleanup(func() { app.Close(); st.Close() })
-	clk := &clock{t: time.Now()}
+	cat, st, app := sqlitetest.OpenWithEvidence(t)
+	clk := testenv.NewClock(time.Now())
 	audit := service.NewAudit(app)
-	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(clk.now), service.WithPartnerCacheTTL(0))
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(clk.Now), service.WithPartnerCacheTTL(0))
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +62,7 @@ func newHarness(t *testing.T) *harness {
 	checker := service.NewChecker(cat, st, app, st, service.WithHistory(st), service.WithReceiptBuilder(evlog))
 	c, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: service.NewLifecycle(entries, st),
 		Partners: partners, Receipts: service.NewReceipts(st, evlog), Evidence: evlog, Records: st},
-		console.WithClock(clk.now), console.WithTimeouts(15*time.Minute, 8*time.Hour))
+		console.WithClock(clk.Now), console.WithTimeouts(15*time.Minute, 8*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +262,7 @@ func TestSignInIsThrottled(t *testing.T) {
 	if p := b.signIn(adminID, adminSecret); p.status != http.StatusTooManyRequests {
 		t.Fatalf("after 10 failures the right secret: %d", p.status)
 	}
-	h.clock.advance(6 * time.Minute)
+	h.clock.Add(6 * time.Minute)
 	if p := b.signIn(adminID, adminSecret); p.status != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", p.status)
 	}
@@ -362,11 +334,11 @@ func TestSessionsEnd(t *testing.T) {
 
 	t.Run("idle", func(t *testing.T) {
 		b, _ := h.signedIn(adminID, adminSecret)
-		h.clock.advance(14 * time.Minute)
+		h.clock.Add(14 * time.Minute)
 		if signedOut(b) {
 			t.Fatal("signed out before the idle timeout")
 		}
-		h.clock.advance(15 * time.Minute)
+		h.clock.Add(15 * time.Minute)
 		if !signedOut(b) {
 			t.Fatal("still signed in after 15 idle minutes")
 		}
@@ -374,7 +346,7 @@ func TestSessionsEnd(t *testing.T) {
 	t.Run("absolute", func(t *testing.T) {
 		b, _ := h.signedIn(adminID, adminSecret)
 		for range 8 * 6 {
-			h.clock.advance(10 * time.Minute)
+			h.clock.Add(10 * time.Minute)
 			if signedOut(b) {
 				break
 			}

@@ -70,31 +70,14 @@ func TestBackupAndRestoreProvedByAudit(t *testing.T) {
 	serve := func(db string) string {
 		t.Helper()
 		addr := testenv.FreeAddr(t)
-		r := &replica{name: "serve", partner: addr, logs: &lockedBuffer{}}
+		r := &replica{name: "serve", partner: addr, logs: &testenv.SyncBuffer{}}
 		cmd := exec.Command(bin, "serve")
 		cmd.Env = append(os.Environ(), "PGPASSFILE=/nonexistent",
 			"CREDGATE_DATA_DIR="+keys, "CREDGATE_POSTGRES_URL="+db, "CREDGATE_ADDR="+addr,
 			"CREDGATE_EVIDENCE_ORIGIN="+origin, "CREDGATE_SPOOL_DIR="+t.TempDir(),
 			"CREDGATE_ADMIN_CLIENT_ID=admin", "CREDGATE_ADMIN_CLIENT_SECRET="+adminSecret,
 			"CREDGATE_CHECKPOINT_INTERVAL=100ms", "CREDGATE_SHUTDOWN_TIMEOUT=5s")
-		cmd.Stdout, cmd.Stderr = r.logs, r.logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-			if t.Failed() {
-				t.Logf("serve on %s:\n%s", testenv.Redact(db), r.logs.String())
-			}
-		})
+		startReplica(t, cmd, r, "serve on "+testenv.Redact(db))
 		waitHealthy(t, r, "http://"+addr+"/readyz")
 		u, _ := url.Parse(db)
 		t.Logf("$ credgate serve   # CREDGATE_POSTGRES_URL=…/%s, the same keys and origin\nready at http://%s", strings.TrimPrefix(u.Path, "/"), addr)

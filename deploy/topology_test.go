@@ -10,35 +10,41 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/credgate/credgate/internal/testenv"
 )
 
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // replica is one credgate serve process of the topology.
 type replica struct {
 	name, partner, admin string
-	logs                 *lockedBuffer
+	logs                 *testenv.SyncBuffer
+}
+
+// startReplica starts r's process, its output in r.logs, and stops it at
+// cleanup: an interrupt, then a kill if it has not exited within 10 s. A
+// failed test logs the output under label.
+func startReplica(t *testing.T, cmd *exec.Cmd, r *replica, label string) {
+	t.Helper()
+	cmd.Stdout, cmd.Stderr = r.logs, r.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s:\n%s", label, r.logs.String())
+		}
+	})
 }
 
 // serviceEnv is a compose service's environment as this machine runs it:
@@ -105,27 +111,10 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 	// 2. The replicas, each healthy by its compose health check's URL.
 	var replicas []*replica
 	for _, s := range credgateServices(p, "serve") {
-		r := &replica{name: s.Name, partner: testenv.FreeAddr(t), admin: testenv.FreeAddr(t), logs: &lockedBuffer{}}
+		r := &replica{name: s.Name, partner: testenv.FreeAddr(t), admin: testenv.FreeAddr(t), logs: &testenv.SyncBuffer{}}
 		cmd := exec.Command(bin, s.Command...)
 		cmd.Env = serviceEnv(t, s.Environment, local(r.admin, r.partner))
-		cmd.Stdout, cmd.Stderr = r.logs, r.logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-			if t.Failed() {
-				t.Logf("%s:\n%s", r.name, r.logs.String())
-			}
-		})
+		startReplica(t, cmd, r, r.name)
 		health := healthURL(t, s.HealthCheck.Test, r.admin)
 		waitHealthy(t, r, health)
 		replicas = append(replicas, r)

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -65,29 +63,6 @@ func withLimiter(t *testing.T, rate string, opts ...gateway.RateLimitOption) har
 		t.Fatal(err)
 	}
 	return withGateway(gateway.WithRateLimiter(l))
-}
-
-// doFrom is h.do from a given client address, with optional HTTP Basic
-// credentials.
-func (h *harness) doFrom(remote, method, path, token, contentType string, body []byte, basic ...string) response {
-	h.t.Helper()
-	req := httptest.NewRequest(method, path, bytes.NewReader(body))
-	req.RemoteAddr = remote
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if len(basic) == 2 {
-		req.SetBasicAuth(basic[0], basic[1])
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	rec := httptest.NewRecorder()
-	h.handler.ServeHTTP(rec, req)
-	res := rec.Result()
-	b, _ := io.ReadAll(res.Body)
-	validateContract(h.t, method, path, contentType, body, res.StatusCode, res.Header, b)
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
 func (h *harness) tokenForm(remote string, form url.Values) response {
@@ -924,24 +899,11 @@ func TestTokenAttacksBeyondTheBasics(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestSecretsNeverLogged captures everything logged while tokens are issued
 // and refused, and finds no secret, token or assertion in it. Not parallel:
 // it replaces the process's default logger.
 func TestSecretsNeverLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	defer slog.SetDefault(old)

@@ -36,23 +36,9 @@ func (s *Server) listActs(c *gin.Context) {
 		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "this server does not serve administrative acts"))
 		return
 	}
-	limit := 100
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > service.MaxPage {
-			fail(c, problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage)))
-			return
-		}
-		limit = n
-	}
-	after := int64(-1)
-	if a := c.Query("after"); a != "" {
-		n, err := strconv.ParseInt(a, 10, 64)
-		if err != nil || n < 0 {
-			fail(c, problem(http.StatusBadRequest, "invalid_query", "Invalid query", "after must be a log index (the next of the previous page)"))
-			return
-		}
-		after = n
+	after, limit, ok := page(c)
+	if !ok {
+		return
 	}
 	acts, err := s.acts.List(c.Request.Context(), after, limit)
 	if err != nil {

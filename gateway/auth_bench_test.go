@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -12,10 +11,8 @@ import (
 	"testing"
 
 	"github.com/credgate/credgate/access"
-	"github.com/credgate/credgate/adapters/sqlite"
-	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/service"
 )
 
@@ -31,17 +28,7 @@ type authBench struct {
 
 func newAuthBench(b *testing.B) *authBench {
 	b.Helper()
-	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
-	b.Cleanup(func() { app.Close(); st.Close() })
+	cat, st, app := sqlitetest.OpenWithEvidence(b)
 	bp := newBenchPartner(b, st, cat, "bank_credit", "1000000000-S")
 	srv := gateway.New(service.NewChecker(cat, st, app, st), service.NewEntries(st, cat), bp.partners, bp.tokens)
 	body, _ := json.Marshal(checkBody("914403001922038216", "bank_credit"))

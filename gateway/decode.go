@@ -51,6 +51,17 @@ func decodeRaw(raw []byte, v any) error {
 	return checkStrict(raw, reflect.TypeOf(v))
 }
 
+// streamError is err from a handler that streamed the request body: a
+// body past the size limit is decodeProblem's 413, anything else stays as
+// it is for fail to map.
+func streamError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return decodeProblem(err)
+	}
+	return err
+}
+
 func decodeProblem(err error) error {
 	var tooLarge *http.MaxBytesError
 	var syntax *json.SyntaxError

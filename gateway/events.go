@@ -308,11 +308,7 @@ func (s *Server) uploadWatchlist(c *gin.Context) {
 	op := c.DefaultQuery("op", service.WatchAdd)
 	res, err := s.push.watchlists.Update(c.Request.Context(), callerOf(c), op, c.Request.Body)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			err = decodeProblem(err)
-		}
-		fail(c, err)
+		fail(c, streamError(err))
 		return
 	}
 	c.JSON(http.StatusOK, res)

@@ -104,12 +104,20 @@ func treeSizeQuery(c *gin.Context, name string) (uint64, bool) {
 	return n, true
 }
 
-func (s *Server) evidenceConsistency(c *gin.Context) {
-	from, ok := treeSizeQuery(c, "from")
-	if !ok {
-		return
+// treeRange reads the required ?from= and ?to= tree sizes that a proof or a
+// span of leaves runs between; on a bad value it answers 400 and reports false.
+func treeRange(c *gin.Context) (from, to uint64, ok bool) {
+	if from, ok = treeSizeQuery(c, "from"); !ok {
+		return 0, 0, false
 	}
-	to, ok := treeSizeQuery(c, "to")
+	if to, ok = treeSizeQuery(c, "to"); !ok {
+		return 0, 0, false
+	}
+	return from, to, true
+}
+
+func (s *Server) evidenceConsistency(c *gin.Context) {
+	from, to, ok := treeRange(c)
 	if !ok {
 		return
 	}
@@ -162,11 +170,7 @@ type auditNodeView struct {
 }
 
 func (s *Server) evidenceLeaves(c *gin.Context) {
-	from, ok := treeSizeQuery(c, "from")
-	if !ok {
-		return
-	}
-	to, ok := treeSizeQuery(c, "to")
+	from, to, ok := treeRange(c)
 	if !ok {
 		return
 	}

@@ -4,34 +4,21 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/credgate/credgate/access"
+	"github.com/credgate/credgate/internal/testenv"
 )
-
-// movableClock is a clock a test can move forward.
-type movableClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *movableClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *movableClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // An expired token of credgate's own is told to get a new one; a forged
 // token, expired or not, is only invalid. Both are 401 invalid_token, so
 // clients that renew on that code keep working.
 func TestExpiredTokenIsToldApartFromForged(t *testing.T) {
-	clk := &movableClock{t: time.Now()}
-	h := newHarness(t, withTokens(access.WithClock(clk.now), access.WithTTL(time.Minute)))
+	clk := testenv.NewClock(time.Now())
+	h := newHarness(t, withTokens(access.WithClock(clk.Now), access.WithTTL(time.Minute)))
 	clean := completeUSCC(t, "91110000MA0000011")
 	_, tok := h.partner("某银行", "bank_credit")
 	check := func(tok string) response {
@@ -42,7 +29,7 @@ func TestExpiredTokenIsToldApartFromForged(t *testing.T) {
 	}
 	// A forgery: the admin's claims, credgate's kid, another key.
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	now := clk.now()
+	now := clk.Now()
 	claims := jwt.MapClaims{"iss": "credgate", "aud": "credgate", "sub": adminID, "role": "admin", "cred": credOf(t, h.adminTok),
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Minute).Unix()}
 	ft := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
@@ -52,7 +39,7 @@ func TestExpiredTokenIsToldApartFromForged(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clk.add(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	p := problemCode(t, check(tok), http.StatusUnauthorized, "invalid_token")
 	if p["detail"] != "token expired; request a new one at /v1/oauth/token" || p["reason"] != "token_expired" {
 		t.Fatalf("expired token: %v", p)

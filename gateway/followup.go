@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -67,16 +66,9 @@ func (s *Server) needFollowUp(c *gin.Context) {
 
 // page reads after (a log index, or -1) and limit (default 100).
 func page(c *gin.Context) (after int64, limit int, ok bool) {
-	after, limit = -1, 100
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > service.MaxPage {
-			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage))
-			p.Field = "limit"
-			fail(c, p)
-			return 0, 0, false
-		}
-		limit = n
+	after = -1
+	if limit, ok = queryLimit(c); !ok {
+		return 0, 0, false
 	}
 	if a := c.Query("after"); a != "" {
 		n, err := strconv.ParseInt(a, 10, 64)
@@ -237,11 +229,7 @@ func (s *Server) runCoverage(c *gin.Context) {
 	}
 	rep, err := s.followUp.coverage.Run(c.Request.Context(), bufio.NewReaderSize(c.Request.Body, 64<<10), partner, window)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			err = decodeProblem(err)
-		}
-		fail(c, err)
+		fail(c, streamError(err))
 		return
 	}
 	c.JSON(http.StatusOK, rep)
@@ -262,16 +250,9 @@ func (s *Server) recordCommitment(c *gin.Context) {
 }
 
 func (s *Server) listCommitments(c *gin.Context) {
-	limit := 100
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > service.MaxPage {
-			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage))
-			p.Field = "limit"
-			fail(c, p)
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(c)
+	if !ok {
+		return
 	}
 	f := service.CommitmentFilter{Partner: c.Query("partner"), Subject: c.Query("subject_id"), State: c.Query("state"),
 		After: c.Query("after"), Limit: limit}

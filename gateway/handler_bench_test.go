@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -63,15 +63,7 @@ type handlerBench struct {
 func newHandlerBench(b *testing.B) *handlerBench {
 	b.Helper()
 	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	cat, st := sqlitetest.Open(b)
 	clear, listed := benchUSCC(b, 1), benchUSCC(b, 2)
 	entries := service.NewEntries(st, cat)
 	now := time.Now().UTC()

@@ -230,11 +230,7 @@ func (s *Server) importEntries(c *gin.Context) {
 	_ = rc.SetWriteDeadline(time.Time{})
 	res, err := s.entries.ImportFile(c.Request.Context(), bufio.NewReaderSize(c.Request.Body, 64<<10), format, nil)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			err = decodeProblem(err)
-		}
-		fail(c, err)
+		fail(c, streamError(err))
 		return
 	}
 	out := gin.H{"imported": res.Count}
@@ -247,14 +243,9 @@ func (s *Server) importEntries(c *gin.Context) {
 }
 
 func (s *Server) listEntries(c *gin.Context) {
-	limit := 100
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > service.MaxPage {
-			fail(c, problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage)))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(c)
+	if !ok {
+		return
 	}
 	entries, err := s.entries.List(c.Request.Context(), service.EntryFilter{
 		Subject: c.Query("subject_id"), List: c.Query("list"), After: c.Query("after"), Limit: limit,

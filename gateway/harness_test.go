@@ -166,11 +166,26 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
+// do sends a request to the handler and checks the answer against the
+// API contract.
 func (h *harness) do(method, path, token, contentType string, body []byte) response {
 	h.t.Helper()
+	return h.doFrom("", method, path, token, contentType, body)
+}
+
+// doFrom is do from a given client address (empty: httptest's), with
+// optional HTTP Basic credentials.
+func (h *harness) doFrom(remote, method, path, token, contentType string, body []byte, basic ...string) response {
+	h.t.Helper()
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if remote != "" {
+		req.RemoteAddr = remote
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if len(basic) == 2 {
+		req.SetBasicAuth(basic[0], basic[1])
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -119,14 +119,9 @@ func (s *Server) createPartner(c *gin.Context) {
 }
 
 func (s *Server) listPartners(c *gin.Context) {
-	limit := 100
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > service.MaxPage {
-			fail(c, problem(http.StatusBadRequest, "invalid_query", "Invalid query", "limit must be 1.."+strconv.Itoa(service.MaxPage)))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(c)
+	if !ok {
+		return
 	}
 	ps, err := s.partners.List(c.Request.Context(), c.Query("after"), limit)
 	if err != nil {

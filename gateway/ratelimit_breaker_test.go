@@ -60,7 +60,7 @@ func TestRateLimitBreakerOpensWhenRedisGoesDown(t *testing.T) {
 	stop := ownRedis(t, addr)
 	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
 	defer client.Close()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	prefix := "credgate-test:" + randHex()
 	l, err := gateway.NewRateLimiter("50-M", gateway.WithRedisStore(client, prefix),
 		gateway.WithRedisRetry(300*time.Millisecond), gateway.WithRateLimitLogger(slog.New(slog.NewTextHandler(&logs, nil))))

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -79,11 +78,7 @@ func (s *Server) submitScreening(c *gin.Context) {
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
 	j, err := s.screenings.Submit(c.Request.Context(), callerOf(c), c.Query("action"), format, bufio.NewReaderSize(c.Request.Body, 64<<10))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			err = decodeProblem(err)
-		}
-		fail(c, err)
+		fail(c, streamError(err))
 		return
 	}
 	c.Header("Location", "/v1/screenings/"+j.ID)

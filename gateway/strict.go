@@ -138,18 +138,25 @@ func (w *strictWalker) array(t reflect.Type) error {
 		if err := w.value(elem); err != nil {
 			return err
 		}
-		w.path = w.path[:len(w.path)-1]
-		w.ws()
-		if w.pos >= len(w.data) {
-			break
-		}
-		c := w.data[w.pos]
-		w.pos++
-		if c != ',' {
+		if !w.endElement() {
 			break
 		}
 	}
 	return nil
+}
+
+// endElement ends an array element or object member: it drops the
+// element's path step and consumes the separator after it, and reports
+// whether another element follows.
+func (w *strictWalker) endElement() bool {
+	w.path = w.path[:len(w.path)-1]
+	w.ws()
+	if w.pos >= len(w.data) {
+		return false
+	}
+	c := w.data[w.pos]
+	w.pos++
+	return c == ','
 }
 
 func (w *strictWalker) object(t reflect.Type) error {
@@ -200,14 +207,7 @@ func (w *strictWalker) object(t reflect.Type) error {
 		if err := w.value(child); err != nil {
 			return err
 		}
-		w.path = w.path[:len(w.path)-1]
-		w.ws()
-		if w.pos >= len(w.data) {
-			break
-		}
-		c := w.data[w.pos]
-		w.pos++
-		if c != ',' {
+		if !w.endElement() {
 			break
 		}
 	}

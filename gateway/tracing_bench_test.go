@@ -13,10 +13,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/service"
 )
 
@@ -64,17 +63,9 @@ func BenchmarkCheckTracing(b *testing.B) {
 		{"sdk_no_exporter", func() trace.TracerProvider { return sdktrace.NewTracerProvider() }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			ctx := context.Background()
-			cat, err := policy.BundledCatalog()
-			if err != nil {
-				b.Fatal(err)
-			}
-			st, err := sqlite.Open(ctx, b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
+			cat, st := sqlitetest.Open(b)
 			app := evidence.NewAppender(&memSink{})
-			b.Cleanup(func() { app.Close(); st.Close() })
+			b.Cleanup(app.Close)
 			bp := newBenchPartner(b, st, cat, "bank_credit", "1000000000-S")
 			partners, tokens, p, cred := bp.partners, bp.tokens, bp.partner, bp.cred
 			var gopts []gateway.Option

@@ -196,37 +196,52 @@ func TestScenarioObjectionCorrected(t *testing.T) {
 	}
 }
 
+// history is one subject's violation records and the entries derived from
+// them, kept as the service keeps them, for the scenarios below.
+type history struct {
+	t       *testing.T
+	c       *Catalog
+	records []ViolationRecord
+	entries []Entry
+}
+
+// record prepares v, derives from it as of its recording time (entry id
+// "ent-" + v.ID), and applies the derivation: the entries it closes are
+// replaced, the one it lists is added.
+func (h *history) record(v ViolationRecord) Derived {
+	h.t.Helper()
+	r, err := h.c.PrepareViolation(v)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.records = append(h.records, r)
+	d, err := h.c.Derive(r, h.records, h.entries, "ent-"+v.ID, r.RecordedAt)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, ch := range d.Closed {
+		h.entries[slices.IndexFunc(h.entries, func(e Entry) bool { return e.ID == ch.Entry.ID })] = ch.Entry
+	}
+	if d.New != nil {
+		h.entries = append(h.entries, *d.New)
+	}
+	return d
+}
+
 // The third same-item penalty of a cycle tips the subject onto the urban
 // management black list; the second one had put it on the general list.
 func TestScenarioThirdSameItemPenaltyBlackLists(t *testing.T) {
 	c := bundledCat(t)
-	var records []ViolationRecord
-	var entries []Entry
+	h := &history{t: t, c: c}
 	record := func(id, item string, decided time.Time) Derived {
 		t.Helper()
-		r, err := c.PrepareViolation(ViolationRecord{ID: id, Subject: orgB, Item: item, DecidedAt: decided, RecordedAt: decided.Add(time.Hour), Department: "市城管局", Reference: "城管罚字" + id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		records = append(records, r)
-		d, err := c.Derive(r, records, entries, "ent-"+id, r.RecordedAt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range d.Closed {
-			i := slices.IndexFunc(entries, func(e Entry) bool { return e.ID == ch.Entry.ID })
-			entries[i] = ch.Entry
-		}
-		if d.New != nil {
-			entries = append(entries, *d.New)
-		}
-		return d
+		return h.record(ViolationRecord{ID: id, Subject: orgB, Item: item, DecidedAt: decided, RecordedAt: decided.Add(time.Hour), Department: "市城管局", Reference: "城管罚字" + id})
 	}
 	d1 := record("r1", "um-g-10", at8(2026, 3, 3, 10))
 	if d1.New != nil || d1.Standing.Points != 2 {
 		t.Fatalf("first act: %+v", d1)
 	}
-	before := decideAt(t, c, orgB, "supervision", entries, at8(2026, 3, 4, 0))
+	before := decideAt(t, c, orgB, "supervision", h.entries, at8(2026, 3, 4, 0))
 	if before.outcome != OutcomeClear {
 		t.Fatalf("2 points is no list: %+v", before)
 	}
@@ -234,7 +249,7 @@ func TestScenarioThirdSameItemPenaltyBlackLists(t *testing.T) {
 	if d2.New == nil || d2.New.List != "urban_management_general" || d2.Standing.Points != 4 {
 		t.Fatalf("second act: %+v", d2)
 	}
-	during := decideAt(t, c, orgB, "supervision", entries, at8(2026, 4, 8, 0))
+	during := decideAt(t, c, orgB, "supervision", h.entries, at8(2026, 4, 8, 0))
 	if during.outcome != OutcomeReference || !during.has("ug-01-interview:applied") {
 		t.Fatalf("general list: %+v", during)
 	}
@@ -258,11 +273,11 @@ func TestScenarioThirdSameItemPenaltyBlackLists(t *testing.T) {
 	// The black list carries the State Council opinion's bank-credit measure for
 	// 严重失信主体 (its own memorandum is not in the sources); the general list's
 	// interview no longer applies.
-	after := decideAt(t, c, orgB, "bank_credit", entries, at8(2026, 5, 13, 0))
+	after := decideAt(t, c, orgB, "bank_credit", h.entries, at8(2026, 5, 13, 0))
 	if after.outcome != OutcomeRestrict || !after.has("ub-p3-bank-credit:applied") {
 		t.Fatalf("black list: %+v", after)
 	}
-	if sup := decideAt(t, c, orgB, "supervision", entries, at8(2026, 5, 13, 0)); sup.has("ug-01-interview:applied") {
+	if sup := decideAt(t, c, orgB, "supervision", h.entries, at8(2026, 5, 13, 0)); sup.has("ug-01-interview:applied") {
 		t.Fatalf("black list, supervision: %+v", sup)
 	}
 	// Black validity: 5 years from publication (第十六条).
@@ -279,32 +294,17 @@ func TestScenarioThirdSameItemPenaltyBlackLists(t *testing.T) {
 // black although its points (10) are below the black threshold (12).
 func TestScenarioYellowPlusNewActBecomesBlack(t *testing.T) {
 	c := bundledCat(t)
-	var records []ViolationRecord
-	var entries []Entry
+	h := &history{t: t, c: c}
 	for i, item := range []string{"um-g-01", "um-g-02", "um-g-03", "um-g-04", "um-g-05"} {
 		id := fmt.Sprintf("r%d", i+1)
 		decided := at8(2026, time.Month(2+i), 10, 10)
-		r, err := c.PrepareViolation(ViolationRecord{ID: id, Subject: personM, Item: item, DecidedAt: decided, RecordedAt: decided, Department: "区城管局", Reference: id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		records = append(records, r)
-		d, err := c.Derive(r, records, entries, "ent-"+id, decided)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range d.Closed {
-			entries[slices.IndexFunc(entries, func(e Entry) bool { return e.ID == ch.Entry.ID })] = ch.Entry
-		}
-		if d.New != nil {
-			entries = append(entries, *d.New)
-		}
+		d := h.record(ViolationRecord{ID: id, Subject: personM, Item: item, DecidedAt: decided, RecordedAt: decided, Department: "区城管局", Reference: id})
 		switch i {
 		case 3: // 8 points: yellow
 			if d.New == nil || d.New.List != "urban_management_yellow" {
 				t.Fatalf("fourth act: %+v", d)
 			}
-			if a := decideAt(t, c, personM, "supervision", entries, decided); a.outcome != OutcomeStrictReview || !a.has("uy-02-more-inspections:applied") {
+			if a := decideAt(t, c, personM, "supervision", h.entries, decided); a.outcome != OutcomeStrictReview || !a.has("uy-02-more-inspections:applied") {
 				t.Fatalf("yellow: %+v", a)
 			}
 		case 4: // 10 points, but the yellow rule escalates
@@ -315,13 +315,13 @@ func TestScenarioYellowPlusNewActBecomesBlack(t *testing.T) {
 			if der.Rule != "urban_management_yellow.escalate" || der.FromEntry != "ent-r4" || !slices.Equal(der.Records, []string{"r5"}) {
 				t.Fatalf("trail %+v", der)
 			}
-			if a := decideAt(t, c, personM, "bank_credit", entries, decided); !a.has("ub-p3-bank-credit:applied") {
+			if a := decideAt(t, c, personM, "bank_credit", h.entries, decided); !a.has("ub-p3-bank-credit:applied") {
 				t.Fatalf("after escalation: %+v", a)
 			}
-			if a := decideAt(t, c, personM, "supervision", entries, decided); a.has("uy-02-more-inspections:applied") {
+			if a := decideAt(t, c, personM, "supervision", h.entries, decided); a.has("uy-02-more-inspections:applied") {
 				t.Fatalf("after escalation, supervision: %+v", a)
 			}
-			if a := decideAt(t, c, personM, "bank_credit", entries, decided.Add(-time.Second)); a.has("ub-p3-bank-credit:applied") {
+			if a := decideAt(t, c, personM, "bank_credit", h.entries, decided.Add(-time.Second)); a.has("ub-p3-bank-credit:applied") {
 				t.Fatalf("before escalation: %+v", a)
 			}
 		}
@@ -365,24 +365,12 @@ func TestScenarioUrbanCycleReset(t *testing.T) {
 // middle list, ≥30 black; records older than a year no longer count.
 func TestScenarioNanningThresholds(t *testing.T) {
 	c := bundledCat(t)
-	var records []ViolationRecord
-	var entries []Entry
+	h := &history{t: t, c: c}
 	var lists []string
 	add := func(id, item string, decided time.Time) Derived {
-		r, err := c.PrepareViolation(ViolationRecord{ID: id, Subject: personL, Item: item, DecidedAt: decided, RecordedAt: decided, Department: "南宁市城管局", Reference: id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		records = append(records, r)
-		d, err := c.Derive(r, records, entries, "ent-"+id, decided)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range d.Closed {
-			entries[slices.IndexFunc(entries, func(e Entry) bool { return e.ID == ch.Entry.ID })] = ch.Entry
-		}
+		t.Helper()
+		d := h.record(ViolationRecord{ID: id, Subject: personL, Item: item, DecidedAt: decided, RecordedAt: decided, Department: "南宁市城管局", Reference: id})
 		if d.New != nil {
-			entries = append(entries, *d.New)
 			lists = append(lists, d.New.List)
 		}
 		return d
@@ -398,23 +386,23 @@ func TestScenarioNanningThresholds(t *testing.T) {
 	if !slices.Equal(lists, []string{"nanning_yellow", "nanning_red", "nanning_black"}) {
 		t.Fatalf("derived lists %v", lists)
 	}
-	black := entries[len(entries)-1]
+	black := h.entries[len(h.entries)-1]
 	if !black.ValidUntil.Equal(black.PublishedAt.AddDate(1, 0, 0)) {
 		t.Fatalf("Nanning lists are valid 1 year: %s → %s", black.PublishedAt, black.ValidUntil)
 	}
 	// Nanning's measures bind Nanning's authorities only (篇四 第二十四条).
 	nanning := CheckContext{Region: "450100"}
-	a := decideIn(t, c, nanning, personL, "supervision", entries, day.AddDate(0, 1, 0))
+	a := decideIn(t, c, nanning, personL, "supervision", h.entries, day.AddDate(0, 1, 0))
 	if !a.has("nn-b-01-key-inspection:applied") || a.has("nn-y-01-key-inspection:applied") {
 		t.Fatalf("black: %+v", a)
 	}
 	// A year after the first act, it has left the window.
-	st, _ := c.Standing("nanning_urban_management", records, day.AddDate(1, 0, 1))
+	st, _ := c.Standing("nanning_urban_management", h.records, day.AddDate(1, 0, 1))
 	if st.Points != 24 || st.Level != "nanning_red" {
 		t.Fatalf("rolling window: %+v", st)
 	}
 	// A year after publication the black entry has expired.
-	if a := decideAt(t, c, personL, "supervision", entries, black.PublishedAt.AddDate(1, 0, 0)); a.outcome != OutcomeClear {
+	if a := decideAt(t, c, personL, "supervision", h.entries, black.PublishedAt.AddDate(1, 0, 0)); a.outcome != OutcomeClear {
 		t.Fatalf("expired: %+v", a)
 	}
 }

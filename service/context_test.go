@@ -63,7 +63,7 @@ func TestCheckContextScopesMeasures(t *testing.T) {
 	ctx := context.Background()
 	w := newLCWorldWith(t, cstAt(2026, 1, 4, 9), scopeCatalog(t))
 	w.create(safetyEntry(cstAt(2026, 1, 5, 0)))
-	w.clock.set(cstAt(2026, 3, 1, 9))
+	w.clock.Set(cstAt(2026, 3, 1, 9))
 	check := func(caller service.Caller, c policy.CheckContext) (service.CheckAnswer, error) {
 		return w.checker.Check(ctx, caller, service.CheckRequest{Subject: lcOrg, Action: "government_procurement", Context: c})
 	}
@@ -165,7 +165,7 @@ func TestCheckValidAtAndAsOf(t *testing.T) {
 	w.create(service.EntryInput{Subject: lcOrg, List: "court_dishonest_debtor", OriginatingDepartment: "某市中级人民法院",
 		Reason: "有履行能力而拒不履行", LegalBasis: "《最高人民法院关于公布失信被执行人名单信息的若干规定》",
 		DecidedAt: cstAt(2026, 2, 27, 0), PublishedAt: cstAt(2026, 3, 1, 0)})
-	w.clock.set(cstAt(2026, 4, 1, 9))
+	w.clock.Set(cstAt(2026, 4, 1, 9))
 	award := cstAt(2026, 3, 5, 10) // the day of the award
 	partner := partnerIn("")
 	check := func(caller service.Caller, asOf, validAt *time.Time) service.CheckAnswer {

@@ -25,7 +25,7 @@ func TestDepartmentEventsInRegionScope(t *testing.T) {
 	deps := service.NewDepartments(w.store, w.store, w.lifecycle.Catalog(), service.WithDepartmentsAudit(service.NewAudit(w.audit)))
 	dept := func(id, region string) service.Caller {
 		p := service.Partner{ID: "p-" + id, ClientID: id, Name: id, Role: service.RolePartner, Actions: []string{"supervision"},
-			Status: service.PartnerActive, CreatedAt: w.clock.now(), UpdatedAt: w.clock.now(), Version: 1, Region: region}
+			Status: service.PartnerActive, CreatedAt: w.clock.Now(), UpdatedAt: w.clock.Now(), Version: 1, Region: region}
 		if err := w.store.InsertPartner(ctx, p); err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func TestDepartmentEventsInRegionScope(t *testing.T) {
 	e := w.create(service.EntryInput{Subject: lcOrg, List: "nanning_black", OriginatingDepartment: "南宁市城市管理综合行政执法局",
 		Reason: "r", LegalBasis: "b", DecidedAt: cstAt(2026, 1, 4, 0), PublishedAt: cstAt(2026, 1, 4, 0)})
 	w.fanOut()
-	w.clock.set(cstAt(2026, 2, 2, 10))
+	w.clock.Set(cstAt(2026, 2, 2, 10))
 	if _, _, err := w.lifecycle.FileObjection(ctx, e.ID, service.ObjectionInput{FiledBy: "originating_department", Grounds: "g"}); err != nil {
 		t.Fatal(err)
 	}

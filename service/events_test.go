@@ -43,7 +43,7 @@ func newPushWorld(t *testing.T, start time.Time, opts ...service.DelivererOption
 	_, key, _ := ed25519.GenerateKey(nil)
 	return &pushWorld{
 		lcWorld:   w,
-		events:    service.NewEvents(w.store, w.store, w.store, w.lifecycle.Catalog(), service.WithEventsClock(w.clock.now), service.WithEventsAudit(audit)),
+		events:    service.NewEvents(w.store, w.store, w.store, w.lifecycle.Catalog(), service.WithEventsClock(w.clock.Now), service.WithEventsAudit(audit)),
 		deliverer: service.NewDeliverer(w.store, service.NewWebhookSigner(key), webhook.NewSender(), append([]service.DelivererOption{service.WithDeliveryAudit(audit)}, opts...)...),
 		watch:     service.NewWatchlists(w.store, service.WithWatchlistsAudit(audit)),
 		bank:      service.CallerOf(bank),
@@ -114,13 +114,13 @@ func TestEventsFollowLifecycle(t *testing.T) {
 		t.Errorf("subscription = %v", evs[0].Subscription)
 	}
 
-	w.clock.set(cstAt(2026, 3, 2, 10))
+	w.clock.Set(cstAt(2026, 3, 2, 10))
 	_, o, err := w.lifecycle.FileObjection(ctx, e.ID, service.ObjectionInput{FiledBy: "originating_department", Grounds: "g"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.fanOut()
-	w.clock.set(cstAt(2026, 3, 12, 10))
+	w.clock.Set(cstAt(2026, 3, 12, 10))
 	if _, _, err := w.lifecycle.DecideObjection(ctx, o.ID, service.ObjectionDecisionInput{Decision: "rejected"}); err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestEventsOnExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.fanOut()
-	w.clock.set(e.ValidUntil.Add(time.Hour))
+	w.clock.Set(e.ValidUntil.Add(time.Hour))
 	if n, err := w.events.SweepExpired(ctx); err != nil || n != 1 {
 		t.Fatalf("sweep after the validity end: %d, %v", n, err)
 	}

@@ -56,7 +56,7 @@ func TestServiceFullCapacityRequired(t *testing.T) {
 	// The same person, of age, may be listed; a decision date moved back
 	// into minority by a patch is refused and leaves the entry as it was.
 	adult := cstAt(2028, 3, 15, 0)
-	w.clock.set(adult)
+	w.clock.Set(adult)
 	e, err := w.entries.Create(ctx, nanningEntry(minorID, adult))
 	if err != nil {
 		t.Fatalf("create at 18: %v", err)
@@ -90,7 +90,7 @@ func TestServiceLegacyResidentID(t *testing.T) {
 	if org.ResponsiblePersons[0].ID != full {
 		t.Fatalf("responsible person %q, want %s", org.ResponsiblePersons[0].ID, full)
 	}
-	w.clock.set(pub.Add(time.Hour))
+	w.clock.Set(pub.Add(time.Hour))
 	for _, raw := range []string{legacy, full} {
 		ans := w.check(raw, "administrative_licensing", nil)
 		if ans.Subject.ID != full {

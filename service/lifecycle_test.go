@@ -11,6 +11,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -22,23 +23,10 @@ var cst = time.FixedZone("CST", 8*3600)
 
 func cstAt(y int, m time.Month, d, h int) time.Time { return time.Date(y, m, d, h, 0, 0, 0, cst) }
 
-// lcClock is a settable clock for the lifecycle scenarios.
-type lcClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *lcClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *lcClock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
 // lcWorld is a store, the services over it and what the change hook saw.
 type lcWorld struct {
 	t         *testing.T
-	clock     *lcClock
+	clock     *testenv.Clock
 	store     *sqlite.Store
 	entries   *service.Entries
 	lifecycle *service.Lifecycle
@@ -72,16 +60,16 @@ func newLCWorldWith(t *testing.T, start time.Time, cat *policy.Catalog, opts ...
 		app.Close()
 		st.Close()
 	})
-	w := &lcWorld{t: t, clock: &lcClock{t: start}, store: st}
+	w := &lcWorld{t: t, clock: testenv.NewClock(start), store: st}
 	w.audit = &spy{next: app}
-	w.entries = service.NewEntries(st, cat, service.WithEntriesClock(w.clock.now), service.WithEntriesAudit(service.NewAudit(w.audit)),
+	w.entries = service.NewEntries(st, cat, service.WithEntriesClock(w.clock.Now), service.WithEntriesAudit(service.NewAudit(w.audit)),
 		service.WithChangeHook(func(subjects ...string) {
 			w.mu.Lock()
 			w.changed = append(w.changed, subjects...)
 			w.mu.Unlock()
 		}))
 	w.lifecycle = service.NewLifecycle(w.entries, st)
-	w.checker = service.NewChecker(cat, st, app, st, append([]service.CheckerOption{service.WithClock(w.clock.now), service.WithHistory(st)}, opts...)...)
+	w.checker = service.NewChecker(cat, st, app, st, append([]service.CheckerOption{service.WithClock(w.clock.Now), service.WithHistory(st)}, opts...)...)
 	return w
 }
 
@@ -161,13 +149,13 @@ func TestServiceObjectionLifecycle(t *testing.T) {
 	e := w.create(safetyEntry(cstAt(2026, 1, 5, 0), policy.ResponsiblePerson{ID: lcPerson, Role: policy.RoleLegalRepresentative}))
 	w.takeChanged()
 
-	w.clock.set(cstAt(2026, 3, 1, 9))
+	w.clock.Set(cstAt(2026, 3, 1, 9))
 	before := w.check(lcOrg, "government_procurement", nil)
 	if before.Outcome != policy.OutcomeRestrict {
 		t.Fatalf("before: %s", before.Outcome)
 	}
 
-	w.clock.set(cstAt(2026, 3, 2, 10))
+	w.clock.Set(cstAt(2026, 3, 2, 10))
 	e2, o, err := w.lifecycle.FileObjection(ctx, e.ID, service.ObjectionInput{FiledBy: "originating_department", Grounds: "事故责任认定被撤销", EvidenceRefs: []string{"复议决定书"}})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +166,7 @@ func TestServiceObjectionLifecycle(t *testing.T) {
 	if got := w.takeChanged(); !slices.Equal(got, []string{lcPerson, lcOrg}) {
 		t.Fatalf("change hook saw %v, want the company and its legal representative", got)
 	}
-	w.clock.set(cstAt(2026, 3, 5, 10))
+	w.clock.Set(cstAt(2026, 3, 5, 10))
 	during := w.check(lcOrg, "government_procurement", nil)
 	if during.Outcome != policy.OutcomeClear || !slices.Contains(measureStates(during), "sp-18-procurement:suspended") {
 		t.Fatalf("during: %s %v", during.Outcome, measureStates(during))
@@ -187,7 +175,7 @@ func TestServiceObjectionLifecycle(t *testing.T) {
 	if ps, _, err := w.lifecycle.ListProceedings(ctx, service.ProceedingObjection, "overdue", "", 10); err != nil || len(ps) != 0 {
 		t.Fatalf("overdue before the deadline: %v %v", ps, err)
 	}
-	w.clock.set(cstAt(2026, 3, 25, 9))
+	w.clock.Set(cstAt(2026, 3, 25, 9))
 	ps, now, err := w.lifecycle.ListProceedings(ctx, service.ProceedingObjection, "overdue", "", 10)
 	if err != nil || len(ps) != 1 || ps[0].ID != o.ID {
 		t.Fatalf("overdue after the deadline: %v %v", ps, err)
@@ -196,7 +184,7 @@ func TestServiceObjectionLifecycle(t *testing.T) {
 		t.Fatalf("working days overdue on Wednesday 2026-03-25: %d, want 2 (Tuesday and Wednesday)", n)
 	}
 
-	w.clock.set(cstAt(2026, 3, 12, 10)) // rejected ten days after filing
+	w.clock.Set(cstAt(2026, 3, 12, 10)) // rejected ten days after filing
 	e3, o3, err := w.lifecycle.DecideObjection(ctx, o.ID, service.ObjectionDecisionInput{Decision: "rejected", Note: "核实无误"})
 	if err != nil {
 		t.Fatal(err)
@@ -235,23 +223,23 @@ func TestServiceAsOfReproducesPastCheck(t *testing.T) {
 	w := newLCWorld(t, cstAt(2026, 2, 1, 9))
 	e := w.create(safetyEntry(cstAt(2026, 2, 2, 0), policy.ResponsiblePerson{ID: lcPerson, Role: policy.RoleLegalRepresentative}))
 
-	w.clock.set(cstAt(2026, 4, 1, 10))
+	w.clock.Set(cstAt(2026, 4, 1, 10))
 	first := w.check(lcPerson, "executive_appointment", nil)
 	if first.Outcome != policy.OutcomeProhibit || len(first.Measures) == 0 {
 		t.Fatalf("first check: %s %v", first.Outcome, measureStates(first))
 	}
 
 	// The entry changes: the person is no longer named, then it is revoked.
-	w.clock.set(cstAt(2026, 4, 2, 10))
+	w.clock.Set(cstAt(2026, 4, 2, 10))
 	none := []policy.ResponsiblePerson{}
 	if _, err := w.entries.Patch(ctx, e.ID, service.EntryPatch{ResponsiblePersons: &none}); err != nil {
 		t.Fatal(err)
 	}
-	w.clock.set(cstAt(2026, 4, 3, 10))
+	w.clock.Set(cstAt(2026, 4, 3, 10))
 	if _, err := w.entries.Revoke(ctx, e.ID, "撤销"); err != nil {
 		t.Fatal(err)
 	}
-	w.clock.set(cstAt(2026, 4, 10, 10))
+	w.clock.Set(cstAt(2026, 4, 10, 10))
 	now := w.check(lcPerson, "executive_appointment", nil)
 	if now.Outcome != policy.OutcomeClear {
 		t.Fatalf("now: %s", now.Outcome)
@@ -312,7 +300,7 @@ func TestServiceBlackListRemovesRed(t *testing.T) {
 	if a := w.check(lcOrg, "public_tendering", nil); a.Outcome != policy.OutcomeIncentive {
 		t.Fatalf("before: %s", a.Outcome)
 	}
-	w.clock.set(cstAt(2026, 4, 1, 9))
+	w.clock.Set(cstAt(2026, 4, 1, 9))
 	black := w.create(safetyEntry(cstAt(2026, 4, 1, 9)))
 	if got := w.takeChanged(); !slices.Equal(got, []string{lcOrg}) {
 		t.Fatalf("change hook: %v", got)
@@ -366,7 +354,7 @@ func TestServiceViolationsDeriveEntries(t *testing.T) {
 	w := newLCWorld(t, cstAt(2026, 3, 3, 12))
 	record := func(decided time.Time) service.ViolationResult {
 		t.Helper()
-		w.clock.set(decided.Add(2 * time.Hour))
+		w.clock.Set(decided.Add(2 * time.Hour))
 		res, err := w.lifecycle.RecordViolation(ctx, service.ViolationInput{Subject: lcOrg2, Item: "um-g-10", DecidedAt: decided,
 			Department: "市城管局", Reference: "城管罚决字", EvidenceRefs: []string{"处罚决定书"}})
 		if err != nil {
@@ -445,7 +433,7 @@ func TestServiceRepair(t *testing.T) {
 	w := newLCWorld(t, cstAt(2026, 1, 9, 9))
 	e := w.create(service.EntryInput{Subject: lcOrg, List: "urban_management_black", OriginatingDepartment: "市城管局",
 		Reason: "未经许可排放生活污水,造成严重环境污染", LegalBasis: "篇十三", DecidedAt: cstAt(2026, 1, 10, 0), PublishedAt: cstAt(2026, 1, 10, 0)})
-	w.clock.set(cstAt(2026, 6, 1, 9))
+	w.clock.Set(cstAt(2026, 6, 1, 9))
 	_, _, err := w.lifecycle.ApplyRepair(ctx, e.ID, service.ApplicationRequest{Grounds: "已整改"})
 	var re *policy.RuleError
 	if !errors.As(err, &re) || re.Rule != "urban_management_black.repair.locks[0]" {
@@ -454,7 +442,7 @@ func TestServiceRepair(t *testing.T) {
 	if got, _ := w.entries.Get(ctx, e.ID); got.Version != 1 {
 		t.Fatal("a refused repair changed the entry")
 	}
-	w.clock.set(cstAt(2027, 1, 12, 9))
+	w.clock.Set(cstAt(2027, 1, 12, 9))
 	_, rep, err := w.lifecycle.ApplyRepair(ctx, e.ID, service.ApplicationRequest{Grounds: "已整改并作出信用承诺", EvidenceRefs: []string{"承诺书"}})
 	if err != nil {
 		t.Fatal(err)
@@ -465,11 +453,11 @@ func TestServiceRepair(t *testing.T) {
 	if _, _, err := w.lifecycle.ReviewRepair(ctx, rep.ID, service.RepairReviewInput{Finding: "整改到位", Recommendation: "approve"}); err != nil {
 		t.Fatal(err)
 	}
-	w.clock.set(cstAt(2027, 1, 20, 9))
+	w.clock.Set(cstAt(2027, 1, 20, 9))
 	// The urban black list's measure for a bank: the opinion's 限制银行信贷 (篇三 三(八)).
 	before := w.check(lcOrg, "bank_credit", nil)
 	ent, rep2, err := w.lifecycle.DecideRepair(ctx, rep.ID, service.DecisionInput{Decision: "approved", Note: "同意"})
-	if err != nil || rep2.State != policy.StateApproved || ent.StatusAt(w.clock.now()) != policy.StatusRepaired {
+	if err != nil || rep2.State != policy.StateApproved || ent.StatusAt(w.clock.Now()) != policy.StatusRepaired {
 		t.Fatalf("approve: %v %+v", err, rep2)
 	}
 	after := w.check(lcOrg, "bank_credit", nil)

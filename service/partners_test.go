@@ -15,24 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/sqlitetest"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // spy records what the audit appends, on its way to the real appender.
 type spy struct {
@@ -80,7 +68,7 @@ func (s *spy) bodies(t *testing.T) []service.AuditBody {
 type fixture struct {
 	store    service.Store
 	cat      *policy.Catalog
-	clock    *clock
+	clock    *testenv.Clock
 	spy      *spy
 	partners *service.Partners
 	entries  *service.Entries
@@ -88,21 +76,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
-	t.Cleanup(func() { app.Close(); st.Close() })
-	f := &fixture{store: st, cat: cat, clock: &clock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)}, spy: &spy{next: app}}
-	audit := service.NewAudit(f.spy, service.WithAuditClock(f.clock.now))
-	f.partners = service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(f.clock.now))
-	f.entries = service.NewEntries(st, cat, service.WithEntriesAudit(audit), service.WithEntriesClock(f.clock.now))
+	cat, st, app := sqlitetest.OpenWithEvidence(t)
+	f := &fixture{store: st, cat: cat, clock: testenv.NewClock(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)), spy: &spy{next: app}}
+	audit := service.NewAudit(f.spy, service.WithAuditClock(f.clock.Now))
+	f.partners = service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(f.clock.Now))
+	f.entries = service.NewEntries(st, cat, service.WithEntriesAudit(audit), service.WithEntriesClock(f.clock.Now))
 	return f
 }
 
@@ -138,14 +116,14 @@ func TestRotateWithOverlap(t *testing.T) {
 	if _, c, err := f.partners.Authenticate(ctx, p.ClientID, oldSecret); err != nil || c != oldCred {
 		t.Fatalf("old secret during the overlap: cred %q, %v", c, err)
 	}
-	if !service.CredentialValid(p, oldCred, f.clock.now()) {
+	if !service.CredentialValid(p, oldCred, f.clock.Now()) {
 		t.Fatal("tokens of the old secret refused during the overlap")
 	}
-	f.clock.add(time.Hour)
+	f.clock.Add(time.Hour)
 	if _, _, err := f.partners.Authenticate(ctx, p.ClientID, oldSecret); !errors.Is(err, service.ErrInvalidClient) {
 		t.Fatalf("old secret after the overlap: %v", err)
 	}
-	if service.CredentialValid(p, oldCred, f.clock.now()) {
+	if service.CredentialValid(p, oldCred, f.clock.Now()) {
 		t.Fatal("tokens of the old secret still valid after the overlap")
 	}
 	if _, _, err := f.partners.Authenticate(ctx, p.ClientID, newSecret); err != nil {
@@ -219,7 +197,7 @@ func TestRevokedPartnerStopsWithinTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second replica: its own cache over the same store.
-	other := service.NewPartners(f.store, f.cat, service.WithPartnersClock(f.clock.now))
+	other := service.NewPartners(f.store, f.cat, service.WithPartnersClock(f.clock.Now))
 	if _, err := other.Active(ctx, p.ClientID); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +207,7 @@ func TestRevokedPartnerStopsWithinTTL(t *testing.T) {
 	if _, err := f.partners.Active(ctx, p.ClientID); !errors.Is(err, service.ErrInvalidClient) {
 		t.Fatalf("revoking replica still trusts the partner: %v", err)
 	}
-	f.clock.add(5*time.Second + time.Millisecond)
+	f.clock.Add(5*time.Second + time.Millisecond)
 	if _, err := other.Active(ctx, p.ClientID); !errors.Is(err, service.ErrInvalidClient) {
 		t.Fatalf("other replica trusts a revoked partner after 5s: %v", err)
 	}
@@ -268,7 +246,7 @@ func TestAuditIsWrittenAhead(t *testing.T) {
 	_, err = f.entries.Create(ctx, service.EntryInput{
 		Subject: "91350100M000100Y43", List: "safety_production_blacklist", OriginatingDepartment: "应急管理部",
 		Reason: "发生重大生产安全责任事故", LegalBasis: "《安全生产法》",
-		DecidedAt: f.clock.now().Add(-48 * time.Hour), PublishedAt: f.clock.now().Add(-24 * time.Hour),
+		DecidedAt: f.clock.Now().Add(-48 * time.Hour), PublishedAt: f.clock.Now().Add(-24 * time.Hour),
 	})
 	if !errors.Is(err, service.ErrAuditUnavailable) {
 		t.Fatalf("entry without audit: %v", err)
@@ -309,7 +287,7 @@ func TestEntryActsAreAudited(t *testing.T) {
 	e, err := f.entries.Create(ctx, service.EntryInput{
 		Subject: "91350100M000100Y43", List: "safety_production_blacklist", OriginatingDepartment: "应急管理部",
 		Reason: "发生重大生产安全责任事故", LegalBasis: "《安全生产法》",
-		DecidedAt: f.clock.now().Add(-48 * time.Hour), PublishedAt: f.clock.now().Add(-24 * time.Hour),
+		DecidedAt: f.clock.Now().Add(-48 * time.Hour), PublishedAt: f.clock.Now().Add(-24 * time.Hour),
 		ResponsiblePersons: []policy.ResponsiblePerson{{ID: person, Role: policy.RoleLegalRepresentative}},
 	})
 	if err != nil {
@@ -323,7 +301,7 @@ func TestEntryActsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := service.EntryInput{Subject: "914403001922038216", List: "safety_production_blacklist", OriginatingDepartment: "应急管理部",
-		Reason: "事故", LegalBasis: "《安全生产法》", DecidedAt: f.clock.now().Add(-48 * time.Hour), PublishedAt: f.clock.now().Add(-24 * time.Hour)}
+		Reason: "事故", LegalBasis: "《安全生产法》", DecidedAt: f.clock.Now().Add(-48 * time.Hour), PublishedAt: f.clock.Now().Add(-24 * time.Hour)}
 	imported, err := f.entries.Import(ctx, []service.EntryInput{in, in}, []int{2, 3})
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +327,7 @@ func TestEntryActsAreAudited(t *testing.T) {
 		if b[i].Act != w.act || b[i].Actor != w.actor || (w.target != "" && b[i].Target != w.target) {
 			t.Errorf("record %d = %s by %s on %s, want %s by %s on %s", i, b[i].Act, b[i].Actor, b[i].Target, w.act, w.actor, w.target)
 		}
-		if !b[i].At.Equal(f.clock.now()) {
+		if !b[i].At.Equal(f.clock.Now()) {
 			t.Errorf("record %d at %v", i, b[i].At)
 		}
 	}

@@ -1,16 +1,11 @@
 package postgres_test
 
 import (
-	"context"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/internal/testenv"
-	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -20,15 +15,10 @@ import (
 // a full scan until autovacuum came by); a small load leaves that to
 // autovacuum.
 func TestLargeLoadRefreshesStatistics(t *testing.T) {
-	testenv.Postgres(t)
+	url, conn := testenv.Postgres(t)
 	ctx := t.Context()
 	schema := testenv.FreshSchema(t, "credgate_test")
-	s := openIn(t, testenv.PostgresURL(), schema, postgres.WithMaxConns(4))
-	conn, err := pgx.Connect(ctx, testenv.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	s := openIn(t, url, schema, postgres.WithMaxConns(4))
 
 	analysed := func() bool {
 		var at *time.Time
@@ -43,23 +33,7 @@ func TestLargeLoadRefreshesStatistics(t *testing.T) {
 		if err := s.BeginEntryLoad(ctx, id, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		entries := make([]policy.Entry, 0, n)
-		for i := from; i < from+n; i++ {
-			now := time.Now().UTC()
-			entries = append(entries, policy.Entry{
-				ID:          fmt.Sprintf("stat-%06d", i),
-				Subject:     policy.SubjectID{Kind: policy.KindOrganization, Value: fmt.Sprintf("91110000%010d", i)},
-				List:        "black",
-				Reason:      "严重违法失信",
-				LegalBasis:  "《企业信息公示暂行条例》第十七条",
-				DecidedAt:   now,
-				PublishedAt: now,
-				CreatedAt:   now,
-				UpdatedAt:   now,
-				Version:     1,
-			})
-		}
-		if err := s.StageEntries(ctx, id, entries); err != nil {
+		if err := s.StageEntries(ctx, id, loadEntries(from, n)); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := s.CommitEntryLoad(ctx, id, service.EntryChanges{}); err != nil || got != int64(n) {

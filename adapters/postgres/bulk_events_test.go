@@ -20,39 +20,11 @@ import (
 // applied with the commit; a load rolled back announces nothing, and a
 // write after a load announces itself as it goes.
 func TestLoadAnnouncesEntriesAtCommit(t *testing.T) {
-	testenv.Postgres(t)
+	url, conn := testenv.Postgres(t)
 	ctx := t.Context()
 	schema := testenv.FreshSchema(t, "credgate_test")
-	s := openIn(t, testenv.PostgresURL(), schema, postgres.WithMaxConns(4))
-	conn, err := pgx.Connect(ctx, testenv.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	s := openIn(t, url, schema, postgres.WithMaxConns(4))
 	outbox := pgx.Identifier{schema, "event_outbox"}.Sanitize()
-
-	entry := func(i int) policy.Entry {
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		return policy.Entry{
-			ID:          fmt.Sprintf("ent_%032x", i),
-			Subject:     policy.SubjectID{Kind: policy.KindOrganization, Value: fmt.Sprintf("91110000%010d", i)},
-			List:        "black",
-			Reason:      "严重违法失信",
-			LegalBasis:  "《企业信息公示暂行条例》第十七条",
-			DecidedAt:   now,
-			PublishedAt: now,
-			CreatedAt:   now,
-			UpdatedAt:   now,
-			Version:     1,
-		}
-	}
-	chunk := func(from, n int) []policy.Entry {
-		es := make([]policy.Entry, 0, n)
-		for i := from; i < from+n; i++ {
-			es = append(es, entry(i))
-		}
-		return es
-	}
 	outboxBytes := func() int64 {
 		var n int64
 		if err := conn.QueryRow(ctx, `SELECT pg_relation_size($1::regclass)`, outbox).Scan(&n); err != nil {
@@ -72,7 +44,7 @@ func TestLoadAnnouncesEntriesAtCommit(t *testing.T) {
 	if err := s.BeginEntryLoad(ctx, "gone", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.StageEntries(ctx, "gone", chunk(5000, 100)); err != nil {
+	if err := s.StageEntries(ctx, "gone", loadEntries(5000, 100)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DiscardEntryLoad(ctx, "gone"); err != nil {
@@ -86,7 +58,7 @@ func TestLoadAnnouncesEntriesAtCommit(t *testing.T) {
 	// A failure with the load open would leave its connection taken and
 	// the store's Close waiting for it.
 	t.Cleanup(func() { _ = s.DiscardEntryLoad(context.Background(), "load") })
-	for _, c := range [][]policy.Entry{chunk(1000, 300), chunk(0, 300), chunk(2000, 300)} {
+	for _, c := range [][]policy.Entry{loadEntries(1000, 300), loadEntries(0, 300), loadEntries(2000, 300)} {
 		if err := s.StageEntries(ctx, "load", c); err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +66,7 @@ func TestLoadAnnouncesEntriesAtCommit(t *testing.T) {
 	if n := outboxBytes(); n != 0 {
 		t.Fatalf("the outbox grew to %d bytes while the load copied", n)
 	}
-	held := entry(9000)
+	held := loadEntry(9000)
 	if n, err := s.CommitEntryLoad(ctx, "load", service.EntryChanges{Insert: []policy.Entry{held}}); err != nil || n != 900 {
 		t.Fatalf("commit: %d entries, %v", n, err)
 	}
@@ -119,10 +91,37 @@ func TestLoadAnnouncesEntriesAtCommit(t *testing.T) {
 	if err := s.BeginEntryLoad(ctx, "after", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.CommitEntryLoad(ctx, "after", service.EntryChanges{Insert: []policy.Entry{entry(9001)}}); err != nil || n != 0 {
+	if n, err := s.CommitEntryLoad(ctx, "after", service.EntryChanges{Insert: []policy.Entry{loadEntry(9001)}}); err != nil || n != 0 {
 		t.Fatalf("commit: %d entries, %v", n, err)
 	}
 	if n := outboxRows(); n != 902 {
 		t.Fatalf("outbox holds %d rows after an applied entry, want 902", n)
 	}
+}
+
+// loadEntry is the i-th of the organisation entries the bulk-load tests
+// stage: its own id and subject, every optional field unset.
+func loadEntry(i int) policy.Entry {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return policy.Entry{
+		ID:          fmt.Sprintf("ent_%032x", i),
+		Subject:     policy.SubjectID{Kind: policy.KindOrganization, Value: fmt.Sprintf("91110000%010d", i)},
+		List:        "black",
+		Reason:      "严重违法失信",
+		LegalBasis:  "《企业信息公示暂行条例》第十七条",
+		DecidedAt:   now,
+		PublishedAt: now,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		Version:     1,
+	}
+}
+
+// loadEntries is loadEntry for i from from to from+n-1.
+func loadEntries(from, n int) []policy.Entry {
+	es := make([]policy.Entry, 0, n)
+	for i := from; i < from+n; i++ {
+		es = append(es, loadEntry(i))
+	}
+	return es
 }

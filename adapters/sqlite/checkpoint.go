@@ -34,11 +34,21 @@ type checkpointer struct {
 	log       *slog.Logger
 }
 
-func newCheckpointer(db *sql.DB, interval time.Duration, maxFrames int64) *checkpointer {
+// WithLogger sets the logger of the store's background work: a checkpoint
+// that fails is a warning there (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// newCheckpointer starts the checkpointer; log nil is slog.Default().
+func newCheckpointer(db *sql.DB, interval time.Duration, maxFrames int64, log *slog.Logger) *checkpointer {
+	if log == nil {
+		log = slog.Default()
+	}
 	c := &checkpointer{
 		db: db, interval: interval, maxFrames: maxFrames,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		log: slog.Default(),
+		log: log,
 	}
 	go c.run()
 	return c

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +113,38 @@ func TestAutomaticCheckpointOption(t *testing.T) {
 	}
 	if auto != 1000 {
 		t.Fatalf("wal_autocheckpoint = %d, want SQLite's 1000", auto)
+	}
+}
+
+// lines is an io.Writer that hands each write to a channel, dropping what
+// the test no longer reads.
+type lines chan string
+
+func (l lines) Write(p []byte) (int, error) {
+	select {
+	case l <- string(p):
+	default:
+	}
+	return len(p), nil
+}
+
+// TestCheckpointerLogsToTheStoresLogger checks that a failed checkpoint is
+// a warning in the logger given to Open, not in the process default.
+func TestCheckpointerLogsToTheStoresLogger(t *testing.T) {
+	t.Parallel()
+	got := make(lines, 16)
+	s := openTemp(t, WithCheckpoint(time.Millisecond, 0), WithLogger(slog.New(slog.NewTextHandler(got, nil))))
+	// Every checkpoint fails from here on; Close closing it again is harmless.
+	if err := s.ckpt.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.ckpt.committed()
+	select {
+	case line := <-got:
+		if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "sqlite: checkpoint") {
+			t.Errorf("logged %q, want a checkpoint warning", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a failed checkpoint logged nothing to the store's logger")
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -68,6 +69,7 @@ type config struct {
 	// checkpoint); else the checkpointer's.
 	ckptInterval  time.Duration
 	ckptMaxFrames int64
+	logger        *slog.Logger // WithLogger
 }
 
 // The checkpointer's defaults: a PASSIVE checkpoint at most every quarter
@@ -174,7 +176,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 			w.Close()
 			return nil, fmt.Errorf("sqlite: open %s for checkpoints: %w", path, err)
 		}
-		ckpt = newCheckpointer(c, cfg.ckptInterval, cfg.ckptMaxFrames)
+		ckpt = newCheckpointer(c, cfg.ckptInterval, cfg.ckptMaxFrames, cfg.logger)
 	}
 	prepared := &preparedStmts{m: map[string]*sql.Stmt{}}
 	st := &Store{common: sqlcommon.New(db{r: r, w: w, prepared: prepared, ckpt: ckpt}, dialect),

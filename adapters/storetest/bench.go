@@ -45,26 +45,37 @@ func BenchAppendBatch(b *testing.B, open func(tb testing.TB) service.Store) {
 	}
 }
 
+// The population the EntriesAffecting benchmarks look up in: organisation
+// entries each naming two of the persons, and entries of persons directly.
+const (
+	benchOrgs    = 10000
+	benchPersons = 5000
+	benchDirect  = 2000
+)
+
+// benchPerson is the identity number of the population's i-th person.
+func benchPerson(i int) string { return fmt.Sprintf("1101051949%08d", i) }
+
+// affectingPopulation is the population's entries, not yet stored.
+func affectingPopulation() []policy.Entry {
+	es := make([]policy.Entry, 0, benchOrgs+benchDirect)
+	for i := range benchOrgs {
+		es = append(es, orgEntry(fmt.Sprintf("org-%06d", i), fmt.Sprintf("91110000MA%08d", i),
+			benchPerson(i%benchPersons), benchPerson((i*7+1)%benchPersons)))
+	}
+	for i := range benchDirect {
+		es = append(es, personEntry(fmt.Sprintf("per-%06d", i), benchPerson(i*benchPersons/benchDirect)))
+	}
+	return es
+}
+
 // BenchEntriesAffecting measures EntriesAffecting on a store from open
 // holding 10 000 organisation entries, each naming two of 5 000 persons,
 // and 2 000 person entries; each lookup is of a random person, so it finds
 // a few entries through both the subject and the person index.
 func BenchEntriesAffecting(b *testing.B, open func(tb testing.TB) service.Store) {
-	const (
-		orgs    = 10000
-		persons = 5000
-		direct  = 2000
-	)
 	s := open(b)
-	person := func(i int) string { return fmt.Sprintf("1101051949%08d", i) }
-	var es []policy.Entry
-	for i := range orgs {
-		es = append(es, orgEntry(fmt.Sprintf("org-%06d", i), fmt.Sprintf("91110000MA%08d", i),
-			person(i%persons), person((i*7+1)%persons)))
-	}
-	for i := range direct {
-		es = append(es, personEntry(fmt.Sprintf("per-%06d", i), person(i*persons/direct)))
-	}
+	es := affectingPopulation()
 	for len(es) > 0 {
 		n := min(len(es), service.MaxPage)
 		if err := s.InsertEntries(b.Context(), es[:n]); err != nil {
@@ -77,7 +88,7 @@ func BenchEntriesAffecting(b *testing.B, open func(tb testing.TB) service.Store)
 	b.ReportAllocs()
 	for b.Loop() {
 		lookups++
-		got, err := s.EntriesAffecting(b.Context(), person(rng.IntN(persons)))
+		got, err := s.EntriesAffecting(b.Context(), benchPerson(rng.IntN(benchPersons)))
 		if err != nil {
 			b.Fatal(err)
 		}

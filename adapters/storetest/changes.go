@@ -34,10 +34,7 @@ type ChangeStore interface {
 // RunChanges runs the conformance suite of the change log and of upstream
 // source snapshots against the stores open returns (as Run does).
 func RunChanges(t *testing.T, open func(t *testing.T) ChangeStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s ChangeStore)
-	}{
+	runEach(t, open, "", []named[ChangeStore]{
 		{"Changes/InsertUpdateNoteSubjectsAndPersons", testChangesNoted},
 		{"Changes/CursorSkipsSeen", testChangesCursor},
 		{"Changes/OverLimitIsLost", testChangesOverLimit},
@@ -49,13 +46,7 @@ func RunChanges(t *testing.T, open func(t *testing.T) ChangeStore) {
 		{"Sources/ConcurrentApplies", testSourceConcurrent},
 		{"Sources/EntriesAsInserted", testSourceEntriesAsInserted},
 		{"Sources/LargeSnapshots", testSourceLarge},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, open(t))
-		})
-	}
+	})
 }
 
 // changedSince returns the subjects changed at or after cursor (each once)

@@ -20,23 +20,14 @@ type FollowUpStore interface {
 // RunFollowUp runs the follow-up conformance tests: what the stores derive
 // from the evidence log (migration 0010) and the reads over it.
 func RunFollowUp(t *testing.T, open func(t *testing.T) FollowUpStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s FollowUpStore)
-	}{
+	runEach(t, open, "FollowUp/", []named[FollowUpStore]{
 		{"IndexesChecks", testIndexesChecks},
 		{"Feedback", testFeedbackRows},
 		{"Overdue", testOverdue},
 		{"Stats", testStats},
 		{"LastChecks", testLastChecks},
 		{"Commitments", testCommitments},
-	}
-	for _, tc := range tests {
-		t.Run("FollowUp/"+tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, open(t))
-		})
-	}
+	})
 }
 
 var followUpBase = time.Date(2026, 11, 2, 9, 0, 0, 123456000, time.UTC)

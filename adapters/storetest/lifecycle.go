@@ -15,23 +15,14 @@ import (
 // entry changes, the proceedings index, violation records and the
 // bitemporal entry history. open is as for Run.
 func RunLifecycle(t *testing.T, open func(t *testing.T) service.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s service.Store)
-	}{
+	runEach(t, open, "Lifecycle/", []named[service.Store]{
 		{"RoundTrip", testLifecycleRoundTrip},
 		{"ApplyIsAtomic", testApplyAtomic},
 		{"Proceedings", testProceedings},
 		{"ViolationRecords", testViolationRecords},
 		{"HistoryAsOf", testHistoryAsOf},
 		{"HistoryOfPlainWrites", testHistoryPlainWrites},
-	}
-	for _, tc := range tests {
-		t.Run("Lifecycle/"+tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, open(t))
-		})
-	}
+	})
 }
 
 // lifecycleEntry is an entry with every lifecycle field set.

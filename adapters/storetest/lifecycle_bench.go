@@ -17,21 +17,8 @@ import (
 // (created, patched, revoked). Lookups are of random persons; the as-of
 // lookups ask for a time between the second and third versions.
 func BenchLifecycleReads(b *testing.B, open func(tb testing.TB) service.Store) {
-	const (
-		orgs    = 10000
-		persons = 5000
-		direct  = 2000
-	)
 	s := open(b)
-	person := func(i int) string { return fmt.Sprintf("1101051949%08d", i) }
-	var es []policy.Entry
-	for i := range orgs {
-		es = append(es, orgEntry(fmt.Sprintf("org-%06d", i), fmt.Sprintf("91110000MA%08d", i),
-			person(i%persons), person((i*7+1)%persons)))
-	}
-	for i := range direct {
-		es = append(es, personEntry(fmt.Sprintf("per-%06d", i), person(i*persons/direct)))
-	}
+	es := affectingPopulation()
 	t1, t2, t3 := at(time.Hour), at(2*time.Hour), at(3*time.Hour)
 	for i := range es {
 		es[i].Objections, es[i].UpdatedAt = nil, t1
@@ -70,7 +57,7 @@ func BenchLifecycleReads(b *testing.B, open func(tb testing.TB) service.Store) {
 			b.ReportAllocs()
 			for b.Loop() {
 				lookups++
-				got, err := bc.lookup(person(rng.IntN(persons)))
+				got, err := bc.lookup(benchPerson(rng.IntN(benchPersons)))
 				if err != nil {
 					b.Fatal(err)
 				}

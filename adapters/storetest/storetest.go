@@ -27,10 +27,7 @@ import (
 // for it to be closed and discarded; subtests run in parallel, each with a
 // store of its own.
 func Run(t *testing.T, open func(t *testing.T) service.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s service.Store)
-	}{
+	runEach(t, open, "", []named[service.Store]{
 		{"Entries/RoundTrip", testEntryRoundTrip},
 		{"Entries/DuplicateRollsBackBatch", testEntryDuplicate},
 		{"Entries/GetMissing", testEntryMissing},
@@ -59,13 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 		{"Evidence/CheckpointsAndKeys", testCheckpointsAndKeys},
 		{"Ping", testPing},
 		{"CanceledContext", testCanceledContext},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, open(t))
-		})
-	}
+	})
 }
 
 // at is d after a base time with nanoseconds, in a zone other than UTC, so
@@ -77,6 +68,23 @@ func at(d time.Duration) time.Time {
 func ptr[T any](v T) *T { return &v }
 
 // stored is t as every store must return it.
+// named is one test of a conformance suite over a store of type S.
+type named[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runEach runs every test of a suite as a parallel subtest (prefix plus
+// its name), each on a store of its own from open.
+func runEach[S any](t *testing.T, open func(t *testing.T) S, prefix string, tests []named[S]) {
+	for _, tc := range tests {
+		t.Run(prefix+tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
+	}
+}
+
 func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 func storedPtr(t *time.Time) *time.Time {

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/access"
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -43,15 +43,7 @@ func benchServerWatched(t *testing.T, connState func(net.Conn, http.ConnState), 
 func benchServerWrapped(t *testing.T, connState func(net.Conn, http.ConnState), wrap func(http.Handler) http.Handler, adminID, adminSecret string, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
+	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	partners := service.NewPartners(st, cat)
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
 		t.Fatal(err)
@@ -87,11 +79,7 @@ func benchServerWrapped(t *testing.T, connState func(net.Conn, http.ConnState), 
 	ts := httptest.NewUnstartedServer(h)
 	ts.Config.ConnState = connState
 	ts.Start()
-	t.Cleanup(func() {
-		ts.Close()
-		app.Close()
-		st.Close()
-	})
+	t.Cleanup(ts.Close)
 	return ts
 }
 

@@ -48,6 +48,20 @@ func commandFlags(name, head string, keys []string, stderr io.Writer) (*flag.Fla
 	return fs, l
 }
 
+// commandConfig parses args for a command that takes no arguments and no
+// flags of its own, and loads its settings; a misuse is errUsage.
+func commandConfig(name, head string, keys, args []string, stderr io.Writer) (*config.Config, error) {
+	fs, loader := commandFlags(name, head, keys, stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, errUsage
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return nil, errUsage
+	}
+	return loader.Load()
+}
+
 // versionText is what "credgate version" prints: the module version, the
 // VCS revision the binary was built from and the embedded catalogue's
 // revision, which together say what rules a binary applies.
@@ -112,15 +126,7 @@ configuration before a start.
 
 // configCmd is "credgate config".
 func configCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, loader := commandFlags("config", configUsage, append(serveSettings, "client"), stderr)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := loader.Load()
+	cfg, err := commandConfig("config", configUsage, append(serveSettings, "client"), args, stderr)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func TestHelpExitsZero(t *testing.T) {
 		{"help", "serve"}, {"serve", "--help"}, {"serve", "-h"}, {"import", "--help"}, {"import", "help"},
 		{"bench", "--help"}, {"partners", "--help"}, {"partners", "help"}, {"partners", "create", "--help"},
 		{"verify", "--help"}, {"audit", "--help"}, {"catalog", "--help"}, {"catalog", "lint", "--help"},
-		{"catalog", "export", "--help"}, {"config", "--help"},
+		{"catalog", "export", "--help"}, {"config", "--help"}, {"keygen", "--help"}, {"migrate", "--help"},
 		{"serve", "--addr", "127.0.0.1:0", "--help"}, // wherever it stands
 	} {
 		code, out, errOut := runCmd(t, args...)
@@ -61,6 +61,17 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}
 	if code, _, errOut := runCmd(t, "serve", "extra"); code != 2 || !strings.Contains(errOut, "no arguments") {
 		t.Fatalf("argument: exit %d: %s", code, errOut)
+	}
+	// The commands that take no arguments and no flags of their own; a
+	// data dir of the test's, should one of them run after all.
+	t.Setenv("CREDGATE_DATA_DIR", t.TempDir())
+	for _, cmd := range []string{"config", "keygen", "migrate"} {
+		if code, _, errOut := runCmd(t, cmd, "extra"); code != 2 || !strings.Contains(errOut, "Usage: credgate "+cmd) {
+			t.Errorf("%s with an argument: exit %d: %s", cmd, code, errOut)
+		}
+		if code, _, errOut := runCmd(t, cmd, "--no-such-flag"); code != 2 || !strings.Contains(errOut, "no-such-flag") {
+			t.Errorf("%s with a bad flag: exit %d: %s", cmd, code, errOut)
+		}
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,31 +26,12 @@ import (
 
 const testOrigin = "credgate.test/evidence"
 
-// syncBuffer is a bytes.Buffer safe for a server goroutine to write while
-// the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // inproc is `credgate serve` running in this test process (serve is the
 // real wiring), stopped at cleanup.
 type inproc struct {
 	base, dataDir       string
 	adminID, adminToken string
-	logs                *syncBuffer
+	logs                *testenv.SyncBuffer
 }
 
 var listening = regexp.MustCompile(`listening on (http://[^\s]+)`)

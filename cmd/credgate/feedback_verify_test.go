@@ -43,24 +43,8 @@ func TestVerifyFeedbackReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var answer struct {
-		CheckID   string `json:"check_id"`
-		CheckedAt string `json:"checked_at"`
-		Measures  []struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		} `json:"measures"`
-	}
-	_ = json.Unmarshal(ans.Raw, &answer)
-	var ms []map[string]any
-	for _, m := range answer.Measures {
-		if m.Status == "applied" {
-			ms = append(ms, map[string]any{"id": m.ID, "applied": true})
-		}
-	}
-	fb, _ := json.Marshal(map[string]any{"decision": "refused", "measures": ms, "document": "采购项目 2026-118 资格审查意见",
-		"decided_at": answer.CheckedAt})
-	out, err := partner.SubmitFeedback(ctx, answer.CheckID, fb)
+	checkID, fb := refusalOf(t, ans.Raw)
+	out, err := partner.SubmitFeedback(ctx, checkID, fb)
 	if err != nil {
 		t.Fatal(err)
 	}

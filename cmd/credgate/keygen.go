@@ -21,15 +21,7 @@ data dir, or --token-key and --evidence-key); see docs/OPERATIONS.md.
 
 // keygenCmd is "credgate keygen".
 func keygenCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, loader := commandFlags("keygen", keygenUsage, []string{"store.data_dir", "evidence.origin"}, stderr)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := loader.Load()
+	cfg, err := commandConfig("keygen", keygenUsage, []string{"store.data_dir", "evidence.origin"}, args, stderr)
 	if err != nil {
 		return err
 	}

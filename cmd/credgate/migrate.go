@@ -23,15 +23,7 @@ var migrateSettings = []string{"store"}
 
 // migrateCmd is "credgate migrate".
 func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, loader := commandFlags("migrate", migrateUsage, migrateSettings, stderr)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := loader.Load()
+	cfg, err := commandConfig("migrate", migrateUsage, migrateSettings, args, stderr)
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,9 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/access"
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/client"
-	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/service"
 )
 
@@ -28,15 +26,7 @@ import (
 func apiServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
-	cat, err := policy.BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := evidence.NewAppender(st)
+	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	audit := service.NewAudit(app)
 	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
@@ -49,7 +39,7 @@ func apiServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
 	srv := gateway.New(checker, entries, partners, access.NewTokens(key),
 		gateway.WithLifecycle(lifecycle), followUp(cat, checker, app, st, audit, lifecycle))
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); app.Close(); st.Close() })
+	t.Cleanup(ts.Close)
 	return ts
 }
 
@@ -85,22 +75,7 @@ func TestFollowUpCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var answer struct {
-		CheckID  string `json:"check_id"`
-		Measures []struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		} `json:"measures"`
-	}
-	_ = json.Unmarshal(ans.Raw, &answer)
-	var ms []map[string]any
-	for _, m := range answer.Measures {
-		if m.Status == "applied" {
-			ms = append(ms, map[string]any{"id": m.ID, "applied": true})
-		}
-	}
-	fb, _ := json.Marshal(map[string]any{"decision": "refused", "measures": ms, "document": "采购项目 2026-118 资格审查意见",
-		"decided_at": time.Now().UTC().Format(time.RFC3339Nano)})
+	checkID, fb := refusalOf(t, ans.Raw)
 	fbFile := filepath.Join(dir, "feedback.json")
 	_ = os.WriteFile(fbFile, fb, 0o600)
 	common := []string{"--url", ts.URL, "--credentials", creds}
@@ -109,16 +84,16 @@ func TestFollowUpCommands(t *testing.T) {
 	_ = os.WriteFile(adminCreds, b, 0o600)
 	asAdmin := []string{"--url", ts.URL, "--credentials", adminCreds}
 
-	if code, out, errOut := runArgs(append([]string{"feedback", "submit", answer.CheckID, "--file", fbFile}, common...)...); code != 0 ||
+	if code, out, errOut := runArgs(append([]string{"feedback", "submit", checkID, "--file", fbFile}, common...)...); code != 0 ||
 		!strings.Contains(out, `"decision": "refused"`) {
 		t.Fatalf("feedback submit: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, out, errOut := runArgs(append([]string{"feedback", "submit", answer.CheckID, "--file", fbFile}, common...)...); code != 1 ||
+	if code, out, errOut := runArgs(append([]string{"feedback", "submit", checkID, "--file", fbFile}, common...)...); code != 1 ||
 		!strings.Contains(errOut, "feedback_exists") {
 		t.Fatalf("second feedback: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, out, errOut := runArgs(append([]string{"feedback", "show", answer.CheckID}, common...)...); code != 0 ||
-		!strings.Contains(out, answer.CheckID) {
+	if code, out, errOut := runArgs(append([]string{"feedback", "show", checkID}, common...)...); code != 0 ||
+		!strings.Contains(out, checkID) {
 		t.Fatalf("feedback show: exit %d\n%s%s", code, out, errOut)
 	}
 	if code, out, errOut := runArgs(append([]string{"feedback", "overdue"}, asAdmin...)...); code != 0 ||
@@ -151,4 +126,34 @@ func TestFollowUpCommands(t *testing.T) {
 	if code, _, _ := runArgs("report", "yearly"); code != 2 {
 		t.Errorf("report yearly: exit %d, want 2", code)
 	}
+}
+
+// refusalOf is the feedback on a check's answer (raw) that the
+// procurement was refused, every measure the answer applied taken,
+// decided when the check was made; and the check's id.
+func refusalOf(t *testing.T, raw []byte) (checkID string, feedback []byte) {
+	t.Helper()
+	var answer struct {
+		CheckID   string `json:"check_id"`
+		CheckedAt string `json:"checked_at"`
+		Measures  []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"measures"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		t.Fatal(err)
+	}
+	var ms []map[string]any
+	for _, m := range answer.Measures {
+		if m.Status == "applied" {
+			ms = append(ms, map[string]any{"id": m.ID, "applied": true})
+		}
+	}
+	fb, err := json.Marshal(map[string]any{"decision": "refused", "measures": ms, "document": "采购项目 2026-118 资格审查意见",
+		"decided_at": answer.CheckedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer.CheckID, fb
 }

@@ -69,8 +69,9 @@ func bound(st store, timeout time.Duration) store {
 // it, and, for serve (lock), locks it first: one server per SQLite
 // database, or two would each sign the evidence log as if alone. import
 // does not lock: it may write beside a running server (SQLite serialises
-// the writers, and the server's checkpointer signs what it adds).
-func openStore(ctx context.Context, c config.Store, lock bool) (st store, kind string, closeStore func(), err error) {
+// the writers, and the server's checkpointer signs what it adds). opts
+// configure a SQLite store.
+func openStore(ctx context.Context, c config.Store, lock bool, opts ...sqlite.Option) (st store, kind string, closeStore func(), err error) {
 	if c.PostgresURL != "" {
 		pg, err := postgres.Open(ctx, c.PostgresURL)
 		if err != nil {
@@ -91,7 +92,7 @@ func openStore(ctx context.Context, c config.Store, lock bool) (st store, kind s
 			return nil, "", nil, fmt.Errorf("data dir (store.data_dir): %w", err)
 		}
 	}
-	lite, err := sqlite.Open(ctx, c.DataDir)
+	lite, err := sqlite.Open(ctx, c.DataDir, opts...)
 	if err != nil {
 		dirLock.Release()
 		return nil, "", nil, fmt.Errorf("open SQLite in %s (store.data_dir): %w", c.DataDir, err)
@@ -206,7 +207,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 
 	// 3. The store: opened (and migrated) before anything is generated.
-	raw, kind, closeStore, err := openStore(ctx, cfg.Store, true)
+	raw, kind, closeStore, err := openStore(ctx, cfg.Store, true, sqlite.WithLogger(logger))
 	if err != nil {
 		return err
 	}

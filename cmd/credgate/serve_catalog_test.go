@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/internal/config"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -133,10 +134,10 @@ func serveUntilListening(t *testing.T, dataDir string, args ...string) (string, 
 // serveInProcess runs `credgate serve` (the real wiring) in this process on
 // dataDir until it listens, and returns its base URL, its logs and a
 // function that stops it.
-func serveInProcess(t *testing.T, dataDir string, args ...string) (string, *syncBuffer, func()) {
+func serveInProcess(t *testing.T, dataDir string, args ...string) (string, *testenv.SyncBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, logs := &syncBuffer{}, &syncBuffer{}
+	out, logs := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	done := make(chan error, 1)
 	args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--evidence-origin", testOrigin, "--shutdown-timeout", "5s"}, args...)
 	go func() { done <- serve(ctx, args, out, logs) }()

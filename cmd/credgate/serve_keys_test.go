@@ -24,7 +24,7 @@ func serveRefused(t *testing.T, dataDir string, args ...string) error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out, logs := &syncBuffer{}, &syncBuffer{}
+	out, logs := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--evidence-origin", testOrigin, "--shutdown-timeout", "1s"}, args...)
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, args, out, logs) }()

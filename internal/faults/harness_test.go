@@ -82,24 +82,6 @@ func credgateBinary(t *testing.T) string {
 	return binary.path
 }
 
-// syncBuffer collects a process's output for the test's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is one `credgate serve` process.
 type server struct {
 	t       *testing.T
@@ -108,7 +90,7 @@ type server struct {
 	env     []string
 	addr    string
 	base    string
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -122,7 +104,7 @@ type server struct {
 // machine with a load average of 60 did not always answer in time).
 func newServer(t *testing.T, env ...string) *server {
 	t.Helper()
-	s := &server{t: t, bin: credgateBinary(t), dataDir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), logs: &syncBuffer{}}
+	s := &server{t: t, bin: credgateBinary(t), dataDir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), logs: &testenv.SyncBuffer{}}
 	s.base = "http://" + s.addr
 	s.env = append([]string{"CREDGATE_ADMIN_CLIENT_ID=" + adminID, "CREDGATE_ADMIN_CLIENT_SECRET=" + adminSecret,
 		"CREDGATE_EVIDENCE_ORIGIN=" + origin, "CREDGATE_RATE_LIMIT=1000000-M", "CREDGATE_LOG_LEVEL=warn", "CREDGATE_STORE_TIMEOUT=10s"}, env...)
@@ -195,7 +177,7 @@ func (s *server) kill() {
 // which must refuse to start: it returns what it printed.
 func (s *server) refused(env ...string) string {
 	s.t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t))
 	cmd := exec.Command(s.bin, "serve", "--addr", addr, "--data-dir", s.dataDir)
 	cmd.Env = append(append(os.Environ(), s.env...), env...)

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -613,7 +612,7 @@ func (s *shell) close() {
 // server is `bin/credgate serve` as the README starts it, on port.
 type server struct {
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testenv.SyncBuffer
 	done chan struct{}
 }
 
@@ -623,7 +622,7 @@ func startServer(t *testing.T, dir string, port int, args, env []string) *server
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("the README starts bin/credgate before building it: %v", err)
 	}
-	s := &server{log: &syncBuffer{}, done: make(chan struct{})}
+	s := &server{log: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Env = env
@@ -671,23 +670,6 @@ func (s *server) stop(t *testing.T) {
 	if t.Failed() {
 		t.Logf("server log (tail):\n%s", tail(s.log.String(), 4000))
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func tail(s string, n int) string {
