@@ -28,6 +28,7 @@ type replica struct {
 func startReplica(t *testing.T, cmd *exec.Cmd, r *replica, label string) {
 	t.Helper()
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
+	testenv.DieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -627,6 +627,7 @@ func startServer(t *testing.T, dir string, port int, args, env []string) *server
 	s.cmd.Dir = dir
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	testenv.DieWithTest(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
