@@ -70,6 +70,12 @@ type config struct {
 	ckptInterval  time.Duration
 	ckptMaxFrames int64
 	logger        *slog.Logger // WithLogger
+	// writeCacheKiB and readCacheKiB: the page cache (PRAGMA cache_size)
+	// of the writer and of each reader, in KiB; 0 leaves SQLite's default
+	// (2 000 KiB). mmapBytes: PRAGMA mmap_size of both; 0 none. Only the
+	// size benchmarks set them.
+	writeCacheKiB, readCacheKiB int
+	mmapBytes                   int64
 }
 
 // The checkpointer's defaults: a PASSIVE checkpoint at most every quarter
@@ -229,7 +235,26 @@ func dsn(path string, cfg config, conn int) string {
 	case connRead:
 		q.Add("_pragma", "query_only(1)")
 	}
+	if kib := cacheKiB(cfg, conn); kib > 0 {
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", kib))
+	}
+	if cfg.mmapBytes > 0 && conn != connCheckpoint {
+		q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", cfg.mmapBytes))
+	}
 	return path + "?" + q.Encode()
+}
+
+// cacheKiB is the page cache of a connection of kind conn (0: SQLite's
+// default). The checkpointer copies pages from the WAL to the file and
+// keeps the default.
+func cacheKiB(cfg config, conn int) int {
+	switch conn {
+	case connWrite:
+		return cfg.writeCacheKiB
+	case connRead:
+		return cfg.readCacheKiB
+	}
+	return 0
 }
 
 // Ping reports whether the database answers.
