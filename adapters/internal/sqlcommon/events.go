@@ -14,9 +14,9 @@ import (
 
 // Push (0011): the outbox the entry triggers fill, subscriptions
 // (subjects checked, read from check_index; watchlists), events, webhooks
-// and deliveries. Lists
-// of values travel as one JSON array parameter, unpacked by the dialect's
-// JSONValues, so that a 100,000-subject watchlist part is one statement.
+// and deliveries. Lists of values travel as one JSON array parameter,
+// unpacked by the dialect's JSONValues, so that a 100,000-subject
+// watchlist part is one statement.
 
 var _ service.PushStore = (*Store)(nil)
 
@@ -92,7 +92,7 @@ func (s *Store) EntryVersion(ctx context.Context, id string, v int64) (policy.En
 }
 
 // checkersSQL reads the partners that checked each of the subjects ($1, a
-// list of fewValues) at or after $2 from check_index, where every check
+// JSON list) at or after $2 from check_index, where every check
 // made at the time it answered is indexed (a check as of a past time is
 // not: it subscribes no one). check_index_subject is (subject, action,
 // checked_at) and check_index is never pruned, so the checks in the window

@@ -136,8 +136,8 @@ type Dialect struct {
 	// ChecksOfAction, if set, is the FROM item joined to acts a (a
 	// subject's actions, Subscribers) yielding c.partner for the checks of
 	// a.subject and a.action at or after $2; unset, SQLite's CROSS JOIN,
-	// a seek per row of acts. PostgreSQL plans that as a hash join of the
-	// whole window's checks, read through check_index_time.
+	// a seek per row of acts. PostgreSQL plans a join there as a hash join
+	// of the whole window's checks, read through check_index_time.
 	ChecksOfAction string
 	// AfterPruneSQL are statements without parameters run after each
 	// pruning (hourly, by the event loop), outside its transaction:
