@@ -129,7 +129,8 @@ type EventStore interface {
 	EntryVersion(ctx context.Context, id string, v int64) (policy.Entry, error)
 	// Subscribers returns, for each of subjects, the partners whose
 	// watchlist holds it and those that checked it at or after
-	// checkedSince, ordered by subject, partner, reason.
+	// checkedSince (checks answered at the time; one as of a past time
+	// subscribes no one), ordered by subject, partner, reason.
 	Subscribers(ctx context.Context, subjects []string, checkedSince time.Time) ([]Subscriber, error)
 	// PublishEvents, in one transaction, deletes the outbox rows done and
 	// inserts events (assigning Seq in order) and, for each event whose
@@ -141,8 +142,8 @@ type EventStore interface {
 	// Seq order.
 	Events(ctx context.Context, partner string, after int64, limit int) ([]StoredEvent, error)
 	// PruneEvents deletes events created before before (with their
-	// deliveries) and checked-subject rows older than checkedBefore.
-	PruneEvents(ctx context.Context, before, checkedBefore time.Time) (int64, error)
+	// deliveries).
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 	// AuthoritySubscriptions returns every department's subscription by
 	// authority (departments.go), ordered by partner then authority.
 	AuthoritySubscriptions(ctx context.Context) ([]AuthoritySubscription, error)
@@ -355,7 +356,7 @@ func (e *Events) Run(ctx context.Context) {
 			}
 		}
 		if now := e.now(); now.Sub(pruned) > time.Hour {
-			if _, err := e.store.PruneEvents(ctx, now.Add(-e.retention), now.Add(-e.checkedWindow)); err != nil && ctx.Err() == nil {
+			if _, err := e.store.PruneEvents(ctx, now.Add(-e.retention)); err != nil && ctx.Err() == nil {
 				e.logger.Warn("event pruning", "error", err)
 			} else {
 				pruned = now

@@ -53,7 +53,7 @@ func TestDerivedRowsAsTrigger(t *testing.T) {
 	wide.CheckID, wide.Subject.ID = "c-wide", "主体-非ASCII"
 	long := clear
 	long.CheckID, long.Subject.ID = "c-long", strings.Repeat("L", 70)
-	again := clear // the same subject later in the batch: its latest time
+	again := clear // the same subject later in the batch: a row of its own
 	again.CheckID = "c-again"
 	var read []evidence.Record
 	for i, a := range []service.CheckAnswer{answer, clear, rerun, wide, long, again} {
@@ -66,7 +66,7 @@ func TestDerivedRowsAsTrigger(t *testing.T) {
 	read = append(read,
 		// No subject id: not indexed, so no lists either (SQLite's reading keeps them).
 		record(t, "c-nosubject", evidence.KindCheck, at, `{"check_id":"c-nosubject","subject":{"kind":"person"},"action":"a","measures":[{"status":"applied","list":"l1"}]}`),
-		// Not credgate's body: the subject's bytes only.
+		// Not credgate's body: nothing derived.
 		record(t, "c-foreign", evidence.KindCheck, at, `{"x":1,"subject":{"id":"S9"}}`),
 		record(t, "f-1", evidence.KindFeedback, at, `{"feedback_id":"f-1","check_id":"c-full","decision":"approved","measures":[]}`),
 	)
@@ -113,7 +113,7 @@ func TestDerivedRowsAsTrigger(t *testing.T) {
 	}
 	exec(`INSERT INTO ` + pgx.Identifier{refSchema, "evidence"}.Sanitize() + ` SELECT * FROM ` + goEvidence + ` ORDER BY idx`)
 
-	for _, table := range []string{"check_index", "check_lists", "checked_subjects"} {
+	for _, table := range []string{"check_index", "check_lists"} {
 		var rows [2]string
 		for i, schema := range []string{goSchema, refSchema} {
 			q := `SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM ` + pgx.Identifier{schema, table}.Sanitize() + ` t`

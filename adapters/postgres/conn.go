@@ -25,14 +25,16 @@ var dialect = sqlcommon.Dialect{
 	CheckByID: func(p string) string {
 		return `c.idx = (SELECT e.idx FROM evidence e WHERE e.id = ` + p + `) AND c.check_id = ` + p
 	},
-	// Migration 0018: the index is on checked_floor, never later than
-	// checked_at, so that a repeat check's update of checked_at is HOT; the
-	// rows kept get their floor raised to checked_at, so that the next
-	// pruning does not read them again.
-	PruneCheckedSQL: []string{
-		`DELETE FROM checked_subjects WHERE checked_floor < $1 AND checked_at < $1`,
-		`UPDATE checked_subjects SET checked_floor = checked_at WHERE checked_floor < $1`,
+	// The subjects of one change are a few: unnest of an array that is not
+	// a constant is guessed at 10 elements, jsonb_array_elements_text at 100.
+	FewValues: func(p string) string {
+		return `unnest(ARRAY(SELECT jsonb_array_elements_text(` + p + `::text::jsonb))) AS j(value)`
 	},
+	// A subquery with DISTINCT is not flattened into a join: one probe of
+	// check_index_subject per subject and action, whatever the planner
+	// guesses of their number and of the window's checks.
+	ChecksOfAction: `CROSS JOIN LATERAL (SELECT DISTINCT c.partner FROM check_index c
+		WHERE c.subject = a.subject AND c.action = a.action AND c.checked_at >= $2) c`,
 	// Without autovacuum (or before it gets round to the table), BRIN ranges
 	// filled since the last summary are read whole by every statistics
 	// query of a period; the hourly pruning bounds them to an hour of checks.

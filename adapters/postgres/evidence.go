@@ -60,17 +60,13 @@ const (
 // the indexes from $1. Plain inserts: their keys are the records' ids,
 // which evidence's unique id has just admitted, so none is there already
 // (the trigger's ON CONFLICT DO NOTHING never skipped a row, and cost a
-// speculative insertion per row). A subject checked again keeps its latest
-// time, as the trigger's upsert did.
+// speculative insertion per row).
 const (
 	insertCheckIndexSQL = `INSERT INTO check_index (check_id, idx, partner, subject, action, outcome, region, checked_at)
 	SELECT r.id, $1::bigint + r.off, r.partner, r.subject, r.action, r.outcome, r.region, r.at
 	FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
 		AS r(id, off, partner, subject, action, outcome, region, at)`
 	insertCheckListsSQL = `INSERT INTO check_lists (check_id, list) SELECT * FROM unnest($1::text[], $2::text[])`
-	upsertCheckedSQL    = `INSERT INTO checked_subjects (subject, partner, checked_at)
-	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-	ON CONFLICT (subject, partner) DO UPDATE SET checked_at = greatest(checked_subjects.checked_at, excluded.checked_at)`
 )
 
 // divisionByZero is the SQLSTATE guardSQL raises when the log has moved.
@@ -345,9 +341,6 @@ func (r *recordRows) queueWrites(b *pgx.Batch, next int64, nodes []evidence.Node
 		if len(c.ListIDs) > 0 {
 			b.Queue(insertCheckListsSQL, c.ListIDs, c.Lists)
 		}
-		if len(c.CheckedSubjects) > 0 {
-			b.Queue(upsertCheckedSQL, c.CheckedSubjects, c.CheckedPartners, c.CheckedAts)
-		}
 	}
 	b.Queue(insertNodesSQL, r.levels, r.idxs, r.nodeHashes)
 	b.Queue(sqlcommon.UpdateHeadSQL, int64(h.Size), h.Root[:], nonNil(h.Border))
@@ -368,7 +361,7 @@ func (r *recordRows) readWrites(br pgx.BatchResults) error {
 		for _, q := range []struct {
 			rows int
 			what string
-		}{{len(c.IndexIDs), "check index"}, {len(c.ListIDs), "check lists"}, {len(c.CheckedSubjects), "checked subjects"}} {
+		}{{len(c.IndexIDs), "check index"}, {len(c.ListIDs), "check lists"}} {
 			if q.rows == 0 {
 				continue
 			}

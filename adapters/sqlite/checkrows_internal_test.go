@@ -24,20 +24,19 @@ import (
 // derivedTables are the tables the check records derive, each with its
 // columns in a key order.
 var derivedTables = map[string]string{
-	"check_index":      "check_id, idx, partner, subject, action, outcome, region, checked_at",
-	"check_lists":      "check_id, list",
-	"checked_subjects": "subject, partner, checked_at",
+	"check_index": "check_id, idx, partner, subject, action, outcome, region, checked_at",
+	"check_lists": "check_id, list",
 }
 
-// oldCheckTriggers are the two row triggers migration 0013 dropped, read
-// from the migrations that created them, so that the comparison is with
-// what was run, not a copy.
+// oldCheckTriggers are the row trigger of check_index and check_lists
+// that migration 0013 dropped, read from the migration that created it,
+// so that the comparison is with what was run, not a copy (0013 dropped
+// 0011's too, whose checked_subjects 0017 dropped).
 func oldCheckTriggers(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	for file, name := range map[string]string{
 		"migrations/0010_follow_up.sql": "evidence_index_check",
-		"migrations/0011_events.sql":    "evidence_check_subject",
 	} {
 		body, err := migrationFS.ReadFile(file)
 		if err != nil {
@@ -115,8 +114,8 @@ func diffRows(t *testing.T, got, want map[string][]string) {
 
 // TestDerivedRowsAsTriggers appends the same records to a store, which
 // derives the rows of checks itself, and, with plain inserts, to a store
-// on which the row triggers of migrations 0010 and 0011 are put back: the
-// three tables must hold the same rows, value and type. The records are
+// on which the row trigger of migration 0010 is put back: the two tables
+// must hold the same rows, value and type. The records are
 // checks the service answered (listed and clear subjects, several
 // actions, regions, re-runs as of a past time) and made-up bodies on the
 // edges of what the triggers read.
@@ -273,7 +272,7 @@ func usccWith(prefix string) string {
 // edgeChecks are check records on the edges of what the triggers read:
 // bodies not credgate's own, malformed or unusual JSON, members missing,
 // repeated, escaped or of another type, measures that do not count, and
-// subjects checked twice in and out of order.
+// a subject checked again, in and out of order.
 func edgeChecks() []evidence.Record {
 	base := time.Date(2026, 11, 2, 9, 0, 0, 123456789, time.UTC)
 	bodies := []string{
@@ -311,7 +310,7 @@ func edgeChecks() []evidence.Record {
 		`{"check_id":"h","subject":{"id":"S13"},"action":"x","outcome":true,"context":{"region":{"code":"450100"}}}`,
 		`{"check_id":"h","subject":{"id":"S13"},"action":"x","outcome":[1,2],"context":{"region":false}}`,
 		`{"check_id":"h","subject":{"id":"S13"},"action":"x","outcome":-0.0,"context":{"region":12345678901234567890}}`,
-		// Not JSON, or not strictly: no index row; the subject still counts.
+		// Not JSON, or not strictly: no index row.
 		`{"check_id":"i","subject":{"id":"S14"},"action":"x"`,
 		`{"check_id":"i","subject":{"id":"S14"},"action":"x",}`,
 		`{"check_id":"i","subject":{"id":"S14"},"action":'x'}`,
@@ -337,16 +336,6 @@ func edgeChecks() []evidence.Record {
 		`{"check_id" :"j","subject":{"id":"S15"},"action":"x"}`,
 		`{"check_id":`,
 		``,
-		// The subject marker: found anywhere, cut at the next quote within
-		// 65 bytes, not parsed.
-		`{"n":1,"subject":{"id":"S16"}}`,
-		`{"subject":{"id":""}}`,
-		`{"subject":{"id":"` + strings.Repeat("X", 64) + `"}}`,
-		`{"subject":{"id":"` + strings.Repeat("Y", 65) + `"}}`,
-		`{"subject":{"id":"S17`,
-		`{"subject":{"id":"S\"18"},"subject":{"id":"S19"}}`,
-		`{"subject": {"id":"S20"}}`,
-		"\xff\xfe\"subject\":{\"id\":\"\xe4\xb8\"}",
 		`{"check_id":"k","subject":{"id":"S1","kind":"organization"},"action":"bank_credit","outcome":"clear"}`,
 	}
 	var recs []evidence.Record
@@ -354,7 +343,7 @@ func edgeChecks() []evidence.Record {
 		recs = append(recs, evidence.Record{ID: fmt.Sprintf("edge-%02d", i), Kind: evidence.KindCheck,
 			Partner: []string{"p1", "p2", ""}[i%3], At: base.Add(time.Duration(i%7-3) * time.Minute), Body: []byte(b)})
 	}
-	// The same subject and partner, later then earlier: the latest stays.
+	// The same subject and partner, later then earlier: a row each.
 	for i, d := range []time.Duration{time.Hour, -time.Hour, 2 * time.Hour, time.Second} {
 		recs = append(recs, evidence.Record{ID: fmt.Sprintf("again-%d", i), Kind: evidence.KindCheck, Partner: "p1",
 			At: base.Add(d), Body: []byte(`{"check_id":"again","subject":{"id":"S1"},"action":"bank_credit"}`)})
@@ -380,7 +369,7 @@ func TestMigrationKeepsDerivedRows(t *testing.T) {
 	insertRaw(t, w, []evidence.Record{check("old-1", "S1", "p1", at), check("old-2", "S2", "p1", at)}, 0)
 	// The old rows, derived by the triggers.
 	wantOld := dumpDerived(t, w)
-	if len(wantOld["check_index"]) != 2 || len(wantOld["checked_subjects"]) != 2 || len(wantOld["check_lists"]) != 2 {
+	if len(wantOld["check_index"]) != 2 || len(wantOld["check_lists"]) != 2 {
 		t.Fatalf("before 0013 the triggers derived %v", wantOld)
 	}
 	w.w.Close()
@@ -392,12 +381,6 @@ func TestMigrationKeepsDerivedRows(t *testing.T) {
 	defer s.Close()
 	if got := dumpDerived(t, s); !mapsEqual(got, wantOld) {
 		t.Fatalf("after 0013: %v, want %v", got, wantOld)
-	}
-	// 0014 started each kept subject's floor at its checked_at.
-	var floors int
-	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM checked_subjects WHERE checked_floor = checked_at`).
-		Scan(&floors); err != nil || floors != 2 {
-		t.Fatalf("%d checked subjects with their floor at checked_at after 0014, want 2 (%v)", floors, err)
 	}
 	var triggers int
 	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'
@@ -423,13 +406,11 @@ func TestMigrationKeepsDerivedRows(t *testing.T) {
 		t.Fatalf("old check kept: %+v, %v", c, err)
 	}
 	got := dumpDerived(t, s)
-	want := []string{
-		`'S1' | 'p1' | ` + fmt.Sprint(at.Add(time.Hour).UnixMicro()),
-		`'S2' | 'p1' | ` + fmt.Sprint(at.UnixMicro()),
-		`'S3' | 'p2' | ` + fmt.Sprint(at.UnixMicro()),
-	}
-	if !slices.Equal(got["checked_subjects"], want) {
-		t.Fatalf("checked subjects %v, want %v", got["checked_subjects"], want)
+	subs, err := s.Subscribers(ctx, []string{"S1", "S2", "S3"}, at)
+	want := []service.Subscriber{{Subject: "S1", Partner: "p1", Reason: service.SubscribedChecked},
+		{Subject: "S2", Partner: "p1", Reason: service.SubscribedChecked}, {Subject: "S3", Partner: "p2", Reason: service.SubscribedChecked}}
+	if err != nil || !slices.Equal(subs, want) {
+		t.Fatalf("subscribers %+v, %v; want %+v, checked before the migration and after", subs, err, want)
 	}
 	if len(got["check_index"]) != 4 || len(got["check_lists"]) != 4 {
 		t.Fatalf("after appending: %v", got)

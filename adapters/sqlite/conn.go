@@ -23,13 +23,6 @@ var dialect = sqlcommon.Dialect{
 	CheckByID: func(p string) string {
 		return `c.idx = (SELECT e.idx FROM evidence e WHERE e.id = ` + p + `) AND c.check_id = ` + p
 	},
-	// Migration 0014: the index is on checked_floor, never later than
-	// checked_at; the rows kept get their floor raised to checked_at, so
-	// that the next pruning does not read them again.
-	PruneCheckedSQL: []string{
-		`DELETE FROM checked_subjects WHERE checked_floor < $1 AND checked_at < $1`,
-		`UPDATE checked_subjects SET checked_floor = checked_at WHERE checked_floor < $1`,
-	},
 	JSONValues: func(p string) string {
 		return `json_each(` + p + `)`
 	},

@@ -254,7 +254,6 @@ func BenchmarkCommitAtSize(b *testing.B) {
 			// once, then commit.
 			for _, q := range []string{
 				`SELECT count(*) FROM check_index INDEXED BY check_index_subject WHERE subject > ''`,
-				`SELECT count(*) FROM checked_subjects WHERE subject > ''`,
 			} {
 				if _, err := s.w.ExecContext(b.Context(), q); err != nil {
 					b.Fatal(err)

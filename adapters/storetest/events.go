@@ -28,7 +28,7 @@ func RunPush(t *testing.T, open func(t *testing.T) PushStore) {
 	}{
 		{"OutboxWrittenWithEntry", testOutboxWithEntry},
 		{"OutboxRollsBackWithEntry", testOutboxRollsBack},
-		{"CheckedSubjectsFromEvidence", testCheckedSubjects},
+		{"SubscribersFromChecks", testSubscribers},
 		{"Watchlist", testWatchlist},
 		{"AuthoritySubscriptions", testAuthoritySubscriptions},
 		{"PublishAndFeed", testPublishAndFeed},
@@ -102,40 +102,82 @@ func testOutboxRollsBack(t *testing.T, s PushStore) {
 
 // checkEvidence is a check's evidence record in the body's encoding.
 func checkEvidence(t testing.TB, id, partner, subject string, when time.Time) evidence.Record {
-	r := evidence.Record{ID: id, Kind: evidence.KindCheck, Partner: partner, At: when,
-		Body: fmt.Appendf(nil, `{"check_id":%q,"partner":%q,"subject":{"id":%q,"kind":"organization"},"action":"a"}`, id, partner, subject)}
+	return checkOf(t, id, partner, subject, "a", "", when)
+}
+
+// checkOf is checkEvidence of action, re-run as of asOf unless "".
+func checkOf(t testing.TB, id, partner, subject, action, asOf string, when time.Time) evidence.Record {
+	body := fmt.Sprintf(`{"check_id":%q,"partner":%q,"subject":{"id":%q,"kind":"organization"},"action":%q`, id, partner, subject, action)
+	if asOf != "" {
+		body += fmt.Sprintf(`,"as_of":%q`, asOf)
+	}
+	r := evidence.Record{ID: id, Kind: evidence.KindCheck, Partner: partner, At: when, Body: []byte(body + "}")}
 	if err := r.Seal(); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func testCheckedSubjects(t *testing.T, s PushStore) {
+// testSubscribers: a partner that checked a subject within the window is
+// its subscriber, once however many checks and actions; one whose checks
+// are all before the window, or all as of a past time, is not; watchlist
+// subscribers come alongside, in order of subject, partner, reason.
+func testSubscribers(t *testing.T, s PushStore) {
 	ctx := t.Context()
-	recs := []evidence.Record{
+	for _, batch := range [][]evidence.Record{{
 		checkEvidence(t, "c1", "bank", "S1", at(0)),
-		checkEvidence(t, "c2", "bank", "S1", at(time.Hour)),
+		checkOf(t, "c2", "bank", "S1", "b", "", at(time.Hour)),
 		checkEvidence(t, "c3", "city", "S1", at(-48*time.Hour)),
 		checkEvidence(t, "c4", "bank", "S2", at(0)),
 		record(t, "odd"), // a body that is not a check's encoding
+	}, {
+		checkEvidence(t, "c5", "agency", "S1", at(-30*time.Minute)),
+		checkEvidence(t, "c6", "city", "S2", at(-time.Hour)), // the window's first instant
+		checkOf(t, "c7", "audit", "S1", "a", "2023-01-01T00:00:00Z", at(0)),
+		checkEvidence(t, "c8", "bank", "S4", at(-2*time.Hour)),
+	}} {
+		if _, err := s.AppendBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := s.AppendBatch(ctx, recs); err != nil {
-		t.Fatal(err)
+	for partner, subjects := range map[string][]string{"city": {"S2"}, "audit": {"S1"}, "zoo": {"S3"}} {
+		if _, _, err := s.WatchSubjects(ctx, partner, subjects, false, at(0)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, _, err := s.WatchSubjects(ctx, "city", []string{"S2"}, false, at(0)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Subscribers(ctx, []string{"S1", "S2", "S3"}, at(-time.Hour))
+	got, err := s.Subscribers(ctx, []string{"S1", "S2", "S4", "S1"}, stored(at(-time.Hour)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []service.Subscriber{
+		{Subject: "S1", Partner: "agency", Reason: service.SubscribedChecked},
+		{Subject: "S1", Partner: "audit", Reason: service.SubscribedWatchlist},
 		{Subject: "S1", Partner: "bank", Reason: service.SubscribedChecked},
 		{Subject: "S2", Partner: "bank", Reason: service.SubscribedChecked},
+		{Subject: "S2", Partner: "city", Reason: service.SubscribedChecked},
 		{Subject: "S2", Partner: "city", Reason: service.SubscribedWatchlist},
 	}
 	if !slices.Equal(got, want) {
-		t.Fatalf("Subscribers = %+v, want %+v (city's check of S1 is outside the window)", got, want)
+		t.Fatalf("Subscribers =\n%+v, want\n%+v\n(city's check of S1 is before the window, audit's as of a past time, S4's before it)", got, want)
+	}
+	// A window reaching back further takes city's check of S1 and the
+	// check of S4; the re-run as of a past time still subscribes no one.
+	got, err = s.Subscribers(ctx, []string{"S1", "S4"}, at(-72*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []service.Subscriber{
+		{Subject: "S1", Partner: "agency", Reason: service.SubscribedChecked},
+		{Subject: "S1", Partner: "audit", Reason: service.SubscribedWatchlist},
+		{Subject: "S1", Partner: "bank", Reason: service.SubscribedChecked},
+		{Subject: "S1", Partner: "city", Reason: service.SubscribedChecked},
+		{Subject: "S4", Partner: "bank", Reason: service.SubscribedChecked},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Subscribers since 72 h before =\n%+v, want\n%+v", got, want)
+	}
+	if got, err := s.Subscribers(ctx, []string{"S9"}, at(-72*time.Hour)); err != nil || len(got) != 0 {
+		t.Fatalf("Subscribers of a subject no one checked or watches = %+v, %v", got, err)
 	}
 }
 
@@ -426,7 +468,7 @@ func testPrune(t *testing.T, s PushStore) {
 	if _, err := s.AppendBatch(ctx, []evidence.Record{checkEvidence(t, "c1", "bank", "S1", at(-48*time.Hour))}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.PruneEvents(ctx, at(-time.Hour), at(-time.Hour))
+	n, err := s.PruneEvents(ctx, at(-time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("prune = %d, %v", n, err)
 	}
@@ -434,8 +476,10 @@ func testPrune(t *testing.T, s PushStore) {
 	if len(evs) != 1 || evs[0].ID != "new" {
 		t.Fatalf("after pruning: %+v", evs)
 	}
-	if subs, _ := s.Subscribers(ctx, []string{"S1"}, time.Time{}); len(subs) != 0 {
-		t.Fatalf("checked subjects past the window kept: %+v", subs)
+	// Pruning events leaves the checks: a window reaching back to the
+	// check still finds it.
+	if subs, err := s.Subscribers(ctx, []string{"S1"}, at(-72*time.Hour)); err != nil || len(subs) != 1 || subs[0].Partner != "bank" {
+		t.Fatalf("subscribers after pruning events = %+v, %v; want bank's check", subs, err)
 	}
 }
 
@@ -462,5 +506,45 @@ func testSweepExpired(t *testing.T, s PushStore) {
 	}
 	if len(expired) != 1 || expired[0].EntryID != "soon" || !expired[0].RecordedAt.Equal(stored(at(time.Hour))) {
 		t.Fatalf("expired outbox rows = %+v", expired)
+	}
+}
+
+// MigrationChecks are checks a database holds when it is migrated from a
+// release whose fan-out read checked_subjects: two partners on a subject,
+// two actions of one partner, a check before the window (since) and a
+// re-run as of a past time, audit's only check of S1.
+func MigrationChecks(t testing.TB) (recs []evidence.Record, subjects []string, since time.Time) {
+	return []evidence.Record{
+		checkEvidence(t, "m1", "bank", "S1", at(0)),
+		checkOf(t, "m2", "bank", "S1", "b", "", at(time.Hour)),
+		checkEvidence(t, "m3", "city", "S1", at(-48*time.Hour)),
+		checkEvidence(t, "m4", "city", "S2", at(-30*time.Minute)),
+		checkEvidence(t, "m5", "agency", "S2", at(0)),
+		checkOf(t, "m6", "audit", "S1", "a", "2023-01-01T00:00:00Z", at(0)),
+	}, []string{"S1", "S2", "S3"}, stored(at(-time.Hour))
+}
+
+// CheckMigratedSubscribers checks that s, migrated with MigrationChecks in
+// it, finds the subscribers the release before found in checked_subjects
+// (before: subject and partner, ordered, of the rows checked since), but
+// for the re-run as of a past time, which no longer subscribes.
+func CheckMigratedSubscribers(t *testing.T, before [][2]string, s PushStore) {
+	t.Helper()
+	if want := [][2]string{{"S1", "audit"}, {"S1", "bank"}, {"S2", "agency"}, {"S2", "city"}}; !slices.Equal(before, want) {
+		t.Fatalf("before the migration checked_subjects held %v since the window, want %v", before, want)
+	}
+	_, subjects, since := MigrationChecks(t)
+	got, err := s.Subscribers(t.Context(), subjects, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []service.Subscriber
+	for _, b := range before {
+		if b[1] != "audit" {
+			want = append(want, service.Subscriber{Subject: b[0], Partner: b[1], Reason: service.SubscribedChecked})
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after the migration Subscribers = %+v, want %+v (all but audit's re-run as of a past time)", got, want)
 	}
 }

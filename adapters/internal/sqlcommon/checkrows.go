@@ -12,8 +12,9 @@ import (
 // The rows derived from check records, written by AppendLeaves in the
 // appending transaction where the dialect asks for it (Dialect.DeriveChecks:
 // SQLite, whose row triggers re-parsed each body several times). They are
-// exactly what SQLite migrations 0010 (evidence_index_check) and 0011
-// (evidence_check_subject) derived, edge cases included: a body the fast
+// exactly what SQLite migration 0010 (evidence_index_check) derived, edge
+// cases included (0011's checked_subjects is gone since 0017: the push
+// fan-out reads check_index): a body the fast
 // reading below cannot vouch for is handed to the triggers' own SQL
 // (checkIndexSQL, checkListsSQL), so the result never depends on how Go and
 // SQLite differ on unusual JSON.
@@ -22,18 +23,12 @@ import (
 const (
 	insertIndexPrefix = `INSERT OR IGNORE INTO check_index (check_id, idx, partner, subject, action, outcome, region, checked_at) VALUES `
 	insertListsPrefix = `INSERT OR IGNORE INTO check_lists (check_id, list) VALUES `
-	// A subject checked twice keeps its latest time, whatever the order.
-	// checked_floor (SQLite's 0014) is set on insert only: a later check
-	// leaves its index entry where it is (PruneCheckedSQL).
-	insertSubjectsPrefix = `INSERT INTO checked_subjects (subject, partner, checked_at, checked_floor) VALUES `
-	insertSubjectsSuffix = ` ON CONFLICT (subject, partner) DO UPDATE SET checked_at = max(checked_at, excluded.checked_at)`
 )
 
 // Rows per multi-row INSERT of the derived rows (at most 2 048 parameters).
 const (
-	indexPerInsert    = 256
-	listsPerInsert    = 1024
-	subjectsPerInsert = 512
+	indexPerInsert = 256
+	listsPerInsert = 1024
 )
 
 // checkIndexSQL ($1 id, $2 idx, $3 partner, $4 at, $5 body) and
@@ -64,24 +59,11 @@ const (
 // indexes no other.
 var checkPrefix = []byte(`{"check_id":`)
 
-// subjectMarker is where 0011 finds a check's subject: in the body's bytes,
-// not by parsing it.
-var subjectMarker = []byte(`"subject":{"id":"`)
-
 // checkRows gathers the rows a batch of records derives.
 type checkRows struct {
-	index    []any // 8 arguments a row
-	lists    []any // 2 a row
-	subjects []checkedSubject
-	seen     map[subjectKey]int // subjects index by key
-	slow     []Stmt             // records left to the triggers' SQL
-}
-
-type subjectKey struct{ subject, partner string }
-
-type checkedSubject struct {
-	subjectKey
-	at time.Time
+	index []any  // 8 arguments a row
+	lists []any  // 2 a row
+	slow  []Stmt // records left to the triggers' SQL
 }
 
 // add derives the rows of record r, stored at index idx.
@@ -90,7 +72,6 @@ func (c *checkRows) add(r *evidence.Record, idx int64) {
 		return
 	}
 	at := storeutil.Time(r.At)
-	c.addSubject(r, at)
 	if !bytes.HasPrefix(r.Body, checkPrefix) {
 		return // neither substr(…, 1, 12) nor json_valid could hold
 	}
@@ -99,33 +80,6 @@ func (c *checkRows) add(r *evidence.Record, idx int64) {
 		c.slow = append(c.slow, Stmt{checkIndexSQL, []any{r.ID, idx, r.Partner, at, body}},
 			Stmt{checkListsSQL, []any{r.ID, body}})
 	}
-}
-
-// addSubject is 0011's evidence_check_subject: the bytes after the first
-// `"subject":{"id":"` up to the next quote, when that is 1 to 64 bytes on.
-func (c *checkRows) addSubject(r *evidence.Record, at time.Time) {
-	i := bytes.Index(r.Body, subjectMarker)
-	if i < 0 {
-		return
-	}
-	rest := r.Body[i+len(subjectMarker):]
-	rest = rest[:min(len(rest), 65)]
-	q := bytes.IndexByte(rest, '"')
-	if q < 1 {
-		return
-	}
-	k := subjectKey{string(rest[:q]), r.Partner}
-	if j, ok := c.seen[k]; ok {
-		if at.After(c.subjects[j].at) {
-			c.subjects[j].at = at
-		}
-		return
-	}
-	if c.seen == nil {
-		c.seen = map[subjectKey]int{}
-	}
-	c.seen[k] = len(c.subjects)
-	c.subjects = append(c.subjects, checkedSubject{k, at})
 }
 
 // addIndex is 0010's evidence_index_check for a body starting with
@@ -497,13 +451,6 @@ func (s *Store) derivedInserts(stmts []Stmt, recs []evidence.Record, first uint6
 	}
 	stmts = s.chunked(stmts, insertIndexPrefix, "", 8, indexPerInsert, c.index)
 	stmts = s.chunked(stmts, insertListsPrefix, "", 2, listsPerInsert, c.lists)
-	if len(c.subjects) > 0 {
-		args := make([]any, 0, 4*len(c.subjects))
-		for _, cs := range c.subjects {
-			args = append(args, cs.subject, cs.partner, cs.at, cs.at)
-		}
-		stmts = s.chunked(stmts, insertSubjectsPrefix, insertSubjectsSuffix, 4, subjectsPerInsert, args)
-	}
 	return append(stmts, c.slow...)
 }
 

@@ -26,18 +26,15 @@ type PGCheckRows struct {
 	IndexAts      []time.Time
 	// check_lists.
 	ListIDs, Lists []string
-	// checked_subjects, one row per subject and partner, the latest time.
-	CheckedSubjects, CheckedPartners []string
-	CheckedAts                       []time.Time
 }
 
 // ReadPGCheckRows reads the rows of recs. ok is false, with no rows, when a
 // body is one the reading cannot vouch for the trigger's reading of: then
 // the trigger must derive the batch. Where PostgreSQL's reading differs from
 // SQLite's (which checkRows follows), the rows are adjusted: lists only of
-// checks that are indexed, each list once per check, the subject as
-// encode(…, 'escape') writes it, and bodies jsonb refuses (\u0000, lone
-// surrogates) left to the trigger, which fails on them as before.
+// checks that are indexed, each list once per check, and bodies jsonb
+// refuses (\u0000, lone surrogates) left to the trigger, which fails on
+// them as before.
 func ReadPGCheckRows(recs []evidence.Record) (rows PGCheckRows, ok bool) {
 	var c checkRows
 	for i := range recs {
@@ -76,11 +73,6 @@ func ReadPGCheckRows(recs []evidence.Record) (rows PGCheckRows, ok bool) {
 		seen[k] = true
 		rows.ListIDs, rows.Lists = append(rows.ListIDs, k[0]), append(rows.Lists, k[1])
 	}
-	for _, s := range c.subjects {
-		rows.CheckedSubjects = append(rows.CheckedSubjects, byteaEscape(s.subject))
-		rows.CheckedPartners = append(rows.CheckedPartners, s.partner)
-		rows.CheckedAts = append(rows.CheckedAts, s.at)
-	}
 	return rows, true
 }
 
@@ -99,31 +91,4 @@ func jsonbRefuses(b []byte) bool {
 		}
 		b = b[i+2:]
 	}
-}
-
-// byteaEscape is PostgreSQL's encode(s, 'escape'): a zero byte or one with
-// the high bit set as \ooo, a backslash doubled.
-func byteaEscape(s string) string {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == 0 || c >= 0x80 || c == '\\' {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return s
-	}
-	out := make([]byte, 0, len(s)*4)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			out = append(out, '\\', '\\')
-		case c == 0 || c >= 0x80:
-			out = append(out, '\\', '0'+c>>6, '0'+(c>>3)&7, '0'+c&7)
-		default:
-			out = append(out, c)
-		}
-	}
-	return string(out)
 }

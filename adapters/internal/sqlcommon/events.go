@@ -13,9 +13,10 @@ import (
 )
 
 // Push (0011): the outbox the entry triggers fill, subscriptions
-// (checked subjects, watchlists), events, webhooks and deliveries. Lists
-// of values travel as one JSON array parameter, unpacked by the dialect's
-// JSONValues, so that a 100,000-subject watchlist part is one statement.
+// (subjects checked, read from check_index; watchlists), events, webhooks
+// and deliveries. Lists of values travel as one JSON array parameter,
+// unpacked by the dialect's JSONValues, so that a 100,000-subject
+// watchlist part is one statement.
 
 var _ service.PushStore = (*Store)(nil)
 
@@ -90,7 +91,50 @@ func (s *Store) EntryVersion(ctx context.Context, id string, v int64) (policy.En
 	return e, nil
 }
 
-// Subscribers returns the partners subscribed to each of subjects.
+// checkersSQL reads the partners that checked each of the subjects ($1, a
+// JSON list) at or after $2 from check_index, where every check
+// made at the time it answered is indexed (a check as of a past time is
+// not: it subscribes no one). check_index_subject is (subject, action,
+// checked_at) and check_index is never pruned, so the checks in the window
+// are read by a seek per subject and action: acts walks a subject's
+// actions one index probe each (the next action after the last, a loose
+// index scan), and checksOfAction reads each one's checks from $2 on,
+// instead of every check the subject ever had. No list of actions is
+// needed: an action dropped from the catalogue still has its checks.
+const checkersSQL = `WITH RECURSIVE s(subject) AS (SELECT DISTINCT value FROM %[1]s),
+	acts(subject, action) AS (
+		SELECT s.subject, (SELECT c.action FROM check_index c WHERE c.subject = s.subject ORDER BY c.action LIMIT 1) FROM s
+		UNION ALL
+		SELECT a.subject, (SELECT c.action FROM check_index c WHERE c.subject = a.subject AND c.action > a.action
+			ORDER BY c.action LIMIT 1)
+		FROM acts a WHERE a.action IS NOT NULL)
+	SELECT subject, partner, reason FROM (
+		SELECT w.subject, w.partner, 'watchlist' AS reason FROM watchlist w
+		WHERE w.subject IN (SELECT value FROM %[2]s)
+		UNION ALL
+		SELECT DISTINCT a.subject, c.partner, 'checked' AS reason FROM acts a %[3]s
+	) x ORDER BY subject, partner, reason`
+
+// checksOfAction is the default Dialect.ChecksOfAction: SQLite always
+// loops over the left table of a CROSS JOIN outside, so acts' rows are
+// the seeks (without the hint it may read the window's checks through
+// check_index_time and look each up in acts).
+const checksOfAction = `CROSS JOIN check_index c ON c.subject = a.subject AND c.action = a.action AND c.checked_at >= $2`
+
+// subscribersSQL is checkersSQL in the dialect.
+func (d Dialect) subscribersSQL() string {
+	few, checks := d.JSONValues, checksOfAction
+	if d.FewValues != nil {
+		few = d.FewValues
+	}
+	if d.ChecksOfAction != "" {
+		checks = d.ChecksOfAction
+	}
+	return fmt.Sprintf(checkersSQL, few("$1"), d.JSONValues("$1"), checks)
+}
+
+// Subscribers returns the partners subscribed to each of subjects: by
+// their watchlist, or by a check of the subject at or after checkedSince.
 func (s *Store) Subscribers(ctx context.Context, subjects []string, checkedSince time.Time) ([]service.Subscriber, error) {
 	if len(subjects) == 0 {
 		return nil, nil
@@ -99,14 +143,7 @@ func (s *Store) Subscribers(ctx context.Context, subjects []string, checkedSince
 	if err != nil {
 		return nil, err
 	}
-	vals := s.d.JSONValues("$1")
-	rows, err := s.db.Query(ctx, `SELECT subject, partner, reason FROM (
-			SELECT w.subject, w.partner, 'watchlist' AS reason FROM watchlist w
-			WHERE w.subject IN (SELECT value FROM `+vals+`)
-			UNION ALL
-			SELECT c.subject, c.partner, 'checked' AS reason FROM checked_subjects c
-			WHERE c.subject IN (SELECT value FROM `+vals+`) AND c.checked_at >= $2
-		) x ORDER BY subject, partner, reason`, list, checkedSince)
+	rows, err := s.db.Query(ctx, s.d.subscribersSQL(), list, checkedSince)
 	out, err := collect(rows, err, func(r Rows) (service.Subscriber, error) {
 		var sub service.Subscriber
 		err := r.Scan(&sub.Subject, &sub.Partner, &sub.Reason)
@@ -192,8 +229,8 @@ func (s *Store) Events(ctx context.Context, partner string, after int64, limit i
 }
 
 // PruneEvents deletes events created before before, with their deliveries
-// and attempts, and checked subjects older than checkedBefore.
-func (s *Store) PruneEvents(ctx context.Context, before, checkedBefore time.Time) (int64, error) {
+// and attempts.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.db.InTx(ctx, func(tx Tx) error {
 		for _, q := range []string{
@@ -205,19 +242,8 @@ func (s *Store) PruneEvents(ctx context.Context, before, checkedBefore time.Time
 			}
 		}
 		var err error
-		if n, err = tx.Exec(ctx, `DELETE FROM events WHERE created_at < $1`, before); err != nil {
-			return err
-		}
-		prune := s.d.PruneCheckedSQL
-		if prune == nil {
-			prune = []string{`DELETE FROM checked_subjects WHERE checked_at < $1`}
-		}
-		for _, q := range prune {
-			if _, err := tx.Exec(ctx, q, checkedBefore); err != nil {
-				return err
-			}
-		}
-		return nil
+		n, err = tx.Exec(ctx, `DELETE FROM events WHERE created_at < $1`, before)
+		return err
 	})
 	if err != nil {
 		return 0, s.errf("prune events: %w", err)

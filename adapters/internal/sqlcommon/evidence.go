@@ -75,9 +75,6 @@ func (s *Store) EvidenceInsertTexts() []string {
 		for c := 1; c <= listsPerInsert; c *= 2 {
 			out = append(out, s.multiRowInsert(insertListsPrefix, "", 2, c))
 		}
-		for c := 1; c <= subjectsPerInsert; c *= 2 {
-			out = append(out, s.multiRowInsert(insertSubjectsPrefix, insertSubjectsSuffix, 4, c))
-		}
 		out = append(out, checkIndexSQL, checkListsSQL)
 	}
 	return out

@@ -126,11 +126,19 @@ type Dialect struct {
 	// indexed (SQLite since its 0014, PostgreSQL since its 0018: through
 	// the log's index of record ids); unset, c.check_id = p.
 	CheckByID func(p string) string
-	// PruneCheckedSQL, if set, are the statements deleting the checked
-	// subjects last checked before $1 (SQLite since its 0014, PostgreSQL
-	// since its 0018, whose index is on checked_floor); unset, one DELETE
-	// by checked_at.
-	PruneCheckedSQL []string
+	// FewValues, if set, is JSONValues for a list of a few values (the
+	// subjects of one change, Subscribers) where the planner's guess of
+	// the list's length sets the plan: PostgreSQL guesses 100 elements for
+	// jsonb_array_elements_text, and a loose index scan over a hundred
+	// subjects' actions costs enough to be compiled (JIT), 40 ms for a
+	// read of one. Unset, JSONValues.
+	FewValues func(p string) string
+	// ChecksOfAction, if set, is the FROM item joined to acts a (a
+	// subject's actions, Subscribers) yielding c.partner for the checks of
+	// a.subject and a.action at or after $2; unset, SQLite's CROSS JOIN,
+	// a seek per row of acts. PostgreSQL plans a join there as a hash join
+	// of the whole window's checks, read through check_index_time.
+	ChecksOfAction string
 	// AfterPruneSQL are statements without parameters run after each
 	// pruning (hourly, by the event loop), outside its transaction:
 	// upkeep the engine would otherwise leave to a background process

@@ -1,6 +1,6 @@
 // Package sqlplans is for the stores' plan tests: it records the statements
 // the shared SQL logic runs, and runs every read of the tables derived from
-// checks (check_index, check_lists, checked_subjects), so that each engine's
+// checks (check_index, check_lists), so that each engine's
 // test can EXPLAIN the same statements with its own planner. Those tables
 // are written on every check: an index no read needs is only cost, and a
 // read that lost its index scans every check.
@@ -76,7 +76,7 @@ func (t recordingTx) Exec(ctx context.Context, q string, args ...any) (int64, er
 }
 
 // DerivedReads runs through s (a store over a Recorder) every read of the
-// derived tables and the pruning of checked subjects, at now; coverage
+// derived tables (the push fan-out's Subscribers among them), at now; coverage
 // (LastChecks) looks back to since. It returns the statements to EXPLAIN:
 // those noted, and the read of the checks LastChecks found by idx, which it
 // runs only when it finds one.
@@ -105,10 +105,7 @@ func DerivedReads(t *testing.T, s *sqlcommon.Store, rec *Recorder, now, since ti
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Subscribers(ctx, []string{"S1", "S2"}, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.PruneEvents(ctx, now, now); err != nil {
+	if _, err := s.Subscribers(ctx, []string{"S1", "S2"}, now.Add(-service.DefaultCheckedWindow)); err != nil {
 		t.Fatal(err)
 	}
 	return append(rec.Stmts(), sqlcommon.Stmt{SQL: `SELECT c.check_id FROM check_index c WHERE c.idx IN ($1, $2)`, Args: []any{int64(1), int64(2)}})

@@ -1,0 +1,18 @@
+-- +goose Up
+-- +goose StatementBegin
+-- 0017: checked_subjects (0011) goes. It held, per subject and partner, the
+-- time of the partner's last check, for the push fan-out's "subjects I
+-- checked"; every check rewrote its row, a random page of its B-tree (0.55
+-- of a check's ~3.1 WAL frames, more with more subjects). check_index (0010)
+-- holds the same fact, a row per check, with check_index_subject (subject,
+-- action, checked_at): the fan-out now reads the partners that checked a
+-- changed subject within events.checked_window from there, a seek per
+-- subject and action (sqlcommon's Subscribers).
+--
+-- What changes: a check made as of a past time (a retrospective or audit
+-- re-run) is not in check_index, so it no longer makes its partner a
+-- subscriber of the subject; only checks answered at the time do. The rows
+-- dropped here are not needed: every check they stood for that counts is
+-- in check_index, which is never pruned.
+DROP TABLE checked_subjects;
+-- +goose StatementEnd
