@@ -20,7 +20,8 @@ import (
 // migration 0019 left it, holding checks whose rows its statement trigger
 // derived (checked_subjects among them): afterwards Subscribers, reading
 // check_index, finds the partners checked_subjects held, but for a re-run
-// as of a past time; no function left writes checked_subjects, and a
+// as of a past time; no function left writes checked_subjects, the
+// previous release can still write the table (a rolling upgrade), and a
 // plain insert into the log (the trigger's path) still indexes its check.
 func TestMigrationKeepsSubscribers(t *testing.T) {
 	t.Parallel()
@@ -92,6 +93,16 @@ func TestMigrationKeepsSubscribers(t *testing.T) {
 	}
 	if err != nil || len(writers) != 0 {
 		t.Fatalf("functions still naming checked_subjects after 0019: %v, %v", writers, err)
+	}
+	// A replica of the previous release, still running during a rolling
+	// upgrade, upserts and prunes checked_subjects as it did: the table
+	// stays until a later release.
+	if _, err := conn.Exec(ctx, `INSERT INTO checked_subjects (subject, partner, checked_at) VALUES ('S9', 'p-old', now())
+		ON CONFLICT (subject, partner) DO UPDATE SET checked_at = greatest(checked_subjects.checked_at, excluded.checked_at)`); err != nil {
+		t.Fatalf("the previous release's upsert after 0019: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE checked_subjects SET checked_floor = checked_at WHERE checked_floor < now() - interval '1 day'`); err != nil {
+		t.Fatalf("the previous release's pruning after 0019: %v", err)
 	}
 	at := since.Add(time.Hour)
 	insert("late", `{"check_id":"late","subject":{"id":"S3"},"action":"a"}`, at, len(recs))

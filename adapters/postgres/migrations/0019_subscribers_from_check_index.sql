@@ -1,8 +1,8 @@
 -- +goose Up
 -- +goose StatementBegin
--- 0019: checked_subjects (0011) goes. It held, per subject and partner, the
--- time of the partner's last check, for the push fan-out's "subjects I
--- checked"; every check upserted its row (a key probe, a row lock and a HOT
+-- 0019: checked_subjects (0011) is no longer read or written. It held, per
+-- subject and partner, the time of the partner's last check, for the push
+-- fan-out's "subjects I checked"; every check upserted its row (a key probe, a row lock and a HOT
 -- update, in WAL on every commit). check_index (0010) holds the same fact, a
 -- row per check, with check_index_subject (subject, action, checked_at): the
 -- fan-out now reads the partners that checked a changed subject within
@@ -15,9 +15,11 @@
 -- dropped here are not needed: every check they stood for that counts is
 -- in check_index, which is never pruned.
 --
--- Replicas of the previous release write checked_subjects with every batch
--- of checks: once this has run their appends fail, so stop them before the
--- first replica of this release starts (it migrates), not one by one.
+-- The table itself stays, unread and unwritten by this release: replicas
+-- of the previous release write it with every batch of checks (and prune
+-- it), so dropping it here would fail their appends in the middle of a
+-- rolling upgrade. A later release, which no replica of the one before
+-- this can run beside, drops it.
 --
 -- Of the functions that wrote the table, evidence_note_check (0011) has had
 -- no trigger since 0013; evidence_checks_derived (0013, as 0016 left it)
@@ -54,5 +56,4 @@ END;
 $$;
 
 DROP FUNCTION evidence_note_check();
-DROP TABLE checked_subjects;
 -- +goose StatementEnd
