@@ -145,39 +145,38 @@ func testSubscribers(t *testing.T, s PushStore) {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.Subscribers(ctx, []string{"S1", "S2", "S4", "S1"}, stored(at(-time.Hour)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []service.Subscriber{
-		{Subject: "S1", Partner: "agency", Reason: service.SubscribedChecked},
-		{Subject: "S1", Partner: "audit", Reason: service.SubscribedWatchlist},
-		{Subject: "S1", Partner: "bank", Reason: service.SubscribedChecked},
-		{Subject: "S2", Partner: "bank", Reason: service.SubscribedChecked},
-		{Subject: "S2", Partner: "city", Reason: service.SubscribedChecked},
-		{Subject: "S2", Partner: "city", Reason: service.SubscribedWatchlist},
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("Subscribers =\n%+v, want\n%+v\n(city's check of S1 is before the window, audit's as of a past time, S4's before it)", got, want)
-	}
+	// city's check of S1 is before the window, audit's as of a past time,
+	// S4's before it.
+	wantSubscribers(t, s, []string{"S1", "S2", "S4", "S1"}, stored(at(-time.Hour)),
+		service.Subscriber{Subject: "S1", Partner: "agency", Reason: service.SubscribedChecked},
+		service.Subscriber{Subject: "S1", Partner: "audit", Reason: service.SubscribedWatchlist},
+		service.Subscriber{Subject: "S1", Partner: "bank", Reason: service.SubscribedChecked},
+		service.Subscriber{Subject: "S2", Partner: "bank", Reason: service.SubscribedChecked},
+		service.Subscriber{Subject: "S2", Partner: "city", Reason: service.SubscribedChecked},
+		service.Subscriber{Subject: "S2", Partner: "city", Reason: service.SubscribedWatchlist})
 	// A window reaching back further takes city's check of S1 and the
 	// check of S4; the re-run as of a past time still subscribes no one.
-	got, err = s.Subscribers(ctx, []string{"S1", "S4"}, at(-72*time.Hour))
+	wantSubscribers(t, s, []string{"S1", "S4"}, at(-72*time.Hour),
+		service.Subscriber{Subject: "S1", Partner: "agency", Reason: service.SubscribedChecked},
+		service.Subscriber{Subject: "S1", Partner: "audit", Reason: service.SubscribedWatchlist},
+		service.Subscriber{Subject: "S1", Partner: "bank", Reason: service.SubscribedChecked},
+		service.Subscriber{Subject: "S1", Partner: "city", Reason: service.SubscribedChecked},
+		service.Subscriber{Subject: "S4", Partner: "bank", Reason: service.SubscribedChecked})
+	if got, err := s.Subscribers(ctx, []string{"S9"}, at(-72*time.Hour)); err != nil || len(got) != 0 {
+		t.Fatalf("Subscribers of a subject no one checked or watches = %+v, %v", got, err)
+	}
+}
+
+// wantSubscribers asks s for the subscribers of subjects since since and
+// fails unless they are want, in order.
+func wantSubscribers(t *testing.T, s PushStore, subjects []string, since time.Time, want ...service.Subscriber) {
+	t.Helper()
+	got, err := s.Subscribers(t.Context(), subjects, since)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = []service.Subscriber{
-		{Subject: "S1", Partner: "agency", Reason: service.SubscribedChecked},
-		{Subject: "S1", Partner: "audit", Reason: service.SubscribedWatchlist},
-		{Subject: "S1", Partner: "bank", Reason: service.SubscribedChecked},
-		{Subject: "S1", Partner: "city", Reason: service.SubscribedChecked},
-		{Subject: "S4", Partner: "bank", Reason: service.SubscribedChecked},
-	}
 	if !slices.Equal(got, want) {
-		t.Fatalf("Subscribers since 72 h before =\n%+v, want\n%+v", got, want)
-	}
-	if got, err := s.Subscribers(ctx, []string{"S9"}, at(-72*time.Hour)); err != nil || len(got) != 0 {
-		t.Fatalf("Subscribers of a subject no one checked or watches = %+v, %v", got, err)
+		t.Fatalf("Subscribers(%v, since %s) =\n%+v, want\n%+v", subjects, since.Format(time.RFC3339), got, want)
 	}
 }
 
