@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // The bench accounts for the server's side of each phase from the
@@ -23,7 +26,8 @@ import (
 // had.
 
 // ErrMetricsPage: a /metrics page that is not in the Prometheus text
-// format, or lacks the process collector's figures.
+// format, lacks the process collector's figures, or has figures that are
+// no counts.
 var ErrMetricsPage = errors.New("not a usable Prometheus /metrics page")
 
 const (
@@ -31,171 +35,68 @@ const (
 	metricCPU           = "process_cpu_seconds_total"
 	metricRSS           = "process_resident_memory_bytes"
 	metricShed          = "credgate_checks_shed_total"
-	metricRequests      = "credgate_http_request_duration_seconds_count"
+	// metricRequests is a histogram: each series carries its _count as
+	// the Histogram's SampleCount.
+	metricRequests = "credgate_http_request_duration_seconds"
 )
 
-// metricSample is one sample line of a Prometheus text page.
-type metricSample struct {
-	Name   string
-	Labels map[string]string // nil when the line has none
-	Value  float64
-}
-
-// parseMetrics reads the sample lines of a Prometheus text exposition
-// page (version 0.0.4): comments and blank lines are skipped, a sample's
-// timestamp is checked and dropped. Any other line is an error.
-func parseMetrics(page []byte) ([]metricSample, error) {
-	var out []metricSample
-	for n := 1; len(page) > 0; n++ {
-		line := page
-		if k := bytes.IndexByte(page, '\n'); k >= 0 {
-			line, page = page[:k], page[k+1:]
-		} else {
-			page = nil
-		}
-		line = bytes.Trim(line, " \t")
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		s, err := parseSample(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func isNameByte(c byte, first, colon bool) bool {
-	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		(!first && c >= '0' && c <= '9') || (colon && c == ':')
-}
-
-// nameEnd is the end of the name at the start of b (0: none).
-func nameEnd(b []byte, colon bool) int {
-	i := 0
-	for i < len(b) && isNameByte(b[i], i == 0, colon) {
-		i++
-	}
-	return i
-}
-
-func skipBlanks(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
-		i++
-	}
-	return i
-}
-
-// parseSample reads `name{label="value",…} value [timestamp]`.
-func parseSample(line []byte) (metricSample, error) {
-	var s metricSample
-	i := nameEnd(line, true)
-	if i == 0 {
-		return s, fmt.Errorf("%w: no metric name in %.40q", ErrMetricsPage, line)
-	}
-	s.Name = string(line[:i])
-	if i < len(line) && line[i] == '{' {
-		labels, n, err := parseLabels(line[i:])
-		if err != nil {
-			return s, fmt.Errorf("%s: %w", s.Name, err)
-		}
-		s.Labels, i = labels, i+n
-	}
-	if i == len(line) || (line[i] != ' ' && line[i] != '\t') {
-		return s, fmt.Errorf("%w: %s: no value", ErrMetricsPage, s.Name)
-	}
-	fields := bytes.Fields(line[i:])
-	if len(fields) < 1 || len(fields) > 2 {
-		return s, fmt.Errorf("%w: %s: want a value and at most a timestamp", ErrMetricsPage, s.Name)
-	}
-	v, err := strconv.ParseFloat(string(fields[0]), 64)
+// decodeMetrics reads a page in the Prometheus text exposition format
+// into its metric families, by name.
+func decodeMetrics(page io.Reader) (map[string]*dto.MetricFamily, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(page)
 	if err != nil {
-		return s, fmt.Errorf("%w: %s: value: %w", ErrMetricsPage, s.Name, err)
+		return nil, fmt.Errorf("%w: %w", ErrMetricsPage, err)
 	}
-	if len(fields) == 2 {
-		if _, err := strconv.ParseInt(string(fields[1]), 10, 64); err != nil {
-			return s, fmt.Errorf("%w: %s: timestamp: %w", ErrMetricsPage, s.Name, err)
-		}
-	}
-	s.Value = v
-	return s, nil
+	return fams, nil
 }
 
-// parseLabels reads the label set at the start of b, which begins with
-// '{', and returns it and its length.
-func parseLabels(b []byte) (map[string]string, int, error) {
-	labels := map[string]string{}
-	i := 1
-	for {
-		i = skipBlanks(b, i)
-		if i < len(b) && b[i] == '}' {
-			i++
-			break
-		}
-		n := nameEnd(b[i:], false)
-		if n == 0 {
-			return nil, 0, fmt.Errorf("%w: bad label name at byte %d", ErrMetricsPage, i)
-		}
-		name := string(b[i : i+n])
-		i = skipBlanks(b, i+n)
-		if i >= len(b) || b[i] != '=' {
-			return nil, 0, fmt.Errorf("%w: label %s: no '='", ErrMetricsPage, name)
-		}
-		i = skipBlanks(b, i+1)
-		if i >= len(b) || b[i] != '"' {
-			return nil, 0, fmt.Errorf("%w: label %s: value not quoted", ErrMetricsPage, name)
-		}
-		value, n, err := labelValue(b[i+1:])
-		if err != nil {
-			return nil, 0, fmt.Errorf("label %s: %w", name, err)
-		}
-		if _, dup := labels[name]; dup {
-			return nil, 0, fmt.Errorf("%w: label %s twice", ErrMetricsPage, name)
-		}
-		labels[name] = value
-		i = skipBlanks(b, i+1+n)
-		if i < len(b) && b[i] == ',' {
-			i++
-			continue
-		}
-		if i < len(b) && b[i] == '}' {
-			i++
-			break
-		}
-		return nil, 0, fmt.Errorf("%w: label %s: want ',' or '}'", ErrMetricsPage, name)
+// scalar is the value of a counter, gauge or untyped series (a page
+// without TYPE lines has only untyped ones).
+func scalar(m *dto.Metric) (float64, bool) {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue(), true
+	case m.Gauge != nil:
+		return m.Gauge.GetValue(), true
+	case m.Untyped != nil:
+		return m.Untyped.GetValue(), true
 	}
-	if len(labels) == 0 {
-		labels = nil
-	}
-	return labels, i, nil
+	return 0, false
 }
 
-// labelValue unescapes a label value up to its closing quote and returns
-// it and the bytes read, the quote included.
-func labelValue(b []byte) (string, int, error) {
-	var v []byte
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '"':
-			return string(v), i + 1, nil
-		case '\\':
-			if i++; i == len(b) {
-				return "", 0, fmt.Errorf("%w: label value not closed", ErrMetricsPage)
-			}
-			switch b[i] {
-			case '\\', '"':
-				v = append(v, b[i])
-			case 'n':
-				v = append(v, '\n')
-			default:
-				return "", 0, fmt.Errorf("%w: escape \\%c in a label value", ErrMetricsPage, b[i])
-			}
-		default:
-			v = append(v, c)
+// lastScalar is the value of the family's last series that has one: the
+// figures read with it have a single series, and of several the page's
+// last line wins.
+func lastScalar(f *dto.MetricFamily) (v float64, ok bool) {
+	for _, m := range f.GetMetric() {
+		if x, isScalar := scalar(m); isScalar {
+			v, ok = x, true
 		}
 	}
-	return "", 0, fmt.Errorf("%w: label value not closed", ErrMetricsPage)
+	return v, ok
+}
+
+// histogramCount is a histogram series' _count: the text parser keeps
+// it as a float when the page's counts are not all integers.
+func histogramCount(h *dto.Histogram) float64 {
+	if h.SampleCountFloat != nil {
+		return h.GetSampleCountFloat()
+	}
+	return float64(h.GetSampleCount())
+}
+
+// sane: v can be a count (of seconds, bytes or requests), exact in a
+// float64. NaN fails both comparisons.
+func sane(v float64) bool { return v >= 0 && v <= 1<<53 }
+
+// labels is a series' label set as a map.
+func labels(m *dto.Metric) map[string]string {
+	out := make(map[string]string, len(m.GetLabel()))
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }
 
 // serverSample is what the bench reads from the server's /metrics at one
@@ -206,31 +107,39 @@ type serverSample struct {
 	rssB float64 // process_resident_memory_bytes
 	shed float64 // credgate_checks_shed_total
 	// requests counts the POST requests the server finished, by route and
-	// status (the request duration histogram's _count).
+	// status (the request duration histogram's count).
 	requests map[[2]string]float64
 }
 
-// newServerSample picks the bench's figures from a parsed page; the
+// newServerSample picks the bench's figures from a decoded page; the
 // process collector's CPU and memory must be there.
-func newServerSample(at time.Time, samples []metricSample) (*serverSample, error) {
+func newServerSample(at time.Time, fams map[string]*dto.MetricFamily) (*serverSample, error) {
 	s := &serverSample{at: at, requests: map[[2]string]float64{}}
 	var cpu, rss bool
-	for _, m := range samples {
-		switch m.Name {
-		case metricCPU:
-			s.cpuS, cpu = m.Value, true
-		case metricRSS:
-			s.rssB, rss = m.Value, true
-		case metricShed:
-			s.shed = m.Value
-		case metricRequests:
-			if m.Labels["method"] == http.MethodPost {
-				s.requests[[2]string{m.Labels["route"], m.Labels["status"]}] += m.Value
-			}
+	s.cpuS, cpu = lastScalar(fams[metricCPU])
+	s.rssB, rss = lastScalar(fams[metricRSS])
+	s.shed, _ = lastScalar(fams[metricShed])
+	for _, m := range fams[metricRequests].GetMetric() {
+		if m.Histogram == nil {
+			continue
+		}
+		l := labels(m)
+		if l["method"] == http.MethodPost {
+			s.requests[[2]string{l["route"], l["status"]}] += histogramCount(m.Histogram)
 		}
 	}
 	if !cpu || !rss {
 		return nil, fmt.Errorf("%w: no %s or %s (the process collector)", ErrMetricsPage, metricCPU, metricRSS)
+	}
+	// The text format allows NaN, ±Inf and any magnitude; a figure that
+	// is no count of seconds, bytes or requests would leave the phase's
+	// account without meaning, or its JSON unwritable.
+	ok := sane(s.cpuS) && sane(s.rssB) && sane(s.shed)
+	for _, v := range s.requests {
+		ok = ok && sane(v)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: a figure the bench reads is not a number in [0, 2^53]", ErrMetricsPage)
 	}
 	return s, nil
 }
@@ -271,11 +180,11 @@ func (b *bench) scrape(ctx context.Context) (*serverSample, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: HTTP %d", ErrMetricsPage, resp.StatusCode)
 	}
-	samples, err := parseMetrics(page)
+	fams, err := decodeMetrics(bytes.NewReader(page))
 	if err != nil {
 		return nil, err
 	}
-	return newServerSample(at, samples)
+	return newServerSample(at, fams)
 }
 
 // sample is scrape for the phases: nil when /metrics cannot be read, and

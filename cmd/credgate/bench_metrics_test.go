@@ -6,109 +6,226 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/credgate/credgate/gateway"
 )
 
-// A page as promhttp writes it, cut down, with what the text format
-// allows beyond it: a timestamp, blanks around tokens, escapes, a
-// trailing comma.
-const fakeMetricsPage = `# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
-# TYPE process_cpu_seconds_total counter
-process_cpu_seconds_total 12.5
-process_resident_memory_bytes 4.2e+07
-go_gc_duration_seconds{quantile="0.5"} 2.1e-05
-
-credgate_checks_shed_total 300
-credgate_http_request_duration_seconds_bucket{method="POST",route="/v1/checks",status="200",le="+Inf"} 1000
-credgate_http_request_duration_seconds_count{method="POST",route="/v1/checks",status="200"} 1000
-credgate_http_request_duration_seconds_count{method="POST",route="/v1/checks",status="503"} 300
-credgate_http_request_duration_seconds_count{method="GET",route="/v1/checks",status="200"} 7
-credgate_http_request_duration_seconds_count{ status = "201" , route="/v1/checks", method="POST", } 5 1733360000000
-odd_label{v="a \"quoted\" \\ back\nslash"}	NaN
-`
-
-func TestParseMetrics(t *testing.T) {
-	samples, err := parseMetrics([]byte(fakeMetricsPage))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(samples) != 10 {
-		t.Fatalf("%d samples, want 10: %v", len(samples), samples)
-	}
-	last := samples[9]
-	if last.Name != "odd_label" || last.Labels["v"] != "a \"quoted\" \\ back\nslash" || !math.IsNaN(last.Value) {
-		t.Errorf("escapes: %+v", last)
-	}
-	if s := samples[8]; !reflect.DeepEqual(s.Labels, map[string]string{"status": "201", "route": "/v1/checks", "method": "POST"}) || s.Value != 5 {
-		t.Errorf("blanks, trailing comma and timestamp: %+v", s)
-	}
-	if s := samples[0]; s.Name != metricCPU || s.Labels != nil || s.Value != 12.5 {
-		t.Errorf("first sample: %+v", s)
-	}
-
-	for _, bad := range []string{
-		"{x=\"1\"} 1",                    // no name
-		"9lives 1",                       // name starts with a digit
-		"up",                             // no value
-		"up 1 2 3",                       // more than a timestamp
-		"up one",                         // value not a number
-		"up 1 later",                     // timestamp not an integer
-		"up{job=\"a\"}1",                 // no blank before the value
-		"up{job=\"a\" 1",                 // label set not closed
-		"up{job=\"a 1",                   // label value not closed
-		"up{job=a} 1",                    // label value not quoted
-		"up{job} 1",                      // no '='
-		"up{1job=\"a\"} 1",               // bad label name
-		"up{job=\"a\",job=\"b\"} 1",      // label twice
-		"up{job=\"\\t\"} 1",              // unknown escape
-		"up{job=\"a\\",                   // escape at the end
-		"up{job=\"a\";x=\"b\"} 1",        // bad separator
-		"ok 1\nup{job:x=\"a\"} 1\nok 2 ", // colon in a label name, on line 2
+// registryPage is the /metrics page promhttp writes for a registry with
+// the figures the bench reads, under the names the server registers them
+// (gateway/server.go, gateway/shed.go and the process collector), beside
+// the Go collector's and a counter of another name with the same labels.
+func registryPage(t testing.TB) []byte {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	cpu := prometheus.NewCounter(prometheus.CounterOpts{Name: "process_cpu_seconds_total", Help: "CPU."})
+	rss := prometheus.NewGauge(prometheus.GaugeOpts{Name: "process_resident_memory_bytes", Help: "RSS."})
+	shed := prometheus.NewCounter(prometheus.CounterOpts{Name: "credgate_checks_shed_total", Help: "Shed."})
+	requests := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "credgate_http_request_duration_seconds", Help: "Requests.", Buckets: []float64{.001, .01},
+	}, []string{"route", "method", "status"})
+	other := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "credgate_other_total", Help: "Not requests."},
+		[]string{"route", "method", "status"})
+	reg.MustRegister(collectors.NewGoCollector(), cpu, rss, shed, requests, other)
+	cpu.Add(12.5)
+	rss.Set(4.2e7)
+	shed.Add(300)
+	for _, o := range []struct {
+		route, method, status string
+		n                     int
+	}{
+		{"/v1/checks", "POST", "200", 1000},
+		{"/v1/checks", "POST", "503", 300},
+		{"/v1/checks", "GET", "200", 7}, // not a check
+		{"/v1/checks", "POST", "201", 5},
+		{"/bench/noop", "POST", "400", 2},
 	} {
-		if _, err := parseMetrics([]byte(bad)); !errors.Is(err, ErrMetricsPage) {
-			t.Errorf("%q: err %v, want ErrMetricsPage", bad, err)
+		for i := range o.n {
+			requests.WithLabelValues(o.route, o.method, o.status).Observe(float64(i%3) / 100)
 		}
 	}
-	if _, err := parseMetrics([]byte("ok 1\nup{job:x=\"a\"} 1\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("error %v does not name line 2", err)
+	other.WithLabelValues("/v1/checks", "POST", "200").Add(1e6)
+
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("promhttp: %d %s", rec.Code, rec.Body)
 	}
+	return rec.Body.Bytes()
+}
+
+// samplePage decodes page and picks the bench's figures from it.
+func samplePage(page []byte) (*serverSample, error) {
+	fams, err := decodeMetrics(bytes.NewReader(page))
+	if err != nil {
+		return nil, err
+	}
+	return newServerSample(time.Now(), fams)
 }
 
 func TestServerSample(t *testing.T) {
-	samples, err := parseMetrics([]byte(fakeMetricsPage))
+	page := registryPage(t)
+	s, err := samplePage(page)
 	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := newServerSample(time.Now(), samples)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, page)
 	}
 	if s.cpuS != 12.5 || s.rssMB() != 42 || s.shed != 300 {
 		t.Errorf("cpu %g s, rss %g MB, shed %g", s.cpuS, s.rssMB(), s.shed)
 	}
-	// POST only: the GET series is not a check.
+	// POST only: the GET series is not a check; the histogram's count,
+	// not its buckets, and no other family's series.
 	if all, ok := s.routeCounts("/v1/checks"); all != 1305 || ok != 1005 {
 		t.Errorf("/v1/checks: %g finished, %g 2xx; want 1305, 1005", all, ok)
 	}
-	if all, ok := s.routeCounts("/bench/noop"); all != 0 || ok != 0 {
-		t.Errorf("/bench/noop: %g, %g; want none", all, ok)
+	if all, ok := s.routeCounts("/bench/noop"); all != 2 || ok != 0 {
+		t.Errorf("/bench/noop: %g, %g; want 2, 0", all, ok)
 	}
-	// Without the process collector there is no sample.
-	if _, err := newServerSample(time.Now(), samples[2:]); !errors.Is(err, ErrMetricsPage) {
-		t.Errorf("no process_cpu_seconds_total: err %v", err)
+	if all, ok := s.routeCounts("/v1/other"); all != 0 || ok != 0 {
+		t.Errorf("/v1/other: %g, %g; want none", all, ok)
 	}
 	var none *serverSample
 	if none.rssMB() != 0 {
 		t.Error("rssMB of no reading")
+	}
+}
+
+// Pages written by hand: what the text format allows beyond what promhttp
+// writes, and what the bench cannot use.
+func TestServerSamplePages(t *testing.T) {
+	const process = "process_cpu_seconds_total 3\nprocess_resident_memory_bytes 1e6\n"
+	const histogram = "# TYPE credgate_http_request_duration_seconds histogram\n"
+	for _, tc := range []struct {
+		name, page string
+		all, ok    float64 // on /v1/checks
+		cpu        float64
+	}{
+		// No TYPE lines: untyped series, as a page elsewhere may have.
+		{name: "untyped", page: process + "credgate_checks_shed_total 4\n", cpu: 3},
+		{name: "blanks, timestamps, escapes", cpu: 1.5, all: 5, ok: 5, page: histogram +
+			"credgate_http_request_duration_seconds_count{ status = \"201\" , route=\"/v1/checks\", method=\"POST\", } 5 1733360000000\n" +
+			"credgate_http_request_duration_seconds_count{method=\"POST\",route=\"a \\\"q\\\" \\\\ b\\nc\",status=\"200\"} 9\n" +
+			"# HELP process_cpu_seconds_total CPU.\n# TYPE process_cpu_seconds_total counter\n\nprocess_cpu_seconds_total 1.5 1733360000000\n" +
+			"process_resident_memory_bytes 1e6\n"},
+		// A count that is not an integer is kept as a float.
+		{name: "float counts", cpu: 3, all: 3.5, ok: 2.5, page: process + histogram +
+			"credgate_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/checks\",status=\"200\",le=\"+Inf\"} 2.5\n" +
+			"credgate_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/checks\",status=\"200\"} 2.5\n" +
+			"credgate_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/checks\",status=\"500\"} 1\n"},
+	} {
+		s, err := samplePage([]byte(tc.page))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if all, ok := s.routeCounts("/v1/checks"); s.cpuS != tc.cpu || s.rssB != 1e6 || all != tc.all || ok != tc.ok {
+			t.Errorf("%s: cpu %g, rss %g, /v1/checks %g, %g 2xx; want %g, 1e6, %g, %g", tc.name, s.cpuS, s.rssB, all, ok, tc.cpu, tc.all, tc.ok)
+		}
+		if tc.name == "blanks, timestamps, escapes" {
+			if all, _ := s.routeCounts("a \"q\" \\ b\nc"); all != 9 {
+				t.Errorf("escaped route: %g, want 9 (%v)", all, s.requests)
+			}
+		}
+	}
+
+	for _, bad := range []string{
+		"up one",                    // value not a number
+		"up{job=\"a\" 1",            // label set not closed
+		"up{job=\"a 1",              // label value not closed
+		"up{job=\"a\",job=\"b\"} 1", // label twice
+		"<html><body>Not found</body></html>\n",
+		"process_cpu_seconds_total 1\n",     // no memory
+		"process_resident_memory_bytes 1\n", // no CPU
+		"process_cpu_seconds_total NaN\nprocess_resident_memory_bytes 1\n",
+		"process_cpu_seconds_total -1\nprocess_resident_memory_bytes 1\n",
+		"process_cpu_seconds_total 1\nprocess_resident_memory_bytes 1e300\n",
+		process + "credgate_checks_shed_total +Inf\n",
+		process + histogram + "credgate_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/checks\",status=\"200\"} +Inf\n",
+		process + histogram + "credgate_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/checks\",status=\"200\"} -1\n",
+	} {
+		if s, err := samplePage([]byte(bad)); !errors.Is(err, ErrMetricsPage) {
+			t.Errorf("%q: sample %+v, err %v; want ErrMetricsPage", bad, s, err)
+		}
+	}
+}
+
+// The server's own /metrics has the figures the bench reads under the
+// names and types it reads them, and counts the requests it finished: a
+// metric renamed in the gateway fails here.
+func TestServerSampleOfGateway(t *testing.T) {
+	ts := benchServer(t, "admin", "admin-secret-for-bench-tests-0123456789", gateway.WithNoopEndpoint())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := &bench{cfg: benchConfig{metricsURL: ts.URL + "/metrics"}, client: ts.Client()}
+	post := func(body string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+"/bench/noop", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	post("{}") // the histogram's series exist from the first request on
+
+	resp, err := ts.Client().Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams, err := decodeMetrics(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, typ := range map[string]dto.MetricType{metricCPU: dto.MetricType_COUNTER, metricRSS: dto.MetricType_GAUGE,
+		metricShed: dto.MetricType_COUNTER, metricRequests: dto.MetricType_HISTOGRAM} {
+		if f := fams[name]; f.GetType() != typ || len(f.GetMetric()) == 0 {
+			t.Errorf("%s: %v, want a %v", name, f, typ)
+		}
+	}
+
+	before, err := b.scrape(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		post(`{"a":1}`)
+	}
+	post("not JSON") // 400: arrived, not answered
+	// The histogram is observed once the answer is written: read until
+	// the last request is in, then the counts must be exact.
+	var after *serverSample
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if after, err = b.scrape(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if all, _ := after.routeCounts("/bench/noop"); all >= 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if all, ok := after.routeCounts("/bench/noop"); all != 5 || ok != 4 {
+		t.Errorf("/bench/noop: %g finished, %g 2xx; want 5, 4 (%v)", all, ok, after.requests)
+	}
+	a := account(before, after, "/bench/noop", 3, 0)
+	if a == nil || a.Arrived != 4 || a.Answered != 3 || a.Refused != 0 || a.CPUS < 0 || after.cpuS <= 0 || after.rssB <= 0 {
+		t.Errorf("account %+v; cpu %g s, rss %g B", a, after.cpuS, after.rssB)
 	}
 }
 
@@ -149,61 +266,53 @@ func TestServerAccount(t *testing.T) {
 	}
 }
 
-// formatSample writes s back in the text format, labels sorted.
-func formatSample(s metricSample) string {
-	var b strings.Builder
-	b.WriteString(s.Name)
-	if len(s.Labels) > 0 {
-		names := make([]string, 0, len(s.Labels))
-		for k := range s.Labels {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		b.WriteByte('{')
-		for i, k := range names {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			v := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s.Labels[k])
-			fmt.Fprintf(&b, "%s=\"%s\"", k, v)
-		}
-		b.WriteByte('}')
-	}
-	b.WriteString(" " + strconv.FormatFloat(s.Value, 'g', -1, 64))
-	return b.String()
-}
-
-// FuzzParseMetrics: no page makes the parser panic, and what it reads
-// reads the same once written back.
-func FuzzParseMetrics(f *testing.F) {
-	f.Add([]byte(fakeMetricsPage))
-	f.Add([]byte("up{a=\"\\\\\\\"\\n\"} -Inf 0\n"))
+// FuzzServerSample: whatever page the text parser accepts, picking the
+// bench's figures from it never panics and either refuses the page as
+// ErrMetricsPage or gives figures whose account against a reading of
+// nothing can be written.
+func FuzzServerSample(f *testing.F) {
+	f.Add(registryPage(f))
+	f.Add([]byte("process_cpu_seconds_total 1\nprocess_resident_memory_bytes 2\n"))
 	f.Fuzz(func(t *testing.T, page []byte) {
-		samples, err := parseMetrics(page)
+		fams, err := decodeMetrics(bytes.NewReader(page))
 		if err != nil {
 			if !errors.Is(err, ErrMetricsPage) {
 				t.Fatalf("error %v is not ErrMetricsPage", err)
 			}
 			return
 		}
-		lines := make([]string, len(samples))
-		for i, s := range samples {
-			lines[i] = formatSample(s)
-		}
-		again, err := parseMetrics([]byte(strings.Join(lines, "\n")))
+		t0 := time.Now()
+		s, err := newServerSample(t0.Add(time.Second), fams)
 		if err != nil {
-			t.Fatalf("written back: %v\n%s", err, strings.Join(lines, "\n"))
+			if !errors.Is(err, ErrMetricsPage) {
+				t.Fatalf("error %v is not ErrMetricsPage", err)
+			}
+			return
 		}
-		if len(again) != len(samples) {
-			t.Fatalf("%d samples, %d written back", len(samples), len(again))
+		for _, v := range append([]float64{s.cpuS, s.rssB, s.shed}, mapValues(s.requests)...) {
+			if !(v >= 0 && v <= 1<<53) {
+				t.Fatalf("figure %g in %+v", v, s)
+			}
 		}
-		for i := range samples {
-			a, b := samples[i], again[i]
-			if a.Name != b.Name || !reflect.DeepEqual(a.Labels, b.Labels) || math.Float64bits(a.Value) != math.Float64bits(b.Value) {
-				t.Fatalf("sample %d: %+v, written back %+v", i, a, b)
+		zero := &serverSample{at: t0, requests: map[[2]string]float64{}}
+		for k := range s.requests {
+			a := account(zero, s, k[0], 1, 1)
+			if a == nil || a.WallS != 1 || a.Answered < 0 || a.Arrived < a.Answered {
+				t.Fatalf("account of %q: %+v", k[0], a)
+			}
+			if _, err := json.Marshal(a); err != nil {
+				t.Fatalf("account of %q: %+v: %v", k[0], a, err)
 			}
 		}
 	})
+}
+
+func mapValues(m map[[2]string]float64) []float64 {
+	out := make([]float64, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }
 
 // --metrics-url is where the bench reads the server's figures: a page
