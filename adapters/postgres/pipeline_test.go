@@ -96,6 +96,38 @@ func appendAsync(t *testing.T, app *evidence.Appender, rec evidence.Record) chan
 	return ch
 }
 
+// replicas opens n stores on one fresh schema, as n replicas of one log
+// would, and returns them with the database's URL.
+func replicas(t *testing.T, n int) (url string, stores []*postgres.Store) {
+	t.Helper()
+	url, _ = testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
+	for range n {
+		stores = append(stores, openIn(t, url, schema, postgres.WithMaxConns(4)))
+	}
+	return url, stores
+}
+
+// pipelining is the appender these tests are about: it sends a commit
+// while the one before still waits. It is closed when the test ends.
+func pipelining(t *testing.T, s *postgres.Store) *evidence.Appender {
+	app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
+	t.Cleanup(app.Close)
+	return app
+}
+
+// landsAt fails unless the append ch answers succeeded at index want.
+func landsAt(t *testing.T, what string, ch chan appended, want uint64) {
+	t.Helper()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("%s: %v", what, r.err)
+	}
+	if r.recs[0].Index != want {
+		t.Fatalf("%s at index %d, want %d", what, r.recs[0].Index, want)
+	}
+}
+
 // checkLog fails unless the log holds want records at 0..want-1 and the
 // stored tree head is the tree of exactly those records, in index order.
 func checkLog(t *testing.T, s *postgres.Store, ids []string, want int) {
@@ -141,11 +173,9 @@ func checkLog(t *testing.T, s *postgres.Store, ids []string, want int) {
 // commit in the order sent.
 func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	s := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
-	defer app.Close()
+	url, stores := replicas(t, 1)
+	s := stores[0]
+	app := pipelining(t, s)
 	// The first append reads the head (general path); later ones follow.
 	if _, err := app.Append(t.Context(), pipeRecord(t, "r0")); err != nil {
 		t.Fatal(err)
@@ -160,15 +190,8 @@ func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 	default:
 	}
 	release()
-	for i, ch := range []chan appended{first, second} {
-		r := <-ch
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		if r.recs[0].Index != uint64(i+1) {
-			t.Fatalf("record r%d at index %d, want %d", i+1, r.recs[0].Index, i+1)
-		}
-	}
+	landsAt(t, "record r1", first, 1)
+	landsAt(t, "record r2", second, 2)
 	checkLog(t, s, []string{"r0", "r1", "r2"}, 3)
 }
 
@@ -178,11 +201,9 @@ func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 // general path, at the log's real end.
 func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	s := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
-	defer app.Close()
+	url, stores := replicas(t, 1)
+	s := stores[0]
+	app := pipelining(t, s)
 	for _, id := range []string{"r0", "r1"} {
 		if _, err := app.Append(t.Context(), pipeRecord(t, id)); err != nil {
 			t.Fatal(err)
@@ -194,13 +215,7 @@ func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 	if r := <-failing; !errors.Is(r.err, service.ErrConflict) || !errors.Is(r.err, evidence.ErrUnavailable) {
 		t.Fatalf("duplicate record: %v, want ErrUnavailable wrapping ErrConflict", r.err)
 	}
-	r := <-behind
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.recs[0].Index != 2 {
-		t.Fatalf("record behind the failed batch at index %d, want 2 (the log's end)", r.recs[0].Index)
-	}
+	landsAt(t, "record behind the failed batch", behind, 2)
 	checkLog(t, s, []string{"r0", "r1", "r2"}, 3)
 }
 
@@ -210,12 +225,9 @@ func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 // behind is not committed over a tree it did not grow.
 func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	a := openIn(t, url, schema, postgres.WithMaxConns(4))
-	b := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(a, evidence.WithLeafSink(a), evidence.WithCommitsInFlight(2))
-	defer app.Close()
+	url, stores := replicas(t, 2)
+	a, b := stores[0], stores[1]
+	app := pipelining(t, a)
 	if _, err := app.Append(t.Context(), pipeRecord(t, "a0")); err != nil {
 		t.Fatal(err)
 	}
@@ -232,13 +244,7 @@ func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 	if r := <-failing; !errors.Is(r.err, service.ErrConflict) {
 		t.Fatalf("duplicate record: %v, want ErrConflict", r.err)
 	}
-	r := <-behind
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.recs[0].Index != 2 {
-		t.Fatalf("record at index %d, want 2", r.recs[0].Index)
-	}
+	landsAt(t, "record behind", behind, 2)
 	checkLog(t, a, []string{"a0", "b0", "a1"}, 3)
 }
 
@@ -247,19 +253,13 @@ func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 // tree is the tree of the log.
 func TestTwoPipelinedReplicasAppendConcurrently(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	stores := []*postgres.Store{
-		openIn(t, url, schema, postgres.WithMaxConns(4)),
-		openIn(t, url, schema, postgres.WithMaxConns(4)),
-	}
+	_, stores := replicas(t, 2)
 	const perStore = 300
 	var ids []string
 	errs := make(chan error, 2*perStore)
 	idx := make(chan uint64, 2*perStore)
 	for si, s := range stores {
-		app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
-		defer app.Close()
+		app := pipelining(t, s)
 		for i := range perStore {
 			id := string(rune('a'+si)) + "-" + time.Duration(i).String()
 			ids = append(ids, id)
