@@ -56,15 +56,11 @@ func TestTwoStoresAppendConcurrently(t *testing.T) {
 		workersPerStore = 4
 		batches         = 20
 	)
-	type job struct {
-		store *postgres.Store
-		recs  [][]evidence.Record
-	}
-	var jobs []job
+	var jobs []storetest.AppendJob
 	total := 0
 	for si, s := range stores {
 		for w := range workersPerStore {
-			j := job{store: s}
+			j := storetest.AppendJob{Store: s}
 			for b := range batches {
 				batch := make([]evidence.Record, 1+(w*batches+b)%7)
 				for i := range batch {
@@ -75,50 +71,13 @@ func TestTwoStoresAppendConcurrently(t *testing.T) {
 					}
 				}
 				total += len(batch)
-				j.recs = append(j.recs, batch)
+				j.Batches = append(j.Batches, batch)
 			}
 			jobs = append(jobs, j)
 		}
 	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		indexes = map[string]uint64{}
-	)
-	errs := make(chan error, len(jobs))
-	for _, j := range jobs {
-		wg.Go(func() {
-			for _, batch := range j.recs {
-				first, err := j.store.AppendBatch(t.Context(), batch)
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				for i, r := range batch {
-					indexes[r.ID] = first + uint64(i)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("AppendBatch: %v", err)
-	}
-	used := make([]bool, total)
-	for id, idx := range indexes {
-		if idx >= uint64(total) {
-			t.Fatalf("record %s at index %d, beyond %d records", id, idx, total)
-		}
-		if used[idx] {
-			t.Fatalf("index %d used twice", idx)
-		}
-		used[idx] = true
-	}
-	// The database agrees: indexes 0..total-1, each once, each where
-	// AppendBatch said.
+	indexes := storetest.AppendConcurrently(t, jobs)
+	// The database agrees: indexes 0..total-1, each once.
 	var n, lo, hi int64
 	if err := admin.QueryRow(t.Context(), `SELECT count(*), min(idx), max(idx) FROM `+
 		pgx.Identifier{schema, "evidence"}.Sanitize()).Scan(&n, &lo, &hi); err != nil {
@@ -127,15 +86,8 @@ func TestTwoStoresAppendConcurrently(t *testing.T) {
 	if n != int64(total) || lo != 0 || hi != int64(total-1) {
 		t.Fatalf("stored %d records at %d..%d, want %d at 0..%d", n, lo, hi, total, total-1)
 	}
-	for id, idx := range indexes {
-		r, err := stores[int(idx)%2].Record(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Index != idx {
-			t.Fatalf("record %s stored at %d, AppendBatch said %d", id, r.Index, idx)
-		}
-	}
+	// Each where AppendBatch said, and the log continues right after.
+	storetest.CheckIndexes(t, stores[1], indexes)
 }
 
 // TestConcurrentOpen starts several stores on one new schema at once: the
