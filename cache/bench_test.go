@@ -34,7 +34,7 @@ func benchSubjects(b *testing.B, store interface {
 	var subjects []string
 	var es []policy.Entry
 	for i := range n {
-		s := org(b, fmt.Sprintf("%s%07d", prefix, i))
+		s := testenv.USCC(b, fmt.Sprintf("%s%07d", prefix, i))
 		subjects = append(subjects, s)
 		if i%4 == 0 {
 			es = append(es, blackEntry(fmt.Sprintf("b-%s-%d", prefix, i), s))
@@ -204,7 +204,7 @@ func BenchmarkLookup(b *testing.B) {
 		for b.Loop() {
 			// A subject nobody read: neither here nor in Redis.
 			b.StopTimer()
-			s := org(b, fmt.Sprintf("91110000MD%07d", i))
+			s := testenv.USCC(b, fmt.Sprintf("91110000MD%07d", i))
 			b.StartTimer()
 			i++
 			t0 := time.Now()
@@ -302,7 +302,7 @@ func BenchmarkCheck(b *testing.B) {
 			n++
 			i := n
 			mu.Unlock()
-			return org(b, fmt.Sprintf("91110000MF%07d", i))
+			return testenv.USCC(b, fmt.Sprintf("91110000MF%07d", i))
 		}, newBenchTier(b, fmt.Sprintf("bc%d", rand.Int())))
 	})
 }

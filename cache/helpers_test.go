@@ -134,19 +134,6 @@ func (p *proxy) cut() {
 	clear(p.conns)
 }
 
-// org returns a valid Unified Social Credit Code ending the 17 characters
-// of prefix with the right check character.
-func org(tb testing.TB, prefix string) string {
-	tb.Helper()
-	for _, c := range "0123456789ABCDEFGHJKLMNPQRTUWXY" {
-		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
-			return id.Value
-		}
-	}
-	tb.Fatalf("no valid code starts with %s", prefix)
-	return ""
-}
-
 // blackEntry is a serious-dishonesty entry on subject, published a day
 // ago.
 func blackEntry(id, subject string) policy.Entry {
