@@ -27,9 +27,9 @@ func pipeRecord(t *testing.T, id string) evidence.Record {
 // holdAppendLock takes s's append lock on a connection of the test's own
 // and returns a function that reports how many sessions wait on it, and
 // one that releases it.
-func holdAppendLock(t *testing.T, url string, s *postgres.Store) (waiting func() int, release func()) {
+func holdAppendLock(t *testing.T, s *postgres.Store) (waiting func() int, release func()) {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), url)
+	conn, err := pgx.Connect(t.Context(), testenv.PostgresURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // queueAtTheLock holds s's append lock, sends first and then second
 // through app, and returns once both commits wait on the lock (the second
 // sent while the first waits); release lets them through.
-func queueAtTheLock(t *testing.T, url string, s *postgres.Store, app *evidence.Appender, first, second evidence.Record) (a, b chan appended, release func()) {
+func queueAtTheLock(t *testing.T, s *postgres.Store, app *evidence.Appender, first, second evidence.Record) (a, b chan appended, release func()) {
 	t.Helper()
-	waiting, release := holdAppendLock(t, url, s)
+	waiting, release := holdAppendLock(t, s)
 	a = appendAsync(t, app, first)
 	waitFor(t, "the first commit waits on the lock", func() bool { return waiting() == 1 })
 	b = appendAsync(t, app, second)
@@ -94,18 +94,6 @@ func appendAsync(t *testing.T, app *evidence.Appender, rec evidence.Record) chan
 		ch <- appended{recs, err}
 	}()
 	return ch
-}
-
-// replicas opens n stores on one fresh schema, as n replicas of one log
-// would, and returns them with the database's URL.
-func replicas(t *testing.T, n int) (url string, stores []*postgres.Store) {
-	t.Helper()
-	url, _ = testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	for range n {
-		stores = append(stores, openIn(t, url, schema, postgres.WithMaxConns(4)))
-	}
-	return url, stores
 }
 
 // pipelining is the appender these tests are about: it sends a commit
@@ -173,7 +161,7 @@ func checkLog(t *testing.T, s *postgres.Store, ids []string, want int) {
 // commit in the order sent.
 func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 	t.Parallel()
-	url, stores := replicas(t, 1)
+	_, stores := replicas(t, 1)
 	s := stores[0]
 	app := pipelining(t, s)
 	// The first append reads the head (general path); later ones follow.
@@ -181,7 +169,7 @@ func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first, second, release := queueAtTheLock(t, url, s, app, pipeRecord(t, "r1"), pipeRecord(t, "r2"))
+	first, second, release := queueAtTheLock(t, s, app, pipeRecord(t, "r1"), pipeRecord(t, "r2"))
 	select {
 	case r := <-first:
 		t.Fatalf("answered (%v) before its commit", r.err)
@@ -201,7 +189,7 @@ func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 // general path, at the log's real end.
 func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 	t.Parallel()
-	url, stores := replicas(t, 1)
+	_, stores := replicas(t, 1)
 	s := stores[0]
 	app := pipelining(t, s)
 	for _, id := range []string{"r0", "r1"} {
@@ -210,7 +198,7 @@ func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 		}
 	}
 
-	failing, behind, release := queueAtTheLock(t, url, s, app, pipeRecord(t, "r0"), pipeRecord(t, "r2"))
+	failing, behind, release := queueAtTheLock(t, s, app, pipeRecord(t, "r0"), pipeRecord(t, "r2"))
 	release()
 	if r := <-failing; !errors.Is(r.err, service.ErrConflict) || !errors.Is(r.err, evidence.ErrUnavailable) {
 		t.Fatalf("duplicate record: %v, want ErrUnavailable wrapping ErrConflict", r.err)
@@ -225,7 +213,7 @@ func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 // behind is not committed over a tree it did not grow.
 func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 	t.Parallel()
-	url, stores := replicas(t, 2)
+	_, stores := replicas(t, 2)
 	a, b := stores[0], stores[1]
 	app := pipelining(t, a)
 	if _, err := app.Append(t.Context(), pipeRecord(t, "a0")); err != nil {
@@ -239,7 +227,7 @@ func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 	// The first is predicted to follow a0 (size 1): its guard fails, and on
 	// the general path the duplicate id fails it. The one behind is
 	// predicted to follow a0 and the duplicate: size 2, as the log has.
-	failing, behind, release := queueAtTheLock(t, url, a, app, pipeRecord(t, "a0"), pipeRecord(t, "a1"))
+	failing, behind, release := queueAtTheLock(t, a, app, pipeRecord(t, "a0"), pipeRecord(t, "a1"))
 	release()
 	if r := <-failing; !errors.Is(r.err, service.ErrConflict) {
 		t.Fatalf("duplicate record: %v, want ErrConflict", r.err)

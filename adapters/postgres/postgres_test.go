@@ -28,6 +28,18 @@ func openIn(tb testing.TB, url, schema string, opts ...postgres.Option) *postgre
 	return s
 }
 
+// replicas opens n stores on one fresh schema, as n replicas of one
+// database would, and returns them with the schema.
+func replicas(t *testing.T, n int) (schema string, stores []*postgres.Store) {
+	t.Helper()
+	url, _ := testenv.Postgres(t)
+	schema = testenv.FreshSchema(t, "credgate_test")
+	for range n {
+		stores = append(stores, openIn(t, url, schema, postgres.WithMaxConns(4)))
+	}
+	return schema, stores
+}
+
 // openStore opens a store in a schema of its own. The pool is kept small
 // so that parallel tests stay well under max_connections.
 func openStore(tb testing.TB) service.Store {
@@ -46,12 +58,8 @@ func TestConformance(t *testing.T) {
 // give every record its own index, with no gap.
 func TestTwoStoresAppendConcurrently(t *testing.T) {
 	t.Parallel()
-	url, admin := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	stores := []*postgres.Store{
-		openIn(t, url, schema, postgres.WithMaxConns(4)),
-		openIn(t, url, schema, postgres.WithMaxConns(4)),
-	}
+	_, admin := testenv.Postgres(t)
+	schema, stores := replicas(t, 2)
 	const (
 		workersPerStore = 4
 		batches         = 20
