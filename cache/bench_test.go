@@ -27,9 +27,7 @@ import (
 
 // benchSubjects are n valid organisation codes; every 4th is on the black
 // list in store.
-func benchSubjects(b *testing.B, store interface {
-	InsertEntries(context.Context, []policy.Entry) error
-}, prefix string, n int) []string {
+func benchSubjects(b *testing.B, store entryWriter, prefix string, n int) []string {
 	b.Helper()
 	var subjects []string
 	var es []policy.Entry

@@ -89,9 +89,7 @@ func TestReconcileCatchesWritesWithoutHook(t *testing.T) {
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithClock(clock))
 	subject := testenv.USCC(t, "91110000MA0000002")
 	loaded := lookup(t, tier, subject).AsOf
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, blackEntry("e1", subject))
 	if l := lookup(t, tier, subject); len(l.Entries) != 0 {
 		t.Fatal("the cache saw a write before reconciling: the test does not test anything")
 	}
@@ -127,9 +125,7 @@ func TestInvalidateDropsLocalCopy(t *testing.T) {
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour))
 	subject := testenv.USCC(t, "91110000MA0000003")
 	lookup(t, tier, subject)
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, blackEntry("e1", subject))
 	tier.Invalidate(subject)
 	if l := lookup(t, tier, subject); len(l.Entries) != 1 {
 		t.Fatalf("after Invalidate: %d entries, want 1", len(l.Entries))
@@ -189,9 +185,7 @@ func TestInvalidationDuringLoad(t *testing.T) {
 	for hs.reads.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, blackEntry("e1", subject))
 	tier.Invalidate(subject)
 	close(hs.release)
 	if l := <-done; len(l.Entries) != 1 {
@@ -230,12 +224,8 @@ func TestLostReadingFlushes(t *testing.T) {
 	for i, s := range []string{b, b, b} {
 		es = append(es, blackEntry("e"+string(rune('0'+i)), s))
 	}
-	if err := st.InsertEntries(t.Context(), es); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("ea", a)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, es...)
+	insert(t, st, blackEntry("ea", a))
 	if err := tier.ReconcileNow(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -256,9 +246,7 @@ func TestStaleSetIsReadAgain(t *testing.T) {
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithMaxStaleness(10*time.Second), WithClock(clock))
 	subject := testenv.USCC(t, "91110000MA0000009")
 	lookup(t, tier, subject)
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, blackEntry("e1", subject))
 	now.Add(int64(6 * time.Second))
 	l := lookup(t, tier, subject)
 	if len(l.Entries) != 1 || !l.AsOf.Equal(clock()) {
@@ -276,9 +264,7 @@ func TestChecksDoNotModifySharedSets(t *testing.T) {
 	subject := testenv.USCC(t, "91110000MA0000010")
 	e := blackEntry("e1", subject)
 	e.ResponsiblePersons = []policy.ResponsiblePerson{{ID: "11010519491231002X", Role: policy.RoleLegalRepresentative}}
-	if err := st.InsertEntries(t.Context(), []policy.Entry{e, blackEntry("e2", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, e, blackEntry("e2", subject))
 	before := lookup(t, tier, subject).Entries
 	snapshot, err := encodeSet(&set{entries: before, loadedAt: 1})
 	if err != nil {

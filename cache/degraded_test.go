@@ -59,9 +59,7 @@ func TestDatabaseDown(t *testing.T) {
 	}
 
 	listed, clean := testenv.USCC(t, "91110000MA0000021"), testenv.USCC(t, "91110000MA0000022")
-	if err := direct.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", listed)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, direct, blackEntry("e1", listed))
 	// The reading that reports the insert drops any copy loaded before it:
 	// let it pass before warming the cache.
 	if err := tier.ReconcileNow(t.Context()); err != nil {

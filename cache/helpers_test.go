@@ -42,6 +42,19 @@ func sqliteStore(tb testing.TB) *sqlite.Store {
 	return s
 }
 
+// entryWriter is a store the tests write entries to.
+type entryWriter interface {
+	InsertEntries(context.Context, []policy.Entry) error
+}
+
+// insert writes entries to st, failing the test otherwise.
+func insert(tb testing.TB, st entryWriter, entries ...policy.Entry) {
+	tb.Helper()
+	if err := st.InsertEntries(tb.Context(), entries); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // redisServer is a redis-server of the test's own (testenv.StartRedis)
 // that the test can stop and start again.
 type redisServer struct{ *testenv.PrivateRedis }

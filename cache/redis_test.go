@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/credgate/credgate/internal/testenv"
-	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -82,11 +80,7 @@ func TestPubSubInvalidatesOtherReplicas(t *testing.T) {
 	lookup(t, a, subject)
 	waitFor(t, "A's fill", 5*time.Second, func() bool { return a.stats.fillsWritten.Load() == 1 })
 	lookup(t, b, subject) // B holds the clean set, from Redis
-	if err := stores[0].(interface {
-		InsertEntries(context.Context, []policy.Entry) error
-	}).InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, stores[0].(entryWriter), blackEntry("e1", subject))
 	a.Invalidate(subject)
 	took := waitFor(t, "B sees the entry", time.Second, func() bool { return len(lookup(t, b, subject).Entries) == 1 })
 	t.Logf("the change reached the other replica in %v", took)
@@ -120,11 +114,7 @@ func TestRedisDownAndBack(t *testing.T) {
 		t.Fatalf("status while Redis is down: %+v", st)
 	}
 	// A change while Redis is down reaches B through reconciliation.
-	if err := stores[0].(interface {
-		InsertEntries(context.Context, []policy.Entry) error
-	}).InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", warm)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, stores[0].(entryWriter), blackEntry("e1", warm))
 	a.Invalidate(warm)
 	waitFor(t, "B sees the change without Redis", 3*time.Second, func() bool { return len(lookup(t, b, warm).Entries) == 1 })
 
