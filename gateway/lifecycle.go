@@ -156,12 +156,21 @@ func (s *Server) listProceedings(kind service.ProceedingKind, field string) gin.
 			}
 			out = append(out, v)
 		}
-		resp := gin.H{field: out, "as_of": now}
-		if len(ps) == limit {
-			resp["next"] = ps[len(ps)-1].ID
-		}
+		resp := listing(field, out, ps, limit, func(p service.Proceeding) string { return p.ID })
+		resp["as_of"] = now
 		c.JSON(http.StatusOK, resp)
 	}
+}
+
+// listing is a page of a listing as answered: items under key and, when
+// the page is full (limit rows were read, so more may follow), the cursor
+// of the next page, taken from the last row read.
+func listing[T any](key string, items any, rows []T, limit int, cursor func(T) string) gin.H {
+	resp := gin.H{key: items}
+	if len(rows) == limit {
+		resp["next"] = cursor(rows[len(rows)-1])
+	}
+	return resp
 }
 
 // queryLimit reads ?limit= (default 100, at most MaxPage); on a bad value
