@@ -27,14 +27,12 @@ import (
 
 // benchSubjects are n valid organisation codes; every 4th is on the black
 // list in store.
-func benchSubjects(b *testing.B, store interface {
-	InsertEntries(context.Context, []policy.Entry) error
-}, prefix string, n int) []string {
+func benchSubjects(b *testing.B, store entryWriter, prefix string, n int) []string {
 	b.Helper()
 	var subjects []string
 	var es []policy.Entry
 	for i := range n {
-		s := org(b, fmt.Sprintf("%s%07d", prefix, i))
+		s := testenv.USCC(b, fmt.Sprintf("%s%07d", prefix, i))
 		subjects = append(subjects, s)
 		if i%4 == 0 {
 			es = append(es, blackEntry(fmt.Sprintf("b-%s-%d", prefix, i), s))
@@ -204,7 +202,7 @@ func BenchmarkLookup(b *testing.B) {
 		for b.Loop() {
 			// A subject nobody read: neither here nor in Redis.
 			b.StopTimer()
-			s := org(b, fmt.Sprintf("91110000MD%07d", i))
+			s := testenv.USCC(b, fmt.Sprintf("91110000MD%07d", i))
 			b.StartTimer()
 			i++
 			t0 := time.Now()
@@ -302,7 +300,7 @@ func BenchmarkCheck(b *testing.B) {
 			n++
 			i := n
 			mu.Unlock()
-			return org(b, fmt.Sprintf("91110000MF%07d", i))
+			return testenv.USCC(b, fmt.Sprintf("91110000MF%07d", i))
 		}, newBenchTier(b, fmt.Sprintf("bc%d", rand.Int())))
 	})
 }

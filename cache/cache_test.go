@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -60,7 +61,7 @@ func TestLocalHitAndCleanSubjectsAreCached(t *testing.T) {
 	st := sqliteStore(t)
 	cs := &countingStore{EntryLookup: st}
 	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
-	clean := org(t, "91110000MA0000001")
+	clean := testenv.USCC(t, "91110000MA0000001")
 	before := time.Now()
 	if l := lookup(t, tier, clean); len(l.Entries) != 0 || l.AsOf.Before(before.Add(-time.Second)) {
 		t.Fatalf("clean subject: %d entries as of %v", len(l.Entries), l.AsOf)
@@ -86,11 +87,9 @@ func TestReconcileCatchesWritesWithoutHook(t *testing.T) {
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithClock(clock))
-	subject := org(t, "91110000MA0000002")
+	subject := testenv.USCC(t, "91110000MA0000002")
 	loaded := lookup(t, tier, subject).AsOf
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, blackEntry("e1", subject))
 	if l := lookup(t, tier, subject); len(l.Entries) != 0 {
 		t.Fatal("the cache saw a write before reconciling: the test does not test anything")
 	}
@@ -124,11 +123,9 @@ func TestInvalidateDropsLocalCopy(t *testing.T) {
 	t.Parallel()
 	st := sqliteStore(t)
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour))
-	subject := org(t, "91110000MA0000003")
+	subject := testenv.USCC(t, "91110000MA0000003")
 	lookup(t, tier, subject)
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, blackEntry("e1", subject))
 	tier.Invalidate(subject)
 	if l := lookup(t, tier, subject); len(l.Entries) != 1 {
 		t.Fatalf("after Invalidate: %d entries, want 1", len(l.Entries))
@@ -140,7 +137,7 @@ func TestConcurrentMissesLoadOnce(t *testing.T) {
 	st := sqliteStore(t)
 	cs := &countingStore{EntryLookup: st, gate: make(chan struct{})}
 	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
-	subject := org(t, "91110000MA0000004")
+	subject := testenv.USCC(t, "91110000MA0000004")
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() { lookup(t, tier, subject) })
@@ -179,7 +176,7 @@ func TestInvalidationDuringLoad(t *testing.T) {
 	st := sqliteStore(t)
 	hs := &heldStore{EntryLookup: st, release: make(chan struct{})}
 	tier := newTier(t, hs, st, WithReconcileInterval(time.Hour))
-	subject := org(t, "91110000MA0000005")
+	subject := testenv.USCC(t, "91110000MA0000005")
 	done := make(chan service.Lookup, 1)
 	go func() {
 		l, _ := tier.LookupEntries(t.Context(), subject)
@@ -188,9 +185,7 @@ func TestInvalidationDuringLoad(t *testing.T) {
 	for hs.reads.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, blackEntry("e1", subject))
 	tier.Invalidate(subject)
 	close(hs.release)
 	if l := <-done; len(l.Entries) != 1 {
@@ -207,7 +202,7 @@ func TestStoreErrorIsNotCached(t *testing.T) {
 	cs := &countingStore{EntryLookup: st}
 	cs.fail.Store(true)
 	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour))
-	subject := org(t, "91110000MA0000006")
+	subject := testenv.USCC(t, "91110000MA0000006")
 	if _, err := tier.LookupEntries(t.Context(), subject); !errors.Is(err, errInjected) {
 		t.Fatalf("lookup with a failing store: %v", err)
 	}
@@ -223,18 +218,14 @@ func TestLostReadingFlushes(t *testing.T) {
 	t.Parallel()
 	st := sqliteStore(t)
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithChangeLimit(2))
-	a, b := org(t, "91110000MA0000007"), org(t, "91110000MA0000008")
+	a, b := testenv.USCC(t, "91110000MA0000007"), testenv.USCC(t, "91110000MA0000008")
 	lookup(t, tier, a)
 	var es []policy.Entry
 	for i, s := range []string{b, b, b} {
 		es = append(es, blackEntry("e"+string(rune('0'+i)), s))
 	}
-	if err := st.InsertEntries(t.Context(), es); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("ea", a)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, es...)
+	insert(t, st, blackEntry("ea", a))
 	if err := tier.ReconcileNow(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -253,11 +244,9 @@ func TestStaleSetIsReadAgain(t *testing.T) {
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithMaxStaleness(10*time.Second), WithClock(clock))
-	subject := org(t, "91110000MA0000009")
+	subject := testenv.USCC(t, "91110000MA0000009")
 	lookup(t, tier, subject)
-	if err := st.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, blackEntry("e1", subject))
 	now.Add(int64(6 * time.Second))
 	l := lookup(t, tier, subject)
 	if len(l.Entries) != 1 || !l.AsOf.Equal(clock()) {
@@ -272,12 +261,10 @@ func TestChecksDoNotModifySharedSets(t *testing.T) {
 	t.Parallel()
 	st := sqliteStore(t)
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour))
-	subject := org(t, "91110000MA0000010")
+	subject := testenv.USCC(t, "91110000MA0000010")
 	e := blackEntry("e1", subject)
 	e.ResponsiblePersons = []policy.ResponsiblePerson{{ID: "11010519491231002X", Role: policy.RoleLegalRepresentative}}
-	if err := st.InsertEntries(t.Context(), []policy.Entry{e, blackEntry("e2", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, st, e, blackEntry("e2", subject))
 	before := lookup(t, tier, subject).Entries
 	snapshot, err := encodeSet(&set{entries: before, loadedAt: 1})
 	if err != nil {

@@ -58,10 +58,8 @@ func TestDatabaseDown(t *testing.T) {
 		return a
 	}
 
-	listed, clean := org(t, "91110000MA0000021"), org(t, "91110000MA0000022")
-	if err := direct.InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", listed)}); err != nil {
-		t.Fatal(err)
-	}
+	listed, clean := testenv.USCC(t, "91110000MA0000021"), testenv.USCC(t, "91110000MA0000022")
+	insert(t, direct, blackEntry("e1", listed))
 	// The reading that reports the insert drops any copy loaded before it:
 	// let it pass before warming the cache.
 	if err := tier.ReconcileNow(t.Context()); err != nil {
@@ -77,7 +75,7 @@ func TestDatabaseDown(t *testing.T) {
 
 	px.cut()
 	cutAt := time.Now()
-	if _, err := check(org(t, "91110000MA0000023")); !errors.Is(err, service.ErrDataUnavailable) {
+	if _, err := check(testenv.USCC(t, "91110000MA0000023")); !errors.Is(err, service.ErrDataUnavailable) {
 		t.Fatalf("a subject never cached, database down: %v, want ErrDataUnavailable", err)
 	}
 	var asOf time.Time

@@ -42,6 +42,19 @@ func sqliteStore(tb testing.TB) *sqlite.Store {
 	return s
 }
 
+// entryWriter is a store the tests write entries to.
+type entryWriter interface {
+	InsertEntries(context.Context, []policy.Entry) error
+}
+
+// insert writes entries to st, failing the test otherwise.
+func insert(tb testing.TB, st entryWriter, entries ...policy.Entry) {
+	tb.Helper()
+	if err := st.InsertEntries(tb.Context(), entries); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // redisServer is a redis-server of the test's own (testenv.StartRedis)
 // that the test can stop and start again.
 type redisServer struct{ *testenv.PrivateRedis }
@@ -132,19 +145,6 @@ func (p *proxy) cut() {
 		c.Close()
 	}
 	clear(p.conns)
-}
-
-// org returns a valid Unified Social Credit Code ending the 17 characters
-// of prefix with the right check character.
-func org(tb testing.TB, prefix string) string {
-	tb.Helper()
-	for _, c := range "0123456789ABCDEFGHJKLMNPQRTUWXY" {
-		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
-			return id.Value
-		}
-	}
-	tb.Fatalf("no valid code starts with %s", prefix)
-	return ""
 }
 
 // blackEntry is a serious-dishonesty entry on subject, published a day

@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/credgate/credgate/internal/testenv"
-	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -45,7 +43,7 @@ func TestRedisTierSharedBetweenReplicas(t *testing.T) {
 	rs := startRedis(t)
 	tiers, _ := replicas(t, rs, 2, WithReconcileInterval(time.Hour))
 	a, b := tiers[0], tiers[1]
-	subject := org(t, "91110000MA0000011")
+	subject := testenv.USCC(t, "91110000MA0000011")
 	lookup(t, a, subject)
 	waitFor(t, "A's fill", 5*time.Second, func() bool { return a.stats.fillsWritten.Load() == 1 })
 	before := b.Stats()
@@ -63,7 +61,7 @@ func TestRedisTierSharedBetweenReplicas(t *testing.T) {
 	}
 	// A full miss: one round trip on the lookup's path.
 	before = a.Stats()
-	lookup(t, a, org(t, "91110000MA0000012"))
+	lookup(t, a, testenv.USCC(t, "91110000MA0000012"))
 	if rt := a.Stats().RedisRoundTrips[pathLookup] - before.RedisRoundTrips[pathLookup]; rt != 1 {
 		t.Fatalf("a full miss took %d Redis round trips on its path, want 1", rt)
 	}
@@ -78,15 +76,11 @@ func TestPubSubInvalidatesOtherReplicas(t *testing.T) {
 	tiers, stores := replicas(t, rs, 2, WithReconcileInterval(time.Hour))
 	a, b := tiers[0], tiers[1]
 	waitFor(t, "B subscribed", 5*time.Second, func() bool { return b.redis.subscribed.Load() })
-	subject := org(t, "91110000MA0000013")
+	subject := testenv.USCC(t, "91110000MA0000013")
 	lookup(t, a, subject)
 	waitFor(t, "A's fill", 5*time.Second, func() bool { return a.stats.fillsWritten.Load() == 1 })
 	lookup(t, b, subject) // B holds the clean set, from Redis
-	if err := stores[0].(interface {
-		InsertEntries(context.Context, []policy.Entry) error
-	}).InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", subject)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, stores[0].(entryWriter), blackEntry("e1", subject))
 	a.Invalidate(subject)
 	took := waitFor(t, "B sees the entry", time.Second, func() bool { return len(lookup(t, b, subject).Entries) == 1 })
 	t.Logf("the change reached the other replica in %v", took)
@@ -101,16 +95,16 @@ func TestRedisDownAndBack(t *testing.T) {
 	rs := startRedis(t)
 	tiers, stores := replicas(t, rs, 2, WithReconcileInterval(200*time.Millisecond), WithRedisBreaker(2, 300*time.Millisecond))
 	a, b := tiers[0], tiers[1]
-	warm := org(t, "91110000MA0000014")
+	warm := testenv.USCC(t, "91110000MA0000014")
 	lookup(t, a, warm)
 	waitFor(t, "A's fill", 5*time.Second, func() bool { return a.stats.fillsWritten.Load() >= 1 })
 
 	rs.stop()
 	errorsBefore := a.Stats().Errors
 	for i := range 20 {
-		lookup(t, a, warm)                                     // a local hit
-		lookup(t, a, org(t, fmt.Sprintf("91110000MB%07d", i))) // a full miss: to the store
-		lookup(t, b, warm)                                     // B's miss: the store, Redis being down
+		lookup(t, a, warm)                                              // a local hit
+		lookup(t, a, testenv.USCC(t, fmt.Sprintf("91110000MB%07d", i))) // a full miss: to the store
+		lookup(t, b, warm)                                              // B's miss: the store, Redis being down
 	}
 	if a.Stats().Errors != errorsBefore {
 		t.Fatal("lookups failed while Redis was down")
@@ -120,11 +114,7 @@ func TestRedisDownAndBack(t *testing.T) {
 		t.Fatalf("status while Redis is down: %+v", st)
 	}
 	// A change while Redis is down reaches B through reconciliation.
-	if err := stores[0].(interface {
-		InsertEntries(context.Context, []policy.Entry) error
-	}).InsertEntries(t.Context(), []policy.Entry{blackEntry("e1", warm)}); err != nil {
-		t.Fatal(err)
-	}
+	insert(t, stores[0].(entryWriter), blackEntry("e1", warm))
 	a.Invalidate(warm)
 	waitFor(t, "B sees the change without Redis", 3*time.Second, func() bool { return len(lookup(t, b, warm).Entries) == 1 })
 
@@ -141,7 +131,7 @@ func TestRedisDownAndBack(t *testing.T) {
 		return true
 	})
 	t.Logf("the tier recovered %v after Redis came back", took)
-	fresh := org(t, "91110000MA0000015")
+	fresh := testenv.USCC(t, "91110000MA0000015")
 	lookup(t, a, fresh)
 	waitFor(t, "a fill after recovery", 5*time.Second, func() bool {
 		v, _ := redis.NewClient(rs.options()).Get(t.Context(), a.redis.valueKey(fresh)).Result()
@@ -161,7 +151,7 @@ func TestFillAfterInvalidationIsDropped(t *testing.T) {
 	rs := startRedis(t)
 	st := sqliteStore(t)
 	tier := newTier(t, st, st, WithRedis(rs.options()), WithPrefix("f"), WithReconcileInterval(time.Hour))
-	subject := org(t, "91110000MA0000016")
+	subject := testenv.USCC(t, "91110000MA0000016")
 	s, ticket := tier.redis.get(t.Context(), subject)
 	if s != nil || ticket == nil {
 		t.Fatalf("get on an empty Redis: %v %v", s, ticket)
@@ -191,7 +181,7 @@ func TestDistrustedValuesAreMisses(t *testing.T) {
 	rs := startRedis(t)
 	st := sqliteStore(t)
 	tier := newTier(t, st, st, WithRedis(rs.options()), WithPrefix("d"), WithReconcileInterval(time.Hour))
-	subject := org(t, "91110000MA0000017")
+	subject := testenv.USCC(t, "91110000MA0000017")
 	_, ticket := tier.redis.get(t.Context(), subject)
 	tier.redis.fill(subject, &set{loadedAt: time.Now().Add(-time.Second).UnixNano()}, ticket)
 	waitFor(t, "the fill", 5*time.Second, func() bool { s, _ := tier.redis.get(t.Context(), subject); return s != nil })

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // A tier over a client shared with others (serve's one Redis client) talks
@@ -24,7 +26,7 @@ func TestSharedRedisClient(t *testing.T) {
 	a.Start(t.Context())
 	b := newTier(t, st, st, WithRedis(rs.options()), WithPrefix("s"), WithReconcileInterval(time.Hour))
 
-	subject := org(t, "91110000MA0000021")
+	subject := testenv.USCC(t, "91110000MA0000021")
 	lookup(t, a, subject)
 	waitFor(t, "A's fill", 5*time.Second, func() bool { return a.stats.fillsWritten.Load() == 1 })
 	before := b.Stats()

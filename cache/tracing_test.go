@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/credgate/credgate/internal/telemetry/spans"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 func spanAttr(s tracetest.SpanStub, k attribute.Key) attribute.Value {
@@ -33,7 +34,7 @@ func TestTracingNamesTheTier(t *testing.T) {
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	st := sqliteStore(t)
 	tier := newTier(t, st, st, WithRedis(rs.options()), WithPrefix("t"), WithReconcileInterval(time.Hour), WithTracerProvider(tp))
-	subject := org(t, "91110000MA0000021")
+	subject := testenv.USCC(t, "91110000MA0000021")
 
 	lookup(t, tier, subject) // a miss everywhere: the store answers and fills Redis
 	waitFor(t, "the fill", 5*time.Second, func() bool { return tier.stats.fillsWritten.Load() == 1 })
@@ -93,7 +94,7 @@ func TestTracingNamesTheTier(t *testing.T) {
 func TestLocalHitWithoutTracingDoesNotAllocate(t *testing.T) {
 	st := sqliteStore(t)
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour))
-	subject := org(t, "91110000MA0000022")
+	subject := testenv.USCC(t, "91110000MA0000022")
 	lookup(t, tier, subject)
 	ctx := t.Context()
 	if n := testing.AllocsPerRun(100, func() { _, _ = tier.LookupEntries(ctx, subject) }); n != 0 {

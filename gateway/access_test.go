@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -121,7 +120,7 @@ func (h *harness) adminActs() []service.AuditBody {
 
 func TestPartnerLifecycle(t *testing.T) {
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA0010001")
+	clean := testenv.USCC(t, "91110000MA0010001")
 	created := h.createPartner(map[string]any{"name": "某市公共资源交易中心", "actions": []string{"public_tendering"}})
 	id, secret := created["client_id"].(string), created["client_secret"].(string)
 	if created["token_endpoint_auth_method"] != "client_secret_basic" || created["visibility"] != "standard" {
@@ -241,7 +240,7 @@ func TestPartnerLifecycle(t *testing.T) {
 
 func TestEntryActsInEvidence(t *testing.T) {
 	h := newHarness(t)
-	listed := completeUSCC(t, "91440300MA5A00002")
+	listed := testenv.USCC(t, "91440300MA5A00002")
 	res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, blackEntry(listed))
 	if res.Status != http.StatusCreated {
 		t.Fatalf("create entry: %d %s", res.Status, res.Body)
@@ -326,7 +325,7 @@ func TestAdminActsEndpoint(t *testing.T) {
 
 func TestVisibilityAndScopes(t *testing.T) {
 	h := newHarness(t)
-	org := completeUSCC(t, "91350100MA0000003")
+	org := testenv.USCC(t, "91350100MA0000003")
 	person := "11010519491231002X"
 	entry := blackEntry(org)
 	entry["responsible_persons"] = []map[string]string{{"id": person, "role": "legal_representative"}}
@@ -426,7 +425,7 @@ func TestVisibilityAndScopes(t *testing.T) {
 
 func TestRoles(t *testing.T) {
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA0000004")
+	clean := testenv.USCC(t, "91110000MA0000004")
 	aud := h.createPartner(map[string]any{"name": "审计署", "role": "auditor"})
 	audTok := h.token(aud["client_id"].(string), aud["client_secret"].(string))
 	partnerID, partnerTok := h.partner("某银行", "bank_credit")
@@ -457,7 +456,7 @@ func TestRoles(t *testing.T) {
 
 func TestRateLimitHeadersAndQuota(t *testing.T) {
 	h := newHarness(t, withLimiter(t, "1000-M"))
-	clean := completeUSCC(t, "91110000MA0000005")
+	clean := testenv.USCC(t, "91110000MA0000005")
 	small := h.createPartner(map[string]any{"name": "小额度", "actions": []string{"bank_credit"}, "rate_limit": "3-M"})
 	smallTok := h.token(small["client_id"].(string), small["client_secret"].(string))
 	_, otherTok := h.partner("其他伙伴", "bank_credit")
@@ -496,27 +495,15 @@ func TestRateLimitHeadersAndQuota(t *testing.T) {
 		http.StatusTooManyRequests, "rate_limited")
 }
 
-// deadRedisAddr is an address where nothing listens.
-func deadRedisAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestRateLimitWithRedisDown(t *testing.T) {
-	client := redis.NewClient(&redis.Options{Addr: deadRedisAddr(t), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	client := redis.NewClient(&redis.Options{Addr: testenv.FreeAddr(t), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer client.Close()
 	l, err := gateway.NewRateLimiter("4-M", gateway.WithRedisStore(client, "credgate-test:"+randHex()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, withGateway(gateway.WithRateLimiter(l)))
-	clean := completeUSCC(t, "91110000MA0000006")
+	clean := testenv.USCC(t, "91110000MA0000006")
 	_, tok := h.partner("某银行", "bank_credit")
 	// Checks keep flowing, with headers, counted in this replica's memory.
 	for i := range 4 {
@@ -596,7 +583,7 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 	la, lb := limiter(), limiter()
 	a := newHarness(t, withGateway(gateway.WithRateLimiter(la)))
 	b := secondServer(t, a, lb)
-	clean := completeUSCC(t, "91110000MA0000007")
+	clean := testenv.USCC(t, "91110000MA0000007")
 	_, tok := a.partner("某银行", "bank_credit")
 	// The Redis store is built in the background on first use: wait for it
 	// so the first requests are not counted in memory.
@@ -698,7 +685,7 @@ func edJWK(pub ed25519.PublicKey, kid string) map[string]any {
 func TestPrivateKeyJWT(t *testing.T) {
 	const endpoint = "https://credgate.example.gov.cn/v1/oauth/token"
 	h := newHarness(t, withTokens(access.WithAssertionAudiences(endpoint)))
-	clean := completeUSCC(t, "91110000MA0000008")
+	clean := testenv.USCC(t, "91110000MA0000008")
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	created := h.createPartner(map[string]any{"name": "某银行(密钥)", "actions": []string{"bank_credit"},
 		"jwks": map[string]any{"keys": []any{edJWK(pub, "bank-2026")}}})
@@ -798,7 +785,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 func TestJWKSAndSigningKeyRotation(t *testing.T) {
 	oldPub, oldKey, _ := ed25519.GenerateKey(rand.Reader)
 	h := newHarness(t, withTokens(access.WithVerificationKeys(oldPub)))
-	clean := completeUSCC(t, "91110000MA0000009")
+	clean := testenv.USCC(t, "91110000MA0000009")
 	res := h.doJSON(http.MethodGet, "/.well-known/jwks.json", "", nil)
 	if res.Status != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/jwk-set+json") {
 		t.Fatalf("jwks: %d %v", res.Status, res.Header)
@@ -844,7 +831,7 @@ func TestJWKSAndSigningKeyRotation(t *testing.T) {
 
 func TestTokenAttacksBeyondTheBasics(t *testing.T) {
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA0000010")
+	clean := testenv.USCC(t, "91110000MA0000010")
 	body := checkBody(clean, "government_procurement")
 	check := func(tok string) response { return h.doJSON(http.MethodPost, "/v1/checks", tok, body) }
 	now := time.Now()
@@ -909,7 +896,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	defer slog.SetDefault(old)
 
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA0000011")
+	clean := testenv.USCC(t, "91110000MA0000011")
 	created := h.createPartner(map[string]any{"name": "某银行", "actions": []string{"bank_credit"}})
 	id, secret := created["client_id"].(string), created["client_secret"].(string)
 	tok := h.token(id, secret)

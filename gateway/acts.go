@@ -54,9 +54,5 @@ func (s *Server) listActs(c *gin.Context) {
 		}
 		out[i] = v
 	}
-	resp := gin.H{"acts": out}
-	if len(acts) == limit {
-		resp["next"] = strconv.FormatUint(acts[len(acts)-1].LogIndex, 10)
-	}
-	c.JSON(http.StatusOK, resp)
+	c.JSON(http.StatusOK, listing("acts", out, acts, limit, func(a service.ActView) string { return strconv.FormatUint(a.LogIndex, 10) }))
 }

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // Answers are written from reused buffers (answerbuf.go): checks answered
@@ -15,14 +17,14 @@ import (
 // outcome and receipt, never bytes of another answer.
 func TestConcurrentAnswersKeepTheirOwnBytes(t *testing.T) {
 	h := newHarness(t)
-	listed := completeUSCC(t, "91110108MA01ABCD1")
+	listed := testenv.USCC(t, "91110108MA01ABCD1")
 	if res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, blackEntry(listed)); res.Status != http.StatusCreated {
 		t.Fatalf("create entry: %d %s", res.Status, res.Body)
 	}
 	_, tok := h.partner("并发", "government_procurement")
 	subjects := []string{listed}
 	for i := range 5 {
-		subjects = append(subjects, completeUSCC(t, fmt.Sprintf("91310000MA1FL%04d", i)))
+		subjects = append(subjects, testenv.USCC(t, fmt.Sprintf("91310000MA1FL%04d", i)))
 	}
 	const workers, each = 6, 20
 	var (

@@ -14,6 +14,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -92,7 +93,7 @@ func TestDepartmentSubscriptions(t *testing.T) {
 		t.Fatalf("subscribe the other: %d %s", res.Status, res.Body)
 	}
 
-	subject := completeUSCC(t, "91110108MA01DEPT1")
+	subject := testenv.USCC(t, "91110108MA01DEPT1")
 	if res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, blackEntry(subject)); res.Status != http.StatusCreated {
 		t.Fatalf("create entry: %d %s", res.Status, res.Body)
 	}
@@ -132,7 +133,7 @@ func TestDepartmentSubscriptions(t *testing.T) {
 		len(res.json(t)["authorities"].([]any)) != 0 {
 		t.Fatalf("unsubscribe: %d %s", res.Status, res.Body)
 	}
-	if res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, blackEntry(completeUSCC(t, "91110108MA01DEPT2"))); res.Status != http.StatusCreated {
+	if res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, blackEntry(testenv.USCC(t, "91110108MA01DEPT2"))); res.Status != http.StatusCreated {
 		t.Fatalf("create entry: %d %s", res.Status, res.Body)
 	}
 	h.fanOut()

@@ -13,23 +13,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/credgate/credgate/gateway"
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 const uscAlphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-
-// completeUSCC finds the check character for a 17-character prefix by
-// asking the parser, so the tests need no second implementation.
-func completeUSCC(t *testing.T, prefix string) string {
-	t.Helper()
-	for _, c := range uscAlphabet {
-		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
-			return id.Value
-		}
-	}
-	t.Fatalf("no check character completes %s", prefix)
-	return ""
-}
 
 // wrongCheck returns code with a different, wrong check character.
 func wrongCheck(code string) string {
@@ -57,8 +44,8 @@ func blackEntry(subject string) map[string]any {
 
 func TestCheckPathEndToEnd(t *testing.T) {
 	h := newHarness(t)
-	listed := completeUSCC(t, "91110108MA01ABCD1")
-	clean := completeUSCC(t, "91310000MA1FL0000")
+	listed := testenv.USCC(t, "91110108MA01ABCD1")
+	clean := testenv.USCC(t, "91310000MA1FL0000")
 
 	res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, blackEntry(listed))
 	if res.Status != http.StatusCreated {
@@ -162,8 +149,8 @@ func TestCheckPathEndToEnd(t *testing.T) {
 
 func TestBatchCheck(t *testing.T) {
 	h := newHarness(t)
-	listed := completeUSCC(t, "91440300MA5DXXXX0")
-	clean := completeUSCC(t, "91440300MA5DYYYY0")
+	listed := testenv.USCC(t, "91440300MA5DXXXX0")
+	clean := testenv.USCC(t, "91440300MA5DYYYY0")
 	if res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, blackEntry(listed)); res.Status != http.StatusCreated {
 		t.Fatalf("create entry: %d %s", res.Status, res.Body)
 	}
@@ -208,7 +195,7 @@ func TestBatchCheck(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA00AAAA0")
+	clean := testenv.USCC(t, "91110000MA00AAAA0")
 	_, tok := h.partner("某市行政审批局", "administrative_licensing")
 	check := func(body any) response { return h.doJSON(http.MethodPost, "/v1/checks", tok, body) }
 
@@ -248,7 +235,7 @@ func TestBadInput(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA00BBBB0")
+	clean := testenv.USCC(t, "91110000MA00BBBB0")
 	body := map[string]any{"subject": map[string]string{"id": clean}, "action": "government_procurement"}
 	check := func(tok string) response { return h.doJSON(http.MethodPost, "/v1/checks", tok, body) }
 

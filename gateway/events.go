@@ -259,11 +259,7 @@ func (s *Server) listDeliveries(c *gin.Context) {
 			Kind: string(d.Event.Kind), State: d.State, Attempts: d.Attempts, NextAt: d.NextAt, LastStatus: d.LastStatus,
 			LastError: d.LastError, UpdatedAt: d.UpdatedAt}
 	}
-	resp := gin.H{"deliveries": out}
-	if len(ds) == limit {
-		resp["next"] = out[len(out)-1].Cursor
-	}
-	c.JSON(http.StatusOK, resp)
+	c.JSON(http.StatusOK, listing("deliveries", out, out, limit, func(d deliveryView) string { return d.Cursor }))
 }
 
 func (s *Server) replayDeliveries(c *gin.Context) {

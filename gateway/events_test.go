@@ -15,6 +15,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -62,8 +63,8 @@ func (h *pushHarness) fanOut() {
 // administrator; bad input is refused with its problem code.
 func TestPushEndpoints(t *testing.T) {
 	h := newPushHarness(t)
-	checked := completeUSCC(t, "91110108MA01ABCD1")
-	watched := completeUSCC(t, "91310000MA1FL0000")
+	checked := testenv.USCC(t, "91110108MA01ABCD1")
+	watched := testenv.USCC(t, "91310000MA1FL0000")
 	clientID, tok := h.partner("银行", "government_procurement")
 
 	res := h.do(http.MethodGet, gateway.WebhookKeysPath, "", "", nil)

@@ -19,7 +19,7 @@ import (
 func TestExpiredTokenIsToldApartFromForged(t *testing.T) {
 	clk := testenv.NewClock(time.Now())
 	h := newHarness(t, withTokens(access.WithClock(clk.Now), access.WithTTL(time.Minute)))
-	clean := completeUSCC(t, "91110000MA0000011")
+	clean := testenv.USCC(t, "91110000MA0000011")
 	_, tok := h.partner("某银行", "bank_credit")
 	check := func(tok string) response {
 		return h.doJSON(http.MethodPost, "/v1/checks", tok, checkBody(clean, "bank_credit"))

@@ -116,11 +116,7 @@ func (s *Server) listFeedback(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	resp := gin.H{"feedback": out}
-	if len(out) == limit {
-		resp["next"] = strconv.FormatUint(out[len(out)-1].Receipt.LogIndex, 10)
-	}
-	c.JSON(http.StatusOK, resp)
+	c.JSON(http.StatusOK, listing("feedback", out, out, limit, func(f service.FeedbackView) string { return strconv.FormatUint(f.Receipt.LogIndex, 10) }))
 }
 
 func (s *Server) overdueFeedback(c *gin.Context) {
@@ -133,11 +129,7 @@ func (s *Server) overdueFeedback(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	resp := gin.H{"overdue": out}
-	if len(out) == limit {
-		resp["next"] = strconv.FormatInt(out[len(out)-1].LogIndex, 10)
-	}
-	c.JSON(http.StatusOK, resp)
+	c.JSON(http.StatusOK, listing("overdue", out, out, limit, func(o service.OverdueView) string { return strconv.FormatInt(o.LogIndex, 10) }))
 }
 
 func (s *Server) statistics(c *gin.Context) {
@@ -261,11 +253,7 @@ func (s *Server) listCommitments(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	resp := gin.H{"commitments": out}
-	if len(out) == limit {
-		resp["next"] = out[len(out)-1].ID
-	}
-	c.JSON(http.StatusOK, resp)
+	c.JSON(http.StatusOK, listing("commitments", out, out, limit, func(v service.CommitmentView) string { return v.ID }))
 }
 
 func (s *Server) getCommitment(c *gin.Context) {

@@ -14,7 +14,7 @@ import (
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/sqlitetest"
-	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
@@ -116,12 +116,5 @@ func (hb *handlerBench) do(b *testing.B, path string, body []byte) {
 // benchUSCC is a valid unified social credit code, distinct for each i.
 func benchUSCC(b *testing.B, i int) string {
 	const alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-	prefix := "91110108MB" + strings.Repeat("0", 6) + string(alphabet[i])
-	for _, c := range alphabet {
-		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
-			return id.Value
-		}
-	}
-	b.Fatalf("no check character completes %s", prefix)
-	return ""
+	return testenv.USCC(b, "91110108MB"+strings.Repeat("0", 6)+string(alphabet[i]))
 }

@@ -264,11 +264,7 @@ func (s *Server) listEntries(c *gin.Context) {
 	for i, e := range entries {
 		out[i] = viewEntry(e, now)
 	}
-	resp := gin.H{"entries": out}
-	if len(entries) == limit {
-		resp["next"] = entries[len(entries)-1].ID
-	}
-	c.JSON(http.StatusOK, resp)
+	c.JSON(http.StatusOK, listing("entries", out, entries, limit, func(e policy.Entry) string { return e.ID }))
 }
 
 func (s *Server) getEntry(c *gin.Context) {

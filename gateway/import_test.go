@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 func TestImportAllOrNothing(t *testing.T) {
 	h := newHarness(t)
-	a := completeUSCC(t, "91110000MA00MPRA0")
-	b := completeUSCC(t, "91110000MA00MPRB0")
+	a := testenv.USCC(t, "91110000MA00MPRA0")
+	b := testenv.USCC(t, "91110000MA00MPRB0")
 	header := "subject_id,list,originating_department,reason,legal_basis,decided_at,published_at,responsible_persons\n"
 	good := fmt.Sprintf("%s,safety_production_blacklist,应急管理部,重大事故,《安全生产法》,2026-01-01,2026-01-02,legal_representative:11010519491231002X\n", a)
 	bad := fmt.Sprintf("%s,safety_production_blacklist,应急管理部,重大事故,《安全生产法》,2026-01-01,2026-01-02,\n", wrongCheck(b)) +

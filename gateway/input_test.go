@@ -11,11 +11,12 @@ import (
 	"testing"
 
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 func TestJSONEndpointsRequireJSON(t *testing.T) {
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA0000005")
+	clean := testenv.USCC(t, "91110000MA0000005")
 	_, tok := h.partner("媒体类型", "bank_credit")
 	body := []byte(`{"subject":{"id":"` + clean + `"},"action":"bank_credit"}`)
 	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8"} {
@@ -36,7 +37,7 @@ func TestJSONEndpointsRequireJSON(t *testing.T) {
 
 func TestJSONBodiesDecodedStrictly(t *testing.T) {
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA0000005")
+	clean := testenv.USCC(t, "91110000MA0000005")
 	_, tok := h.partner("严格解码", "bank_credit")
 	cases := []struct{ body, code, field string }{
 		{`{"subject":{"id":"` + clean + `"},"Action":"bank_credit"}`, "invalid_json", "Action"},
@@ -56,7 +57,7 @@ func TestJSONBodiesDecodedStrictly(t *testing.T) {
 
 func TestOverlongHeadersAnsweredAsProblems(t *testing.T) {
 	h := newHarness(t)
-	clean := completeUSCC(t, "91110000MA0000005")
+	clean := testenv.USCC(t, "91110000MA0000005")
 	_, tok := h.partner("长首部", "bank_credit")
 	body := []byte(`{"subject":{"id":"` + clean + `"},"action":"bank_credit"}`)
 
@@ -127,7 +128,7 @@ func expectOAuth(t *testing.T, status int, hdr http.Header, b []byte) string {
 // for work accepted.
 func TestRejectedWorkIsNotCharged(t *testing.T) {
 	h := newHarness(t, withLimiter(t, "1000-M"))
-	clean := completeUSCC(t, "91110000MA0000005")
+	clean := testenv.USCC(t, "91110000MA0000005")
 	small := h.createPartner(map[string]any{"name": "小额度", "actions": []string{"bank_credit"}, "rate_limit": "3-M"})
 	tok := h.token(small["client_id"].(string), small["client_secret"].(string))
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -24,15 +25,17 @@ func WithLifecycle(l *service.Lifecycle) Option { return func(s *Server) { s.lif
 // they answer 503 lifecycle_unavailable. admin is the administrators'
 // group, audit the group administrators and auditors share.
 func (s *Server) mountLifecycle(authed, admin, audit *gin.RouterGroup) {
+	type L = service.Lifecycle
+	created, decided := http.StatusCreated, http.StatusOK
 	// gin allows these beside POST /entries/:id (the :verb route): a static
 	// segment after the same parameter.
-	admin.POST("/entries/:id/objections", limitBody(MaxJSONBody), s.needLifecycle, s.fileObjection)
-	admin.POST("/entries/:id/repairs", limitBody(MaxJSONBody), s.needLifecycle, s.applyRepair)
-	admin.POST("/entries/:id/exits", limitBody(MaxJSONBody), s.needLifecycle, s.applyExit)
-	admin.POST("/objections/:id/decision", limitBody(MaxJSONBody), s.needLifecycle, s.decideObjection)
-	admin.POST("/repairs/:id/review", limitBody(MaxJSONBody), s.needLifecycle, s.reviewRepair)
-	admin.POST("/repairs/:id/decision", limitBody(MaxJSONBody), s.needLifecycle, s.decideRepair)
-	admin.POST("/exits/:id/decision", limitBody(MaxJSONBody), s.needLifecycle, s.decideExit)
+	admin.POST("/entries/:id/objections", limitBody(MaxJSONBody), s.needLifecycle, proceed(s, created, (*L).FileObjection, nil))
+	admin.POST("/entries/:id/repairs", limitBody(MaxJSONBody), s.needLifecycle, proceed(s, created, (*L).ApplyRepair, nil))
+	admin.POST("/entries/:id/exits", limitBody(MaxJSONBody), s.needLifecycle, proceed(s, created, (*L).ApplyExit, nil))
+	admin.POST("/objections/:id/decision", limitBody(MaxJSONBody), s.needLifecycle, proceed(s, decided, (*L).DecideObjection, entryError))
+	admin.POST("/repairs/:id/review", limitBody(MaxJSONBody), s.needLifecycle, proceed(s, decided, (*L).ReviewRepair, nil))
+	admin.POST("/repairs/:id/decision", limitBody(MaxJSONBody), s.needLifecycle, proceed(s, decided, (*L).DecideRepair, nil))
+	admin.POST("/exits/:id/decision", limitBody(MaxJSONBody), s.needLifecycle, proceed(s, decided, (*L).DecideExit, nil))
 	admin.POST("/violations", limitBody(MaxJSONBody), s.needLifecycle, s.recordViolation)
 	audit.GET("/objections", s.needLifecycle, s.listProceedings(service.ProceedingObjection, "objections"))
 	audit.GET("/repairs", s.needLifecycle, s.listProceedings(service.ProceedingRepair, "repairs"))
@@ -58,102 +61,41 @@ type lifecycleAnswer struct {
 	Entry     entryView               `json:"entry"`
 }
 
-func (s *Server) fileObjection(c *gin.Context) {
-	var in service.ObjectionInput
-	if err := decodeJSON(c.Request.Body, &in); err != nil {
-		fail(c, err)
-		return
-	}
-	e, o, err := s.lifecycle.FileObjection(c.Request.Context(), c.Param("id"), in)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, lifecycleAnswer{Objection: &o, Entry: viewEntry(e, time.Now())})
+// proceeding is what a lifecycle request creates or decides.
+type proceeding interface {
+	policy.Objection | policy.Repair | policy.ExitApplication
 }
 
-func (s *Server) decideObjection(c *gin.Context) {
-	var in service.ObjectionDecisionInput
-	if err := decodeJSON(c.Request.Body, &in); err != nil {
-		fail(c, err)
-		return
+// proceed is the handler of a lifecycle request on the entry or
+// proceeding at :id: it decodes the body into In, runs op on s's lifecycle
+// and answers status with the entry and the proceeding op returns.
+// mapErr, when not nil, rewrites op's error before it is answered.
+func proceed[In any, P proceeding](s *Server, status int, op func(*service.Lifecycle, context.Context, string, In) (policy.Entry, P, error), mapErr func(error) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in In
+		if err := decodeJSON(c.Request.Body, &in); err != nil {
+			fail(c, err)
+			return
+		}
+		e, p, err := op(s.lifecycle, c.Request.Context(), c.Param("id"), in)
+		if err != nil {
+			if mapErr != nil {
+				err = mapErr(err)
+			}
+			fail(c, err)
+			return
+		}
+		out := lifecycleAnswer{Entry: viewEntry(e, time.Now())}
+		switch p := any(&p).(type) {
+		case *policy.Objection:
+			out.Objection = p
+		case *policy.Repair:
+			out.Repair = p
+		case *policy.ExitApplication:
+			out.Exit = p
+		}
+		c.JSON(status, out)
 	}
-	e, o, err := s.lifecycle.DecideObjection(c.Request.Context(), c.Param("id"), in)
-	if err != nil {
-		fail(c, entryError(err))
-		return
-	}
-	c.JSON(http.StatusOK, lifecycleAnswer{Objection: &o, Entry: viewEntry(e, time.Now())})
-}
-
-func (s *Server) applyRepair(c *gin.Context) {
-	var in service.ApplicationRequest
-	if err := decodeJSON(c.Request.Body, &in); err != nil {
-		fail(c, err)
-		return
-	}
-	e, r, err := s.lifecycle.ApplyRepair(c.Request.Context(), c.Param("id"), in)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, lifecycleAnswer{Repair: &r, Entry: viewEntry(e, time.Now())})
-}
-
-func (s *Server) reviewRepair(c *gin.Context) {
-	var in service.RepairReviewInput
-	if err := decodeJSON(c.Request.Body, &in); err != nil {
-		fail(c, err)
-		return
-	}
-	e, r, err := s.lifecycle.ReviewRepair(c.Request.Context(), c.Param("id"), in)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, lifecycleAnswer{Repair: &r, Entry: viewEntry(e, time.Now())})
-}
-
-func (s *Server) decideRepair(c *gin.Context) {
-	var in service.DecisionInput
-	if err := decodeJSON(c.Request.Body, &in); err != nil {
-		fail(c, err)
-		return
-	}
-	e, r, err := s.lifecycle.DecideRepair(c.Request.Context(), c.Param("id"), in)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, lifecycleAnswer{Repair: &r, Entry: viewEntry(e, time.Now())})
-}
-
-func (s *Server) applyExit(c *gin.Context) {
-	var in service.ApplicationRequest
-	if err := decodeJSON(c.Request.Body, &in); err != nil {
-		fail(c, err)
-		return
-	}
-	e, x, err := s.lifecycle.ApplyExit(c.Request.Context(), c.Param("id"), in)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, lifecycleAnswer{Exit: &x, Entry: viewEntry(e, time.Now())})
-}
-
-func (s *Server) decideExit(c *gin.Context) {
-	var in service.DecisionInput
-	if err := decodeJSON(c.Request.Body, &in); err != nil {
-		fail(c, err)
-		return
-	}
-	e, x, err := s.lifecycle.DecideExit(c.Request.Context(), c.Param("id"), in)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, lifecycleAnswer{Exit: &x, Entry: viewEntry(e, time.Now())})
 }
 
 // proceedingView is an open proceeding in a listing.
@@ -214,12 +156,21 @@ func (s *Server) listProceedings(kind service.ProceedingKind, field string) gin.
 			}
 			out = append(out, v)
 		}
-		resp := gin.H{field: out, "as_of": now}
-		if len(ps) == limit {
-			resp["next"] = ps[len(ps)-1].ID
-		}
+		resp := listing(field, out, ps, limit, func(p service.Proceeding) string { return p.ID })
+		resp["as_of"] = now
 		c.JSON(http.StatusOK, resp)
 	}
+}
+
+// listing is a page of a listing as answered: items under key and, when
+// the page is full (limit rows were read, so more may follow), the cursor
+// of the next page, taken from the last row read.
+func listing[T any](key string, items any, rows []T, limit int, cursor func(T) string) gin.H {
+	resp := gin.H{key: items}
+	if len(rows) == limit {
+		resp["next"] = cursor(rows[len(rows)-1])
+	}
+	return resp
 }
 
 // queryLimit reads ?limit= (default 100, at most MaxPage); on a bad value

@@ -132,11 +132,7 @@ func (s *Server) listPartners(c *gin.Context) {
 	for i, p := range ps {
 		out[i] = viewPartner(p)
 	}
-	resp := gin.H{"partners": out}
-	if len(ps) == limit {
-		resp["next"] = ps[len(ps)-1].ClientID
-	}
-	c.JSON(http.StatusOK, resp)
+	c.JSON(http.StatusOK, listing("partners", out, ps, limit, func(p service.Partner) string { return p.ClientID }))
 }
 
 func (s *Server) getPartner(c *gin.Context) {

@@ -56,7 +56,7 @@ func ownRedis(t *testing.T, addr string) (stop func()) {
 // flowing, counted in this replica's memory, without waiting on Redis; it
 // closes again once Redis is back.
 func TestRateLimitBreakerOpensWhenRedisGoesDown(t *testing.T) {
-	addr := deadRedisAddr(t) // a free port
+	addr := testenv.FreeAddr(t)
 	stop := ownRedis(t, addr)
 	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
 	defer client.Close()
@@ -68,7 +68,7 @@ func TestRateLimitBreakerOpensWhenRedisGoesDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, withGateway(gateway.WithRateLimiter(l)))
-	clean := completeUSCC(t, "91110000MA0000012")
+	clean := testenv.USCC(t, "91110000MA0000012")
 	_, tok := h.partner("某银行", "bank_credit")
 	check := func() response {
 		t.Helper()

@@ -126,7 +126,7 @@ func testForgedCheckpointRows(t *testing.T, h *harness, db tamperer) {
 	check := func() string {
 		t.Helper()
 		n++
-		subject := completeUSCC(t, fmt.Sprintf("91110000MA00300%02d", n))
+		subject := testenv.USCC(t, fmt.Sprintf("91110000MA00300%02d", n))
 		res := h.doJSON(http.MethodPost, "/v1/checks", tok, checkBody(subject, "public_tendering"))
 		if res.Status != http.StatusOK {
 			t.Fatalf("check: %d %s", res.Status, res.Body)
@@ -212,7 +212,7 @@ func testRecordReadVerified(t *testing.T, h *harness, db tamperer) {
 	}
 	var checks []made
 	for i := range 4 {
-		subject := completeUSCC(t, fmt.Sprintf("91110000MA00200%02d", i))
+		subject := testenv.USCC(t, fmt.Sprintf("91110000MA00200%02d", i))
 		res := h.doJSON(http.MethodPost, "/v1/checks", tok, checkBody(subject, "public_tendering"))
 		if res.Status != http.StatusOK {
 			t.Fatalf("check: %d %s", res.Status, res.Body)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
@@ -25,7 +26,7 @@ func withScreenings() harnessOption { return func(c *harnessConfig) { c.screenin
 // cannot see the job.
 func TestScreeningJob(t *testing.T) {
 	h := newHarness(t, withScreenings())
-	listed := completeUSCC(t, "91110108MB9999999")
+	listed := testenv.USCC(t, "91110108MB9999999")
 	header := "subject_id,list,originating_department,reason,legal_basis,decided_at,published_at\n"
 	imp := h.do(http.MethodPost, "/v1/admin/entries:import", h.adminTok, "text/csv",
 		[]byte(header+listed+",court_dishonest_debtor,某人民法院,有履行能力而拒不履行,《民事诉讼法》,2026-01-01,2026-01-02\n"))
@@ -38,7 +39,7 @@ func TestScreeningJob(t *testing.T) {
 	var file bytes.Buffer
 	const n = 50
 	for i := range n - 2 {
-		fmt.Fprintf(&file, "{\"id\":%q}\n", completeUSCC(t, fmt.Sprintf("91110108MB%07d", i)))
+		fmt.Fprintf(&file, "{\"id\":%q}\n", testenv.USCC(t, fmt.Sprintf("91110108MB%07d", i)))
 	}
 	fmt.Fprintf(&file, "{\"id\":%q}\n{\"id\":\"91110000MA0000000X\"}\n", listed)
 
@@ -142,7 +143,7 @@ func TestScreeningRetention(t *testing.T) {
 	_, bank := h.partner("bank", "bank_credit")
 	var file bytes.Buffer
 	for i := range 5 {
-		fmt.Fprintf(&file, "{\"id\":%q}\n", completeUSCC(t, fmt.Sprintf("91110108MC%07d", i)))
+		fmt.Fprintf(&file, "{\"id\":%q}\n", testenv.USCC(t, fmt.Sprintf("91110108MC%07d", i)))
 	}
 	res := h.do(http.MethodPost, "/v1/screenings?action=bank_credit", bank, "application/x-ndjson", file.Bytes())
 	if res.Status != http.StatusAccepted {

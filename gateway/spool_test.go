@@ -11,6 +11,7 @@ import (
 
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
@@ -59,7 +60,7 @@ func TestSpooledAnswers(t *testing.T) {
 	_, tok := h.partner("bank", "bank_credit")
 	down.Store(true)
 
-	subject := completeUSCC(t, "91110000MA0000301")
+	subject := testenv.USCC(t, "91110000MA0000301")
 	res := h.doJSON(http.MethodPost, "/v1/checks", tok, checkBody(subject, "bank_credit"))
 	if res.Status != http.StatusOK {
 		t.Fatalf("check with commits failing: %d %s", res.Status, res.Body)
@@ -82,7 +83,7 @@ func TestSpooledAnswers(t *testing.T) {
 		t.Fatalf("the answer's promise: %v", err)
 	}
 	res = h.doJSON(http.MethodPost, "/v1/checks:batch", tok, map[string]any{"action": "bank_credit",
-		"subjects": []map[string]string{{"id": completeUSCC(t, "91110000MA0000302")}, {"id": "bad"}}})
+		"subjects": []map[string]string{{"id": testenv.USCC(t, "91110000MA0000302")}, {"id": "bad"}}})
 	if res.Status != http.StatusOK || !strings.Contains(string(res.Body), `"state":"spooled"`) {
 		t.Fatalf("batch with commits failing: %d %s", res.Status, res.Body)
 	}

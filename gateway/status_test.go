@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,20 +13,10 @@ import (
 	"github.com/credgate/credgate/adapters/upstream"
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
-
-// unusedAddr is an address nothing listens on.
-func unusedAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // TestReadyzAndMetricsShowDegradedParts: with Redis unreachable and an
 // upstream failing, the replica stays ready (it answers from the store and
@@ -41,7 +30,7 @@ func TestReadyzAndMetricsShowDegradedParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tier, err := cache.New(st, st, cache.WithRedis(&redis.Options{Addr: unusedAddr(t)}), cache.WithRedisBreaker(1, time.Minute),
+	tier, err := cache.New(st, st, cache.WithRedis(&redis.Options{Addr: testenv.FreeAddr(t)}), cache.WithRedisBreaker(1, time.Minute),
 		cache.WithReconcileInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/telemetry/spans"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
@@ -59,7 +60,7 @@ func TestTracingCheckPath(t *testing.T) {
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	h := newHarness(t, opt)
 
-	listed := completeUSCC(t, "91110108MA01ABCD1")
+	listed := testenv.USCC(t, "91110108MA01ABCD1")
 	const person = "11010519491231002X"
 	const reference = "采购-2026-机密-001"
 	if res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, blackEntry(listed)); res.Status != http.StatusCreated {

@@ -141,6 +141,21 @@ func (c *Commitments) append(ctx context.Context, id, partner string, b Commitme
 	return recs[0], nil
 }
 
+// appendAndGet appends b to the log as record recID, made by the caller,
+// and returns the commitment as it then stands, with that record's receipt.
+func (c *Commitments) appendAndGet(ctx context.Context, caller Caller, recID string, b CommitmentBody) (CommitmentView, error) {
+	rec, err := c.append(ctx, recID, caller.ClientID, b)
+	if err != nil {
+		return CommitmentView{}, err
+	}
+	v, err := c.Get(ctx, caller, b.CommitmentID)
+	if err != nil {
+		return CommitmentView{}, err
+	}
+	v.Receipt = receipt(rec)
+	return v, nil
+}
+
 // Record records a commitment made to the caller.
 func (c *Commitments) Record(ctx context.Context, caller Caller, in CommitmentInput) (CommitmentView, error) {
 	cat := c.feedback.checker.catalog
@@ -185,18 +200,9 @@ func (c *Commitments) Record(ctx context.Context, caller Caller, in CommitmentIn
 		return CommitmentView{}, err
 	}
 	sv := SubjectView{ID: subject.Value, Kind: subject.Kind}
-	rec, err := c.append(ctx, id, caller.ClientID, CommitmentBody{CommitmentID: id, Op: "recorded", Actor: caller.ClientID,
+	return c.appendAndGet(ctx, caller, id, CommitmentBody{CommitmentID: id, Op: "recorded", Actor: caller.ClientID,
 		Subject: &sv, Kind: in.Kind, Promise: in.Promise, Due: in.Due.String(), CheckID: in.CheckID,
 		ProceedingID: in.ProceedingID, At: now})
-	if err != nil {
-		return CommitmentView{}, err
-	}
-	v, err := c.Get(ctx, caller, id)
-	if err != nil {
-		return CommitmentView{}, err
-	}
-	v.Receipt = receipt(rec)
-	return v, nil
 }
 
 // mayRead: administrators and auditors read every commitment, a partner
@@ -300,16 +306,11 @@ func (c *Commitments) Change(ctx context.Context, caller Caller, id, op string, 
 		return CommitmentView{}, err
 	}
 	now := c.feedback.now().UTC().Truncate(time.Microsecond)
-	rec, err := c.append(ctx, recID.String(), caller.ClientID, CommitmentBody{CommitmentID: id, Op: op, Actor: caller.ClientID,
+	v, err := c.appendAndGet(ctx, caller, recID.String(), CommitmentBody{CommitmentID: id, Op: op, Actor: caller.ClientID,
 		Note: in.Note, At: now})
 	if err != nil {
 		return CommitmentView{}, err
 	}
-	v, err := c.Get(ctx, caller, id)
-	if err != nil {
-		return CommitmentView{}, err
-	}
-	v.Receipt = receipt(rec)
 	if in.Violation != nil {
 		// The breach is in the log; the violation is a second act of its
 		// own, recorded (and audited) by the lifecycle like any other.
@@ -317,7 +318,7 @@ func (c *Commitments) Change(ctx context.Context, caller Caller, id, op string, 
 		vi.Subject = row.Subject
 		res, err := c.lifecycle.RecordViolation(ctx, vi)
 		if err != nil {
-			return v, fmt.Errorf("the breach is recorded (%s); the violation is not: %w", rec.ID, err)
+			return v, fmt.Errorf("the breach is recorded (%s); the violation is not: %w", recID, err)
 		}
 		v.Violation = &BreachViolation{RecordID: res.Record.ID, RuleSet: res.Record.RuleSet, Points: res.Standing.Points}
 		if res.Derived != nil {

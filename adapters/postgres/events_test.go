@@ -22,10 +22,7 @@ func TestPushConformance(t *testing.T) {
 // together all of them (SKIP LOCKED and the lease).
 func TestReplicasClaimDisjointDeliveries(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	stores := []*postgres.Store{openIn(t, url, schema, postgres.WithMaxConns(4)), openIn(t, url, schema, postgres.WithMaxConns(4)),
-		openIn(t, url, schema, postgres.WithMaxConns(4))}
+	_, stores := replicas(t, 3)
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	if err := stores[0].SetWebhook(ctx, service.Webhook{Partner: "bank", URL: "https://bank.example/", CreatedAt: now, UpdatedAt: now}); err != nil {

@@ -27,9 +27,9 @@ func pipeRecord(t *testing.T, id string) evidence.Record {
 // holdAppendLock takes s's append lock on a connection of the test's own
 // and returns a function that reports how many sessions wait on it, and
 // one that releases it.
-func holdAppendLock(t *testing.T, url string, s *postgres.Store) (waiting func() int, release func()) {
+func holdAppendLock(t *testing.T, s *postgres.Store) (waiting func() int, release func()) {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), url)
+	conn, err := pgx.Connect(t.Context(), testenv.PostgresURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // queueAtTheLock holds s's append lock, sends first and then second
 // through app, and returns once both commits wait on the lock (the second
 // sent while the first waits); release lets them through.
-func queueAtTheLock(t *testing.T, url string, s *postgres.Store, app *evidence.Appender, first, second evidence.Record) (a, b chan appended, release func()) {
+func queueAtTheLock(t *testing.T, s *postgres.Store, app *evidence.Appender, first, second evidence.Record) (a, b chan appended, release func()) {
 	t.Helper()
-	waiting, release := holdAppendLock(t, url, s)
+	waiting, release := holdAppendLock(t, s)
 	a = appendAsync(t, app, first)
 	waitFor(t, "the first commit waits on the lock", func() bool { return waiting() == 1 })
 	b = appendAsync(t, app, second)
@@ -94,6 +94,26 @@ func appendAsync(t *testing.T, app *evidence.Appender, rec evidence.Record) chan
 		ch <- appended{recs, err}
 	}()
 	return ch
+}
+
+// pipelining is the appender these tests are about: it sends a commit
+// while the one before still waits. It is closed when the test ends.
+func pipelining(t *testing.T, s *postgres.Store) *evidence.Appender {
+	app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
+	t.Cleanup(app.Close)
+	return app
+}
+
+// landsAt fails unless the append ch answers succeeded at index want.
+func landsAt(t *testing.T, what string, ch chan appended, want uint64) {
+	t.Helper()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("%s: %v", what, r.err)
+	}
+	if r.recs[0].Index != want {
+		t.Fatalf("%s at index %d, want %d", what, r.recs[0].Index, want)
+	}
 }
 
 // checkLog fails unless the log holds want records at 0..want-1 and the
@@ -141,17 +161,15 @@ func checkLog(t *testing.T, s *postgres.Store, ids []string, want int) {
 // commit in the order sent.
 func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	s := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
-	defer app.Close()
+	_, stores := replicas(t, 1)
+	s := stores[0]
+	app := pipelining(t, s)
 	// The first append reads the head (general path); later ones follow.
 	if _, err := app.Append(t.Context(), pipeRecord(t, "r0")); err != nil {
 		t.Fatal(err)
 	}
 
-	first, second, release := queueAtTheLock(t, url, s, app, pipeRecord(t, "r1"), pipeRecord(t, "r2"))
+	first, second, release := queueAtTheLock(t, s, app, pipeRecord(t, "r1"), pipeRecord(t, "r2"))
 	select {
 	case r := <-first:
 		t.Fatalf("answered (%v) before its commit", r.err)
@@ -160,15 +178,8 @@ func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 	default:
 	}
 	release()
-	for i, ch := range []chan appended{first, second} {
-		r := <-ch
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		if r.recs[0].Index != uint64(i+1) {
-			t.Fatalf("record r%d at index %d, want %d", i+1, r.recs[0].Index, i+1)
-		}
-	}
+	landsAt(t, "record r1", first, 1)
+	landsAt(t, "record r2", second, 2)
 	checkLog(t, s, []string{"r0", "r1", "r2"}, 3)
 }
 
@@ -178,29 +189,21 @@ func TestSecondCommitSentWhileFirstWaits(t *testing.T) {
 // general path, at the log's real end.
 func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	s := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
-	defer app.Close()
+	_, stores := replicas(t, 1)
+	s := stores[0]
+	app := pipelining(t, s)
 	for _, id := range []string{"r0", "r1"} {
 		if _, err := app.Append(t.Context(), pipeRecord(t, id)); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	failing, behind, release := queueAtTheLock(t, url, s, app, pipeRecord(t, "r0"), pipeRecord(t, "r2"))
+	failing, behind, release := queueAtTheLock(t, s, app, pipeRecord(t, "r0"), pipeRecord(t, "r2"))
 	release()
 	if r := <-failing; !errors.Is(r.err, service.ErrConflict) || !errors.Is(r.err, evidence.ErrUnavailable) {
 		t.Fatalf("duplicate record: %v, want ErrUnavailable wrapping ErrConflict", r.err)
 	}
-	r := <-behind
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.recs[0].Index != 2 {
-		t.Fatalf("record behind the failed batch at index %d, want 2 (the log's end)", r.recs[0].Index)
-	}
+	landsAt(t, "record behind the failed batch", behind, 2)
 	checkLog(t, s, []string{"r0", "r1", "r2"}, 3)
 }
 
@@ -210,12 +213,9 @@ func TestCommitBehindAFailedOneIsNotOnTopOfIt(t *testing.T) {
 // behind is not committed over a tree it did not grow.
 func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	a := openIn(t, url, schema, postgres.WithMaxConns(4))
-	b := openIn(t, url, schema, postgres.WithMaxConns(4))
-	app := evidence.NewAppender(a, evidence.WithLeafSink(a), evidence.WithCommitsInFlight(2))
-	defer app.Close()
+	_, stores := replicas(t, 2)
+	a, b := stores[0], stores[1]
+	app := pipelining(t, a)
 	if _, err := app.Append(t.Context(), pipeRecord(t, "a0")); err != nil {
 		t.Fatal(err)
 	}
@@ -227,18 +227,12 @@ func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 	// The first is predicted to follow a0 (size 1): its guard fails, and on
 	// the general path the duplicate id fails it. The one behind is
 	// predicted to follow a0 and the duplicate: size 2, as the log has.
-	failing, behind, release := queueAtTheLock(t, url, a, app, pipeRecord(t, "a0"), pipeRecord(t, "a1"))
+	failing, behind, release := queueAtTheLock(t, a, app, pipeRecord(t, "a0"), pipeRecord(t, "a1"))
 	release()
 	if r := <-failing; !errors.Is(r.err, service.ErrConflict) {
 		t.Fatalf("duplicate record: %v, want ErrConflict", r.err)
 	}
-	r := <-behind
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.recs[0].Index != 2 {
-		t.Fatalf("record at index %d, want 2", r.recs[0].Index)
-	}
+	landsAt(t, "record behind", behind, 2)
 	checkLog(t, a, []string{"a0", "b0", "a1"}, 3)
 }
 
@@ -247,19 +241,13 @@ func TestCommitBehindChecksTheRootNotOnlyTheSize(t *testing.T) {
 // tree is the tree of the log.
 func TestTwoPipelinedReplicasAppendConcurrently(t *testing.T) {
 	t.Parallel()
-	url, _ := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	stores := []*postgres.Store{
-		openIn(t, url, schema, postgres.WithMaxConns(4)),
-		openIn(t, url, schema, postgres.WithMaxConns(4)),
-	}
+	_, stores := replicas(t, 2)
 	const perStore = 300
 	var ids []string
 	errs := make(chan error, 2*perStore)
 	idx := make(chan uint64, 2*perStore)
 	for si, s := range stores {
-		app := evidence.NewAppender(s, evidence.WithLeafSink(s), evidence.WithCommitsInFlight(2))
-		defer app.Close()
+		app := pipelining(t, s)
 		for i := range perStore {
 			id := string(rune('a'+si)) + "-" + time.Duration(i).String()
 			ids = append(ids, id)

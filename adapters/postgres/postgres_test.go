@@ -28,6 +28,18 @@ func openIn(tb testing.TB, url, schema string, opts ...postgres.Option) *postgre
 	return s
 }
 
+// replicas opens n stores on one fresh schema, as n replicas of one
+// database would, and returns them with the schema.
+func replicas(t *testing.T, n int) (schema string, stores []*postgres.Store) {
+	t.Helper()
+	url, _ := testenv.Postgres(t)
+	schema = testenv.FreshSchema(t, "credgate_test")
+	for range n {
+		stores = append(stores, openIn(t, url, schema, postgres.WithMaxConns(4)))
+	}
+	return schema, stores
+}
+
 // openStore opens a store in a schema of its own. The pool is kept small
 // so that parallel tests stay well under max_connections.
 func openStore(tb testing.TB) service.Store {
@@ -46,25 +58,17 @@ func TestConformance(t *testing.T) {
 // give every record its own index, with no gap.
 func TestTwoStoresAppendConcurrently(t *testing.T) {
 	t.Parallel()
-	url, admin := testenv.Postgres(t)
-	schema := testenv.FreshSchema(t, "credgate_test")
-	stores := []*postgres.Store{
-		openIn(t, url, schema, postgres.WithMaxConns(4)),
-		openIn(t, url, schema, postgres.WithMaxConns(4)),
-	}
+	_, admin := testenv.Postgres(t)
+	schema, stores := replicas(t, 2)
 	const (
 		workersPerStore = 4
 		batches         = 20
 	)
-	type job struct {
-		store *postgres.Store
-		recs  [][]evidence.Record
-	}
-	var jobs []job
+	var jobs []storetest.AppendJob
 	total := 0
 	for si, s := range stores {
 		for w := range workersPerStore {
-			j := job{store: s}
+			j := storetest.AppendJob{Store: s}
 			for b := range batches {
 				batch := make([]evidence.Record, 1+(w*batches+b)%7)
 				for i := range batch {
@@ -75,50 +79,13 @@ func TestTwoStoresAppendConcurrently(t *testing.T) {
 					}
 				}
 				total += len(batch)
-				j.recs = append(j.recs, batch)
+				j.Batches = append(j.Batches, batch)
 			}
 			jobs = append(jobs, j)
 		}
 	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		indexes = map[string]uint64{}
-	)
-	errs := make(chan error, len(jobs))
-	for _, j := range jobs {
-		wg.Go(func() {
-			for _, batch := range j.recs {
-				first, err := j.store.AppendBatch(t.Context(), batch)
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				for i, r := range batch {
-					indexes[r.ID] = first + uint64(i)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("AppendBatch: %v", err)
-	}
-	used := make([]bool, total)
-	for id, idx := range indexes {
-		if idx >= uint64(total) {
-			t.Fatalf("record %s at index %d, beyond %d records", id, idx, total)
-		}
-		if used[idx] {
-			t.Fatalf("index %d used twice", idx)
-		}
-		used[idx] = true
-	}
-	// The database agrees: indexes 0..total-1, each once, each where
-	// AppendBatch said.
+	indexes := storetest.AppendConcurrently(t, jobs)
+	// The database agrees: indexes 0..total-1, each once.
 	var n, lo, hi int64
 	if err := admin.QueryRow(t.Context(), `SELECT count(*), min(idx), max(idx) FROM `+
 		pgx.Identifier{schema, "evidence"}.Sanitize()).Scan(&n, &lo, &hi); err != nil {
@@ -127,15 +94,8 @@ func TestTwoStoresAppendConcurrently(t *testing.T) {
 	if n != int64(total) || lo != 0 || hi != int64(total-1) {
 		t.Fatalf("stored %d records at %d..%d, want %d at 0..%d", n, lo, hi, total, total-1)
 	}
-	for id, idx := range indexes {
-		r, err := stores[int(idx)%2].Record(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Index != idx {
-			t.Fatalf("record %s stored at %d, AppendBatch said %d", id, r.Index, idx)
-		}
-	}
+	// Each where AppendBatch said, and the log continues right after.
+	storetest.CheckIndexes(t, stores[1], indexes)
 }
 
 // TestConcurrentOpen starts several stores on one new schema at once: the

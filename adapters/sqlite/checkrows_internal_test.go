@@ -17,6 +17,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -183,7 +184,7 @@ func serviceChecks(t *testing.T) []evidence.Record {
 	var subjects []string
 	var entries []policy.Entry
 	for i := range 9 {
-		id := usccWith(fmt.Sprintf("91450100MA%07d", i))
+		id := testenv.USCC(t, fmt.Sprintf("91450100MA%07d", i))
 		subjects = append(subjects, id)
 		if i >= len(lists) {
 			continue // clear subjects
@@ -255,18 +256,6 @@ func serviceChecks(t *testing.T) []evidence.Record {
 		recs[i].Index, recs[i].Hash, recs[i].Salt = 0, [evidence.HashSize]byte{}, nil
 	}
 	return recs
-}
-
-// usccWith completes a 17-character USCC prefix with its check character
-// (GB 32100: weights 3^i mod 31).
-func usccWith(prefix string) string {
-	const alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-	weights := [17]int{1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28}
-	sum := 0
-	for i := range 17 {
-		sum += strings.IndexByte(alphabet, prefix[i]) * weights[i]
-	}
-	return prefix + string(alphabet[(31-sum%31)%31])
 }
 
 // edgeChecks are check records on the edges of what the triggers read:

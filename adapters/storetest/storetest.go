@@ -811,30 +811,47 @@ func testAppendConcurrent(t *testing.T, s service.Store) {
 		workers = 8
 		batches = 15
 	)
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		starts = map[string]uint64{} // record ID → index, from AppendBatch
-	)
-	// Records are sealed up front: t.Fatal must not run in the workers.
-	work := make([][][]evidence.Record, workers)
-	for w := range work {
+	jobs := make([]AppendJob, workers)
+	for w := range jobs {
+		jobs[w].Store = s
 		for b := range batches {
-			work[w] = append(work[w], records(t, fmt.Sprintf("w%d-b%d", w, b), 1+(w+b)%4))
+			jobs[w].Batches = append(jobs[w].Batches, records(t, fmt.Sprintf("w%d-b%d", w, b), 1+(w+b)%4))
 		}
 	}
-	errs := make(chan error, workers)
-	for w := range workers {
+	CheckIndexes(t, s, AppendConcurrently(t, jobs))
+}
+
+// AppendJob is one writer of AppendConcurrently: the batches it appends to
+// Store, in order. Records are sealed up front, since t.Fatal must not run
+// in the writers.
+type AppendJob struct {
+	Store interface {
+		AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error)
+	}
+	Batches [][]evidence.Record
+}
+
+// AppendConcurrently runs the jobs at once and returns, by record ID, the
+// index AppendBatch reported for each record.
+func AppendConcurrently(t *testing.T, jobs []AppendJob) map[string]uint64 {
+	t.Helper()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		indexes = map[string]uint64{}
+	)
+	errs := make(chan error, len(jobs))
+	for _, j := range jobs {
 		wg.Go(func() {
-			for _, batch := range work[w] {
-				first, err := s.AppendBatch(t.Context(), batch)
+			for _, batch := range j.Batches {
+				first, err := j.Store.AppendBatch(t.Context(), batch)
 				if err != nil {
 					errs <- err
 					return
 				}
 				mu.Lock()
 				for i, r := range batch {
-					starts[r.ID] = first + uint64(i)
+					indexes[r.ID] = first + uint64(i)
 				}
 				mu.Unlock()
 			}
@@ -845,12 +862,13 @@ func testAppendConcurrent(t *testing.T, s service.Store) {
 	for err := range errs {
 		t.Fatalf("concurrent AppendBatch: %v", err)
 	}
-	checkIndexes(t, s, starts)
+	return indexes
 }
 
-// checkIndexes checks that the indexes AppendBatch reported are 0..n-1 each
-// exactly once, and that the store agrees with them.
-func checkIndexes(t *testing.T, s service.Store, indexes map[string]uint64) {
+// CheckIndexes checks that the indexes AppendBatch reported are 0..n-1 each
+// exactly once, and that the store agrees with them; it then appends one
+// record, which must follow at n.
+func CheckIndexes(t *testing.T, s service.Store, indexes map[string]uint64) {
 	t.Helper()
 	n := uint64(len(indexes))
 	seen := make([]string, n)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/adapters/upstream"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
@@ -49,7 +50,7 @@ func TestDirFeed(t *testing.T) {
 	if err := r.sync(); !errors.Is(err, upstream.ErrNoFeedFile) {
 		t.Fatalf("an empty directory: %v", err)
 	}
-	a, b, c := org(t, "91110000MA0000051"), org(t, "91110000MA0000052"), org(t, "91110000MA0000053")
+	a, b, c := testenv.USCC(t, "91110000MA0000051"), testenv.USCC(t, "91110000MA0000052"), testenv.USCC(t, "91110000MA0000053")
 	base := time.Now().Add(-time.Hour)
 	write(t, filepath.Join(dir, "2026-01-01.csv"), feedCSV(a, b), base)
 	if err := r.sync(); err != nil {
@@ -89,7 +90,7 @@ func TestDirFeed(t *testing.T) {
 
 func TestURLFeed(t *testing.T) {
 	t.Parallel()
-	a := org(t, "91110000MA0000054")
+	a := testenv.USCC(t, "91110000MA0000054")
 	body := fmt.Sprintf(`{"subject_id":"%s","list":"safety_production_blacklist","originating_department":"应急管理部","reason":"r","legal_basis":"b","decided_at":"2026-01-01T00:00:00+08:00","published_at":"2026-01-02T00:00:00+08:00"}`+"\n", a)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson")

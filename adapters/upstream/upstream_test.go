@@ -16,6 +16,7 @@ import (
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/adapters/upstream"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -102,17 +103,6 @@ func mapping() *upstream.Mapping {
 		Persons: &upstream.PersonMapping{Path: "fr", ID: "zjhm", Role: "js",
 			Roles: map[string]string{"法定代表人": "legal_representative"}},
 	}
-}
-
-func org(t testing.TB, prefix string) string {
-	t.Helper()
-	for _, c := range "0123456789ABCDEFGHJKLMNPQRTUWXY" {
-		if id, err := policy.ParseUSCC(prefix + string(c)); err == nil {
-			return id.Value
-		}
-	}
-	t.Fatalf("no valid code starts with %s", prefix)
-	return ""
 }
 
 func person(t testing.TB, prefix string) string {
@@ -229,7 +219,7 @@ func httpSource(t *testing.T, f *fakeUpstream) upstream.Source {
 
 func TestHTTPSourceMapsPagesAndAppliesWholes(t *testing.T) {
 	t.Parallel()
-	a, b, c := org(t, "91110000MA0000041"), org(t, "91110000MA0000042"), org(t, "91110000MA0000043")
+	a, b, c := testenv.USCC(t, "91110000MA0000041"), testenv.USCC(t, "91110000MA0000042"), testenv.USCC(t, "91110000MA0000043")
 	legalRep := person(t, "11010519800101001")
 	f := newFakeUpstream(t, []map[string]any{record(a, "(2026)京01执1号", legalRep), record(b, "(2026)京01执2号")},
 		[]map[string]any{record(c, "(2026)京01执3号")})
@@ -298,13 +288,13 @@ func TestUpstreamFailuresKeepLastGoodSnapshot(t *testing.T) {
 		{name: "bad check character", mode: "ok", want: service.ErrSnapshotRejected,
 			pages: [][]map[string]any{{record("91110000MA00000410", "x")}}},
 		{name: "one bad record among good ones", mode: "ok", want: service.ErrSnapshotRejected,
-			pages: [][]map[string]any{{record(org(t, "91110000MA0000044"), "y"), {"tyshxydm": 12}}}},
+			pages: [][]map[string]any{{record(testenv.USCC(t, "91110000MA0000044"), "y"), {"tyshxydm": 12}}}},
 		{name: "records not an array", mode: "ok", want: upstream.ErrMalformed,
 			pages: [][]map[string]any{nil}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			good := org(t, "91110000MA0000045")
+			good := testenv.USCC(t, "91110000MA0000045")
 			f := newFakeUpstream(t, []map[string]any{record(good, "(2026)京01执9号")})
 			f.delay = 2 * time.Second
 			r := newRig(t, httpSource(t, f), upstream.SourceConfig{Timeout: 200 * time.Millisecond, Retries: 2,
@@ -370,7 +360,7 @@ func actionWithout(t *testing.T, cat *policy.Catalog, list string) string {
 // closes the breaker and answers are fresh again.
 func TestBreakerOpensAnswersAgeThenUnverifiable(t *testing.T) {
 	t.Parallel()
-	listed, clean := org(t, "91110000MA0000046"), org(t, "91110000MA0000047")
+	listed, clean := testenv.USCC(t, "91110000MA0000046"), testenv.USCC(t, "91110000MA0000047")
 	f := newFakeUpstream(t, []map[string]any{record(listed, "(2026)京01执7号")})
 	const maxAge = time.Hour
 	r := newRig(t, httpSource(t, f), upstream.SourceConfig{MaxAge: maxAge, Retries: 0, Timeout: time.Second,
@@ -448,7 +438,7 @@ func TestNeverSyncedSourceMakesAnswersUnverifiable(t *testing.T) {
 	if err := r.sync(); err == nil {
 		t.Fatal("sync against a failing upstream succeeded")
 	}
-	a := r.check(org(t, "91110000MA0000048"), "government_procurement")
+	a := r.check(testenv.USCC(t, "91110000MA0000048"), "government_procurement")
 	if a.Outcome != policy.OutcomeUnverifiable || a.Unverifiable.Reason != service.UnverifiableSourceNeverSynced {
 		t.Fatalf("a source that never synced: %s %+v", a.Outcome, a.Unverifiable)
 	}
@@ -458,7 +448,7 @@ func TestNeverSyncedSourceMakesAnswersUnverifiable(t *testing.T) {
 // another replica) takes the last good snapshot's time from the store.
 func TestRestartRemembersLastGoodSnapshot(t *testing.T) {
 	t.Parallel()
-	f := newFakeUpstream(t, []map[string]any{record(org(t, "91110000MA0000049"), "z")})
+	f := newFakeUpstream(t, []map[string]any{record(testenv.USCC(t, "91110000MA0000049"), "z")})
 	r := newRig(t, httpSource(t, f), upstream.SourceConfig{})
 	if err := r.sync(); err != nil {
 		t.Fatal(err)
