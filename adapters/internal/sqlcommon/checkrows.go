@@ -2,6 +2,7 @@ package sqlcommon
 
 import (
 	"bytes"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -80,6 +81,10 @@ func (c *checkRows) add(r *evidence.Record, idx int64) {
 	at := storeutil.Time(r.At)
 	if !bytes.HasPrefix(r.Body, checkPrefix) {
 		return // neither substr(…, 1, 12) nor json_valid could hold
+	}
+	if f := r.Check; f != nil && factsPlain(f) {
+		c.addFacts(r, f, idx, at)
+		return
 	}
 	if !c.addIndex(r, idx, at) {
 		body := nonNil(r.Body)
@@ -173,6 +178,29 @@ func (c *checkRows) addIndex(r *evidence.Record, idx int64, at time.Time) bool {
 	return true
 }
 
+// addFacts derives the rows of a record from what its checker knows of
+// its body (plain facts), without reading the body: what addIndex reads
+// of a body the checker encoded, subject, action and outcome always text
+// (FuzzCheckFacts holds the two to each other).
+func (c *checkRows) addFacts(r *evidence.Record, f *evidence.CheckFacts, idx int64, at time.Time) {
+	l := &c.cols
+	from := len(l.Lists)
+	for _, list := range f.Lists {
+		if c.pg && slices.Contains(l.Lists[from:], list) {
+			continue
+		}
+		l.ListIDs, l.Lists = append(l.ListIDs, r.ID), append(l.Lists, list)
+	}
+	l.IndexIDs = append(l.IndexIDs, r.ID)
+	l.IndexOffsets = append(l.IndexOffsets, idx)
+	l.IndexPartners = append(l.IndexPartners, r.Partner)
+	l.Subjects = append(l.Subjects, f.Subject)
+	l.Actions = append(l.Actions, f.Action)
+	l.Outcomes = append(l.Outcomes, f.Outcome)
+	l.Regions = append(l.Regions, f.Region)
+	l.IndexAts = append(l.IndexAts, at)
+}
+
 // containsBytes reports whether one of ss is b.
 func containsBytes(ss []string, b []byte) bool {
 	for _, s := range ss {
@@ -203,6 +231,35 @@ func (c *checkRows) listsArgs() []any {
 		args = append(args, l.ListIDs[i], l.Lists[i])
 	}
 	return args
+}
+
+// factsPlain reports whether a record's facts can be taken for its body's
+// reading: each is valid UTF-8 with nothing JSON encoding escapes (control
+// characters, quote, backslash, the HTML characters <, >, & and U+2028,
+// U+2029), so that the body holds it verbatim where addIndex would take it.
+// Other facts send the record to addIndex, as if it had none.
+func factsPlain(f *evidence.CheckFacts) bool {
+	if !plainText(f.Subject) || !plainText(f.Action) || !plainText(f.Outcome) || !plainText(f.Region) {
+		return false
+	}
+	for _, l := range f.Lists {
+		if !plainText(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func plainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9):
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // jsonSpan is a JSON value in a body: b[start:end], kind its first byte (0:
