@@ -12,8 +12,9 @@ import (
 )
 
 // benchChecks is a batch of 64 check records as the checker writes them:
-// three in four clear, the others restricted by two lists.
-func benchChecks(b *testing.B) []evidence.Record {
+// three in four clear, the others restricted by two lists; with facts,
+// carrying what the checker knows of them.
+func benchChecks(b *testing.B, facts bool) []evidence.Record {
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	recs := make([]evidence.Record, 64)
 	for i := range recs {
@@ -37,6 +38,9 @@ func benchChecks(b *testing.B) []evidence.Record {
 			b.Fatal(err)
 		}
 		recs[i] = evidence.Record{ID: a.CheckID, Kind: evidence.KindCheck, Partner: "bank-1", At: at, Body: body}
+		if facts {
+			recs[i].Check = a.Facts()
+		}
 	}
 	return recs
 }
@@ -44,7 +48,11 @@ func benchChecks(b *testing.B) []evidence.Record {
 // BenchmarkReadPGCheckRows reads a batch into reused columns, as the
 // PostgreSQL store does.
 func BenchmarkReadPGCheckRows(b *testing.B) {
-	recs := benchChecks(b)
+	b.Run("body", func(b *testing.B) { benchReadPG(b, benchChecks(b, false)) })
+	b.Run("facts", func(b *testing.B) { benchReadPG(b, benchChecks(b, true)) })
+}
+
+func benchReadPG(b *testing.B, recs []evidence.Record) {
 	var rows PGCheckRows
 	b.ReportAllocs()
 	for b.Loop() {
@@ -58,7 +66,11 @@ func BenchmarkReadPGCheckRows(b *testing.B) {
 // BenchmarkSQLiteCheckRows derives a batch's rows and their insert
 // arguments, as SQLite's AppendLeaves does.
 func BenchmarkSQLiteCheckRows(b *testing.B) {
-	recs := benchChecks(b)
+	b.Run("body", func(b *testing.B) { benchSQLite(b, benchChecks(b, false)) })
+	b.Run("facts", func(b *testing.B) { benchSQLite(b, benchChecks(b, true)) })
+}
+
+func benchSQLite(b *testing.B, recs []evidence.Record) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var c checkRows
