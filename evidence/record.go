@@ -54,6 +54,20 @@ type Record struct {
 	// could not commit it in time: its inclusion is promised, not proven,
 	// and Index means nothing yet.
 	Promise *Promise
+	// Check is what the checker that wrote a check record's Body knows
+	// of it, or nil (records read back, replayed from a spool, of other
+	// kinds, re-runs). A store may derive the check's index rows from it
+	// instead of parsing Body again; Body stays the record, and Check
+	// must say exactly what Body says.
+	Check *CheckFacts
+}
+
+// CheckFacts are the members of a check record's body that the stores
+// index: subject.id, action, outcome, context.region, and the list of each
+// applied measure in the body's order.
+type CheckFacts struct {
+	Subject, Action, Outcome, Region string
+	Lists                            []string
 }
 
 // ErrNotFound is returned when a record does not exist.

@@ -586,9 +586,27 @@ func (c *Checker) decideFound(ctx context.Context, caller Caller, subject policy
 	if err != nil {
 		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("encode check: %w", err)
 	}
-	rec := evidence.Record{ID: ans.CheckID, Kind: evidence.KindCheck, Partner: caller.ClientID, At: now, Body: body}
+	rec := evidence.Record{ID: ans.CheckID, Kind: evidence.KindCheck, Partner: caller.ClientID, At: now, Body: body,
+		Check: ans.Facts()}
 	ans.body = body
 	return ans, rec, nil
+}
+
+// Facts are the members of the answer's body that stores index
+// (evidence.CheckFacts), so that they need not parse the body it has just
+// been encoded into; nil for a re-run as of a past time, which no store
+// indexes.
+func (a *CheckAnswer) Facts() *evidence.CheckFacts {
+	if a.AsOf != nil {
+		return nil
+	}
+	f := &evidence.CheckFacts{Subject: a.Subject.ID, Action: a.Action, Outcome: string(a.Outcome), Region: a.Context.Region}
+	for i := range a.Measures {
+		if m := &a.Measures[i]; m.Status == policy.MeasureApplied {
+			f.Lists = append(f.Lists, m.List)
+		}
+	}
+	return f
 }
 
 // encode is the answer's JSON as json.Marshal writes it, written without

@@ -307,7 +307,7 @@ func (s *Store) newRecordRows(recs []evidence.Record) *recordRows {
 		r.ats = append(r.ats, storeutil.Time(rec.At))
 		r.bodies, r.salts, r.hashes = append(r.bodies, nonNil(rec.Body)), append(r.salts, nonNil(rec.Salt)), append(r.hashes, rec.Hash[:])
 	}
-	r.checks, r.written = sqlcommon.ReadPGCheckRows(recs)
+	r.written = r.checks.Read(recs)
 	return r
 }
 
@@ -317,7 +317,7 @@ func (s *Store) putRows(r *recordRows) {
 	clear(r.salts)
 	clear(r.hashes)
 	clear(r.nodeHashes)
-	r.checks = sqlcommon.PGCheckRows{}
+	r.checks.Reset()
 	s.rowsPool.Put(r)
 }
 

@@ -2,6 +2,7 @@ package sqlcommon
 
 import (
 	"bytes"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -59,11 +60,17 @@ const (
 // indexes no other.
 var checkPrefix = []byte(`{"check_id":`)
 
-// checkRows gathers the rows a batch of records derives.
+// checkRows gathers the rows a batch of records derives, column by column
+// as PostgreSQL sends them; SQLite flattens them into its multi-row
+// INSERT arguments (indexArgs, listsArgs). Typed columns rather than one
+// []any: boxing each string, index and time cost an allocation apiece, and
+// PostgreSQL then had to unbox them again into its arrays.
 type checkRows struct {
-	index []any  // 8 arguments a row
-	lists []any  // 2 a row
-	slow  []Stmt // records left to the triggers' SQL
+	cols PGCheckRows
+	slow []Stmt // records left to the triggers' SQL
+	// pg reads the lists as PostgreSQL's trigger does: only those of
+	// indexed checks, each list once per check (SQLite's keeps them all).
+	pg bool
 }
 
 // add derives the rows of record r, stored at index idx.
@@ -74,6 +81,10 @@ func (c *checkRows) add(r *evidence.Record, idx int64) {
 	at := storeutil.Time(r.At)
 	if !bytes.HasPrefix(r.Body, checkPrefix) {
 		return // neither substr(…, 1, 12) nor json_valid could hold
+	}
+	if f := r.Check; f != nil && factsPlain(f) {
+		c.addFacts(r, f, idx, at)
+		return
 	}
 	if !c.addIndex(r, idx, at) {
 		body := nonNil(r.Body)
@@ -111,7 +122,11 @@ func (c *checkRows) addIndex(r *evidence.Record, idx int64, at time.Time) bool {
 	if !ok1 || !ok2 || (sText && aText && (!ok3 || !ok4)) {
 		return false
 	}
-	var lists []string
+	indexed := sText && aText
+	// The record's lists go straight into the columns, taken back if the
+	// body turns out to be one the reading cannot vouch for.
+	l := &c.cols
+	from := len(l.Lists)
 	// Absent or a scalar, measures yield nothing json_each would call an
 	// object; json_each walks an object's members (no body of credgate's).
 	switch top.measures.kind {
@@ -122,37 +137,129 @@ func (c *checkRows) addIndex(r *evidence.Record, idx int64, at time.Time) bool {
 			if el.kind != '{' {
 				return true
 			}
-			m, ok := jsonMembers(r.Body, el, "status", "list")
+			var m [2]jsonSpan
+			if !jsonMembers(r.Body, el, m[:], "status", "list") {
+				return false
+			}
+			status, isText, ok := m[0].rawText(r.Body)
 			if !ok {
 				return false
 			}
-			status, isText, ok := m[0].text(r.Body)
-			if !ok {
-				return false
-			}
-			if !isText || status != "applied" {
+			if !isText || string(status) != "applied" {
 				return true
 			}
-			list, isText, ok := m[1].text(r.Body)
+			list, isText, ok := m[1].rawText(r.Body)
 			if !ok {
 				return false
 			}
-			if isText {
-				lists = append(lists, list)
+			if !isText || (c.pg && (!indexed || containsBytes(l.Lists[from:], list))) {
+				return true
 			}
+			l.ListIDs, l.Lists = append(l.ListIDs, r.ID), append(l.Lists, string(list))
 			return true
 		})
 		if !ok {
+			clear(l.ListIDs[from:])
+			clear(l.Lists[from:])
+			l.ListIDs, l.Lists = l.ListIDs[:from], l.Lists[:from]
 			return false
 		}
 	}
-	if sText && aText {
-		c.index = append(c.index, r.ID, idx, r.Partner, subjectID, action, outcome, reg, at)
-	}
-	for _, l := range lists {
-		c.lists = append(c.lists, r.ID, l)
+	if indexed {
+		l.IndexIDs = append(l.IndexIDs, r.ID)
+		l.IndexOffsets = append(l.IndexOffsets, idx)
+		l.IndexPartners = append(l.IndexPartners, r.Partner)
+		l.Subjects = append(l.Subjects, subjectID)
+		l.Actions = append(l.Actions, action)
+		l.Outcomes = append(l.Outcomes, outcome)
+		l.Regions = append(l.Regions, reg)
+		l.IndexAts = append(l.IndexAts, at)
 	}
 	return true
+}
+
+// addFacts derives the rows of a record from what its checker knows of
+// its body (plain facts), without reading the body: what addIndex reads
+// of a body the checker encoded, subject, action and outcome always text
+// (FuzzCheckFacts holds the two to each other).
+func (c *checkRows) addFacts(r *evidence.Record, f *evidence.CheckFacts, idx int64, at time.Time) {
+	l := &c.cols
+	from := len(l.Lists)
+	for _, list := range f.Lists {
+		if c.pg && slices.Contains(l.Lists[from:], list) {
+			continue
+		}
+		l.ListIDs, l.Lists = append(l.ListIDs, r.ID), append(l.Lists, list)
+	}
+	l.IndexIDs = append(l.IndexIDs, r.ID)
+	l.IndexOffsets = append(l.IndexOffsets, idx)
+	l.IndexPartners = append(l.IndexPartners, r.Partner)
+	l.Subjects = append(l.Subjects, f.Subject)
+	l.Actions = append(l.Actions, f.Action)
+	l.Outcomes = append(l.Outcomes, f.Outcome)
+	l.Regions = append(l.Regions, f.Region)
+	l.IndexAts = append(l.IndexAts, at)
+}
+
+// containsBytes reports whether one of ss is b.
+func containsBytes(ss []string, b []byte) bool {
+	for _, s := range ss {
+		if s == string(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// indexArgs are the check_index rows as the arguments of SQLite's
+// multi-row inserts, 8 a row in its columns' order.
+func (c *checkRows) indexArgs() []any {
+	l := &c.cols
+	args := make([]any, 0, 8*len(l.IndexIDs))
+	for i := range l.IndexIDs {
+		args = append(args, l.IndexIDs[i], l.IndexOffsets[i], l.IndexPartners[i], l.Subjects[i], l.Actions[i],
+			l.Outcomes[i], l.Regions[i], l.IndexAts[i])
+	}
+	return args
+}
+
+// listsArgs are the check_lists rows as arguments, 2 a row.
+func (c *checkRows) listsArgs() []any {
+	l := &c.cols
+	args := make([]any, 0, 2*len(l.Lists))
+	for i := range l.Lists {
+		args = append(args, l.ListIDs[i], l.Lists[i])
+	}
+	return args
+}
+
+// factsPlain reports whether a record's facts can be taken for its body's
+// reading: each is valid UTF-8 with nothing JSON encoding escapes (control
+// characters, quote, backslash, the HTML characters <, >, & and U+2028,
+// U+2029), so that the body holds it verbatim where addIndex would take it.
+// Other facts send the record to addIndex, as if it had none.
+func factsPlain(f *evidence.CheckFacts) bool {
+	if !plainText(f.Subject) || !plainText(f.Action) || !plainText(f.Outcome) || !plainText(f.Region) {
+		return false
+	}
+	for _, l := range f.Lists {
+		if !plainText(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func plainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9):
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // jsonSpan is a JSON value in a body: b[start:end], kind its first byte (0:
@@ -167,14 +274,20 @@ func (s jsonSpan) present() bool { return s.kind != 0 }
 // text is the value of a string without escapes (isText), or isText false
 // for a value of another type or none; ok is false for an escaped string.
 func (s jsonSpan) text(b []byte) (v string, isText, ok bool) {
+	raw, isText, ok := s.rawText(b)
+	return string(raw), isText, ok
+}
+
+// rawText is text without copying the value out of b.
+func (s jsonSpan) rawText(b []byte) (v []byte, isText, ok bool) {
 	if s.kind != '"' {
-		return "", false, true
+		return nil, false, true
 	}
 	raw := b[s.start+1 : s.end-1]
 	if bytes.IndexByte(raw, '\\') >= 0 {
-		return "", false, false
+		return nil, false, false
 	}
-	return string(raw), true, true
+	return raw, true, true
 }
 
 // textOrEmpty is coalesce(json_extract(…), ”): a string, or ” for a
@@ -197,7 +310,8 @@ func (s jsonSpan) member(b []byte, name string) (jsonSpan, bool) {
 	if s.kind != '{' {
 		return jsonSpan{}, true
 	}
-	m, ok := jsonMembers(b, s, name)
+	var m [1]jsonSpan
+	ok := jsonMembers(b, s, m[:], name)
 	return m[0], ok
 }
 
@@ -219,29 +333,30 @@ func readCheckTop(b []byte) (checkTop, bool) {
 	if !ok || jsonSpace(b, end) != len(b) || sp.kind != '{' {
 		return t, false
 	}
-	m, ok := jsonMembers(b, sp, "subject", "action", "outcome", "context", "as_of", "measures")
-	if !ok {
+	var m [6]jsonSpan
+	if !jsonMembers(b, sp, m[:], "subject", "action", "outcome", "context", "as_of", "measures") {
 		return t, false
 	}
 	t.subject, t.action, t.outcome, t.context, t.asOf, t.measures = m[0], m[1], m[2], m[3], m[4], m[5]
 	return t, true
 }
 
-// jsonMembers returns the values of the named members of the object s (a
-// value jsonValue accepted); ok is false when one of them appears twice or
-// any member name has an escape (SQLite matches names after unescaping).
-func jsonMembers(b []byte, s jsonSpan, names ...string) ([]jsonSpan, bool) {
-	out := make([]jsonSpan, len(names))
+// jsonMembers sets out[n] to the value of the member names[n] of the object
+// s (a value jsonValue accepted), absent ones left as they are (callers pass
+// zero spans, on the stack); it returns false when one of them appears
+// twice or any member name has an escape (SQLite matches names after
+// unescaping).
+func jsonMembers(b []byte, s jsonSpan, out []jsonSpan, names ...string) bool {
 	i := jsonSpace(b, s.start+1)
 	if b[i] == '}' {
-		return out, true
+		return true
 	}
 	for {
 		kStart := i
 		_, kEnd, _ := jsonValue(b, i, 0)
 		key := b[kStart+1 : kEnd-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
-			return out, false
+			return false
 		}
 		i = jsonSpace(b, kEnd)
 		i = jsonSpace(b, i+1) // ':'
@@ -249,14 +364,14 @@ func jsonMembers(b []byte, s jsonSpan, names ...string) ([]jsonSpan, bool) {
 		for n, name := range names {
 			if string(key) == name {
 				if out[n].present() {
-					return out, false
+					return false
 				}
 				out[n] = v
 			}
 		}
 		i = jsonSpace(b, end)
 		if b[i] == '}' {
-			return out, true
+			return true
 		}
 		i = jsonSpace(b, i+1) // ','
 	}
@@ -449,8 +564,8 @@ func (s *Store) derivedInserts(stmts []Stmt, recs []evidence.Record, first uint6
 	for i := range recs {
 		c.add(&recs[i], int64(first)+int64(i))
 	}
-	stmts = s.chunked(stmts, insertIndexPrefix, "", 8, indexPerInsert, c.index)
-	stmts = s.chunked(stmts, insertListsPrefix, "", 2, listsPerInsert, c.lists)
+	stmts = s.chunked(stmts, insertIndexPrefix, "", 8, indexPerInsert, c.indexArgs())
+	stmts = s.chunked(stmts, insertListsPrefix, "", 2, listsPerInsert, c.listsArgs())
 	return append(stmts, c.slow...)
 }
 

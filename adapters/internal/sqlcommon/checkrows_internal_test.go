@@ -2,6 +2,7 @@ package sqlcommon
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -52,11 +53,11 @@ func TestCheckRowsReadCredgateBodiesInGo(t *testing.T) {
 	}
 	want := []any{"a", int64(0), "bank-1", "91450100MA0000001X", "bank_credit", "restrict", "450100", at,
 		"b", int64(1), "bank-1", "91450100MA0000001X", "bank_credit", "clear", "", at}
-	if !slices.Equal(c.index, want) {
-		t.Errorf("index rows %v, want %v", c.index, want)
+	if index := c.indexArgs(); !slices.Equal(index, want) {
+		t.Errorf("index rows %v, want %v", index, want)
 	}
-	if want := []any{"a", "court_dishonest_debtor", "a", "safety_production_blacklist"}; !slices.Equal(c.lists, want) {
-		t.Errorf("list rows %v, want %v", c.lists, want)
+	if want, lists := []any{"a", "court_dishonest_debtor", "a", "safety_production_blacklist"}, c.listsArgs(); !slices.Equal(lists, want) {
+		t.Errorf("list rows %v, want %v", lists, want)
 	}
 }
 
@@ -76,4 +77,54 @@ func FuzzJSONValue(f *testing.F) {
 			t.Fatalf("%q: valid %v, encoding/json %v", b, ok, want)
 		}
 	})
+}
+
+// A record's lists go into the batch's columns as its measures are read:
+// a body found unreadable after some of them must take them back, in both
+// readings, and a store's reused columns must hold only the last batch.
+func TestCheckRowsTakeBackListsOfUnreadBodies(t *testing.T) {
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	rec := func(id, body string) evidence.Record {
+		return evidence.Record{ID: id, Kind: evidence.KindCheck, Partner: "p", At: at, Body: []byte(body)}
+	}
+	good := rec("a", `{"check_id":"a","subject":{"id":"S1"},"action":"x","measures":[{"status":"applied","list":"l1"},{"status":"applied","list":"l1"}]}`)
+	late := rec("b", `{"check_id":"b","subject":{"id":"S2"},"action":"x","measures":[{"status":"applied","list":"l2"},{"status":"applied","list":"l\"3"}]}`)
+	orphan := rec("c", `{"check_id":"c","subject":{"kind":"person"},"action":"x","measures":[{"status":"applied","list":"l4"}]}`)
+
+	var c checkRows
+	for i, r := range []evidence.Record{good, late, orphan} {
+		c.add(&r, int64(i))
+	}
+	if len(c.slow) != 2 {
+		t.Fatalf("%d statements left to SQLite, want b's two", len(c.slow))
+	}
+	if want, got := []any{"a", "l1", "a", "l1", "c", "l4"}, c.listsArgs(); !slices.Equal(got, want) {
+		t.Errorf("SQLite's list rows %v, want %v", got, want)
+	}
+	if want, got := []any{"a", int64(0), "p", "S1", "x", "", "", at}, c.indexArgs(); !slices.Equal(got, want) {
+		t.Errorf("SQLite's index rows %v, want %v", got, want)
+	}
+
+	var rows PGCheckRows
+	if rows.Read([]evidence.Record{good, orphan, late}) {
+		t.Fatal("PostgreSQL's reading vouched for b's escaped list")
+	}
+	if !reflect.DeepEqual(rows, PGCheckRows{
+		IndexIDs: []string{}, IndexOffsets: []int64{}, IndexPartners: []string{}, Subjects: []string{}, Actions: []string{},
+		Outcomes: []string{}, Regions: []string{}, IndexAts: []time.Time{}, ListIDs: []string{}, Lists: []string{},
+	}) {
+		t.Errorf("rows of a batch left to the trigger: %+v", rows)
+	}
+	if !rows.Read([]evidence.Record{orphan, good}) {
+		t.Fatal("PostgreSQL's reading left credgate-shaped bodies to the trigger")
+	}
+	want := PGCheckRows{IndexIDs: []string{"a"}, IndexOffsets: []int64{1}, IndexPartners: []string{"p"}, Subjects: []string{"S1"},
+		Actions: []string{"x"}, Outcomes: []string{""}, Regions: []string{""}, IndexAts: []time.Time{at},
+		ListIDs: []string{"a"}, Lists: []string{"l1"}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("PostgreSQL's rows %+v, want %+v", rows, want)
+	}
+	if fresh, ok := ReadPGCheckRows([]evidence.Record{orphan, good}); !ok || !reflect.DeepEqual(fresh, want) {
+		t.Errorf("ReadPGCheckRows: %+v %v, want %+v", fresh, ok, want)
+	}
 }

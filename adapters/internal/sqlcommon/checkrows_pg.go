@@ -36,44 +36,49 @@ type PGCheckRows struct {
 // refuses (\u0000, lone surrogates) left to the trigger, which fails on
 // them as before.
 func ReadPGCheckRows(recs []evidence.Record) (rows PGCheckRows, ok bool) {
-	var c checkRows
+	ok = rows.Read(recs)
+	return rows, ok
+}
+
+// Read is ReadPGCheckRows into rows, reusing their arrays (a store keeps
+// them from one batch to the next; Reset empties them).
+//
+// Lists are kept or dropped, and made unique, record by record: the
+// trigger does so by check id over the batch, which differs only for a
+// batch that repeats an id, and such a batch never commits (evidence's id
+// is unique, and its insert precedes these rows' in the transaction).
+func (rows *PGCheckRows) Read(recs []evidence.Record) bool {
+	rows.Reset()
+	c := checkRows{cols: *rows, pg: true}
+	ok := true
 	for i := range recs {
 		r := &recs[i]
 		if r.Kind == evidence.KindCheck && jsonbRefuses(r.Body) {
-			return PGCheckRows{}, false
+			ok = false
+			break
 		}
-		c.add(r, int64(i))
-	}
-	if len(c.slow) > 0 {
-		return PGCheckRows{}, false
-	}
-	indexed := make(map[string]bool, len(c.index)/8)
-	for i := 0; i+8 <= len(c.index); i += 8 {
-		row := c.index[i : i+8]
-		id := row[0].(string)
-		indexed[id] = true
-		rows.IndexIDs = append(rows.IndexIDs, id)
-		rows.IndexOffsets = append(rows.IndexOffsets, row[1].(int64))
-		rows.IndexPartners = append(rows.IndexPartners, row[2].(string))
-		rows.Subjects = append(rows.Subjects, row[3].(string))
-		rows.Actions = append(rows.Actions, row[4].(string))
-		rows.Outcomes = append(rows.Outcomes, row[5].(string))
-		rows.Regions = append(rows.Regions, row[6].(string))
-		rows.IndexAts = append(rows.IndexAts, row[7].(time.Time))
-	}
-	var seen map[[2]string]bool
-	for i := 0; i+2 <= len(c.lists); i += 2 {
-		k := [2]string{c.lists[i].(string), c.lists[i+1].(string)}
-		if !indexed[k[0]] || seen[k] {
-			continue
+		if c.add(r, int64(i)); len(c.slow) > 0 {
+			ok = false
+			break
 		}
-		if seen == nil {
-			seen = map[[2]string]bool{}
-		}
-		seen[k] = true
-		rows.ListIDs, rows.Lists = append(rows.ListIDs, k[0]), append(rows.Lists, k[1])
 	}
-	return rows, true
+	*rows = c.cols
+	if !ok {
+		rows.Reset()
+	}
+	return ok
+}
+
+// Reset empties rows, keeping their arrays but not what they refer to.
+func (rows *PGCheckRows) Reset() {
+	for _, s := range [][]string{rows.IndexIDs, rows.IndexPartners, rows.Subjects, rows.Actions, rows.Outcomes,
+		rows.Regions, rows.ListIDs, rows.Lists} {
+		clear(s)
+	}
+	rows.IndexIDs, rows.IndexPartners, rows.Subjects = rows.IndexIDs[:0], rows.IndexPartners[:0], rows.Subjects[:0]
+	rows.Actions, rows.Outcomes, rows.Regions = rows.Actions[:0], rows.Outcomes[:0], rows.Regions[:0]
+	rows.IndexOffsets, rows.IndexAts = rows.IndexOffsets[:0], rows.IndexAts[:0]
+	rows.ListIDs, rows.Lists = rows.ListIDs[:0], rows.Lists[:0]
 }
 
 // jsonbRefuses reports an escape that jsonb input refuses: \u0000, or a
