@@ -72,6 +72,30 @@ func LeafData(r Record) []byte {
 // LeafHash is the RFC 6962 leaf hash of the record: SHA-256(0x00 ‖ LeafData).
 func LeafHash(r Record) [HashSize]byte { return leafHash(r) }
 
+// LeafHashes are the leaf hashes of recs, in order: what a store's
+// AppendBatch computes when no appender hashed the records before it.
+func LeafHashes(recs []Record) [][HashSize]byte {
+	leaves := make([][HashSize]byte, len(recs))
+	for i := range recs {
+		leaves[i] = leafHash(recs[i])
+	}
+	return leaves
+}
+
+// ValidateBatch checks what every store's AppendLeaves is given: one leaf
+// hash per record, and records that Validate.
+func ValidateBatch(recs []Record, leaves [][HashSize]byte) error {
+	if len(leaves) != len(recs) {
+		return fmt.Errorf("%d leaves for %d records", len(leaves), len(recs))
+	}
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // hashChildren is hasher.HashChildren, SHA-256(0x01 ‖ l ‖ r), with one
 // allocation (the result) instead of three: each evidence commit hashes
 // about two nodes per level of the tree on the check path, and that

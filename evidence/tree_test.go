@@ -213,3 +213,23 @@ func TestRecordValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateBatch(t *testing.T) {
+	t.Parallel()
+	recs := []evidence.Record{sealed(t, "a"), sealed(t, "b")}
+	leaves := evidence.LeafHashes(recs)
+	if len(leaves) != 2 || leaves[0] != evidence.LeafHash(recs[0]) || leaves[1] != evidence.LeafHash(recs[1]) {
+		t.Fatal("LeafHashes is not LeafHash of each record in order")
+	}
+	if err := evidence.ValidateBatch(recs, leaves); err != nil {
+		t.Fatal(err)
+	}
+	if err := evidence.ValidateBatch(recs, leaves[:1]); err == nil {
+		t.Error("one leaf for two records accepted")
+	}
+	bad := append([]evidence.Record(nil), recs...)
+	bad[1].ID = ""
+	if err := evidence.ValidateBatch(bad, leaves); !errors.Is(err, evidence.ErrInvalidRecord) {
+		t.Errorf("an invalid record: %v", err)
+	}
+}

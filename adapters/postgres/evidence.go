@@ -199,23 +199,14 @@ func (c *appendChain) finish(p *pendingAppend, h evidence.Head, ok bool) {
 // the next one behind it (evidence.BatchSent), which waits on the lock. Otherwise, or when the guard finds the log elsewhere, the
 // batch takes the general path: lock and read the head, then write.
 func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
-	leaves := make([][evidence.HashSize]byte, len(recs))
-	for i := range recs {
-		leaves[i] = evidence.LeafHash(recs[i])
-	}
-	return s.AppendLeaves(ctx, recs, leaves)
+	return s.AppendLeaves(ctx, recs, evidence.LeafHashes(recs))
 }
 
 // AppendLeaves is AppendBatch with the leaf hashes computed by the caller
 // (evidence.LeafSink).
 func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves [][evidence.HashSize]byte) (uint64, error) {
-	if len(leaves) != len(recs) {
-		return 0, fmt.Errorf("postgres: append evidence: %d leaves for %d records", len(leaves), len(recs))
-	}
-	for i := range recs {
-		if err := recs[i].Validate(); err != nil {
-			return 0, fmt.Errorf("postgres: append evidence record %d: %w", i, err)
-		}
+	if err := evidence.ValidateBatch(recs, leaves); err != nil {
+		return 0, fmt.Errorf("postgres: append evidence: %w", err)
 	}
 	rows := s.newRecordRows(recs)
 	defer s.putRows(rows)

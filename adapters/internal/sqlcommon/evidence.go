@@ -138,26 +138,17 @@ const UpdateHeadSQL = `UPDATE evidence_tree_head SET size = $1, root = $2, borde
 //
 // The transaction must exclude other appenders from reading the end of the
 // log until it commits: SQLite's single writer does. PostgreSQL has its
-// own AppendBatch (advisory lock, array inserts, two round trips).
+// own AppendBatch (advisory lock, array inserts, one round trip).
 func (s *Store) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
-	leaves := make([][evidence.HashSize]byte, len(recs))
-	for i := range recs {
-		leaves[i] = evidence.LeafHash(recs[i])
-	}
-	return s.AppendLeaves(ctx, recs, leaves)
+	return s.AppendLeaves(ctx, recs, evidence.LeafHashes(recs))
 }
 
 // AppendLeaves is AppendBatch with the records' leaf hashes computed by the
 // caller (evidence.LeafSink): the appender hashes each record before it
 // queues, while the previous batch commits.
 func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves [][evidence.HashSize]byte) (uint64, error) {
-	if len(leaves) != len(recs) {
-		return 0, s.errf("append evidence: %d leaves for %d records", len(leaves), len(recs))
-	}
-	for i := range recs {
-		if err := recs[i].Validate(); err != nil {
-			return 0, s.errf("append evidence record %d: %w", i, err)
-		}
+	if err := evidence.ValidateBatch(recs, leaves); err != nil {
+		return 0, s.errf("append evidence: %w", err)
 	}
 	var next uint64
 	err := s.db.InTx(ctx, func(tx Tx) error {
