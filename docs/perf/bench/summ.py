@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+# summ.py FILE...: one line per bench JSON line: phases (rps, p50/p99, server us/answered, gen cores) and ratio
+import json,sys
+for f in sys.argv[1:]:
+    tag=''
+    for line in open(f):
+        if line.startswith('# '): tag=line[2:].strip(); continue
+        if not line.startswith('{'): continue
+        d=json.loads(line); out=[]
+        for p in d['phases']:
+            s=p.get('server') or {}
+            out.append("%s %.0f/s p50 %.1f p99 %.1f srv %.0fus gen %.2f" % (p['name'],p['throughput_rps'],p['p50_ms'],p['p99_ms'],s.get('cpu_us_per_answered',0),p.get('generator_cores',0)))
+        r=d.get('checks_noop_ratio_pct')
+        print(tag,'|',' | '.join(out),'| ratio %.3f'%(r/100) if r else '')
