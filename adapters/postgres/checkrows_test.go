@@ -21,9 +21,20 @@ import (
 // same records. The bodies the store reads itself are appended with the
 // trigger switched off, so that their rows can only be the store's; the
 // others, with it on, must be left to it. A second schema gets the same
-// records by a plain INSERT, derived by the trigger alone.
+// records by a plain INSERT, derived by the trigger alone. The service's
+// answers are appended once as read back (rows from their bodies) and once
+// as the checker hands them over, with their facts (rows from those).
 func TestDerivedRowsAsTrigger(t *testing.T) {
 	t.Parallel()
+	for name, facts := range map[string]bool{"bodies": false, "facts": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			derivedRowsAsTrigger(t, facts)
+		})
+	}
+}
+
+func derivedRowsAsTrigger(t *testing.T, facts bool) {
 	url, admin := testenv.Postgres(t)
 	goSchema, refSchema := testenv.FreshSchema(t, "credgate_test"), testenv.FreshSchema(t, "credgate_test")
 	s := openIn(t, url, goSchema)
@@ -61,7 +72,11 @@ func TestDerivedRowsAsTrigger(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		read = append(read, record(t, a.CheckID, evidence.KindCheck, at.Add(time.Duration(i)*time.Second), string(body)))
+		r := record(t, a.CheckID, evidence.KindCheck, at.Add(time.Duration(i)*time.Second), string(body))
+		if facts {
+			r.Check = a.Facts()
+		}
+		read = append(read, r)
 	}
 	read = append(read,
 		// No subject id: not indexed, so no lists either (SQLite's reading keeps them).

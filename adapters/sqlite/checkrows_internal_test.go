@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -119,11 +120,14 @@ func diffRows(t *testing.T, got, want map[string][]string) {
 // must hold the same rows, value and type. The records are
 // checks the service answered (listed and clear subjects, several
 // actions, regions, re-runs as of a past time) and made-up bodies on the
-// edges of what the triggers read.
+// edges of what the triggers read. The service's checks are appended once
+// as read back (rows from their bodies) and once with the facts the
+// checker hands over with them (rows from those).
 func TestDerivedRowsAsTriggers(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	recs := append(serviceChecks(t), edgeChecks()...)
+	svc := serviceChecks(t)
+	recs := append(slices.Clone(svc), edgeChecks()...)
 	// Records of other kinds derive nothing here, and leave the feedback
 	// and commitment triggers to theirs.
 	recs = append(recs,
@@ -141,29 +145,45 @@ func TestDerivedRowsAsTriggers(t *testing.T) {
 	}
 	insertRaw(t, old, recs, 0)
 
-	s := openTemp(t)
-	// Batches of several sizes: single records, a chunk boundary, the rest.
-	for from, size := 0, 1; from < len(recs); size = size*3 + 1 {
-		to := min(from+size, len(recs))
-		batch := slices.Clone(recs[from:to])
-		for i := range batch {
-			if err := batch[i].Seal(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := s.AppendBatch(ctx, batch); err != nil {
-			t.Fatalf("append %d–%d: %v", from, to, err)
-		}
-		from = to
-	}
-
-	want, got := dumpDerived(t, old), dumpDerived(t, s)
+	want := dumpDerived(t, old)
 	for table := range derivedTables {
 		if len(want[table]) < 5 {
 			t.Fatalf("%s: only %d rows from the triggers: the corpus does not exercise it", table, len(want[table]))
 		}
 	}
-	diffRows(t, got, want)
+	withFacts := slices.Clone(recs)
+	for i := range svc {
+		withFacts[i].Check = checkerFacts(t, withFacts[i])
+	}
+	for name, recs := range map[string][]evidence.Record{"bodies": recs, "facts": withFacts} {
+		s := openTemp(t)
+		// Batches of several sizes: single records, a chunk boundary, the rest.
+		for from, size := 0, 1; from < len(recs); size = size*3 + 1 {
+			to := min(from+size, len(recs))
+			batch := slices.Clone(recs[from:to])
+			for i := range batch {
+				if err := batch[i].Seal(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.AppendBatch(ctx, batch); err != nil {
+				t.Fatalf("%s: append %d–%d: %v", name, from, to, err)
+			}
+			from = to
+		}
+		t.Run(name, func(t *testing.T) { diffRows(t, dumpDerived(t, s), want) })
+	}
+}
+
+// checkerFacts are the facts the checker hands over with a check record
+// it wrote (service.CheckAnswer.Facts), from the answer its body holds.
+func checkerFacts(t *testing.T, r evidence.Record) *evidence.CheckFacts {
+	t.Helper()
+	var a service.CheckAnswer
+	if err := json.Unmarshal(r.Body, &a); err != nil {
+		t.Fatalf("%s: %v", r.ID, err)
+	}
+	return a.Facts()
 }
 
 // serviceChecks are check records as the service writes them: a checker
