@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 		{"Entries/ListPagination", testListPagination},
 		{"Entries/ListLimitCapped", testListLimitCapped},
 		{"Entries/Affecting", testEntriesAffecting},
+		{"Entries/ListedSubjects", testListedSubjects},
 		{"Entries/Load", testEntryLoad}, {"Entries/LoadDiscard", testEntryLoadDiscard},
 		{"Screenings", testScreenings},
 		{"LookupEntriesBatch", testLookupEntriesBatch},
@@ -556,6 +557,63 @@ func testEntriesAffecting(t *testing.T, s service.Store) {
 	}
 	checkEntry(t, got[0], e2)
 	checkEntry(t, got[1], e5)
+}
+
+// listedSubjects is the cache tier's view of a store: every subject an
+// entry can be found for.
+type listedSubjects interface {
+	ListedSubjects(ctx context.Context, fn func(subject string) error) error
+}
+
+// testListedSubjects: ListedSubjects names exactly the subjects that
+// EntriesAffecting finds something for (entries' subjects and responsible
+// persons, revoked entries too), so that a subject it does not name can
+// be answered clean without asking; and it stops at the callback's error.
+func testListedSubjects(t *testing.T, s service.Store) {
+	ctx := t.Context()
+	ls, ok := s.(listedSubjects)
+	if !ok {
+		t.Fatalf("%T has no ListedSubjects", s)
+	}
+	listed := func() map[string]int {
+		t.Helper()
+		got := map[string]int{}
+		if err := ls.ListedSubjects(ctx, func(subject string) error { got[subject]++; return nil }); err != nil {
+			t.Fatalf("ListedSubjects: %v", err)
+		}
+		return got
+	}
+	if got := listed(); len(got) != 0 {
+		t.Fatalf("an empty store lists %v", got)
+	}
+	revoked := orgEntry("e3", "ORG3")
+	revoked.RevokedAt = ptr(at(time.Hour))
+	e1 := orgEntry("e1", "ORG1", "P1", "P2")
+	mustInsert(t, s, e1, orgEntry("e2", "ORG1", "P1"), revoked, personEntry("e4", "P4"))
+	// The update names P5 instead of P2: P2 is no longer affected.
+	e1.ResponsiblePersons = []policy.ResponsiblePerson{{ID: "P5", Role: policy.RoleLegalRepresentative}}
+	e1.UpdatedAt, e1.Version = at(2*time.Hour), 2
+	if err := s.UpdateEntry(ctx, e1); err != nil {
+		t.Fatalf("UpdateEntry: %v", err)
+	}
+	got := listed()
+	for _, subject := range []string{"ORG1", "ORG2", "ORG3", "P1", "P2", "P4", "P5", "P9"} {
+		es, err := s.EntriesAffecting(ctx, subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if affected := len(es) > 0; affected != (got[subject] > 0) {
+			t.Errorf("%s: listed %d times, %d entries affecting it", subject, got[subject], len(es))
+		}
+	}
+	if len(got) != 5 {
+		t.Errorf("listed %v, want ORG1, ORG3, P1, P4 and P5", got)
+	}
+	stop := errors.New("enough")
+	calls := 0
+	if err := ls.ListedSubjects(ctx, func(string) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("a callback's error: %v after %d calls, want it returned after 1", err, calls)
+	}
 }
 
 func partner(id, clientID string) service.Partner {

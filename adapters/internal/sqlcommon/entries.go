@@ -215,6 +215,38 @@ func scanEntry(row Row, extra ...any) (policy.Entry, error) {
 	return e, nil
 }
 
+// ListedSubjectsSQL names every subject that EntriesAffecting can find
+// an entry for: the subject of every entry and every responsible person
+// named. A subject comes once per entry (the reader only adds them to a
+// set, and removing duplicates would cost the database a sort or a hash
+// of the whole table).
+const ListedSubjectsSQL = `SELECT subject FROM entries UNION ALL SELECT person_id FROM entry_persons`
+
+// ListedSubjects calls fn with every subject that EntriesAffecting can
+// find an entry for, some more than once, as the rows arrive (nothing is
+// held): a subject it never names has no entry now. It stops at fn's
+// first error and returns it. Errors do not name a subject.
+func (s *Store) ListedSubjects(ctx context.Context, fn func(subject string) error) error {
+	rows, err := s.db.Query(ctx, ListedSubjectsSQL)
+	if err != nil {
+		return s.errf("listed subjects: %w", err)
+	}
+	defer rows.Close()
+	var subject string
+	for rows.Next() {
+		if err := rows.Scan(&subject); err != nil {
+			return s.errf("listed subjects: %w", err)
+		}
+		if err := fn(subject); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.errf("listed subjects: %w", err)
+	}
+	return nil
+}
+
 // LookupEntries is EntriesAffecting as the check path reads it: read now,
 // so with a zero AsOf (service.Lookup).
 func (s *Store) LookupEntries(ctx context.Context, subject string) (service.Lookup, error) {
