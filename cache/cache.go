@@ -19,6 +19,11 @@
 // so the reconciler is what the correctness rests on; pub/sub only makes
 // it fast.
 //
+// With WithListedFilter the tier also keeps a filter of every subject the
+// store's entries name, kept current by the same invalidations, so that a
+// subject no entry names (most subjects, on their first check) is answered
+// clean without a read of Redis or the store (listed.go).
+//
 // Redis is optional and never required for an answer: its calls go through
 // a circuit breaker with short timeouts, and when it fails lookups fall
 // through to the store. Values are filled behind the lookup (one round
@@ -103,6 +108,8 @@ type config struct {
 	now           func() time.Time
 	fillQueueSize int
 	tracer        trace.Tracer // nil: off (tracing.go)
+	listed        ListedSource
+	listedMax     int
 }
 
 // Option configures a Tier.
@@ -218,7 +225,8 @@ type Tier struct {
 	feed   ChangeFeed
 	local  *otter.Cache[string, *set]
 	loader otter.Loader[string, *set]
-	redis  *redisTier // nil without Redis
+	redis  *redisTier    // nil without Redis
+	listed *listedFilter // nil without WithListedFilter (listed.go)
 
 	// confirmed is when the last successful reading of the change log
 	// was taken (unix ns): every set cached then is current as of it.
@@ -270,6 +278,9 @@ func New(inner service.EntryLookup, feed ChangeFeed, opts ...Option) (*Tier, err
 	if cfg.redis != nil || cfg.redisClient != nil {
 		t.redis = newRedisTier(t, cfg)
 	}
+	if cfg.listed != nil {
+		t.listed = newListedFilter(cfg.listed, cfg.listedMax)
+	}
 	return t, nil
 }
 
@@ -283,6 +294,10 @@ func (t *Tier) Start(ctx context.Context) {
 	ctx, t.stop = context.WithCancel(context.WithoutCancel(ctx))
 	t.reconcileOnce(ctx)
 	t.done.Go(func() { t.reconcileLoop(ctx) })
+	if t.listed != nil {
+		t.listed.request()
+		t.done.Go(func() { t.listed.loop(ctx, t) })
+	}
 	if t.redis != nil {
 		t.done.Go(func() { t.redis.subscribe(ctx) })
 		t.done.Go(func() { t.redis.fillLoop(ctx) })
@@ -330,6 +345,18 @@ func (t *Tier) LookupEntries(ctx context.Context, subject string) (_ service.Loo
 	}
 	if ok {
 		t.local.Invalidate(subject) // from before a flush
+	}
+	if t.listed != nil {
+		// No entry names the subject: clean as of the filter's reading
+		// or the last confirmation, aging like a cached clean set.
+		if since, absent := t.listed.absent(subject); absent {
+			asOf := max(since, conf)
+			if t.cfg.now().UnixNano()-asOf <= int64(t.cfg.maxStaleness/2) || t.storeDown.Load() {
+				t.stats.listedHits.Add(1)
+				answeredBy(span, spans.TierListed, false)
+				return service.Lookup{AsOf: time.Unix(0, asOf)}, nil
+			}
+		}
 	}
 	if span.IsRecording() {
 		span.SetAttributes(spans.CacheHit.Bool(false)) // load adds the tier that answered
@@ -431,16 +458,24 @@ func (t *Tier) Invalidate(subjects ...string) {
 	}
 }
 
-// dropLocal drops local copies and counts them under c.
+// dropLocal drops local copies, counting them under c, and marks the
+// subjects in the listed filter: a change may have listed them.
 func (t *Tier) dropLocal(subjects []string, c *atomic.Uint64) {
+	if t.listed != nil {
+		t.listed.mark(subjects)
+	}
 	for _, s := range subjects {
 		t.local.Invalidate(s)
 	}
 	c.Add(uint64(len(subjects)))
 }
 
-// flushLocal drops every local copy, including sets being loaded now.
+// flushLocal drops every local copy, including sets being loaded now, and
+// the listed filter.
 func (t *Tier) flushLocal() {
+	if t.listed != nil {
+		t.listed.drop()
+	}
 	t.flushGen.Add(1)
 	for k := range t.local.Keys() {
 		t.local.Invalidate(k)

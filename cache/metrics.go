@@ -22,11 +22,15 @@ type stats struct {
 	fillsWritten, fillsDropped, publishErrors                            atomic.Uint64
 	invalidatedWrite, invalidatedPubSub, invalidatedReconcile            atomic.Uint64
 	flushes, reconciles, reconcileErrors                                 atomic.Uint64
+	listedHits, listedBuilds, listedErrors                               atomic.Uint64
 }
 
 // Stats is a snapshot of the tier's counters.
 type Stats struct {
 	LocalHits, RedisHits, RedisMisses, StoreLoads, Errors uint64
+	// ListedHits: answered clean by the listed filter (no entry names
+	// the subject), without a lookup.
+	ListedHits uint64
 	// RedisRoundTrips by reason: lookup (on a check's path), fill (written
 	// behind, batched), invalidate (writes and reconciliation), other.
 	RedisRoundTrips map[string]uint64
@@ -37,6 +41,7 @@ func (t *Tier) Stats() Stats {
 	s := Stats{
 		LocalHits: t.stats.localHits.Load(), RedisHits: t.stats.redisHits.Load(),
 		RedisMisses: t.stats.redisMisses.Load(), StoreLoads: t.stats.storeLoads.Load(), Errors: t.stats.errors.Load(),
+		ListedHits:      t.stats.listedHits.Load(),
 		RedisRoundTrips: map[string]uint64{},
 	}
 	if t.redis != nil {
@@ -68,6 +73,9 @@ type Status struct {
 	ConfirmedAt   *time.Time `json:"confirmed_at,omitempty"`
 	LocalSubjects int        `json:"local_subjects"`
 	MaxStaleness  string     `json:"max_staleness"`
+	// ListedFilter is ready, building, off (the store names more
+	// subjects than it holds) or disabled.
+	ListedFilter string `json:"listed_filter"`
 }
 
 // Status reports the tier's state for /readyz. It informs, it does not
@@ -75,7 +83,10 @@ type Status struct {
 // the store, within the staleness bound.
 func (t *Tier) Status(context.Context) any {
 	st := Status{Redis: "disabled", Invalidation: "reconcile_only", StoreReachable: !t.storeDown.Load(),
-		LocalSubjects: t.local.EstimatedSize(), MaxStaleness: t.cfg.maxStaleness.String()}
+		LocalSubjects: t.local.EstimatedSize(), MaxStaleness: t.cfg.maxStaleness.String(), ListedFilter: "disabled"}
+	if t.listed != nil {
+		st.ListedFilter, _ = t.listed.state()
+	}
 	if c := t.Confirmed(); !c.IsZero() {
 		c = c.UTC()
 		st.ConfirmedAt = &c
@@ -99,7 +110,7 @@ type collector struct{ t *Tier }
 
 var (
 	descLookups = prometheus.NewDesc("credgate_cache_lookups_total",
-		"Cache lookups by where they were answered: local (in-process hit), redis (shared tier), store (read from the database), error.",
+		"Cache lookups by where they were answered: local (in-process hit), listed (the listed filter: no entry names the subject), redis (shared tier), store (read from the database), error.",
 		[]string{"result"}, nil)
 	descRoundTrips = prometheus.NewDesc("credgate_cache_redis_roundtrips_total",
 		"Redis round trips (a command or a pipeline) by reason: lookup (on a check's path), fill (written behind), invalidate, other.",
@@ -118,13 +129,17 @@ var (
 		"When the cached data was last confirmed current (the last good reading of the change log).", nil, nil)
 	descSubjects = prometheus.NewDesc("credgate_cache_local_subjects",
 		"Subjects held in the local tier (estimate).", nil, nil)
+	descListed = prometheus.NewDesc("credgate_cache_listed_filter_subjects",
+		"Subjects added to the listed filter (repeats included); absent while it is not ready.", nil, nil)
+	descListedBuilds = prometheus.NewDesc("credgate_cache_listed_filter_builds_total",
+		"Readings of the listed subjects, by result.", []string{"result"}, nil)
 	descRedisUp = prometheus.NewDesc("credgate_cache_redis_up",
 		"1 if Redis answered the last health check.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLookups, descRoundTrips, descInvalidations, descRedisValues,
-		descFlushes, descReconciles, descConfirmed, descSubjects, descRedisUp} {
+		descFlushes, descReconciles, descConfirmed, descSubjects, descRedisUp, descListed, descListedBuilds} {
 		ch <- d
 	}
 }
@@ -135,6 +150,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v.Load()), labels...)
 	}
 	counter(descLookups, &s.localHits, "local")
+	counter(descLookups, &s.listedHits, "listed")
 	counter(descLookups, &s.redisHits, "redis")
 	counter(descLookups, &s.storeLoads, "store")
 	counter(descLookups, &s.errors, "error")
@@ -163,4 +179,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descConfirmed, prometheus.GaugeValue, float64(conf)/1e9)
 	}
 	ch <- prometheus.MustNewConstMetric(descSubjects, prometheus.GaugeValue, float64(c.t.local.EstimatedSize()))
+	if f := c.t.listed; f != nil {
+		counter(descListedBuilds, &s.listedBuilds, "ok")
+		counter(descListedBuilds, &s.listedErrors, "error")
+		if state, held := f.state(); state == "ready" {
+			ch <- prometheus.MustNewConstMetric(descListed, prometheus.GaugeValue, float64(held))
+		}
+	}
 }

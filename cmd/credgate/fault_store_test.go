@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,7 +26,7 @@ type probe struct {
 
 // PostgreSQL frozen (SIGSTOP) and then stopped: every request that needs
 // the database answers 503 with a documented code within store.timeout
-// plus a second — the token endpoint, uncached checks, authenticated
+// plus a second — the token endpoint, uncached checks of listed subjects, authenticated
 // calls whose partner must be re-read, the public evidence keys and
 // checkpoint — never 500 and never a hang; after SIGCONT everything
 // answers again with no operator action.
@@ -50,15 +51,34 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 	}
 	token := testenv.Token(t, base, cred.ClientID, cred.ClientSecret)
 	client := &http.Client{Timeout: bound + 5*time.Second} // a hang fails the test, not the run
-	next := 0
-	check := func() (int, map[string]any, error) {
-		next++
-		subject, err := benchSubject(next) // a new subject: never cached
+	// Subjects named by entries but never checked: a check must read
+	// their entries from the store. (A subject no entry names is answered
+	// by the listed filter without the store, and its check then waits
+	// for the evidence commit, which this run does not spool.)
+	var listed []string
+	var ndjson strings.Builder
+	for i := range 500 {
+		subject, err := benchSubject(500_000 + i)
 		if err != nil {
-			return 0, nil, err
+			t.Fatal(err)
 		}
+		listed = append(listed, subject)
+		fmt.Fprintf(&ndjson, `{"subject_id":%q,"list":"court_dishonest_debtor","originating_department":"杭州市中级人民法院","reason":"拒不履行","legal_basis":"《民事诉讼法》第二百六十二条","decided_at":"2026-07-01T00:00:00+08:00","published_at":"2026-07-03T00:00:00+08:00"}`+"\n", subject)
+	}
+	imp, _ := http.NewRequest(http.MethodPost, base+"/v1/admin/entries:import", strings.NewReader(ndjson.String()))
+	imp.Header.Set("Authorization", "Bearer "+token)
+	imp.Header.Set("Content-Type", "application/x-ndjson")
+	if code, body, err := doReq(client, imp); err != nil || code != http.StatusCreated {
+		t.Fatalf("import the listed subjects: %d %v %v", code, body["detail"], err)
+	}
+	// Round the list: a subject that comes round again was either
+	// refused (not cached) or answered when the store was up (cached: its
+	// check then fails on the evidence commit, or is answered).
+	next, nextListed := 0, 0
+	check := func() (int, map[string]any, error) {
+		nextListed++
 		return postJSON(client, base+"/v1/checks", token, map[string]any{
-			"subject": map[string]string{"id": subject}, "action": "government_procurement"})
+			"subject": map[string]string{"id": listed[nextListed%len(listed)]}, "action": "government_procurement"})
 	}
 	get := func(path string) func() (int, map[string]any, error) {
 		return func() (int, map[string]any, error) {
@@ -84,14 +104,14 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 		{"stored check", get("/v1/checks/" + checkID), []string{"store_unavailable"}},
 		{"uncached status", func() (int, map[string]any, error) {
 			next++
-			subject, err := benchSubject(next)
+			subject, err := benchSubject(next) // a status read goes to the store, listed or not
 			if err != nil {
 				return 0, nil, err
 			}
 			return get("/v1/subjects/" + subject + "/status")()
 		}, []string{"data_unavailable", "store_unavailable"}},
 		{"token", tokenReq, []string{"store_unavailable"}},
-		{"uncached check", check, []string{"data_unavailable", "store_unavailable"}},
+		{"uncached listed check", check, []string{"data_unavailable", "store_unavailable", "evidence_unavailable"}},
 		// The administrator's partner row is re-read every 5 s.
 		{"catalog", get("/v1/catalog"), []string{"store_unavailable"}},
 		{"evidence keys", get("/v1/evidence/keys"), []string{"store_unavailable"}},

@@ -38,6 +38,7 @@ type store interface {
 	// AppendLeaves: the evidence commit with the leaves hashed beforehand.
 	evidence.LeafSink
 	cache.ChangeFeed
+	cache.ListedSource
 	service.SourceStore
 	service.FollowUpStore
 	service.PushStore
@@ -50,10 +51,12 @@ var (
 
 // boundedStore is a store whose reads on request paths are bounded
 // (service.BoundedStore, store.timeout); the change feed and the sources'
-// state are read by background loops, which have their own retries.
+// state and the listed subjects are read by background loops, which have
+// their own retries and bounds.
 type boundedStore struct {
 	*service.BoundedStore
 	cache.ChangeFeed
+	cache.ListedSource
 	service.SourceStore
 	service.FollowUpStore
 	service.PushStore
@@ -61,7 +64,7 @@ type boundedStore struct {
 
 // bound wraps st so that no request waits on it longer than timeout.
 func bound(st store, timeout time.Duration) store {
-	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, SourceStore: st, FollowUpStore: st, PushStore: st}
+	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, ListedSource: st, SourceStore: st, FollowUpStore: st, PushStore: st}
 }
 
 // openStore opens the configured store; closeStore closes it (and frees

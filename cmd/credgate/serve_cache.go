@@ -67,6 +67,9 @@ func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catal
 	opts := []cache.Option{cache.WithMaxSubjects(c.Subjects), cache.WithMaxStaleness(c.MaxStaleness),
 		cache.WithReconcileInterval(c.Reconcile), cache.WithRedisTTL(c.RedisTTL), cache.WithPrefix(c.Prefix),
 		cache.WithLogger(logger)}
+	if c.ListedFilter > 0 {
+		opts = append(opts, cache.WithListedFilter(st, c.ListedFilter))
+	}
 	opts = append(opts, extra...)
 	if rdb != nil {
 		opts = append(opts, cache.WithRedisClient(rdb))
@@ -100,6 +103,6 @@ func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catal
 		w.runner.Start(ctx)
 	}
 	logger.Info("cache tier", "redis", rdb != nil, "prefix", c.Prefix, "max_staleness", c.MaxStaleness.String(),
-		"reconcile", c.Reconcile.String(), "sources", len(sources))
+		"reconcile", c.Reconcile.String(), "listed_filter", c.ListedFilter, "sources", len(sources))
 	return w, nil
 }

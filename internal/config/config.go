@@ -77,6 +77,8 @@ type Cache struct {
 	MaxStaleness time.Duration
 	Reconcile    time.Duration
 	RedisTTL     time.Duration
+	// ListedFilter bounds the subjects of the listed filter (0: off).
+	ListedFilter int
 }
 
 // Upstream is the upstream sources kept current by serve.

@@ -78,7 +78,7 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		Server: Server{Addr: ":8080", ShutdownTimeout: 30 * time.Second, ChecksInFlight: gateway.DefaultChecksInFlight, CheckQueue: gateway.DefaultCheckQueue,
 			MaxConnections: gateway.DefaultMaxConnections},
 		Store: Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout, ScreeningRetention: service.DefaultScreeningRetention},
-		Cache: Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL},
+		Cache: Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL, ListedFilter: cache.DefaultListedMax},
 		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second,
 			Spool: true, SpoolMaxMB: evidence.DefaultSpoolMaxBytes >> 20, CommitsInFlight: evidence.DefaultCommitsInFlight},
 		Access: Access{RateLimit: gateway.DefaultRateLimit, AuthFailureLimit: gateway.DefaultAuthFailuresPerAddress,

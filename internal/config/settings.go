@@ -58,6 +58,8 @@ var settings = []*Setting{
 		func(c *Config) *time.Duration { return &c.Cache.Reconcile }, 10*time.Millisecond, time.Hour),
 	dur("cache.redis_ttl", "cache-redis-ttl", "CREDGATE_CACHE_REDIS_TTL", "expiry of the cache tier's Redis values",
 		func(c *Config) *time.Duration { return &c.Cache.RedisTTL }, time.Second, 30*24*time.Hour),
+	integer("cache.listed_filter", "cache-listed-filter", "CREDGATE_CACHE_LISTED_FILTER", "subjects named by entries that the in-process listed filter holds, so that a subject no entry names is answered without a read of Redis or the store (about 2.4 bytes each); a store naming more turns it off (0: off)",
+		func(c *Config) *int { return &c.Cache.ListedFilter }, 0, 1_000_000_000),
 
 	str("upstream.sources", "sources", "CREDGATE_SOURCES", "JSON file of upstream sources (data feeds, platform APIs) to keep current (empty: none)",
 		func(c *Config) *string { return &c.Upstream.Sources }, nil),

@@ -310,6 +310,21 @@ func (a *api) check(token, subject string) reply {
 	return a.postJSON("/v1/checks", token, map[string]any{"subject": map[string]string{"id": subject}, "action": action})
 }
 
+// list names subjects in entries, imported over the API so that the
+// server's listed filter knows them at once: a first check of one must
+// read its entries from the store, where a subject no entry names is
+// answered without it.
+func (a *api) list(t *testing.T, admin string, subjects []string) {
+	t.Helper()
+	var b bytes.Buffer
+	for _, s := range subjects {
+		fmt.Fprintf(&b, `{"subject_id":%q,"list":"court_dishonest_debtor","originating_department":"杭州市中级人民法院","reason":"拒不履行","legal_basis":"《民事诉讼法》第二百六十二条","decided_at":"2026-07-01T00:00:00+08:00","published_at":"2026-07-03T00:00:00+08:00"}`+"\n", s)
+	}
+	if r := a.do(http.MethodPost, "/v1/admin/entries:import", admin, "application/x-ndjson", b.Bytes()); r.status != http.StatusCreated {
+		t.Fatalf("import entries: %d %v", r.status, r.body["detail"])
+	}
+}
+
 // mustCheck makes a check that must be answered, and returns its id.
 func (a *api) mustCheck(t *testing.T, token, subject string) string {
 	t.Helper()

@@ -85,6 +85,8 @@ const (
 	TierLocal = "local"
 	TierRedis = "redis"
 	TierStore = "store"
+	// TierListed: the listed filter knew that no entry names the subject.
+	TierListed = "listed"
 )
 
 // Tracer returns the tracer of tp for a component, or nil when tp is nil

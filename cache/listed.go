@@ -1,0 +1,273 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/bits-and-blooms/bloom/v3"
+)
+
+// The listed filter answers the first check of a subject that no entry
+// names without a round trip. Most subjects checked are on no list, and
+// each one's first check would otherwise miss the local tier, miss Redis,
+// read the store and fill Redis; at a national gateway, where most
+// subjects are checked once per approval, that first check is the common
+// case.
+//
+// The filter is a Bloom filter of every subject the store's entries name
+// (as subject or as responsible person: exactly what EntriesAffecting
+// searches). It may hold subjects with no entry (false positives, and
+// subjects whose entries went), which take the ordinary path; it never
+// lacks one that has an entry, because every change that could add one
+// reaches it the way it reaches the cached sets (dropLocal: the writer's
+// Invalidate, pub/sub, the reconciler), before the reconciler confirms a
+// reading. A subject it lacks is therefore clean as of
+// max(the filter's reading, confirmed), the same claim a cached clean set
+// makes, and it ages the same way when the store is unreachable.
+//
+// Building it reads every listed subject: marks that arrive during the
+// reading are kept aside and added when it ends, so that a change
+// committed after the reading's snapshot is not lost. Anything that flushes
+// the local tier (a lost reading of the change log, the first cursor)
+// drops the filter and builds it again.
+
+// ListedSource is the store's roll of listed subjects (see the adapters'
+// ListedSubjects).
+type ListedSource interface {
+	// ListedSubjects calls fn with every subject an entry names, some
+	// more than once; a subject it does not name has no entry now.
+	ListedSubjects(ctx context.Context, fn func(subject string) error) error
+}
+
+// Listed filter defaults.
+const (
+	// DefaultListedMax bounds the subjects the filter holds: a store that
+	// names more turns the filter off (about 1.2 bytes a subject at the
+	// false-positive rate below, sized at twice the subjects read).
+	DefaultListedMax   = 20_000_000
+	listedFalsePos     = 0.01
+	listedMinCapacity  = 1 << 20
+	listedBuildTimeout = 10 * time.Minute
+	// listedRetryOff is how long a filter turned off by a store past its
+	// bound waits before reading the store again.
+	listedRetryOff = 10 * time.Minute
+)
+
+// WithListedFilter keeps, in memory, a filter of the subjects src names,
+// so that a subject no entry names is answered clean without a read of
+// Redis or the store. max bounds the subjects it holds (≤ 0: the
+// default); past it the filter is off and lookups take the ordinary path.
+func WithListedFilter(src ListedSource, max int) Option {
+	return func(c *config) {
+		c.listed = src
+		c.listedMax = DefaultListedMax
+		if max > 0 {
+			c.listedMax = max
+		}
+	}
+}
+
+// errListedOverflow stops a reading that found more subjects than the
+// filter was sized for.
+var errListedOverflow = errors.New("cache: more listed subjects than the filter was sized for")
+
+// listedFilter is the filter and its building state.
+type listedFilter struct {
+	src ListedSource
+	max uint
+
+	mu    sync.RWMutex
+	bloom *bloom.BloomFilter // nil: not ready (building, dropped or off)
+	since int64              // unix ns: when the reading it was built from began
+	// held counts the subjects added (repeats included), capacity what
+	// it was sized for: past it the false-positive rate grows, and it is
+	// built again.
+	held, capacity uint
+	// gen is bumped by drop: a build that began before does not install.
+	gen uint64
+	// building: a reading is under way, and marks are kept in pending.
+	building bool
+	pending  []string
+	off      bool // the store names more subjects than max
+	lastRead uint // subjects the last reading found (sizes the next)
+
+	rebuild chan struct{}
+}
+
+func newListedFilter(src ListedSource, max int) *listedFilter {
+	return &listedFilter{src: src, max: uint(max), rebuild: make(chan struct{}, 1)}
+}
+
+// absent reports whether subject is certainly named by no entry, and as
+// of when the filter knows it (with the tier's confirmation on top).
+func (f *listedFilter) absent(subject string) (since int64, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.bloom == nil || f.bloom.TestString(subject) {
+		return 0, false
+	}
+	return f.since, true
+}
+
+// mark adds subjects, which a change may have listed.
+func (f *listedFilter) mark(subjects []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.building {
+		if uint(len(f.pending)+len(subjects)) > f.max {
+			// A flood of changes during a reading: give it up, and the
+			// next build starts from a later snapshot.
+			f.gen++
+			f.building, f.pending = false, nil
+			f.request()
+		} else {
+			f.pending = append(f.pending, subjects...)
+		}
+	}
+	if f.bloom == nil {
+		return
+	}
+	for _, s := range subjects {
+		f.bloom.AddString(s)
+	}
+	if f.held += uint(len(subjects)); f.held > f.capacity {
+		f.request()
+	}
+}
+
+// drop discards the filter (and any build under way) and asks for a new
+// one: changes may have been missed.
+func (f *listedFilter) drop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bloom, f.gen = nil, f.gen+1
+	f.building, f.pending = false, nil
+	f.request()
+}
+
+// request asks the build loop for a build (f.mu held or not: it only
+// sends without blocking).
+func (f *listedFilter) request() {
+	select {
+	case f.rebuild <- struct{}{}:
+	default:
+	}
+}
+
+// loop builds the filter when asked, until ctx ends. A build that fails
+// (the store is down) is tried again after retry.
+func (f *listedFilter) loop(ctx context.Context, t *Tier) {
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	<-retry.C
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.rebuild:
+		case <-retry.C:
+		}
+		err := f.build(ctx, t)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errListedOverflow):
+			retry.Reset(listedRetryOff)
+		case err != nil:
+			t.stats.listedErrors.Add(1)
+			t.cfg.logger.Warn("cache: cannot read the listed subjects; the filter waits", "err", err)
+			retry.Reset(t.cfg.reconcile)
+		}
+	}
+}
+
+// build reads every listed subject into a new filter and installs it,
+// unless the filter was dropped meanwhile. A reading that finds more
+// subjects than it was sized for starts again with room for four times
+// as many, up to max.
+func (f *listedFilter) build(ctx context.Context, t *Tier) error {
+	f.mu.Lock()
+	gen := f.gen
+	f.building, f.pending = true, nil
+	capacity := min(f.max, max(listedMinCapacity, 2*f.lastRead))
+	f.mu.Unlock()
+	abandon := func() {
+		f.mu.Lock()
+		if f.gen == gen {
+			f.building, f.pending = false, nil
+		}
+		f.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(ctx, listedBuildTimeout)
+	defer cancel()
+	for {
+		// Taken before the reading: what it finds absent was absent then.
+		started := t.cfg.now().UnixNano()
+		b := bloom.NewWithEstimates(capacity, listedFalsePos)
+		var n uint
+		err := f.src.ListedSubjects(ctx, func(subject string) error {
+			if n++; n > capacity {
+				return errListedOverflow
+			}
+			b.AddString(subject)
+			return nil
+		})
+		if errors.Is(err, errListedOverflow) && capacity < f.max {
+			capacity = min(f.max, 4*capacity)
+			continue
+		}
+		if errors.Is(err, errListedOverflow) {
+			abandon()
+			f.turnOff(gen, t)
+			return err
+		}
+		if err != nil {
+			abandon()
+			return err
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.gen != gen {
+			return nil // dropped while reading: the drop asked for another
+		}
+		for _, s := range f.pending {
+			b.AddString(s)
+		}
+		f.bloom, f.since = b, started
+		f.held, f.capacity, f.lastRead = n+uint(len(f.pending)), capacity, n
+		f.building, f.pending, f.off = false, nil, false
+		t.stats.listedBuilds.Add(1)
+		return nil
+	}
+}
+
+// turnOff leaves the filter off: the store names more than max subjects.
+func (f *listedFilter) turnOff(gen uint64, t *Tier) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gen != gen {
+		return
+	}
+	f.bloom = nil
+	if !f.off {
+		t.cfg.logger.Warn("cache: the store names more subjects than the listed filter holds; it is off",
+			"max", f.max)
+	}
+	f.off = true
+}
+
+// state is the filter's state as /readyz shows it: ready, building or off.
+func (f *listedFilter) state() (state string, held uint) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	switch {
+	case f.bloom != nil:
+		return "ready", f.held
+	case f.off:
+		return "off", 0
+	default:
+		return "building", 0
+	}
+}
