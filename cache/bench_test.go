@@ -85,17 +85,18 @@ func reportRoundTrips(b *testing.B, t *Tier, lookup0, all0 uint64, ops int) {
 	b.ReportMetric(float64(all-all0)/float64(ops), "redis-rt-all/op")
 }
 
-// BenchmarkLookup: the cache tier alone, on a local hit, a Redis hit and a
-// full miss (Redis, then PostgreSQL), one lookup at a time; and local hits
-// from every core at once.
+// BenchmarkLookup: the cache tier alone, on a local hit, a Redis hit, a
+// first sight of a clean subject answered by the listed filter and a full
+// miss (Redis, then PostgreSQL), one lookup at a time; and local hits from
+// every core at once.
 func BenchmarkLookup(b *testing.B) {
 	rs := startRedis(b)
 	schema := testenv.FreshSchema(b, "credgate_cache")
 	st := pgStore(b, "", schema)
 	subjects := benchSubjects(b, st, "91110000MC", 2000)
-	newBenchTier := func(b *testing.B) *Tier {
-		tier, err := New(st, st, WithRedis(rs.options()), WithPrefix(fmt.Sprintf("bench%d", rand.Int())),
-			WithReconcileInterval(time.Hour), WithMaxStaleness(time.Hour))
+	newBenchTier := func(b *testing.B, opts ...Option) *Tier {
+		tier, err := New(st, st, append([]Option{WithRedis(rs.options()), WithPrefix(fmt.Sprintf("bench%d", rand.Int())),
+			WithReconcileInterval(time.Hour), WithMaxStaleness(time.Hour)}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -192,17 +193,15 @@ func BenchmarkLookup(b *testing.B) {
 		reportRoundTrips(b, t, lk0, all0, i)
 	})
 
-	b.Run("full_miss", func(b *testing.B) {
-		t := newBenchTier(b)
-		warm(b, t)
-		lk0, all0 := roundTrips(t)
+	// A first sight: a subject nobody read, neither here nor in Redis;
+	// clean, so that with the listed filter no round trip is needed.
+	firstSight := func(b *testing.B, t *Tier, series string) int {
 		var tm timer
 		var busy time.Duration
 		i := 0
 		for b.Loop() {
-			// A subject nobody read: neither here nor in Redis.
 			b.StopTimer()
-			s := testenv.USCC(b, fmt.Sprintf("91110000MD%07d", i))
+			s := testenv.USCC(b, fmt.Sprintf("%s%07d", series, i))
 			b.StartTimer()
 			i++
 			t0 := time.Now()
@@ -215,6 +214,27 @@ func BenchmarkLookup(b *testing.B) {
 		}
 		tm.report(b)
 		b.ReportMetric(float64(i)/busy.Seconds(), "lookups/s")
+		return i
+	}
+
+	b.Run("first_sight_listed_filter", func(b *testing.B) {
+		t := newBenchTier(b, WithListedFilter(st, 0))
+		waitFor(b, "the listed filter", 30*time.Second, func() bool { s, _ := t.listed.state(); return s == "ready" })
+		warm(b, t)
+		lk0, all0 := roundTrips(t)
+		h0 := t.Stats().ListedHits
+		i := firstSight(b, t, "91110000ME")
+		if hits := t.Stats().ListedHits - h0; hits != uint64(i) {
+			b.Fatalf("the filter answered %d of %d first sights", hits, i)
+		}
+		reportRoundTrips(b, t, lk0, all0, i)
+	})
+
+	b.Run("full_miss", func(b *testing.B) {
+		t := newBenchTier(b)
+		warm(b, t)
+		lk0, all0 := roundTrips(t)
+		i := firstSight(b, t, "91110000MD")
 		// Let the fills written behind land before counting them.
 		waitFor(b, "fills", 30*time.Second, func() bool {
 			return t.stats.fillsWritten.Load()+t.stats.fillsDropped.Load() >= uint64(len(subjects)+i)

@@ -235,10 +235,13 @@ func (f *listedFilter) build(ctx context.Context, t *Tier) error {
 		for _, s := range f.pending {
 			b.AddString(s)
 		}
+		pending := len(f.pending)
 		f.bloom, f.since = b, started
-		f.held, f.capacity, f.lastRead = n+uint(len(f.pending)), capacity, n
+		f.held, f.capacity, f.lastRead = n+uint(pending), capacity, n
 		f.building, f.pending, f.off = false, nil, false
 		t.stats.listedBuilds.Add(1)
+		t.cfg.logger.Info("cache: listed filter ready", "subjects_read", n, "marked_meanwhile", pending,
+			"sized_for", capacity, "bytes", b.Cap()/8, "took", time.Duration(t.cfg.now().UnixNano()-started).Round(time.Millisecond).String())
 		return nil
 	}
 }
