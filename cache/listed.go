@@ -50,6 +50,9 @@ const (
 	listedFalsePos     = 0.01
 	listedMinCapacity  = 1 << 20
 	listedBuildTimeout = 10 * time.Minute
+	// listedMaxPending bounds the marks kept during a reading (about
+	// 40 MB of subjects); past it the reading is given up and begun again.
+	listedMaxPending = 1 << 20
 	// listedRetryOff is how long a filter turned off by a store past its
 	// bound waits before reading the store again.
 	listedRetryOff = 10 * time.Minute
@@ -116,7 +119,7 @@ func (f *listedFilter) mark(subjects []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.building {
-		if uint(len(f.pending)+len(subjects)) > f.max {
+		if len(f.pending)+len(subjects) > listedMaxPending {
 			// A flood of changes during a reading: give it up, and the
 			// next build starts from a later snapshot.
 			f.gen++
