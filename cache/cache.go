@@ -346,17 +346,9 @@ func (t *Tier) LookupEntries(ctx context.Context, subject string) (_ service.Loo
 	if ok {
 		t.local.Invalidate(subject) // from before a flush
 	}
-	if t.listed != nil {
-		// No entry names the subject: clean as of the filter's reading
-		// or the last confirmation, aging like a cached clean set.
-		if since, absent := t.listed.absent(subject); absent {
-			asOf := max(since, conf)
-			if t.cfg.now().UnixNano()-asOf <= int64(t.cfg.maxStaleness/2) || t.storeDown.Load() {
-				t.stats.listedHits.Add(1)
-				answeredBy(span, spans.TierListed, false)
-				return service.Lookup{AsOf: time.Unix(0, asOf)}, nil
-			}
-		}
+	if l, ok := t.listedAnswer(subject, conf); ok {
+		answeredBy(span, spans.TierListed, false)
+		return l, nil
 	}
 	if span.IsRecording() {
 		span.SetAttributes(spans.CacheHit.Bool(false)) // load adds the tier that answered

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/bits-and-blooms/bloom/v3"
+
+	"github.com/credgate/credgate/service"
 )
 
 // The listed filter answers the first check of a subject that no entry
@@ -276,4 +278,66 @@ func (f *listedFilter) state() (state string, held uint) {
 	default:
 		return "building", 0
 	}
+}
+
+// listedAnswer answers subject clean if the listed filter knows that no
+// entry names it: as of the filter's reading or conf (the confirmation,
+// read before the filter), aging like a cached clean set (past half the
+// bound with the store up, the subject is read instead).
+func (t *Tier) listedAnswer(subject string, conf int64) (service.Lookup, bool) {
+	if t.listed == nil {
+		return service.Lookup{}, false
+	}
+	since, absent := t.listed.absent(subject)
+	if !absent {
+		return service.Lookup{}, false
+	}
+	asOf := max(since, conf)
+	if t.cfg.now().UnixNano()-asOf > int64(t.cfg.maxStaleness/2) && !t.storeDown.Load() {
+		return service.Lookup{}, false
+	}
+	t.stats.listedHits.Add(1)
+	return service.Lookup{AsOf: time.Unix(0, asOf)}, true
+}
+
+// BatchLookup decorates inner, a store's batch lookup (screening jobs),
+// with the listed filter: the subjects it knows no entry names are
+// answered as LookupEntries answers them, and only the others are read,
+// in one call. Without a filter it returns inner.
+func (t *Tier) BatchLookup(inner service.EntryBatchLookup) service.EntryBatchLookup {
+	if t.listed == nil {
+		return inner
+	}
+	return &batchLookup{t: t, inner: inner}
+}
+
+type batchLookup struct {
+	t     *Tier
+	inner service.EntryBatchLookup
+}
+
+var _ service.EntryBatchLookup = (*batchLookup)(nil)
+
+func (b *batchLookup) LookupEntriesBatch(ctx context.Context, subjects []string) (map[string]service.Lookup, error) {
+	conf := b.t.confirmed.Load()
+	out := make(map[string]service.Lookup, len(subjects))
+	var rest []string
+	for _, s := range subjects {
+		if l, ok := b.t.listedAnswer(s, conf); ok {
+			out[s] = l
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	found, err := b.inner.LookupEntriesBatch(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	for s, l := range found {
+		out[s] = l
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -290,5 +291,48 @@ func TestListedFilterAnswerDoesNotAllocate(t *testing.T) {
 	}
 	if tier.Stats().ListedHits == 0 {
 		t.Fatal("the filter did not answer: the test does not test anything")
+	}
+}
+
+// askedBatch records the subjects a batch lookup is asked about.
+type askedBatch struct {
+	service.EntryBatchLookup
+	asked []string
+}
+
+func (a *askedBatch) LookupEntriesBatch(ctx context.Context, subjects []string) (map[string]service.Lookup, error) {
+	a.asked = append(a.asked, subjects...)
+	return a.EntryBatchLookup.LookupEntriesBatch(ctx, subjects)
+}
+
+// TestListedFilterInFrontOfBatches: a screening batch reads from the
+// store only the subjects that entries may name; the others are answered
+// clean as of the filter's confirmation, and every subject is answered.
+func TestListedFilterInFrontOfBatches(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	listed, clean := testenv.USCC(t, "91110000MA0000043"), testenv.USCC(t, "91110000MA0000044")
+	person := "11010519491231002X"
+	insert(t, st, personOn("e1", listed, person))
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithListedFilter(st, 0))
+	waitListed(t, tier, 1)
+	inner := &askedBatch{EntryBatchLookup: st}
+	got, err := tier.BatchLookup(inner).LookupEntriesBatch(t.Context(), []string{listed, clean, person})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || len(got[listed].Entries) != 1 || len(got[person].Entries) != 1 || len(got[clean].Entries) != 0 {
+		t.Fatalf("batch answers: %v", got)
+	}
+	if got[clean].AsOf.IsZero() {
+		t.Fatal("the filter's answer has no time")
+	}
+	if len(inner.asked) != 2 || slices.Contains(inner.asked, clean) {
+		t.Fatalf("the store was asked about %v, want the two listed subjects only", inner.asked)
+	}
+	// Without a filter the store's lookup is used as it is.
+	plain := newTier(t, st, st, WithReconcileInterval(time.Hour))
+	if b := plain.BatchLookup(inner); b != service.EntryBatchLookup(inner) {
+		t.Fatalf("without a filter: %T", b)
 	}
 }

@@ -110,7 +110,7 @@ type collector struct{ t *Tier }
 
 var (
 	descLookups = prometheus.NewDesc("credgate_cache_lookups_total",
-		"Cache lookups by where they were answered: local (in-process hit), listed (the listed filter: no entry names the subject), redis (shared tier), store (read from the database), error.",
+		"Cache lookups by where they were answered: local (in-process hit), listed (the listed filter: no entry names the subject; screening batches' subjects included), redis (shared tier), store (read from the database), error.",
 		[]string{"result"}, nil)
 	descRoundTrips = prometheus.NewDesc("credgate_cache_redis_roundtrips_total",
 		"Redis round trips (a command or a pipeline) by reason: lookup (on a check's path), fill (written behind), invalidate, other.",

@@ -17,8 +17,9 @@ type EntryBatchLookup interface {
 var ErrBatchLookupUnsupported = errors.New("the store has no batch lookup")
 
 // WithScreeningsLookup makes jobs read each batch's entries with l (the
-// store, directly: a file of distinct subjects would only churn the check
-// path's cache) instead of one lookup per subject through the checker.
+// store, not the check path's cache, which a file of distinct subjects
+// would only churn; serve puts only the cache's listed filter in front of
+// it) instead of one lookup per subject through the checker.
 func WithScreeningsLookup(l EntryBatchLookup) ScreeningsOption {
 	return func(s *Screenings) { s.batch = l }
 }

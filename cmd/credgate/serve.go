@@ -322,7 +322,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	opts = append(opts, caching.gateway...)
 	opts = append(opts, gateway.WithCheckCapacity(cfg.Server.ChecksInFlight, cfg.Server.CheckQueue))
 	opts = append(opts, spoolOpts...)
-	opts = append(opts, serveScreenings(ctx, checker, st, cfg.Store.DataDir, cfg.Store.ScreeningRetention))
+	opts = append(opts, serveScreenings(ctx, checker, st, caching.tier, cfg.Store.DataDir, cfg.Store.ScreeningRetention))
 	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}
