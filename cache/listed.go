@@ -56,8 +56,9 @@ const (
 	// 40 MB of subjects); past it the reading is given up and begun again.
 	listedMaxPending = 1 << 20
 	// listedRetryOff is how long a filter turned off by a store past its
-	// bound waits before reading the store again.
-	listedRetryOff = 10 * time.Minute
+	// bound waits before reading the store again (each reading up to the
+	// bound is a scan of that many rows).
+	listedRetryOff = time.Hour
 )
 
 // WithListedFilter keeps, in memory, a filter of the subjects src names,
@@ -178,6 +179,8 @@ func (f *listedFilter) loop(ctx context.Context, t *Tier) {
 		switch {
 		case ctx.Err() != nil:
 			return
+		case err == nil:
+			retry.Stop() // a retry still pending would only read it again
 		case errors.Is(err, errListedOverflow):
 			retry.Reset(listedRetryOff)
 		case err != nil:
