@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -32,15 +33,22 @@ func personOn(id, subject, person string) policy.Entry {
 	return e
 }
 
+// listedStore is a SQLite store with one entry, on listed (seed+"1"),
+// naming person as its legal representative; clean (seed+"2") is on none.
+func listedStore(t *testing.T, seed string) (st *sqlite.Store, listed, clean, person string) {
+	t.Helper()
+	st = sqliteStore(t)
+	listed, clean, person = testenv.USCC(t, seed+"1"), testenv.USCC(t, seed+"2"), "11010519491231002X"
+	insert(t, st, personOn("e1", listed, person))
+	return st, listed, clean, person
+}
+
 // TestListedFilterAnswersCleanSubjects: a subject no entry names is
 // answered clean with no read of the store; subjects named by an entry, as
 // its subject or as a responsible person, are read as before.
 func TestListedFilterAnswersCleanSubjects(t *testing.T) {
 	t.Parallel()
-	st := sqliteStore(t)
-	listed, clean := testenv.USCC(t, "91110000MA0000031"), testenv.USCC(t, "91110000MA0000032")
-	person := "11010519491231002X"
-	insert(t, st, personOn("e1", listed, person))
+	st, listed, clean, person := listedStore(t, "91110000MA000003")
 	cs := &countingStore{EntryLookup: st}
 	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour), WithListedFilter(st, 0))
 	waitListed(t, tier, 1)
@@ -310,10 +318,7 @@ func (a *askedBatch) LookupEntriesBatch(ctx context.Context, subjects []string) 
 // clean as of the filter's confirmation, and every subject is answered.
 func TestListedFilterInFrontOfBatches(t *testing.T) {
 	t.Parallel()
-	st := sqliteStore(t)
-	listed, clean := testenv.USCC(t, "91110000MA0000043"), testenv.USCC(t, "91110000MA0000044")
-	person := "11010519491231002X"
-	insert(t, st, personOn("e1", listed, person))
+	st, listed, clean, person := listedStore(t, "91110000MA000004")
 	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithListedFilter(st, 0))
 	waitListed(t, tier, 1)
 	inner := &askedBatch{EntryBatchLookup: st}

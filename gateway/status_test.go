@@ -25,11 +25,7 @@ import (
 func TestReadyzAndMetricsShowDegradedParts(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openSQLite(t)
 	tier, err := cache.New(st, st, cache.WithRedis(&redis.Options{Addr: testenv.FreeAddr(t)}), cache.WithRedisBreaker(1, time.Minute),
 		cache.WithReconcileInterval(time.Hour))
 	if err != nil {
@@ -103,11 +99,7 @@ func TestReadyzAndMetricsShowDegradedParts(t *testing.T) {
 func TestReadyzShowsTheListedFilter(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openSQLite(t)
 	tier, err := cache.New(st, st, cache.WithReconcileInterval(time.Hour), cache.WithListedFilter(st, 0))
 	if err != nil {
 		t.Fatal(err)
@@ -139,4 +131,16 @@ func TestReadyzShowsTheListedFilter(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// openSQLite opens a SQLite store in a temporary directory, closed when
+// the test ends.
+func openSQLite(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
