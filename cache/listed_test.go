@@ -2,7 +2,9 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -339,5 +341,75 @@ func TestListedFilterInFrontOfBatches(t *testing.T) {
 	plain := newTier(t, st, st, WithReconcileInterval(time.Hour))
 	if b := plain.BatchLookup(inner); b != service.EntryBatchLookup(inner) {
 		t.Fatalf("without a filter: %T", b)
+	}
+}
+
+// TestListedFilterUnderConcurrentChanges: while subjects are listed one
+// after another (each Invalidated once written, as the entry service
+// does), the filter is flushed and built again and the change log read
+// every few milliseconds, readers never get a clean answer for a subject
+// listed before they looked, and subjects on no list stay clean.
+func TestListedFilterUnderConcurrentChanges(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	tier := newTier(t, st, st, WithReconcileInterval(5*time.Millisecond), WithListedFilter(st, 0))
+	waitListed(t, tier, 1)
+	const n = 150
+	subjects := make([]string, n)
+	for i := range subjects {
+		subjects[i] = testenv.USCC(t, fmt.Sprintf("91110000MF%07d", i))
+	}
+	clean := testenv.USCC(t, "91110000MG0000001")
+	var listed atomic.Int64 // subjects[:listed] are listed and invalidated
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	var lookups atomic.Int64
+	for r := range 2 {
+		wg.Go(func() {
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if m := listed.Load(); m > 0 {
+					s := subjects[(k*7+r)%int(m)]
+					l, err := tier.LookupEntries(context.Background(), s)
+					if err != nil || len(l.Entries) != 1 {
+						wrong.Add(1)
+					}
+					lookups.Add(1)
+				}
+				if l, err := tier.LookupEntries(context.Background(), clean); err != nil || len(l.Entries) != 0 {
+					wrong.Add(1)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+				tier.flushLocal()
+			}
+		}
+	})
+	for i, s := range subjects {
+		insert(t, st, blackEntry(fmt.Sprintf("e%d", i), s))
+		tier.Invalidate(s)
+		listed.Store(int64(i + 1))
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if w := wrong.Load(); w > 0 {
+		t.Fatalf("%d wrong answers in %d lookups of listed subjects", w, lookups.Load())
+	}
+	if tier.stats.listedBuilds.Load() < 2 || tier.Stats().ListedHits == 0 {
+		t.Fatalf("%d filters built, %d answers of the filter: the test did not exercise it",
+			tier.stats.listedBuilds.Load(), tier.Stats().ListedHits)
 	}
 }
