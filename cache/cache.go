@@ -278,7 +278,8 @@ func New(inner service.EntryLookup, feed ChangeFeed, opts ...Option) (*Tier, err
 	if cfg.redis != nil || cfg.redisClient != nil {
 		t.redis = newRedisTier(t, cfg)
 	}
-	if cfg.listed != nil {
+	if cfg.listed != nil && feed != nil {
+		// Without the change log nothing would keep it current.
 		t.listed = newListedFilter(cfg.listed, cfg.listedMax)
 	}
 	return t, nil

@@ -65,6 +65,7 @@ const (
 // so that a subject no entry names is answered clean without a read of
 // Redis or the store. max bounds the subjects it holds (≤ 0: the
 // default); past it the filter is off and lookups take the ordinary path.
+// A tier without a change feed keeps no filter.
 func WithListedFilter(src ListedSource, max int) Option {
 	return func(c *config) {
 		c.listed = src
