@@ -337,10 +337,17 @@ func TestListedFilterInFrontOfBatches(t *testing.T) {
 	if len(inner.asked) != 2 || slices.Contains(inner.asked, clean) {
 		t.Fatalf("the store was asked about %v, want the two listed subjects only", inner.asked)
 	}
-	// Without a filter the store's lookup is used as it is.
+	// Without a filter (none asked for, or no change feed to keep it
+	// current) the store's lookup is used as it is.
 	plain := newTier(t, st, st, WithReconcileInterval(time.Hour))
-	if b := plain.BatchLookup(inner); b != service.EntryBatchLookup(inner) {
-		t.Fatalf("without a filter: %T", b)
+	unfed := newTier(t, st, nil, WithListedFilter(st, 0))
+	for _, tier := range []*Tier{plain, unfed} {
+		if b := tier.BatchLookup(inner); b != service.EntryBatchLookup(inner) {
+			t.Fatalf("without a filter: %T", b)
+		}
+		if s := tier.Status(t.Context()).(Status).ListedFilter; s != "disabled" {
+			t.Fatalf("without a filter: %s", s)
+		}
 	}
 }
 
