@@ -16,13 +16,17 @@ import (
 type stats struct {
 	localHits atomic.Uint64
 	_         [56]byte
+	// listedHits is bumped on every answer of the listed filter, which
+	// is every check of a subject on no list: a line of its own too.
+	listedHits atomic.Uint64
+	_          [56]byte
 
 	redisHits, redisMisses, redisErrors, redisBadValues, redisDistrusted atomic.Uint64
 	storeLoads, errors                                                   atomic.Uint64
 	fillsWritten, fillsDropped, publishErrors                            atomic.Uint64
 	invalidatedWrite, invalidatedPubSub, invalidatedReconcile            atomic.Uint64
 	flushes, reconciles, reconcileErrors                                 atomic.Uint64
-	listedHits, listedBuilds, listedErrors                               atomic.Uint64
+	listedBuilds, listedErrors                                           atomic.Uint64
 }
 
 // Stats is a snapshot of the tier's counters.
