@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -56,16 +56,14 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 	// by the listed filter without the store, and its check then waits
 	// for the evidence commit, which this run does not spool.)
 	var listed []string
-	var ndjson strings.Builder
 	for i := range 500 {
 		subject, err := benchSubject(500_000 + i)
 		if err != nil {
 			t.Fatal(err)
 		}
 		listed = append(listed, subject)
-		fmt.Fprintf(&ndjson, `{"subject_id":%q,"list":"court_dishonest_debtor","originating_department":"杭州市中级人民法院","reason":"拒不履行","legal_basis":"《民事诉讼法》第二百六十二条","decided_at":"2026-07-01T00:00:00+08:00","published_at":"2026-07-03T00:00:00+08:00"}`+"\n", subject)
 	}
-	imp, _ := http.NewRequest(http.MethodPost, base+"/v1/admin/entries:import", strings.NewReader(ndjson.String()))
+	imp, _ := http.NewRequest(http.MethodPost, base+"/v1/admin/entries:import", bytes.NewReader(testenv.ListedNDJSON(listed)))
 	imp.Header.Set("Authorization", "Bearer "+token)
 	imp.Header.Set("Content-Type", "application/x-ndjson")
 	if code, body, err := doReq(client, imp); err != nil || code != http.StatusCreated {

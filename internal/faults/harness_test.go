@@ -316,11 +316,7 @@ func (a *api) check(token, subject string) reply {
 // answered without it.
 func (a *api) list(t *testing.T, admin string, subjects []string) {
 	t.Helper()
-	var b bytes.Buffer
-	for _, s := range subjects {
-		fmt.Fprintf(&b, `{"subject_id":%q,"list":"court_dishonest_debtor","originating_department":"杭州市中级人民法院","reason":"拒不履行","legal_basis":"《民事诉讼法》第二百六十二条","decided_at":"2026-07-01T00:00:00+08:00","published_at":"2026-07-03T00:00:00+08:00"}`+"\n", s)
-	}
-	if r := a.do(http.MethodPost, "/v1/admin/entries:import", admin, "application/x-ndjson", b.Bytes()); r.status != http.StatusCreated {
+	if r := a.do(http.MethodPost, "/v1/admin/entries:import", admin, "application/x-ndjson", testenv.ListedNDJSON(subjects)); r.status != http.StatusCreated {
 		t.Fatalf("import entries: %d %v", r.status, r.body["detail"])
 	}
 }
