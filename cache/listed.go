@@ -166,9 +166,9 @@ func (f *listedFilter) request() {
 // loop builds the filter when asked, until ctx ends. A build that fails
 // (the store is down) is tried again after retry.
 func (f *listedFilter) loop(ctx context.Context, t *Tier) {
-	retry := time.NewTimer(0)
+	retry := time.NewTimer(time.Hour)
+	retry.Stop() // armed only by a build that failed
 	defer retry.Stop()
-	<-retry.C
 	for {
 		select {
 		case <-ctx.Done():

@@ -89,6 +89,38 @@ func TestTracingNamesTheTier(t *testing.T) {
 	}
 }
 
+// A lookup the listed filter answers says so, and has no child: neither
+// Redis nor the store was read.
+func TestTracingNamesTheListedFilter(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	st := sqliteStore(t)
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithListedFilter(st, 0), WithTracerProvider(tp))
+	waitListed(t, tier, 1)
+	lookup(t, tier, testenv.USCC(t, "91110000MA0000023"))
+	var lookups []tracetest.SpanStub
+	got := exp.GetSpans()
+	for _, s := range got {
+		if s.Name == spans.CacheLookup {
+			lookups = append(lookups, s)
+		}
+	}
+	if len(lookups) != 1 {
+		t.Fatalf("%d lookup spans, want 1", len(lookups))
+	}
+	l := lookups[0]
+	if tierV, hit := spanAttr(l, spans.CacheTier).AsString(), spanAttr(l, spans.CacheHit).AsBool(); tierV != spans.TierListed || hit {
+		t.Errorf("tier %q hit %v, want %q false", tierV, hit, spans.TierListed)
+	}
+	for _, s := range got {
+		if s.Parent.SpanID() == l.SpanContext.SpanID() {
+			t.Errorf("a filter answer has a child span %s", s.Name)
+		}
+	}
+}
+
 // With tracing off a local hit still allocates nothing.
 // (AllocsPerRun refuses parallel tests.)
 func TestLocalHitWithoutTracingDoesNotAllocate(t *testing.T) {
