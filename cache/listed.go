@@ -145,13 +145,16 @@ func (f *listedFilter) mark(subjects []string) {
 }
 
 // drop discards the filter (and any build under way) and asks for a new
-// one: changes may have been missed.
+// one: changes may have been missed. A filter that is off waits for its
+// retry instead: reading again would scan past the bound for nothing.
 func (f *listedFilter) drop() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.bloom, f.gen = nil, f.gen+1
 	f.building, f.pending = false, nil
-	f.request()
+	if !f.off {
+		f.request()
+	}
 }
 
 // request asks the build loop for a build (f.mu held or not: it only

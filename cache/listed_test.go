@@ -197,12 +197,31 @@ func TestListedFilterOffPastItsBound(t *testing.T) {
 	insert(t, st, personOn("e1", testenv.USCC(t, "91110000MA0000036"), "11010519491231002X"),
 		blackEntry("e2", testenv.USCC(t, "91110000MA0000037")))
 	cs := &countingStore{EntryLookup: st}
-	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour), WithListedFilter(st, 2))
+	src := &countingSource{ListedSource: st}
+	tier := newTier(t, cs, st, WithReconcileInterval(time.Hour), WithListedFilter(src, 2))
 	waitFor(t, "the filter off", 10*time.Second, func() bool { return listedState(tier) == "off" })
 	lookup(t, tier, testenv.USCC(t, "91110000MA0000038"))
 	if n := cs.reads.Load(); n != 1 || tier.Stats().ListedHits != 0 {
 		t.Fatalf("with the filter off: %d store reads, %d filter answers; want 1 and 0", n, tier.Stats().ListedHits)
 	}
+	// A flush does not send it scanning past its bound again: it waits
+	// for its retry.
+	tier.flushLocal()
+	time.Sleep(200 * time.Millisecond)
+	if n, s := src.calls.Load(), listedState(tier); n != 1 || s != "off" {
+		t.Fatalf("after a flush: %d readings, the filter %s; want 1 and off", n, s)
+	}
+}
+
+// countingSource counts the readings of the listed subjects.
+type countingSource struct {
+	ListedSource
+	calls atomic.Int64
+}
+
+func (c *countingSource) ListedSubjects(ctx context.Context, fn func(string) error) error {
+	c.calls.Add(1)
+	return c.ListedSource.ListedSubjects(ctx, fn)
 }
 
 // TestListedFilterAges: the filter's answer ages like a cached clean set:
