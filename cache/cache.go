@@ -110,6 +110,7 @@ type config struct {
 	tracer        trace.Tracer // nil: off (tracing.go)
 	listed        ListedSource
 	listedMax     int
+	notices       ChangeNotifier // nil: the tick only (notices.go)
 }
 
 // Option configures a Tier.
@@ -236,6 +237,8 @@ type Tier struct {
 	// storeDown: the last reading of the change log failed; stale sets
 	// are served without first trying the store.
 	storeDown atomic.Bool
+	// noticesUp: the change log is watched (notices.go).
+	noticesUp atomic.Bool
 
 	stats stats
 
@@ -298,6 +301,9 @@ func (t *Tier) Start(ctx context.Context) {
 	if t.listed != nil {
 		t.listed.request()
 		t.done.Go(func() { t.listed.loop(ctx, t) })
+	}
+	if t.cfg.notices != nil && t.feed != nil {
+		t.done.Go(func() { t.noticeLoop(ctx) })
 	}
 	if t.redis != nil {
 		t.done.Go(func() { t.redis.subscribe(ctx) })

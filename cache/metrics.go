@@ -27,6 +27,7 @@ type stats struct {
 	invalidatedWrite, invalidatedPubSub, invalidatedReconcile            atomic.Uint64
 	flushes, reconciles, reconcileErrors                                 atomic.Uint64
 	listedBuilds, listedErrors                                           atomic.Uint64
+	notices, noticeErrors                                                atomic.Uint64
 }
 
 // Stats is a snapshot of the tier's counters.
@@ -80,6 +81,10 @@ type Status struct {
 	// ListedFilter is ready, building, off (the store names more
 	// subjects than it holds) or disabled.
 	ListedFilter string `json:"listed_filter"`
+	// ChangeNotices is listening (the store tells the tier when its
+	// change log grows), down (reading it every reconcile interval until
+	// listening again) or disabled.
+	ChangeNotices string `json:"change_notices"`
 }
 
 // Status reports the tier's state for /readyz. It informs, it does not
@@ -87,7 +92,8 @@ type Status struct {
 // the store, within the staleness bound.
 func (t *Tier) Status(context.Context) any {
 	st := Status{Redis: "disabled", Invalidation: "reconcile_only", StoreReachable: !t.storeDown.Load(),
-		LocalSubjects: t.local.EstimatedSize(), MaxStaleness: t.cfg.maxStaleness.String(), ListedFilter: "disabled"}
+		LocalSubjects: t.local.EstimatedSize(), MaxStaleness: t.cfg.maxStaleness.String(), ListedFilter: "disabled",
+		ChangeNotices: t.noticeState()}
 	if t.listed != nil {
 		st.ListedFilter, _ = t.listed.state()
 	}
@@ -137,13 +143,16 @@ var (
 		"Subjects added to the listed filter (repeats included); absent while it is not ready.", nil, nil)
 	descListedBuilds = prometheus.NewDesc("credgate_cache_listed_filter_builds_total",
 		"Readings of the listed subjects, by result.", []string{"result"}, nil)
+	descNotices = prometheus.NewDesc("credgate_cache_change_notices_total",
+		"Notices that the store's change log grew (each followed by a reading), and failed watches (result error).",
+		[]string{"result"}, nil)
 	descRedisUp = prometheus.NewDesc("credgate_cache_redis_up",
 		"1 if Redis answered the last health check.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLookups, descRoundTrips, descInvalidations, descRedisValues,
-		descFlushes, descReconciles, descConfirmed, descSubjects, descRedisUp, descListed, descListedBuilds} {
+		descFlushes, descReconciles, descConfirmed, descSubjects, descRedisUp, descListed, descListedBuilds, descNotices} {
 		ch <- d
 	}
 }
@@ -169,6 +178,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFlushes, &s.flushes)
 	counter(descReconciles, &s.reconciles, "ok")
 	counter(descReconciles, &s.reconcileErrors, "error")
+	counter(descNotices, &s.notices, "ok")
+	counter(descNotices, &s.noticeErrors, "error")
 	if r := c.t.redis; r != nil {
 		for i, p := range paths {
 			counter(descRoundTrips, &r.roundTrips[i], p)
