@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/credgate/credgate/service"
 )
@@ -89,4 +92,43 @@ func (s *Store) PruneSubjectChanges(ctx context.Context, before uint64) error {
 		return fmt.Errorf("postgres: prune subject changes: %w", err)
 	}
 	return nil
+}
+
+// changesChannel is where commits that add to the change log notify
+// (migration 0020); the payload is the schema whose log grew.
+const changesChannel = "credgate_subject_changes"
+
+// WatchSubjectChanges calls changed once it listens and then after each
+// commit that added to this schema's change log, until ctx ends or the
+// connection fails (cache.ChangeNotifier). It listens on a connection of
+// its own, outside the pool: LISTEN holds its session, and a pooled
+// connection would be handed to others meanwhile.
+func (s *Store) WatchSubjectChanges(ctx context.Context, changed func()) error {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	if err != nil {
+		return fmt.Errorf("postgres: watch changes: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(ctx)
+	}()
+	if _, err := conn.Exec(ctx, `LISTEN `+changesChannel); err != nil {
+		return fmt.Errorf("postgres: watch changes: %w", err)
+	}
+	// Commits between the caller's last reading and LISTEN sent notices
+	// nobody heard: one reading now covers them.
+	changed()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("postgres: watch changes: %w", err)
+		}
+		if n.Payload == s.schema {
+			changed()
+		}
+	}
 }

@@ -1,8 +1,12 @@
 package postgres_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -79,4 +83,42 @@ func subjectsOf(cs []service.SubjectChange) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestChangeNoticesStayInTheirSchema: stores in two schemas of one
+// database share the notices' channel; a watch passes on only its own
+// schema's. Notices reach a listener in commit order, so when the second
+// schema's arrives the first's would have been heard before it.
+func TestChangeNoticesStayInTheirSchema(t *testing.T) {
+	t.Parallel()
+	url, admin := testenv.Postgres(t)
+	mySchema, otherSchema := testenv.FreshSchema(t, "credgate_test"), testenv.FreshSchema(t, "credgate_test")
+	mine := openIn(t, url, mySchema, postgres.WithMaxConns(4))
+	openIn(t, url, otherSchema, postgres.WithMaxConns(4)) // migrates it
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var heard atomic.Int32
+	go mine.WatchSubjectChanges(ctx, func() { heard.Add(1) })
+	wait := func(n int32) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); heard.Load() < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d notices, want %d", heard.Load(), n)
+			}
+		}
+	}
+	wait(1) // the watch began
+	insert := `INSERT INTO %s (id, subject, subject_kind, list, originating_department, reason, legal_basis,
+		decided_at, published_at, created_at, updated_at, version)
+		VALUES ($1, $2, 'person', 'l', 'd', 'r', 'b', now(), now(), now(), now(), 1)`
+	for _, schema := range []string{otherSchema, mySchema} {
+		if _, err := admin.Exec(ctx, fmt.Sprintf(insert, pgx.Identifier{schema, "entries"}.Sanitize()), "e1", "S1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(2)
+	time.Sleep(100 * time.Millisecond)
+	if n := heard.Load(); n != 2 {
+		t.Fatalf("%d notices: the other schema's change was passed on", n)
+	}
 }

@@ -52,6 +52,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	// appendLockKey sequences appenders to this schema's evidence log.
 	appendLockKey int32
+	// schema is the tables' schema (current_schema() of a connection).
+	schema string
 	// chain is where this Store's appends leave the log (evidence.go).
 	chain appendChain
 	// rowsPool keeps the argument arrays of evidence commits (*recordRows).
@@ -114,7 +116,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(schema))
-	return &Store{common: sqlcommon.New(db{pool}, dialect), pool: pool, appendLockKey: int32(h.Sum32())}, nil
+	return &Store{common: sqlcommon.New(db{pool}, dialect), pool: pool, appendLockKey: int32(h.Sum32()), schema: schema}, nil
 }
 
 // Ping reports whether the database answers.

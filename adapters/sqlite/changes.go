@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/credgate/credgate/service"
 )
@@ -92,4 +93,51 @@ func (s *Store) PruneSubjectChanges(ctx context.Context, before uint64) error {
 	}
 	s.ckpt.committed()
 	return nil
+}
+
+// changePoll is how often WatchSubjectChanges looks at the end of the
+// change log. SQLite has no notices across processes; the look is two
+// lookups at the ends of B-trees, in-process, so ten a second cost nothing
+// measurable and bring an import from another process (`credgate import`
+// beside `serve`) to the caches within a tenth of a second.
+const changePoll = 100 * time.Millisecond
+
+// WatchSubjectChanges calls changed once it watches and then whenever the
+// change log's last row or pruned mark moved since its last look, until ctx
+// ends or a look fails (cache.ChangeNotifier).
+func (s *Store) WatchSubjectChanges(ctx context.Context, changed func()) error {
+	look := func() ([2]int64, error) {
+		var end [2]int64
+		err := s.r.QueryRowContext(ctx, `SELECT (SELECT seq FROM subject_changes_pruned),
+			(SELECT coalesce(max(seq), 0) FROM subject_changes)`).Scan(&end[0], &end[1])
+		if err != nil {
+			return end, fmt.Errorf("sqlite: watch changes: %w", err)
+		}
+		return end, nil
+	}
+	last, err := look()
+	if err != nil {
+		return err
+	}
+	changed()
+	tick := time.NewTicker(changePoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		end, err := look()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if end != last {
+			last = end
+			changed()
+		}
+	}
 }

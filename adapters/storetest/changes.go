@@ -21,6 +21,7 @@ type ChangeFeed interface {
 	ChangeCursor(ctx context.Context) (uint64, error)
 	SubjectChanges(ctx context.Context, cursor uint64, limit int) ([]service.SubjectChange, uint64, bool, error)
 	PruneSubjectChanges(ctx context.Context, before uint64) error
+	WatchSubjectChanges(ctx context.Context, changed func()) error
 }
 
 // ChangeStore is a store that also keeps the change log and upstream
@@ -39,6 +40,7 @@ func RunChanges(t *testing.T, open func(t *testing.T) ChangeStore) {
 		{"Changes/CursorSkipsSeen", testChangesCursor},
 		{"Changes/OverLimitIsLost", testChangesOverLimit},
 		{"Changes/PrunedIsLost", testChangesPruned},
+		{"Changes/Notices", testChangesNotices},
 		{"Sources/ApplyKeepAddRevoke", testSourceApply},
 		{"Sources/SameRevisionOnlySyncs", testSourceUnchanged},
 		{"Sources/ItemBackAfterRemovalGetsNewEntry", testSourceItemBack},
@@ -183,6 +185,54 @@ func testChangesPruned(t *testing.T, s ChangeStore) {
 	mustInsert(t, s, personEntry("p3", "PC"))
 	if got, _ := changedSince(t, f, c2); !slices.Contains(got, "PC") {
 		t.Fatalf("reading above the pruned mark: %v, want PC", got)
+	}
+}
+
+// testChangesNotices: a watch of the change log says when it starts, then
+// after each commit that adds to the log or raises its pruned mark, and
+// ends with its context.
+func testChangesNotices(t *testing.T, s ChangeStore) {
+	ctx, cancel := context.WithCancel(t.Context())
+	notices := make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.WatchSubjectChanges(ctx, func() {
+			select {
+			case notices <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	next := func(what string) {
+		t.Helper()
+		select {
+		case <-notices:
+		case err := <-done:
+			t.Fatalf("%s: the watch ended: %v", what, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no notice within 10 s", what)
+		}
+	}
+	next("the start")
+	c0, err := s.ChangeCursor(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustInsert(t, s, personEntry("n1", "NA"))
+	next("an entry inserted")
+	_, c1 := changedSince(t, s, c0)
+	if err := s.PruneSubjectChanges(t.Context(), c1); err != nil {
+		t.Fatal(err)
+	}
+	next("the log pruned")
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the watch ended with %v, want its context's end", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch outlived its context")
 	}
 }
 
