@@ -38,6 +38,7 @@ type store interface {
 	// AppendLeaves: the evidence commit with the leaves hashed beforehand.
 	evidence.LeafSink
 	cache.ChangeFeed
+	cache.ChangeNotifier
 	cache.ListedSource
 	service.SourceStore
 	service.FollowUpStore
@@ -50,12 +51,13 @@ var (
 )
 
 // boundedStore is a store whose reads on request paths are bounded
-// (service.BoundedStore, store.timeout); the change feed and the sources'
-// state and the listed subjects are read by background loops, which have
-// their own retries and bounds.
+// (service.BoundedStore, store.timeout); the change feed and its notices,
+// the sources' state and the listed subjects are read by background loops,
+// which have their own retries and bounds.
 type boundedStore struct {
 	*service.BoundedStore
 	cache.ChangeFeed
+	cache.ChangeNotifier
 	cache.ListedSource
 	service.SourceStore
 	service.FollowUpStore
@@ -64,7 +66,7 @@ type boundedStore struct {
 
 // bound wraps st so that no request waits on it longer than timeout.
 func bound(st store, timeout time.Duration) store {
-	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, ListedSource: st, SourceStore: st, FollowUpStore: st, PushStore: st}
+	return boundedStore{BoundedStore: service.NewBoundedStore(st, service.WithStoreTimeout(timeout)), ChangeFeed: st, ChangeNotifier: st, ListedSource: st, SourceStore: st, FollowUpStore: st, PushStore: st}
 }
 
 // openStore opens the configured store; closeStore closes it (and frees

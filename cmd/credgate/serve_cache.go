@@ -66,7 +66,7 @@ func (w *cacheWiring) close() {
 func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catalog, sources []upstream.SourceConfig, rdb *redis.Client, logger *slog.Logger, extra ...cache.Option) (*cacheWiring, error) {
 	opts := []cache.Option{cache.WithMaxSubjects(c.Subjects), cache.WithMaxStaleness(c.MaxStaleness),
 		cache.WithReconcileInterval(c.Reconcile), cache.WithRedisTTL(c.RedisTTL), cache.WithPrefix(c.Prefix),
-		cache.WithLogger(logger)}
+		cache.WithLogger(logger), cache.WithChangeNotices(st)}
 	if c.ListedFilter > 0 {
 		opts = append(opts, cache.WithListedFilter(st, c.ListedFilter))
 	}
