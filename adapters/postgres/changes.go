@@ -98,13 +98,22 @@ func (s *Store) PruneSubjectChanges(ctx context.Context, before uint64) error {
 // (migration 0020); the payload is the schema whose log grew.
 const changesChannel = "credgate_subject_changes"
 
+// A watch that has heard nothing for a while (WithWatchIdle, 30 s) pings
+// its connection: a connection that died without a word (a partition, a
+// failover) would otherwise look like a quiet log until TCP gave up, tens
+// of minutes later.
+const (
+	defaultWatchIdle = 30 * time.Second
+	watchTimeout     = 10 * time.Second // connecting, LISTEN, a ping
+)
+
 // WatchSubjectChanges calls changed once it listens and then after each
 // commit that added to this schema's change log, until ctx ends or the
 // connection fails (cache.ChangeNotifier). It listens on a connection of
 // its own, outside the pool: LISTEN holds its session, and a pooled
 // connection would be handed to others meanwhile.
 func (s *Store) WatchSubjectChanges(ctx context.Context, changed func()) error {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	conn, err := listen(ctx, s.pool.Config().ConnConfig)
 	if err != nil {
 		return fmt.Errorf("postgres: watch changes: %w", err)
 	}
@@ -113,22 +122,53 @@ func (s *Store) WatchSubjectChanges(ctx context.Context, changed func()) error {
 		defer cancel()
 		_ = conn.Close(ctx)
 	}()
-	if _, err := conn.Exec(ctx, `LISTEN `+changesChannel); err != nil {
-		return fmt.Errorf("postgres: watch changes: %w", err)
-	}
 	// Commits between the caller's last reading and LISTEN sent notices
 	// nobody heard: one reading now covers them.
 	changed()
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		wait, cancel := context.WithTimeout(ctx, s.watchIdle)
+		n, err := conn.WaitForNotification(wait)
+		quiet := wait.Err() != nil
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err == nil:
+			if n.Payload == s.schema {
+				changed()
 			}
+		case quiet:
+			// Quiet for a while (a timeout leaves the connection usable).
+			ping, cancel := context.WithTimeout(ctx, min(watchTimeout, s.watchIdle))
+			err = conn.Ping(ping)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("postgres: watch changes: %w", err)
+			}
+		default:
 			return fmt.Errorf("postgres: watch changes: %w", err)
 		}
-		if n.Payload == s.schema {
-			changed()
-		}
 	}
+}
+
+// watchName is the watching connection's application_name, so that
+// pg_stat_activity tells it from the pool's.
+const watchName = "credgate change log watch"
+
+// listen opens a connection of its own and listens on changesChannel,
+// within watchTimeout.
+func listen(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, watchTimeout)
+	defer cancel()
+	cfg = cfg.Copy()
+	cfg.RuntimeParams["application_name"] = watchName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+changesChannel); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return conn, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,4 +122,65 @@ func TestChangeNoticesStayInTheirSchema(t *testing.T) {
 	if n := heard.Load(); n != 2 {
 		t.Fatalf("%d notices: the other schema's change was passed on", n)
 	}
+}
+
+// watchUntilEnd runs s's watch in the background: notices counts its
+// calls of changed, and ended receives what it returned.
+func watchUntilEnd(t *testing.T, s *postgres.Store) (notices *atomic.Int32, ended chan error) {
+	t.Helper()
+	notices, ended = new(atomic.Int32), make(chan error, 1)
+	go func() { ended <- s.WatchSubjectChanges(t.Context(), func() { notices.Add(1) }) }()
+	for deadline := time.Now().Add(10 * time.Second); notices.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch did not begin")
+		}
+	}
+	return notices, ended
+}
+
+// endsWithin fails unless the watch ends, with an error that is not its
+// context's, within d.
+func endsWithin(t *testing.T, ended chan error, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case err := <-ended:
+		if err == nil || t.Context().Err() != nil {
+			t.Fatalf("%s: the watch ended with %v", what, err)
+		}
+		t.Logf("%s: %v", what, err)
+	case <-time.After(d):
+		t.Fatalf("%s: the watch still runs after %v", what, d)
+	}
+}
+
+// TestChangeWatchEndsWithItsConnection: a watch ends, so that the cache
+// watches again, when its backend is terminated (an administrator, a
+// failover), and when the server stops answering (a partition looks the
+// same from here): then at its next ping, within the idle time and the
+// ping's bound. It must not hang, reporting a quiet log meanwhile.
+func TestChangeWatchEndsWithItsConnection(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a server of its own")
+	}
+	pg := testenv.StartPostgres(t)
+	s := openIn(t, pg.URL(), "", postgres.WithMaxConns(2), postgres.WithWatchIdle(300*time.Millisecond))
+	admin, err := pgx.Connect(t.Context(), pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+
+	_, ended := watchUntilEnd(t, s)
+	var killed int
+	if err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'credgate change log watch'`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d watching backends, want 1: %v", killed, err)
+	}
+	endsWithin(t, ended, 10*time.Second, "backend terminated")
+
+	_, ended = watchUntilEnd(t, s)
+	pg.Signal(syscall.SIGSTOP)
+	defer pg.Signal(syscall.SIGCONT)
+	endsWithin(t, ended, 5*time.Second, "server frozen")
 }

@@ -18,6 +18,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -54,6 +55,8 @@ type Store struct {
 	appendLockKey int32
 	// schema is the tables' schema (current_schema() of a connection).
 	schema string
+	// watchIdle: a watch of the change log quiet this long pings.
+	watchIdle time.Duration
 	// chain is where this Store's appends leave the log (evidence.go).
 	chain appendChain
 	// rowsPool keeps the argument arrays of evidence commits (*recordRows).
@@ -65,8 +68,9 @@ type common = sqlcommon.Store
 var _ service.Store = (*Store)(nil)
 
 type config struct {
-	schema   string
-	maxConns int32
+	schema    string
+	maxConns  int32
+	watchIdle time.Duration
 }
 
 // Option configures Open.
@@ -84,11 +88,22 @@ func WithMaxConns(n int32) Option {
 	return func(c *config) { c.maxConns = n }
 }
 
+// WithWatchIdle sets how long a watch of the change log
+// (WatchSubjectChanges) hears nothing before it pings its connection, and
+// bounds the ping (default 30 s, the ping 10 s).
+func WithWatchIdle(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.watchIdle = d
+		}
+	}
+}
+
 // Open connects to the database at url (a libpq URL or keyword/value
 // string, pgxpool parameters allowed), applies pending migrations and
 // returns the Store.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	var cfg config
+	cfg := config{watchIdle: defaultWatchIdle}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -116,7 +131,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(schema))
-	return &Store{common: sqlcommon.New(db{pool}, dialect), pool: pool, appendLockKey: int32(h.Sum32()), schema: schema}, nil
+	return &Store{common: sqlcommon.New(db{pool}, dialect), pool: pool, appendLockKey: int32(h.Sum32()), schema: schema,
+		watchIdle: cfg.watchIdle}, nil
 }
 
 // Ping reports whether the database answers.
