@@ -120,3 +120,31 @@ func TestNoticesWatchAgainAfterAFailure(t *testing.T) {
 		t.Fatalf("without a notifier: %s", s)
 	}
 }
+
+// TestNoticesInABurstAreSpaced: fifty notices a millisecond apart (a burst
+// of commits elsewhere) make a few readings of the change log, not fifty:
+// readings asked for are at least minKickGap apart. (Without the spacing,
+// each notice makes its reading: 50.)
+func TestNoticesInABurstAreSpaced(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	n := &flakyNotifier{tell: make(chan struct{})}
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithChangeNotices(n))
+	waitFor(t, "the watch", 10*time.Second, func() bool { return tier.noticeState() == "listening" })
+	time.Sleep(2 * minKickGap) // the first notice's reading is done
+	before := tier.stats.reconciles.Load()
+	start := time.Now()
+	for range 50 {
+		n.tell <- struct{}{}
+		time.Sleep(time.Millisecond)
+	}
+	burst := time.Since(start)
+	time.Sleep(3 * minKickGap) // the last one asked for
+	// One at once, one per gap over the burst, and one for the notices
+	// that came while the one before the last was waiting.
+	readings := tier.stats.reconciles.Load() - before
+	if most := uint64(burst/minKickGap) + 3; readings < 1 || readings > most {
+		t.Fatalf("%d readings for 50 notices over %v, want 1..%d", readings, burst.Round(time.Millisecond), most)
+	}
+	t.Logf("%d readings for 50 notices over %v", readings, burst.Round(time.Millisecond))
+}

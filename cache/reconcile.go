@@ -29,16 +29,34 @@ func (t *Tier) ReconcileNow(ctx context.Context) error {
 	return t.reconcileOnce(ctx)
 }
 
+// minKickGap spaces the readings that Reconcile asks for (the store's
+// notices, mostly): a burst of commits elsewhere makes at most ten
+// readings a second on each replica, not one per commit.
+const minKickGap = 100 * time.Millisecond
+
 func (t *Tier) reconcileLoop(ctx context.Context) {
 	tick := time.NewTicker(t.cfg.reconcile)
 	defer tick.Stop()
+	gap := time.NewTimer(minKickGap)
+	gap.Stop()
+	defer gap.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-t.kick:
+			if wait := minKickGap - time.Since(last); wait > 0 {
+				gap.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-gap.C:
+				}
+			}
 		}
+		last = time.Now()
 		_ = t.reconcileOnce(ctx)
 	}
 }
