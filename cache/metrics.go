@@ -144,7 +144,7 @@ var (
 	descListedBuilds = prometheus.NewDesc("credgate_cache_listed_filter_builds_total",
 		"Readings of the listed subjects, by result.", []string{"result"}, nil)
 	descNotices = prometheus.NewDesc("credgate_cache_change_notices_total",
-		"Notices that the store's change log grew (each followed by a reading), and failed watches (result error).",
+		"Notices from the store that its change log grew, each followed by a reading (one more each time a watch begins), and watches that failed (result error).",
 		[]string{"result"}, nil)
 	descRedisUp = prometheus.NewDesc("credgate_cache_redis_up",
 		"1 if Redis answered the last health check.", nil, nil)
