@@ -88,9 +88,10 @@ type listedFilter struct {
 	mu    sync.RWMutex
 	bloom *bloom.BloomFilter // nil: not ready (building, dropped or off)
 	since int64              // unix ns: when the reading it was built from began
-	// held counts the subjects added (repeats included), capacity what
-	// it was sized for: past it the false-positive rate grows, and it is
-	// built again.
+	// held counts the distinct subjects added (a subject the filter
+	// already seemed to hold is not counted again, so a false positive
+	// undercounts by one), capacity what it was sized for: past it the
+	// false-positive rate grows, and it is built again.
 	held, capacity uint
 	// gen is bumped by drop: a build that began before does not install.
 	gen uint64
@@ -137,9 +138,11 @@ func (f *listedFilter) mark(subjects []string) {
 		return
 	}
 	for _, s := range subjects {
-		f.bloom.AddString(s)
+		if !f.bloom.TestOrAddString(s) {
+			f.held++
+		}
 	}
-	if f.held += uint(len(subjects)); f.held > f.capacity {
+	if f.held > f.capacity {
 		f.request()
 	}
 }
@@ -218,12 +221,16 @@ func (f *listedFilter) build(ctx context.Context, t *Tier) error {
 		// Taken before the reading: what it finds absent was absent then.
 		started := t.cfg.now().UnixNano()
 		b := bloom.NewWithEstimates(capacity, listedFalsePos)
+		// n counts distinct subjects: one named by several entries (or
+		// as a subject and a person) is read as often.
 		var n uint
 		err := f.src.ListedSubjects(ctx, func(subject string) error {
+			if b.TestOrAddString(subject) {
+				return nil
+			}
 			if n++; n > capacity {
 				return errListedOverflow
 			}
-			b.AddString(subject)
 			return nil
 		})
 		if errors.Is(err, errListedOverflow) && capacity < f.max {
@@ -244,15 +251,17 @@ func (f *listedFilter) build(ctx context.Context, t *Tier) error {
 		if f.gen != gen {
 			return nil // dropped while reading: the drop asked for another
 		}
+		var pending uint
 		for _, s := range f.pending {
-			b.AddString(s)
+			if !b.TestOrAddString(s) {
+				pending++
+			}
 		}
-		pending := len(f.pending)
 		f.bloom, f.since = b, started
-		f.held, f.capacity, f.lastRead = n+uint(pending), capacity, n
+		f.held, f.capacity, f.lastRead = n+pending, capacity, n
 		f.building, f.pending, f.off = false, nil, false
 		t.stats.listedBuilds.Add(1)
-		t.cfg.logger.Info("cache: listed filter ready", "subjects_read", n, "marked_meanwhile", pending,
+		t.cfg.logger.Info("cache: listed filter ready", "subjects", n, "marked_meanwhile", pending,
 			"sized_for", capacity, "bytes", b.Cap()/8, "took", time.Duration(t.cfg.now().UnixNano()-started).Round(time.Millisecond).String())
 		return nil
 	}

@@ -439,3 +439,25 @@ func TestListedFilterUnderConcurrentChanges(t *testing.T) {
 			tier.stats.listedBuilds.Load(), tier.Stats().ListedHits)
 	}
 }
+
+// TestListedFilterCountsDistinctSubjects: a subject named by several
+// entries, or marked again and again, counts once, both against the
+// filter's bound and towards the size that makes it read again: a bound
+// of two holds two subjects named by four entries, and a thousand marks
+// of one of them neither grow the count nor start a reading.
+func TestListedFilterCountsDistinctSubjects(t *testing.T) {
+	t.Parallel()
+	st := sqliteStore(t)
+	often, once := testenv.USCC(t, "91110000MA0000051"), testenv.USCC(t, "91110000MA0000052")
+	insert(t, st, blackEntry("e1", often), blackEntry("e2", often), blackEntry("e3", often), blackEntry("e4", once))
+	src := &countingSource{ListedSource: st}
+	tier := newTier(t, st, st, WithReconcileInterval(time.Hour), WithListedFilter(src, 2))
+	waitListed(t, tier, 1)
+	for range 1000 {
+		tier.Invalidate(often)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if state, held := tier.listed.state(); state != "ready" || held != 2 || src.calls.Load() != 1 {
+		t.Fatalf("the filter %s holding %d subjects after %d readings; want ready, 2 and 1", state, held, src.calls.Load())
+	}
+}

@@ -140,7 +140,7 @@ var (
 	descSubjects = prometheus.NewDesc("credgate_cache_local_subjects",
 		"Subjects held in the local tier (estimate).", nil, nil)
 	descListed = prometheus.NewDesc("credgate_cache_listed_filter_subjects",
-		"Subjects added to the listed filter (repeats included); absent while it is not ready.", nil, nil)
+		"Distinct subjects in the listed filter (estimated: a subject it already seemed to hold, a false positive, is not counted again); absent while it is not ready.", nil, nil)
 	descListedBuilds = prometheus.NewDesc("credgate_cache_listed_filter_builds_total",
 		"Readings of the listed subjects, by result.", []string{"result"}, nil)
 	descNotices = prometheus.NewDesc("credgate_cache_change_notices_total",
