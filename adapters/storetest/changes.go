@@ -14,9 +14,10 @@ import (
 	"github.com/credgate/credgate/service"
 )
 
-// ChangeFeed is the change log a store keeps for caches (migration 0005).
-// It mirrors the interface the cache declares, so that the suite does not
-// depend on the cache package.
+// ChangeFeed is the change log a store keeps for caches (migration 0005)
+// and its notices (PostgreSQL's 0020). It mirrors the interfaces the cache
+// declares (ChangeFeed, ChangeNotifier), so that the suite does not depend
+// on the cache package.
 type ChangeFeed interface {
 	ChangeCursor(ctx context.Context) (uint64, error)
 	SubjectChanges(ctx context.Context, cursor uint64, limit int) ([]service.SubjectChange, uint64, bool, error)
