@@ -17,7 +17,10 @@
 // subjects on Redis pub/sub, so every replica drops its copy within
 // milliseconds. Messages can be lost (Redis down, a replica reconnecting),
 // so the reconciler is what the correctness rests on; pub/sub only makes
-// it fast.
+// it fast. Writers that tell no replica (another process, SQL) reach the
+// change log all the same; with WithChangeNotices the store says when it
+// grew and the reconciler reads it then, not at its next tick
+// (notices.go).
 //
 // With WithListedFilter the tier also keeps a filter of every subject the
 // store's entries name, kept current by the same invalidations, so that a

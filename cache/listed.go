@@ -45,9 +45,10 @@ type ListedSource interface {
 
 // Listed filter defaults.
 const (
-	// DefaultListedMax bounds the subjects the filter holds: a store that
-	// names more turns the filter off (about 1.2 bytes a subject at the
-	// false-positive rate below, sized at twice the subjects read).
+	// DefaultListedMax bounds the distinct subjects the filter holds: a
+	// store that names more turns the filter off. Memory is about 2.4
+	// bytes a subject: 1.2 bytes a slot at the false-positive rate below,
+	// sized at twice the subjects read.
 	DefaultListedMax   = 20_000_000
 	listedFalsePos     = 0.01
 	listedMinCapacity  = 1 << 20
