@@ -95,29 +95,34 @@ func TestReadyzAndMetricsShowDegradedParts(t *testing.T) {
 }
 
 // TestReadyzShowsTheListedFilter: /readyz (validated against the contract)
-// and /metrics show the listed filter once it is ready, and its answers.
+// and /metrics show the listed filter once it is ready, and its answers,
+// and the watch of the store's change log.
 func TestReadyzShowsTheListedFilter(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	st := openSQLite(t)
-	tier, err := cache.New(st, st, cache.WithReconcileInterval(time.Hour), cache.WithListedFilter(st, 0))
+	tier, err := cache.New(st, st, cache.WithReconcileInterval(time.Hour), cache.WithListedFilter(st, 0),
+		cache.WithChangeNotices(st))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tier.Start(ctx)
 	t.Cleanup(tier.Close)
-	for deadline := time.Now().Add(10 * time.Second); tier.Status(ctx).(cache.Status).ListedFilter != "ready"; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the listed filter is %s", tier.Status(ctx).(cache.Status).ListedFilter)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st := tier.Status(ctx).(cache.Status)
+		if st.ListedFilter == "ready" && st.ChangeNotices == "listening" {
+			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("the listed filter is %s, the notices %s", st.ListedFilter, st.ChangeNotices)
+		}
 	}
 	if l, err := tier.LookupEntries(ctx, "91350100M000100Y43"); err != nil || len(l.Entries) != 0 {
 		t.Fatalf("a clean subject: %v, %v", l.Entries, err)
 	}
 	h := newHarness(t, withGateway(gateway.WithCollectors(tier.Collector()), gateway.WithStatus("cache", tier)))
 	res := h.do(http.MethodGet, "/readyz", "", "", nil)
-	if c := res.json(t)["cache"].(map[string]any); c["listed_filter"] != "ready" {
+	if c := res.json(t)["cache"].(map[string]any); c["listed_filter"] != "ready" || c["change_notices"] != "listening" {
 		t.Fatalf("cache: %v", c)
 	}
 	res = h.do(http.MethodGet, "/metrics", "", "", nil)
@@ -126,6 +131,7 @@ func TestReadyzShowsTheListedFilter(t *testing.T) {
 		`credgate_cache_lookups_total{result="store"} 0`,
 		`credgate_cache_listed_filter_builds_total{result="ok"} 1`,
 		`credgate_cache_listed_filter_subjects 0`,
+		`credgate_cache_change_notices_total{result="ok"} 1`,
 	} {
 		if !strings.Contains(string(res.Body), want) {
 			t.Errorf("metrics lack %s", want)
