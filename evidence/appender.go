@@ -199,18 +199,29 @@ func NewAppender(sink Sink, opts ...Option) *Appender {
 // a batch stuck on a frozen database, a record would otherwise wait for
 // that batch's bound and then for its own. Past it the error wraps
 // ErrUnavailable.
-func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err error) {
+func (a *Appender) Append(ctx context.Context, recs ...Record) ([]Record, error) {
+	return a.AppendWithin(ctx, a.commitTimeout, recs...)
+}
+
+// AppendWithin is Append waiting at most d in all (or the commit bound,
+// if that is shorter). It is how a caller with a bound of its own, shorter
+// than a commit's (the spool's: service.SpoolingLog), bounds its wait: a
+// context with that deadline would cost a context, a timer and its
+// registration with the caller's context on every check, beside the timer
+// the appender runs anyway.
+func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Record) (_ []Record, err error) {
+	d = min(d, a.commitTimeout)
 	// The bound is a timer rather than a context.WithTimeout: on the check
 	// path the derived context, its timer and its Done channel were five
 	// allocations per call; the loop learns that a caller gave up from
 	// gaveUp instead of from the context.
-	bound := time.NewTimer(a.commitTimeout)
+	bound := time.NewTimer(d)
 	defer bound.Stop()
 	defer func() {
 		// A commit that ran out of its own bound says so as the Append
 		// bound does (ErrUnavailable, not a deadline the caller set).
 		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = a.boundErr(ctx)
+			err = boundErr(ctx, d)
 		}
 	}()
 	// One allocation for the requests and one channel for their results,
@@ -261,7 +272,7 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 			return giveUp(ctx.Err())
 		case <-bound.C:
 			a.closeMu.RUnlock()
-			return giveUp(a.boundErr(ctx))
+			return giveUp(boundErr(ctx, d))
 		}
 	}
 	a.closeMu.RUnlock()
@@ -277,7 +288,7 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 		case <-ctx.Done():
 			return giveUp(ctx.Err())
 		case <-bound.C:
-			return giveUp(a.boundErr(ctx))
+			return giveUp(boundErr(ctx, d))
 		}
 	}
 	if firstErr != nil {
@@ -286,13 +297,13 @@ func (a *Appender) Append(ctx context.Context, recs ...Record) (_ []Record, err 
 	return out, nil
 }
 
-// boundErr is the error of an Append whose commit bound passed: the
-// caller's own error if its context ended meanwhile, else ErrUnavailable.
-func (a *Appender) boundErr(ctx context.Context) error {
+// boundErr is the error of an Append whose bound d passed: the caller's
+// own error if its context ended meanwhile, else ErrUnavailable.
+func boundErr(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return fmt.Errorf("commit evidence: %w: no commit within %s", ErrUnavailable, a.commitTimeout)
+	return fmt.Errorf("commit evidence: %w: no commit within %s", ErrUnavailable, d)
 }
 
 // Queued is how many records wait for the next commit: formed and hashed

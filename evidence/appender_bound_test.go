@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +62,37 @@ func TestAppendWaitsAtMostTheCommitBound(t *testing.T) {
 	if _, err := app.Append(ctx, record(3)); !errors.Is(err, context.Canceled) || errors.Is(err, evidence.ErrUnavailable) {
 		t.Errorf("cancelled caller: %v, want context.Canceled", err)
 	}
+}
+
+// AppendWithin bounds the wait by its own d when that is shorter than the
+// commit bound (the spool's bound: a check is spooled after it, not after a
+// commit's), and by the commit bound when that is shorter.
+func TestAppendWithinItsOwnBound(t *testing.T) {
+	sink := &stuckSink{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	const short = 100 * time.Millisecond
+	app := evidence.NewAppender(sink, evidence.WithCommitTimeout(time.Hour))
+	defer app.Close()
+	defer close(sink.release)
+	wait := func(app *evidence.Appender, d time.Duration, want string) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { _, err := app.AppendWithin(context.Background(), d, record(1)); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, evidence.ErrUnavailable) || !strings.Contains(err.Error(), want) {
+				t.Errorf("AppendWithin(%s): %v, want ErrUnavailable after %s", d, err, want)
+			}
+		case <-time.After(100 * short):
+			t.Fatalf("AppendWithin(%s): still waiting after %s", d, 100*short)
+		}
+	}
+	wait(app, short, "no commit within 100ms")
+
+	other := &stuckSink{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	capped := evidence.NewAppender(other, evidence.WithCommitTimeout(short))
+	defer capped.Close()
+	defer close(other.release)
+	wait(capped, time.Hour, "no commit within 100ms")
 }
 
 // heldSink commits in memory, but holds its first commit until released,

@@ -23,8 +23,8 @@ import (
 // above the rate): the gin router and middleware, authentication with a
 // cached token, the quota, the strict decode, the cache tier's lookup
 // (local hit), the decision, the evidence record and the receipt, and the
-// answer's encoding. The evidence log commits in memory, so the store's
-// commit is not timed. Beside it, the no-op endpoint the bench compares
+// answer's encoding. The evidence log commits in memory, through the
+// spool as serve's checks do, so the store's commit is not timed. Beside it, the no-op endpoint the bench compares
 // checks with:
 //
 //   - clear: a subject on no list (nine checks in ten in the bench);
@@ -83,13 +83,28 @@ func newHandlerBench(b *testing.B) *handlerBench {
 	b.Cleanup(tier.Close)
 	app := evidence.NewAppender(&memSink{})
 	b.Cleanup(app.Close)
+	// Checks append through the spool, as serve's do by default.
+	sp, err := evidence.OpenSpool(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sp.Close() })
+	skey, err := evidence.GenerateSignerKey("credgate.bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := evidence.NewSigner("credgate.bench/evidence", skey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkLog := service.NewSpoolingLog(app, sp, signer, st)
 	bp := newBenchPartner(b, st, cat, "government_procurement", "1000000000-M")
 	partners, tokens, p := bp.partners, bp.tokens, bp.partner
 	tok, err := tokens.Issue(p.ClientID, string(p.Role), bp.cred)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := gateway.New(service.NewChecker(cat, tier, app, st), entries, partners, tokens, gateway.WithNoopEndpoint())
+	srv := gateway.New(service.NewChecker(cat, tier, checkLog, st), entries, partners, tokens, gateway.WithNoopEndpoint())
 	return &handlerBench{handler: srv.Handler(), auth: "Bearer " + tok, clear: clear, listed: listed}
 }
 

@@ -20,6 +20,9 @@ import (
 type failingSink struct {
 	*sqlite.Store
 	down atomic.Bool
+	// hold, while set, makes commits wait until it is closed or their
+	// deadline passes, as on a frozen database.
+	hold atomic.Pointer[chan struct{}]
 }
 
 var errDown = errors.New("connection refused")
@@ -27,6 +30,13 @@ var errDown = errors.New("connection refused")
 func (f *failingSink) AppendBatch(ctx context.Context, recs []evidence.Record) (uint64, error) {
 	if f.down.Load() {
 		return 0, errDown
+	}
+	if h := f.hold.Load(); h != nil {
+		select {
+		case <-*h:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
 	return f.Store.AppendBatch(ctx, recs)
 }
@@ -174,6 +184,29 @@ func TestSpoolingLog(t *testing.T) {
 	}
 	if st := w.log.SpoolStatus(); st.State != service.SpoolEmpty || st.Pending != 0 || st.Appended != 1 || st.Integrated != 1 {
 		t.Fatalf("status after integration: %+v", st)
+	}
+}
+
+// TestSpoolAfterItsBound: with the log's database frozen, a check waits
+// for the spool's bound (1 s here), not for a commit's (the appender's,
+// 10 s), before its record is spooled and it is answered with a promise.
+func TestSpoolAfterItsBound(t *testing.T) {
+	w := newSpoolWorld(t)
+	frozen := make(chan struct{})
+	w.sink.hold.Store(&frozen)
+	defer close(frozen) // the commit still waiting, before the appender closes
+	start := time.Now()
+	a, err := w.check(testenv.USCC(t, "91110000MA0000109"))
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("check with the log frozen: %v", err)
+	}
+	if a.Receipt.State != service.ReceiptSpooled || a.Receipt.Promise == nil {
+		t.Fatalf("a check past the spool's bound: %+v", a.Receipt)
+	}
+	// Far below the commit bound, whatever the machine's load.
+	if took >= 8*time.Second {
+		t.Fatalf("the check waited %s: the spool's bound of 1s was not kept", took)
 	}
 }
 
