@@ -86,6 +86,8 @@ const (
 	benchPartnerQuota = "1000000000-M"  // the bench partner's rate_limit: in effect none
 	benchWarmup       = 2 * time.Second // --warmup's default
 	benchMaxWarmup    = 10 * time.Minute
+	// benchMaxRounds bounds --rounds.
+	benchMaxRounds = 50
 )
 
 var benchPhaseNames = []string{"saturate", "noop", "rate", "receipts", "overload"}
@@ -99,12 +101,15 @@ type benchConfig struct {
 	duration     time.Duration
 	warmup       time.Duration // 0: none
 	concurrency  int
-	rate         float64
-	subjects     int
-	listed       float64
-	action       string
-	phases       map[string]bool
-	json         bool
+	// rounds is how many times the saturate and noop phases run, in
+	// turn (--rounds).
+	rounds   int
+	rate     float64
+	subjects int
+	listed   float64
+	action   string
+	phases   map[string]bool
+	json     bool
 	// connections bounds the open loops' connections (0: auto, openConns);
 	// connWait is how late a slot may still be sent.
 	connections int
@@ -131,6 +136,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase")
 	fs.DurationVar(&cfg.warmup, "warmup", benchWarmup, "before the phases, send checks for this long as the first phase would (its workers, or the rate phase's rate), verified but counted in no phase; reported apart as \"warmup\" (0: none)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 32, "workers of the saturate and noop phases")
+	fs.IntVar(&cfg.rounds, "rounds", 1, "run the saturate and noop phases in turn this many times (saturate, noop, saturate, …), so that the machine's drift during the run weighs on both alike; the ratio is then of their totals, each round's beside it")
 	fs.Float64Var(&cfg.rate, "rate", 1000, "checks per second of the rate phase")
 	fs.IntVar(&cfg.subjects, "subjects", 1000, "distinct subjects checked in rotation")
 	fs.Float64Var(&cfg.listed, "listed", 0.1, "fraction of the subjects put on "+benchList)
@@ -236,6 +242,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	results := map[string]*phaseResult{}
+	var rounds []benchRound
 	for _, name := range cfg.phaseList() {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -243,8 +250,19 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var r *phaseResult
 		switch name {
 		case "saturate":
+			if cfg.rounds > 1 {
+				// Both phases, in turn; the noop phase is done with them.
+				if rounds, err = b.alternate(ctx, &rep, stdout); err != nil {
+					return err
+				}
+				results["saturate"], results["noop"] = meanOfRounds(rounds)
+				continue
+			}
 			r = b.closedLoop(ctx, "saturate", "/v1/checks", true, cfg.duration)
 		case "noop":
+			if cfg.rounds > 1 {
+				continue
+			}
 			r = b.closedLoop(ctx, "noop", "/bench/noop", false, cfg.duration)
 		case "rate":
 			r = b.openLoop(ctx)
@@ -277,6 +295,15 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, "checks/noop ratio: n/a (noop phase skipped)")
 	case noop.Throughput <= 0:
 		fmt.Fprintln(stdout, "checks/noop ratio: n/a (no successful no-op requests)")
+	case len(rounds) > 1:
+		ratio := 100 * sat.Throughput / noop.Throughput
+		rep.RatioPct = &ratio
+		for _, r := range rounds {
+			rep.RoundRatiosPct = append(rep.RoundRatiosPct, r.ratioPct())
+		}
+		sorted := slices.Sorted(slices.Values(rep.RoundRatiosPct))
+		fmt.Fprintf(stdout, "checks/noop ratio: %.1f%% (%.0f / %.0f req/s, the means of %d rounds; per round %.1f–%.1f%%, median %.1f%%)\n",
+			ratio, sat.Throughput, noop.Throughput, len(rounds), sorted[0], sorted[len(sorted)-1], median(sorted))
 	default:
 		ratio := 100 * sat.Throughput / noop.Throughput
 		rep.RatioPct = &ratio
@@ -310,6 +337,8 @@ func (c *benchConfig) validate(phases string) error {
 		return fmt.Errorf("--warmup must be in [0, %s]", benchMaxWarmup)
 	case c.concurrency < 1 || c.concurrency > benchMaxWorkers:
 		return fmt.Errorf("--concurrency must be 1..%d", benchMaxWorkers)
+	case c.rounds < 1 || c.rounds > benchMaxRounds:
+		return fmt.Errorf("--rounds must be 1..%d", benchMaxRounds)
 	case !(c.rate > 0) || c.rate > 1e6:
 		return errors.New("--rate must be in (0, 1000000]")
 	case c.connections < 0 || c.connections > benchMaxWorkers:
@@ -336,6 +365,9 @@ func (c *benchConfig) validate(phases string) error {
 	}
 	if len(c.phases) == 0 {
 		return errors.New("--phases: no phase selected")
+	}
+	if c.rounds > 1 && !(c.phases["saturate"] && c.phases["noop"]) {
+		return errors.New("--rounds: needs both the saturate and noop phases")
 	}
 	return c.validatePhaseFlags()
 }
@@ -595,7 +627,9 @@ func (b *bench) setup(ctx context.Context) (setupResult, error) {
 
 // phaseResult is what one phase measured. Latencies are in milliseconds.
 type phaseResult struct {
-	Name       string           `json:"name"`
+	Name string `json:"name"`
+	// Round is the phase's round with --rounds (from 1; 0 without).
+	Round      int              `json:"round,omitempty"`
 	Path       string           `json:"path"`
 	Mode       string           `json:"mode"`
 	Workers    int              `json:"workers"`
@@ -647,7 +681,11 @@ type phaseResult struct {
 }
 
 func (r *phaseResult) print(w io.Writer) {
-	fmt.Fprintf(w, "phase %s: %s, POST %s, %d workers\n", r.Name, r.Mode, r.Path, r.Workers)
+	round := ""
+	if r.Round > 0 {
+		round = fmt.Sprintf(" (round %d)", r.Round)
+	}
+	fmt.Fprintf(w, "phase %s%s: %s, POST %s, %d workers\n", r.Name, round, r.Mode, r.Path, r.Workers)
 	if r.Skipped != "" {
 		fmt.Fprintf(w, "  skipped     %s\n", r.Skipped)
 		return
@@ -1142,4 +1180,79 @@ type benchReport struct {
 	Warmup   *phaseResult   `json:"warmup,omitempty"`
 	Phases   []*phaseResult `json:"phases"`
 	RatioPct *float64       `json:"checks_noop_ratio_pct,omitempty"`
+	// RoundRatiosPct: with --rounds, each round's ratio, in order.
+	RoundRatiosPct []float64 `json:"round_ratios_pct,omitempty"`
+}
+
+// benchRound is one round of --rounds: a saturate phase and the noop
+// phase after it.
+type benchRound struct{ sat, noop *phaseResult }
+
+func (r benchRound) ratioPct() float64 {
+	if r.noop.Throughput <= 0 {
+		return 0
+	}
+	return 100 * r.sat.Throughput / r.noop.Throughput
+}
+
+// alternate runs --rounds rounds of the saturate and noop phases, adding
+// each phase to rep and printing it. It stops at a phase that was skipped
+// (the server has no no-op endpoint, or refused the warm-up), which then
+// ends the rounds.
+func (b *bench) alternate(ctx context.Context, rep *benchReport, stdout io.Writer) ([]benchRound, error) {
+	var rounds []benchRound
+	for i := 1; i <= b.cfg.rounds; i++ {
+		var rd benchRound
+		for _, p := range []struct {
+			r    **phaseResult
+			name string
+			path string
+		}{{&rd.sat, "saturate", "/v1/checks"}, {&rd.noop, "noop", "/bench/noop"}} {
+			r := b.closedLoop(ctx, p.name, p.path, p.name == "saturate", b.cfg.duration)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			r.Round = i
+			*p.r = r
+			rep.Phases = append(rep.Phases, r)
+			fmt.Fprintln(stdout)
+			r.print(stdout)
+			if r.Skipped != "" {
+				return append(rounds, rd), nil
+			}
+		}
+		rounds = append(rounds, rd)
+	}
+	return rounds, nil
+}
+
+// meanOfRounds is what the later phases and the ratio take of the rounds:
+// each phase's throughput as the mean over the rounds, or the first phase
+// skipped, as it was.
+func meanOfRounds(rounds []benchRound) (sat, noop *phaseResult) {
+	sat = &phaseResult{Name: "saturate", Path: "/v1/checks"}
+	noop = &phaseResult{Name: "noop", Path: "/bench/noop"}
+	for _, rd := range rounds {
+		for _, p := range []struct{ mean, r *phaseResult }{{sat, rd.sat}, {noop, rd.noop}} {
+			switch {
+			case p.r == nil:
+				p.mean.Skipped = "not run: a phase before it was skipped"
+			case p.r.Skipped != "":
+				p.mean.Skipped = p.r.Skipped
+			}
+			if p.r != nil {
+				p.mean.Throughput += p.r.Throughput / float64(len(rounds))
+			}
+		}
+	}
+	return sat, noop
+}
+
+// median of sorted values (not empty).
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }

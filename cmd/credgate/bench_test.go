@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -171,6 +173,56 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
+// TestBenchRounds: with --rounds the saturate and noop phases run in turn,
+// each marked with its round; the ratio is that of the means, and each
+// round's ratio is reported beside it.
+func TestBenchRounds(t *testing.T) {
+	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
+	ts := benchServer(t, id, secret, gateway.WithNoopEndpoint())
+	base := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
+		"--duration", "200ms", "--concurrency", "2", "--subjects", "5", "--warmup", "0"}
+	var out, errOut bytes.Buffer
+	if err := benchCmd(t.Context(), append(base, "--phases", "saturate,noop", "--rounds", "3", "--json"), &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	text := out.String()
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not the JSON report: %v\n%s", err, text)
+	}
+	if len(rep.Phases) != 6 || len(rep.RoundRatiosPct) != 3 || rep.RatioPct == nil {
+		t.Fatalf("%d phases, round ratios %v, ratio %v; want 6, 3 and one\n%s", len(rep.Phases), rep.RoundRatiosPct, rep.RatioPct, text)
+	}
+	var sat, noop float64
+	for i, p := range rep.Phases {
+		want := []string{"saturate", "noop"}[i%2]
+		if p.Name != want || p.Round != i/2+1 || p.Throughput <= 0 || p.Errors != 0 {
+			t.Fatalf("phase %d: %s round %d, %.1f req/s, %d errors; want %s round %d", i, p.Name, p.Round, p.Throughput, p.Errors, want, i/2+1)
+		}
+		if p.Name == "saturate" {
+			sat += p.Throughput
+		} else {
+			noop += p.Throughput
+			if got, want := rep.RoundRatiosPct[i/2], 100*rep.Phases[i-1].Throughput/p.Throughput; math.Abs(got-want) > 1e-9 {
+				t.Errorf("round %d ratio %g, want %g", i/2+1, got, want)
+			}
+		}
+	}
+	if want := 100 * sat / noop; math.Abs(*rep.RatioPct-want) > 1e-9 {
+		t.Errorf("ratio %g, want the means' %g", *rep.RatioPct, want)
+	}
+	if !strings.Contains(text, "phase noop (round 3):") || !strings.Contains(text, "the means of 3 rounds; per round") {
+		t.Errorf("output:\n%s", text)
+	}
+
+	for _, args := range [][]string{{"--rounds", "2", "--phases", "saturate"}, {"--rounds", "0"}, {"--rounds", "51"}} {
+		if err := benchCmd(t.Context(), append(base, args...), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--rounds") {
+			t.Errorf("bench %v: %v, want a --rounds error", args, err)
+		}
+	}
+}
+
 func TestBenchNoopMissing(t *testing.T) {
 	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
 	ts := benchServer(t, id, secret) // without the no-op endpoint
@@ -183,6 +235,15 @@ func TestBenchNoopMissing(t *testing.T) {
 	text := out.String()
 	if !strings.Contains(text, "--bench-noop") || !strings.Contains(text, "checks/noop ratio: n/a") || strings.Contains(text, "phase rate") || strings.Contains(text, "phase warmup") {
 		t.Errorf("output:\n%s", text)
+	}
+	// With --rounds, the rounds end at the skipped phase.
+	out.Reset()
+	if err := benchCmd(context.Background(), append(args, "--rounds", "3"), &out, &errOut); err != nil {
+		t.Fatalf("bench --rounds: %v\n%s", err, errOut.String())
+	}
+	text = out.String()
+	if !strings.Contains(text, "checks/noop ratio: n/a (noop phase skipped)") || strings.Count(text, "phase saturate (round") != 1 || strings.Contains(text, "(round 2)") {
+		t.Errorf("output with --rounds:\n%s", text)
 	}
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # summ.py FILE...: one line per bench JSON line: phases (rps, p50/p99, server us/answered, gen cores) and ratio
+# (with --rounds: each round's phases, the ratio of the means, and the rounds' spread and median)
 import json,sys
 for f in sys.argv[1:]:
     tag=''
@@ -11,4 +12,9 @@ for f in sys.argv[1:]:
             s=p.get('server') or {}
             out.append("%s %.0f/s p50 %.1f p99 %.1f srv %.0fus gen %.2f" % (p['name'],p['throughput_rps'],p['p50_ms'],p['p99_ms'],s.get('cpu_us_per_answered',0),p.get('generator_cores',0)))
         r=d.get('checks_noop_ratio_pct')
-        print(tag,'|',' | '.join(out),'| ratio %.3f'%(r/100) if r else '')
+        rr=sorted(d.get('round_ratios_pct') or [])
+        rounds=''
+        if rr:
+            n=len(rr); med=rr[n//2] if n%2 else (rr[n//2-1]+rr[n//2])/2
+            rounds=' (%d rounds: %.3f-%.3f, median %.3f)'%(n,rr[0]/100,rr[-1]/100,med/100)
+        print(tag,'|',' | '.join(out),('| ratio %.3f'%(r/100))+rounds if r else '')
