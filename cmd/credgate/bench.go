@@ -1200,28 +1200,31 @@ func (r benchRound) ratioPct() float64 {
 // (the server has no no-op endpoint, or refused the warm-up), which then
 // ends the rounds.
 func (b *bench) alternate(ctx context.Context, rep *benchReport, stdout io.Writer) ([]benchRound, error) {
+	// phase runs one phase of a round; nil if ctx ended meanwhile.
+	phase := func(round int, name, path string) *phaseResult {
+		r := b.closedLoop(ctx, name, path, name == "saturate", b.cfg.duration)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.Round = round
+		rep.Phases = append(rep.Phases, r)
+		fmt.Fprintln(stdout)
+		r.print(stdout)
+		return r
+	}
 	var rounds []benchRound
 	for i := 1; i <= b.cfg.rounds; i++ {
-		var rd benchRound
-		for _, p := range []struct {
-			r    **phaseResult
-			name string
-			path string
-		}{{&rd.sat, "saturate", "/v1/checks"}, {&rd.noop, "noop", "/bench/noop"}} {
-			r := b.closedLoop(ctx, p.name, p.path, p.name == "saturate", b.cfg.duration)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			r.Round = i
-			*p.r = r
-			rep.Phases = append(rep.Phases, r)
-			fmt.Fprintln(stdout)
-			r.print(stdout)
-			if r.Skipped != "" {
-				return append(rounds, rd), nil
-			}
+		rd := benchRound{sat: phase(i, "saturate", "/v1/checks")}
+		if rd.sat != nil && rd.sat.Skipped == "" {
+			rd.noop = phase(i, "noop", "/bench/noop")
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 		rounds = append(rounds, rd)
+		if rd.sat.Skipped != "" || rd.noop.Skipped != "" {
+			break // a skipped phase ends the rounds
+		}
 	}
 	return rounds, nil
 }
