@@ -46,15 +46,7 @@ func newHarness(t *testing.T) *harness {
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
 		t.Fatal(err)
 	}
-	skey, err := evidence.GenerateSignerKey("credgate.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := evidence.NewSigner("credgate.test/console", skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evlog := evidence.NewLog(st, signer, evidence.WithMinCheckpointGap(0))
+	evlog := evidence.NewLog(st, testenv.Signer(t, "credgate.test/console"), evidence.WithMinCheckpointGap(0))
 	if err := evlog.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
@@ -25,15 +26,7 @@ const testEvidenceOrigin = "credgate.test/evidence"
 // deterministic.
 func newTestEvidenceLog(t *testing.T, st service.Store) *evidence.Log {
 	t.Helper()
-	skey, err := evidence.GenerateSignerKey("credgate.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := evidence.NewSigner(testEvidenceOrigin, skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := evidence.NewLog(st, signer, evidence.WithMinCheckpointGap(0))
+	l := evidence.NewLog(st, testenv.Signer(t, testEvidenceOrigin), evidence.WithMinCheckpointGap(0))
 	if err := l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -89,15 +89,7 @@ func newHandlerBench(b *testing.B) *handlerBench {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { sp.Close() })
-	skey, err := evidence.GenerateSignerKey("credgate.bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer, err := evidence.NewSigner("credgate.bench/evidence", skey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	checkLog := service.NewSpoolingLog(app, sp, signer, st)
+	checkLog := service.NewSpoolingLog(app, sp, testenv.Signer(b, "credgate.bench/evidence"), st)
 	bp := newBenchPartner(b, st, cat, "government_procurement", "1000000000-M")
 	partners, tokens, p := bp.partners, bp.tokens, bp.partner
 	tok, err := tokens.Issue(p.ClientID, string(p.Role), bp.cred)

@@ -117,11 +117,7 @@ func testForgedCheckpointRows(t *testing.T, h *harness, db tamperer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skey, _ := evidence.GenerateSignerKey("credgate.test")
-	forger, err := evidence.NewSigner(testEvidenceOrigin, skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	forger := testenv.Signer(t, testEvidenceOrigin)
 	n := 0
 	check := func() string {
 		t.Helper()

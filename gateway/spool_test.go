@@ -35,14 +35,7 @@ func (c commitsFail) AppendBatch(ctx context.Context, recs []evidence.Record) (u
 // counts it; once integrated, the full receipt is served and verifies.
 func TestSpooledAnswers(t *testing.T) {
 	var down atomic.Bool
-	skey, err := evidence.GenerateSignerKey("credgate.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := evidence.NewSigner(testEvidenceOrigin, skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testenv.Signer(t, testEvidenceOrigin)
 	sp, err := evidence.OpenSpool(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -59,15 +59,7 @@ func newSpoolWorld(t *testing.T, opts ...service.SpoolingLogOption) *spoolWorld 
 	if err != nil {
 		t.Fatal(err)
 	}
-	skey, err := evidence.GenerateSignerKey("credgate.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := evidence.NewSigner("credgate.test/evidence", skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &spoolWorld{t: t, store: st, sink: &failingSink{Store: st}, signer: signer, dir: t.TempDir()}
+	w := &spoolWorld{t: t, store: st, sink: &failingSink{Store: st}, signer: testenv.Signer(t, "credgate.test/evidence"), dir: t.TempDir()}
 	w.app = evidence.NewAppender(w.sink)
 	t.Cleanup(func() {
 		w.app.Close()

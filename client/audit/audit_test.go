@@ -18,6 +18,7 @@ import (
 	"github.com/credgate/credgate/client/audit"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -54,11 +55,7 @@ func newServer(t *testing.T) *server {
 	if _, err := partners.EnsureAdmin(ctx, "admin", "admin-secret-for-tests-0123456789"); err != nil {
 		t.Fatal(err)
 	}
-	skey, _ := evidence.GenerateSignerKey("credgate.test")
-	signer, err := evidence.NewSigner(origin, skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testenv.Signer(t, origin)
 	lg := evidence.NewLog(st, signer, evidence.WithMinCheckpointGap(0))
 	if err := lg.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -195,9 +192,7 @@ func TestAuditorFollowsTheLog(t *testing.T) {
 		t.Fatalf("truncated log: %+v %v", rep, err)
 	}
 	// A checkpoint signed by a key not pinned.
-	otherKey, _ := evidence.GenerateSignerKey("credgate.test")
-	other, _ := evidence.NewSigner(origin, otherKey)
-	foreign, _ := other.Sign(rep.Checkpoint.Size, rep.Checkpoint.Root)
+	foreign, _ := testenv.Signer(t, origin).Sign(rep.Checkpoint.Size, rep.Checkpoint.Root)
 	if _, err := audit.New(forged{anon, foreign.Note}, vs).Follow(ctx, prev); !errors.Is(err, audit.ErrCheckpoint) {
 		t.Fatalf("foreign checkpoint: %v", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/sqlitetest"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -60,15 +61,7 @@ func benchServerWrapped(t *testing.T, connState func(net.Conn, http.ConnState), 
 	}
 	// The evidence log and receipts, as serve wires them: the receipts
 	// phase fetches a receipt for each of its checks.
-	skey, err := evidence.GenerateSignerKey("credgate.bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := evidence.NewSigner("credgate.bench/evidence", skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evlog := evidence.NewLog(st, signer)
+	evlog := evidence.NewLog(st, testenv.Signer(t, "credgate.bench/evidence"))
 	if err := evlog.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -125,11 +125,7 @@ func BenchmarkReceiptLatency(b *testing.B) {
 			st := open(b)
 			app := evidence.NewAppender(st)
 			defer app.Close()
-			skey, _ := evidence.GenerateSignerKey("bench")
-			signer, err := evidence.NewSigner("credgate.bench/evidence", skey)
-			if err != nil {
-				b.Fatal(err)
-			}
+			signer := testenv.Signer(b, "credgate.bench/evidence")
 			evlog := evidence.NewLog(st, signer)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

@@ -359,9 +359,7 @@ func TestVerifyAndAuditDetectTampering(t *testing.T) {
 	}
 	// 4a. by one signed with a key the log does not hold: the server
 	// never serves it, but one it signs itself;
-	skey, _ := evidence.GenerateSignerKey("credgate.test")
-	forger, _ := evidence.NewSigner(testOrigin, skey)
-	forged, _ := forger.Sign(uint64(latest), [32]byte{9})
+	forged, _ := testenv.Signer(t, testOrigin).Sign(uint64(latest), [32]byte{9})
 	replaceLatest(forged.Note, uint64(latest))
 	var served struct {
 		Checkpoint string `json:"checkpoint"`

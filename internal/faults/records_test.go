@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/testenv"
 )
 
@@ -138,11 +137,7 @@ func TestAuditFindsNodeAndForgedCheckpointRefused(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT size FROM evidence_tree_head WHERE id = 1`).Scan(&size); err != nil {
 		t.Fatal(err)
 	}
-	skey, _ := evidence.GenerateSignerKey(origin)
-	forger, err := evidence.NewSigner(origin, skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	forger := testenv.Signer(t, origin)
 	for _, n := range []int64{size + 1000, size} {
 		sc, err := forger.Sign(uint64(n), [32]byte{9})
 		if err != nil {
