@@ -10,9 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // BenchmarkShedRefusal measures one check refused for capacity (every slot
@@ -127,21 +128,12 @@ func benchServed(b *testing.B, h http.Handler, body []byte, auth string) {
 		}
 		roundTrip()
 		b.ReportAllocs()
-		cpu0 := processCPU(b)
+		cpu0 := testenv.ProcessCPU(b)
 		for b.Loop() {
 			roundTrip()
 		}
-		b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(testenv.ProcessCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	}
-}
-
-// processCPU is the process's user and system CPU time so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // refusalWriter is a reusable http.ResponseWriter that keeps only the

@@ -1,19 +1,19 @@
 package sqlite
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
 // BenchmarkCommitDerivedIndexes measures what check_index's secondary
 // indexes cost the evidence commit: commits of 64 checks on a log of
 // 64 000 checks over 10 000 subjects (as credgate bench's), with every
 // index (all) and with some dropped. Besides ns/op (a commit) it reports
-// the CPU the process spent per check (user and system, the checkpointer's
-// included: what the server pays) and the WAL frames per commit. The
+// the CPU the process spent during the commits per check (user and system,
+// the checkpointer's when it ran meanwhile) and the WAL frames per commit. The
 // difference between variants is the price of the dropped indexes; their
 // queries (coverage, statistics, overdue feedback) are not run.
 func BenchmarkCommitDerivedIndexes(b *testing.B) {
@@ -59,9 +59,9 @@ func BenchmarkCommitDerivedIndexes(b *testing.B) {
 			commits := 0
 			for b.Loop() {
 				f0, salt0 := walMark(b, dir)
-				c0 := processCPU()
+				c0 := testenv.ProcessCPU(b)
 				commit()
-				cpu += processCPU() - c0
+				cpu += testenv.ProcessCPU(b) - c0
 				f1, salt1 := walMark(b, dir)
 				frames += walFramesSince(f0, salt0, f1, salt1)
 				commits++
@@ -70,13 +70,4 @@ func BenchmarkCommitDerivedIndexes(b *testing.B) {
 			b.ReportMetric(float64(frames)/float64(commits), "frames/commit")
 		})
 	}
-}
-
-// processCPU is the CPU time the process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
