@@ -136,7 +136,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase")
 	fs.DurationVar(&cfg.warmup, "warmup", benchWarmup, "before the phases, send checks for this long as the first phase would (its workers, or the rate phase's rate), verified but counted in no phase; reported apart as \"warmup\" (0: none)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 32, "workers of the saturate and noop phases")
-	fs.IntVar(&cfg.rounds, "rounds", 1, "run the saturate and noop phases in turn this many times (saturate, noop, saturate, …), so that the machine's drift during the run weighs on both alike; the ratio is then of their totals, each round's beside it")
+	fs.IntVar(&cfg.rounds, "rounds", 1, "run the saturate and noop phases in turn this many times (saturate, noop, saturate, …), so that the machine's drift during the run weighs on both alike; the ratio is then that of the phases' mean throughputs, each round's beside it")
 	fs.Float64Var(&cfg.rate, "rate", 1000, "checks per second of the rate phase")
 	fs.IntVar(&cfg.subjects, "subjects", 1000, "distinct subjects checked in rotation")
 	fs.Float64Var(&cfg.listed, "listed", 0.1, "fraction of the subjects put on "+benchList)
