@@ -141,9 +141,21 @@ func signIn(t *testing.T, ctx context.Context, base, id, secret string) {
 		chromedp.WaitVisible(chromedp.ID("signin-form")),
 		chromedp.SetValue(chromedp.ID("client_id"), id),
 		chromedp.SetValue(chromedp.ID("client_secret"), secret),
-		chromedp.Click(chromedp.ID("signin")),
+		submit(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.CSS("main")),
 	)
+}
+
+// submit clicks what sends a form or follows a link, and waits until the
+// page that answers has loaded. Waiting for an element instead can match
+// the page still showing (every page has a main, the overview a chart
+// before and after a language switch), and a node read from it is gone
+// once the answer replaces it ("No node with given id found").
+func submit[S chromedp.Selectable](sel S) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.RunResponse(ctx, chromedp.Click(sel))
+		return chromedp.Void{}, err
+	}
 }
 
 // fill sets form fields by id, as a user's choices would (selects and
@@ -218,7 +230,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			fill(map[string]string{"entry-list": "safety_production_blacklist", "entry-department": "应急管理部",
 				"entry-reason": "发生重大生产安全责任事故", "entry-basis": "《安全生产法》",
 				"entry-decided": "2026-01-01T09:00:00", "entry-published": "2026-01-02T09:00:00"}),
-			chromedp.Click(chromedp.ID("create-entry-submit")),
+			submit(chromedp.ID("create-entry-submit")),
 			chromedp.WaitVisible(chromedp.ID("valid-until")),
 		)
 		entryURL = get(t, ctx, "location", chromedp.Location())
@@ -232,7 +244,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		do(t, ctx, "look up",
 			chromedp.SetValue(chromedp.ID("subject-id"), subject),
-			chromedp.Click(chromedp.ID("lookup")),
+			submit(chromedp.ID("lookup")),
 			chromedp.WaitVisible(chromedp.ID("action-government_procurement")),
 		)
 		measures := get(t, ctx, "measures", chromedp.Evaluate[[]string](
@@ -261,7 +273,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.ID("create-partner")),
 			chromedp.SetValue(chromedp.ID("partner-name"), "某银行信贷审批系统"),
 			chromedp.Click(chromedp.CSS(`#create-partner input[value=government_procurement]`)),
-			chromedp.Click(chromedp.ID("create-partner-submit")),
+			submit(chromedp.ID("create-partner-submit")),
 			chromedp.WaitVisible(chromedp.ID("secret-box")),
 			chromedp.Click(chromedp.ID("copy-secret")),
 			chromedp.WaitVisible(chromedp.ID("copied")),
@@ -287,7 +299,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Navigate(srv.base+"/console/partners/"+newPartner),
 			chromedp.WaitVisible(chromedp.ID("rotate-partner")),
 			chromedp.SetValue(chromedp.CSS(`#rotate-partner input[name=overlap_hours]`), "1"),
-			chromedp.Click(chromedp.CSS(`#rotate-partner button`)),
+			submit(chromedp.CSS(`#rotate-partner button`)),
 			chromedp.WaitVisible(chromedp.ID("secret-box")),
 		)
 		rotated := get(t, ctx, "new secret", chromedp.Value(chromedp.ID("client-secret")))
@@ -299,7 +311,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		testenv.Token(t, srv.base, newPartner, newSecret)
 		screenshot(t, ctx, "partner-rotated")
 		do(t, ctx, "revoke",
-			chromedp.Click(chromedp.CSS(`#revoke-partner button`)),
+			submit(chromedp.CSS(`#revoke-partner button`)),
 			// A revoked partner's page has no forms left.
 			chromedp.WaitNotPresent(chromedp.ID("revoke-partner")),
 			chromedp.WaitVisible(chromedp.ID("partner-status")),
@@ -365,7 +377,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		before := text(t, ctx, "#valid-until")
 		do(t, ctx, "file",
 			chromedp.SetValue(chromedp.ID("objection-grounds"), "主体称事故责任认定有误"),
-			chromedp.Click(chromedp.ID("file-objection-submit")),
+			submit(chromedp.ID("file-objection-submit")),
 			chromedp.WaitVisible(chromedp.ID("decide-objection")),
 		)
 		if due, status := text(t, ctx, "#objections td.due"), text(t, ctx, "#entry-status"); due == "—" || status != "under_objection" {
@@ -379,7 +391,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Navigate(entryURL),
 			chromedp.WaitVisible(chromedp.ID("decide-objection")),
 			fill(map[string]string{"objection-decision": "rejected"}),
-			chromedp.Click(chromedp.ID("decide-objection-submit")),
+			submit(chromedp.ID("decide-objection-submit")),
 			chromedp.WaitVisible(chromedp.ID("file-objection")),
 		)
 		after := text(t, ctx, "#valid-until")
@@ -409,20 +421,20 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.ID("apply-repair")),
 			chromedp.SetValue(chromedp.CSS(`#apply-repair input[name=grounds]`), "已整改并作出信用承诺"),
 			chromedp.SetValue(chromedp.CSS(`#apply-repair input[name=evidence_refs]`), "承诺书"),
-			chromedp.Click(chromedp.CSS(`#apply-repair button`)),
+			submit(chromedp.CSS(`#apply-repair button`)),
 			chromedp.WaitVisible(chromedp.ID("review-repair")),
 		)
 		do(t, ctx, "review",
 			chromedp.SetValue(chromedp.CSS(`#review-repair input[name=finding]`), "整改到位"),
 			chromedp.Evaluate[chromedp.Void](`document.querySelector("#review-repair select[name=recommendation]").value = "approve"`),
-			chromedp.Click(chromedp.CSS(`#review-repair button`)),
+			submit(chromedp.CSS(`#review-repair button`)),
 			chromedp.WaitVisible(chromedp.ID("decide-repair")),
 			chromedp.WaitNotPresent(chromedp.ID("review-repair")),
 		)
 		do(t, ctx, "decide",
 			chromedp.Evaluate[chromedp.Void](`document.querySelector("#decide-repair select[name=decision]").value = "approved"`),
 			chromedp.SetValue(chromedp.CSS(`#decide-repair input[name=note]`), "同意修复"),
-			chromedp.Click(chromedp.CSS(`#decide-repair button`)),
+			submit(chromedp.CSS(`#decide-repair button`)),
 			chromedp.WaitNotPresent(chromedp.ID("decide-repair")),
 		)
 		if st, status := text(t, ctx, "#repairs td.state"), text(t, ctx, "#entry-status"); st != "approved" || status != "repaired" {
@@ -596,14 +608,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		time.Sleep(2 * time.Second) // the overview's statistics are reread
 		do(t, ctx, "english",
 			chromedp.Navigate(srv.base+"/console/overview"),
-			chromedp.Click(chromedp.ID("lang")),
+			submit(chromedp.ID("lang")),
 			chromedp.WaitVisible(chromedp.ID("chart")),
 		)
 		if nav := text(t, ctx, "#nav-overview"); nav != "Overview" {
 			t.Fatalf("after switching language the nav says %q", nav)
 		}
 		screenshot(t, ctx, "overview-en")
-		do(t, ctx, "chinese", chromedp.Click(chromedp.ID("lang")), chromedp.WaitVisible(chromedp.ID("chart")))
+		do(t, ctx, "chinese", submit(chromedp.ID("lang")), chromedp.WaitVisible(chromedp.ID("chart")))
 		if nav := text(t, ctx, "#nav-overview"); nav != "总览" {
 			t.Fatalf("after switching back the nav says %q", nav)
 		}
@@ -612,7 +624,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("sign out", func(t *testing.T) {
 		do(t, ctx, "sign out",
-			chromedp.Click(chromedp.ID("signout")),
+			submit(chromedp.ID("signout")),
 			chromedp.WaitVisible(chromedp.ID("signin-form")),
 			chromedp.Navigate(srv.base+"/console/partners"),
 			chromedp.WaitVisible(chromedp.ID("signin-form")),
