@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -86,6 +88,15 @@ func histogramCount(h *dto.Histogram) float64 {
 	return float64(h.GetSampleCount())
 }
 
+// bucketCount is a histogram bucket's cumulative count, kept as a float
+// as the series' _count may be.
+func bucketCount(b *dto.Bucket) float64 {
+	if b.CumulativeCountFloat != nil {
+		return b.GetCumulativeCountFloat()
+	}
+	return float64(b.GetCumulativeCount())
+}
+
 // sane: v can be a count (of seconds, bytes or requests), exact in a
 // float64. NaN fails both comparisons.
 func sane(v float64) bool { return v >= 0 && v <= 1<<53 }
@@ -109,12 +120,16 @@ type serverSample struct {
 	// requests counts the POST requests the server finished, by route and
 	// status (the request duration histogram's count).
 	requests map[[2]string]float64
+	// answeredLE is, by route, the request duration histogram of the POST
+	// requests answered 2xx, its statuses summed: upper bound in seconds
+	// (+Inf the last) to the cumulative count.
+	answeredLE map[string]map[float64]float64
 }
 
 // newServerSample picks the bench's figures from a decoded page; the
 // process collector's CPU and memory must be there.
 func newServerSample(at time.Time, fams map[string]*dto.MetricFamily) (*serverSample, error) {
-	s := &serverSample{at: at, requests: map[[2]string]float64{}}
+	s := &serverSample{at: at, requests: map[[2]string]float64{}, answeredLE: map[string]map[float64]float64{}}
 	var cpu, rss bool
 	s.cpuS, cpu = lastScalar(fams[metricCPU])
 	s.rssB, rss = lastScalar(fams[metricRSS])
@@ -124,8 +139,24 @@ func newServerSample(at time.Time, fams map[string]*dto.MetricFamily) (*serverSa
 			continue
 		}
 		l := labels(m)
-		if l["method"] == http.MethodPost {
-			s.requests[[2]string{l["route"], l["status"]}] += histogramCount(m.Histogram)
+		if l["method"] != http.MethodPost {
+			continue
+		}
+		s.requests[[2]string{l["route"], l["status"]}] += histogramCount(m.Histogram)
+		if st := l["status"]; len(st) == 3 && st[0] == '2' {
+			le := s.answeredLE[l["route"]]
+			if le == nil {
+				le = map[float64]float64{}
+				s.answeredLE[l["route"]] = le
+			}
+			// The text format writes the +Inf bucket too; the series'
+			// _count is that bucket whether written or not.
+			for _, b := range m.Histogram.GetBucket() {
+				if !math.IsInf(b.GetUpperBound(), 1) {
+					le[b.GetUpperBound()] += bucketCount(b)
+				}
+			}
+			le[math.Inf(1)] += histogramCount(m.Histogram)
 		}
 	}
 	if !cpu || !rss {
@@ -137,6 +168,11 @@ func newServerSample(at time.Time, fams map[string]*dto.MetricFamily) (*serverSa
 	ok := sane(s.cpuS) && sane(s.rssB) && sane(s.shed)
 	for _, v := range s.requests {
 		ok = ok && sane(v)
+	}
+	for _, le := range s.answeredLE {
+		for bound, v := range le {
+			ok = ok && sane(v) && !math.IsNaN(bound)
+		}
 	}
 	if !ok {
 		return nil, fmt.Errorf("%w: a figure the bench reads is not a number in [0, 2^53]", ErrMetricsPage)
@@ -238,6 +274,15 @@ type serverAccount struct {
 	// multiple of the phase's capacity (the overload phase).
 	ArrivedRPS float64 `json:"arrived_rps,omitempty"`
 	ArrivedX   float64 `json:"arrived_x_capacity,omitempty"`
+	// P99LeMs and MaxLeMs: the server's own view of the phase's 2xx
+	// answers (from the request read to the answer written, without the
+	// network, the accept queue or the generator), as the upper bound in
+	// milliseconds of the duration histogram's bucket that holds the 99th
+	// percentile and the slowest answer; omitted past the last finite
+	// bucket. Set beside the generator's p99, they say whether a tail is
+	// spent in the server or outside it.
+	P99LeMs float64 `json:"p99_le_ms,omitempty"`
+	MaxLeMs float64 `json:"max_le_ms,omitempty"`
 }
 
 // account is the server's side of a phase on route between before and
@@ -263,13 +308,53 @@ func account(before, after *serverSample, route string, answered int64, capacity
 	if capacity > 0 {
 		a.ArrivedX = a.ArrivedRPS / capacity
 	}
+	a.P99LeMs, a.MaxLeMs = quantileBounds(before.answeredLE[route], after.answeredLE[route])
 	return a
+}
+
+// quantileBounds reads the histogram between two cumulative readings: the
+// upper bounds, in milliseconds, of the buckets that hold the 99th
+// percentile and the last observation (0 when there is none, or when it
+// lies past the last finite bound).
+func quantileBounds(before, after map[float64]float64) (p99, slowest float64) {
+	total := after[math.Inf(1)] - before[math.Inf(1)]
+	if total <= 0 {
+		return 0, 0
+	}
+	bounds := make([]float64, 0, len(after))
+	for b := range after {
+		bounds = append(bounds, b)
+	}
+	slices.Sort(bounds)
+	for _, b := range bounds {
+		n := after[b] - before[b]
+		if p99 == 0 && n >= 0.99*total {
+			p99 = b
+		}
+		if n >= total {
+			slowest = b
+			break
+		}
+	}
+	ms := func(b float64) float64 {
+		if v := b * 1e3; v > 0 && !math.IsInf(v, 1) {
+			return v
+		}
+		return 0
+	}
+	return ms(p99), ms(slowest)
 }
 
 func (a *serverAccount) print(w io.Writer) {
 	fmt.Fprintf(w, "  server      %.2f cores (%.2fs of CPU in %.2fs)", a.Cores, a.CPUS, a.WallS)
 	if a.CPUusPerAnswered > 0 {
 		fmt.Fprintf(w, ", %.1f µs of CPU per request answered", a.CPUusPerAnswered)
+	}
+	if a.P99LeMs > 0 {
+		fmt.Fprintf(w, "; in the server p99 ≤ %g ms", a.P99LeMs)
+		if a.MaxLeMs > 0 {
+			fmt.Fprintf(w, ", slowest ≤ %g ms", a.MaxLeMs)
+		}
 	}
 	fmt.Fprintln(w)
 	if a.Arrived > 0 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# summ.py FILE...: one line per bench JSON line: phases (rps, p50/p99, server us/answered, gen cores) and ratio
+# summ.py FILE...: one line per bench JSON line: phases (rps, p50/p99/max, the server's own p99 and max bucket, server us/answered, gen cores) and ratio
 # (with --rounds: each round's phases, the ratio of the means, and the rounds' spread and median)
 import json,sys
 for f in sys.argv[1:]:
@@ -10,7 +10,10 @@ for f in sys.argv[1:]:
         d=json.loads(line); out=[]
         for p in d['phases']:
             s=p.get('server') or {}
-            out.append("%s %.0f/s p50 %.1f p99 %.1f srv %.0fus gen %.2f" % (p['name'],p['throughput_rps'],p['p50_ms'],p['p99_ms'],s.get('cpu_us_per_answered',0),p.get('generator_cores',0)))
+            inside=''
+            if s.get('p99_le_ms'):
+                inside=' (in srv p99<=%g max<=%s)' % (s['p99_le_ms'], ('%g' % s['max_le_ms']) if s.get('max_le_ms') else '?')
+            out.append("%s %.0f/s p50 %.1f p99 %.1f max %.1f%s srv %.0fus gen %.2f" % (p['name'],p['throughput_rps'],p['p50_ms'],p['p99_ms'],p.get('max_ms',0),inside,s.get('cpu_us_per_answered',0),p.get('generator_cores',0)))
         r=d.get('checks_noop_ratio_pct')
         rr=sorted(d.get('round_ratios_pct') or [])
         rounds=''
