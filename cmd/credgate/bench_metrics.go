@@ -21,7 +21,8 @@ import (
 // just after its last answer: the CPU the server got (the process
 // collector's process_cpu_seconds_total), the requests that reached it on
 // the phase's route and how they were answered (the request duration
-// histogram's counts), and the checks load shedding refused
+// histogram's counts), how long the server itself took over the answered
+// ones (its buckets), and the checks load shedding refused
 // (credgate_checks_shed_total). On a machine the generator shares with
 // the server, what the generator scheduled is not what arrived; these
 // figures say what the server was asked and what it did with the CPU it
@@ -275,8 +276,9 @@ type serverAccount struct {
 	ArrivedRPS float64 `json:"arrived_rps,omitempty"`
 	ArrivedX   float64 `json:"arrived_x_capacity,omitempty"`
 	// P99LeMs and MaxLeMs: the server's own view of the phase's 2xx
-	// answers (from the request read to the answer written, without the
-	// network, the accept queue or the generator), as the upper bound in
+	// answers (gateway's request duration: from the request's headers
+	// read to its handler's return, without the network, the accept
+	// queue or the generator), as the upper bound in
 	// milliseconds of the duration histogram's bucket that holds the 99th
 	// percentile and the slowest answer; omitted past the last finite
 	// bucket. Set beside the generator's p99, they say whether a tail is
@@ -326,10 +328,11 @@ func quantileBounds(before, after map[float64]float64) (p99, slowest float64) {
 		bounds = append(bounds, b)
 	}
 	slices.Sort(bounds)
+	found := false
 	for _, b := range bounds {
 		n := after[b] - before[b]
-		if p99 == 0 && n >= 0.99*total {
-			p99 = b
+		if !found && n >= 0.99*total {
+			p99, found = b, true
 		}
 		if n >= total {
 			slowest = b

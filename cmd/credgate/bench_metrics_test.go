@@ -277,6 +277,32 @@ func TestServerAccount(t *testing.T) {
 	}
 }
 
+// quantileBounds between two readings: the buckets of the 99th percentile
+// and of the slowest answer; nothing for a bucket past the last finite
+// bound, or for no answers in between.
+func TestQuantileBounds(t *testing.T) {
+	inf := math.Inf(1)
+	before := map[float64]float64{0: 5, .001: 10, .01: 20, inf: 20}
+	for _, tc := range []struct {
+		name         string
+		after        map[float64]float64
+		p99, slowest float64
+	}{
+		{"none in between", before, 0, 0},
+		{"all within 1 ms", map[float64]float64{0: 5, .001: 1010, .01: 1020, inf: 1020}, 1, 1},
+		{"the slowest past the last bucket", map[float64]float64{0: 5, .001: 900, .01: 1010, inf: 1020}, 10, 0},
+		{"the 99th past the last bucket", map[float64]float64{0: 5, .001: 510, .01: 1000, inf: 1020}, 0, 0},
+		{"all at the zero bound", map[float64]float64{0: 1005, .001: 1010, .01: 1020, inf: 1020}, 0, 0},
+	} {
+		if p99, slowest := quantileBounds(before, tc.after); p99 != tc.p99 || slowest != tc.slowest {
+			t.Errorf("%s: p99 %g ms, slowest %g ms; want %g, %g", tc.name, p99, slowest, tc.p99, tc.slowest)
+		}
+	}
+	if p99, slowest := quantileBounds(nil, map[float64]float64{.0025: 99, .005: 100, inf: 100}); p99 != 2.5 || slowest != 5 {
+		t.Errorf("from no reading: %g, %g; want 2.5, 5", p99, slowest)
+	}
+}
+
 // FuzzServerSample: whatever page the text parser accepts, picking the
 // bench's figures from it never panics and either refuses the page as
 // ErrMetricsPage or gives figures whose account against a reading of
