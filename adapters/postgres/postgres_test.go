@@ -208,7 +208,10 @@ func TestEvidenceAppendOnly(t *testing.T) {
 		`DELETE FROM ` + table,
 		`TRUNCATE ` + table,
 		`UPDATE ` + table + ` SET idx = 5`,
-		`UPDATE ` + table + ` SET hash = '\x00'::bytea || substring(hash from 2)`,
+		// 255-b differs from b for every byte: a changed hash, never the
+		// same one (a zero first byte made the old '\x00' rewrite a no-op
+		// the trigger rightly let through, one run in 256).
+		`UPDATE ` + table + ` SET hash = set_byte(hash, 0, 255 - get_byte(hash, 0))`,
 		`UPDATE ` + table + ` SET partner = 'other'`,
 	} {
 		if _, err := admin.Exec(t.Context(), q); err == nil {
