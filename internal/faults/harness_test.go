@@ -209,6 +209,8 @@ type reply struct {
 	body   map[string]any
 	took   time.Duration
 	err    error
+	// trace is the id of the request's trace, when its api is traced.
+	trace string
 }
 
 // code is a problem's stable code ("" for anything else).
@@ -226,6 +228,9 @@ func (r reply) String() string {
 type api struct {
 	base   string
 	client *http.Client
+	// traced sends every request with a traceparent of a new trace (see
+	// spans).
+	traced bool
 }
 
 func newAPI(base string) *api {
@@ -247,14 +252,20 @@ func (a *api) do(method, path, token, contentType string, body []byte, header ..
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	var trace string
+	if a.traced {
+		var tp string
+		tp, trace = newTraceparent()
+		req.Header.Set("Traceparent", tp)
+	}
 	start := time.Now()
 	res, err := a.client.Do(req)
 	if err != nil {
-		return reply{err: err, took: time.Since(start)}
+		return reply{err: err, took: time.Since(start), trace: trace}
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
-	r := reply{status: res.StatusCode, header: res.Header, raw: raw, took: time.Since(start), err: err}
+	r := reply{status: res.StatusCode, header: res.Header, raw: raw, took: time.Since(start), err: err, trace: trace}
 	_ = json.Unmarshal(raw, &r.body)
 	return r
 }
