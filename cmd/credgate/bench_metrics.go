@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -22,8 +23,10 @@ import (
 // collector's process_cpu_seconds_total), the requests that reached it on
 // the phase's route and how they were answered (the request duration
 // histogram's counts), how long the server itself took over the answered
-// ones (its buckets), and the checks load shedding refused
-// (credgate_checks_shed_total). On a machine the generator shares with
+// ones (its buckets), the checks load shedding refused
+// (credgate_checks_shed_total), and how long checks waited for their
+// evidence to be durable and how the appender batched it (the evidence
+// histograms of serve_evidence_metrics.go). On a machine the generator shares with
 // the server, what the generator scheduled is not what arrived; these
 // figures say what the server was asked and what it did with the CPU it
 // had.
@@ -41,6 +44,11 @@ const (
 	// metricRequests is a histogram: each series carries its _count as
 	// the Histogram's SampleCount.
 	metricRequests = "credgate_http_request_duration_seconds"
+	// metricAppend is each record's time in the appender (a check's wait
+	// for its evidence), metricCommit each batch's commit: histograms of
+	// one series.
+	metricAppend = "credgate_evidence_append_seconds"
+	metricCommit = "credgate_evidence_commit_seconds"
 )
 
 // decodeMetrics reads a page in the Prometheus text exposition format
@@ -125,6 +133,9 @@ type serverSample struct {
 	// requests answered 2xx, its statuses summed: upper bound in seconds
 	// (+Inf the last) to the cumulative count.
 	answeredLE map[string]map[float64]float64
+	// appendLE and commitLE are the evidence histograms, in the same form
+	// (nil on a page without them: a server without evidence metrics).
+	appendLE, commitLE map[float64]float64
 }
 
 // newServerSample picks the bench's figures from a decoded page; the
@@ -150,16 +161,10 @@ func newServerSample(at time.Time, fams map[string]*dto.MetricFamily) (*serverSa
 				le = map[float64]float64{}
 				s.answeredLE[l["route"]] = le
 			}
-			// The text format writes the +Inf bucket too; the series'
-			// _count is that bucket whether written or not.
-			for _, b := range m.Histogram.GetBucket() {
-				if !math.IsInf(b.GetUpperBound(), 1) {
-					le[b.GetUpperBound()] += bucketCount(b)
-				}
-			}
-			le[math.Inf(1)] += histogramCount(m.Histogram)
+			addBuckets(le, m.Histogram)
 		}
 	}
+	s.appendLE, s.commitLE = familyLE(fams[metricAppend]), familyLE(fams[metricCommit])
 	if !cpu || !rss {
 		return nil, fmt.Errorf("%w: no %s or %s (the process collector)", ErrMetricsPage, metricCPU, metricRSS)
 	}
@@ -170,7 +175,7 @@ func newServerSample(at time.Time, fams map[string]*dto.MetricFamily) (*serverSa
 	for _, v := range s.requests {
 		ok = ok && sane(v)
 	}
-	for _, le := range s.answeredLE {
+	for _, le := range append(slices.Collect(maps.Values(s.answeredLE)), s.appendLE, s.commitLE) {
 		for bound, v := range le {
 			ok = ok && sane(v) && !math.IsNaN(bound)
 		}
@@ -179,6 +184,34 @@ func newServerSample(at time.Time, fams map[string]*dto.MetricFamily) (*serverSa
 		return nil, fmt.Errorf("%w: a figure the bench reads is not a number in [0, 2^53]", ErrMetricsPage)
 	}
 	return s, nil
+}
+
+// addBuckets adds histogram h's cumulative counts to le, by upper bound.
+func addBuckets(le map[float64]float64, h *dto.Histogram) {
+	// The text format writes the +Inf bucket too; the series' _count is
+	// that bucket whether written or not.
+	for _, b := range h.GetBucket() {
+		if !math.IsInf(b.GetUpperBound(), 1) {
+			le[b.GetUpperBound()] += bucketCount(b)
+		}
+	}
+	le[math.Inf(1)] += histogramCount(h)
+}
+
+// familyLE is the family's histogram series summed, by upper bound; nil
+// when it has none.
+func familyLE(f *dto.MetricFamily) map[float64]float64 {
+	var le map[float64]float64
+	for _, m := range f.GetMetric() {
+		if m.Histogram == nil {
+			continue
+		}
+		if le == nil {
+			le = map[float64]float64{}
+		}
+		addBuckets(le, m.Histogram)
+	}
+	return le
 }
 
 // routeCounts is how many POST requests on route the server had finished:
@@ -285,6 +318,44 @@ type serverAccount struct {
 	// spent in the server or outside it.
 	P99LeMs float64 `json:"p99_le_ms,omitempty"`
 	MaxLeMs float64 `json:"max_le_ms,omitempty"`
+	// Evidence is the part of the server's time that checks spent waiting
+	// for their evidence to be durable, from the appender's histograms
+	// (any route's records: a phase has one); nil when the server has
+	// none or appended nothing in the phase.
+	Evidence *evidenceAccount `json:"evidence,omitempty"`
+}
+
+// evidenceAccount is how a phase's evidence was committed: set beside
+// the server's p99, the share of a tail that the commit makes.
+type evidenceAccount struct {
+	// Records appended and the Commits (batches) that held them.
+	Records int64 `json:"records"`
+	Commits int64 `json:"commits"`
+	// RecordsPerCommit: Records / Commits, the group commit's batching.
+	RecordsPerCommit float64 `json:"records_per_commit,omitempty"`
+	// WaitP99LeMs and WaitMaxLeMs bound a record's time in the appender
+	// (queued behind the commit in flight, then its own batch's commit);
+	// CommitP99LeMs a batch's commit. As P99LeMs: bucket bounds, 0 past
+	// the last finite one.
+	WaitP99LeMs   float64 `json:"wait_p99_le_ms,omitempty"`
+	WaitMaxLeMs   float64 `json:"wait_max_le_ms,omitempty"`
+	CommitP99LeMs float64 `json:"commit_p99_le_ms,omitempty"`
+}
+
+// evidenceBetween is the evidence account between two readings.
+func evidenceBetween(before, after *serverSample) *evidenceAccount {
+	inf := math.Inf(1)
+	records := after.appendLE[inf] - before.appendLE[inf]
+	if records <= 0 {
+		return nil
+	}
+	e := &evidenceAccount{Records: int64(records), Commits: int64(max(after.commitLE[inf]-before.commitLE[inf], 0))}
+	if e.Commits > 0 {
+		e.RecordsPerCommit = records / float64(e.Commits)
+	}
+	e.WaitP99LeMs, e.WaitMaxLeMs = quantileBounds(before.appendLE, after.appendLE)
+	e.CommitP99LeMs, _ = quantileBounds(before.commitLE, after.commitLE)
+	return e
 }
 
 // account is the server's side of a phase on route between before and
@@ -311,6 +382,7 @@ func account(before, after *serverSample, route string, answered int64, capacity
 		a.ArrivedX = a.ArrivedRPS / capacity
 	}
 	a.P99LeMs, a.MaxLeMs = quantileBounds(before.answeredLE[route], after.answeredLE[route])
+	a.Evidence = evidenceBetween(before, after)
 	return a
 }
 
@@ -348,18 +420,31 @@ func quantileBounds(before, after map[float64]float64) (p99, slowest float64) {
 	return ms(p99), ms(slowest)
 }
 
+// printBounds writes "; what p99 ≤ P ms, slowest ≤ M ms" for bucket
+// bounds that are known (not 0).
+func printBounds(w io.Writer, what, slowest string, p99, most float64) {
+	if p99 <= 0 {
+		return
+	}
+	fmt.Fprintf(w, "; %s p99 ≤ %g ms", what, p99)
+	if most > 0 {
+		fmt.Fprintf(w, ", %s ≤ %g ms", slowest, most)
+	}
+}
+
 func (a *serverAccount) print(w io.Writer) {
 	fmt.Fprintf(w, "  server      %.2f cores (%.2fs of CPU in %.2fs)", a.Cores, a.CPUS, a.WallS)
 	if a.CPUusPerAnswered > 0 {
 		fmt.Fprintf(w, ", %.1f µs of CPU per request answered", a.CPUusPerAnswered)
 	}
-	if a.P99LeMs > 0 {
-		fmt.Fprintf(w, "; in the server p99 ≤ %g ms", a.P99LeMs)
-		if a.MaxLeMs > 0 {
-			fmt.Fprintf(w, ", slowest ≤ %g ms", a.MaxLeMs)
-		}
-	}
+	printBounds(w, "in the server", "slowest", a.P99LeMs, a.MaxLeMs)
 	fmt.Fprintln(w)
+	if e := a.Evidence; e != nil {
+		fmt.Fprintf(w, "  evidence    %d records in %d commits (%.2f each)", e.Records, e.Commits, e.RecordsPerCommit)
+		printBounds(w, "a check's wait for it", "longest", e.WaitP99LeMs, e.WaitMaxLeMs)
+		printBounds(w, "a commit", "", e.CommitP99LeMs, 0)
+		fmt.Fprintln(w)
+	}
 	if a.Arrived > 0 {
 		fmt.Fprintf(w, "  arrived     %d at the server (%.0f/s", a.Arrived, a.ArrivedRPS)
 		if a.ArrivedX > 0 {

@@ -39,7 +39,28 @@ func registryPage(t testing.TB) []byte {
 	}, []string{"route", "method", "status"})
 	other := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "credgate_other_total", Help: "Not requests."},
 		[]string{"route", "method", "status"})
+	evidence := newCommitMetrics() // serve's own evidence histograms
 	reg.MustRegister(collectors.NewGoCollector(), cpu, rss, shed, requests, other)
+	reg.MustRegister(evidence.collectors()...)
+	// 100 records in 40 commits: 90 records within 0.5 ms, 9 within 2,
+	// the last within 25; the commits within 0.25 ms but one within 10.
+	for i := range 100 {
+		total := 400 * time.Microsecond
+		switch {
+		case i == 99:
+			total = 20 * time.Millisecond
+		case i >= 90:
+			total = 2 * time.Millisecond
+		}
+		evidence.Waited(total/2, total)
+	}
+	for i := range 40 {
+		took := 200 * time.Microsecond
+		if i == 0 {
+			took = 9 * time.Millisecond
+		}
+		evidence.Committed(2, 0, took, nil)
+	}
 	cpu.Add(12.5)
 	rss.Set(4.2e7)
 	shed.Add(300)
@@ -97,6 +118,18 @@ func TestServerSample(t *testing.T) {
 	}
 	if all, ok := s.routeCounts("/bench/noop"); all != 2 || ok != 0 {
 		t.Errorf("/bench/noop: %g, %g; want 2, 0", all, ok)
+	}
+	// The evidence histograms under serve's names and buckets.
+	if le := s.appendLE; le[.0005] != 90 || le[.002] != 99 || le[.015] != 99 || le[.025] != 100 || le[math.Inf(1)] != 100 {
+		t.Errorf("evidence append by bucket %v", le)
+	}
+	if le := s.commitLE; le[.00025] != 39 || le[.0075] != 39 || le[.01] != 40 || le[math.Inf(1)] != 40 {
+		t.Errorf("evidence commits by bucket %v", le)
+	}
+	// Read from nothing, they give an account of their own.
+	e := evidenceBetween(&serverSample{}, s)
+	if want := (&evidenceAccount{Records: 100, Commits: 40, RecordsPerCommit: 2.5, WaitP99LeMs: 2, WaitMaxLeMs: 25, CommitP99LeMs: 10}); !reflect.DeepEqual(e, want) {
+		t.Errorf("evidence\n got %+v\nwant %+v", e, want)
 	}
 	if all, ok := s.routeCounts("/v1/other"); all != 0 || ok != 0 {
 		t.Errorf("/v1/other: %g, %g; want none", all, ok)
@@ -252,15 +285,23 @@ func TestServerAccount(t *testing.T) {
 	inf := math.Inf(1)
 	before.answeredLE = map[string]map[float64]float64{"/v1/checks": {.0025: 900, .005: 990, .01: 1000, .025: 1000, inf: 1000}}
 	after.answeredLE = map[string]map[float64]float64{"/v1/checks": {.0025: 80_900, .005: 90_190, .01: 90_990, .025: 91_000, inf: 91_000}}
+	// Their 90 000 records in 30 000 commits: 99 % waited within 4 ms for
+	// their evidence, all within 15; 99 % of the commits within 1.5 ms.
+	before.appendLE = map[float64]float64{.002: 800, .004: 1000, .015: 1000, inf: 1000}
+	after.appendLE = map[float64]float64{.002: 80_800, .004: 90_100, .015: 91_000, inf: 91_000}
+	before.commitLE = map[float64]float64{.0015: 500, inf: 500}
+	after.commitLE = map[float64]float64{.0015: 30_200, inf: 30_500}
 	a := account(before, after, "/v1/checks", 90_000, 10_000)
 	want := &serverAccount{WallS: 10, CPUS: 18, Cores: 1.8, CPUusPerAnswered: 200,
-		Arrived: 130_010, Answered: 90_000, Refused: 40_000, ArrivedRPS: 13_001, ArrivedX: 1.3001, P99LeMs: 5, MaxLeMs: 25}
+		Arrived: 130_010, Answered: 90_000, Refused: 40_000, ArrivedRPS: 13_001, ArrivedX: 1.3001, P99LeMs: 5, MaxLeMs: 25,
+		Evidence: &evidenceAccount{Records: 90_000, Commits: 30_000, RecordsPerCommit: 3, WaitP99LeMs: 4, WaitMaxLeMs: 15, CommitP99LeMs: 1.5}}
 	if !reflect.DeepEqual(a, want) {
 		t.Errorf("account\n got %+v\nwant %+v", a, want)
 	}
 	var out bytes.Buffer
 	a.print(&out)
-	for _, s := range []string{"1.80 cores", "200.0 µs of CPU per request answered", "in the server p99 ≤ 5 ms, slowest ≤ 25 ms", "130010 at the server (13001/s, 1.30× capacity)", "90000 answered 2xx, 40000 refused"} {
+	for _, s := range []string{"1.80 cores", "200.0 µs of CPU per request answered", "in the server p99 ≤ 5 ms, slowest ≤ 25 ms", "130010 at the server (13001/s, 1.30× capacity)", "90000 answered 2xx, 40000 refused",
+		"90000 records in 30000 commits (3.00 each); a check's wait for it p99 ≤ 4 ms, longest ≤ 15 ms; a commit p99 ≤ 1.5 ms"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}
@@ -278,7 +319,7 @@ func TestServerAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(j), "arrived") || strings.Contains(string(j), "per_answered") || strings.Contains(string(j), "le_ms") {
+	if strings.Contains(string(j), "arrived") || strings.Contains(string(j), "per_answered") || strings.Contains(string(j), `"p99_le_ms"`) || strings.Contains(string(j), `"max_le_ms"`) || !strings.Contains(string(j), `"evidence":{"records":90000,`) {
 		t.Errorf("JSON %s", j)
 	}
 }
@@ -348,6 +389,14 @@ func FuzzServerSample(f *testing.F) {
 			}
 			if _, err := json.Marshal(a); err != nil {
 				t.Fatalf("account of %q: %+v: %v", k[0], a, err)
+			}
+		}
+		if e := evidenceBetween(zero, s); e != nil {
+			if e.Records <= 0 || e.Commits < 0 || (e.WaitMaxLeMs != 0 && e.WaitP99LeMs > e.WaitMaxLeMs) || math.IsInf(e.RecordsPerCommit, 0) {
+				t.Fatalf("evidence %+v", e)
+			}
+			if _, err := json.Marshal(e); err != nil {
+				t.Fatalf("evidence %+v: %v", e, err)
 			}
 		}
 	})
