@@ -1059,9 +1059,7 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 	deadline := start.Add(d)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
 	defer cancel()
-	// Unbuffered: a slot goes only to a worker that is free to send it.
-	slots := make(chan int64)
-	go pace(pctx, start, interval, total, slots)
+	var next atomic.Int64
 	workers := make([]*worker, n)
 	budget := newBudget()
 	var wg sync.WaitGroup
@@ -1070,9 +1068,25 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 		w.okOnly = okOnly
 		workers[k] = w
 		wg.Go(func() {
-			for slot := range slots {
+			t := time.NewTimer(time.Hour)
+			t.Stop()
+			for pctx.Err() == nil {
+				slot := next.Add(1) - 1
+				if slot >= total {
+					return
+				}
 				intended := start.Add(time.Duration(float64(slot) * interval))
-				lag := time.Since(intended)
+				if d := time.Until(intended); d > 0 {
+					t.Reset(d)
+					select {
+					case <-t.C:
+					case <-pctx.Done():
+						t.Stop()
+						return
+					}
+				}
+				now := time.Now()
+				lag := now.Sub(intended)
 				if lag > b.cfg.connWait {
 					w.noConn++
 					continue
@@ -1098,29 +1112,6 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 	r.SentRPS = float64(sent) / d.Seconds()
 	b.finish(ctx, r, path, cpu0, before)
 	return r
-}
-
-// pace hands the open loop's slots out at their times, slot k at start +
-// k × interval, each to a worker free to send it (slots is unbuffered),
-// until total or ctx ends; then it closes slots. It sleeps on a thread of
-// its own (pacerThread, sleepUntil): the workers used to wait on Go
-// timers, which the runtime wakes from epoll_wait, whose timeout is in
-// whole milliseconds, so a send at 2 000/s left on average half a
-// millisecond after its time, up to a whole one, and that was charged
-// to the server's latency.
-func pace(ctx context.Context, start time.Time, interval float64, total int64, slots chan<- int64) {
-	defer close(slots)
-	pacerThread()
-	for slot := int64(0); slot < total; slot++ {
-		if !sleepUntil(ctx, start.Add(time.Duration(float64(slot)*interval))) {
-			return
-		}
-		select {
-		case slots <- slot:
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {

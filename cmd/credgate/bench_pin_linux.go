@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -48,29 +46,4 @@ func benchCPUTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// pacerThread gives the calling goroutine a thread of its own, for good:
-// the thread ends with the goroutine, so its timer slack, set to 1 ns (the
-// kernel's default is 50 µs), never reaches another goroutine's sleeps.
-func pacerThread() {
-	runtime.LockOSThread()
-	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-}
-
-// sleepUntil sleeps until t with nanosleep, which the kernel's
-// high-resolution timers wake within tens of microseconds, in steps of at
-// most 10 ms so that a cancelled ctx is seen; false when ctx ends first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	for {
-		if ctx.Err() != nil {
-			return false
-		}
-		d := time.Until(t)
-		if d <= 0 {
-			return true
-		}
-		ts := unix.NsecToTimespec(int64(min(d, 10*time.Millisecond)))
-		_ = unix.Nanosleep(&ts, nil) // EINTR: the loop sleeps the rest
-	}
 }

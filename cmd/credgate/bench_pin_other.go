@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"time"
 )
@@ -15,22 +14,3 @@ func pinCPUs([]int) error {
 
 // benchCPUTime is not measured off Linux.
 func benchCPUTime() time.Duration { return 0 }
-
-// pacerThread: the thread's timer slack is set on Linux only.
-func pacerThread() {}
-
-// sleepUntil sleeps until t on a Go timer; false when ctx ends first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
