@@ -229,7 +229,7 @@ type api struct {
 	base   string
 	client *http.Client
 	// traced sends every request with a traceparent of a new trace (see
-	// spans).
+	// spanLog).
 	traced bool
 }
 

@@ -18,10 +18,11 @@ import (
 //
 // What counts as held is taken from the server's own spans of each
 // request: its time in the server, less its waits on the database (the
-// evidence commit, entries read behind the cache). Those waits are not
-// Redis's doing, and on a CI machine whose other packages load the same
-// PostgreSQL one commit can take a second; holding the whole answer to
-// the bound failed on such a stall. A hang anywhere still fails.
+// evidence commit, entries read behind the cache, violation records).
+// Those waits are not Redis's doing, and on a CI machine whose other
+// packages load the same PostgreSQL one commit can take a second; holding
+// the whole answer to the bound failed on such a stall. A hang anywhere
+// still fails.
 func TestRedisAwayFailsNoCheck(t *testing.T) {
 	t.Parallel()
 	rs := testenv.StartRedis(t)
