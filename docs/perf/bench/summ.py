@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # summ.py FILE...: one line per bench JSON line: phases (rps, p50/p99/max, the server's own p99 and max bucket and of it the
-# evidence wait's p99 and max bucket with records per commit, server us/answered, gen cores) and ratio
+# evidence wait's p99 and max bucket with records per commit, server us/answered, gen cores, and for an open loop the
+# share of sends more than 1 ms late) and ratio
 # (with --rounds: each round's phases, the ratio of the means, and the rounds' spread and median)
 import json,sys
 for f in sys.argv[1:]:
@@ -18,7 +19,10 @@ for f in sys.argv[1:]:
                 if e.get('wait_p99_le_ms'):
                     inside+='; evid p99<=%g max<=%s, %.2f/commit' % (e['wait_p99_le_ms'], ('%g' % e['wait_max_le_ms']) if e.get('wait_max_le_ms') else '?', e.get('records_per_commit',0))
                 inside+=')'
-            out.append("%s %.0f/s p50 %.1f p99 %.1f max %.1f%s srv %.0fus gen %.2f" % (p['name'],p['throughput_rps'],p['p50_ms'],p['p99_ms'],p.get('max_ms',0),inside,s.get('cpu_us_per_answered',0),p.get('generator_cores',0)))
+            late=''
+            if p.get('scheduled'):
+                late=' late %.1f%%' % (100.0*p.get('late',0)/p['scheduled'])
+            out.append("%s %.0f/s p50 %.1f p99 %.1f max %.1f%s srv %.0fus gen %.2f%s" % (p['name'],p['throughput_rps'],p['p50_ms'],p['p99_ms'],p.get('max_ms',0),inside,s.get('cpu_us_per_answered',0),p.get('generator_cores',0),late))
         r=d.get('checks_noop_ratio_pct')
         rr=sorted(d.get('round_ratios_pct') or [])
         rounds=''
