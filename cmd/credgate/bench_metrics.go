@@ -26,10 +26,10 @@ import (
 // ones (its buckets), the checks load shedding refused
 // (credgate_checks_shed_total), and how long checks waited for their
 // evidence to be durable and how the appender batched it (the evidence
-// histograms of serve_evidence_metrics.go). On a machine the generator shares with
-// the server, what the generator scheduled is not what arrived; these
-// figures say what the server was asked and what it did with the CPU it
-// had.
+// histograms of serve_evidence_metrics.go). On a machine the generator
+// shares with the server, what the generator scheduled is not what
+// arrived; these figures say what the server was asked and what it did
+// with the CPU it had.
 
 // ErrMetricsPage: a /metrics page that is not in the Prometheus text
 // format, lacks the process collector's figures, or has figures that are

@@ -2,49 +2,20 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/credgate/credgate/internal/testenv"
 )
-
-// collector is an OTLP/HTTP trace receiver: it keeps the bodies posted to
-// /v1/traces (protobuf; the test looks only for span names in them).
-type collector struct {
-	mu     sync.Mutex
-	bodies [][]byte
-}
-
-func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v1/traces" {
-		http.NotFound(w, r)
-		return
-	}
-	b, _ := io.ReadAll(r.Body)
-	c.mu.Lock()
-	c.bodies = append(c.bodies, b)
-	c.mu.Unlock()
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.WriteHeader(http.StatusOK)
-}
-
-func (c *collector) all() []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return bytes.Join(c.bodies, nil)
-}
 
 // serve with --tracing-exporter otlp-http sends the check path's spans to
 // the collector (flushed when the server stops), and none of them carries
 // the subject checked.
 func TestServeExportsTraces(t *testing.T) {
-	col := &collector{}
-	ts := httptest.NewServer(col)
-	defer ts.Close()
+	col := testenv.NewSpanReceiver(t)
 	dataDir := t.TempDir()
-	base, stop := serveUntilListening(t, dataDir, "--tracing-exporter", "otlp-http", "--tracing-endpoint", ts.URL)
+	base, stop := serveUntilListening(t, dataDir, "--tracing-exporter", "otlp-http", "--tracing-endpoint", col.URL())
 	_, token := adminToken(t, base, dataDir)
 	const subject = "91350100M000100Y43"
 	body := `{"subject":{"id":"` + subject + `"},"action":"government_procurement"}`
@@ -60,7 +31,7 @@ func TestServeExportsTraces(t *testing.T) {
 		t.Fatalf("check: %d", res.StatusCode)
 	}
 	stop() // flushes the batch of spans
-	got := col.all()
+	got := col.Raw()
 	for _, name := range []string{"credgate.check", "POST /v1/checks"} {
 		if !bytes.Contains(got, []byte(name)) {
 			t.Errorf("no span %q exported (%d bytes received)", name, len(got))

@@ -99,7 +99,7 @@ func TestRedisAwayFailsNoCheck(t *testing.T) {
 	bad := 0
 	for _, as := range [][]answer{answers, tokenAnswers} {
 		for _, x := range as {
-			tr, _ := sp.trace(x.trace)
+			tr, _ := sp.lookup(x.trace)
 			switch {
 			case x.err != nil || x.status != http.StatusOK || x.took > hang:
 				bad++

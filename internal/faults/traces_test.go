@@ -4,32 +4,24 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/credgate/credgate/internal/telemetry/spans"
+	"github.com/credgate/credgate/internal/testenv"
 )
 
-// spanLog is a trace collector for a server under test: an OTLP/HTTP
-// receiver that keeps, per trace, how long the server spent in each named
-// span. A test sends each request with a traceparent of its own trace, so
-// that it can split a slow answer into its parts as the server timed them:
-// the time a fault's component held it apart from a stall that every
-// request shared (a slow commit on a loaded machine, say).
+// spanLog reads, per trace, how long a server under test spent in each
+// named span, from the spans it exports to a receiver. A test sends each
+// request with a traceparent of its own trace, so that it can split a slow
+// answer into its parts as the server timed them: the time a fault's
+// component held it apart from a stall that every request shared (a slow
+// commit on a loaded machine, say).
 type spanLog struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	traces map[string]*trace
-	bad    error
+	r      *testenv.SpanReceiver
+	traces map[string]trace // as of the last index
 }
 
 // trace is what the server timed of one request.
@@ -40,80 +32,55 @@ type trace struct {
 	byName map[string]time.Duration
 }
 
+func newSpanLog(t *testing.T) *spanLog { return &spanLog{r: testenv.NewSpanReceiver(t)} }
+
 // serverEnv is the env that makes a server send its spans here: every
 // request traced, batches sent every 100 ms (the SDK's default is 5 s)
 // from a queue long enough for a run of checks.
 func (s *spanLog) serverEnv() []string {
-	return []string{"CREDGATE_TRACING_EXPORTER=otlp-http", "CREDGATE_TRACING_ENDPOINT=" + s.srv.URL,
+	return []string{"CREDGATE_TRACING_EXPORTER=otlp-http", "CREDGATE_TRACING_ENDPOINT=" + s.r.URL(),
 		"CREDGATE_TRACING_SAMPLE_RATIO=1", "OTEL_BSP_SCHEDULE_DELAY=100", "OTEL_BSP_MAX_QUEUE_SIZE=100000"}
 }
 
-func newSpanLog(t *testing.T) *spanLog {
-	s := &spanLog{traces: map[string]*trace{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.receive))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-func (s *spanLog) receive(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	var req coltracepb.ExportTraceServiceRequest
-	if err == nil {
-		err = proto.Unmarshal(body, &req)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil {
-		s.bad = fmt.Errorf("spans received: %w", err)
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	for _, rs := range req.GetResourceSpans() {
-		for _, ss := range rs.GetScopeSpans() {
-			for _, sp := range ss.GetSpans() {
-				id := hex.EncodeToString(sp.GetTraceId())
-				tr := s.traces[id]
-				if tr == nil {
-					tr = &trace{byName: map[string]time.Duration{}}
-					s.traces[id] = tr
-				}
-				d := time.Duration(sp.GetEndTimeUnixNano() - sp.GetStartTimeUnixNano())
-				if sp.GetKind() == tracepb.Span_SPAN_KIND_SERVER {
-					tr.server = d
-				} else {
-					tr.byName[sp.GetName()] += d
-				}
-			}
+// index groups the spans received so far by trace.
+func (s *spanLog) index() error {
+	all, err := s.r.Spans()
+	s.traces = map[string]trace{}
+	for _, sp := range all {
+		id := hex.EncodeToString(sp.GetTraceId())
+		tr, ok := s.traces[id]
+		if !ok {
+			tr = trace{byName: map[string]time.Duration{}}
 		}
+		d := time.Duration(sp.GetEndTimeUnixNano() - sp.GetStartTimeUnixNano())
+		if sp.GetKind() == tracepb.Span_SPAN_KIND_SERVER {
+			tr.server = d
+		} else {
+			tr.byName[sp.GetName()] += d
+		}
+		s.traces[id] = tr
 	}
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.WriteHeader(http.StatusOK)
+	return err
 }
 
-// trace is what the server timed of trace id, once its request span came.
-func (s *spanLog) trace(id string) (trace, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tr := s.traces[id]
-	if tr == nil || tr.server == 0 {
-		return trace{}, false
-	}
-	return *tr, true
+// lookup is what the server timed of trace id, as of the last index, once
+// its request span came.
+func (s *spanLog) lookup(id string) (trace, bool) {
+	tr, ok := s.traces[id]
+	return tr, ok && tr.server > 0
 }
 
-// await waits until every trace of ids has come, or fails the test.
+// await indexes the spans until every trace of ids has come, or fails the
+// test.
 func (s *spanLog) await(t *testing.T, ids []string, limit time.Duration) {
 	t.Helper()
 	eventually(t, "spans of every request", limit, func() error {
-		s.mu.Lock()
-		bad := s.bad
-		s.mu.Unlock()
-		if bad != nil {
-			return bad
+		if err := s.index(); err != nil {
+			return err
 		}
 		missing := 0
 		for _, id := range ids {
-			if _, ok := s.trace(id); !ok {
+			if _, ok := s.lookup(id); !ok {
 				missing++
 			}
 		}
@@ -157,19 +124,16 @@ func (tr trace) String() string {
 		tr.sum(dbWaits).Round(time.Millisecond), tr.sum(redisCalls).Round(time.Millisecond))
 }
 
-// figures is the longest time in the server of as, its longest hold, its
-// longest waits on the database and on Redis.
+// figures is, over as, the longest time in the server, the longest hold
+// and the longest waits on the database and on Redis.
 func (s *spanLog) figures(as []answer) string {
-	var most trace
-	var held, db, rd time.Duration
+	var longest, held, db, rd time.Duration
 	for _, a := range as {
-		tr, ok := s.trace(a.trace)
-		if !ok {
-			continue
+		if tr, ok := s.lookup(a.trace); ok {
+			longest, held = max(longest, tr.server), max(held, tr.held())
+			db, rd = max(db, tr.sum(dbWaits)), max(rd, tr.sum(redisCalls))
 		}
-		most.server = max(most.server, tr.server)
-		held, db, rd = max(held, tr.held()), max(db, tr.sum(dbWaits)), max(rd, tr.sum(redisCalls))
 	}
-	return fmt.Sprintf("longest %s, held %s, database %s, Redis %s", most.server.Round(time.Millisecond),
-		held.Round(time.Millisecond), db.Round(time.Millisecond), rd.Round(time.Millisecond))
+	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	return fmt.Sprintf("longest %s, held %s, database %s, Redis %s", r(longest), r(held), r(db), r(rd))
 }
