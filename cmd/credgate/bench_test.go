@@ -394,3 +394,60 @@ func TestBenchWarmupCountedApart(t *testing.T) {
 		})
 	}
 }
+
+// writeCounter counts the writes on a connection.
+type writeCounter struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestBenchRequestInOneWrite: the bench's client sends each request, headers
+// and body, in one write. Two writes would cost the generator a second
+// system call per request, and cross loopback as two segments, on the cores
+// it shares with the server it measures.
+func TestBenchRequestInOneWrite(t *testing.T) {
+	var got atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got.Add(n)
+		w.Write([]byte(`{"outcome":"clear"}`))
+	}))
+	t.Cleanup(ts.Close)
+	b := newBench(benchConfig{url: ts.URL})
+	var writes atomic.Int64
+	tr := b.client.Transport.(*http.Transport)
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return writeCounter{Conn: c, writes: &writes}, nil
+	}
+	w := b.newWorker(false, newBudget())
+	body := []byte(`{"subject":{"id":"91110000MA01234567"},"action":"tendering"}`)
+	const n = 3
+	for range n {
+		req, err := w.request(context.Background(), "token", "/v1/checks", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if got.Load() != n*int64(len(body)) {
+		t.Fatalf("the server read %d bytes of body, want %d", got.Load(), n*len(body))
+	}
+	if writes.Load() != n {
+		t.Errorf("%d requests took %d writes, want one each", n, writes.Load())
+	}
+}
