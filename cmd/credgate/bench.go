@@ -28,7 +28,8 @@ import (
 
 // The bench drives a running server over HTTP, the way a partner system
 // would: it sets up a partner and black-list entries through the admin API,
-// then runs up to three phases against one keep-alive http.Client:
+// then runs its phases, each worker on a keep-alive connection of its own
+// (bench_conn.go):
 //
 //	saturate  closed loop: --concurrency workers send POST /v1/checks
 //	          back to back; the server's ceiling for checks.
@@ -190,8 +191,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	b := newBench(cfg)
+	b, err := newBench(cfg)
+	if err != nil {
+		return err
+	}
 	defer b.client.CloseIdleConnections()
+	defer b.closeConns()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -409,12 +414,20 @@ func (c *benchConfig) readCredentials() error {
 
 type bench struct {
 	cfg benchConfig
-	// client is the tuned keep-alive HTTP client under both API clients.
-	// The phases send their pre-encoded bodies through it directly, with
-	// the partner client's token, and only look for the outcome in the
-	// answer: decoding every answer whole would load the generator, which
-	// shares the CPUs with the server it measures.
+	// client is the tuned keep-alive HTTP client under both API clients,
+	// the receipts phase and the server's /metrics.
 	client *http.Client
+	// target is where the checks and no-op phases' workers send their
+	// pre-encoded bodies, each on a connection of its own (workerConn),
+	// with the partner client's token; they only look for the outcome in
+	// the answer: decoding every answer whole would load the generator,
+	// which shares the CPUs with the server it measures.
+	target benchTarget
+	// idle holds the workers' connections between phases, so that a
+	// phase reuses those of the phase before it, as a pool would, and the
+	// generator holds no more than the largest phase's workers.
+	idleMu sync.Mutex
+	idle   []*workerConn
 
 	subjects []string
 	bodies   [][]byte
@@ -438,7 +451,7 @@ func (c *benchConfig) openConns(rate float64) int {
 	return min(max(n, c.concurrency, 4), max(benchMaxOpenConns, c.concurrency))
 }
 
-func newBench(cfg benchConfig) *bench {
+func newBench(cfg benchConfig) (*bench, error) {
 	// One connection per worker of the largest phase: a worker never waits
 	// inside the client for a connection, and the generator never opens
 	// more than this.
@@ -453,7 +466,11 @@ func newBench(cfg benchConfig) *bench {
 		DisableCompression:    true,
 		ResponseHeaderTimeout: 30 * time.Second,
 	}
-	return &bench{cfg: cfg, client: &http.Client{Transport: tr}}
+	target, err := newBenchTarget(cfg.url)
+	if err != nil {
+		return nil, fmt.Errorf("--url: %w", err)
+	}
+	return &bench{cfg: cfg, client: &http.Client{Transport: tr}, target: target}, nil
 }
 
 // benchSubject returns subject i: a valid unified social credit code whose
@@ -775,26 +792,64 @@ type worker struct {
 	// --conn-wait ago, so no connection was free for them in time.
 	noConn int64
 
-	req      *http.Request // reused while requests succeed; nil: build anew
-	reqPath  string
-	body     bytes.Reader  // refilled for each request
-	bodyRC   io.ReadCloser // body, as the request's Body
-	lim      io.LimitedReader
-	token    string // the token auth was built from
+	conn     *workerConn // the checks' connection, lent for the phase (nil: none)
+	token    string      // the token auth was built from
 	auth     string
 	httpErrs map[int]string // "HTTP 503" keys, built once per status
 }
 
 func (b *bench) newWorker(verify bool, budget *atomic.Int64) *worker {
-	w := &worker{b: b, verify: verify, budget: budget, lat: make([]int64, 0, 4096),
+	return &worker{b: b, verify: verify, budget: budget, lat: make([]int64, 0, 4096),
 		errs: map[string]int64{}, outcomes: map[string]int64{}, httpErrs: map[int]string{}}
-	// io.NopCloser around the *bytes.Reader itself: net/http sends the
-	// headers and a body it knows to be in memory in one write. Any other
-	// body type makes it flush the headers first (Go issue 22088): two
-	// writes per request, and two segments over loopback for the kernel
-	// and the server to take in, on the cores the server is measured on.
-	w.bodyRC = io.NopCloser(&w.body)
-	return w
+}
+
+// newWorkers returns a phase's n workers, sharing one sample budget.
+func (b *bench) newWorkers(n int, verify bool) []*worker {
+	budget := newBudget()
+	ws := make([]*worker, n)
+	for k := range ws {
+		ws[k] = b.newWorker(verify, budget)
+	}
+	return ws
+}
+
+// lendConns gives each worker a connection, an idle one where there is
+// one. The bench's own requests (setup, tokens, /metrics) go through
+// b.client instead; its idle connections are closed here, so that a phase
+// holds its workers' connections and at most one more of the bench's.
+func (b *bench) lendConns(ws []*worker) {
+	b.client.CloseIdleConnections()
+	b.idleMu.Lock()
+	defer b.idleMu.Unlock()
+	for _, w := range ws {
+		if n := len(b.idle); n > 0 {
+			w.conn, b.idle = b.idle[n-1], b.idle[:n-1]
+		} else {
+			w.conn = &workerConn{}
+		}
+	}
+}
+
+// returnConns takes the workers' connections back at the end of their
+// phase, open, for the next one.
+func (b *bench) returnConns(ws []*worker) {
+	b.idleMu.Lock()
+	defer b.idleMu.Unlock()
+	for _, w := range ws {
+		w.conn.unwatchNow()
+		b.idle = append(b.idle, w.conn)
+		w.conn = nil
+	}
+}
+
+// closeConns closes the idle connections, at the end of the run.
+func (b *bench) closeConns() {
+	b.idleMu.Lock()
+	defer b.idleMu.Unlock()
+	for _, c := range b.idle {
+		c.close()
+	}
+	b.idle = nil
 }
 
 // newBudget returns a phase's latency sample budget.
@@ -813,71 +868,44 @@ func (w *worker) fail(kind, detail string) {
 
 var outcomeKey = []byte(`"outcome":"`)
 
-// sendReq is the worker's request to path carrying body, with the
-// partner's current token. A request whose round trip failed is not
-// reused: the transport may still hold its body.
-func (w *worker) sendReq(ctx context.Context, path string, body []byte) (*http.Request, error) {
+// errBenchToken: the partner's token could not be had.
+var errBenchToken = errors.New("token")
+
+// exchange sends body to path with the partner's current token on the
+// worker's connection, and reads the answer into w.buf.
+func (w *worker) exchange(ctx context.Context, path string, body []byte) (int, error) {
 	tok, err := w.b.partner.Token(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("token: %w", err)
+		return 0, fmt.Errorf("%w: %w", errBenchToken, err)
 	}
-	return w.request(ctx, tok, path, body)
-}
-
-// request is the worker's request to path carrying body with token, the
-// last one reused.
-func (w *worker) request(ctx context.Context, tok, path string, body []byte) (*http.Request, error) {
 	if tok != w.token {
 		w.token, w.auth = tok, "Bearer "+tok
 	}
-	if w.req == nil || w.reqPath != path || w.req.Context() != ctx {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.b.cfg.url+path, http.NoBody)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		w.req, w.reqPath = req, path
-	}
-	w.body.Reset(body)
-	w.req.Body = w.bodyRC
-	w.req.ContentLength = int64(len(body))
-	w.req.Header["Authorization"] = []string{w.auth}
-	return w.req, nil
+	return w.conn.exchange(ctx, &w.b.target, path, w.auth, body, &w.buf, benchMaxBody)
 }
 
 // do sends subject i's body to path; latency counts from start.
 func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 	w.requests++
-	req, err := w.sendReq(ctx, path, w.b.bodies[i])
-	if err != nil {
-		w.fail("token", err.Error())
-		return
-	}
-	resp, err := w.b.client.Do(req)
-	if err != nil {
-		w.req = nil
-		w.fail("transport", err.Error())
-		return
-	}
-	w.buf.Reset()
-	w.lim.R, w.lim.N = resp.Body, benchMaxBody
-	_, err = w.buf.ReadFrom(&w.lim)
-	resp.Body.Close()
+	status, err := w.exchange(ctx, path, w.b.bodies[i])
 	lat := time.Since(start)
 	if err != nil {
-		w.req = nil
-		w.fail("transport", err.Error())
+		kind := "transport"
+		if errors.Is(err, errBenchToken) {
+			kind = "token"
+		}
+		w.fail(kind, err.Error())
 		return
 	}
-	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	ok := status >= 200 && status <= 299
 	if (ok || !w.okOnly) && w.budget.Add(-1) >= 0 {
 		w.lat = append(w.lat, int64(lat))
 	}
 	if !ok {
-		key, seen := w.httpErrs[resp.StatusCode]
+		key, seen := w.httpErrs[status]
 		if !seen {
-			key = "HTTP " + strconv.Itoa(resp.StatusCode)
-			w.httpErrs[resp.StatusCode] = key
+			key = "HTTP " + strconv.Itoa(status)
+			w.httpErrs[status] = key
 		}
 		w.errs[key]++
 		if w.firstErr == "" {
@@ -885,7 +913,7 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 			if len(body) > 200 {
 				body = body[:200] + "…"
 			}
-			w.firstErr = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, body)
+			w.firstErr = fmt.Sprintf("HTTP %d: %s", status, body)
 		}
 		return
 	}
@@ -916,41 +944,22 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 	w.ok++
 }
 
-// warm opens n connections with one request each, so that phases measure
-// steady state rather than connection set-up. It returns the first answer's
-// status, or an error.
-func (b *bench) warm(ctx context.Context, path string, n int) (int, error) {
+// warm opens the workers' connections with one request each, so that
+// phases measure steady state rather than connection set-up. It returns
+// the first answer's status, or an error.
+func (b *bench) warm(ctx context.Context, path string, workers []*worker) (int, error) {
 	var wg sync.WaitGroup
-	statuses := make([]int, n)
-	errs := make([]error, n)
-	for k := range n {
+	statuses := make([]int, len(workers))
+	errs := make([]error, len(workers))
+	for k, w := range workers {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.cfg.url+path, bytes.NewReader(b.bodies[k%len(b.bodies)]))
-			if err != nil {
-				errs[k] = err
-				return
-			}
-			auth, err := b.partner.Authorization(ctx)
-			if err != nil {
-				errs[k] = err
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", auth)
-			resp, err := b.client.Do(req)
-			if err != nil {
-				errs[k] = err
-				return
-			}
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, benchMaxBody))
-			resp.Body.Close()
-			statuses[k] = resp.StatusCode
+			statuses[k], errs[k] = w.exchange(ctx, path, b.bodies[k%len(b.bodies)])
 		})
 	}
 	wg.Wait()
-	for k := range n {
+	for k := range workers {
 		if errs[k] != nil {
 			return 0, errs[k]
 		}
@@ -976,7 +985,10 @@ func (b *bench) warmupPhase(ctx context.Context) *phaseResult {
 func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool, d time.Duration) *phaseResult {
 	n := b.cfg.concurrency
 	r := &phaseResult{Name: name, Path: path, Mode: "closed loop", Workers: n}
-	status, err := b.warm(ctx, path, n)
+	workers := b.newWorkers(n, verify)
+	b.lendConns(workers)
+	defer b.returnConns(workers)
+	status, err := b.warm(ctx, path, workers)
 	switch {
 	case err != nil:
 		r.Skipped = "warm-up failed: " + err.Error()
@@ -994,7 +1006,7 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool, 
 	deadline := start.Add(d)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
 	defer cancel()
-	workers := b.rotate(pctx, n, verify, deadline, func(w *worker, i int) {
+	b.rotate(pctx, workers, deadline, func(w *worker, i int) {
 		w.do(pctx, path, i, time.Now())
 	})
 	r.merge(workers, time.Since(start))
@@ -1002,16 +1014,13 @@ func (b *bench) closedLoop(ctx context.Context, name, path string, verify bool, 
 	return r
 }
 
-// rotate runs n workers until deadline (or ctx's end), each calling step
-// over and over with the subjects in rotation from its own offset, and
-// returns them when all have stopped.
-func (b *bench) rotate(ctx context.Context, n int, verify bool, deadline time.Time, step func(w *worker, i int)) []*worker {
-	workers := make([]*worker, n)
-	budget := newBudget()
+// rotate runs the workers until deadline (or ctx's end), each calling
+// step over and over with the subjects in rotation from its own offset,
+// and returns when all have stopped.
+func (b *bench) rotate(ctx context.Context, workers []*worker, deadline time.Time, step func(w *worker, i int)) {
+	n := len(workers)
 	var wg sync.WaitGroup
-	for k := range n {
-		w := b.newWorker(verify, budget)
-		workers[k] = w
+	for k, w := range workers {
 		wg.Go(func() {
 			i := k * len(b.bodies) / n
 			for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -1023,7 +1032,6 @@ func (b *bench) rotate(ctx context.Context, n int, verify bool, deadline time.Ti
 		})
 	}
 	wg.Wait()
-	return workers
 }
 
 // openLoop sends --rate checks per second for --duration, each at its
@@ -1036,9 +1044,8 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 // of answered checks only (the overload phase, where refusals are many).
 //
 // Its connections are bounded: n workers, each with at most one
-// request in flight on a connection of its own (the transport's pool is as
-// large), so the generator never queues requests for a connection inside
-// the HTTP client. A free worker takes the next slot and sends it at its
+// request in flight on a connection of its own, so the generator never
+// queues requests for a connection. A free worker takes the next slot and sends it at its
 // time. A slot found due more than --conn-wait ago had no connection
 // free in time (every worker was waiting for an answer, or the generator
 // was not given the CPU): it is not sent, counted as "no connection", and
@@ -1047,7 +1054,10 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, d time.Duration) *phaseResult {
 	const path = "/v1/checks"
 	r := &phaseResult{Name: name, Path: path, Mode: "open loop", Workers: n}
-	if status, err := b.warm(ctx, path, n); err != nil {
+	workers := b.newWorkers(n, true)
+	b.lendConns(workers)
+	defer b.returnConns(workers)
+	if status, err := b.warm(ctx, path, workers); err != nil {
 		r.Skipped = "warm-up failed: " + err.Error()
 		return r
 	} else if (status < 200 || status > 299) && !(okOnly && status == http.StatusServiceUnavailable) {
@@ -1069,13 +1079,9 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
 	defer cancel()
 	var next atomic.Int64
-	workers := make([]*worker, n)
-	budget := newBudget()
 	var wg sync.WaitGroup
-	for k := range n {
-		w := b.newWorker(true, budget)
+	for _, w := range workers {
 		w.okOnly = okOnly
-		workers[k] = w
 		wg.Go(func() {
 			t := time.NewTimer(time.Hour)
 			t.Stop()

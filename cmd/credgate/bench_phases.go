@@ -85,7 +85,8 @@ func (b *bench) receiptsPhase(ctx context.Context) (*phaseResult, *phaseResult) 
 	deadline := start.Add(b.cfg.duration)
 	pctx, cancel := context.WithDeadline(ctx, deadline.Add(benchGrace))
 	defer cancel()
-	workers := b.rotate(pctx, n, false, deadline, func(w *worker, i int) {
+	workers := b.newWorkers(n, false)
+	b.rotate(pctx, workers, deadline, func(w *worker, i int) {
 		b.checkThenReceipt(pctx, w, i)
 	})
 	r.merge(workers, time.Since(start))
