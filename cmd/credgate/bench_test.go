@@ -409,11 +409,17 @@ func (c writeCounter) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// countingDial returns a dial function for target that counts the
+// countedTarget is the bench's target for rawURL, counting the
 // connections it opens and the writes on them.
-func countingDial(dials, writes *atomic.Int64) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func countedTarget(t *testing.T, rawURL string) (target *benchTarget, dials, writes *atomic.Int64) {
+	t.Helper()
+	tg, err := newBenchTarget(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dials, writes = new(atomic.Int64), new(atomic.Int64)
 	var d net.Dialer
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+	tg.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
@@ -421,6 +427,7 @@ func countingDial(dials, writes *atomic.Int64) func(ctx context.Context, network
 		dials.Add(1)
 		return writeCounter{Conn: c, writes: writes}, nil
 	}
+	return &tg, dials, writes
 }
 
 // TestWorkerConnOneWriteKeepAlive: a worker sends each request, headers
@@ -439,19 +446,14 @@ func TestWorkerConnOneWriteKeepAlive(t *testing.T) {
 		w.Write([]byte(`{"outcome":"clear"}`))
 	}))
 	t.Cleanup(ts.Close)
-	target, err := newBenchTarget(ts.URL + "/api/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dials, writes atomic.Int64
-	target.dial = countingDial(&dials, &writes)
+	target, dials, writes := countedTarget(t, ts.URL+"/api/")
 	var c workerConn
 	defer c.close()
 	var buf bytes.Buffer
 	body := `{"subject":{"id":"91110000MA01234567"},"action":"tendering"}`
 	const n = 3
 	for range n {
-		status, err := c.exchange(context.Background(), &target, "/v1/checks", "Bearer tok", []byte(body), &buf, benchMaxBody)
+		status, err := c.exchange(context.Background(), target, "/v1/checks", "Bearer tok", []byte(body), &buf, benchMaxBody)
 		if err != nil || status != http.StatusOK || buf.String() != `{"outcome":"clear"}` {
 			t.Fatalf("exchange: %d %q %v", status, buf.String(), err)
 		}
@@ -483,17 +485,12 @@ func TestWorkerConnRedials(t *testing.T) {
 		}
 	}))
 	t.Cleanup(ts.Close)
-	target, err := newBenchTarget(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dials, writes atomic.Int64
-	target.dial = countingDial(&dials, &writes)
+	target, dials, _ := countedTarget(t, ts.URL)
 	var c workerConn
 	defer c.close()
 	var buf bytes.Buffer
 	send := func() (int, error) {
-		return c.exchange(context.Background(), &target, "/", "Bearer tok", []byte("{}"), &buf, 64)
+		return c.exchange(context.Background(), target, "/", "Bearer tok", []byte("{}"), &buf, 64)
 	}
 	if st, err := send(); err != nil || st != http.StatusOK || buf.String() != "closing" {
 		t.Fatalf("first: %d %q %v", st, buf.String(), err)
@@ -518,10 +515,7 @@ func TestWorkerConnContextEnds(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() { close(release) })
-	target, err := newBenchTarget(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	target, _, _ := countedTarget(t, ts.URL)
 	var c workerConn
 	defer c.close()
 	var buf bytes.Buffer
@@ -529,7 +523,7 @@ func TestWorkerConnContextEnds(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.exchange(ctx, &target, "/", "Bearer tok", []byte("{}"), &buf, 64)
+		_, err := c.exchange(ctx, target, "/", "Bearer tok", []byte("{}"), &buf, 64)
 		done <- err
 	}()
 	select {
