@@ -452,9 +452,10 @@ func (c *benchConfig) openConns(rate float64) int {
 }
 
 func newBench(cfg benchConfig) (*bench, error) {
-	// One connection per worker of the largest phase: a worker never waits
-	// inside the client for a connection, and the generator never opens
-	// more than this.
+	// The client carries setup, tokens, /metrics and the receipt callers
+	// (the phases' workers have connections of their own, workerConn). It
+	// is bounded by the largest phase's workers: a receipt caller never
+	// waits inside it for a connection.
 	conns := max(cfg.concurrency, cfg.openConns(cfg.rate), cfg.phaseConns())
 	tr := &http.Transport{
 		MaxConnsPerHost:       conns,
