@@ -535,3 +535,37 @@ func TestWorkerConnContextEnds(t *testing.T) {
 		t.Fatal("the exchange was still waiting 10 s after its context ended")
 	}
 }
+
+// TestWorkerConnTLS: an https --url is spoken over TLS, verified against
+// the roots the target trusts, with the URL's host as the server name.
+func TestWorkerConnTLS(t *testing.T) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(r.Host + " " + r.URL.Path))
+	}))
+	t.Cleanup(ts.Close)
+	target, dials, _ := countedTarget(t, ts.URL)
+	if target.tls == nil {
+		t.Fatalf("target for %s has no TLS settings", ts.URL)
+	}
+	target.tls.RootCAs = ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	var c workerConn
+	defer c.close()
+	var buf bytes.Buffer
+	for range 2 {
+		st, err := c.exchange(context.Background(), target, "/v1/checks", "Bearer tok", []byte("{}"), &buf, 64)
+		if err != nil || st != http.StatusOK || buf.String() != strings.TrimPrefix(ts.URL, "https://")+" /v1/checks" {
+			t.Fatalf("exchange over TLS: %d %q %v", st, buf.String(), err)
+		}
+	}
+	if dials.Load() != 1 {
+		t.Errorf("%d connections for two requests, want 1", dials.Load())
+	}
+
+	// A server the target does not trust is refused.
+	untrusted, _, _ := countedTarget(t, ts.URL)
+	var c2 workerConn
+	defer c2.close()
+	if _, err := c2.exchange(context.Background(), untrusted, "/", "Bearer tok", []byte("{}"), &buf, 64); err == nil {
+		t.Error("an exchange with a server whose certificate no root signs succeeded")
+	}
+}
