@@ -480,8 +480,10 @@ func TestWorkerConnRedials(t *testing.T) {
 			w.Write([]byte("closing"))
 		case 2:
 			w.Write(bytes.Repeat([]byte("x"), 100))
-		default:
+		case 3:
 			w.Write([]byte("ok"))
+		default:
+			w.Write(bytes.Repeat([]byte("y"), 64))
 		}
 	}))
 	t.Cleanup(ts.Close)
@@ -501,8 +503,11 @@ func TestWorkerConnRedials(t *testing.T) {
 	if st, err := send(); err != nil || st != http.StatusOK || buf.String() != "ok" {
 		t.Fatalf("third: %d %q %v", st, buf.String(), err)
 	}
+	if st, err := send(); err != nil || st != http.StatusOK || buf.Len() != 64 {
+		t.Fatalf("fourth, an answer of exactly the limit: %d, %d bytes, %v", st, buf.Len(), err)
+	}
 	if dials.Load() != 3 {
-		t.Errorf("%d connections for a closed one, a too-long answer and a third request, want 3", dials.Load())
+		t.Errorf("%d connections for a closed one, a too-long answer and two more requests, want 3", dials.Load())
 	}
 }
 
