@@ -26,6 +26,7 @@ import (
 // Every response it sees is checked against openapi.yaml.
 type harness struct {
 	t        *testing.T
+	server   *gateway.Server
 	handler  http.Handler
 	store    service.Store
 	catalog  *policy.Catalog
@@ -145,7 +146,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	srv := gateway.New(checker, entries, partners, tokens,
 		append([]gateway.Option{gateway.WithReadiness("sqlite", st), gateway.WithActs(service.NewActs(st))}, hc.gateway...)...)
-	h := &harness{t: t, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
+	h := &harness{t: t, server: srv, handler: srv.Handler(), store: st, catalog: cat, tokens: tokens, key: key, evidence: evlog, dir: dir}
 	h.adminTok = h.token(adminID, adminSecret)
 	return h
 }

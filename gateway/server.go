@@ -53,6 +53,7 @@ type Server struct {
 	proxies    []string      // trusted reverse proxies (WithTrustedProxies)
 	tracing    tracing       // spans of requests (tracing.go)
 	shedding   *shedder      // the bounded queue in front of checks (shed.go)
+	shedPause  time.Duration // WithShedAcceptPause
 
 	// lifecycle serves objections, repairs, exits and violation records;
 	// nil unless WithLifecycle (lifecycle.go).
@@ -132,6 +133,7 @@ func New(checker *service.Checker, entries *service.Entries, partners *service.P
 	if s.shedding == nil {
 		s.shedding = newShedder(DefaultChecksInFlight, DefaultCheckQueue)
 	}
+	s.shedding.pause = s.shedPause
 	s.registry.MustRegister(s.shedding.collectors()...)
 	s.registry.MustRegister(s.limits.Collectors()...)
 	return s

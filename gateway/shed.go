@@ -36,6 +36,11 @@ const (
 	// (tens of KB while busy), so without a bound a load many times the
 	// capacity grows memory with the callers' connection pools.
 	DefaultMaxConnections = 2048
+	// DefaultShedAcceptPause is serve's accept pause after a refusal
+	// (WithShedAcceptPause), the Retry-After that refusals give. A Server
+	// built without the option has none: only a listener gated by it
+	// (WithAcceptGate) makes the pause mean anything.
+	DefaultShedAcceptPause = time.Second
 )
 
 // shedLogEvery is the least time between two log lines about shedding:
@@ -68,6 +73,12 @@ type shedder struct {
 	// lastLog (unix nanoseconds) and sinceLog: the shedding log line.
 	lastLog  atomic.Int64
 	sinceLog atomic.Int64
+	// pause (0: off) is how long from a refusal new connections wait
+	// unaccepted (AcceptPause); lastShed is when the latest pause began,
+	// in unix nanoseconds. With a pause, refusals close their connection.
+	pause    time.Duration
+	lastShed atomic.Int64
+	paused   prometheus.GaugeFunc
 }
 
 // The paths load shedding answers; others get their body encoded per
@@ -93,6 +104,15 @@ func newShedder(inFlight, queue int) *shedder {
 	sh.waits = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "credgate_checks_waiting", Help: "Checks waiting for a slot (load shedding's queue).",
 	}, func() float64 { return float64(max(0, sh.waiting.Load())) })
+	sh.paused = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "credgate_connections_accept_paused",
+		Help: "1 while new connections wait unaccepted because a check refused for capacity started a pause of server.shed_accept_pause, else 0.",
+	}, func() float64 {
+		if sh.acceptPause(time.Now()) > 0 {
+			return 1
+		}
+		return 0
+	})
 	sh.detail = fmt.Sprintf("%v: %d checks in progress and %d waiting; retry after Retry-After seconds",
 		ErrOverloaded, inFlight, queue)
 	sh.bodies = make(map[string][]byte, len(shedPaths))
@@ -112,8 +132,84 @@ func (sh *shedder) bodyPrefix(path string) []byte {
 }
 
 func (sh *shedder) collectors() []prometheus.Collector {
-	return []prometheus.Collector{sh.shed, sh.queued, sh.waits}
+	return []prometheus.Collector{sh.shed, sh.queued, sh.waits, sh.paused}
 }
+
+// refused notes a refusal for capacity: counted, logged at most once per
+// shedLogEvery, and, with a pause set, perhaps the start of a pause.
+func (sh *shedder) refused(ctx context.Context, logger *slog.Logger) {
+	sh.shed.Inc()
+	sh.noteShed(ctx, logger)
+	if sh.pause > 0 {
+		sh.pauseFrom(time.Now())
+	}
+}
+
+// pauseFrom starts a pause at a refusal at t, unless one is going on or
+// t falls in the window after one.
+//
+// Refusals during a pause do not extend it: a caller whose connection
+// waits in the accept queue then waits at most the pause and the window,
+// which is what Retry-After asked of it. The window (a twentieth of the
+// pause) lets every connection that waited out the pause be accepted and
+// answered (admitted, or refused and closed) before the next: were the
+// first refusal after a pause to start the next at once, a connection or
+// two would get through per pause, and a caller at the back of the
+// queue would wait many pauses for any answer.
+func (sh *shedder) pauseFrom(t time.Time) {
+	now := t.UnixNano()
+	end := sh.lastShed.Load() + int64(sh.pause)
+	if now >= end+int64(sh.pause/acceptWindowDiv) {
+		sh.lastShed.Store(now)
+	}
+}
+
+// acceptWindowDiv: the window after a pause is pause / acceptWindowDiv
+// (50 ms of a 1 s pause), long enough to accept a queue of thousands and
+// short enough that the refusals it lets arrive cost a few per cent.
+const acceptWindowDiv = 20
+
+// acceptPause is what is left at now of the pause going on (0: none).
+func (sh *shedder) acceptPause(now time.Time) time.Duration {
+	if sh.pause <= 0 {
+		return 0
+	}
+	last := sh.lastShed.Load()
+	if last == 0 {
+		return 0
+	}
+	return max(0, sh.pause-time.Duration(now.UnixNano()-last))
+}
+
+// WithShedAcceptPause makes load shedding reach below HTTP. A check
+// refused for capacity is answered 503 overloaded with Retry-After as
+// always, and also with Connection: close; and a refusal starts a pause
+// of d in which a ConnLimit given AcceptPause (WithAcceptGate) accepts
+// no new connection, so callers' further connections wait in the
+// kernel's accept queue, or their connection attempts back off, instead
+// of arriving as requests. After it, for d/20, refusals start no pause
+// (pauseFrom). 0, the default: connections are kept and accepted as
+// usual.
+//
+// Why: a 503 costs the server's CPU a read, a parse and a write per
+// request (about a third of a check's CPU here), so past about twice the
+// capacity the refusals take the CPU that the admitted checks need, and
+// refusing cheaper inside net/http is not possible. Closed connections
+// and a paused accept make the excess cost one refusal per connection
+// per pause instead of one per request, the way a proxy's connection
+// limit or Envoy's overload actions shed. The callers holding admitted
+// connections keep being answered; a new or refused caller waits at
+// most the pause and its window (Retry-After says 1 s: a caller that
+// retries at once waits out in the accept queue what it was asked to)
+// and then gets its turn.
+func WithShedAcceptPause(d time.Duration) Option {
+	return func(s *Server) { s.shedPause = max(d, 0) }
+}
+
+// AcceptPause is how long a ConnLimit should still hold off accepting
+// new connections because checks were refused for capacity
+// (WithShedAcceptPause; 0: accept now).
+func (s *Server) AcceptPause() time.Duration { return s.shedding.acceptPause(time.Now()) }
 
 // WithCheckCapacity sets how many checks (single or batch requests) run at
 // once and how many more may wait for a slot; past both, a check is
@@ -153,9 +249,11 @@ func (sh *shedder) admit(c *gin.Context) {
 // refuse answers 503 overloaded with Retry-After: the problem document
 // fail would write, without its error log line per request.
 func (sh *shedder) refuse(c *gin.Context) {
-	sh.shed.Inc()
-	sh.logShedding(c)
+	sh.refused(c.Request.Context(), loggerOf(c))
 	c.Header("Retry-After", "1")
+	if sh.pause > 0 {
+		c.Header("Connection", "close")
+	}
 	id := c.GetString(ctxRequestID)
 	prefix, ok := sh.bodies[c.Request.URL.Path]
 	if !ok || !safeRequestID(id) {
@@ -187,12 +285,8 @@ func safeRequestID(id string) bool {
 	return true
 }
 
-// logShedding logs that checks are being shed, at most once per
+// noteShed logs that checks are being shed, at most once per
 // shedLogEvery, with how many were refused since the last line.
-func (sh *shedder) logShedding(c *gin.Context) {
-	sh.noteShed(c.Request.Context(), loggerOf(c))
-}
-
 func (sh *shedder) noteShed(ctx context.Context, logger *slog.Logger) {
 	n := sh.sinceLog.Add(1)
 	now := time.Now().UnixNano()
@@ -253,8 +347,9 @@ type shedFront struct {
 
 // Header values shared by every refusal, never modified.
 var (
-	retryAfterValue  = []string{"1"}
-	problemTypeValue = []string{problemContentType}
+	retryAfterValue      = []string{"1"}
+	problemTypeValue     = []string{problemContentType}
+	connectionCloseValue = []string{"close"}
 )
 
 func (f *shedFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -275,8 +370,7 @@ func (f *shedFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Content-Length is net/http's: the whole answer fits its buffer.
 func (f *shedFront) refuse(w http.ResponseWriter, r *http.Request, i int) {
 	start := time.Now()
-	f.sh.shed.Inc()
-	f.sh.noteShed(r.Context(), f.logger)
+	f.sh.refused(r.Context(), f.logger)
 	id := r.Header.Get("X-Request-Id")
 	if !saneRequestID(id) {
 		id = newRequestID()
@@ -285,6 +379,9 @@ func (f *shedFront) refuse(w http.ResponseWriter, r *http.Request, i int) {
 	h["X-Request-Id"] = []string{id}
 	h["Retry-After"] = retryAfterValue
 	h["Content-Type"] = problemTypeValue
+	if f.sh.pause > 0 {
+		h["Connection"] = connectionCloseValue
+	}
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write(f.bodies[i])
 	_, _ = io.WriteString(w, `"`)
@@ -308,32 +405,67 @@ func overloadedProblem(err error) *Problem {
 // later, and the server spends neither a goroutine nor buffers on it.
 // Connections already open are not touched, so callers that keep theirs
 // alive keep being answered (past check capacity: 503 overloaded).
+//
+// With an AcceptGate (WithAcceptGate) it also hands on no connection
+// while the gate says to pause: the one accepted last is held unread and
+// the others wait in the kernel's accept queue (once that is full, the
+// kernel drops their SYNs, which callers' TCP stacks retry with
+// backoff), costing the server nothing.
 type ConnLimit struct {
 	net.Listener
 	slots   chan struct{}
 	logger  *slog.Logger
+	gate    AcceptGate
 	refused atomic.Int64
 	lastLog atomic.Int64 // unix nanoseconds of the last log line
+	// pauses counts the pauses waited out; closed ends a pause's wait
+	// when the listener is closed (shutdown must not wait for it).
+	pauses    atomic.Int64
+	closed    chan struct{}
+	closeOnce sync.Once
 }
+
+// AcceptGate says how long a ConnLimit should hold off accepting
+// (*Server is one: WithShedAcceptPause).
+type AcceptGate interface {
+	AcceptPause() time.Duration
+}
+
+// ConnOption configures LimitConnections.
+type ConnOption func(*ConnLimit)
+
+// WithAcceptGate pauses accepting while g says so.
+func WithAcceptGate(g AcceptGate) ConnOption { return func(l *ConnLimit) { l.gate = g } }
 
 // LimitConnections bounds ln to max connections open at once (max < 1:
 // DefaultMaxConnections); logger (nil: slog.Default) says, at most once
 // per shedLogEvery, that connections are being refused.
-func LimitConnections(ln net.Listener, max int, logger *slog.Logger) *ConnLimit {
+func LimitConnections(ln net.Listener, max int, logger *slog.Logger, opts ...ConnOption) *ConnLimit {
 	if max < 1 {
 		max = DefaultMaxConnections
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &ConnLimit{Listener: ln, slots: make(chan struct{}, max), logger: logger}
+	l := &ConnLimit{Listener: ln, slots: make(chan struct{}, max), logger: logger, closed: make(chan struct{})}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
 }
 
-// Accept returns the next connection within the limit.
+// Accept returns the next connection within the limit, once no pause
+// holds it off.
 func (l *ConnLimit) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
+			return nil, err
+		}
+		// Asked after the accept, which may have been waiting since before
+		// the pause began: the connection is held, unread, until it ends.
+		if err := l.waitGate(); err != nil {
+			_ = c.Close()
 			return nil, err
 		}
 		select {
@@ -350,10 +482,45 @@ func (l *ConnLimit) Accept() (net.Conn, error) {
 	}
 }
 
+// waitGate waits out the gate's pause, re-asked at its end since a later
+// refusal may have extended it; net.ErrClosed once the listener closes.
+func (l *ConnLimit) waitGate() error {
+	if l.gate == nil {
+		return nil
+	}
+	var t *time.Timer
+	for {
+		d := l.gate.AcceptPause()
+		if d <= 0 {
+			return nil
+		}
+		l.pauses.Add(1)
+		if t == nil {
+			t = time.NewTimer(d)
+			defer t.Stop()
+		} else {
+			t.Reset(d)
+		}
+		select {
+		case <-t.C:
+		case <-l.closed:
+			return net.ErrClosed
+		}
+	}
+}
+
+// Close closes the listener and ends a pause's wait.
+func (l *ConnLimit) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
 // Open is how many connections are open; Refused how many were closed at
-// once for the limit since the start.
+// once for the limit since the start; Paused how many pauses Accept
+// waited out for its gate.
 func (l *ConnLimit) Open() int      { return len(l.slots) }
 func (l *ConnLimit) Refused() int64 { return l.refused.Load() }
+func (l *ConnLimit) Paused() int64  { return l.pauses.Load() }
 
 // limitedConn gives its place back when it is closed, once, however often
 // Close is called.

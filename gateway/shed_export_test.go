@@ -1,5 +1,7 @@
 package gateway
 
+import "time"
+
 // HoldCheckSlots takes every check slot of s, as checks in progress would,
 // so that the next check finds them busy (the refusal's benchmark); the
 // returned function gives them back.
@@ -14,3 +16,9 @@ func HoldCheckSlots(s *Server) (release func()) {
 		}
 	}
 }
+
+// RefusedAt notes a refusal for capacity at t in s's accept pause.
+func RefusedAt(s *Server, t time.Time) { s.shedding.pauseFrom(t) }
+
+// AcceptPauseAt is what s.AcceptPause would say at now.
+func AcceptPauseAt(s *Server, now time.Time) time.Duration { return s.shedding.acceptPause(now) }

@@ -1,11 +1,13 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -298,14 +300,7 @@ func TestConnectionsPastTheLimitAreClosed(t *testing.T) {
 		}
 		return nil
 	}
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	dial := func() net.Conn { return dialTCP(t, ln.Addr().String()) }
 	a, b := dial(), dial()
 	for _, c := range []net.Conn{a, b} {
 		if err := get(c); err != nil {
@@ -472,4 +467,226 @@ func fullServer(tb testing.TB) (*gateway.Server, func()) {
 	}
 	srv := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithCheckCapacity(1, 0))
 	return srv, gateway.HoldCheckSlots(srv)
+}
+
+// TestRefusalsPauseAccepting: with WithShedAcceptPause, a check refused
+// for capacity over a real connection is answered 503 with Retry-After
+// and Connection: close, and the server closes that connection; from
+// then on, for the pause, a ConnLimit gated by the server accepts no new
+// connection (one dialled gets no answer, not even to /healthz, while
+// the pause holds), the gauge says so, and closing the server ends the
+// wait at once. Before any refusal, connections are accepted as usual.
+func TestRefusalsPauseAccepting(t *testing.T) {
+	t.Parallel()
+	var sink *stalledSink
+	h := newHarness(t, func(c *harnessConfig) {
+		c.gateway = append(c.gateway, gateway.WithCheckCapacity(1, 0), gateway.WithShedAcceptPause(time.Hour))
+		c.wrap = func(st service.Store) service.Store {
+			sink = &stalledSink{Store: st}
+			return sink
+		}
+	})
+	_, tok := h.partner("paused bank", "government_procurement")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := gateway.LimitConnections(ln, 16, nil, gateway.WithAcceptGate(h.server))
+	hs := &http.Server{Handler: h.handler}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(limit) }()
+	dial := func() net.Conn { return dialTCP(t, ln.Addr().String()) }
+	exchange := func(c net.Conn, req string) (*http.Response, error) {
+		if _, err := io.WriteString(c, req); err != nil {
+			return nil, err
+		}
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res, nil
+	}
+	const healthz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+	a := dial()
+	if res, err := exchange(a, healthz); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("before any refusal: %v %v", res, err)
+	}
+	if p := h.server.AcceptPause(); p != 0 {
+		t.Fatalf("AcceptPause %v before any refusal", p)
+	}
+
+	sink.arm()
+	t.Cleanup(sink.free)
+	body := `{"subject":{"id":"914403001922038216"},"action":"government_procurement"}`
+	admitted := make(chan int, 1)
+	go func() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/checks", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.handler.ServeHTTP(rec, req)
+		admitted <- rec.Code
+	}()
+	<-sink.entered // the one slot is held; no queue
+
+	res, err := exchange(a, fmt.Sprintf("POST /v1/checks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "1" || !res.Close {
+		t.Fatalf("refusal: %d, Retry-After %q, Connection: close %v", res.StatusCode, res.Header.Get("Retry-After"), res.Close)
+	}
+	_ = a.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := a.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the refused connection was not closed by the server: read %d, %v", n, err)
+	}
+	if p := h.server.AcceptPause(); p < 59*time.Minute {
+		t.Fatalf("AcceptPause %v after a refusal, want about an hour", p)
+	}
+	if v := metricValue(t, h.metrics(), "credgate_connections_accept_paused"); v != 1 {
+		t.Errorf("credgate_connections_accept_paused %v during the pause", v)
+	}
+
+	// The kernel completes the handshake, but nobody reads the request.
+	b := dial()
+	if _, err := io.WriteString(b, healthz); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := b.Read(make([]byte, 64)); n != 0 || !isTimeout(err) {
+		t.Fatalf("a connection dialled during the pause was read from: %d bytes, %v", n, err)
+	}
+	if limit.Paused() < 1 {
+		t.Errorf("Paused %d during the pause", limit.Paused())
+	}
+
+	sink.free()
+	if st := <-admitted; st != http.StatusOK {
+		t.Errorf("the admitted check was answered %d", st)
+	}
+	// Shutdown does not wait out the pause.
+	if err := hs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if err != http.ErrServerClosed {
+			t.Errorf("Serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve still waiting out the pause after Close")
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestAcceptPauseRunsFromARefusal: a refusal starts a pause of
+// WithShedAcceptPause; a refusal during it does not extend it, nor does
+// one in the window after it (a twentieth of it) start another, so the
+// connections that waited are all accepted; one after the window does.
+// None without the option.
+func TestAcceptPauseRunsFromARefusal(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	ms := time.Millisecond
+	on := gateway.New(nil, nil, nil, nil, gateway.WithShedAcceptPause(time.Second))
+	if got := gateway.AcceptPauseAt(on, t0); got != 0 {
+		t.Fatalf("before any refusal: pause %v", got)
+	}
+	for _, step := range []struct {
+		refuse bool
+		at     time.Duration
+		want   time.Duration
+	}{
+		{true, 0, time.Second},
+		{false, 300 * ms, 700 * ms},
+		{true, 500 * ms, 500 * ms},     // not extended
+		{false, 1000 * ms, 0},          // over
+		{true, 1020 * ms, 0},           // in the window: no new pause
+		{false, 1040 * ms, 0},          //
+		{true, 1050 * ms, time.Second}, // past the window: a new pause
+		{false, 1550 * ms, 500 * ms},   //
+		{false, time.Hour, 0},          //
+	} {
+		if step.refuse {
+			gateway.RefusedAt(on, at(step.at))
+		}
+		if got := gateway.AcceptPauseAt(on, at(step.at)); got != step.want {
+			t.Errorf("at %v (refusal %v): pause %v, want %v", step.at, step.refuse, got, step.want)
+		}
+	}
+	off := gateway.New(nil, nil, nil, nil)
+	gateway.RefusedAt(off, t0)
+	if got := gateway.AcceptPauseAt(off, t0); got != 0 {
+		t.Errorf("without the option: pause %v", got)
+	}
+}
+
+// pauseOnce is a gate that asks for one pause of d, then none.
+type pauseOnce struct {
+	d     time.Duration
+	asked atomic.Int64
+}
+
+func (g *pauseOnce) AcceptPause() time.Duration {
+	if g.asked.Add(1) == 1 {
+		return g.d
+	}
+	return 0
+}
+
+// TestConnLimitWaitsOutItsGate: a connection dialled while the gate asks
+// for a pause is accepted and answered once it ends (the gate asked
+// again first), and the pause is counted.
+func TestConnLimitWaitsOutItsGate(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &pauseOnce{d: 50 * time.Millisecond}
+	limit := gateway.LimitConnections(ln, 2, nil, gateway.WithAcceptGate(gate))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})}
+	go func() { _ = srv.Serve(limit) }()
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("after the pause: %v %v", res, err)
+	}
+	if n := limit.Paused(); n != 1 {
+		t.Errorf("Paused %d, want 1", n)
+	}
+	if n := gate.asked.Load(); n < 2 {
+		t.Errorf("the gate was asked %d times: accepted without asking again after the pause", n)
+	}
+}
+
+// dialTCP is a connection to addr, closed when the test ends.
+func dialTCP(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -322,7 +322,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	defer stopPush()
 	opts = append(opts, pushOpts...)
 	opts = append(opts, caching.gateway...)
-	opts = append(opts, gateway.WithCheckCapacity(cfg.Server.ChecksInFlight, cfg.Server.CheckQueue))
+	opts = append(opts, gateway.WithCheckCapacity(cfg.Server.ChecksInFlight, cfg.Server.CheckQueue),
+		gateway.WithShedAcceptPause(cfg.Server.ShedAcceptPause))
 	opts = append(opts, spoolOpts...)
 	opts = append(opts, serveScreenings(ctx, checker, st, caching.tier, cfg.Store.DataDir, cfg.Store.ScreeningRetention))
 	if cfg.Server.BenchNoop {
@@ -349,8 +350,10 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	// Connections past server.max_connections are closed as they come:
-	// load shedding bounds the checks, this the connections they come on.
-	limited := gateway.LimitConnections(ln, cfg.Server.MaxConnections, logger)
+	// load shedding bounds the checks, this the connections they come on;
+	// and while checks are being refused, none is accepted
+	// (server.shed_accept_pause).
+	limited := gateway.LimitConnections(ln, cfg.Server.MaxConnections, logger, gateway.WithAcceptGate(api))
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
 		"catalog_origin", cat.Origin(), "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
 	if adminLn != nil {

@@ -47,6 +47,9 @@ type Server struct {
 	CheckQueue     int
 	// MaxConnections bounds the connections open on Addr.
 	MaxConnections int
+	// ShedAcceptPause: after a refusal for capacity, how long no new
+	// connection is accepted (gateway.WithShedAcceptPause).
+	ShedAcceptPause time.Duration
 
 	// AdminAddr is the operations listener (metrics, readiness, pprof);
 	// empty: those are served on Addr, without pprof.

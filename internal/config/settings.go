@@ -33,6 +33,8 @@ var settings = []*Setting{
 		func(c *Config) *int { return &c.Server.ChecksInFlight }, 1, 100_000),
 	integer("server.check_queue", "check-queue", "CREDGATE_CHECK_QUEUE", "checks that may wait for a slot beyond server.checks_in_flight (0: none wait)",
 		func(c *Config) *int { return &c.Server.CheckQueue }, 0, 100_000),
+	dur("server.shed_accept_pause", "shed-accept-pause", "CREDGATE_SHED_ACCEPT_PAUSE", "the pause a check refused for capacity starts, in which no new connection is accepted on server.addr; refusals then close their connection (0: connections kept and accepted as usual)",
+		func(c *Config) *time.Duration { return &c.Server.ShedAcceptPause }, 0, time.Minute),
 	integer("server.max_connections", "max-connections", "CREDGATE_MAX_CONNECTIONS", "connections held open at once on server.addr; one accepted past it is closed at once, unread",
 		func(c *Config) *int { return &c.Server.MaxConnections }, 16, 1_000_000),
 
