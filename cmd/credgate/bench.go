@@ -690,8 +690,16 @@ type phaseResult struct {
 	RSSAfterMB  float64 `json:"rss_after_mb,omitempty"`
 	// RSSWarmMB: after the phase's connections were opened, before its
 	// first request.
-	RSSWarmMB  float64 `json:"rss_warm_mb,omitempty"`
-	FirstError string  `json:"first_error,omitempty"`
+	RSSWarmMB float64 `json:"rss_warm_mb,omitempty"`
+	// The overload phase's answers apart: on connections kept from the
+	// request before, and on connections dialled for them (the server
+	// closed the last with its refusal and held the new one while it
+	// paused accepting: server.shed_accept_pause).
+	AnsweredKept int64   `json:"answered_kept_connection,omitempty"`
+	P99KeptMs    float64 `json:"p99_kept_connection_ms,omitempty"`
+	AnsweredNew  int64   `json:"answered_new_connection,omitempty"`
+	P99NewMs     float64 `json:"p99_new_connection_ms,omitempty"`
+	FirstError   string  `json:"first_error,omitempty"`
 
 	ok int64 // answered 2xx (and verified)
 	// serverStart and serverEnd: the /metrics readings Server comes from.
@@ -755,6 +763,8 @@ func (r *phaseResult) print(w io.Writer) {
 	if r.Capacity > 0 {
 		fmt.Fprintf(w, "  capacity    %.0f checks/s taken as capacity; answered %.1f%% of it; server memory %.0f MB before, %.0f MB with the connections open, %.0f MB after\n",
 			r.Capacity, 100*r.Throughput/r.Capacity, r.RSSBeforeMB, r.RSSWarmMB, r.RSSAfterMB)
+		fmt.Fprintf(w, "  answered    %d on kept connections (p99 %.2fms), %d on connections dialled for them after a refusal closed the last (p99 %.2fms)\n",
+			r.AnsweredKept, r.P99KeptMs, r.AnsweredNew, r.P99NewMs)
 	}
 	if len(r.Outcomes) > 0 {
 		keys := make([]string, 0, len(r.Outcomes))
@@ -789,6 +799,10 @@ type worker struct {
 	late     int64
 	maxLag   time.Duration
 	okOnly   bool // keep the latency of 2xx answers only
+	// latKept and latNew: with okOnly, the answers' latencies apart by
+	// whether their request went on a kept connection or one dialled for
+	// it (after the server closed the last: load shedding below HTTP).
+	latKept, latNew []int64
 	// noConn: the open loop's slots this worker found due longer than
 	// --conn-wait ago, so no connection was free for them in time.
 	noConn int64
@@ -901,6 +915,13 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 	ok := status >= 200 && status <= 299
 	if (ok || !w.okOnly) && w.budget.Add(-1) >= 0 {
 		w.lat = append(w.lat, int64(lat))
+		if ok && w.okOnly {
+			if w.conn.dialled {
+				w.latNew = append(w.latNew, int64(lat))
+			} else {
+				w.latKept = append(w.latKept, int64(lat))
+			}
+		}
 	}
 	if !ok {
 		key, seen := w.httpErrs[status]
@@ -1134,9 +1155,10 @@ func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
 	r.ElapsedS = elapsed.Seconds()
 	r.ErrorsBy = map[string]int64{}
 	r.Outcomes = map[string]int64{}
-	var lat []int64
+	var lat, kept, fresh []int64
 	var ok int64
 	for _, w := range workers {
+		kept, fresh = append(kept, w.latKept...), append(fresh, w.latNew...)
 		r.Requests += w.requests
 		ok += w.ok
 		for k, v := range w.errs {
@@ -1162,16 +1184,34 @@ func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
 		r.Throughput = float64(ok) / elapsed.Seconds()
 	}
 	r.Samples = len(lat)
+	if len(kept)+len(fresh) > 0 {
+		r.AnsweredKept, r.AnsweredNew = int64(len(kept)), int64(len(fresh))
+		r.P99KeptMs, r.P99NewMs = quantileMs(kept, 0.99), quantileMs(fresh, 0.99)
+	}
 	if len(lat) == 0 {
 		return
 	}
 	slices.Sort(lat)
-	pct := func(q float64) float64 {
-		k := int(math.Ceil(q*float64(len(lat)))) - 1
-		return float64(lat[min(max(k, 0), len(lat)-1)]) / 1e6
-	}
+	pct := func(q float64) float64 { return sortedQuantileMs(lat, q) }
 	r.P50, r.P90, r.P99 = pct(0.50), pct(0.90), pct(0.99)
 	r.Max = float64(lat[len(lat)-1]) / 1e6
+}
+
+// quantileMs is the q quantile of lat (nanoseconds, sorted in place) in
+// milliseconds; 0 for none.
+func quantileMs(lat []int64, q float64) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return sortedQuantileMs(lat, q)
+}
+
+// sortedQuantileMs is the q quantile of sorted, non-empty lat: the
+// smallest sample with at least q of them at or below it.
+func sortedQuantileMs(lat []int64, q float64) float64 {
+	k := int(math.Ceil(q*float64(len(lat)))) - 1
+	return float64(lat[min(max(k, 0), len(lat)-1)]) / 1e6
 }
 
 // benchReport is the --json output.

@@ -66,6 +66,9 @@ type workerConn struct {
 	wbuf    []byte
 	watched context.Context // the context whose end ends the exchange
 	unwatch func() bool
+	// dialled: the last exchange dialled its connection (the first, or
+	// again after a failure or the server's Connection: close).
+	dialled bool
 }
 
 // errAnswerTooLong: an answer longer than the exchange reads (benchMaxBody
@@ -78,6 +81,7 @@ var errAnswerTooLong = errors.New("answer longer than the bench reads")
 // asks to close it.
 func (c *workerConn) exchange(ctx context.Context, t *benchTarget, path, auth string, body []byte, buf *bytes.Buffer, limit int64) (int, error) {
 	c.watch(ctx)
+	c.dialled = false
 	nc, br, err := c.connect(ctx, t)
 	if err != nil {
 		return 0, err
@@ -149,6 +153,7 @@ func (c *workerConn) connect(ctx context.Context, t *benchTarget) (net.Conn, *bu
 	if err != nil {
 		return nil, nil, err
 	}
+	c.dialled = true
 	if t.tls != nil {
 		tc := tls.Client(nc, t.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {

@@ -151,6 +151,11 @@ func TestBenchCommand(t *testing.T) {
 	if ov := rep.Phases[5]; ov.Server == nil || ov.Server.Arrived == 0 || ov.Server.ArrivedX <= 0 || ov.RSSAfterMB <= 0 || ov.GeneratorCores <= 0 {
 		t.Errorf("overload: server %+v, rss %g MB, generator %g cores", ov.Server, ov.RSSAfterMB, ov.GeneratorCores)
 	}
+	// Its answers, apart by connection, are all of them: here the server
+	// keeps connections, so they come on kept ones.
+	if ov := rep.Phases[5]; ov.AnsweredKept == 0 || ov.AnsweredKept+ov.AnsweredNew != int64(ov.Samples) || ov.P99KeptMs <= 0 {
+		t.Errorf("overload: answered %d on kept connections (p99 %g ms) and %d on new, of %d samples", ov.AnsweredKept, ov.P99KeptMs, ov.AnsweredNew, ov.Samples)
+	}
 	if rate := rep.Phases[2]; rate.Scheduled != 50 || rate.Requests != 50 {
 		t.Errorf("rate phase: %d scheduled, %d sent, want 50", rate.Scheduled, rate.Requests)
 	}
@@ -470,7 +475,8 @@ func TestWorkerConnOneWriteKeepAlive(t *testing.T) {
 }
 
 // TestWorkerConnRedials: a connection the server closes, or whose answer
-// was too long to read whole, is not used again; the next request dials.
+// was too long to read whole, is not used again; the next request dials,
+// and says so (dialled), which a request on the kept connection does not.
 func TestWorkerConnRedials(t *testing.T) {
 	var calls atomic.Int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -500,11 +506,11 @@ func TestWorkerConnRedials(t *testing.T) {
 	if _, err := send(); !errors.Is(err, errAnswerTooLong) {
 		t.Fatalf("second, 100 bytes read with a limit of 64: %v, want errAnswerTooLong", err)
 	}
-	if st, err := send(); err != nil || st != http.StatusOK || buf.String() != "ok" {
-		t.Fatalf("third: %d %q %v", st, buf.String(), err)
+	if st, err := send(); err != nil || st != http.StatusOK || buf.String() != "ok" || !c.dialled {
+		t.Fatalf("third: %d %q %v, dialled %v", st, buf.String(), err, c.dialled)
 	}
-	if st, err := send(); err != nil || st != http.StatusOK || buf.Len() != 64 {
-		t.Fatalf("fourth, an answer of exactly the limit: %d, %d bytes, %v", st, buf.Len(), err)
+	if st, err := send(); err != nil || st != http.StatusOK || buf.Len() != 64 || c.dialled {
+		t.Fatalf("fourth, an answer of exactly the limit: %d, %d bytes, %v, dialled %v", st, buf.Len(), err, c.dialled)
 	}
 	if dials.Load() != 3 {
 		t.Errorf("%d connections for a closed one, a too-long answer and two more requests, want 3", dials.Load())
