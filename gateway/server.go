@@ -53,7 +53,9 @@ type Server struct {
 	proxies    []string      // trusted reverse proxies (WithTrustedProxies)
 	tracing    tracing       // spans of requests (tracing.go)
 	shedding   *shedder      // the bounded queue in front of checks (shed.go)
-	shedPause  time.Duration // WithShedAcceptPause
+	// shedPause and shedPauseAfter: WithShedAcceptPause.
+	shedPause      time.Duration
+	shedPauseAfter int
 
 	// lifecycle serves objections, repairs, exits and violation records;
 	// nil unless WithLifecycle (lifecycle.go).
@@ -133,7 +135,7 @@ func New(checker *service.Checker, entries *service.Entries, partners *service.P
 	if s.shedding == nil {
 		s.shedding = newShedder(DefaultChecksInFlight, DefaultCheckQueue)
 	}
-	s.shedding.pause = s.shedPause
+	s.shedding.pause, s.shedding.pauseAfter = s.shedPause, s.shedPauseAfter
 	s.registry.MustRegister(s.shedding.collectors()...)
 	s.registry.MustRegister(s.limits.Collectors()...)
 	return s

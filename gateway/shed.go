@@ -41,6 +41,11 @@ const (
 	// built without the option has none: only a listener gated by it
 	// (WithAcceptGate) makes the pause mean anything.
 	DefaultShedAcceptPause = time.Second
+	// DefaultShedPauseAfter is how many refusals within a tenth of the
+	// pause start one: about 1 000 a second, a few per cent of a core at
+	// a refusal's 30 µs. Fewer are cheaper to answer than a pause would
+	// be to the callers opening connections meanwhile.
+	DefaultShedPauseAfter = 100
 )
 
 // shedLogEvery is the least time between two log lines about shedding:
@@ -79,6 +84,12 @@ type shedder struct {
 	pause    time.Duration
 	lastShed atomic.Int64
 	paused   prometheus.GaugeFunc
+	// pauseAfter refusals within a span of pause/pauseSpanDiv start a
+	// pause; spanStart (unix nanoseconds) and spanCount count them.
+	pauseAfter int
+	spanMu     sync.Mutex
+	spanStart  int64
+	spanCount  int
 }
 
 // The paths load shedding answers; others get their body encoded per
@@ -145,8 +156,12 @@ func (sh *shedder) refused(ctx context.Context, logger *slog.Logger) {
 	}
 }
 
-// pauseFrom starts a pause at a refusal at t, unless one is going on or
-// t falls in the window after one.
+// pauseFrom counts a refusal at t, and starts a pause if it is the
+// pauseAfter-th within a span of pause/pauseSpanDiv, unless a pause is
+// going on or t falls in the window after one.
+//
+// A few refusals are a burst, cheaper to answer than to pause for: a
+// pause holds off every caller's new connection for its length.
 //
 // Refusals during a pause do not extend it: a caller whose connection
 // waits in the accept queue then waits at most the pause and the window,
@@ -159,10 +174,30 @@ func (sh *shedder) refused(ctx context.Context, logger *slog.Logger) {
 func (sh *shedder) pauseFrom(t time.Time) {
 	now := t.UnixNano()
 	end := sh.lastShed.Load() + int64(sh.pause)
-	if now >= end+int64(sh.pause/acceptWindowDiv) {
-		sh.lastShed.Store(now)
+	if now < end+int64(sh.pause/acceptWindowDiv) {
+		return
 	}
+	if sh.pauseAfter > 1 {
+		sh.spanMu.Lock()
+		if now-sh.spanStart >= int64(sh.pause/pauseSpanDiv) || now < sh.spanStart {
+			sh.spanStart, sh.spanCount = now, 0
+		}
+		sh.spanCount++
+		n := sh.spanCount
+		if n >= sh.pauseAfter {
+			sh.spanCount = 0
+		}
+		sh.spanMu.Unlock()
+		if n < sh.pauseAfter {
+			return
+		}
+	}
+	sh.lastShed.Store(now)
 }
+
+// pauseSpanDiv: refusals are counted towards a pause over spans of
+// pause / pauseSpanDiv (100 ms of a 1 s pause).
+const pauseSpanDiv = 10
 
 // acceptWindowDiv: the window after a pause is pause / acceptWindowDiv
 // (50 ms of a 1 s pause), long enough to accept a queue of thousands and
@@ -183,13 +218,14 @@ func (sh *shedder) acceptPause(now time.Time) time.Duration {
 
 // WithShedAcceptPause makes load shedding reach below HTTP. A check
 // refused for capacity is answered 503 overloaded with Retry-After as
-// always, and also with Connection: close; and a refusal starts a pause
-// of d in which a ConnLimit given AcceptPause (WithAcceptGate) accepts
-// no new connection, so callers' further connections wait in the
-// kernel's accept queue, or their connection attempts back off, instead
-// of arriving as requests. After it, for d/20, refusals start no pause
-// (pauseFrom). 0, the default: connections are kept and accepted as
-// usual.
+// always, and also with Connection: close; and after refusals at a rate
+// of after within a tenth of d, a pause of d starts in which a ConnLimit
+// given AcceptPause (WithAcceptGate) accepts no new connection, so
+// callers' further connections wait in the kernel's accept queue, or
+// their connection attempts back off, instead of arriving as requests.
+// After it, for d/20, refusals start no pause (pauseFrom). after < 1 is
+// 1: the first refusal pauses. d of 0, the default: connections are
+// kept and accepted as usual.
 //
 // Why: a 503 costs the server's CPU a read, a parse and a write per
 // request (about a third of a check's CPU here), so past about twice the
@@ -202,8 +238,8 @@ func (sh *shedder) acceptPause(now time.Time) time.Duration {
 // most the pause and its window (Retry-After says 1 s: a caller that
 // retries at once waits out in the accept queue what it was asked to)
 // and then gets its turn.
-func WithShedAcceptPause(d time.Duration) Option {
-	return func(s *Server) { s.shedPause = max(d, 0) }
+func WithShedAcceptPause(d time.Duration, after int) Option {
+	return func(s *Server) { s.shedPause, s.shedPauseAfter = max(d, 0), max(after, 1) }
 }
 
 // AcceptPause is how long a ConnLimit should still hold off accepting

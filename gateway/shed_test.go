@@ -480,7 +480,7 @@ func TestRefusalsPauseAccepting(t *testing.T) {
 	t.Parallel()
 	var sink *stalledSink
 	h := newHarness(t, func(c *harnessConfig) {
-		c.gateway = append(c.gateway, gateway.WithCheckCapacity(1, 0), gateway.WithShedAcceptPause(time.Hour))
+		c.gateway = append(c.gateway, gateway.WithCheckCapacity(1, 0), gateway.WithShedAcceptPause(time.Hour, 1))
 		c.wrap = func(st service.Store) service.Store {
 			sink = &stalledSink{Store: st}
 			return sink
@@ -591,13 +591,14 @@ func isTimeout(err error) bool {
 // WithShedAcceptPause; a refusal during it does not extend it, nor does
 // one in the window after it (a twentieth of it) start another, so the
 // connections that waited are all accepted; one after the window does.
-// None without the option.
+// Asked to pause after more than one, refusals start a pause only as
+// many within a tenth of it. None without the option.
 func TestAcceptPauseRunsFromARefusal(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	ms := time.Millisecond
-	on := gateway.New(nil, nil, nil, nil, gateway.WithShedAcceptPause(time.Second))
+	on := gateway.New(nil, nil, nil, nil, gateway.WithShedAcceptPause(time.Second, 1))
 	if got := gateway.AcceptPauseAt(on, t0); got != 0 {
 		t.Fatalf("before any refusal: pause %v", got)
 	}
@@ -621,6 +622,22 @@ func TestAcceptPauseRunsFromARefusal(t *testing.T) {
 		}
 		if got := gateway.AcceptPauseAt(on, at(step.at)); got != step.want {
 			t.Errorf("at %v (refusal %v): pause %v, want %v", step.at, step.refuse, got, step.want)
+		}
+	}
+	// With a pause after three refusals within a tenth of it (100 ms):
+	// three spread over more than that start none; three within it do.
+	three := gateway.New(nil, nil, nil, nil, gateway.WithShedAcceptPause(time.Second, 3))
+	for _, step := range []struct {
+		at   time.Duration
+		want time.Duration
+	}{
+		{0, 0}, {60 * ms, 0}, {120 * ms, 0}, // the third is in a span of its own
+		{150 * ms, 0}, {200 * ms, time.Second}, // the third of 120 ms's span
+		{700 * ms, 500 * ms},
+	} {
+		gateway.RefusedAt(three, at(step.at))
+		if got := gateway.AcceptPauseAt(three, at(step.at)); got != step.want {
+			t.Errorf("pausing after three: refusal at %v: pause %v, want %v", step.at, got, step.want)
 		}
 	}
 	off := gateway.New(nil, nil, nil, nil)

@@ -323,7 +323,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	opts = append(opts, pushOpts...)
 	opts = append(opts, caching.gateway...)
 	opts = append(opts, gateway.WithCheckCapacity(cfg.Server.ChecksInFlight, cfg.Server.CheckQueue),
-		gateway.WithShedAcceptPause(cfg.Server.ShedAcceptPause))
+		gateway.WithShedAcceptPause(cfg.Server.ShedAcceptPause, cfg.Server.ShedPauseAfter))
 	opts = append(opts, spoolOpts...)
 	opts = append(opts, serveScreenings(ctx, checker, st, caching.tier, cfg.Store.DataDir, cfg.Store.ScreeningRetention))
 	if cfg.Server.BenchNoop {

@@ -16,7 +16,7 @@ import (
 )
 
 // serve wires load shedding below HTTP: with one check slot, no queue and
-// an accept pause of a minute, checks sent at once on several connections
+// an accept pause of a minute from the first refusal, checks sent at once on several connections
 // meet a refusal (503 overloaded, Retry-After, Connection: close, and the
 // connection closed by the server); from then on a new connection to the
 // partner port is not read from, not even for /healthz, while the admin
@@ -25,7 +25,7 @@ import (
 func TestServeShedsBelowHTTP(t *testing.T) {
 	dataDir := t.TempDir()
 	base, logs, stop := serveInProcess(t, dataDir, "--admin-addr", "127.0.0.1:0",
-		"--checks-in-flight", "1", "--check-queue", "0", "--shed-accept-pause", "1m")
+		"--checks-in-flight", "1", "--check-queue", "0", "--shed-accept-pause", "1m", "--shed-pause-after", "1")
 	defer stop()
 	m := adminListening.FindStringSubmatch(logs.String())
 	if m == nil {

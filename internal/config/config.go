@@ -50,6 +50,8 @@ type Server struct {
 	// ShedAcceptPause: after a refusal for capacity, how long no new
 	// connection is accepted (gateway.WithShedAcceptPause).
 	ShedAcceptPause time.Duration
+	// ShedPauseAfter refusals within a tenth of the pause start one.
+	ShedPauseAfter int
 
 	// AdminAddr is the operations listener (metrics, readiness, pprof);
 	// empty: those are served on Addr, without pprof.

@@ -76,7 +76,8 @@ func TestDefaultsMatchPackages(t *testing.T) {
 	}
 	want := Config{
 		Server: Server{Addr: ":8080", ShutdownTimeout: 30 * time.Second, ChecksInFlight: gateway.DefaultChecksInFlight, CheckQueue: gateway.DefaultCheckQueue,
-			MaxConnections: gateway.DefaultMaxConnections, ShedAcceptPause: gateway.DefaultShedAcceptPause},
+			MaxConnections: gateway.DefaultMaxConnections, ShedAcceptPause: gateway.DefaultShedAcceptPause,
+			ShedPauseAfter: gateway.DefaultShedPauseAfter},
 		Store: Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout, ScreeningRetention: service.DefaultScreeningRetention},
 		Cache: Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL, ListedFilter: cache.DefaultListedMax},
 		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second,

@@ -35,6 +35,8 @@ var settings = []*Setting{
 		func(c *Config) *int { return &c.Server.CheckQueue }, 0, 100_000),
 	dur("server.shed_accept_pause", "shed-accept-pause", "CREDGATE_SHED_ACCEPT_PAUSE", "the pause a check refused for capacity starts, in which no new connection is accepted on server.addr; refusals then close their connection (0: connections kept and accepted as usual)",
 		func(c *Config) *time.Duration { return &c.Server.ShedAcceptPause }, 0, time.Minute),
+	integer("server.shed_pause_after", "shed-pause-after", "CREDGATE_SHED_PAUSE_AFTER", "refusals for capacity within a tenth of server.shed_accept_pause that start a pause (1: the first)",
+		func(c *Config) *int { return &c.Server.ShedPauseAfter }, 1, 1_000_000),
 	integer("server.max_connections", "max-connections", "CREDGATE_MAX_CONNECTIONS", "connections held open at once on server.addr; one accepted past it is closed at once, unread",
 		func(c *Config) *int { return &c.Server.MaxConnections }, 16, 1_000_000),
 
