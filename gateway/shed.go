@@ -84,6 +84,9 @@ type shedder struct {
 	pause    time.Duration
 	lastShed atomic.Int64
 	paused   prometheus.GaugeFunc
+	// pauses counts the pauses started: the gauge is 1 for a second at a
+	// time, which a scrape every 15 s mostly misses.
+	pauses prometheus.Counter
 	// pauseAfter refusals within a span of pause/pauseSpanDiv start a
 	// pause; spanStart (unix nanoseconds) and spanCount count them.
 	pauseAfter int
@@ -124,6 +127,10 @@ func newShedder(inFlight, queue int) *shedder {
 		}
 		return 0
 	})
+	sh.pauses = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "credgate_connections_accept_pauses_total",
+		Help: "Pauses of server.shed_accept_pause started by refusals for capacity, in which new connections waited unaccepted.",
+	})
 	sh.detail = fmt.Sprintf("%v: %d checks in progress and %d waiting; retry after Retry-After seconds",
 		ErrOverloaded, inFlight, queue)
 	sh.bodies = make(map[string][]byte, len(shedPaths))
@@ -143,7 +150,7 @@ func (sh *shedder) bodyPrefix(path string) []byte {
 }
 
 func (sh *shedder) collectors() []prometheus.Collector {
-	return []prometheus.Collector{sh.shed, sh.queued, sh.waits, sh.paused}
+	return []prometheus.Collector{sh.shed, sh.queued, sh.waits, sh.paused, sh.pauses}
 }
 
 // refused notes a refusal for capacity: counted, logged at most once per
@@ -193,6 +200,7 @@ func (sh *shedder) pauseFrom(t time.Time) {
 		}
 	}
 	sh.lastShed.Store(now)
+	sh.pauses.Inc()
 }
 
 // pauseSpanDiv: refusals are counted towards a pause over spans of

@@ -547,8 +547,12 @@ func TestRefusalsPauseAccepting(t *testing.T) {
 	if p := h.server.AcceptPause(); p < 59*time.Minute {
 		t.Fatalf("AcceptPause %v after a refusal, want about an hour", p)
 	}
-	if v := metricValue(t, h.metrics(), "credgate_connections_accept_paused"); v != 1 {
+	page := h.metrics()
+	if v := metricValue(t, page, "credgate_connections_accept_paused"); v != 1 {
 		t.Errorf("credgate_connections_accept_paused %v during the pause", v)
+	}
+	if v := metricValue(t, page, "credgate_connections_accept_pauses_total"); v != 1 {
+		t.Errorf("credgate_connections_accept_pauses_total %v after one pause began", v)
 	}
 
 	// The kernel completes the handshake, but nobody reads the request.

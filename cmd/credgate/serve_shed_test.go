@@ -125,7 +125,8 @@ func TestServeShedsBelowHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`(?m)^credgate_connections_accept_paused 1$`, `(?m)^credgate_checks_shed_total [1-9]`} {
+	for _, want := range []string{`(?m)^credgate_connections_accept_paused 1$`, `(?m)^credgate_connections_accept_pauses_total 1$`,
+		`(?m)^credgate_checks_shed_total [1-9]`} {
 		if !regexp.MustCompile(want).Match(page) {
 			t.Errorf("/metrics on the admin listener lacks %s", want)
 		}
