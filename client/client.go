@@ -66,6 +66,9 @@ type Client struct {
 	userAgent   string
 	cred        credential
 	now         func() time.Time
+	// overloadRetries: WithOverloadRetries; sleep waits between them.
+	overloadRetries int
+	sleep           func(ctx context.Context, d time.Duration) error
 
 	tok atomic.Pointer[token]
 	mu  sync.Mutex // one token request at a time
@@ -103,6 +106,25 @@ func WithMaxResponse(n int64) Option {
 	}
 }
 
+// WithOverloadRetries sends a request refused 503 overloaded again, up to
+// n times, each after the Retry-After the server gave (1 s when it gave
+// none, at most maxOverloadWait), unless ctx ends first (then ctx's error,
+// wrapping nothing of the refusal). A refusal for capacity is made before
+// any work, nothing charged or recorded (openapi.yaml, code overloaded),
+// so sending a check again cannot answer it twice. Waiting the
+// Retry-After out here also spares the server: a replica shedding load
+// pauses new connections for about that long, and a caller retrying at
+// once would wait in its accept queue instead. 0 (the default): the
+// refusal is returned at once as an *Error with its RetryAfter. Streams
+// (screening uploads) are not retried.
+func WithOverloadRetries(n int) Option {
+	return func(c *Client) { c.overloadRetries = max(n, 0) }
+}
+
+// maxOverloadWait bounds one wait of WithOverloadRetries, whatever
+// Retry-After says.
+const maxOverloadWait = time.Minute
+
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
@@ -120,6 +142,11 @@ func WithPrivateKeyJWT(clientID, kid string, key crypto.Signer) Option {
 	return func(c *Client) { c.cred = &keyCredential{id: clientID, kid: kid, key: key} }
 }
 
+// withSleep replaces the waits between overload retries (tests).
+func withSleep(f func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *Client) { c.sleep = f }
+}
+
 // withClock sets the clock (tests).
 func withClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
 
@@ -131,7 +158,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("%w: %q: want http(s)://host[:port][/prefix]", ErrInvalidURL, baseURL)
 	}
 	c := &Client{base: u.String(), timeout: DefaultTimeout, maxResponse: DefaultMaxResponse,
-		userAgent: "credgate-go-client", now: time.Now}
+		userAgent: "credgate-go-client", now: time.Now, sleep: sleepCtx}
 	for _, o := range opts {
 		o(c)
 	}
@@ -249,7 +276,8 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, con
 	if body != nil && contentType == "" {
 		contentType = "application/json"
 	}
-	for attempt := 0; ; attempt++ {
+	renewed, overloaded := false, 0
+	for {
 		req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 		if err != nil {
 			return err
@@ -263,13 +291,42 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, con
 		}
 		err = c.send(ctx, req, body, contentType, out)
 		var e *Error
-		if authed && attempt == 0 && errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+		if authed && !renewed && errors.As(err, &e) && e.Status == http.StatusUnauthorized {
 			// The token expired early, was revoked, or the server rotated
 			// its signing key: one new token, one more try.
+			renewed = true
 			c.forget(tok)
 			continue
 		}
+		if overloaded < c.overloadRetries && errors.As(err, &e) && e.Status == http.StatusServiceUnavailable && e.Code == "overloaded" {
+			overloaded++
+			if err := c.sleep(ctx, overloadWait(e.RetryAfter)); err != nil {
+				return err
+			}
+			continue
+		}
 		return err
+	}
+}
+
+// overloadWait is how long to wait before sending again a request refused
+// with Retry-After d (0: none given).
+func overloadWait(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Second
+	}
+	return min(d, maxOverloadWait)
+}
+
+// sleepCtx waits d, or returns ctx's error if it ends first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

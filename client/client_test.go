@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,11 @@ type fakeCredgate struct {
 	valid      map[string]bool
 	pub        ed25519.PublicKey // for private_key_jwt
 	rejectNext atomic.Bool       // refuse the next valid token, as after a key rotation
+	// shed refuses that many more checks 503 (shedCode, default
+	// overloaded), with Retry-After 1, 2, … in turn; checks counts them all.
+	shed     atomic.Int32
+	shedCode string
+	checks   atomic.Int32
 }
 
 func (f *fakeCredgate) problem(w http.ResponseWriter, status int, code, detail string) {
@@ -73,6 +79,16 @@ func (f *fakeCredgate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		if !ok || f.rejectNext.CompareAndSwap(true, false) {
 			f.problem(w, 401, "invalid_token", "expired")
+			return
+		}
+		n := f.checks.Add(1)
+		if f.shed.Add(-1) >= 0 {
+			code := f.shedCode
+			if code == "" {
+				code = "overloaded"
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(int(n)))
+			f.problem(w, http.StatusServiceUnavailable, code, "at capacity")
 			return
 		}
 		var req CheckRequest
@@ -201,5 +217,68 @@ func TestPrivateKeyJWT(t *testing.T) {
 	c, _ = New(ts.URL, WithPrivateKeyJWT("bank", "k1", other))
 	if _, err := c.Check(context.Background(), CheckRequest{}); !IsCode(err, "invalid_client") {
 		t.Fatalf("another key: %v", err)
+	}
+}
+
+// TestOverloadRetries: with WithOverloadRetries(n), a check refused 503
+// overloaded is sent again after each Retry-After (1 s, then 2 s here),
+// at most n times; past them the refusal is returned with its
+// RetryAfter. Without the option, and for a 503 of another code, the
+// refusal comes back at once. A wait ends with the context.
+func TestOverloadRetries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	req := CheckRequest{Subject: Subject{ID: "91350100M000100Y43"}, Action: "bank_credit"}
+	newClient := func(url string, retries int) (*Client, *[]time.Duration) {
+		var waits []time.Duration
+		c, err := New(url, WithClientSecret("bank", "s3cret"), WithOverloadRetries(retries),
+			withSleep(func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, &waits
+	}
+
+	f, ts := newFake(t)
+	f.shed.Store(2)
+	c, waits := newClient(ts.URL, 2)
+	if _, err := c.Check(ctx, req); err != nil {
+		t.Fatalf("two refusals, two retries: %v", err)
+	}
+	if n := f.checks.Load(); n != 3 || len(*waits) != 2 || (*waits)[0] != time.Second || (*waits)[1] != 2*time.Second {
+		t.Fatalf("%d checks sent, waits %v; want 3 and [1s 2s]", n, *waits)
+	}
+
+	f, ts = newFake(t)
+	f.shed.Store(2)
+	c, waits = newClient(ts.URL, 1)
+	_, err := c.Check(ctx, req)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "overloaded" || e.RetryAfter != 2*time.Second || f.checks.Load() != 2 || len(*waits) != 1 {
+		t.Fatalf("two refusals, one retry: %v (%d checks sent, waits %v)", err, f.checks.Load(), *waits)
+	}
+
+	f, ts = newFake(t)
+	f.shed.Store(1)
+	c, waits = newClient(ts.URL, 0)
+	if _, err := c.Check(ctx, req); !IsCode(err, "overloaded") || f.checks.Load() != 1 || len(*waits) != 0 {
+		t.Fatalf("no retries: %v (%d checks sent, waits %v)", err, f.checks.Load(), *waits)
+	}
+
+	f, ts = newFake(t)
+	f.shed.Store(1)
+	f.shedCode = "evidence_unavailable"
+	c, waits = newClient(ts.URL, 3)
+	if _, err := c.Check(ctx, req); !IsCode(err, "evidence_unavailable") || f.checks.Load() != 1 || len(*waits) != 0 {
+		t.Fatalf("another 503: %v (%d checks sent, waits %v)", err, f.checks.Load(), *waits)
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := sleepCtx(cancelled, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a wait in a cancelled context: %v", err)
+	}
+	if overloadWait(0) != time.Second || overloadWait(time.Hour) != maxOverloadWait {
+		t.Fatalf("overloadWait: %v, %v", overloadWait(0), overloadWait(time.Hour))
 	}
 }
