@@ -180,8 +180,8 @@ func (sh *shedder) refused(ctx context.Context, logger *slog.Logger) {
 // queue would wait many pauses for any answer.
 func (sh *shedder) pauseFrom(t time.Time) {
 	now := t.UnixNano()
-	end := sh.lastShed.Load() + int64(sh.pause)
-	if now < end+int64(sh.pause/acceptWindowDiv) {
+	last := sh.lastShed.Load()
+	if now < last+int64(sh.pause)+int64(sh.pause/acceptWindowDiv) {
 		return
 	}
 	if sh.pauseAfter > 1 {
@@ -199,8 +199,10 @@ func (sh *shedder) pauseFrom(t time.Time) {
 			return
 		}
 	}
-	sh.lastShed.Store(now)
-	sh.pauses.Inc()
+	// Of refusals racing to start the same pause, one does (and counts it).
+	if sh.lastShed.CompareAndSwap(last, now) {
+		sh.pauses.Inc()
+	}
 }
 
 // pauseSpanDiv: refusals are counted towards a pause over spans of
