@@ -108,8 +108,8 @@ func WithMaxResponse(n int64) Option {
 
 // WithOverloadRetries sends a request refused 503 overloaded again, up to
 // n times, each after the Retry-After the server gave (1 s when it gave
-// none, at most maxOverloadWait), unless ctx ends first (then ctx's error,
-// wrapping nothing of the refusal). A refusal for capacity is made before
+// none, at most maxOverloadWait), unless ctx ends first (then ctx's
+// error). A refusal for capacity is made before
 // any work, nothing charged or recorded (openapi.yaml, code overloaded),
 // so sending a check again cannot answer it twice. Waiting the
 // Retry-After out here also spares the server: a replica shedding load

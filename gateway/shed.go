@@ -36,8 +36,8 @@ const (
 	// (tens of KB while busy), so without a bound a load many times the
 	// capacity grows memory with the callers' connection pools.
 	DefaultMaxConnections = 2048
-	// DefaultShedAcceptPause is serve's accept pause after a refusal
-	// (WithShedAcceptPause), the Retry-After that refusals give. A Server
+	// DefaultShedAcceptPause is serve's accept pause once refusals are
+	// sustained (WithShedAcceptPause), the Retry-After that refusals give. A Server
 	// built without the option has none: only a listener gated by it
 	// (WithAcceptGate) makes the pause mean anything.
 	DefaultShedAcceptPause = time.Second
@@ -78,9 +78,10 @@ type shedder struct {
 	// lastLog (unix nanoseconds) and sinceLog: the shedding log line.
 	lastLog  atomic.Int64
 	sinceLog atomic.Int64
-	// pause (0: off) is how long from a refusal new connections wait
-	// unaccepted (AcceptPause); lastShed is when the latest pause began,
-	// in unix nanoseconds. With a pause, refusals close their connection.
+	// pause (0: off) is how long new connections wait unaccepted once
+	// refusals are sustained (AcceptPause); lastShed is when the latest
+	// pause began, in unix nanoseconds. With a pause, refusals close their
+	// connection.
 	pause    time.Duration
 	lastShed atomic.Int64
 	paused   prometheus.GaugeFunc
@@ -120,7 +121,7 @@ func newShedder(inFlight, queue int) *shedder {
 	}, func() float64 { return float64(max(0, sh.waiting.Load())) })
 	sh.paused = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "credgate_connections_accept_paused",
-		Help: "1 while new connections wait unaccepted because a check refused for capacity started a pause of server.shed_accept_pause, else 0.",
+		Help: "1 while new connections wait unaccepted because refusals for capacity started a pause of server.shed_accept_pause, else 0.",
 	}, func() float64 {
 		if sh.acceptPause(time.Now()) > 0 {
 			return 1
@@ -528,8 +529,9 @@ func (l *ConnLimit) Accept() (net.Conn, error) {
 	}
 }
 
-// waitGate waits out the gate's pause, re-asked at its end since a later
-// refusal may have extended it; net.ErrClosed once the listener closes.
+// waitGate waits out the gate's pause, and asks again at its end rather
+// than trust its own timer to the nanosecond; net.ErrClosed once the
+// listener closes.
 func (l *ConnLimit) waitGate() error {
 	if l.gate == nil {
 		return nil

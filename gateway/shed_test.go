@@ -497,22 +497,10 @@ func TestRefusalsPauseAccepting(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(limit) }()
 	dial := func() net.Conn { return dialTCP(t, ln.Addr().String()) }
-	exchange := func(c net.Conn, req string) (*http.Response, error) {
-		if _, err := io.WriteString(c, req); err != nil {
-			return nil, err
-		}
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			return nil, err
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res, nil
-	}
 	const healthz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 	a := dial()
-	if res, err := exchange(a, healthz); err != nil || res.StatusCode != http.StatusOK {
+	if res, err := rawExchange(a, healthz); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("before any refusal: %v %v", res, err)
 	}
 	if p := h.server.AcceptPause(); p != 0 {
@@ -533,7 +521,7 @@ func TestRefusalsPauseAccepting(t *testing.T) {
 	}()
 	<-sink.entered // the one slot is held; no queue
 
-	res, err := exchange(a, fmt.Sprintf("POST /v1/checks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+	res, err := rawExchange(a, fmt.Sprintf("POST /v1/checks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,16 +668,9 @@ func TestConnLimitWaitsOutItsGate(t *testing.T) {
 	})}
 	go func() { _ = srv.Serve(limit) }()
 	defer srv.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialTCP(t, ln.Addr().String())
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	res, err := rawExchange(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("after the pause: %v %v", res, err)
 	}
@@ -710,4 +691,19 @@ func dialTCP(t *testing.T, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// rawExchange writes req, a whole HTTP/1.1 request, on c and reads the
+// answer, its body discarded.
+func rawExchange(c net.Conn, req string) (*http.Response, error) {
+	if _, err := io.WriteString(c, req); err != nil {
+		return nil, err
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res, nil
 }

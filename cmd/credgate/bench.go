@@ -1185,6 +1185,8 @@ func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
 	}
 	r.Samples = len(lat)
 	if len(kept)+len(fresh) > 0 {
+		slices.Sort(kept)
+		slices.Sort(fresh)
 		r.AnsweredKept, r.AnsweredNew = int64(len(kept)), int64(len(fresh))
 		r.P99KeptMs, r.P99NewMs = quantileMs(kept, 0.99), quantileMs(fresh, 0.99)
 	}
@@ -1192,26 +1194,19 @@ func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
 		return
 	}
 	slices.Sort(lat)
-	pct := func(q float64) float64 { return sortedQuantileMs(lat, q) }
-	r.P50, r.P90, r.P99 = pct(0.50), pct(0.90), pct(0.99)
+	r.P50, r.P90, r.P99 = quantileMs(lat, 0.50), quantileMs(lat, 0.90), quantileMs(lat, 0.99)
 	r.Max = float64(lat[len(lat)-1]) / 1e6
 }
 
-// quantileMs is the q quantile of lat (nanoseconds, sorted in place) in
-// milliseconds; 0 for none.
-func quantileMs(lat []int64, q float64) float64 {
-	if len(lat) == 0 {
+// quantileMs is the q quantile of sorted latencies (nanoseconds) in
+// milliseconds: the smallest sample with at least q of them at or below
+// it; 0 for none.
+func quantileMs(sorted []int64, q float64) float64 {
+	if len(sorted) == 0 {
 		return 0
 	}
-	slices.Sort(lat)
-	return sortedQuantileMs(lat, q)
-}
-
-// sortedQuantileMs is the q quantile of sorted, non-empty lat: the
-// smallest sample with at least q of them at or below it.
-func sortedQuantileMs(lat []int64, q float64) float64 {
-	k := int(math.Ceil(q*float64(len(lat)))) - 1
-	return float64(lat[min(max(k, 0), len(lat)-1)]) / 1e6
+	k := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return float64(sorted[min(max(k, 0), len(sorted)-1)]) / 1e6
 }
 
 // benchReport is the --json output.

@@ -351,8 +351,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	// Connections past server.max_connections are closed as they come:
 	// load shedding bounds the checks, this the connections they come on;
-	// and while checks are being refused, none is accepted
-	// (server.shed_accept_pause).
+	// and once refusals are sustained, none is accepted for a pause
+	// (server.shed_accept_pause, server.shed_pause_after).
 	limited := gateway.LimitConnections(ln, cfg.Server.MaxConnections, logger, gateway.WithAcceptGate(api))
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
 		"catalog_origin", cat.Origin(), "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))

@@ -16,12 +16,7 @@ func TestServeAdminListener(t *testing.T) {
 	dataDir := t.TempDir()
 	base, logs, stop := serveInProcess(t, dataDir, "--admin-addr", "127.0.0.1:0")
 	defer stop()
-	// Logged before the partner port's welcome, which serveInProcess waited for.
-	m := adminListening.FindStringSubmatch(logs.String())
-	if m == nil {
-		t.Fatalf("serve did not log its admin listener:\n%s", logs.String())
-	}
-	admin := "http://" + m[1]
+	admin := adminURL(t, logs.String())
 	get := func(url string) int {
 		t.Helper()
 		res, err := http.Get(url)
@@ -41,15 +36,7 @@ func TestServeAdminListener(t *testing.T) {
 	}
 	// The appender's histograms are there, with the start's own record
 	// (the catalogue loaded) committed.
-	res, err := http.Get(admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := getBody(t, admin+"/metrics")
 	for _, name := range []string{"credgate_evidence_commit_seconds", "credgate_evidence_commit_start_lag_seconds", "credgate_evidence_batch_records",
 		"credgate_evidence_queue_wait_seconds", "credgate_evidence_append_seconds"} {
 		if !regexp.MustCompile(`(?m)^` + name + `_count [1-9]`).Match(body) {
@@ -64,4 +51,30 @@ func TestServeAdminListener(t *testing.T) {
 	if code := get(admin + "/v1/catalog"); code != http.StatusNotFound {
 		t.Errorf("admin GET /v1/catalog: %d, want 404", code)
 	}
+}
+
+// adminURL is the admin listener's URL from serve's logs (logged before
+// the partner port's welcome, which serveInProcess waits for).
+func adminURL(t *testing.T, logs string) string {
+	t.Helper()
+	m := adminListening.FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("serve did not log its admin listener:\n%s", logs)
+	}
+	return "http://" + m[1]
+}
+
+// getBody is the body of a GET of url, whatever its status.
+func getBody(t *testing.T, url string) []byte {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }

@@ -27,11 +27,7 @@ func TestServeShedsBelowHTTP(t *testing.T) {
 	base, logs, stop := serveInProcess(t, dataDir, "--admin-addr", "127.0.0.1:0",
 		"--checks-in-flight", "1", "--check-queue", "0", "--shed-accept-pause", "1m", "--shed-pause-after", "1")
 	defer stop()
-	m := adminListening.FindStringSubmatch(logs.String())
-	if m == nil {
-		t.Fatalf("serve did not log its admin listener:\n%s", logs.String())
-	}
-	admin := "http://" + m[1]
+	admin := adminURL(t, logs.String())
 	_, adminTok := adminToken(t, base, dataDir)
 	tok := createPartner(t, base, adminTok, "government_procurement")
 	addr := strings.TrimPrefix(base, "http://")
@@ -116,15 +112,7 @@ func TestServeShedsBelowHTTP(t *testing.T) {
 	}
 
 	// The operations listener is never paused, and says the partner port is.
-	res, err := http.Get(admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := getBody(t, admin+"/metrics")
 	for _, want := range []string{`(?m)^credgate_connections_accept_paused 1$`, `(?m)^credgate_connections_accept_pauses_total 1$`,
 		`(?m)^credgate_checks_shed_total [1-9]`} {
 		if !regexp.MustCompile(want).Match(page) {

@@ -47,8 +47,8 @@ type Server struct {
 	CheckQueue     int
 	// MaxConnections bounds the connections open on Addr.
 	MaxConnections int
-	// ShedAcceptPause: after a refusal for capacity, how long no new
-	// connection is accepted (gateway.WithShedAcceptPause).
+	// ShedAcceptPause: once refusals for capacity are sustained, how long
+	// no new connection is accepted (gateway.WithShedAcceptPause).
 	ShedAcceptPause time.Duration
 	// ShedPauseAfter refusals within a tenth of the pause start one.
 	ShedPauseAfter int

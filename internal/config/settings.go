@@ -33,7 +33,7 @@ var settings = []*Setting{
 		func(c *Config) *int { return &c.Server.ChecksInFlight }, 1, 100_000),
 	integer("server.check_queue", "check-queue", "CREDGATE_CHECK_QUEUE", "checks that may wait for a slot beyond server.checks_in_flight (0: none wait)",
 		func(c *Config) *int { return &c.Server.CheckQueue }, 0, 100_000),
-	dur("server.shed_accept_pause", "shed-accept-pause", "CREDGATE_SHED_ACCEPT_PAUSE", "the pause a check refused for capacity starts, in which no new connection is accepted on server.addr; refusals then close their connection (0: connections kept and accepted as usual)",
+	dur("server.shed_accept_pause", "shed-accept-pause", "CREDGATE_SHED_ACCEPT_PAUSE", "the pause that refusals for capacity at the rate of server.shed_pause_after start, in which no new connection is accepted on server.addr; refusals then close their connection (0: connections kept and accepted as usual)",
 		func(c *Config) *time.Duration { return &c.Server.ShedAcceptPause }, 0, time.Minute),
 	integer("server.shed_pause_after", "shed-pause-after", "CREDGATE_SHED_PAUSE_AFTER", "refusals for capacity within a tenth of server.shed_accept_pause that start a pause (1: the first)",
 		func(c *Config) *int { return &c.Server.ShedPauseAfter }, 1, 1_000_000),
