@@ -108,8 +108,8 @@ func WithMaxResponse(n int64) Option {
 
 // WithOverloadRetries sends a request refused 503 overloaded again, up to
 // n times, each after the Retry-After the server gave (1 s when it gave
-// none, at most maxOverloadWait), unless ctx ends first (then ctx's
-// error). A refusal for capacity is made before
+// none, at most maxOverloadWait: OverloadWait), unless ctx ends first
+// (then ctx's error). A refusal for capacity is made before
 // any work, nothing charged or recorded (openapi.yaml, code overloaded),
 // so sending a check again cannot answer it twice. Waiting the
 // Retry-After out here also spares the server: a replica shedding load
@@ -300,7 +300,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, con
 		}
 		if overloaded < c.overloadRetries && errors.As(err, &e) && e.Status == http.StatusServiceUnavailable && e.Code == "overloaded" {
 			overloaded++
-			if err := c.sleep(ctx, overloadWait(e.RetryAfter)); err != nil {
+			if err := c.sleep(ctx, OverloadWait(e.RetryAfter)); err != nil {
 				return err
 			}
 			continue
@@ -309,9 +309,12 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, con
 	}
 }
 
-// overloadWait is how long to wait before sending again a request refused
-// with Retry-After d (0: none given).
-func overloadWait(d time.Duration) time.Duration {
+// OverloadWait is how long a caller honouring Retry-After waits before
+// sending again a request refused 503 overloaded with Retry-After d (0:
+// none given): d, 1 s when none was given, at most a minute. The client's
+// WithOverloadRetries waits so, and credgate bench's overload phase with
+// --retry-after.
+func OverloadWait(d time.Duration) time.Duration {
 	if d <= 0 {
 		return time.Second
 	}
@@ -481,11 +484,16 @@ func decodeError(res *http.Response, raw []byte) error {
 	if e.RequestID == "" {
 		e.RequestID = res.Header.Get("X-Request-Id")
 	}
-	if s := res.Header.Get("Retry-After"); s != "" {
-		var secs int
-		if _, err := fmt.Sscanf(s, "%d", &secs); err == nil && secs >= 0 {
-			e.RetryAfter = time.Duration(secs) * time.Second
-		}
-	}
+	e.RetryAfter = RetryAfter(res.Header)
 	return e
+}
+
+// RetryAfter is the Retry-After of an answer's header h when given in
+// seconds, the form credgate sends; 0 when absent or in another form.
+func RetryAfter(h http.Header) time.Duration {
+	var secs int
+	if _, err := fmt.Sscanf(h.Get("Retry-After"), "%d", &secs); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	return 0
 }

@@ -278,7 +278,7 @@ func TestOverloadRetries(t *testing.T) {
 	if err := sleepCtx(cancelled, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a wait in a cancelled context: %v", err)
 	}
-	if overloadWait(0) != time.Second || overloadWait(time.Hour) != maxOverloadWait {
-		t.Fatalf("overloadWait: %v, %v", overloadWait(0), overloadWait(time.Hour))
+	if OverloadWait(0) != time.Second || OverloadWait(time.Hour) != maxOverloadWait {
+		t.Fatalf("OverloadWait: %v, %v", OverloadWait(0), OverloadWait(time.Hour))
 	}
 }

@@ -89,6 +89,8 @@ const (
 	benchMaxWarmup    = 10 * time.Minute
 	// benchMaxRounds bounds --rounds.
 	benchMaxRounds = 50
+	// benchMaxRetryAfter bounds --retry-after.
+	benchMaxRetryAfter = 10
 )
 
 var benchPhaseNames = []string{"saturate", "noop", "rate", "receipts", "overload"}
@@ -117,11 +119,13 @@ type benchConfig struct {
 	connWait    time.Duration
 	// cpus pins the load generator to these CPUs (--cpu; empty: unpinned).
 	cpus []int
-	// receipts, receiptLoad, overload and capacity: bench_phases.go.
+	// receipts, receiptLoad, overload, capacity and retryAfter:
+	// bench_phases.go.
 	receipts    int
 	receiptLoad float64
 	overload    float64
 	capacity    float64
+	retryAfter  int
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -699,7 +703,20 @@ type phaseResult struct {
 	P99KeptMs    float64 `json:"p99_kept_connection_ms,omitempty"`
 	AnsweredNew  int64   `json:"answered_new_connection,omitempty"`
 	P99NewMs     float64 `json:"p99_new_connection_ms,omitempty"`
-	FirstError   string  `json:"first_error,omitempty"`
+	// With --retry-after: callers refused 503 overloaded send their check
+	// again after its Retry-After, up to RetryAfterMax times. Answers to
+	// them are counted apart from the two above (AnsweredRetried, their
+	// p99 from the caller's first send); RetriesSent are the sends again
+	// (among Requests, not among Scheduled), GaveUp the callers refused
+	// with no retry left, RetriesWaiting those whose wait outlasted the
+	// schedule.
+	RetryAfterMax   int     `json:"retry_after_max,omitempty"`
+	AnsweredRetried int64   `json:"answered_after_retry,omitempty"`
+	P99RetriedMs    float64 `json:"p99_after_retry_ms,omitempty"`
+	RetriesSent     int64   `json:"retries_sent,omitempty"`
+	GaveUp          int64   `json:"gave_up,omitempty"`
+	RetriesWaiting  int64   `json:"retries_waiting_at_end,omitempty"`
+	FirstError      string  `json:"first_error,omitempty"`
 
 	ok int64 // answered 2xx (and verified)
 	// serverStart and serverEnd: the /metrics readings Server comes from.
@@ -766,6 +783,10 @@ func (r *phaseResult) print(w io.Writer) {
 		fmt.Fprintf(w, "  answered    %d on kept connections (p99 %.2fms), %d on connections dialled for them after a refusal closed the last (p99 %.2fms)\n",
 			r.AnsweredKept, r.P99KeptMs, r.AnsweredNew, r.P99NewMs)
 	}
+	if r.RetryAfterMax > 0 {
+		fmt.Fprintf(w, "  retries     refused callers send again after Retry-After, up to %d times: %d sent again, %d answered so (p99 %.2fms from their first send), %d gave up, %d still waiting at the end\n",
+			r.RetryAfterMax, r.RetriesSent, r.AnsweredRetried, r.P99RetriedMs, r.GaveUp, r.RetriesWaiting)
+	}
 	if len(r.Outcomes) > 0 {
 		keys := make([]string, 0, len(r.Outcomes))
 		for k := range r.Outcomes {
@@ -801,8 +822,16 @@ type worker struct {
 	okOnly   bool // keep the latency of 2xx answers only
 	// latKept and latNew: with okOnly, the answers' latencies apart by
 	// whether their request went on a kept connection or one dialled for
-	// it (after the server closed the last: load shedding below HTTP).
-	latKept, latNew []int64
+	// it (after the server closed the last: load shedding below HTTP);
+	// latRetried those of callers answered on a retry (benchRetries),
+	// from their first send.
+	latKept, latNew, latRetried []int64
+	// retries (nil: none) takes the refused callers that send again;
+	// retriesSent counts this worker's sends of them, gaveUp the callers
+	// it saw refused with no retry left.
+	retries     *benchRetries
+	retriesSent int64
+	gaveUp      int64
 	// noConn: the open loop's slots this worker found due longer than
 	// --conn-wait ago, so no connection was free for them in time.
 	noConn int64
@@ -883,6 +912,10 @@ func (w *worker) fail(kind, detail string) {
 
 var outcomeKey = []byte(`"outcome":"`)
 
+// overloadedCode marks a refusal for capacity (problem code overloaded),
+// which a caller honouring Retry-After sends again (--retry-after).
+var overloadedCode = []byte(`"code":"overloaded"`)
+
 // errBenchToken: the partner's token could not be had.
 var errBenchToken = errors.New("token")
 
@@ -901,7 +934,16 @@ func (w *worker) exchange(ctx context.Context, path string, body []byte) (int, e
 
 // do sends subject i's body to path; latency counts from start.
 func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
+	w.send(ctx, path, i, start, 0)
+}
+
+// send is do for a caller that has sent its check sent times before
+// (benchRetries; 0: a first send).
+func (w *worker) send(ctx context.Context, path string, i int, start time.Time, sent int) {
 	w.requests++
+	if sent > 0 {
+		w.retriesSent++
+	}
 	status, err := w.exchange(ctx, path, w.b.bodies[i])
 	lat := time.Since(start)
 	if err != nil {
@@ -916,7 +958,9 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 	if (ok || !w.okOnly) && w.budget.Add(-1) >= 0 {
 		w.lat = append(w.lat, int64(lat))
 		if ok && w.okOnly {
-			if w.conn.dialled {
+			if sent > 0 {
+				w.latRetried = append(w.latRetried, int64(lat))
+			} else if w.conn.dialled {
 				w.latNew = append(w.latNew, int64(lat))
 			} else {
 				w.latKept = append(w.latKept, int64(lat))
@@ -924,6 +968,10 @@ func (w *worker) do(ctx context.Context, path string, i int, start time.Time) {
 		}
 	}
 	if !ok {
+		if w.retries != nil && status == http.StatusServiceUnavailable && bytes.Contains(w.buf.Bytes(), overloadedCode) &&
+			!w.retries.refused(benchRetry{first: start, i: i, sends: sent + 1}, client.OverloadWait(w.conn.retryAfter)) {
+			w.gaveUp++
+		}
 		key, seen := w.httpErrs[status]
 		if !seen {
 			key = "HTTP " + strconv.Itoa(status)
@@ -1000,7 +1048,7 @@ func (b *bench) warmupPhase(ctx context.Context) *phaseResult {
 	if first := b.cfg.phaseList()[0]; first == "saturate" || first == "noop" {
 		return b.closedLoop(ctx, "warmup", "/v1/checks", true, b.cfg.warmup)
 	}
-	return b.openLoopAt(ctx, "warmup", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, b.cfg.warmup)
+	return b.openLoopAt(ctx, "warmup", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil, b.cfg.warmup)
 }
 
 // closedLoop runs --concurrency workers back to back for d.
@@ -1059,7 +1107,7 @@ func (b *bench) rotate(ctx context.Context, workers []*worker, deadline time.Tim
 // openLoop sends --rate checks per second for --duration, each at its
 // intended time i/rate after the start; latency counts from that time.
 func (b *bench) openLoop(ctx context.Context) *phaseResult {
-	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, b.cfg.duration)
+	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil, b.cfg.duration)
 }
 
 // openLoopAt is the open loop at rate checks/s for d; okOnly keeps the latency
@@ -1073,7 +1121,11 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 // was not given the CPU): it is not sent, counted as "no connection", and
 // never as answered; the others' latency counts from their intended time,
 // so the wait is charged to the server (no coordinated omission).
-func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, d time.Duration) *phaseResult {
+//
+// With retries (the overload phase with --retry-after), a refused caller
+// honouring Retry-After sends its check again (benchRetries); those still
+// waiting when the schedule ends are counted in the result.
+func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, retries *benchRetries, d time.Duration) *phaseResult {
 	const path = "/v1/checks"
 	r := &phaseResult{Name: name, Path: path, Mode: "open loop", Workers: n}
 	workers := b.newWorkers(n, true)
@@ -1103,11 +1155,17 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range workers {
-		w.okOnly = okOnly
+		w.okOnly, w.retries = okOnly, retries
 		wg.Go(func() {
 			t := time.NewTimer(time.Hour)
 			t.Stop()
 			for pctx.Err() == nil {
+				if retries != nil {
+					if rt, ok := retries.due(time.Now()); ok {
+						w.send(pctx, path, rt.i, rt.first, rt.sends)
+						continue
+					}
+				}
 				slot := next.Add(1) - 1
 				if slot >= total {
 					return
@@ -1145,7 +1203,10 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 		r.NoConnection += w.noConn
 		r.MaxLagMs = max(r.MaxLagMs, float64(w.maxLag)/1e6)
 	}
-	r.Unsent = max(total-sent-r.NoConnection, 0)
+	r.Unsent = max(total-(sent-r.RetriesSent)-r.NoConnection, 0)
+	if retries != nil {
+		r.RetryAfterMax, r.RetriesWaiting = retries.max, int64(retries.waiting())
+	}
 	r.SentRPS = float64(sent) / d.Seconds()
 	b.finish(ctx, r, path, cpu0, before)
 	return r
@@ -1155,10 +1216,12 @@ func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
 	r.ElapsedS = elapsed.Seconds()
 	r.ErrorsBy = map[string]int64{}
 	r.Outcomes = map[string]int64{}
-	var lat, kept, fresh []int64
+	var lat, kept, fresh, retried []int64
 	var ok int64
 	for _, w := range workers {
-		kept, fresh = append(kept, w.latKept...), append(fresh, w.latNew...)
+		kept, fresh, retried = append(kept, w.latKept...), append(fresh, w.latNew...), append(retried, w.latRetried...)
+		r.RetriesSent += w.retriesSent
+		r.GaveUp += w.gaveUp
 		r.Requests += w.requests
 		ok += w.ok
 		for k, v := range w.errs {
@@ -1184,11 +1247,12 @@ func (r *phaseResult) merge(workers []*worker, elapsed time.Duration) {
 		r.Throughput = float64(ok) / elapsed.Seconds()
 	}
 	r.Samples = len(lat)
-	if len(kept)+len(fresh) > 0 {
+	if len(kept)+len(fresh)+len(retried) > 0 {
 		slices.Sort(kept)
 		slices.Sort(fresh)
-		r.AnsweredKept, r.AnsweredNew = int64(len(kept)), int64(len(fresh))
-		r.P99KeptMs, r.P99NewMs = quantileMs(kept, 0.99), quantileMs(fresh, 0.99)
+		slices.Sort(retried)
+		r.AnsweredKept, r.AnsweredNew, r.AnsweredRetried = int64(len(kept)), int64(len(fresh)), int64(len(retried))
+		r.P99KeptMs, r.P99NewMs, r.P99RetriedMs = quantileMs(kept, 0.99), quantileMs(fresh, 0.99), quantileMs(retried, 0.99)
 	}
 	if len(lat) == 0 {
 		return

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/credgate/credgate/client"
 )
 
 // benchAnswerTimeout bounds a request's write and answer on a worker's
@@ -69,6 +71,8 @@ type workerConn struct {
 	// dialled: the last exchange dialled its connection (the first, or
 	// again after a failure or the server's Connection: close).
 	dialled bool
+	// retryAfter: the last answer's Retry-After, when it was a 503.
+	retryAfter time.Duration
 }
 
 // errAnswerTooLong: an answer longer than the exchange reads (benchMaxBody
@@ -127,6 +131,10 @@ func (c *workerConn) roundTrip(ctx context.Context, nc net.Conn, br *bufio.Reade
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return 0, false, err
+	}
+	c.retryAfter = 0
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		c.retryAfter = client.RetryAfter(resp.Header)
 	}
 	buf.Reset()
 	_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))

@@ -25,13 +25,17 @@ import (
 //	          (process_resident_memory_bytes from /metrics) before and
 //	          after; its "server" figures say how much of the offered
 //	          load arrived (arrived_x_capacity) and what the server's
-//	          CPU went to.
+//	          CPU went to. A refused caller gives up, or with
+//	          --retry-after N sends its check again after the
+//	          Retry-After it was given, up to N times, as clients
+//	          honouring it do (bench_retry.go).
 
 func (c *benchConfig) registerPhaseFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.receipts, "receipts", 16, "receipt callers of the receipts phase")
 	fs.Float64Var(&c.receiptLoad, "receipt-load", 500, "checks per second sent beside the receipt callers")
 	fs.Float64Var(&c.overload, "overload", 4, "the overload phase offers this many times the capacity")
 	fs.Float64Var(&c.capacity, "capacity", 0, "checks/s the overload phase takes as capacity (0: the saturate phase's throughput)")
+	fs.IntVar(&c.retryAfter, "retry-after", 0, "overload phase: a caller refused 503 overloaded sends its check again after the Retry-After it was given, as clients honouring it do, up to this many times (0: it gives up at once)")
 }
 
 func (c *benchConfig) validatePhaseFlags() error {
@@ -44,6 +48,8 @@ func (c *benchConfig) validatePhaseFlags() error {
 		return errors.New("--overload must be in (0, 100]")
 	case !(c.capacity >= 0) || c.capacity > 1e6:
 		return errors.New("--capacity must be in [0, 1000000]")
+	case c.retryAfter < 0 || c.retryAfter > benchMaxRetryAfter:
+		return fmt.Errorf("--retry-after must be 0..%d", benchMaxRetryAfter)
 	case c.phases["overload"] && c.capacity == 0 && !c.phases["saturate"]:
 		return errors.New("the overload phase needs the saturate phase or --capacity")
 	}
@@ -75,7 +81,7 @@ func (b *bench) receiptsPhase(ctx context.Context) (*phaseResult, *phaseResult) 
 	var bg sync.WaitGroup
 	if b.cfg.receiptLoad > 0 {
 		bg.Go(func() {
-			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, b.cfg.duration)
+			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, nil, b.cfg.duration)
 		})
 		// Let the load's warm-up pass, so that the callers run beside it.
 		time.Sleep(time.Second)
@@ -190,7 +196,11 @@ func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResul
 		return &phaseResult{Name: "overload", Path: "/v1/checks", Skipped: "no capacity: run the saturate phase or set --capacity"}
 	}
 	before := b.sample(ctx)
-	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, b.cfg.duration)
+	var retries *benchRetries
+	if b.cfg.retryAfter > 0 {
+		retries = newBenchRetries(b.cfg.retryAfter)
+	}
+	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, retries, b.cfg.duration)
 	r.Capacity = capacity
 	if r.Server != nil {
 		r.Server.ArrivedX = r.Server.ArrivedRPS / capacity

@@ -580,3 +580,72 @@ func TestWorkerConnTLS(t *testing.T) {
 		t.Error("an exchange with a server whose certificate no root signs succeeded")
 	}
 }
+
+// TestBenchOverloadRetries: with --retry-after, a caller refused 503
+// overloaded sends its check again after the Retry-After it was given,
+// up to the limit, and the phase accounts for every refusal: sent again,
+// still waiting when the schedule ended, or given up. A wrapper refuses
+// every other check as load shedding does (problem code overloaded,
+// Retry-After: 1), so some callers are answered on their retry, a
+// second after their first send, and some are refused again and give up.
+func TestBenchOverloadRetries(t *testing.T) {
+	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
+	var checks atomic.Int64
+	refuse := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/checks" && checks.Add(1)%2 == 0 {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(`{"type":"about:blank","title":"Overloaded","status":503,"code":"overloaded"}`))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	ts := benchServerWrapped(t, nil, refuse, id, secret)
+	run := func(retries string) *phaseResult {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "overload",
+			"--capacity", "20", "--overload", "1", "--duration", "2500ms", "--connections", "4", "--subjects", "20",
+			"--conn-wait", "5s", "--warmup", "0", "--retry-after", retries, "--json"}
+		if err := benchCmd(context.Background(), args, &out, &errOut); err != nil {
+			t.Fatalf("bench: %v\n%s", err, errOut.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		var rep benchReport
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+			t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
+		}
+		if retries != "0" && !strings.Contains(out.String(), "  retries     refused callers send again after Retry-After, up to "+retries+" times") {
+			t.Errorf("no retries line:\n%s", out.String())
+		}
+		return rep.Phases[0]
+	}
+
+	r := run("1")
+	refused := r.ErrorsBy["HTTP 503"]
+	if r.RetryAfterMax != 1 || refused == 0 || r.RetriesSent == 0 || r.AnsweredRetried == 0 || r.GaveUp == 0 {
+		t.Fatalf("overload with --retry-after 1: %d refused, %d sent again, %d answered so, %d gave up (%+v)",
+			refused, r.RetriesSent, r.AnsweredRetried, r.GaveUp, r)
+	}
+	if refused != r.RetriesSent+r.RetriesWaiting+r.GaveUp {
+		t.Errorf("%d refusals, but %d sent again + %d waiting at the end + %d gave up", refused, r.RetriesSent, r.RetriesWaiting, r.GaveUp)
+	}
+	// A first send that is answered is not a retry's: the schedule's
+	// slots are the first sends.
+	if first := r.Requests - r.RetriesSent; first+r.NoConnection+r.Unsent != r.Scheduled {
+		t.Errorf("%d first sends, %d without a connection, %d unsent, of %d scheduled", first, r.NoConnection, r.Unsent, r.Scheduled)
+	}
+	if r.P99RetriedMs < 1000 || r.AnsweredKept+r.AnsweredNew+r.AnsweredRetried != int64(r.Samples) {
+		t.Errorf("answered after a retry: %d, p99 %g ms from the first send (want ≥ 1000: Retry-After 1); %d kept + %d new + %d retried of %d samples",
+			r.AnsweredRetried, r.P99RetriedMs, r.AnsweredKept, r.AnsweredNew, r.AnsweredRetried, r.Samples)
+	}
+
+	// Without --retry-after a refused caller gives up at once, uncounted.
+	r = run("0")
+	if r.ErrorsBy["HTTP 503"] == 0 || r.RetriesSent != 0 || r.AnsweredRetried != 0 || r.GaveUp != 0 || r.RetryAfterMax != 0 {
+		t.Errorf("overload without retries: %+v", r)
+	}
+}
