@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"net/url"
@@ -108,8 +109,8 @@ func WithMaxResponse(n int64) Option {
 
 // WithOverloadRetries sends a request refused 503 overloaded again, up to
 // n times, each after the Retry-After the server gave (1 s when it gave
-// none, at most maxOverloadWait: OverloadWait), unless ctx ends first
-// (then ctx's error). A refusal for capacity is made before
+// none, at most maxOverloadWait) and up to a half of it more at random
+// (OverloadWait), unless ctx ends first (then ctx's error). A refusal for capacity is made before
 // any work, nothing charged or recorded (openapi.yaml, code overloaded),
 // so sending a check again cannot answer it twice. Waiting the
 // Retry-After out here also spares the server: a replica shedding load
@@ -311,14 +312,20 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, con
 
 // OverloadWait is how long a caller honouring Retry-After waits before
 // sending again a request refused 503 overloaded with Retry-After d (0:
-// none given): d, 1 s when none was given, at most a minute. The client's
-// WithOverloadRetries waits so, and credgate bench's overload phase with
-// --retry-after.
+// none given): d (1 s when none was given, at most a minute) and up to a
+// half of it more, at random. The client's WithOverloadRetries waits so,
+// and credgate bench's overload phase with --retry-after.
+//
+// The jitter matters: a server refuses in bursts, and pauses accepting
+// connections for its Retry-After (server.shed_accept_pause); callers that
+// all waited exactly that long would come back together as the pause
+// ends, be refused together and start the next one.
 func OverloadWait(d time.Duration) time.Duration {
 	if d <= 0 {
-		return time.Second
+		d = time.Second
 	}
-	return min(d, maxOverloadWait)
+	d = min(d, maxOverloadWait)
+	return d + rand.N(d/2+1)
 }
 
 // sleepCtx waits d, or returns ctx's error if it ends first.

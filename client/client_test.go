@@ -221,7 +221,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 }
 
 // TestOverloadRetries: with WithOverloadRetries(n), a check refused 503
-// overloaded is sent again after each Retry-After (1 s, then 2 s here),
+// overloaded is sent again after each Retry-After (1 s, then 2 s here,
+// each with up to a half more at random),
 // at most n times; past them the refusal is returned with its
 // RetryAfter. Without the option, and for a 503 of another code, the
 // refusal comes back at once. A wait ends with the context.
@@ -245,8 +246,8 @@ func TestOverloadRetries(t *testing.T) {
 	if _, err := c.Check(ctx, req); err != nil {
 		t.Fatalf("two refusals, two retries: %v", err)
 	}
-	if n := f.checks.Load(); n != 3 || len(*waits) != 2 || (*waits)[0] != time.Second || (*waits)[1] != 2*time.Second {
-		t.Fatalf("%d checks sent, waits %v; want 3 and [1s 2s]", n, *waits)
+	if n := f.checks.Load(); n != 3 || len(*waits) != 2 || !within((*waits)[0], time.Second) || !within((*waits)[1], 2*time.Second) {
+		t.Fatalf("%d checks sent, waits %v; want 3 and [1s 2s], each with up to half more", n, *waits)
 	}
 
 	f, ts = newFake(t)
@@ -278,7 +279,19 @@ func TestOverloadRetries(t *testing.T) {
 	if err := sleepCtx(cancelled, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a wait in a cancelled context: %v", err)
 	}
-	if OverloadWait(0) != time.Second || OverloadWait(time.Hour) != maxOverloadWait {
-		t.Fatalf("OverloadWait: %v, %v", OverloadWait(0), OverloadWait(time.Hour))
+	if w0, wh := OverloadWait(0), OverloadWait(time.Hour); !within(w0, time.Second) || !within(wh, maxOverloadWait) {
+		t.Fatalf("OverloadWait: %v, %v; want 1s and a minute, each with up to half more", w0, wh)
+	}
+	// The waits of callers refused together spread over the half: ten
+	// in a row all the same would mean no jitter (odds about 1e-80).
+	seen := map[time.Duration]bool{}
+	for range 10 {
+		seen[OverloadWait(time.Second)] = true
+	}
+	if len(seen) < 2 {
+		t.Errorf("ten waits after Retry-After 1s all %v: no jitter", seen)
 	}
 }
+
+// within reports whether w is d plus up to a half of d (OverloadWait).
+func within(w, d time.Duration) bool { return w >= d && w <= d+d/2 }
