@@ -110,9 +110,10 @@ func WithMaxResponse(n int64) Option {
 // WithOverloadRetries sends a request refused 503 overloaded again, up to
 // n times, each after the Retry-After the server gave (1 s when it gave
 // none, at most maxOverloadWait) and up to a half of it more at random
-// (OverloadWait), unless ctx ends first (then ctx's error). A refusal for capacity is made before
-// any work, nothing charged or recorded (openapi.yaml, code overloaded),
-// so sending a check again cannot answer it twice. Waiting the
+// (OverloadWait), unless ctx ends first (then ctx's error). A refusal for
+// capacity is made before any work, nothing charged or recorded
+// (openapi.yaml, code overloaded), so sending a check again cannot answer
+// it twice. Waiting the
 // Retry-After out here also spares the server: a replica shedding load
 // pauses new connections for about that long, and a caller retrying at
 // once would wait in its accept queue instead. 0 (the default): the
