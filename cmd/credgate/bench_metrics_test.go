@@ -433,16 +433,8 @@ func TestBenchMetricsURL(t *testing.T) {
 		args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret, "--metrics-url", metricsURL,
 			"--phases", "saturate,overload", "--concurrency", "2", "--duration", "200ms", "--warmup", "0",
 			"--subjects", "5", "--connections", "8", "--json"}
-		var out, errOut bytes.Buffer
-		if err := benchCmd(ctx, args, &out, &errOut); err != nil {
-			t.Fatalf("bench: %v\n%s\n%s", err, out.String(), errOut.String())
-		}
-		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		var rep benchReport
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-			t.Fatalf("last line is not the JSON report: %v", err)
-		}
-		return out.String(), rep
+		text, rep := runBench(ctx, t, args...)
+		return text, *rep
 	}
 
 	text, rep := run(fake.URL + "/metrics")

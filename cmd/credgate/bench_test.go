@@ -79,6 +79,23 @@ func benchServerWrapped(t *testing.T, connState func(net.Conn, http.ConnState), 
 	return ts
 }
 
+// runBench runs credgate bench with args (which end in --json) and
+// returns its output and the JSON report on its last line.
+func runBench(ctx context.Context, t *testing.T, args ...string) (string, *benchReport) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := benchCmd(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	text := out.String()
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not the JSON report: %v\n%s", err, text)
+	}
+	return text, &rep
+}
+
 func TestBenchCommand(t *testing.T) {
 	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
 	ts := benchServer(t, id, secret, gateway.WithNoopEndpoint())
@@ -90,12 +107,8 @@ func TestBenchCommand(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out, errOut bytes.Buffer
 	start := time.Now()
-	if err := benchCmd(ctx, args, &out, &errOut); err != nil {
-		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-	}
-	text := out.String()
+	text, rep := runBench(ctx, t, args...)
 	t.Logf("bench took %s:\n%s", time.Since(start).Round(time.Millisecond), text)
 
 	for _, want := range []string{"GOMAXPROCS", "NumCPU", "server      " + ts.URL,
@@ -125,11 +138,6 @@ func TestBenchCommand(t *testing.T) {
 
 	// The JSON line agrees: every phase ran, without errors, and checks of
 	// listed and unlisted subjects both came back.
-	lines := strings.Split(strings.TrimSpace(text), "\n")
-	var rep benchReport
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-		t.Fatalf("last line is not the JSON report: %v", err)
-	}
 	if len(rep.Phases) != 6 || rep.RatioPct == nil {
 		t.Fatalf("JSON report: %d phases, ratio %v", len(rep.Phases), rep.RatioPct)
 	}
@@ -162,7 +170,7 @@ func TestBenchCommand(t *testing.T) {
 
 	// A second run against the same store reuses the subjects listed by the
 	// first instead of listing them again.
-	out.Reset()
+	var out, errOut bytes.Buffer
 	args = append(args[:len(args)-1], "--phases", "rate", "--duration", "200ms")
 	if err := benchCmd(ctx, args, &out, &errOut); err != nil {
 		t.Fatalf("second bench: %v\n%s", err, errOut.String())
@@ -180,16 +188,7 @@ func TestBenchRounds(t *testing.T) {
 	ts := benchServer(t, id, secret, gateway.WithNoopEndpoint())
 	base := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
 		"--duration", "200ms", "--concurrency", "2", "--subjects", "5", "--warmup", "0"}
-	var out, errOut bytes.Buffer
-	if err := benchCmd(t.Context(), append(base, "--phases", "saturate,noop", "--rounds", "3", "--json"), &out, &errOut); err != nil {
-		t.Fatalf("bench: %v\n%s", err, errOut.String())
-	}
-	text := out.String()
-	lines := strings.Split(strings.TrimSpace(text), "\n")
-	var rep benchReport
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-		t.Fatalf("last line is not the JSON report: %v\n%s", err, text)
-	}
+	text, rep := runBench(t.Context(), t, append(base, "--phases", "saturate,noop", "--rounds", "3", "--json")...)
 	if len(rep.Phases) != 6 || len(rep.RoundRatiosPct) != 3 || rep.RatioPct == nil {
 		t.Fatalf("%d phases, round ratios %v, ratio %v; want 6, 3 and one\n%s", len(rep.Phases), rep.RoundRatiosPct, rep.RatioPct, text)
 	}
@@ -295,17 +294,8 @@ func TestBenchOpenLoopConnectionsBounded(t *testing.T) {
 			open--
 		}
 	}, id, secret)
-	var out, errOut bytes.Buffer
-	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "rate",
-		"--duration", "500ms", "--concurrency", "1", "--connections", "3", "--rate", "400", "--subjects", "20", "--warmup", "200ms", "--json"}
-	if err := benchCmd(context.Background(), args, &out, &errOut); err != nil {
-		t.Fatalf("bench: %v\n%s", err, errOut.String())
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	var rep benchReport
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-		t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
-	}
+	_, rep := runBench(context.Background(), t, "--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "rate",
+		"--duration", "500ms", "--concurrency", "1", "--connections", "3", "--rate", "400", "--subjects", "20", "--warmup", "200ms", "--json")
 	r := rep.Phases[0]
 	if r.Workers != 3 || r.Requests == 0 || r.Requests+r.NoConnection+r.Unsent != r.Scheduled || r.Throughput*r.ElapsedS > float64(r.Requests)+0.5 {
 		t.Errorf("rate phase: %d workers, %d scheduled, %d sent, %d without a connection, %d unsent, %.1f/s answered",
@@ -363,19 +353,11 @@ func TestBenchWarmupCountedApart(t *testing.T) {
 			args := append([]string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
 				"--subjects", "20", "--conn-wait", "5s", "--json"}, tc.args...)
 			before := checks.Load()
-			var out, errOut bytes.Buffer
-			if err := benchCmd(ctx, args, &out, &errOut); err != nil {
-				t.Fatalf("bench: %v\n%s\n%s", err, out.String(), errOut.String())
-			}
+			text, rep := runBench(ctx, t, args...)
 			served := checks.Load() - before
-			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			var rep benchReport
-			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-				t.Fatalf("last line is not the JSON report: %v", err)
-			}
 			wu := rep.Warmup
 			if wu == nil || len(rep.Phases) != 1 {
-				t.Fatalf("warm-up %v, %d phases; want both\n%s", wu, len(rep.Phases), out.String())
+				t.Fatalf("warm-up %v, %d phases; want both\n%s", wu, len(rep.Phases), text)
 			}
 			p := rep.Phases[0]
 			if wu.Requests == 0 || wu.Errors != 0 || p.Errors != 0 || wu.Outcomes["clear"] == 0 {
@@ -390,14 +372,14 @@ func TestBenchWarmupCountedApart(t *testing.T) {
 			// counted yet when /metrics is read (the histogram is
 			// observed after the answer is written).
 			if a := p.Server; a == nil || a.Arrived > p.Requests || a.Arrived < p.Requests-int64(p.Workers) || a.Answered != a.Arrived {
-				t.Errorf("server %+v; the phase sent %d checks on %d connections\n%s\n%s", a, p.Requests, p.Workers, out.String(), errOut.String())
+				t.Errorf("server %+v; the phase sent %d checks on %d connections\n%s", a, p.Requests, p.Workers, text)
 			}
 			if tc.name == "rate" && (p.Scheduled != 20 || p.Requests != 20 || wu.Scheduled != 10 || wu.Requests != 10) {
 				t.Errorf("rate: phase %d scheduled %d sent, want 20; warm-up %d scheduled %d sent, want 10",
 					p.Scheduled, p.Requests, wu.Scheduled, wu.Requests)
 			}
-			if !strings.Contains(out.String(), "phase warmup:") {
-				t.Errorf("output lacks the warm-up:\n%s", out.String())
+			if !strings.Contains(text, "phase warmup:") {
+				t.Errorf("output lacks the warm-up:\n%s", text)
 			}
 		})
 	}
@@ -606,20 +588,11 @@ func TestBenchOverloadRetries(t *testing.T) {
 	ts := benchServerWrapped(t, nil, refuse, id, secret)
 	run := func(retries string) *phaseResult {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "overload",
+		text, rep := runBench(context.Background(), t, "--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "overload",
 			"--capacity", "20", "--overload", "1", "--duration", "2500ms", "--connections", "4", "--subjects", "20",
-			"--conn-wait", "5s", "--warmup", "0", "--retry-after", retries, "--json"}
-		if err := benchCmd(context.Background(), args, &out, &errOut); err != nil {
-			t.Fatalf("bench: %v\n%s", err, errOut.String())
-		}
-		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		var rep benchReport
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-			t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
-		}
-		if retries != "0" && !strings.Contains(out.String(), "  retries     refused callers send again after Retry-After, up to "+retries+" times") {
-			t.Errorf("no retries line:\n%s", out.String())
+			"--conn-wait", "5s", "--warmup", "0", "--retry-after", retries, "--json")
+		if retries != "0" && !strings.Contains(text, "  retries     refused callers send again after Retry-After, up to "+retries+" times") {
+			t.Errorf("no retries line:\n%s", text)
 		}
 		return rep.Phases[0]
 	}
