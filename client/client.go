@@ -113,12 +113,11 @@ func WithMaxResponse(n int64) Option {
 // (OverloadWait), unless ctx ends first (then ctx's error). A refusal for
 // capacity is made before any work, nothing charged or recorded
 // (openapi.yaml, code overloaded), so sending a check again cannot answer
-// it twice. Waiting the
-// Retry-After out here also spares the server: a replica shedding load
-// pauses new connections for about that long, and a caller retrying at
-// once would wait in its accept queue instead. 0 (the default): the
-// refusal is returned at once as an *Error with its RetryAfter. Streams
-// (screening uploads) are not retried.
+// it twice. Waiting the Retry-After out here also spares the server: a
+// replica shedding load pauses new connections for about that long, and
+// a caller retrying at once would wait in its accept queue instead. 0
+// (the default): the refusal is returned at once as an *Error with its
+// RetryAfter. Streams (screening uploads) are not retried.
 func WithOverloadRetries(n int) Option {
 	return func(c *Client) { c.overloadRetries = max(n, 0) }
 }

@@ -29,7 +29,8 @@ type benchRetry struct {
 	sends int       // sent so far
 }
 
-func newBenchRetries(max int) *benchRetries { return &benchRetries{max: max} }
+// newBenchRetries lets each refused caller send again up to n times.
+func newBenchRetries(n int) *benchRetries { return &benchRetries{max: n} }
 
 // refused takes the caller refused on its sends-th send with Retry-After
 // wait: it is queued to send again after wait, or, with no retry left,

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"syscall"
@@ -339,16 +338,7 @@ func TestSpoolOutage(t *testing.T) {
 // fetchVerifierKeys reads the log's verifier keys.
 func fetchVerifierKeys(t *testing.T, base string) []string {
 	t.Helper()
-	res, err := http.Get(base + "/v1/evidence/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := audit.ParseKeys(b)
+	keys, err := audit.ParseKeys(getBody(t, base+"/v1/evidence/keys"))
 	if err != nil {
 		t.Fatal(err)
 	}
