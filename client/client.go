@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"mime"
 	"net/http"
@@ -495,12 +496,50 @@ func decodeError(res *http.Response, raw []byte) error {
 	return e
 }
 
-// RetryAfter is the Retry-After of an answer's header h when given in
-// seconds, the form credgate sends; 0 when absent or in another form.
+// RetryAfter is the wait an answer's header h asks for in Retry-After
+// (RFC 9110 §10.2.3): delay-seconds, the form credgate sends, or an
+// HTTP-date, counted from the answer's Date (the server's clock, so that
+// skew between the clocks does not count) or, without one, from now. 0 when
+// absent, malformed or already past. The header comes from whatever
+// answered, a proxy included, so nothing but those two forms is read: "1x"
+// or "-1" is no wait at all, not 1 s; a number of seconds too large for a
+// Duration reads as the largest (OverloadWait bounds every wait anyway).
 func RetryAfter(h http.Header) time.Duration {
-	var secs int
-	if _, err := fmt.Sscanf(h.Get("Retry-After"), "%d", &secs); err == nil && secs >= 0 {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, ok := delaySeconds(v); ok {
+		if secs > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
 		return time.Duration(secs) * time.Second
 	}
-	return 0
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	now := time.Now()
+	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+		now = d
+	}
+	return max(at.Sub(now), 0)
+}
+
+// delaySeconds reads RFC 9110's delay-seconds (1*DIGIT), saturating at
+// math.MaxInt64 rather than failing on a long run of digits.
+func delaySeconds(v string) (int64, bool) {
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n > (math.MaxInt64-int64(c-'0'))/10 {
+			n = math.MaxInt64
+			continue
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
