@@ -53,9 +53,10 @@ type Server struct {
 	proxies    []string      // trusted reverse proxies (WithTrustedProxies)
 	tracing    tracing       // spans of requests (tracing.go)
 	shedding   *shedder      // the bounded queue in front of checks (shed.go)
-	// shedPause and shedPauseAfter: WithShedAcceptPause.
-	shedPause      time.Duration
-	shedPauseAfter int
+	// shed is load shedding's settings (WithCheckCapacity,
+	// WithShedAcceptPause), from which New builds shedding once every
+	// option has been applied, in whatever order they came.
+	shed shedConfig
 
 	// lifecycle serves objections, repairs, exits and violation records;
 	// nil unless WithLifecycle (lifecycle.go).
@@ -112,7 +113,8 @@ func WithTrustedProxies(cidrs ...string) Option { return func(s *Server) { s.pro
 
 // New builds the server.
 func New(checker *service.Checker, entries *service.Entries, partners *service.Partners, tokens *access.Tokens, opts ...Option) *Server {
-	s := &Server{logger: slog.Default(), checker: checker, entries: entries, partners: partners, tokens: tokens, ready: map[string]Pinger{}}
+	s := &Server{logger: slog.Default(), checker: checker, entries: entries, partners: partners, tokens: tokens, ready: map[string]Pinger{},
+		shed: shedConfig{inFlight: DefaultChecksInFlight, queue: DefaultCheckQueue}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -132,10 +134,7 @@ func New(checker *service.Checker, entries *service.Entries, partners *service.P
 	if s.limits == nil {
 		s.limits, _ = NewRateLimiter(DefaultRateLimit) // the constant parses
 	}
-	if s.shedding == nil {
-		s.shedding = newShedder(DefaultChecksInFlight, DefaultCheckQueue)
-	}
-	s.shedding.pause, s.shedding.pauseAfter = s.shedPause, s.shedPauseAfter
+	s.shedding = newShedder(s.shed)
 	s.registry.MustRegister(s.shedding.collectors()...)
 	s.registry.MustRegister(s.limits.Collectors()...)
 	return s

@@ -96,18 +96,28 @@ type shedder struct {
 	spanCount  int
 }
 
+// shedConfig is what the options set of load shedding: checks in flight
+// and waiting (WithCheckCapacity), the accept pause and the refusals that
+// start one (WithShedAcceptPause; a zero pause is none).
+type shedConfig struct {
+	inFlight, queue int
+	pause           time.Duration
+	pauseAfter      int
+}
+
 // The paths load shedding answers; others get their body encoded per
 // refusal.
 var shedPaths = [...]string{"/v1/checks", "/v1/checks:batch"}
 
-func newShedder(inFlight, queue int) *shedder {
-	if inFlight < 1 {
-		inFlight = DefaultChecksInFlight
+func newShedder(cfg shedConfig) *shedder {
+	if cfg.inFlight < 1 {
+		cfg.inFlight = DefaultChecksInFlight
 	}
-	if queue < 0 {
-		queue = DefaultCheckQueue
+	if cfg.queue < 0 {
+		cfg.queue = DefaultCheckQueue
 	}
-	sh := &shedder{slots: make(chan struct{}, inFlight), queue: int64(queue),
+	sh := &shedder{slots: make(chan struct{}, cfg.inFlight), queue: int64(cfg.queue),
+		pause: cfg.pause, pauseAfter: cfg.pauseAfter,
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "credgate_checks_shed_total",
 			Help: "Checks refused with 503 overloaded because every slot was busy and the queue full.",
@@ -133,7 +143,7 @@ func newShedder(inFlight, queue int) *shedder {
 		Help: "Pauses of server.shed_accept_pause started by refusals for capacity, in which new connections waited unaccepted.",
 	})
 	sh.detail = fmt.Sprintf("%v: %d checks in progress and %d waiting; retry after Retry-After seconds",
-		ErrOverloaded, inFlight, queue)
+		ErrOverloaded, cfg.inFlight, cfg.queue)
 	sh.bodies = make(map[string][]byte, len(shedPaths))
 	for _, path := range shedPaths {
 		sh.bodies[path] = sh.bodyPrefix(path)
@@ -250,7 +260,7 @@ func (sh *shedder) acceptPause(now time.Time) time.Duration {
 // retries at once waits out in the accept queue what it was asked to)
 // and then gets its turn.
 func WithShedAcceptPause(d time.Duration, after int) Option {
-	return func(s *Server) { s.shedPause, s.shedPauseAfter = max(d, 0), max(after, 1) }
+	return func(s *Server) { s.shed.pause, s.shed.pauseAfter = max(d, 0), max(after, 1) }
 }
 
 // AcceptPause is how long a ConnLimit should still hold off accepting
@@ -263,7 +273,7 @@ func (s *Server) AcceptPause() time.Duration { return s.shedding.acceptPause(tim
 // answered 503 overloaded with Retry-After (defaults DefaultChecksInFlight
 // and DefaultCheckQueue).
 func WithCheckCapacity(inFlight, queue int) Option {
-	return func(s *Server) { s.shedding = newShedder(inFlight, queue) }
+	return func(s *Server) { s.shed.inFlight, s.shed.queue = inFlight, queue }
 }
 
 // admit is the middleware: it holds a slot for the rest of the chain.

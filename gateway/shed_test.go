@@ -632,6 +632,18 @@ func TestAcceptPauseRunsFromARefusal(t *testing.T) {
 			t.Errorf("pausing after three: refusal at %v: pause %v, want %v", step.at, got, step.want)
 		}
 	}
+	// The options apply whatever their order: a capacity set after the
+	// pause keeps the pause.
+	for _, opts := range [][]gateway.Option{
+		{gateway.WithShedAcceptPause(time.Second, 1), gateway.WithCheckCapacity(4, 4)},
+		{gateway.WithCheckCapacity(4, 4), gateway.WithShedAcceptPause(time.Second, 1)},
+	} {
+		s := gateway.New(nil, nil, nil, nil, opts...)
+		gateway.RefusedAt(s, t0)
+		if got := gateway.AcceptPauseAt(s, t0); got != time.Second {
+			t.Errorf("capacity and pause in either order: pause %v, want 1s", got)
+		}
+	}
 	off := gateway.New(nil, nil, nil, nil)
 	gateway.RefusedAt(off, t0)
 	if got := gateway.AcceptPauseAt(off, t0); got != 0 {
