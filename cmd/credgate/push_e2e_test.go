@@ -55,13 +55,23 @@ func (r *receiver) up() {
 	go func() { _ = srv.Serve(ln) }()
 }
 
+// down stops the receiver as a receiver that goes down between requests
+// does: no new connection is accepted, and a request it has already
+// counted gets its answer first. Close would cut that answer off when the
+// test takes the receiver down right after seeing the event (waitFor sees
+// it before the 204 is flushed); credgate, never told of the delivery,
+// then rightly sends it again, and the event counts twice.
 func (r *receiver) down() {
 	r.mu.Lock()
 	srv := r.srv
 	r.srv = nil
 	r.mu.Unlock()
 	if srv != nil {
-		_ = srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			_ = srv.Close()
+		}
 	}
 }
 
