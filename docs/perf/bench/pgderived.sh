@@ -22,6 +22,9 @@
 #                    on time; no check_index, no check_lists
 #   merged-nosubject merged without the subject index
 #   merged-nopartner merged without the partner index
+#   hashed           current with check_index_subject keyed by a 64-bit hash
+#                    of the subject and the time (an expression index: the
+#                    key is a third of the size; a reader rechecks the text)
 #
 # Variants are databases of their own, so each round appends to what the
 # earlier rounds left: the indexes grow as a live log's do.
@@ -45,7 +48,7 @@ SP=$!
 for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:$PORT/healthz && break; sleep 0.1; done
 kill $SP; wait $SP 2>/dev/null || true
 
-variants=(current noderiv merged merged-nosubject merged-nopartner)
+variants=(${VARIANTS:-current noderiv merged merged-nosubject merged-nopartner hashed})
 DBS=""
 for v in "${variants[@]}"; do
   d=pgderived_${v//-/_}_$$
@@ -67,6 +70,8 @@ EOF
   case $v in
   merged-nosubject) "${PSQL[@]}" -d $d -c "DROP INDEX evidence_subject" ;;
   merged-nopartner) "${PSQL[@]}" -d $d -c "DROP INDEX evidence_partner" ;;
+  hashed) "${PSQL[@]}" -d $d -c "DROP INDEX check_index_subject" \
+      -c "CREATE INDEX check_index_subject ON check_index (hashtextextended(subject, 0), checked_at)" ;;
   esac
 done
 
@@ -106,6 +111,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for v in "${variants[@]}"; do
     d=pgderived_${v//-/_}_$$
     script=$W/${v%%-*}.sql
+    [ "$v" = hashed ] && script=$W/current.sql
     a=$(ticks)
     lat=$(pgbench -h 127.0.0.1 -U postgres -n -c 1 -t "$N" -f "$script" "$d" 2>&1 | awk '/latency average/ {print $4}')
     b=$(ticks)
