@@ -25,6 +25,10 @@
 #   hashed           current with check_index_subject keyed by a 64-bit hash
 #                    of the subject and the time (an expression index: the
 #                    key is a third of the size; a reader rechecks the text)
+#   current-notrig   current without evidence's two AFTER INSERT triggers
+#                    (the statement trigger with its transition table, and
+#                    the follow-up row trigger's WHEN)
+#   noderiv-notrig   noderiv without them
 #
 # Variants are databases of their own, so each round appends to what the
 # earlier rounds left: the indexes grow as a live log's do.
@@ -70,6 +74,7 @@ EOF
   case $v in
   merged-nosubject) "${PSQL[@]}" -d $d -c "DROP INDEX evidence_subject" ;;
   merged-nopartner) "${PSQL[@]}" -d $d -c "DROP INDEX evidence_partner" ;;
+  *-notrig) "${PSQL[@]}" -d $d -c "DROP TRIGGER evidence_checks_derived ON evidence" -c "DROP TRIGGER evidence_follow_up ON evidence" ;;
   hashed) "${PSQL[@]}" -d $d -c "DROP INDEX check_index_subject" \
       -c "CREATE INDEX check_index_subject ON check_index (hashtextextended(subject, 0), checked_at)" ;;
   esac
