@@ -24,12 +24,12 @@ printf '%s\n' "$RND" '\startpipeline' 'BEGIN;' "$LOCK;" "$GUARD;" "$EV;" "$CI;" 
 printf '%s\n' "$RND" '\startpipeline' 'BEGIN;' "$LOCK;" "$GUARD;" "WITH ev AS ($EV), ci AS ($CI), nd AS ($ND) $HD;" 'COMMIT;' '\endpipeline' > $W/merged.sql
 psql -h 127.0.0.1 -U postgres -d "$DB" -qc 'CREATE TABLE IF NOT EXISTS pgcommit_probe (id bigserial PRIMARY KEY, v text)'
 printf '%s\n' "INSERT INTO pgcommit_probe (v) VALUES ('x');" > $W/one_row.sql
-ticks() { for f in /proc/[0-9]*/stat; do s=$(cat $f 2>/dev/null) || continue; case "$s" in *"(postgres)"*) echo "$s" | awk '{ $0=substr($0, index($0,")")+2); print $12+$13+$14+$15 }';; esac; done | awk '{t+=$1} END {print t}'; }
+. "$(dirname "$0")/pgticks.sh"
 for round in 1 2; do
   for s in store merged one_row; do
-    a=$(ticks)
+    a=$(pg_ticks)
     lat=$(pgbench -h 127.0.0.1 -U postgres -n -M prepared -c 1 -t $N -f $W/$s.sql "$DB" 2>&1 | awk '/latency average/ {print $4}')
-    b=$(ticks)
+    b=$(pg_ticks)
     echo "round $round $s: latency ${lat} ms, postgres $(( (b - a) * 10000 / N )) us of CPU per commit"
   done
 done

@@ -110,16 +110,16 @@ EV="INSERT INTO evidence (idx, id, kind, partner, at, body, salt, hash) SELECT i
   echo "COMMIT;"
 } > "$W/merged.sql"
 
-ticks() { for f in /proc/[0-9]*/stat; do s=$(cat $f 2>/dev/null) || continue; case "$s" in *"(postgres)"*) echo "$s" | awk '{ $0=substr($0, index($0,")")+2); print $12+$13+$14+$15 }';; esac; done | awk '{t+=$1} END {print t}'; }
+. "$(dirname "$0")/pgticks.sh"
 echo "# $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg); $N transactions of 100 records per variant and round"
 for r in $(seq 1 "$ROUNDS"); do
   for v in "${variants[@]}"; do
     d=pgderived_${v//-/_}_$$
     script=$W/${v%%-*}.sql
     [ "$v" = hashed ] && script=$W/current.sql
-    a=$(ticks)
+    a=$(pg_ticks)
     lat=$(pgbench -h 127.0.0.1 -U postgres -n -c 1 -t "$N" -f "$script" "$d" 2>&1 | awk '/latency average/ {print $4}')
-    b=$(ticks)
+    b=$(pg_ticks)
     printf 'round %d %-17s %6.2f ms a transaction, %3d us of PostgreSQL CPU a record\n' "$r" "$v" "$lat" $(( (b - a) * 10000 / N / 100 ))
   done
 done
