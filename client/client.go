@@ -30,6 +30,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -527,19 +528,15 @@ func RetryAfter(h http.Header) time.Duration {
 }
 
 // delaySeconds reads RFC 9110's delay-seconds (1*DIGIT), saturating at
-// math.MaxInt64 rather than failing on a long run of digits.
+// math.MaxInt64 rather than failing on a long run of digits. (ParseInt
+// alone would also take a sign.)
 func delaySeconds(v string) (int64, bool) {
-	var n int64
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if n > (math.MaxInt64-int64(c-'0'))/10 {
-			n = math.MaxInt64
-			continue
-		}
-		n = n*10 + int64(c-'0')
+	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil { // digits only: the one error left is ErrRange
+		return math.MaxInt64, true
 	}
 	return n, true
 }
