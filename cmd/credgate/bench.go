@@ -1273,7 +1273,9 @@ func quantileMs(sorted []int64, q float64) float64 {
 	return float64(sorted[min(max(k, 0), len(sorted)-1)]) / 1e6
 }
 
-// benchReport is the --json output.
+// benchReport is the --json output, documented field by field in
+// docs/perf/bench/report.schema.json (bench_schema_test.go keeps the two
+// alike).
 type benchReport struct {
 	GoVersion   string  `json:"go_version"`
 	OS          string  `json:"os"`

@@ -80,7 +80,8 @@ func benchServerWrapped(t *testing.T, connState func(net.Conn, http.ConnState), 
 }
 
 // runBench runs credgate bench with args (which end in --json) and
-// returns its output and the JSON report on its last line.
+// returns its output and the JSON report on its last line, which it
+// checks against the report's schema.
 func runBench(ctx context.Context, t *testing.T, args ...string) (string, *benchReport) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -93,6 +94,7 @@ func runBench(ctx context.Context, t *testing.T, args ...string) (string, *bench
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
 		t.Fatalf("last line is not the JSON report: %v\n%s", err, text)
 	}
+	checkBenchReportSchema(t, []byte(lines[len(lines)-1]))
 	return text, &rep
 }
 
