@@ -61,6 +61,7 @@ func TestImportCommandStreamsAllOrNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports 30,001 entries")
 	}
+	longTest(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	const n = 30_001

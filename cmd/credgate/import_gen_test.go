@@ -173,6 +173,7 @@ func TestImportPostgresAllOrNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports 120,000 entries")
 	}
+	longTest(t)
 	url := testenv.FreshDatabase(t, "credgate_import_aon")
 	dir := t.TempDir()
 	const n = 120_000

@@ -25,6 +25,7 @@ func TestScreeningResumesAfterSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills servers")
 	}
+	longTest(t)
 	bin := buildBinary(t)
 	t.Run("sqlite", func(t *testing.T) { screenKillRun(t, bin, nil) })
 	t.Run("postgres", func(t *testing.T) {

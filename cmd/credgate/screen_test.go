@@ -167,6 +167,7 @@ func TestScreeningAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("screens 100,000 subjects twice")
 	}
+	longTest(t)
 	screenAtScale(t, screenSubjects(t, 100_000), "--postgres-url", testenv.FreshDatabase(t, "credgate_screen"))
 }
 
@@ -180,6 +181,7 @@ func TestScreeningAtScaleSQLite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("screens 25,000 subjects twice")
 	}
+	longTest(t)
 	screenAtScale(t, screenSubjects(t, 25_000))
 }
 

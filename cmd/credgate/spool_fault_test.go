@@ -135,6 +135,7 @@ func TestSpoolOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts its own PostgreSQL and kills servers")
 	}
+	longTest(t)
 	bin := buildBinary(t)
 	pg := testenv.StartPostgres(t)
 	dataDir := t.TempDir()

@@ -99,6 +99,7 @@ func TestWatchlistMillion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("uploads a million subjects")
 	}
+	longTest(t)
 	n := 1_000_000
 	if v := os.Getenv("CREDGATE_WATCHLIST_N"); v != "" {
 		n, _ = strconv.Atoi(v)
