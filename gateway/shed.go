@@ -574,11 +574,44 @@ func (l *ConnLimit) Close() error {
 }
 
 // Open is how many connections are open; Refused how many were closed at
-// once for the limit since the start; Paused how many pauses Accept
-// waited out for its gate.
+// once for the limit since the start; Paused how many times Accept waited
+// for its gate (a pause the gate extended while Accept waited counts
+// again).
 func (l *ConnLimit) Open() int      { return len(l.slots) }
 func (l *ConnLimit) Refused() int64 { return l.refused.Load() }
 func (l *ConnLimit) Paused() int64  { return l.pauses.Load() }
+
+// Collectors are the limit's metrics: the connections open, the limit,
+// and the connections refused for it. A caller refused here sees its
+// connection closed, never a 503, so without them an operator would see
+// such refusals only in the log's line every shedLogEvery.
+func (l *ConnLimit) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "credgate_connections_open", Help: "Connections open on the API listener (server.addr).",
+		}, func() float64 { return float64(len(l.slots)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "credgate_connections_max", Help: "The most connections the API listener keeps open at once (server.max_connections).",
+		}, func() float64 { return float64(cap(l.slots)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "credgate_connections_refused_total",
+			Help: "Connections the API listener closed unread because server.max_connections were open.",
+		}, func() float64 { return float64(l.refused.Load()) }),
+	}
+}
+
+// LimitConnections is the package's LimitConnections for this server's
+// API listener: its logger, its load shedding as the accept gate
+// (WithShedAcceptPause), and the limit's metrics in its registry.
+func (s *Server) LimitConnections(ln net.Listener, max int) (*ConnLimit, error) {
+	l := LimitConnections(ln, max, s.logger, WithAcceptGate(s))
+	for _, c := range l.Collectors() {
+		if err := s.registry.Register(c); err != nil {
+			return nil, fmt.Errorf("connection limit's metrics: %w", err)
+		}
+	}
+	return l, nil
+}
 
 // limitedConn gives its place back when it is closed, once, however often
 // Close is called.

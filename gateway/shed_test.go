@@ -332,6 +332,48 @@ func TestConnectionsPastTheLimitAreClosed(t *testing.T) {
 	}
 }
 
+// TestServerConnectionLimitMetrics: the server's own connection limit
+// puts the connections open, the limit and the refusals on /metrics, the
+// only place an operator sees a refusal that closed a connection unread
+// (its caller gets no 503).
+func TestServerConnectionLimitMetrics(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit, err := h.server.LimitConnections(ln, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: h.handler}
+	go func() { _ = hs.Serve(limit) }()
+	defer hs.Close()
+	const healthz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	for range 2 {
+		c := dialTCP(t, ln.Addr().String())
+		if res, err := rawExchange(c, healthz); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("a connection within the limit: %v %v", res, err)
+		}
+	}
+	if res, err := rawExchange(dialTCP(t, ln.Addr().String()), healthz); err == nil {
+		t.Fatalf("a third connection was answered past a limit of two: %d", res.StatusCode)
+	}
+	page := h.metrics()
+	for name, want := range map[string]float64{
+		"credgate_connections_open": 2, "credgate_connections_max": 2, "credgate_connections_refused_total": 1,
+	} {
+		if v := metricValue(t, page, name); v != want {
+			t.Errorf("%s %v, want %v", name, v, want)
+		}
+	}
+	// One limit per server: its metrics are registered once.
+	if _, err := h.server.LimitConnections(ln, 2); err == nil {
+		t.Error("a second limit on the same server registered its metrics again")
+	}
+}
+
 // shedHarness is a gateway with one check slot and one queue place whose
 // evidence commits stall, once armed, until freed.
 func shedHarness(t *testing.T) (*harness, *stalledSink) {

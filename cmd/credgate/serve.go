@@ -353,7 +353,11 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	// load shedding bounds the checks, this the connections they come on;
 	// and once refusals are sustained, none is accepted for a pause
 	// (server.shed_accept_pause, server.shed_pause_after).
-	limited := gateway.LimitConnections(ln, cfg.Server.MaxConnections, logger, gateway.WithAcceptGate(api))
+	limited, err := api.LimitConnections(ln, cfg.Server.MaxConnections)
+	if err != nil {
+		appender.Close()
+		return err
+	}
 	logger.Info("credgate serving", "addr", ln.Addr().String(), "store", kind, "catalog_revision", cat.Revision(),
 		"catalog_origin", cat.Origin(), "calendar_years", cat.Calendar().Covered(), "measures", len(cat.Measures()))
 	if adminLn != nil {
