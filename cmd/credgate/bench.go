@@ -1048,7 +1048,7 @@ func (b *bench) warmupPhase(ctx context.Context) *phaseResult {
 	if first := b.cfg.phaseList()[0]; first == "saturate" || first == "noop" {
 		return b.closedLoop(ctx, "warmup", "/v1/checks", true, b.cfg.warmup)
 	}
-	return b.openLoopAt(ctx, "warmup", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil, b.cfg.warmup)
+	return b.openLoopAt(ctx, b.openSpec("warmup", b.cfg.rate, b.cfg.warmup))
 }
 
 // closedLoop runs --concurrency workers back to back for d.
@@ -1107,11 +1107,30 @@ func (b *bench) rotate(ctx context.Context, workers []*worker, deadline time.Tim
 // openLoop sends --rate checks per second for --duration, each at its
 // intended time i/rate after the start; latency counts from that time.
 func (b *bench) openLoop(ctx context.Context) *phaseResult {
-	return b.openLoopAt(ctx, "rate", b.cfg.rate, b.cfg.openConns(b.cfg.rate), false, nil, b.cfg.duration)
+	return b.openLoopAt(ctx, b.openSpec("rate", b.cfg.rate, b.cfg.duration))
 }
 
-// openLoopAt is the open loop at rate checks/s for d; okOnly keeps the latency
-// of answered checks only (the overload phase, where refusals are many).
+// openLoopSpec is an open loop's schedule: rate checks/s for d on conns
+// connections. okOnly keeps the latency of answered checks only (the
+// overload phase, where refusals are many); with retries (the overload
+// phase with --retry-after), a refused caller honouring Retry-After
+// sends its check again (benchRetries).
+type openLoopSpec struct {
+	name    string
+	rate    float64
+	d       time.Duration
+	conns   int
+	okOnly  bool
+	retries *benchRetries
+}
+
+// openSpec is a plain open loop's spec: rate checks/s for d on the
+// connections openConns gives that rate.
+func (b *bench) openSpec(name string, rate float64, d time.Duration) openLoopSpec {
+	return openLoopSpec{name: name, rate: rate, d: d, conns: b.cfg.openConns(rate)}
+}
+
+// openLoopAt runs the open loop s.
 //
 // Its connections are bounded: n workers, each with at most one
 // request in flight on a connection of its own, so the generator never
@@ -1122,19 +1141,19 @@ func (b *bench) openLoop(ctx context.Context) *phaseResult {
 // never as answered; the others' latency counts from their intended time,
 // so the wait is charged to the server (no coordinated omission).
 //
-// With retries (the overload phase with --retry-after), a refused caller
-// honouring Retry-After sends its check again (benchRetries); those still
-// waiting when the schedule ends are counted in the result.
-func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int, okOnly bool, retries *benchRetries, d time.Duration) *phaseResult {
+// Refused callers still waiting to retry when the schedule ends are
+// counted in the result.
+func (b *bench) openLoopAt(ctx context.Context, s openLoopSpec) *phaseResult {
 	const path = "/v1/checks"
-	r := &phaseResult{Name: name, Path: path, Mode: "open loop", Workers: n}
-	workers := b.newWorkers(n, true)
+	rate, d, retries := s.rate, s.d, s.retries
+	r := &phaseResult{Name: s.name, Path: path, Mode: "open loop", Workers: s.conns}
+	workers := b.newWorkers(s.conns, true)
 	b.lendConns(workers)
 	defer b.returnConns(workers)
 	if status, err := b.warm(ctx, path, workers); err != nil {
 		r.Skipped = "warm-up failed: " + err.Error()
 		return r
-	} else if (status < 200 || status > 299) && !(okOnly && status == http.StatusServiceUnavailable) {
+	} else if (status < 200 || status > 299) && !(s.okOnly && status == http.StatusServiceUnavailable) {
 		// The overload phase opens more connections than the server
 		// admits at once: its warm-up meets the load shedding, which is
 		// what it measures, and the connections are open all the same.
@@ -1155,7 +1174,7 @@ func (b *bench) openLoopAt(ctx context.Context, name string, rate float64, n int
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range workers {
-		w.okOnly, w.retries = okOnly, retries
+		w.okOnly, w.retries = s.okOnly, retries
 		wg.Go(func() {
 			t := time.NewTimer(time.Hour)
 			t.Stop()

@@ -81,7 +81,7 @@ func (b *bench) receiptsPhase(ctx context.Context) (*phaseResult, *phaseResult) 
 	var bg sync.WaitGroup
 	if b.cfg.receiptLoad > 0 {
 		bg.Go(func() {
-			load = b.openLoopAt(ctx, "receipts-load", b.cfg.receiptLoad, b.cfg.openConns(b.cfg.receiptLoad), false, nil, b.cfg.duration)
+			load = b.openLoopAt(ctx, b.openSpec("receipts-load", b.cfg.receiptLoad, b.cfg.duration))
 		})
 		// Let the load's warm-up pass, so that the callers run beside it.
 		time.Sleep(time.Second)
@@ -196,11 +196,12 @@ func (b *bench) overloadPhase(ctx context.Context, sat *phaseResult) *phaseResul
 		return &phaseResult{Name: "overload", Path: "/v1/checks", Skipped: "no capacity: run the saturate phase or set --capacity"}
 	}
 	before := b.sample(ctx)
-	var retries *benchRetries
+	spec := b.openSpec("overload", b.cfg.overload*capacity, b.cfg.duration)
+	spec.conns, spec.okOnly = b.cfg.overloadConns(), true
 	if b.cfg.retryAfter > 0 {
-		retries = newBenchRetries(b.cfg.retryAfter)
+		spec.retries = newBenchRetries(b.cfg.retryAfter)
 	}
-	r := b.openLoopAt(ctx, "overload", b.cfg.overload*capacity, b.cfg.overloadConns(), true, retries, b.cfg.duration)
+	r := b.openLoopAt(ctx, spec)
 	r.Capacity = capacity
 	if r.Server != nil {
 		r.Server.ArrivedX = r.Server.ArrivedRPS / capacity
