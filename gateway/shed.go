@@ -605,8 +605,12 @@ func (l *ConnLimit) Collectors() []prometheus.Collector {
 // (WithShedAcceptPause), and the limit's metrics in its registry.
 func (s *Server) LimitConnections(ln net.Listener, max int) (*ConnLimit, error) {
 	l := LimitConnections(ln, max, s.logger, WithAcceptGate(s))
-	for _, c := range l.Collectors() {
+	cs := l.Collectors()
+	for i, c := range cs {
 		if err := s.registry.Register(c); err != nil {
+			for _, r := range cs[:i] {
+				s.registry.Unregister(r)
+			}
 			return nil, fmt.Errorf("connection limit's metrics: %w", err)
 		}
 	}
