@@ -152,7 +152,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cpus string
 	fs.StringVar(&cpus, "cpu", "", "pin the load generator to these CPUs, e.g. 0 or 0,2-3 (Linux; GOMAXPROCS follows); pin the server with taskset -c to others")
 	fs.StringVar(&cfg.metricsURL, "metrics-url", "", "the server's Prometheus /metrics, read before and after each phase for the server's CPU, the requests that reached it and its memory (default: --url's /metrics; with serve --admin-addr, that address's /metrics)")
-	fs.BoolVar(&cfg.json, "json", false, "also print the results as one line of JSON at the end")
+	fs.BoolVar(&cfg.json, "json", false, "also print the results as one line of JSON at the end (its JSON Schema: docs/perf/bench/report.schema.json)")
 	cfg.registerPhaseFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: credgate bench [flags]\n\nLoad-tests a running server over HTTP: saturate and noop run closed loops of\n--concurrency workers, rate runs an open loop at --rate checks/s.")
