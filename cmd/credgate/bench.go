@@ -1132,7 +1132,7 @@ func (b *bench) openSpec(name string, rate float64, d time.Duration) openLoopSpe
 
 // openLoopAt runs the open loop s.
 //
-// Its connections are bounded: n workers, each with at most one
+// Its connections are bounded: s.conns workers, each with at most one
 // request in flight on a connection of its own, so the generator never
 // queues requests for a connection. A free worker takes the next slot and sends it at its
 // time. A slot found due more than --conn-wait ago had no connection
