@@ -212,7 +212,11 @@ func TestVerifyAndAuditDetectTampering(t *testing.T) {
 		m := mustCheck(t, srv.base, partner, subject)
 		id := m["check_id"].(string)
 		ids = append(ids, id)
-		indexOf[id] = int(m["receipt"].(map[string]any)["log_index"].(float64))
+		index, err := receiptIndex(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexOf[id] = int(index)
 	}
 	for _, id := range ids {
 		f, code := saveReceipt(t, srv.base, partner, id, dir)
