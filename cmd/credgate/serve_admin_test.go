@@ -43,6 +43,13 @@ func TestServeAdminListener(t *testing.T) {
 			t.Errorf("/metrics has no observation of %s", name)
 		}
 	}
+	// serve's limit on the partner port's connections reports there too
+	// (gateway.Server.LimitConnections), not only in its log.
+	for _, line := range []string{`credgate_connections_max [1-9]`, `credgate_connections_open [0-9]`, `credgate_connections_refused_total 0`} {
+		if !regexp.MustCompile(`(?m)^` + line).Match(body) {
+			t.Errorf("/metrics has no line %q", line)
+		}
+	}
 	// The partner port still answers partners.
 	_, tok := adminToken(t, base, dataDir)
 	if code := getJSON(t, base, "/v1/catalog", tok, nil); code != http.StatusOK {
