@@ -39,10 +39,7 @@ func TestMain(m *testing.M) {
 // about 1.1 cores over its 8.5 minutes. Tests that hold answers to a
 // time bound (TestStoreFrozenAndStopped) stay out of it, so that another
 // test's load does not decide them.
-func longTest(t *testing.T) {
-	t.Helper()
-	t.Parallel()
-}
+func longTest(t *testing.T) { t.Parallel() }
 
 // fuzzWorker reports whether this process is a worker of go test -fuzz.
 func fuzzWorker() bool {
