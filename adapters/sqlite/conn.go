@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
@@ -64,25 +65,101 @@ const affectingSQL = sqlcommon.AffectingSQL
 type db struct {
 	r, w *sql.DB
 	// prepared holds statements prepared once on the write connection
-	// (the evidence inserts: Store.prepareEvidence), keyed by text.
+	// (the evidence inserts), keyed by text.
 	prepared *preparedStmts
 	ckpt     *checkpointer // told of every commit; nil: none
 }
 
-// preparedStmts is filled once at Open and only read afterwards.
-type preparedStmts struct{ m map[string]*sql.Stmt }
+// preparedStmts keeps statements of the write connection prepared for
+// good, keyed by text: the evidence inserts, whose compilation includes the
+// triggers on evidence. Each is prepared the first time it is used, after
+// the commit of the transaction that used it (compiled for that
+// transaction alone until then), not at Open: a store that never appends
+// does not pay for them (they were half of an Open of a migrated store,
+// 6 of 11 ms, and three quarters of it under the race detector, which
+// every store a test opens pays).
+type preparedStmts struct {
+	mu      sync.RWMutex
+	m       map[string]*sql.Stmt // prepared on the write pool
+	want    map[string]bool      // texts worth keeping
+	pending map[string]bool      // wanted, used, not prepared yet
+	closed  bool
+}
 
+func newPreparedStmts() *preparedStmts {
+	return &preparedStmts{m: map[string]*sql.Stmt{}, want: map[string]bool{}, pending: map[string]bool{}}
+}
+
+// keep names texts worth keeping prepared once used.
+func (p *preparedStmts) keep(texts []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, q := range texts {
+		p.want[q] = true
+	}
+}
+
+// get returns q's kept statement, or nil; a wanted q without one is
+// prepared at the next fill.
 func (p *preparedStmts) get(q string) *sql.Stmt {
 	if p == nil {
 		return nil
 	}
-	return p.m[q]
+	p.mu.RLock()
+	st, want := p.m[q], p.want[q]
+	p.mu.RUnlock()
+	if st == nil && want {
+		p.mu.Lock()
+		if p.m[q] == nil {
+			p.pending[q] = true
+		}
+		p.mu.Unlock()
+	}
+	return st
+}
+
+// fill prepares on w the wanted texts used since the last fill. It runs
+// after a commit, when the one write connection is free; a text that fails
+// to prepare stays pending (its transactions compile it, as before). The
+// lock is not held while preparing: a transaction holding the connection
+// may be waiting in get.
+func (p *preparedStmts) fill(ctx context.Context, w *sql.DB) {
+	if p == nil {
+		return
+	}
+	p.mu.RLock()
+	if len(p.pending) == 0 { // every commit after the first few
+		p.mu.RUnlock()
+		return
+	}
+	texts := make([]string, 0, len(p.pending))
+	for q := range p.pending {
+		texts = append(texts, q)
+	}
+	p.mu.RUnlock()
+	for _, q := range texts {
+		st, err := w.PrepareContext(ctx, q)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.closed || p.m[q] != nil {
+			st.Close() // closed meanwhile, or another fill's
+		} else {
+			p.m[q] = st
+		}
+		delete(p.pending, q)
+		p.mu.Unlock()
+	}
 }
 
 func (p *preparedStmts) close() error {
 	if p == nil {
 		return nil
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
 	var errs []error
 	for _, st := range p.m {
 		errs = append(errs, st.Close())
@@ -128,6 +205,7 @@ func (d db) InTx(ctx context.Context, fn func(sqlcommon.Tx) error) error {
 		return mapErr(err)
 	}
 	d.ckpt.committed()
+	d.prepared.fill(ctx, d.w)
 	return nil
 }
 
@@ -154,7 +232,7 @@ func (t sqlTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 
 // ExecBatch runs the statements one by one, each distinct text prepared
 // once: SQLite is in process, so there is no round trip to save. A text
-// prepared at Open (the evidence inserts) is not compiled again: compiling
+// kept prepared (the evidence inserts) is not compiled again: compiling
 // an evidence INSERT compiles the triggers on evidence into it.
 func (t sqlTx) ExecBatch(ctx context.Context, stmts []sqlcommon.Stmt) (int, error) {
 	prepared := map[string]*sql.Stmt{}

@@ -53,7 +53,7 @@ type Store struct {
 	*common
 	w *sql.DB // the one write connection
 	r *sql.DB // read-only pool
-	// prepared are the evidence inserts, prepared once on w.
+	// prepared are the evidence inserts, each prepared once on w.
 	prepared *preparedStmts
 	ckpt     *checkpointer // nil: SQLite's automatic checkpoint
 }
@@ -194,17 +194,10 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		}
 		ckpt = newCheckpointer(c, cfg.ckptInterval, cfg.ckptMaxFrames, cfg.logger)
 	}
-	prepared := &preparedStmts{m: map[string]*sql.Stmt{}}
+	prepared := newPreparedStmts()
 	st := &Store{common: sqlcommon.New(db{r: r, w: w, prepared: prepared, ckpt: ckpt}, dialect),
 		w: w, r: r, prepared: prepared, ckpt: ckpt}
-	for _, q := range st.EvidenceInsertTexts() {
-		p, err := w.PrepareContext(ctx, q)
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("sqlite: prepare the evidence inserts: %w", err)
-		}
-		prepared.m[q] = p
-	}
+	prepared.keep(st.EvidenceInsertTexts())
 	return st, nil
 }
 

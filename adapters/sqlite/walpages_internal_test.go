@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -157,7 +156,7 @@ func TestMigrationKeepsTreeNodes(t *testing.T) {
 		}
 		return q + ")", args
 	}
-	oldStore := sqlcommon.New(db{r: raw.w, w: raw.w, prepared: &preparedStmts{m: map[string]*sql.Stmt{}}}, old)
+	oldStore := sqlcommon.New(db{r: raw.w, w: raw.w, prepared: newPreparedStmts()}, old)
 	// Sealed once: a record's salt is random.
 	all := make([]evidence.Record, 64)
 	for i := range all {
