@@ -13,6 +13,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 )
@@ -34,7 +35,7 @@ func pgStore(tb testing.TB, url, schema string) *postgres.Store {
 
 func sqliteStore(tb testing.TB) *sqlite.Store {
 	tb.Helper()
-	s, err := sqlite.Open(context.Background(), tb.TempDir())
+	s, err := sqlite.Open(context.Background(), sqlitetest.Dir(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

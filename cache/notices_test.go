@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
@@ -32,7 +33,7 @@ func TestNoticesBringOutsideWritesAtOnce(t *testing.T) {
 		open func(t *testing.T) (store, entryWriter)
 	}{
 		{"sqlite", func(t *testing.T) (store, entryWriter) {
-			dir := t.TempDir()
+			dir := sqlitetest.Dir(t)
 			st, err := sqlite.Open(t.Context(), dir)
 			if err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/sqlitetest"
 )
 
 // countingSink wraps a real store and counts commits, so tests can see
@@ -40,7 +41,7 @@ func record(i int) evidence.Record {
 
 func openStore(t *testing.T) *sqlite.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir())
+	st, err := sqlite.Open(context.Background(), sqlitetest.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestAppendAfterCloseAndCancel(t *testing.T) {
 }
 
 func BenchmarkAppendConcurrent(b *testing.B) {
-	st, err := sqlite.Open(context.Background(), b.TempDir())
+	st, err := sqlite.Open(context.Background(), sqlitetest.Dir(b))
 	if err != nil {
 		b.Fatal(err)
 	}

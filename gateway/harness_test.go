@@ -18,6 +18,7 @@ import (
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -89,6 +90,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	dir := t.TempDir()
 	raw := hc.store
 	if raw == nil {
+		sqlitetest.Seed(t, dir)
 		if raw, err = sqlite.Open(ctx, dir); err != nil {
 			t.Fatal(err)
 		}

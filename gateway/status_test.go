@@ -13,6 +13,7 @@ import (
 	"github.com/credgate/credgate/adapters/upstream"
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -143,7 +144,7 @@ func TestReadyzShowsTheListedFilter(t *testing.T) {
 // the test ends.
 func openSQLite(t *testing.T) *sqlite.Store {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), t.TempDir())
+	st, err := sqlite.Open(t.Context(), sqlitetest.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -23,7 +24,7 @@ func FuzzCoverage(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	st, err := sqlite.Open(ctx, f.TempDir())
+	st, err := sqlite.Open(ctx, sqlitetest.Dir(f))
 	if err != nil {
 		f.Fatal(err)
 	}

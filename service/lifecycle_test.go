@@ -11,6 +11,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -51,7 +52,7 @@ func newLCWorld(t *testing.T, start time.Time) *lcWorld {
 func newLCWorldWith(t *testing.T, start time.Time, cat *policy.Catalog, opts ...service.CheckerOption) *lcWorld {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
+	st, err := sqlite.Open(ctx, sqlitetest.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -55,7 +56,7 @@ type spoolWorld struct {
 
 func newSpoolWorld(t *testing.T, opts ...service.SpoolingLogOption) *spoolWorld {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), t.TempDir())
+	st, err := sqlite.Open(t.Context(), sqlitetest.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,18 @@ const FileName = "credgate.db"
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
+// Migrations are the schema migrations Open applies, NNNN_name.sql files
+// with goose annotations at the root of the returned file system. Two
+// stores migrated from the same set have the same schema, which is what
+// lets a test copy one migrated store instead of migrating each.
+func Migrations() fs.FS {
+	fsys, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		panic(err) // "migrations" is a valid path: fs.Sub cannot fail on it
+	}
+	return fsys
+}
+
 // Store is a service.Store backed by SQLite. It is safe for concurrent use.
 // Most of its methods are the shared SQL logic (adapters/internal/sqlcommon);
 // the change feed and the connection setup are SQLite's own.
@@ -311,11 +323,7 @@ func (s *Store) Close() error {
 // migrate applies the embedded migrations not applied yet (goose, over
 // the one write connection).
 func migrate(ctx context.Context, db *sql.DB) error {
-	fsys, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		return err
-	}
-	return sqlcommon.Migrate(ctx, db, database.DialectSQLite3, fsys)
+	return sqlcommon.Migrate(ctx, db, database.DialectSQLite3, Migrations())
 }
 
 // mapErr turns unique-key violations into service.ErrConflict, keeping the

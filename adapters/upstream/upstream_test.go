@@ -16,6 +16,7 @@ import (
 	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/adapters/upstream"
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -144,7 +145,7 @@ type rig struct {
 // checker that depends on it.
 func newRig(t *testing.T, src upstream.Source, cfg upstream.SourceConfig) *rig {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), t.TempDir())
+	st, err := sqlite.Open(t.Context(), sqlitetest.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

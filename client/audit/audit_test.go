@@ -18,6 +18,7 @@ import (
 	"github.com/credgate/credgate/client/audit"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -44,7 +45,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := sqlitetest.Dir(t)
 	st, err := sqlite.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)

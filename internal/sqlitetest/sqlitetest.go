@@ -1,6 +1,7 @@
 // Package sqlitetest opens what most tests of credgate over a real store
 // start from: the bundled catalogue, a SQLite store in a temporary
-// directory, and an evidence appender writing to it.
+// directory, and an evidence appender writing to it; and it seeds a
+// directory with a store already migrated, for tests that open their own.
 package sqlitetest
 
 import (
@@ -13,15 +14,18 @@ import (
 )
 
 // Open returns the bundled catalogue and a SQLite store in tb's temporary
-// directory. The store is closed when tb ends, after whatever the caller
-// registers with Cleanup later (a server using it, say).
+// directory, seeded with the migrated schema (Seed). The store is closed
+// when tb ends, after whatever the caller registers with Cleanup later (a
+// server using it, say).
 func Open(tb testing.TB) (*policy.Catalog, *sqlite.Store) {
 	tb.Helper()
 	cat, err := policy.BundledCatalog()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	st, err := sqlite.Open(context.Background(), tb.TempDir())
+	dir := tb.TempDir()
+	Seed(tb, dir)
+	st, err := sqlite.Open(context.Background(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,108 @@
+package sqlitetest
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"testing"
+	"testing/fstest"
+
+	"github.com/credgate/credgate/adapters/sqlite"
+)
+
+// schema lists what the database of the store in dir holds: every table,
+// index, trigger and view with its SQL, and the migrations goose recorded.
+func schema(t *testing.T, dir string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var out []string
+	for _, q := range []string{
+		`SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_master ORDER BY type, name`,
+		`SELECT 'migration ' || version_id || ' ' || is_applied FROM goose_db_version ORDER BY version_id`,
+	} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestSeededStoreIsAMigratedStore(t *testing.T) {
+	ctx := context.Background()
+	fresh, seeded := t.TempDir(), filepath.Join(t.TempDir(), "data")
+	Seed(t, seeded)
+	for _, dir := range []string{fresh, seeded} {
+		st, err := sqlite.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, got := schema(t, fresh), schema(t, seeded)
+	if len(want) < 20 {
+		t.Fatalf("a migrated store holds only %d objects and migrations: %q", len(want), want)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the seeded store's schema differs from a store migrated anew:\ngot  %q\nwant %q", got, want)
+	}
+
+	// A second seed is a copy of the same template, not a rebuild, and
+	// never lands on an existing store.
+	again := t.TempDir()
+	Seed(t, again)
+	if g := schema(t, again); !slices.Equal(g, want) {
+		t.Fatalf("a second seed differs: %q", g)
+	}
+	if err := copyStore(seeded, seeded); err == nil {
+		t.Fatal("seeding over an existing store succeeded")
+	}
+}
+
+func TestDigestNamesTheMigrations(t *testing.T) {
+	base := fstest.MapFS{
+		"0001_init.sql": {Data: []byte("CREATE TABLE a (x);")},
+		"0002_more.sql": {Data: []byte("CREATE TABLE b (y);")},
+	}
+	d := func(fsys fstest.MapFS, lib string) string {
+		t.Helper()
+		s, err := digest(fsys, lib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ref := d(base, "v1")
+	if d(base, "v1") != ref {
+		t.Fatal("the digest of the same migrations differs")
+	}
+	edited := fstest.MapFS{"0001_init.sql": base["0001_init.sql"], "0002_more.sql": {Data: []byte("CREATE TABLE b (z);")}}
+	added := fstest.MapFS{"0001_init.sql": base["0001_init.sql"], "0002_more.sql": base["0002_more.sql"],
+		"0003_new.sql": {Data: []byte("")}}
+	renamed := fstest.MapFS{"0001_init.sql": base["0001_init.sql"], "0003_more.sql": base["0002_more.sql"]}
+	for name, other := range map[string]string{
+		"an edited migration": d(edited, "v1"), "an added one": d(added, "v1"),
+		"a renamed one": d(renamed, "v1"), "another SQLite library": d(base, "v2"),
+	} {
+		if other == ref {
+			t.Errorf("%s keeps the digest", name)
+		}
+	}
+}
