@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,15 +22,49 @@ const (
 	argonKeyLen  = 32
 )
 
-// HashSecret returns the PHC-encoded argon2id hash of secret.
-func HashSecret(secret string) (string, error) {
+// Bounds of the cost VerifySecret accepts from a stored hash.
+const (
+	maxArgonMemory = 256 * 1024
+	maxArgonTime   = 10
+)
+
+// SecretCost is the argon2id cost of hashing a client secret: passes over
+// the memory, and the memory in KiB. A hash records its cost, and
+// VerifySecret reads it from there, so hashes of any cost within its
+// bounds verify whatever the cost new hashes are made at.
+type SecretCost struct {
+	Time      uint32
+	MemoryKiB uint32
+}
+
+// DefaultSecretCost is credgate's cost: 2 passes over 19 MiB, about 105 ms
+// a hash on one core of the machine in docs/PERFORMANCE.md.
+func DefaultSecretCost() SecretCost { return SecretCost{Time: argonTime, MemoryKiB: argonMemory} }
+
+// ErrSecretCost: a cost outside what VerifySecret accepts, or below
+// argon2's minimum (1 pass, 8 KiB a lane).
+var ErrSecretCost = errors.New("secret hash cost out of bounds")
+
+func (c SecretCost) valid() bool {
+	return c.Time >= 1 && c.Time <= maxArgonTime && c.MemoryKiB >= 8*argonThreads && c.MemoryKiB <= maxArgonMemory
+}
+
+// HashSecret returns the PHC-encoded argon2id hash of secret at
+// DefaultSecretCost.
+func HashSecret(secret string) (string, error) { return HashSecretAt(secret, DefaultSecretCost()) }
+
+// HashSecretAt returns the PHC-encoded argon2id hash of secret at cost c.
+func HashSecretAt(secret string, c SecretCost) (string, error) {
+	if !c.valid() {
+		return "", fmt.Errorf("%w: t=%d, m=%d KiB", ErrSecretCost, c.Time, c.MemoryKiB)
+	}
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("secret salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(secret), salt, c.Time, c.MemoryKiB, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.MemoryKiB, c.Time, argonThreads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
@@ -47,7 +82,7 @@ func VerifySecret(hash, secret string) bool {
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
 		return false
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m > 256*1024 || t > 10 || p == 0 {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m > maxArgonMemory || t > maxArgonTime || p == 0 {
 		return false
 	}
 	b64 := base64.RawStdEncoding
@@ -63,13 +98,23 @@ func VerifySecret(hash, secret string) bool {
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
-// dummyHash is a well-formed hash of no one's secret.
-const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2Yh2l1kC7tqT0a9y0mD8B0q4oV1o1Jm3uU2F2oLq3Yk"
+// dummySalt salts the hash SpendVerify computes and compares with nothing.
+const dummySalt = "somesaltsomesalt"
 
-// SpendVerify takes the time of a real VerifySecret and matches nothing:
-// a miss on an unknown client id then costs what a wrong secret costs, so
-// timing does not reveal which client ids exist.
-func SpendVerify(secret string) { VerifySecret(dummyHash, secret) }
+// SpendVerify takes the time of a real VerifySecret of a hash made at
+// DefaultSecretCost and matches nothing: a miss on an unknown client id
+// then costs what a wrong secret costs, so timing does not reveal which
+// client ids exist.
+func SpendVerify(secret string) { SpendVerifyAt(secret, DefaultSecretCost()) }
+
+// SpendVerifyAt is SpendVerify for hashes made at cost c: whoever hashes
+// at another cost spends at it, or a miss would be told apart by its time.
+func SpendVerifyAt(secret string, c SecretCost) {
+	if !c.valid() {
+		c = DefaultSecretCost()
+	}
+	_ = argon2.IDKey([]byte(secret), []byte(dummySalt), c.Time, c.MemoryKiB, argonThreads, argonKeyLen)
+}
 
 // NewSecret returns a random client secret (256 bits).
 func NewSecret() (string, error) {

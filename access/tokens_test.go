@@ -178,6 +178,39 @@ func TestSecrets(t *testing.T) {
 	}
 }
 
+// TestSecretCost: a hash records the cost it was made at and verifies at
+// it, so secrets hashed at credgate's cost and at a lower one verify side
+// by side; costs VerifySecret would refuse are refused when hashing.
+func TestSecretCost(t *testing.T) {
+	t.Parallel()
+	secret, err := access.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := access.DefaultSecretCost(); c.Time != 2 || c.MemoryKiB != 19456 {
+		t.Fatalf("default cost %+v", c)
+	}
+	low, err := access.HashSecretAt(secret, access.SecretCost{Time: 1, MemoryKiB: 64})
+	if err != nil || !strings.HasPrefix(low, "$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Fatalf("hash %q, %v", low, err)
+	}
+	def, err := access.HashSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{low, def} {
+		if !access.VerifySecret(h, secret) || access.VerifySecret(h, secret+"x") {
+			t.Fatalf("%.30s… does not tell the secret apart", h)
+		}
+	}
+	for _, bad := range []access.SecretCost{{}, {Time: 0, MemoryKiB: 64}, {Time: 1, MemoryKiB: 7},
+		{Time: 11, MemoryKiB: 64}, {Time: 1, MemoryKiB: 256*1024 + 1}} {
+		if h, err := access.HashSecretAt(secret, bad); !errors.Is(err, access.ErrSecretCost) {
+			t.Errorf("cost %+v: %q, %v", bad, h, err)
+		}
+	}
+}
+
 type sharedSet struct {
 	mu   sync.Mutex
 	seen map[string]bool

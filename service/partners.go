@@ -42,6 +42,8 @@ type Partners struct {
 	// and tens of milliseconds, and a flood of token requests must not
 	// exhaust the replica's memory.
 	hashing chan struct{}
+	// secretCost is what new secrets are hashed at (and misses spent at).
+	secretCost access.SecretCost
 
 	// cache holds each partner's state (or its absence) for the TTL.
 	cache *otter.Cache[string, cachedPartner]
@@ -94,10 +96,20 @@ func WithHashConcurrency(n int) PartnersOption {
 	}
 }
 
+// WithSecretCost sets the argon2id cost new client secrets are hashed at
+// (default access.DefaultSecretCost). Secrets hashed at another cost still
+// verify: each hash records its own. Tests lower it, as a hash at
+// credgate's cost takes about 200 ms under the race detector; a cost
+// outside access's bounds fails each registration and rotation with
+// access.ErrSecretCost.
+func WithSecretCost(c access.SecretCost) PartnersOption {
+	return func(p *Partners) { p.secretCost = c }
+}
+
 // NewPartners returns the partner service.
 func NewPartners(store PartnerStore, cat *policy.Catalog, opts ...PartnersOption) *Partners {
 	p := &Partners{store: store, catalog: cat, now: time.Now, ttl: 5 * time.Second,
-		hashing: make(chan struct{}, max(2, runtime.NumCPU()))}
+		hashing: make(chan struct{}, max(2, runtime.NumCPU())), secretCost: access.DefaultSecretCost()}
 	for _, o := range opts {
 		o(p)
 	}
@@ -257,7 +269,7 @@ func (s *Partners) hash(ctx context.Context, secret string) (string, error) {
 		return "", err
 	}
 	defer s.release()
-	return access.HashSecret(secret)
+	return access.HashSecretAt(secret, s.secretCost)
 }
 
 func (s *Partners) acquire(ctx context.Context) error {
@@ -372,7 +384,7 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 	if errors.Is(err, ErrNotFound) {
 		// Spend the same time as a real check so that timing does not
 		// reveal which client ids exist.
-		access.SpendVerify(secret)
+		access.SpendVerifyAt(secret, s.secretCost)
 		return Partner{}, "", ErrInvalidClient
 	}
 	if err != nil {
@@ -386,7 +398,7 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 		}
 	}
 	if len(secrets) == 0 {
-		access.SpendVerify(secret)
+		access.SpendVerifyAt(secret, s.secretCost)
 		return Partner{}, "", ErrInvalidClient
 	}
 	// Newest first: during an overlap most callers have moved on.
