@@ -42,7 +42,8 @@ func newHarness(t *testing.T) *harness {
 	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	clk := testenv.NewClock(time.Now())
 	audit := service.NewAudit(app)
-	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(clk.Now), service.WithPartnerCacheTTL(0))
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(clk.Now), service.WithPartnerCacheTTL(0),
+		service.WithSecretCost(testenv.SecretCost()))
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
 		t.Fatal(err)
 	}

@@ -563,7 +563,7 @@ func secondServer(t *testing.T, h *harness, l *gateway.RateLimiter) *harness {
 	t.Helper()
 	app := evidence.NewAppender(h.store)
 	t.Cleanup(app.Close)
-	partners := service.NewPartners(h.store, h.catalog)
+	partners := service.NewPartners(h.store, h.catalog, service.WithSecretCost(testenv.SecretCost()))
 	srv := gateway.New(service.NewChecker(h.catalog, h.store, app, h.store), service.NewEntries(h.store, h.catalog), partners,
 		access.NewTokens(h.key), gateway.WithRateLimiter(l))
 	return &harness{t: t, handler: srv.Handler(), store: h.store, catalog: h.catalog, tokens: h.tokens, key: h.key, adminTok: h.adminTok}

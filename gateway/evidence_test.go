@@ -37,7 +37,7 @@ func newTestEvidenceLog(t *testing.T, st service.Store) *evidence.Log {
 // lifecycle is the partner API's) and returns a token.
 func (h *harness) auditorToken() string {
 	h.t.Helper()
-	p, secret, err := service.NewPartners(h.store, h.catalog).Create(context.Background(),
+	p, secret, err := service.NewPartners(h.store, h.catalog, service.WithSecretCost(testenv.SecretCost())).Create(context.Background(),
 		service.NewPartnerInput{Name: "审计署", Role: service.RoleAuditor})
 	if err != nil {
 		h.t.Fatal(err)

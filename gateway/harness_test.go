@@ -19,6 +19,7 @@ import (
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/sqlitetest"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -108,7 +109,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	// Administrative acts are recorded through the checks' appender, as
 	// serve wires it.
 	audit := service.NewAudit(app)
-	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithSecretCost(testenv.SecretCost()))
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
@@ -79,7 +80,8 @@ func newFixture(t *testing.T) *fixture {
 	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	f := &fixture{store: st, cat: cat, clock: testenv.NewClock(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)), spy: &spy{next: app}}
 	audit := service.NewAudit(f.spy, service.WithAuditClock(f.clock.Now))
-	f.partners = service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(f.clock.Now))
+	f.partners = service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(f.clock.Now),
+		service.WithSecretCost(testenv.SecretCost()))
 	f.entries = service.NewEntries(st, cat, service.WithEntriesAudit(audit), service.WithEntriesClock(f.clock.Now))
 	return f
 }
@@ -197,7 +199,7 @@ func TestRevokedPartnerStopsWithinTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second replica: its own cache over the same store.
-	other := service.NewPartners(f.store, f.cat, service.WithPartnersClock(f.clock.Now))
+	other := service.NewPartners(f.store, f.cat, service.WithPartnersClock(f.clock.Now), service.WithSecretCost(testenv.SecretCost()))
 	if _, err := other.Active(ctx, p.ClientID); err != nil {
 		t.Fatal(err)
 	}
@@ -404,4 +406,45 @@ func rsaJWK(pub *rsa.PublicKey, alg string) []byte {
 	}
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// TestSecretCostOfNewSecrets: WithSecretCost sets what new secrets are
+// hashed at, and a secret hashed at either cost authenticates through a
+// Partners of the other, since each hash records its own.
+func TestSecretCostOfNewSecrets(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t) // its Partners hash at testenv.SecretCost
+	ctx := asAdmin(t.Context())
+	full := service.NewPartners(f.store, f.cat, service.WithPartnersClock(f.clock.Now))
+	cheap, cheapSecret, err := f.partners.Create(ctx, service.NewPartnerInput{Name: "甲", Actions: []string{"bank_credit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dear, dearSecret, err := full.Create(ctx, service.NewPartnerInput{Name: "乙", Actions: []string{"bank_credit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p      service.Partner
+		prefix string
+	}{{cheap, "$argon2id$v=19$m=64,t=1,p=1$"}, {dear, "$argon2id$v=19$m=19456,t=2,p=1$"}} {
+		creds := service.CredentialsOf(c.p)
+		if len(creds) != 1 || !strings.HasPrefix(creds[0].SecretHash, c.prefix) {
+			t.Fatalf("%s: credentials %+v, want a hash %s…", c.p.Name, creds, c.prefix)
+		}
+	}
+	for _, ps := range []*service.Partners{f.partners, full} {
+		for clientID, secret := range map[string]string{cheap.ClientID: cheapSecret, dear.ClientID: dearSecret} {
+			if _, _, err := ps.Authenticate(ctx, clientID, secret); err != nil {
+				t.Fatalf("%s: %v", clientID, err)
+			}
+			if _, _, err := ps.Authenticate(ctx, clientID, secret+"x"); !errors.Is(err, service.ErrInvalidClient) {
+				t.Fatalf("%s with a wrong secret: %v", clientID, err)
+			}
+		}
+	}
+	bad := service.NewPartners(f.store, f.cat, service.WithSecretCost(access.SecretCost{}))
+	if _, _, err := bad.Create(ctx, service.NewPartnerInput{Name: "丙", Actions: []string{"bank_credit"}}); !errors.Is(err, access.ErrSecretCost) {
+		t.Fatalf("a partner registered at cost zero: %v", err)
+	}
 }

@@ -52,7 +52,7 @@ func newServer(t *testing.T) *server {
 	}
 	app := evidence.NewAppender(st)
 	aud := service.NewAudit(app)
-	partners := service.NewPartners(st, cat, service.WithPartnersAudit(aud))
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(aud), service.WithSecretCost(testenv.SecretCost()))
 	if _, err := partners.EnsureAdmin(ctx, "admin", "admin-secret-for-tests-0123456789"); err != nil {
 		t.Fatal(err)
 	}

@@ -146,7 +146,7 @@ func auditorCredentials(t *testing.T, pgURL, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, secret, err := service.NewPartners(st, cat).Create(t.Context(), service.NewPartnerInput{Name: "审计署", Role: service.RoleAuditor})
+	p, secret, err := service.NewPartners(st, cat, service.WithSecretCost(testenv.SecretCost())).Create(t.Context(), service.NewPartnerInput{Name: "审计署", Role: service.RoleAuditor})
 	if err != nil {
 		t.Fatal(err)
 	}

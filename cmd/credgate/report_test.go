@@ -18,6 +18,7 @@ import (
 	"github.com/credgate/credgate/client"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/sqlitetest"
+	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
 
@@ -28,7 +29,7 @@ func apiServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
 	ctx := context.Background()
 	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	audit := service.NewAudit(app)
-	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit))
+	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithSecretCost(testenv.SecretCost()))
 	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
 		t.Fatal(err)
 	}
