@@ -64,8 +64,8 @@ func TestSeededStoreIsAMigratedStore(t *testing.T) {
 		t.Fatalf("the seeded store's schema differs from a store migrated anew:\ngot  %q\nwant %q", got, want)
 	}
 
-	// A second seed is a copy of the same template, not a rebuild, and
-	// never lands on an existing store.
+	// A second seed has the same schema, and seeding never lands on an
+	// existing store.
 	again := t.TempDir()
 	Seed(t, again)
 	if g := schema(t, again); !slices.Equal(g, want) {
