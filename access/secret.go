@@ -49,12 +49,9 @@ func (c SecretCost) valid() bool {
 	return c.Time >= 1 && c.Time <= maxArgonTime && c.MemoryKiB >= 8*argonThreads && c.MemoryKiB <= maxArgonMemory
 }
 
-// HashSecret returns the PHC-encoded argon2id hash of secret at
-// DefaultSecretCost.
-func HashSecret(secret string) (string, error) { return HashSecretAt(secret, DefaultSecretCost()) }
-
-// HashSecretAt returns the PHC-encoded argon2id hash of secret at cost c.
-func HashSecretAt(secret string, c SecretCost) (string, error) {
+// HashSecret returns the PHC-encoded argon2id hash of secret at cost c
+// (credgate's: DefaultSecretCost).
+func HashSecret(secret string, c SecretCost) (string, error) {
 	if !c.valid() {
 		return "", fmt.Errorf("%w: t=%d, m=%d KiB", ErrSecretCost, c.Time, c.MemoryKiB)
 	}
@@ -102,14 +99,11 @@ func VerifySecret(hash, secret string) bool {
 const dummySalt = "somesaltsomesalt"
 
 // SpendVerify takes the time of a real VerifySecret of a hash made at
-// DefaultSecretCost and matches nothing: a miss on an unknown client id
-// then costs what a wrong secret costs, so timing does not reveal which
-// client ids exist.
-func SpendVerify(secret string) { SpendVerifyAt(secret, DefaultSecretCost()) }
-
-// SpendVerifyAt is SpendVerify for hashes made at cost c: whoever hashes
-// at another cost spends at it, or a miss would be told apart by its time.
-func SpendVerifyAt(secret string, c SecretCost) {
+// cost c and matches nothing: a miss on an unknown client id then costs
+// what a wrong secret costs, so timing does not reveal which client ids
+// exist. c is the cost the caller hashes secrets at; at another, a miss
+// would be told apart by its time.
+func SpendVerify(secret string, c SecretCost) {
 	if !c.valid() {
 		c = DefaultSecretCost()
 	}

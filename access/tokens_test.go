@@ -163,7 +163,7 @@ func TestSecrets(t *testing.T) {
 	if err != nil || len(secret) != 43 {
 		t.Fatalf("secret %q, %v", secret, err)
 	}
-	hash, err := access.HashSecret(secret)
+	hash, err := access.HashSecret(secret, access.DefaultSecretCost())
 	if err != nil || !strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Fatalf("hash %q, %v", hash, err)
 	}
@@ -190,11 +190,11 @@ func TestSecretCost(t *testing.T) {
 	if c := access.DefaultSecretCost(); c.Time != 2 || c.MemoryKiB != 19456 {
 		t.Fatalf("default cost %+v", c)
 	}
-	low, err := access.HashSecretAt(secret, access.SecretCost{Time: 1, MemoryKiB: 64})
+	low, err := access.HashSecret(secret, access.SecretCost{Time: 1, MemoryKiB: 64})
 	if err != nil || !strings.HasPrefix(low, "$argon2id$v=19$m=64,t=1,p=1$") {
 		t.Fatalf("hash %q, %v", low, err)
 	}
-	def, err := access.HashSecret(secret)
+	def, err := access.HashSecret(secret, access.DefaultSecretCost())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestSecretCost(t *testing.T) {
 	}
 	for _, bad := range []access.SecretCost{{}, {Time: 0, MemoryKiB: 64}, {Time: 1, MemoryKiB: 7},
 		{Time: 11, MemoryKiB: 64}, {Time: 1, MemoryKiB: 256*1024 + 1}} {
-		if h, err := access.HashSecretAt(secret, bad); !errors.Is(err, access.ErrSecretCost) {
+		if h, err := access.HashSecret(secret, bad); !errors.Is(err, access.ErrSecretCost) {
 			t.Errorf("cost %+v: %q, %v", bad, h, err)
 		}
 	}

@@ -269,7 +269,7 @@ func (s *Partners) hash(ctx context.Context, secret string) (string, error) {
 		return "", err
 	}
 	defer s.release()
-	return access.HashSecretAt(secret, s.secretCost)
+	return access.HashSecret(secret, s.secretCost)
 }
 
 func (s *Partners) acquire(ctx context.Context) error {
@@ -384,7 +384,7 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 	if errors.Is(err, ErrNotFound) {
 		// Spend the same time as a real check so that timing does not
 		// reveal which client ids exist.
-		access.SpendVerifyAt(secret, s.secretCost)
+		access.SpendVerify(secret, s.secretCost)
 		return Partner{}, "", ErrInvalidClient
 	}
 	if err != nil {
@@ -398,7 +398,7 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 		}
 	}
 	if len(secrets) == 0 {
-		access.SpendVerifyAt(secret, s.secretCost)
+		access.SpendVerify(secret, s.secretCost)
 		return Partner{}, "", ErrInvalidClient
 	}
 	// Newest first: during an overlap most callers have moved on.
