@@ -3,6 +3,7 @@ package sqlitetest
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"testing"
 
 	"github.com/credgate/credgate/adapters/sqlite"
@@ -23,8 +23,8 @@ import (
 // SQLite's parser, every pointer of which the detector checks): about half
 // a second of CPU a store, against a few milliseconds for the copy.
 //
-// The migrated store is built once per set of migrations and library
-// version and kept in the system's temporary directory, shared by every
+// The migrated store is built once per set of migrations and SQLite
+// engine version and kept in the system's temporary directory, shared by every
 // test process of a run and by later runs; a change to any migration
 // names a new one. Tests of migrating itself, or of a store created with
 // options that only a new file takes (a page size), open an empty dir
@@ -44,9 +44,9 @@ func Seed(tb testing.TB, dir string) {
 }
 
 // template returns the directory of the migrated store for this build's
-// migrations and SQLite library, building it if no process has yet.
+// migrations and SQLite engine, building it if no process has yet.
 func template(ctx context.Context) (string, error) {
-	key, err := templateKey()
+	key, err := templateKey(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -83,24 +83,26 @@ func template(ctx context.Context) (string, error) {
 }
 
 // templateKey names the migrated store of this build: a digest of its
-// migrations and of the SQLite library's version.
-func templateKey() (string, error) {
-	lib := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == "modernc.org/sqlite" {
-				lib = m.Version
-			}
-		}
+// migrations and of the SQLite engine's version, asked of the engine
+// (test binaries carry no module versions to read it from).
+func templateKey(ctx context.Context) (string, error) {
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		return "", err
 	}
-	return digest(sqlite.Migrations(), lib)
+	defer db.Close()
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&version); err != nil {
+		return "", fmt.Errorf("the SQLite engine's version: %w", err)
+	}
+	return digest(sqlite.Migrations(), version)
 }
 
 // digest hashes the names and contents of the files of fsys, in lexical
-// order, and lib.
+// order, and lib, the engine's version.
 func digest(fsys fs.FS, lib string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "modernc.org/sqlite@%s\n", lib)
+	fmt.Fprintf(h, "sqlite %s\n", lib)
 	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

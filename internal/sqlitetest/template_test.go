@@ -99,7 +99,7 @@ func TestDigestNamesTheMigrations(t *testing.T) {
 	renamed := fstest.MapFS{"0001_init.sql": base["0001_init.sql"], "0003_more.sql": base["0002_more.sql"]}
 	for name, other := range map[string]string{
 		"an edited migration": d(edited, "v1"), "an added one": d(added, "v1"),
-		"a renamed one": d(renamed, "v1"), "another SQLite library": d(base, "v2"),
+		"a renamed one": d(renamed, "v1"), "another SQLite engine": d(base, "v2"),
 	} {
 		if other == ref {
 			t.Errorf("%s keeps the digest", name)
