@@ -3,8 +3,10 @@ package sqlitetest
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -104,5 +106,43 @@ func TestDigestNamesTheMigrations(t *testing.T) {
 		if other == ref {
 			t.Errorf("%s keeps the digest", name)
 		}
+	}
+}
+
+// TestTemplateBuiltWholeByConcurrentSeeds: processes seeding at once on a
+// new machine each build a template aside and rename it into place; they
+// all get the one that landed, and no half-built directory is left.
+func TestTemplateBuiltWholeByConcurrentSeeds(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("TMPDIR", root)
+	const n = 4
+	got := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i], errs[i] = template(t.Context()) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if got[i] != got[0] {
+			t.Fatalf("seeds got %q and %q", got[0], got[i])
+		}
+	}
+	left, err := os.ReadDir(filepath.Join(root, "credgate-sqlitetest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || filepath.Join(root, "credgate-sqlitetest", left[0].Name()) != got[0] {
+		t.Fatalf("the template's directory holds %v, want only %s", left, got[0])
+	}
+	dir := t.TempDir()
+	if err := copyStore(got[0], dir); err != nil {
+		t.Fatal(err)
+	}
+	if g, want := schema(t, dir), schema(t, got[0]); len(g) < 20 || !slices.Equal(g, want) {
+		t.Fatalf("a copy of the template holds %d objects, the template %d", len(g), len(want))
 	}
 }
