@@ -146,7 +146,8 @@ func auditorCredentials(t *testing.T, pgURL, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, secret, err := service.NewPartners(st, cat, service.WithSecretCost(testenv.SecretCost())).Create(t.Context(), service.NewPartnerInput{Name: "审计署", Role: service.RoleAuditor})
+	partners := service.NewPartners(st, cat, service.WithSecretCost(testenv.SecretCost()))
+	p, secret, err := partners.Create(t.Context(), service.NewPartnerInput{Name: "审计署", Role: service.RoleAuditor})
 	if err != nil {
 		t.Fatal(err)
 	}
