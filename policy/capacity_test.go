@@ -188,3 +188,36 @@ func TestActualControllerOnlyInJinan(t *testing.T) {
 		t.Fatal("no measure reaches actual_controller: 篇十's person measures lost it")
 	}
 }
+
+// TestSeniorManagerOnlyInHonours: 高级管理人员 are named only where honours
+// are revoked (篇三 三(七), 篇五(九)); the other measures reach the persons
+// of 篇三(十一) "法定代表人、主要负责人和其他负有直接责任人员". A person
+// measure that names no roles reaches every role its list reaches, so on
+// lists reaching senior_manager it must name its own.
+func TestSeniorManagerOnlyInHonours(t *testing.T) {
+	c, err := BundledCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reaching := 0
+	for _, m := range c.Measures() {
+		if !slices.Contains(m.AppliesTo, KindPerson) {
+			continue
+		}
+		l, _ := c.List(m.List)
+		roles := m.Roles
+		if len(roles) == 0 {
+			roles = l.Reaches
+		}
+		if !slices.Contains(roles, RoleSeniorManager) {
+			continue
+		}
+		reaching++
+		if !slices.Equal(m.Actions, []string{"honors"}) {
+			t.Errorf("measure %s (actions %v) reaches senior_manager, which only the honours measures name", m.ID, m.Actions)
+		}
+	}
+	if reaching == 0 {
+		t.Fatal("no measure reaches senior_manager: the honours measures lost it")
+	}
+}

@@ -593,6 +593,32 @@ func TestScenarioKeyAttentionEscalates(t *testing.T) {
 	}
 }
 
+// A court debtor's senior manager loses honours (篇三 三(七), 篇五(九) name
+// 高级管理人员 there) but not credit: the bank-credit measure reaches the
+// persons of 篇三(十一), 法定代表人、主要负责人和其他负有直接责任人员.
+func TestScenarioSeniorManagerOfCourtDebtor(t *testing.T) {
+	c := bundledCat(t)
+	pub := at8(2026, 1, 15, 0)
+	when := at8(2026, 6, 1, 0)
+	for _, list := range []string{"court_dishonest_debtor", "serious_illegal_enterprise"} {
+		e := listed(t, c, "e-"+list, list, orgA, pub,
+			ResponsiblePerson{ID: personL.Value, Role: RoleLegalRepresentative},
+			ResponsiblePerson{ID: personM.Value, Role: RoleSeniorManager})
+		entries := []Entry{e}
+		for _, action := range []string{"bank_credit", "insurance_premium"} {
+			if a := decideAt(t, c, personM, action, entries, when); a.outcome != OutcomeClear {
+				t.Errorf("%s: senior manager, %s: %+v", list, action, a)
+			}
+			if a := decideAt(t, c, personL, action, entries, when); a.outcome != OutcomeRestrict {
+				t.Errorf("%s: legal representative, %s: %+v", list, action, a)
+			}
+		}
+		if a := decideAt(t, c, personM, "honors", entries, when); a.outcome != OutcomeProhibit {
+			t.Errorf("%s: senior manager, honours: %+v", list, a)
+		}
+	}
+}
+
 // 落实到人: a listed company's legal representative is prohibited from
 // executive appointments for 3 years from the listing, through the company;
 // the entry itself lasts longer.
