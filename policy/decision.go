@@ -355,20 +355,25 @@ func (c *Catalog) decideEligibility(d *Decision, q Query, entries []Entry, eligi
 // recordSince says which bad credit record the subject has within
 // [since, q.At]: a dishonesty-list entry (any kind but red) reaching it
 // that was in force at some time in the window, or a violation decided in
-// it; "" when there is none. A revoked entry does not count: revocation
-// withdraws the listing (an upheld objection, a correction).
+// it; "" when there is none. A revoked entry counts until its revocation
+// (a court's removal or a department's decision ends a listing, it does
+// not unmake it), unless it was voided by an upheld objection.
 func (c *Catalog) recordSince(q Query, entries []Entry, since time.Time) string {
 	for i := range entries {
 		e := &entries[i]
 		l, ok := c.listByID[e.List]
-		if !ok || l.Kind == ListRed || e.RevokedAt != nil || q.At.Before(e.PublishedAt) {
+		if !ok || l.Kind == ListRed || e.Voided() || q.At.Before(e.PublishedAt) {
 			continue
 		}
 		if e.Subject != q.Subject && reach(l, e, q.Subject) == nil {
 			continue
 		}
-		if end := e.inForceUntil(); end != nil && !end.After(since) {
-			continue
+		end := e.inForceUntil()
+		if e.RevokedAt != nil && (end == nil || e.RevokedAt.Before(*end)) {
+			end = e.RevokedAt
+		}
+		if end != nil && (!end.After(since) || !end.After(e.PublishedAt)) {
+			continue // out of force before the window, or never in force
 		}
 		return fmt.Sprintf("entry %s (%s) was in force after %s", e.ID, l.Name, since.UTC().Format(time.DateOnly))
 	}

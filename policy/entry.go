@@ -97,6 +97,17 @@ type Entry struct {
 	Version         int64     `json:"version"`
 }
 
+// RuleObjectionUpheld is the revocation cause of an entry whose objection
+// was upheld with the remedy "revoked": the listing was an error.
+const RuleObjectionUpheld = "objection.upheld"
+
+// Voided reports whether the entry was revoked as an error (an upheld
+// objection, 篇二 (三)2; 篇十三 第十一条): unlike an entry ended by a
+// court's removal or a repair, it was never a bad credit record.
+func (e *Entry) Voided() bool {
+	return e.RevocationCause != nil && e.RevocationCause.Rule == RuleObjectionUpheld
+}
+
 // StatusAt is the entry's state at t. It is a pure function of time, so
 // expiry needs no job and past states can be recomputed for auditors.
 func (e *Entry) StatusAt(t time.Time) EntryStatus {

@@ -425,7 +425,7 @@ func (c *Catalog) DecideObjection(e Entry, objID string, d ObjectionDecision, at
 			if d.Note != "" {
 				e.RevocationReason += ": " + d.Note
 			}
-			e.RevocationCause = &Cause{Rule: "objection.upheld", Source: "篇二 (三)2; 篇十三 第十一条", ObjectionID: objID}
+			e.RevocationCause = &Cause{Rule: RuleObjectionUpheld, Source: "篇二 (三)2; 篇十三 第十一条", ObjectionID: objID}
 		}
 	}
 	return e, nil
@@ -531,7 +531,7 @@ func listingNumber(e *Entry, others []Entry) int {
 		if o.ID == e.ID || o.List != e.List || o.Subject != e.Subject {
 			continue
 		}
-		if o.RevocationCause != nil && o.RevocationCause.Rule == "objection.upheld" {
+		if o.Voided() {
 			continue
 		}
 		if o.PublishedAt.Before(e.PublishedAt) || (o.PublishedAt.Equal(e.PublishedAt) && o.ID < e.ID) {

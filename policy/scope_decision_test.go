@@ -290,12 +290,32 @@ func TestDecideEligibility(t *testing.T) {
 	if d, _ := Decide(c, q, []Entry{older}); measureOf(t, d, "m-green").Status != MeasureApplied {
 		t.Fatalf("black entry expired before the window: %+v", d.Measures)
 	}
-	// A revoked listing was withdrawn and does not count.
+	// A listing revoked last month (a court's removal once the debt is
+	// paid) was in force within the window: still not three clean years
+	// (篇三 二(一) 连续三年无不良信用记录).
 	rv := entry("b4", "black", org, at.AddDate(0, -6, 0), c)
-	rt := at.AddDate(0, -5, 0)
-	rv.RevokedAt = &rt
-	if d, _ := Decide(c, q, []Entry{rv}); measureOf(t, d, "m-green").Status != MeasureApplied {
-		t.Fatalf("revoked listing counted: %+v", d.Measures)
+	rt := at.AddDate(0, -1, 0)
+	rv.RevokedAt, rv.RevocationReason = &rt, "法院决定删除失信信息"
+	if d, _ := Decide(c, q, []Entry{rv}); measureOf(t, d, "m-green").Status != MeasureNotApplicable || !strings.Contains(measureOf(t, d, "m-green").Reason, "b4") {
+		t.Fatalf("listing revoked within the window not counted: %+v", d.Measures)
+	}
+	// One revoked before the window does not count, nor one revoked
+	// before it was published (never in force).
+	rvOld := entry("b5", "black", org, at.AddDate(-5, 0, 0), c)
+	rtOld := at.AddDate(-4, 0, 0)
+	rvOld.RevokedAt = &rtOld
+	rvNever := entry("b6", "black", org, at.AddDate(0, -2, 0), c)
+	rtNever := rvNever.PublishedAt.Add(-time.Hour)
+	rvNever.RevokedAt = &rtNever
+	if d, _ := Decide(c, q, []Entry{rvOld, rvNever}); measureOf(t, d, "m-green").Status != MeasureApplied {
+		t.Fatalf("listing revoked before the window, or before publication, counted: %+v", d.Measures)
+	}
+	// A listing voided by an upheld objection was an error and does not
+	// count (篇二 (三)2; 篇十三 第十一条 恢复其名誉).
+	vd := entry("b7", "black", org, at.AddDate(0, -6, 0), c)
+	vd.RevokedAt, vd.RevocationCause = &rt, &Cause{Rule: RuleObjectionUpheld, ObjectionID: "o1"}
+	if d, _ := Decide(c, q, []Entry{vd}); measureOf(t, d, "m-green").Status != MeasureApplied {
+		t.Fatalf("voided listing counted: %+v", d.Measures)
 	}
 	// A key-attention entry in the window is a bad credit record too.
 	att := entry("a1", "attention", org, at.AddDate(0, -2, 0), c)
