@@ -130,7 +130,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	p, credID, err := c.deps.Partners.Authenticate(r.Context(), id, secret)
 	if errors.Is(err, service.ErrInvalidClient) {
 		c.throttle.fail(now, "id:"+id, addr)
-		c.logger.Warn("console sign-in failed", "client_id", plausibleID(id), "remote", remoteAddr(r))
+		c.logger.Warn("console sign-in failed", "client_id", service.LoggableClientID(id, err), "remote", remoteAddr(r))
 		c.renderSignin(w, r, http.StatusUnauthorized, "", "signin.invalid")
 		return
 	}
@@ -155,13 +155,4 @@ func (c *Console) signout(w http.ResponseWriter, r *http.Request, s *session) {
 	c.logger.Info("console sign-out", "client_id", s.clientID)
 	http.SetCookie(w, cookie(r, sessionCookie, "", -1))
 	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
-}
-
-// plausibleID is a client id fit for the log: one that looks like a
-// pasted secret is not written down.
-func plausibleID(id string) string {
-	if len(id) > service.MaxClientIDLen || strings.ContainsAny(id, ":= \t\r\n") {
-		return "(implausible)"
-	}
-	return id
 }

@@ -902,9 +902,20 @@ func TestSecretsNeverLogged(t *testing.T) {
 	tok := h.token(id, secret)
 	wrong := "wrong-secret-" + randHex()
 	problemCode(t, h.tokenForm("192.0.2.50:1", secretForm(id, wrong)), http.StatusUnauthorized, "invalid_client")
-	// A caller that pasted its secret into client_id.
+	// A caller that pasted its secret into client_id, with and without a
+	// colon, or sent it alone.
 	pasted := "pasted:" + randHex() + randHex()
 	problemCode(t, h.tokenForm("192.0.2.51:1", secretForm(pasted, wrong)), http.StatusUnauthorized, "invalid_client")
+	problemCode(t, h.tokenForm("192.0.2.54:1", secretForm(secret, secret)), http.StatusUnauthorized, "invalid_client")
+	problemCode(t, h.tokenForm("192.0.2.55:1", secretForm(secret, "")), http.StatusUnauthorized, "invalid_client")
+	// A wrong secret for a real client id: the id is worth logging.
+	named := false
+	for _, l := range strings.Split(logs.String(), "\n") {
+		named = named || (strings.Contains(l, "client authentication failed") && strings.Contains(l, "client_id="+id+" "))
+	}
+	if !named {
+		t.Errorf("the failed authentication of the known client id %s is not logged with it", id)
+	}
 	// Basic auth with a wrong secret.
 	problemCode(t, h.doFrom("192.0.2.52:1", http.MethodPost, "/v1/oauth/token", "", "application/x-www-form-urlencoded",
 		[]byte("grant_type=client_credentials"), id, wrong+"-basic"), http.StatusUnauthorized, "invalid_client")

@@ -172,13 +172,13 @@ func (s *Server) token(c *gin.Context) {
 		claimed, err := access.AssertionClientID(assertion)
 		if err != nil || (id != "" && id != claimed) {
 			s.limits.recordFailure(c, "")
-			s.authFailed(c, id, "malformed assertion")
+			s.authFailed(c, id, nil, "malformed assertion")
 			return
 		}
 		id = claimed
 	} else if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
 		s.limits.recordFailure(c, "")
-		s.authFailed(c, id, "missing credentials")
+		s.authFailed(c, id, nil, "missing credentials")
 		return
 	}
 	if s.limits.throttled(c, id) {
@@ -196,7 +196,7 @@ func (s *Server) token(c *gin.Context) {
 	}
 	if errors.Is(err, service.ErrInvalidClient) || errors.Is(err, access.ErrInvalidAssertion) {
 		s.limits.recordFailure(c, id)
-		s.authFailed(c, id, "invalid credentials")
+		s.authFailed(c, id, err, "invalid credentials")
 		return
 	}
 	if err != nil {
@@ -215,15 +215,13 @@ func (s *Server) token(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.tokens.TTL().Seconds())})
 }
 
-// authFailed answers a failed client authentication. The client id is
-// logged only as far as it is a plausible id: a caller that pasted its
+// authFailed answers a failed client authentication (err: why the
+// credentials were refused, nil when they were not looked up). The client
+// id is logged only when it names a partner: a caller that pasted its
 // secret there must not find it in the logs.
-func (s *Server) authFailed(c *gin.Context, clientID, why string) {
-	if len(clientID) > service.MaxClientIDLen || strings.ContainsAny(clientID, ":= \t\r\n") {
-		clientID = "(implausible)"
-	}
+func (s *Server) authFailed(c *gin.Context, clientID string, err error, why string) {
 	s.logger.WarnContext(c.Request.Context(), "client authentication failed", "request_id", c.GetString(ctxRequestID),
-		"client_id", clientID, "remote", c.ClientIP(), "reason", why)
+		"client_id", service.LoggableClientID(clientID, err), "remote", c.ClientIP(), "reason", why)
 	fail(c, service.ErrInvalidClient)
 }
 

@@ -23,7 +23,11 @@ import (
 
 // Errors of partner administration and authentication.
 var (
-	ErrInvalidClient  = errors.New("invalid client credentials")
+	ErrInvalidClient = errors.New("invalid client credentials")
+	// ErrUnknownClient is the ErrInvalidClient of a client id that names
+	// no partner. Callers answer it as ErrInvalidClient; logs use it to
+	// leave out an id that may be a secret pasted into the wrong field.
+	ErrUnknownClient  = fmt.Errorf("%w: unknown client id", ErrInvalidClient)
 	ErrInvalidPartner = errors.New("invalid partner")
 	// ErrLastAdmin: the act would leave no active administrator.
 	ErrLastAdmin = errors.New("last active administrator")
@@ -385,7 +389,7 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 		// Spend the same time as a real check so that timing does not
 		// reveal which client ids exist.
 		access.SpendVerify(secret, s.secretCost)
-		return Partner{}, "", ErrInvalidClient
+		return Partner{}, "", ErrUnknownClient
 	}
 	if err != nil {
 		return Partner{}, "", err
@@ -414,6 +418,17 @@ func (s *Partners) Authenticate(ctx context.Context, clientID, secret string) (P
 	return Partner{}, "", ErrInvalidClient
 }
 
+// LoggableClientID is how a client id whose authentication failed with
+// err is written to a log: the id when the authentication found its
+// partner, "(unknown)" when it found none or did not look (err nil). An
+// id that names no partner may be a secret pasted into the wrong field.
+func LoggableClientID(id string, err error) string {
+	if err == nil || errors.Is(err, ErrUnknownClient) || len(id) > MaxClientIDLen {
+		return "(unknown)"
+	}
+	return id
+}
+
 // Active returns the partner with the given client id if it is active,
 // trusting a cached copy for at most the cache TTL.
 func (s *Partners) Active(ctx context.Context, clientID string) (Partner, error) {
@@ -433,6 +448,9 @@ func (s *Partners) Active(ctx context.Context, clientID string) (Partner, error)
 		default:
 			return Partner{}, err
 		}
+	}
+	if errors.Is(c.err, ErrNotFound) {
+		return Partner{}, ErrUnknownClient
 	}
 	if c.err != nil || c.p.Status != PartnerActive {
 		return Partner{}, ErrInvalidClient
