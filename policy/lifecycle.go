@@ -754,6 +754,43 @@ func (c *Catalog) OnEnter(n Entry, existing []Entry) ([]EntryChange, error) {
 	return out, nil
 }
 
+// OnVoid undoes the cross-list closures of v, an entry voided by an upheld
+// objection: the entries its entering closed (their cause names v and an
+// on_enter rule) are reopened, for the listing was an error and the
+// subject's reputation is to be restored (篇三(十六) 恢复其信誉; 篇十三
+// 第十一条 恢复其名誉). A reopened entry that another entry of the subject
+// in existing would have closed had it been open is closed by that one
+// instead. Closures by the derivation of points are not undone here: the
+// points standing decides them.
+func (c *Catalog) OnVoid(v Entry, existing []Entry) []EntryChange {
+	if !v.Voided() {
+		return nil
+	}
+	var out []EntryChange
+	for i := range existing {
+		o := existing[i]
+		cause := o.RevocationCause
+		if o.ID == v.ID || o.Subject != v.Subject || cause == nil || cause.EntryID != v.ID ||
+			(!strings.HasSuffix(cause.Rule, ".on_enter_remove_from_kinds") && !strings.HasSuffix(cause.Rule, ".on_enter_remove_from_lists")) {
+			continue
+		}
+		o.RevokedAt, o.RevocationReason, o.RevocationCause = nil, "", nil
+		change := EntryChange{Entry: o, Cause: Cause{Rule: RuleObjectionUpheld + ".reopen", Source: "篇三(十六); 篇十三 第十一条", EntryID: v.ID}}
+		for j := range existing {
+			n := existing[j]
+			if n.ID == v.ID || n.ID == o.ID || n.Voided() {
+				continue
+			}
+			if closed, err := c.OnEnter(n, []Entry{o}); err == nil && len(closed) == 1 {
+				change = closed[0]
+				break
+			}
+		}
+		out = append(out, change)
+	}
+	return out
+}
+
 // validateListRules checks a list's lifecycle rules against the rest of
 // the catalogue.
 func (c *Catalog) validateListRules(l *List) error {

@@ -550,6 +550,56 @@ func TestScenarioBlackListRemovesRed(t *testing.T) {
 	}
 }
 
+// An objection upheld against the black entry voids it, and the red entry
+// its entering removed comes back (篇三(十六) 恢复其信誉; 篇十三 第十一条),
+// unless another black entry of the subject removes it in its turn.
+func TestScenarioVoidedBlackEntryGivesBackRed(t *testing.T) {
+	c := bundledCat(t)
+	red := listed(t, c, "red1", "honest_exemplar_redlist", orgA, at8(2025, 6, 1, 0))
+	blackPub := at8(2026, 4, 1, 0)
+	black := listed(t, c, "blk1", "safety_production_blacklist", orgA, blackPub)
+	changes, err := c.OnEnter(black, []Entry{red})
+	if err != nil || len(changes) != 1 {
+		t.Fatalf("on enter: %+v %v", changes, err)
+	}
+	red = changes[0].Entry
+
+	// Not voided (rejected, or revoked by a department): nothing reopens.
+	if ch := c.OnVoid(black, []Entry{red, black}); len(ch) != 0 {
+		t.Fatalf("a black entry in force reopened %+v", ch)
+	}
+	ended := black
+	endAt := at8(2026, 5, 1, 0)
+	ended.RevokedAt, ended.RevocationReason = &endAt, "法院决定删除"
+	if ch := c.OnVoid(ended, []Entry{red, ended}); len(ch) != 0 {
+		t.Fatalf("a revoked, not voided, black entry reopened %+v", ch)
+	}
+
+	upheld := at8(2026, 4, 20, 0)
+	black.Objections = []Objection{{ID: "o1", FiledAt: at8(2026, 4, 10, 0)}}
+	voided, err := c.DecideObjection(black, "o1", ObjectionDecision{Decision: DecisionUpheld}, upheld)
+	if err != nil || !voided.Voided() {
+		t.Fatalf("decide: %v voided %v", err, voided.Voided())
+	}
+	other := listed(t, c, "red9", "honest_exemplar_redlist", orgB, at8(2025, 6, 1, 0))
+	ch := c.OnVoid(voided, []Entry{red, voided, other})
+	if len(ch) != 1 || ch[0].Entry.ID != "red1" || ch[0].Entry.RevokedAt != nil || ch[0].Entry.RevocationCause != nil {
+		t.Fatalf("reopened %+v", ch)
+	}
+	if a := decideAt(t, c, orgA, "public_tendering", []Entry{ch[0].Entry, voided}, upheld.Add(time.Hour)); a.outcome != OutcomeIncentive {
+		t.Fatalf("after the objection was upheld: %+v", a)
+	}
+
+	// A second black entry, entered after the first had removed the red
+	// one, removes it once it is reopened, from its own publication.
+	secondPub := at8(2026, 4, 15, 0)
+	second := listed(t, c, "blk2", "safety_production_blacklist", orgA, secondPub)
+	ch = c.OnVoid(voided, []Entry{red, voided, second})
+	if len(ch) != 1 || ch[0].Entry.RevokedAt == nil || !ch[0].Entry.RevokedAt.Equal(secondPub) || ch[0].Entry.RevocationCause.EntryID != "blk2" {
+		t.Fatalf("with a second black entry: %+v", ch)
+	}
+}
+
 // A key-attention subject with a new serious act is escalated to the black
 // list (篇七 第七条); its key-attention entry is closed with the rule.
 func TestScenarioKeyAttentionEscalates(t *testing.T) {

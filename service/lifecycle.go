@@ -158,17 +158,22 @@ const (
 
 // save records the act, then stores the changed entry (its version
 // bumped, updated now) and tells the change hook.
-func (l *Lifecycle) save(ctx context.Context, act Act, target string, details map[string]any, old, e policy.Entry, now time.Time) (policy.Entry, error) {
+func (l *Lifecycle) save(ctx context.Context, act Act, target string, details map[string]any, old, e policy.Entry, now time.Time, also ...policy.Entry) (policy.Entry, error) {
 	e.UpdatedAt = now
 	e.Version = old.Version + 1
 	details["status"] = string(e.StatusAt(now))
+	updates := append([]policy.Entry{e}, also...)
 	err := l.entries.audit.do(ctx, act, target, details, func() error {
-		return l.store.ApplyEntryChanges(ctx, EntryChanges{Update: []policy.Entry{e}})
+		return l.store.ApplyEntryChanges(ctx, EntryChanges{Update: updates})
 	})
 	if err != nil {
 		return policy.Entry{}, fmt.Errorf("store entry %s: %w", e.ID, err)
 	}
-	l.entries.changed(append(affected(old), affected(e)...)...)
+	touched := append(affected(old), affected(e)...)
+	for _, a := range also {
+		touched = append(touched, affected(a)...)
+	}
+	l.entries.changed(touched...)
 	return e, nil
 }
 
@@ -250,7 +255,27 @@ func (l *Lifecycle) DecideObjection(ctx context.Context, objID string, in Object
 			return policy.Entry{}, policy.Objection{}, err
 		}
 	}
-	ne, err = l.save(ctx, ActObjectionDecided, objID, actDetails(e, "objection_id", objID, "decision", in.Decision, "remedy", in.Remedy), e, ne, now)
+	// A voided entry gives back what its entering took: the red entries
+	// it removed are reopened in the same act.
+	details := actDetails(e, "objection_id", objID, "decision", in.Decision, "remedy", in.Remedy)
+	var reopened []policy.Entry
+	if ne.Voided() {
+		all, err := l.entries.store.EntriesAffecting(ctx, e.Subject.Value)
+		if err != nil {
+			return policy.Entry{}, policy.Objection{}, fmt.Errorf("look up entries: %w", err)
+		}
+		var ids []string
+		for _, c := range l.catalog.OnVoid(ne, own(all, e.Subject)) {
+			r := c.Entry
+			r.UpdatedAt, r.Version = now, r.Version+1
+			reopened = append(reopened, r)
+			ids = append(ids, r.ID)
+		}
+		if len(ids) > 0 {
+			details["reopened_entries"] = ids
+		}
+	}
+	ne, err = l.save(ctx, ActObjectionDecided, objID, details, e, ne, now, reopened...)
 	if err != nil {
 		return policy.Entry{}, policy.Objection{}, err
 	}

@@ -345,6 +345,57 @@ func TestServiceBlackListRemovesRed(t *testing.T) {
 	}
 }
 
+// An objection upheld against the black entry gives the red entry back in
+// the same act (篇三(十六) 恢复其信誉): the check answers incentive again,
+// the act names the reopened entry, and as_of the time between still
+// shows what credgate knew then.
+func TestServiceUpheldObjectionReopensRed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newLCWorld(t, cstAt(2026, 1, 1, 9))
+	red := w.create(service.EntryInput{Subject: lcOrg, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办",
+		Reason: "诚信示范企业", LegalBasis: "篇九", DecidedAt: cstAt(2025, 6, 1, 0), PublishedAt: cstAt(2025, 6, 1, 0)})
+	w.clock.Set(cstAt(2026, 4, 1, 9))
+	black := w.create(safetyEntry(cstAt(2026, 4, 1, 9)))
+	w.clock.Set(cstAt(2026, 4, 2, 9))
+	_, o, err := w.lifecycle.FileObjection(ctx, black.ID, service.ObjectionInput{FiledBy: "administrator", Grounds: "事故责任认定有误"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	between := cstAt(2026, 4, 3, 9)
+	w.clock.Set(cstAt(2026, 4, 10, 9))
+	w.takeChanged()
+	nb, _, err := w.lifecycle.DecideObjection(ctx, o.ID, service.ObjectionDecisionInput{Decision: "upheld", Note: "认定错误"})
+	if err != nil || !nb.Voided() {
+		t.Fatalf("decide: %v voided %v", err, nb.Voided())
+	}
+	r, err := w.entries.Get(ctx, red.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RevokedAt != nil || r.RevocationCause != nil || r.Version != 3 {
+		t.Fatalf("red entry after the upheld objection: %+v", r)
+	}
+	if got := w.takeChanged(); !slices.Contains(got, lcOrg) {
+		t.Fatalf("change hook: %v", got)
+	}
+	if a := w.check(lcOrg, "public_tendering", nil); a.Outcome != policy.OutcomeIncentive {
+		t.Fatalf("after the upheld objection: %s", a.Outcome)
+	}
+	if a := w.check(lcOrg, "public_tendering", &between); a.Outcome == policy.OutcomeIncentive {
+		t.Fatalf("as of the objection's verification credgate knew the red entry removed: %s", a.Outcome)
+	}
+	var details map[string]any
+	for _, b := range w.audit.bodies(t) {
+		if b.Act == service.ActObjectionDecided {
+			details = b.Details
+		}
+	}
+	if ids, _ := details["reopened_entries"].([]any); len(ids) != 1 || ids[0] != red.ID {
+		t.Fatalf("the act does not name the reopened entry: %v", details)
+	}
+}
+
 // Violation records through the service: the third same-item penalty
 // derives the black entry and supersedes the general one in one
 // transaction, with the trail; the hook and audit see it; the subject's
