@@ -749,7 +749,7 @@ func eachAnswer(r io.Reader, fn func(screenedLine) error) error {
 		if len(b) > 0 {
 			var l screenedLine
 			if jerr := json.Unmarshal(b, &l); jerr != nil {
-				return fmt.Errorf("results: %w", jerr)
+				return fmt.Errorf("%w: results: %w", ErrScreeningCorrupt, jerr)
 			}
 			if ferr := fn(l); ferr != nil {
 				return ferr
@@ -804,7 +804,11 @@ func (s *Screenings) openResults(ctx context.Context, caller Caller, id string) 
 }
 
 // Results calls fn with every subject's result, in file order, each
-// answer with its proof of inclusion in the job's tree.
+// answer with its proof of inclusion in the job's tree. Each result is
+// checked against the tree the job's record names before fn sees it, and
+// its outcome and subject are its answer's: a results file that does not
+// agree is ErrScreeningCorrupt at its first disagreement (or at its end,
+// when lines or answers are missing).
 func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn func(ScreenedAnswer) error) (ScreeningJob, error) {
 	j, tree, f, err := s.openResults(ctx, caller, id)
 	if err != nil {
@@ -812,46 +816,55 @@ func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn f
 	}
 	defer tree.Close()
 	defer f.Close()
-	var leaf uint64
-	return j, eachAnswer(io.LimitReader(f, j.ResultsBytes), func(l screenedLine) error {
+	v, err := s.newResultsVerifier(ctx, j)
+	if err != nil {
+		return j, err
+	}
+	if err := eachAnswer(io.LimitReader(f, j.ResultsBytes), func(l screenedLine) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		a, err := s.screenedAnswer(ctx, tree, j, l, &leaf)
+		a, err := s.screenedAnswer(ctx, tree, v, l)
 		if err != nil {
 			return err
 		}
 		return fn(a)
-	})
+	}); err != nil {
+		return j, err
+	}
+	return j, v.end()
 }
 
-// screenedAnswer is a results line as downloaded: an answer gets its
-// outcome and its proof as leaf *leaf, which it advances.
-func (s *Screenings) screenedAnswer(ctx context.Context, tree *evidence.FileTree, j ScreeningJob, l screenedLine, leaf *uint64) (ScreenedAnswer, error) {
+// screenedAnswer is a results line as downloaded, once v has checked it:
+// an answer gets its subject and outcome from the answer itself, and its
+// proof as the next leaf.
+func (s *Screenings) screenedAnswer(ctx context.Context, tree *evidence.FileTree, v *resultsVerifier, l screenedLine) (ScreenedAnswer, error) {
 	a := ScreenedAnswer{Line: l.Line, SubjectID: l.SubjectID, Answer: l.Answer, Error: l.Error}
 	if l.Answer == nil {
-		return a, nil
+		return a, v.errored(l.Line)
 	}
-	a.Outcome = policy.Outcome(l.Outcome)
-	if a.Outcome == "" {
-		// Written before results lines carried the outcome.
-		var o struct {
-			Outcome policy.Outcome `json:"outcome"`
-		}
-		_ = json.Unmarshal(l.Answer, &o)
-		a.Outcome = o.Outcome
+	idx := v.leaf
+	if idx >= v.j.TreeSize {
+		// Past the tree: no proof to read; answered says why.
+		_, err := v.answered(l.Line, l.SubjectID, l.Outcome, l.Answer, nil)
+		return a, err
 	}
-	p, err := evidence.InclusionProof(ctx, tree, *leaf, j.TreeSize)
+	p, err := evidence.InclusionProof(ctx, tree, idx, v.j.TreeSize)
 	if err != nil {
 		return a, err
 	}
+	// An outcome absent from the line (written before lines carried it)
+	// is the answer's.
+	facts, err := v.answered(l.Line, l.SubjectID, l.Outcome, l.Answer, p)
+	if err != nil {
+		return a, err
+	}
+	a.SubjectID, a.Outcome = facts.Subject, policy.Outcome(facts.Outcome)
 	a.Proof = make([]string, len(p))
 	for i := range p {
 		a.Proof[i] = hex.EncodeToString(p[i][:])
 	}
-	idx := *leaf
 	a.LeafIndex = &idx
-	*leaf++
 	return a, nil
 }
 
