@@ -12,18 +12,24 @@ import (
 
 // The evidence log served as C2SP tlog-tiles (c2sp.org/tlog-tiles) under
 // /v1/evidence/tlog/, for transparency tooling that speaks it: the signed
-// checkpoint, hash tiles and entry bundles. All public, like the other
-// checkpoint routes: they hold hashes and each record's id, kind, caller
-// and time, never a body (docs/EVIDENCE.md).
+// checkpoint, hash tiles and entry bundles. The checkpoint and hash tiles
+// are public, like the other checkpoint routes; entry bundles, which name
+// each record's caller and time (never a body, docs/EVIDENCE.md), are for
+// administrators and auditors.
 
 // Cache lifetimes of tlog-tiles answers. A full tile never changes; a
 // partial tile of a given width never changes either, but it is superseded
 // by the full one soon, so caches need not keep it long. The checkpoint
-// changes every second while the log grows.
+// changes every second while the log grows. An entry bundle answers an
+// authenticated caller, so only the caller's own cache may keep it: a
+// shared cache (a CDN, the reverse proxy) that kept it under "public"
+// would hand it to anyone.
 const (
-	cacheFullTile    = "public, max-age=31536000, immutable"
-	cachePartialTile = "public, max-age=3600"
-	cacheCheckpoint  = "no-cache"
+	cacheFullTile      = "public, max-age=31536000, immutable"
+	cachePartialTile   = "public, max-age=3600"
+	cacheFullBundle    = "private, max-age=31536000, immutable"
+	cachePartialBundle = "private, max-age=3600"
+	cacheCheckpoint    = "no-cache"
 )
 
 func (s *Server) tlogCheckpoint(c *gin.Context) {
@@ -75,9 +81,14 @@ func (s *Server) tlogTile(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if t.Full() {
+	switch {
+	case t.Entries && t.Full():
+		c.Header("Cache-Control", cacheFullBundle)
+	case t.Entries:
+		c.Header("Cache-Control", cachePartialBundle)
+	case t.Full():
 		c.Header("Cache-Control", cacheFullTile)
-	} else {
+	default:
 		c.Header("Cache-Control", cachePartialTile)
 	}
 	c.Data(http.StatusOK, "application/octet-stream", b)

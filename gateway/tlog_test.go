@@ -69,9 +69,15 @@ func (f httpTiles) get(path string, full bool) []byte {
 	if res.Status != http.StatusOK {
 		f.h.t.Fatalf("%s: %d %s", path, res.Status, res.Body)
 	}
-	want := "public, max-age=3600"
+	// Entry bundles answer authenticated callers: never kept by a shared
+	// cache.
+	scope := "public"
+	if tok != "" {
+		scope = "private"
+	}
+	want := scope + ", max-age=3600"
 	if full {
-		want = "public, max-age=31536000, immutable"
+		want = scope + ", max-age=31536000, immutable"
 	}
 	if got := res.Header.Get("Cache-Control"); got != want {
 		f.h.t.Errorf("%s: Cache-Control %q, want %q", path, got, want)
