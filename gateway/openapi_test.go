@@ -345,6 +345,10 @@ func TestContractSmoke(t *testing.T) {
 	want("list entries", h.doJSON(http.MethodGet, "/v1/admin/entries?limit=1&subject_id="+org, admin, nil), http.StatusOK)
 	want("get entry", h.doJSON(http.MethodGet, "/v1/admin/entries/"+entryID, admin, nil), http.StatusOK)
 	want("patch entry", h.doJSON(http.MethodPatch, "/v1/admin/entries/"+entryID, admin, map[string]any{"reason": "发生较大生产安全责任事故(已核实)"}), http.StatusOK)
+	want("empty patch", h.doJSON(http.MethodPatch, "/v1/admin/entries/"+entryID, admin, map[string]any{}), http.StatusBadRequest)
+	if got := want("entry after an empty patch", h.doJSON(http.MethodGet, "/v1/admin/entries/"+entryID, admin, nil), http.StatusOK); got["version"] != float64(2) {
+		t.Errorf("an empty patch changed the version: %v", got["version"])
+	}
 	csv := "subject_id,list,originating_department,reason,legal_basis,decided_at,published_at\n" +
 		other + ",safety_production_blacklist,应急管理部,事故,《安全生产法》," + now.Add(-72*time.Hour).Format(time.DateOnly) + "," + now.Add(-48*time.Hour).Format(time.DateOnly) + "\n"
 	want("import", h.do(http.MethodPost, "/v1/admin/entries:import", admin, "text/csv", []byte(csv)), http.StatusCreated)

@@ -239,8 +239,13 @@ func (s *Entries) List(ctx context.Context, f EntryFilter) ([]policy.Entry, erro
 
 // Patch changes an entry's editable fields. The list rule is re-applied
 // (validity follows a changed publication date). A revoked entry cannot be
-// changed.
+// changed, and a patch must name a field.
 func (s *Entries) Patch(ctx context.Context, id string, p EntryPatch) (policy.Entry, error) {
+	if p == (EntryPatch{}) {
+		// A patch that names no field would still bump the version and
+		// record an act that changed nothing.
+		return policy.Entry{}, fmt.Errorf("%w: nothing to change", policy.ErrInvalidEntry)
+	}
 	old, err := s.store.GetEntry(ctx, id)
 	if err != nil {
 		return policy.Entry{}, err
