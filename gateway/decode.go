@@ -1,27 +1,22 @@
 package gateway
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"time"
 	"unicode/utf8"
 
+	"github.com/credgate/credgate/internal/strictjson"
 	"github.com/credgate/credgate/policy"
 )
 
-// decodeJSON reads exactly one JSON value into v, refusing unknown fields
-// (a misspelt field must not be silently ignored in an approval workflow)
-// and trailing data. It refuses too what encoding/json would accept in a
-// way a proxy or auditor reading the same bytes might not: invalid UTF-8
-// (which encoding/json replaces with U+FFFD, so the record would not hold
-// what was sent), a field name in another case ("Action" for "action"),
-// and a key given twice in one object (encoding/json keeps the last, a
-// reader that keeps the first would see another request). See strict.go.
+// decodeJSON reads exactly one JSON value into v, strictly: unknown
+// fields (a misspelt field must not be silently ignored in an approval
+// workflow), trailing data, invalid UTF-8, a field name in another case
+// and a key given twice are refused (internal/strictjson, which NDJSON
+// import lines go through too).
 func decodeJSON(r io.Reader, v any) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
@@ -32,23 +27,30 @@ func decodeJSON(r io.Reader, v any) error {
 
 // decodeRaw is decodeJSON of a body already read.
 func decodeRaw(raw []byte, v any) error {
-	if !utf8.Valid(raw) {
-		return invalidUTF8(raw)
+	if err := strictjson.Decode(raw, v); err != nil {
+		return jsonProblem(err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeProblem(err)
+	return nil
+}
+
+// jsonProblem is the problem of a strictjson refusal (of a body, or of a
+// line of an import); nil for any other error.
+func jsonProblem(err error) *Problem {
+	var se *strictjson.Error
+	if !errors.As(err, &se) {
+		return nil
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return decodeProblem(err)
-		}
-		return problem(http.StatusBadRequest, "invalid_json", "Malformed JSON", "unexpected data after the JSON value")
+	var p *Problem
+	switch {
+	case errors.Is(se.Err, strictjson.ErrDuplicateKey):
+		p = problem(http.StatusBadRequest, "duplicate_field", "Duplicate field", se.Detail)
+	case errors.Is(se.Err, strictjson.ErrInvalidUTF8):
+		p = problem(http.StatusBadRequest, "invalid_utf8", "Invalid UTF-8", se.Detail)
+	default:
+		p = problem(http.StatusBadRequest, "invalid_json", "Malformed JSON", se.Detail)
 	}
-	// The value is well-formed JSON: the strict pass only looks at keys
-	// and escapes.
-	return checkStrict(raw, reflect.TypeOf(v))
+	p.Field = se.Field
+	return p
 }
 
 // streamError is err from a handler that streamed the request body: a
@@ -62,25 +64,14 @@ func streamError(err error) error {
 	return err
 }
 
+// decodeProblem is the problem of a body that could not be read: past
+// the size limit (413), or cut off.
 func decodeProblem(err error) error {
 	var tooLarge *http.MaxBytesError
-	var syntax *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &tooLarge):
+	if errors.As(err, &tooLarge) {
 		return problem(http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large",
 			fmt.Sprintf("the body is larger than %d bytes", tooLarge.Limit))
-	case errors.Is(err, io.EOF):
-		return problem(http.StatusBadRequest, "invalid_json", "Malformed JSON", "the body is empty")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return problem(http.StatusBadRequest, "invalid_json", "Malformed JSON", err.Error())
-	case errors.As(err, &typeErr):
-		p := problem(http.StatusBadRequest, "invalid_json", "Malformed JSON",
-			fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type))
-		p.Field = typeErr.Field
-		return p
 	}
-	// Unknown fields and bad time formats come as plain errors.
 	return problem(http.StatusBadRequest, "invalid_json", "Malformed JSON", err.Error())
 }
 

@@ -1,11 +1,10 @@
-package gateway
+package strictjson
 
 import (
 	"bytes"
 	"encoding"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -13,8 +12,8 @@ import (
 	"unicode/utf8"
 )
 
-// The strict pass of decodeJSON. encoding/json has already accepted the
-// body as one well-formed value of the target's shape; this walks the same
+// The strict pass of Decode. encoding/json has already accepted the body
+// as one well-formed value of the target's shape; this walks the same
 // bytes once more and refuses what it let through:
 //
 //   - a key that names a field only when compared without case
@@ -260,24 +259,18 @@ func (w *strictWalker) child(t reflect.Type, fbase int, key []byte) (reflect.Typ
 	}
 	for _, n := range names {
 		if strings.EqualFold(string(key), n) {
-			p := problem(http.StatusBadRequest, "invalid_json", "Malformed JSON",
-				fmt.Sprintf("unknown field %s: field names are case-sensitive (%q)", quoteKey(key), n))
-			p.Field = w.field()
-			return nil, p
+			return nil, &Error{Err: ErrMalformed, Field: w.field(),
+				Detail: fmt.Sprintf("unknown field %s: field names are case-sensitive (%q)", quoteKey(key), n)}
 		}
 	}
 	// encoding/json refused unknown keys already; one it folded in
 	// another way (Unicode case folding) is refused here.
-	p := problem(http.StatusBadRequest, "invalid_json", "Malformed JSON", "unknown field "+quoteKey(key))
-	p.Field = w.field()
-	return nil, p
+	return nil, &Error{Err: ErrMalformed, Field: w.field(), Detail: "unknown field " + quoteKey(key)}
 }
 
 func (w *strictWalker) duplicate(key []byte) error {
-	p := problem(http.StatusBadRequest, "duplicate_field", "Duplicate field",
-		fmt.Sprintf("field %s appears more than once in one object", quoteKey(key)))
-	p.Field = w.field()
-	return p
+	return &Error{Err: ErrDuplicateKey, Field: w.field(),
+		Detail: fmt.Sprintf("field %s appears more than once in one object", quoteKey(key))}
 }
 
 // str reads a string at w.pos and returns its value: a slice of the body
@@ -353,10 +346,8 @@ func (w *strictWalker) escaped(start int) ([]byte, error) {
 				}
 				w.pos = save
 			}
-			p := problem(http.StatusBadRequest, "invalid_utf8", "Invalid UTF-8",
-				fmt.Sprintf("the \\u escape at byte %d is a lone UTF-16 surrogate, not a character", at))
-			p.Field = w.field()
-			return nil, p
+			return nil, &Error{Err: ErrInvalidUTF8, Field: w.field(),
+				Detail: fmt.Sprintf("the \\u escape at byte %d is a lone UTF-16 surrogate, not a character", at)}
 		default: // " \ /
 			out = append(out, e)
 		}
@@ -406,18 +397,3 @@ func truncKey(k []byte) []byte {
 }
 
 func quoteKey(k []byte) string { return strconv.Quote(string(truncKey(k))) }
-
-// invalidUTF8 is the problem of a body that is not UTF-8 (RFC 8259 §8.1).
-// It names the offset, never the bytes, which may be part of an ID number.
-func invalidUTF8(data []byte) error {
-	at := 0
-	for at < len(data) {
-		r, n := utf8.DecodeRune(data[at:])
-		if r == utf8.RuneError && n <= 1 {
-			break
-		}
-		at += n
-	}
-	return problem(http.StatusBadRequest, "invalid_utf8", "Invalid UTF-8",
-		fmt.Sprintf("the body is not valid UTF-8 (at byte %d); send UTF-8, never another encoding", at))
-}

@@ -1,0 +1,109 @@
+// Package strictjson decodes one JSON value as every JSON input of
+// credgate is read: a request body of the API (gateway) and a line of an
+// NDJSON import file (service) alike, so that the same bytes are accepted
+// or refused the same way whichever door they come in by. It refuses what
+// encoding/json would accept in a way a proxy or auditor reading the same
+// bytes might not: invalid UTF-8 (which encoding/json replaces with
+// U+FFFD, so the record would not hold what was sent), a field name in
+// another case ("Action" for "action"), a key given twice in one object
+// (encoding/json keeps the last, a reader that keeps the first would see
+// another request), unknown fields and trailing data.
+//
+// Its errors are *Error, wrapping one of the sentinels below; gateway maps
+// them to problems (invalid_json, duplicate_field, invalid_utf8).
+package strictjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"unicode/utf8"
+)
+
+// Kinds of refusal: an *Error wraps one of them.
+var (
+	// ErrMalformed: not exactly one JSON value of the target's shape
+	// (syntax, an empty input, trailing data, an unknown field or one in
+	// another case, a wrong type).
+	ErrMalformed = errors.New("malformed JSON")
+	// ErrDuplicateKey: a key appears twice in one object.
+	ErrDuplicateKey = errors.New("duplicate key")
+	// ErrInvalidUTF8: the input is not UTF-8, or a \u escape is a lone
+	// UTF-16 surrogate.
+	ErrInvalidUTF8 = errors.New("invalid UTF-8")
+)
+
+// Error is a refusal: its kind (one of the sentinels), where, and what.
+// Neither it nor its detail repeats a value of the input, which may be
+// part of an ID number; keys are repeated, bounded.
+type Error struct {
+	Err error
+	// Field names where, as problems name fields (subjects[2].id); empty
+	// when unknown.
+	Field  string
+	Detail string
+}
+
+func (e *Error) Error() string { return e.Detail }
+
+// Unwrap lets errors.Is find the kind.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Decode reads exactly one JSON value from data into v (a pointer),
+// strictly (see the package comment).
+func Decode(data []byte, v any) error {
+	if err := ValidUTF8(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return decodeError(err)
+		}
+		return &Error{Err: ErrMalformed, Detail: "unexpected data after the JSON value"}
+	}
+	// The value is well-formed JSON: the strict pass only looks at keys
+	// and escapes.
+	return checkStrict(data, reflect.TypeOf(v))
+}
+
+// decodeError is the Error of what encoding/json refused.
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return &Error{Err: ErrMalformed, Detail: "the body is empty"}
+	case errors.As(err, &typeErr):
+		return &Error{Err: ErrMalformed, Field: typeErr.Field,
+			Detail: fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type)}
+	}
+	// Syntax errors, unknown fields and bad time formats: encoding/json's
+	// words.
+	return &Error{Err: ErrMalformed, Detail: err.Error()}
+}
+
+// ValidUTF8 refuses data that is not UTF-8 (RFC 8259 §8.1), naming the
+// offset of the first bad byte, never the bytes, which may be part of an
+// ID number.
+func ValidUTF8(data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	at := 0
+	for at < len(data) {
+		r, n := utf8.DecodeRune(data[at:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		at += n
+	}
+	return &Error{Err: ErrInvalidUTF8,
+		Detail: fmt.Sprintf("not valid UTF-8 (at byte %d); send UTF-8, never another encoding", at)}
+}
