@@ -558,6 +558,10 @@ func (c *Catalog) ReviewRepair(e Entry, repID, finding, recommendation string, a
 	if r.State != StateApplied {
 		return Entry{}, fmt.Errorf("repair %s is %s: %w", repID, r.State, ErrWrongState)
 	}
+	if e.RevokedAt != nil && !at.Before(*e.RevokedAt) {
+		// Nothing is left to repair; the application can still be refused.
+		return Entry{}, fmt.Errorf("entry %s: %w", e.ID, ErrEntryRevoked)
+	}
 	r.State, r.ReviewedAt, r.Finding, r.Recommendation = StateReviewed, &at, finding, recommendation
 	return e, nil
 }
@@ -583,6 +587,10 @@ func (c *Catalog) DecideRepair(e Entry, repID string, approve bool, note string,
 		return Entry{}, fmt.Errorf("repair %s: %w", repID, ErrAlreadyDecided)
 	}
 	if approve {
+		if e.RevokedAt != nil && !at.Before(*e.RevokedAt) {
+			// Said before the review rule: a review would not help.
+			return Entry{}, fmt.Errorf("entry %s: %w", e.ID, ErrEntryRevoked)
+		}
 		if l, ok := c.listByID[e.List]; ok && l.Repair != nil && l.Repair.RequiresReview && r.State != StateReviewed {
 			return Entry{}, &RuleError{Rule: e.List + ".repair.requires_review", Source: l.Repair.Source,
 				Detail: "the repair must be reviewed before it is approved", Err: ErrWrongState}

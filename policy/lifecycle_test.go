@@ -457,6 +457,32 @@ func TestScenarioRepairLocks(t *testing.T) {
 	}
 }
 
+// A repair applied for and then overtaken by the entry's revocation can
+// no longer be reviewed or approved (entry_revoked, not a review rule);
+// it can still be refused, which closes it.
+func TestRepairOnRevokedEntry(t *testing.T) {
+	c := bundledCat(t)
+	e := listed(t, c, "e1", "urban_management_black", orgA, at8(2026, 1, 10, 0))
+	h := RepairHistory{Entries: []Entry{e}}
+	applied := at8(2027, 1, 11, 9)
+	e, err := c.ApplyRepair(e, "rep1", ApplicationInput{Grounds: "已整改"}, h, applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := applied.Add(24 * time.Hour)
+	e.RevokedAt, e.RevocationReason = &revoked, "发起部门撤销"
+	later := revoked.Add(time.Hour)
+	if _, err := c.ReviewRepair(e, "rep1", "整改到位", "approve", later); !errors.Is(err, ErrEntryRevoked) {
+		t.Fatalf("review on a revoked entry: %v", err)
+	}
+	if _, err := c.DecideRepair(e, "rep1", true, "", h, later); !errors.Is(err, ErrEntryRevoked) {
+		t.Fatalf("approval on a revoked entry: %v", err)
+	}
+	if e, err = c.DecideRepair(e, "rep1", false, "名单已撤销,无需修复", h, later); err != nil || e.Repairs[0].State != StateRefused {
+		t.Fatalf("refusal on a revoked entry: %v %+v", err, e.Repairs)
+	}
+}
+
 func TestScenarioRepairSecondListingAndParticularlySerious(t *testing.T) {
 	c := bundledCat(t)
 	first := listed(t, c, "e1", "urban_management_black", orgA, at8(2024, 3, 1, 0))
