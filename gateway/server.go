@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -51,6 +52,7 @@ type Server struct {
 	limits     *RateLimiter  // quotas and token endpoint throttling (ratelimit.go)
 	acts       *service.Acts // administrative acts read back (acts.go)
 	proxies    []string      // trusted reverse proxies (WithTrustedProxies)
+	proxyNets  []*net.IPNet  // proxies parsed, for RequestOrigin (origin.go)
 	tracing    tracing       // spans of requests (tracing.go)
 	shedding   *shedder      // the bounded queue in front of checks (shed.go)
 	// shed is load shedding's settings (WithCheckCapacity,
@@ -118,6 +120,7 @@ func New(checker *service.Checker, entries *service.Entries, partners *service.P
 	for _, o := range opts {
 		o(s)
 	}
+	s.proxyNets = parseProxies(s.proxies)
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 		s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
