@@ -218,12 +218,26 @@ func TestEvidenceAppendOnly(t *testing.T) {
 			t.Errorf("%s succeeded", q)
 		}
 	}
-	if _, err := admin.Exec(t.Context(), `UPDATE `+table+` SET body = ''`); err != nil {
+	if _, err := admin.Exec(t.Context(), `UPDATE `+table+` SET body = '', salt = ''`); err != nil {
 		t.Errorf("erasing a body: %v", err)
 	}
 	if _, err := s.Record(t.Context(), "r1"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEvidenceErasureOnly: of body and salt, only erasing both may be
+// written (migration 0021).
+func TestEvidenceErasureOnly(t *testing.T) {
+	t.Parallel()
+	url, admin := testenv.Postgres(t)
+	schema := testenv.FreshSchema(t, "credgate_test")
+	s := openIn(t, url, schema)
+	table := pgx.Identifier{schema, "evidence"}.Sanitize()
+	storetest.CheckErasureOnly(t, s, func(idx uint64, body, salt []byte) error {
+		_, err := admin.Exec(t.Context(), `UPDATE `+table+` SET body = $1, salt = $2 WHERE idx = $3`, body, salt, int64(idx))
+		return err
+	})
 }
 
 func BenchmarkAppendBatch(b *testing.B) { storetest.BenchAppendBatch(b, openStore) }

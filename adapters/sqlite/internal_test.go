@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
+	"github.com/credgate/credgate/adapters/storetest"
 	"github.com/credgate/credgate/service"
 )
 
@@ -87,9 +88,20 @@ func TestEvidenceAppendOnly(t *testing.T) {
 			t.Errorf("%s: err = %v, want append-only refusal", q, err)
 		}
 	}
-	if _, err := s.w.ExecContext(ctx, `UPDATE evidence SET body = x''`); err != nil {
+	if _, err := s.w.ExecContext(ctx, `UPDATE evidence SET body = x'', salt = x''`); err != nil {
 		t.Errorf("erasing a body: %v", err)
 	}
+}
+
+// TestEvidenceErasureOnly: of body and salt, only erasing both may be
+// written (migration 0018).
+func TestEvidenceErasureOnly(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	storetest.CheckErasureOnly(t, s, func(idx uint64, body, salt []byte) error {
+		_, err := s.w.ExecContext(t.Context(), `UPDATE evidence SET body = ?, salt = ? WHERE idx = ?`, body, salt, int64(idx))
+		return err
+	})
 }
 
 // TestConcurrentWritersAndReaders runs writers and readers together: the
