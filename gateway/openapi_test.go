@@ -346,6 +346,9 @@ func TestContractSmoke(t *testing.T) {
 	want("get entry", h.doJSON(http.MethodGet, "/v1/admin/entries/"+entryID, admin, nil), http.StatusOK)
 	want("patch entry", h.doJSON(http.MethodPatch, "/v1/admin/entries/"+entryID, admin, map[string]any{"reason": "发生较大生产安全责任事故(已核实)"}), http.StatusOK)
 	want("empty patch", h.doJSON(http.MethodPatch, "/v1/admin/entries/"+entryID, admin, map[string]any{}), http.StatusBadRequest)
+	if got := want("no such entry", h.doJSON(http.MethodGet, "/v1/admin/entries/ent_nope", admin, nil), http.StatusNotFound); got["detail"] != `entry "ent_nope": not found` {
+		t.Errorf("a missing entry's detail names more than the entry: %q", got["detail"])
+	}
 	if got := want("entry after an empty patch", h.doJSON(http.MethodGet, "/v1/admin/entries/"+entryID, admin, nil), http.StatusOK); got["version"] != float64(2) {
 		t.Errorf("an empty patch changed the version: %v", got["version"])
 	}

@@ -181,7 +181,7 @@ func (s *Store) StageEntries(ctx context.Context, id string, entries []policy.En
 		}
 	}
 	if _, ok := s.db.(LoadTxer); ok {
-		return s.errf("stage entries: load %q: %w", id, service.ErrNotFound)
+		return fmt.Errorf("stage entries: load %q: %w", id, service.ErrNotFound)
 	}
 	if c, ok := s.db.(Copier); ok {
 		if _, err := c.CopyFrom(ctx, "entry_load_entries", loadEntryColumns, rows); err != nil {

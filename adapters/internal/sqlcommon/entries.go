@@ -85,7 +85,7 @@ func (s *Store) insertEntriesTx(ctx context.Context, tx Tx, entries []policy.Ent
 func (s *Store) GetEntry(ctx context.Context, id string) (policy.Entry, error) {
 	e, err := scanEntry(s.db.QueryRow(ctx, `SELECT `+EntryColumns+` FROM entries WHERE id = $1`, id))
 	if isNoRows(err) {
-		return policy.Entry{}, s.errf("entry %q: %w", id, service.ErrNotFound)
+		return policy.Entry{}, fmt.Errorf("entry %q: %w", id, service.ErrNotFound)
 	}
 	if err != nil {
 		return policy.Entry{}, s.errf("get entry %q: %w", id, err)

@@ -83,7 +83,7 @@ func (s *Store) EntryVersion(ctx context.Context, id string, v int64) (policy.En
 	e, err := scanEntry(s.db.QueryRow(ctx, `SELECT `+VersionColumns+` FROM entry_versions v
 		WHERE v.id = $1 AND v.version = $2`, id, v))
 	if isNoRows(err) {
-		return policy.Entry{}, s.errf("entry %q version %d: %w", id, v, service.ErrNotFound)
+		return policy.Entry{}, fmt.Errorf("entry %q version %d: %w", id, v, service.ErrNotFound)
 	}
 	if err != nil {
 		return policy.Entry{}, s.errf("entry %q version %d: %w", id, v, err)
@@ -312,7 +312,7 @@ func (s *Store) Webhook(ctx context.Context, partner string) (service.Webhook, e
 	err := s.db.QueryRow(ctx, `SELECT partner, url, created_at, updated_at FROM webhooks WHERE partner = $1`, partner).
 		Scan(&w.Partner, &w.URL, &w.CreatedAt, &w.UpdatedAt)
 	if isNoRows(err) {
-		return service.Webhook{}, s.errf("webhook: %w", service.ErrNotFound)
+		return service.Webhook{}, fmt.Errorf("webhook: %w", service.ErrNotFound)
 	}
 	if err != nil {
 		return service.Webhook{}, s.errf("webhook: %w", err)

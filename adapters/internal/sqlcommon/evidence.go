@@ -284,7 +284,7 @@ func (s *Store) Record(ctx context.Context, id string) (evidence.Record, error) 
 		return evidence.Record{}, s.errf("evidence %q: %w", id, err)
 	}
 	if len(recs) == 0 {
-		return evidence.Record{}, s.errf("evidence %q: %w", id, evidence.ErrNotFound)
+		return evidence.Record{}, fmt.Errorf("evidence %q: %w", id, evidence.ErrNotFound)
 	}
 	return recs[0], nil
 }

@@ -67,7 +67,7 @@ func (s *Store) EntryByProceeding(ctx context.Context, id string) (policy.Entry,
 	e, err := scanEntry(s.db.QueryRow(ctx, `SELECT `+EntryColumns+` FROM entries
 		WHERE id = (SELECT entry_id FROM entry_proceedings WHERE id = $1)`, id))
 	if isNoRows(err) {
-		return policy.Entry{}, s.errf("proceeding %q: %w", id, service.ErrNotFound)
+		return policy.Entry{}, fmt.Errorf("proceeding %q: %w", id, service.ErrNotFound)
 	}
 	if err != nil {
 		return policy.Entry{}, s.errf("proceeding %q: %w", id, err)

@@ -2,6 +2,7 @@ package sqlcommon
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/credgate/credgate/adapters/internal/storeutil"
 	"github.com/credgate/credgate/service"
@@ -36,7 +37,7 @@ func (s *Store) InsertPartner(ctx context.Context, p service.Partner) error {
 func (s *Store) PartnerByClientID(ctx context.Context, clientID string) (service.Partner, error) {
 	p, err := scanPartner(s.db.QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE client_id = $1`, clientID))
 	if isNoRows(err) {
-		return service.Partner{}, s.errf("partner %q: %w", clientID, service.ErrNotFound)
+		return service.Partner{}, fmt.Errorf("partner %q: %w", clientID, service.ErrNotFound)
 	}
 	if err != nil {
 		return service.Partner{}, s.errf("partner %q: %w", clientID, err)

@@ -3,6 +3,7 @@ package sqlcommon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/credgate/credgate/service"
 )
@@ -45,7 +46,7 @@ func (s *Store) UpdateScreening(ctx context.Context, j service.ScreeningJob) err
 		return s.errf("update screening: %w", err)
 	}
 	if n == 0 {
-		return s.errf("screening %q: %w", j.ID, service.ErrNotFound)
+		return fmt.Errorf("screening %q: %w", j.ID, service.ErrNotFound)
 	}
 	return nil
 }
@@ -54,7 +55,7 @@ func (s *Store) UpdateScreening(ctx context.Context, j service.ScreeningJob) err
 func (s *Store) GetScreening(ctx context.Context, id string) (service.ScreeningJob, error) {
 	j, err := scanScreening(s.db.QueryRow(ctx, `SELECT `+screeningColumns+` FROM screening_jobs WHERE id = $1`, id))
 	if isNoRows(err) {
-		return service.ScreeningJob{}, s.errf("screening %q: %w", id, service.ErrNotFound)
+		return service.ScreeningJob{}, fmt.Errorf("screening %q: %w", id, service.ErrNotFound)
 	}
 	if err != nil {
 		return service.ScreeningJob{}, s.errf("get screening: %w", err)

@@ -21,7 +21,7 @@ func (s *Store) SourceState(ctx context.Context, name string) (service.SourceSta
 		FROM sources WHERE name = $1`, name).Scan(&st.Name, &st.Revision, &st.Entries, &applied, &synced,
 		&st.LastError, &errored)
 	if isNoRows(err) {
-		return service.SourceState{}, s.errf("source %q: %w", name, service.ErrNotFound)
+		return service.SourceState{}, fmt.Errorf("source %q: %w", name, service.ErrNotFound)
 	}
 	if err != nil {
 		return service.SourceState{}, s.errf("source %q: %w", name, err)

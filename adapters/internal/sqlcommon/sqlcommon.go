@@ -195,7 +195,10 @@ func New(db DB, d Dialect) *Store {
 	return &Store{db: db, d: d}
 }
 
-// errf prefixes an error with the dialect's name.
+// errf prefixes an error with the dialect's name, for the operator who
+// reads a database fault in the log. A "not found" is not a fault, and its
+// text reaches callers as a problem's detail: it says what is missing and
+// not which engine looked.
 func (s *Store) errf(format string, args ...any) error {
 	return fmt.Errorf(s.d.Name+": "+format, args...)
 }
