@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -65,6 +66,10 @@ type Console struct {
 	idle, absolute time.Duration
 	maxSessions    int
 
+	// origin is the caller's address and whether it came over HTTPS
+	// (WithOrigin).
+	origin func(*http.Request) (addr string, https bool)
+
 	// The overview's statistics are read at most once per statsTTL: the
 	// page is refreshed by people, not polled by machines, but several
 	// may look at once.
@@ -91,6 +96,30 @@ func WithTimeouts(idle, absolute time.Duration) Option {
 // WithMaxSessions bounds the sessions kept (default DefaultMaxSessions).
 func WithMaxSessions(n int) Option { return func(c *Console) { c.maxSessions = n } }
 
+// WithOrigin sets how the console learns the caller's address (which
+// sign-in throttling keys on) and whether the caller reached it over
+// HTTPS (which makes its cookies Secure). serve passes
+// gateway.Server.RequestOrigin, so that behind a trusted reverse proxy
+// the console believes X-Forwarded-For and X-Forwarded-Proto as the API
+// does. By default it is the connection's peer and its TLS.
+func WithOrigin(origin func(r *http.Request) (addr string, https bool)) Option {
+	return func(c *Console) { c.origin = origin }
+}
+
+// peerOrigin is the origin without proxies: the TCP peer (its /64 for
+// IPv6, as the gateway keys addresses, since one host commonly holds a
+// whole /64) and its TLS.
+func peerOrigin(r *http.Request) (string, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		host = ip.Mask(net.CIDRMask(64, 128)).String()
+	}
+	return host, r.TLS != nil
+}
+
 //go:embed static
 var staticFS embed.FS
 
@@ -104,9 +133,12 @@ func New(deps Deps, opts ...Option) (*Console, error) {
 		return nil, errors.New("console: every service dependency is required")
 	}
 	c := &Console{deps: deps, logger: slog.Default(), now: time.Now, zone: chinaTime,
-		idle: DefaultIdleTimeout, absolute: DefaultAbsoluteTimeout, maxSessions: DefaultMaxSessions}
+		idle: DefaultIdleTimeout, absolute: DefaultAbsoluteTimeout, maxSessions: DefaultMaxSessions, origin: peerOrigin}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.origin == nil {
+		return nil, errors.New("console: the origin function is required")
 	}
 	if c.idle <= 0 || c.absolute <= 0 || c.maxSessions <= 0 {
 		return nil, errors.New("console: timeouts and the session bound must be positive")
@@ -297,7 +329,7 @@ func (c *Console) setLanguage(w http.ResponseWriter, r *http.Request) {
 	if !validLanguage(lang) {
 		lang = languages[0]
 	}
-	http.SetCookie(w, cookie(r, langCookie, lang, 365*24*3600))
+	http.SetCookie(w, c.cookie(r, langCookie, lang, 365*24*3600))
 	back := r.URL.Query().Get("back")
 	// Only a path of the console itself: never an open redirect.
 	if !strings.HasPrefix(back, cookiePath) || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {

@@ -36,7 +36,7 @@ type harness struct {
 	tree     console.RecordReader
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...console.Option) *harness {
 	t.Helper()
 	ctx := context.Background()
 	cat, st, app := sqlitetest.OpenWithEvidence(t)
@@ -55,7 +55,7 @@ func newHarness(t *testing.T) *harness {
 	checker := service.NewChecker(cat, st, app, st, service.WithHistory(st), service.WithReceiptBuilder(evlog))
 	c, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: service.NewLifecycle(entries, st),
 		Partners: partners, Receipts: service.NewReceipts(st, evlog), Evidence: evlog, Records: st},
-		console.WithClock(clk.Now), console.WithTimeouts(15*time.Minute, 8*time.Hour))
+		append([]console.Option{console.WithClock(clk.Now), console.WithTimeouts(15*time.Minute, 8*time.Hour)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +69,10 @@ type browser struct {
 	cookies map[string]*http.Cookie
 	lang    string
 	tls     bool
+	// remote is the connection's peer (default httptest's); header is
+	// added to every request (a proxy's X-Forwarded-For, say).
+	remote string
+	header http.Header
 }
 
 func (h *harness) browser() *browser { return &browser{h: h, cookies: map[string]*http.Cookie{}} }
@@ -105,6 +109,12 @@ func (b *browser) do(method, path string, form url.Values) page {
 	}
 	if b.tls {
 		req.TLS = &tls.ConnectionState{}
+	}
+	if b.remote != "" {
+		req.RemoteAddr = b.remote
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
 	}
 	for _, c := range b.cookies {
 		req.AddCookie(c)

@@ -14,7 +14,8 @@
 //
 // A session is made from an administrator's or auditor's client
 // credential (a partner's is refused) and kept in this process: cookies
-// are HttpOnly, SameSite=Strict and Secure over TLS; sessions end after
+// are HttpOnly, SameSite=Strict and Secure over TLS (or behind a trusted
+// proxy that says X-Forwarded-Proto: https); sessions end after
 // an idle and an absolute timeout, on sign-out, and as soon as the
 // credential behind them is revoked or rotated away. Every form carries a
 // per-session CSRF token. Roles are enforced here, on the server: an

@@ -129,8 +129,12 @@ func sameToken(got, want string) bool {
 }
 
 // cookie is a console cookie: HttpOnly, SameSite=Strict, scoped to the
-// console's path, and Secure when the console is served over TLS.
-func cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+// console's path, and Secure when the caller reached credgate over HTTPS,
+// directly or through a trusted proxy that terminated TLS (WithOrigin):
+// in production TLS ends at the proxy, so the connection's own r.TLS is
+// never set.
+func (c *Console) cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	_, https := c.origin(r)
 	return &http.Cookie{Name: name, Value: value, Path: cookiePath, MaxAge: maxAge, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+		Secure: https, SameSite: http.SameSiteStrictMode}
 }

@@ -2,7 +2,6 @@ package console
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,13 +10,20 @@ import (
 	"github.com/credgate/credgate/service"
 )
 
-// Sign-in throttling: after maxFailures failed sign-ins for one client id
-// or from one address within failureWindow, further attempts are refused
-// until the window ends, so that a secret cannot be guessed through the
-// console faster than through the token endpoint.
+// Sign-in throttling: after maxAddrFailures failed sign-ins from one
+// address, or maxIDFailures for one client id, within failureWindow,
+// further attempts are refused until the window ends, so that a secret
+// cannot be guessed through the console faster than through the token
+// endpoint. The address is the caller's as the gateway believes it
+// (WithOrigin): behind a proxy, the forwarded one, else every user would
+// share the proxy's allowance. An id's allowance is six times an
+// address's (as the API's, gateway.DefaultAuthFailuresPerClient against
+// PerAddress), so that one address cannot lock an administrator out:
+// that takes several.
 const (
-	maxFailures   = 10
-	failureWindow = 5 * time.Minute
+	maxAddrFailures = 10
+	maxIDFailures   = 6 * maxAddrFailures
+	failureWindow   = 5 * time.Minute
 	// maxThrottled bounds the keys remembered; past it the oldest windows
 	// are forgotten first.
 	maxThrottled = 10_000
@@ -35,11 +41,30 @@ type throttle struct {
 
 func newThrottle() *throttle { return &throttle{keys: map[string]*failures{}} }
 
+// throttleKeys are the keys one sign-in counts against: its address, and
+// its client id when it could name a partner. An id longer than any
+// partner's (or empty) names nobody, so it is not kept: a stranger's
+// 60,000-character ids must not become map keys.
+func throttleKeys(addr, id string) []string {
+	keys := []string{"addr:" + addr}
+	if id != "" && len(id) <= service.MaxClientIDLen {
+		keys = append(keys, "id:"+id)
+	}
+	return keys
+}
+
+func limitOf(key string) int {
+	if strings.HasPrefix(key, "id:") {
+		return maxIDFailures
+	}
+	return maxAddrFailures
+}
+
 func (t *throttle) blocked(now time.Time, keys ...string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
-		if f := t.keys[k]; f != nil && now.Sub(f.since) < failureWindow && f.count >= maxFailures {
+		if f := t.keys[k]; f != nil && now.Sub(f.since) < failureWindow && f.count >= limitOf(k) {
 			return true
 		}
 	}
@@ -72,14 +97,6 @@ func (t *throttle) fail(now time.Time, keys ...string) {
 	}
 }
 
-func remoteAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 type signinData struct {
 	ClientID string
 	Token    string
@@ -96,7 +113,7 @@ func (c *Console) signinForm(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) renderSignin(w http.ResponseWriter, r *http.Request, status int, clientID, errKey string) {
 	token := randomToken()
-	http.SetCookie(w, cookie(r, signinCookie, token, 3600))
+	http.SetCookie(w, c.cookie(r, signinCookie, token, 3600))
 	p := c.newPage(r, nil, "signin")
 	if errKey != "" {
 		p.Error = &problemView{Title: c.msgs.text(p.Lang, errKey)}
@@ -117,20 +134,21 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimSpace(r.PostFormValue("client_id"))
 	secret := r.PostFormValue("client_secret")
 	now := c.now()
-	addr := "addr:" + remoteAddr(r)
-	if c.throttle.blocked(now, "id:"+id, addr) {
+	addr, _ := c.origin(r)
+	keys := throttleKeys(addr, id)
+	if c.throttle.blocked(now, keys...) {
 		c.renderSignin(w, r, http.StatusTooManyRequests, id, "signin.throttled")
 		return
 	}
 	if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
-		c.throttle.fail(now, "id:"+id, addr)
+		c.throttle.fail(now, keys...)
 		c.renderSignin(w, r, http.StatusUnauthorized, "", "signin.invalid")
 		return
 	}
 	p, credID, err := c.deps.Partners.Authenticate(r.Context(), id, secret)
 	if errors.Is(err, service.ErrInvalidClient) {
-		c.throttle.fail(now, "id:"+id, addr)
-		c.logger.Warn("console sign-in failed", "client_id", service.LoggableClientID(id, err), "remote", remoteAddr(r))
+		c.throttle.fail(now, keys...)
+		c.logger.Warn("console sign-in failed", "client_id", service.LoggableClientID(id, err), "remote", addr)
 		c.renderSignin(w, r, http.StatusUnauthorized, "", "signin.invalid")
 		return
 	}
@@ -145,14 +163,14 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	s := c.sessions.start(p, credID, now)
 	c.logger.Info("console sign-in", "client_id", p.ClientID, "role", string(p.Role), "credential", credID)
-	http.SetCookie(w, cookie(r, signinCookie, "", -1))
-	http.SetCookie(w, cookie(r, sessionCookie, s.id, int(c.absolute/time.Second)))
+	http.SetCookie(w, c.cookie(r, signinCookie, "", -1))
+	http.SetCookie(w, c.cookie(r, sessionCookie, s.id, int(c.absolute/time.Second)))
 	http.Redirect(w, r, "/console/overview", http.StatusSeeOther)
 }
 
 func (c *Console) signout(w http.ResponseWriter, r *http.Request, s *session) {
 	c.sessions.end(s.id)
 	c.logger.Info("console sign-out", "client_id", s.clientID)
-	http.SetCookie(w, cookie(r, sessionCookie, "", -1))
+	http.SetCookie(w, c.cookie(r, sessionCookie, "", -1))
 	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 }
