@@ -150,6 +150,9 @@ func TestPartnerLifecycle(t *testing.T) {
 		t.Fatalf("second page has %d partners, want 1 (3 in all)", n)
 	}
 	problemCode(t, h.doJSON(http.MethodGet, "/v1/admin/partners?limit=0", h.adminTok, nil), http.StatusBadRequest, "invalid_query")
+	// A parameter given twice is refused, whichever value would pass.
+	problemCode(t, h.doJSON(http.MethodGet, "/v1/admin/partners?limit=2&limit=2000", h.adminTok, nil), http.StatusBadRequest, "invalid_query")
+	problemCode(t, h.doJSON(http.MethodGet, "/v1/admin/partners?limit=2000&limit=2", h.adminTok, nil), http.StatusBadRequest, "invalid_query")
 
 	// Scope changes apply to the next request.
 	problemCode(t, h.doJSON(http.MethodPost, "/v1/checks", tok, checkBody(clean, "government_procurement")), http.StatusForbidden, "action_not_allowed")
@@ -947,3 +950,24 @@ func TestSecretsNeverLogged(t *testing.T) {
 }
 
 var _ = policy.KindPerson
+
+// TestTokenRequestIsStrict: a token request names each parameter once
+// (RFC 6749 §3.1) and is exactly a form, not a media type that begins like
+// one.
+func TestTokenRequestIsStrict(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	created := h.createPartner(map[string]any{"name": "某银行", "actions": []string{"bank_credit"}})
+	id, secret := created["client_id"].(string), created["client_secret"].(string)
+	twice := secretForm(id, secret)
+	twice.Add("grant_type", "client_credentials")
+	problemCode(t, h.tokenForm("192.0.2.60:1", twice), http.StatusBadRequest, "invalid_request")
+	other := secretForm(id, secret)
+	other.Add("client_id", "cg_other")
+	problemCode(t, h.tokenForm("192.0.2.61:1", other), http.StatusBadRequest, "invalid_request")
+	problemCode(t, h.doFrom("192.0.2.62:1", http.MethodPost, "/v1/oauth/token", "", "application/x-www-form-urlencodedXYZ",
+		[]byte(secretForm(id, secret).Encode())), http.StatusBadRequest, "invalid_request")
+	if res := h.tokenForm("192.0.2.63:1", secretForm(id, secret)); res.Status != http.StatusOK {
+		t.Fatalf("a well-formed request: %d %s", res.Status, res.Body)
+	}
+}

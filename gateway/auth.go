@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,7 +133,7 @@ func (s *Server) token(c *gin.Context) {
 		p.OAuthError = code
 		fail(c, p)
 	}
-	if !strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
+	if !strings.EqualFold(c.ContentType(), "application/x-www-form-urlencoded") {
 		oauthProblem(http.StatusBadRequest, "invalid_request", "Invalid token request", "send application/x-www-form-urlencoded")
 		return
 	}
@@ -146,6 +147,13 @@ func (s *Server) token(c *gin.Context) {
 		return
 	}
 	form := c.Request.PostForm
+	for k, vs := range form {
+		if len(vs) > 1 {
+			// RFC 6749 §3.1: a parameter must not be sent more than once.
+			oauthProblem(http.StatusBadRequest, "invalid_request", "Invalid token request", "the parameter "+strconv.Quote(k)+" is given more than once")
+			return
+		}
+	}
 	if gt := form.Get("grant_type"); gt != "client_credentials" {
 		oauthProblem(http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type", "grant_type must be client_credentials")
 		return

@@ -27,6 +27,24 @@ const (
 	HTTPMaxHeaderBytes = 64 << 10
 )
 
+// singleQuery refuses a query parameter given more than once
+// (?op=remove&op=add): the handler would read the first, a proxy's log or
+// an auditor may read the last, and the caller meant one of them. No
+// operation takes a list in the query.
+func singleQuery(c *gin.Context) {
+	if c.Request.URL.RawQuery == "" {
+		c.Next()
+		return
+	}
+	for k, vs := range c.Request.URL.Query() {
+		if len(vs) > 1 {
+			fail(c, problem(http.StatusBadRequest, "invalid_query", "Invalid query", "the query parameter "+strconv.Quote(k)+" is given more than once"))
+			return
+		}
+	}
+	c.Next()
+}
+
 // limitHeaders answers over-long headers as problems, before
 // authentication reads them.
 func limitHeaders(c *gin.Context) {

@@ -162,7 +162,7 @@ func (s *Server) router() *gin.Engine {
 	_ = r.SetTrustedProxies(s.proxies)
 	// Headers and media type are refused before authentication and the
 	// quota: nothing is read, parsed or charged for them.
-	r.Use(s.recoverer, s.requestID, s.traceRequest, s.observe, limitHeaders, requireJSON)
+	r.Use(s.recoverer, s.requestID, s.traceRequest, s.observe, limitHeaders, requireJSON, singleQuery)
 	r.NoRoute(func(c *gin.Context) {
 		fail(c, problem(http.StatusNotFound, "not_found", "Not found", "no such endpoint"))
 	})
