@@ -90,6 +90,9 @@ func problemFor(err error) *Problem {
 	if errors.As(err, &p) {
 		return p
 	}
+	if p := jsonProblem(err); p != nil {
+		return p
+	}
 	var erased *service.ErasedRecord
 	if errors.As(err, &erased) {
 		pr := problem(http.StatusGone, "record_erased", "Record erased",
@@ -218,6 +221,9 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusConflict, "screening_not_done", "Screening not done", err.Error())
 	case errors.Is(err, service.ErrScreeningExpired):
 		return problem(http.StatusGone, "screening_expired", "Screening expired", err.Error())
+	case errors.Is(err, service.ErrLineTooLong):
+		// A line is one entry: alone, it would be a body past MaxJSONBody.
+		return problem(http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large", err.Error())
 	case errors.Is(err, service.ErrImportTooLarge):
 		return problem(http.StatusRequestEntityTooLarge, "import_too_large", "Import too large", err.Error())
 	case errors.Is(err, policy.ErrEntryRevoked):

@@ -4,14 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/credgate/credgate/internal/strictjson"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -32,8 +33,12 @@ var csvColumns = []string{"subject_id", "list", "originating_department", "reaso
 
 var requiredCSV = []string{"subject_id", "list", "originating_department", "reason", "legal_basis", "decided_at", "published_at"}
 
-// maxLineLen caps one line of an import file.
+// maxLineLen caps one line of an import file: as much as the body of
+// one entry sent alone (gateway.MaxJSONBody).
 const maxLineLen = 64 << 10
+
+// ErrLineTooLong: a line of an import file is longer than maxLineLen.
+var ErrLineTooLong = errors.New("line too long")
 
 // ParseImport reads a whole CSV or NDJSON import file into memory (at most
 // MaxImport lines: upstream sources deliver such files). It returns every
@@ -139,21 +144,18 @@ func ndjsonInputs(r io.Reader) func() (EntryInput, int, error) {
 			if len(b) == 0 {
 				continue
 			}
+			// A line is read as the body of POST /v1/admin/entries is:
+			// the same bytes are refused the same way by either door.
 			var in EntryInput
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&in); err != nil {
-				return EntryInput{}, line, LineError{Line: line, Err: fmt.Errorf("malformed JSON: %w", err)}
-			}
-			if dec.More() {
-				return EntryInput{}, line, LineError{Line: line, Err: errors.New("more than one JSON value on the line")}
+			if err := strictjson.Decode(b, &in); err != nil {
+				return EntryInput{}, line, LineError{Line: line, Err: err}
 			}
 			return in, line, nil
 		}
 		ended = true
 		if err := sc.Err(); err != nil {
 			if errors.Is(err, bufio.ErrTooLong) {
-				return EntryInput{}, line + 1, LineError{Line: line + 1, Err: fmt.Errorf("line longer than %d bytes", maxLineLen)}
+				return EntryInput{}, line + 1, LineError{Line: line + 1, Err: fmt.Errorf("%w: more than %d bytes", ErrLineTooLong, maxLineLen)}
 			}
 			return EntryInput{}, 0, fmt.Errorf("read import: %w", err)
 		}
@@ -203,6 +205,9 @@ func csvInputs(r io.Reader) func() (EntryInput, int, error) {
 		}
 		// FieldPos is only defined for a record that was read without error.
 		line, _ := cr.FieldPos(0)
+		if le := csvUTF8(cr, rec, col); le != nil {
+			return EntryInput{}, le.Line, *le
+		}
 		in, err := csvInput(rec, col)
 		if err != nil {
 			return EntryInput{}, line, LineError{Line: line, Err: err}
@@ -219,6 +224,11 @@ func csvHeader(cr *csv.Reader) (map[string]int, *LineError) {
 			return nil, &LineError{Line: 1, Err: errors.New("empty file: a header row is required")}
 		}
 		return nil, &LineError{Line: 1, Err: fmt.Errorf("header: %w", err)}
+	}
+	for i, h := range header {
+		if !utf8.ValidString(h) {
+			return nil, &LineError{Line: 1, Err: fmt.Errorf("header, column %d: %w", i+1, strictjson.ValidUTF8([]byte(h)))}
+		}
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -237,6 +247,26 @@ func csvHeader(cr *csv.Reader) (map[string]int, *LineError) {
 		}
 	}
 	return col, nil
+}
+
+// csvUTF8 refuses a record with a field that is not UTF-8, at the line
+// the field is on: a file saved in another encoding (GBK, as Excel saves
+// CSV on Chinese Windows) would otherwise be stored as mojibake.
+func csvUTF8(cr *csv.Reader, rec []string, col map[string]int) *LineError {
+	for i, f := range rec {
+		if utf8.ValidString(f) {
+			continue
+		}
+		name := fmt.Sprintf("column %d", i+1)
+		for n, c := range col {
+			if c == i {
+				name = fmt.Sprintf("column %q", n)
+			}
+		}
+		line, _ := cr.FieldPos(i)
+		return &LineError{Line: line, Err: fmt.Errorf("%s: %w", name, strictjson.ValidUTF8([]byte(f)))}
+	}
+	return nil
 }
 
 // csvInput builds the input of one record.
