@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"errors"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -213,8 +214,15 @@ func entryError(err error) error {
 
 func (s *Server) importEntries(c *gin.Context) {
 	format := service.FormatNDJSON
-	ct := c.ContentType()
+	ct, params, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	// A charset other than UTF-8's (GBK, as Excel saves CSV on Chinese
+	// Windows) would be stored as mojibake: refused, as for JSON bodies.
+	cs, hasCharset := params["charset"]
 	switch {
+	case hasCharset && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8"):
+		fail(c, problem(http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type",
+			"send the file as UTF-8 (charset=utf-8, or no charset), never another encoding"))
+		return
 	case ct == "text/csv":
 		format = service.FormatCSV
 	case ct == "application/x-ndjson" || ct == "application/jsonl":
