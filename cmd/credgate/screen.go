@@ -31,12 +31,18 @@ gives CSV). Beside them, OUT.receipt.json is the receipt of the job's record in 
 log: with it each answer of the results is provable offline; --receipts DIR writes a chained
 receipt (credgate verify checks it) for every subject whose outcome is not clear.
 
+Every downloaded row is checked before the results are kept: its outcome and subject (and
+in CSV its measures and entries) must be those of the answer it carries, and the answers,
+hashed in file order, must make the tree (size and root) the job's record names. Results
+that do not are refused (exit 1, nothing written): they are not what the evidence proves.
+
 While the job runs, OUT.job names it: if the command is interrupted (or the server is away)
 after the upload, running the same command again re-attaches to the job instead of sending
 the file again; --job ID re-attaches explicitly.
 
-Exit status: 0 the results are written in full; 1 the file or the job was refused or the job
-failed (the message says why; nothing to resume); 2 usage; 3 interrupted or the server
+Exit status: 0 the results are written in full and proven; 1 the file or the job was refused,
+the job failed or its results do not match its tree (the message says why; nothing to
+resume); 2 usage; 3 interrupted or the server
 unreachable while the job was accepted: run the same command again to resume.
 ` + clientFlagsUsage + `  --action ACTION       the action every subject is checked for
   --out FILE            results file (.ndjson or .csv)
@@ -368,6 +374,16 @@ func (s *screening) download(ctx context.Context, job client.Screening) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
+	// Every row is held to the answer it carries, and the answers to the
+	// tree the job's record names: what the server's disk holds is not
+	// evidence until it hashes to the recorded root.
+	var size uint64
+	if job.TreeSize != nil {
+		size = *job.TreeSize
+	}
+	if err := verifyResults(partial, s.format, job.Total, size, job.Root); err != nil {
+		return fmt.Errorf("results of screening %s refused: %w", job.ID, err)
+	}
 	return os.Rename(partial, s.out)
 }
 
@@ -397,6 +413,17 @@ func (s *screening) saveReceipt(ctx context.Context, job client.Screening) error
 			return fmt.Errorf("receipt of screening %s: %w", job.ID, err)
 		}
 		return s.resumable(job.ID, err)
+	}
+	// The results were checked against the job's root: the record the
+	// receipt proves must name that same tree, or they prove nothing.
+	_, tree, err := parseJobReceipt(b)
+	if err == nil && (tree.ScreeningID != job.ID || tree.Root != job.Root || job.TreeSize == nil || tree.TreeSize != *job.TreeSize) {
+		err = fmt.Errorf("%w: the job's record names screening %q, a tree of %d answers with root %s; the job, root %s",
+			errResultsUnproven, tree.ScreeningID, tree.TreeSize, tree.Root, job.Root)
+	}
+	if err != nil {
+		_ = os.Remove(s.out)
+		return fmt.Errorf("receipt of screening %s refused (%s removed): %w", job.ID, s.out, err)
 	}
 	return writeFileSync(s.out+".receipt.json", b)
 }

@@ -22,6 +22,21 @@ import (
 // eachResult calls fn with every result of a results file as the screen
 // command writes it (format ndjson or csv).
 func eachResult(path, format string, fn func(service.ScreenedAnswer) error) error {
+	return eachRow(path, format, func(r resultRow) error { return fn(r.ScreenedAnswer) })
+}
+
+// resultRow is a result with what a CSV row states besides (the answer's
+// measures and entries, joined with ";", and its error's code), which
+// verifyResults holds to its answer.
+type resultRow struct {
+	service.ScreenedAnswer
+	csv               bool
+	measures, entries string
+	errorCode         string
+}
+
+// eachRow calls fn with every row of a results file, as eachResult.
+func eachRow(path, format string, fn func(resultRow) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -39,7 +54,7 @@ func eachResult(path, format string, fn func(service.ScreenedAnswer) error) erro
 		for i, h := range header {
 			col[h] = i
 		}
-		for _, need := range []string{"line", "subject_id", "outcome", "error", "leaf_index", "proof", "answer"} {
+		for _, need := range []string{"line", "subject_id", "outcome", "measures", "entries", "error", "leaf_index", "proof", "answer"} {
 			if _, ok := col[need]; !ok {
 				return fmt.Errorf("%s: no %q column", path, need)
 			}
@@ -52,7 +67,9 @@ func eachResult(path, format string, fn func(service.ScreenedAnswer) error) erro
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			a := service.ScreenedAnswer{SubjectID: rec[col["subject_id"]], Outcome: policy.Outcome(rec[col["outcome"]])}
+			r := resultRow{csv: true, measures: rec[col["measures"]], entries: rec[col["entries"]], errorCode: rec[col["error"]]}
+			a := &r.ScreenedAnswer
+			a.SubjectID, a.Outcome = rec[col["subject_id"]], policy.Outcome(rec[col["outcome"]])
 			if a.Line, err = strconv.ParseInt(rec[col["line"]], 10, 64); err != nil {
 				return fmt.Errorf("%s: line %q", path, rec[col["line"]])
 			}
@@ -67,7 +84,7 @@ func eachResult(path, format string, fn func(service.ScreenedAnswer) error) erro
 					a.Proof = strings.Split(p, ";")
 				}
 			}
-			if err := fn(a); err != nil {
+			if err := fn(r); err != nil {
 				return err
 			}
 		}
@@ -75,11 +92,11 @@ func eachResult(path, format string, fn func(service.ScreenedAnswer) error) erro
 	for {
 		b, err := br.ReadBytes('\n')
 		if len(b) > 0 {
-			var a service.ScreenedAnswer
-			if jerr := json.Unmarshal(b, &a); jerr != nil {
+			var r resultRow
+			if jerr := json.Unmarshal(b, &r.ScreenedAnswer); jerr != nil {
 				return fmt.Errorf("%s: %w", path, jerr)
 			}
-			if ferr := fn(a); ferr != nil {
+			if ferr := fn(r); ferr != nil {
 				return ferr
 			}
 		}
@@ -113,39 +130,73 @@ func chainedReceipt(job evidence.Receipt, treeSize uint64, a service.ScreenedAns
 // jobReceipt reads the receipt of a job's record and the tree size its
 // record states.
 func jobReceipt(path string) (evidence.Receipt, uint64, error) {
+	r, root, err := jobReceiptTree(path)
+	return r, root.TreeSize, err
+}
+
+// jobReceiptTree reads the receipt of a job's record and the tree its
+// record states.
+func jobReceiptTree(path string) (evidence.Receipt, evidence.ScreeningRoot, error) {
 	raw, err := readLimited(path, evidence.MaxReceiptSize)
 	if err != nil {
-		return evidence.Receipt{}, 0, err
+		return evidence.Receipt{}, evidence.ScreeningRoot{}, err
 	}
+	r, root, err := parseJobReceipt(raw)
+	if err != nil {
+		return r, root, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, root, nil
+}
+
+// parseJobReceipt decodes the receipt of a job's record and the tree its
+// record states.
+func parseJobReceipt(raw []byte) (evidence.Receipt, evidence.ScreeningRoot, error) {
+	var root evidence.ScreeningRoot
 	r, err := evidence.ParseReceipt(raw)
 	if err != nil {
-		return evidence.Receipt{}, 0, fmt.Errorf("%s: %w", path, err)
+		return evidence.Receipt{}, root, err
 	}
 	body, err := base64.StdEncoding.DecodeString(r.Record.Body)
 	if err != nil {
-		return evidence.Receipt{}, 0, fmt.Errorf("%s: record body: %w", path, err)
+		return evidence.Receipt{}, root, fmt.Errorf("record body: %w", err)
 	}
-	var root evidence.ScreeningRoot
 	if err := json.Unmarshal(body, &root); err != nil || r.Record.Kind != evidence.KindScreening {
-		return evidence.Receipt{}, 0, fmt.Errorf("%s is not the receipt of a screening job's record", path)
+		return evidence.Receipt{}, root, errors.New("not the receipt of a screening job's record")
 	}
-	return r, root.TreeSize, nil
+	return r, root, nil
 }
 
 // writeChainedReceipts writes into dir a chained receipt (LINE.json) for
-// every result whose outcome is not clear, and returns how many.
+// every result whose answer's outcome is not clear, and returns how many.
+// Which results those are is read from each answer itself (the bytes the
+// proof covers), and a receipt is written only with a proof that leads to
+// the root the job's record names.
 func writeChainedReceipts(results, format, receiptPath, dir string) (int, error) {
-	job, size, err := jobReceipt(receiptPath)
+	job, root, err := jobReceiptTree(receiptPath)
 	if err != nil {
 		return 0, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, err
 	}
+	size := root.TreeSize
 	n := 0
 	err = eachResult(results, format, func(a service.ScreenedAnswer) error {
-		if a.Answer == nil || a.Outcome == "clear" {
+		if a.Answer == nil {
 			return nil
+		}
+		var ans answerOf
+		if err := json.Unmarshal(a.Answer, &ans); err != nil {
+			return fmt.Errorf("%w: line %d: its answer is not JSON: %w", errResultsUnproven, a.Line, err)
+		}
+		if ans.Outcome == policy.OutcomeClear {
+			return nil
+		}
+		if a.LeafIndex == nil {
+			return fmt.Errorf("line %d has no answer to prove", a.Line)
+		}
+		if err := service.VerifyScreenedAnswer(a.Answer, *a.LeafIndex, size, a.Proof, root.Root); err != nil {
+			return fmt.Errorf("%w: line %d: %w", errResultsUnproven, a.Line, err)
 		}
 		r, err := chainedReceipt(job, size, a)
 		if err != nil {
