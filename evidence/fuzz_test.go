@@ -78,7 +78,7 @@ func FuzzVerifyReceipt(f *testing.F) {
 		v, err := evidence.VerifyReceipt(r, vs)
 		if err != nil {
 			for _, known := range []error{evidence.ErrReceiptFormat, evidence.ErrRecordHash, evidence.ErrLeafHash,
-				evidence.ErrCheckpointFormat, evidence.ErrCheckpointSignature, evidence.ErrInclusion} {
+				evidence.ErrCheckpointFormat, evidence.ErrCheckpointSignature, evidence.ErrInclusion, evidence.ErrRecordErased} {
 				if errors.Is(err, known) {
 					return
 				}

@@ -338,7 +338,7 @@ func (l *Log) Receipt(ctx context.Context, rec Record) (Receipt, error) {
 	// An erased record (body and salt deleted on purpose) is expected not
 	// to verify its body; anything else is tampering.
 	erased := len(rec.Body) == 0 && len(rec.Salt) == 0
-	if err != nil && !(erased && errors.Is(err, ErrRecordHash)) {
+	if err != nil && !(erased && errors.Is(err, ErrRecordErased)) {
 		l.logger.Error("evidence: a stored record does not verify", "index", rec.Index, "err", err)
 	}
 	return r, nil

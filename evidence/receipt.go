@@ -82,6 +82,12 @@ var (
 	// ErrInclusion: the proof does not lead from the leaf to the
 	// checkpoint's root: the record is not at that index of the signed tree.
 	ErrInclusion = errors.New("inclusion proof does not verify")
+	// ErrRecordErased: the record's body and salt are empty (erased on
+	// purpose) and everything else verified: its identity, record hash and
+	// place in the signed log are proven, its body cannot be. VerifyReceipt
+	// returns it, wrapped, only after every other link held, together
+	// with what was verified.
+	ErrRecordErased = errors.New("record erased")
 )
 
 // Verified is what a verified receipt proves.
@@ -127,7 +133,10 @@ func decodeStrict[T any](raw []byte, what string) (T, error) {
 // VerifyReceipt checks a receipt against the trusted verifier keys, link
 // by link: the record hash from body and salt, the leaf from the record,
 // the checkpoint's signature, and the inclusion proof from the leaf to the
-// signed root. The first link that fails is the error.
+// signed root. The first link that fails is the error. A receipt of an
+// erased record (empty body and salt) has no body to hash: its leaf is
+// still checked against the signed checkpoint, and when all of that holds
+// the result is the Verified record with an error wrapping ErrRecordErased.
 func VerifyReceipt(r Receipt, verifiers note.Verifiers) (Verified, error) {
 	body, err := base64.StdEncoding.Strict().DecodeString(r.Record.Body)
 	if err != nil {
@@ -146,10 +155,10 @@ func VerifyReceipt(r Receipt, verifiers note.Verifiers) (Verified, error) {
 	if err := rec.Validate(); err != nil {
 		return Verified{}, fmt.Errorf("%w: %w", ErrReceiptFormat, err)
 	}
-	if len(salt) == 0 && len(body) == 0 {
-		return Verified{}, fmt.Errorf("%w: the record's body and salt were erased; only its hash can be proven", ErrRecordHash)
-	}
-	if got := RecordHash(salt, body); got != claimed {
+	// An erased record's hash is taken as claimed: the leaf and the proof
+	// below are what prove it.
+	erased := len(salt) == 0 && len(body) == 0
+	if got := RecordHash(salt, body); !erased && got != claimed {
 		return Verified{}, fmt.Errorf("%w: SHA-256(salt ‖ body) is %x but the receipt's record_hash is %x: the body or salt was altered",
 			ErrRecordHash, got, claimed)
 	}
@@ -196,7 +205,12 @@ func VerifyReceipt(r Receipt, verifiers note.Verifiers) (Verified, error) {
 			names = append(names, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
 		}
 	}
-	return Verified{Record: rec, Checkpoint: cp.Checkpoint, KeyNames: names}, nil
+	v := Verified{Record: rec, Checkpoint: cp.Checkpoint, KeyNames: names}
+	if erased {
+		return v, fmt.Errorf("%w: record %d is in the signed log of %d records with record hash %x; its body and salt were erased, so its body cannot be proven",
+			ErrRecordErased, rec.Index, cp.Size, claimed)
+	}
+	return v, nil
 }
 
 func decodeHex32(s string) ([HashSize]byte, error) {

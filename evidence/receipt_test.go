@@ -217,7 +217,22 @@ func TestReceiptTampering(t *testing.T) {
 		}, evidence.ErrCheckpointSignature, "altered or forged"},
 		{"the checkpoint, by another key", func(r *evidence.Receipt) { r.Checkpoint = string(forged.Note) }, evidence.ErrCheckpointSignature, "not trusted"},
 		{"the tree size", func(r *evidence.Receipt) { r.TreeSize = 9 }, evidence.ErrReceiptFormat, "tree_size 9"},
-		{"erased body", func(r *evidence.Receipt) { r.Record.Body, r.Record.Salt = "", "" }, evidence.ErrRecordHash, "erased"},
+		{"erased body", func(r *evidence.Receipt) { r.Record.Body, r.Record.Salt = "", "" }, evidence.ErrRecordErased, "in the signed log of 6 records"},
+		// An erased record proves its place like any other: a forged
+		// proof, index or checkpoint still fails as such.
+		{"erased, a proof hash", func(r *evidence.Receipt) {
+			r.Record.Body, r.Record.Salt = "", ""
+			r.InclusionProof[0] = flip(r.InclusionProof[0])
+		}, evidence.ErrInclusion, "is not record 3"},
+		{"erased, the index", func(r *evidence.Receipt) { r.Record.Body, r.Record.Salt = "", ""; r.LeafIndex = 4 }, evidence.ErrInclusion, "is not record 4"},
+		{"erased, the record hash", func(r *evidence.Receipt) {
+			r.Record.Body, r.Record.Salt = "", ""
+			r.RecordHash = other.RecordHash
+		}, evidence.ErrLeafHash, "was altered"},
+		{"erased, another key's checkpoint", func(r *evidence.Receipt) {
+			r.Record.Body, r.Record.Salt = "", ""
+			r.Checkpoint = string(forged.Note)
+		}, evidence.ErrCheckpointSignature, "not trusted"},
 		{"bad base64", func(r *evidence.Receipt) { r.Record.Body = "%%%" }, evidence.ErrReceiptFormat, "record.body"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

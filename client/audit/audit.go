@@ -276,20 +276,22 @@ func (a *Auditor) CheckRecords(ctx context.Context, r *Report) error {
 
 // VerifyReceipt checks a receipt offline against pinned keys: record hash,
 // leaf, checkpoint signature and inclusion proof. origin, when not empty,
-// must be the checkpoint's.
+// must be the checkpoint's. The receipt of an erased record that
+// otherwise verifies returns what was verified with an error wrapping
+// evidence.ErrRecordErased (see evidence.VerifyReceipt).
 func VerifyReceipt(raw []byte, vs note.Verifiers, origin string) (evidence.Verified, error) {
 	r, err := evidence.ParseReceipt(raw)
 	if err != nil {
 		return evidence.Verified{}, err
 	}
 	v, err := evidence.VerifyReceipt(r, vs)
-	if err != nil {
+	if err != nil && !errors.Is(err, evidence.ErrRecordErased) {
 		return evidence.Verified{}, err
 	}
 	if origin != "" && v.Checkpoint.Origin != origin {
 		return evidence.Verified{}, fmt.Errorf("%w: the checkpoint is of origin %q, not %q", evidence.ErrCheckpointFormat, v.Checkpoint.Origin, origin)
 	}
-	return v, nil
+	return v, err
 }
 
 // ParseKeys reads verifier keys from what a key file holds: one key per

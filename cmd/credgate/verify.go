@@ -25,6 +25,12 @@ func (l *keyFlags) Set(v string) error { *l = append(*l, v); return nil }
 // with the precise reason already printed.
 var errVerification = errors.New("verification failed")
 
+// exitErased is verify's status when every receipt verified but at least
+// one is of an erased record: its place in the log is proven, its body is
+// gone. A script telling "all proven" from "proven, body erased" needs
+// more than 0; a failure (1) still wins.
+const exitErased = 3
+
 // verifyCmd checks receipts offline: record hash, leaf, checkpoint
 // signature and inclusion proof, with no server (client/audit does the
 // work).
@@ -38,6 +44,8 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Usage: credgate verify --key KEY [--key KEY…] [--origin ORIGIN] RECEIPT.json… (- for standard input)")
 		fmt.Fprintln(stderr, "A screening's chained receipt (credgate screen --receipts) is verified link by link: the answer in the job's tree, the job's record in the log.")
 		fmt.Fprintln(stderr, "A spooled check's promise of inclusion (or the answer carrying it) is verified too, and reported as promised, not proven.")
+		fmt.Fprintln(stderr, "The receipt of an erased record (body and salt deleted) is verified to the signed log and reported ERASED.")
+		fmt.Fprintln(stderr, "Exit status: 0 all verified; 1 a receipt failed; 2 usage; 3 all verified, but a record's body was erased.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil || len(keys) == 0 || fs.NArg() == 0 {
@@ -50,15 +58,21 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	failed := 0
+	failed, erased := 0, 0
 	for _, path := range fs.Args() {
-		if err := verifyOne(path, vs, *origin, stdout); err != nil {
+		switch err := verifyOne(path, vs, *origin, stdout); {
+		case errors.Is(err, evidence.ErrRecordErased):
+			erased++
+		case err != nil:
 			fmt.Fprintf(stdout, "%s: FAILED: %v\n", path, err)
 			failed++
 		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%w: %d of %d receipts", errVerification, failed, fs.NArg())
+	}
+	if erased > 0 {
+		return &exitError{code: exitErased, err: fmt.Errorf("%d of %d receipts are of records whose body was erased", erased, fs.NArg())}
 	}
 	return nil
 }
@@ -75,6 +89,12 @@ func verifyOne(path string, vs note.Verifiers, origin string, stdout io.Writer) 
 		return verifyScreening(path, raw, vs, origin, stdout)
 	}
 	v, err := audit.VerifyReceipt(raw, vs, origin)
+	if errors.Is(err, evidence.ErrRecordErased) {
+		fmt.Fprintf(stdout, "%s: ERASED: record %d is in the signed log; its body was erased (%s record %s by %q at %s, record hash %x, in the checkpoint of %d records of %q signed by %s)\n",
+			path, v.Record.Index, v.Record.Kind, v.Record.ID, v.Record.Partner, v.Record.At.UTC().Format("2006-01-02T15:04:05.000000Z"),
+			v.Record.Hash, v.Checkpoint.Size, v.Checkpoint.Origin, strings.Join(v.KeyNames, ", "))
+		return err
+	}
 	if err != nil {
 		return err
 	}
