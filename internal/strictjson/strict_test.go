@@ -27,7 +27,7 @@ func TestDecodeKinds(t *testing.T) {
 		{"syntax", `{"action":`, ErrMalformed, ""},
 		{"empty", ``, ErrMalformed, ""},
 		{"trailing", `{"action":"a"} {}`, ErrMalformed, ""},
-		{"unknown", `{"colour":"red"}`, ErrMalformed, ""},
+		{"unknown", `{"colour":"red"}`, ErrMalformed, "colour"},
 		{"wrong type", `{"action":1}`, ErrMalformed, "action"},
 		{"case", `{"subject":{"ID":"x"}}`, ErrMalformed, "subject.ID"},
 		{"duplicate", `{"action":"a","action":"b"}`, ErrDuplicateKey, "action"},
@@ -45,6 +45,23 @@ func TestDecodeKinds(t *testing.T) {
 		var se *Error
 		if !errors.As(err, &se) || !errors.Is(err, tc.kind) || se.Field != tc.field {
 			t.Errorf("%s: got %v (%#v), want %v field %q", tc.name, err, se, tc.kind, tc.field)
+		}
+	}
+}
+
+// A refusal speaks of JSON values, never of the server's Go types.
+func TestDecodeDetailsSpeakJSON(t *testing.T) {
+	for body, want := range map[string]string{
+		`[]`:                   "the body must be an object",
+		`{"subject":"x"}`:      `field "subject" must be an object`,
+		`{"subject":{"id":1}}`: `field "subject.id" must be a string`,
+		`{"colour":"red"}`:     `unknown field "colour"`,
+	} {
+		var req request
+		err := Decode([]byte(body), &req)
+		var se *Error
+		if !errors.As(err, &se) || se.Detail != want {
+			t.Errorf("%s: detail %q, want %q", body, se.Detail, want)
 		}
 	}
 }

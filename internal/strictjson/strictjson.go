@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -81,12 +83,43 @@ func decodeError(err error) error {
 	case errors.Is(err, io.EOF):
 		return &Error{Err: ErrMalformed, Detail: "the body is empty"}
 	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return &Error{Err: ErrMalformed, Detail: "the body must be " + jsonKind(typeErr.Type)}
+		}
 		return &Error{Err: ErrMalformed, Field: typeErr.Field,
-			Detail: fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type)}
+			Detail: fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type))}
 	}
-	// Syntax errors, unknown fields and bad time formats: encoding/json's
-	// words.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if f, uerr := strconv.Unquote(name); uerr == nil {
+			return &Error{Err: ErrMalformed, Field: f, Detail: fmt.Sprintf("unknown field %q", f)}
+		}
+	}
+	// Syntax errors and bad time formats: encoding/json's words.
 	return &Error{Err: ErrMalformed, Detail: err.Error()}
+}
+
+// jsonKind names what JSON value a Go type is decoded from, for a caller
+// who never sees the server's Go types.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another kind of value"
 }
 
 // ValidUTF8 refuses data that is not UTF-8 (RFC 8259 §8.1), naming the
