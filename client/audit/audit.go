@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +88,10 @@ type Report struct {
 	Problems []Problem
 	// RecordsChecked is how many positions CheckRecords compared.
 	RecordsChecked uint64
+	// Erased are the positions, in log order, whose body and salt
+	// CheckRecords found erased: not a problem, but each should match an
+	// erasure request, and the auditor is the one to hold them side by side.
+	Erased []uint64
 }
 
 func (r *Report) add(kind Kind, format string, args ...any) {
@@ -251,6 +256,8 @@ func (a *Auditor) CheckRecords(ctx context.Context, r *Report) error {
 				continue
 			case evidence.BodyAltered:
 				r.add(Altered, "record %d (%s): its body no longer matches its record hash", idx, l.Record.ID)
+			case evidence.BodyErased:
+				r.Erased = append(r.Erased, idx)
 			}
 			if got := evidence.LeafHash(l.Record); got != l.TreeLeaf {
 				movedFrom[got] = idx
@@ -271,6 +278,13 @@ func (a *Auditor) CheckRecords(ctx context.Context, r *Report) error {
 	}
 	r.RecordsChecked = cp.Size
 	r.note("records: checked %d positions against the signed tree", cp.Size)
+	if len(r.Erased) > 0 {
+		at := make([]string, len(r.Erased))
+		for i, idx := range r.Erased {
+			at[i] = strconv.FormatUint(idx, 10)
+		}
+		r.note("erased: %d records' bodies were erased (each still proven in the tree), at positions %s", len(r.Erased), strings.Join(at, ", "))
+	}
 	return nil
 }
 
