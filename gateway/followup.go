@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -215,6 +216,12 @@ func (s *Server) runCoverage(c *gin.Context) {
 			p := problem(http.StatusBadRequest, "invalid_query", "Invalid query", "window_days must be a number of days")
 			p.Field = "window_days"
 			fail(c, p)
+			return
+		}
+		if n < 1 {
+			// 0 would mean "the default" to Run: a caller who asked for 0
+			// days must not be answered over 30.
+			fail(c, streamError(fmt.Errorf("%w: window_days %d out of 1..366", service.ErrInvalidCoverage, n)))
 			return
 		}
 		window = n

@@ -263,6 +263,7 @@ func TestCoverage(t *testing.T) {
 	}
 	problemCode(t, h.do(http.MethodPost, "/v1/coverage", tok, "text/csv", []byte("subject,action\n")), http.StatusBadRequest, "invalid_approvals")
 	problemCode(t, h.do(http.MethodPost, "/v1/coverage?window_days=400", tok, "text/csv", []byte(file)), http.StatusBadRequest, "invalid_approvals")
+	problemCode(t, h.do(http.MethodPost, "/v1/coverage?window_days=0", tok, "text/csv", []byte(file)), http.StatusBadRequest, "invalid_approvals")
 	problemCode(t, h.do(http.MethodPost, "/v1/coverage", tok, "application/json", []byte(`{}`)), http.StatusUnsupportedMediaType, "unsupported_media_type")
 }
 
