@@ -294,13 +294,33 @@ func RootAt(ctx context.Context, r NodeReader, size uint64) ([HashSize]byte, err
 // VerifyInclusion checks that leaf is at index in the tree of the given
 // size and root.
 func VerifyInclusion(leaf [HashSize]byte, index, size uint64, p [][HashSize]byte, root [HashSize]byte) error {
-	return proof.VerifyInclusion(hasher, index, size, leaf[:], slices32(p), root[:])
+	return readable(proof.VerifyInclusion(hasher, index, size, leaf[:], slices32(p), root[:]))
 }
 
 // VerifyConsistency checks that the tree (size2, root2) extends the tree
 // (size1, root1).
 func VerifyConsistency(size1, size2 uint64, p [][HashSize]byte, root1, root2 [HashSize]byte) error {
-	return proof.VerifyConsistency(hasher, size1, size2, slices32(p), root1[:], root2[:])
+	return readable(proof.VerifyConsistency(hasher, size1, size2, slices32(p), root1[:], root2[:]))
+}
+
+// rootMismatch is proof.RootMismatchError printed in hex on one line: the
+// library prints the roots as decimal byte slices over several lines,
+// which credgate verify and audit would pass on to people and logs.
+type rootMismatch struct{ err proof.RootMismatchError }
+
+func (e *rootMismatch) Error() string {
+	return fmt.Sprintf("calculated root %x does not match expected root %x", e.err.CalculatedRoot, e.err.ExpectedRoot)
+}
+
+// Unwrap keeps errors.As(err, &proof.RootMismatchError{}) working.
+func (e *rootMismatch) Unwrap() error { return e.err }
+
+func readable(err error) error {
+	var rm proof.RootMismatchError
+	if errors.As(err, &rm) {
+		return &rootMismatch{err: rm}
+	}
+	return err
 }
 
 func slices32(p [][HashSize]byte) [][]byte {
