@@ -281,7 +281,26 @@ func (s *Server) getEntry(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	c.Header("ETag", entryETag(e.Version))
 	c.JSON(http.StatusOK, viewEntry(e, time.Now()))
+}
+
+// entryETag is an entry's version as a strong entity tag, for If-Match.
+func entryETag(v int64) string { return `"` + strconv.FormatInt(v, 10) + `"` }
+
+// ifMatchVersion reads If-Match for a change of one entry: 0 when absent or
+// "*" (any version), else the version it names; a tag that is not one of
+// ours (a weak one, a list, garbage) matches no version (RFC 9110 §13.1.1:
+// If-Match compares strongly) and is answered 412 by the version check.
+func ifMatchVersion(c *gin.Context) int64 {
+	h := strings.TrimSpace(c.GetHeader("If-Match"))
+	if h == "" || h == "*" {
+		return 0
+	}
+	if v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64); err == nil && v > 0 && h == entryETag(v) {
+		return v
+	}
+	return -1
 }
 
 func (s *Server) patchEntry(c *gin.Context) {
@@ -290,11 +309,12 @@ func (s *Server) patchEntry(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	e, err := s.entries.Patch(c.Request.Context(), c.Param("id"), p)
+	e, err := s.entries.Patch(c.Request.Context(), c.Param("id"), p, ifMatchVersion(c))
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	c.Header("ETag", entryETag(e.Version))
 	c.JSON(http.StatusOK, viewEntry(e, time.Now()))
 }
 

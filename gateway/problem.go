@@ -262,6 +262,9 @@ func problemFor(err error) *Problem {
 			"the stored evidence does not agree with its tree; operators have been alerted")
 	case errors.Is(err, service.ErrNotFound), errors.Is(err, evidence.ErrNotFound), errors.Is(err, evidence.ErrNoTile):
 		return problem(http.StatusNotFound, "not_found", "Not found", err.Error())
+	case errors.Is(err, service.ErrVersionMismatch):
+		return problem(http.StatusPreconditionFailed, "precondition_failed", "Precondition failed",
+			"the entry changed since it was read (If-Match); read it again and reapply the change")
 	case errors.Is(err, service.ErrConflict):
 		return problem(http.StatusConflict, "conflict", "Conflict", "the resource changed or already exists; read it again")
 	case errors.Is(err, evidence.ErrClosed):

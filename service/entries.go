@@ -17,6 +17,9 @@ import (
 var (
 	ErrImportRejected = errors.New("import rejected")
 	ErrImportTooLarge = errors.New("import too large")
+	// ErrVersionMismatch: the entry changed since the caller read it
+	// (If-Match names another version).
+	ErrVersionMismatch = errors.New("the entry changed since it was read")
 )
 
 // MaxImport caps the entries of one import (one transaction).
@@ -239,8 +242,12 @@ func (s *Entries) List(ctx context.Context, f EntryFilter) ([]policy.Entry, erro
 
 // Patch changes an entry's editable fields. The list rule is re-applied
 // (validity follows a changed publication date). A revoked entry cannot be
-// changed, and a patch must name a field.
-func (s *Entries) Patch(ctx context.Context, id string, p EntryPatch) (policy.Entry, error) {
+// changed, and a patch must name a field. Unless ifVersion is 0 the entry
+// must still be at that version (the one the caller read, If-Match; a
+// negative one matches none), else ErrVersionMismatch: two clerks editing
+// one entry's lists of evidence or persons would otherwise each replace the
+// other's.
+func (s *Entries) Patch(ctx context.Context, id string, p EntryPatch, ifVersion int64) (policy.Entry, error) {
 	if p == (EntryPatch{}) {
 		// A patch that names no field would still bump the version and
 		// record an act that changed nothing.
@@ -249,6 +256,9 @@ func (s *Entries) Patch(ctx context.Context, id string, p EntryPatch) (policy.En
 	old, err := s.store.GetEntry(ctx, id)
 	if err != nil {
 		return policy.Entry{}, err
+	}
+	if ifVersion != 0 && old.Version != ifVersion {
+		return policy.Entry{}, fmt.Errorf("entry %s is at version %d, not %d: %w", id, old.Version, ifVersion, ErrVersionMismatch)
 	}
 	if old.RevokedAt != nil {
 		return policy.Entry{}, fmt.Errorf("entry %s: %w", id, policy.ErrEntryRevoked)

@@ -62,7 +62,7 @@ func TestServiceFullCapacityRequired(t *testing.T) {
 		t.Fatalf("create at 18: %v", err)
 	}
 	back := cstAt(2028, 3, 14, 12)
-	if _, err := w.entries.Patch(ctx, e.ID, service.EntryPatch{DecidedAt: &back}); !errors.Is(err, policy.ErrFullCapacityRequired) {
+	if _, err := w.entries.Patch(ctx, e.ID, service.EntryPatch{DecidedAt: &back}, 0); !errors.Is(err, policy.ErrFullCapacityRequired) {
 		t.Fatalf("patch: %v, want ErrFullCapacityRequired", err)
 	}
 	got, err := w.entries.Get(ctx, e.ID)

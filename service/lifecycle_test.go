@@ -233,7 +233,7 @@ func TestServiceAsOfReproducesPastCheck(t *testing.T) {
 	// The entry changes: the person is no longer named, then it is revoked.
 	w.clock.Set(cstAt(2026, 4, 2, 10))
 	none := []policy.ResponsiblePerson{}
-	if _, err := w.entries.Patch(ctx, e.ID, service.EntryPatch{ResponsiblePersons: &none}); err != nil {
+	if _, err := w.entries.Patch(ctx, e.ID, service.EntryPatch{ResponsiblePersons: &none}, 0); err != nil {
 		t.Fatal(err)
 	}
 	w.clock.Set(cstAt(2026, 4, 3, 10))

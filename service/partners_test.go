@@ -296,7 +296,7 @@ func TestEntryActsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	reason := "补充证据"
-	if _, err := f.entries.Patch(ctx, e.ID, service.EntryPatch{Reason: &reason}); err != nil {
+	if _, err := f.entries.Patch(ctx, e.ID, service.EntryPatch{Reason: &reason}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.entries.Revoke(ctx, e.ID, "复议撤销"); err != nil {
