@@ -31,6 +31,15 @@ var errVerification = errors.New("verification failed")
 // more than 0; a failure (1) still wins.
 const exitErased = 3
 
+// exitPromised is verify's status when nothing failed but at least one
+// file is a promise of inclusion: signed by a replica, not yet proven in
+// the log. A script doing "verify && archive" must not take it for proof;
+// it outranks exitErased, whose records are proven in the tree.
+const exitPromised = 4
+
+// errPromised marks a promise that verified as a promise.
+var errPromised = errors.New("inclusion promised, not yet proven")
+
 // verifyCmd checks receipts offline: record hash, leaf, checkpoint
 // signature and inclusion proof, with no server (client/audit does the
 // work).
@@ -45,7 +54,7 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "A screening's chained receipt (credgate screen --receipts) is verified link by link: the answer in the job's tree, the job's record in the log.")
 		fmt.Fprintln(stderr, "A spooled check's promise of inclusion (or the answer carrying it) is verified too, and reported as promised, not proven.")
 		fmt.Fprintln(stderr, "The receipt of an erased record (body and salt deleted) is verified to the signed log and reported ERASED.")
-		fmt.Fprintln(stderr, "Exit status: 0 all verified; 1 a receipt failed; 2 usage; 3 all verified, but a record's body was erased.")
+		fmt.Fprintln(stderr, "Exit status: 0 all verified; 1 a receipt failed; 2 usage; 3 all verified, but a record's body was erased; 4 none failed, but a promise is not yet a proof.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil || len(keys) == 0 || fs.NArg() == 0 {
@@ -58,11 +67,13 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	failed, erased := 0, 0
+	failed, erased, promised := 0, 0, 0
 	for _, path := range fs.Args() {
 		switch err := verifyOne(path, vs, *origin, stdout); {
 		case errors.Is(err, evidence.ErrRecordErased):
 			erased++
+		case errors.Is(err, errPromised):
+			promised++
 		case err != nil:
 			fmt.Fprintf(stdout, "%s: FAILED: %v\n", path, err)
 			failed++
@@ -70,6 +81,9 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if failed > 0 {
 		return fmt.Errorf("%w: %d of %d receipts", errVerification, failed, fs.NArg())
+	}
+	if promised > 0 {
+		return &exitError{code: exitPromised, err: fmt.Errorf("%d of %d files are promises of inclusion, not yet proofs: fetch their receipts once the spool is integrated", promised, fs.NArg())}
 	}
 	if erased > 0 {
 		return &exitError{code: exitErased, err: fmt.Errorf("%d of %d receipts are of records whose body was erased", erased, fs.NArg())}

@@ -34,7 +34,8 @@ func promiseIn(raw []byte) ([]byte, bool) {
 
 // verifyPromise checks a promise of inclusion and says what it proves: the
 // replica signed that it spooled this record, which the log does not hold
-// yet as far as the promise shows.
+// yet as far as the promise shows. A promise that verifies is errPromised,
+// so that the exit status tells it from a proof.
 func verifyPromise(path string, raw []byte, vs note.Verifiers, origin string, stdout io.Writer) error {
 	p, err := evidence.ParsePromise(raw)
 	if err != nil {
@@ -51,5 +52,5 @@ func verifyPromise(path string, raw []byte, vs note.Verifiers, origin string, st
 		"inclusion is promised, not yet proven: once the spool is integrated, GET /v1/evidence/receipts/%s gives the receipt that proves it\n",
 		path, v.Record.Kind, v.Record.ID, v.Record.Partner, v.Record.At.UTC().Format("2006-01-02T15:04:05.000000Z"),
 		v.Replica, v.Position, v.Origin, strings.Join(v.KeyNames, ", "), v.Record.ID)
-	return nil
+	return errPromised
 }
