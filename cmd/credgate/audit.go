@@ -17,6 +17,12 @@ import (
 	"github.com/credgate/credgate/internal/config"
 )
 
+// exitAuditUnfinished is audit's status when the log could not be read
+// (the server unreachable, failing or refusing): nothing was verified, the
+// state file is untouched, and a scheduled job must tell that from 1, a
+// log that failed verification.
+const exitAuditUnfinished = 5
+
 // auditCmd fetches the log's latest checkpoint, proves it consistent with
 // the one seen last time (kept in a local state file), and with --full
 // checks every stored record against the signed tree. The work is
@@ -37,6 +43,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout of each request")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: credgate audit --key KEY [--url URL] [--state FILE] [--full] [--tiles]")
+		fmt.Fprintln(stderr, "Exit status: 0 verified; 1 the log failed verification (or a setup error); 2 usage; 5 the log could not be read, nothing verified.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil || len(keys) == 0 || fs.NArg() != 0 {
@@ -81,7 +88,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: checkpoint", errVerification)
 	}
 	if err != nil {
-		return unreachable(cfg.Client.URL, err)
+		return &exitError{code: exitAuditUnfinished, err: unreachable(cfg.Client.URL, err)}
 	}
 	cp := rep.Checkpoint
 	fmt.Fprintf(stdout, "checkpoint: %q, %d records, root %s\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:]))
@@ -90,7 +97,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *full {
 		if err := a.CheckRecords(ctx, rep); err != nil {
-			return err
+			return &exitError{code: exitAuditUnfinished, err: unreachable(cfg.Client.URL, err)}
 		}
 	}
 	for _, n := range rep.Notes {

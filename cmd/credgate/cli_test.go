@@ -214,7 +214,7 @@ func TestClientNamesTheURLItCannotReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut = runCmd(t, "audit", "--key", vkey, "--state", filepath.Join(t.TempDir(), "state.json"))
-	if code != 1 || !strings.Contains(errOut, "cannot reach credgate at "+base) {
+	if code != exitAuditUnfinished || !strings.Contains(errOut, "cannot reach credgate at "+base) {
 		t.Fatalf("audit: exit %d: %s", code, errOut)
 	}
 	// A bad CREDGATE_URL is refused before any request.
