@@ -33,6 +33,10 @@ var (
 	ErrState = errors.New("audit state unusable")
 	// ErrNoKeys: no verifier key was given.
 	ErrNoKeys = errors.New("no verifier key given")
+	// ErrServedInconsistent: the log answered, but not what was asked (too
+	// few leaves, a leaf at another position): a failure of the log, not
+	// of the connection to it.
+	ErrServedInconsistent = errors.New("the log served inconsistent leaves")
 )
 
 // Log is what the auditor reads from credgate; *client.Client satisfies
@@ -225,12 +229,12 @@ func (a *Auditor) CheckRecords(ctx context.Context, r *Report) error {
 			return err
 		}
 		if uint64(len(leaves)) != to-from {
-			return fmt.Errorf("leaves %d..%d: got %d", from, to, len(leaves))
+			return fmt.Errorf("%w: leaves %d..%d: got %d", ErrServedInconsistent, from, to, len(leaves))
 		}
 		for i, l := range leaves {
 			idx := from + uint64(i)
 			if l.Index != idx {
-				return fmt.Errorf("leaf %d: served as %d", idx, l.Index)
+				return fmt.Errorf("%w: leaf %d: served as %d", ErrServedInconsistent, idx, l.Index)
 			}
 			// Every interior node the store holds is compared with the
 			// one its leaves give: proofs read stored nodes, so one

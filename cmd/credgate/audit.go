@@ -96,7 +96,10 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "no earlier checkpoint in %s: trusting this one as the starting point\n", *statePath)
 	}
 	if *full {
-		if err := a.CheckRecords(ctx, rep); err != nil {
+		if err := a.CheckRecords(ctx, rep); errors.Is(err, audit.ErrServedInconsistent) {
+			fmt.Fprintf(stdout, "FAILED: %v\n", err)
+			return fmt.Errorf("%w: records", errVerification)
+		} else if err != nil {
 			return &exitError{code: exitAuditUnfinished, err: unreachable(cfg.Client.URL, err)}
 		}
 	}
