@@ -165,14 +165,19 @@ func (s *Server) screeningResults(c *gin.Context) {
 			return cw.Write(csvResult(a))
 		})
 	}
-	if err != nil && !started {
+	if err != nil && !c.Writer.Written() {
+		// Nothing has reached the wire (the first lines wait in the
+		// buffer): the caller gets the problem, not a short 200.
+		c.Writer.Header().Del("Content-Type")
 		fail(c, err)
 		return
 	}
 	if err != nil {
-		// Headers are sent: the truncated body is what tells the client.
+		// Part of the body is sent. A chunked body that ends cleanly looks
+		// whole, so the connection is aborted instead: every client sees
+		// the download fail, not a shorter file.
 		s.logger.Error("screening results", "screening", c.Param("id"), "error", err)
-		return
+		panic(http.ErrAbortHandler)
 	}
 	if cw != nil {
 		cw.Flush()

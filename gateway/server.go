@@ -219,6 +219,9 @@ func (s *Server) router() *gin.Engine {
 func (s *Server) recoverer(c *gin.Context) {
 	defer func() {
 		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v) // a deliberate abort: net/http closes the connection
+			}
 			s.logger.Error("panic in handler", "path", c.FullPath(), "panic", v)
 			fail(c, problem(http.StatusInternalServerError, "internal", "Internal error", ""))
 		}
