@@ -114,14 +114,14 @@ func (c *Coverage) Run(ctx context.Context, r io.Reader, partner string, windowD
 		return CoverageReport{}, fmt.Errorf("%w: window_days %d out of 1..366", ErrInvalidCoverage, windowDays)
 	}
 	digest := sha256.New()
-	cr := csv.NewReader(io.TeeReader(r, digest))
+	cr := newCSVReader(io.TeeReader(r, digest)) // the digest is of the file as sent, mark and all
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if err != nil {
 		return CoverageReport{}, fmt.Errorf("%w: no header: %w", ErrInvalidCoverage, csvErr(err))
 	}
-	if len(head) < 3 || len(head) > 4 || strings.TrimPrefix(head[0], "\ufeff") != "subject_id" || head[1] != "action" ||
+	if len(head) < 3 || len(head) > 4 || head[0] != "subject_id" || head[1] != "action" ||
 		head[2] != "approved_at" || (len(head) == 4 && head[3] != "reference") {
 		return CoverageReport{}, fmt.Errorf("%w: the header must be subject_id,action,approved_at[,reference]", ErrInvalidCoverage)
 	}

@@ -164,7 +164,7 @@ func ndjsonInputs(r io.Reader) func() (EntryInput, int, error) {
 }
 
 func csvInputs(r io.Reader) func() (EntryInput, int, error) {
-	cr := csv.NewReader(bufio.NewReader(r))
+	cr := newCSVReader(r)
 	cr.FieldsPerRecord = 0
 	cr.ReuseRecord = true
 	var col map[string]int
@@ -232,7 +232,7 @@ func csvHeader(cr *csv.Reader) (map[string]int, *LineError) {
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		h = strings.TrimSpace(h)
 		if !slices.Contains(csvColumns, h) {
 			return nil, &LineError{Line: 1, Err: fmt.Errorf("unknown column %q (known: %s)", h, strings.Join(csvColumns, ", "))}
 		}

@@ -249,13 +249,13 @@ func writeScreeningInput(path string, body io.Reader, format ImportFormat) (int6
 			bad = append(bad, LineError{Line: line + 1, Err: errors.New("line longer than 4096 bytes")})
 		}
 	case FormatCSV:
-		cr := csv.NewReader(bufio.NewReader(body))
+		cr := newCSVReader(body)
 		cr.ReuseRecord = true
 		header, err := cr.Read()
 		col := -1
 		if err == nil {
 			for i, h := range header {
-				if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) == "id" {
+				if strings.TrimSpace(h) == "id" {
 					col = i
 				}
 			}
