@@ -24,7 +24,7 @@ func verifyScreening(path string, raw []byte, vs note.Verifiers, origin string, 
 	if origin != "" && v.Job.Checkpoint.Origin != origin {
 		return fmt.Errorf("%w: the checkpoint is of origin %q, not %q", evidence.ErrCheckpointFormat, v.Job.Checkpoint.Origin, origin)
 	}
-	fmt.Fprintf(stdout, "%s: OK: subject %s (line %d) is %s in screening %s: answer %d of the job's %d, whose record by %q at %s is record %d of %q, in the checkpoint of %d records signed by %s\n",
+	fmt.Fprintf(stdout, "%s: OK: subject %s (position %d in the file, as the receipt says: not covered by the proofs) is %s in screening %s: answer %d of the job's %d, whose record by %q at %s is record %d of %q, in the checkpoint of %d records signed by %s\n",
 		path, v.SubjectID, v.Line, v.Outcome, v.ScreeningID, v.LeafIndex, v.TreeSize, v.Job.Record.Partner,
 		v.Job.Record.At.UTC().Format("2006-01-02T15:04:05.000000Z"), v.Job.Record.Index, v.Job.Checkpoint.Origin,
 		v.Job.Checkpoint.Size, strings.Join(v.Job.KeyNames, ", "))
