@@ -224,7 +224,10 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 	}
 	// Incentives are withheld while a black-list entry is in force (篇七
 	// 第六条; the green channel is for 诚信典型和连续三年无不良信用记录的
-	// 行政相对人, 篇三 二(一)), and outranked by any punitive measure.
+	// 行政相对人, 篇三 二(一)), and outranked by any punitive measure. An
+	// entry under objection still withholds them: verification suspends
+	// its 惩戒措施 (篇三(十六)), it does not make the subject's record
+	// clean, which only an upheld objection does.
 	withheld := false
 	reason := ""
 	for i := range d.Measures {
@@ -233,9 +236,13 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 			continue
 		}
 		if reason == "" {
-			if black != nil {
+			switch {
+			case black != nil && black.StatusAt(q.At) == StatusUnderObjection:
+				reason = "incentives are withheld while black-list entry " + black.ID + " (" + blackList.Name +
+					") stands: it is under objection, which suspends its measures but does not withdraw it"
+			case black != nil:
 				reason = "incentives are withheld while black-list entry " + black.ID + " (" + blackList.Name + ") is in force"
-			} else {
+			default:
 				reason = "outranked by the " + string(outranking.Effect) + " measure " + outranking.ID
 			}
 		}

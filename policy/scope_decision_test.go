@@ -175,8 +175,11 @@ func TestDecideIncentivesWithheld(t *testing.T) {
 	// Under objection and awaiting exit are in force too.
 	obj := black
 	obj.Objections = []Objection{{ID: "o1", FiledAt: day0.AddDate(0, 0, 3)}}
-	if d, _ := Decide(c, Query{Subject: org, Action: "honors", At: at}, []Entry{red, obj}); measureOf(t, d, "m-red").Status != MeasureOverridden {
-		t.Fatal("black entry under objection does not withhold")
+	// Verification suspends the entry's measures (篇三(十六)), not the
+	// listing: the reason says which.
+	if d, _ := Decide(c, Query{Subject: org, Action: "honors", At: at}, []Entry{red, obj}); measureOf(t, d, "m-red").Status != MeasureOverridden ||
+		!strings.Contains(measureOf(t, d, "m-red").Reason, "under objection, which suspends its measures but does not withdraw it") {
+		t.Fatalf("black entry under objection: %+v", measureOf(t, d, "m-red"))
 	}
 	held := black
 	held.ExitByApplication = true
