@@ -16,14 +16,21 @@ import (
 func (s *Server) RequestOrigin(r *http.Request) (addr string, https bool) {
 	ip, trusted := s.clientIP(r)
 	https = r.TLS != nil || (trusted && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https"))
+	return throttleAddress(ip), https
+}
+
+// throttleAddress is the key an address is throttled by: the IP, or its
+// /64 for IPv6, where one host easily holds many addresses; "unknown" for
+// what is not an IP.
+func throttleAddress(ip string) string {
 	parsed := net.ParseIP(ip)
 	if parsed == nil {
-		return "unknown", https
+		return "unknown"
 	}
 	if parsed.To4() == nil {
 		parsed = parsed.Mask(net.CIDRMask(64, 128))
 	}
-	return parsed.String(), https
+	return parsed.String()
 }
 
 // clientIP is gin's ClientIP for the router's settings (trusted proxies,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -333,19 +332,10 @@ func (s *Server) chargeBatch(c *gin.Context, subjects int) bool {
 	return s.charge(c, p, int64(subjects-1), charge)
 }
 
-// addressKey is the throttling key of the caller's address: the IP, or its
-// /64 for IPv6, where one host easily holds many addresses. Which address
-// is the caller's depends on the trusted proxies (WithTrustedProxies).
-func addressKey(c *gin.Context) string {
-	ip := net.ParseIP(c.ClientIP())
-	if ip == nil {
-		return "unknown"
-	}
-	if ip.To4() == nil {
-		ip = ip.Mask(net.CIDRMask(64, 128))
-	}
-	return ip.String()
-}
+// addressKey is the throttling key of the caller's address (see
+// throttleAddress). Which address is the caller's depends on the trusted
+// proxies (WithTrustedProxies).
+func addressKey(c *gin.Context) string { return throttleAddress(c.ClientIP()) }
 
 // throttled reports (and answers 429) when the caller's address, or the
 // client id when given, has used up its failed-authentication allowance.
