@@ -34,6 +34,7 @@ type harness struct {
 	clock    *testenv.Clock
 	evlog    *evidence.Log
 	tree     console.RecordReader
+	checker  *service.Checker
 }
 
 func newHarness(t *testing.T, opts ...console.Option) *harness {
@@ -60,7 +61,8 @@ func newHarness(t *testing.T, opts ...console.Option) *harness {
 		t.Fatal(err)
 	}
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "api", http.StatusTeapot) })
-	return &harness{t: t, h: console.Mount(api, c), partners: partners, acts: service.NewActs(st), clock: clk, evlog: evlog, tree: st}
+	return &harness{t: t, h: console.Mount(api, c), partners: partners, acts: service.NewActs(st), clock: clk, evlog: evlog, tree: st,
+		checker: checker}
 }
 
 // browser is one user agent: its cookies and the last page's CSRF token.

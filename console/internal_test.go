@@ -11,6 +11,7 @@ import (
 
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
 )
 
 // Every message key a template or the code uses is in both catalogues,
@@ -47,9 +48,24 @@ func TestCataloguesAreComplete(t *testing.T) {
 		return nil
 	})
 	// Keys built from a value: every value they can take.
-	for _, prefix := range []string{"outcome.", "role.", "kind.", "nav."} {
+	for _, prefix := range []string{"outcome.", "role.", "kind.", "nav.", "status.", "state.", "partner_status.", "visibility.",
+		"credential_kind.", "measure_status."} {
 		var values []string
 		switch prefix {
+		case "status.":
+			values = []string{string(policy.StatusPending), string(policy.StatusActive), string(policy.StatusUnderObjection),
+				string(policy.StatusAwaitingExit), string(policy.StatusExpired), string(policy.StatusRepaired), string(policy.StatusRevoked)}
+		case "state.":
+			values = []string{string(policy.StateApplied), string(policy.StateReviewed), string(policy.StateApproved), string(policy.StateRefused)}
+		case "partner_status.":
+			values = []string{string(service.PartnerActive), string(service.PartnerRevoked)}
+		case "visibility.":
+			values = []string{string(service.VisibilityStandard), string(service.VisibilityFull)}
+		case "credential_kind.":
+			values = []string{string(service.CredentialSecret), string(service.CredentialPublicKey)}
+		case "measure_status.":
+			values = []string{string(policy.MeasureApplied), string(policy.MeasureSuspended), string(policy.MeasureOverridden),
+				string(policy.MeasureNotApplicable)}
 		case "outcome.":
 			for _, o := range outcomeOrder {
 				values = append(values, string(o))

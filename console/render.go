@@ -3,12 +3,14 @@ package console
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/credgate/credgate/gateway"
+	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -67,10 +69,60 @@ type page struct {
 
 	msgs catalogues
 	zone *time.Location
+	cat  *policy.Catalog
 }
 
 // T is the message key in the page's language.
 func (p *page) T(key string, args ...any) string { return p.msgs.text(p.Lang, key, args...) }
+
+// Enum is a stored value (an entry's status, a proceeding's state, a
+// partner's visibility …) in the page's words: the message prefix.value.
+// A value the catalogues have no words for shows as it is, not as a key,
+// so that a value added later is still readable.
+func (p *page) Enum(prefix string, v any) string {
+	key := prefix + "." + fmt.Sprint(v)
+	if !p.msgs.has(languages[0], key) {
+		return fmt.Sprint(v)
+	}
+	return p.T(key)
+}
+
+// ListName is a list's name from the measure catalogue (the catalogue
+// names lists in Chinese only, so both languages show that name; pages
+// give the id beside it for those who need it); an id the catalogue does
+// not know shows as it is.
+func (p *page) ListName(id string) string {
+	if p.cat != nil {
+		if l, ok := p.cat.List(id); ok && l.Name != "" {
+			return l.Name
+		}
+	}
+	return id
+}
+
+// ActionName is a business action's name from the measure catalogue, as
+// ListName.
+func (p *page) ActionName(id string) string {
+	if p.cat != nil {
+		if a, ok := p.cat.Action(id); ok && a.Name != "" {
+			return a.Name
+		}
+	}
+	return id
+}
+
+// ActionNames are actions' names, in the page's way of listing.
+func (p *page) ActionNames(ids []string) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = p.ActionName(id)
+	}
+	sep := "、"
+	if p.Lang == "en" {
+		sep = ", "
+	}
+	return strings.Join(names, sep)
+}
 
 // Time shows a time (time.Time or *time.Time) in the offices' zone, to
 // the second: a deadline moved by an objection's few seconds shows.
@@ -103,6 +155,9 @@ func (p *page) Other() string {
 
 func (c *Console) newPage(r *http.Request, s *session, screen string) *page {
 	p := &page{Lang: language(r), Screen: screen, Path: r.URL.RequestURI(), msgs: c.msgs, zone: c.zone}
+	if c.deps.Checker != nil { // nil only in tests of the console's own parts
+		p.cat = c.deps.Checker.Catalog()
+	}
 	if s != nil {
 		p.User = &userView{ClientID: s.clientID, Name: s.name, Role: string(s.role), Admin: s.role == service.RoleAdmin}
 		p.CSRF = s.csrf
