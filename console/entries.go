@@ -197,8 +197,8 @@ func (c *Console) renderEntry(w http.ResponseWriter, r *http.Request, s *session
 			d.OpenExit = &e.Exits[i]
 		}
 	}
-	if d.Done != "" && len(d.Done) < 40 {
-		p.Notice = p.T("done." + d.Done)
+	if !strings.HasPrefix(d.Done, "partner_") { // a partner's notices belong on its page
+		p.Notice = p.notice(d.Done)
 	}
 	if actErr != nil {
 		p.Error = c.problem(p.Lang, actErr)

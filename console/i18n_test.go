@@ -120,3 +120,41 @@ func visibleText(body string) string {
 	body = codeElement.ReplaceAllString(body, " ")
 	return html.UnescapeString(anyTag.ReplaceAllString(body, " "))
 }
+
+// ?done= is from the address bar: a page shows only the notices the
+// console has words for, never the raw key of another.
+func TestOnlyKnownNoticesAreShown(t *testing.T) {
+	h := newHarness(t)
+	b, token := h.signedIn(adminID, adminSecret)
+	p := b.post("/console/entries", url.Values{"csrf": {token}, "subject_id": {testenv.USCC(t, "91110108MA01RP000")}, "list": {"urban_management_black"},
+		"originating_department": {"某市城市管理局"}, "reason": {"违法建设拒不整改"}, "legal_basis": {"《城乡规划法》"},
+		"decided_at": {"2026-01-01T09:00"}, "published_at": {"2026-01-02T09:00"}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("create entry: %d\n%s", p.status, p.body)
+	}
+	entry := strings.SplitN(p.header.Get("Location"), "?", 2)[0]
+	pt, _ := h.newPartner(service.RoleAuditor)
+	partner := "/console/partners/" + pt
+	notice := regexp.MustCompile(`<p class="notice" role="status">([^<]*)</p>`)
+	for _, c := range []struct{ path, want string }{
+		{entry + "?done=created", "条目已新增并存证。"},
+		{entry + "?done=anything", ""},
+		{entry + "?done=partner_created", ""},
+		{entry + "?done=" + url.QueryEscape("<b>x</b>"), ""},
+		{partner + "?done=updated", "接入方已更新。"},
+		{partner + "?done=anything", ""},
+		{partner + "?done=created", "接入方已创建。"},
+	} {
+		p := b.get(c.path)
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: %d", c.path, p.status)
+		}
+		got := ""
+		if m := notice.FindStringSubmatch(p.body); m != nil {
+			got = m[1]
+		}
+		if got != c.want {
+			t.Errorf("%s: notice %q, want %q", c.path, got, c.want)
+		}
+	}
+}

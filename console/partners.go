@@ -144,8 +144,8 @@ func (c *Console) renderPartner(w http.ResponseWriter, r *http.Request, s *sessi
 	p := c.newPage(r, s, "partners")
 	d := &partnerData{Partner: pt, Credentials: service.CredentialsOf(pt), Secret: secret, Actions: c.deps.Checker.Catalog().Actions(),
 		Now: c.now(), MaxOverlapH: int(service.MaxOverlap / time.Hour)}
-	if done != "" && len(done) < 40 {
-		p.Notice = p.T("done.partner_" + done)
+	if done != "" {
+		p.Notice = p.notice("partner_" + done)
 	}
 	status := http.StatusOK
 	if secret != "" {

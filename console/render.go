@@ -124,6 +124,17 @@ func (p *page) ActionNames(ids []string) string {
 	return strings.Join(names, sep)
 }
 
+// notice is the done.* message for an act just done, or "" for a key the
+// catalogues do not have: ?done= comes from the address bar, and the page
+// shows only what the console itself says.
+func (p *page) notice(done string) string {
+	key := "done." + done
+	if done == "" || !p.msgs.has(languages[0], key) {
+		return ""
+	}
+	return p.T(key)
+}
+
 // Time shows a time (time.Time or *time.Time) in the offices' zone, to
 // the second: a deadline moved by an objection's few seconds shows.
 func (p *page) Time(v any) string {
