@@ -158,3 +158,20 @@ func TestOnlyKnownNoticesAreShown(t *testing.T) {
 		}
 	}
 }
+
+// A refused lookup is titled in Chinese and names the form's field, not
+// the API's.
+func TestSubjectLookupProblemIsInTheFormsWords(t *testing.T) {
+	h := newHarness(t)
+	b, _ := h.signedIn(adminID, adminSecret)
+	p := b.get("/console/subjects?id=" + testenv.USCC(t, "91110108MA01RP000") + "&at=2200-01-01")
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, "<code>invalid_as_of</code>") {
+		t.Fatalf("a future time: %d\n%s", p.status, p.body)
+	}
+	if !strings.Contains(p.body, "<strong>时间无效</strong>") || strings.Contains(p.body, "Invalid time") {
+		t.Errorf("the problem is not titled in Chinese:\n%s", p.body)
+	}
+	if !strings.Contains(p.body, "<code>at</code>") || strings.Contains(p.body, "<code>as_of</code>") {
+		t.Errorf("the problem does not name the form's field at:\n%s", p.body)
+	}
+}

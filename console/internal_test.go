@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goccy/go-yaml"
 
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/policy"
@@ -165,4 +168,46 @@ func FuzzLanguage(f *testing.F) {
 			t.Fatalf("language %q for %q / %q", l, header, ck)
 		}
 	})
+}
+
+// Every problem code the API can answer (openapi.yaml's Problem code enum,
+// the one list kept true to gateway/problem.go by its contract tests) has
+// a title in both catalogues: a code added later cannot show its English
+// title on a Chinese page.
+func TestEveryProblemCodeHasATitle(t *testing.T) {
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Problem struct {
+					Properties struct {
+						Code struct {
+							Enum []string `yaml:"enum"`
+						} `yaml:"code"`
+					} `yaml:"properties"`
+				} `yaml:"Problem"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	codes := doc.Components.Schemas.Problem.Properties.Code.Enum
+	if len(codes) < 50 {
+		t.Fatalf("read %d problem codes from openapi.yaml", len(codes))
+	}
+	for _, code := range append(codes, "invalid_form") {
+		for _, lang := range languages {
+			if !cats.has(lang, "problem."+code) {
+				t.Errorf("no problem.%s in %s.json", code, lang)
+			}
+		}
+	}
 }

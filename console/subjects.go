@@ -61,6 +61,9 @@ func (c *Console) subjects(w http.ResponseWriter, r *http.Request, s *session) {
 	if err != nil {
 		p.Error = c.problem(p.Lang, err)
 		status = p.Error.Status
+		if p.Error.Field == "as_of" { // the API's name for this form's "at"
+			p.Error.Field = "at"
+		}
 	} else {
 		d.Status = &st
 	}
