@@ -170,6 +170,18 @@ func text(t *testing.T, ctx context.Context, css string) string {
 	return strings.TrimSpace(get(t, ctx, "read "+css, chromedp.Text(chromedp.CSS(css))))
 }
 
+// shown is the value behind a status or state cell (its data-status or
+// data-state attribute), after checking that the cell shows it in words
+// rather than as the raw value.
+func shown(t *testing.T, ctx context.Context, css, attr string) string {
+	t.Helper()
+	a := get(t, ctx, "read "+css+"["+attr+"]", chromedp.AttributeValue(chromedp.CSS(css), attr))
+	if w := text(t, ctx, css); !a.Exists || w == "" || w == a.Value {
+		t.Fatalf("%s shows %q for %q (attribute present: %v)", css, w, a.Value, a.Exists)
+	}
+	return a.Value
+}
+
 // TestConsoleInBrowser drives the console in headless chromium against
 // the real serve wiring: a partner's credential is refused, an
 // administrator signs in, lists a subject and sees its measures, creates a
@@ -316,7 +328,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitNotPresent(chromedp.ID("revoke-partner")),
 			chromedp.WaitVisible(chromedp.ID("partner-status")),
 		)
-		if st := text(t, ctx, "#partner-status"); st != "revoked" {
+		if st := shown(t, ctx, "#partner-status", "data-status"); st != "revoked" {
 			t.Fatalf("after revoking, the status is %q", st)
 		}
 		for _, secret := range []string{rotated, newSecret} {
@@ -380,7 +392,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			submit(chromedp.ID("file-objection-submit")),
 			chromedp.WaitVisible(chromedp.ID("decide-objection")),
 		)
-		if due, status := text(t, ctx, "#objections td.due"), text(t, ctx, "#entry-status"); due == "—" || status != "under_objection" {
+		if due, status := text(t, ctx, "#objections td.due"), shown(t, ctx, "#entry-status", "data-status"); due == "—" || status != "under_objection" {
 			t.Fatalf("after filing: due %q, status %q", due, status)
 		}
 		do(t, ctx, "proceedings", chromedp.Navigate(srv.base+"/console/proceedings?kind=objection"), chromedp.WaitVisible(chromedp.ID("proceedings")))
@@ -437,7 +449,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			submit(chromedp.CSS(`#decide-repair button`)),
 			chromedp.WaitNotPresent(chromedp.ID("decide-repair")),
 		)
-		if st, status := text(t, ctx, "#repairs td.state"), text(t, ctx, "#entry-status"); st != "approved" || status != "repaired" {
+		if st, status := shown(t, ctx, "#repairs td.state", "data-state"), shown(t, ctx, "#entry-status", "data-status"); st != "approved" || status != "repaired" {
 			t.Fatalf("after approving: repair %q, entry %q", st, status)
 		}
 		consoleRepair = text(t, ctx, "#repairs td code")
