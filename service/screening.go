@@ -816,7 +816,7 @@ func (s *Screenings) Results(ctx context.Context, caller Caller, id string, fn f
 	}
 	defer tree.Close()
 	defer f.Close()
-	v, err := s.newResultsVerifier(ctx, j)
+	v, err := s.newResultsVerifier(ctx, j, tree)
 	if err != nil {
 		return j, err
 	}
@@ -846,7 +846,7 @@ func (s *Screenings) screenedAnswer(ctx context.Context, tree *evidence.FileTree
 	idx := v.leaf
 	if idx >= v.j.TreeSize {
 		// Past the tree: no proof to read; answered says why.
-		_, err := v.answered(l.Line, l.SubjectID, l.Outcome, l.Answer, nil)
+		_, err := v.answered(ctx, l.Line, l.SubjectID, l.Outcome, l.Answer)
 		return a, err
 	}
 	p, err := evidence.InclusionProof(ctx, tree, idx, v.j.TreeSize)
@@ -855,7 +855,7 @@ func (s *Screenings) screenedAnswer(ctx context.Context, tree *evidence.FileTree
 	}
 	// An outcome absent from the line (written before lines carried it)
 	// is the answer's.
-	facts, err := v.answered(l.Line, l.SubjectID, l.Outcome, l.Answer, p)
+	facts, err := v.answered(ctx, l.Line, l.SubjectID, l.Outcome, l.Answer)
 	if err != nil {
 		return a, err
 	}

@@ -28,7 +28,7 @@ func (s *Screenings) ResultsNDJSON(ctx context.Context, caller Caller, id string
 	}
 	defer tree.Close()
 	defer f.Close()
-	v, err := s.newResultsVerifier(ctx, j)
+	v, err := s.newResultsVerifier(ctx, j, tree)
 	if err != nil {
 		return j, err
 	}
@@ -58,7 +58,7 @@ func (s *Screenings) ResultsNDJSON(ctx context.Context, caller Caller, id string
 				if perr != nil {
 					return j, perr
 				}
-				facts, verr := v.answered(sl.line, sl.subject, sl.outcome, sl.answer, p)
+				facts, verr := v.answered(ctx, sl.line, sl.subject, sl.outcome, sl.answer)
 				if verr != nil {
 					return j, verr
 				}

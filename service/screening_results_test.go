@@ -139,4 +139,27 @@ func TestScreeningResultsServeOnlyWhatTheTreeProves(t *testing.T) {
 			}
 		})
 	}
+	// The answers untouched, a node of the job's stored tree altered: the
+	// proofs served from it would not verify, and the results stop where
+	// the rebuilt tree completes that node.
+	t.Run("tree node", func(t *testing.T) {
+		if err := os.WriteFile(sw.results, sw.orig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		level1 := filepath.Join(filepath.Dir(sw.results), "tree", "level1")
+		b, err := os.ReadFile(level1)
+		if err != nil || len(b) < 32 {
+			t.Fatalf("level 1 of the tree: %d bytes, %v", len(b), err)
+		}
+		b[0] ^= 1
+		if err := os.WriteFile(level1, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err, _, nerr := sw.serve(t)
+		for _, e := range []error{err, nerr} {
+			if !errors.Is(e, service.ErrScreeningCorrupt) {
+				t.Errorf("served: %v, want ErrScreeningCorrupt", e)
+			}
+		}
+	})
 }

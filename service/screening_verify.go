@@ -24,16 +24,26 @@ var ErrScreeningCorrupt = fmt.Errorf("screening results do not match the job's t
 // the next leaf of the tree the job's record names, and the line's
 // outcome and subject are that answer's. The file sits on a disk that
 // the evidence log does not protect; the tree's root does.
+//
+// Each answer is checked against the job's stored tree at once (its leaf
+// hash is the stored leaf), and the stored tree against the recorded root
+// as it is rebuilt from the answers: every stored node is compared when
+// the rebuilt tree completes it, the root at the end. That is a leaf hash
+// and about one node hash an answer, where verifying each answer's proof
+// cost twenty; a disagreement found after a line was served stops the
+// results there (the gateway aborts the download).
 type resultsVerifier struct {
-	j     ScreeningJob
-	root  [evidence.HashSize]byte
-	lines int64  // lines checked
-	leaf  uint64 // answers checked: the next answer's leaf index
+	j       ScreeningJob
+	root    [evidence.HashSize]byte
+	stored  evidence.NodeReader // the job's tree as its files hold it
+	rebuilt *evidence.Tree      // the tree of the answers served so far
+	lines   int64               // lines checked
+	leaf    uint64              // answers checked: the next answer's leaf index
 }
 
 // newResultsVerifier checks that the job's tree is the one its evidence
 // record names, and returns the verifier of its lines.
-func (s *Screenings) newResultsVerifier(ctx context.Context, j ScreeningJob) (*resultsVerifier, error) {
+func (s *Screenings) newResultsVerifier(ctx context.Context, j ScreeningJob, stored evidence.NodeReader) (*resultsVerifier, error) {
 	r, err := hex.DecodeString(j.Root)
 	if err != nil || len(r) != evidence.HashSize {
 		return nil, fmt.Errorf("%w: screening %s has no root", ErrScreeningCorrupt, j.ID)
@@ -42,15 +52,19 @@ func (s *Screenings) newResultsVerifier(ctx context.Context, j ScreeningJob) (*r
 	if id == "" {
 		id = j.ID
 	}
-	stored, err := s.checker.records.Record(ctx, id)
+	record, err := s.checker.records.Record(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("screening %s: its record: %w", j.ID, err)
 	}
 	var rec screeningRecord
-	if err := json.Unmarshal(stored.Body, &rec); err != nil || rec.Root != j.Root || rec.TreeSize != j.TreeSize {
+	if err := json.Unmarshal(record.Body, &rec); err != nil || rec.Root != j.Root || rec.TreeSize != j.TreeSize {
 		return nil, fmt.Errorf("%w: screening %s: its evidence record names another tree", ErrScreeningCorrupt, j.ID)
 	}
-	return &resultsVerifier{j: j, root: [evidence.HashSize]byte(r)}, nil
+	rebuilt, err := evidence.TreeFrom(evidence.Head{Root: evidence.EmptyRoot()})
+	if err != nil {
+		return nil, err
+	}
+	return &resultsVerifier{j: j, root: [evidence.HashSize]byte(r), stored: stored, rebuilt: rebuilt}, nil
 }
 
 // corrupt is the error of line's disagreement (no subject id: they are
@@ -71,19 +85,41 @@ func (v *resultsVerifier) next(line int64) error {
 // errored checks an error line (it carries no answer, so no leaf).
 func (v *resultsVerifier) errored(line int64) error { return v.next(line) }
 
-// answered checks an answered line, whose inclusion proof p was read from
-// the job's tree: the answer is leaf v.leaf under the recorded root, and
-// the line's subject and outcome (when it states one) are the answer's. It
-// returns the answer's own facts, which are what is served.
-func (v *resultsVerifier) answered(line int64, subject, outcome string, answer []byte, p [][evidence.HashSize]byte) (answerFacts, error) {
+// answered checks an answered line: the answer is leaf v.leaf of the
+// job's stored tree, the stored nodes it completes are the ones its
+// leaves give, and the line's subject and outcome (when it states one)
+// are the answer's. It returns the answer's own facts, which are what is
+// served.
+func (v *resultsVerifier) answered(ctx context.Context, line int64, subject, outcome string, answer []byte) (answerFacts, error) {
 	if err := v.next(line); err != nil {
 		return answerFacts{}, err
 	}
 	if v.leaf >= v.j.TreeSize {
 		return answerFacts{}, v.corrupt(line, fmt.Sprintf("more answers than the %d of the job's tree", v.j.TreeSize))
 	}
-	if err := evidence.VerifyInclusion(evidence.HashLeaf(answer), v.leaf, v.j.TreeSize, p, v.root); err != nil {
-		return answerFacts{}, v.corrupt(line, fmt.Sprintf("the answer is not leaf %d of the recorded tree", v.leaf))
+	leaf := evidence.HashLeaf(answer)
+	stored, err := v.stored.TreeNodes(ctx, []evidence.NodeID{{Level: 0, Index: v.leaf}})
+	if err != nil {
+		return answerFacts{}, err
+	}
+	if stored[0] != leaf {
+		return answerFacts{}, v.corrupt(line, fmt.Sprintf("the answer is not leaf %d of the job's tree", v.leaf))
+	}
+	var bad error
+	v.rebuilt.Append(leaf, func(id evidence.NodeID, h [evidence.HashSize]byte) {
+		if id.Level == 0 || bad != nil {
+			return
+		}
+		got, err := v.stored.TreeNodes(ctx, []evidence.NodeID{id})
+		switch {
+		case err != nil:
+			bad = err
+		case got[0] != h:
+			bad = v.corrupt(line, fmt.Sprintf("the tree's node %d/%d is not the hash of its leaves", id.Level, id.Index))
+		}
+	})
+	if bad != nil {
+		return answerFacts{}, bad
 	}
 	f, err := readAnswerFacts(answer)
 	if err != nil {
@@ -102,6 +138,9 @@ func (v *resultsVerifier) end() error {
 	if v.lines != v.j.Total || v.leaf != v.j.TreeSize {
 		return fmt.Errorf("%w: screening %s: %d lines with %d answers, the job has %d subjects and a tree of %d",
 			ErrScreeningCorrupt, v.j.ID, v.lines, v.leaf, v.j.Total, v.j.TreeSize)
+	}
+	if v.rebuilt.Root() != v.root {
+		return fmt.Errorf("%w: screening %s: its answers do not rebuild the root its evidence record names", ErrScreeningCorrupt, v.j.ID)
 	}
 	return nil
 }
