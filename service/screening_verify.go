@@ -157,6 +157,9 @@ type answerFacts struct {
 // proven by its leaf hash, so its bytes are the checker's (no repeated
 // members).
 func readAnswerFacts(answer []byte) (answerFacts, error) {
+	if f, ok := answerFactsAsWritten(answer); ok {
+		return f, nil
+	}
 	var f answerFacts
 	dec := json.NewDecoder(bytes.NewReader(answer))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -190,4 +193,61 @@ func readAnswerFacts(answer []byte) (answerFacts, error) {
 		return f, errors.New("its answer has no subject or no outcome")
 	}
 	return f, nil
+}
+
+// answerFactsAsWritten reads an answer's subject id and outcome where the
+// checker's encoder puts them (CheckAnswer.appendJSON: check_id, partner,
+// subject, action, reference when given, outcome), without a JSON
+// decoder, which was a third of the server's work in serving results. ok
+// is false for any other shape, which readAnswerFacts then decodes.
+func answerFactsAsWritten(b []byte) (answerFacts, bool) {
+	var f answerFacts
+	// member consumes ,"name": (or {"name": first) and a string after it,
+	// returning its content when it holds no escape.
+	member := func(prefix string) (string, bool) {
+		rest, ok := bytes.CutPrefix(b, []byte(prefix))
+		if !ok || len(rest) == 0 || rest[0] != '"' {
+			return "", false
+		}
+		escaped := false
+		for i := 1; i < len(rest); i++ {
+			switch rest[i] {
+			case '\\':
+				escaped = true
+				i++
+			case '"':
+				b = rest[i+1:]
+				if escaped {
+					return "", true
+				}
+				return string(rest[1:i]), true
+			}
+		}
+		return "", false
+	}
+	var ok bool
+	if _, ok = member(`{"check_id":`); !ok {
+		return f, false
+	}
+	if _, ok = member(`,"partner":`); !ok {
+		return f, false
+	}
+	if f.Subject, ok = member(`,"subject":{"id":`); !ok || f.Subject == "" {
+		return f, false
+	}
+	if _, ok = member(`,"kind":`); !ok {
+		return f, false
+	}
+	if _, ok = member(`},"action":`); !ok {
+		return f, false
+	}
+	if bytes.HasPrefix(b, []byte(`,"reference":`)) {
+		if _, ok = member(`,"reference":`); !ok {
+			return f, false
+		}
+	}
+	if f.Outcome, ok = member(`,"outcome":`); !ok || f.Outcome == "" {
+		return f, false
+	}
+	return f, true
 }
