@@ -348,9 +348,40 @@ func (s *screening) download(ctx context.Context, job client.Screening) error {
 	defer os.Remove(partial)
 	defer f.Close()
 	p := newProgress(s.stderr, job.Total, "results", "subjects")
-	lw := &lineCounter{w: bufio.NewWriterSize(f, 1<<20), p: p}
+	// Every row is held to the answer it carries, and the answers to the
+	// tree the job's record names, as the download arrives (what the
+	// server's disk holds is not evidence until it hashes to the recorded
+	// root): checking is then not a second pass over a file of hundreds of
+	// megabytes, and runs beside the server's sending.
+	var size uint64
+	if job.TreeSize != nil {
+		size = *job.TreeSize
+	}
+	pr, pw := io.Pipe()
+	checked := make(chan error, 1)
+	go func() {
+		err := verifyResultsIn(pr, partial, s.format, job.Total, size, job.Root)
+		pr.CloseWithError(err) // the download stops at the first refusal
+		checked <- err
+	}()
+	lw := &lineCounter{w: bufio.NewWriterSize(io.MultiWriter(f, pw), 1<<20), p: p}
 	_, err = s.cl.ScreeningResults(ctx, job.ID, s.format, lw)
+	if err == nil {
+		err = lw.w.Flush()
+	}
+	pw.CloseWithError(err)
+	verr := <-checked
 	p.done()
+	want := job.Total
+	if s.format == "csv" {
+		want++ // the header
+	}
+	// A body that ended early is a cut download (the same command
+	// resumes it), not a refusal, whatever the check made of its end.
+	cut := err == nil && lw.lines != want
+	if verr != nil && !cut && (err == nil || errors.Is(verr, errResultsUnproven)) {
+		return fmt.Errorf("results of screening %s refused: %w", job.ID, verr)
+	}
 	if err != nil {
 		var e *client.Error
 		if errors.As(err, &e) && e.Status < 500 {
@@ -358,14 +389,7 @@ func (s *screening) download(ctx context.Context, job client.Screening) error {
 		}
 		return s.resumable(job.ID, err)
 	}
-	if err := lw.w.Flush(); err != nil {
-		return err
-	}
-	want := job.Total
-	if s.format == "csv" {
-		want++ // the header
-	}
-	if lw.lines != want {
+	if cut {
 		return s.resumable(job.ID, fmt.Errorf("results of screening %s: %d lines, want %d (the download was cut)", job.ID, lw.lines, want))
 	}
 	if err := f.Sync(); err != nil {
@@ -373,16 +397,6 @@ func (s *screening) download(ctx context.Context, job client.Screening) error {
 	}
 	if err := f.Close(); err != nil {
 		return err
-	}
-	// Every row is held to the answer it carries, and the answers to the
-	// tree the job's record names: what the server's disk holds is not
-	// evidence until it hashes to the recorded root.
-	var size uint64
-	if job.TreeSize != nil {
-		size = *job.TreeSize
-	}
-	if err := verifyResults(partial, s.format, job.Total, size, job.Root); err != nil {
-		return fmt.Errorf("results of screening %s refused: %w", job.ID, err)
 	}
 	return os.Rename(partial, s.out)
 }

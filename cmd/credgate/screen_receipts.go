@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
@@ -33,6 +34,7 @@ type resultRow struct {
 	csv               bool
 	measures, entries string
 	errorCode         string
+	hasProof          bool // whether the row states a proof (read or not)
 }
 
 // eachRow calls fn with every row of a results file, as eachResult.
@@ -42,7 +44,20 @@ func eachRow(path, format string, fn func(resultRow) error) error {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
+	return eachRowIn(f, path, format, true, fn)
+}
+
+// noProof is a results line decoded without its proof, which checking a
+// row against its answer does not need: twenty strings a row, spared.
+type noProof struct {
+	service.ScreenedAnswer
+	Proof json.RawMessage `json:"proof"`
+}
+
+// eachRowIn is eachRow over r, a results stream named path in errors; the
+// rows' proofs are read only when proofs is true.
+func eachRowIn(r io.Reader, path, format string, proofs bool, fn func(resultRow) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
 	if format == "csv" {
 		cr := csv.NewReader(br)
 		cr.ReuseRecord = true
@@ -81,7 +96,10 @@ func eachRow(path, format string, fn func(resultRow) error) error {
 				}
 				a.LeafIndex = &idx
 				if p := rec[col["proof"]]; p != "" {
-					a.Proof = strings.Split(p, ";")
+					r.hasProof = true
+					if proofs {
+						a.Proof = strings.Split(p, ";")
+					}
 				}
 			}
 			if err := fn(r); err != nil {
@@ -93,8 +111,20 @@ func eachRow(path, format string, fn func(resultRow) error) error {
 		b, err := br.ReadBytes('\n')
 		if len(b) > 0 {
 			var r resultRow
-			if jerr := json.Unmarshal(b, &r.ScreenedAnswer); jerr != nil {
-				return fmt.Errorf("%s: %w", path, jerr)
+			if proofs {
+				if jerr := json.Unmarshal(b, &r.ScreenedAnswer); jerr != nil {
+					return fmt.Errorf("%s: %w", path, jerr)
+				}
+				r.hasProof = len(r.Proof) > 0
+			} else if a, ok := splitRow(b); ok {
+				r.ScreenedAnswer, r.hasProof = a, true
+			} else {
+				var np noProof
+				if jerr := json.Unmarshal(b, &np); jerr != nil {
+					return fmt.Errorf("%s: %w", path, jerr)
+				}
+				r.ScreenedAnswer = np.ScreenedAnswer
+				r.hasProof = len(np.Proof) > 0 && string(np.Proof) != "null" && string(np.Proof) != "[]"
 			}
 			if ferr := fn(r); ferr != nil {
 				return ferr
@@ -107,6 +137,73 @@ func eachRow(path, format string, fn func(resultRow) error) error {
 			return err
 		}
 	}
+}
+
+// splitRow reads an answered results line of the exact shape the server
+// writes, {"line":N,"subject_id":"…","outcome":"…","answer":{…},
+// "leaf_index":N,"proof":[…]}, without decoding its proof: the proof is
+// two thirds of the line, and checking rows against their answers and the
+// tree's root does not read it. The answer is returned as it stands (its
+// reader decodes it). ok is false for any other line, which is then
+// decoded whole. The answer ends where the leaf index's member begins,
+// found from the line's end.
+func splitRow(b []byte) (service.ScreenedAnswer, bool) {
+	var a service.ScreenedAnswer
+	rest, ok := bytes.CutPrefix(bytes.TrimRight(b, "\r\n"), []byte(`{"line":`))
+	if !ok {
+		return a, false
+	}
+	digits := func(b []byte) (uint64, []byte, bool) {
+		n := 0
+		for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+			n++
+		}
+		v, err := strconv.ParseUint(string(b[:n]), 10, 63)
+		return v, b[n:], err == nil
+	}
+	word := func(b []byte, key string) (string, []byte, bool) {
+		b, ok := bytes.CutPrefix(b, []byte(`,"`+key+`":"`))
+		end := bytes.IndexByte(b, '"')
+		if !ok || end < 0 || bytes.IndexByte(b[:end], '\\') >= 0 {
+			return "", nil, false
+		}
+		return string(b[:end]), b[end+1:], true
+	}
+	line, rest, ok := digits(rest)
+	if !ok {
+		return a, false
+	}
+	subject, rest, ok := word(rest, "subject_id")
+	if !ok {
+		return a, false
+	}
+	outcome, rest, ok := word(rest, "outcome")
+	if !ok {
+		return a, false
+	}
+	rest, ok = bytes.CutPrefix(rest, []byte(`,"answer":`))
+	// From the end: the proof is hex strings, so its "[" is the line's
+	// last; before it stand the leaf index and its name.
+	open := bytes.LastIndexByte(rest, '[')
+	if !ok || open < 0 || !bytes.HasSuffix(rest, []byte("]}")) {
+		return a, false
+	}
+	head, ok := bytes.CutSuffix(rest[:open], []byte(`,"proof":`))
+	d := len(head)
+	for d > 0 && head[d-1] >= '0' && head[d-1] <= '9' {
+		d--
+	}
+	at := d - len(`,"leaf_index":`)
+	if !ok || at < 0 || string(head[at:d]) != `,"leaf_index":` {
+		return a, false
+	}
+	idx, tail, ok := digits(head[d:])
+	if !ok || len(tail) != 0 {
+		return a, false
+	}
+	a.Line, a.SubjectID, a.Outcome = int64(line), subject, policy.Outcome(outcome)
+	a.Answer, a.LeafIndex = json.RawMessage(rest[:at]), &idx
+	return a, true
 }
 
 // chainedReceipt chains one result's proof in its job's tree with the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/credgate/credgate/evidence"
@@ -30,14 +31,15 @@ type answerOf struct {
 	} `json:"entries"`
 }
 
-// verifyResults checks a downloaded results file (format ndjson or csv),
+// verifyResultsIn checks a results stream (format ndjson or csv), named
+// path in its errors, as the download arrives:
 // every row in order, against the job: rows numbered 1 to total; each
 // answer the next leaf (its leaf_index), its row's subject and outcome
 // (and in CSV its measures and entries) the answer's own; a row without
 // an answer an error with no outcome; and the answers' leaves, hashed into
 // a tree in file order, number size and make root (hex), which the job's
 // record names. The proofs are not needed for that: every answer is here.
-func verifyResults(path, format string, total int64, size uint64, root string) error {
+func verifyResultsIn(in io.Reader, path, format string, total int64, size uint64, root string) error {
 	want, err := hex.DecodeString(root)
 	if err != nil || len(want) != evidence.HashSize {
 		return fmt.Errorf("%w: the job names no root (%q)", errResultsUnproven, root)
@@ -50,14 +52,14 @@ func verifyResults(path, format string, total int64, size uint64, root string) e
 	bad := func(line int64, format string, args ...any) error {
 		return fmt.Errorf("%w: %s, line %d: %s", errResultsUnproven, path, line, fmt.Sprintf(format, args...))
 	}
-	err = eachRow(path, format, func(r resultRow) error {
+	err = eachRowIn(in, path, format, false, func(r resultRow) error {
 		rows++
 		a := r.ScreenedAnswer
 		if a.Line != rows {
 			return bad(rows, "numbered %d", a.Line)
 		}
 		if a.Answer == nil {
-			if a.Outcome != "" || a.LeafIndex != nil || len(a.Proof) > 0 || (a.Error == nil && r.errorCode == "") {
+			if a.Outcome != "" || a.LeafIndex != nil || r.hasProof || (a.Error == nil && r.errorCode == "") {
 				return bad(a.Line, "a row without an answer that is not an error")
 			}
 			return nil
