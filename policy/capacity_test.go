@@ -162,11 +162,26 @@ func TestViolationFullCapacityRequired(t *testing.T) {
 // must be scoped to Jinan; a national measure reaching it would apply a
 // local text's reach everywhere (篇四 第二十四条).
 func TestActualControllerOnlyInJinan(t *testing.T) {
+	reaching := measuresReaching(t, RoleActualController)
+	for _, m := range reaching {
+		if !slices.Contains(m.Scope.Regions, "370100") {
+			t.Errorf("measure %s reaches actual_controller but is not scoped to Jinan (370100): %+v", m.ID, m.Scope)
+		}
+	}
+	if len(reaching) == 0 {
+		t.Fatal("no measure reaches actual_controller: 篇十's person measures lost it")
+	}
+}
+
+// measuresReaching is the bundled catalogue's person measures that reach
+// role: those naming it, and those naming no roles on a list reaching it.
+func measuresReaching(t *testing.T, role Role) []Measure {
+	t.Helper()
 	c, err := BundledCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	reaching := 0
+	var out []Measure
 	for _, m := range c.Measures() {
 		if !slices.Contains(m.AppliesTo, KindPerson) {
 			continue
@@ -176,17 +191,11 @@ func TestActualControllerOnlyInJinan(t *testing.T) {
 		if len(roles) == 0 {
 			roles = l.Reaches
 		}
-		if !slices.Contains(roles, RoleActualController) {
-			continue
-		}
-		reaching++
-		if !slices.Contains(m.Scope.Regions, "370100") {
-			t.Errorf("measure %s reaches actual_controller but is not scoped to Jinan (370100): %+v", m.ID, m.Scope)
+		if slices.Contains(roles, role) {
+			out = append(out, m)
 		}
 	}
-	if reaching == 0 {
-		t.Fatal("no measure reaches actual_controller: 篇十's person measures lost it")
-	}
+	return out
 }
 
 // TestSeniorManagerOnlyInHonours: 高级管理人员 are named only where honours
@@ -195,29 +204,13 @@ func TestActualControllerOnlyInJinan(t *testing.T) {
 // measure that names no roles reaches every role its list reaches, so on
 // lists reaching senior_manager it must name its own.
 func TestSeniorManagerOnlyInHonours(t *testing.T) {
-	c, err := BundledCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reaching := 0
-	for _, m := range c.Measures() {
-		if !slices.Contains(m.AppliesTo, KindPerson) {
-			continue
-		}
-		l, _ := c.List(m.List)
-		roles := m.Roles
-		if len(roles) == 0 {
-			roles = l.Reaches
-		}
-		if !slices.Contains(roles, RoleSeniorManager) {
-			continue
-		}
-		reaching++
+	reaching := measuresReaching(t, RoleSeniorManager)
+	for _, m := range reaching {
 		if !slices.Equal(m.Actions, []string{"honors"}) {
 			t.Errorf("measure %s (actions %v) reaches senior_manager, which only the honours measures name", m.ID, m.Actions)
 		}
 	}
-	if reaching == 0 {
+	if len(reaching) == 0 {
 		t.Fatal("no measure reaches senior_manager: the honours measures lost it")
 	}
 }
