@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -22,12 +21,7 @@ func (h *harness) patchIfMatch(id, ifMatch, body string) response {
 	if ifMatch != "" {
 		req.Header.Set("If-Match", ifMatch)
 	}
-	rec := httptest.NewRecorder()
-	h.handler.ServeHTTP(rec, req)
-	res := rec.Result()
-	b, _ := io.ReadAll(res.Body)
-	validateContract(h.t, http.MethodPatch, path, "application/json", []byte(body), res.StatusCode, res.Header, b)
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+	return h.send(req, []byte(body))
 }
 
 // TestPatchEntryIfMatch: two clerks read version 1 and both change the

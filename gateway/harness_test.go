@@ -194,11 +194,18 @@ func (h *harness) doFrom(remote, method, path, token, contentType string, body [
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return h.send(req, body)
+}
+
+// send serves req (whose body is body) and validates the exchange against
+// the contract, as every request of the harness is.
+func (h *harness) send(req *http.Request, body []byte) response {
+	h.t.Helper()
 	rec := httptest.NewRecorder()
 	h.handler.ServeHTTP(rec, req)
 	res := rec.Result()
 	b, _ := io.ReadAll(res.Body)
-	validateContract(h.t, method, path, contentType, body, res.StatusCode, res.Header, b)
+	validateContract(h.t, req.Method, req.URL.RequestURI(), req.Header.Get("Content-Type"), body, res.StatusCode, res.Header, b)
 	return response{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
