@@ -217,7 +217,7 @@ func csvInputs(r io.Reader) func() (EntryInput, int, error) {
 }
 
 // csvHeader reads the header row: the column of each name.
-func csvHeader(cr *csv.Reader) (map[string]int, *LineError) {
+func csvHeader(cr *csvFile) (map[string]int, *LineError) {
 	header, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -252,7 +252,7 @@ func csvHeader(cr *csv.Reader) (map[string]int, *LineError) {
 // csvUTF8 refuses a record with a field that is not UTF-8, at the line
 // the field is on: a file saved in another encoding (GBK, as Excel saves
 // CSV on Chinese Windows) would otherwise be stored as mojibake.
-func csvUTF8(cr *csv.Reader, rec []string, col map[string]int) *LineError {
+func csvUTF8(cr *csvFile, rec []string, col map[string]int) *LineError {
 	for i, f := range rec {
 		if utf8.ValidString(f) {
 			continue
