@@ -76,4 +76,3 @@ func TestCSVRecordsAreBounded(t *testing.T) {
 		t.Errorf("screening read %d bytes of the body before refusing it", src.n)
 	}
 }
-
