@@ -469,6 +469,40 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("verification: %q", result)
 		}
 		screenshot(t, ctx, "evidence")
+		// The same receipt with its record erased (body and salt deleted,
+		// the record hash kept): proven in the log, said to be erased; with
+		// a proof hash altered as well, refused.
+		var receipt map[string]any
+		if err := json.Unmarshal([]byte(get(t, ctx, "the receipt", chromedp.Value(chromedp.ID("receipt")))), &receipt); err != nil {
+			t.Fatal(err)
+		}
+		record := receipt["record"].(map[string]any)
+		record["body"], record["salt"] = "", ""
+		verifyPasted := func(r map[string]any) string {
+			t.Helper()
+			b, _ := json.Marshal(r)
+			do(t, ctx, "verify a pasted receipt",
+				chromedp.Evaluate[chromedp.Void](`document.getElementById("verify-result").className = ""`),
+				chromedp.SetValue(chromedp.ID("receipt"), string(b)),
+				chromedp.Click(chromedp.ID("verify-receipt")),
+				chromedp.WaitVisible(chromedp.CSS("#verify-result.ok, #verify-result.bad")),
+			)
+			return text(t, ctx, "#verify-result")
+		}
+		if result := verifyPasted(receipt); !strings.HasPrefix(result, "验证通过，但记录正文已删除") || !strings.Contains(result, id) {
+			t.Fatalf("erased record: %q", result)
+		}
+		if proof, _ := receipt["inclusion_proof"].([]any); len(proof) > 0 {
+			h := []byte(proof[0].(string))
+			h[0] ^= 1
+			if h[0] == '=' || h[0] == '/' || h[0] == '+' {
+				h[0] = 'A'
+			}
+			proof[0] = string(h)
+			if result := verifyPasted(receipt); !strings.HasPrefix(result, "验证失败") {
+				t.Fatalf("erased record with a forged proof: %q", result)
+			}
+		}
 		// The consistency history: every step between stored checkpoints
 		// verified on the server.
 		do(t, ctx, "history", chromedp.ScrollIntoView(chromedp.ID("history")), chromedp.WaitVisible(chromedp.ID("history-table")))

@@ -115,8 +115,12 @@ const credgateVerify = (() => {
     if (!rc || rc.format !== "credgate-receipt/v1") throw new Error("not a credgate-receipt/v1 receipt");
     const rec = rc.record || {};
     const body = b64(rec.body, "record.body"), salt = b64(rec.salt, "record.salt");
-    if (body.length === 0 && salt.length === 0) throw new Error("the record's body and salt were erased; only its hash can be proven");
-    const recordHash = hex(await sha256(salt, body));
+    // An erased record (body and salt deleted on purpose) keeps its record
+    // hash: the rest of the chain proves that hash in the signed log, as
+    // credgate verify does, and the answer says the body is gone.
+    const erased = body.length === 0 && salt.length === 0;
+    if (erased && !/^[0-9a-f]{64}$/.test(String(rc.record_hash))) throw new Error("an erased record's receipt without its record hash");
+    const recordHash = erased ? rc.record_hash : hex(await sha256(salt, body));
     if (recordHash !== rc.record_hash) throw new Error("record hash mismatch: the body or salt was altered");
     const leaf = await sha256(new Uint8Array([0]), leafData(rec, recordHash));
     if (rc.leaf_hash && hex(leaf) !== rc.leaf_hash) throw new Error("leaf hash mismatch: the record's id, kind, partner or time was altered");
@@ -131,7 +135,7 @@ const credgateVerify = (() => {
     const proof = (rc.inclusion_proof || []).map((p, i) => b64(p, "inclusion_proof[" + i + "]"));
     const got = await rootFromInclusion(rc.leaf_index, rc.tree_size, leaf, proof);
     if (!equal(got, root)) throw new Error("the inclusion proof does not lead to the signed root");
-    return { origin: lines[0], size: lines[1], index: rc.leaf_index, id: rec.id, kind: rec.kind, key: pinned.name };
+    return { origin: lines[0], size: lines[1], index: rc.leaf_index, id: rec.id, kind: rec.kind, key: pinned.name, erased };
   }
 
   return { verify };
@@ -156,8 +160,8 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     try {
       const v = await credgateVerify.verify(area.value, document.getElementById("pinned-key").value);
-      out.className = "ok";
-      out.textContent = out.dataset.ok + ": " + v.kind + " " + v.id + " · #" + v.index + " / " + v.size + " · " + v.origin + " · " + v.key;
+      out.className = v.erased ? "ok erased" : "ok";
+      out.textContent = (v.erased ? out.dataset.erased : out.dataset.ok) + ": " + v.kind + " " + v.id + " · #" + v.index + " / " + v.size + " · " + v.origin + " · " + v.key;
     } catch (e) {
       out.className = "bad";
       out.textContent = out.dataset.bad + ": " + e.message;
