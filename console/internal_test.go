@@ -13,6 +13,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/breaker"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -52,9 +53,13 @@ func TestCataloguesAreComplete(t *testing.T) {
 	})
 	// Keys built from a value: every value they can take.
 	for _, prefix := range []string{"outcome.", "role.", "kind.", "nav.", "status.", "state.", "partner_status.", "visibility.",
-		"credential_kind.", "measure_status."} {
+		"credential_kind.", "measure_status.", "health.", "breaker_state."} {
 		var values []string
 		switch prefix {
+		case "health.":
+			values = []string{"ok", "down"} // gateway.Server.Health's pings
+		case "breaker_state.":
+			values = breaker.StateNames()
 		case "status.":
 			values = []string{string(policy.StatusPending), string(policy.StatusActive), string(policy.StatusUnderObjection),
 				string(policy.StatusAwaitingExit), string(policy.StatusExpired), string(policy.StatusRepaired), string(policy.StatusRevoked)}

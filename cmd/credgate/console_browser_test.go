@@ -231,6 +231,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		if title := get(t, ctx, "title", chromedp.Title()); !strings.Contains(title, "总览") {
 			t.Fatalf("after sign-in the page is %q, not the overview in Chinese", title)
 		}
+		// The health panel says its states in words: the store's ping is
+		// "ok" behind the word.
+		if st := shown(t, ctx, "#health td[data-state]", "data-state"); st != "ok" {
+			t.Fatalf("the first health state is %q", st)
+		}
+		if h := text(t, ctx, "#health"); strings.Contains(h, "closed") || !strings.Contains(h, "正常") {
+			t.Fatalf("the health panel shows raw states: %q", h)
+		}
 	})
 
 	var entryURL string
