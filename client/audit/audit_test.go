@@ -224,6 +224,34 @@ func (f *countingTiles) Tile(ctx context.Context, t evidence.TileCoord) ([]byte,
 	return f.c.Tile(ctx, t)
 }
 
+// follow is an auditor of log pinned to the server's key, and the report
+// of its first Follow (no earlier checkpoint).
+func (s *server) follow(t *testing.T, log audit.Log) (*audit.Auditor, *audit.Report) {
+	t.Helper()
+	vs, err := audit.Verifiers([]string{s.signer.VerifierKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := audit.New(log, vs)
+	rep, err := a.Follow(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, rep
+}
+
+// db is the server's SQLite store opened beside it, for tests that alter
+// what it holds.
+func (s *server) db(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(s.dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // TestCheckRecordsCatchesAlteredNode changes one interior node of the
 // stored tree in the database: the leaves still rebuild the signed root,
 // but receipts proving through the node fail, so the full audit must say
@@ -233,33 +261,18 @@ func TestCheckRecordsCatchesAlteredNode(t *testing.T) {
 	ctx := t.Context()
 	s := newServer(t)
 	s.checks(t, 6)
-	vs, err := audit.Verifiers([]string{s.signer.VerifierKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := audit.New(s.admin, vs)
-	rep, err := a.Follow(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, rep := s.follow(t, s.admin)
 	if err := a.CheckRecords(ctx, rep); err != nil || !rep.OK() {
 		t.Fatalf("sound log: %+v %v", rep.Problems, err)
 	}
-	db, err := sql.Open("sqlite", filepath.Join(s.dir, sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	for _, q := range []string{`DROP TRIGGER evidence_nodes_no_update`,
 		`UPDATE evidence_nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 0`} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	rep, err = a.Follow(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rep = s.follow(t, s.admin)
 	if err := a.CheckRecords(ctx, rep); err != nil {
 		t.Fatal(err)
 	}

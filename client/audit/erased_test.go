@@ -1,14 +1,9 @@
 package audit_test
 
 import (
-	"database/sql"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/credgate/credgate/adapters/sqlite"
-	"github.com/credgate/credgate/client/audit"
 )
 
 // TestCheckRecordsListsErased erases two bodies the documented way: the
@@ -19,23 +14,10 @@ func TestCheckRecordsListsErased(t *testing.T) {
 	ctx := t.Context()
 	s := newServer(t)
 	s.checks(t, 6)
-	db, err := sql.Open("sqlite", filepath.Join(s.dir, sqlite.FileName))
-	if err != nil {
+	if _, err := s.db(t).ExecContext(ctx, `UPDATE evidence SET body = x'', salt = x'' WHERE idx IN (1, 4)`); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `UPDATE evidence SET body = x'', salt = x'' WHERE idx IN (1, 4)`); err != nil {
-		t.Fatal(err)
-	}
-	vs, err := audit.Verifiers([]string{s.signer.VerifierKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := audit.New(s.admin, vs)
-	rep, err := a.Follow(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, rep := s.follow(t, s.admin)
 	if err := a.CheckRecords(ctx, rep); err != nil || !rep.OK() {
 		t.Fatalf("log with erased bodies: %+v %v", rep.Problems, err)
 	}

@@ -28,15 +28,7 @@ func TestCheckRecordsServedInconsistent(t *testing.T) {
 	ctx := t.Context()
 	s := newServer(t)
 	s.checks(t, 3)
-	vs, err := audit.Verifiers([]string{s.signer.VerifierKey()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := audit.New(shortLeaves{s.admin}, vs)
-	rep, err := a.Follow(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, rep := s.follow(t, shortLeaves{s.admin})
 	if err := a.CheckRecords(ctx, rep); !errors.Is(err, audit.ErrServedInconsistent) {
 		t.Fatalf("short leaves: %v, want ErrServedInconsistent", err)
 	}
