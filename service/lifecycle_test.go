@@ -140,6 +140,13 @@ func safetyEntry(published time.Time, persons ...policy.ResponsiblePerson) servi
 	}
 }
 
+// redEntry is a red-list entry (诚信示范企业) for subject, decided and
+// published at published.
+func redEntry(subject string, published time.Time) service.EntryInput {
+	return service.EntryInput{Subject: subject, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办",
+		Reason: "诚信示范企业", LegalBasis: "篇九", DecidedAt: published, PublishedAt: published}
+}
+
 // An objection filed through the service suspends measures until it is
 // rejected ten days later; validity moves by ten days; the change hook
 // and the audit log see every step; the past stays answerable.
@@ -293,10 +300,8 @@ func TestServiceBlackListRemovesRed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newLCWorld(t, cstAt(2026, 1, 1, 9))
-	red := w.create(service.EntryInput{Subject: lcOrg, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办",
-		Reason: "诚信示范企业", LegalBasis: "篇九", DecidedAt: cstAt(2025, 6, 1, 0), PublishedAt: cstAt(2025, 6, 1, 0)})
-	other := w.create(service.EntryInput{Subject: lcOrg2, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办",
-		Reason: "诚信示范企业", LegalBasis: "篇九", DecidedAt: cstAt(2025, 6, 1, 0), PublishedAt: cstAt(2025, 6, 1, 0)})
+	red := w.create(redEntry(lcOrg, cstAt(2025, 6, 1, 0)))
+	other := w.create(redEntry(lcOrg2, cstAt(2025, 6, 1, 0)))
 	w.takeChanged()
 	if a := w.check(lcOrg, "public_tendering", nil); a.Outcome != policy.OutcomeIncentive {
 		t.Fatalf("before: %s", a.Outcome)
@@ -353,8 +358,7 @@ func TestServiceUpheldObjectionReopensRed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newLCWorld(t, cstAt(2026, 1, 1, 9))
-	red := w.create(service.EntryInput{Subject: lcOrg, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办",
-		Reason: "诚信示范企业", LegalBasis: "篇九", DecidedAt: cstAt(2025, 6, 1, 0), PublishedAt: cstAt(2025, 6, 1, 0)})
+	red := w.create(redEntry(lcOrg, cstAt(2025, 6, 1, 0)))
 	w.clock.Set(cstAt(2026, 4, 1, 9))
 	black := w.create(safetyEntry(cstAt(2026, 4, 1, 9)))
 	w.clock.Set(cstAt(2026, 4, 2, 9))
