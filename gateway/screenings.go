@@ -3,7 +3,6 @@ package gateway
 import (
 	"bufio"
 	"encoding/csv"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -208,23 +207,8 @@ func csvResult(a service.ScreenedAnswer) []string {
 		row[6] = strconv.FormatUint(*a.LeafIndex, 10)
 	}
 	if a.Answer != nil {
-		var ans struct {
-			Measures []struct {
-				ID string `json:"id"`
-			} `json:"measures"`
-			Entries []struct {
-				ID string `json:"id"`
-			} `json:"entries"`
-		}
-		if err := json.Unmarshal(a.Answer, &ans); err == nil {
-			var ms, es []string
-			for _, m := range ans.Measures {
-				ms = append(ms, m.ID)
-			}
-			for _, e := range ans.Entries {
-				es = append(es, e.ID)
-			}
-			row[3], row[4] = strings.Join(ms, ";"), strings.Join(es, ";")
+		if ms, es, err := a.ListColumns(); err == nil {
+			row[3], row[4] = ms, es
 		}
 	}
 	return row

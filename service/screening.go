@@ -777,6 +777,32 @@ type ScreenedAnswer struct {
 	Error     *screenedError  `json:"error,omitempty"`
 }
 
+// ListColumns are a result's measures and entries as the CSV results
+// give them, each list of ids joined with ";": what the gateway writes
+// beside an answer and what credgate screen holds the row to.
+func (a ScreenedAnswer) ListColumns() (measures, entries string, err error) {
+	var lists struct {
+		Measures []struct {
+			ID string `json:"id"`
+		} `json:"measures"`
+		Entries []struct {
+			ID string `json:"id"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(a.Answer, &lists); err != nil {
+		return "", "", err
+	}
+	ms := make([]string, len(lists.Measures))
+	for i, m := range lists.Measures {
+		ms[i] = m.ID
+	}
+	es := make([]string, len(lists.Entries))
+	for i, e := range lists.Entries {
+		es[i] = e.ID
+	}
+	return strings.Join(ms, ";"), strings.Join(es, ";"), nil
+}
+
 // openResults finds caller's job id done and its results kept, and opens
 // its answers' tree and its results file, for Results and ResultsNDJSON.
 func (s *Screenings) openResults(ctx context.Context, caller Caller, id string) (ScreeningJob, *evidence.FileTree, *os.File, error) {

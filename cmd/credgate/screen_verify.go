@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/policy"
@@ -17,18 +16,13 @@ import (
 // or states another outcome, subject, measures or entries than its answer.
 var errResultsUnproven = errors.New("the results do not match the job's tree")
 
-// answerOf is what a results row repeats of its answer.
+// answerOf is what a results row repeats of its answer (a CSV row its
+// lists too: ScreenedAnswer.ListColumns).
 type answerOf struct {
 	Subject struct {
 		ID string `json:"id"`
 	} `json:"subject"`
-	Outcome  policy.Outcome `json:"outcome"`
-	Measures []struct {
-		ID string `json:"id"`
-	} `json:"measures"`
-	Entries []struct {
-		ID string `json:"id"`
-	} `json:"entries"`
+	Outcome policy.Outcome `json:"outcome"`
 }
 
 // verifyResultsIn checks a results stream (format ndjson or csv), named
@@ -81,15 +75,7 @@ func verifyResultsIn(in io.Reader, path, format string, total int64, size uint64
 			return bad(a.Line, "its outcome %q is not its answer's %q", a.Outcome, ans.Outcome)
 		}
 		if r.csv {
-			ms := make([]string, len(ans.Measures))
-			for i, m := range ans.Measures {
-				ms[i] = m.ID
-			}
-			es := make([]string, len(ans.Entries))
-			for i, e := range ans.Entries {
-				es[i] = e.ID
-			}
-			if r.measures != strings.Join(ms, ";") || r.entries != strings.Join(es, ";") {
+			if ms, es, err := a.ListColumns(); err != nil || r.measures != ms || r.entries != es {
 				return bad(a.Line, "its measures or entries are not its answer's")
 			}
 		}
