@@ -115,9 +115,12 @@ func TestNoticesWatchAgainAfterAFailure(t *testing.T) {
 	if c, e := n.calls.Load(), tier.stats.noticeErrors.Load(); c != 3 || e != 2 {
 		t.Fatalf("%d watches and %d errors, want 3 and 2", c, e)
 	}
-	before := tier.stats.notices.Load()
+	// The watch turns "listening" just before it counts its first notice,
+	// so that notice is waited for; read at once, it could land after
+	// the count below and make it two.
+	waitFor(t, "the watch's first notice", 10*time.Second, func() bool { return tier.stats.notices.Load() == 1 })
 	n.tell <- struct{}{}
-	waitFor(t, "the notice", 10*time.Second, func() bool { return tier.stats.notices.Load() == before+1 })
+	waitFor(t, "the notice", 10*time.Second, func() bool { return tier.stats.notices.Load() == 2 })
 
 	off := newTier(t, st, st, WithReconcileInterval(time.Hour))
 	if s := off.Status(t.Context()).(Status).ChangeNotices; s != "disabled" {
