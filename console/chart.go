@@ -31,9 +31,12 @@ type chart struct {
 	Max    int
 }
 
+// bar is one hour's bar; its tooltip (the hour and each outcome's count)
+// is written by the template, in the page's words.
 type bar struct {
-	Rects []rect
-	Title string // the hour and its counts, as a tooltip
+	Rects  []rect
+	Hour   string
+	Counts []counted
 }
 
 type rect struct {
@@ -73,7 +76,7 @@ func stackedBars(start time.Time, perHour []map[policy.Outcome]int, series []pol
 	for i, h := range perHour {
 		x := chartLeft + float64(i)*slot + chartBarGap/2
 		hour := start.Add(time.Duration(i) * time.Hour).In(chinaTime)
-		b := bar{Title: hour.Format("01-02 15:00")}
+		b := bar{Hour: hour.Format("01-02 15:00")}
 		y := chartH - chartBottom
 		for _, o := range series {
 			n := h[o]
@@ -83,7 +86,7 @@ func stackedBars(start time.Time, perHour []map[policy.Outcome]int, series []pol
 			hgt := plotH * float64(n) / float64(scaleMax)
 			y -= hgt
 			b.Rects = append(b.Rects, rect{X: x, Y: y, W: slot - chartBarGap, H: hgt, Class: "o-" + string(o)})
-			b.Title += " · " + string(o) + " " + strconv.Itoa(n)
+			b.Counts = append(b.Counts, counted{Name: string(o), Count: n})
 		}
 		ch.Bars = append(ch.Bars, b)
 		if i%chartLabelEveryH == 0 {

@@ -39,6 +39,13 @@ type harness struct {
 
 func newHarness(t *testing.T, opts ...console.Option) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, opts...)
+}
+
+// newHarnessWith is newHarness with the console's dependencies adjusted
+// by deps before it is made (a health reader, say).
+func newHarnessWith(t *testing.T, deps func(*console.Deps), opts ...console.Option) *harness {
+	t.Helper()
 	ctx := context.Background()
 	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	clk := testenv.NewClock(time.Now())
@@ -54,8 +61,12 @@ func newHarness(t *testing.T, opts ...console.Option) *harness {
 	}
 	entries := service.NewEntries(st, cat, service.WithEntriesAudit(audit))
 	checker := service.NewChecker(cat, st, app, st, service.WithHistory(st), service.WithReceiptBuilder(evlog))
-	c, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: service.NewLifecycle(entries, st),
-		Partners: partners, Receipts: service.NewReceipts(st, evlog), Evidence: evlog, Records: st},
+	d := console.Deps{Checker: checker, Entries: entries, Lifecycle: service.NewLifecycle(entries, st),
+		Partners: partners, Receipts: service.NewReceipts(st, evlog), Evidence: evlog, Records: st}
+	if deps != nil {
+		deps(&d)
+	}
+	c, err := console.New(d,
 		append([]console.Option{console.WithClock(clk.Now), console.WithTimeouts(15*time.Minute, 8*time.Hour)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -526,4 +537,46 @@ func atoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// healthReport is a fixed /readyz report.
+type healthReport map[string]any
+
+func (h healthReport) Health(context.Context) map[string]any { return h }
+
+// TestOverviewSpeaksThePagesLanguage: the chart's tooltips and the health
+// panel's sections are in the page's words, the raw names kept in a
+// title. (The tooltips were built in Go with the outcome's id, "clear",
+// and the sections showed "cache", "spool", on the Chinese page.)
+func TestOverviewSpeaksThePagesLanguage(t *testing.T) {
+	report := healthReport{"dependencies": map[string]string{"sqlite": "ok"},
+		"cache": map[string]any{"entries": 3}, "spool": map[string]any{"pending": 0}, "something_new": 1}
+	h := newHarnessWith(t, func(d *console.Deps) { d.Health = report })
+	caller := service.Caller{ClientID: "admin", Role: service.RoleAdmin}
+	if _, err := h.checker.Check(t.Context(), caller, service.CheckRequest{
+		Subject: testenv.USCC(t, "91110000MA0000C01"), Action: "government_procurement"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.signedIn(adminID, adminSecret)
+	for _, tc := range []struct {
+		lang, clear, cache, spool string
+	}{
+		{"zh-CN", "无记录", "缓存", "证据暂存"},
+		{"en", "clear", "Cache", "Evidence spool"},
+	} {
+		b.lang = tc.lang
+		p := b.get("/console/overview")
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: %d", tc.lang, p.status)
+		}
+		tip := regexp.MustCompile(`<title>\d\d-\d\d \d\d:00 · ([^<]*)</title>`).FindStringSubmatch(p.body)
+		if tip == nil || tip[1] != tc.clear+" 1" {
+			t.Errorf("%s: the hour's tooltip %q, want %q", tc.lang, tip, tc.clear+" 1")
+		}
+		for name, words := range map[string]string{"cache": tc.cache, "spool": tc.spool, "something_new": "something_new"} {
+			if !regexp.MustCompile(`<summary title="` + name + `">` + regexp.QuoteMeta(words)).MatchString(p.body) {
+				t.Errorf("%s: section %s not shown as %q", tc.lang, name, words)
+			}
+		}
+	}
 }

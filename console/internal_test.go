@@ -53,11 +53,13 @@ func TestCataloguesAreComplete(t *testing.T) {
 	})
 	// Keys built from a value: every value they can take.
 	for _, prefix := range []string{"outcome.", "role.", "kind.", "nav.", "status.", "state.", "partner_status.", "visibility.",
-		"credential_kind.", "measure_status.", "health.", "breaker_state."} {
+		"credential_kind.", "measure_status.", "health.", "breaker_state.", "health_section."} {
 		var values []string
 		switch prefix {
 		case "health.":
 			values = []string{"ok", "down"} // gateway.Server.Health's pings
+		case "health_section.":
+			values = []string{"cache", "sources", "spool"} // serve's gateway.WithStatus and WithSpool sections
 		case "breaker_state.":
 			values = breaker.StateNames()
 		case "status.":
