@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -121,8 +122,12 @@ func ParseWatchlist(r io.Reader, caller Caller) ([]string, error) {
 		if line == 1 {
 			s = strings.TrimPrefix(s, "\ufeff")
 		}
-		if i := strings.IndexByte(s, ','); i >= 0 {
-			s = strings.TrimSpace(s[:i])
+		s, ferr := firstCSVField(s)
+		if ferr != nil {
+			if len(bad) < maxWatchlistErrors {
+				bad = append(bad, WatchlistLine{Line: line, Err: ferr})
+			}
+			continue
 		}
 		if s == "" || strings.HasPrefix(s, "#") || (line == 1 && strings.EqualFold(s, "subject")) {
 			continue
@@ -153,6 +158,26 @@ func ParseWatchlist(r io.Reader, caller Caller) ([]string, error) {
 		return nil, &WatchlistError{Lines: bad}
 	}
 	return out, nil
+}
+
+// firstCSVField is a watchlist line's first field: the line itself when
+// it has no comma or quote, else its first CSV field (quotes removed, as
+// a spreadsheet writes "9135…",note), trimmed.
+func firstCSVField(s string) (string, error) {
+	if !strings.ContainsAny(s, ",\"") {
+		return s, nil
+	}
+	r := csv.NewReader(strings.NewReader(s))
+	r.FieldsPerRecord = -1
+	rec, err := r.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("%w: not a CSV line: %w", ErrInvalidWatchlist, err)
+	}
+	return strings.TrimSpace(rec[0]), nil
 }
 
 // Update adds or removes the subjects read from r to or from the caller's
