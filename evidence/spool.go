@@ -39,9 +39,15 @@ import (
 // check is ErrSpoolCorrupt, and the spool refuses to open rather than skip
 // what it cannot read.
 //
-// integrated holds the position up to which entries are in the log, and
-// replica the replica's id; both are written whole (temporary file,
-// fsync, rename).
+// replica holds the replica's id, written whole (temporary file, fsync,
+// rename) when the spool is created. integrated holds the position up to
+// which entries are in the log: a fixed-width decimal (markSize bytes),
+// written whole when the spool is opened and then rewritten in place and
+// fsync'd at each mark. Rewriting blocks the file already has needs no
+// free space, so a spool that filled its disk can still be integrated and
+// then emptied (a temporary file per mark could not be written there). The
+// mark fits in one sector, whose write a disk does whole, as PostgreSQL
+// assumes of pg_control; older releases wrote it unpadded, which both read.
 
 // Errors of the spool.
 var (
@@ -55,6 +61,9 @@ var (
 	ErrSpoolBroken = errors.New("evidence spool broken")
 	// ErrSpoolLocked: another process holds the spool directory.
 	ErrSpoolLocked = errors.New("evidence spool in use by another process")
+	// ErrNotSpool: a directory that was to hold a spool already has none
+	// (no replica file): WithSpoolExisting, ReadSpoolStats.
+	ErrNotSpool = errors.New("not a spool directory (no replica file)")
 )
 
 const (
@@ -62,7 +71,10 @@ const (
 	integratedFile = "integrated"
 	replicaFile    = "replica"
 	lockFile       = "spool.lock"
-	entryHeader    = 12
+	// markSize is the size of the integrated file: 20 digits (any uint64)
+	// and a newline.
+	markSize    = 21
+	entryHeader = 12
 	// MaxSpoolEntry bounds one entry's payload (a record's body is at most
 	// a few hundred KiB).
 	MaxSpoolEntry = 4 << 20
@@ -98,8 +110,12 @@ type spoolEntry struct {
 type Spool struct {
 	dir      string
 	maxBytes int64
+	// existing: open only a spool that is there (WithSpoolExisting).
+	existing bool
 	replica  string
 	lock     *os.File
+	// mark is the integrated file, rewritten in place.
+	mark *os.File
 
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -136,6 +152,14 @@ func WithSpoolMaxBytes(n int64) SpoolOption {
 	}
 }
 
+// WithSpoolExisting makes OpenSpool refuse a directory that holds no
+// spool (ErrNotSpool) instead of creating one there: an operator who
+// points `credgate spool integrate` at the wrong directory is told so,
+// and nothing is written to it.
+func WithSpoolExisting() SpoolOption {
+	return func(s *Spool) { s.existing = true }
+}
+
 // OpenSpool opens (creating it if needed) the spool in dir and locks it
 // for this process. A torn tail is truncated; a corrupt entry before it is
 // ErrSpoolCorrupt.
@@ -145,7 +169,11 @@ func OpenSpool(dir string, opts ...SpoolOption) (*Spool, error) {
 		o(s)
 	}
 	s.cond = sync.NewCond(&s.mu)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if s.existing {
+		if _, err := readReplica(dir); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool dir: %w", err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
@@ -169,10 +197,18 @@ func OpenSpool(dir string, opts ...SpoolOption) (*Spool, error) {
 
 func (s *Spool) open() error {
 	var err error
-	if s.replica, err = readOrCreateReplica(s.dir); err != nil {
+	if s.existing {
+		s.replica, err = readReplica(s.dir)
+	} else {
+		s.replica, err = readOrCreateReplica(s.dir)
+	}
+	if err != nil {
 		return err
 	}
 	if s.integrated, err = readIntegrated(s.dir); err != nil {
+		return err
+	}
+	if s.mark, err = openMark(s.dir, s.integrated); err != nil {
 		return err
 	}
 	path := filepath.Join(s.dir, spoolFile)
@@ -189,6 +225,9 @@ func (s *Spool) open() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if s.pending, s.next, err = pendingOf(path, s.replica, s.integrated, entries, offsets); err != nil {
+		return err
+	}
 	if good < int64(len(data)) {
 		// A torn tail: never synced, so never answered on.
 		if err := f.Truncate(good); err != nil {
@@ -202,26 +241,34 @@ func (s *Spool) open() error {
 		return err
 	}
 	s.size, s.synced = good, good
-	s.next = s.integrated + 1
-	for i, e := range entries {
-		if i > 0 && e.Position != entries[i-1].Position+1 {
-			return fmt.Errorf("%s: %w: position %d follows %d", path, ErrSpoolCorrupt, e.Position, entries[i-1].Position)
-		}
-		if e.Replica != s.replica {
-			return fmt.Errorf("%s: %w: entry %d is of replica %q, the spool of %q", path, ErrSpoolCorrupt, e.Position, e.Replica, s.replica)
-		}
-		if e.Position > s.integrated {
-			s.pending = append(s.pending, pendingEntry{pos: e.Position, offset: offsets[i], at: e.Record.At})
-		}
-		s.next = max(s.next, e.Position+1)
-	}
-	if len(s.pending) > 0 && s.pending[0].pos != s.integrated+1 {
-		return fmt.Errorf("%s: %w: entries %d to %d are missing", path, ErrSpoolCorrupt, s.integrated+1, s.pending[0].pos-1)
-	}
 	if len(s.pending) == 0 && s.size > 0 {
 		return s.compact()
 	}
 	return nil
+}
+
+// pendingOf checks the entries read from a spool file (in order, the
+// replica's own) and returns those after integrated, and the next
+// position.
+func pendingOf(path, replica string, integrated uint64, entries []SpoolEntry, offsets []int64) ([]pendingEntry, uint64, error) {
+	var pending []pendingEntry
+	next := integrated + 1
+	for i, e := range entries {
+		if i > 0 && e.Position != entries[i-1].Position+1 {
+			return nil, 0, fmt.Errorf("%s: %w: position %d follows %d", path, ErrSpoolCorrupt, e.Position, entries[i-1].Position)
+		}
+		if e.Replica != replica {
+			return nil, 0, fmt.Errorf("%s: %w: entry %d is of replica %q, the spool of %q", path, ErrSpoolCorrupt, e.Position, e.Replica, replica)
+		}
+		if e.Position > integrated {
+			pending = append(pending, pendingEntry{pos: e.Position, offset: offsets[i], at: e.Record.At})
+		}
+		next = max(next, e.Position+1)
+	}
+	if len(pending) > 0 && pending[0].pos != integrated+1 {
+		return nil, 0, fmt.Errorf("%s: %w: entries %d to %d are missing", path, ErrSpoolCorrupt, integrated+1, pending[0].pos-1)
+	}
+	return pending, next, nil
 }
 
 // Replica is the replica's id, generated when the spool was created.
@@ -353,7 +400,12 @@ func (s *Spool) MarkIntegrated(pos uint64) error {
 	if pos >= s.next {
 		return fmt.Errorf("mark spool position %d integrated: only %d entries were spooled", pos, s.next-1)
 	}
-	if err := writeFileSync(s.dir, integratedFile, []byte(strconv.FormatUint(pos, 10)+"\n")); err != nil {
+	// In place: the blocks are the file's already, so a full disk does
+	// not stop the mark, and the compaction after it that frees the disk.
+	if _, err := s.mark.WriteAt(markBytes(pos), 0); err != nil {
+		return fmt.Errorf("mark spool integrated: %w", err)
+	}
+	if err := s.mark.Sync(); err != nil {
 		return fmt.Errorf("mark spool integrated: %w", err)
 	}
 	s.integrated = pos
@@ -414,6 +466,43 @@ func (s *Spool) Stats() SpoolStats {
 	return st
 }
 
+// ReadSpoolStats reads the state of the spool in dir without opening it:
+// nothing is locked, created, truncated or compacted, so that it may look
+// at a copy that must stay as it was, or beside the replica running on it
+// (whose figures then move meanwhile). A torn tail is not counted.
+// ErrNotSpool: dir holds no spool.
+func ReadSpoolStats(dir string) (SpoolStats, error) {
+	replica, err := readReplica(dir)
+	if err != nil {
+		return SpoolStats{}, err
+	}
+	// The file before the mark: a running replica only raises the mark,
+	// and empties the file only up to it, so what is read then still
+	// follows the mark read after it.
+	path := filepath.Join(dir, spoolFile)
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return SpoolStats{}, fmt.Errorf("read spool: %w", err)
+	}
+	integrated, err := readIntegrated(dir)
+	if err != nil {
+		return SpoolStats{}, err
+	}
+	entries, offsets, good, err := scanSpool(data)
+	if err != nil {
+		return SpoolStats{}, fmt.Errorf("%s: %w", path, err)
+	}
+	pending, next, err := pendingOf(path, replica, integrated, entries, offsets)
+	if err != nil {
+		return SpoolStats{}, err
+	}
+	st := SpoolStats{Replica: replica, Pending: len(pending), Bytes: good, Integrated: integrated, Next: next}
+	if len(pending) > 0 {
+		st.Oldest = pending[0].at
+	}
+	return st, nil
+}
+
 // Close closes the spool and releases its directory.
 func (s *Spool) Close() error {
 	s.mu.Lock()
@@ -425,6 +514,10 @@ func (s *Spool) Close() error {
 		if s.broken == nil {
 			s.broken = fmt.Errorf("%w: closed", ErrSpoolBroken)
 		}
+	}
+	if s.mark != nil {
+		s.mark.Close()
+		s.mark = nil
 	}
 	if s.lock != nil {
 		s.lock.Close() // releases the flock
@@ -541,24 +634,34 @@ func allZero(b []byte) bool {
 	return true
 }
 
+// readReplica reads the replica id kept in dir: ErrNotSpool when there is
+// none.
+func readReplica(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, replicaFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", dir, ErrNotSpool)
+	}
+	if err != nil {
+		return "", fmt.Errorf("spool replica id: %w", err)
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" || len(id) > 64 || strings.ContainsAny(id, " \n\t") {
+		return "", fmt.Errorf("%w: %s holds no replica id", ErrSpoolCorrupt, filepath.Join(dir, replicaFile))
+	}
+	return id, nil
+}
+
 // readOrCreateReplica reads the replica id kept in dir, or generates one.
 func readOrCreateReplica(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, replicaFile))
-	if err == nil {
-		id := strings.TrimSpace(string(b))
-		if id == "" || len(id) > 64 || strings.ContainsAny(id, " \n\t") {
-			return "", fmt.Errorf("%w: %s holds no replica id", ErrSpoolCorrupt, filepath.Join(dir, replicaFile))
-		}
-		return id, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("spool replica id: %w", err)
+	id, err := readReplica(dir)
+	if !errors.Is(err, ErrNotSpool) {
+		return id, err
 	}
 	raw := make([]byte, 8)
 	if _, err := rand.Read(raw); err != nil {
 		return "", err
 	}
-	id := "replica-" + hex.EncodeToString(raw)
+	id = "replica-" + hex.EncodeToString(raw)
 	if err := writeFileSync(dir, replicaFile, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("spool replica id: %w", err)
 	}
@@ -578,6 +681,29 @@ func readIntegrated(dir string) (uint64, error) {
 		return 0, fmt.Errorf("%w: %s: %w", ErrSpoolCorrupt, filepath.Join(dir, integratedFile), err)
 	}
 	return n, nil
+}
+
+// markBytes is the integrated file's content for pos: fixed width, so
+// that each mark overwrites the one before whole.
+func markBytes(pos uint64) []byte {
+	return []byte(fmt.Sprintf("%020d\n", pos))
+}
+
+// openMark opens the integrated file for rewriting in place, first
+// writing it whole (temporary file and rename) when it is missing or
+// unpadded (written by an older release), with integrated in it.
+func openMark(dir string, integrated uint64) (*os.File, error) {
+	path := filepath.Join(dir, integratedFile)
+	if fi, err := os.Stat(path); err != nil || fi.Size() != markSize {
+		if err := writeFileSync(dir, integratedFile, markBytes(integrated)); err != nil {
+			return nil, fmt.Errorf("spool mark: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spool mark: %w", err)
+	}
+	return f, nil
 }
 
 // writeFileSync replaces dir/name with data durably: a temporary file,
