@@ -72,9 +72,24 @@ func (s *Store) applySourceTx(ctx context.Context, tx Tx, a service.SourceApply)
 	if _, err := tx.Exec(ctx, `INSERT INTO sources (name) VALUES ($1) ON CONFLICT DO NOTHING`, a.Source); err != nil {
 		return res, err
 	}
-	var revision string
-	if err := tx.QueryRow(ctx, `SELECT revision FROM sources WHERE name = $1`+s.d.ForUpdate, a.Source).Scan(&revision); err != nil {
+	var (
+		revision        string
+		entries         int
+		applied, synced *time.Time
+	)
+	if err := tx.QueryRow(ctx, `SELECT revision, entries, applied_at, synced_at FROM sources WHERE name = $1`+s.d.ForUpdate,
+		a.Source).Scan(&revision, &entries, &applied, &synced); err != nil {
 		return res, err
+	}
+	// Replicas fetch the same source each on its own schedule: a slow
+	// fetch that commits after a newer snapshot was applied (or confirmed)
+	// would put back what upstream no longer delivers, revoking and
+	// re-inserting entries. The newer one stays; this one changes nothing
+	// and reports the revision in force (service.SourceApplied has no
+	// field of its own for it: Unchanged with another revision).
+	if (applied != nil && a.At.Before(*applied)) || (synced != nil && a.At.Before(*synced)) {
+		res.Revision, res.Unchanged, res.Kept = revision, true, entries
+		return res, nil
 	}
 	held := map[string]string{}
 	rows, err := tx.Query(ctx, `SELECT item_id, entry_id FROM source_items WHERE source = $1`, a.Source)
