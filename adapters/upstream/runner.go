@@ -209,13 +209,18 @@ func (r *Runner) sync(ctx context.Context, s *runSource) error {
 	// Microseconds, as the store keeps it: memory and store agree.
 	started := r.now().UTC().Truncate(time.Microsecond)
 	apply, err := r.fetch(ctx, s, started)
+	// A refusal of the open breaker says nothing new: the error that
+	// opened it stays the last error, here and in the store, so that
+	// /readyz shows why the source fails (the breaker's state is shown
+	// beside it).
+	refused := errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
 	if err == nil {
 		var res service.SourceApplied
 		if res, err = r.app.Commit(ctx, apply); err == nil {
-			r.succeeded(s, started, res)
+			r.succeeded(ctx, s, started, apply.Revision, res)
 			return nil
 		}
-	} else {
+	} else if !refused {
 		r.app.RecordFailure(ctx, s.cfg.Name, err)
 	}
 	result := 3 // failed
@@ -224,9 +229,11 @@ func (r *Runner) sync(ctx context.Context, s *runSource) error {
 		result = 2 // rejected
 	}
 	s.syncs[result].Add(1)
-	s.mu.Lock()
-	s.lastError, s.lastErrorAt = err.Error(), r.now().UTC()
-	s.mu.Unlock()
+	if !refused {
+		s.mu.Lock()
+		s.lastError, s.lastErrorAt = err.Error(), r.now().UTC()
+		s.mu.Unlock()
+	}
 	r.logger.Warn("upstream: sync failed; the last good snapshot stays in force", "source", s.cfg.Name, "err", err)
 	// Another replica may have synced meanwhile: answers here rest on
 	// what the store holds, as fresh as that replica made it.
@@ -240,6 +247,7 @@ func (r *Runner) sync(ctx context.Context, s *runSource) error {
 // attempt: a payload that does not validate is a failure of the upstream.
 func (r *Runner) fetch(ctx context.Context, s *runSource, started time.Time) (service.SourceApply, error) {
 	backoff := s.cfg.Backoff
+	var failed error // the last attempt's failure
 	for attempt := 0; ; attempt++ {
 		apply, err := s.cb.Execute(func() (service.SourceApply, error) {
 			actx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
@@ -263,11 +271,16 @@ func (r *Runner) fetch(ctx context.Context, s *runSource, started time.Time) (se
 			return apply, nil
 		case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
 			s.attempts[2].Add(1)
+			if failed != nil {
+				// This sync's own failures opened it: say what they were.
+				return service.SourceApply{}, failed
+			}
 			return service.SourceApply{}, fmt.Errorf("source %s: circuit breaker open: %w", s.cfg.Name, err)
 		}
 		s.attempts[1].Add(1)
+		failed = fmt.Errorf("source %s: %w", s.cfg.Name, err)
 		if !errors.Is(err, ErrTransient) || attempt >= s.cfg.Retries || ctx.Err() != nil {
-			return service.SourceApply{}, fmt.Errorf("source %s: %w", s.cfg.Name, err)
+			return service.SourceApply{}, failed
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff *= 2
@@ -279,10 +292,23 @@ func (r *Runner) fetch(ctx context.Context, s *runSource, started time.Time) (se
 	}
 }
 
-func (r *Runner) succeeded(s *runSource, at time.Time, res service.SourceApplied) {
-	if res.Unchanged {
+func (r *Runner) succeeded(ctx context.Context, s *runSource, at time.Time, revision string, res service.SourceApplied) {
+	switch {
+	case res.Unchanged && res.Revision != revision:
+		// The store kept a newer snapshot, applied by another replica
+		// while this one fetched: this one changed nothing.
 		s.syncs[1].Add(1)
-	} else {
+		r.logger.Info("upstream: snapshot superseded by a newer one applied meanwhile; nothing changed", "source", s.cfg.Name,
+			"revision", revision, "in_force", res.Revision)
+		s.mu.Lock()
+		s.lastError, s.lastErrorAt = "", time.Time{}
+		s.mu.Unlock()
+		r.adoptStored(ctx, s)
+		r.publish()
+		return
+	case res.Unchanged:
+		s.syncs[1].Add(1)
+	default:
 		s.syncs[0].Add(1)
 		r.logger.Info("upstream: snapshot applied", "source", s.cfg.Name, "revision", res.Revision,
 			"added", res.Added, "removed", res.Removed, "kept", res.Kept)
