@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -88,16 +89,28 @@ func storeError(ctx context.Context, err error, bound time.Duration) error {
 }
 
 // Unreachable reports whether err says the database cannot be reached or
-// is going away: a network error, a connection cut short, or PostgreSQL's
-// connection-exception and shutdown states (SQLSTATE class 08, 57P01–57P03,
-// 53300 too many connections). It recognises them without importing a
-// driver.
+// is going away: a network error (of a dial, a read or a write: the net
+// package's own, or a DNS failure), a connection refused, reset or cut
+// short, or PostgreSQL's connection-exception and shutdown states
+// (SQLSTATE class 08, 57P01–57P03, 53300 too many connections). It
+// recognises them without importing a driver. ErrStoreUnavailable (a
+// BoundedStore's verdict) is unreachable too.
+//
+// A bare errno is not a network error: syscall.Errno has Timeout and
+// Temporary, so it satisfies net.Error, but ENOSPC, EIO, EROFS or EACCES
+// of a local file are faults waiting will not cure, and taking them for
+// an absent database hid a spool that could not be integrated behind
+// "integrating" (service/spool.go, transient).
 func Unreachable(err error) bool {
-	var ne net.Error
+	var (
+		op  *net.OpError
+		dns *net.DNSError
+	)
 	switch {
-	case errors.As(err, &ne),
+	case errors.Is(err, ErrStoreUnavailable), errors.As(err, &op), errors.As(err, &dns),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, os.ErrDeadlineExceeded), // a connection's deadline
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ENOENT) && strings.Contains(err.Error(), ".s.PGSQL"):
 		return true
 	}
