@@ -40,6 +40,15 @@ var ErrClosed = errors.New("evidence appender closed")
 // credgate fails closed: no answer leaves without its evidence.
 var ErrUnavailable = errors.New("evidence log unavailable")
 
+// ErrStalled is wrapped (with ErrUnavailable) in the error of an Append
+// refused at once because the log is stalled: a wait for a commit ran past
+// its bound, and no commit has succeeded since. Nothing was queued.
+var ErrStalled = errors.New("evidence log stalled")
+
+// DefaultStallProbe is how often a stalled appender lets one Append
+// through to the log, unless WithStallProbe says otherwise.
+const DefaultStallProbe = 500 * time.Millisecond
+
 // Appender batches concurrent appends into one durable commit (group
 // commit): while one batch is being committed, new records queue up and go
 // together in the next. Throughput is then bounded by records per commit,
@@ -73,6 +82,16 @@ type Appender struct {
 	// lastEnd is when the last commit ended (unix nanoseconds), kept only
 	// with an observer, for the next batch's start lag.
 	lastEnd atomic.Int64
+	// stalled is set when a wait for a commit runs past its bound, and
+	// cleared when a commit succeeds. Meanwhile Append fails at once
+	// (ErrStalled) instead of queueing behind a database that does not
+	// answer: on a frozen database every check waited its whole bound,
+	// and a replica answered about 100 checks a second from its spool.
+	// One Append every probeEvery goes through (lastProbe, unix
+	// nanoseconds) to find the database back.
+	stalled    atomic.Bool
+	lastProbe  atomic.Int64
+	probeEvery time.Duration
 }
 
 type appendReq struct {
@@ -138,6 +157,17 @@ func WithCommitTimeout(d time.Duration) Option {
 	}
 }
 
+// WithStallProbe sets how often a stalled appender lets one Append
+// through to the log to find it back (default DefaultStallProbe); the
+// others fail at once with ErrStalled until a commit succeeds.
+func WithStallProbe(d time.Duration) Option {
+	return func(a *Appender) {
+		if d > 0 {
+			a.probeEvery = d
+		}
+	}
+}
+
 // WithLeafSink commits through ls.AppendLeaves, the leaf hashes computed
 // before each record queues. It is an explicit option, not found by a type
 // assertion on the Sink: a wrapper that embeds a store and overrides only
@@ -181,7 +211,8 @@ func WithCommitObserver(o CommitObserver) Option {
 
 // NewAppender starts the appender's commit loop.
 func NewAppender(sink Sink, opts ...Option) *Appender {
-	a := &Appender{sink: sink, maxBatch: 512, inFlight: DefaultCommitsInFlight, commitTimeout: 10 * time.Second, done: make(chan struct{})}
+	a := &Appender{sink: sink, maxBatch: 512, inFlight: DefaultCommitsInFlight, commitTimeout: 10 * time.Second,
+		probeEvery: DefaultStallProbe, done: make(chan struct{})}
 	for _, o := range opts {
 		o(a)
 	}
@@ -198,7 +229,9 @@ func NewAppender(sink Sink, opts ...Option) *Appender {
 // Append waits at most the commit bound in all, queueing included: behind
 // a batch stuck on a frozen database, a record would otherwise wait for
 // that batch's bound and then for its own. Past it the error wraps
-// ErrUnavailable.
+// ErrUnavailable. Once a wait has run past its bound, Append fails at once
+// (ErrStalled, nothing queued) until a commit succeeds, but for a probe
+// every WithStallProbe, which waits as usual.
 func (a *Appender) Append(ctx context.Context, recs ...Record) ([]Record, error) {
 	return a.AppendWithin(ctx, a.commitTimeout, recs...)
 }
@@ -245,6 +278,14 @@ func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Re
 			r.leaf = LeafHash(rec)
 		}
 	}
+	if a.stalled.Load() && !a.probe() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// Nothing queued, so nothing is committed for it later: the
+		// caller's fallback (the spool) or its refusal is all there is.
+		return nil, fmt.Errorf("commit evidence: %w: %w: a commit ran past its bound, none has succeeded since", ErrUnavailable, ErrStalled)
+	}
 	if a.observer != nil {
 		// After sealing and hashing: the wait counts the queue only.
 		now := time.Now()
@@ -272,6 +313,7 @@ func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Re
 			return giveUp(ctx.Err())
 		case <-bound.C:
 			a.closeMu.RUnlock()
+			a.stall(ctx)
 			return giveUp(boundErr(ctx, d))
 		}
 	}
@@ -288,6 +330,7 @@ func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Re
 		case <-ctx.Done():
 			return giveUp(ctx.Err())
 		case <-bound.C:
+			a.stall(ctx)
 			return giveUp(boundErr(ctx, d))
 		}
 	}
@@ -296,6 +339,29 @@ func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Re
 	}
 	return out, nil
 }
+
+// stall marks the log stalled: a wait ran past its bound (unless the
+// caller's own context ended first). The next probe comes a probe interval
+// from now.
+func (a *Appender) stall(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	a.lastProbe.Store(time.Now().UnixNano())
+	a.stalled.Store(true)
+}
+
+// probe reports whether this Append is the one let through to a stalled
+// log: the first a probe interval after the last.
+func (a *Appender) probe() bool {
+	last := a.lastProbe.Load()
+	now := time.Now().UnixNano()
+	return now-last >= int64(a.probeEvery) && a.lastProbe.CompareAndSwap(last, now)
+}
+
+// Stalled reports whether Append is failing at once (ErrStalled) because
+// a wait for a commit ran past its bound and none has succeeded since.
+func (a *Appender) Stalled() bool { return a.stalled.Load() }
 
 // boundErr is the error of an Append whose bound d passed: the caller's
 // own error if its context ended meanwhile, else ErrUnavailable.
@@ -486,11 +552,19 @@ func (a *Appender) commit(f, prev *flight, live []*appendReq, recs []Record, lea
 		<-prev.done
 	}
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The commit ran past its own bound.
+			a.stall(context.Background())
+		}
 		err = fmt.Errorf("commit evidence batch: %w: %w", ErrUnavailable, err)
 		for _, r := range live {
 			r.res <- appendRes{err: err, slot: r.slot}
 		}
 		return
+	}
+	// The database answers again: no more short cut.
+	if a.stalled.Load() {
+		a.stalled.Store(false)
 	}
 	for i := range recs {
 		recs[i].Index = idx + uint64(i)

@@ -138,6 +138,13 @@ func TestAppendWritesNothingForACallerThatGaveUp(t *testing.T) {
 	}
 	close(sink.release)
 	<-first // held past its own bound: its error is not what this test is about
+	// Appends fail at once (ErrStalled) from the first bound that passed
+	// until a commit succeeds: the held one, now released.
+	for deadline := time.Now().Add(10 * time.Second); app.Stalled(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("still stalled after the held commit was released")
+		}
+	}
 
 	got, err := app.Append(context.Background(), record(4), record(5), record(6))
 	if err != nil {
