@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/credgate/credgate/internal/breaker"
 )
@@ -70,7 +71,8 @@ func (t *Tier) Breakers() map[string]string {
 type Status struct {
 	// Redis is ok, down or disabled.
 	Redis string `json:"redis"`
-	// Invalidation is pubsub (subscribed) or reconcile_only.
+	// Invalidation is pubsub (subscribed, and Redis answering with its
+	// breaker closed) or reconcile_only.
 	Invalidation string `json:"invalidation"`
 	// StoreReachable: the last reading of the change log succeeded.
 	StoreReachable bool `json:"store_reachable"`
@@ -106,7 +108,9 @@ func (t *Tier) Status(context.Context) any {
 		if t.redis.up.Load() {
 			st.Redis = "ok"
 		}
-		if t.redis.subscribed.Load() {
+		// A subscription shows no error while Redis is frozen or cut off
+		// without a reset: messages count only while Redis answers.
+		if t.redis.subscribed.Load() && t.redis.up.Load() && t.redis.cb.State() == gobreaker.StateClosed {
 			st.Invalidation = "pubsub"
 		}
 	}
