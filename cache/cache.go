@@ -32,10 +32,17 @@
 // through to the store. Values are filled behind the lookup (one round
 // trip on the lookup's path) with a compare-and-set on the subject's
 // generation, so a load that raced an invalidation cannot put stale data
-// back. When this replica could not invalidate in Redis, or its
-// subscription broke, it stops trusting every Redis value written before
-// that moment (they are overwritten as they are read). This assumes the
-// replicas' clocks agree to well within the reconcile interval (NTP).
+// back. When a replica could not invalidate in Redis (Redis failing, or a
+// reading of the change log lost), or its subscription broke, it stops
+// trusting every Redis value read from the store before that moment (they
+// are overwritten as they are read), and so does every other replica: the
+// moment is kept in Redis (<prefix>:trust_from, raised only, stored as
+// soon as Redis answers again), read at each reconcile and before any
+// Redis value is trusted, and it reaches local copies read from Redis too.
+// A local copy of a Redis value is read again from the store past
+// WithRedisTTL, the last bound on anything Redis could hold wrongly. This
+// assumes the replicas' clocks agree to well within the reconcile interval
+// (NTP).
 package cache
 
 import (
@@ -77,6 +84,10 @@ type set struct {
 	// flush is the tier's flush generation when the load began: a set
 	// from before a flush is not served.
 	flush uint64
+	// fromRedis: read from Redis, where another replica put it. This
+	// replica's reconciler vouches for it only from its own first
+	// reading on, so it is held to the trust mark and to a maximum age.
+	fromRedis bool
 }
 
 // Defaults.
@@ -180,7 +191,8 @@ func WithPrefix(p string) Option {
 }
 
 // WithRedisTTL sets the expiry of Redis values (default 10 min), a last
-// bound on anything Redis could hold wrongly.
+// bound on anything Redis could hold wrongly: a local copy of a Redis
+// value is read again from the store once it is that old.
 func WithRedisTTL(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -340,9 +352,17 @@ func (t *Tier) LookupEntries(ctx context.Context, subject string) (_ service.Loo
 	conf := t.confirmed.Load()
 	gen := t.flushGen.Load()
 	s, ok := t.local.GetIfPresent(subject)
-	if ok && s.flush == gen {
+	if ok && s.flush == gen && (!s.fromRedis || t.redis.trusts(s.loadedAt)) {
+		now := t.cfg.now().UnixNano()
 		asOf := max(s.loadedAt, conf)
-		if t.cfg.now().UnixNano()-asOf <= int64(t.cfg.maxStaleness/2) || t.storeDown.Load() {
+		if s.fromRedis && now-s.loadedAt > int64(t.cfg.redisTTL) {
+			// A copy of a Redis value lives no longer than the value
+			// would have in Redis: past that, confirmations no longer
+			// vouch for it (it may be one that missed an invalidation
+			// before this replica's first reading) and it is read again.
+			asOf = s.loadedAt
+		}
+		if now-asOf <= int64(t.cfg.maxStaleness/2) || t.storeDown.Load() {
 			t.stats.localHits.Add(1)
 			answeredBy(span, spans.TierLocal, true)
 			return service.Lookup{Entries: s.entries, AsOf: time.Unix(0, asOf)}, nil
@@ -354,7 +374,9 @@ func (t *Tier) LookupEntries(ctx context.Context, subject string) (_ service.Loo
 		return t.reload(ctx, subject, s, asOf), nil
 	}
 	if ok {
-		t.local.Invalidate(subject) // from before a flush
+		// From before a flush, or a Redis value older than a trust
+		// mark raised since it was read.
+		t.local.Invalidate(subject)
 	}
 	if l, ok := t.listedAnswer(subject, conf); ok {
 		answeredBy(span, spans.TierListed, false)

@@ -133,7 +133,7 @@ var (
 		"Subjects dropped from the local tier, by what told it: write (this replica changed them), pubsub, reconcile.",
 		[]string{"via"}, nil)
 	descRedisValues = prometheus.NewDesc("credgate_cache_redis_values_total",
-		"Redis values by fate: miss, written, dropped (fill queue full or Redis failing), bad (malformed), distrusted (older than this replica's trust mark).",
+		"Redis values by fate: miss, written, dropped (fill queue full or Redis failing), bad (malformed), distrusted (read from the store before the trust mark, or older than cache.redis_ttl).",
 		[]string{"fate"}, nil)
 	descFlushes = prometheus.NewDesc("credgate_cache_flushes_total",
 		"Times the whole local tier was dropped (lost or pruned change log, first cursor).", nil, nil)

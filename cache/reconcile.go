@@ -66,19 +66,20 @@ func (t *Tier) reconcileLoop(ctx context.Context) {
 // time as confirmed. A reading that fails confirms nothing: answers keep
 // their age.
 func (t *Tier) reconcileOnce(ctx context.Context) error {
-	if t.feed == nil {
-		return ErrNoChangeFeed
-	}
 	t.reconcileMu.Lock()
 	defer t.reconcileMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, max(2*time.Second, t.cfg.reconcile))
 	defer cancel()
-	if t.redis != nil {
-		t.redis.ping(ctx)
-	}
-	// Taken before the reading: what the reading confirms is at least
-	// this fresh.
+	// Taken before the reading, and before the trust mark is read: what
+	// the reading confirms is at least this fresh, and a mark raised
+	// before it is known when it is confirmed.
 	started := t.cfg.now()
+	if t.redis != nil {
+		t.redis.syncTrust(ctx)
+	}
+	if t.feed == nil {
+		return ErrNoChangeFeed
+	}
 	if !t.haveCursor {
 		c, err := t.feed.ChangeCursor(ctx)
 		if err != nil {
@@ -99,11 +100,16 @@ func (t *Tier) reconcileOnce(ctx context.Context) error {
 	}
 	if lost {
 		// Too many changes, or pruned ones: assume everything changed.
+		// Redis may hold values of the subjects missed: the trust mark
+		// goes to Redis at once, for every replica.
 		if t.redis != nil {
 			t.redis.distrust()
 		}
 		t.flushLocal()
 		clear(t.seen)
+		if t.redis != nil {
+			t.redis.syncTrust(ctx)
+		}
 	} else {
 		var subjects []string
 		seen := make(map[int64]struct{}, len(changes))

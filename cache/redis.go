@@ -35,8 +35,24 @@ func WithRedisClient(client *redis.Client) Option {
 
 // Key layout. The subject is the hash tag, so that a subject's value and
 // generation live in one slot (Redis Cluster) and one script sees both.
+// The trust mark is one key of the deployment's.
 func (r *redisTier) valueKey(subject string) string { return r.prefix + ":{" + subject + "}:e" }
 func (r *redisTier) genKey(subject string) string   { return r.prefix + ":{" + subject + "}:g" }
+func (r *redisTier) trustKey() string               { return r.prefix + ":trust_from" }
+
+// trustScript raises the deployment's trust mark (unix microseconds: Lua's
+// numbers are doubles, exact to 2^53) to ARGV[1] if it is lower, and
+// returns the mark; ARGV[1] = 0 only reads it. The mark expires with the
+// generations: by then every value older than it is past cache.redis_ttl,
+// which lookups refuse anyway.
+var trustScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local t = tonumber(ARGV[1])
+if t > cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return t
+end
+return cur`)
 
 // fillScript stores a value only if the subject's generation is the one
 // read before the store read: an invalidation in between (which bumps it)
@@ -84,8 +100,16 @@ type redisTier struct {
 	fills   chan fillReq
 
 	// trustFrom (unix ns): values read from the store before it are not
-	// trusted (see the package doc).
-	trustFrom  atomic.Int64
+	// trusted (see the package doc): the higher of this replica's own
+	// mark and the deployment's (trustKey), as last read.
+	trustFrom atomic.Int64
+	// pending (unix ns): this replica's mark not yet stored in Redis
+	// (Redis failed when it was set); 0 when none.
+	pending atomic.Int64
+	// trustKnown: the deployment's mark has been read once. Until then
+	// no Redis value is trusted: it may be one that some replica,
+	// before this one started, could not invalidate.
+	trustKnown atomic.Bool
 	subscribed atomic.Bool
 	up         atomic.Bool      // the last call succeeded
 	roundTrips [4]atomic.Uint64 // by paths index
@@ -184,11 +208,18 @@ func (r *redisTier) get(ctx context.Context, subject string) (*set, *fillTicket)
 		r.t.stats.redisBadValues.Add(1)
 		return nil, ticket
 	}
-	if s.loadedAt < r.trustFrom.Load() {
+	if !r.trusts(s.loadedAt) || r.t.cfg.now().UnixNano()-s.loadedAt > int64(r.ttl) {
 		r.t.stats.redisDistrusted.Add(1)
 		return nil, ticket
 	}
+	s.fromRedis = true
 	return s, nil
+}
+
+// trusts reports whether a value read from the store at loadedAt (unix
+// ns), found in Redis, may be served.
+func (r *redisTier) trusts(loadedAt int64) bool {
+	return r.trustKnown.Load() && loadedAt >= r.trustFrom.Load()
 }
 
 // fill queues s to be written behind the lookup; when the queue is full
@@ -262,14 +293,44 @@ func (r *redisTier) invalidate(ctx context.Context, subjects []string) {
 	}
 }
 
-// distrust stops trusting values read from the store before now.
+// distrust stops trusting values read from the store before now, here at
+// once and, through the deployment's mark, in every replica, those started
+// later included: syncTrust stores it as soon as Redis answers.
 func (r *redisTier) distrust() {
 	now := r.t.cfg.now().UnixNano()
+	raise(&r.trustFrom, now)
+	raise(&r.pending, now)
+}
+
+// raise sets a to v if v is higher.
+func raise(a *atomic.Int64, v int64) {
 	for {
-		old := r.trustFrom.Load()
-		if old >= now || r.trustFrom.CompareAndSwap(old, now) {
+		old := a.Load()
+		if old >= v || a.CompareAndSwap(old, v) {
 			return
 		}
+	}
+}
+
+// syncTrust stores this replica's pending mark in the deployment's (a
+// max-only update) and takes the deployment's mark, in one round trip. It
+// is each reconcile's health check of Redis, so a mark set while Redis
+// failed reaches it at the first reconcile after Redis answers again (at
+// once when the subscription's return asks for one), and every other
+// replica, those started later included, refuses the values it covers
+// from its next reconcile on.
+func (r *redisTier) syncTrust(ctx context.Context) {
+	p := r.pending.Load()
+	v, err := r.call(ctx, pathOther, 2*r.timeout, func(ctx context.Context) (any, error) {
+		return trustScript.Run(ctx, r.rdb, []string{r.trustKey()}, (p+999)/1000, r.genTTL.Milliseconds()).Int64()
+	})
+	if err != nil {
+		return
+	}
+	raise(&r.trustFrom, v.(int64)*1000)
+	r.trustKnown.Store(true)
+	if p != 0 {
+		r.pending.CompareAndSwap(p, 0) // a mark set meanwhile waits for the next
 	}
 }
 
@@ -335,13 +396,6 @@ func (r *redisTier) subscribe(ctx context.Context) {
 			r.t.dropLocal(subjects, &r.t.stats.invalidatedPubSub)
 		}
 	}
-}
-
-// ping checks Redis through the breaker (each reconcile).
-func (r *redisTier) ping(ctx context.Context) {
-	_, _ = r.call(ctx, pathOther, 2*r.timeout, func(ctx context.Context) (any, error) {
-		return r.rdb.Ping(ctx).Result()
-	})
 }
 
 func (r *redisTier) close() error {
