@@ -284,6 +284,35 @@ func (l *SpoolingLog) integrateOnce(ctx context.Context) (int, error) {
 	return len(entries), nil
 }
 
+// Drain integrates the pending records until none is left, ctx ends, or
+// an error waiting will not cure; it returns how many are still pending
+// and, when some are, the last error. It must not run beside Run (one
+// integrator at a time). serve drains at shutdown, after the requests: a
+// replica whose spool goes with it (a pod's emptyDir) must not leave the
+// only evidence of answered checks behind when the database is there to
+// take it.
+func (l *SpoolingLog) Drain(ctx context.Context) (int, error) {
+	for {
+		if l.spool.Stats().Pending == 0 {
+			return 0, nil
+		}
+		n, err := l.IntegrateOnce(ctx)
+		if err == nil && n > 0 {
+			continue
+		}
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return l.spool.Stats().Pending, err
+		}
+		t := time.NewTimer(l.retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return l.spool.Stats().Pending, err
+		case <-t.C:
+		}
+	}
+}
+
 // transient reports whether an integration error may pass by itself (the
 // database away or slow).
 func transient(err error) bool {
