@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"encoding/csv"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -75,13 +76,60 @@ func (s *Server) submitScreening(c *gin.Context) {
 	}
 	// A file of millions streams in: past the server's read timeout too.
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
-	j, err := s.screenings.Submit(c.Request.Context(), callerOf(c), c.Query("action"), format, bufio.NewReaderSize(c.Request.Body, 64<<10))
+	// The quota is charged once the file is on disk and counted, before
+	// the job is stored: refused, nothing of it is kept.
+	admit := func(subjects int64) error {
+		if !s.chargeScreening(c, subjects) {
+			return errQuotaAnswered
+		}
+		return nil
+	}
+	j, err := s.screenings.SubmitAdmitted(c.Request.Context(), callerOf(c), c.Query("action"), format,
+		bufio.NewReaderSize(c.Request.Body, 64<<10), admit)
+	if errors.Is(err, errQuotaAnswered) {
+		return
+	}
 	if err != nil {
-		fail(c, streamError(err))
+		fail(c, screeningError(err))
 		return
 	}
 	c.Header("Location", "/v1/screenings/"+j.ID)
 	c.JSON(http.StatusAccepted, viewScreening(j))
+}
+
+// errQuotaAnswered: the quota refused the screening and answered (429).
+var errQuotaAnswered = errors.New("answered")
+
+// chargeScreening takes the rest of a screening's subjects from the quota
+// (the middleware took one), as chargeBatch does a batch's: a file of n
+// subjects costs n checks, however large (chargeBatch leaves a batch past
+// service.MaxBatch to its 413, which a file never gets). Past the quota it
+// answers 429 rate_limited as a batch over it gets, and the middleware
+// gives back its one unit.
+func (s *Server) chargeScreening(c *gin.Context, subjects int64) bool {
+	if subjects <= 1 {
+		return true
+	}
+	p := partnerOf(c)
+	if exempt(p) {
+		return true
+	}
+	v, _ := c.Get(ctxCharge)
+	charge, _ := v.(*quotaCharge)
+	if charge == nil {
+		charge = &quotaCharge{}
+	}
+	return s.charge(c, p, subjects-1, charge)
+}
+
+// screeningError is the problem of a refused submission: too many
+// unfinished jobs is 429 too_many_screenings (no Retry-After: when a job
+// ends is not known); the rest as streamError and fail map them.
+func screeningError(err error) error {
+	if errors.Is(err, service.ErrTooManyScreenings) {
+		return problem(http.StatusTooManyRequests, "too_many_screenings", "Too many screenings", err.Error())
+	}
+	return streamError(err)
 }
 
 func (s *Server) getScreening(c *gin.Context) {

@@ -32,6 +32,9 @@ var (
 	ErrScreeningTooLarge = errors.New("screening too large")
 	// ErrScreeningNotDone: the job's results are not ready.
 	ErrScreeningNotDone = errors.New("screening not done")
+	// ErrTooManyScreenings: the partner has as many unfinished jobs as it
+	// may (or the server a full backlog); nothing was read or queued.
+	ErrTooManyScreenings = errors.New("too many unfinished screenings")
 )
 
 // Limits of screening jobs.
@@ -43,6 +46,13 @@ const (
 	// screeningBatch subjects are decided, written and made durable at a
 	// time; a restart resumes after the last durable batch.
 	screeningBatch = 2000
+	// DefaultMaxUnfinishedScreenings is how many jobs a partner may have
+	// queued, running or uploading at once: jobs run one at a time for the
+	// whole server, so one partner's backlog delays everyone's.
+	DefaultMaxUnfinishedScreenings = 2
+	// maxScreeningBacklog bounds the unfinished jobs read to count a
+	// partner's; a server with that many refuses new ones.
+	maxScreeningBacklog = 1000
 )
 
 // KindScreening is the evidence record of a screening job: its answers'
@@ -127,6 +137,38 @@ type Screenings struct {
 	batch EntryBatchLookup
 	// retention is how long a finished job's files are kept.
 	retention time.Duration
+	// partners, when set, is read before a job starts and before each
+	// batch: a revoked partner's job stops.
+	partners ScreeningPartners
+	// maxUnfinished caps a partner's jobs queued, running or uploading.
+	maxUnfinished int
+	// mu guards uploading: each partner's uploads not yet stored, which
+	// count against maxUnfinished while they stream in.
+	mu        sync.Mutex
+	uploading map[string]int
+}
+
+// ScreeningPartners reads a job's partner, to stop the job once the
+// partner is revoked. Every Store is one.
+type ScreeningPartners interface {
+	PartnerByClientID(ctx context.Context, clientID string) (Partner, error)
+}
+
+// WithScreeningsPartners reads jobs' partners from p (default: the
+// screening store, when it is a ScreeningPartners).
+func WithScreeningsPartners(p ScreeningPartners) ScreeningsOption {
+	return func(s *Screenings) { s.partners = p }
+}
+
+// WithScreeningsMaxUnfinished caps a partner's unfinished jobs (queued,
+// running, or still uploading) at n (default
+// DefaultMaxUnfinishedScreenings).
+func WithScreeningsMaxUnfinished(n int) ScreeningsOption {
+	return func(s *Screenings) {
+		if n > 0 {
+			s.maxUnfinished = n
+		}
+	}
 }
 
 // ScreeningsOption configures Screenings.
@@ -140,7 +182,10 @@ func WithScreeningsClock(now func() time.Time) ScreeningsOption {
 // NewScreenings returns the screening service keeping its files in dir.
 func NewScreenings(checker *Checker, store ScreeningStore, dir string, opts ...ScreeningsOption) *Screenings {
 	s := &Screenings{checker: checker, store: store, dir: dir, now: time.Now, wake: make(chan struct{}, 1),
-		retention: DefaultScreeningRetention}
+		retention: DefaultScreeningRetention, maxUnfinished: DefaultMaxUnfinishedScreenings, uploading: map[string]int{}}
+	if p, ok := store.(ScreeningPartners); ok {
+		s.partners = p
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -151,11 +196,30 @@ func NewScreenings(checker *Checker, store ScreeningStore, dir string, opts ...S
 // csv: a header with an "id" column) into the job's input, validating
 // each line's shape and counting at most MaxScreeningSubjects, and queues
 // the job. Identifiers are validated when screened: a bad one is that
-// subject's error in the results, as in a batch.
+// subject's error in the results, as in a batch. A partner with
+// maxUnfinished jobs unfinished is ErrTooManyScreenings before the body
+// is read.
 func (s *Screenings) Submit(ctx context.Context, caller Caller, action string, format ImportFormat, body io.Reader) (ScreeningJob, error) {
+	return s.SubmitAdmitted(ctx, caller, action, format, body, nil)
+}
+
+// SubmitAdmitted is Submit with admit called once the file is on disk
+// and its subjects counted, before the job is stored: the gateway charges
+// the partner's quota one unit a subject there. An error from admit
+// refuses the job and is returned as it is; the file is removed and
+// nothing is stored.
+func (s *Screenings) SubmitAdmitted(ctx context.Context, caller Caller, action string, format ImportFormat, body io.Reader,
+	admit func(subjects int64) error) (ScreeningJob, error) {
 	if err := s.checker.validate(caller, action, ""); err != nil {
 		return ScreeningJob{}, err
 	}
+	release, err := s.reserve(ctx, caller.ClientID)
+	if err != nil {
+		return ScreeningJob{}, err
+	}
+	// Released once the job is stored (where the count finds it) or
+	// refused.
+	defer release()
 	uid, err := uuid.NewV7()
 	if err != nil {
 		return ScreeningJob{}, err
@@ -175,6 +239,11 @@ func (s *Screenings) Submit(ctx context.Context, caller Caller, action string, f
 	if err != nil {
 		return ScreeningJob{}, err
 	}
+	if admit != nil {
+		if err := admit(total); err != nil {
+			return ScreeningJob{}, err
+		}
+	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	j := ScreeningJob{ID: id, Partner: caller.ClientID, Caller: caller, Action: action, Format: format,
 		State: ScreeningQueued, Total: total, Counts: map[string]int64{}, CreatedAt: now, UpdatedAt: now}
@@ -187,6 +256,41 @@ func (s *Screenings) Submit(ctx context.Context, caller Caller, action string, f
 	default:
 	}
 	return j, nil
+}
+
+// reserve counts partner's unfinished jobs, stored and uploading, and
+// holds a place for one more upload when there is room; release gives it
+// back. Held from before the body is read, so that parallel uploads
+// cannot each pass the count and spool gigabytes only to be refused.
+func (s *Screenings) reserve(ctx context.Context, partner string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jobs, err := s.store.UnfinishedScreenings(ctx, maxScreeningBacklog)
+	if err != nil {
+		return nil, fmt.Errorf("count unfinished screenings: %w", err)
+	}
+	if len(jobs) >= maxScreeningBacklog {
+		return nil, fmt.Errorf("%w: the server has %d or more screening jobs queued or running; submit again later",
+			ErrTooManyScreenings, maxScreeningBacklog)
+	}
+	n := s.uploading[partner]
+	for _, j := range jobs {
+		if j.Partner == partner {
+			n++
+		}
+	}
+	if n >= s.maxUnfinished {
+		return nil, fmt.Errorf("%w: %d screening jobs of this partner are unfinished (queued, running or uploading), at most %d may be; submit again when one is done",
+			ErrTooManyScreenings, n, s.maxUnfinished)
+	}
+	s.uploading[partner]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.uploading[partner]--; s.uploading[partner] <= 0 {
+			delete(s.uploading, partner)
+		}
+	}, nil
 }
 
 // writeScreeningInput copies the subjects of body into path, one a line,
@@ -356,9 +460,26 @@ func (s *Screenings) Run(ctx context.Context) {
 // job's (the store or the log unavailable, shutdown) leaves it to be
 // resumed.
 func (s *Screenings) runJob(ctx context.Context, j ScreeningJob) {
-	err := s.screen(ctx, &j)
+	// Before it starts (a queued job of a partner revoked since), before
+	// each batch (screen) and before its record is written: the job
+	// answers for its partner as checks would, and a revoked partner's
+	// checks are refused.
+	err := s.partnerActive(ctx, j)
+	if err == nil {
+		err = s.screen(ctx, &j)
+	}
+	if err == nil {
+		err = s.partnerActive(ctx, j)
+	}
 	if err == nil {
 		err = s.finish(ctx, &j)
+	}
+	if errors.Is(err, ErrPartnerRevoked) {
+		if err = s.stopRevoked(ctx, j); err != nil {
+			// Stopped again on the next pass of Run.
+			pause(ctx)
+		}
+		return
 	}
 	if err == nil || ctx.Err() != nil {
 		return
@@ -371,10 +492,55 @@ func (s *Screenings) runJob(ctx context.Context, j ScreeningJob) {
 		return
 	}
 	// Retried on the next pass of Run, after a pause.
+	pause(ctx)
+}
+
+// pause waits a second before a job is tried again, or until ctx ends.
+func pause(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(time.Second):
 	}
+}
+
+// partnerActive is ErrPartnerRevoked when j's partner is no longer
+// active. It reads the store, not a cache: one read a batch of
+// screeningBatch subjects. A partner the store does not know is not one
+// that was revoked (partners are never deleted: only callers made up
+// outside the registry, in tests, have none), so its job runs on.
+func (s *Screenings) partnerActive(ctx context.Context, j ScreeningJob) error {
+	if s.partners == nil {
+		return nil
+	}
+	p, err := s.partners.PartnerByClientID(ctx, j.Partner)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		// Not the job's fault: it is retried (runJob).
+		return fmt.Errorf("screening %s: read its partner: %w", j.ID, err)
+	case p.Status != PartnerActive:
+		return fmt.Errorf("screening %s: %w", j.ID, ErrPartnerRevoked)
+	}
+	return nil
+}
+
+// stopRevoked deletes the files of a revoked partner's job and ends it as
+// failed: the answers screened so far were for a partner that may no
+// longer have them, so they are neither recorded nor served. The files go
+// first, so that a failed job never has any; a crash between leaves an
+// unfinished job that the next run stops again (a revocation is final,
+// and checked before the files are opened).
+func (s *Screenings) stopRevoked(ctx context.Context, j ScreeningJob) error {
+	if err := os.RemoveAll(filepath.Join(s.dir, j.ID)); err != nil {
+		return fmt.Errorf("remove the screening of a revoked partner: %w", err)
+	}
+	j.State, j.UpdatedAt = ScreeningFailed, s.now().UTC()
+	j.Error = fmt.Sprintf("the partner was revoked: the job stopped after %d of %d subjects and their answers were discarded", j.Done, j.Total)
+	if err := s.store.UpdateScreening(context.WithoutCancel(ctx), j); err != nil {
+		return fmt.Errorf("stop the screening of a revoked partner: %w", err)
+	}
+	return nil
 }
 
 // screenedLine is one line of a job's results file.
@@ -447,7 +613,13 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 	lines := make([][]byte, screeningBatch)
 	leaves := make([][evidence.HashSize]byte, screeningBatch)
 	answered := make([]bool, screeningBatch)
-	for j.Done < j.Total {
+	for first := true; j.Done < j.Total; first = false {
+		if !first {
+			// Revoked since the last batch (runJob checked before the first).
+			if err := s.partnerActive(ctx, *j); err != nil {
+				return err
+			}
+		}
 		ids = ids[:0]
 		for len(ids) < screeningBatch {
 			b, err := br.ReadSlice('\n')
