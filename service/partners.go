@@ -656,6 +656,9 @@ func (s *Partners) Revoke(ctx context.Context, clientID string) (Partner, error)
 	if p.Role == RoleAdmin {
 		// Revoking the last active administrator would lock everyone out:
 		// the bootstrap credential is not recreated for an existing id.
+		// This early refusal writes no act; the store refuses again, in
+		// the revocation's own transaction, when another administrator was
+		// revoked since this count (UpdatePartner's ErrLastAdmin).
 		all, err := s.store.ListPartners(ctx)
 		if err != nil {
 			return Partner{}, err
@@ -675,6 +678,9 @@ func (s *Partners) Revoke(ctx context.Context, clientID string) (Partner, error)
 	p.Version++
 	details := map[string]any{"client_id": clientID, "name": p.Name, "role": string(p.Role), "version": p.Version}
 	if err := s.audit.do(ctx, ActPartnerRevoked, clientID, details, func() error { return s.store.UpdatePartner(ctx, p) }); err != nil {
+		if errors.Is(err, ErrLastAdmin) {
+			return Partner{}, err // the same refusal as the early one
+		}
 		return Partner{}, fmt.Errorf("revoke partner: %w", err)
 	}
 	s.forget(clientID)

@@ -2,6 +2,7 @@ package sqlcommon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/credgate/credgate/adapters/internal/storeutil"
@@ -56,6 +57,8 @@ func (s *Store) ListPartners(ctx context.Context) ([]service.Partner, error) {
 }
 
 // UpdatePartner replaces the partner whose stored version is p.Version-1.
+// An update that would leave no active administrator (revoking the last
+// one) is service.ErrLastAdmin, and nothing changes.
 func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 	p = storeutil.NormalizePartner(p)
 	j, err := storeutil.EncodePartner(p)
@@ -63,6 +66,11 @@ func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 		return s.errf("update partner %q: %w", p.ID, err)
 	}
 	err = s.db.InTx(ctx, func(tx Tx) error {
+		if p.Role != service.RoleAdmin || p.Status != service.PartnerActive {
+			if err := s.keepAnAdmin(ctx, tx, p); err != nil {
+				return err
+			}
+		}
 		n, err := tx.Exec(ctx, `UPDATE partners SET
 			client_id = $2, name = $3, role = $4, actions = $5, secret_hash = $6, status = $7,
 			created_at = $8, updated_at = $9, revoked_at = $10, version = $11,
@@ -76,8 +84,32 @@ func (s *Store) UpdatePartner(ctx context.Context, p service.Partner) error {
 		}
 		return checkUpdated(ctx, tx, n, "partners", p.ID)
 	})
+	if errors.Is(err, service.ErrLastAdmin) {
+		return err // a refusal, not a fault of the engine: its text is the problem's detail
+	}
 	if err != nil {
 		return s.errf("update partner %q: %w", p.ID, err)
+	}
+	return nil
+}
+
+// keepAnAdmin refuses, within tx, an update that takes p out of the
+// active administrators when it is the last of them. The count and the
+// update must be one atomic step: two administrators revoking each other
+// at once on two replicas would otherwise both see the other still active
+// and both succeed, leaving nobody to administer. PostgreSQL locks the
+// active administrators' rows (in id order, so that two such updates
+// queue rather than deadlock) and the second re-reads them after the first
+// commits; SQLite's write transactions already exclude one another.
+func (s *Store) keepAnAdmin(ctx context.Context, tx Tx, p service.Partner) error {
+	rows, err := tx.Query(ctx, `SELECT id FROM partners WHERE role = $1 AND status = $2 ORDER BY id`+s.d.ForUpdate,
+		string(service.RoleAdmin), string(service.PartnerActive))
+	ids, err := collect(rows, err, scanString)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 1 && ids[0] == p.ID {
+		return fmt.Errorf("%w: %s is the last active administrator", service.ErrLastAdmin, p.ClientID)
 	}
 	return nil
 }
