@@ -182,10 +182,13 @@ func ValidateWebhookURL(raw string) error {
 
 // Deliverer sends webhooks and administers them.
 type Deliverer struct {
-	store  WebhookStore
-	signer *WebhookSigner
-	audit  *Audit
-	sender WebhookSender
+	store WebhookStore
+	// partners tells, before each attempt, whether the event's partner is
+	// still active (nil: not checked; see WithDeliveryPartners).
+	partners PartnerReader
+	signer   *WebhookSigner
+	audit    *Audit
+	sender   WebhookSender
 	// timeout bounds one attempt (events.webhook_timeout).
 	timeout time.Duration
 	logger  *slog.Logger
@@ -249,6 +252,18 @@ func WithDeliveryInterval(t time.Duration) DelivererOption {
 // WithDeliveryAudit records state changes in the evidence log.
 func WithDeliveryAudit(a *Audit) DelivererOption { return func(d *Deliverer) { d.audit = a } }
 
+// WithDeliveryPartners sets where the deliverer reads a partner's status
+// before each attempt: a revoked partner's deliveries are dead-lettered,
+// never sent. NewDeliverer reads it from the WebhookStore when that is
+// also a PartnerReader (every store is), or a BoundedPushStore over one.
+func WithDeliveryPartners(r PartnerReader) DelivererOption {
+	return func(d *Deliverer) {
+		if r != nil {
+			d.partners = r
+		}
+	}
+}
+
 // WithDeliveryLogger sets the logger (it never receives event bodies).
 func WithDeliveryLogger(l *slog.Logger) DelivererOption { return func(d *Deliverer) { d.logger = l } }
 
@@ -267,10 +282,28 @@ func NewDeliverer(store WebhookStore, signer *WebhookSigner, sender WebhookSende
 		maxAttempts: DefaultWebhookMaxAttempts,
 		lease:       30 * time.Second, parallel: 8, kick: make(chan struct{}, 1),
 	}
+	switch st := store.(type) {
+	case PartnerReader:
+		d.partners = st
+	case *BoundedPushStore:
+		if r, ok := st.PushStore.(PartnerReader); ok {
+			d.partners = boundedPartners{r, st.bound}
+		}
+	}
 	for _, o := range opts {
 		o(d)
 	}
 	return d
+}
+
+// boundedPartners reads partners with a BoundedPushStore's deadline.
+type boundedPartners struct {
+	r     PartnerReader
+	bound *BoundedStore
+}
+
+func (b boundedPartners) PartnerByClientID(ctx context.Context, clientID string) (Partner, error) {
+	return bounded(ctx, b.bound, func(ctx context.Context) (Partner, error) { return b.r.PartnerByClientID(ctx, clientID) })
 }
 
 // Signer returns the signer (for the published key).
@@ -317,13 +350,19 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (int, error) {
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}
+	stopped, err := d.stoppedPartners(ctx, ds)
+	if err != nil {
+		// Nothing sent: the leases run out and the deliveries are claimed
+		// again, when the partners can be read.
+		return 0, err
+	}
 	sem := make(chan struct{}, d.parallel)
 	errs := make(chan error, len(ds))
 	for _, dl := range ds {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			errs <- d.attempt(ctx, dl)
+			errs <- d.attempt(ctx, dl, stopped[dl.Event.Partner])
 		}()
 	}
 	for range d.parallel {
@@ -343,15 +382,58 @@ func collectErrs(c chan error) []error {
 	return out
 }
 
-// attempt POSTs one event and records the outcome.
-func (d *Deliverer) attempt(ctx context.Context, dl Delivery) error {
+// stoppedPartners reads, once per pass, the status of each partner of ds
+// and returns why those that must receive nothing more are stopped. The
+// fan-out gives a revoked partner no new events, but deliveries written
+// before its revocation (a receiver that was down) are still pending.
+func (d *Deliverer) stoppedPartners(ctx context.Context, ds []Delivery) (map[string]string, error) {
+	if d.partners == nil {
+		return nil, nil
+	}
+	stopped := map[string]string{}
+	seen := map[string]bool{}
+	for _, dl := range ds {
+		id := dl.Event.Partner
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		p, err := d.partners.PartnerByClientID(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			stopped[id] = StoppedPartnerUnknown
+		case err != nil:
+			return nil, fmt.Errorf("read partner of deliveries: %w", err)
+		case p.Status != PartnerActive:
+			stopped[id] = StoppedPartnerRevoked
+		}
+	}
+	return stopped, nil
+}
+
+// Why a delivery was dead-lettered without being sent: its delivery log's
+// error, and the reason of its webhook_dead_lettered act.
+const (
+	StoppedPartnerRevoked = "not sent: the partner is revoked"
+	StoppedPartnerUnknown = "not sent: the partner no longer exists"
+)
+
+// attempt POSTs one event and records the outcome; a delivery whose
+// partner is stopped (revoked) is dead at once, with stopped as its
+// error, and nothing is sent.
+func (d *Deliverer) attempt(ctx context.Context, dl Delivery, stopped string) error {
 	body := WireEvent(dl.Event)
 	start := d.now()
-	status, failure := d.post(ctx, dl, body, start)
+	status, failure := 0, stopped
+	if stopped == "" {
+		status, failure = d.post(ctx, dl, body, start)
+	}
 	a := DeliveryAttempt{EventSeq: dl.Event.Seq, Attempt: dl.Attempts + 1, At: start.UTC(), Status: status, Error: failure,
 		Duration: d.now().Sub(start)}
 	state, next := DeliveryPending, start.Add(d.backoff(a.Attempt))
 	switch {
+	case stopped != "":
+		state, next = DeliveryDead, start
 	case failure == "":
 		state, next = DeliveryDelivered, start
 	case a.Attempt >= d.maxAttempts:
@@ -365,6 +447,9 @@ func (d *Deliverer) attempt(ctx context.Context, dl Delivery) error {
 		h := sha256.Sum256(body)
 		details := map[string]any{"event_id": dl.Event.ID, "partner": dl.Event.Partner, "attempts": a.Attempt,
 			"status": status, "body_sha256": hex.EncodeToString(h[:])}
+		if stopped != "" {
+			details["reason"] = stopped
+		}
 		if _, err := d.audit.Record(WithActor(ctx, Actor{ClientID: SystemActorID, Role: RoleSystem}), act, dl.Event.ID, details); err != nil {
 			// Not recorded, not changed: the lease runs out and the
 			// delivery is attempted again (receivers deduplicate).
