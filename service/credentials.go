@@ -1,6 +1,7 @@
 package service
 
 import (
+	"slices"
 	"time"
 
 	"github.com/credgate/credgate/access"
@@ -59,10 +60,14 @@ func CredentialsOf(p Partner) []Credential {
 	return p.Credentials
 }
 
-// AuthMethod is the token endpoint authentication method of p.
+// AuthMethod is the token endpoint authentication method of p: that of
+// its current credentials (those its last registration or rotation gave,
+// without an end), not of keys a rotation to a secret retired or ended.
 func AuthMethod(p Partner) string {
-	for _, c := range CredentialsOf(p) {
-		if c.Kind == CredentialPublicKey {
+	creds := CredentialsOf(p)
+	current := slices.ContainsFunc(creds, func(c Credential) bool { return c.ExpiresAt == nil })
+	for _, c := range creds {
+		if c.Kind == CredentialPublicKey && (c.ExpiresAt == nil || !current) {
 			return AuthMethodPrivateKey
 		}
 	}

@@ -154,6 +154,12 @@ const (
 	MaxOverlap = 30 * 24 * time.Hour
 	// DefaultOverlap is the overlap when a rotation names none.
 	DefaultOverlap = 24 * time.Hour
+	// EndedKeyMemory is how long a rotation keeps a public key it ended
+	// listed, so that its kid cannot be registered again meanwhile: well
+	// past the life of any token issued for it (15 minutes).
+	EndedKeyMemory = 24 * time.Hour
+	// maxEndedKeys bounds the ended keys kept (the most recently ended).
+	maxEndedKeys = 4 * MaxPublicKeys
 )
 
 // ParseRate parses a request quota in the "<limit>-<period>" form (period
@@ -614,21 +620,45 @@ func (s *Partners) Rotate(ctx context.Context, clientID string, in RotateInput) 
 		}
 		fresh = []Credential{{ID: newCredentialID("sec_"), Kind: CredentialSecret, SecretHash: hash, CreatedAt: now}}
 	}
-	until := now.Add(in.Overlap)
-	creds := fresh
-	var retired []Credential
-	for _, c := range CredentialsOf(p) {
-		if c.ExpiresAt != nil || in.Overlap == 0 {
-			continue // already retiring (or retired at once): ends now
+	// A token names the id of the credential it was issued for, and a
+	// key's id is the partner's own kid: a new key under a kid this
+	// partner held would bring the tokens of the key it replaced back to
+	// life. So the kid of any key still listed, valid, retiring or ended,
+	// is refused, whatever the overlap.
+	old := CredentialsOf(p)
+	forgotten := now.Add(-EndedKeyMemory)
+	for i, f := range fresh {
+		if slices.ContainsFunc(old, func(c Credential) bool { return c.ID == f.ID && (c.ExpiresAt == nil || c.ExpiresAt.After(forgotten)) }) {
+			return Partner{}, "", fmt.Errorf("%w: jwks.keys[%d]: kid %q was already registered to this partner (keys ended in the last %s included); new keys need new kids",
+				ErrInvalidPartner, i, f.ID, EndedKeyMemory)
 		}
-		if slices.ContainsFunc(fresh, func(f Credential) bool { return f.ID == c.ID }) {
-			return Partner{}, "", fmt.Errorf("%w: key id %q is already registered; new keys need new ids", ErrInvalidPartner, c.ID)
-		}
-		c.ExpiresAt = &until
-		retired = append(retired, c)
 	}
-	creds = append(creds, retired...)
-	p.Credentials = creds
+	until := now.Add(in.Overlap)
+	var retired, ended []Credential
+	for _, c := range old {
+		switch {
+		case c.ExpiresAt == nil && in.Overlap > 0:
+			c.ExpiresAt = &until
+			retired = append(retired, c)
+		case c.Kind == CredentialPublicKey:
+			// Retired at once, or still in an earlier overlap: it ends
+			// now, and stays listed (ended) for EndedKeyMemory so that
+			// its kid is not registered again while its tokens may live.
+			if c.ValidAt(now) {
+				c.ExpiresAt = &now
+			}
+			if c.ExpiresAt.After(forgotten) {
+				ended = append(ended, c)
+			}
+		}
+		// A secret retired at once or still in an earlier overlap ends
+		// now and is dropped: its id was made here and never returns.
+	}
+	slices.SortStableFunc(ended, func(a, b Credential) int { return b.ExpiresAt.Compare(*a.ExpiresAt) })
+	if len(ended) > maxEndedKeys {
+		ended = ended[:maxEndedKeys]
+	}
+	p.Credentials = slices.Concat(fresh, retired, ended)
 	p.SecretHash = hash
 	p.UpdatedAt = now
 	p.Version++
