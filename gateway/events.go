@@ -61,11 +61,15 @@ func (s *Server) mountPush(r *gin.Engine, authed, admin, audit *gin.RouterGroup)
 	own := authed.Group("", s.needPush, s.asActor)
 	own.GET("/events", s.eventFeed)
 	own.GET("/webhook", s.getWebhook)
-	own.PUT("/webhook", limitBody(MaxJSONBody), s.putWebhook)
+	// Subscribing is not for auditors, who are read-only: a watchlist or
+	// a webhook would have events made and sent for them. Removing the
+	// webhook stays open to every role, for one set before this rule.
+	subscribe := require(service.RolePartner, service.RoleAdmin)
+	own.PUT("/webhook", subscribe, limitBody(MaxJSONBody), s.putWebhook)
 	own.DELETE("/webhook", s.deleteWebhook)
 	own.GET("/webhook/deliveries", s.listDeliveries)
 	own.GET("/watchlist", s.watchlistSize)
-	own.POST("/watchlist", limitBody(MaxWatchlistBody), s.uploadWatchlist)
+	own.POST("/watchlist", subscribe, limitBody(MaxWatchlistBody), s.uploadWatchlist)
 	audit.GET("/deliveries", s.needPush, s.listDeliveries)
 	admin.POST("/deliveries/replay", limitBody(MaxJSONBody), s.needPush, s.replayDeliveries)
 	audit.GET("/partners/:client_id/authorities", s.needDepartments, s.getAuthorities)
