@@ -283,7 +283,25 @@ func (s *Store) WatchSubjects(ctx context.Context, partner string, subjects []st
 	if err != nil {
 		return 0, 0, s.errf("watchlist: %w", err)
 	}
+	s.afterWatchlist(ctx, changed)
 	return changed, size, nil
+}
+
+// afterWatchlist refreshes PostgreSQL's statistics of the watchlist after
+// a part that changed at least analyzeRows subjects, as afterLoad does
+// for entries: planned from the statistics of a smaller table, until
+// autovacuum (which may be off, or late) analyses it, the fan-out's
+// Subscribers read the whole watchlist for each outbox row (44 ms instead
+// of 0.4 after a 250 000-subject upload). ANALYZE reads a sample, so it
+// costs the same whatever the table's size. SQLite plans the read from
+// the index without statistics, and its ANALYZE reads every row. The part
+// is committed: a failure here slows the fan-out, nothing more, so it is
+// dropped.
+func (s *Store) afterWatchlist(ctx context.Context, changed int64) {
+	if changed < analyzeRows || s.d.Name != "postgres" {
+		return
+	}
+	_, _ = s.db.Exec(ctx, `ANALYZE watchlist`)
 }
 
 // WatchlistSize counts partner's watched subjects.
