@@ -150,6 +150,9 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	if strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("sqlite: database path %q must not contain '?'", path)
 	}
+	if err := ownerOnly(path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	if cfg.pageSize > 0 {
 		if err := createWithPageSize(ctx, path, cfg.pageSize); err != nil {
 			return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
@@ -211,6 +214,37 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		w: w, r: r, prepared: prepared, ckpt: ckpt}
 	prepared.keep(st.EvidenceInsertTexts())
 	return st, nil
+}
+
+// ownerOnly makes the database's files the owner's alone: they hold
+// resident ID numbers and secret hashes. SQLite creates the database with
+// 0644 less the umask, whatever the directory's mode (an existing data dir
+// may be 0755), and gives a new WAL and shared-memory file the database's
+// mode; so the database is created 0600 here, before the driver opens it,
+// and files an earlier start left readable lose their group and other bits.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&^0o077); err != nil {
+				return fmt.Errorf("make %s its owner's alone: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // createWithPageSize creates the database file at path with pages of size
