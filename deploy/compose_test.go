@@ -12,43 +12,65 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// composeDir copies compose.yaml and its files into a temporary directory
-// and makes the secrets its header says to make, with bin (a credgate
-// binary) for the keys; it returns the directory and the evidence log's
-// verifier key.
+// composeDir copies compose.yaml and its files into the deploy/ of a
+// temporary repository root and runs there the commands of compose.yaml's
+// header that make the secrets (those before `docker compose … up`), as
+// an operator would, with bin (a credgate binary) for `go run
+// ./cmd/credgate`; it returns the directory of compose.yaml and the
+// evidence log's verifier key keygen printed.
 func composeDir(t *testing.T, bin string) (dir, vkey string) {
 	t.Helper()
-	dir = t.TempDir()
+	root := t.TempDir()
+	dir = filepath.Join(root, "deploy")
 	for _, f := range []string{"compose.yaml", "compose/nginx.conf"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		copyFile(t, f, filepath.Join(dir, f))
 	}
-	secrets := filepath.Join(dir, "compose", "secrets")
-	out, err := exec.Command(bin, "keygen", "--data-dir", secrets, "--evidence-origin", "credit.example.gov.cn/evidence").CombinedOutput()
+	var script []string
+	for _, c := range composeHeader(t) {
+		if strings.HasPrefix(c, "docker compose") {
+			break
+		}
+		script = append(script, strings.ReplaceAll(c, "go run ./cmd/credgate", shellQuote(bin)))
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(script, "\n"))
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("credgate keygen: %v\n%s", err, out)
+		t.Fatalf("compose.yaml's header: %v\n%s\n%s", err, strings.Join(script, "\n"), out)
 	}
-	text := strings.TrimSpace(string(out))
-	vkey = text[strings.LastIndex(text, " ")+1:]
-	for name, content := range map[string]string{
-		"postgres-password": "pw\n",
-		"pgpass":            "postgres:5432:credgate:credgate:pw\n",
-		"admin.env":         "CREDGATE_ADMIN_CLIENT_SECRET=compose-test-admin-secret-0123456789\n",
-	} {
-		if err := os.WriteFile(filepath.Join(secrets, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	const pin = "evidence verifier key (auditors pin it): "
+	i := strings.Index(string(out), pin)
+	if i < 0 {
+		t.Fatalf("compose.yaml's header printed no verifier key:\n%s", out)
 	}
+	vkey = strings.Fields(string(out)[i+len(pin):])[0]
 	return dir, vkey
 }
+
+// composeHeader is the commands of compose.yaml's header: its comment
+// lines indented as commands ("#   …"), in order.
+func composeHeader(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		if c, ok := strings.CutPrefix(line, "#   "); ok && strings.TrimSpace(c) != "" {
+			cmds = append(cmds, strings.TrimSpace(c))
+		}
+	}
+	if len(cmds) == 0 {
+		t.Fatal("compose.yaml's header has no commands")
+	}
+	return cmds
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // loadCompose loads dir/compose.yaml with the Compose specification's
 // reference loader (what `docker compose config` runs): the schema,
@@ -96,6 +118,7 @@ func TestComposeFile(t *testing.T) {
 	}
 	dir, _ := composeDir(t, buildAsDockerfile(t))
 	p := loadCompose(t, dir)
+	uid, gid := imageUser(t)
 	replicas := credgateServices(p, "serve")
 	if len(replicas) != 3 {
 		t.Fatalf("%d credgate replicas, want 3", len(replicas))
@@ -153,23 +176,32 @@ func TestComposeFile(t *testing.T) {
 				t.Errorf("%s: %s unset", r.Name, k)
 			}
 		}
-		// The keys are files, mounted where the data dir is.
+		// The keys are files, mounted into the data dir; each is readable
+		// by the image's user as the header leaves it, since compose
+		// mounts a file secret with its owner and mode on the host.
 		targets := map[string]bool{}
+		for _, m := range composeMounts(p, r) {
+			if m.kind == mountSecret {
+				targets[m.path] = true
+			}
+		}
 		for _, s := range r.Secrets {
-			targets[s.Target] = true
-			if f := p.Secrets[s.Source].File; f == "" {
+			f := p.Secrets[s.Source].File
+			if f == "" {
 				t.Errorf("%s: secret %s is not from a file", r.Name, s.Source)
-			} else if _, err := os.Stat(f); err != nil {
+				continue
+			}
+			fi, err := os.Stat(f)
+			if err != nil {
 				t.Errorf("%s: secret %s: %v", r.Name, s.Source, err)
+			} else if !readableBy(fi, uid, gid) {
+				t.Errorf("%s: secret %s (%s, mode %v) is unreadable by the image's user %d:%d: compose mounts it with its owner and mode on the host", r.Name, s.Source, f, fi.Mode().Perm(), uid, gid)
 			}
 		}
-		for _, f := range []string{"token-signing.key", "evidence-signing.key"} {
-			if !targets[f] && !targets[filepath.Join(*env["CREDGATE_DATA_DIR"], f)] {
-				t.Errorf("%s: %s is not among its secrets %v", r.Name, f, targets)
+		for _, f := range keyFiles {
+			if p := filepath.Join(*env["CREDGATE_DATA_DIR"], f); !targets[p] {
+				t.Errorf("%s: %s is not among its secrets %v", r.Name, p, targets)
 			}
-		}
-		if *env["CREDGATE_DATA_DIR"] != "/run/secrets" {
-			t.Errorf("%s: data dir %s is not where compose mounts secrets", r.Name, *env["CREDGATE_DATA_DIR"])
 		}
 	}
 	for _, k := range []string{"postgres", "redis"} {

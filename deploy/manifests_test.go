@@ -270,16 +270,32 @@ func TestKubernetesManifests(t *testing.T) {
 					t.Errorf("%s probe %+v: want GET %s on the admin port", name, p, want)
 				}
 			}
-			// The data dir is the keys Secret, so every replica signs with
-			// the same keys.
-			keysMounted := false
-			for _, m := range c.VolumeMounts {
-				if v := volumes[m.Name]; v.Secret != nil && filepath.Clean(m.MountPath) == filepath.Clean(cfg.Store.DataDir) {
-					keysMounted = m.ReadOnly
+			// The keys in the data dir are the keys Secret's files, read-only,
+			// so every replica signs with the same keys; the Secret's volume
+			// lists them, so a Secret without one fails the pod's start
+			// instead of a pod generating its own. (The data dir itself is
+			// writable: TestWritableDirs.)
+			mountsOfC := k8sMounts(pod, c)
+			for _, f := range keyFiles {
+				p := filepath.Join(cfg.Store.DataDir, f)
+				m, ok := mountAt(mountsOfC, p)
+				if !ok || m.kind != mountSecret || !m.readOnly || filepath.Clean(m.path) != p {
+					t.Errorf("%s is not a read-only file of a Secret (%+v): replicas would generate keys of their own", p, m)
 				}
 			}
-			if !keysMounted {
-				t.Errorf("store.data_dir %s is not a read-only Secret mount: replicas would generate keys of their own", cfg.Store.DataDir)
+			for _, v := range volumes {
+				if v.Secret == nil || v.Secret.SecretName != "credgate-keys" {
+					continue
+				}
+				var items []string
+				for _, it := range v.Secret.Items {
+					items = append(items, it.Key)
+				}
+				for _, f := range keyFiles {
+					if !slices.Contains(items, f) {
+						t.Errorf("volume %s does not list %s among the Secret's items %v: a Secret without it would start pods", v.Name, f, items)
+					}
+				}
 			}
 			// Partners reach the http port only; the admin Service exposes
 			// the admin port only.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/credgate/credgate/internal/testenv"
 )
 
@@ -67,13 +69,18 @@ func serviceEnv(t *testing.T, env map[string]*string, replace map[string]string)
 }
 
 // TestComposeTopologyWithoutContainers runs what compose.yaml describes,
-// as processes of the binary the Dockerfile's build step makes: the
-// migrate service once, then three replicas with the compose file's own
-// settings on one PostgreSQL (a fresh database) and one Redis (a prefix of
-// this run), each waited for on the URL of its compose health check. The
-// test plays the load balancer: it sends checks to each replica in turn,
-// and fetches each check's receipt from another replica; `credgate
-// verify` accepts every receipt with the verifier key keygen printed.
+// as processes of the binary the Dockerfile's build step makes, with the
+// secrets its header makes: the migrate service once, then three
+// replicas with the compose file's own settings on one PostgreSQL (a fresh
+// database) and one Redis (a prefix of this run), each waited for on the
+// URL of its compose health check. Each process sees the files its
+// container would (containerFS): the image's data dir, the service's
+// volumes, its secrets as the host's files themselves; run as root, the
+// test runs them as the image's user, as the containers do. The test
+// plays the load balancer: it sends checks to each replica in turn, and
+// fetches each check's receipt from another replica; `credgate verify`
+// accepts every receipt with the verifier key keygen printed. A screening
+// job, whose files go to the replica's data dir, runs to its end.
 func TestComposeTopologyWithoutContainers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds credgate and runs three servers")
@@ -81,13 +88,16 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 	redisURL := testenv.Redis(t)
 	pg := testenv.FreshDatabase(t, "credgate_topology")
 	bin := buildAsDockerfile(t)
+	reachable(t, bin)
 	dir, vkey := composeDir(t, bin)
 	p := loadCompose(t, dir)
-	secrets := filepath.Join(dir, "compose", "secrets")
+	if !asImageUser() {
+		t.Logf("not root: the replicas run as this test's user, not the image's")
+	}
 	run := time.Now().UnixNano()
-	local := func(adminAddr, addr string) map[string]string {
-		return map[string]string{
-			"CREDGATE_DATA_DIR":            secrets, // where compose mounts the same files
+	local := func(s types.ServiceConfig, adminAddr, addr string) map[string]string {
+		root := containerFS(t, p, s)
+		env := map[string]string{
 			"CREDGATE_POSTGRES_URL":        pg,
 			"CREDGATE_REDIS_URL":           redisURL,
 			"CREDGATE_ADDR":                addr,
@@ -96,15 +106,21 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 			"CREDGATE_RATE_LIMIT_PREFIX":   fmt.Sprintf("credgate-topology-rl-%d", run),
 			"CREDGATE_SHUTDOWN_TIMEOUT":    "5s",
 			"CREDGATE_CHECKPOINT_INTERVAL": "100ms",
-			// Each replica's own spool, as compose gives each its volume.
-			"CREDGATE_SPOOL_DIR": t.TempDir(),
 		}
+		// The container's paths, in its file system here.
+		for _, k := range []string{"CREDGATE_DATA_DIR", "CREDGATE_SPOOL_DIR"} {
+			if v := s.Environment[k]; v != nil {
+				env[k] = filepath.Join(root, *v)
+			}
+		}
+		return env
 	}
 
 	// 1. The migrate service, to completion.
 	mig := credgateServices(p, "migrate")[0]
 	cmd := exec.Command(bin, mig.Command...)
-	cmd.Env = serviceEnv(t, mig.Environment, local("", ""))
+	cmd.Env = serviceEnv(t, mig.Environment, local(mig, "", ""))
+	runAsImageUser(t, cmd)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", mig.Name, err, out)
 	}
@@ -114,7 +130,8 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 	for _, s := range credgateServices(p, "serve") {
 		r := &replica{name: s.Name, partner: testenv.FreeAddr(t), admin: testenv.FreeAddr(t), logs: &testenv.SyncBuffer{}}
 		cmd := exec.Command(bin, s.Command...)
-		cmd.Env = serviceEnv(t, s.Environment, local(r.admin, r.partner))
+		cmd.Env = serviceEnv(t, s.Environment, local(s, r.admin, r.partner))
+		runAsImageUser(t, cmd)
 		startReplica(t, cmd, r, r.name)
 		health := healthURL(t, s.HealthCheck.Test, r.admin)
 		waitHealthy(t, r, health)
@@ -130,7 +147,7 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 
 	// 3. The load balancer's part: a token from one replica, checks to
 	// each in turn, receipts from the next.
-	secret := strings.TrimPrefix(strings.TrimSpace(readFile(t, filepath.Join(secrets, "admin.env"))), "CREDGATE_ADMIN_CLIENT_SECRET=")
+	secret := strings.TrimPrefix(strings.TrimSpace(readFile(t, filepath.Join(dir, "compose", "secrets", "admin.env"))), "CREDGATE_ADMIN_CLIENT_SECRET=")
 	token := testenv.Token(t, "http://"+replicas[0].partner, "admin", secret)
 	receipts := t.TempDir()
 	origin := *p.Services[replicas[0].name].Environment["CREDGATE_EVIDENCE_ORIGIN"]
@@ -154,6 +171,64 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 		}
 		t.Logf("check %s (%s) answered by %s, receipt from %s verifies", check.ID, check.Outcome, r.name, other.name)
 	}
+
+	// 4. A screening job: its files go to the replica's data dir.
+	work := t.TempDir()
+	creds := filepath.Join(work, "admin.json")
+	b, _ := json.Marshal(map[string]string{"client_id": "admin", "client_secret": secret})
+	book := filepath.Join(work, "book.csv")
+	for name, content := range map[string][]byte{creds: b, book: []byte("id\n91350100M000100Y43\n914403001922038216\n")} {
+		if err := os.WriteFile(name, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(bin, "screen", book, "--action", "bank_credit", "--out", filepath.Join(work, "results.ndjson"),
+		"--url", "http://"+replicas[0].partner, "--credentials", creds).CombinedOutput()
+	if err != nil {
+		t.Fatalf("credgate screen through %s: %v\n%s", replicas[0].name, err, out)
+	}
+	t.Logf("credgate screen through %s:\n%s", replicas[0].name, out)
+}
+
+// containerFS lays out under a directory of its own the files compose
+// gives service s's container, as credgate there sees them, and returns
+// the directory: the image's data dir (the image user's, 0700, as the
+// Dockerfile makes it), each named volume (a fresh one starts as a copy
+// of the image's directory under it: the same owner and mode), and each
+// secret at its target, as the host's file itself (a hard link: compose
+// bind-mounts a file secret, with its owner and mode on the host).
+func containerFS(t *testing.T, p *types.Project, s types.ServiceConfig) string {
+	t.Helper()
+	root := t.TempDir()
+	reachable(t, filepath.Join(root, "x"))
+	mkdir := func(path string, userDir bool) {
+		if err := os.MkdirAll(filepath.Join(root, path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if userDir {
+			ownByImageUser(t, filepath.Join(root, path), 0o700)
+		}
+	}
+	for _, d := range []string{"/var/lib/credgate", "/var/lib/credgate/spool"} {
+		mkdir(d, true)
+	}
+	for _, v := range s.Volumes {
+		if v.Type != types.VolumeTypeVolume {
+			t.Fatalf("%s: a %s mount at %s, which this test does not lay out", s.Name, v.Type, v.Target)
+		}
+		mkdir(v.Target, true)
+	}
+	for _, m := range composeMounts(p, s) {
+		if m.kind != mountSecret {
+			continue
+		}
+		src := p.Secrets[strings.TrimPrefix(m.name, "secret ")].File
+		mkdir(filepath.Dir(m.path), false)
+		if err := os.Link(src, filepath.Join(root, m.path)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
 }
 
 // healthURL is the URL of a compose health check's command (its last
