@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -47,9 +48,13 @@ const (
 	MaxEventWait = 30 * time.Second
 	// fanoutBatch is how many outbox rows one fan-out step takes.
 	fanoutBatch = 200
-	// sweepEvery is how often validity ends are looked for: the delay of
-	// an expiry's event, at most.
+	// sweepEvery is how often validity ends and publications are looked
+	// for: the delay of an expiry's or a publication's event, at most.
 	sweepEvery = 30 * time.Second
+	// fanoutLease is how long one process may hold the fan-out (claimed
+	// per pass, released after it): far longer than a pass, and the delay
+	// of events, at most, after a process dies in the middle of one.
+	fanoutLease = time.Minute
 )
 
 // Defaults of push (events.* in the configuration).
@@ -66,7 +71,9 @@ const (
 // EventKind is what happened to a subject.
 type EventKind string
 
-// Event kinds.
+// Event kinds. EventPublished is the passing of the published_at of an
+// entry recorded before it: its listing was told while it was pending,
+// its measures come into force now.
 const (
 	EventListed          EventKind = "listed"
 	EventSuspended       EventKind = "suspended"
@@ -74,6 +81,7 @@ const (
 	EventCorrected       EventKind = "corrected"
 	EventRevoked         EventKind = "revoked"
 	EventExpired         EventKind = "expired"
+	EventPublished       EventKind = "published"
 	EventExited          EventKind = "exited"
 	EventRepaired        EventKind = "repaired"
 	EventPointsThreshold EventKind = "points_threshold_crossed"
@@ -93,7 +101,8 @@ type OutboxChange struct {
 	Version    int64
 	RecordedAt time.Time
 	// Kind is "" for a write of the entry, EventExpired for the end of
-	// its validity (RecordedAt is then valid_until).
+	// its validity (RecordedAt is then valid_until), EventPublished for
+	// its publication (RecordedAt is published_at).
 	Kind EventKind
 }
 
@@ -120,10 +129,19 @@ type Subscriber struct {
 type EventStore interface {
 	// PendingChanges returns up to limit outbox rows, oldest first.
 	PendingChanges(ctx context.Context, limit int) ([]OutboxChange, error)
-	// SweepExpired adds an outbox row of kind EventExpired for each entry,
-	// not revoked, whose validity ended since the previous sweep and at
-	// or before now; the first sweep adds none. It returns how many.
+	// SweepExpired adds, for the changes time alone made since the
+	// previous sweep and at or before now, an outbox row of kind
+	// EventExpired for each entry, not revoked, whose validity ended, and
+	// one of kind EventPublished for each entry, not revoked, whose
+	// published_at passed and was set by a version recorded before it
+	// (told pending); the first sweep adds none. It returns how many.
 	SweepExpired(ctx context.Context, now time.Time) (int64, error)
+	// ClaimFanout takes for holder, or renews, the exclusive right to fan
+	// the outbox out, until now+lease; false when another holder has it
+	// and its lease has not ended.
+	ClaimFanout(ctx context.Context, holder string, now time.Time, lease time.Duration) (bool, error)
+	// ReleaseFanout gives holder's right up (nothing if it has lost it).
+	ReleaseFanout(ctx context.Context, holder string) error
 	// EntryVersion returns version v of entry id from its history;
 	// ErrNotFound when there is none.
 	EntryVersion(ctx context.Context, id string, v int64) (policy.Entry, error)
@@ -239,6 +257,8 @@ type Events struct {
 	audit    *Audit
 	logger   *slog.Logger
 	now      func() time.Time
+	// holder names this process's claims of the fan-out.
+	holder string
 
 	checkedWindow time.Duration
 	retention     time.Duration
@@ -302,6 +322,7 @@ func WithEventsLogger(l *slog.Logger) EventsOption { return func(e *Events) { e.
 func NewEvents(store EventStore, entries AffectingReader, partners PartnerLister, cat *policy.Catalog, opts ...EventsOption) *Events {
 	e := &Events{
 		store: store, entries: entries, partners: partners, catalog: cat, logger: slog.Default(), now: time.Now,
+		holder:        "fanout-" + rand.Text(),
 		checkedWindow: DefaultCheckedWindow, retention: DefaultEventRetention, interval: DefaultEventsInterval,
 		published: make(chan struct{}), kick: make(chan struct{}, 1),
 		authorityActions: map[string][]string{},
@@ -371,16 +392,44 @@ func (e *Events) Run(ctx context.Context) {
 	}
 }
 
-// SweepExpired puts the validity ends since the last sweep in the outbox
-// (the first sweep only starts); Run calls it every sweepEvery.
+// SweepExpired puts the validity ends and publications since the last
+// sweep in the outbox (the first sweep only starts); Run calls it every
+// sweepEvery.
 func (e *Events) SweepExpired(ctx context.Context) (int64, error) {
 	return e.store.SweepExpired(ctx, e.now().UTC().Truncate(time.Microsecond))
 }
 
 // FanOut turns up to one batch of outbox rows into events and publishes
 // them; it returns how many rows it consumed.
+//
+// One process at a time computes and publishes (ClaimFanout): each records
+// the events in the evidence log before they exist, and two computing the
+// same rows at once each recorded events of their own, of which only one
+// set could be published (the other's ids named events that never were).
+// A process that finds the fan-out claimed consumes nothing this pass.
 func (e *Events) FanOut(ctx context.Context) (int, error) {
+	// A read first: an idle outbox costs no claim, which is a write.
 	changes, err := e.store.PendingChanges(ctx, fanoutBatch)
+	if err != nil || len(changes) == 0 {
+		return 0, err
+	}
+	now := e.now().UTC().Truncate(time.Microsecond)
+	claimed, err := e.store.ClaimFanout(ctx, e.holder, now, fanoutLease)
+	if err != nil || !claimed {
+		return 0, err
+	}
+	defer func() {
+		// Released even when ctx ended: otherwise the others wait out the
+		// lease. Left to the lease if the store does not answer.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := e.store.ReleaseFanout(rctx, e.holder); err != nil {
+			e.logger.Warn("event fan-out release", "error", err)
+		}
+	}()
+	// Read again under the claim: another process may have published the
+	// rows read before it.
+	changes, err = e.store.PendingChanges(ctx, fanoutBatch)
 	if err != nil || len(changes) == 0 {
 		return 0, err
 	}
@@ -392,7 +441,6 @@ func (e *Events) FanOut(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	now := e.now().UTC().Truncate(time.Microsecond)
 	var (
 		events []StoredEvent
 		done   = make([]int64, 0, len(changes))
@@ -405,12 +453,18 @@ func (e *Events) FanOut(ctx context.Context) (int, error) {
 		events = append(events, evs...)
 		done = append(done, c.Seq)
 	}
+	var recorded []string
 	if len(events) > 0 && e.audit != nil {
-		if err := e.recordPublication(ctx, events); err != nil {
+		if recorded, err = e.recordPublication(ctx, events); err != nil {
+			e.recordUnpublished(ctx, recorded, err)
 			return 0, err
 		}
 	}
 	if err := e.store.PublishEvents(ctx, done, events); err != nil {
+		// Past the lease (a pass of more than fanoutLease) another process
+		// may have published these rows: the records name events that do
+		// not exist, and say so.
+		e.recordUnpublished(ctx, recorded, err)
 		if errors.Is(err, ErrConflict) {
 			return 0, nil // another replica published these rows
 		}
@@ -427,8 +481,10 @@ func (e *Events) FanOut(ctx context.Context) (int, error) {
 
 // recordPublication records, before the events exist, which events are
 // published: their ids, partners and body hashes (never subjects, which
-// may be persons' numbers), in records of at most fanoutBatch events.
-func (e *Events) recordPublication(ctx context.Context, events []StoredEvent) error {
+// may be persons' numbers), in records of at most fanoutBatch events. It
+// returns the ids of the records made, those before a failure included.
+func (e *Events) recordPublication(ctx context.Context, events []StoredEvent) ([]string, error) {
+	var ids []string
 	for start := 0; start < len(events); start += actEventsPublishedMax {
 		part := events[start:min(len(events), start+actEventsPublishedMax)]
 		list := make([]map[string]string, len(part))
@@ -436,11 +492,33 @@ func (e *Events) recordPublication(ctx context.Context, events []StoredEvent) er
 			h := sha256.Sum256(ev.Body)
 			list[i] = map[string]string{"id": ev.ID, "partner": ev.Partner, "kind": string(ev.Kind), "body_sha256": hex.EncodeToString(h[:])}
 		}
-		if _, err := e.audit.Record(WithActor(ctx, Actor{ClientID: SystemActorID, Role: RoleSystem}), ActEventsPublished, "events", map[string]any{"events": list}); err != nil {
-			return err
+		rec, err := e.audit.Record(WithActor(ctx, Actor{ClientID: SystemActorID, Role: RoleSystem}), ActEventsPublished, "events", map[string]any{"events": list})
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, rec.ID)
+	}
+	return ids, nil
+}
+
+// recordUnpublished follows each events_published record of a
+// publication that failed with an act_failed naming it, as Audit does for
+// any act: the events it lists were never published.
+func (e *Events) recordUnpublished(ctx context.Context, records []string, cause error) {
+	if len(records) == 0 {
+		return
+	}
+	// The failure records must not be lost to the pass's deadline.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	fctx = WithActor(fctx, Actor{ClientID: SystemActorID, Role: RoleSystem})
+	for _, id := range records {
+		if _, err := e.audit.Record(fctx, ActFailed, "events", map[string]any{
+			"act": string(ActEventsPublished), "act_id": id, "failure": failureClass(cause)}); err != nil {
+			e.logger.Warn("event fan-out: recording a failed publication", "error", err)
+			return
 		}
 	}
-	return nil
 }
 
 func (e *Events) partnerIndex(ctx context.Context) (map[string]Partner, error) {
@@ -507,17 +585,26 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 	}
 	atBefore, atAfter := now, now
 	var before *policy.Entry
-	if c.Kind == EventExpired {
+	switch c.Kind {
+	case EventExpired, EventPublished:
 		// Nothing was written: the same version, just before and at the
-		// end of its validity. An entry held until an exit application
-		// is decided (or changed since) has not expired.
-		if after.StatusAt(c.RecordedAt) != policy.StatusExpired {
+		// end of its validity, or its publication. An entry held until an
+		// exit application is decided (or changed since) has not expired;
+		// one that was not pending until then (changed since) was not
+		// published then.
+		atBefore, atAfter = c.RecordedAt.Add(-time.Microsecond), c.RecordedAt
+		if c.Kind == EventExpired && after.StatusAt(atAfter) != policy.StatusExpired {
+			return nil, nil
+		}
+		if c.Kind == EventPublished && (after.StatusAt(atBefore) != policy.StatusPending || after.StatusAt(atAfter) == policy.StatusPending) {
 			return nil, nil
 		}
 		b := after
 		before = &b
-		atBefore, atAfter = c.RecordedAt.Add(-time.Microsecond), c.RecordedAt
-	} else if c.Version > 1 {
+	default:
+		if c.Version <= 1 {
+			break
+		}
 		b, err := e.store.EntryVersion(ctx, c.EntryID, c.Version-1)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
@@ -527,8 +614,8 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 		}
 	}
 	kind := classify(before, after, now)
-	if c.Kind == EventExpired {
-		kind = EventExpired
+	if c.Kind == EventExpired || c.Kind == EventPublished {
+		kind = c.Kind
 	}
 	subjects := affected(after)
 	if before != nil {

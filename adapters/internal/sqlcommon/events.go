@@ -48,34 +48,80 @@ func (s *Store) PendingChanges(ctx context.Context, limit int) ([]service.Outbox
 	return out, nil
 }
 
-// SweepExpired adds an 'expired' outbox row for every entry, not revoked,
-// whose validity ended after the previous sweep and at or before now, and
-// moves the sweep to now; the first sweep only sets it. The sweep's row is
-// locked (ForUpdate), so replicas sweeping at once do not both add rows.
+// SweepExpired adds an outbox row for each change that time alone makes
+// since the previous sweep, at or before now, and moves the sweep to now
+// (the first sweep only sets it): 'expired' for every entry, not revoked,
+// whose validity ended, and 'published' for every entry, not revoked,
+// whose published_at passed and was set by a version recorded before it:
+// that write was told with the entry pending, measures not in force, and
+// no write since told them in force. A published_at set by a write at or
+// after it (an entry recorded published, nearly all of them, or one whose
+// publication a correction brought forward to now) was told in force by
+// that write. The sweep's row is locked (ForUpdate), so replicas sweeping
+// at once do not both add rows.
 func (s *Store) SweepExpired(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := s.db.InTx(ctx, func(tx Tx) error {
-		var from time.Time
-		err := tx.QueryRow(ctx, `SELECT swept_until FROM expiry_sweep`+s.d.ForUpdate).Scan(&from)
+		var (
+			from      time.Time
+			published *time.Time
+		)
+		err := tx.QueryRow(ctx, `SELECT swept_until, published_until FROM expiry_sweep`+s.d.ForUpdate).Scan(&from, &published)
 		if isNoRows(err) {
-			_, err = tx.Exec(ctx, `INSERT INTO expiry_sweep (one, swept_until) VALUES ($1, $2)`, s.d.SweepKey, now)
+			_, err = tx.Exec(ctx, `INSERT INTO expiry_sweep (one, swept_until, published_until) VALUES ($1, $2, $2)`, s.d.SweepKey, now)
 			return err
 		}
-		if err != nil || !now.After(from) {
+		if err != nil {
 			return err
 		}
-		if n, err = tx.Exec(ctx, `INSERT INTO event_outbox (entry_id, version, recorded_at, kind)
-			SELECT id, version, valid_until, 'expired' FROM entries
-			WHERE valid_until > $1 AND valid_until <= $2 AND revoked_at IS NULL ORDER BY valid_until, id`, from, now); err != nil {
-			return err
+		if published == nil {
+			published = &from // the row of a release that swept validity ends only
 		}
-		_, err = tx.Exec(ctx, `UPDATE expiry_sweep SET swept_until = $1`, now)
+		if now.After(from) {
+			m, err := tx.Exec(ctx, `INSERT INTO event_outbox (entry_id, version, recorded_at, kind)
+				SELECT id, version, valid_until, 'expired' FROM entries
+				WHERE valid_until > $1 AND valid_until <= $2 AND revoked_at IS NULL ORDER BY valid_until, id`, from, now)
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		if now.After(*published) {
+			// published_at > created_at, implied by the version recorded
+			// before it, is entries_published_later's condition, spelled
+			// alike so that the index serves; the versions are a probe of
+			// entry_versions' key per entry found.
+			m, err := tx.Exec(ctx, `INSERT INTO event_outbox (entry_id, version, recorded_at, kind)
+				SELECT e.id, e.version, e.published_at, 'published' FROM entries e
+				WHERE e.published_at > $1 AND e.published_at <= $2 AND e.published_at > e.created_at AND e.revoked_at IS NULL
+					AND EXISTS (SELECT 1 FROM entry_versions v
+						WHERE v.id = e.id AND v.published_at = e.published_at AND v.recorded_at < e.published_at)
+				ORDER BY e.published_at, e.id`, *published, now)
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		if !now.After(from) && !now.After(*published) {
+			return nil
+		}
+		// Neither position goes back (a replica whose clock is behind).
+		_, err = tx.Exec(ctx, `UPDATE expiry_sweep SET swept_until = $1, published_until = $2`,
+			latest(from, now), latest(*published, now))
 		return err
 	})
 	if err != nil {
 		return 0, s.errf("sweep expired: %w", err)
 	}
 	return n, nil
+}
+
+// latest is the later of a and b.
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // EntryVersion returns version v of entry id from its history.
@@ -153,6 +199,30 @@ func (s *Store) Subscribers(ctx context.Context, subjects []string, checkedSince
 		return nil, s.errf("subscribers: %w", err)
 	}
 	return out, nil
+}
+
+// ClaimFanout takes the fan-out's lease for holder until now+lease, or
+// renews holder's own: an upsert of the one row that changes it only when
+// the lease is holder's or has ended, so that of two claims at once one
+// changes no row (PostgreSQL re-checks the condition on the row the other
+// committed).
+func (s *Store) ClaimFanout(ctx context.Context, holder string, now time.Time, lease time.Duration) (bool, error) {
+	n, err := s.db.Exec(ctx, `INSERT INTO event_fanout (one, holder, leased_until) VALUES ($1, $2, $3)
+		ON CONFLICT (one) DO UPDATE SET holder = excluded.holder, leased_until = excluded.leased_until
+		WHERE event_fanout.holder = excluded.holder OR event_fanout.leased_until <= $4`,
+		s.d.SweepKey, holder, now.Add(lease), now)
+	if err != nil {
+		return false, s.errf("claim fan-out: %w", err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseFanout ends holder's lease, if it still holds it.
+func (s *Store) ReleaseFanout(ctx context.Context, holder string) error {
+	if _, err := s.db.Exec(ctx, `DELETE FROM event_fanout WHERE holder = $1`, holder); err != nil {
+		return s.errf("release fan-out: %w", err)
+	}
+	return nil
 }
 
 // PublishEvents deletes the outbox rows done and inserts events and their
