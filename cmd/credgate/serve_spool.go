@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credgate/credgate/evidence"
@@ -51,11 +52,20 @@ func startSpool(ctx context.Context, cfg *config.Config, appender *evidence.Appe
 		defer close(done)
 		sl.Run(rctx)
 	}()
+	// The shutdown's time runs from the signal (ctx's end), as the
+	// requests' drain does: the spool has what the requests left of it.
+	var signalled atomic.Int64
+	context.AfterFunc(ctx, func() { signalled.Store(time.Now().UnixNano()) })
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			cancel()
 			<-done
+			deadline := time.Now().Add(cfg.Server.ShutdownTimeout)
+			if at := signalled.Load(); at != 0 {
+				deadline = time.Unix(0, at).Add(cfg.Server.ShutdownTimeout)
+			}
+			drainSpool(sl, sp, deadline, logger)
 			if err := sp.Close(); err != nil {
 				logger.Warn("close evidence spool", "error", err)
 			}
@@ -63,6 +73,28 @@ func startSpool(ctx context.Context, cfg *config.Config, appender *evidence.Appe
 	}
 	logger.Info("evidence spool open", "dir", dir, "replica", sp.Replica())
 	return sl, []gateway.Option{gateway.WithSpool(sl, storeName)}, stop, nil
+}
+
+// drainSpool integrates what the spool holds before the replica stops,
+// until deadline: its records are the only evidence of checks already
+// answered, and the spool may not outlive the replica (a pod's emptyDir).
+// What is left is logged as an error, naming the directory to integrate.
+func drainSpool(sl *service.SpoolingLog, sp *evidence.Spool, deadline time.Time, logger *slog.Logger) {
+	before := sp.Stats().Pending
+	if before == 0 {
+		return
+	}
+	logger.Info("integrating the evidence spool before stopping", "pending", before, "dir", sp.Dir())
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	pending, err := sl.Drain(ctx)
+	if pending == 0 {
+		logger.Info("evidence spool integrated", "records", before)
+		return
+	}
+	logger.Error(fmt.Sprintf("evidence spool not integrated at shutdown: %d records pending, the only evidence of checks already answered; "+
+		"keep %s and run `credgate spool integrate --dir %s` (with this replica's store settings) once the database is back", pending, sp.Dir(), sp.Dir()),
+		"pending", pending, "dir", sp.Dir(), "replica", sp.Replica(), "error", err)
 }
 
 const spoolUsage = `Usage: credgate spool integrate --dir DIR [flags]
