@@ -104,7 +104,10 @@ integrate appends the records of an evidence spool to the log, in spool order,
 skipping any already there, and exits when the spool is empty (or with an
 error). Use it for the spool of a replica that will not come back; a running
 replica integrates its own. The spool is locked: not while its replica runs.
-status prints the spool's replica id, pending records and the oldest one.
+status prints the spool's replica id, pending records and the oldest one; it
+writes nothing, and may look at a running replica's spool.
+DIR is a spool directory (it holds a file named replica): a replica's
+<data_dir>/spool, or its evidence.spool_dir. Neither subcommand creates one.
 `
 
 // spoolCmd runs the spool subcommands.
@@ -122,15 +125,23 @@ func spoolCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return errUsage
 	}
-	sp, err := evidence.OpenSpool(*dir)
-	if err != nil {
-		return err
-	}
-	defer sp.Close()
+	// Neither subcommand makes a spool where there is none: pointed at the
+	// wrong directory (a replica's data dir, a mount's root), it would
+	// say "0 records pending" of a spool it had just created, and write
+	// to a disk being recovered. status writes nothing at all.
 	if sub == "status" {
-		printSpool(stdout, sp.Stats())
+		st, err := evidence.ReadSpoolStats(*dir)
+		if err != nil {
+			return notSpool(*dir, err)
+		}
+		printSpool(stdout, st)
 		return nil
 	}
+	sp, err := evidence.OpenSpool(*dir, evidence.WithSpoolExisting())
+	if err != nil {
+		return notSpool(*dir, err)
+	}
+	defer sp.Close()
 	cfg, err := loader.Load()
 	if err != nil {
 		return err
@@ -159,6 +170,23 @@ func spoolCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "integrated %d records of replica %s in %s\n", before, sp.Replica(), time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// notSpool explains ErrNotSpool: where a replica's spool is.
+func notSpool(dir string, err error) error {
+	if errors.Is(err, evidence.ErrNotSpool) {
+		return notSpoolError{dir}
+	}
+	return err
+}
+
+// notSpoolError is evidence.ErrNotSpool, said of a directory.
+type notSpoolError struct{ dir string }
+
+func (e notSpoolError) Error() string {
+	return e.dir + " is not a spool directory (no replica file); a replica's spool is <data_dir>/spool, or its evidence.spool_dir"
+}
+
+func (e notSpoolError) Unwrap() error { return evidence.ErrNotSpool }
 
 func printSpool(w io.Writer, s evidence.SpoolStats) {
 	fmt.Fprintf(w, "replica %s: %d records pending", s.Replica, s.Pending)
