@@ -111,7 +111,12 @@ type BreachViolation struct {
 type Commitments struct {
 	feedback  *Feedback // reads checks the way feedback does
 	lifecycle *Lifecycle
-	locks     [64]sync.Mutex
+	// locks serialise the changes of a commitment in this process, so that
+	// of two the second reads the first and is refused before it appends.
+	// Across replicas the store decides: the first change in log order
+	// closes the commitment (migration 0010), and Change reads back whose
+	// it was.
+	locks [64]sync.Mutex
 }
 
 // NewCommitments returns the commitments use case over feedback's checks,
@@ -310,6 +315,14 @@ func (c *Commitments) Change(ctx context.Context, caller Caller, id, op string, 
 		Note: in.Note, At: now})
 	if err != nil {
 		return CommitmentView{}, err
+	}
+	if v.StateRecord != recID.String() {
+		// Another replica's change, appended between this one's read and
+		// its append, closed the commitment first: this record is in the
+		// log without effect, and a violation would punish a breach the
+		// commitment's state does not record.
+		return CommitmentView{}, fmt.Errorf("%w: commitment %q was %s by another change first; %s is in the evidence log without effect",
+			ErrCommitmentClosed, id, v.State, recID)
 	}
 	if in.Violation != nil {
 		// The breach is in the log; the violation is a second act of its

@@ -19,6 +19,13 @@ import (
 // durable before it is accepted; the stores index it from the log. A
 // correction is a new record naming the one it corrects: nothing is
 // overwritten, and the current feedback of a check is its last.
+//
+// A check's feedback is thus a chain, and each record states its place in
+// it (feedbackBody.Follows). The stores index one record per place, the
+// first in log order (migration 0020 on SQLite, 0023 on PostgreSQL): two
+// replicas that both read the chain before either appended both append,
+// and the one whose record came second finds it unindexed and answers
+// ErrFeedbackExists, its record being in the log without effect.
 
 // Errors of feedback.
 var (
@@ -42,9 +49,10 @@ type FeedbackInput struct {
 	Corrects string `json:"corrects,omitempty"`
 }
 
-// FeedbackView is a feedback as recorded. Its JSON (without the receipt)
-// is the evidence record's body; feedback_id comes first, which is how the
-// stores recognise the body (migration 0010).
+// FeedbackView is a feedback as recorded. Its JSON (without the receipt),
+// with the place it takes in the check's feedback (feedbackBody), is the
+// evidence record's body; feedback_id comes first, which is how the stores
+// recognise the body (migration 0010).
 type FeedbackView struct {
 	FeedbackID string                   `json:"feedback_id"`
 	CheckID    string                   `json:"check_id"`
@@ -67,6 +75,16 @@ type FeedbackView struct {
 	Receipt    *ReceiptView `json:"receipt,omitempty"`
 }
 
+// feedbackBody is a feedback's evidence body: the view, and the place it
+// takes in the check's chain of feedback, which the stores keep to one
+// record each. Follows is "" for a check's first feedback and the id of
+// the feedback corrected otherwise. It is never omitted: a body without
+// it (an earlier release's) is indexed as before, unchecked.
+type feedbackBody struct {
+	FeedbackView
+	Follows string `json:"follows"`
+}
+
 // OverdueView is a check whose feedback is overdue.
 type OverdueView struct {
 	CheckID   string    `json:"check_id"`
@@ -87,8 +105,9 @@ type Feedback struct {
 	log     EvidenceLog
 	store   FollowUpStore
 	now     func() time.Time
-	// locks serialise feedback per check in this process, so that two
-	// submissions do not both take themselves for the first.
+	// locks serialise feedback per check in this process, so that of two
+	// submissions the second reads the first and is refused before it
+	// appends. Across replicas the store decides (feedbackBody).
 	locks [64]sync.Mutex
 }
 
@@ -192,7 +211,7 @@ func (f *Feedback) Submit(ctx context.Context, caller Caller, checkID string, in
 	if v.Measures == nil {
 		v.Measures = []policy.MeasureFeedback{}
 	}
-	body, err := json.Marshal(v)
+	body, err := json.Marshal(feedbackBody{FeedbackView: v, Follows: in.Corrects})
 	if err != nil {
 		return FeedbackView{}, fmt.Errorf("encode feedback: %w", err)
 	}
@@ -200,8 +219,32 @@ func (f *Feedback) Submit(ctx context.Context, caller Caller, checkID string, in
 	if err != nil {
 		return FeedbackView{}, fmt.Errorf("record feedback: %w", err)
 	}
+	if err := f.tookEffect(ctx, recs[0], checkID); err != nil {
+		return FeedbackView{}, err
+	}
 	v.Receipt = receipt(recs[0])
 	return v, nil
+}
+
+// tookEffect reads the feedback rec back from the index: it is there
+// unless another replica's feedback took its place in the check's chain
+// first, between this one's read of the chain and its append.
+func (f *Feedback) tookEffect(ctx context.Context, rec evidence.Record, checkID string) error {
+	// The index's first feedback of the partner at or after rec's position
+	// is rec itself when it took effect.
+	rows, err := f.store.ListFeedback(ctx, FeedbackFilter{Partner: rec.Partner, After: int64(rec.Index) - 1, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("feedback %q is recorded; reading it back: %w", rec.ID, err)
+	}
+	if len(rows) == 1 && rows[0].ID == rec.ID {
+		return nil
+	}
+	current := ""
+	if prior, err := f.store.FeedbackOf(ctx, checkID); err == nil && len(prior) > 0 {
+		current = prior[len(prior)-1].ID
+	}
+	return fmt.Errorf("%w: another feedback took its place first; the current feedback is %q, and %q is in the evidence log without effect",
+		ErrFeedbackExists, current, rec.ID)
 }
 
 // read returns the recorded feedback of id, verified against the log.
