@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -54,6 +55,20 @@ type Partners struct {
 	// grace: how long past the TTL an active partner is trusted while the
 	// store is unavailable.
 	grace time.Duration
+
+	// rereads holds the store read in flight for each client id, so that
+	// the requests that find a partner's entry expired together make one
+	// read between them, not one each on the store's connection pool.
+	rereadsMu sync.Mutex
+	rereads   map[string]*partnerReread
+}
+
+// partnerReread is one store read of a partner's state; done is closed
+// when entry or err is set.
+type partnerReread struct {
+	done  chan struct{}
+	entry cachedPartner
+	err   error
 }
 
 // maxCachedPartners bounds the partner cache: ids of unknown clients are
@@ -67,6 +82,9 @@ type cachedPartner struct {
 	// confirmed is when the store last gave this state; the grace
 	// (WithPartnerOutageGrace) counts from it.
 	confirmed time.Time
+	// storeAway: the last re-read found the store unavailable and the
+	// grace kept this state.
+	storeAway bool
 }
 
 // PartnersOption configures Partners.
@@ -113,7 +131,8 @@ func WithSecretCost(c access.SecretCost) PartnersOption {
 // NewPartners returns the partner service.
 func NewPartners(store PartnerStore, cat *policy.Catalog, opts ...PartnersOption) *Partners {
 	p := &Partners{store: store, catalog: cat, now: time.Now, ttl: 5 * time.Second,
-		hashing: make(chan struct{}, max(2, runtime.NumCPU())), secretCost: access.DefaultSecretCost()}
+		hashing: make(chan struct{}, max(2, runtime.NumCPU())), secretCost: access.DefaultSecretCost(),
+		rereads: map[string]*partnerReread{}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -436,22 +455,14 @@ func LoggableClientID(id string, err error) string {
 }
 
 // Active returns the partner with the given client id if it is active,
-// trusting a cached copy for at most the cache TTL.
+// trusting a cached copy for at most the cache TTL (and, while the store
+// is unavailable, the outage grace past it).
 func (s *Partners) Active(ctx context.Context, clientID string) (Partner, error) {
 	now := s.now()
 	c, ok := s.cache.GetIfPresent(clientID)
 	if !ok || now.After(c.expires) {
-		p, err := s.store.PartnerByClientID(ctx, clientID)
-		switch {
-		case err == nil || errors.Is(err, ErrNotFound):
-			c = cachedPartner{p: p, err: err, expires: now.Add(s.ttl), confirmed: now}
-			s.cache.Set(clientID, c)
-		case ok && c.err == nil && errors.Is(err, ErrStoreUnavailable) && now.Before(c.confirmed.Add(s.ttl+s.grace)):
-			// The store is away: trust what it last said, for a while,
-			// and ask again only after another TTL.
-			c.expires = now.Add(s.ttl)
-			s.cache.Set(clientID, c)
-		default:
+		var err error
+		if c, err = s.reread(ctx, clientID, c, ok, now); err != nil {
 			return Partner{}, err
 		}
 	}
@@ -462,6 +473,75 @@ func (s *Partners) Active(ctx context.Context, clientID string) (Partner, error)
 		return Partner{}, ErrInvalidClient
 	}
 	return c.p, nil
+}
+
+// reread returns clientID's state from the store, c being its expired
+// cached entry (if cached). Concurrent callers share one read. With the
+// store frozen each read waits the store's whole timeout, and a read per
+// request at every expiry held every check that long and queued them on
+// the connection pool. So while c is within the outage grace, a caller
+// that finds a read already in flight, or the store away at the last
+// read, answers from c at once (the read goes on in the background);
+// only the caller that starts a read while the store was last seen up
+// waits for it, so that with the store up a revocation still takes
+// effect within the TTL (and the read's own time).
+func (s *Partners) reread(ctx context.Context, clientID string, c cachedPartner, cached bool, now time.Time) (cachedPartner, error) {
+	usable := cached && c.err == nil && now.Before(c.confirmed.Add(s.ttl+s.grace))
+	s.rereadsMu.Lock()
+	r, inFlight := s.rereads[clientID]
+	if !inFlight {
+		r = &partnerReread{done: make(chan struct{})}
+		s.rereads[clientID] = r
+		// Not bound to this request: the others may wait on it, and a
+		// background refresh outlives it. The store bounds the read.
+		go s.read(context.WithoutCancel(ctx), clientID, r, c, cached, now)
+	}
+	s.rereadsMu.Unlock()
+	if usable && (inFlight || c.storeAway) {
+		return c, nil
+	}
+	select {
+	case <-r.done:
+		return r.entry, r.err
+	case <-ctx.Done():
+		// No client id: one naming no partner may be a misplaced secret.
+		return cachedPartner{}, fmt.Errorf("partner re-read: %w", context.Cause(ctx))
+	}
+}
+
+// read is reread's store read, started at now; c is the expired entry it
+// replaces (if cached). It caches what it learns unless forget dropped
+// the partner meanwhile (a change made here must not be undone by a read
+// that began before it).
+func (s *Partners) read(ctx context.Context, clientID string, r *partnerReread, c cachedPartner, cached bool, now time.Time) {
+	defer func() {
+		// A panic in the read fails its callers, as it failed the one
+		// request when each made its own read, rather than the replica.
+		if v := recover(); v != nil {
+			r.entry, r.err = cachedPartner{}, fmt.Errorf("partner re-read panicked: %v", v)
+		}
+		s.rereadsMu.Lock()
+		if s.rereads[clientID] == r {
+			delete(s.rereads, clientID)
+			if r.err == nil {
+				s.cache.Set(clientID, r.entry)
+			}
+		}
+		s.rereadsMu.Unlock()
+		close(r.done)
+	}()
+	p, err := s.store.PartnerByClientID(ctx, clientID)
+	switch {
+	case err == nil || errors.Is(err, ErrNotFound):
+		r.entry = cachedPartner{p: p, err: err, expires: now.Add(s.ttl), confirmed: now}
+	case cached && c.err == nil && errors.Is(err, ErrStoreUnavailable) && now.Before(c.confirmed.Add(s.ttl+s.grace)):
+		// The store is away: trust what it last said, for a while,
+		// and ask again only after another TTL.
+		c.expires, c.storeAway = now.Add(s.ttl), true
+		r.entry = c
+	default:
+		r.err = err
+	}
 }
 
 // AssertionKeys returns an active partner and its public keys valid now,
@@ -720,6 +800,9 @@ func (s *Partners) Revoke(ctx context.Context, clientID string) (Partner, error)
 // forget drops a partner from this replica's cache so that a change made
 // here applies here at once; other replicas see it within the TTL.
 func (s *Partners) forget(clientID string) {
+	s.rereadsMu.Lock()
+	defer s.rereadsMu.Unlock()
+	delete(s.rereads, clientID)
 	s.cache.Invalidate(clientID)
 }
 
