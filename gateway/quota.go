@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -43,11 +44,14 @@ type quotaLeases struct {
 
 // lease is one partner's block of quota for the current window.
 type lease struct {
-	// key is the partner's counter in the store ("quota:" and its client
-	// id), made once with the lease rather than on every request.
-	key string
-
 	mu sync.Mutex
+	// key is the partner's counter in the store under its current rate
+	// (rateQuotaKey), made once per rate rather than on every request.
+	key string
+	// limit and period are the rate key counts under: when the partner's
+	// rate changes, the lease starts over on the new rate's counter.
+	limit  int64
+	period time.Duration
 	// window is when the block's window ends (Unix seconds); 0: none.
 	window int64
 	// tokens are the units leased and not yet used here.
@@ -83,12 +87,18 @@ func (q *quotaLeases) charge(ctx context.Context, clientID string, n int64, rate
 			if found {
 				return old, otter.CancelOp
 			}
-			return &lease{key: quotaKey(clientID)}, otter.WriteOp
+			return &lease{}, otter.WriteOp
 		})
 	}
-	key := le.key
 	le.mu.Lock()
 	defer le.mu.Unlock()
+	if le.limit != rate.Limit || le.period != rate.Period {
+		// A new rate (the partner's quota was changed, or this is the
+		// lease's first use): the old counter's count and window are not
+		// this rate's, and what was leased from it stays there.
+		le.key, le.limit, le.period, le.window = rateQuotaKey(clientID, rate), rate.Limit, rate.Period, 0
+	}
+	key := le.key
 	now := time.Now().Unix()
 	if le.window <= now || le.shared != q.store.shared() {
 		// Field by field: the lease's mutex is held.
@@ -143,8 +153,17 @@ func (q *quotaLeases) charge(ctx context.Context, clientID string, n int64, rate
 	return le.context(rate, true), nil
 }
 
-// quotaKey is the store's counter of a partner's quota.
+// quotaKey is the prefix of a partner's quota counters in the store.
 func quotaKey(clientID string) string { return "quota:" + clientID }
+
+// rateQuotaKey is the store's counter of a partner's quota at rate
+// ("quota:<client id>:<limit>-<seconds>s"). The rate is part of the key so
+// that a changed quota starts on a counter of its own: on one key for
+// every rate, a quota shortened from 1000-D to 3-M kept the day's count
+// and expiry, and the partner was refused for the rest of the day.
+func rateQuotaKey(clientID string, rate limiter.Rate) string {
+	return quotaKey(clientID) + ":" + strconv.FormatInt(rate.Limit, 10) + "-" + strconv.FormatInt(int64(rate.Period/time.Second), 10) + "s"
+}
 
 func (q *quotaLeases) maxLease(rate limiter.Rate) int64 {
 	return max(1, min(maxLeaseUnits, rate.Limit/leaseFraction))
@@ -158,16 +177,17 @@ func (le *lease) context(rate limiter.Rate, reached bool) limiter.Context {
 }
 
 // refund gives n units back to clientID's lease they were taken from, if
-// its window (ending at window) is still the current one: a refusal
-// decided before any work costs nothing, and no round trip either.
-func (q *quotaLeases) refund(clientID string, n, window int64) {
+// its window (ending at window) is still the current one and its rate
+// still rate: a refusal decided before any work costs nothing, and no
+// round trip either.
+func (q *quotaLeases) refund(clientID string, rate limiter.Rate, n, window int64) {
 	le, ok := q.leases.GetIfPresent(clientID)
 	if !ok {
 		return
 	}
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	if le.window == window && window > time.Now().Unix() {
+	if le.window == window && window > time.Now().Unix() && le.limit == rate.Limit && le.period == rate.Period {
 		le.tokens += n
 	}
 }

@@ -254,7 +254,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 	c.Set(ctxCharge, charge)
 	c.Next()
 	if charge.units > 0 && refunded(c.Writer.Status()) && time.Now().Unix() < charge.window {
-		s.limits.quota.refund(p.ClientID, charge.units, charge.window)
+		s.limits.quota.refund(p.ClientID, s.limits.rateFor(p.RateLimit).rate, charge.units, charge.window)
 	}
 }
 
