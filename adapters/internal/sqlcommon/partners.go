@@ -41,7 +41,9 @@ func (s *Store) PartnerByClientID(ctx context.Context, clientID string) (service
 		return service.Partner{}, fmt.Errorf("partner %q: %w", clientID, service.ErrNotFound)
 	}
 	if err != nil {
-		return service.Partner{}, s.errf("partner %q: %w", clientID, err)
+		// Without the id: this error is logged (a 5xx), and a "client id"
+		// at the token endpoint may be a secret pasted into the wrong field.
+		return service.Partner{}, s.errf("read partner by client id: %w", err)
 	}
 	return p, nil
 }
