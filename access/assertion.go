@@ -13,6 +13,13 @@ import (
 // invalid_client, like a wrong secret.
 var ErrInvalidAssertion = errors.New("invalid client assertion")
 
+// ErrAssertionNotYetValid: a client assertion signed by one of the
+// client's keys, otherwise valid, is stamped (iat or nbf) more than
+// AssertionSkew ahead of credgate's clock: the client's clock runs ahead.
+// It wraps ErrInvalidAssertion; the client proved its key, so it is not a
+// guess, and the gateway says what is wrong.
+var ErrAssertionNotYetValid = fmt.Errorf("%w: not yet valid (clock skew)", ErrInvalidAssertion)
+
 // ClientAssertionType is the client_assertion_type of private_key_jwt
 // client authentication (RFC 7523 §2.2).
 const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -56,8 +63,12 @@ type Assertion struct {
 // §3) for clientID against the client's registered keys: signature by one
 // of them with the algorithm that key is pinned to, iss = sub = clientID,
 // aud naming credgate, an exp at most MaxAssertionLifetime ahead, and a jti.
-// Replay of the jti is checked by the caller (ReplaySet), which can share
-// that across replicas.
+// The client's clock may be AssertionSkew ahead on iat and nbf; exp gets
+// only TokenLeeway, so that an assertion is never accepted after the
+// replay set has forgotten its jti (kept until exp and TokenLeeway). An
+// assertion stamped further ahead is ErrAssertionNotYetValid. Replay of
+// the jti is checked by the caller (ReplaySet), which can share that
+// across replicas.
 func (t *Tokens) VerifyAssertion(raw, clientID string, keys []PublicKey) (Assertion, error) {
 	if len(raw) > MaxTokenLen {
 		return Assertion{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidAssertion, MaxTokenLen)
@@ -70,7 +81,8 @@ func (t *Tokens) VerifyAssertion(raw, clientID string, keys []PublicKey) (Assert
 		jwt.WithValidMethods(algs),
 		jwt.WithIssuer(clientID), jwt.WithSubject(clientID), jwt.WithAudience(t.assertionAudiences...),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(t.now), jwt.WithLeeway(leeway), jwt.WithStrictDecoding(),
+		// AssertionSkew covers iat and nbf; exp is held to TokenLeeway below.
+		jwt.WithTimeFunc(t.now), jwt.WithLeeway(AssertionSkew), jwt.WithStrictDecoding(),
 	)
 	var used string
 	var claims jwt.RegisteredClaims
@@ -96,12 +108,21 @@ func (t *Tokens) VerifyAssertion(raw, clientID string, keys []PublicKey) (Assert
 		return set, nil
 	})
 	if err != nil {
+		if onlyNotYetValid(err) {
+			return Assertion{}, fmt.Errorf("%w: stamped %s ahead of credgate's clock, more than the %s tolerated: %w",
+				ErrAssertionNotYetValid, ahead(claims, t.now()), AssertionSkew, err)
+		}
 		return Assertion{}, fmt.Errorf("%w: %w", ErrInvalidAssertion, err)
 	}
 	if used == "" {
 		used = matchingKey(raw, keys)
 	}
-	if claims.ExpiresAt.Time.After(t.now().Add(MaxAssertionLifetime)) {
+	now := t.now()
+	if !now.Before(claims.ExpiresAt.Time.Add(TokenLeeway)) {
+		return Assertion{}, fmt.Errorf("%w: expired", ErrInvalidAssertion)
+	}
+	// A client whose clock runs ahead stamps exp ahead too.
+	if claims.ExpiresAt.Time.After(now.Add(MaxAssertionLifetime + AssertionSkew)) {
 		return Assertion{}, fmt.Errorf("%w: exp more than %s ahead", ErrInvalidAssertion, MaxAssertionLifetime)
 	}
 	if claims.ID == "" || len(claims.ID) > maxJTILen {

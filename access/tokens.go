@@ -17,12 +17,15 @@ import (
 	"github.com/maypok86/otter/v2"
 )
 
-// Token errors. ErrTokenExpired wraps ErrInvalidToken: an expired token is
-// invalid, but it was credgate's own and its holder only needs a new one.
+// Token errors. ErrTokenExpired and ErrTokenNotYetValid wrap
+// ErrInvalidToken: such a token is invalid, but it was credgate's own (its
+// signature verified), and its holder only needs a new one, or to wait
+// for a replica's clock that runs ahead.
 var (
-	ErrMissingToken = errors.New("missing bearer token")
-	ErrInvalidToken = errors.New("invalid token")
-	ErrTokenExpired = fmt.Errorf("%w: expired", ErrInvalidToken)
+	ErrMissingToken     = errors.New("missing bearer token")
+	ErrInvalidToken     = errors.New("invalid token")
+	ErrTokenExpired     = fmt.Errorf("%w: expired", ErrInvalidToken)
+	ErrTokenNotYetValid = fmt.Errorf("%w: not yet valid (clock skew)", ErrInvalidToken)
 )
 
 // MaxTokenLen refuses oversized tokens (and client assertions) before any
@@ -40,8 +43,20 @@ const DefaultTTL = 15 * time.Minute
 // maxVerified bounds the cache of verified tokens.
 const maxVerified = 100_000
 
-// leeway is the clock skew tolerated on exp, nbf and iat.
-const leeway = 5 * time.Second
+// Clock skew tolerated (docs/OPERATIONS.md, "Clocks").
+const (
+	// TokenLeeway is the skew tolerated on the exp, nbf and iat of
+	// credgate's own tokens, and on the exp of client assertions. Tokens
+	// are stamped by the replicas of one deployment, whose clocks NTP
+	// keeps within milliseconds of each other; a wider margin would only
+	// let tokens outlive their expiry.
+	TokenLeeway = 5 * time.Second
+	// AssertionSkew is the skew tolerated on the iat and nbf of partners'
+	// client assertions: their clocks are theirs, and a minute is what
+	// common OAuth servers allow. A partner whose clock ran seconds ahead
+	// was refused as if its assertion were forged.
+	AssertionSkew = 60 * time.Second
+)
 
 // Claims are the claims of a credgate access token.
 type Claims struct {
@@ -149,7 +164,7 @@ func NewTokens(key ed25519.PrivateKey, opts ...Option) *Tokens {
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(t.issuer), jwt.WithAudience(t.audience),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(t.now), jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(t.now), jwt.WithLeeway(TokenLeeway),
 		// Refuse non-canonical base64: one token, one encoding.
 		jwt.WithStrictDecoding(),
 	)
@@ -199,9 +214,11 @@ func (t *Tokens) Issue(clientID, role, credID string) (string, error) {
 
 // Verify checks a token's signature, algorithm, type, issuer, audience and
 // validity period, and returns its claims. A token that credgate signed and
-// that is otherwise valid but past its expiry is ErrTokenExpired; every
-// other failure is ErrInvalidToken, so an expired token is told apart from
-// a forged one only once its signature has been verified.
+// that is otherwise valid but past its expiry is ErrTokenExpired; one
+// stamped more than TokenLeeway ahead of this replica's clock (iat or nbf)
+// is ErrTokenNotYetValid; every other failure is ErrInvalidToken, so
+// neither is told apart from a forged one before its signature has been
+// verified.
 func (t *Tokens) Verify(raw string) (Claims, error) {
 	if raw == "" {
 		return Claims{}, ErrMissingToken
@@ -232,6 +249,9 @@ func (t *Tokens) Verify(raw string) (Claims, error) {
 		if onlyExpired(err) {
 			return Claims{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
 		}
+		if onlyNotYetValid(err) {
+			return Claims{}, fmt.Errorf("%w: stamped %s ahead of this server's clock: %w", ErrTokenNotYetValid, ahead(claims.RegisteredClaims, t.now()), err)
+		}
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if claims.Subject == "" || claims.Cred == "" {
@@ -257,6 +277,37 @@ func onlyExpired(err error) bool {
 		}
 	}
 	return true
+}
+
+// onlyNotYetValid reports whether the parser refused a token (or a client
+// assertion) only because its iat or nbf is ahead of the clock, past the
+// leeway: after its signature verified, so it is the signer's clock that
+// runs ahead, not a forgery.
+func onlyNotYetValid(err error) bool {
+	if !errors.Is(err, jwt.ErrTokenNotValidYet) && !errors.Is(err, jwt.ErrTokenUsedBeforeIssued) {
+		return false
+	}
+	for _, other := range []error{jwt.ErrTokenSignatureInvalid, jwt.ErrTokenUnverifiable, jwt.ErrTokenMalformed,
+		jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience, jwt.ErrTokenExpired,
+		jwt.ErrTokenRequiredClaimMissing, jwt.ErrTokenInvalidSubject, jwt.ErrTokenInvalidId} {
+		if errors.Is(err, other) {
+			return false
+		}
+	}
+	return true
+}
+
+// ahead is how far the later of a token's iat and nbf is ahead of now, to
+// the second, for the message that names the skew.
+func ahead(c jwt.RegisteredClaims, now time.Time) time.Duration {
+	var at time.Time
+	if c.IssuedAt != nil {
+		at = c.IssuedAt.Time
+	}
+	if c.NotBefore != nil && c.NotBefore.After(at) {
+		at = c.NotBefore.Time
+	}
+	return at.Sub(now).Round(time.Second)
 }
 
 // buildJWKS serialises the verification keys as a JWK Set, the signing

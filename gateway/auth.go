@@ -71,6 +71,16 @@ func (s *Server) identify(c *gin.Context) bool {
 		return false
 	}
 	claims, err := s.tokens.Verify(strings.TrimSpace(raw))
+	if errors.Is(err, access.ErrTokenNotYetValid) {
+		// Signed by credgate, stamped by a replica whose clock runs ahead of
+		// this one's: neither forged nor the caller's fault, and operators
+		// must hear of it.
+		s.logger.WarnContext(c.Request.Context(), "access token not yet valid (clock skew between replicas)",
+			"request_id", c.GetString(ctxRequestID), "err", err)
+		fail(c, problem(http.StatusUnauthorized, "invalid_token", "Invalid token",
+			"the token is not yet valid (clock skew): it was issued by a credgate server whose clock is ahead of this one's; retry in a few seconds"))
+		return false
+	}
 	if err != nil {
 		// ErrTokenExpired and ErrInvalidToken: problem.go tells them apart.
 		fail(c, err)
@@ -202,6 +212,18 @@ func (s *Server) token(c *gin.Context) {
 	} else {
 		p, credID, err = s.partners.Authenticate(ctx, id, secret)
 	}
+	if errors.Is(err, access.ErrAssertionNotYetValid) {
+		// Signed with the client's key, so not a guess: not counted, and
+		// the client is told that its clock runs ahead.
+		s.logger.WarnContext(ctx, "client authentication failed", "request_id", c.GetString(ctxRequestID),
+			"client_id", id, "remote", c.ClientIP(), "reason", "assertion not yet valid (clock skew)", "err", err)
+		pr := problem(http.StatusUnauthorized, "invalid_client", "Invalid client credentials",
+			fmt.Sprintf("the client assertion is not yet valid (clock skew): its iat or nbf is more than %d s ahead of credgate's clock; synchronise the client's clock (NTP)",
+				int(access.AssertionSkew/time.Second)))
+		pr.OAuthError = "invalid_client"
+		fail(c, pr)
+		return
+	}
 	if errors.Is(err, service.ErrInvalidClient) || errors.Is(err, access.ErrInvalidAssertion) {
 		s.limits.recordFailure(c, id)
 		s.authFailed(c, id, err, "invalid credentials")
@@ -244,7 +266,8 @@ func (s *Server) verifyAssertion(ctx context.Context, clientID, assertion string
 	if err != nil {
 		return service.Partner{}, "", err
 	}
-	if !s.limits.replay.FirstUse(ctx, "assertion:"+clientID+":"+a.JTI, a.Expires.Add(5*time.Second)) {
+	// Remembered as long as VerifyAssertion would accept it.
+	if !s.limits.replay.FirstUse(ctx, "assertion:"+clientID+":"+a.JTI, a.Expires.Add(access.TokenLeeway+time.Second)) {
 		return service.Partner{}, "", fmt.Errorf("%w: jti already used", access.ErrInvalidAssertion)
 	}
 	return p, a.KeyID, nil
