@@ -168,7 +168,7 @@ func (s *Server) token(c *gin.Context) {
 		oauthProblem(http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type", "grant_type must be client_credentials")
 		return
 	}
-	if s.limits.throttled(c, "") {
+	if s.limits.throttled(c) {
 		return
 	}
 	ctx := c.Request.Context()
@@ -189,19 +189,29 @@ func (s *Server) token(c *gin.Context) {
 		}
 		claimed, err := access.AssertionClientID(assertion)
 		if err != nil || (id != "" && id != claimed) {
-			s.limits.recordFailure(c, "")
+			s.limits.recordFailure(c)
 			s.authFailed(c, id, nil, "malformed assertion")
 			return
 		}
 		id = claimed
 	} else if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
-		s.limits.recordFailure(c, "")
+		s.limits.recordFailure(c)
 		s.authFailed(c, id, nil, "missing credentials")
 		return
 	}
-	if s.limits.throttled(c, id) {
+	// The attempt holds a unit of its address's and client id's allowance
+	// of failures while the credentials are verified; it keeps it only if
+	// they are wrong.
+	attempt, ok := s.limits.admitAuth(c, id)
+	if !ok {
 		return
 	}
+	failed := false
+	defer func() {
+		if !failed {
+			attempt.release(ctx)
+		}
+	}()
 	var (
 		p      service.Partner
 		credID string
@@ -225,7 +235,7 @@ func (s *Server) token(c *gin.Context) {
 		return
 	}
 	if errors.Is(err, service.ErrInvalidClient) || errors.Is(err, access.ErrInvalidAssertion) {
-		s.limits.recordFailure(c, id)
+		failed = true
 		s.authFailed(c, id, err, "invalid credentials")
 		return
 	}

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -337,37 +339,111 @@ func (s *Server) chargeBatch(c *gin.Context, subjects int) bool {
 // proxies (WithTrustedProxies).
 func addressKey(c *gin.Context) string { return throttleAddress(c.ClientIP()) }
 
-// throttled reports (and answers 429) when the caller's address, or the
-// client id when given, has used up its failed-authentication allowance.
-// A correct secret is refused too until the window ends: otherwise the
-// throttle would only slow down guessing, not stop it.
-func (l *RateLimiter) throttled(c *gin.Context, clientID string) bool {
-	ctx := c.Request.Context()
-	check := func(key string, rate limiter.Rate) bool {
-		lc, err := l.store.Peek(ctx, key, rate)
-		if err != nil || (lc.Remaining > 0 && !lc.Reached) {
-			return false
-		}
-		reset := max(1, lc.Reset-time.Now().Unix())
-		l.rejected.WithLabelValues("authentication").Inc()
-		c.Header("Retry-After", strconv.FormatInt(reset, 10))
-		fail(c, fmt.Errorf("%w: too many failed authentications; retry later", ErrRateLimited))
-		return true
+// throttled reports (and answers 429) when the caller's address has used
+// up its failed-authentication allowance: a cheap refusal before the
+// request's credentials are read. It only reads the counter; what bounds
+// the guesses is admitAuth.
+func (l *RateLimiter) throttled(c *gin.Context) bool {
+	lc, err := l.store.Peek(c.Request.Context(), addressFailKey(c), l.failAddr)
+	if err != nil || (lc.Remaining > 0 && !lc.Reached) {
+		return false
 	}
-	if check("authfail:addr:"+addressKey(c), l.failAddr) {
-		return true
-	}
-	return clientID != "" && check("authfail:client:"+clientID, l.failClient)
+	l.refuseAuth(c, lc.Reset)
+	return true
 }
 
-// recordFailure counts a failed client authentication against the address
-// and, when known, the client id.
-func (l *RateLimiter) recordFailure(c *gin.Context, clientID string) {
+// refuseAuth answers 429 to a client authentication past its allowance,
+// whose window ends at reset (Unix seconds).
+func (l *RateLimiter) refuseAuth(c *gin.Context, reset int64) {
+	l.rejected.WithLabelValues("authentication").Inc()
+	c.Header("Retry-After", strconv.FormatInt(max(1, reset-time.Now().Unix()), 10))
+	fail(c, fmt.Errorf("%w: too many failed authentications; retry later", ErrRateLimited))
+}
+
+// authAttempt is a client authentication's hold on the failed-
+// authentication allowances of its address and client id (admitAuth):
+// kept when the credentials are wrong, given back otherwise.
+type authAttempt struct {
+	l    *RateLimiter
+	keys [2]string
+	// rates and resets (the windows' ends, Unix seconds) of keys.
+	rates  [2]limiter.Rate
+	resets [2]int64
+	n      int
+}
+
+// admitAuth takes one unit of the address's and the client id's
+// failed-authentication allowances before the credentials are verified,
+// and answers 429 (taking nothing) when either is used up. A unit taken
+// before the check, rather than counted after it, is what stops guessing:
+// counted after, every request of a burst passed the read while the
+// others were still being verified, and 200 simultaneous guesses from one
+// address got 108 verified against an allowance of 10. The price is that
+// an address or client id has at most its allowance of authentications in
+// flight at once; release gives the unit back to one that did not fail.
+// Past the allowance a correct secret is refused too until the window
+// ends: otherwise the throttle would only slow guessing down, not stop it.
+func (l *RateLimiter) admitAuth(c *gin.Context, clientID string) (*authAttempt, bool) {
 	ctx := c.Request.Context()
-	_, _ = l.store.Increment(ctx, "authfail:addr:"+addressKey(c), 1, l.failAddr)
-	if clientID != "" && len(clientID) <= service.MaxClientIDLen {
-		_, _ = l.store.Increment(ctx, "authfail:client:"+clientID, 1, l.failClient)
+	a := &authAttempt{l: l}
+	take := func(key string, rate limiter.Rate) bool {
+		lc, err := l.store.Increment(ctx, key, 1, rate)
+		if err != nil {
+			// Only a cancelled request gets here (memory never fails).
+			a.release(ctx)
+			fail(c, err)
+			return false
+		}
+		a.keys[a.n], a.rates[a.n], a.resets[a.n] = key, rate, lc.Reset
+		a.n++
+		if lc.Reached {
+			a.release(ctx)
+			l.refuseAuth(c, lc.Reset)
+			return false
+		}
+		return true
 	}
+	if !take(addressFailKey(c), l.failAddr) {
+		return nil, false
+	}
+	if clientID != "" && len(clientID) <= service.MaxClientIDLen && !take(clientFailKey(clientID), l.failClient) {
+		return nil, false
+	}
+	return a, true
+}
+
+// release gives back the units an attempt took, within their windows (a
+// unit given back to the next window would be an extra guess there).
+func (a *authAttempt) release(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	now := time.Now().Unix()
+	for i := range a.n {
+		if a.resets[i] > now {
+			_, _ = a.l.store.Increment(ctx, a.keys[i], -1, a.rates[i])
+		}
+	}
+	a.n = 0
+}
+
+// recordFailure counts a failed client authentication that was refused
+// before any lookup (no credentials, a malformed assertion) against the
+// address.
+func (l *RateLimiter) recordFailure(c *gin.Context) {
+	_, _ = l.store.Increment(c.Request.Context(), addressFailKey(c), 1, l.failAddr)
+}
+
+// addressFailKey is the counter of failed authentications from the
+// caller's address.
+func addressFailKey(c *gin.Context) string { return "authfail:addr:" + addressKey(c) }
+
+// clientFailKey is the counter of failed authentications for a client id,
+// under a hash of the id: a "client id" that names no partner is often a
+// secret pasted into the wrong field, and it must not become a key in
+// Redis (where it outlives the window in dumps and monitoring). The hash
+// is the same on every replica, so the count is shared.
+func clientFailKey(clientID string) string {
+	sum := sha256.Sum256([]byte(clientID))
+	return "authfail:client:" + hex.EncodeToString(sum[:16])
 }
 
 // failoverStore is a limiter.Store that counts in Redis while Redis
