@@ -474,8 +474,17 @@ func bootstrapAdmin(ctx context.Context, partners *service.Partners, c config.Ac
 			logger.Info("generated the bootstrap administrator's credentials", "file", path)
 		}
 	}
-	if _, err := partners.EnsureAdmin(ctx, id, secret); err != nil {
+	created, err := partners.EnsureAdmin(ctx, id, secret)
+	if err != nil {
 		return "", fmt.Errorf("bootstrap administrator: %w", err)
+	}
+	// An existing id is left as it is, a revoked one too: say so, or a
+	// break-glass start under a used id looks as if it had worked.
+	if !created {
+		if p, err := partners.Get(ctx, id); err == nil && p.Status == service.PartnerRevoked {
+			logger.Warn("the bootstrap administrator is revoked and is not brought back; for a break-glass start set access.admin_client_id (CREDGATE_ADMIN_CLIENT_ID) to a client id never used before, with its secret",
+				"client_id", id)
+		}
 	}
 	return id, nil
 }
