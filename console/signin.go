@@ -60,20 +60,33 @@ func limitOf(key string) int {
 	return maxAddrFailures
 }
 
-func (t *throttle) blocked(now time.Time, keys ...string) bool {
+// hold is a sign-in's unit of the allowances of its keys, taken before
+// its secret is verified (admit): kept when the secret is wrong, given
+// back otherwise.
+type hold struct {
+	t    *throttle
+	keys []string
+	// since are the windows the units were taken from, by key.
+	since []time.Time
+}
+
+// admit takes one unit of each key's allowance before the secret is
+// verified, and refuses (taking nothing) when any is used up. A unit taken
+// before the check, rather than a failure counted after it, is what stops
+// guessing: counted after, every sign-in of a burst passed the check while
+// the others were still being verified (as on the token endpoint, where
+// 200 simultaneous guesses got 108 verified against an allowance of 10).
+// The price is that an address has at most its allowance of sign-ins in
+// flight at once. Past the allowance a correct secret is refused too until
+// the window ends: otherwise the throttle would only slow guessing down.
+func (t *throttle) admit(now time.Time, keys ...string) (*hold, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
 		if f := t.keys[k]; f != nil && now.Sub(f.since) < failureWindow && f.count >= limitOf(k) {
-			return true
+			return nil, false
 		}
 	}
-	return false
-}
-
-func (t *throttle) fail(now time.Time, keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if len(t.keys) >= maxThrottled {
 		for k, f := range t.keys {
 			if now.Sub(f.since) >= failureWindow {
@@ -87,6 +100,7 @@ func (t *throttle) fail(now time.Time, keys ...string) {
 			delete(t.keys, k)
 		}
 	}
+	h := &hold{t: t, keys: keys}
 	for _, k := range keys {
 		f := t.keys[k]
 		if f == nil || now.Sub(f.since) >= failureWindow {
@@ -94,7 +108,23 @@ func (t *throttle) fail(now time.Time, keys ...string) {
 			t.keys[k] = f
 		}
 		f.count++
+		h.since = append(h.since, f.since)
 	}
+	return h, true
+}
+
+// release gives back the units of a sign-in that did not fail, to the
+// windows they were taken from only: a unit given back to a later window
+// would be an extra guess there.
+func (h *hold) release() {
+	h.t.mu.Lock()
+	defer h.t.mu.Unlock()
+	for i, k := range h.keys {
+		if f := h.t.keys[k]; f != nil && f.since.Equal(h.since[i]) && f.count > 0 {
+			f.count--
+		}
+	}
+	h.keys = nil
 }
 
 type signinData struct {
@@ -136,18 +166,29 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	now := c.now()
 	addr, _ := c.origin(r)
 	keys := throttleKeys(addr, id)
-	if c.throttle.blocked(now, keys...) {
+	// The sign-in holds a unit of its address's and id's allowances of
+	// failures while its secret is verified; it keeps it only if the
+	// credentials are wrong (not on success, a partner's credential, or a
+	// server error).
+	held, ok := c.throttle.admit(now, keys...)
+	if !ok {
 		c.renderSignin(w, r, http.StatusTooManyRequests, id, "signin.throttled")
 		return
 	}
+	failed := false
+	defer func() {
+		if !failed {
+			held.release()
+		}
+	}()
 	if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
-		c.throttle.fail(now, keys...)
+		failed = true
 		c.renderSignin(w, r, http.StatusUnauthorized, "", "signin.invalid")
 		return
 	}
 	p, credID, err := c.deps.Partners.Authenticate(r.Context(), id, secret)
 	if errors.Is(err, service.ErrInvalidClient) {
-		c.throttle.fail(now, keys...)
+		failed = true
 		c.logger.Warn("console sign-in failed", "client_id", service.LoggableClientID(id, err), "remote", addr)
 		c.renderSignin(w, r, http.StatusUnauthorized, "", "signin.invalid")
 		return
