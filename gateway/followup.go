@@ -226,6 +226,12 @@ func (s *Server) runCoverage(c *gin.Context) {
 		}
 		window = n
 	}
+	// A file of up to MaxCoverageBody streams in for as long as it takes,
+	// past the server's read timeout (for ordinary requests' slow
+	// clients), as an import's does; the answer follows it.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	rep, err := s.followUp.coverage.Run(c.Request.Context(), bufio.NewReaderSize(c.Request.Body, 64<<10), partner, window)
 	if err != nil {
 		fail(c, streamError(err))
