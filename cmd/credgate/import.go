@@ -29,10 +29,12 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs, loader := commandFlags("import", importUsage, importSettings, stderr)
 	var format string
 	fs.StringVar(&format, "format", "", "csv or ndjson (default: from the file extension)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	// Flags may stand before or after FILE, as for screen and partners.
+	files, err := parseClientArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
+	if len(files) != 1 {
 		fs.Usage()
 		return errUsage
 	}
@@ -40,7 +42,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	path := fs.Arg(0)
+	path := files[0]
 	if format == "" {
 		switch strings.ToLower(filepath.Ext(path)) {
 		case ".csv":

@@ -44,6 +44,8 @@ Usage:
   credgate catalog export DIR    copy the embedded catalogue into DIR for review (serve --catalog DIR)
   credgate spool integrate --dir DIR
                                  integrate the evidence spool of a replica that is gone
+  credgate spool status --dir DIR
+                                 a spool's replica id, records pending and the oldest one
   credgate migrate [flags]       bring the store's schema up to this version, then exit
   credgate keygen --data-dir DIR write the token and evidence keys that replicas share
   credgate config [flags]        print the settings serve would use and where each comes from

@@ -365,6 +365,9 @@ func (s *screening) download(ctx context.Context, job client.Screening) error {
 		checked <- err
 	}()
 	lw := &lineCounter{w: bufio.NewWriterSize(io.MultiWriter(f, pw), 1<<20), p: p}
+	if s.format == "csv" {
+		lw.header = 1 // a line, not a subject
+	}
 	_, err = s.cl.ScreeningResults(ctx, job.ID, s.format, lw)
 	if err == nil {
 		err = lw.w.Flush()
@@ -401,16 +404,18 @@ func (s *screening) download(ctx context.Context, job client.Screening) error {
 	return os.Rename(partial, s.out)
 }
 
-// lineCounter counts the lines written through it, reporting them.
+// lineCounter counts the lines written through it, and reports those
+// past the first header lines (a CSV's header) as subjects.
 type lineCounter struct {
-	w     *bufio.Writer
-	p     *progress
-	lines int64
+	w      *bufio.Writer
+	p      *progress
+	header int64
+	lines  int64
 }
 
 func (l *lineCounter) Write(b []byte) (int, error) {
 	l.lines += int64(bytes.Count(b, []byte{'\n'}))
-	l.p.set(l.lines)
+	l.p.set(max(l.lines-l.header, 0))
 	return l.w.Write(b)
 }
 

@@ -57,10 +57,13 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Exit status: 0 all verified; 1 a receipt failed; 2 usage; 3 all verified, but a record's body was erased; 4 none failed, but a promise is not yet a proof.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || len(keys) == 0 || fs.NArg() == 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	// Flags may stand before or after the receipts.
+	paths, err := parseClientArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 || len(paths) == 0 {
+		fs.Usage()
 		return errUsage
 	}
 	vs, err := loadVerifiers(keys)
@@ -68,7 +71,7 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	failed, erased, promised := 0, 0, 0
-	for _, path := range fs.Args() {
+	for _, path := range paths {
 		switch err := verifyOne(path, vs, *origin, stdout); {
 		case errors.Is(err, evidence.ErrRecordErased):
 			erased++
@@ -80,13 +83,13 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d receipts", errVerification, failed, fs.NArg())
+		return fmt.Errorf("%w: %d of %d receipts", errVerification, failed, len(paths))
 	}
 	if promised > 0 {
-		return &exitError{code: exitPromised, err: fmt.Errorf("%d of %d files are promises of inclusion, not yet proofs: fetch their receipts once the spool is integrated", promised, fs.NArg())}
+		return &exitError{code: exitPromised, err: fmt.Errorf("%d of %d files are promises of inclusion, not yet proofs: fetch their receipts once the spool is integrated", promised, len(paths))}
 	}
 	if erased > 0 {
-		return &exitError{code: exitErased, err: fmt.Errorf("%d of %d receipts are of records whose body was erased", erased, fs.NArg())}
+		return &exitError{code: exitErased, err: fmt.Errorf("%d of %d receipts are of records whose body was erased", erased, len(paths))}
 	}
 	return nil
 }
@@ -164,6 +167,10 @@ func loadVerifiers(args []string) (note.Verifiers, error) {
 		ks, err := audit.ParseKeys(b)
 		if err != nil {
 			return nil, fmt.Errorf("--key %s: %w", a, err)
+		}
+		if len(ks) == 0 {
+			// Said here: audit.Verifiers would say no key was given at all.
+			return nil, fmt.Errorf("--key %s: the file holds no verifier key (it is empty, or only comments); want one key a line, or the keys document of GET /v1/evidence/keys", a)
 		}
 		keys = append(keys, ks...)
 	}
