@@ -95,15 +95,41 @@ const (
 
 var benchPhaseNames = []string{"saturate", "noop", "rate", "receipts", "overload"}
 
+const benchUsage = `Usage: credgate bench [flags]
+
+Load-tests a running server over HTTP: saturate and noop run closed loops of
+--concurrency workers, rate runs an open loop at --rate checks/s.
+
+It writes into the server it measures, with the administrator's credential,
+and what it writes stays there:
+  - round(--subjects × --listed) synthetic companies (unified social credit
+    codes 91110108MB…) listed on ` + benchList + ` (reused by later
+    runs), each an entry with its evidence record and a listed event that
+    partners and departments subscribed to the list receive;
+  - a partner, "credgate bench <time>", revoked when the run ends;
+  - every check it sends, with its evidence record.
+So it runs only against a load-test server — one started with
+serve --bench-noop, which answers POST /bench/noop, as no production server
+does — unless --writes-test-data is given. The administrator's secret comes
+from --credentials FILE, CREDGATE_ADMIN_CLIENT_SECRET or
+DATA-DIR/` + adminCredentialsFile + `, never from the command line.
+
+Flags:
+`
+
 type benchConfig struct {
 	url          string
 	metricsURL   string // the server's /metrics (--metrics-url; default --url's)
 	clientID     string
-	clientSecret string
+	clientSecret string // from the environment or a credentials file, never a flag
+	credentials  string // --credentials FILE
 	dataDir      string
-	duration     time.Duration
-	warmup       time.Duration // 0: none
-	concurrency  int
+	// writesTestData: write the bench's partner and entries into a server
+	// that does not serve /bench/noop (--writes-test-data).
+	writesTestData bool
+	duration       time.Duration
+	warmup         time.Duration // 0: none
+	concurrency    int
 	// rounds is how many times the saturate and noop phases run, in
 	// turn (--rounds).
 	rounds   int
@@ -136,8 +162,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// --url, --data-dir, --config and the environment.
 	settings := config.NewLoader(clientSettings)
 	settings.Register(fs)
-	fs.StringVar(&cfg.clientID, "client-id", "", "administrator client id (env CREDGATE_ADMIN_CLIENT_ID; default: from DATA-DIR/"+adminCredentialsFile+")")
-	fs.StringVar(&cfg.clientSecret, "client-secret", "", "administrator client secret (env CREDGATE_ADMIN_CLIENT_SECRET; default: from DATA-DIR/"+adminCredentialsFile+")")
+	fs.StringVar(&cfg.clientID, "client-id", "", "administrator client id (env CREDGATE_ADMIN_CLIENT_ID; default: from the credentials file)")
+	fs.StringVar(&cfg.credentials, "credentials", "", "administrator credential `FILE`, JSON {client_id, client_secret} (default DATA-DIR/"+adminCredentialsFile+"); the secret comes from it or CREDGATE_ADMIN_CLIENT_SECRET, never from the command line")
+	fs.BoolVar(&cfg.writesTestData, "writes-test-data", false, "write the bench's partner and listed entries into a server that was not started with serve --bench-noop (see above)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase")
 	fs.DurationVar(&cfg.warmup, "warmup", benchWarmup, "before the phases, send checks for this long as the first phase would (its workers, or the rate phase's rate), verified but counted in no phase; reported apart as \"warmup\" (0: none)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 32, "workers of the saturate and noop phases")
@@ -155,7 +182,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.json, "json", false, "also print the results as one line of JSON at the end (its JSON Schema: docs/perf/bench/report.schema.json)")
 	cfg.registerPhaseFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: credgate bench [flags]\n\nLoad-tests a running server over HTTP: saturate and noop run closed loops of\n--concurrency workers, rate runs an open loop at --rate checks/s.")
+		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -173,9 +200,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.clientID == "" {
 		cfg.clientID = set.Access.AdminClientID
 	}
-	if cfg.clientSecret == "" {
-		cfg.clientSecret = set.Access.AdminClientSecret
-	}
+	cfg.clientSecret = set.Access.AdminClientSecret
 	if err := cfg.validate(phases); err != nil {
 		return err
 	}
@@ -229,8 +254,30 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "  action      %s\n", cfg.action)
 	fmt.Fprintf(stdout, "  phases      %s, %s each after a warm-up of %s; concurrency %d; rate %g/s\n", strings.Join(cfg.phaseList(), ","), cfg.duration, cfg.warmup, cfg.concurrency, cfg.rate)
 
+	if !cfg.writesTestData {
+		if err := b.requireTestServer(ctx); err != nil {
+			return err
+		}
+	}
 	setupStart := time.Now()
 	st, err := b.setup(ctx)
+	// The bench's partner is revoked when the run ends, however it ends:
+	// a credential nobody holds should not stay active.
+	revoked := false
+	revoke := func() {
+		if st.partner == "" || revoked {
+			return
+		}
+		revoked = true
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := b.admin.RevokePartner(rctx, st.partner); err != nil {
+			fmt.Fprintf(stderr, "credgate bench: the bench's partner %s is still active (%v): revoke it with credgate partners revoke %s\n", st.partner, err, st.partner)
+			return
+		}
+		fmt.Fprintf(stdout, "\npartner %s revoked\n", st.partner)
+	}
+	defer revoke()
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
@@ -295,6 +342,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		r.print(stdout)
 	}
 
+	revoke()
 	fmt.Fprintln(stdout)
 	sat, noop := results["saturate"], results["noop"]
 	switch {
@@ -405,12 +453,13 @@ func (c *benchConfig) phaseList() []string {
 	return out
 }
 
-// readCredentials fills in the administrator credentials the server wrote
-// to its data dir on first start.
+// readCredentials fills in the administrator credential from --credentials
+// or the file the server wrote to its data dir on first start, as the
+// partners command does.
 func (c *benchConfig) readCredentials() error {
-	id, secret, err := adminCredential(c.clientID, c.clientSecret, "", c.dataDir)
+	id, secret, err := adminCredential(c.clientID, c.clientSecret, c.credentials, c.dataDir)
 	if err != nil {
-		return fmt.Errorf("set --client-id/--client-secret (or CREDGATE_ADMIN_CLIENT_ID/SECRET), or point --data-dir at the server's data dir: %w", err)
+		return err
 	}
 	c.clientID, c.clientSecret = id, secret
 	return nil
@@ -441,6 +490,33 @@ type bench struct {
 	// replaced before it expires, so phases longer than a token lives keep
 	// working.
 	partner *client.Client
+	// admin sets the run up and revokes its partner at the end.
+	admin *client.Client
+}
+
+// requireTestServer refuses, before anything is written, a server that
+// does not answer POST /bench/noop: one not started with serve
+// --bench-noop, which no production server is (--writes-test-data lifts
+// it).
+func (b *bench) requireTestServer(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.cfg.url+"/bench/noop", strings.NewReader("{}"))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return unreachable(b.cfg.url, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, benchMaxBody))
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	return fmt.Errorf("%s answers POST /bench/noop with HTTP %d: it was not started with serve --bench-noop, so it is not taken for a load-test server; "+
+		"the bench would write into it a partner and %d companies listed on %s, with their evidence records and listed events, which stay. "+
+		"Run the bench against a server started with --bench-noop, or give --writes-test-data to write into this one",
+		b.cfg.url, resp.StatusCode, int(math.Round(b.cfg.listed*float64(b.cfg.subjects))), benchList)
 }
 
 // openConns is how many workers, and connections, an open loop at rate
@@ -539,6 +615,7 @@ func (b *bench) setup(ctx context.Context) (setupResult, error) {
 	if _, err := admin.Token(ctx); err != nil {
 		return res, fmt.Errorf("administrator token: %w", err)
 	}
+	b.admin = admin
 
 	// Earlier runs against the same store may have listed some subjects
 	// already: those stay listed (expected non-clear) and are not imported
@@ -633,6 +710,7 @@ func (b *bench) setup(ctx context.Context) (setupResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("create partner: %w", err)
 	}
+	res.partner = partner.ClientID // revoked at the end, even if the setup fails below
 	// Checks carry their own deadlines (the phase's), so the partner's
 	// client sets none.
 	b.partner, err = client.New(b.cfg.url, client.WithHTTPClient(b.client), client.WithTimeout(0),
@@ -643,7 +721,6 @@ func (b *bench) setup(ctx context.Context) (setupResult, error) {
 	if _, err := b.partner.Token(ctx); err != nil {
 		return res, fmt.Errorf("partner token: %w", err)
 	}
-	res.partner = partner.ClientID
 	return res, nil
 }
 

@@ -430,7 +430,7 @@ func TestBenchMetricsURL(t *testing.T) {
 	defer cancel()
 	run := func(metricsURL string) (string, benchReport) {
 		t.Helper()
-		args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret, "--metrics-url", metricsURL,
+		args := []string{"--url", ts.URL, "--credentials", benchCredentials(t, id, secret), "--writes-test-data", "--metrics-url", metricsURL,
 			"--phases", "saturate,overload", "--concurrency", "2", "--duration", "200ms", "--warmup", "0",
 			"--subjects", "5", "--connections", "8", "--json"}
 		text, rep := runBench(ctx, t, args...)

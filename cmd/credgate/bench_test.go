@@ -101,7 +101,7 @@ func runBench(ctx context.Context, t *testing.T, args ...string) (string, *bench
 func TestBenchCommand(t *testing.T) {
 	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
 	ts := benchServer(t, id, secret, gateway.WithNoopEndpoint())
-	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
+	args := []string{"--url", ts.URL, "--credentials", benchCredentials(t, id, secret),
 		"--duration", "1s", "--concurrency", "4", "--rate", "50", "--subjects", "20",
 		// The schedule is checked whole below: no slot may be given up on a
 		// machine busy with other tests.
@@ -188,7 +188,7 @@ func TestBenchCommand(t *testing.T) {
 func TestBenchRounds(t *testing.T) {
 	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
 	ts := benchServer(t, id, secret, gateway.WithNoopEndpoint())
-	base := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
+	base := []string{"--url", ts.URL, "--credentials", benchCredentials(t, id, secret),
 		"--duration", "200ms", "--concurrency", "2", "--subjects", "5", "--warmup", "0"}
 	text, rep := runBench(t.Context(), t, append(base, "--phases", "saturate,noop", "--rounds", "3", "--json")...)
 	if len(rep.Phases) != 6 || len(rep.RoundRatiosPct) != 3 || rep.RatioPct == nil {
@@ -227,7 +227,7 @@ func TestBenchNoopMissing(t *testing.T) {
 	const id, secret = "admin", "admin-secret-for-bench-tests-0123456789"
 	ts := benchServer(t, id, secret) // without the no-op endpoint
 	var out, errOut bytes.Buffer
-	args := []string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
+	args := []string{"--url", ts.URL, "--credentials", benchCredentials(t, id, secret), "--writes-test-data",
 		"--duration", "200ms", "--concurrency", "2", "--subjects", "5", "--phases", "noop,saturate", "--warmup", "0"}
 	if err := benchCmd(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\n%s", err, errOut.String())
@@ -296,7 +296,7 @@ func TestBenchOpenLoopConnectionsBounded(t *testing.T) {
 			open--
 		}
 	}, id, secret)
-	_, rep := runBench(context.Background(), t, "--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "rate",
+	_, rep := runBench(context.Background(), t, "--url", ts.URL, "--credentials", benchCredentials(t, id, secret), "--writes-test-data", "--phases", "rate",
 		"--duration", "500ms", "--concurrency", "1", "--connections", "3", "--rate", "400", "--subjects", "20", "--warmup", "200ms", "--json")
 	r := rep.Phases[0]
 	if r.Workers != 3 || r.Requests == 0 || r.Requests+r.NoConnection+r.Unsent != r.Scheduled || r.Throughput*r.ElapsedS > float64(r.Requests)+0.5 {
@@ -352,7 +352,7 @@ func TestBenchWarmupCountedApart(t *testing.T) {
 		{"saturate", []string{"--phases", "saturate", "--concurrency", "3", "--duration", "200ms", "--warmup", "200ms"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"--url", ts.URL, "--client-id", id, "--client-secret", secret,
+			args := append([]string{"--url", ts.URL, "--credentials", benchCredentials(t, id, secret), "--writes-test-data",
 				"--subjects", "20", "--conn-wait", "5s", "--json"}, tc.args...)
 			before := checks.Load()
 			text, rep := runBench(ctx, t, args...)
@@ -590,7 +590,7 @@ func TestBenchOverloadRetries(t *testing.T) {
 	ts := benchServerWrapped(t, nil, refuse, id, secret)
 	run := func(retries string) *phaseResult {
 		t.Helper()
-		text, rep := runBench(context.Background(), t, "--url", ts.URL, "--client-id", id, "--client-secret", secret, "--phases", "overload",
+		text, rep := runBench(context.Background(), t, "--url", ts.URL, "--credentials", benchCredentials(t, id, secret), "--writes-test-data", "--phases", "overload",
 			"--capacity", "20", "--overload", "1", "--duration", "2500ms", "--connections", "4", "--subjects", "20",
 			"--conn-wait", "5s", "--warmup", "0", "--retry-after", retries, "--json")
 		if retries != "0" && !strings.Contains(text, "  retries     refused callers send again after Retry-After, up to "+retries+" times") {
