@@ -35,7 +35,13 @@ func newPushHarness(t *testing.T) *pushHarness {
 			ps := raw.(service.PushStore)
 			_, key, _ := ed25519.GenerateKey(rand.Reader)
 			ph.events = service.NewEvents(ps, raw, raw, cat, service.WithEventsAudit(audit))
-			ph.deliverer = service.NewDeliverer(ps, service.NewWebhookSigner(key), webhook.NewSender(), service.WithDeliveryAudit(audit),
+			// The receivers are httptest servers on the loopback address,
+			// which the operator's allow-list (events.webhook_allow) names.
+			allow, err := webhook.ParseAllow([]string{"127.0.0.0/8"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph.deliverer = service.NewDeliverer(ps, service.NewWebhookSigner(key), webhook.NewSender(webhook.WithAllow(allow)), service.WithDeliveryAudit(audit),
 				service.WithDeliveryBackoff(time.Millisecond, time.Millisecond), service.WithDeliveryAttempts(2))
 			return []gateway.Option{gateway.WithPush(ph.events, service.NewWatchlists(ps, service.WithWatchlistsAudit(audit)), ph.deliverer)}
 		}

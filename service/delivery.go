@@ -174,10 +174,24 @@ func ValidateWebhookURL(raw string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidWebhook, err)
 	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil || u.Fragment != "" {
 		return fmt.Errorf("%w: an absolute http(s) URL without credentials or fragment", ErrInvalidWebhook)
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%w: port %s is not from 1 to 65535", ErrInvalidWebhook, p)
+		}
+	}
 	return nil
+}
+
+// WebhookURLChecker is a WebhookSender that can tell, when a webhook is
+// set, that it would refuse to send to the URL: its host is an address
+// webhooks may not reach (loopback, private, link-local …), or a name
+// that resolves to one. SetWebhook refuses such a URL; the sender checks
+// again at each connection, where a name may resolve otherwise.
+type WebhookURLChecker interface {
+	CheckURL(ctx context.Context, rawURL string) error
 }
 
 // Deliverer sends webhooks and administers them.
@@ -497,6 +511,12 @@ func (d *Deliverer) backoff(n int) time.Duration {
 func (d *Deliverer) SetWebhook(ctx context.Context, caller Caller, rawURL string) (Webhook, error) {
 	if err := ValidateWebhookURL(rawURL); err != nil {
 		return Webhook{}, err
+	}
+	if c, ok := d.sender.(WebhookURLChecker); ok {
+		if err := c.CheckURL(ctx, rawURL); err != nil {
+			return Webhook{}, fmt.Errorf("%w: its host is not an address webhooks may reach (loopback, private, link-local, "+
+				"shared or another special-purpose address): %w", ErrInvalidWebhook, err)
+		}
 	}
 	now := d.now().UTC().Truncate(time.Microsecond)
 	w := Webhook{Partner: caller.ClientID, URL: rawURL, CreatedAt: now, UpdatedAt: now}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/service"
 )
 
@@ -40,7 +39,7 @@ func TestRevokedPartnersDeliveriesAreNotSent(t *testing.T) {
 	defer srv.Close()
 	w := newPushWorld(t, cstAt(2026, 1, 4, 9))
 	_, key, _ := ed25519.GenerateKey(nil)
-	deliverer := service.NewDeliverer(service.NewBoundedPushStore(w.store), service.NewWebhookSigner(key), webhook.NewSender(),
+	deliverer := service.NewDeliverer(service.NewBoundedPushStore(w.store), service.NewWebhookSigner(key), loopbackSender(t),
 		service.WithDeliveryAudit(service.NewAudit(w.audit)), service.WithDeliveryBackoff(time.Millisecond, time.Millisecond),
 		service.WithDeliveryAttempts(10))
 	if _, err := deliverer.SetWebhook(ctx, w.bank, srv.URL+"/hook"); err != nil {

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
@@ -44,7 +43,7 @@ func newPushWorld(t *testing.T, start time.Time, opts ...service.DelivererOption
 	return &pushWorld{
 		lcWorld:   w,
 		events:    service.NewEvents(w.store, w.store, w.store, w.lifecycle.Catalog(), service.WithEventsClock(w.clock.Now), service.WithEventsAudit(audit)),
-		deliverer: service.NewDeliverer(w.store, service.NewWebhookSigner(key), webhook.NewSender(), append([]service.DelivererOption{service.WithDeliveryAudit(audit)}, opts...)...),
+		deliverer: service.NewDeliverer(w.store, service.NewWebhookSigner(key), loopbackSender(t), append([]service.DelivererOption{service.WithDeliveryAudit(audit)}, opts...)...),
 		watch:     service.NewWatchlists(w.store, service.WithWatchlistsAudit(audit)),
 		bank:      service.CallerOf(bank),
 	}

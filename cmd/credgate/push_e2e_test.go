@@ -113,9 +113,10 @@ func (r *receiver) waitFor(subject string, within time.Duration) (client.Event, 
 }
 
 // pushEnv is what the push end-to-end test sets on every start: events read
-// every 100ms, and retries that reach a receiver within seconds of its
-// return.
-var pushEnv = []string{"CREDGATE_EVENTS_INTERVAL=100ms", "CREDGATE_WEBHOOK_MIN_BACKOFF=500ms", "CREDGATE_WEBHOOK_MAX_BACKOFF=3s"}
+// every 100ms, retries that reach a receiver within seconds of its return,
+// and the receivers' loopback address allowed.
+var pushEnv = []string{"CREDGATE_EVENTS_INTERVAL=100ms", "CREDGATE_WEBHOOK_MIN_BACKOFF=500ms", "CREDGATE_WEBHOOK_MAX_BACKOFF=3s",
+	"CREDGATE_WEBHOOK_ALLOW=127.0.0.0/8"}
 
 // TestPushEndToEnd: a partner checks a subject; an administrator lists
 // it; the partner's webhook receives one verified, signed event naming the new measures for its action. The receiver then goes down for

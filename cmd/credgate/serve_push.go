@@ -28,11 +28,15 @@ func startPush(ctx context.Context, c config.Events, raw store, timeout time.Dur
 	if err != nil {
 		return nil, nil, fmt.Errorf("webhook key: %w", err)
 	}
+	allow, err := webhook.ParseAllow(c.WebhookAllow)
+	if err != nil {
+		return nil, nil, fmt.Errorf("events.webhook_allow: %w", err)
+	}
 	st := service.NewBoundedPushStore(raw, service.WithStoreTimeout(timeout))
 	reads := service.NewBoundedStore(raw, service.WithStoreTimeout(timeout))
 	events := service.NewEvents(st, reads, reads, cat, service.WithEventsAudit(audit), service.WithEventsLogger(logger),
 		service.WithCheckedWindow(c.CheckedWindow), service.WithEventRetention(c.Retention), service.WithFanoutInterval(c.Interval))
-	deliverer := service.NewDeliverer(st, service.NewWebhookSigner(key), webhook.NewSender(), service.WithDeliveryAudit(audit),
+	deliverer := service.NewDeliverer(st, service.NewWebhookSigner(key), webhook.NewSender(webhook.WithAllow(allow)), service.WithDeliveryAudit(audit),
 		service.WithDeliveryLogger(logger), service.WithDeliveryInterval(c.Interval), service.WithDeliveryTimeout(c.WebhookTimeout),
 		service.WithDeliveryBackoff(c.WebhookMinBackoff, c.WebhookMaxBackoff), service.WithDeliveryAttempts(c.WebhookMaxAttempts))
 	watchlists := service.NewWatchlists(st, service.WithWatchlistsAudit(audit))

@@ -158,6 +158,9 @@ type Events struct {
 	WebhookMinBackoff  time.Duration
 	WebhookMaxBackoff  time.Duration
 	WebhookMaxAttempts int
+	// WebhookAllow: addresses and host names webhooks may reach although
+	// they are not public (webhook.ParseAllow).
+	WebhookAllow []string
 }
 
 // Source is where a setting's value came from.

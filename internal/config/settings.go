@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/access"
+	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/service"
 )
@@ -140,6 +141,8 @@ var settings = []*Setting{
 		func(c *Config) *time.Duration { return &c.Events.WebhookMaxBackoff }, 10*time.Millisecond, 24*time.Hour),
 	integer("events.webhook_max_attempts", "webhook-max-attempts", "CREDGATE_WEBHOOK_MAX_ATTEMPTS", "attempts after which a webhook delivery is dead (an administrator can replay it)",
 		func(c *Config) *int { return &c.Events.WebhookMaxAttempts }, 1, 1000),
+	list("events.webhook_allow", "webhook-allow", "CREDGATE_WEBHOOK_ALLOW", "comma-separated IPs, CIDRs and host names webhooks may reach although they are not public (loopback, private, link-local …), for receivers inside the network and tests; others are refused when a webhook is set and at every connection",
+		func(c *Config) *[]string { return &c.Events.WebhookAllow }, webhook.CheckAllowEntry),
 }
 
 // crossCheck validates what no single setting can: combinations. keys
