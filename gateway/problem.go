@@ -221,6 +221,10 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusConflict, "screening_not_done", "Screening not done", err.Error())
 	case errors.Is(err, service.ErrScreeningExpired):
 		return problem(http.StatusGone, "screening_expired", "Screening expired", err.Error())
+	case errors.Is(err, service.ErrScreeningUnavailable):
+		// The results are on another replica's disk (store.screenings_dir
+		// not shared): a retry may reach that replica.
+		return problem(http.StatusServiceUnavailable, "screening_unavailable", "Screening results unavailable", err.Error())
 	case errors.Is(err, service.ErrLineTooLong):
 		// A line is one entry: alone, it would be a body past MaxJSONBody.
 		return problem(http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large", err.Error())

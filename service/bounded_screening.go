@@ -1,6 +1,9 @@
 package service
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // GetScreening is ScreeningStore.GetScreening, bounded.
 func (b *BoundedStore) GetScreening(ctx context.Context, id string) (ScreeningJob, error) {
@@ -10,6 +13,13 @@ func (b *BoundedStore) GetScreening(ctx context.Context, id string) (ScreeningJo
 // UnfinishedScreenings is ScreeningStore.UnfinishedScreenings, bounded.
 func (b *BoundedStore) UnfinishedScreenings(ctx context.Context, limit int) ([]ScreeningJob, error) {
 	return bounded(ctx, b, func(ctx context.Context) ([]ScreeningJob, error) { return b.Store.UnfinishedScreenings(ctx, limit) })
+}
+
+// ClaimableScreenings is ScreeningStore.ClaimableScreenings, bounded.
+func (b *BoundedStore) ClaimableScreenings(ctx context.Context, now time.Time, limit int) ([]ScreeningJob, error) {
+	return bounded(ctx, b, func(ctx context.Context) ([]ScreeningJob, error) {
+		return b.Store.ClaimableScreenings(ctx, now, limit)
+	})
 }
 
 // LookupEntriesBatch is EntryBatchLookup.LookupEntriesBatch of the store,

@@ -89,7 +89,7 @@ func TestBoundedStoreBoundsEveryRead(t *testing.T) {
 		"AddCheckpoint": true, "AddVerifierKey": true, "AppendBatch": true, "ApplyEntryChanges": true,
 		"InsertEntries": true, "InsertPartner": true, "UpdateEntry": true, "UpdatePartner": true, "Close": true,
 		"BeginEntryLoad": true, "StageEntries": true, "CommitEntryLoad": true, "DiscardEntryLoad": true,
-		"InsertScreening": true, "UpdateScreening": true,
+		"InsertScreening": true, "UpdateScreening": true, "ClaimScreening": true, "ReleaseScreening": true,
 	}
 	st := reflect.TypeOf((*service.Store)(nil)).Elem()
 	bt := reflect.TypeOf(&service.BoundedStore{})

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,6 +37,9 @@ var (
 	// ErrTooManyScreenings: the partner has as many unfinished jobs as it
 	// may (or the server a full backlog); nothing was read or queued.
 	ErrTooManyScreenings = errors.New("too many unfinished screenings")
+	// ErrScreeningLeaseLost: another runner holds the job's lease (this
+	// one's ended unrenewed); the store took nothing of this runner's.
+	ErrScreeningLeaseLost = errors.New("screening lease lost")
 )
 
 // Limits of screening jobs.
@@ -53,6 +58,15 @@ const (
 	// maxScreeningBacklog bounds the unfinished jobs read to count a
 	// partner's; a server with that many refuses new ones.
 	maxScreeningBacklog = 1000
+	// DefaultScreeningLease is how long a runner's claim on a job lasts
+	// unrenewed: the wait before another replica resumes the job of one
+	// that died. The runner renews it before each batch and every third of
+	// it meanwhile.
+	DefaultScreeningLease = 30 * time.Second
+	// screeningClaimScan is how many claimable jobs Run reads at a time:
+	// more than one, so that jobs whose files this replica cannot see do
+	// not hide the next ones.
+	screeningClaimScan = 50
 )
 
 // KindScreening is the evidence record of a screening job: its answers'
@@ -95,17 +109,39 @@ type ScreeningJob struct {
 	Error     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Runner is the process holding the job's lease until LeaseUntil (""
+	// and zero: no one): only it runs the job, and the store takes the
+	// job's progress from it alone (UpdateScreening).
+	Runner     string
+	LeaseUntil time.Time
 }
 
-// ScreeningStore keeps screening jobs' durable state.
+// ScreeningStore keeps screening jobs' durable state. Replicas sharing
+// a store run each job once: a runner claims a job's lease before it runs
+// it (ClaimScreening), and the store takes the job's progress only from
+// the lease's holder.
 type ScreeningStore interface {
 	InsertScreening(ctx context.Context, j ScreeningJob) error
+	// UpdateScreening rewrites a job's progress and state (not its
+	// lease), only while j.Runner holds its lease ("": while no one
+	// does): else ErrScreeningLeaseLost, and ErrNotFound when there is
+	// no such job.
 	UpdateScreening(ctx context.Context, j ScreeningJob) error
 	// GetScreening returns ErrNotFound when there is no such job.
 	GetScreening(ctx context.Context, id string) (ScreeningJob, error)
 	// UnfinishedScreenings lists up to limit jobs queued or running,
 	// oldest first.
 	UnfinishedScreenings(ctx context.Context, limit int) ([]ScreeningJob, error)
+	// ClaimableScreenings lists up to limit jobs queued or running whose
+	// lease is free or ended by now, oldest first.
+	ClaimableScreenings(ctx context.Context, now time.Time, limit int) ([]ScreeningJob, error)
+	// ClaimScreening takes job id's lease for runner until now+lease, or
+	// renews runner's own. It is granted (true) only while the job is
+	// queued or running and its lease is free, runner's, or ended by now:
+	// of two claims at once, one is refused.
+	ClaimScreening(ctx context.Context, id, runner string, now time.Time, lease time.Duration) (bool, error)
+	// ReleaseScreening frees job id's lease if runner holds it.
+	ReleaseScreening(ctx context.Context, id, runner string) error
 }
 
 // ScreeningFileError lists the malformed lines of a screening file.
@@ -127,6 +163,10 @@ func (e *ScreeningFileError) Unwrap() error { return ErrScreeningRejected }
 // subject a line), results (NDJSON, one line per subject), tree/ (the
 // answers' tree). The job's progress is in the store, so a restarted
 // server resumes it from its last durable batch.
+//
+// Replicas sharing a store must share dir (store.screenings_dir): any of
+// them may run a job, under a lease in the store, and serve its results.
+// A replica that cannot see a job's files leaves the job to one that can.
 type Screenings struct {
 	checker *Checker
 	store   ScreeningStore
@@ -142,10 +182,16 @@ type Screenings struct {
 	partners ScreeningPartners
 	// maxUnfinished caps a partner's jobs queued, running or uploading.
 	maxUnfinished int
+	// runner is this process's id in the jobs' leases, held for lease.
+	runner string
+	lease  time.Duration
+	logger *slog.Logger
 	// mu guards uploading: each partner's uploads not yet stored, which
-	// count against maxUnfinished while they stream in.
+	// count against maxUnfinished while they stream in; and unseen: the
+	// jobs whose files this replica was found not to have (warned once).
 	mu        sync.Mutex
 	uploading map[string]int
+	unseen    map[string]bool
 }
 
 // ScreeningPartners reads a job's partner, to stop the job once the
@@ -171,6 +217,25 @@ func WithScreeningsMaxUnfinished(n int) ScreeningsOption {
 	}
 }
 
+// WithScreeningsLease sets how long a claim on a job lasts unrenewed
+// (default DefaultScreeningLease).
+func WithScreeningsLease(d time.Duration) ScreeningsOption {
+	return func(s *Screenings) {
+		if d > 0 {
+			s.lease = d
+		}
+	}
+}
+
+// WithScreeningsLogger logs to l (default slog.Default()).
+func WithScreeningsLogger(l *slog.Logger) ScreeningsOption {
+	return func(s *Screenings) {
+		if l != nil {
+			s.logger = l
+		}
+	}
+}
+
 // ScreeningsOption configures Screenings.
 type ScreeningsOption func(*Screenings)
 
@@ -182,7 +247,8 @@ func WithScreeningsClock(now func() time.Time) ScreeningsOption {
 // NewScreenings returns the screening service keeping its files in dir.
 func NewScreenings(checker *Checker, store ScreeningStore, dir string, opts ...ScreeningsOption) *Screenings {
 	s := &Screenings{checker: checker, store: store, dir: dir, now: time.Now, wake: make(chan struct{}, 1),
-		retention: DefaultScreeningRetention, maxUnfinished: DefaultMaxUnfinishedScreenings, uploading: map[string]int{}}
+		retention: DefaultScreeningRetention, maxUnfinished: DefaultMaxUnfinishedScreenings, uploading: map[string]int{},
+		runner: newRunnerID(), lease: DefaultScreeningLease, logger: slog.Default(), unseen: map[string]bool{}}
 	if p, ok := store.(ScreeningPartners); ok {
 		s.partners = p
 	}
@@ -426,9 +492,23 @@ func (s *Screenings) Get(ctx context.Context, caller Caller, id string) (Screeni
 	return j, nil
 }
 
-// Run screens queued jobs one at a time, and resumes those a previous run
-// left unfinished, until ctx ends; hourly, it deletes the files of jobs
-// past their retention (Sweep).
+// newRunnerID is a process's id in the jobs' leases: its host, for the
+// operator reading the store, and random bytes, unique to the process.
+func newRunnerID() string {
+	host, _ := os.Hostname()
+	if len(host) > 64 {
+		host = host[:64]
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return host + "/" + hex.EncodeToString(b[:])
+}
+
+// Run screens queued jobs one at a time, and resumes those left
+// unfinished by a previous run or by a replica that stopped, until ctx
+// ends; hourly, it deletes the files of jobs past their retention
+// (Sweep). It runs a job only once it holds the job's lease, so that
+// replicas sharing the store never run one job twice at once.
 func (s *Screenings) Run(ctx context.Context) {
 	var swept time.Time
 	for ctx.Err() == nil {
@@ -436,16 +516,19 @@ func (s *Screenings) Run(ctx context.Context) {
 			swept = now
 			_, _ = s.Sweep(ctx) // retried at the next sweep
 		}
-		jobs, err := s.store.UnfinishedScreenings(ctx, 10)
+		ran := false
+		jobs, err := s.store.ClaimableScreenings(ctx, s.now(), screeningClaimScan)
 		if err == nil {
 			for _, j := range jobs {
 				if ctx.Err() != nil {
 					return
 				}
-				s.runJob(ctx, j)
+				if s.claimAndRun(ctx, j) {
+					ran = true
+				}
 			}
 		}
-		if err == nil && len(jobs) > 0 {
+		if ran {
 			continue
 		}
 		select {
@@ -454,6 +537,100 @@ func (s *Screenings) Run(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// claimAndRun runs j if its files are in this replica's dir and its lease
+// is won, holding the lease until the job stops; it reports whether it
+// ran the job.
+func (s *Screenings) claimAndRun(ctx context.Context, j ScreeningJob) bool {
+	if !s.seesFiles(j.ID) {
+		return false
+	}
+	ok, err := s.store.ClaimScreening(ctx, j.ID, s.runner, s.now(), s.lease)
+	if err != nil || !ok {
+		return false
+	}
+	defer func() {
+		// Freed at once for the next run to claim, even when the job
+		// stopped on an error to be retried; a crash leaves it to expire.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.store.ReleaseScreening(rctx, j.ID, s.runner)
+	}()
+	// Read again under the lease: the previous holder may have screened
+	// more since j was listed.
+	j, err = s.store.GetScreening(ctx, j.ID)
+	if err != nil || j.Runner != s.runner || (j.State != ScreeningQueued && j.State != ScreeningRunning) {
+		return false
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.keepLease(jctx, cancel, j.ID) })
+	s.runJob(jctx, j)
+	cancel()
+	wg.Wait()
+	return true
+}
+
+// keepLease renews the lease of job id every third of its length until
+// ctx ends, so that a long batch or the building of a large tree does not
+// let it lapse; once another runner holds it, it calls lost (the job's
+// cancel).
+func (s *Screenings) keepLease(ctx context.Context, lost context.CancelFunc, id string) {
+	t := time.NewTicker(max(s.lease/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// An error is retried at the next tick; the store refuses the
+		// job's progress if the lease lapses meanwhile.
+		if err := s.renewLease(ctx, id); errors.Is(err, ErrScreeningLeaseLost) {
+			s.logger.Warn("a screening job's lease was lost; another replica resumes it", "screening", id)
+			lost()
+			return
+		}
+	}
+}
+
+// renewLease extends this runner's lease of job id, or is
+// ErrScreeningLeaseLost when another runner holds it (or the job ended).
+func (s *Screenings) renewLease(ctx context.Context, id string) error {
+	ok, err := s.store.ClaimScreening(ctx, id, s.runner, s.now(), s.lease)
+	if err != nil {
+		return fmt.Errorf("screening %s: renew its lease: %w", id, err)
+	}
+	if !ok {
+		return fmt.Errorf("screening %s: %w", id, ErrScreeningLeaseLost)
+	}
+	return nil
+}
+
+// seesFiles reports whether job id's directory is in this replica's dir.
+// A job accepted by a replica whose dir this one does not share is left
+// to that replica, never failed: the operator is warned, once per job,
+// that store.screenings_dir is not shared. (A job whose directory is here
+// but whose files are not fails, in runJob: no replica has them.)
+func (s *Screenings) seesFiles(id string) bool {
+	_, err := os.Stat(filepath.Join(s.dir, id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.unseen, id)
+		return true
+	}
+	if !s.unseen[id] {
+		if len(s.unseen) >= maxScreeningBacklog {
+			clear(s.unseen) // a job warned of again, rather than unbounded memory
+		}
+		s.unseen[id] = true
+		s.logger.Warn("a screening job's files are not in this replica's store.screenings_dir; the job is left to a replica that has them. "+
+			"Replicas that share a database must share one store.screenings_dir (a ReadWriteMany volume)",
+			"screening", id, "store.screenings_dir", s.dir, "error", err)
+	}
+	return false
 }
 
 // runJob screens j and records the result; an error that is not the
@@ -473,6 +650,12 @@ func (s *Screenings) runJob(ctx context.Context, j ScreeningJob) {
 	}
 	if err == nil {
 		err = s.finish(ctx, &j)
+	}
+	if errors.Is(err, ErrScreeningLeaseLost) {
+		// Another runner took the job over (this one's lease lapsed): it
+		// resumes from the last batch the store took.
+		s.logger.Warn("a screening job's lease was lost; another replica resumes it", "screening", j.ID)
+		return
 	}
 	if errors.Is(err, ErrPartnerRevoked) {
 		if err = s.stopRevoked(ctx, j); err != nil {
@@ -525,20 +708,21 @@ func (s *Screenings) partnerActive(ctx context.Context, j ScreeningJob) error {
 	return nil
 }
 
-// stopRevoked deletes the files of a revoked partner's job and ends it as
-// failed: the answers screened so far were for a partner that may no
-// longer have them, so they are neither recorded nor served. The files go
-// first, so that a failed job never has any; a crash between leaves an
-// unfinished job that the next run stops again (a revocation is final,
-// and checked before the files are opened).
+// stopRevoked ends a revoked partner's job as failed and deletes its
+// files: the answers screened so far were for a partner that may no
+// longer have them, so they are neither recorded nor served. The job is
+// failed first: a replica runs only jobs whose files it sees, so files
+// deleted first would leave, after a crash between, an unfinished job no
+// replica stops; files left instead are a failed job's, never served and
+// deleted by Sweep at the end of their retention.
 func (s *Screenings) stopRevoked(ctx context.Context, j ScreeningJob) error {
-	if err := os.RemoveAll(filepath.Join(s.dir, j.ID)); err != nil {
-		return fmt.Errorf("remove the screening of a revoked partner: %w", err)
-	}
 	j.State, j.UpdatedAt = ScreeningFailed, s.now().UTC()
 	j.Error = fmt.Sprintf("the partner was revoked: the job stopped after %d of %d subjects and their answers were discarded", j.Done, j.Total)
 	if err := s.store.UpdateScreening(context.WithoutCancel(ctx), j); err != nil {
 		return fmt.Errorf("stop the screening of a revoked partner: %w", err)
+	}
+	if err := os.RemoveAll(filepath.Join(s.dir, j.ID)); err != nil {
+		return fmt.Errorf("remove the screening of a revoked partner: %w", err)
 	}
 	return nil
 }
@@ -635,6 +819,11 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 			return fmt.Errorf("input ends at %d of %d subjects", j.Done, j.Total)
 		}
 		if err := s.decideBatch(ctx, j, p, ids, lines[:len(ids)], leaves, answered); err != nil {
+			return err
+		}
+		// Still the lease's holder, just before the files are written: a
+		// runner that lost it must not write over its successor's.
+		if err := s.renewLease(ctx, j.ID); err != nil {
 			return err
 		}
 		var n int64
@@ -985,8 +1174,8 @@ func (s *Screenings) openResults(ctx context.Context, caller Caller, id string) 
 	if j.State != ScreeningDone {
 		return j, nil, nil, fmt.Errorf("%w: the job is %s", ErrScreeningNotDone, j.State)
 	}
-	if s.expired(j) {
-		return j, nil, nil, fmt.Errorf("%w: the results of %s were deleted %s after the job finished", ErrScreeningExpired, j.ID, s.retention)
+	if err := s.resultsHere(j); err != nil {
+		return j, nil, nil, err
 	}
 	dir := filepath.Join(s.dir, j.ID)
 	tree, err := evidence.OpenFileTree(filepath.Join(dir, "tree"))

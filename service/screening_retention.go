@@ -14,12 +14,22 @@ import (
 // unless configured otherwise.
 const DefaultScreeningRetention = 7 * 24 * time.Hour
 
-// ErrScreeningExpired: the job's results were deleted at the end of their
-// retention.
-var ErrScreeningExpired = errors.New("screening expired")
+// Errors of a done job's results missing from this replica's disk.
+var (
+	// ErrScreeningExpired: the job's results were deleted at the end of
+	// their retention.
+	ErrScreeningExpired = errors.New("screening expired")
+	// ErrScreeningUnavailable: the job's results are not on this
+	// replica's disk although their retention has not passed: another
+	// replica, whose screenings dir this one does not share, has them.
+	ErrScreeningUnavailable = errors.New("screening results unavailable on this replica")
+)
 
 // screeningSweepEvery is how often Run looks for expired jobs' files.
 const screeningSweepEvery = time.Hour
+
+// sweptPrefix names a job's directory while Sweep removes it.
+const sweptPrefix = ".swept-"
 
 // WithScreeningsRetention keeps a finished job's files for d (default
 // DefaultScreeningRetention).
@@ -47,6 +57,11 @@ func (s *Screenings) Sweep(ctx context.Context) (int, error) {
 	cutoff := s.now().Add(-s.retention)
 	removed := 0
 	for _, de := range des {
+		if de.IsDir() && strings.HasPrefix(de.Name(), sweptPrefix) {
+			// Left by a sweep that stopped (a crash) while it removed it.
+			_ = os.RemoveAll(filepath.Join(s.dir, de.Name()))
+			continue
+		}
 		if !de.IsDir() || !strings.HasPrefix(de.Name(), "scr_") {
 			continue
 		}
@@ -66,7 +81,16 @@ func (s *Screenings) Sweep(ctx context.Context) (int, error) {
 		case j.UpdatedAt.After(cutoff):
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(s.dir, de.Name())); err != nil {
+		// Renamed away first, so that a job's files vanish at once, not
+		// file by file under a download, and of replicas sweeping one
+		// shared dir only one removes them.
+		swept := filepath.Join(s.dir, sweptPrefix+de.Name())
+		if err := os.Rename(filepath.Join(s.dir, de.Name()), swept); errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return removed, fmt.Errorf("remove an expired screening's files: %w", err)
+		}
+		if err := os.RemoveAll(swept); err != nil {
 			return removed, fmt.Errorf("remove an expired screening's files: %w", err)
 		}
 		removed++
@@ -74,9 +98,19 @@ func (s *Screenings) Sweep(ctx context.Context) (int, error) {
 	return removed, nil
 }
 
-// expired reports whether a done job's files are gone (deleted at the end
-// of their retention).
-func (s *Screenings) expired(j ScreeningJob) bool {
+// resultsHere is nil while done job j's results are on this replica's
+// disk. Once they are not, it is ErrScreeningExpired if the retention
+// has passed since the job finished (Sweep deleted them), and
+// ErrScreeningUnavailable before: another replica has them, in a
+// screenings dir this one does not share.
+func (s *Screenings) resultsHere(j ScreeningJob) error {
 	_, err := os.Stat(filepath.Join(s.dir, j.ID, "results"))
-	return errors.Is(err, os.ErrNotExist)
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil // there, or unreadable: opening them says which
+	}
+	if !j.UpdatedAt.After(s.now().Add(-s.retention)) {
+		return fmt.Errorf("%w: the results of %s were deleted %s after the job finished", ErrScreeningExpired, j.ID, s.retention)
+	}
+	return fmt.Errorf("%w: the results of %s are not in this replica's screenings directory (store.screenings_dir), which is not shared with the replica that ran the job; retry, or ask the operator to share one store.screenings_dir between replicas",
+		ErrScreeningUnavailable, j.ID)
 }
