@@ -225,6 +225,9 @@ func problemFor(err error) *Problem {
 		// The results are on another replica's disk (store.screenings_dir
 		// not shared): a retry may reach that replica.
 		return problem(http.StatusServiceUnavailable, "screening_unavailable", "Screening results unavailable", err.Error())
+	case errors.Is(err, service.ErrTooManyScreenings):
+		// No Retry-After: when a job ends is not known.
+		return problem(http.StatusTooManyRequests, "too_many_screenings", "Too many screenings", err.Error())
 	case errors.Is(err, service.ErrLineTooLong):
 		// A line is one entry: alone, it would be a body past MaxJSONBody.
 		return problem(http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large", err.Error())

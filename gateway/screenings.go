@@ -90,7 +90,7 @@ func (s *Server) submitScreening(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		fail(c, screeningError(err))
+		fail(c, streamError(err))
 		return
 	}
 	c.Header("Location", "/v1/screenings/"+j.ID)
@@ -120,16 +120,6 @@ func (s *Server) chargeScreening(c *gin.Context, subjects int64) bool {
 		charge = &quotaCharge{}
 	}
 	return s.charge(c, p, subjects-1, charge)
-}
-
-// screeningError is the problem of a refused submission: too many
-// unfinished jobs is 429 too_many_screenings (no Retry-After: when a job
-// ends is not known); the rest as streamError and fail map them.
-func screeningError(err error) error {
-	if errors.Is(err, service.ErrTooManyScreenings) {
-		return problem(http.StatusTooManyRequests, "too_many_screenings", "Too many screenings", err.Error())
-	}
-	return streamError(err)
 }
 
 func (s *Server) getScreening(c *gin.Context) {

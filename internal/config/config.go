@@ -65,8 +65,15 @@ type Store struct {
 	// Timeout bounds each store read on a request path.
 	Timeout time.Duration
 	// ScreeningRetention is how long a finished screening job's files
-	// (input, results, tree) are kept in DataDir.
+	// (input, results, tree) are kept in ScreeningsDir.
 	ScreeningRetention time.Duration
+	// ScreeningsDir holds screening jobs' files (empty:
+	// DataDir/screenings): one directory shared by every replica of a
+	// database.
+	ScreeningsDir string
+	// ScreeningsMaxUnfinished caps each partner's screening jobs queued,
+	// running or uploading.
+	ScreeningsMaxUnfinished int
 }
 
 // Redis is serve's one Redis client, shared by the cache tier, the rate
