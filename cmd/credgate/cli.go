@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"runtime/debug"
@@ -120,8 +121,12 @@ const configUsage = `Usage: credgate config [--config FILE] [flags]
 
 Prints every setting serve would run with, from the defaults, the file, the
 environment and the flags, and where each value came from; secrets are shown
-as (set). Exits 1, naming the setting, if a value is refused: a way to check a
-configuration before a start.
+as (set). Exits 1, naming the setting, if a value is refused, or if a file,
+directory or URL is one serve would refuse before it binds (the catalogue,
+the holidays and sources files, key files and keys kept in the data dir, the
+Redis URL, the data and spool dirs): a way to check a configuration before a
+start. It writes nothing and connects to nothing, so a directory that cannot
+be created or a database or Redis that is down shows only at the start.
 `
 
 // configCmd is "credgate config".
@@ -129,6 +134,15 @@ func configCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	cfg, err := commandConfig("config", configUsage, append(serveSettings, "client"), args, stderr)
 	if err != nil {
 		return err
+	}
+	// The files, directories and URLs serve reads and checks before it
+	// binds, with the same code.
+	in, err := checkServeInputs(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if in.rdb != nil {
+		in.rdb.Close() // never connected
 	}
 	w := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(w, "SETTING\tVALUE\tFROM")

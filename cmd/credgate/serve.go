@@ -15,17 +15,22 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/postgres"
 	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/adapters/upstream"
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/console"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/config"
 	"github.com/credgate/credgate/internal/telemetry"
+	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -77,41 +82,67 @@ func bound(st store, timeout time.Duration) store {
 // the writers, and the server's checkpointer signs what it adds). opts
 // configure a SQLite store.
 func openStore(ctx context.Context, c config.Store, lock bool, opts ...sqlite.Option) (st store, kind string, closeStore func(), err error) {
+	return openStoreNoted(ctx, c, lock, nil, opts...)
+}
+
+// openStoreNoted is openStore for serve: ledger (nil: none) is told what
+// the open creates — the data dir, its lock file, the database — and
+// closeStore settles it after the database is closed and before the lock
+// is released (startLedger.settle), as does a failure of the open itself.
+func openStoreNoted(ctx context.Context, c config.Store, lock bool, ledger *startLedger, opts ...sqlite.Option) (st store, kind string, closeStore func(), err error) {
 	if c.PostgresURL != "" {
 		pg, err := postgres.Open(ctx, c.PostgresURL)
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("open PostgreSQL (store.postgres_url): %w", err)
 		}
-		return pg, "postgres", func() { pg.Close() }, nil
+		return pg, "postgres", func() { pg.Close(); ledger.settle() }, nil
+	}
+	ledger.absentDir(c.DataDir)
+	failed := func(dirLock *sqlite.DirLock) {
+		ledger.fail()
+		ledger.settle()
+		dirLock.Release()
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		failed(nil)
 		return nil, "", nil, fmt.Errorf("data dir (store.data_dir): %w", err)
 	}
 	var dirLock *sqlite.DirLock // nil unless lock: Release is then a no-op
 	if lock {
+		// A lock file that another holder has was there already: the
+		// ledger notes only one this start creates.
+		ledger.absent(filepath.Join(c.DataDir, sqlite.LockFileName))
 		dirLock, err = sqlite.LockDataDir(c.DataDir)
 		if errors.Is(err, sqlite.ErrDataDirLocked) {
 			return nil, "", nil, fmt.Errorf("%w; stop that credgate first, or give this one another --data-dir (CREDGATE_DATA_DIR); replicas that share data need PostgreSQL (--postgres-url)", err)
 		}
 		if err != nil {
+			failed(nil)
 			return nil, "", nil, fmt.Errorf("data dir (store.data_dir): %w", err)
+		}
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if ledger.absent(filepath.Join(c.DataDir, sqlite.FileName+suffix)) && suffix == "" {
+			ledger.freshDB = true
 		}
 	}
 	lite, err := sqlite.Open(ctx, c.DataDir, opts...)
 	if err != nil {
-		dirLock.Release()
+		failed(dirLock)
 		return nil, "", nil, fmt.Errorf("open SQLite in %s (store.data_dir): %w", c.DataDir, err)
 	}
-	return lite, "sqlite", func() { lite.Close(); dirLock.Release() }, nil
+	return lite, "sqlite", func() { lite.Close(); ledger.settle(); dirLock.Release() }, nil
 }
 
 const serveUsage = `Usage: credgate serve [flags]
 
 Runs the gateway. A first start generates the token and evidence signing keys
 and the administrator's credential into the data dir, unless they are
-configured; a start that fails writes nothing. A start on an evidence log that
-another key signed is refused (replicas share one key), as is a second server
-on one SQLite data dir.
+configured. A start that fails leaves no file behind: it checks what it can
+(as credgate config does) before it writes, and removes what it wrote if it
+fails before it serves, except keys that signed into a database that stays.
+A start on an evidence log that another key signed is refused (replicas share
+one key), as is a second server on one SQLite data dir.
 `
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -143,53 +174,108 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// serveWith runs the gateway. Everything that can be checked without
-// writing is checked first — the catalogue, the holidays and sources
-// files, configured keys, the listen address (bound), the store (opened)
-// — so a start that fails leaves a fresh data dir as it found it; only
-// then are missing keys and the administrator's credential generated.
-func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
-	logger := newLogger(cfg.Log, stderr)
+// serveInputs is what a start reads and checks before it binds.
+type serveInputs struct {
+	cat       *policy.Catalog
+	sources   []upstream.SourceConfig
+	tokenOpts []access.Option
+	tokenKey  ed25519.PrivateKey // nil: none configured nor in the data dir
+	signer    *evidence.Signer   // nil: none configured nor in the data dir
+	rdb       *redis.Client      // nil without redis.url; not connected yet
+}
 
-	// 1. Read and validate what the start depends on; nothing is written.
-	cat, err := loadCatalog(cfg.Catalog)
-	if err != nil {
-		return err
+// checkServeInputs reads and checks, writing nothing, what a start of
+// serve depends on before it binds: the catalogue and holidays, the
+// sources file, configured keys and key files, keys kept in the data dir
+// by an earlier start (a damaged one is refused), the Redis URL, and that
+// the data and spool dirs are directories or can be made as such.
+// credgate config runs it too, so that what it passes, a start passes
+// until it binds. The caller closes in.rdb.
+func checkServeInputs(cfg *config.Config, logger *slog.Logger) (*serveInputs, error) {
+	in := new(serveInputs)
+	var err error
+	if in.cat, err = loadCatalog(cfg.Catalog); err != nil {
+		return nil, err
 	}
-	sources, err := loadSources(cfg.Upstream.Sources, cat)
-	if err != nil {
-		return err
+	if in.sources, err = loadSources(cfg.Upstream.Sources, in.cat); err != nil {
+		return nil, err
 	}
-	tokenOpts, err := tokenOptions(cfg.Access)
-	if err != nil {
-		return err
+	if in.tokenOpts, err = tokenOptions(cfg.Access); err != nil {
+		return nil, err
 	}
-	var tokenKey ed25519.PrivateKey
 	if cfg.Access.TokenKey != "" {
-		if tokenKey, err = access.DecodeSeed(cfg.Access.TokenKey); err != nil {
-			return fmt.Errorf("%s: %w", cfg.Describe("access.token_key"), err)
+		if in.tokenKey, err = access.DecodeSeed(cfg.Access.TokenKey); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Describe("access.token_key"), err)
 		}
 	}
-	signer, err := configuredSigner(cfg.Evidence)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cfg.Describe("evidence.key"), err)
+	if in.signer, err = configuredSigner(cfg.Evidence); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Describe("evidence.key"), err)
+	}
+	if err := checkDir(cfg.Store.DataDir); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Describe("store.data_dir"), err)
+	}
+	if cfg.Evidence.Spool {
+		if err := checkDir(spoolDir(cfg)); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Describe("evidence.spool_dir"), err)
+		}
 	}
 	// Keys kept in the data dir by an earlier start are read (and a damaged
 	// one refused) now; only missing ones are generated, after the checks.
-	if tokenKey == nil {
-		if tokenKey, err = dataDirTokenKey(cfg.Store.DataDir, false); err != nil {
+	if in.tokenKey == nil {
+		if in.tokenKey, err = dataDirTokenKey(cfg.Store.DataDir, false); err != nil {
+			return nil, err
+		}
+	}
+	if in.signer == nil {
+		if in.signer, err = dataDirSigner(cfg.Evidence.Origin, cfg.Store.DataDir, false, logger); err != nil {
+			return nil, err
+		}
+	}
+	if in.rdb, err = openRedis(cfg.Redis.URL); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// checkDir checks, writing nothing, that dir is a directory, or that the
+// nearest of its parents that exists is one, so that it can be made.
+// Whether it can be written is known only by writing: a start that then
+// fails removes what it made (startLedger).
+func checkDir(dir string) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		info, err := os.Stat(d)
+		switch {
+		case err == nil && info.IsDir():
+			return nil
+		case err == nil:
+			return fmt.Errorf("%s is not a directory", d)
+		case !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return err
+		case filepath.Dir(d) == d:
 			return err
 		}
 	}
-	if signer == nil {
-		if signer, err = dataDirSigner(cfg.Evidence.Origin, cfg.Store.DataDir, false, logger); err != nil {
-			return err
-		}
-	}
-	rdb, err := openRedis(cfg.Redis.URL)
+}
+
+// serveWith runs the gateway. Everything that can be checked without
+// writing is checked first — the catalogue, the holidays and sources
+// files, configured keys, the listen address (bound), the store (opened),
+// the spool — so that a fresh data dir is written only by a start that
+// can go on; only then are missing keys and the administrator's
+// credential generated. A start that fails before it serves removes what
+// it created (startLedger), unless it generated keys that may already
+// have signed into a store that stays (PostgreSQL, or a SQLite database
+// that an earlier start made): those stay with it.
+func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) (err error) {
+	logger := newLogger(cfg.Log, stderr)
+	useRedisLogger(logger)
+
+	// 1. Read and validate what the start depends on; nothing is written.
+	in, err := checkServeInputs(cfg, logger)
 	if err != nil {
 		return err
 	}
+	cat, sources, tokenOpts, tokenKey, signer, rdb := in.cat, in.sources, in.tokenOpts, in.tokenKey, in.signer, in.rdb
 	if rdb != nil {
 		// One Redis client, shared by the cache tier and the rate limiter,
 		// closed after both.
@@ -212,11 +298,21 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 
 	// 3. The store: opened (and migrated) before anything is generated.
-	raw, kind, closeStore, err := openStore(ctx, cfg.Store, true, sqlite.WithLogger(logger))
+	// From here on the ledger notes what the start creates; closeStore
+	// removes it if the start fails before it serves.
+	ledger := newStartLedger(logger)
+	raw, kind, closeStore, err := openStoreNoted(ctx, cfg.Store, true, ledger, sqlite.WithLogger(logger))
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	// Before closeStore (deferred above), which settles the ledger.
+	serving := false
+	defer func() {
+		if err != nil && !serving {
+			ledger.fail()
+		}
+	}()
 	// A log already signed by a key this replica does not have is refused
 	// before a key is generated or anything signed: signing on would fork
 	// its history, and every receipt would stop verifying.
@@ -226,15 +322,29 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	// Everything below reads through the bound: a database that is down
 	// or frozen fails requests within store.timeout instead of hanging them.
 	st := bound(raw, cfg.Store.Timeout)
+	// The spool is opened (and locked) before anything is generated or
+	// signed: a spool dir that cannot be made or is in use stops the start
+	// here.
+	spool, err := openSpool(cfg, ledger)
+	if err != nil {
+		return err
+	}
+	if spool != nil {
+		defer spool.Close() // if the start fails before startSpool takes it
+	}
 
 	// 4. Keys neither configured nor in the data dir: generated there on
 	// the first start.
 	if tokenKey == nil {
+		ledger.absentDir(cfg.Store.DataDir)
+		ledger.absent(filepath.Join(cfg.Store.DataDir, tokenKeyFile))
 		if tokenKey, err = dataDirTokenKey(cfg.Store.DataDir, true); err != nil {
 			return err
 		}
 	}
 	if signer == nil {
+		ledger.absentDir(cfg.Store.DataDir)
+		ledger.absent(filepath.Join(cfg.Store.DataDir, evidenceKeyFile))
 		if signer, err = dataDirSigner(cfg.Evidence.Origin, cfg.Store.DataDir, true, logger); err != nil {
 			return err
 		}
@@ -264,6 +374,12 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	defer caching.close()
 	evlog := evidence.NewLog(st, signer, evidence.WithCheckpointInterval(cfg.Evidence.CheckpointInterval), evidence.WithLogger(logger))
+	// The log signs from here on. In a database this start made, what it
+	// signed goes with the database if the start fails; in one that stays,
+	// the keys that signed it must stay too.
+	if !ledger.freshDB {
+		ledger.keep()
+	}
 	stopLog, err := startEvidenceLog(ctx, st, evlog, logger)
 	if err != nil {
 		return err
@@ -274,11 +390,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	appender := evidence.NewAppender(st, evidence.WithLeafSink(st), evidence.WithCommitsInFlight(cfg.Evidence.CommitsInFlight),
 		evidence.WithCommitObserver(commits))
 	// Checks whose evidence the log cannot commit in time are spooled.
-	checkLog, spoolOpts, stopSpool, err := startSpool(ctx, cfg, appender, st, signer, kind, logger)
-	if err != nil {
-		appender.Close()
-		return err
-	}
+	checkLog, spoolOpts, stopSpool := startSpool(ctx, cfg, spool, appender, st, signer, kind, logger)
 	defer stopSpool()
 	// Checks read through the cache tier; answers as of a past time read
 	// the store's entry history, never a cache.
@@ -294,6 +406,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		return err
 	}
 
+	ledger.absentDir(cfg.Store.DataDir)
+	ledger.absent(filepath.Join(cfg.Store.DataDir, adminCredentialsFile))
 	adminID, err := bootstrapAdmin(ctx, partners, cfg.Access, cfg.Store.DataDir, logger)
 	if err != nil {
 		appender.Close()
@@ -373,6 +487,9 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	printWelcome(stdout, ln.Addr().String(), adminID, cfg)
 
+	// Serving: what the start created stays, however it ends.
+	serving = true
+	ledger.keep()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(limited) }()
 	select {

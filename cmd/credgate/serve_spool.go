@@ -26,22 +26,36 @@ func spoolDir(cfg *config.Config) string {
 	return filepath.Join(cfg.Store.DataDir, "spool")
 }
 
-// startSpool opens the replica's evidence spool and starts its integrator.
-// It returns the log checks append to (the appender, with the spool as its
-// fallback), the gateway options showing the spool, and stop, which ends
-// the integrator and closes the spool (idempotent; call it before the
-// appender closes). With evidence.spool off, checks append to the
-// appender alone and fail closed as before.
-func startSpool(ctx context.Context, cfg *config.Config, appender *evidence.Appender, st service.Store, signer *evidence.Signer,
-	storeName string, logger *slog.Logger) (service.EvidenceLog, []gateway.Option, func(), error) {
+// openSpool opens (and locks) the replica's evidence spool, nil with
+// evidence.spool off. serve opens it before it generates or signs
+// anything, so that a spool dir that cannot be made, or that another
+// replica holds, stops a start that has written nothing; ledger is told
+// of the directories it makes.
+func openSpool(cfg *config.Config, ledger *startLedger) (*evidence.Spool, error) {
 	if !cfg.Evidence.Spool {
-		return appender, nil, func() {}, nil
+		return nil, nil
 	}
 	dir := spoolDir(cfg)
+	ledger.absentDir(dir)
 	sp, err := evidence.OpenSpool(dir, evidence.WithSpoolMaxBytes(int64(cfg.Evidence.SpoolMaxMB)<<20))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", cfg.Describe("evidence.spool_dir"), err)
+		return nil, fmt.Errorf("%s: %w", cfg.Describe("evidence.spool_dir"), err)
 	}
+	return sp, nil
+}
+
+// startSpool starts the integrator of the spool openSpool opened (nil:
+// evidence.spool is off). It returns the log checks append to (the
+// appender, with the spool as its fallback), the gateway options showing
+// the spool, and stop, which ends the integrator and closes the spool
+// (idempotent; call it before the appender closes). With evidence.spool
+// off, checks append to the appender alone and fail closed as before.
+func startSpool(ctx context.Context, cfg *config.Config, sp *evidence.Spool, appender *evidence.Appender, st service.Store, signer *evidence.Signer,
+	storeName string, logger *slog.Logger) (service.EvidenceLog, []gateway.Option, func()) {
+	if sp == nil {
+		return appender, nil, func() {}
+	}
+	dir := spoolDir(cfg)
 	sl := service.NewSpoolingLog(appender, sp, signer, st, service.WithSpoolBound(cfg.Store.Timeout))
 	if s := sp.Stats(); s.Pending > 0 {
 		logger.Warn("evidence spool holds records not yet in the log; integrating them", "dir", dir, "pending", s.Pending, "replica", s.Replica)
@@ -72,7 +86,7 @@ func startSpool(ctx context.Context, cfg *config.Config, appender *evidence.Appe
 		})
 	}
 	logger.Info("evidence spool open", "dir", dir, "replica", sp.Replica())
-	return sl, []gateway.Option{gateway.WithSpool(sl, storeName)}, stop, nil
+	return sl, []gateway.Option{gateway.WithSpool(sl, storeName)}, stop
 }
 
 // drainSpool integrates what the spool holds before the replica stops,

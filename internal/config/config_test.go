@@ -78,8 +78,7 @@ func TestDefaultsMatchPackages(t *testing.T) {
 		Server: Server{Addr: ":8080", ShutdownTimeout: 30 * time.Second, ChecksInFlight: gateway.DefaultChecksInFlight, CheckQueue: gateway.DefaultCheckQueue,
 			MaxConnections: gateway.DefaultMaxConnections, ShedAcceptPause: gateway.DefaultShedAcceptPause,
 			ShedPauseAfter: gateway.DefaultShedPauseAfter},
-		Store: Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout, ScreeningRetention: service.DefaultScreeningRetention,
-			ScreeningsMaxUnfinished: service.DefaultMaxUnfinishedScreenings},
+		Store: Store{DataDir: "./data", Timeout: service.DefaultStoreTimeout, ScreeningRetention: service.DefaultScreeningRetention},
 		Cache: Cache{Prefix: cache.DefaultPrefix, Subjects: cache.DefaultMaxSubjects, MaxStaleness: cache.DefaultMaxStaleness, Reconcile: cache.DefaultReconcile, RedisTTL: cache.DefaultRedisTTL, ListedFilter: cache.DefaultListedMax},
 		Evidence: Evidence{Origin: "credgate.local/evidence", CheckpointInterval: time.Second,
 			Spool: true, SpoolMaxMB: evidence.DefaultSpoolMaxBytes >> 20, CommitsInFlight: evidence.DefaultCommitsInFlight},
@@ -207,6 +206,8 @@ func TestRefusesBadValues(t *testing.T) {
 		{name: "origin", env: map[string]string{"CREDGATE_EVIDENCE_ORIGIN": " padded "}, want: []string{"evidence.origin", "without surrounding spaces"}},
 		{name: "log level", args: []string{"--log-level", "loud"}, want: []string{"log.level", "want one of debug, info, warn, error"}},
 		{name: "client url", env: map[string]string{"CREDGATE_URL": "localhost:8080"}, want: []string{"client.url", "want an http(s) URL"}},
+		// serve's Redis client refused it at the start, after config had passed it.
+		{name: "redis db", env: map[string]string{"CREDGATE_REDIS_URL": "redis://127.0.0.1:6379/zz"}, want: []string{"redis.url", "CREDGATE_REDIS_URL", "want a Redis URL"}},
 		{name: "unknown setting", file: "cache:\n  max_stalenes: 10s\n", want: []string{"cache.max_stalenes", "unknown setting", "max_staleness"}},
 		{name: "unknown section", file: "caches:\n  x: 1\n", want: []string{"caches", "unknown section", "cache"}},
 		{name: "mapping for a value", file: "server:\n  addr:\n    host: x\n", want: []string{"server.addr", "not a mapping"}},
@@ -247,6 +248,7 @@ func TestSecretsNotEchoed(t *testing.T) {
 	for _, tc := range []struct{ env, value string }{
 		{"CREDGATE_POSTGRES_URL", "mysql://root:hunter2@db/x"},
 		{"CREDGATE_REDIS_URL", "http://:hunter2@cache"},
+		{"CREDGATE_REDIS_URL", "redis://:hunter2@cache/hunter2"},
 		{"CREDGATE_TOKEN_KEY", "hunter2"},
 		{"CREDGATE_TOKEN_VERIFY_KEYS", "hunter2"},
 	} {
@@ -338,4 +340,17 @@ func TestEverySettingDocumented(t *testing.T) {
 			t.Errorf("docs/CONFIGURATION.md documents %s, which is no setting", key)
 		}
 	}
+}
+
+// No flag's help holds a backquote: the flag package would take the quoted
+// words for the name of the flag's argument (flag.UnquoteUsage), as once
+// "-catalog credgate catalog export".
+func TestFlagHelpNamesNoArgument(t *testing.T) {
+	fs := flag.NewFlagSet("all", flag.ContinueOnError)
+	NewLoader(Keys()).Register(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if name, _ := flag.UnquoteUsage(f); name != "value" && name != "" {
+			t.Errorf("--%s shows %q as its argument: %s", f.Name, name, f.Usage)
+		}
+	})
 }

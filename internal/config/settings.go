@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/evidence"
@@ -19,8 +21,8 @@ import (
 
 // settings is every setting, in the order of defaults.yaml. Values are
 // checked with the parsers the wiring itself uses (service.ParseRate,
-// access.DecodeSeed, evidence.ValidOrigin), so what passes here is what
-// works there.
+// access.DecodeSeed, evidence.ValidOrigin, redis.ParseURL), so what passes
+// here is what works there.
 var settings = []*Setting{
 	str("server.addr", "addr", "CREDGATE_ADDR", "listen address, host:port (port 0: any free port)",
 		func(c *Config) *string { return &c.Server.Addr }, checkAddr),
@@ -28,7 +30,7 @@ var settings = []*Setting{
 		func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }, 0, time.Hour),
 	str("server.admin_addr", "admin-addr", "CREDGATE_ADMIN_ADDR", "listen address of /metrics, /readyz, /healthz and pprof, host:port; when set they leave the partner port (empty: served on server.addr, without pprof)",
 		func(c *Config) *string { return &c.Server.AdminAddr }, optional(checkAddr)),
-	boolean("server.bench_noop", "bench-noop", "CREDGATE_BENCH_NOOP", "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with",
+	boolean("server.bench_noop", "bench-noop", "CREDGATE_BENCH_NOOP", "mount POST /bench/noop, a no-op JSON handler that load runs compare checks with; it marks the server as one for load tests, which credgate bench writes test data into (never in production)",
 		func(c *Config) *bool { return &c.Server.BenchNoop }),
 	integer("server.checks_in_flight", "checks-in-flight", "CREDGATE_CHECKS_IN_FLIGHT", "checks (single or batch requests) run at once; past it and server.check_queue, a check is answered 503 overloaded with Retry-After",
 		func(c *Config) *int { return &c.Server.ChecksInFlight }, 1, 100_000),
@@ -49,10 +51,6 @@ var settings = []*Setting{
 		func(c *Config) *time.Duration { return &c.Store.Timeout }, 10*time.Millisecond, time.Minute),
 	dur("store.screening_retention", "screening-retention", "CREDGATE_SCREENING_RETENTION", "how long a finished screening job's files (its input, results and answers' tree) are kept in the data dir; past it the results are 410 screening_expired",
 		func(c *Config) *time.Duration { return &c.Store.ScreeningRetention }, time.Hour, 10*365*24*time.Hour),
-	str("store.screenings_dir", "screenings-dir", "CREDGATE_SCREENINGS_DIR", "directory of screening jobs' files: input, results, answers' tree (empty: <store.data_dir>/screenings); replicas sharing a database must share this one directory (a ReadWriteMany volume, a compose named volume), or a job's results are served only by the replica that accepted it (503 screening_unavailable from the others)",
-		func(c *Config) *string { return &c.Store.ScreeningsDir }, nil),
-	integer("store.screenings_max_unfinished", "screenings-max-unfinished", "CREDGATE_SCREENINGS_MAX_UNFINISHED", "screening jobs each partner may have queued, running or uploading at once; one more is 429 too_many_screenings",
-		func(c *Config) *int { return &c.Store.ScreeningsMaxUnfinished }, 1, 1000),
 
 	secret(str("redis.url", "redis-url", "CREDGATE_REDIS_URL", "Redis URL shared by the cache tier, the rate limiter and the assertion replay set (empty: none)",
 		func(c *Config) *string { return &c.Redis.URL }, optional(checkRedisURL))),
@@ -111,7 +109,7 @@ var settings = []*Setting{
 	secret(str("access.admin_client_secret", "", "CREDGATE_ADMIN_CLIENT_SECRET", "client secret of the bootstrap administrator, with admin_client_id; never a flag, where other users could read it",
 		func(c *Config) *string { return &c.Access.AdminClientSecret }, nil)),
 
-	str("catalog.dir", "catalog", "CREDGATE_CATALOG", "directory of a reviewed catalogue (*.yaml, as `credgate catalog export` writes it) to apply instead of the embedded one",
+	str("catalog.dir", "catalog", "CREDGATE_CATALOG", "directory of a reviewed catalogue (*.yaml, as credgate catalog export writes it) to apply instead of the embedded one",
 		func(c *Config) *string { return &c.Catalog.Dir }, nil),
 	str("catalog.holidays", "holidays", "CREDGATE_HOLIDAYS", "YAML file with a calendar section adding the holidays of years the catalogue does not cover",
 		func(c *Config) *string { return &c.Catalog.Holidays }, nil),
@@ -345,9 +343,12 @@ func checkPostgresURL(v string) error {
 	return errors.New("want a PostgreSQL URL, postgres://user@host:5432/db, or key=value settings")
 }
 
+// checkRedisURL parses the URL as serve's client will (redis.ParseURL): a
+// database number that is not one, say, is refused here, not at a start.
 func checkRedisURL(v string) error {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+	if _, err := redis.ParseURL(v); err != nil {
+		// The URL may hold a password: neither it nor the parser's message,
+		// which may quote it, is repeated.
 		return errors.New("want a Redis URL, redis://[:password@]host:6379[/db], rediss://… or unix://…")
 	}
 	return nil
