@@ -41,7 +41,7 @@ func screenKillRun(t *testing.T, bin string, env []string) {
 	adminToken := testenv.Token(t, srv.base, testAdminID, testAdminSecret)
 
 	code, m, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/partners", adminToken,
-		map[string]any{"name": "某商业银行", "actions": []string{"bank_credit"}})
+		map[string]any{"name": "某商业银行", "actions": []string{"bank_credit"}, "rate_limit": screenQuota})
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("create partner: %d %v %v", code, m, err)
 	}

@@ -34,6 +34,10 @@ func screenSubjects(t *testing.T, n int) int {
 	return n
 }
 
+// screenQuota is the screening tests' partners' quota: a job costs one
+// unit a subject, and the default quota (6000-M) covers no test's file.
+const screenQuota = "2000000-M"
+
 // screenFixture is a server with a partner allowed bank_credit, and the
 // subjects of a screening file of which every tenth is listed.
 type screenFixture struct {
@@ -52,7 +56,7 @@ func newScreenFixture(t *testing.T, n int, serveArgs ...string) *screenFixture {
 	f := &screenFixture{srv: startInProcess(t, serveArgs...), n: n, listed: map[string]bool{}, dir: t.TempDir()}
 	ctx := t.Context()
 	code, m, err := postJSON(http.DefaultClient, f.srv.base+"/v1/admin/partners", f.srv.adminToken,
-		map[string]any{"name": "某商业银行", "actions": []string{"bank_credit"}})
+		map[string]any{"name": "某商业银行", "actions": []string{"bank_credit"}, "rate_limit": screenQuota})
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("create partner: %d %v %v", code, m, err)
 	}

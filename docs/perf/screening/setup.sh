@@ -1,5 +1,6 @@
 #!/bin/bash
-# Fresh database, the listed entries imported, a server started, a partner created.
+# Fresh database, the listed entries imported, a server started, a partner created
+# with a quota covering the 1 000 000-subject file (a job costs one unit a subject).
 set -euo pipefail
 D=/tmp/scr1m
 DB=credgate_scr1m_$(date +%s)
@@ -13,5 +14,5 @@ nohup /tmp/credgate-scr serve --addr 127.0.0.1:18931 --data-dir $D/data --postgr
 echo $! > $D/serve.pid
 for i in $(seq 100); do curl -sf http://127.0.0.1:18931/healthz >/dev/null && break; sleep 0.2; done
 TOK=$(curl -s -u admin:scr1m-admin-secret-0123456789abcdef -d grant_type=client_credentials http://127.0.0.1:18931/v1/oauth/token | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
-curl -s -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' -d '{"name":"某商业银行","actions":["bank_credit"]}' http://127.0.0.1:18931/v1/admin/partners | python3 -c 'import sys,json;m=json.load(sys.stdin);print(json.dumps({"client_id":m["client_id"],"client_secret":m["client_secret"]}))' > $D/bank.json
+curl -s -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' -d '{"name":"某商业银行","actions":["bank_credit"],"rate_limit":"2000000-M"}' http://127.0.0.1:18931/v1/admin/partners | python3 -c 'import sys,json;m=json.load(sys.stdin);print(json.dumps({"client_id":m["client_id"],"client_secret":m["client_secret"]}))' > $D/bank.json
 cat $D/import.out; grep VmRSS /proc/$(cat $D/serve.pid)/status
