@@ -51,6 +51,10 @@ var settings = []*Setting{
 		func(c *Config) *time.Duration { return &c.Store.Timeout }, 10*time.Millisecond, time.Minute),
 	dur("store.screening_retention", "screening-retention", "CREDGATE_SCREENING_RETENTION", "how long a finished screening job's files (its input, results and answers' tree) are kept in the data dir; past it the results are 410 screening_expired",
 		func(c *Config) *time.Duration { return &c.Store.ScreeningRetention }, time.Hour, 10*365*24*time.Hour),
+	str("store.screenings_dir", "screenings-dir", "CREDGATE_SCREENINGS_DIR", "directory of screening jobs' files: input, results, answers' tree (empty: <store.data_dir>/screenings); replicas sharing a database must share this one directory (a ReadWriteMany volume, a compose named volume), or a job's results are served only by the replica that accepted it (503 screening_unavailable from the others)",
+		func(c *Config) *string { return &c.Store.ScreeningsDir }, nil),
+	integer("store.screenings_max_unfinished", "screenings-max-unfinished", "CREDGATE_SCREENINGS_MAX_UNFINISHED", "screening jobs each partner may have queued, running or uploading at once; one more is 429 too_many_screenings",
+		func(c *Config) *int { return &c.Store.ScreeningsMaxUnfinished }, 1, 1000),
 
 	secret(str("redis.url", "redis-url", "CREDGATE_REDIS_URL", "Redis URL shared by the cache tier, the rate limiter and the assertion replay set (empty: none)",
 		func(c *Config) *string { return &c.Redis.URL }, optional(checkRedisURL))),
