@@ -37,6 +37,10 @@ var (
 	ErrInvalidWebhook = errors.New("invalid webhook")
 	// ErrWebhooksUnavailable: the server is not configured for webhooks.
 	ErrWebhooksUnavailable = errors.New("webhooks are not available")
+	// ErrDeliveryLeaseLost: an attempt's outcome was not recorded, since
+	// the delivery is no longer leased by the claim that made it (claimed
+	// again after its lease ran out, or removed with its webhook).
+	ErrDeliveryLeaseLost = errors.New("delivery lease lost")
 )
 
 // Delivery states.
@@ -74,6 +78,9 @@ type Delivery struct {
 	LastStatus int
 	LastError  string
 	UpdatedAt  time.Time
+	// LeasedUntil is, on a claimed delivery, the end of the claim's lease:
+	// it also tells this claim from a later one (DeliveryAttempt.Lease).
+	LeasedUntil time.Time
 }
 
 // DeliveryAttempt is one entry of the delivery log.
@@ -84,6 +91,23 @@ type DeliveryAttempt struct {
 	Status   int
 	Error    string
 	Duration time.Duration
+	// Lease, when set, is the LeasedUntil of the claim the attempt was
+	// made under: the attempt is recorded only while that claim still
+	// holds the delivery, else RecordAttempt fails with
+	// ErrDeliveryLeaseLost, so that a replica whose lease ran out does not
+	// record over the one that claimed the delivery since.
+	Lease time.Time
+}
+
+// DeliveryShare shares what one claim leases among partners, so that a
+// partner whose receiver is slow cannot take every worker.
+type DeliveryShare struct {
+	// PerPartner bounds a partner's deliveries in flight: those in Busy
+	// and those the claim leases (0: no bound).
+	PerPartner int
+	// Busy is how many of each partner's deliveries the claimer has in
+	// flight.
+	Busy map[string]int
 }
 
 // DeliveryFilter selects deliveries, by event seq.
@@ -102,11 +126,14 @@ type WebhookStore interface {
 	// DeleteWebhook removes the webhook and its pending deliveries.
 	DeleteWebhook(ctx context.Context, partner string) error
 	// ClaimDeliveries leases up to limit pending deliveries due at now
-	// (not leased, or their lease run out) until now+lease, with their
-	// events and the partner's current URL.
-	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// (not leased, or their lease run out) until now+lease, earliest due
+	// first, with their events and the partner's current URL; with a
+	// share, no more of one partner's than share.PerPartner allows.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, share ...DeliveryShare) ([]Delivery, error)
 	// RecordAttempt logs the attempt and sets the delivery's state, next
-	// due time and attempts, releasing its lease.
+	// due time and attempts, releasing its lease; with a.Lease set, only
+	// if the delivery is still leased by that claim (else
+	// ErrDeliveryLeaseLost, and nothing is recorded).
 	RecordAttempt(ctx context.Context, a DeliveryAttempt, state string, next time.Time) error
 	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
 	// ReplayDeliveries makes the partner's dead deliveries (those of the
@@ -212,11 +239,24 @@ type Deliverer struct {
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 	maxAttempts int
-	lease       time.Duration
-	parallel    int
+	// lease is how long a claim holds a delivery: one attempt's worst
+	// case, timeout plus deliveryLeaseMargin. Deliveries are claimed only
+	// for workers free to start them at once, so no claimed delivery
+	// waits for another's attempt.
+	lease time.Duration
+	// parallel is the attempts in flight at once; perPartner of them at
+	// most for one partner, so that a partner whose receiver is slow
+	// holds no more than half the workers.
+	parallel   int
+	perPartner int
 	// kick asks for a pass now.
 	kick chan struct{}
 }
+
+// deliveryLeaseMargin is what a delivery's lease adds to the attempt's
+// timeout: the read of the partner before the request, and the evidence
+// record (its commit is bounded at 10 s) and the store's write after it.
+const deliveryLeaseMargin = 30 * time.Second
 
 // DelivererOption configures a Deliverer.
 type DelivererOption func(*Deliverer)
@@ -249,7 +289,6 @@ func WithDeliveryTimeout(t time.Duration) DelivererOption {
 	return func(d *Deliverer) {
 		if t > 0 {
 			d.timeout = t
-			d.lease = max(d.lease, 3*t)
 		}
 	}
 }
@@ -294,7 +333,7 @@ func NewDeliverer(store WebhookStore, signer *WebhookSigner, sender WebhookSende
 		store: store, signer: signer, sender: sender, timeout: DefaultWebhookTimeout, logger: slog.Default(), now: time.Now,
 		interval: DefaultEventsInterval, minBackoff: DefaultWebhookMinBackoff, maxBackoff: DefaultWebhookMaxBackoff,
 		maxAttempts: DefaultWebhookMaxAttempts,
-		lease:       30 * time.Second, parallel: 8, kick: make(chan struct{}, 1),
+		parallel:    8, kick: make(chan struct{}, 1),
 	}
 	switch st := store.(type) {
 	case PartnerReader:
@@ -307,6 +346,8 @@ func NewDeliverer(store WebhookStore, signer *WebhookSigner, sender WebhookSende
 	for _, o := range opts {
 		o(d)
 	}
+	d.lease = d.timeout + deliveryLeaseMargin
+	d.perPartner = max(1, d.parallel/2)
 	return d
 }
 
@@ -331,36 +372,93 @@ func (d *Deliverer) Kick() {
 	}
 }
 
-// Run delivers until ctx ends.
+// Run delivers until ctx ends: it claims due deliveries whenever a worker
+// is free (at each tick, kick and finished attempt), and waits for the
+// attempts in flight before it returns.
 func (d *Deliverer) Run(ctx context.Context) {
 	tick := time.NewTicker(d.interval)
 	defer tick.Stop()
+	w := d.newWorkers()
+	defer w.drain()
 	for {
-		for {
-			n, err := d.DeliverDue(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.logger.Warn("webhook delivery", "error", err)
-				}
-				break
-			}
-			if n == 0 {
-				break
-			}
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := w.fill(ctx, d.now().UTC()); err != nil && ctx.Err() == nil {
+			d.logger.Warn("webhook delivery", "error", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case f := <-w.done:
+			if err := w.finish(f); err != nil && ctx.Err() == nil {
+				d.logger.Warn("webhook delivery", "error", err)
+			}
 		case <-tick.C:
 		case <-d.kick:
 		}
 	}
 }
 
-// DeliverDue claims and attempts the deliveries due now, in parallel, and
-// returns how many it attempted.
+// DeliverDue attempts the deliveries due now, claiming them as workers
+// free, and returns how many it attempted once they are done. Those that
+// fall due while it runs (a retry among them) are left to the next pass,
+// so that a pass ends.
 func (d *Deliverer) DeliverDue(ctx context.Context) (int, error) {
-	ds, err := d.store.ClaimDeliveries(ctx, d.now().UTC(), d.lease, 4*d.parallel)
+	w := d.newWorkers()
+	start := d.now().UTC()
+	var (
+		n    int
+		errs []error
+	)
+	for {
+		if ctx.Err() == nil && errs == nil {
+			k, err := w.fill(ctx, start)
+			n += k
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if w.inflight == 0 {
+			return n, errors.Join(errs...)
+		}
+		if err := w.finish(<-w.done); err != nil {
+			errs = append(errs, err)
+		}
+	}
+}
+
+// workers are a Deliverer's attempts in flight, used by one goroutine
+// (Run's or DeliverDue's).
+type workers struct {
+	d        *Deliverer
+	inflight int
+	busy     map[string]int // attempts in flight by partner
+	done     chan finished
+}
+
+// finished is an attempt's end.
+type finished struct {
+	partner string
+	err     error
+}
+
+func (d *Deliverer) newWorkers() *workers {
+	return &workers{d: d, busy: map[string]int{}, done: make(chan finished, d.parallel)}
+}
+
+// fill claims due deliveries for the free workers, no more than the
+// partner's share (perPartner in flight), and starts their attempts.
+// dueBy is how late a delivery may fall due to be claimed; the lease runs
+// from now whatever it is.
+func (w *workers) fill(ctx context.Context, dueBy time.Time) (int, error) {
+	d := w.d
+	free := d.parallel - w.inflight
+	if free <= 0 {
+		return 0, nil
+	}
+	lease := d.lease + max(0, d.now().UTC().Sub(dueBy))
+	ds, err := d.store.ClaimDeliveries(ctx, dueBy, lease, free, DeliveryShare{PerPartner: d.perPartner, Busy: w.busy})
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}
@@ -370,33 +468,34 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (int, error) {
 		// again, when the partners can be read.
 		return 0, err
 	}
-	sem := make(chan struct{}, d.parallel)
-	errs := make(chan error, len(ds))
 	for _, dl := range ds {
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem }()
-			errs <- d.attempt(ctx, dl, stopped[dl.Event.Partner])
-		}()
+		partner := dl.Event.Partner
+		w.busy[partner]++
+		w.inflight++
+		go func() { w.done <- finished{partner, d.attempt(ctx, dl, stopped[partner])} }()
 	}
-	for range d.parallel {
-		sem <- struct{}{}
-	}
-	close(errs)
-	return len(ds), errors.Join(collectErrs(errs)...)
+	return len(ds), nil
 }
 
-func collectErrs(c chan error) []error {
-	var out []error
-	for err := range c {
-		if err != nil {
-			out = append(out, err)
-		}
+// finish counts an attempt's end and returns its error.
+func (w *workers) finish(f finished) error {
+	w.inflight--
+	if w.busy[f.partner]--; w.busy[f.partner] <= 0 {
+		delete(w.busy, f.partner)
 	}
-	return out
+	return f.err
 }
 
-// stoppedPartners reads, once per pass, the status of each partner of ds
+// drain waits for the attempts in flight (at shutdown: their context has
+// ended, and what they could not record is attempted again once their
+// leases run out).
+func (w *workers) drain() {
+	for w.inflight > 0 {
+		_ = w.finish(<-w.done)
+	}
+}
+
+// stoppedPartners reads, once per claim, the status of each partner of ds
 // and returns why those that must receive nothing more are stopped. The
 // fan-out gives a revoked partner no new events, but deliveries written
 // before its revocation (a receiver that was down) are still pending.
@@ -443,7 +542,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl Delivery, stopped string) er
 		status, failure = d.post(ctx, dl, body, start)
 	}
 	a := DeliveryAttempt{EventSeq: dl.Event.Seq, Attempt: dl.Attempts + 1, At: start.UTC(), Status: status, Error: failure,
-		Duration: d.now().Sub(start)}
+		Duration: d.now().Sub(start), Lease: dl.LeasedUntil}
 	state, next := DeliveryPending, start.Add(d.backoff(a.Attempt))
 	switch {
 	case stopped != "":
@@ -470,7 +569,13 @@ func (d *Deliverer) attempt(ctx context.Context, dl Delivery, stopped string) er
 			return fmt.Errorf("record delivery of %s: %w", dl.Event.ID, err)
 		}
 	}
-	if err := d.store.RecordAttempt(ctx, a, state, next.UTC()); err != nil {
+	if err := d.store.RecordAttempt(ctx, a, state, next.UTC()); errors.Is(err, ErrDeliveryLeaseLost) {
+		// Another replica claimed it after this claim's lease ran out
+		// (or the webhook was removed): its outcome is the one recorded.
+		d.logger.Warn("webhook attempt not recorded: the delivery's lease was lost", "event_id", dl.Event.ID,
+			"partner", dl.Event.Partner, "attempt", a.Attempt, "status", status)
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("record attempt of %s: %w", dl.Event.ID, err)
 	}
 	return nil

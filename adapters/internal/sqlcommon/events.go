@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/storeutil"
@@ -13,10 +12,10 @@ import (
 )
 
 // Push (0011): the outbox the entry triggers fill, subscriptions
-// (subjects checked, read from check_index; watchlists), events, webhooks
-// and deliveries. Lists of values travel as one JSON array parameter,
-// unpacked by the dialect's JSONValues, so that a 100,000-subject
-// watchlist part is one statement.
+// (subjects checked, read from check_index; watchlists) and events
+// (webhooks and deliveries: deliveries.go). Lists of values travel as one
+// JSON array parameter, unpacked by the dialect's JSONValues, so that a
+// 100,000-subject watchlist part is one statement.
 
 var _ service.PushStore = (*Store)(nil)
 
@@ -381,184 +380,4 @@ func (s *Store) WatchlistSize(ctx context.Context, partner string) (int64, error
 		return 0, s.errf("watchlist size: %w", err)
 	}
 	return n, nil
-}
-
-// SetWebhook inserts or replaces partner's webhook.
-func (s *Store) SetWebhook(ctx context.Context, w service.Webhook) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO webhooks (partner, url, created_at, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (partner) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`,
-		w.Partner, w.URL, w.CreatedAt, w.UpdatedAt)
-	if err != nil {
-		return s.errf("set webhook: %w", err)
-	}
-	return nil
-}
-
-// Webhook returns partner's webhook.
-func (s *Store) Webhook(ctx context.Context, partner string) (service.Webhook, error) {
-	var w service.Webhook
-	err := s.db.QueryRow(ctx, `SELECT partner, url, created_at, updated_at FROM webhooks WHERE partner = $1`, partner).
-		Scan(&w.Partner, &w.URL, &w.CreatedAt, &w.UpdatedAt)
-	if isNoRows(err) {
-		return service.Webhook{}, fmt.Errorf("webhook: %w", service.ErrNotFound)
-	}
-	if err != nil {
-		return service.Webhook{}, s.errf("webhook: %w", err)
-	}
-	return w, nil
-}
-
-// DeleteWebhook removes partner's webhook and its pending deliveries.
-func (s *Store) DeleteWebhook(ctx context.Context, partner string) error {
-	err := s.db.InTx(ctx, func(tx Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE partner = $1 AND state = 'pending'`, partner); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE partner = $1`, partner)
-		return err
-	})
-	if err != nil {
-		return s.errf("delete webhook: %w", err)
-	}
-	return nil
-}
-
-const deliveryColumns = `d.state, d.attempts, d.next_at, d.last_status, d.last_error, d.updated_at`
-
-func scanDelivery(r Row) (service.Delivery, error) {
-	var (
-		d   service.Delivery
-		url *string
-	)
-	e, err := scanEvent(r, &url, &d.State, &d.Attempts, &d.NextAt, &d.LastStatus, &d.LastError, &d.UpdatedAt)
-	d.Event = e
-	if url != nil {
-		d.URL = *url
-	}
-	return d, err
-}
-
-// ClaimDeliveries leases up to limit due deliveries.
-func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]service.Delivery, error) {
-	var out []service.Delivery
-	err := s.db.InTx(ctx, func(tx Tx) error {
-		rows, err := tx.Query(ctx, `SELECT event_seq FROM deliveries
-			WHERE state = 'pending' AND next_at <= $1 AND (leased_until IS NULL OR leased_until < $1)
-			ORDER BY next_at, event_seq LIMIT $2`+s.d.SkipLocked, now, storeutil.Limit(limit))
-		seqs, err := collect(rows, err, func(r Rows) (int64, error) {
-			var n int64
-			return n, r.Scan(&n)
-		})
-		if err != nil || len(seqs) == 0 {
-			return err
-		}
-		list, err := jsonList(seqs)
-		if err != nil {
-			return err
-		}
-		in := `(SELECT CAST(value AS BIGINT) FROM ` + s.d.JSONValues("$1") + `)`
-		if _, err := tx.Exec(ctx, `UPDATE deliveries SET leased_until = $2 WHERE event_seq IN `+in, list, now.Add(lease)); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT `+eventColumns+`, w.url, `+deliveryColumns+`
-			FROM deliveries d JOIN events e ON e.seq = d.event_seq LEFT JOIN webhooks w ON w.partner = d.partner
-			WHERE d.event_seq IN `+in+` ORDER BY d.next_at, d.event_seq`, list)
-		out, err = collect(rows, err, func(r Rows) (service.Delivery, error) { return scanDelivery(r) })
-		return err
-	})
-	if err != nil {
-		return nil, s.errf("claim deliveries: %w", err)
-	}
-	return out, nil
-}
-
-// RecordAttempt logs an attempt and sets the delivery's state.
-func (s *Store) RecordAttempt(ctx context.Context, a service.DeliveryAttempt, state string, next time.Time) error {
-	errText := a.Error
-	if len(errText) > 500 {
-		errText = errText[:500]
-	}
-	err := s.db.InTx(ctx, func(tx Tx) error {
-		_, err := tx.ExecBatch(ctx, []Stmt{
-			// Numbered on from the log, not from the delivery's attempts,
-			// which a replay resets.
-			{`INSERT INTO delivery_attempts (event_seq, attempt, at, status, error, duration_us)
-				VALUES ($1, (SELECT coalesce(max(attempt), 0) + 1 FROM delivery_attempts WHERE event_seq = $1), $2, $3, $4, $5)`,
-				[]any{a.EventSeq, a.At, a.Status, errText, a.Duration.Microseconds()}},
-			{`UPDATE deliveries SET state = $2, attempts = $3, next_at = $4, leased_until = NULL, last_status = $5,
-				last_error = $6, updated_at = $7 WHERE event_seq = $1`,
-				[]any{a.EventSeq, state, a.Attempt, next, a.Status, errText, a.At}},
-		})
-		return s.d.MapErr(err)
-	})
-	if err != nil {
-		return s.errf("record attempt: %w", err)
-	}
-	return nil
-}
-
-// Deliveries lists deliveries by event seq.
-func (s *Store) Deliveries(ctx context.Context, f service.DeliveryFilter) ([]service.Delivery, error) {
-	q := `SELECT ` + eventColumns + `, w.url, ` + deliveryColumns + `
-		FROM deliveries d JOIN events e ON e.seq = d.event_seq LEFT JOIN webhooks w ON w.partner = d.partner
-		WHERE d.event_seq > $1`
-	args := []any{f.After}
-	if f.Partner != "" {
-		args = append(args, f.Partner)
-		q += ` AND d.partner = $` + strconv.Itoa(len(args))
-	}
-	if f.State != "" {
-		args = append(args, f.State)
-		q += ` AND d.state = $` + strconv.Itoa(len(args))
-	}
-	args = append(args, storeutil.Limit(f.Limit))
-	q += ` ORDER BY d.event_seq LIMIT $` + strconv.Itoa(len(args))
-	rows, err := s.db.Query(ctx, q, args...)
-	out, err := collect(rows, err, func(r Rows) (service.Delivery, error) { return scanDelivery(r) })
-	if err != nil {
-		return nil, s.errf("deliveries: %w", err)
-	}
-	return out, nil
-}
-
-// ReplayDeliveries makes dead deliveries of partner pending again.
-func (s *Store) ReplayDeliveries(ctx context.Context, partner string, eventIDs []string, now time.Time) ([]string, error) {
-	var out []string
-	err := s.db.InTx(ctx, func(tx Tx) error {
-		q := `SELECT e.id, e.seq FROM deliveries d JOIN events e ON e.seq = d.event_seq
-			WHERE d.partner = $1 AND d.state = 'dead'`
-		args := []any{partner}
-		if len(eventIDs) > 0 {
-			list, err := jsonList(eventIDs)
-			if err != nil {
-				return err
-			}
-			args = append(args, list)
-			q += ` AND e.id IN (SELECT value FROM ` + s.d.JSONValues("$2") + `)`
-		}
-		rows, err := tx.Query(ctx, q+` ORDER BY e.seq LIMIT `+strconv.Itoa(service.MaxPage), args...)
-		type row struct {
-			id  string
-			seq int64
-		}
-		found, err := collect(rows, err, func(r Rows) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.seq)
-		})
-		if err != nil {
-			return err
-		}
-		stmts := make([]Stmt, 0, len(found))
-		for _, x := range found {
-			out = append(out, x.id)
-			stmts = append(stmts, Stmt{`UPDATE deliveries SET state = 'pending', attempts = 0, next_at = $2,
-				leased_until = NULL, updated_at = $2 WHERE event_seq = $1 AND state = 'dead'`, []any{x.seq, now}})
-		}
-		_, err = tx.ExecBatch(ctx, stmts)
-		return err
-	})
-	if err != nil {
-		return nil, s.errf("replay deliveries: %w", err)
-	}
-	return out, nil
 }
