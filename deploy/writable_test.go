@@ -65,7 +65,8 @@ func writable(mounts []mountPoint, p string) string {
 
 // The directories a server writes, by its settings: the evidence spool
 // (cmd/credgate/serve_spool.go) and the screening jobs' files
-// (cmd/credgate/serve_screenings.go: <data_dir>/screenings).
+// (cmd/credgate/serve_screenings.go: store.screenings_dir, else
+// <data_dir>/screenings).
 func spoolDirOf(cfg *config.Config) string {
 	if cfg.Evidence.SpoolDir != "" {
 		return cfg.Evidence.SpoolDir
@@ -74,6 +75,9 @@ func spoolDirOf(cfg *config.Config) string {
 }
 
 func screeningsDirOf(cfg *config.Config) string {
+	if cfg.Store.ScreeningsDir != "" {
+		return cfg.Store.ScreeningsDir
+	}
 	return filepath.Join(cfg.Store.DataDir, "screenings")
 }
 
@@ -141,6 +145,7 @@ func TestWritableDirs(t *testing.T) {
 		if len(replicas) == 0 {
 			t.Fatal("no replicas")
 		}
+		shared := map[string]int{}
 		for _, s := range replicas {
 			env := map[string]string{}
 			for k, v := range s.Environment {
@@ -150,7 +155,19 @@ func TestWritableDirs(t *testing.T) {
 			}
 			// The env_file's secret, absent here.
 			env["CREDGATE_ADMIN_CLIENT_SECRET"] = placeholders["admin-client-secret"]
-			checkWritable(t, s.Name, loadEnv(t, env), composeMounts(p, s), true)
+			cfg := loadEnv(t, env)
+			mounts := composeMounts(p, s)
+			checkWritable(t, s.Name, cfg, mounts, true)
+			// Replicas share one database, so they share one screenings
+			// directory: a job is run under a lease by whichever replica
+			// holds it and its results are read through any of them.
+			if m, ok := mountAt(mounts, screeningsDirOf(cfg)); ok {
+				shared[m.name]++
+			}
+		}
+		if n := len(shared); n != 1 || shared[screeningsVolume(shared)] != len(replicas) {
+			t.Errorf("the replicas' screenings directories are on %v (volume: replicas), not one volume shared by all %d: a job's results could be read through one replica only",
+				shared, len(replicas))
 		}
 	})
 	for _, dir := range kustomizations {
@@ -213,6 +230,16 @@ func copyFile(t *testing.T, from, to string) {
 // composeMounts are a compose service's volumes and secrets where its
 // container sees them; a secret with a relative target (or none) is in
 // /run/secrets, as compose mounts it.
+// screeningsVolume is the one volume of shared, or "".
+func screeningsVolume(shared map[string]int) string {
+	for name := range shared {
+		if len(shared) == 1 {
+			return name
+		}
+	}
+	return ""
+}
+
 func composeMounts(p *types.Project, s types.ServiceConfig) []mountPoint {
 	var out []mountPoint
 	for _, v := range s.Volumes {
