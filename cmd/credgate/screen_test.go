@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -376,7 +377,10 @@ func TestScreenCommandExits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server")
 	}
-	f := newScreenFixture(t, 40)
+	// The jobs' files go where store.screenings_dir says, not under the
+	// data dir (serve once ignored the setting).
+	jobsDir := t.TempDir()
+	f := newScreenFixture(t, 40, "--screenings-dir", jobsDir)
 	ctx := t.Context()
 	bad := filepath.Join(f.dir, "bad.ndjson")
 	if err := os.WriteFile(bad, []byte("{\"id\":\"x\"}\nnot json\n"), 0o600); err != nil {
@@ -438,5 +442,11 @@ func TestScreenCommandExits(t *testing.T) {
 	again := filepath.Join(f.dir, "again.csv")
 	if code := run(ctx, append([]string{"screen", "--job", saved.ID, "--out", again}, common...), &stdout, &stderr); code != 0 {
 		t.Fatalf("--job: exit %d\n%s", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(jobsDir, saved.ID, "results")); err != nil {
+		t.Fatalf("the job's results are not in store.screenings_dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.srv.dataDir, "screenings", saved.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the job's files are under the data dir too: %v", err)
 	}
 }

@@ -439,7 +439,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	opts = append(opts, gateway.WithCheckCapacity(cfg.Server.ChecksInFlight, cfg.Server.CheckQueue),
 		gateway.WithShedAcceptPause(cfg.Server.ShedAcceptPause, cfg.Server.ShedPauseAfter))
 	opts = append(opts, spoolOpts...)
-	opts = append(opts, serveScreenings(ctx, checker, st, caching.tier, cfg.Store.DataDir, cfg.Store.ScreeningRetention))
+	opts = append(opts, startScreenings(ctx, checker, st, caching.tier, cfg.Store, logger))
 	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	"github.com/credgate/credgate/cache"
 	"github.com/credgate/credgate/gateway"
@@ -45,12 +44,4 @@ func newScreenings(checker *service.Checker, st service.ScreeningStore, tier *ca
 		opts = append(opts, service.WithScreeningsLookup(tier.BatchLookup(bl)))
 	}
 	return service.NewScreenings(checker, st, screeningsDir(c), opts...)
-}
-
-// serveScreenings is startScreenings given the data dir and the retention
-// only: store.screenings_dir and store.screenings_max_unfinished at their
-// defaults, warnings to the default logger. Serve calls it until it passes
-// cfg.Store and its logger to startScreenings.
-func serveScreenings(ctx context.Context, checker *service.Checker, st service.ScreeningStore, tier *cache.Tier, dataDir string, retention time.Duration) gateway.Option {
-	return startScreenings(ctx, checker, st, tier, config.Store{DataDir: dataDir, ScreeningRetention: retention}, slog.Default())
 }
