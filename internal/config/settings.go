@@ -49,7 +49,7 @@ var settings = []*Setting{
 		func(c *Config) *string { return &c.Store.PostgresURL }, optional(checkPostgresURL))),
 	dur("store.timeout", "store-timeout", "CREDGATE_STORE_TIMEOUT", "bound on each store read a request waits for (entries behind the cache, partners, records, proofs, keys); a database that does not answer within it is 503 store_unavailable",
 		func(c *Config) *time.Duration { return &c.Store.Timeout }, 10*time.Millisecond, time.Minute),
-	dur("store.screening_retention", "screening-retention", "CREDGATE_SCREENING_RETENTION", "how long a finished screening job's files (its input, results and answers' tree) are kept in the data dir; past it the results are 410 screening_expired",
+	dur("store.screening_retention", "screening-retention", "CREDGATE_SCREENING_RETENTION", "how long a finished screening job's files (its input, results and answers' tree) are kept in store.screenings_dir; past it the results are 410 screening_expired",
 		func(c *Config) *time.Duration { return &c.Store.ScreeningRetention }, time.Hour, 10*365*24*time.Hour),
 	str("store.screenings_dir", "screenings-dir", "CREDGATE_SCREENINGS_DIR", "directory of screening jobs' files: input, results, answers' tree (empty: <store.data_dir>/screenings); replicas sharing a database must share this one directory (a ReadWriteMany volume, a compose named volume), or a job's results are served only by the replica that accepted it (503 screening_unavailable from the others)",
 		func(c *Config) *string { return &c.Store.ScreeningsDir }, nil),
