@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,8 +97,9 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 		t.Logf("not root: the replicas run as this test's user, not the image's")
 	}
 	run := time.Now().UnixNano()
+	volumes := map[string]string{} // a named volume's directory here, shared by the services mounting it
 	local := func(s types.ServiceConfig, adminAddr, addr string) map[string]string {
-		root := containerFS(t, p, s)
+		root := containerFS(t, p, s, volumes)
 		env := map[string]string{
 			"CREDGATE_POSTGRES_URL":        pg,
 			"CREDGATE_REDIS_URL":           redisURL,
@@ -108,7 +111,7 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 			"CREDGATE_CHECKPOINT_INTERVAL": "100ms",
 		}
 		// The container's paths, in its file system here.
-		for _, k := range []string{"CREDGATE_DATA_DIR", "CREDGATE_SPOOL_DIR"} {
+		for _, k := range []string{"CREDGATE_DATA_DIR", "CREDGATE_SPOOL_DIR", "CREDGATE_SCREENINGS_DIR"} {
 			if v := s.Environment[k]; v != nil {
 				env[k] = filepath.Join(root, *v)
 			}
@@ -188,6 +191,21 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 		t.Fatalf("credgate screen through %s: %v\n%s", replicas[0].name, err, out)
 	}
 	t.Logf("credgate screen through %s:\n%s", replicas[0].name, out)
+	// The same job's results through each other replica, as a load
+	// balancer may route the download: the replicas share the screenings
+	// volume, so any of them serves them.
+	m := regexp.MustCompile(`screening (scr_[0-9a-f]+) accepted`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no job id in the command's output:\n%s", out)
+	}
+	for _, r := range replicas[1:] {
+		again := filepath.Join(work, "results-"+r.name+".ndjson")
+		out, err := exec.Command(bin, "screen", "--job", string(m[1]), "--out", again,
+			"--url", "http://"+r.partner, "--credentials", creds).CombinedOutput()
+		if err != nil {
+			t.Fatalf("the job's results through %s: %v\n%s", r.name, err, out)
+		}
+	}
 }
 
 // containerFS lays out under a directory of its own the files compose
@@ -197,7 +215,10 @@ func TestComposeTopologyWithoutContainers(t *testing.T) {
 // of the image's directory under it: the same owner and mode), and each
 // secret at its target, as the host's file itself (a hard link: compose
 // bind-mounts a file secret, with its owner and mode on the host).
-func containerFS(t *testing.T, p *types.Project, s types.ServiceConfig) string {
+//
+// A named volume is one directory for every service that mounts it (the
+// replicas' shared screenings volume), kept in volumes by name.
+func containerFS(t *testing.T, p *types.Project, s types.ServiceConfig, volumes map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
 	reachable(t, filepath.Join(root, "x"))
@@ -212,11 +233,33 @@ func containerFS(t *testing.T, p *types.Project, s types.ServiceConfig) string {
 	for _, d := range []string{"/var/lib/credgate", "/var/lib/credgate/spool"} {
 		mkdir(d, true)
 	}
-	for _, v := range s.Volumes {
+	// Outer mounts first: the spool's volume lies inside the data dir's.
+	vols := slices.Clone(s.Volumes)
+	slices.SortFunc(vols, func(a, b types.ServiceVolumeConfig) int { return len(a.Target) - len(b.Target) })
+	for _, v := range vols {
 		if v.Type != types.VolumeTypeVolume {
 			t.Fatalf("%s: a %s mount at %s, which this test does not lay out", s.Name, v.Type, v.Target)
 		}
-		mkdir(v.Target, true)
+		dir, ok := volumes[v.Source]
+		if !ok {
+			dir = filepath.Join(t.TempDir(), v.Source)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			reachable(t, filepath.Join(dir, "x"))
+			ownByImageUser(t, dir, 0o700)
+			volumes[v.Source] = dir
+		}
+		at := filepath.Join(root, v.Target)
+		if err := os.MkdirAll(filepath.Dir(at), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.RemoveAll(at); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(dir, at); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, m := range composeMounts(p, s) {
 		if m.kind != mountSecret {
