@@ -322,6 +322,13 @@ func (s *Server) chargeBatch(c *gin.Context, subjects int) bool {
 	if subjects <= 1 || subjects > service.MaxBatch {
 		return true
 	}
+	return s.chargeMore(c, int64(subjects-1))
+}
+
+// chargeMore takes n more units from the caller's quota, beside the one
+// the middleware took (a batch's or a screening's other subjects); past
+// the quota it answers 429 and reports false.
+func (s *Server) chargeMore(c *gin.Context, n int64) bool {
 	p := partnerOf(c)
 	if exempt(p) {
 		return true
@@ -331,7 +338,7 @@ func (s *Server) chargeBatch(c *gin.Context, subjects int) bool {
 	if charge == nil {
 		charge = &quotaCharge{}
 	}
-	return s.charge(c, p, int64(subjects-1), charge)
+	return s.charge(c, p, n, charge)
 }
 
 // addressKey is the throttling key of the caller's address (see

@@ -110,16 +110,7 @@ func (s *Server) chargeScreening(c *gin.Context, subjects int64) bool {
 	if subjects <= 1 {
 		return true
 	}
-	p := partnerOf(c)
-	if exempt(p) {
-		return true
-	}
-	v, _ := c.Get(ctxCharge)
-	charge, _ := v.(*quotaCharge)
-	if charge == nil {
-		charge = &quotaCharge{}
-	}
-	return s.charge(c, p, subjects-1, charge)
+	return s.chargeMore(c, subjects-1)
 }
 
 func (s *Server) getScreening(c *gin.Context) {
