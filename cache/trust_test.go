@@ -1,12 +1,7 @@
 package cache
 
 import (
-	"bufio"
 	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,76 +12,6 @@ import (
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 )
-
-// persistentRedis is a redis-server of the test's own that keeps its data
-// through a kill (an append-only file, synced on every write): started
-// again, it holds what it held, as a production Redis with persistence
-// does after a crash.
-type persistentRedis struct {
-	tb   testing.TB
-	bin  string
-	port int
-	dir  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-}
-
-func startPersistentRedis(tb testing.TB) *persistentRedis {
-	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		testenv.Need(tb, "redis-server is not installed")
-	}
-	r := &persistentRedis{tb: tb, bin: bin, port: testenv.FreePort(tb), dir: tb.TempDir()}
-	r.start()
-	tb.Cleanup(r.kill)
-	return r
-}
-
-func (r *persistentRedis) options() *redis.Options {
-	return &redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(r.port)}
-}
-
-func (r *persistentRedis) start() {
-	r.tb.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--dir", r.dir)
-	testenv.DieWithTest(cmd)
-	if err := cmd.Start(); err != nil {
-		r.tb.Fatalf("start redis-server: %v", err)
-	}
-	r.cmd = cmd
-	addr := r.options().Addr
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			continue
-		}
-		fmt.Fprint(c, "PING\r\n")
-		_ = c.SetReadDeadline(time.Now().Add(time.Second))
-		line, _ := bufio.NewReader(c).ReadString('\n')
-		c.Close()
-		if line == "+PONG\r\n" {
-			return
-		}
-	}
-	r.tb.Fatalf("redis-server on port %d did not start", r.port)
-}
-
-// kill kills the server without a word (SIGKILL): what it wrote to its
-// append-only file is all it keeps.
-func (r *persistentRedis) kill() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
 
 // TestLostReadingReachesReplicasStartedLater: an import in another process
 // commits more changes than a reading handles one by one, a subject's new
@@ -154,9 +79,9 @@ func TestLostReadingReachesReplicasStartedLater(t *testing.T) {
 // clean set that Redis kept.
 func TestRedisOutageReachesReplicaStartedAfter(t *testing.T) {
 	t.Parallel()
-	pr := startPersistentRedis(t)
+	pr := testenv.StartPersistentRedis(t)
 	schema := testenv.FreshSchema(t, "credgate_cache")
-	opts := []Option{WithRedis(pr.options()), WithPrefix("out"), WithReconcileInterval(time.Hour), WithRedisBreaker(1, 50*time.Millisecond)}
+	opts := []Option{WithRedis(&redis.Options{Addr: pr.Addr()}), WithPrefix("out"), WithReconcileInterval(time.Hour), WithRedisBreaker(1, 50*time.Millisecond)}
 	st0 := pgStore(t, "", schema)
 	b0 := newTier(t, st0, st0, opts...)
 	q := testenv.USCC(t, "91110000MA0000072")
@@ -165,7 +90,7 @@ func TestRedisOutageReachesReplicaStartedAfter(t *testing.T) {
 	}
 	waitFor(t, "Q's clean set in Redis", 5*time.Second, func() bool { return b0.stats.fillsWritten.Load() == 1 })
 
-	pr.kill()
+	pr.Stop()
 	insert(t, st0, blackEntry("q", q))
 	b0.Invalidate(q)
 	if err := b0.ReconcileNow(t.Context()); err != nil { // the reading passes the change; Redis still down
@@ -175,8 +100,8 @@ func TestRedisOutageReachesReplicaStartedAfter(t *testing.T) {
 		t.Fatalf("B0 during the outage: %d entries", len(l.Entries))
 	}
 
-	pr.start()
-	rdb := redis.NewClient(pr.options())
+	pr.Start()
+	rdb := redis.NewClient(&redis.Options{Addr: pr.Addr()})
 	defer rdb.Close()
 	if v, err := rdb.Get(t.Context(), b0.redis.valueKey(q)).Result(); err != nil || v == "" {
 		t.Fatalf("Redis came back without Q's old value (%v): the test tests nothing", err)

@@ -155,17 +155,34 @@ type PrivateRedis struct {
 	dir  string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
+	// persist: an append-only file synced on every write, so that a
+	// server killed and started again holds what it held, as a production
+	// Redis with persistence does after a crash.
+	persist bool
+}
+
+// StartPersistentRedis is StartRedis with persistence (an append-only
+// file, synced on every write): Stop is a crash, and Start brings back
+// what the server held.
+func StartPersistentRedis(tb testing.TB) *PrivateRedis {
+	tb.Helper()
+	return startRedis(tb, true)
 }
 
 // StartRedis starts a redis-server without persistence, killed at
 // cleanup. Without redis-server it is a Need.
 func StartRedis(tb testing.TB) *PrivateRedis {
 	tb.Helper()
+	return startRedis(tb, false)
+}
+
+func startRedis(tb testing.TB, persist bool) *PrivateRedis {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		Need(tb, "redis-server is not installed")
 	}
-	r := &PrivateRedis{tb: tb, bin: bin, port: FreePort(tb), dir: tb.TempDir()}
+	r := &PrivateRedis{tb: tb, bin: bin, port: FreePort(tb), dir: tb.TempDir(), persist: persist}
 	r.Start()
 	tb.Cleanup(r.Stop)
 	return r
@@ -182,9 +199,14 @@ func (r *PrivateRedis) Start() {
 	r.tb.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--daemonize", "no", "--dir", r.dir)
+	aof := []string{"--appendonly", "no"}
+	if r.persist {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	cmd := exec.Command(r.bin, append(append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", ""},
+		aof...), "--daemonize", "no", "--dir", r.dir)...)
 	// No Stdout/Stderr: /dev/null, so that Wait does not wait on pipes.
+	DieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		r.tb.Fatalf("start redis-server: %v", err)
 	}
@@ -205,7 +227,8 @@ func (r *PrivateRedis) Start() {
 	r.tb.Fatalf("redis-server on port %d did not start", r.port)
 }
 
-// Stop kills the server (its data is gone: it keeps none).
+// Stop kills the server (SIGKILL): without persistence its data is gone;
+// with it, what it wrote to its append-only file is what it keeps.
 func (r *PrivateRedis) Stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
