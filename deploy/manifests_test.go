@@ -167,6 +167,8 @@ func TestKubernetesManifests(t *testing.T) {
 					configMaps[o.Name] = o
 				case *corev1.Secret:
 					t.Errorf("Secret %s is embedded in the manifests; reference it instead", o.Name)
+				case *corev1.PersistentVolumeClaim:
+					// The screenings' shared claim (TestProductionScreeningsShared).
 				default:
 					t.Errorf("unexpected %T", o)
 				}
@@ -322,8 +324,10 @@ func metav1LabelSelector(d *appsv1.Deployment) (labels.Selector, error) {
 // shape: same objects, other image, namespace and sizes.
 func TestProductionOverlay(t *testing.T) {
 	base, prod := build(t, kustomizations[0]), build(t, kustomizations[1])
-	if len(base) != len(prod) {
-		t.Fatalf("base has %d objects, production %d", len(base), len(prod))
+	// Production adds one object of its own: the screenings' shared claim
+	// (TestProductionScreeningsShared).
+	if len(base)+1 != len(prod) {
+		t.Fatalf("base has %d objects, production %d (want the base's and the screenings' claim)", len(base), len(prod))
 	}
 	var d *appsv1.Deployment
 	for _, o := range prod {

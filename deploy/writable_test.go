@@ -395,3 +395,46 @@ func (u unit) mounts(t *testing.T) []mountPoint {
 	}
 	return out
 }
+
+// TestProductionScreeningsShared: the production overlay runs several
+// pods behind one Service on one database, so a job accepted by one pod is
+// run under a lease by whichever pod holds it and its results are
+// downloaded through any of them. Its screening jobs' directory must be
+// one ReadWriteMany claim mounted in every pod, not a pod's own emptyDir
+// (where the other pods answer 503 screening_unavailable).
+func TestProductionScreeningsShared(t *testing.T) {
+	objs := build(t, "k8s/overlays/production")
+	pod, configMaps := podOf(t, objs)
+	c := pod.Spec.Containers[0]
+	mounts := k8sMounts(pod, c)
+	cms := map[string]string{}
+	for _, m := range mounts {
+		if m.kind == mountConfig {
+			cms[filepath.Clean(m.path)] = strings.TrimPrefix(m.name, "ConfigMap ")
+		}
+	}
+	cfg := loadContainer(t, c, configMaps, cms, serverKeys)
+	dir := screeningsDirOf(cfg)
+	m, ok := mountAt(mounts, dir)
+	if !ok {
+		t.Fatalf("the screening jobs' directory %s is on no volume", dir)
+	}
+	var claim string
+	for _, v := range pod.Spec.Volumes {
+		if "volume "+v.Name == m.name && v.PersistentVolumeClaim != nil {
+			claim = v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	if claim == "" {
+		t.Fatalf("the screening jobs' directory %s is on %s, not a PersistentVolumeClaim: each pod would see only its own jobs", dir, m.name)
+	}
+	for _, o := range objs {
+		if pvc, ok := o.(*corev1.PersistentVolumeClaim); ok && pvc.Name == claim {
+			if !slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteMany) {
+				t.Errorf("claim %s has access modes %v: pods on several nodes cannot all mount it (ReadWriteMany)", claim, pvc.Spec.AccessModes)
+			}
+			return
+		}
+	}
+	t.Errorf("claim %s, mounted at %s, is not among the overlay's objects", claim, m.path)
+}
