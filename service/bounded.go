@@ -92,7 +92,9 @@ func storeError(ctx context.Context, err error, bound time.Duration) error {
 // is going away: a network error (of a dial, a read or a write: the net
 // package's own, or a DNS failure), a connection refused, reset or cut
 // short, or PostgreSQL's connection-exception and shutdown states
-// (SQLSTATE class 08, 57P01–57P03, 53300 too many connections). It
+// (SQLSTATE class 08; 57P01–57P05: shut down, crashed, cannot connect
+// now, database dropped, session timed out; 53300 too many connections;
+// 55000 the database not accepting connections). It
 // recognises them without importing a driver. ErrStoreUnavailable (a
 // BoundedStore's verdict) is unreachable too.
 //
@@ -117,7 +119,10 @@ func Unreachable(err error) bool {
 	var st interface{ SQLState() string }
 	if errors.As(err, &st) {
 		s := st.SQLState()
-		return strings.HasPrefix(s, "08") || s == "57P01" || s == "57P02" || s == "57P03" || s == "53300"
+		// 55000 is what a server closed to connections for maintenance
+		// (ALTER DATABASE … ALLOW_CONNECTIONS false) answers every new
+		// one; credgate's own statements raise it in no other case.
+		return strings.HasPrefix(s, "08") || strings.HasPrefix(s, "57P") || s == "53300" || s == "55000"
 	}
 	return false
 }

@@ -64,6 +64,8 @@ func TestBoundedStoreClassifiesErrors(t *testing.T) {
 		{sqlStateError("57P01"), true}, // admin shutdown
 		{sqlStateError("57P03"), true}, // cannot connect now
 		{sqlStateError("08006"), true}, // connection failure
+		{sqlStateError("55000"), true}, // database not accepting connections
+		{sqlStateError("57P04"), true}, // database dropped
 		{sqlStateError("23505"), false},
 		{fmt.Errorf("partner: %w", service.ErrNotFound), false},
 		{errors.New("decode partner: bad json"), false},
