@@ -150,7 +150,7 @@ func (s *screening) run(ctx context.Context, file, action, jobID, receipts strin
 			return err
 		}
 		b, _ := json.Marshal(screenJobFile{ID: job.ID, File: file, Action: action})
-		if err := os.WriteFile(jobPath, b, 0o600); err != nil {
+		if err := writeFileSync(jobPath, b); err != nil {
 			return fmt.Errorf("screening %s accepted, but %s cannot be written (re-attach with --job %s): %w", job.ID, jobPath, job.ID, err)
 		}
 	} else {
@@ -338,10 +338,12 @@ func (s *screening) follow(ctx context.Context, job client.Screening) (client.Sc
 }
 
 // download writes the results to OUT, through OUT.partial renamed once
-// complete, so that OUT is never a truncated file.
+// complete, so that OUT is never a truncated file. Both are readable by
+// their owner alone (createPrivate): they hold every subject's ID number
+// and answer.
 func (s *screening) download(ctx context.Context, job client.Screening) error {
 	partial := s.out + ".partial"
-	f, err := os.Create(partial)
+	f, err := createPrivate(partial)
 	if err != nil {
 		return err
 	}
@@ -447,9 +449,13 @@ func (s *screening) saveReceipt(ctx context.Context, job client.Screening) error
 	return writeFileSync(s.out+".receipt.json", b)
 }
 
+// writeFileSync replaces path with b, written to path.partial (created
+// as createPrivate does), synced, and renamed over path: path is never a
+// truncated file, and whatever path was before, it is now a file of its
+// owner's alone.
 func writeFileSync(path string, b []byte) error {
 	tmp := path + ".partial"
-	f, err := os.Create(tmp)
+	f, err := createPrivate(tmp)
 	if err != nil {
 		return err
 	}
@@ -465,4 +471,18 @@ func writeFileSync(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// createPrivate creates path for writing with mode 0600, readable by its
+// owner alone whatever the umask (which can only take bits away), as the
+// files of --receipts are: the command's files hold subjects' ID numbers
+// (personal information under the PIPL) and what the lists say of them.
+// A file already there (a run's leftover, a copy made under another
+// mode) is removed first rather than truncated: truncating would keep its
+// mode, and its inode open to whoever holds it open.
+func createPrivate(path string) (*os.File, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 }

@@ -304,7 +304,17 @@ func writeChainedReceipts(results, format, receiptPath, dir string) (int, error)
 			return err
 		}
 		n++
-		return os.WriteFile(filepath.Join(dir, strconv.FormatInt(a.Line, 10)+".json"), append(b, '\n'), 0o600)
+		// A receipt names its subject: its owner's alone, even where an
+		// earlier run left one of another mode.
+		f, err := createPrivate(filepath.Join(dir, strconv.FormatInt(a.Line, 10)+".json"))
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(append(b, '\n')); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
 	})
 	return n, err
 }
