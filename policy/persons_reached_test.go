@@ -67,6 +67,16 @@ func TestPersonsReachedThroughOrganisation(t *testing.T) {
 			list:   "tax_major_violation", role: RoleLegalRepresentative, action: "administrative_licensing",
 			want: OutcomeStrictReview, applied: []string{"tax-p3-02-licensing"},
 		},
+		{
+			source: `篇三 三(七) "对被列入…严重违法失信企业…等严重失信主体,…严格限制申请财政性资金项目"; 篇三(十一) "法定代表人"`,
+			list:   "serious_illegal_enterprise", role: RoleLegalRepresentative, action: "fiscal_funding",
+			want: OutcomeRestrict, applied: []string{"sie-08-fiscal-funding"},
+		},
+		{
+			source: `篇三 三(七) "…从严审核行政许可审批项目"; 篇三(十一) "其他负有直接责任人员"`,
+			list:   "serious_illegal_enterprise", role: RoleDirectlyResponsible, action: "administrative_licensing",
+			want: OutcomeStrictReview, applied: []string{"sie-02-licensing"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s/%s/%s", tc.list, tc.role, tc.action), func(t *testing.T) {
