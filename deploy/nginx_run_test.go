@@ -22,7 +22,9 @@ import (
 // front of a stand-in for the replicas that counts the bytes of each body
 // as they arrive: nginx accepts the file, and each upload of a file larger
 // than nginx's cap for other requests reaches the replica whole and while
-// it is still being sent, not after nginx has spooled it.
+// it is still being sent, not after nginx has spooled it. Then, with the
+// replicas gone, requests that carry a subject's ID number in their path
+// or query fail with 502, and nginx's error log does not name the number.
 func TestNginxRunsConfig(t *testing.T) {
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
@@ -63,6 +65,14 @@ func TestNginxRunsConfig(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// Temporary files under the test's directory: a distribution's nginx
+	// (Debian's) has its own under /var/lib/nginx, which only its
+	// package creates.
+	var temps strings.Builder
+	for _, d := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		fmt.Fprintf(&temps, "\n  %s_temp_path %s;", d, filepath.Join(dir, d))
+	}
+	conf = strings.Replace(conf, "http {", "http {"+temps.String(), 1)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -150,5 +160,29 @@ func TestNginxRunsConfig(t *testing.T) {
 		if a.err != nil || a.code != http.StatusOK || a.body != fmt.Sprint(size) {
 			t.Errorf("%s: %d %q %v: want 200 and the whole %d bytes at the replica", uri, a.code, a.body, a.err, size)
 		}
+	}
+
+	// The replicas gone: nginx logs each failed request as an error, with
+	// its request line unless the level is above error.
+	const id = "11010519491231002X"
+	stub.Close()
+	for _, uri := range []string{"/v1/subjects/" + id + "/status", "/v1/commitments?subject_id=" + id, "/console/subjects?id=" + id} {
+		if code := status(t, "http://"+partner+uri); code != http.StatusBadGateway {
+			t.Errorf("%s with no replica: %d, want 502", uri, code)
+		}
+	}
+	// nginx writes its log as it goes; give it a moment, then read it
+	// and any file it wrote under its prefix.
+	time.Sleep(200 * time.Millisecond)
+	logged := logs.String()
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".log") {
+			b, _ := os.ReadFile(p)
+			logged += string(b)
+		}
+		return nil
+	})
+	if strings.Contains(logged, id) {
+		t.Errorf("nginx logged a subject's ID number:\n%s", logged)
 	}
 }

@@ -339,3 +339,60 @@ func TestNginxUploads(t *testing.T) {
 		}
 	}
 }
+
+// quietLevels are the error_log levels above "error", at which nginx does
+// not log a request that failed upstream (timed out, refused, dropped, no
+// replica left): it logs those at "error", with the request line.
+var quietLevels = []string{"crit", "alert", "emerg"}
+
+// TestNginxLogsNoSubjects: the API and the console carry subjects' ID
+// numbers in paths and queries (GET /v1/subjects/{id}/status,
+// ?subject_id=, /console/subjects?id=), and nginx writes a request's path
+// and query into its access log, and into its error log with each error
+// of the request. So the access log is off, and the error log, to the
+// container's stderr, is set in the main context (where nginx would
+// otherwise open its default file at level "error") above "error", and no
+// block lowers it again.
+func TestNginxLogsNoSubjects(t *testing.T) {
+	b, err := os.ReadFile("compose/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := parseNginx(t, string(b))
+	top := conf.values("error_log")
+	if len(top) != 1 {
+		t.Fatalf("the main context has %d error_log directives, want one (without one nginx logs at \"error\")", len(top))
+	}
+	if dest := top[0][0]; dest != "stderr" && dest != "/dev/stderr" {
+		t.Errorf("error_log goes to %s, not the container's log (stderr)", dest)
+	}
+	var walk func(where string, b *nginxBlock)
+	walk = func(where string, b *nginxBlock) {
+		for _, v := range b.values("error_log") {
+			level := "error" // nginx's default
+			if len(v) > 1 {
+				level = v[1]
+			}
+			if !slices.Contains(quietLevels, level) {
+				t.Errorf("%s: error_log %s: at %q nginx logs the request line, ID numbers and all, of every request a replica failed; want one of %v",
+					where, strings.Join(v, " "), level, quietLevels)
+			}
+		}
+		for _, v := range b.values("access_log") {
+			if len(v) != 1 || v[0] != "off" {
+				t.Errorf("%s: access_log %s: the access log names every request's path and query", where, strings.Join(v, " "))
+			}
+		}
+		for _, c := range b.blocks {
+			walk(strings.TrimSpace(where+" "+c.name+" "+strings.Join(c.args, " ")), c)
+		}
+	}
+	walk("main", conf)
+	https := conf.children("http")
+	if len(https) != 1 {
+		t.Fatalf("%d http blocks", len(https))
+	}
+	if v := https[0].values("access_log"); len(v) != 1 || fmt.Sprint(v[0]) != "[off]" {
+		t.Errorf("http: access_log %v, want off (nginx's default logs every request line to a file)", v)
+	}
+}
