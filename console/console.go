@@ -187,9 +187,12 @@ func (c *Console) Handler() http.Handler {
 
 	read := func(pattern string, h handler) { mux.Handle("GET "+pattern, c.authed(false, h)) }
 	act := func(pattern string, h handler) { mux.Handle("POST "+pattern, c.authed(true, h)) }
+	// search is a read whose question names a subject: sent by POST (with
+	// the session's CSRF token), so that the ID number is in no address.
+	search := func(pattern string, h handler) { mux.Handle("POST "+pattern, c.authed(false, h)) }
 
 	read("/console/overview", c.overview)
-	read("/console/subjects", c.subjects)
+	read("/console/subjects", c.subjectsForm)
 	read("/console/entries", c.entryList)
 	read("/console/entries/{id}", c.entryPage)
 	read("/console/proceedings", c.proceedings)
@@ -197,6 +200,9 @@ func (c *Console) Handler() http.Handler {
 	read("/console/partners/{id}", c.partnerPage)
 	read("/console/evidence", c.evidencePage)
 	read("/console/evidence/receipts/{id}", c.receiptDownload)
+
+	search("/console/subjects", c.subjects)
+	search("/console/entries/filter", c.filterEntries)
 
 	act("/console/entries", c.createEntry)
 	act("/console/entries/import", c.importEntries)

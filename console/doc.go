@@ -20,4 +20,10 @@
 // credential behind them is revoked or rotated away. Every form carries a
 // per-session CSRF token. Roles are enforced here, on the server: an
 // auditor sees the screens but no form that changes anything.
+//
+// A subject's ID number (personal information under the PIPL) is sent in
+// a form's POST body, never in an address: the subject lookup, the entries
+// filter and an entry's way to its subject are posted forms (with the CSRF
+// token), answered on the POST's own page, since addresses end up in
+// proxies' logs, browsers' histories and bookmarks.
 package console

@@ -59,25 +59,57 @@ type entriesData struct {
 	Form          url.Values // the create form as submitted, to refill it after an error
 }
 
+// entriesFilter is what the entries list is filtered by.
+type entriesFilter struct{ Subject, List, After string }
+
+// entryList is the entries list by the address's filter: a list and a
+// page. A subject's ID number is not taken from the address (?subject_id=,
+// as the console once sent its filter): it is filtered by in a POST
+// (filterEntries), so that it is in no address (see subjectsPath).
 func (c *Console) entryList(w http.ResponseWriter, r *http.Request, s *session) {
-	c.renderEntries(w, r, s, http.StatusOK, nil, nil)
+	q := r.URL.Query()
+	p := c.newPage(r, s, "entries")
+	if q.Has("subject_id") {
+		q.Del("subject_id")
+		p.Path = entriesPath
+		if len(q) > 0 {
+			p.Path += "?" + q.Encode()
+		}
+	}
+	c.renderEntriesPage(w, r, p, http.StatusOK, entriesFilter{List: q.Get("list"), After: q.Get("after")}, nil, nil)
 }
 
-// renderEntries lists entries by the query's filter, with the create and
-// import forms (refilled from form after a refused create).
+// entriesPath is the entries list's page.
+const entriesPath = "/console/entries"
+
+// filterEntries is the entries list by the posted filter: a subject, a
+// list, a page.
+func (c *Console) filterEntries(w http.ResponseWriter, r *http.Request, s *session) {
+	f := entriesFilter{Subject: strings.TrimSpace(r.PostFormValue("subject_id")), List: r.PostFormValue("list"), After: r.PostFormValue("after")}
+	p := c.newPage(r, s, "entries")
+	p.Path = entriesPath
+	c.renderEntriesPage(w, r, p, http.StatusOK, f, nil, nil)
+}
+
+// renderEntries lists every entry, with the create and import forms
+// (refilled from form after a refused create).
 func (c *Console) renderEntries(w http.ResponseWriter, r *http.Request, s *session, status int, form url.Values, formErr error) {
 	p := c.newPage(r, s, "entries")
-	q := r.URL.Query()
-	d := &entriesData{Subject: strings.TrimSpace(q.Get("subject_id")), List: q.Get("list"), Lists: c.deps.Checker.Catalog().Lists(),
-		Now: c.now(), Imported: q.Get("imported"), Form: form}
+	p.Path = entriesPath
+	c.renderEntriesPage(w, r, p, status, entriesFilter{}, form, formErr)
+}
+
+func (c *Console) renderEntriesPage(w http.ResponseWriter, r *http.Request, p *page, status int, f entriesFilter, form url.Values, formErr error) {
+	d := &entriesData{Subject: f.Subject, List: f.List, Lists: c.deps.Checker.Catalog().Lists(),
+		Now: c.now(), Imported: r.URL.Query().Get("imported"), Form: form}
 	if d.Form == nil {
 		d.Form = url.Values{}
 	}
 	p.Data = d
-	if len(d.Subject) > maxFieldLen || len(d.List) > maxFieldLen || len(q.Get("after")) > maxFieldLen {
+	if len(d.Subject) > maxFieldLen || len(d.List) > maxFieldLen || len(f.After) > maxFieldLen {
 		formErr = invalidInput("subject_id", errFieldTooLong)
 	} else {
-		es, err := c.deps.Entries.List(r.Context(), service.EntryFilter{Subject: d.Subject, List: d.List, After: q.Get("after"), Limit: entriesPage})
+		es, err := c.deps.Entries.List(r.Context(), service.EntryFilter{Subject: d.Subject, List: d.List, After: f.After, Limit: entriesPage})
 		if err != nil && formErr == nil {
 			formErr = err
 		}

@@ -82,16 +82,23 @@ func TestChinesePagesShowNoRawValues(t *testing.T) {
 	urban, _ := cat.List("urban_management_black")
 	for _, c := range []struct {
 		path string
-		says []string // words the page must show in their place
+		says []string   // words the page must show in their place
+		form url.Values // posted, with the page's CSRF token, when set
 	}{
-		{"/console/entries", []string{urban.Name, "有效"}},
-		{entry, []string{urban.Name, "有效", "已申请", "异议不成立"}},
-		{"/console/partners/" + pt.ClientID, []string{procurement.Name, "完整", "有效", "客户端密钥"}},
-		{"/console/partners", []string{procurement.Name}},
-		{"/console/overview", []string{procurement.Name}},
-		{"/console/subjects?id=" + subject, []string{urban.Name, "有效", "适用"}},
+		{"/console/entries", []string{urban.Name, "有效"}, nil},
+		{entry, []string{urban.Name, "有效", "已申请", "异议不成立"}, nil},
+		{"/console/partners/" + pt.ClientID, []string{procurement.Name, "完整", "有效", "客户端密钥"}, nil},
+		{"/console/partners", []string{procurement.Name}, nil},
+		{"/console/overview", []string{procurement.Name}, nil},
+		{"/console/subjects", []string{urban.Name, "有效", "适用"}, url.Values{"id": {subject}}},
 	} {
-		p := b.get(c.path)
+		var p page
+		if c.form != nil {
+			c.form.Set("csrf", token)
+			p = b.post(c.path, c.form)
+		} else {
+			p = b.get(c.path)
+		}
 		if p.status != http.StatusOK {
 			t.Fatalf("%s: %d\n%s", c.path, p.status, p.body)
 		}
@@ -163,8 +170,8 @@ func TestOnlyKnownNoticesAreShown(t *testing.T) {
 // the API's.
 func TestSubjectLookupProblemIsInTheFormsWords(t *testing.T) {
 	h := newHarness(t)
-	b, _ := h.signedIn(adminID, adminSecret)
-	p := b.get("/console/subjects?id=" + testenv.USCC(t, "91110108MA01RP000") + "&at=2200-01-01")
+	b, token := h.signedIn(adminID, adminSecret)
+	p := b.post("/console/subjects", url.Values{"csrf": {token}, "id": {testenv.USCC(t, "91110108MA01RP000")}, "at": {"2200-01-01"}})
 	if p.status != http.StatusBadRequest || !strings.Contains(p.body, "<code>invalid_as_of</code>") {
 		t.Fatalf("a future time: %d\n%s", p.status, p.body)
 	}

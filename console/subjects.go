@@ -43,14 +43,32 @@ type subjectsData struct {
 	Status          *service.SubjectStatus
 }
 
-// subjects looks a subject up: its entries as known at a time, their
-// standing, the measures per action, points and proceedings. The lookup
-// is the API's subject status (GET /v1/subjects/{id}/status), recorded as
-// evidence like it.
+// subjectsPath is the subject lookup's page. The lookup is sent by POST,
+// and its answer is that request's page: a subject's ID number (personal
+// information under the PIPL) is never in an address, which proxies log
+// (nginx's error log writes a failed request's path and query), browsers
+// keep in their history and people bookmark or paste.
+const subjectsPath = "/console/subjects"
+
+// subjectsForm is the lookup's form, empty. An ID number in the address
+// (?id=, as the console once sent the form) is not looked up, shown or
+// carried on into the page's links (the language switch's way back).
+func (c *Console) subjectsForm(w http.ResponseWriter, r *http.Request, s *session) {
+	p := c.newPage(r, s, "subjects")
+	p.Path = subjectsPath
+	p.Data = &subjectsData{}
+	c.render(w, http.StatusOK, "subjects", p)
+}
+
+// subjects looks up the subject of the posted form: its entries as known
+// at a time, their standing, the measures per action, points and
+// proceedings. The lookup is the API's subject status (GET
+// /v1/subjects/{id}/status), recorded as evidence like it; sending the
+// form again (a reload) is another lookup, recorded again.
 func (c *Console) subjects(w http.ResponseWriter, r *http.Request, s *session) {
 	p := c.newPage(r, s, "subjects")
-	q := r.URL.Query()
-	d := subjectsData{ID: strings.TrimSpace(q.Get("id")), At: q.Get("at"), ValidAt: q.Get("valid_at")}
+	p.Path = subjectsPath
+	d := subjectsData{ID: strings.TrimSpace(r.PostFormValue("id")), At: r.PostFormValue("at"), ValidAt: r.PostFormValue("valid_at")}
 	p.Data = &d
 	if d.ID == "" {
 		c.render(w, http.StatusOK, "subjects", p)

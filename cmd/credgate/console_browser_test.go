@@ -182,6 +182,21 @@ func shown(t *testing.T, ctx context.Context, css, attr string) string {
 	return a.Value
 }
 
+// noSubjectInAddresses checks that the page is at want, and that no
+// address the browser has been at this test (its history) names subject.
+func noSubjectInAddresses(t *testing.T, ctx context.Context, what, want, subject string) {
+	t.Helper()
+	if at := get(t, ctx, "location", chromedp.Location()); at != want {
+		t.Errorf("%s: the page is at %s, want %s", what, at, want)
+	}
+	history := get(t, ctx, "history", chromedp.NavigationEntries())
+	for _, e := range history.Entries {
+		if strings.Contains(e.URL, subject) || strings.Contains(e.URL, url.QueryEscape(subject)) {
+			t.Errorf("%s: the browser's history holds %s", what, e.URL)
+		}
+	}
+}
+
 // TestConsoleInBrowser drives the console in headless chromium against
 // the real serve wiring: a partner's credential is refused, an
 // administrator signs in, lists a subject and sees its measures, creates a
@@ -272,9 +287,30 @@ func TestConsoleInBrowser(t *testing.T) {
 		if len(measures) == 0 {
 			t.Fatal("no measures shown for government_procurement")
 		}
+		// The ID number was posted: it is in neither the address nor the
+		// browser's history (nor, so, a proxy's logs).
+		noSubjectInAddresses(t, ctx, "the lookup", srv.base+"/console/subjects", subject)
 		screenshot(t, ctx, "subjects")
-		do(t, ctx, "entries", chromedp.Navigate(srv.base+"/console/entries?subject_id="+subject), chromedp.WaitVisible(chromedp.ID("entries")))
+		do(t, ctx, "entries",
+			chromedp.Navigate(srv.base+"/console/entries"),
+			chromedp.WaitVisible(chromedp.ID("filter-entries")),
+			chromedp.SetValue(chromedp.ID("filter-subject"), subject),
+			submit(chromedp.ID("filter-entries-submit")),
+			chromedp.WaitVisible(chromedp.ID("entries")),
+		)
+		if rows := text(t, ctx, "#entries"); !strings.Contains(rows, subject) {
+			t.Fatalf("the entries filtered by the subject do not show it: %q", rows)
+		}
+		noSubjectInAddresses(t, ctx, "the entries filter", srv.base+"/console/entries/filter", subject)
 		screenshot(t, ctx, "entries")
+		// From an entry, its subject's lookup: a posted form too.
+		do(t, ctx, "the entry's subject",
+			chromedp.Navigate(entryURL),
+			chromedp.WaitVisible(chromedp.ID("lookup-subject")),
+			submit(chromedp.CSS(`#lookup-subject button`)),
+			chromedp.WaitVisible(chromedp.ID("action-government_procurement")),
+		)
+		noSubjectInAddresses(t, ctx, "the entry's subject", srv.base+"/console/subjects", subject)
 	})
 
 	var newPartner, newSecret string
