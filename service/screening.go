@@ -360,9 +360,10 @@ func (s *Screenings) reserve(ctx context.Context, partner string) (release func(
 }
 
 // writeScreeningInput copies the subjects of body into path, one a line,
-// durably, and returns how many there are.
+// durably, and returns how many there are. The file holds persons'
+// identity numbers: only credgate's user may read it.
 func writeScreeningInput(path string, body io.Reader, format ImportFormat) (int64, error) {
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return 0, err
 	}
@@ -1051,6 +1052,9 @@ func (s *Screenings) finish(ctx context.Context, j *ScreeningJob) error {
 	if err != nil {
 		return err
 	}
+	if err := privateFiles(filepath.Join(dir, "tree")); err != nil {
+		return err
+	}
 	now := s.now().UTC()
 	body, err := json.Marshal(screeningRecord{ScreeningID: j.ID, Partner: j.Partner, Action: j.Action,
 		Subjects: j.Total, Counts: j.Counts, TreeSize: size, Root: hex.EncodeToString(root[:]),
@@ -1077,6 +1081,24 @@ func (s *Screenings) finish(ctx context.Context, j *ScreeningJob) error {
 	}
 	j.State, j.TreeSize, j.Root, j.RecordID, j.UpdatedAt = ScreeningDone, size, hex.EncodeToString(root[:]), j.ID, now
 	return s.store.UpdateScreening(ctx, *j)
+}
+
+// privateFiles makes the files of dir readable by credgate's user only
+// (the tree's files are created by the evidence package with the
+// process's default mode; the job's directory is private already).
+func privateFiles(dir string) error {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		if de.Type().IsRegular() {
+			if err := os.Chmod(filepath.Join(dir, de.Name()), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // screeningRecord is the body of a screening job's evidence record.
