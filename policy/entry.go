@@ -40,7 +40,10 @@ type Objection struct {
 	ID        string     `json:"id"`
 	FiledAt   time.Time  `json:"filed_at"`
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
-	Decision  string     `json:"decision,omitempty"` // "upheld" or "rejected" once decided
+	// Decision is "upheld" or "rejected" once decided, or
+	// "closed_by_revocation" when the entry was revoked while the
+	// objection was open (CloseObjections).
+	Decision string `json:"decision,omitempty"`
 	// FiledBy is who filed on the subject's behalf: "administrator" or
 	// "originating_department".
 	FiledBy      string   `json:"filed_by,omitempty"`

@@ -132,6 +132,12 @@ const (
 const (
 	DecisionUpheld   = "upheld"
 	DecisionRejected = "rejected"
+	// DecisionClosedByRevocation is not a decision on the merits: the
+	// entry was revoked (by an administrator, a cross-list rule, an
+	// escalation) while the objection was open, so nothing is left to
+	// verify. The revocation records it, with decided_at the revocation
+	// time and a note naming the revocation (see CloseObjections).
+	DecisionClosedByRevocation = "closed_by_revocation"
 )
 
 // Remedies of an upheld objection.
@@ -340,7 +346,79 @@ func (c *Catalog) FileObjection(e Entry, id, filedBy string, in ApplicationInput
 		ID: id, FiledAt: at, FiledBy: filedBy, Grounds: in.Grounds, EvidenceRefs: in.EvidenceRefs, DueAt: &due,
 		DueProvisional: c.calendar.Provisional(at, due),
 	})
+	if e.RevokedAt != nil {
+		// A revocation already scheduled (a cross-list closure at a
+		// pending entry's publication) ends this objection too: it
+		// suspends the measures until then, and is not left open after.
+		e.Objections = CloseObjections(e.Objections, *e.RevokedAt, e.RevocationReason)
+	}
 	return e, nil
+}
+
+// CloseObjections returns objs with every objection still undecided
+// closed by a revocation of their entry at `at` for reason: decision
+// DecisionClosedByRevocation, decided_at `at` (the filing time for one
+// filed later), a note naming the revocation. One a later revocation
+// closed is moved to `at`. The measures were suspended while it was open
+// (篇三(十六)); from `at` the entry is revoked, so nothing is left to verify,
+// and the answer the subject is owed (篇十三 第十条) is the revocation. objs
+// is not modified.
+func CloseObjections(objs []Objection, at time.Time, reason string) []Objection {
+	var out []Objection
+	for i, o := range objs {
+		open := o.DecidedAt == nil
+		moved := o.Decision == DecisionClosedByRevocation && o.DecidedAt != nil && o.DecidedAt.After(at)
+		if !open && !moved {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(objs)
+		}
+		d := at
+		if d.Before(o.FiledAt) {
+			d = o.FiledAt
+		}
+		c := &out[i]
+		c.DecidedAt, c.Decision, c.Remedy = &d, DecisionClosedByRevocation, ""
+		c.Note = revocationNote(at, reason)
+	}
+	if out == nil {
+		return objs
+	}
+	return out
+}
+
+// reopenObjections undoes CloseObjections, for an entry whose revocation
+// is undone (OnVoid): the objections are open again, never having been
+// decided on their merits. objs is not modified.
+func reopenObjections(objs []Objection) []Objection {
+	var out []Objection
+	for i, o := range objs {
+		if o.Decision != DecisionClosedByRevocation {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(objs)
+		}
+		out[i].DecidedAt, out[i].Decision, out[i].Note = nil, "", ""
+	}
+	if out == nil {
+		return objs
+	}
+	return out
+}
+
+// revocationNote is the note of an objection closed by a revocation: the
+// time and the revocation's reason, cut to MaxTextLen bytes.
+func revocationNote(at time.Time, reason string) string {
+	n := "closed without a decision on its merits: the entry was revoked at " + at.UTC().Format(time.RFC3339Nano)
+	if reason = strings.TrimSpace(reason); reason != "" {
+		n += ": " + reason
+	}
+	if len(n) > MaxTextLen {
+		n = strings.ToValidUTF8(n[:MaxTextLen-len("…")], "") + "…"
+	}
+	return n
 }
 
 // DefaultObjectionWorkingDays is the verification deadline where a list
@@ -698,14 +776,26 @@ type EntryChange struct {
 }
 
 // Close ends e at `at` because of cause: the record stays, revoked, with
-// the rule that ended it.
+// the rule that ended it, and objections still open are closed by the
+// revocation (CloseObjections).
 func Close(e Entry, cause Cause, reason string, at time.Time) Entry {
 	if e.RevokedAt != nil && !e.RevokedAt.After(at) {
 		return e
 	}
+	e = Revoke(e, reason, at)
+	e.RevocationCause = &cause
+	return e
+}
+
+// Revoke ends e at `at` for reason, naming no rule (an administrator's
+// revocation): the record stays (篇十三 第十四条), and objections still
+// open are closed by the revocation in the same change (CloseObjections),
+// so that none is left pending on an entry nothing is left to verify of.
+func Revoke(e Entry, reason string, at time.Time) Entry {
 	e.RevokedAt = &at
 	e.RevocationReason = reason
-	e.RevocationCause = &cause
+	e.RevocationCause = nil
+	e.Objections = CloseObjections(e.Objections, at, reason)
 	return e
 }
 
@@ -783,6 +873,7 @@ func (c *Catalog) OnVoid(v Entry, existing []Entry) []EntryChange {
 			continue
 		}
 		o.RevokedAt, o.RevocationReason, o.RevocationCause = nil, "", nil
+		o.Objections = reopenObjections(o.Objections)
 		change := EntryChange{Entry: o, Cause: Cause{Rule: RuleObjectionUpheld + ".reopen", Source: "篇三(十六); 篇十三 第十一条", EntryID: v.ID}}
 		for j := range existing {
 			n := existing[j]

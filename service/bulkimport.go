@@ -98,12 +98,13 @@ func (s *Entries) ImportFile(ctx context.Context, r io.Reader, format ImportForm
 	if err != nil {
 		return ImportResult{}, err
 	}
-	inserts, updates, err := s.crossList(ctx, st.held, st.heldLines)
+	x, err := s.crossList(ctx, st.held, st.heldLines)
 	if err != nil {
 		return ImportResult{}, err
 	}
+	inserts, updates := x.entries, x.updates
 	var moved int64
-	if err := s.audit.do(ctx, ActEntriesImported, "entries", st.ids.details(), func() error {
+	if err := s.audit.do(ctx, ActEntriesImported, "entries", x.describe(st.ids.details()), func() error {
 		moved, err = s.store.CommitEntryLoad(ctx, id, EntryChanges{Insert: inserts, Update: updates})
 		return err
 	}); err != nil {

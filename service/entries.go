@@ -150,9 +150,14 @@ func (s *Entries) Create(ctx context.Context, in EntryInput) (policy.Entry, erro
 	if err != nil {
 		return policy.Entry{}, err
 	}
-	if err := s.audit.do(ctx, ActEntryCreated, e.ID, entryDetails(e), func() error {
-		// insert (lifecycle.go) applies the catalogue's cross-list rules.
-		return s.insert(ctx, []policy.Entry{e}, nil)
+	// The catalogue's cross-list rules (lifecycle.go) may close entries;
+	// the act names them. A refusal still fails the act it was for.
+	x, xerr := s.crossList(ctx, []policy.Entry{e}, nil)
+	if err := s.audit.do(ctx, ActEntryCreated, e.ID, x.describe(entryDetails(e)), func() error {
+		if xerr != nil {
+			return xerr
+		}
+		return s.insert(ctx, x)
 	}); err != nil {
 		return policy.Entry{}, fmt.Errorf("store entry: %w", err)
 	}
@@ -207,8 +212,12 @@ func (s *Entries) Import(ctx context.Context, inputs []EntryInput, lines []int) 
 	if len(entries) == 0 {
 		return nil, &ImportError{Lines: []LineError{{Line: 0, Err: errors.New("no entries")}}}
 	}
-	if err := s.audit.do(ctx, ActEntriesImported, "entries", importDetails(entries), func() error {
-		return s.insert(ctx, entries, lines)
+	x, xerr := s.crossList(ctx, entries, lines)
+	if err := s.audit.do(ctx, ActEntriesImported, "entries", x.describe(importDetails(entries)), func() error {
+		if xerr != nil {
+			return xerr
+		}
+		return s.insert(ctx, x)
 	}); err != nil {
 		return nil, fmt.Errorf("store import: %w", err)
 	}
@@ -293,15 +302,40 @@ func (s *Entries) Revoke(ctx context.Context, id, reason string) (policy.Entry, 
 		return policy.Entry{}, fmt.Errorf("entry %s: %w", id, policy.ErrEntryRevoked)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	e.RevokedAt, e.RevocationReason, e.UpdatedAt = &now, reason, now
+	old := e
+	// An objection still open is closed by the revocation, in the same
+	// version of the entry and named in the same act.
+	e = policy.Revoke(e, reason, now)
+	e.UpdatedAt = now
 	e.Version++
-	if err := s.audit.do(ctx, ActEntryRevoked, e.ID, revokeDetails(e), func() error {
-		return s.store.UpdateEntry(ctx, e)
+	details := revokeDetails(e)
+	if ids := closedObjections(old, e); len(ids) > 0 {
+		details["closed_objections"] = ids
+	}
+	if err := s.audit.do(ctx, ActEntryRevoked, e.ID, details, func() error {
+		// ApplyEntryChanges, not UpdateEntry: it also rewrites the
+		// entry's proceedings index, which lists open objections.
+		return s.store.ApplyEntryChanges(ctx, EntryChanges{Update: []policy.Entry{e}})
 	}); err != nil {
 		return policy.Entry{}, fmt.Errorf("revoke entry: %w", err)
 	}
 	s.changed(affected(e)...)
 	return e, nil
+}
+
+// closedObjections lists the objections of old that a revocation closed in
+// e (policy.CloseObjections).
+func closedObjections(old, e policy.Entry) []string {
+	var ids []string
+	for _, o := range e.Objections {
+		if o.Decision != policy.DecisionClosedByRevocation {
+			continue
+		}
+		if i := slices.IndexFunc(old.Objections, func(p policy.Objection) bool { return p.ID == o.ID }); i < 0 || old.Objections[i].DecidedAt == nil {
+			ids = append(ids, o.ID)
+		}
+	}
+	return ids
 }
 
 // affected lists the subjects whose answers an entry change can alter.

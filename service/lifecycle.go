@@ -264,15 +264,23 @@ func (l *Lifecycle) DecideObjection(ctx context.Context, objID string, in Object
 		if err != nil {
 			return policy.Entry{}, policy.Objection{}, fmt.Errorf("look up entries: %w", err)
 		}
-		var ids []string
+		var ids, objs []string
 		for _, c := range l.catalog.OnVoid(ne, own(all, e.Subject)) {
 			r := c.Entry
+			if i := slices.IndexFunc(all, func(o policy.Entry) bool { return o.ID == r.ID }); i >= 0 {
+				objs = append(objs, reopenedObjections(all[i], r)...)
+			}
 			r.UpdatedAt, r.Version = now, r.Version+1
 			reopened = append(reopened, r)
 			ids = append(ids, r.ID)
 		}
 		if len(ids) > 0 {
 			details["reopened_entries"] = ids
+		}
+		if len(objs) > 0 {
+			// Their revocation undone, the objections it closed are
+			// open again, never decided on their merits.
+			details["reopened_objections"] = objs
 		}
 	}
 	ne, err = l.save(ctx, ActObjectionDecided, objID, details, e, ne, now, reopened...)
@@ -281,6 +289,21 @@ func (l *Lifecycle) DecideObjection(ctx context.Context, objID string, in Object
 	}
 	i := slices.IndexFunc(ne.Objections, func(o policy.Objection) bool { return o.ID == objID })
 	return ne, ne.Objections[i], nil
+}
+
+// reopenedObjections lists the objections a revocation had closed in old
+// that are open again in e.
+func reopenedObjections(old, e policy.Entry) []string {
+	var ids []string
+	for _, o := range old.Objections {
+		if o.Decision != policy.DecisionClosedByRevocation {
+			continue
+		}
+		if i := slices.IndexFunc(e.Objections, func(p policy.Objection) bool { return p.ID == o.ID }); i >= 0 && e.Objections[i].DecidedAt == nil {
+			ids = append(ids, o.ID)
+		}
+	}
+	return ids
 }
 
 // ---------------------------------------------------------------- proceedings listing
@@ -590,8 +613,12 @@ func (l *Lifecycle) RecordViolation(ctx context.Context, in ViolationInput) (Vio
 		res.Derived = d.New
 		touched = append(touched, affected(*d.New)...)
 	}
+	var closedObjs []string
 	for _, c := range d.Closed {
 		e := c.Entry
+		if i := slices.IndexFunc(entries, func(o policy.Entry) bool { return o.ID == e.ID }); i >= 0 {
+			closedObjs = append(closedObjs, closedObjections(entries[i], e)...)
+		}
 		e.UpdatedAt, e.Version = now, e.Version+1
 		ch.Update = append(ch.Update, e)
 		res.Closed = append(res.Closed, e)
@@ -599,6 +626,9 @@ func (l *Lifecycle) RecordViolation(ctx context.Context, in ViolationInput) (Vio
 	}
 	details := map[string]any{"record_id": rec.ID, "subject_id": subject.Value, "item": rec.Item, "rule_set": rec.RuleSet,
 		"points": d.Standing.Points, "closed_entries": len(d.Closed)}
+	if len(closedObjs) > 0 {
+		details["closed_objections"] = closedObjs
+	}
 	if d.New != nil {
 		details["derived_entry_id"], details["derived_list"] = d.New.ID, d.New.List
 	}
@@ -648,23 +678,49 @@ func standingsOf(c *policy.Catalog, records []policy.ViolationRecord, at time.Ti
 
 // ---------------------------------------------------------------- cross-list rules on creation
 
-// insert stores new entries (from Create or Import) applying the
-// catalogue's cross-list rules: entering a list that removes others closes
-// the subject's entries there in the same transaction; an entry that a
-// rule of an existing entry forbids is refused (for imports, as a line
-// error: lines gives each entry's line).
-func (s *Entries) insert(ctx context.Context, entries []policy.Entry, lines []int) error {
-	entries, updates, err := s.crossList(ctx, entries, lines)
-	if err != nil {
+// crossListed is what the catalogue's cross-list rules make of new
+// entries: the entries to insert (one the batch itself closes, closed),
+// the stored entries they close, and the objections of those that the
+// closures close (policy.Close).
+type crossListed struct {
+	entries          []policy.Entry
+	updates          []policy.Entry
+	closedObjections []string
+}
+
+// describe adds to an act's details the stored entries the act closes
+// and the objections it closes with them, so that its evidence record
+// names them: their ids, or past maxImportIDs how many.
+func (x crossListed) describe(d map[string]any) map[string]any {
+	name := func(key string, ids []string) {
+		switch {
+		case len(ids) == 0:
+		case len(ids) > maxImportIDs:
+			d[key+"_count"] = len(ids)
+		default:
+			d[key] = ids
+		}
+	}
+	ids := make([]string, 0, len(x.updates))
+	for _, u := range x.updates {
+		ids = append(ids, u.ID)
+	}
+	name("closed_entries", ids)
+	name("closed_objections", x.closedObjections)
+	return d
+}
+
+// insert stores new entries (from Create or Import) as crossList made
+// them: entering a list that removes others closes the subject's entries
+// there in the same transaction.
+func (s *Entries) insert(ctx context.Context, x crossListed) error {
+	if len(x.updates) == 0 {
+		return s.store.InsertEntries(ctx, x.entries)
+	}
+	if err := s.store.ApplyEntryChanges(ctx, EntryChanges{Insert: x.entries, Update: x.updates}); err != nil {
 		return err
 	}
-	if len(updates) == 0 {
-		return s.store.InsertEntries(ctx, entries)
-	}
-	if err := s.store.ApplyEntryChanges(ctx, EntryChanges{Insert: entries, Update: updates}); err != nil {
-		return err
-	}
-	s.changedEntries(updates)
+	s.changedEntries(x.updates)
 	return nil
 }
 
@@ -679,11 +735,13 @@ func (s *Entries) changedEntries(entries []policy.Entry) {
 
 // crossList applies the catalogue's cross-list rules to new entries: it
 // returns them (an entry the batch itself closes, closed) and the stored
-// entries they close, updated. A rule refusing an entry is a LineError
-// (ImportError) when lines is not nil.
-func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines []int) (_, _ []policy.Entry, _ error) {
+// entries they close, updated. An entry that a rule of an existing entry
+// forbids is refused; a rule refusing an entry is a LineError
+// (ImportError) when lines (each entry's line) is not nil.
+func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines []int) (crossListed, error) {
 	var (
 		updates []policy.Entry
+		objs    []string
 		bad     []LineError
 		seen    = map[string][]policy.Entry{} // subject → its entries, stored then batch
 		now     = s.now().UTC().Truncate(time.Microsecond)
@@ -697,14 +755,14 @@ func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines [
 		if _, ok := seen[subj]; !ok {
 			all, err := s.store.EntriesAffecting(ctx, subj)
 			if err != nil {
-				return nil, nil, fmt.Errorf("look up entries: %w", err)
+				return crossListed{}, fmt.Errorf("look up entries: %w", err)
 			}
 			seen[subj] = own(all, n.Subject)
 		}
 		changes, err := s.catalog.OnEnter(*n, seen[subj])
 		if err != nil {
 			if lines == nil {
-				return nil, nil, err
+				return crossListed{}, err
 			}
 			line := i + 1
 			if i < len(lines) {
@@ -715,6 +773,11 @@ func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines [
 		}
 		for _, c := range changes {
 			closed := c.Entry
+			list := seen[subj]
+			k := slices.IndexFunc(list, func(e policy.Entry) bool { return e.ID == closed.ID })
+			// An objection is closed once: closedObjections names only
+			// those open before this closure.
+			objs = append(objs, closedObjections(list[k], closed)...)
 			if j := slices.IndexFunc(entries, func(e policy.Entry) bool { return e.ID == closed.ID }); j >= 0 {
 				entries[j] = closed // closing an entry of this same batch
 			} else {
@@ -726,13 +789,12 @@ func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines [
 					updates = append(updates, closed)
 				}
 			}
-			list := seen[subj]
-			list[slices.IndexFunc(list, func(e policy.Entry) bool { return e.ID == closed.ID })] = closed
+			list[k] = closed
 		}
 		seen[subj] = append(seen[subj], *n)
 	}
 	if len(bad) > 0 {
-		return nil, nil, &ImportError{Lines: bad}
+		return crossListed{}, &ImportError{Lines: bad}
 	}
-	return entries, updates, nil
+	return crossListed{entries: entries, updates: updates, closedObjections: objs}, nil
 }

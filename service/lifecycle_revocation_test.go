@@ -1,0 +1,270 @@
+package service_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/adapters/postgres"
+	"github.com/credgate/credgate/adapters/sqlite"
+	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/sqlitetest"
+	"github.com/credgate/credgate/internal/testenv"
+	"github.com/credgate/credgate/policy"
+	"github.com/credgate/credgate/service"
+)
+
+// revStore is what these tests need of a store: both adapters are one.
+type revStore interface {
+	service.EntriesStore
+	evidence.Sink
+}
+
+// revWorld is the entry and lifecycle services over one store, with a
+// settable clock and the audit records kept.
+type revWorld struct {
+	clock     *testenv.Clock
+	store     revStore
+	entries   *service.Entries
+	lifecycle *service.Lifecycle
+	audit     *spy
+}
+
+func newRevWorld(t *testing.T, st revStore, start time.Time) *revWorld {
+	t.Helper()
+	cat, err := policy.BundledCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := evidence.NewAppender(st)
+	t.Cleanup(app.Close)
+	w := &revWorld{clock: testenv.NewClock(start), store: st, audit: &spy{next: app}}
+	w.entries = service.NewEntries(st, cat, service.WithEntriesClock(w.clock.Now), service.WithEntriesAudit(service.NewAudit(w.audit)))
+	w.lifecycle = service.NewLifecycle(w.entries, st)
+	return w
+}
+
+// eachEntryStore runs fn on a fresh SQLite store and a fresh PostgreSQL
+// schema.
+func eachEntryStore(t *testing.T, fn func(t *testing.T, st revStore)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		st, err := sqlite.Open(t.Context(), sqlitetest.Dir(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		fn(t, st)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		url, _ := testenv.Postgres(t)
+		st, err := postgres.Open(t.Context(), url, postgres.WithSchema(testenv.FreshSchema(t, "credgate_test")), postgres.WithMaxConns(4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		fn(t, st)
+	})
+}
+
+// detailsOf returns the details of the last audit record of act.
+func (w *revWorld) detailsOf(t *testing.T, act service.Act) map[string]any {
+	t.Helper()
+	var d map[string]any
+	for _, b := range w.audit.bodies(t) {
+		if b.Act == act {
+			d = b.Details
+		}
+	}
+	if d == nil {
+		t.Fatalf("no %s act", act)
+	}
+	return d
+}
+
+func namesOnly(v any, want ...string) bool {
+	ids, _ := v.([]any)
+	if len(ids) != len(want) {
+		return false
+	}
+	for i, id := range ids {
+		if id != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// wantClosedByRevocation fails unless objection id of e was closed by the
+// entry's revocation at `at`.
+func wantClosedByRevocation(t *testing.T, e policy.Entry, id string, at time.Time) {
+	t.Helper()
+	i := slices.IndexFunc(e.Objections, func(o policy.Objection) bool { return o.ID == id })
+	if i < 0 {
+		t.Fatalf("entry %s has no objection %s", e.ID, id)
+	}
+	o := e.Objections[i]
+	if o.DecidedAt == nil || !o.DecidedAt.Equal(at) || o.Decision != policy.DecisionClosedByRevocation || !strings.Contains(o.Note, "revoked at") {
+		t.Fatalf("objection %s of entry %s: %+v, want closed by the revocation at %s", id, e.ID, o, at)
+	}
+	if e.OpenObjection() != nil {
+		t.Fatalf("entry %s still has an open objection", e.ID)
+	}
+}
+
+// An administrator's revocation of an entry under objection closes the
+// objection in the same write and names it in the same act: the stored
+// entry shows it decided, no listing shows it pending, and the status
+// before the revocation is still "under objection".
+func TestServiceRevokeClosesOpenObjection(t *testing.T) {
+	t.Parallel()
+	eachEntryStore(t, func(t *testing.T, st revStore) {
+		ctx := context.Background()
+		w := newRevWorld(t, st, cstAt(2026, 3, 1, 9))
+		e, err := w.entries.Create(ctx, safetyEntry(cstAt(2026, 3, 1, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Set(cstAt(2026, 3, 2, 10))
+		_, o, err := w.lifecycle.FileObjection(ctx, e.ID, service.ObjectionInput{FiledBy: "administrator", Grounds: "事故责任认定被撤销"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		revokedAt := cstAt(2026, 3, 4, 15)
+		w.clock.Set(revokedAt)
+		got, err := w.entries.Revoke(ctx, e.ID, "法院判决撤销处罚决定")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantClosedByRevocation(t, got, o.ID, revokedAt)
+		stored, err := w.entries.Get(ctx, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantClosedByRevocation(t, stored, o.ID, revokedAt)
+		if stored.Version != 3 {
+			t.Fatalf("version %d: the revocation and the objection's closing are one write", stored.Version)
+		}
+		if d := w.detailsOf(t, service.ActEntryRevoked); !namesOnly(d["closed_objections"], o.ID) {
+			t.Fatalf("the revocation's act does not name the objection it closed: %v", d)
+		}
+		// Not open, not overdue, even long after its deadline.
+		w.clock.Set(cstAt(2026, 6, 1, 9))
+		for _, state := range []string{"open", "overdue"} {
+			if ps, _, err := w.lifecycle.ListProceedings(ctx, service.ProceedingObjection, state, "", 10); err != nil || len(ps) != 0 {
+				t.Fatalf("%s objections: %v %v", state, ps, err)
+			}
+		}
+		if _, _, err := w.lifecycle.DecideObjection(ctx, o.ID, service.ObjectionDecisionInput{Decision: "rejected"}); err == nil {
+			t.Fatal("an objection closed by the revocation was decided again")
+		}
+		if s := stored.StatusAt(cstAt(2026, 3, 3, 0)); s != policy.StatusUnderObjection {
+			t.Fatalf("status between filing and revocation: %s", s)
+		}
+	})
+}
+
+// A cross-list closure (the black entry removes the red one) closes the
+// red entry's open objection, named by the creating act; voiding the black
+// entry reopens the red entry and its objection, pending again, named by
+// the deciding act.
+func TestServiceCrossListClosureClosesObjection(t *testing.T) {
+	t.Parallel()
+	eachEntryStore(t, func(t *testing.T, st revStore) {
+		ctx := context.Background()
+		w := newRevWorld(t, st, cstAt(2026, 3, 1, 9))
+		red, err := w.entries.Create(ctx, redEntry(lcOrg, cstAt(2025, 6, 1, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Set(cstAt(2026, 3, 20, 9))
+		_, ro, err := w.lifecycle.FileObjection(ctx, red.ID, service.ObjectionInput{FiledBy: "administrator", Grounds: "表彰依据有误"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blackAt := cstAt(2026, 4, 1, 9)
+		w.clock.Set(blackAt)
+		black, err := w.entries.Create(ctx, safetyEntry(blackAt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed, err := w.entries.Get(ctx, red.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantClosedByRevocation(t, closed, ro.ID, blackAt)
+		d := w.detailsOf(t, service.ActEntryCreated)
+		if !namesOnly(d["closed_entries"], red.ID) || !namesOnly(d["closed_objections"], ro.ID) {
+			t.Fatalf("the creating act does not name what it closed: %v", d)
+		}
+
+		w.clock.Set(cstAt(2026, 4, 2, 9))
+		_, bo, err := w.lifecycle.FileObjection(ctx, black.ID, service.ObjectionInput{FiledBy: "administrator", Grounds: "事故责任认定有误"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Set(cstAt(2026, 4, 10, 9))
+		if _, _, err := w.lifecycle.DecideObjection(ctx, bo.ID, service.ObjectionDecisionInput{Decision: "upheld", Note: "认定错误"}); err != nil {
+			t.Fatal(err)
+		}
+		reopened, err := w.entries.Get(ctx, red.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reopened.RevokedAt != nil || reopened.OpenObjection() == nil || reopened.OpenObjection().ID != ro.ID {
+			t.Fatalf("reopened red entry: revoked %v, objections %+v", reopened.RevokedAt, reopened.Objections)
+		}
+		if ps, _, err := w.lifecycle.ListProceedings(ctx, service.ProceedingObjection, "open", "", 10); err != nil || len(ps) != 1 || ps[0].ID != ro.ID {
+			t.Fatalf("open objections after the reopening: %v %v", ps, err)
+		}
+		if d := w.detailsOf(t, service.ActObjectionDecided); !namesOnly(d["reopened_objections"], ro.ID) {
+			t.Fatalf("the deciding act does not name the reopened objection: %v", d)
+		}
+	})
+}
+
+// An escalation (the third same-item penalty derives the black entry and
+// supersedes the general one) closes the general entry's open objection,
+// named by the violation's act.
+func TestServiceEscalationClosesObjection(t *testing.T) {
+	t.Parallel()
+	eachEntryStore(t, func(t *testing.T, st revStore) {
+		ctx := context.Background()
+		w := newRevWorld(t, st, cstAt(2026, 3, 3, 12))
+		record := func(decided time.Time) service.ViolationResult {
+			t.Helper()
+			w.clock.Set(decided.Add(2 * time.Hour))
+			res, err := w.lifecycle.RecordViolation(ctx, service.ViolationInput{Subject: lcOrg2, Item: "um-g-10", DecidedAt: decided,
+				Department: "市城管局", Reference: "城管罚决字", EvidenceRefs: []string{"处罚决定书"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		record(cstAt(2026, 3, 3, 10))
+		general := record(cstAt(2026, 4, 7, 10)).Derived
+		if general == nil {
+			t.Fatal("no general entry derived")
+		}
+		w.clock.Set(cstAt(2026, 4, 20, 9))
+		_, o, err := w.lifecycle.FileObjection(ctx, general.ID, service.ObjectionInput{FiledBy: "administrator", Grounds: "处罚决定已撤销"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		third := record(cstAt(2026, 5, 12, 10))
+		if len(third.Closed) != 1 || third.Closed[0].ID != general.ID {
+			t.Fatalf("closed: %+v", third.Closed)
+		}
+		stored, err := w.entries.Get(ctx, general.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantClosedByRevocation(t, stored, o.ID, *stored.RevokedAt)
+		if d := w.detailsOf(t, service.ActViolationRecorded); !namesOnly(d["closed_objections"], o.ID) {
+			t.Fatalf("the violation's act does not name the objection it closed: %v", d)
+		}
+	})
+}
