@@ -3,11 +3,13 @@ package sqlcommon
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/credgate/credgate/adapters/internal/storeutil"
+	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -133,16 +135,42 @@ func (s *Store) applySourceTx(ctx context.Context, tx Tx, a service.SourceApply)
 		res.Subjects = append(res.Subjects, storeutil.Affected(it.Entry)...)
 	}
 	// Entries revoked already (by an administrator) are left as they are.
+	// One under objection is revoked through policy.Revoke, which closes
+	// the objection in the same version (closed_by_revocation) and so its
+	// proceeding; the others by one statement.
+	objected, err := queryIn(ctx, tx, `SELECT `+EntryColumns+` FROM entries WHERE id IN (%s) AND revoked_at IS NULL
+		AND id IN (SELECT entry_id FROM entry_proceedings WHERE kind = 'objection' AND closed_at IS NULL)`,
+		nil, plan.DropEntries, func(r Rows) (policy.Entry, error) { return scanEntry(r) })
+	if err != nil {
+		return res, err
+	}
+	drop := plan.DropEntries
+	if len(objected) > 0 {
+		closing := make(map[string]bool, len(objected))
+		for i, e := range objected {
+			e = policy.Revoke(e, a.Reason, a.At)
+			e.UpdatedAt, e.Version = a.At, e.Version+1
+			objected[i] = e
+			closing[e.ID] = true
+		}
+		if err := s.applyEntryChangesTx(ctx, tx, service.EntryChanges{Update: objected}); err != nil {
+			return res, err
+		}
+		drop = slices.DeleteFunc(slices.Clone(drop), func(id string) bool { return closing[id] })
+	}
 	type revoked struct{ id, subject string }
 	gone, err := queryIn(ctx, tx, `UPDATE entries SET revoked_at = $1, revocation_reason = $2, updated_at = $1,
 		version = version + 1 WHERE id IN (%s) AND revoked_at IS NULL RETURNING id, subject`,
-		[]any{a.At, a.Reason}, plan.DropEntries, func(r Rows) (revoked, error) {
+		[]any{a.At, a.Reason}, drop, func(r Rows) (revoked, error) {
 			var v revoked
 			err := r.Scan(&v.id, &v.subject)
 			return v, err
 		})
 	if err != nil {
 		return res, err
+	}
+	for _, e := range objected {
+		gone = append(gone, revoked{e.ID, e.Subject.Value})
 	}
 	goneIDs := make([]string, len(gone))
 	for i, g := range gone {
