@@ -95,7 +95,7 @@ func BenchmarkLookup(b *testing.B) {
 	st := pgStore(b, "", schema)
 	subjects := benchSubjects(b, st, "91110000MC", 2000)
 	newBenchTier := func(b *testing.B, opts ...Option) *Tier {
-		tier, err := New(st, st, append([]Option{WithRedis(rs.options()), WithPrefix(fmt.Sprintf("bench%d", rand.Int())),
+		tier, err := New(st, st, append([]Option{WithRedis(rs.options()), WithRedisSecret(testSecret), WithPrefix(fmt.Sprintf("bench%d", rand.Int())),
 			WithReconcileInterval(time.Hour), WithMaxStaleness(time.Hour)}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
@@ -290,7 +290,7 @@ func BenchmarkCheck(b *testing.B) {
 		reportRoundTrips(b, t, lk0, all0, int(max(ops, 1)))
 	}
 	newBenchTier := func(b *testing.B, prefix string) *Tier {
-		tier, err := New(st, st, WithRedis(rs.options()), WithPrefix(prefix), WithReconcileInterval(time.Hour), WithMaxStaleness(time.Hour))
+		tier, err := New(st, st, WithRedis(rs.options()), WithRedisSecret(testSecret), WithPrefix(prefix), WithReconcileInterval(time.Hour), WithMaxStaleness(time.Hour))
 		if err != nil {
 			b.Fatal(err)
 		}

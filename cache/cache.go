@@ -43,6 +43,11 @@
 // WithRedisTTL, the last bound on anything Redis could hold wrongly. This
 // assumes the replicas' clocks agree to well within the reconcile interval
 // (NTP).
+//
+// Redis holds nothing about a subject in the clear: key names carry a keyed
+// hash of the subject, values and invalidation messages are sealed under a
+// secret the replicas share (WithRedisSecret), and a value that does not
+// open is a miss (seal.go).
 package cache
 
 import (
@@ -106,25 +111,27 @@ const (
 )
 
 type config struct {
-	maxSubjects   int
-	maxStaleness  time.Duration
-	reconcile     time.Duration
-	changeLimit   int
-	pruneAfter    time.Duration
-	redis         *redis.Options
-	redisClient   *redis.Client // shared, not owned (WithRedisClient)
-	prefix        string
-	redisTTL      time.Duration
-	redisTimeout  time.Duration
-	breakerOpen   time.Duration
-	breakerTrips  uint32
-	logger        *slog.Logger
-	now           func() time.Time
-	fillQueueSize int
-	tracer        trace.Tracer // nil: off (tracing.go)
-	listed        ListedSource
-	listedMax     int
-	notices       ChangeNotifier // nil: the tick only (notices.go)
+	maxSubjects    int
+	maxStaleness   time.Duration
+	reconcile      time.Duration
+	changeLimit    int
+	pruneAfter     time.Duration
+	redis          *redis.Options
+	redisClient    *redis.Client // shared, not owned (WithRedisClient)
+	redisSecret    []byte        // WithRedisSecret (seal.go)
+	redisSecretSet bool
+	prefix         string
+	redisTTL       time.Duration
+	redisTimeout   time.Duration
+	breakerOpen    time.Duration
+	breakerTrips   uint32
+	logger         *slog.Logger
+	now            func() time.Time
+	fillQueueSize  int
+	tracer         trace.Tracer // nil: off (tracing.go)
+	listed         ListedSource
+	listedMax      int
+	notices        ChangeNotifier // nil: the tick only (notices.go)
 }
 
 // Option configures a Tier.
@@ -287,14 +294,29 @@ func New(inner service.EntryLookup, feed ChangeFeed, opts ...Option) (*Tier, err
 	for _, o := range opts {
 		o(&cfg)
 	}
+	var seal *sealer // nil without Redis
+	if cfg.redis != nil || cfg.redisClient != nil {
+		secret := cfg.redisSecret
+		if !cfg.redisSecretSet {
+			secret = randomSecret()
+			cfg.logger.Warn("cache: Redis without a shared secret (WithRedisSecret); this replica seals its Redis values and messages under a random key of its own, which no other replica can use")
+		}
+		var err error
+		seal, err = newSealer(secret)
+		clear(secret) // a copy: only the keys derived from it are kept
+		cfg.redisSecret = nil
+		if err != nil {
+			return nil, err
+		}
+	}
 	local, err := otter.New(&otter.Options[string, *set]{MaximumSize: cfg.maxSubjects})
 	if err != nil {
 		return nil, err
 	}
 	t := &Tier{cfg: cfg, inner: inner, feed: feed, local: local, kick: make(chan struct{}, 1), seen: map[int64]struct{}{}}
 	t.loader = otter.LoaderFunc[string, *set](t.load)
-	if cfg.redis != nil || cfg.redisClient != nil {
-		t.redis = newRedisTier(t, cfg)
+	if seal != nil {
+		t.redis = newRedisTier(t, cfg, seal)
 	}
 	if cfg.listed != nil && feed != nil {
 		// Without the change log nothing would keep it current.

@@ -36,9 +36,18 @@ func (c *countingStore) LookupEntries(ctx context.Context, subject string) (serv
 	return c.EntryLookup.LookupEntries(ctx, subject)
 }
 
+// testSecret is the Redis secret the tests' replicas share (newTier gives
+// it to every tier; a test's own WithRedisSecret comes after it).
+var testSecret = []byte("credgate cache tests' shared secret, 32 bytes or more")
+
+// rejectedValues and rejectedMessages count what Redis held that did not
+// open under the tier's secret.
+func rejectedValues(t *Tier) uint64   { return t.stats.redisRejected.Load() }
+func rejectedMessages(t *Tier) uint64 { return t.stats.messagesRejected.Load() }
+
 func newTier(t *testing.T, store service.EntryLookup, feed ChangeFeed, opts ...Option) *Tier {
 	t.Helper()
-	tier, err := New(store, feed, opts...)
+	tier, err := New(store, feed, append([]Option{WithRedisSecret(testSecret)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

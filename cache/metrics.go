@@ -23,6 +23,7 @@ type stats struct {
 	_          [56]byte
 
 	redisHits, redisMisses, redisErrors, redisBadValues, redisDistrusted atomic.Uint64
+	redisRejected, messagesReceived, messagesRejected                    atomic.Uint64
 	storeLoads, errors                                                   atomic.Uint64
 	fillsWritten, fillsDropped, publishErrors                            atomic.Uint64
 	invalidatedWrite, invalidatedPubSub, invalidatedReconcile            atomic.Uint64
@@ -133,8 +134,11 @@ var (
 		"Subjects dropped from the local tier, by what told it: write (this replica changed them), pubsub, reconcile.",
 		[]string{"via"}, nil)
 	descRedisValues = prometheus.NewDesc("credgate_cache_redis_values_total",
-		"Redis values by fate: miss, written, dropped (fill queue full or Redis failing), bad (malformed), distrusted (read from the store before the trust mark, or older than cache.redis_ttl).",
+		"Redis values by fate: miss, written, dropped (fill queue full or Redis failing), rejected (does not open under this replica's secret: forged, altered, moved to another key, or written under another secret or by an older release), bad (malformed), distrusted (read from the store before the trust mark, or older than cache.redis_ttl).",
 		[]string{"fate"}, nil)
+	descMessages = prometheus.NewDesc("credgate_cache_pubsub_messages_total",
+		"Invalidation messages received from other replicas, by result: ok, or rejected (does not open under this replica's secret: from an older release, a replica with another secret, or forged; the change log is read at once instead).",
+		[]string{"result"}, nil)
 	descFlushes = prometheus.NewDesc("credgate_cache_flushes_total",
 		"Times the whole local tier was dropped (lost or pruned change log, first cursor).", nil, nil)
 	descReconciles = prometheus.NewDesc("credgate_cache_reconciles_total",
@@ -155,7 +159,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLookups, descRoundTrips, descInvalidations, descRedisValues,
+	for _, d := range []*prometheus.Desc{descLookups, descRoundTrips, descInvalidations, descRedisValues, descMessages,
 		descFlushes, descReconciles, descConfirmed, descSubjects, descRedisUp, descListed, descListedBuilds, descNotices} {
 		ch <- d
 	}
@@ -179,6 +183,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRedisValues, &s.fillsDropped, "dropped")
 	counter(descRedisValues, &s.redisBadValues, "bad")
 	counter(descRedisValues, &s.redisDistrusted, "distrusted")
+	counter(descRedisValues, &s.redisRejected, "rejected")
+	counter(descMessages, &s.messagesReceived, "ok")
+	counter(descMessages, &s.messagesRejected, "rejected")
 	counter(descFlushes, &s.flushes)
 	counter(descReconciles, &s.reconciles, "ok")
 	counter(descReconciles, &s.reconcileErrors, "error")

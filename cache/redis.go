@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 // WithRedis adds the shared Redis tier, connecting with opts (from
 // redis.ParseURL). The tier owns the client: unset timeouts default to
 // the Redis timeout, and commands are not retried (the store is the
-// fallback, not a second try).
+// fallback, not a second try). The replicas of a deployment give it the
+// secret they share (WithRedisSecret).
 func WithRedis(opts *redis.Options) Option {
 	return func(c *config) { c.redis = opts }
 }
@@ -33,11 +35,15 @@ func WithRedisClient(client *redis.Client) Option {
 	return func(c *config) { c.redisClient = client }
 }
 
-// Key layout. The subject is the hash tag, so that a subject's value and
-// generation live in one slot (Redis Cluster) and one script sees both.
-// The trust mark is one key of the deployment's.
-func (r *redisTier) valueKey(subject string) string { return r.prefix + ":{" + subject + "}:e" }
-func (r *redisTier) genKey(subject string) string   { return r.prefix + ":{" + subject + "}:g" }
+// Key layout. The hash tag is the subject's tag (a keyed hash of it,
+// seal.go), so that a subject's value and generation live in one slot
+// (Redis Cluster) and one script sees both, and no key name says whose
+// they are. The trust mark is one key of the deployment's.
+func (r *redisTier) keys(subject string) (value, gen string) {
+	base := r.prefix + ":{" + r.seal.tag(subject) + "}"
+	return base + ":e", base + ":g"
+}
+func (r *redisTier) valueKey(subject string) string { v, _ := r.keys(subject); return v }
 func (r *redisTier) trustKey() string               { return r.prefix + ":trust_from" }
 
 // trustScript raises the deployment's trust mark (unix microseconds: Lua's
@@ -56,11 +62,16 @@ return cur`)
 
 // fillScript stores a value only if the subject's generation is the one
 // read before the store read: an invalidation in between (which bumps it)
-// means the value may predate the change, so it is dropped.
+// means the value may predate the change, so it is dropped. The value is
+// sealed with that generation as associated data, so the generation must
+// outlive it: its expiry is pushed past the value's if it is sooner.
 var fillScript = redis.NewScript(`
 local g = redis.call('GET', KEYS[2])
 if (g or '') == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  if g and redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  end
   return 1
 end
 return 0`)
@@ -98,6 +109,10 @@ type redisTier struct {
 	timeout time.Duration
 	cb      *gobreaker.CircuitBreaker[any]
 	fills   chan fillReq
+	seal    *sealer // names, seals and opens what Redis holds (seal.go)
+	// rejectedOnce, unopenedOnce: the first value and the first message
+	// that did not open are logged; the others are only counted.
+	rejectedOnce, unopenedOnce sync.Once
 
 	// trustFrom (unix ns): values read from the store before it are not
 	// trusted (see the package doc): the higher of this replica's own
@@ -119,13 +134,15 @@ type redisTier struct {
 // subject's generation before the store read.
 type fillTicket struct{ gen string }
 
+// fillReq is a set to write to Redis, encoded and sealed by the filler
+// (off the lookup's path).
 type fillReq struct {
 	subject string
-	value   []byte
+	set     *set
 	gen     string
 }
 
-func newRedisTier(t *Tier, cfg config) *redisTier {
+func newRedisTier(t *Tier, cfg config, seal *sealer) *redisTier {
 	var rdb *redis.Client
 	owned := cfg.redisClient == nil
 	if owned {
@@ -152,7 +169,7 @@ func newRedisTier(t *Tier, cfg config) *redisTier {
 	r := &redisTier{
 		t: t, rdb: rdb, owned: owned, prefix: cfg.prefix, channel: cfg.prefix + ":invalidate",
 		ttl: cfg.redisTTL, genTTL: max(cfg.redisTTL, time.Hour), timeout: cfg.redisTimeout,
-		fills: make(chan fillReq, cfg.fillQueueSize),
+		fills: make(chan fillReq, cfg.fillQueueSize), seal: seal,
 	}
 	r.rdb.AddHook(rtHook{r})
 	r.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
@@ -186,8 +203,9 @@ func (r *redisTier) call(ctx context.Context, path string, timeout time.Duration
 // returns the set if Redis has a trusted one, else a ticket for filling
 // Redis after the store read (nil when Redis is not answering).
 func (r *redisTier) get(ctx context.Context, subject string) (*set, *fillTicket) {
+	vk, gk := r.keys(subject)
 	v, err := r.call(ctx, pathLookup, r.timeout, func(ctx context.Context) (any, error) {
-		return r.rdb.MGet(ctx, r.valueKey(subject), r.genKey(subject)).Result()
+		return r.rdb.MGet(ctx, vk, gk).Result()
 	})
 	if err != nil {
 		r.t.stats.redisErrors.Add(1)
@@ -203,7 +221,18 @@ func (r *redisTier) get(ctx context.Context, subject string) (*set, *fillTicket)
 		r.t.stats.redisMisses.Add(1)
 		return nil, ticket
 	}
-	s, err := decodeSet([]byte(raw))
+	plain, err := r.seal.openValue(vk, subject, ticket.gen, []byte(raw))
+	if err != nil {
+		// Forged, altered, moved from another key or generation, sealed
+		// under another secret or by an older release: a miss, which the
+		// fill overwrites.
+		r.t.stats.redisRejected.Add(1)
+		r.rejectedOnce.Do(func() {
+			r.t.cfg.logger.Warn("cache: a Redis value does not open under this replica's secret (forged, altered, moved to another key, or written under another secret or by an older release); it is treated as a miss, and further ones are only counted in credgate_cache_redis_values_total{fate=\"rejected\"}")
+		})
+		return nil, ticket
+	}
+	s, err := decodeSet(plain)
 	if err != nil {
 		r.t.stats.redisBadValues.Add(1)
 		return nil, ticket
@@ -225,12 +254,8 @@ func (r *redisTier) trusts(loadedAt int64) bool {
 // fill queues s to be written behind the lookup; when the queue is full
 // the fill is dropped (it is only a cache).
 func (r *redisTier) fill(subject string, s *set, ticket *fillTicket) {
-	b, err := encodeSet(s)
-	if err != nil {
-		return
-	}
 	select {
-	case r.fills <- fillReq{subject: subject, value: b, gen: ticket.gen}:
+	case r.fills <- fillReq{subject: subject, set: s, gen: ticket.gen}:
 	default:
 		r.t.stats.fillsDropped.Add(1)
 	}
@@ -256,19 +281,34 @@ func (r *redisTier) fillLoop(ctx context.Context) {
 			}
 		}
 		ttl := r.ttl.Milliseconds()
+		type sealed struct{ vk, gk, gen, value string }
+		values := make([]sealed, 0, len(batch))
+		for _, f := range batch {
+			b, err := encodeSet(f.set)
+			if err != nil {
+				r.t.stats.fillsDropped.Add(1)
+				continue
+			}
+			vk, gk := r.keys(f.subject)
+			values = append(values, sealed{vk, gk, f.gen, string(r.seal.sealValue(vk, f.subject, f.gen, b))})
+		}
+		clear(batch) // the sets are not held until the next batch
+		if len(values) == 0 {
+			continue
+		}
 		_, err := r.call(ctx, pathFill, 10*r.timeout, func(ctx context.Context) (any, error) {
 			pipe := r.rdb.Pipeline()
-			for _, f := range batch {
-				fillScript.Eval(ctx, pipe, []string{r.valueKey(f.subject), r.genKey(f.subject)}, f.gen, f.value, ttl)
+			for _, v := range values {
+				fillScript.Eval(ctx, pipe, []string{v.vk, v.gk}, v.gen, v.value, ttl)
 			}
 			_, err := pipe.Exec(ctx)
 			return nil, err
 		})
 		if err != nil {
-			r.t.stats.fillsDropped.Add(uint64(len(batch)))
+			r.t.stats.fillsDropped.Add(uint64(len(values)))
 			continue
 		}
-		r.t.stats.fillsWritten.Add(uint64(len(batch)))
+		r.t.stats.fillsWritten.Add(uint64(len(values)))
 	}
 }
 
@@ -281,7 +321,8 @@ func (r *redisTier) invalidate(ctx context.Context, subjects []string) {
 		_, err := r.call(ctx, pathInvalidate, 10*r.timeout, func(ctx context.Context) (any, error) {
 			pipe := r.rdb.Pipeline()
 			for _, s := range chunk {
-				invalidateScript.Eval(ctx, pipe, []string{r.valueKey(s), r.genKey(s)}, genTTL)
+				vk, gk := r.keys(s)
+				invalidateScript.Eval(ctx, pipe, []string{vk, gk}, genTTL)
 			}
 			_, err := pipe.Exec(ctx)
 			return nil, err
@@ -334,11 +375,11 @@ func (r *redisTier) syncTrust(ctx context.Context) {
 	}
 }
 
-// publish tells the other replicas to drop subjects. A lost message is
-// covered by their reconcilers.
+// publish tells the other replicas to drop subjects, in sealed messages.
+// A lost message is covered by their reconcilers.
 func (r *redisTier) publish(ctx context.Context, subjects []string) {
 	for chunk := range slices.Chunk(subjects, maxInvalidateMessage) {
-		payload := strings.Join(chunk, "\n")
+		payload := r.seal.sealMessage(r.channel, []byte(strings.Join(chunk, "\n")))
 		if _, err := r.call(ctx, pathInvalidate, 10*r.timeout, func(ctx context.Context) (any, error) {
 			return r.rdb.Publish(ctx, r.channel, payload).Result()
 		}); err != nil {
@@ -389,7 +430,21 @@ func (r *redisTier) subscribe(ctx context.Context) {
 				}
 			}
 		case *redis.Message:
-			subjects := strings.Split(m.Payload, "\n")
+			plain, err := r.seal.openMessage(r.channel, []byte(m.Payload))
+			if err != nil {
+				// Not from a replica sharing this secret (an older
+				// release, another secret, a forgery): what changed is
+				// unknown, so read the change log now, as after a
+				// message lost.
+				r.t.stats.messagesRejected.Add(1)
+				r.unopenedOnce.Do(func() {
+					r.t.cfg.logger.Warn("cache: an invalidation message does not open under this replica's secret (from an older release, a replica with another secret, or forged); the change log is read instead, and further ones are only counted in credgate_cache_pubsub_messages_total{result=\"rejected\"}")
+				})
+				r.t.Reconcile()
+				continue
+			}
+			r.t.stats.messagesReceived.Add(1)
+			subjects := strings.Split(string(plain), "\n")
 			if len(subjects) > maxInvalidateMessage {
 				subjects = subjects[:maxInvalidateMessage]
 			}

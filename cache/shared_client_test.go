@@ -19,7 +19,7 @@ func TestSharedRedisClient(t *testing.T) {
 	shared := redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1, ContextTimeoutEnabled: true})
 	defer shared.Close()
 	st := sqliteStore(t)
-	a, err := New(st, st, WithRedisClient(shared), WithPrefix("s"), WithReconcileInterval(time.Hour))
+	a, err := New(st, st, WithRedisClient(shared), WithRedisSecret(testSecret), WithPrefix("s"), WithReconcileInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

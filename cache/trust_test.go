@@ -172,7 +172,7 @@ func TestNoRedisValueBeforeTheMarkIsRead(t *testing.T) {
 	q := testenv.USCC(t, "91110000MA0000074")
 	lookup(t, a, q)
 	waitFor(t, "Q's set in Redis", 5*time.Second, func() bool { return a.stats.fillsWritten.Load() == 1 })
-	b, err := New(st, st, WithRedis(rs.options()), WithPrefix("mark"), WithReconcileInterval(time.Hour))
+	b, err := New(st, st, WithRedis(rs.options()), WithRedisSecret(testSecret), WithPrefix("mark"), WithReconcileInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
