@@ -368,7 +368,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 
 	// The cache tier (and the upstream sources feeding the store) stops
 	// before the store closes.
-	caching, err := startCache(ctx, cfg.Cache, st, cat, sources, rdb, logger, cache.WithTracerProvider(tp))
+	caching, err := startCache(ctx, cfg.Cache, st, cat, sources, rdb, tokenKey, logger, cache.WithTracerProvider(tp))
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -59,11 +63,31 @@ func (w *cacheWiring) close() {
 	w.tier.Close()
 }
 
+// cacheRedisSecret is the secret under which the cache tier names, seals
+// and authenticates what it keeps in Redis (cache.WithRedisSecret), derived
+// from the token key's seed (HKDF-SHA256, a label of its own). Every
+// replica of a deployment has the token key — the tokens one signs must
+// verify on the others, so the Kubernetes and compose topologies mount the
+// same key into each — and must keep it secret, so the replicas share the
+// cache's secret without another one to distribute, and someone who can
+// read Redis but not the key can neither read nor forge the cache's values.
+// Neither key can be worked back from the other. A new token key (a
+// rotation) is a new secret: while replicas run with both, each reads the
+// other's values as misses and its messages as lost, and the change log
+// keeps them right.
+func cacheRedisSecret(tokenKey ed25519.PrivateKey) ([]byte, error) {
+	if len(tokenKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("cache: no token key to derive the Redis secret from")
+	}
+	return hkdf.Key(sha256.New, tokenKey.Seed(), nil, "credgate cache redis secret v1", cache.MinRedisSecret)
+}
+
 // startCache builds and starts the cache tier over st (with Redis through
-// rdb, serve's one client, if set) and the runner of the sources, if any.
-// The settings are validated by internal/config, the reconcile interval
-// against the staleness bound included.
-func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catalog, sources []upstream.SourceConfig, rdb *redis.Client, logger *slog.Logger, extra ...cache.Option) (*cacheWiring, error) {
+// rdb, serve's one client, if set, under a secret derived from tokenKey)
+// and the runner of the sources, if any. The settings are validated by
+// internal/config, the reconcile interval against the staleness bound
+// included.
+func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catalog, sources []upstream.SourceConfig, rdb *redis.Client, tokenKey ed25519.PrivateKey, logger *slog.Logger, extra ...cache.Option) (*cacheWiring, error) {
 	opts := []cache.Option{cache.WithMaxSubjects(c.Subjects), cache.WithMaxStaleness(c.MaxStaleness),
 		cache.WithReconcileInterval(c.Reconcile), cache.WithRedisTTL(c.RedisTTL), cache.WithPrefix(c.Prefix),
 		cache.WithLogger(logger), cache.WithChangeNotices(st)}
@@ -72,7 +96,11 @@ func startCache(ctx context.Context, c config.Cache, st store, cat *policy.Catal
 	}
 	opts = append(opts, extra...)
 	if rdb != nil {
-		opts = append(opts, cache.WithRedisClient(rdb))
+		secret, err := cacheRedisSecret(tokenKey)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, cache.WithRedisClient(rdb), cache.WithRedisSecret(secret))
 	}
 	// The tier decorates the store's entry reading and reconciles from its
 	// change log.
