@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/policy"
 )
 
@@ -24,6 +25,26 @@ var (
 
 // MaxImport caps the entries of one import (one transaction).
 const MaxImport = 100_000
+
+// ErrDecidedInFuture: an entry's decided_at is later than now. The
+// department's decision has been taken when the entry is submitted; only
+// its publication (published_at) may lie ahead. It is wrapped together
+// with policy.ErrInvalidEntry.
+var ErrDecidedInFuture = errors.New("decided_at is in the future")
+
+// DecisionSkew is how far ahead of credgate's clock a decision time may
+// be: the department's clock is its own, and the minute tolerated on
+// partners' client assertions (access.AssertionSkew) is allowed here too.
+const DecisionSkew = access.AssertionSkew
+
+// decidedBy refuses a decision time d later than now (with DecisionSkew).
+func decidedBy(d, now time.Time) error {
+	if d.After(now.Add(DecisionSkew)) {
+		return fmt.Errorf("%w: %w: decided_at %s is after the current time %s: a decision is dated when it was taken (published_at may be later)",
+			policy.ErrInvalidEntry, ErrDecidedInFuture, d.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
 
 // EntryInput is an entry as an originating department submits it.
 type EntryInput struct {
@@ -141,7 +162,13 @@ func (s *Entries) Prepare(in EntryInput) (policy.Entry, error) {
 		CreatedAt:          now, UpdatedAt: now, Version: 1,
 		ParticularlySerious: in.ParticularlySerious,
 	}
-	return s.catalog.PrepareEntry(e)
+	if e, err = s.catalog.PrepareEntry(e); err != nil {
+		return policy.Entry{}, err
+	}
+	if err := decidedBy(e.DecidedAt, now); err != nil {
+		return policy.Entry{}, err
+	}
+	return e, nil
 }
 
 // Create validates and stores one entry.
@@ -277,7 +304,13 @@ func (s *Entries) Patch(ctx context.Context, id string, p EntryPatch, ifVersion 
 	if err != nil {
 		return policy.Entry{}, err
 	}
-	e.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	now := s.now().UTC().Truncate(time.Microsecond)
+	if p.DecidedAt != nil {
+		if err := decidedBy(e.DecidedAt, now); err != nil {
+			return policy.Entry{}, err
+		}
+	}
+	e.UpdatedAt = now
 	e.Version = old.Version + 1
 	if err := s.audit.do(ctx, ActEntryPatched, e.ID, patchDetails(e, p), func() error {
 		return s.store.UpdateEntry(ctx, e)

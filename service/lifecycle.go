@@ -249,6 +249,11 @@ func (l *Lifecycle) DecideObjection(ctx context.Context, objID string, in Object
 	}
 	if in.Correction != nil {
 		ne = in.Correction.apply(ne)
+		if in.Correction.DecidedAt != nil {
+			if err := decidedBy(ne.DecidedAt, now); err != nil {
+				return policy.Entry{}, policy.Objection{}, err
+			}
+		}
 	}
 	if ne.RevokedAt == nil || ne.RevokedAt.After(now) {
 		if ne, err = l.catalog.PrepareEntry(ne); err != nil {

@@ -135,7 +135,7 @@ const (
 func safetyEntry(published time.Time, persons ...policy.ResponsiblePerson) service.EntryInput {
 	return service.EntryInput{
 		Subject: lcOrg, List: "safety_production_blacklist", OriginatingDepartment: "应急管理局",
-		Reason: "发生较大生产安全责任事故", LegalBasis: "《安全生产法》", DecidedAt: published, PublishedAt: published,
+		Reason: "发生较大生产安全责任事故", LegalBasis: "《安全生产法》", DecidedAt: published.AddDate(0, 0, -1), PublishedAt: published,
 		ResponsiblePersons: persons,
 	}
 }
@@ -327,14 +327,14 @@ func TestServiceBlackListRemovesRed(t *testing.T) {
 		t.Fatalf("after: %s %+v", a.Outcome, a.Entries)
 	}
 	_, err = w.entries.Create(ctx, service.EntryInput{Subject: lcOrg, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办",
-		Reason: "r", LegalBasis: "b", DecidedAt: cstAt(2026, 4, 2, 0), PublishedAt: cstAt(2026, 4, 2, 0)})
+		Reason: "r", LegalBasis: "b", DecidedAt: cstAt(2026, 4, 1, 0), PublishedAt: cstAt(2026, 4, 2, 0)})
 	var re *policy.RuleError
 	if !errors.Is(err, policy.ErrCrossListConflict) || !errors.As(err, &re) || re.Rule != "safety_production_blacklist.on_enter_remove_from_kinds" {
 		t.Fatalf("red for a black-listed subject: %v", err)
 	}
 	_, err = w.entries.Import(ctx, []service.EntryInput{
-		{Subject: lcOrg2, List: "court_dishonest_debtor", OriginatingDepartment: "法院", Reason: "r", LegalBasis: "b", DecidedAt: cstAt(2026, 4, 2, 0), PublishedAt: cstAt(2026, 4, 2, 0)},
-		{Subject: lcOrg, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办", Reason: "r", LegalBasis: "b", DecidedAt: cstAt(2026, 4, 2, 0), PublishedAt: cstAt(2026, 4, 2, 0)},
+		{Subject: lcOrg2, List: "court_dishonest_debtor", OriginatingDepartment: "法院", Reason: "r", LegalBasis: "b", DecidedAt: cstAt(2026, 4, 1, 0), PublishedAt: cstAt(2026, 4, 2, 0)},
+		{Subject: lcOrg, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办", Reason: "r", LegalBasis: "b", DecidedAt: cstAt(2026, 4, 1, 0), PublishedAt: cstAt(2026, 4, 2, 0)},
 	}, []int{2, 3})
 	var ie *service.ImportError
 	if !errors.As(err, &ie) || len(ie.Lines) != 1 || ie.Lines[0].Line != 3 {
@@ -488,7 +488,7 @@ func TestServiceRepair(t *testing.T) {
 	ctx := context.Background()
 	w := newLCWorld(t, cstAt(2026, 1, 9, 9))
 	e := w.create(service.EntryInput{Subject: lcOrg, List: "urban_management_black", OriginatingDepartment: "市城管局",
-		Reason: "未经许可排放生活污水,造成严重环境污染", LegalBasis: "篇十三", DecidedAt: cstAt(2026, 1, 10, 0), PublishedAt: cstAt(2026, 1, 10, 0)})
+		Reason: "未经许可排放生活污水,造成严重环境污染", LegalBasis: "篇十三", DecidedAt: cstAt(2026, 1, 9, 0), PublishedAt: cstAt(2026, 1, 10, 0)})
 	w.clock.Set(cstAt(2026, 6, 1, 9))
 	_, _, err := w.lifecycle.ApplyRepair(ctx, e.ID, service.ApplicationRequest{Grounds: "已整改"})
 	var re *policy.RuleError
