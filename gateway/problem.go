@@ -169,6 +169,10 @@ func problemFor(err error) *Problem {
 		pr := problem(http.StatusForbidden, "subject_kind_not_allowed", "Subject kind not allowed", err.Error())
 		pr.Field = "subject.id"
 		return pr
+	case errors.Is(err, service.ErrScopeNarrowed):
+		// A job's stored answers disclose more than the partner's scope
+		// now covers: they are proven as stored and are not re-rendered.
+		return problem(http.StatusForbidden, "scope_narrowed", "Scope narrowed", err.Error())
 	case errors.Is(err, ErrOverloaded):
 		return overloadedProblem(err)
 	case errors.Is(err, ErrRateLimited):

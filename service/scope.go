@@ -79,3 +79,35 @@ func CallerOf(p Partner) Caller {
 	return Caller{ClientID: p.ClientID, Role: p.Role, Actions: p.Actions, SubjectKinds: p.SubjectKinds, Visibility: p.Visibility,
 		Region: p.Region}
 }
+
+// ErrScopeNarrowed: the partner's scope was narrowed (PATCH
+// /v1/admin/partners/{id}) since it was given what it asks for, which
+// its scope now no longer covers: a screening job whose action it may no
+// longer check, or whose stored answers disclose more (a kind of subject,
+// a visibility) than it may now be shown. Stored answers are proven by
+// the job's tree and cannot be re-rendered narrower.
+var ErrScopeNarrowed = errors.New("the partner's scope was narrowed")
+
+// What a partner receives other than a check's answer — a screening
+// job's answers and its results — follows its current scope, by the
+// rules a check applies (mayCheck, mayCheckKind, effectiveVisibility):
+// then is the caller as it was when it asked (a job as submitted), now
+// as its partner is now.
+
+// mayStillCheckKind reports whether a caller that asked as then may, as
+// now, still be told about a subject of kind k: both allow it.
+func mayStillCheckKind(then, now Caller, k policy.SubjectKind) bool {
+	return then.mayCheckKind(k) && now.mayCheckKind(k)
+}
+
+// narrowedTo is then (a job's caller as submitted) seen at a visibility
+// no wider than now's: what the answers made from now on are encoded at.
+// The rest of then (its region, its id) stays what the job was submitted
+// with.
+func narrowedTo(then, now Caller) Caller {
+	c := then
+	if v := now.effectiveVisibility(); v != VisibilityFull && then.effectiveVisibility() == VisibilityFull {
+		c.Visibility = v
+	}
+	return c
+}

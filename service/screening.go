@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,11 +90,17 @@ type ScreeningJob struct {
 	ID      string
 	Partner string
 	// Caller is the partner's scope when it submitted the job: every
-	// subject is decided as a check of that caller would be.
+	// subject is decided as a check of that caller would be, within the
+	// partner's scope as it is at each batch (narrowedTo,
+	// mayStillCheckKind).
 	Caller Caller
 	Action string
 	Format ImportFormat
 	State  ScreeningState
+	// Disclosed is what the job's answers so far disclose, kept with its
+	// progress: its results are served only while the partner's scope
+	// covers it. Nil on a job stored before it was kept (disclosure).
+	Disclosed *ScreeningDisclosure
 	// Total is the subjects in the file; Done those screened, whose results
 	// are durable in ResultsBytes bytes of the results file.
 	Total        int64
@@ -116,14 +123,71 @@ type ScreeningJob struct {
 	LeaseUntil time.Time
 }
 
+// ScreeningDisclosure is what a job's answers disclose: the widest
+// visibility any of them was encoded at ("" while none was answered) and
+// the kinds of the subjects answered.
+type ScreeningDisclosure struct {
+	Visibility Visibility           `json:"visibility,omitempty"`
+	Kinds      []policy.SubjectKind `json:"kinds,omitempty"`
+}
+
+// add counts an answer about a subject of kind k encoded for c.
+func (d *ScreeningDisclosure) add(k policy.SubjectKind, c Caller) {
+	if !slices.Contains(d.Kinds, k) {
+		d.Kinds = append(d.Kinds, k)
+		slices.Sort(d.Kinds)
+	}
+	if v := c.effectiveVisibility(); d.Visibility != VisibilityFull {
+		d.Visibility = v
+	}
+}
+
+// disclosure is what j's answers disclose: as recorded, or, for a job
+// stored before it was recorded, as much as its caller could be shown.
+func (j ScreeningJob) disclosure() ScreeningDisclosure {
+	if j.Disclosed != nil {
+		return *j.Disclosed
+	}
+	d := ScreeningDisclosure{Visibility: j.Caller.effectiveVisibility()}
+	for _, k := range []policy.SubjectKind{policy.KindOrganization, policy.KindPerson} {
+		if j.Caller.mayCheckKind(k) {
+			d.Kinds = append(d.Kinds, k)
+		}
+	}
+	return d
+}
+
+// coveredBy is ErrScopeNarrowed when caller, as it is now, may not be
+// shown what j's answers disclose: it may no longer check j's action, or
+// a kind of subject answered, or its visibility is narrower than an
+// answer's. Administrators and auditors see every job in full.
+func (j ScreeningJob) coveredBy(caller Caller) error {
+	if caller.Role != RolePartner {
+		return nil
+	}
+	if !caller.mayCheck(j.Action) {
+		return fmt.Errorf("screening %s: %w: it may no longer check action %q", j.ID, ErrScopeNarrowed, j.Action)
+	}
+	d := j.disclosure()
+	for _, k := range d.Kinds {
+		if !caller.mayCheckKind(k) {
+			return fmt.Errorf("screening %s: %w: its results answer about subjects of kind %s, which it may no longer check", j.ID, ErrScopeNarrowed, k)
+		}
+	}
+	if d.Visibility == VisibilityFull && caller.effectiveVisibility() != VisibilityFull {
+		return fmt.Errorf("screening %s: %w: its results were answered at visibility full, it now has %s", j.ID, ErrScopeNarrowed, caller.effectiveVisibility())
+	}
+	return nil
+}
+
 // ScreeningStore keeps screening jobs' durable state. Replicas sharing
 // a store run each job once: a runner claims a job's lease before it runs
 // it (ClaimScreening), and the store takes the job's progress only from
 // the lease's holder.
 type ScreeningStore interface {
 	InsertScreening(ctx context.Context, j ScreeningJob) error
-	// UpdateScreening rewrites a job's progress and state (not its
-	// lease), only while j.Runner holds its lease ("": while no one
+	// UpdateScreening rewrites a job's progress, disclosure and state
+	// (not its lease), only while j.Runner holds its lease ("": while no one
 	// does): else ErrScreeningLeaseLost, and ErrNotFound when there is
 	// no such job.
 	UpdateScreening(ctx context.Context, j ScreeningJob) error
@@ -177,8 +241,10 @@ type Screenings struct {
 	batch EntryBatchLookup
 	// retention is how long a finished job's files are kept.
 	retention time.Duration
-	// partners, when set, is read before a job starts and before each
-	// batch: a revoked partner's job stops.
+	// partners, when set, is read before a job starts, before each batch
+	// and before its record: a revoked partner's job stops, and so does
+	// one whose partner may no longer check its action; the others go on
+	// within the partner's current scope.
 	partners ScreeningPartners
 	// maxUnfinished caps a partner's jobs queued, running or uploading.
 	maxUnfinished int
@@ -195,7 +261,8 @@ type Screenings struct {
 }
 
 // ScreeningPartners reads a job's partner, to stop the job once the
-// partner is revoked. Every Store is one.
+// partner is revoked and to keep it within the partner's current scope.
+// Every Store is one.
 type ScreeningPartners interface {
 	PartnerByClientID(ctx context.Context, clientID string) (Partner, error)
 }
@@ -312,7 +379,8 @@ func (s *Screenings) SubmitAdmitted(ctx context.Context, caller Caller, action s
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	j := ScreeningJob{ID: id, Partner: caller.ClientID, Caller: caller, Action: action, Format: format,
-		State: ScreeningQueued, Total: total, Counts: map[string]int64{}, CreatedAt: now, UpdatedAt: now}
+		State: ScreeningQueued, Total: total, Counts: map[string]int64{}, Disclosed: &ScreeningDisclosure{},
+		CreatedAt: now, UpdatedAt: now}
 	if err := s.store.InsertScreening(ctx, j); err != nil {
 		return ScreeningJob{}, fmt.Errorf("store screening: %w", err)
 	}
@@ -641,13 +709,14 @@ func (s *Screenings) runJob(ctx context.Context, j ScreeningJob) {
 	// Before it starts (a queued job of a partner revoked since), before
 	// each batch (screen) and before its record is written: the job
 	// answers for its partner as checks would, and a revoked partner's
-	// checks are refused.
-	err := s.partnerActive(ctx, j)
+	// checks are refused, as are those of an action its scope no longer
+	// has.
+	now, err := s.partnerScope(ctx, j)
 	if err == nil {
-		err = s.screen(ctx, &j)
+		err = s.screen(ctx, &j, now)
 	}
 	if err == nil {
-		err = s.partnerActive(ctx, j)
+		_, err = s.partnerScope(ctx, j)
 	}
 	if err == nil {
 		err = s.finish(ctx, &j)
@@ -658,8 +727,8 @@ func (s *Screenings) runJob(ctx context.Context, j ScreeningJob) {
 		s.logger.Warn("a screening job's lease was lost; another replica resumes it", "screening", j.ID)
 		return
 	}
-	if errors.Is(err, ErrPartnerRevoked) {
-		if err = s.stopRevoked(ctx, j); err != nil {
+	if errors.Is(err, ErrPartnerRevoked) || errors.Is(err, ErrScopeNarrowed) {
+		if err = s.stopUnentitled(ctx, j, err); err != nil {
 			// Stopped again on the next pass of Run.
 			pause(ctx)
 		}
@@ -687,43 +756,55 @@ func pause(ctx context.Context) {
 	}
 }
 
-// partnerActive is ErrPartnerRevoked when j's partner is no longer
-// active. It reads the store, not a cache: one read a batch of
-// screeningBatch subjects. A partner the store does not know is not one
-// that was revoked (partners are never deleted: only callers made up
-// outside the registry, in tests, have none), so its job runs on.
-func (s *Screenings) partnerActive(ctx context.Context, j ScreeningJob) error {
+// partnerScope returns j's partner's scope as it is now: ErrPartnerRevoked
+// when the partner is no longer active, ErrScopeNarrowed when it may no
+// longer check j's action (a check of it would be refused). It reads the
+// store, not a cache: one read a batch of screeningBatch subjects. A
+// partner the store does not know is not one that was revoked (partners
+// are never deleted: only callers made up outside the registry, in
+// tests, have none), so its job runs on, as submitted.
+func (s *Screenings) partnerScope(ctx context.Context, j ScreeningJob) (Caller, error) {
 	if s.partners == nil {
-		return nil
+		return j.Caller, nil
 	}
 	p, err := s.partners.PartnerByClientID(ctx, j.Partner)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil
+		return j.Caller, nil
 	case err != nil:
 		// Not the job's fault: it is retried (runJob).
-		return fmt.Errorf("screening %s: read its partner: %w", j.ID, err)
+		return Caller{}, fmt.Errorf("screening %s: read its partner: %w", j.ID, err)
 	case p.Status != PartnerActive:
-		return fmt.Errorf("screening %s: %w", j.ID, ErrPartnerRevoked)
+		return Caller{}, fmt.Errorf("screening %s: %w", j.ID, ErrPartnerRevoked)
 	}
-	return nil
+	now := CallerOf(p)
+	if !now.mayCheck(j.Action) {
+		return Caller{}, fmt.Errorf("screening %s: %w: it may no longer check action %q", j.ID, ErrScopeNarrowed, j.Action)
+	}
+	return now, nil
 }
 
-// stopRevoked ends a revoked partner's job as failed and deletes its
-// files: the answers screened so far were for a partner that may no
-// longer have them, so they are neither recorded nor served. The job is
-// failed first: a replica runs only jobs whose files it sees, so files
-// deleted first would leave, after a crash between, an unfinished job no
-// replica stops; files left instead are a failed job's, never served and
-// deleted by Sweep at the end of their retention.
-func (s *Screenings) stopRevoked(ctx context.Context, j ScreeningJob) error {
+// stopUnentitled ends as failed the job of a partner revoked, or no
+// longer entitled to its action (why: ErrPartnerRevoked or
+// ErrScopeNarrowed), and deletes its files: the answers screened so far
+// were for a partner that may no longer have them, so they are neither
+// recorded nor served. The job is failed first: a replica runs only jobs
+// whose files it sees, so files deleted first would leave, after a crash
+// between, an unfinished job no replica stops; files left instead are a
+// failed job's, never served and deleted by Sweep at the end of their
+// retention.
+func (s *Screenings) stopUnentitled(ctx context.Context, j ScreeningJob, why error) error {
+	cause := "the partner was revoked"
+	if !errors.Is(why, ErrPartnerRevoked) {
+		cause = fmt.Sprintf("the partner's scope was narrowed: it may no longer check action %s", j.Action)
+	}
 	j.State, j.UpdatedAt = ScreeningFailed, s.now().UTC()
-	j.Error = fmt.Sprintf("the partner was revoked: the job stopped after %d of %d subjects and their answers were discarded", j.Done, j.Total)
+	j.Error = fmt.Sprintf("%s: the job stopped after %d of %d subjects and their answers were discarded", cause, j.Done, j.Total)
 	if err := s.store.UpdateScreening(context.WithoutCancel(ctx), j); err != nil {
-		return fmt.Errorf("stop the screening of a revoked partner: %w", err)
+		return fmt.Errorf("stop the screening of a partner no longer entitled to it: %w", err)
 	}
 	if err := os.RemoveAll(filepath.Join(s.dir, j.ID)); err != nil {
-		return fmt.Errorf("remove the screening of a revoked partner: %w", err)
+		return fmt.Errorf("remove the screening of a partner no longer entitled to it: %w", err)
 	}
 	return nil
 }
@@ -743,8 +824,9 @@ type screenedError struct {
 }
 
 // screen decides every subject not yet done, batch by batch, each batch
-// written durably before the job's progress says so.
-func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
+// written durably before the job's progress says so; now is the
+// partner's scope before the first batch, read again before each other.
+func (s *Screenings) screen(ctx context.Context, j *ScreeningJob, now Caller) error {
 	dir := filepath.Join(s.dir, j.ID)
 	in, err := os.Open(filepath.Join(dir, "input"))
 	if err != nil {
@@ -786,6 +868,15 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 	if j.Counts == nil {
 		j.Counts = map[string]int64{}
 	}
+	if j.Disclosed == nil {
+		// Stored before disclosures were kept: what it answered before
+		// is counted as much as its caller could be shown.
+		d := ScreeningDisclosure{}
+		if j.Done > 0 {
+			d = j.disclosure()
+		}
+		j.Disclosed = &d
+	}
 	br := bufio.NewReaderSize(in, 256<<10)
 	for skip := j.Done; skip > 0; skip-- {
 		if _, err := br.ReadSlice('\n'); err != nil {
@@ -800,8 +891,9 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 	answered := make([]bool, screeningBatch)
 	for first := true; j.Done < j.Total; first = false {
 		if !first {
-			// Revoked since the last batch (runJob checked before the first).
-			if err := s.partnerActive(ctx, *j); err != nil {
+			// Revoked or narrowed since the last batch (runJob read it
+			// before the first).
+			if now, err = s.partnerScope(ctx, *j); err != nil {
 				return err
 			}
 		}
@@ -819,7 +911,7 @@ func (s *Screenings) screen(ctx context.Context, j *ScreeningJob) error {
 		if len(ids) == 0 {
 			return fmt.Errorf("input ends at %d of %d subjects", j.Done, j.Total)
 		}
-		if err := s.decideBatch(ctx, j, p, ids, lines[:len(ids)], leaves, answered); err != nil {
+		if err := s.decideBatch(ctx, j, now, p, ids, lines[:len(ids)], leaves, answered); err != nil {
 			return err
 		}
 		// Still the lease's holder, just before the files are written: a
@@ -882,14 +974,18 @@ func fileSize(f *os.File) int64 {
 // CheckBatch does, and encodes each one's results line into lines and the
 // leaf hash of each answer into leaves (answered[i] says which have one).
 // With a batch lookup, the batch's entries are read in one round trip.
-func (s *Screenings) decideBatch(ctx context.Context, j *ScreeningJob, p checkParams, ids []string, lines [][]byte,
+// Each subject is decided for the job's caller within now, its partner's
+// scope as it is: a kind of subject now refused is the error a batch
+// check gives, and answers are encoded at now's visibility if narrower.
+func (s *Screenings) decideBatch(ctx context.Context, j *ScreeningJob, now Caller, p checkParams, ids []string, lines [][]byte,
 	leaves [][evidence.HashSize]byte, answered []bool) error {
+	caller := narrowedTo(j.Caller, now)
 	subjects := make([]policy.SubjectID, len(ids))
 	bad := make([]error, len(ids))
 	valid := make([]string, 0, len(ids))
 	for i, id := range ids {
 		subject, err := policy.ParseSubjectID(id)
-		if err == nil && !j.Caller.mayCheckKind(subject.Kind) {
+		if err == nil && !mayStillCheckKind(j.Caller, now, subject.Kind) {
 			err = fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
 		}
 		subjects[i], bad[i] = subject, err
@@ -959,9 +1055,9 @@ func (s *Screenings) decideBatch(ctx context.Context, j *ScreeningJob, p checkPa
 					derr error
 				)
 				if l, ok := found[subjects[i].Value]; ok {
-					ans, _, derr = s.checker.decideFound(ctx, j.Caller, subjects[i], p, l)
+					ans, _, derr = s.checker.decideFound(ctx, caller, subjects[i], p, l)
 				} else {
-					ans, _, derr = s.checker.decide(ctx, j.Caller, subjects[i], p)
+					ans, _, derr = s.checker.decide(ctx, caller, subjects[i], p)
 				}
 				if derr != nil {
 					fail(derr)
@@ -980,8 +1076,14 @@ func (s *Screenings) decideBatch(ctx context.Context, j *ScreeningJob, p checkPa
 		// retried, not answered in part.
 		return fmt.Errorf("screen: %w", first)
 	}
-	for _, o := range outcomes {
+	if j.Disclosed == nil {
+		j.Disclosed = &ScreeningDisclosure{}
+	}
+	for i, o := range outcomes {
 		j.Counts[o]++
+		if answered[i] {
+			j.Disclosed.add(subjects[i].Kind, caller)
+		}
 	}
 	return nil
 }
@@ -1195,6 +1297,12 @@ func (s *Screenings) openResults(ctx context.Context, caller Caller, id string) 
 	}
 	if j.State != ScreeningDone {
 		return j, nil, nil, fmt.Errorf("%w: the job is %s", ErrScreeningNotDone, j.State)
+	}
+	// The stored answers are the ones the tree proves: a partner whose
+	// scope no longer covers them gets none, rather than answers
+	// re-rendered narrower than their proof.
+	if err := j.coveredBy(caller); err != nil {
+		return j, nil, nil, err
 	}
 	if err := s.resultsHere(j); err != nil {
 		return j, nil, nil, err

@@ -14,7 +14,7 @@ var _ service.ScreeningStore = (*Store)(nil)
 // screeningColumns are what InsertScreening writes; a row is read with
 // its lease (runner, lease_until) after them.
 const screeningColumns = `id, partner, caller, action, format, state, total, done, results_bytes, counts,
-	tree_size, root, record_id, error, created_at, updated_at`
+	tree_size, root, record_id, error, created_at, updated_at, disclosed`
 
 const screeningSelect = `SELECT ` + screeningColumns + `, runner, lease_until FROM screening_jobs`
 
@@ -28,10 +28,14 @@ func (s *Store) InsertScreening(ctx context.Context, j service.ScreeningJob) err
 	if err != nil {
 		return s.errf("insert screening: %w", err)
 	}
+	disclosed, err := disclosedJSON(j.Disclosed)
+	if err != nil {
+		return s.errf("insert screening: %w", err)
+	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO screening_jobs (`+screeningColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		j.ID, j.Partner, string(caller), j.Action, string(j.Format), string(j.State), j.Total, j.Done, j.ResultsBytes, string(counts),
-		int64(j.TreeSize), j.Root, j.RecordID, j.Error, j.CreatedAt.UTC(), j.UpdatedAt.UTC()); err != nil {
+		int64(j.TreeSize), j.Root, j.RecordID, j.Error, j.CreatedAt.UTC(), j.UpdatedAt.UTC(), disclosed); err != nil {
 		return s.errf("insert screening: %w", s.d.MapErr(err))
 	}
 	return nil
@@ -46,10 +50,17 @@ func (s *Store) UpdateScreening(ctx context.Context, j service.ScreeningJob) err
 	if err != nil {
 		return s.errf("update screening: %w", err)
 	}
+	disclosed, err := disclosedJSON(j.Disclosed)
+	if err != nil {
+		return s.errf("update screening: %w", err)
+	}
+	// A job read without a disclosure (stored before it was kept) leaves
+	// the column as it is.
 	n, err := s.db.Exec(ctx, `UPDATE screening_jobs SET state = $2, total = $3, done = $4, results_bytes = $5,
-		counts = $6, tree_size = $7, root = $8, record_id = $9, error = $10, updated_at = $11 WHERE id = $1 AND runner = $12`,
+		counts = $6, tree_size = $7, root = $8, record_id = $9, error = $10, updated_at = $11,
+		disclosed = COALESCE($13, disclosed) WHERE id = $1 AND runner = $12`,
 		j.ID, string(j.State), j.Total, j.Done, j.ResultsBytes, string(counts), int64(j.TreeSize), j.Root,
-		j.RecordID, j.Error, j.UpdatedAt.UTC(), j.Runner)
+		j.RecordID, j.Error, j.UpdatedAt.UTC(), j.Runner, disclosed)
 	if err != nil {
 		return s.errf("update screening: %w", err)
 	}
@@ -132,11 +143,12 @@ func scanScreening(r Row) (service.ScreeningJob, error) {
 		j             service.ScreeningJob
 		format, state string
 		counts, call  []byte
+		disclosed     *string
 		size          int64
 		lease         *time.Time
 	)
 	if err := r.Scan(&j.ID, &j.Partner, &call, &j.Action, &format, &state, &j.Total, &j.Done, &j.ResultsBytes, &counts,
-		&size, &j.Root, &j.RecordID, &j.Error, &j.CreatedAt, &j.UpdatedAt, &j.Runner, &lease); err != nil {
+		&size, &j.Root, &j.RecordID, &j.Error, &j.CreatedAt, &j.UpdatedAt, &disclosed, &j.Runner, &lease); err != nil {
 		return service.ScreeningJob{}, err
 	}
 	if lease != nil {
@@ -150,7 +162,27 @@ func scanScreening(r Row) (service.ScreeningJob, error) {
 	if err := json.Unmarshal(call, &j.Caller); err != nil {
 		return service.ScreeningJob{}, err
 	}
+	if disclosed != nil {
+		j.Disclosed = new(service.ScreeningDisclosure)
+		if err := json.Unmarshal([]byte(*disclosed), j.Disclosed); err != nil {
+			return service.ScreeningJob{}, err
+		}
+	}
 	return j, nil
+}
+
+// disclosedJSON is a job's disclosure as stored: NULL when it has none
+// (a job stored before disclosures were kept).
+func disclosedJSON(d *service.ScreeningDisclosure) (*string, error) {
+	if d == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
 }
 
 func nonNilCounts(m map[string]int64) map[string]int64 {

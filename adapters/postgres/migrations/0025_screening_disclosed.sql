@@ -1,0 +1,11 @@
+-- +goose Up
+-- +goose StatementBegin
+-- 0025: what a screening job's answers disclose. A job decides each
+-- batch within its partner's scope as it is then, and its results are
+-- served only while the partner's scope covers what its stored answers
+-- disclose: the widest visibility any was encoded at and the kinds of
+-- the subjects answered ({"visibility": …, "kinds": […]}), kept with the
+-- job's progress. NULL on a job stored before: its answers are taken to
+-- disclose as much as its caller could be shown.
+ALTER TABLE screening_jobs ADD COLUMN disclosed jsonb;
+-- +goose StatementEnd
