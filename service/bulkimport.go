@@ -72,7 +72,9 @@ type ImportResult struct {
 // progress, if not nil, is called with the bytes read so far.
 //
 // Entries of lists with cross-list rules are held in memory until the end,
-// as one may close another of the same file; all others stream.
+// as one may close another of the same file; all others stream. Of every
+// line, 16 bytes are kept until the end of reading, to refuse a line that
+// repeats an earlier one's entry (importDuplicates).
 func (s *Entries) ImportFile(ctx context.Context, r io.Reader, format ImportFormat, progress func(int64)) (ImportResult, error) {
 	ir, err := NewImportReader(r, format, progress)
 	if err != nil {
@@ -149,6 +151,7 @@ func (s *Entries) stageFile(ctx context.Context, id string, ir *ImportReader) (*
 	}()
 	st := &staged{ids: newImportIDs(), subjects: []string{}}
 	var bad []LineError
+	dups := newImportDuplicates()
 	chunk := make([]policy.Entry, 0, importChunk)
 	err := func() error {
 		for {
@@ -170,6 +173,7 @@ func (s *Entries) stageFile(ctx context.Context, id string, ir *ImportReader) (*
 					bad = append(bad, LineError{Line: line, Err: perr})
 					break
 				}
+				dups.add(e, line)
 				if len(bad) > 0 {
 					break // validated only: the file is refused
 				}
@@ -198,6 +202,9 @@ func (s *Entries) stageFile(ctx context.Context, id string, ir *ImportReader) (*
 			}
 		}
 	}()
+	if err == nil {
+		bad = withDuplicates(bad, dups)
+	}
 	if err == nil && len(bad) == 0 && len(chunk) > 0 {
 		chunks <- chunk
 	}

@@ -221,19 +221,21 @@ func (s *Entries) Import(ctx context.Context, inputs []EntryInput, lines []int) 
 	}
 	entries := make([]policy.Entry, 0, len(inputs))
 	var bad []LineError
+	dups := newImportDuplicates()
 	for i, in := range inputs {
+		line := i + 1
+		if i < len(lines) {
+			line = lines[i]
+		}
 		e, err := s.Prepare(in)
 		if err != nil {
-			line := i + 1
-			if i < len(lines) {
-				line = lines[i]
-			}
 			bad = append(bad, LineError{Line: line, Err: err})
 			continue
 		}
+		dups.add(e, line)
 		entries = append(entries, e)
 	}
-	if len(bad) > 0 {
+	if bad = withDuplicates(bad, dups); len(bad) > 0 {
 		return nil, &ImportError{Lines: bad}
 	}
 	if len(entries) == 0 {

@@ -3,10 +3,14 @@ package service
 import (
 	"bufio"
 	"bytes"
+	"cmp"
+	"container/heap"
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -324,3 +328,143 @@ func parseTime(s string) (time.Time, error) {
 
 // chinaStandardTime is UTC+8 without depending on the tz database.
 var chinaStandardTime = time.FixedZone("CST", 8*3600)
+
+// ErrDuplicateEntry: one import file lists the same entry twice. It is
+// wrapped together with policy.ErrInvalidEntry.
+var ErrDuplicateEntry = errors.New("duplicate entry")
+
+// importDuplicates finds the lines of one import file that repeat an
+// entry of an earlier line: the same subject, list, originating
+// department and decided_at (as prepared: trimmed, UTC, to the
+// microsecond), which is one department's one decision to list the
+// subject there. Imported twice, it would be two entries: two listings,
+// which repair locks count (首次/再次, 篇十三 第十五条), two events for
+// subscribers. The store keys entries by their generated id only, so
+// nothing else would stop it; the later line is refused, naming the
+// earlier, and the whole file with it.
+//
+// A file of any size streams (ImportFile), so a line is remembered by 16
+// bytes and no text: a 96-bit keyed hash of that key and the line number,
+// in runs sorted as they fill and merged at the end of the file. With 10⁸
+// entries, the chance that two different keys share a hash is below 10⁻¹³.
+type importDuplicates struct {
+	h1, h2 maphash.Hash
+	runs   [][]keyLine // sorted
+	cur    []keyLine
+	n      int
+}
+
+// keyLine is one line's key hash and number.
+type keyLine struct {
+	a    uint64
+	b    uint32
+	line uint32
+}
+
+// dupRun is how many lines a sorted run holds (1 MiB).
+const dupRun = 1 << 16
+
+func newImportDuplicates() *importDuplicates {
+	d := &importDuplicates{}
+	d.h1.SetSeed(maphash.MakeSeed())
+	d.h2.SetSeed(maphash.MakeSeed())
+	return d
+}
+
+// add remembers e's key at line, up to MaxImportEntries lines (a file
+// with more is refused anyway).
+func (d *importDuplicates) add(e policy.Entry, line int) {
+	if d.n >= MaxImportEntries {
+		return
+	}
+	d.n++
+	d.h1.Reset()
+	d.h2.Reset()
+	for _, f := range []string{e.Subject.Value, e.List, e.OriginatingDepartment, e.DecidedAt.UTC().Format(time.RFC3339Nano)} {
+		for _, h := range []*maphash.Hash{&d.h1, &d.h2} {
+			h.WriteString(f)
+			h.WriteByte(0)
+		}
+	}
+	if d.cur == nil {
+		d.cur = make([]keyLine, 0, dupRun)
+	}
+	// Line numbers past 2³²-1 (a file of billions of blank lines) are
+	// named as the last one that fits.
+	d.cur = append(d.cur, keyLine{a: d.h1.Sum64(), b: uint32(d.h2.Sum64()), line: uint32(min(line, math.MaxUint32))})
+	if len(d.cur) == dupRun {
+		d.seal()
+	}
+}
+
+func (d *importDuplicates) seal() {
+	slices.SortFunc(d.cur, compareKeyLine)
+	d.runs = append(d.runs, d.cur)
+	d.cur = nil
+}
+
+func compareKeyLine(x, y keyLine) int {
+	return cmp.Or(cmp.Compare(x.a, y.a), cmp.Compare(x.b, y.b), cmp.Compare(x.line, y.line))
+}
+
+// lines returns, in line order, a LineError for every line that repeats
+// an earlier one, naming the first line with its key. The runs are
+// merged: lines with one key come together, the earliest first.
+func (d *importDuplicates) lines() []LineError {
+	if len(d.cur) > 0 {
+		d.seal()
+	}
+	h := make(runHeap, 0, len(d.runs))
+	for _, r := range d.runs {
+		h = append(h, r)
+	}
+	heap.Init(&h)
+	var (
+		out   []LineError
+		prev  keyLine
+		first uint32
+	)
+	for n := 0; h.Len() > 0; n++ {
+		k := h[0][0]
+		if h[0] = h[0][1:]; len(h[0]) == 0 {
+			heap.Pop(&h)
+		} else {
+			heap.Fix(&h, 0)
+		}
+		if n > 0 && k.a == prev.a && k.b == prev.b {
+			out = append(out, LineError{Line: int(k.line), Err: fmt.Errorf("%w: %w: the same entry as line %d (subject_id, list, originating_department and decided_at): a file lists each entry once",
+				policy.ErrInvalidEntry, ErrDuplicateEntry, first)})
+		} else {
+			first = k.line
+		}
+		prev = k
+	}
+	slices.SortFunc(out, func(x, y LineError) int { return cmp.Compare(x.Line, y.Line) })
+	return out
+}
+
+// runHeap orders sorted runs by their first line's key.
+type runHeap [][]keyLine
+
+func (h runHeap) Len() int           { return len(h) }
+func (h runHeap) Less(i, j int) bool { return compareKeyLine(h[i][0], h[j][0]) < 0 }
+func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *runHeap) Push(x any)        { *h = append(*h, x.([]keyLine)) }
+func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// withDuplicates adds the duplicate lines d found to bad, in line order,
+// at most MaxImportErrors in all.
+func withDuplicates(bad []LineError, d *importDuplicates) []LineError {
+	dups := d.lines()
+	if len(dups) == 0 {
+		return bad
+	}
+	bad = append(bad, dups...)
+	slices.SortStableFunc(bad, func(x, y LineError) int { return cmp.Compare(x.Line, y.Line) })
+	return bad[:min(len(bad), MaxImportErrors)]
+}

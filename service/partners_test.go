@@ -304,7 +304,9 @@ func TestEntryActsAreAudited(t *testing.T) {
 	}
 	in := service.EntryInput{Subject: "914403001922038216", List: "safety_production_blacklist", OriginatingDepartment: "应急管理部",
 		Reason: "事故", LegalBasis: "《安全生产法》", DecidedAt: f.clock.Now().Add(-48 * time.Hour), PublishedAt: f.clock.Now().Add(-24 * time.Hour)}
-	imported, err := f.entries.Import(ctx, []service.EntryInput{in, in}, []int{2, 3})
+	again := in // another decision about the same subject: one file lists an entry once
+	again.DecidedAt = in.DecidedAt.Add(-time.Hour)
+	imported, err := f.entries.Import(ctx, []service.EntryInput{in, again}, []int{2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,53 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/policy"
+)
+
+// Duplicates are found across the sorted runs, each later line naming the
+// first line with its key, in line order; keys that differ in any part
+// (or the time, not the way it is written) are not duplicates.
+func TestImportDuplicatesAcrossRuns(t *testing.T) {
+	d := newImportDuplicates()
+	at := time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)
+	entry := func(i int) policy.Entry {
+		return policy.Entry{Subject: policy.SubjectID{Value: fmt.Sprintf("S%07d", i)}, List: "l", OriginatingDepartment: "d", DecidedAt: at}
+	}
+	n := 3*dupRun + 17
+	for i := range n {
+		d.add(entry(i), i+1)
+	}
+	// Line n+1 repeats line 1 (first run), n+2 repeats line 2*dupRun+5
+	// (third run) in another time zone, n+3 repeats n+1's key again.
+	d.add(entry(0), n+1)
+	e := entry(2*dupRun + 4)
+	e.DecidedAt = e.DecidedAt.In(time.FixedZone("CST", 8*3600))
+	d.add(e, n+2)
+	d.add(entry(0), n+3)
+	// Not duplicates: another list, department, time.
+	for i, change := range []func(*policy.Entry){
+		func(e *policy.Entry) { e.List = "m" },
+		func(e *policy.Entry) { e.OriginatingDepartment = "d2" },
+		func(e *policy.Entry) { e.DecidedAt = e.DecidedAt.Add(time.Microsecond) },
+	} {
+		e := entry(7)
+		change(&e)
+		d.add(e, n+4+i)
+	}
+	got := d.lines()
+	want := [][2]int{{n + 1, 1}, {n + 2, 2*dupRun + 5}, {n + 3, 1}}
+	if len(got) != len(want) {
+		t.Fatalf("%d duplicate lines, want %d: %v", len(got), len(want), got)
+	}
+	for i, l := range got {
+		if l.Line != want[i][0] || !errors.Is(l.Err, ErrDuplicateEntry) || !strings.Contains(l.Err.Error(), fmt.Sprintf("as line %d ", want[i][1])) {
+			t.Errorf("line %d: %v; want line %d naming line %d", l.Line, l.Err, want[i][0], want[i][1])
+		}
+	}
+}
