@@ -22,7 +22,9 @@ import (
 // (a lease, so that one replica sends each; SKIP LOCKED on PostgreSQL),
 // POSTs the event signed with credgate's webhook key, and records the
 // attempt: delivered on a 2xx, retried with exponential backoff otherwise,
-// dead after the last attempt, when an administrator can replay it.
+// dead after the last attempt, when an administrator can replay it. A
+// delivery whose event the partner's scope no longer covers (its scope
+// narrowed since the event was made) is skipped, never sent.
 // Deliveries are at least once: a receiver deduplicates by the event id
 // (webhook-id header), which is the same at every attempt.
 //
@@ -43,11 +45,14 @@ var (
 	ErrDeliveryLeaseLost = errors.New("delivery lease lost")
 )
 
-// Delivery states.
+// Delivery states. A skipped delivery was not sent, and never will be:
+// its event was out of the partner's scope when it fell due (the feed
+// passes it over too). It is not the receiver's failure, so not dead.
 const (
 	DeliveryPending   = "pending"
 	DeliveryDelivered = "delivered"
 	DeliveryDead      = "dead"
+	DeliverySkipped   = "skipped"
 )
 
 // Webhook headers (Standard Webhooks).
@@ -225,7 +230,8 @@ type WebhookURLChecker interface {
 type Deliverer struct {
 	store WebhookStore
 	// partners tells, before each attempt, whether the event's partner is
-	// still active (nil: not checked; see WithDeliveryPartners).
+	// still active, and its scope (nil: not checked; see
+	// WithDeliveryPartners).
 	partners PartnerReader
 	signer   *WebhookSigner
 	audit    *Audit
@@ -306,8 +312,9 @@ func WithDeliveryInterval(t time.Duration) DelivererOption {
 func WithDeliveryAudit(a *Audit) DelivererOption { return func(d *Deliverer) { d.audit = a } }
 
 // WithDeliveryPartners sets where the deliverer reads a partner's status
-// before each attempt: a revoked partner's deliveries are dead-lettered,
-// never sent. NewDeliverer reads it from the WebhookStore when that is
+// and scope before each attempt: a revoked partner's deliveries are
+// dead-lettered, never sent, and those of events its scope no longer
+// covers are skipped. NewDeliverer reads it from the WebhookStore when that is
 // also a PartnerReader (every store is), or a BoundedPushStore over one.
 func WithDeliveryPartners(r PartnerReader) DelivererOption {
 	return func(d *Deliverer) {
@@ -462,7 +469,7 @@ func (w *workers) fill(ctx context.Context, dueBy time.Time) (int, error) {
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}
-	stopped, err := d.stoppedPartners(ctx, ds)
+	stopped, scopes, err := d.stoppedPartners(ctx, ds)
 	if err != nil {
 		// Nothing sent: the leases run out and the deliveries are claimed
 		// again, when the partners can be read.
@@ -470,9 +477,13 @@ func (w *workers) fill(ctx context.Context, dueBy time.Time) (int, error) {
 	}
 	for _, dl := range ds {
 		partner := dl.Event.Partner
+		ns := notSent{why: stopped[partner], state: DeliveryDead}
+		if c, ok := scopes[partner]; ok && ns.why == "" && !eventInScope(c, dl.Event.Body) {
+			ns = notSent{why: SkippedOutOfScope, state: DeliverySkipped}
+		}
 		w.busy[partner]++
 		w.inflight++
-		go func() { w.done <- finished{partner, d.attempt(ctx, dl, stopped[partner])} }()
+		go func() { w.done <- finished{partner, d.attempt(ctx, dl, ns)} }()
 	}
 	return len(ds), nil
 }
@@ -495,15 +506,18 @@ func (w *workers) drain() {
 	}
 }
 
-// stoppedPartners reads, once per claim, the status of each partner of ds
-// and returns why those that must receive nothing more are stopped. The
-// fan-out gives a revoked partner no new events, but deliveries written
-// before its revocation (a receiver that was down) are still pending.
-func (d *Deliverer) stoppedPartners(ctx context.Context, ds []Delivery) (map[string]string, error) {
+// stoppedPartners reads, once per claim, each partner of ds and returns
+// why those that must receive nothing more are stopped, and the scope of
+// the others as it is now. The fan-out gives a revoked partner no new
+// events, nor a partner events out of its scope, but deliveries written
+// before its revocation or the narrowing of its scope (a receiver that
+// was down) are still pending.
+func (d *Deliverer) stoppedPartners(ctx context.Context, ds []Delivery) (map[string]string, map[string]Caller, error) {
 	if d.partners == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	stopped := map[string]string{}
+	scopes := map[string]Caller{}
 	seen := map[string]bool{}
 	for _, dl := range ds {
 		id := dl.Event.Partner
@@ -516,12 +530,14 @@ func (d *Deliverer) stoppedPartners(ctx context.Context, ds []Delivery) (map[str
 		case errors.Is(err, ErrNotFound):
 			stopped[id] = StoppedPartnerUnknown
 		case err != nil:
-			return nil, fmt.Errorf("read partner of deliveries: %w", err)
+			return nil, nil, fmt.Errorf("read partner of deliveries: %w", err)
 		case p.Status != PartnerActive:
 			stopped[id] = StoppedPartnerRevoked
+		default:
+			scopes[id] = CallerOf(p)
 		}
 	}
-	return stopped, nil
+	return stopped, scopes, nil
 }
 
 // Why a delivery was dead-lettered without being sent: its delivery log's
@@ -531,22 +547,34 @@ const (
 	StoppedPartnerUnknown = "not sent: the partner no longer exists"
 )
 
-// attempt POSTs one event and records the outcome; a delivery whose
-// partner is stopped (revoked) is dead at once, with stopped as its
-// error, and nothing is sent.
-func (d *Deliverer) attempt(ctx context.Context, dl Delivery, stopped string) error {
+// SkippedOutOfScope is why a delivery was skipped: its delivery log's
+// error, and the reason of its webhook_skipped act.
+const SkippedOutOfScope = "not sent: out of the partner's scope"
+
+// notSent is why a delivery is not to be sent ("": it is) and the state
+// it is left in.
+type notSent struct {
+	why   string
+	state string
+}
+
+// attempt POSTs one event and records the outcome; a delivery not to be
+// sent (its partner revoked, its event out of the partner's scope) is
+// left in ns.state at once, with ns.why as its error, and nothing is
+// sent.
+func (d *Deliverer) attempt(ctx context.Context, dl Delivery, ns notSent) error {
 	body := WireEvent(dl.Event)
 	start := d.now()
-	status, failure := 0, stopped
-	if stopped == "" {
+	status, failure := 0, ns.why
+	if ns.why == "" {
 		status, failure = d.post(ctx, dl, body, start)
 	}
 	a := DeliveryAttempt{EventSeq: dl.Event.Seq, Attempt: dl.Attempts + 1, At: start.UTC(), Status: status, Error: failure,
 		Duration: d.now().Sub(start), Lease: dl.LeasedUntil}
 	state, next := DeliveryPending, start.Add(d.backoff(a.Attempt))
 	switch {
-	case stopped != "":
-		state, next = DeliveryDead, start
+	case ns.why != "":
+		state, next = ns.state, start
 	case failure == "":
 		state, next = DeliveryDelivered, start
 	case a.Attempt >= d.maxAttempts:
@@ -554,14 +582,17 @@ func (d *Deliverer) attempt(ctx context.Context, dl Delivery, stopped string) er
 	}
 	if state != DeliveryPending && d.audit != nil {
 		act := ActWebhookDelivered
-		if state == DeliveryDead {
+		switch state {
+		case DeliveryDead:
 			act = ActWebhookDeadLetter
+		case DeliverySkipped:
+			act = ActWebhookSkipped
 		}
 		h := sha256.Sum256(body)
 		details := map[string]any{"event_id": dl.Event.ID, "partner": dl.Event.Partner, "attempts": a.Attempt,
 			"status": status, "body_sha256": hex.EncodeToString(h[:])}
-		if stopped != "" {
-			details["reason"] = stopped
+		if ns.why != "" {
+			details["reason"] = ns.why
 		}
 		if _, err := d.audit.Record(WithActor(ctx, Actor{ClientID: SystemActorID, Role: RoleSystem}), act, dl.Event.ID, details); err != nil {
 			// Not recorded, not changed: the lease runs out and the
@@ -660,9 +691,9 @@ func (d *Deliverer) Deliveries(ctx context.Context, caller Caller, f DeliveryFil
 		f.Partner = caller.ClientID
 	}
 	switch f.State {
-	case "", DeliveryPending, DeliveryDelivered, DeliveryDead:
+	case "", DeliveryPending, DeliveryDelivered, DeliveryDead, DeliverySkipped:
 	default:
-		return nil, fmt.Errorf("%w: %q (pending, delivered or dead)", ErrInvalidState, f.State)
+		return nil, fmt.Errorf("%w: %q (pending, delivered, dead or skipped)", ErrInvalidState, f.State)
 	}
 	if f.Limit <= 0 || f.Limit > MaxPage {
 		f.Limit = MaxPage

@@ -179,13 +179,16 @@ type AffectingReader interface {
 	EntriesAffecting(ctx context.Context, subject string) ([]policy.Entry, error)
 }
 
-// Acts of push, recorded in the evidence log.
+// Acts of push, recorded in the evidence log. ActWebhookSkipped is a
+// delivery not sent, its event being out of the partner's scope when it
+// fell due (delivery.go).
 const (
 	ActEventsPublished    Act = "events_published"
 	ActWebhookSet         Act = "webhook_set"
 	ActWebhookRemoved     Act = "webhook_removed"
 	ActWebhookDelivered   Act = "webhook_delivered"
 	ActWebhookDeadLetter  Act = "webhook_dead_lettered"
+	ActWebhookSkipped     Act = "webhook_skipped"
 	ActWebhookReplayed    Act = "webhook_replayed"
 	ActWatchlistChanged   Act = "watchlist_changed"
 	actEventsPublishedMax     = fanoutBatch
@@ -882,13 +885,17 @@ func classify(before *policy.Entry, after policy.Entry, now time.Time) EventKind
 // FeedPage is a page of the pull feed.
 type FeedPage struct {
 	Events []json.RawMessage
-	// Next is the cursor to ask after next: the last event's, or the
-	// one asked after when there was none.
+	// Next is the cursor to ask after next: the last event's read (served
+	// or, out of the caller's scope, passed over), or the one asked after
+	// when there was none.
 	Next string
 }
 
 // Feed returns the caller's events after the cursor, waiting up to wait
-// for the first one when there is none yet (long-poll).
+// for the first one when there is none yet (long-poll). Events the
+// caller's scope, as it is now, no longer covers (eventInScope: a kind of
+// subject or every action it told about taken from the partner since it
+// was made) are passed over, not served.
 func (e *Events) Feed(ctx context.Context, caller Caller, after string, limit int, wait time.Duration) (FeedPage, error) {
 	cur, err := ParseCursor(after)
 	if err != nil {
@@ -910,13 +917,19 @@ func (e *Events) Feed(ctx context.Context, caller Caller, after string, limit in
 		if err != nil {
 			return FeedPage{}, err
 		}
-		if len(evs) > 0 || wait == 0 {
-			page := FeedPage{Events: make([]json.RawMessage, len(evs)), Next: strconv.FormatInt(cur, 10)}
-			for i, ev := range evs {
-				page.Events[i] = WireEvent(ev)
-				page.Next = strconv.FormatInt(ev.Seq, 10)
+		page := FeedPage{Events: make([]json.RawMessage, 0, len(evs))}
+		for _, ev := range evs {
+			cur = ev.Seq
+			if eventInScope(caller, ev.Body) {
+				page.Events = append(page.Events, WireEvent(ev))
 			}
+		}
+		if len(page.Events) > 0 || wait == 0 {
+			page.Next = strconv.FormatInt(cur, 10)
 			return page, nil
+		}
+		if len(evs) > 0 {
+			continue // all passed over: read on after them
 		}
 		select {
 		case <-ctx.Done():

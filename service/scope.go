@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 
@@ -89,10 +90,10 @@ func CallerOf(p Partner) Caller {
 var ErrScopeNarrowed = errors.New("the partner's scope was narrowed")
 
 // What a partner receives other than a check's answer — a screening
-// job's answers and its results — follows its current scope, by the
-// rules a check applies (mayCheck, mayCheckKind, effectiveVisibility):
-// then is the caller as it was when it asked (a job as submitted), now
-// as its partner is now.
+// job's answers and its results, events of the feed and webhook
+// deliveries — follows its current scope, by the rules a check applies
+// (mayCheck, mayCheckKind, effectiveVisibility): then is the caller as it
+// was when it asked (a job as submitted), now as its partner is now.
 
 // mayStillCheckKind reports whether a caller that asked as then may, as
 // now, still be told about a subject of kind k: both allow it.
@@ -110,4 +111,41 @@ func narrowedTo(then, now Caller) Caller {
 		c.Visibility = v
 	}
 	return c
+}
+
+// eventInScope reports whether a stored event (its body) may still be
+// served or sent to c as c is now: not when its subject is of a kind c may
+// no longer check, nor when every change it tells concerns actions c may
+// no longer check (a department's event, told by the authorities it
+// subscribed to rather than by its own actions, is kept by its
+// subscription). An event carries no more than a check at standard
+// visibility shows (measures, the entry's id, list and status; never its
+// reason or originating department), so visibility leaves it as it is.
+// Its body is never rewritten: it is what events_published recorded the
+// hash of. A body that cannot be read is not served.
+func eventInScope(c Caller, body []byte) bool {
+	var ev struct {
+		Subject struct {
+			Kind policy.SubjectKind `json:"kind"`
+		} `json:"subject"`
+		Subscription []string `json:"subscription"`
+		Changes      []struct {
+			Action string `json:"action"`
+		} `json:"changes"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return false
+	}
+	if !c.mayCheckKind(ev.Subject.Kind) {
+		return false
+	}
+	if len(ev.Changes) == 0 || slices.Contains(ev.Subscription, SubscribedAuthority) {
+		return true
+	}
+	for _, ch := range ev.Changes {
+		if c.mayCheck(ch.Action) {
+			return true
+		}
+	}
+	return false
 }

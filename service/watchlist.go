@@ -184,11 +184,22 @@ func firstCSVField(s string) (string, error) {
 // watchlist: all of them or, on any bad line, none. The act is recorded in
 // the evidence log with the count and a hash of the subjects, never the
 // subjects.
+//
+// A subject of a kind the caller may no longer check (its scope narrowed
+// since it was added) stays on the watchlist but tells it nothing: the
+// fan-out makes no event about it and the feed and webhook serve none
+// made before (events.go, delivery.go), and the rows come back into use
+// if the kind is given back. The caller may remove such a subject: a
+// removal asks nothing about it.
 func (w *Watchlists) Update(ctx context.Context, caller Caller, op string, r io.Reader) (WatchlistResult, error) {
 	if op != WatchAdd && op != WatchRemove {
 		return WatchlistResult{}, fmt.Errorf("%w: %q (add or remove)", ErrInvalidWatchlistOp, op)
 	}
-	subjects, err := ParseWatchlist(r, caller)
+	parseAs := caller
+	if op == WatchRemove {
+		parseAs.SubjectKinds = nil // any kind
+	}
+	subjects, err := ParseWatchlist(r, parseAs)
 	if err != nil {
 		return WatchlistResult{}, err
 	}
