@@ -141,6 +141,14 @@ type List struct {
 	RequiresFullCapacity bool `yaml:"requires_full_capacity,omitempty" json:"requires_full_capacity,omitempty"`
 	// Source names the section of the source texts the rules come from.
 	Source string `yaml:"source" json:"source"`
+	// KeptByDepartment, when set, says that the list's records are kept
+	// by the department that recorded them and not disclosed to other
+	// callers (篇十三 第七条(二): a general-level urban-management record
+	// is 由城管部门做好信用信息记录, while yellow and black records are
+	// published and pushed, (四)(五)). A partner's check answer leaves
+	// such an entry out unless one of the list's measures names it in the
+	// decision (Finding.Disclosed); nil: the list's entries are disclosed.
+	KeptByDepartment *Keeping `yaml:"kept_by_department,omitempty" json:"kept_by_department,omitempty"`
 
 	// Lifecycle rules (lifecycle.go), all optional data.
 	Repair *RepairRule `yaml:"repair,omitempty" json:"repair,omitempty"`
@@ -152,6 +160,19 @@ type List struct {
 	OnEnterRemoveFromLists []string    `yaml:"on_enter_remove_from_lists,omitempty" json:"on_enter_remove_from_lists,omitempty"`
 	Escalate               *Escalation `yaml:"escalate,omitempty" json:"escalate,omitempty"`
 }
+
+// Keeping is the passage by which a list's records stay with the
+// department that recorded them.
+type Keeping struct {
+	// Text is the passage as the source gives it; LintCatalog checks that
+	// it occurs in Source.
+	Text   string `yaml:"text" json:"text"`
+	Source string `yaml:"source" json:"source"`
+}
+
+// Disclosed reports whether the list's entries may be told to callers
+// other than the recording department (see KeptByDepartment).
+func (l *List) Disclosed() bool { return l.KeptByDepartment == nil }
 
 // Measure is one entry of the measure catalogue (措施清单).
 type Measure struct {
@@ -560,6 +581,9 @@ func validateList(l List) error {
 	if l.RequiresFullCapacity && !slices.Contains(l.SubjectKinds, KindPerson) {
 		return errors.New("requires_full_capacity applies to persons, but the list holds none")
 	}
+	if k := l.KeptByDepartment; k != nil && (strings.TrimSpace(k.Text) == "" || strings.TrimSpace(k.Source) == "") {
+		return errors.New("kept_by_department: text and source are required")
+	}
 	return nil
 }
 
@@ -738,6 +762,17 @@ func (c *Catalog) List(id string) (List, bool) {
 		return List{}, false
 	}
 	return *l, true
+}
+
+// ListDisclosed reports whether entries on list may be told to callers
+// other than the department that recorded them: false for a list whose
+// records it keeps (List.KeptByDepartment) and for a list the catalogue
+// does not have, whose entries no check answers either. A partner's
+// check answer applies it through Finding.Disclosed; events and any other
+// view given to partners apply it with this.
+func (c *Catalog) ListDisclosed(list string) bool {
+	l, ok := c.listByID[list]
+	return ok && l.Disclosed()
 }
 
 // HasEligibility reports whether a measure governing action has an

@@ -82,6 +82,13 @@ type Finding struct {
 	Entry  *Entry
 	Status EntryStatus
 	Via    *Via
+	// Disclosed says whether a partner's answer shows the finding: true
+	// unless the entry's list is kept by the department that recorded it
+	// (List.KeptByDepartment, 篇十三 第七条(二)) and no measure of the
+	// decision rests on the entry. A measure that names the entry makes
+	// it its basis, which the caller must be able to cite. Administrators'
+	// and auditors' views show every finding.
+	Disclosed bool
 }
 
 // Decision is the result of Decide.
@@ -124,7 +131,9 @@ type Query struct {
 // black-list entry reaching the subject is in force, or outranked when a
 // punitive measure applies; a red-list measure with an eligibility
 // condition applies without a red entry to a subject that meets it. The
-// outcome counts applied measures only.
+// outcome counts applied measures only. Each finding says whether a
+// partner may be shown it (Finding.Disclosed): not an entry on a list kept
+// by its recording department that no measure of the decision rests on.
 func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 	action, ok := c.actionByID[q.Action]
 	if !ok {
@@ -174,8 +183,9 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 		// An expired entry is a finding only when one of its measures
 		// still applies; the others are findings whatever the action.
 		if !termOnly {
-			d.Findings = append(d.Findings, Finding{Entry: e, Status: status, Via: via})
+			d.Findings = append(d.Findings, Finding{Entry: e, Status: status, Via: via, Disclosed: l.Disclosed()})
 		}
+		first := len(d.Measures) // this entry's measures start here
 		for _, m := range c.measuresFor(e.List, q.Action) {
 			if !measureReaches(m, q.Subject.Kind, via) {
 				continue
@@ -191,7 +201,7 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 				continue
 			}
 			if termOnly && (len(d.Findings) == 0 || d.Findings[len(d.Findings)-1].Entry != e) {
-				d.Findings = append(d.Findings, Finding{Entry: e, Status: status, Via: via})
+				d.Findings = append(d.Findings, Finding{Entry: e, Status: status, Via: via, Disclosed: l.Disclosed()})
 			}
 			am := AppliedMeasure{Measure: m, EntryID: e.ID, Status: MeasureApplied, Via: via, Until: until}
 			if why := c.outOfScope(m, q.Context); why != "" {
@@ -215,6 +225,10 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 				d.Outcome = Outcome(m.Effect)
 			}
 		}
+		if len(d.Measures) > first {
+			// A measure rests on the entry: it is the measure's basis.
+			d.Findings[len(d.Findings)-1].Disclosed = true
+		}
 	}
 	if len(action.eligible) > 0 {
 		c.decideEligibility(&d, q, entries, action.eligible, &best)
@@ -236,12 +250,22 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 			continue
 		}
 		if reason == "" {
+			named := ""
+			switch {
+			case black == nil:
+			case blackList.Disclosed():
+				named = "black-list entry " + black.ID + " (" + blackList.Name + ")"
+			default:
+				// Its record stays with the recording department: the
+				// reason does not name it.
+				named = "a black-list entry kept by its recording department"
+			}
 			switch {
 			case black != nil && black.StatusAt(q.At) == StatusUnderObjection:
-				reason = "incentives are withheld while black-list entry " + black.ID + " (" + blackList.Name +
-					") stands: it is under objection, which suspends its measures but does not withdraw it"
+				reason = "incentives are withheld while " + named +
+					" stands: it is under objection, which suspends its measures but does not withdraw it"
 			case black != nil:
-				reason = "incentives are withheld while black-list entry " + black.ID + " (" + blackList.Name + ") is in force"
+				reason = "incentives are withheld while " + named + " is in force"
 			default:
 				reason = "outranked by the " + string(outranking.Effect) + " measure " + outranking.ID
 			}
@@ -366,6 +390,7 @@ func (c *Catalog) decideEligibility(d *Decision, q Query, entries []Entry, eligi
 // (a court's removal or a department's decision ends a listing, it does
 // not unmake it), unless it was voided by an upheld objection.
 func (c *Catalog) recordSince(q Query, entries []Entry, since time.Time) string {
+	kept := false // a record on a list kept by its recording department
 	for i := range entries {
 		e := &entries[i]
 		l, ok := c.listByID[e.List]
@@ -382,7 +407,15 @@ func (c *Catalog) recordSince(q Query, entries []Entry, since time.Time) string 
 		if end != nil && (!end.After(since) || !end.After(e.PublishedAt)) {
 			continue // out of force before the window, or never in force
 		}
+		if !l.Disclosed() {
+			kept = true // named only when no other record is found
+			continue
+		}
 		return fmt.Sprintf("entry %s (%s) was in force after %s", e.ID, l.Name, since.UTC().Format(time.DateOnly))
+	}
+	if kept {
+		// The reason is in every caller's answer; the entry is not (Finding.Disclosed).
+		return "a record kept by its recording department was in force after " + since.UTC().Format(time.DateOnly)
 	}
 	for _, v := range q.Violations {
 		if !v.Before(since) && !v.After(q.At) {

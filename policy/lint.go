@@ -52,6 +52,11 @@ func (f LintFault) String() string {
 //   - its source_fixes must apply, and a list must not carry the same text
 //     for the same action twice.
 //
+// A list that keeps its records with the recording department
+// (kept_by_department) must quote the passage that says so, found in the
+// section its source names like a measure's text. Its faults carry the
+// list's line and "list <id>" in place of a measure.
+//
 // Faults are returned in file and line order; nil means clean.
 func LintCatalog(fsys fs.FS, sources fs.FS) []LintFault {
 	if _, err := LoadCatalog(fsys); err != nil {
@@ -76,6 +81,15 @@ func LintCatalog(fsys fs.FS, sources fs.FS) []LintFault {
 		if err := yaml.Unmarshal(data, &f); err != nil {
 			faults = append(faults, LintFault{File: name, Msg: err.Error()})
 			continue
+		}
+		listLines := itemLines(data, "lists", len(f.Lists))
+		for i, l := range f.Lists {
+			if l.KeptByDepartment == nil {
+				continue
+			}
+			for _, msg := range lintKeeping(*l.KeptByDepartment, src) {
+				faults = append(faults, LintFault{File: name, Line: listLines[i], Measure: "list " + l.ID, Msg: msg})
+			}
 		}
 		lines := measureLines(data, len(f.Measures))
 		for i, m := range f.Measures {
@@ -155,14 +169,18 @@ func loadFault(fsys fs.FS, err error) LintFault {
 }
 
 // measureLines returns the line of each measure's id in a catalogue file.
-func measureLines(data []byte, n int) []int {
+func measureLines(data []byte, n int) []int { return itemLines(data, "measures", n) }
+
+// itemLines returns the line of the id of each of the n items of section
+// (measures, lists) in a catalogue file.
+func itemLines(data []byte, section string, n int) []int {
 	lines := make([]int, n)
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return lines
 	}
 	for i := range lines {
-		p, err := yaml.PathString(fmt.Sprintf("$.measures[%d].id", i))
+		p, err := yaml.PathString(fmt.Sprintf("$.%s[%d].id", section, i))
 		if err != nil {
 			continue
 		}
@@ -331,6 +349,23 @@ func lintMeasure(m Measure, src *sourceTexts) []string {
 }
 
 var titleRE = regexp.MustCompile(`《[^《》]+》`)
+
+// lintKeeping checks that a list's kept_by_department passage occurs in
+// the section its source names, as a measure's text must.
+func lintKeeping(k Keeping, src *sourceTexts) []string {
+	sections, err := src.sections(k.Source)
+	if err != nil {
+		return []string{"kept_by_department: " + err.Error()}
+	}
+	var frag string
+	for _, section := range sections {
+		var ok bool
+		if frag, ok = matchText(k.Text, section); ok {
+			return nil
+		}
+	}
+	return []string{fmt.Sprintf("kept_by_department: text not found in %s: %q", k.Source, frag)}
+}
 
 // matchText reports whether text occurs in section, fragment by fragment
 // ("…" elides), in order; it returns the first fragment that does not.
