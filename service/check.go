@@ -572,7 +572,14 @@ func (c *Checker) decideFound(ctx context.Context, caller Caller, subject policy
 	for _, m := range d.Measures {
 		ans.Measures = append(ans.Measures, measureView(m))
 	}
+	all := caller.Role == RoleAdmin || caller.Role == RoleAuditor // they see every entry
 	for _, f := range d.Findings {
+		if !f.Disclosed && !all {
+			// Kept by the department that recorded it (policy
+			// Finding.Disclosed): a partner's answer, and so its evidence
+			// record, leaves it out; the decision is the same.
+			continue
+		}
 		l, _ := c.catalog.List(f.Entry.List)
 		ans.Entries = append(ans.Entries, EntryView{
 			ID: f.Entry.ID, List: f.Entry.List, ListName: l.Name, ListKind: l.Kind, Status: f.Status,
