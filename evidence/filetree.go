@@ -66,7 +66,8 @@ func (w *FileTreeWriter) Append(leaf [HashSize]byte) uint64 {
 
 func (w *FileTreeWriter) level(l int) (*bufio.Writer, error) {
 	for len(w.levels) <= l {
-		f, err := os.Create(filepath.Join(w.dir, "level"+strconv.Itoa(len(w.levels))))
+		// The levels hash answers about persons: credgate's user only.
+		f, err := os.OpenFile(filepath.Join(w.dir, "level"+strconv.Itoa(len(w.levels))), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return nil, err
 		}

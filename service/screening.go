@@ -1154,9 +1154,6 @@ func (s *Screenings) finish(ctx context.Context, j *ScreeningJob) error {
 	if err != nil {
 		return err
 	}
-	if err := privateFiles(filepath.Join(dir, "tree")); err != nil {
-		return err
-	}
 	now := s.now().UTC()
 	body, err := json.Marshal(screeningRecord{ScreeningID: j.ID, Partner: j.Partner, Action: j.Action,
 		Subjects: j.Total, Counts: j.Counts, TreeSize: size, Root: hex.EncodeToString(root[:]),
@@ -1183,24 +1180,6 @@ func (s *Screenings) finish(ctx context.Context, j *ScreeningJob) error {
 	}
 	j.State, j.TreeSize, j.Root, j.RecordID, j.UpdatedAt = ScreeningDone, size, hex.EncodeToString(root[:]), j.ID, now
 	return s.store.UpdateScreening(ctx, *j)
-}
-
-// privateFiles makes the files of dir readable by credgate's user only
-// (the tree's files are created by the evidence package with the
-// process's default mode; the job's directory is private already).
-func privateFiles(dir string) error {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, de := range des {
-		if de.Type().IsRegular() {
-			if err := os.Chmod(filepath.Join(dir, de.Name()), 0o600); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // screeningRecord is the body of a screening job's evidence record.
