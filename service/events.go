@@ -746,6 +746,14 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 		if len(rs) == 0 {
 			continue // a department none of whose measures changed
 		}
+		if p.Role == RolePartner && !e.disclosed(before, after) && !namesEntry(changes, after.ID) {
+			// The entry's list is kept by the department that recorded
+			// it (policy.List.KeptByDepartment, 篇十三 第七条(二)): a
+			// partner is told of it only as the basis of a measure that
+			// came into or went out of force, as a check shows it only as
+			// a measure's basis (policy.Finding.Disclosed).
+			continue
+		}
 		slices.Sort(rs)
 		if changes == nil {
 			changes = []MeasureChange{}
@@ -769,6 +777,25 @@ func (e *Events) eventsFor(ctx context.Context, c OutboxChange, partners map[str
 		out = append(out, StoredEvent{ID: id, Partner: p.ClientID, Kind: kind, CreatedAt: now, Body: body})
 	}
 	return out, nil
+}
+
+// disclosed reports whether the entry, before and after the change, is on
+// lists whose entries partners may be told of.
+func (e *Events) disclosed(before *policy.Entry, after policy.Entry) bool {
+	return e.catalog.ListDisclosed(after.List) && (before == nil || e.catalog.ListDisclosed(before.List))
+}
+
+// namesEntry reports whether a measure of changes, newly in or out of
+// force, rests on entry id.
+func namesEntry(changes []MeasureChange, id string) bool {
+	for _, mc := range changes {
+		for _, m := range slices.Concat(mc.InForce, mc.OutOfForce) {
+			if m.EntryID == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // changeInputs are what the decisions about one subject before and after a
