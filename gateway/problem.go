@@ -175,6 +175,9 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusForbidden, "scope_narrowed", "Scope narrowed", err.Error())
 	case errors.Is(err, ErrOverloaded):
 		return overloadedProblem(err)
+	case errors.Is(err, ErrScreeningExceedsQuota):
+		// No Retry-After: no wait lets the file through.
+		return problem(http.StatusUnprocessableEntity, "screening_exceeds_quota", "Screening exceeds quota", err.Error())
 	case errors.Is(err, ErrRateLimited):
 		return problem(http.StatusTooManyRequests, "rate_limited", "Too many requests", err.Error()+"; wait Retry-After seconds")
 	case errors.Is(err, service.ErrPartnerRevoked):

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -106,11 +107,64 @@ var errQuotaAnswered = errors.New("answered")
 // service.MaxBatch to its 413, which a file never gets). Past the quota it
 // answers 429 rate_limited as a batch over it gets, and the middleware
 // gives back its one unit.
+//
+// A file of more subjects than the quota's whole window (the limit, not
+// what remains of it) could never pass, however long the client waited: it
+// is answered 422 screening_exceeds_quota, without Retry-After, and the
+// middleware's one unit is given back (a refusal on the request's face).
 func (s *Server) chargeScreening(c *gin.Context, subjects int64) bool {
 	if subjects <= 1 {
 		return true
 	}
+	if p := partnerOf(c); !exempt(p) {
+		if rate := s.limits.rateFor(p.RateLimit).rate; subjects > rate.Limit {
+			if v, ok := c.Get(ctxCharge); ok {
+				if charge, _ := v.(*quotaCharge); charge != nil && charge.units > 0 {
+					if time.Now().Unix() < charge.window {
+						s.limits.quota.refund(p.ClientID, rate, charge.units, charge.window)
+					}
+					charge.units = 0
+				}
+			}
+			fail(c, &ScreeningQuotaError{Subjects: subjects, Limit: rate.Limit, Period: rate.Period})
+			return false
+		}
+	}
 	return s.chargeMore(c, subjects-1)
+}
+
+// ErrScreeningExceedsQuota: a screening file has more subjects than its
+// partner's quota allows in a whole window; no wait lets it through.
+var ErrScreeningExceedsQuota = errors.New("screening exceeds quota")
+
+// ScreeningQuotaError is ErrScreeningExceedsQuota with the counts.
+type ScreeningQuotaError struct {
+	Subjects int64
+	Limit    int64
+	Period   time.Duration
+}
+
+func (e *ScreeningQuotaError) Error() string {
+	return fmt.Sprintf("the file has %d subjects; this credential's quota is %d %s: ask the administrator for a quota of at least %d per window, or split the file",
+		e.Subjects, e.Limit, perPeriod(e.Period), e.Subjects)
+}
+
+// Is makes the error ErrScreeningExceedsQuota.
+func (e *ScreeningQuotaError) Is(target error) bool { return target == ErrScreeningExceedsQuota }
+
+// perPeriod names a quota's window: "a minute", "an hour", "per 30s".
+func perPeriod(d time.Duration) string {
+	switch d {
+	case time.Second:
+		return "a second"
+	case time.Minute:
+		return "a minute"
+	case time.Hour:
+		return "an hour"
+	case 24 * time.Hour:
+		return "a day"
+	}
+	return "per " + d.String()
 }
 
 func (s *Server) getScreening(c *gin.Context) {

@@ -46,31 +46,45 @@ func jobDirs(t *testing.T, dir string) []string {
 }
 
 // TestScreeningChargesEverySubject: a screening costs one unit of the
-// partner's quota a subject, as a batch does. A file larger than what
-// remains is 429 rate_limited, as a batch over the quota is, and leaves
-// nothing: no job, no file, no unit used.
+// partner's quota a subject, as a batch does. A file larger than the
+// quota's whole window could never pass: it is 422 screening_exceeds_quota,
+// without Retry-After, naming both counts. A file larger than what remains
+// is 429 rate_limited, as a batch over the quota is. Either leaves nothing:
+// no job, no file, no unit used.
 func TestScreeningChargesEverySubject(t *testing.T) {
 	h := newHarness(t, withLimiter(t, "1000-M"), withScreenings())
 	bank := h.createPartner(map[string]any{"name": "筛查银行", "actions": []string{"bank_credit"}, "rate_limit": "5-M"})
 	tok := h.token(bank["client_id"].(string), bank["client_secret"].(string))
 	dir := filepath.Join(h.dir, "screenings")
+	nothingKept := func(when string) {
+		t.Helper()
+		if dirs := jobDirs(t, dir); len(dirs) != 0 {
+			t.Fatalf("%s: a refused screening left %v", when, dirs)
+		}
+		if un, err := h.store.UnfinishedScreenings(context.Background(), 10); err != nil || len(un) != 0 {
+			t.Fatalf("%s: a refused screening was stored: %v %v", when, un, err)
+		}
+	}
 
 	res := h.do(http.MethodPost, "/v1/screenings?action=bank_credit", tok, "application/x-ndjson", screeningFile(t, "MF", 6))
-	problemCode(t, res, http.StatusTooManyRequests, "rate_limited")
-	if res.Header.Get("Retry-After") == "" || res.Header.Get("RateLimit-Limit") != "5" {
-		t.Fatalf("429 headers: %v", res.Header)
+	m := problemCode(t, res, http.StatusUnprocessableEntity, "screening_exceeds_quota")
+	if res.Header.Get("Retry-After") != "" {
+		t.Fatalf("no wait lets the file through, yet Retry-After: %q", res.Header.Get("Retry-After"))
 	}
-	if dirs := jobDirs(t, dir); len(dirs) != 0 {
-		t.Fatalf("a refused screening left %v", dirs)
+	if d, _ := m["detail"].(string); !strings.Contains(d, "6 subjects") || !strings.Contains(d, "quota is 5 a minute") {
+		t.Fatalf("detail %q does not name the subjects and the quota", d)
 	}
-	if un, err := h.store.UnfinishedScreenings(context.Background(), 10); err != nil || len(un) != 0 {
-		t.Fatalf("a refused screening was stored: %v %v", un, err)
-	}
+	nothingKept("over the whole quota")
 
 	// The refusal cost nothing: three subjects take three of the five.
 	res = h.do(http.MethodPost, "/v1/screenings?action=bank_credit", tok, "application/x-ndjson", screeningFile(t, "MF", 3))
 	if res.Status != http.StatusAccepted || res.Header.Get("RateLimit-Remaining") != "2" {
 		t.Fatalf("a screening within the quota: %d %v %s", res.Status, res.Header, res.Body)
+	}
+	res = h.do(http.MethodPost, "/v1/screenings?action=bank_credit", tok, "application/x-ndjson", screeningFile(t, "ML", 3))
+	problemCode(t, res, http.StatusTooManyRequests, "rate_limited")
+	if res.Header.Get("Retry-After") == "" || res.Header.Get("RateLimit-Limit") != "5" {
+		t.Fatalf("429 headers: %v", res.Header)
 	}
 	clean := testenv.USCC(t, "91110000MA0000005")
 	three := []map[string]string{{"id": clean}, {"id": clean}, {"id": clean}}
