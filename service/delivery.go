@@ -217,6 +217,11 @@ func ValidateWebhookURL(raw string) error {
 	return nil
 }
 
+// WebhookFailureNotAllowed is a WebhookSender's failure when its address
+// policy (events.webhook_allow) refused to connect to the webhook's host
+// (adapters/webhook's FailureNotAllowed).
+const WebhookFailureNotAllowed = "address not allowed"
+
 // WebhookURLChecker is a WebhookSender that can tell, when a webhook is
 // set, that it would refuse to send to the URL: its host is an address
 // webhooks may not reach (loopback, private, link-local …), or a name
@@ -573,6 +578,13 @@ func (d *Deliverer) attempt(ctx context.Context, dl Delivery, ns notSent) error 
 		Duration: d.now().Sub(start), Lease: dl.LeasedUntil}
 	state, next := DeliveryPending, start.Add(d.backoff(a.Attempt))
 	switch {
+	case ns.why == "" && failure == WebhookFailureNotAllowed:
+		// Refused by this server's address policy (events.webhook_allow),
+		// not by the receiver: the operator's configuration, which may
+		// change. It does not count toward dead-lettering; the delivery
+		// stays pending, retried at the longest backoff.
+		a.Attempt = dl.Attempts
+		next = start.Add(d.maxBackoff)
 	case ns.why != "":
 		state, next = ns.state, start
 	case failure == "":

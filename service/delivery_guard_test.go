@@ -56,7 +56,11 @@ func TestSetWebhookRefusesInternalAddresses(t *testing.T) {
 
 // A webhook that names an internal address (one a name came to resolve
 // to, or one stored before this check) is never reached, and the partner
-// reads "address not allowed", not what answered there.
+// reads "address not allowed", not what answered there. The refusal is
+// this server's address policy (events.webhook_allow), not the receiver's
+// failure: it uses up no attempt toward dead-lettering, the delivery stays
+// pending, retried at the longest backoff, and once the operator allows
+// the address it is delivered.
 func TestDeliveryNeverReachesInternalAddresses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -65,8 +69,9 @@ func TestDeliveryNeverReachesInternalAddresses(t *testing.T) {
 	defer srv.Close()
 	w := newPushWorld(t, cstAt(2026, 1, 4, 9))
 	_, key, _ := ed25519.GenerateKey(nil)
+	const longest = 3 * time.Millisecond
 	deliverer := service.NewDeliverer(w.store, service.NewWebhookSigner(key), webhook.NewSender(),
-		service.WithDeliveryBackoff(time.Millisecond, time.Millisecond), service.WithDeliveryAttempts(2))
+		service.WithDeliveryBackoff(time.Millisecond, longest), service.WithDeliveryAttempts(2))
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	if err := w.store.SetWebhook(ctx, service.Webhook{Partner: w.bank.ClientID, URL: srv.URL + "/hook", CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
@@ -76,7 +81,7 @@ func TestDeliveryNeverReachesInternalAddresses(t *testing.T) {
 	}
 	w.create(safetyEntry(cstAt(2026, 1, 4, 0)))
 	w.fanOut()
-	for range 3 {
+	for range 4 {
 		if _, err := deliverer.DeliverDue(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -85,8 +90,36 @@ func TestDeliveryNeverReachesInternalAddresses(t *testing.T) {
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the receiver on the loopback address got %d requests", n)
 	}
-	dead, err := deliverer.Deliveries(ctx, w.bank, service.DeliveryFilter{State: service.DeliveryDead})
-	if err != nil || len(dead) != 1 || dead[0].LastError != webhook.FailureNotAllowed || dead[0].LastStatus != 0 {
-		t.Fatalf("dead deliveries = %+v, %v; want one, failed with %q", dead, err, webhook.FailureNotAllowed)
+	all, err := deliverer.Deliveries(ctx, w.bank, service.DeliveryFilter{})
+	if err != nil || len(all) != 1 {
+		t.Fatalf("deliveries = %+v, %v; want one", all, err)
+	}
+	if d := all[0]; d.State != service.DeliveryPending || d.Attempts != 0 || d.LastError != webhook.FailureNotAllowed || d.LastStatus != 0 {
+		t.Fatalf("delivery refused by the address policy = %+v; want pending, no attempt counted, failed with %q", d, webhook.FailureNotAllowed)
+	}
+	if d := all[0]; d.NextAt.Sub(d.UpdatedAt) < longest {
+		t.Fatalf("retried after %v, want the longest backoff %v", d.NextAt.Sub(d.UpdatedAt), longest)
+	}
+
+	// The operator allows the address (a restart with events.webhook_allow).
+	time.Sleep(2 * longest)
+	allowed := service.NewDeliverer(w.store, service.NewWebhookSigner(key), loopbackSender(t),
+		service.WithDeliveryBackoff(time.Millisecond, longest), service.WithDeliveryAttempts(2))
+	if _, err := allowed.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("the receiver got %d requests once allowed, want 1", n)
+	}
+	done, err := allowed.Deliveries(ctx, w.bank, service.DeliveryFilter{State: service.DeliveryDelivered})
+	if err != nil || len(done) != 1 {
+		t.Fatalf("delivered = %+v, %v; want the one", done, err)
+	}
+}
+
+// The service's name for a policy refusal is the sender's.
+func TestWebhookFailureNotAllowedIsTheSenders(t *testing.T) {
+	if service.WebhookFailureNotAllowed != webhook.FailureNotAllowed {
+		t.Fatalf("service %q, webhook %q", service.WebhookFailureNotAllowed, webhook.FailureNotAllowed)
 	}
 }
