@@ -682,6 +682,40 @@ func (d *Deliverer) SetWebhook(ctx context.Context, caller Caller, rawURL string
 	return w, nil
 }
 
+// WarnRefusedWebhooks checks the stored webhooks of partners against the
+// sender's address policy, as serve starts: a webhook set before the
+// policy (or before events.webhook_allow was narrowed) would otherwise
+// stop silently. It logs one WARN per refused webhook, naming the partner
+// and the URL's host only (a path or query may carry the receiver's
+// secret), and returns how many were refused.
+func (d *Deliverer) WarnRefusedWebhooks(ctx context.Context, partners []string) (int, error) {
+	c, ok := d.sender.(WebhookURLChecker)
+	if !ok {
+		return 0, nil
+	}
+	refused := 0
+	for _, p := range partners {
+		w, err := d.store.Webhook(ctx, p)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return refused, fmt.Errorf("webhook of %s: %w", p, err)
+		}
+		if err := c.CheckURL(ctx, w.URL); err == nil {
+			continue
+		}
+		refused++
+		host := ""
+		if u, err := url.Parse(w.URL); err == nil {
+			host = u.Hostname()
+		}
+		d.logger.Warn("webhook refused by the address policy: its deliveries stay pending until its host is allowed in events.webhook_allow",
+			"partner", p, "host", host, "setting", "events.webhook_allow")
+	}
+	return refused, nil
+}
+
 // Webhook returns the caller's webhook.
 func (d *Deliverer) Webhook(ctx context.Context, caller Caller) (Webhook, error) {
 	return d.store.Webhook(ctx, caller.ClientID)

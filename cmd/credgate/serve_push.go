@@ -39,6 +39,7 @@ func startPush(ctx context.Context, c config.Events, raw store, timeout time.Dur
 	deliverer := service.NewDeliverer(st, service.NewWebhookSigner(key), webhook.NewSender(webhook.WithAllow(allow)), service.WithDeliveryAudit(audit),
 		service.WithDeliveryLogger(logger), service.WithDeliveryInterval(c.Interval), service.WithDeliveryTimeout(c.WebhookTimeout),
 		service.WithDeliveryBackoff(c.WebhookMinBackoff, c.WebhookMaxBackoff), service.WithDeliveryAttempts(c.WebhookMaxAttempts))
+	warnRefusedWebhooks(ctx, raw, deliverer, logger)
 	watchlists := service.NewWatchlists(st, service.WithWatchlistsAudit(audit))
 	departments := service.NewDepartments(st, reads, cat, service.WithDepartmentsAudit(audit))
 	ctx, cancel := context.WithCancel(ctx)
@@ -48,4 +49,29 @@ func startPush(ctx context.Context, c config.Events, raw store, timeout time.Dur
 	logger.Info("push running", "webhook_key_id", deliverer.Signer().KeyID())
 	opts := []gateway.Option{gateway.WithPush(events, watchlists, deliverer), gateway.WithDepartments(departments)}
 	return opts, func() { cancel(); wg.Wait() }, nil
+}
+
+// warnRefusedWebhooks logs, as serve starts, each stored webhook the
+// address policy (events.webhook_allow) refuses: its deliveries would
+// otherwise wait silently. A store that cannot be read now only skips the
+// check.
+func warnRefusedWebhooks(ctx context.Context, raw service.Store, deliverer *service.Deliverer, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	all, err := raw.ListPartners(ctx)
+	if err != nil {
+		logger.Warn("stored webhooks not checked against events.webhook_allow", "error", err)
+		return
+	}
+	ids := make([]string, 0, len(all))
+	for _, p := range all {
+		ids = append(ids, p.ClientID)
+	}
+	n, err := deliverer.WarnRefusedWebhooks(ctx, ids)
+	if err != nil {
+		logger.Warn("stored webhooks not all checked against events.webhook_allow", "error", err)
+	}
+	if n > 0 {
+		logger.Warn("webhooks refused by the address policy", "count", n, "setting", "events.webhook_allow")
+	}
 }
