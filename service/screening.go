@@ -408,8 +408,9 @@ func (s *Screenings) reserve(ctx context.Context, partner string) (release func(
 			ErrTooManyScreenings, maxScreeningBacklog)
 	}
 	n := s.uploading[partner]
+	now := s.now()
 	for _, j := range jobs {
-		if j.Partner == partner {
+		if j.Partner == partner && s.holdsCap(j, now) {
 			n++
 		}
 	}
@@ -425,6 +426,29 @@ func (s *Screenings) reserve(ctx context.Context, partner string) (release func(
 			delete(s.uploading, partner)
 		}
 	}, nil
+}
+
+// screeningOrphanLeases is how many leases a job whose files this replica
+// cannot see may go unclaimed and unchanged before it stops counting
+// toward its partner's cap of unfinished jobs (10 × 30 s: 5 minutes).
+const screeningOrphanLeases = 10
+
+// holdsCap reports whether unfinished job j counts toward its partner's
+// cap. A job whose files no replica has (an upgrade that moved
+// store.screenings_dir, a replica's volume lost) would stay queued or
+// running forever and hold the cap with it. It is not failed here: its
+// files may be on a replica that does not share this one's dir and is
+// busy with another job, or down for a while. It only stops counting once
+// this replica cannot see its files and it has shown no sign of life (a
+// claim, a renewal, progress, its submission) for screeningOrphanLeases
+// leases. With a shared dir every live job's files are seen, so every
+// one counts.
+func (s *Screenings) holdsCap(j ScreeningJob, now time.Time) bool {
+	if _, err := os.Stat(filepath.Join(s.dir, j.ID)); err == nil {
+		return true
+	}
+	since := now.Add(-screeningOrphanLeases * s.lease)
+	return j.LeaseUntil.After(since) || j.UpdatedAt.After(since) || j.CreatedAt.After(since)
 }
 
 // writeScreeningInput copies the subjects of body into path, one a line,
