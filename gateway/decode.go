@@ -14,9 +14,10 @@ import (
 
 // decodeJSON reads exactly one JSON value into v, strictly: unknown
 // fields (a misspelt field must not be silently ignored in an approval
-// workflow), trailing data, invalid UTF-8, a field name in another case
-// and a key given twice are refused (internal/strictjson, which NDJSON
-// import lines go through too).
+// workflow), trailing data, invalid UTF-8, a string holding a control
+// character other than tab, line feed and carriage return, a field name in
+// another case and a key given twice are refused (internal/strictjson,
+// which NDJSON import lines go through too).
 func decodeJSON(r io.Reader, v any) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
@@ -46,6 +47,12 @@ func jsonProblem(err error) *Problem {
 		p = problem(http.StatusBadRequest, "duplicate_field", "Duplicate field", se.Detail)
 	case errors.Is(se.Err, strictjson.ErrInvalidUTF8):
 		p = problem(http.StatusBadRequest, "invalid_utf8", "Invalid UTF-8", se.Detail)
+	case errors.Is(se.Err, strictjson.ErrControlCharacter):
+		// Refused before anything is written: PostgreSQL cannot store
+		// U+0000 (SQLite can), so a body holding it would have succeeded
+		// on one store and failed on the other, or later in the group
+		// commit of other requests' records (strictjson.ControlCharacter).
+		p = problem(http.StatusBadRequest, "control_character", "Control character", se.Detail)
 	default:
 		p = problem(http.StatusBadRequest, "invalid_json", "Malformed JSON", se.Detail)
 	}

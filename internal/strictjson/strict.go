@@ -23,6 +23,9 @@ import (
 //     keep the first or refuse;
 //   - a \u escape that is a lone UTF-16 surrogate: encoding/json turns it
 //     into U+FFFD, so the evidence would not hold what was sent.
+////   - an escaped control character other than tab, line feed and carriage
+//     return (\u0000, \b, \f, \u001b, …: ControlCharacter); JSON has no
+//     other way to carry one in a string.
 //
 // It allocates only for keys written with escapes, for objects of more
 // than strictLinearKeys keys, and for reflect.Type.Field's index: 4
@@ -316,9 +319,9 @@ func (w *strictWalker) escaped(start int) ([]byte, error) {
 		w.pos += 2
 		switch e {
 		case 'b':
-			out = append(out, '\b')
+			return nil, w.control(w.pos-2, '\b')
 		case 'f':
-			out = append(out, '\f')
+			return nil, w.control(w.pos-2, '\f')
 		case 'n':
 			out = append(out, '\n')
 		case 'r':
@@ -330,6 +333,9 @@ func (w *strictWalker) escaped(start int) ([]byte, error) {
 			r1, ok := w.hex4()
 			if !ok {
 				return out, nil
+			}
+			if ControlCharacter(r1) {
+				return nil, w.control(at, r1)
 			}
 			if !utf16.IsSurrogate(r1) {
 				out = utf8.AppendRune(out, r1)
@@ -353,6 +359,11 @@ func (w *strictWalker) escaped(start int) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// control is the refusal of the escape at byte at, of control character r.
+func (w *strictWalker) control(at int, r rune) error {
+	return &Error{Err: ErrControlCharacter, Field: w.field(), Detail: controlDetail("the escape", at, r)}
 }
 
 func (w *strictWalker) hex4() (rune, bool) {

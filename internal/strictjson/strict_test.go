@@ -3,6 +3,7 @@ package strictjson
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +34,16 @@ func TestDecodeKinds(t *testing.T) {
 		{"duplicate", `{"action":"a","action":"b"}`, ErrDuplicateKey, "action"},
 		{"not utf-8", "{\"action\":\"\xff\"}", ErrInvalidUTF8, ""},
 		{"lone surrogate", `{"reference":"\ud800"}`, ErrInvalidUTF8, "reference"},
+		{"NUL", `{"reference":"采购\u0000项目"}`, ErrControlCharacter, "reference"},
+		{"NUL at the end", `{"subject":{"id":"x\u0000"}}`, ErrControlCharacter, "subject.id"},
+		{"escape character", `{"reference":"a\u001b[2J"}`, ErrControlCharacter, "reference"},
+		{"unit separator", `{"reference":"a\u001F"}`, ErrControlCharacter, "reference"},
+		{"backspace", `{"reference":"a\bb"}`, ErrControlCharacter, "reference"},
+		{"form feed", `{"reference":"a\fb"}`, ErrControlCharacter, "reference"},
+		{"NUL in a key", `{"reference":"r","a\u0000":1}`, ErrMalformed, "a\x00"},
+		{"tab, line feed, carriage return", `{"reference":"a\tb\nc\r\u0009\u000a\u000D"}`, nil, ""},
+		{"escaped backslash before u0000", `{"reference":"\\u0000"}`, nil, ""},
+		{"DEL and C1 are not C0", `{"reference":"\u007f\u0085"}`, nil, ""},
 	} {
 		var req request
 		err := Decode([]byte(tc.body), &req)
@@ -79,4 +90,27 @@ func TestDecodeStrictAllocs(t *testing.T) {
 		t.Fatalf("strict pass: %v allocations per check request", strictAllocs)
 	}
 	t.Logf("strict pass: %v allocations per check request", strictAllocs)
+}
+
+func TestValidText(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		kind error
+	}{
+		{"采购项目 2026-118", nil},
+		{"第一行\r\n第二行\t制表", nil},
+		{"\x7f\u0085", nil},
+		{"采购\x00项目", ErrControlCharacter},
+		{"a\x1b[2J", ErrControlCharacter},
+		{"\x0c", ErrControlCharacter},
+		{"法院\xb7\xa8", ErrInvalidUTF8},
+	} {
+		err := ValidText([]byte(tc.text))
+		if !errors.Is(err, tc.kind) || (tc.kind == nil) != (err == nil) {
+			t.Errorf("%q: got %v, want %v", tc.text, err, tc.kind)
+		}
+		if err != nil && strings.Contains(err.Error(), tc.text) {
+			t.Errorf("%q: the refusal repeats the text: %v", tc.text, err)
+		}
+	}
 }

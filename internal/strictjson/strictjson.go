@@ -7,10 +7,13 @@
 // U+FFFD, so the record would not hold what was sent), a field name in
 // another case ("Action" for "action"), a key given twice in one object
 // (encoding/json keeps the last, a reader that keeps the first would see
-// another request), unknown fields and trailing data.
+// another request), unknown fields and trailing data. It also refuses a
+// string holding a control character other than tab, line feed and
+// carriage return (ErrControlCharacter; see ValidText).
 //
 // Its errors are *Error, wrapping one of the sentinels below; gateway maps
-// them to problems (invalid_json, duplicate_field, invalid_utf8).
+// them to problems (invalid_json, duplicate_field, invalid_utf8,
+// control_character).
 package strictjson
 
 import (
@@ -36,6 +39,11 @@ var (
 	// ErrInvalidUTF8: the input is not UTF-8, or a \u escape is a lone
 	// UTF-16 surrogate.
 	ErrInvalidUTF8 = errors.New("invalid UTF-8")
+	// ErrControlCharacter: a string holds a C0 control character other
+	// than tab, line feed and carriage return (U+0000–U+001F but for
+	// U+0009, U+000A, U+000D), which JSON can carry only escaped (\u0000,
+	// \b, \f, …). See ValidText for why.
+	ErrControlCharacter = errors.New("control character")
 )
 
 // Error is a refusal: its kind (one of the sentinels), where, and what.
@@ -139,4 +147,44 @@ func ValidUTF8(data []byte) error {
 	}
 	return &Error{Err: ErrInvalidUTF8,
 		Detail: fmt.Sprintf("not valid UTF-8 (at byte %d); send UTF-8, never another encoding", at)}
+}
+
+// ControlCharacter reports whether r is a control character text must not
+// hold: U+0000–U+001F but for tab, line feed and carriage return.
+//
+// Why: U+0000 cannot be stored at all by PostgreSQL (neither text nor
+// jsonb takes it), while SQLite stores it, so the same request succeeded
+// on one deployment and failed on the other (and a record body holding it
+// failed the group commit of every record beside it). The other C0
+// characters are stored by both, but no free text of credgate (a reason,
+// a name, a reference, a note) has a use for them, they are invisible in
+// every console, CSV export and log an operator or auditor reads the
+// record in (ESC starts terminal control sequences that rewrite what is
+// shown), and XML 1.0, which many exchange formats of the credit system
+// use, cannot carry them. Tab, line feed and carriage return are text:
+// reasons and findings pasted from documents hold them.
+func ControlCharacter(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' && r != '\r'
+}
+
+// ValidText refuses data that is not UTF-8 (ErrInvalidUTF8, as ValidUTF8)
+// or holds a control character (ErrControlCharacter, ControlCharacter):
+// what every text field of credgate may hold, whichever door it comes in
+// by (a JSON string, a CSV field). The detail names the byte offset and
+// the character's code point, never the text.
+func ValidText(data []byte) error {
+	if err := ValidUTF8(data); err != nil {
+		return err
+	}
+	for at, c := range data {
+		if c < 0x20 && ControlCharacter(rune(c)) {
+			return &Error{Err: ErrControlCharacter, Detail: controlDetail("the byte", at, rune(c))}
+		}
+	}
+	return nil
+}
+
+// controlDetail is the detail of an ErrControlCharacter refusal.
+func controlDetail(what string, at int, r rune) string {
+	return fmt.Sprintf("%s at byte %d is the control character U+%04X; text may hold tab, line feed and carriage return, no other control character", what, at, r)
 }
