@@ -50,10 +50,12 @@ func partnerOf(c *gin.Context) service.Partner {
 // authenticate requires a valid bearer token of an active partner, issued
 // for a credential that is still valid, and puts the caller in the
 // context. Revocation and rotation take effect within the partner cache's
-// TTL, even for unexpired tokens.
+// TTL, even for unexpired tokens. It then refuses path and query
+// parameters no store can look up (plainParams), for every authenticated
+// route, before the rate limit charges for them and any handler reads them.
 func (s *Server) authenticate(c *gin.Context) {
 	if s.identify(c) {
-		c.Next()
+		plainParams(c)
 	}
 }
 
@@ -197,6 +199,14 @@ func (s *Server) token(c *gin.Context) {
 	} else if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
 		s.limits.recordFailure(c)
 		s.authFailed(c, id, nil, "missing credentials")
+		return
+	}
+	if !plainText(id) {
+		// No partner's client id is anything but UTF-8 without NUL (and
+		// PostgreSQL cannot even look one up): a wrong credential, counted
+		// against the address like any other, never a store error.
+		s.limits.recordFailure(c)
+		s.authFailed(c, id, nil, "malformed client id")
 		return
 	}
 	// The attempt holds a unit of its address's and client id's allowance
