@@ -27,6 +27,7 @@ func RunFollowUp(t *testing.T, open func(t *testing.T) FollowUpStore) {
 		{"Stats", testStats},
 		{"LastChecks", testLastChecks},
 		{"Commitments", testCommitments},
+		{"BodiesWithNUL", testBodiesWithNUL},
 	})
 }
 
