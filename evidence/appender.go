@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,32 @@ var ErrClosed = errors.New("evidence appender closed")
 // not recorded (or not known to be), so nothing may be answered on them.
 // credgate fails closed: no answer leaves without its evidence.
 var ErrUnavailable = errors.New("evidence log unavailable")
+
+// ErrRefused is wrapped (with ErrUnavailable) in the error of an Append
+// whose record the log's database refused for what it holds (Refused):
+// appended again unchanged, it is refused again. The records committed in
+// the same group were committed without it (WithCommitsInFlight(1), the
+// default: see commitApart).
+var ErrRefused = errors.New("evidence record refused by the log's database")
+
+// Refused reports whether err is a refusal of the records themselves, not
+// of the database being away: ErrRefused, or an error of the database
+// whose SQLSTATE is of class 22 (data exception: text PostgreSQL cannot
+// hold, a value out of range) or 23 (integrity constraint violation: a
+// record id already in the log). A statement failing so rolls back its
+// transaction: nothing of the batch was committed. (SQLite's errors carry
+// no SQLSTATE; SQLite stores whatever JSON text a body holds.)
+func Refused(err error) bool {
+	if errors.Is(err, ErrRefused) {
+		return true
+	}
+	var st interface{ SQLState() string }
+	if !errors.As(err, &st) {
+		return false
+	}
+	s := st.SQLState()
+	return strings.HasPrefix(s, "22") || strings.HasPrefix(s, "23")
+}
 
 // ErrStalled is wrapped (with ErrUnavailable) in the error of an Append
 // refused at once because the log is stalled: a wait for a commit ran past
@@ -551,12 +578,32 @@ func (a *Appender) commit(f, prev *flight, live []*appendReq, recs []Record, lea
 	if prev != nil {
 		<-prev.done
 	}
+	if err != nil && len(live) > 1 && a.inFlight == 1 && Refused(err) {
+		// The database refused the batch for what one of its records
+		// holds: the others must not fail (nor, checks, be spooled) with
+		// it. One commit at a time, nothing is behind this batch in the
+		// database, so its parts commit in the log's order.
+		half := len(live) / 2
+		a.commitApart(live[:half], recs[:half], leavesOf(leaves, 0, half))
+		a.commitApart(live[half:], recs[half:], leavesOf(leaves, half, len(live)))
+		return
+	}
+	a.answer(live, recs, idx, err)
+}
+
+// answer answers the callers of a batch that committed at idx, or failed
+// with err.
+func (a *Appender) answer(live []*appendReq, recs []Record, idx uint64, err error) {
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			// The commit ran past its own bound.
 			a.stall(context.Background())
 		}
-		err = fmt.Errorf("commit evidence batch: %w: %w", ErrUnavailable, err)
+		if Refused(err) {
+			err = fmt.Errorf("commit evidence batch: %w: %w: %w", ErrUnavailable, ErrRefused, err)
+		} else {
+			err = fmt.Errorf("commit evidence batch: %w: %w", ErrUnavailable, err)
+		}
 		for _, r := range live {
 			r.res <- appendRes{err: err, slot: r.slot}
 		}
@@ -575,6 +622,61 @@ func (a *Appender) commit(f, prev *flight, live []*appendReq, recs []Record, lea
 	for i, r := range live {
 		r.res <- appendRes{rec: recs[i], slot: r.slot}
 	}
+}
+
+// commitApart commits part of a batch the database refused as a whole,
+// and answers its callers: in one commit if it can, else (refused again)
+// in halves, down to the record the database refuses on its own, whose
+// caller alone gets the refusal (ErrRefused). A group of n records with k
+// refused ones costs about 2k·log2(n) commits, and the parts commit in
+// their order in the log. Callers that gave up meanwhile get no record
+// written, as in the loop.
+func (a *Appender) commitApart(live []*appendReq, recs []Record, leaves [][HashSize]byte) {
+	keep := make([]*appendReq, 0, len(live))
+	kept := make([]Record, 0, len(live))
+	var keptLeaves [][HashSize]byte
+	for i, r := range live {
+		if err := r.ctx.Err(); err != nil || r.gaveUp.Load() {
+			if err == nil {
+				err = ErrUnavailable
+			}
+			r.res <- appendRes{err: err, slot: r.slot}
+			continue
+		}
+		keep, kept = append(keep, r), append(kept, recs[i])
+		if leaves != nil {
+			keptLeaves = append(keptLeaves, leaves[i])
+		}
+	}
+	if len(keep) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(keep[0].ctx), a.commitTimeout)
+	var (
+		idx uint64
+		err error
+	)
+	if a.leafSink != nil {
+		idx, err = a.leafSink.AppendLeaves(cctx, kept, keptLeaves)
+	} else {
+		idx, err = a.sink.AppendBatch(cctx, kept)
+	}
+	cancel()
+	if err != nil && len(keep) > 1 && Refused(err) {
+		half := len(keep) / 2
+		a.commitApart(keep[:half], kept[:half], leavesOf(keptLeaves, 0, half))
+		a.commitApart(keep[half:], kept[half:], leavesOf(keptLeaves, half, len(keep)))
+		return
+	}
+	a.answer(keep, kept, idx, err)
+}
+
+// leavesOf is leaves[i:j], nil without leaves.
+func leavesOf(leaves [][HashSize]byte, i, j int) [][HashSize]byte {
+	if leaves == nil {
+		return nil
+	}
+	return leaves[i:j]
 }
 
 // sentKey carries, in the context a batch is committed under, what
