@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +47,19 @@ var ErrSpoolStuck = errors.New("evidence spool cannot be integrated")
 // another hash.
 var ErrSpoolConflict = errors.New("the log holds another record under a spooled record's id")
 
+// ErrSpoolRecordRefused: the log's database refuses a spooled record for
+// what it holds (evidence.Refused), appended alone; retrying it unchanged
+// cannot succeed. A spool with a directory sets the record aside there
+// (quarantine) and integrates the rest; one without stops at it, stuck.
+var ErrSpoolRecordRefused = errors.New("the log's database refuses a spooled record")
+
+// SpoolQuarantineDir is the directory of a spool's directory where records
+// the log's database refuses are set aside, one file each
+// (<position, 20 digits>.json), for an operator: the spool entry's fields
+// (position, replica, id, kind, partner, at, body, salt, hash) and why and
+// when it was set aside (refused, set_aside_at).
+const SpoolQuarantineDir = "quarantine"
+
 // Spool states, as /readyz shows them.
 const (
 	SpoolEmpty       = "empty"
@@ -78,6 +95,10 @@ type SpoolingLog struct {
 
 	wake                           chan struct{}
 	appended, integrated, failures atomic.Uint64
+	// quarantined counts the records set aside in the quarantine
+	// directory, those found there at start included.
+	quarantined atomic.Uint64
+	logger      *slog.Logger
 
 	mu      sync.Mutex
 	lastErr error
@@ -125,16 +146,34 @@ func WithAfterIntegrationCommit(fn func() error) SpoolingLogOption {
 	return func(l *SpoolingLog) { l.afterCommit = fn }
 }
 
+// WithSpoolLogger sets the logger of the integrator (default
+// slog.Default()): it logs the records it sets aside, never their bodies.
+func WithSpoolLogger(lg *slog.Logger) SpoolingLogOption {
+	return func(l *SpoolingLog) {
+		if lg != nil {
+			l.logger = lg
+		}
+	}
+}
+
 // NewSpoolingLog returns log with spool as its fallback; records reads the
 // log back, so that integration skips what is already there.
 func NewSpoolingLog(log EvidenceLog, spool Spool, promiser Promiser, records EvidenceReader, opts ...SpoolingLogOption) *SpoolingLog {
 	l := &SpoolingLog{log: log, spool: spool, promiser: promiser, records: records, bound: DefaultSpoolBound,
-		now: time.Now, retry: 500 * time.Millisecond, wake: make(chan struct{}, 1)}
+		now: time.Now, retry: 500 * time.Millisecond, wake: make(chan struct{}, 1), logger: slog.Default()}
 	if b, ok := log.(boundedLog); ok {
 		l.within = b.AppendWithin
 	}
 	for _, o := range opts {
 		o(l)
+	}
+	if dir := l.quarantineDir(); dir != "" {
+		files, _ := os.ReadDir(dir)
+		for _, f := range files {
+			if strings.HasSuffix(f.Name(), ".json") {
+				l.quarantined.Add(1)
+			}
+		}
 	}
 	return l
 }
@@ -157,7 +196,10 @@ func (l *SpoolingLog) Append(ctx context.Context, recs ...evidence.Record) ([]ev
 	if err == nil {
 		return out, nil
 	}
-	if ctx.Err() != nil || !(errors.Is(err, evidence.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) {
+	if ctx.Err() != nil || !(errors.Is(err, evidence.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) ||
+		errors.Is(err, evidence.ErrRefused) {
+		// A record the log's database refuses is not spooled: the spool
+		// could never integrate it, and its promise would never be kept.
 		return nil, err
 	}
 	for _, r := range recs {
@@ -252,24 +294,31 @@ func (l *SpoolingLog) integrateOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	todo := make([]evidence.Record, 0, len(entries))
+	var todoEntries []evidence.SpoolEntry
 	for _, e := range entries {
-		have, err := l.records.Record(ctx, e.Record.ID)
-		switch {
-		case err == nil:
-			if have.Hash != e.Record.Hash {
-				return 0, fmt.Errorf("%w: %q at spool position %d", ErrSpoolConflict, e.Record.ID, e.Position)
-			}
-		case errors.Is(err, evidence.ErrNotFound):
+		in, err := l.inLog(ctx, e)
+		if err != nil {
+			return 0, err
+		}
+		if !in {
 			rec := e.Record
 			rec.Index, rec.Promise = 0, nil
 			todo = append(todo, rec)
-		default:
-			return 0, fmt.Errorf("read the log: %w", err)
+			todoEntries = append(todoEntries, e)
 		}
 	}
 	if len(todo) > 0 {
 		if _, err := l.log.Append(ctx, todo...); err != nil {
-			return 0, fmt.Errorf("append spooled records: %w", err)
+			if !evidence.Refused(err) {
+				return 0, fmt.Errorf("append spooled records: %w", err)
+			}
+			// The database refused the chunk for what a record holds:
+			// retried whole, it would be refused forever, and the records
+			// after it with it. Record by record, a record refused alone is
+			// set aside and the others are integrated.
+			if err := l.integrateApart(ctx, todoEntries); err != nil {
+				return 0, err
+			}
 		}
 	}
 	if l.afterCommit != nil {
@@ -282,6 +331,153 @@ func (l *SpoolingLog) integrateOnce(ctx context.Context) (int, error) {
 	}
 	l.integrated.Add(uint64(len(entries)))
 	return len(entries), nil
+}
+
+// inLog reports whether e's record is in the log already (with e's hash:
+// another hash under its id is ErrSpoolConflict).
+func (l *SpoolingLog) inLog(ctx context.Context, e evidence.SpoolEntry) (bool, error) {
+	have, err := l.records.Record(ctx, e.Record.ID)
+	switch {
+	case err == nil:
+		if have.Hash != e.Record.Hash {
+			return false, fmt.Errorf("%w: %q at spool position %d", ErrSpoolConflict, e.Record.ID, e.Position)
+		}
+		return true, nil
+	case errors.Is(err, evidence.ErrNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("read the log: %w", err)
+	}
+}
+
+// integrateApart appends entries one at a time, in spool order, after
+// their chunk was refused: those already in the log (the appender commits
+// a refused group in parts, evidence.Appender) are skipped, and one the
+// database refuses alone is set aside (quarantine) before the chunk is
+// marked. Any other error stops it, nothing marked: the next attempt reads
+// the log again and appends what is still missing, exactly once.
+func (l *SpoolingLog) integrateApart(ctx context.Context, entries []evidence.SpoolEntry) error {
+	for _, e := range entries {
+		in, err := l.inLog(ctx, e)
+		if err != nil {
+			return err
+		}
+		if in {
+			continue
+		}
+		rec := e.Record
+		rec.Index, rec.Promise = 0, nil
+		_, err = l.log.Append(ctx, rec)
+		if err == nil {
+			continue
+		}
+		if !evidence.Refused(err) {
+			return fmt.Errorf("append spooled record: %w", err)
+		}
+		// A refusal of an id already in the log: committed meanwhile, or
+		// another record under its id.
+		if in, rerr := l.inLog(ctx, e); rerr != nil || in {
+			if rerr != nil {
+				return rerr
+			}
+			continue
+		}
+		if err := l.quarantine(e, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quarantineDir is where refused records are set aside: in the spool's
+// directory, "" for a spool that has none.
+func (l *SpoolingLog) quarantineDir() string {
+	d, ok := l.spool.(interface{ Dir() string })
+	if !ok || d.Dir() == "" {
+		return ""
+	}
+	return filepath.Join(d.Dir(), SpoolQuarantineDir)
+}
+
+// quarantinedRecord is a quarantine file: the spool entry's fields, and
+// why and when it was set aside.
+type quarantinedRecord struct {
+	Position   uint64        `json:"position"`
+	Replica    string        `json:"replica"`
+	ID         string        `json:"id"`
+	Kind       evidence.Kind `json:"kind"`
+	Partner    string        `json:"partner"`
+	At         time.Time     `json:"at"`
+	Body       []byte        `json:"body"`
+	Salt       []byte        `json:"salt"`
+	Hash       string        `json:"hash"`
+	Refused    string        `json:"refused"`
+	SetAsideAt time.Time     `json:"set_aside_at"`
+}
+
+// quarantine sets e aside, refused by the log's database for cause: it
+// writes e to the quarantine directory, durably (file and directory
+// synced), before the spool may mark past it, so that the record is kept
+// whatever happens to the spool after. It logs the record's position, id
+// and kind and the database's error, never the body (an ID number, a
+// name). Without a quarantine directory it fails, ErrSpoolRecordRefused:
+// the spool is stuck at the record.
+func (l *SpoolingLog) quarantine(e evidence.SpoolEntry, cause error) error {
+	dir := l.quarantineDir()
+	if dir == "" {
+		return fmt.Errorf("%w: record %q at spool position %d, and the spool has no directory to set it aside in: %w",
+			ErrSpoolRecordRefused, e.Record.ID, e.Position, cause)
+	}
+	r := e.Record
+	payload, err := json.Marshal(quarantinedRecord{Position: e.Position, Replica: e.Replica, ID: r.ID, Kind: r.Kind,
+		Partner: r.Partner, At: r.At, Body: r.Body, Salt: r.Salt, Hash: hex.EncodeToString(r.Hash[:]),
+		Refused: cause.Error(), SetAsideAt: l.now().UTC()})
+	if err != nil {
+		return fmt.Errorf("set aside spooled record %q: %w", r.ID, err)
+	}
+	name := fmt.Sprintf("%020d.json", e.Position)
+	if err := writeSynced(dir, name, payload); err != nil {
+		return fmt.Errorf("%w: record %q at spool position %d could not be set aside: %w", ErrSpoolRecordRefused, r.ID, e.Position, err)
+	}
+	l.quarantined.Add(1)
+	l.logger.Error("evidence spool: the log's database refuses a spooled record; set aside, the rest is integrated",
+		"replica", e.Replica, "position", e.Position, "record", r.ID, "kind", r.Kind,
+		"file", filepath.Join(dir, name), "err", cause)
+	return nil
+}
+
+// writeSynced writes name in dir (created, owner only, if missing) whole
+// and durably: a temporary file, synced, renamed, and the directory
+// synced.
+func writeSynced(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Drain integrates the pending records until none is left, ctx ends, or
@@ -316,6 +512,10 @@ func (l *SpoolingLog) Drain(ctx context.Context) (int, error) {
 // transient reports whether an integration error may pass by itself (the
 // database away or slow).
 func transient(err error) bool {
+	if errors.Is(err, ErrSpoolRecordRefused) {
+		// Wraps the appender's ErrUnavailable, but waiting cures nothing.
+		return false
+	}
 	return errors.Is(err, evidence.ErrUnavailable) || errors.Is(err, ErrStoreUnavailable) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || Unreachable(err)
 }
@@ -328,6 +528,10 @@ type SpoolStatus struct {
 	Oldest  *time.Time `json:"oldest,omitempty"`
 	Bytes   int64      `json:"bytes"`
 	Error   string     `json:"error,omitempty"`
+	// Quarantined is how many spooled records the log's database refused
+	// and that were set aside in the spool's quarantine directory
+	// (SpoolQuarantineDir) for an operator: kept, never in the log.
+	Quarantined uint64 `json:"quarantined,omitempty"`
 	// Counters since start.
 	Appended   uint64 `json:"-"`
 	Integrated uint64 `json:"-"`
@@ -339,7 +543,7 @@ type SpoolStatus struct {
 func (l *SpoolingLog) SpoolStatus() SpoolStatus {
 	st := l.spool.Stats()
 	s := SpoolStatus{Replica: st.Replica, Pending: st.Pending, Bytes: st.Bytes, State: SpoolEmpty,
-		Appended: l.appended.Load(), Integrated: l.integrated.Load(), Errors: l.failures.Load()}
+		Appended: l.appended.Load(), Integrated: l.integrated.Load(), Errors: l.failures.Load(), Quarantined: l.quarantined.Load()}
 	if st.Pending > 0 {
 		s.State = SpoolIntegrating
 		oldest := st.Oldest.UTC()
