@@ -252,10 +252,14 @@ func testAuthoritySubscriptions(t *testing.T, s PushStore) {
 		if !a.CreatedAt.Equal(want) {
 			t.Errorf("%s created at %v, want %v", a.Authority, a.CreatedAt, want)
 		}
+		inUTC(t, "authority "+a.Authority+" created_at", a.CreatedAt)
 	}
 	all, err := s.AuthoritySubscriptions(ctx)
 	if want := []string{"customs:海关总署", "ndrc:科技部", "ndrc:财政部"}; err != nil || !slices.Equal(names(all), want) {
 		t.Fatalf("all = %v, %v; want %v", names(all), err, want)
+	}
+	for _, a := range all {
+		inUTC(t, "subscription "+a.Authority+" created_at", a.CreatedAt)
 	}
 	if err := s.SetAuthorities(ctx, "ndrc", nil, at(2*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -398,6 +402,9 @@ func testDeliveries(t *testing.T, s PushStore) {
 	}
 	if got, err := s.Webhook(ctx, "bank"); err != nil || got.URL != w.URL || !got.CreatedAt.Equal(w.CreatedAt) || !got.UpdatedAt.Equal(w.UpdatedAt) {
 		t.Fatalf("Webhook = %+v, %v; want %+v", got, err, w)
+	} else {
+		inUTC(t, "webhook created_at", got.CreatedAt)
+		inUTC(t, "webhook updated_at", got.UpdatedAt)
 	}
 	// bank has a webhook, city not: only bank's event gets a delivery.
 	publish(t, s, storedEvent("ev1", "bank"), storedEvent("ev2", "city"))
@@ -406,6 +413,7 @@ func testDeliveries(t *testing.T, s PushStore) {
 	if err != nil || len(ds) != 1 || ds[0].Event.ID != "ev1" || ds[0].URL != w.URL || ds[0].State != service.DeliveryPending {
 		t.Fatalf("claim = %+v, %v", ds, err)
 	}
+	deliveryInUTC(t, ds[0])
 	if again, err := s.ClaimDeliveries(ctx, now, time.Minute, 10); err != nil || len(again) != 0 {
 		t.Fatalf("a leased delivery was claimed again: %+v, %v", again, err)
 	}
@@ -430,6 +438,7 @@ func testDeliveries(t *testing.T, s PushStore) {
 	if err != nil || len(dead) != 1 || dead[0].Attempts != 2 {
 		t.Fatalf("dead deliveries = %+v, %v", dead, err)
 	}
+	deliveryInUTC(t, dead[0])
 	if ids, err := s.ReplayDeliveries(ctx, "city", nil, stored(later)); err != nil || len(ids) != 0 {
 		t.Fatalf("replay of another partner: %v, %v", ids, err)
 	}
@@ -546,4 +555,23 @@ func CheckMigratedSubscribers(t *testing.T, before [][2]string, s PushStore) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("after the migration Subscribers = %+v, want %+v (all but audit's re-run as of a past time)", got, want)
 	}
+}
+
+// inUTC checks that a time a store returns is in UTC, as every time of
+// the API is: PostgreSQL's driver returns timestamptz in the process's
+// zone (TZ=Asia/Shanghai gave +08:00 in answers) unless the store says
+// otherwise.
+func inUTC(t *testing.T, what string, tm time.Time) {
+	t.Helper()
+	if tm.Location() != time.UTC {
+		t.Errorf("%s = %v: not in UTC", what, tm)
+	}
+}
+
+// deliveryInUTC checks the times of a delivery.
+func deliveryInUTC(t *testing.T, d service.Delivery) {
+	t.Helper()
+	inUTC(t, "delivery next_at", d.NextAt)
+	inUTC(t, "delivery updated_at", d.UpdatedAt)
+	inUTC(t, "delivery's event created_at", d.Event.CreatedAt)
 }

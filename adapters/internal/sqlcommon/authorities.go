@@ -71,5 +71,6 @@ func sortAuthorities(subs []service.AuthoritySubscription) {
 func scanAuthority(r Rows) (service.AuthoritySubscription, error) {
 	var a service.AuthoritySubscription
 	err := r.Scan(&a.Partner, &a.Authority, &a.CreatedAt)
+	a.CreatedAt = a.CreatedAt.UTC() // PostgreSQL's driver answers in the process's zone
 	return a, err
 }

@@ -40,6 +40,8 @@ func (s *Store) Webhook(ctx context.Context, partner string) (service.Webhook, e
 	if err != nil {
 		return service.Webhook{}, s.errf("webhook: %w", err)
 	}
+	// PostgreSQL's driver answers in the process's zone.
+	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
 	return w, nil
 }
 
@@ -70,6 +72,8 @@ func scanDelivery(r Row) (service.Delivery, error) {
 	if url != nil {
 		d.URL = *url
 	}
+	// PostgreSQL's driver answers in the process's zone.
+	d.NextAt, d.UpdatedAt, d.Event.CreatedAt = d.NextAt.UTC(), d.UpdatedAt.UTC(), d.Event.CreatedAt.UTC()
 	return d, err
 }
 
