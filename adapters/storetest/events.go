@@ -71,6 +71,7 @@ func testOutboxWithEntry(t *testing.T, s PushStore) {
 	if !cs[1].RecordedAt.Equal(stored(e2.UpdatedAt)) {
 		t.Errorf("recorded at %v, want the entry's update time %v", cs[1].RecordedAt, stored(e2.UpdatedAt))
 	}
+	inUTC(t, "outbox change's recorded_at", cs[1].RecordedAt)
 	v1, err := s.EntryVersion(ctx, "e1", 1)
 	if err != nil || v1.Reason != e.Reason || v1.Version != 1 {
 		t.Fatalf("EntryVersion 1 = %+v, %v", v1, err)
@@ -314,6 +315,7 @@ func testPublishAndFeed(t *testing.T, s PushStore) {
 	if string(got[0].Body) != `{"id":"ev1","kind":"listed"}` || got[0].Kind != service.EventListed || !got[0].CreatedAt.Equal(stored(at(0))) {
 		t.Errorf("event round trip: %+v", got[0])
 	}
+	inUTC(t, "event created_at", got[0].CreatedAt)
 	again, err := s.Events(ctx, "bank", got[0].Seq, 1)
 	if err != nil || !slices.Equal(ids(again), []string{"ev3"}) {
 		t.Fatalf("after the first, limit 1: %v, %v", ids(again), err)

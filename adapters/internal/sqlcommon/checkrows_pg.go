@@ -33,8 +33,8 @@ type PGCheckRows struct {
 // the trigger must derive the batch. Where PostgreSQL's reading differs from
 // SQLite's (which checkRows follows), the rows are adjusted: lists only of
 // checks that are indexed, each list once per check, and bodies jsonb
-// refuses (\u0000, lone surrogates) left to the trigger, which fails on
-// them as before.
+// refuses (\u0000, lone surrogates) left to the trigger, which derives
+// their rows (PostgreSQL migration 0026).
 func ReadPGCheckRows(recs []evidence.Record) (rows PGCheckRows, ok bool) {
 	ok = rows.Read(recs)
 	return rows, ok

@@ -38,6 +38,7 @@ func (s *Store) PendingChanges(ctx context.Context, limit int) ([]service.Outbox
 			kind string
 		)
 		err := r.Scan(&c.Seq, &c.EntryID, &c.Version, &c.RecordedAt, &kind)
+		c.RecordedAt = c.RecordedAt.UTC()
 		c.Kind = service.EventKind(kind)
 		return c, err
 	})
@@ -282,6 +283,7 @@ func scanEvent(r Row, extra ...any) (service.StoredEvent, error) {
 		kind string
 	)
 	err := r.Scan(append([]any{&e.Seq, &e.ID, &e.Partner, &kind, &e.CreatedAt, &e.Body}, extra...)...)
+	e.CreatedAt = e.CreatedAt.UTC()
 	e.Kind = service.EventKind(kind)
 	return e, err
 }
