@@ -59,12 +59,13 @@ var (
 	descSpoolAppended   = prometheus.NewDesc("credgate_spool_appended_total", "Check records spooled because the log could not commit them in time.", nil, nil)
 	descSpoolIntegrated = prometheus.NewDesc("credgate_spool_integrated_total", "Spooled records integrated into the log (or found already there).", nil, nil)
 	descSpoolErrors     = prometheus.NewDesc("credgate_spool_errors_total", "Failed spool appends and integration attempts.", nil, nil)
+	descSpoolQuarantine = prometheus.NewDesc("credgate_spool_quarantined", "Spooled records the log's database refused, set aside in quarantine.", nil, nil)
 )
 
 type spoolCollector struct{ r SpoolReporter }
 
 func (spoolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSpoolPending, descSpoolBytes, descSpoolStuck, descSpoolAppended, descSpoolIntegrated, descSpoolErrors} {
+	for _, d := range []*prometheus.Desc{descSpoolPending, descSpoolBytes, descSpoolStuck, descSpoolAppended, descSpoolIntegrated, descSpoolErrors, descSpoolQuarantine} {
 		ch <- d
 	}
 }
@@ -81,4 +82,5 @@ func (c spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSpoolAppended, prometheus.CounterValue, float64(st.Appended))
 	ch <- prometheus.MustNewConstMetric(descSpoolIntegrated, prometheus.CounterValue, float64(st.Integrated))
 	ch <- prometheus.MustNewConstMetric(descSpoolErrors, prometheus.CounterValue, float64(st.Errors))
+	ch <- prometheus.MustNewConstMetric(descSpoolQuarantine, prometheus.GaugeValue, float64(st.Quarantined))
 }

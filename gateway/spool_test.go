@@ -123,3 +123,21 @@ func TestSpooledAnswers(t *testing.T) {
 type spoolReporter struct{ sl **service.SpoolingLog }
 
 func (r spoolReporter) SpoolStatus() service.SpoolStatus { return (*r.sl).SpoolStatus() }
+
+// fixedSpool reports one spool status.
+type fixedSpool service.SpoolStatus
+
+func (f fixedSpool) SpoolStatus() service.SpoolStatus { return service.SpoolStatus(f) }
+
+// TestSpoolQuarantineMetric: /metrics shows how many spooled records the
+// log's database refused and the spool set aside, so that an alert can
+// send an operator to the quarantine directory.
+func TestSpoolQuarantineMetric(t *testing.T) {
+	h := newHarness(t, func(hc *harnessConfig) {
+		hc.gateway = append(hc.gateway, gateway.WithSpool(fixedSpool{State: service.SpoolIntegrating, Quarantined: 3}, "sqlite"))
+	})
+	res := h.doJSON(http.MethodGet, "/metrics", "", nil)
+	if !strings.Contains(string(res.Body), "\ncredgate_spool_quarantined 3\n") {
+		t.Errorf("/metrics lacks credgate_spool_quarantined 3:\n%s", res.Body)
+	}
+}

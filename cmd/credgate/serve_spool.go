@@ -56,7 +56,7 @@ func startSpool(ctx context.Context, cfg *config.Config, sp *evidence.Spool, app
 		return appender, nil, func() {}
 	}
 	dir := spoolDir(cfg)
-	sl := service.NewSpoolingLog(appender, sp, signer, st, service.WithSpoolBound(cfg.Store.Timeout))
+	sl := service.NewSpoolingLog(appender, sp, signer, st, service.WithSpoolBound(cfg.Store.Timeout), service.WithSpoolLogger(logger))
 	if s := sp.Stats(); s.Pending > 0 {
 		logger.Warn("evidence spool holds records not yet in the log; integrating them", "dir", dir, "pending", s.Pending, "replica", s.Replica)
 	}
@@ -182,6 +182,9 @@ func spoolCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	fmt.Fprintf(stdout, "integrated %d records of replica %s in %s\n", before, sp.Replica(), time.Since(start).Round(time.Millisecond))
+	if q := sl.SpoolStatus().Quarantined; q > 0 {
+		fmt.Fprintf(stdout, "%d records set aside in %s\n", q, filepath.Join(*dir, service.SpoolQuarantineDir))
+	}
 	return nil
 }
 
