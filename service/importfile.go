@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/credgate/credgate/internal/strictjson"
 	"github.com/credgate/credgate/policy"
@@ -230,8 +229,8 @@ func csvHeader(cr *csvFile) (map[string]int, *LineError) {
 		return nil, &LineError{Line: 1, Err: fmt.Errorf("header: %w", err)}
 	}
 	for i, h := range header {
-		if !utf8.ValidString(h) {
-			return nil, &LineError{Line: 1, Err: fmt.Errorf("header, column %d: %w", i+1, strictjson.ValidUTF8([]byte(h)))}
+		if err := strictjson.ValidText([]byte(h)); err != nil {
+			return nil, &LineError{Line: 1, Err: fmt.Errorf("header, column %d: %w", i+1, err)}
 		}
 	}
 	col := map[string]int{}
@@ -255,10 +254,14 @@ func csvHeader(cr *csvFile) (map[string]int, *LineError) {
 
 // csvUTF8 refuses a record with a field that is not UTF-8, at the line
 // the field is on: a file saved in another encoding (GBK, as Excel saves
-// CSV on Chinese Windows) would otherwise be stored as mojibake.
+// CSV on Chinese Windows) would otherwise be stored as mojibake. It refuses
+// as well a field holding a control character other than tab, line feed
+// and carriage return (strictjson.ValidText), as a JSON body is refused:
+// PostgreSQL cannot store U+0000.
 func csvUTF8(cr *csvFile, rec []string, col map[string]int) *LineError {
 	for i, f := range rec {
-		if utf8.ValidString(f) {
+		verr := strictjson.ValidText([]byte(f))
+		if verr == nil {
 			continue
 		}
 		name := fmt.Sprintf("column %d", i+1)
@@ -268,7 +271,7 @@ func csvUTF8(cr *csvFile, rec []string, col map[string]int) *LineError {
 			}
 		}
 		line, _ := cr.FieldPos(i)
-		return &LineError{Line: line, Err: fmt.Errorf("%s: %w", name, strictjson.ValidUTF8([]byte(f)))}
+		return &LineError{Line: line, Err: fmt.Errorf("%s: %w", name, verr)}
 	}
 	return nil
 }
