@@ -198,13 +198,19 @@ func (c *Catalog) PrepareEntry(e Entry) (Entry, error) {
 		if len(v) > MaxTextLen {
 			return Entry{}, fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidEntry, name, MaxTextLen)
 		}
+		if p := TextProblem(v); p != "" {
+			return Entry{}, fmt.Errorf("%w: %s %s", ErrInvalidEntry, name, p)
+		}
 	}
 	if len(e.EvidenceRefs) > MaxEvidenceRefs {
 		return Entry{}, fmt.Errorf("%w: more than %d evidence_refs", ErrInvalidEntry, MaxEvidenceRefs)
 	}
-	for _, r := range e.EvidenceRefs {
+	for i, r := range e.EvidenceRefs {
 		if len(r) > MaxTextLen {
 			return Entry{}, fmt.Errorf("%w: an evidence reference is longer than %d bytes", ErrInvalidEntry, MaxTextLen)
+		}
+		if p := TextProblem(r); p != "" {
+			return Entry{}, fmt.Errorf("%w: evidence_refs[%d] %s", ErrInvalidEntry, i, p)
 		}
 	}
 	if e.DecidedAt.IsZero() || e.PublishedAt.IsZero() {

@@ -304,12 +304,18 @@ func (in ApplicationInput) validate() (ApplicationInput, error) {
 	if len(in.Grounds) > MaxTextLen {
 		return in, fmt.Errorf("%w: grounds are longer than %d bytes", ErrInvalidApplication, MaxTextLen)
 	}
+	if p := TextProblem(in.Grounds); p != "" {
+		return in, fmt.Errorf("%w: grounds %s", ErrInvalidApplication, p)
+	}
 	if len(in.EvidenceRefs) > MaxEvidenceRefs {
 		return in, fmt.Errorf("%w: more than %d evidence_refs", ErrInvalidApplication, MaxEvidenceRefs)
 	}
-	for _, r := range in.EvidenceRefs {
+	for i, r := range in.EvidenceRefs {
 		if strings.TrimSpace(r) == "" || len(r) > MaxTextLen {
 			return in, fmt.Errorf("%w: an evidence reference is empty or longer than %d bytes", ErrInvalidApplication, MaxTextLen)
+		}
+		if p := TextProblem(r); p != "" {
+			return in, fmt.Errorf("%w: evidence_refs[%d] %s", ErrInvalidApplication, i, p)
 		}
 	}
 	in.EvidenceRefs = slices.Clone(in.EvidenceRefs)
@@ -463,6 +469,9 @@ func (c *Catalog) DecideObjection(e Entry, objID string, d ObjectionDecision, at
 	d.Note = strings.TrimSpace(d.Note)
 	if len(d.Note) > MaxTextLen {
 		return Entry{}, fmt.Errorf("%w: note is longer than %d bytes", ErrInvalidDecision, MaxTextLen)
+	}
+	if p := TextProblem(d.Note); p != "" {
+		return Entry{}, fmt.Errorf("%w: note %s", ErrInvalidDecision, p)
 	}
 	switch d.Decision {
 	case DecisionRejected:
@@ -625,6 +634,9 @@ func (c *Catalog) ReviewRepair(e Entry, repID, finding, recommendation string, a
 	if finding == "" || len(finding) > MaxTextLen {
 		return Entry{}, fmt.Errorf("%w: a finding of at most %d bytes is required", ErrInvalidDecision, MaxTextLen)
 	}
+	if p := TextProblem(finding); p != "" {
+		return Entry{}, fmt.Errorf("%w: finding %s", ErrInvalidDecision, p)
+	}
 	if recommendation != "approve" && recommendation != "refuse" {
 		return Entry{}, fmt.Errorf("%w: recommendation must be \"approve\" or \"refuse\"", ErrInvalidDecision)
 	}
@@ -652,6 +664,9 @@ func (c *Catalog) DecideRepair(e Entry, repID string, approve bool, note string,
 	note = strings.TrimSpace(note)
 	if len(note) > MaxTextLen {
 		return Entry{}, fmt.Errorf("%w: note is longer than %d bytes", ErrInvalidDecision, MaxTextLen)
+	}
+	if p := TextProblem(note); p != "" {
+		return Entry{}, fmt.Errorf("%w: note %s", ErrInvalidDecision, p)
 	}
 	if !approve && note == "" {
 		return Entry{}, fmt.Errorf("%w: a refusal must give its reasons in note (篇四 第十六条)", ErrInvalidDecision)
@@ -743,6 +758,9 @@ func (c *Catalog) DecideExit(e Entry, exitID string, approve bool, note string, 
 	note = strings.TrimSpace(note)
 	if len(note) > MaxTextLen {
 		return Entry{}, fmt.Errorf("%w: note is longer than %d bytes", ErrInvalidDecision, MaxTextLen)
+	}
+	if p := TextProblem(note); p != "" {
+		return Entry{}, fmt.Errorf("%w: note %s", ErrInvalidDecision, p)
 	}
 	if !approve && note == "" {
 		return Entry{}, fmt.Errorf("%w: a refusal must give its reasons in note", ErrInvalidDecision)

@@ -115,13 +115,19 @@ func (c *Catalog) PrepareViolation(r ViolationRecord) (ViolationRecord, error) {
 		if len(v) > MaxTextLen {
 			return ViolationRecord{}, fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidViolation, name, MaxTextLen)
 		}
+		if p := TextProblem(v); p != "" {
+			return ViolationRecord{}, fmt.Errorf("%w: %s %s", ErrInvalidViolation, name, p)
+		}
 	}
 	if len(r.EvidenceRefs) > MaxEvidenceRefs {
 		return ViolationRecord{}, fmt.Errorf("%w: more than %d evidence_refs", ErrInvalidViolation, MaxEvidenceRefs)
 	}
-	for _, ref := range r.EvidenceRefs {
+	for i, ref := range r.EvidenceRefs {
 		if strings.TrimSpace(ref) == "" || len(ref) > MaxTextLen {
 			return ViolationRecord{}, fmt.Errorf("%w: an evidence reference is empty or longer than %d bytes", ErrInvalidViolation, MaxTextLen)
+		}
+		if p := TextProblem(ref); p != "" {
+			return ViolationRecord{}, fmt.Errorf("%w: evidence_refs[%d] %s", ErrInvalidViolation, i, p)
 		}
 	}
 	if r.DecidedAt.IsZero() {

@@ -59,3 +59,23 @@ func TestImportFileRefusesControlCharacters(t *testing.T) {
 		}
 	})
 }
+
+// TestPartnerNameRefusesControlCharacters: a partner's name holding NUL or
+// another control character is refused at registration and on rename,
+// from the console as from the API, on both stores (PostgreSQL could not
+// store U+0000 and failed with a 500).
+func TestPartnerNameRefusesControlCharacters(t *testing.T) {
+	eachNarrowStore(t, func(t *testing.T, w *narrowWorld) {
+		for _, name := range []string{"某\x00银行", "某\x1b[2J银行"} {
+			_, _, err := w.partners.Create(context.Background(), service.NewPartnerInput{Name: name, Role: service.RoleAdmin})
+			if !errors.Is(err, service.ErrInvalidPartner) || !strings.Contains(err.Error(), "name ") {
+				t.Fatalf("create named %q: %v, want ErrInvalidPartner naming the name", name, err)
+			}
+		}
+		p := w.fullPartner("某银行")
+		bad := "某\x00银行"
+		if _, err := w.partners.Update(context.Background(), p.ClientID, service.PartnerPatch{Name: &bad}); !errors.Is(err, service.ErrInvalidPartner) {
+			t.Fatalf("rename: %v, want ErrInvalidPartner", err)
+		}
+	})
+}

@@ -320,6 +320,9 @@ func (s *Partners) Create(ctx context.Context, in NewPartnerInput) (Partner, str
 	if in.Name == "" || utf8.RuneCountInString(in.Name) > MaxNameLen {
 		return Partner{}, "", fmt.Errorf("%w: name is required, at most %d characters", ErrInvalidPartner, MaxNameLen)
 	}
+	if p := policy.TextProblem(in.Name); p != "" {
+		return Partner{}, "", fmt.Errorf("%w: name %s", ErrInvalidPartner, p)
+	}
 	if in.Role == "" {
 		in.Role = RolePartner
 	}
@@ -615,6 +618,9 @@ func (s *Partners) Update(ctx context.Context, clientID string, patch PartnerPat
 		name := strings.TrimSpace(*patch.Name)
 		if name == "" || utf8.RuneCountInString(name) > MaxNameLen {
 			return Partner{}, fmt.Errorf("%w: name is required, at most %d characters", ErrInvalidPartner, MaxNameLen)
+		}
+		if p := policy.TextProblem(name); p != "" {
+			return Partner{}, fmt.Errorf("%w: name %s", ErrInvalidPartner, p)
 		}
 		p.Name = name
 		changed = append(changed, "name")

@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/credgate/credgate/policy"
 )
 
 // Kinds of refusal: an *Error wraps one of them.
@@ -150,21 +152,11 @@ func ValidUTF8(data []byte) error {
 }
 
 // ControlCharacter reports whether r is a control character text must not
-// hold: U+0000–U+001F but for tab, line feed and carriage return.
-//
-// Why: U+0000 cannot be stored at all by PostgreSQL (neither text nor
-// jsonb takes it), while SQLite stores it, so the same request succeeded
-// on one deployment and failed on the other (and a record body holding it
-// failed the group commit of every record beside it). The other C0
-// characters are stored by both, but no free text of credgate (a reason,
-// a name, a reference, a note) has a use for them, they are invisible in
-// every console, CSV export and log an operator or auditor reads the
-// record in (ESC starts terminal control sequences that rewrite what is
-// shown), and XML 1.0, which many exchange formats of the credit system
-// use, cannot carry them. Tab, line feed and carriage return are text:
-// reasons and findings pasted from documents hold them.
+// hold: U+0000–U+001F but for tab, line feed and carriage return. The rule,
+// and why, is policy.ControlCharacter's, which policy applies to every free
+// text whichever way it came.
 func ControlCharacter(r rune) bool {
-	return r < 0x20 && r != '\t' && r != '\n' && r != '\r'
+	return policy.ControlCharacter(r)
 }
 
 // ValidText refuses data that is not UTF-8 (ErrInvalidUTF8, as ValidUTF8)
