@@ -12,8 +12,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -286,6 +288,10 @@ func (c *Console) authed(act bool, h handler) http.Handler {
 				return
 			}
 		}
+		if err := plainRequest(r); err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
 		if act && s.role != service.RoleAdmin {
 			c.refuse(w, r, s, http.StatusForbidden, "error.role")
 			return
@@ -342,4 +348,44 @@ func (c *Console) setLanguage(w http.ResponseWriter, r *http.Request) {
 		back = "/console/overview"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// plainRequest refuses a request whose path, query values or (urlencoded)
+// form values are not text credgate stores: not UTF-8, or holding NUL (a
+// path: not found, as the gateway answers such an id), and form text
+// holding another control character (policy.ControlCharacter): PostgreSQL
+// cannot store U+0000 and SQLite could, so the same form succeeded on one
+// deployment and failed with a 500 on the other. Multipart files are the
+// import's to read, line by line.
+func plainRequest(r *http.Request) error {
+	if !utf8.ValidString(r.URL.Path) || strings.ContainsRune(r.URL.Path, 0) {
+		return fmt.Errorf("console path: %w", service.ErrNotFound)
+	}
+	for name, vs := range r.URL.Query() {
+		for _, v := range append([]string{name}, vs...) {
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+				return invalidInput(plainField(name), errors.New("not valid UTF-8 or holds NUL"))
+			}
+		}
+	}
+	if r.Method != http.MethodPost {
+		return nil
+	}
+	_ = r.ParseForm() // a body it cannot read is the handler's to refuse
+	for name, vs := range r.PostForm {
+		for _, v := range append([]string{name}, vs...) {
+			if p := policy.TextProblem(v); p != "" {
+				return invalidForm(plainField(name), errors.New("the value "+p))
+			}
+		}
+	}
+	return nil
+}
+
+// plainField is a form field's name fit to be shown back.
+func plainField(name string) string {
+	if policy.TextProblem(name) != "" {
+		return "(a field name that is not text)"
+	}
+	return name
 }

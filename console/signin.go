@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -181,7 +182,10 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 			held.release()
 		}
 	}()
-	if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 {
+	// An id that is not UTF-8 or holds a control character names no
+	// client: a failed sign-in, counted, never sent to the store (which on
+	// PostgreSQL would fail on NUL with a 500).
+	if id == "" || secret == "" || len(id) > service.MaxClientIDLen || len(secret) > 512 || policy.TextProblem(id) != "" {
 		failed = true
 		c.renderSignin(w, r, http.StatusUnauthorized, "", "signin.invalid")
 		return
