@@ -101,7 +101,8 @@ func WithWatchIdle(d time.Duration) Option {
 
 // Open connects to the database at url (a libpq URL or keyword/value
 // string, pgxpool parameters allowed), applies pending migrations and
-// returns the Store.
+// returns the Store. A database migrated by a newer credgate is refused
+// (ErrSchemaTooNew).
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg := config{watchIdle: defaultWatchIdle}
 	for _, o := range opts {
@@ -149,16 +150,58 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// ErrSchemaTooNew: the database was migrated by a newer credgate (Open
+// refuses it with a *SchemaTooNewError naming both versions).
+var ErrSchemaTooNew = sqlcommon.ErrSchemaTooNew
+
+// SchemaTooNewError names the database's schema version and this
+// binary's newest migration.
+type SchemaTooNewError = sqlcommon.SchemaTooNewError
+
+// Versions are a database's schema version (Applied, its highest
+// migration; 0 for none) and this binary's newest migration (Known).
+type Versions = sqlcommon.Versions
+
+// migrations are the embedded migrations, NNNN_name.sql at the root.
+func migrations() fs.FS {
+	fsys, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		panic(err) // "migrations" is a valid path: fs.Sub cannot fail on it
+	}
+	return fsys
+}
+
+// SchemaVersions reads the schema version of the database at url (in the
+// schema of WithSchema, if given), without migrating, creating or locking
+// anything: a schema without credgate's tables is at version 0.
+func SchemaVersions(ctx context.Context, url string, opts ...Option) (Versions, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ccfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return Versions{}, fmt.Errorf("postgres: parse url: %w", err)
+	}
+	if cfg.schema != "" {
+		ccfg.RuntimeParams["search_path"] = pgx.Identifier{cfg.schema}.Sanitize()
+	}
+	db := stdlib.OpenDB(*ccfg)
+	defer db.Close()
+	v, err := sqlcommon.SchemaVersions(ctx, db, database.DialectPostgres, migrations())
+	if err != nil {
+		return Versions{}, fmt.Errorf("postgres: %w", err)
+	}
+	return v, nil
+}
+
 // migrate applies the embedded migrations not applied yet (goose, through
 // pgx's database/sql driver). It holds a session advisory lock on a
 // connection of its own, closed at the end, so that processes starting
 // together migrate one after the other and the lock is released even if
-// migrating fails half-way.
+// migrating fails half-way. A schema newer than this binary's is refused
+// (ErrSchemaTooNew).
 func migrate(ctx context.Context, ccfg *pgx.ConnConfig, schema string) error {
-	fsys, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		return err
-	}
 	conn, err := pgx.ConnectConfig(ctx, ccfg)
 	if err != nil {
 		return err
@@ -174,7 +217,7 @@ func migrate(ctx context.Context, ccfg *pgx.ConnConfig, schema string) error {
 	}
 	db := stdlib.OpenDB(*ccfg.Copy())
 	defer db.Close()
-	if err := sqlcommon.Migrate(ctx, db, database.DialectPostgres, fsys); err != nil {
+	if err := sqlcommon.Migrate(ctx, db, database.DialectPostgres, migrations()); err != nil {
 		return err
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrateLockKey); err != nil {

@@ -137,6 +137,7 @@ func WithReadConns(n int) Option {
 
 // Open opens (creating it if needed) dir/credgate.db, applies pending
 // migrations and returns the Store. The directory is created if missing.
+// A database migrated by a newer credgate is refused (ErrSchemaTooNew).
 func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	cfg := config{busyTimeout: 5 * time.Second, readConns: max(4, runtime.NumCPU()),
 		ckptInterval: defaultCheckpointInterval, ckptMaxFrames: defaultCheckpointMaxFrames}
@@ -354,8 +355,45 @@ func (s *Store) Close() error {
 	return errors.Join(s.ckpt.close(), s.prepared.close(), s.r.Close(), s.w.Close())
 }
 
+// ErrSchemaTooNew: the database was migrated by a newer credgate (Open
+// refuses it with a *SchemaTooNewError naming both versions).
+var ErrSchemaTooNew = sqlcommon.ErrSchemaTooNew
+
+// SchemaTooNewError names the database's schema version and this
+// binary's newest migration.
+type SchemaTooNewError = sqlcommon.SchemaTooNewError
+
+// Versions are a database's schema version (Applied, its highest
+// migration; 0 for none) and this binary's newest migration (Known).
+type Versions = sqlcommon.Versions
+
+// SchemaVersions reads the schema version of the database in dir, without
+// migrating, creating or locking anything: a dir without a database is at
+// version 0. A server may be using the database.
+func SchemaVersions(ctx context.Context, dir string) (Versions, error) {
+	known, err := sqlcommon.KnownVersion(Migrations())
+	if err != nil {
+		return Versions{}, fmt.Errorf("sqlite: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return Versions{Known: known}, nil
+	}
+	db, err := sql.Open("sqlite", dsn(path, config{busyTimeout: 5 * time.Second}, connRead))
+	if err != nil {
+		return Versions{}, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	defer db.Close()
+	v, err := sqlcommon.SchemaVersions(ctx, db, database.DialectSQLite3, Migrations())
+	if err != nil {
+		return Versions{}, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	return v, nil
+}
+
 // migrate applies the embedded migrations not applied yet (goose, over
-// the one write connection).
+// the one write connection). A schema newer than this binary's is refused
+// (ErrSchemaTooNew).
 func migrate(ctx context.Context, db *sql.DB) error {
 	return sqlcommon.Migrate(ctx, db, database.DialectSQLite3, Migrations())
 }
