@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // LockFileName is the lock file a serving process holds in its data dir.
@@ -44,7 +46,8 @@ type DirLock struct {
 // LockDataDir takes the exclusive lock of dir (which must exist) without
 // waiting, and writes this process's pid into the lock file. It returns a
 // *LockedError (ErrDataDirLocked) when another holder has it. The Store
-// itself does not lock, so tools may read a served database.
+// takes it only to migrate (and not when this process holds it already),
+// so tools may read and write a served database of the current schema.
 func LockDataDir(dir string) (*DirLock, error) {
 	path := filepath.Join(dir, LockFileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -67,6 +70,7 @@ func LockDataDir(dir string) (*DirLock, error) {
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0) // the pid is a courtesy to the next one
 	}
+	heldDirs.add(f)
 	return &DirLock{f: f}, nil
 }
 
@@ -76,10 +80,62 @@ func (l *DirLock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
+	heldDirs.remove(l.f)
 	err := unlock(l.f)
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
 	l.f = nil
 	return err
+}
+
+// heldDirs are the lock files this process holds (DirLock), so that Open can
+// tell its own process's lock, which it may migrate under, from another's.
+var heldDirs heldLocks
+
+type heldLocks struct {
+	mu    sync.Mutex
+	files []*os.File
+}
+
+func (h *heldLocks) add(f *os.File) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.files = append(h.files, f)
+}
+
+func (h *heldLocks) remove(f *os.File) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.files = slices.DeleteFunc(h.files, func(g *os.File) bool { return g == f })
+}
+
+// has reports whether this process holds the lock of dir.
+func (h *heldLocks) has(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, LockFileName))
+	if err != nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, f := range h.files {
+		if gi, err := f.Stat(); err == nil && os.SameFile(fi, gi) {
+			return true
+		}
+	}
+	return false
+}
+
+// lockForMigration makes sure this process holds dir's lock while it
+// migrates: it holds it already (release does nothing), or takes it until
+// release; held by another process, it is a *LockedError.
+func lockForMigration(dir string) (release func(), err error) {
+	if heldDirs.has(dir) {
+		return func() {}, nil
+	}
+	l, err := LockDataDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = l.Release() }, nil
 }

@@ -98,3 +98,78 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Errorf("SchemaVersions created %v", entries)
 	}
 }
+
+// Migrations change what the schema asks of its writers (0013 moved the
+// check rows from triggers into the code; a later one adds constraints a
+// running older server breaks): Open migrates only while this process
+// holds the data dir's lock, or takes it for the migration. With another
+// process holding it (a server of the previous release), a database with
+// migrations to apply is refused and left as it was; one with none opens,
+// as tools read a served database; a lock this process holds (serve,
+// credgate migrate) is no obstacle.
+func TestMigratesOnlyWithTheDataDirLock(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	newest, known := newestMigration(t)
+	old := openBefore(t, dir, newest)
+	if err := old.w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := SchemaVersions(ctx, dir)
+	if err != nil || !v.Pending() {
+		t.Fatalf("before: %+v, %v", v, err)
+	}
+
+	// Another process's lock: a lock of the file this process did not
+	// take through LockDataDir (flock locks belong to the open file).
+	other, err := os.OpenFile(filepath.Join(dir, LockFileName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if ok, err := tryLock(other); !ok || err != nil {
+		t.Fatalf("the other process's lock: %v, %v", ok, err)
+	}
+	_, err = Open(ctx, dir)
+	if !errors.Is(err, ErrDataDirLocked) {
+		t.Fatalf("Open with migrations pending under another's lock: %v, want ErrDataDirLocked", err)
+	}
+	if after, err := SchemaVersions(ctx, dir); err != nil || after != v {
+		t.Fatalf("after the refused Open: %+v, %v; want %+v", after, err, v)
+	}
+
+	// This process's lock (a server opening its store).
+	if err := unlock(other); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := LockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("Open under this process's lock: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mine.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := SchemaVersions(ctx, dir); err != nil || v.Applied != known {
+		t.Fatalf("migrated: %+v, %v", v, err)
+	}
+
+	// Nothing to apply: another's lock does not matter.
+	if ok, err := tryLock(other); !ok || err != nil {
+		t.Fatalf("the other process's lock again: %v, %v", ok, err)
+	}
+	s, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("Open of a current schema beside a server: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

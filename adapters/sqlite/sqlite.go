@@ -137,7 +137,9 @@ func WithReadConns(n int) Option {
 
 // Open opens (creating it if needed) dir/credgate.db, applies pending
 // migrations and returns the Store. The directory is created if missing.
-// A database migrated by a newer credgate is refused (ErrSchemaTooNew).
+// A database migrated by a newer credgate is refused (ErrSchemaTooNew),
+// and so is one with migrations pending while another process holds dir's
+// lock (ErrDataDirLocked): see migrate.
 func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	cfg := config{busyTimeout: 5 * time.Second, readConns: max(4, runtime.NumCPU()),
 		ckptInterval: defaultCheckpointInterval, ckptMaxFrames: defaultCheckpointMaxFrames}
@@ -173,7 +175,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if err := migrate(ctx, w); err != nil {
+	if err := migrate(ctx, w, dir); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
@@ -392,9 +394,29 @@ func SchemaVersions(ctx context.Context, dir string) (Versions, error) {
 }
 
 // migrate applies the embedded migrations not applied yet (goose, over
-// the one write connection). A schema newer than this binary's is refused
-// (ErrSchemaTooNew).
-func migrate(ctx context.Context, db *sql.DB) error {
+// the one write connection) to the database of dir. A schema newer than
+// this binary's is refused (ErrSchemaTooNew). Migrations change what the
+// schema asks of its writers, so they are applied only with dir's lock:
+// held already by this process (a server, credgate migrate), or taken
+// for the migration; another process holding it (a server, maybe of the
+// previous release) is a *LockedError (ErrDataDirLocked). A database with
+// nothing to apply is opened whoever holds the lock.
+func migrate(ctx context.Context, db *sql.DB, dir string) error {
+	v, err := sqlcommon.SchemaVersions(ctx, db, database.DialectSQLite3, Migrations())
+	if err != nil {
+		return err
+	}
+	if err := v.Check(); err != nil {
+		return err
+	}
+	if v.Pending() {
+		release, err := lockForMigration(dir)
+		if err != nil {
+			return fmt.Errorf("schema version %d, this credgate's %d: not migrated under another credgate, whose writes it would break: %w",
+				v.Applied, v.Known, err)
+		}
+		defer release()
+	}
 	return sqlcommon.Migrate(ctx, db, database.DialectSQLite3, Migrations())
 }
 
