@@ -152,6 +152,7 @@ func (s *Entries) stageFile(ctx context.Context, id string, ir *ImportReader) (*
 	st := &staged{ids: newImportIDs(), subjects: []string{}}
 	var bad []LineError
 	dups := newImportDuplicates()
+	defer dups.close()
 	chunk := make([]policy.Entry, 0, importChunk)
 	err := func() error {
 		for {
@@ -203,7 +204,7 @@ func (s *Entries) stageFile(ctx context.Context, id string, ir *ImportReader) (*
 		}
 	}()
 	if err == nil {
-		bad = withDuplicates(bad, dups)
+		bad, err = withDuplicates(bad, dups)
 	}
 	if err == nil && len(bad) == 0 && len(chunk) > 0 {
 		chunks <- chunk

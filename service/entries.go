@@ -222,6 +222,7 @@ func (s *Entries) Import(ctx context.Context, inputs []EntryInput, lines []int) 
 	entries := make([]policy.Entry, 0, len(inputs))
 	var bad []LineError
 	dups := newImportDuplicates()
+	defer dups.close()
 	for i, in := range inputs {
 		line := i + 1
 		if i < len(lines) {
@@ -235,7 +236,11 @@ func (s *Entries) Import(ctx context.Context, inputs []EntryInput, lines []int) 
 		dups.add(e, line)
 		entries = append(entries, e)
 	}
-	if bad = withDuplicates(bad, dups); len(bad) > 0 {
+	bad, err := withDuplicates(bad, dups)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
 		return nil, &ImportError{Lines: bad}
 	}
 	if len(entries) == 0 {

@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"cmp"
 	"container/heap"
+	"encoding/binary"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -348,13 +350,20 @@ var ErrDuplicateEntry = errors.New("duplicate entry")
 //
 // A file of any size streams (ImportFile), so a line is remembered by 16
 // bytes and no text: a 96-bit keyed hash of that key and the line number,
-// in runs sorted as they fill and merged at the end of the file. With 10⁸
+// in runs sorted as they fill. The first run stays in memory; once there
+// is a second, every run is written to a temporary file (unlinked at once,
+// so nothing is left behind) and the runs are merged from it at the end of
+// the file, a buffer each: memory stays flat in the file's size (160 MB of
+// runs held in memory at 10⁷ lines was 400 MB at the peak). With 10⁸
 // entries, the chance that two different keys share a hash is below 10⁻¹³.
 type importDuplicates struct {
 	h1, h2 maphash.Hash
-	runs   [][]keyLine // sorted
 	cur    []keyLine
 	n      int
+	first  []keyLine // the first run, while it is the only one
+	f      *os.File  // the runs, once there are two
+	runs   []int64   // each run's length in keys, in the file's order
+	err    error     // the first write's failure
 }
 
 // keyLine is one line's key hash and number.
@@ -363,6 +372,9 @@ type keyLine struct {
 	b    uint32
 	line uint32
 }
+
+// keyLineSize is a keyLine's size in the runs' file.
+const keyLineSize = 16
 
 // dupRun is how many lines a sorted run holds (1 MiB).
 const dupRun = 1 << 16
@@ -377,7 +389,7 @@ func newImportDuplicates() *importDuplicates {
 // add remembers e's key at line, up to MaxImportEntries lines (a file
 // with more is refused anyway).
 func (d *importDuplicates) add(e policy.Entry, line int) {
-	if d.n >= MaxImportEntries {
+	if d.n >= MaxImportEntries || d.err != nil {
 		return
 	}
 	d.n++
@@ -400,60 +412,189 @@ func (d *importDuplicates) add(e policy.Entry, line int) {
 	}
 }
 
+// seal sorts the current run and keeps it: in memory if it is the first,
+// else in the runs' file (the first one too, then), reusing its buffer.
 func (d *importDuplicates) seal() {
 	slices.SortFunc(d.cur, compareKeyLine)
-	d.runs = append(d.runs, d.cur)
-	d.cur = nil
+	if d.first == nil && d.f == nil {
+		d.first, d.cur = d.cur, nil
+		return
+	}
+	if d.f == nil {
+		f, err := os.CreateTemp("", "credgate-import-keys-*")
+		if err != nil {
+			d.err = fmt.Errorf("duplicate lines: a file for the keys: %w", err)
+			return
+		}
+		_ = os.Remove(f.Name()) // unlinked: gone with the process, whatever happens
+		d.f = f
+		d.write(d.first)
+		d.first = nil
+	}
+	d.write(d.cur)
+	d.cur = d.cur[:0]
+}
+
+func (d *importDuplicates) write(run []keyLine) {
+	if d.err != nil {
+		return
+	}
+	buf := make([]byte, 0, 64<<10)
+	for i, k := range run {
+		buf = binary.LittleEndian.AppendUint64(buf, k.a)
+		buf = binary.LittleEndian.AppendUint32(buf, k.b)
+		buf = binary.LittleEndian.AppendUint32(buf, k.line)
+		if len(buf) == cap(buf) || i == len(run)-1 {
+			if _, err := d.f.Write(buf); err != nil {
+				d.err = fmt.Errorf("duplicate lines: write the keys: %w", err)
+				return
+			}
+			buf = buf[:0]
+		}
+	}
+	d.runs = append(d.runs, int64(len(run)))
+}
+
+// close lets the runs' file go.
+func (d *importDuplicates) close() {
+	if d.f != nil {
+		_ = d.f.Close()
+		d.f = nil
+	}
 }
 
 func compareKeyLine(x, y keyLine) int {
 	return cmp.Or(cmp.Compare(x.a, y.a), cmp.Compare(x.b, y.b), cmp.Compare(x.line, y.line))
 }
 
+// runCursor reads one sorted run: from memory, or from its part of the
+// runs' file through a small buffer.
+type runCursor struct {
+	k    keyLine
+	mem  []keyLine
+	r    *bufio.Reader
+	left int64
+}
+
+// next moves to the run's next key; false at its end.
+func (c *runCursor) next() (bool, error) {
+	if c.r == nil {
+		if len(c.mem) == 0 {
+			return false, nil
+		}
+		c.k, c.mem = c.mem[0], c.mem[1:]
+		return true, nil
+	}
+	if c.left == 0 {
+		return false, nil
+	}
+	var b [keyLineSize]byte
+	if _, err := io.ReadFull(c.r, b[:]); err != nil {
+		return false, fmt.Errorf("duplicate lines: read the keys: %w", err)
+	}
+	c.left--
+	c.k = keyLine{a: binary.LittleEndian.Uint64(b[:8]), b: binary.LittleEndian.Uint32(b[8:12]), line: binary.LittleEndian.Uint32(b[12:])}
+	return true, nil
+}
+
 // lines returns, in line order, a LineError for every line that repeats
-// an earlier one, naming the first line with its key. The runs are
-// merged: lines with one key come together, the earliest first.
-func (d *importDuplicates) lines() []LineError {
+// an earlier one, naming the first line with its key, at most
+// MaxImportErrors of them (the earliest). The runs are merged: lines
+// with one key come together, the earliest first.
+func (d *importDuplicates) lines() ([]LineError, error) {
+	defer d.close()
 	if len(d.cur) > 0 {
 		d.seal()
 	}
-	h := make(runHeap, 0, len(d.runs))
-	for _, r := range d.runs {
-		h = append(h, r)
+	if d.err != nil {
+		return nil, d.err
+	}
+	var h runHeap
+	add := func(c *runCursor) error {
+		ok, err := c.next()
+		if ok {
+			h = append(h, c)
+		}
+		return err
+	}
+	if d.f == nil {
+		if err := add(&runCursor{mem: d.first}); err != nil {
+			return nil, err
+		}
+	} else {
+		var off int64
+		for _, n := range d.runs {
+			c := &runCursor{r: bufio.NewReaderSize(io.NewSectionReader(d.f, off*keyLineSize, n*keyLineSize), 4096), left: n}
+			off += n
+			if err := add(c); err != nil {
+				return nil, err
+			}
+		}
 	}
 	heap.Init(&h)
+	// The earliest duplicate lines, at most MaxImportErrors: a max-heap of
+	// (line, first) pairs, so a file repeating one line millions of times
+	// costs no more than one repeating it a thousand.
+	var kept dupHeap
 	var (
-		out   []LineError
 		prev  keyLine
 		first uint32
 	)
 	for n := 0; h.Len() > 0; n++ {
-		k := h[0][0]
-		if h[0] = h[0][1:]; len(h[0]) == 0 {
-			heap.Pop(&h)
-		} else {
+		c := h[0]
+		k := c.k
+		ok, err := c.next()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
 		}
 		if n > 0 && k.a == prev.a && k.b == prev.b {
-			out = append(out, LineError{Line: int(k.line), Err: fmt.Errorf("%w: %w: the same entry as line %d (subject_id, list, originating_department and decided_at): a file lists each entry once",
-				policy.ErrInvalidEntry, ErrDuplicateEntry, first)})
+			if len(kept) < MaxImportErrors {
+				heap.Push(&kept, [2]uint32{k.line, first})
+			} else if k.line < kept[0][0] {
+				kept[0] = [2]uint32{k.line, first}
+				heap.Fix(&kept, 0)
+			}
 		} else {
 			first = k.line
 		}
 		prev = k
 	}
-	slices.SortFunc(out, func(x, y LineError) int { return cmp.Compare(x.Line, y.Line) })
-	return out
+	slices.SortFunc(kept, func(x, y [2]uint32) int { return cmp.Compare(x[0], y[0]) })
+	out := make([]LineError, 0, len(kept))
+	for _, p := range kept {
+		out = append(out, LineError{Line: int(p[0]), Err: fmt.Errorf("%w: %w: the same entry as line %d (subject_id, list, originating_department and decided_at): a file lists each entry once",
+			policy.ErrInvalidEntry, ErrDuplicateEntry, p[1])})
+	}
+	return out, nil
 }
 
-// runHeap orders sorted runs by their first line's key.
-type runHeap [][]keyLine
+// runHeap orders sorted runs by their current key.
+type runHeap []*runCursor
 
 func (h runHeap) Len() int           { return len(h) }
-func (h runHeap) Less(i, j int) bool { return compareKeyLine(h[i][0], h[j][0]) < 0 }
+func (h runHeap) Less(i, j int) bool { return compareKeyLine(h[i].k, h[j].k) < 0 }
 func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *runHeap) Push(x any)        { *h = append(*h, x.([]keyLine)) }
+func (h *runHeap) Push(x any)        { *h = append(*h, x.(*runCursor)) }
 func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// dupHeap keeps the latest of the kept duplicate lines on top.
+type dupHeap [][2]uint32
+
+func (h dupHeap) Len() int           { return len(h) }
+func (h dupHeap) Less(i, j int) bool { return h[i][0] > h[j][0] }
+func (h dupHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dupHeap) Push(x any)        { *h = append(*h, x.([2]uint32)) }
+func (h *dupHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
@@ -462,12 +603,12 @@ func (h *runHeap) Pop() any {
 
 // withDuplicates adds the duplicate lines d found to bad, in line order,
 // at most MaxImportErrors in all.
-func withDuplicates(bad []LineError, d *importDuplicates) []LineError {
-	dups := d.lines()
-	if len(dups) == 0 {
-		return bad
+func withDuplicates(bad []LineError, d *importDuplicates) ([]LineError, error) {
+	dups, err := d.lines()
+	if err != nil || len(dups) == 0 {
+		return bad, err
 	}
 	bad = append(bad, dups...)
 	slices.SortStableFunc(bad, func(x, y LineError) int { return cmp.Compare(x.Line, y.Line) })
-	return bad[:min(len(bad), MaxImportErrors)]
+	return bad[:min(len(bad), MaxImportErrors)], nil
 }

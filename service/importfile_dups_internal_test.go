@@ -40,7 +40,10 @@ func TestImportDuplicatesAcrossRuns(t *testing.T) {
 		change(&e)
 		d.add(e, n+4+i)
 	}
-	got := d.lines()
+	got, err := d.lines()
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := [][2]int{{n + 1, 1}, {n + 2, 2*dupRun + 5}, {n + 3, 1}}
 	if len(got) != len(want) {
 		t.Fatalf("%d duplicate lines, want %d: %v", len(got), len(want), got)
@@ -48,6 +51,33 @@ func TestImportDuplicatesAcrossRuns(t *testing.T) {
 	for i, l := range got {
 		if l.Line != want[i][0] || !errors.Is(l.Err, ErrDuplicateEntry) || !strings.Contains(l.Err.Error(), fmt.Sprintf("as line %d ", want[i][1])) {
 			t.Errorf("line %d: %v; want line %d naming line %d", l.Line, l.Err, want[i][0], want[i][1])
+		}
+	}
+}
+
+// A file repeating one entry on every line names only the earliest
+// MaxImportErrors repeats, whatever its length: the merge keeps no more.
+func TestImportDuplicatesKeepTheEarliest(t *testing.T) {
+	d := newImportDuplicates()
+	defer d.close()
+	e := policy.Entry{Subject: policy.SubjectID{Value: "S"}, List: "l", OriginatingDepartment: "d", DecidedAt: time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)}
+	n := 2*dupRun + 3
+	for i := range n {
+		d.add(e, i+1)
+	}
+	if d.f == nil {
+		t.Fatal("the runs are still in memory after the second")
+	}
+	got, err := d.lines()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != MaxImportErrors {
+		t.Fatalf("%d lines, want %d", len(got), MaxImportErrors)
+	}
+	for i, l := range got {
+		if l.Line != i+2 || !strings.Contains(l.Err.Error(), "as line 1 ") {
+			t.Fatalf("line %d: %v; want line %d naming line 1", l.Line, l.Err, i+2)
 		}
 	}
 }
