@@ -7,11 +7,29 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/credgate/credgate/internal/testenv"
 )
+
+// migrationsBefore are the embedded migrations whose file names sort
+// before version ("0018": 0001 to 0017), as a release before it shipped
+// them.
+func migrationsBefore(version string) fs.FS {
+	before := fstest.MapFS{}
+	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	for _, f := range files {
+		if name := strings.TrimPrefix(f, "migrations/"); name < version {
+			body, _ := migrationFS.ReadFile(f)
+			before[name] = &fstest.MapFile{Data: body}
+		}
+	}
+	return before
+}
 
 // schemaConn connects to the test database with search_path schema, and
 // returns the configuration it used.
@@ -104,4 +122,90 @@ func newestEmbedded(t *testing.T) int64 {
 		n = max(n, v)
 	}
 	return n
+}
+
+// A migration that cannot have its tables' locks (a long transaction holds
+// one) gives up after the lock timeout rather than hold every session of
+// the table behind its request, is rolled back, tried again, and reported
+// plainly once the attempts are spent; with the table free again it
+// succeeds, also when it is freed between two attempts.
+func TestMigrateBoundsLockWaits(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	schema := testenv.FreshSchema(t, "credgate_test")
+	watch, ccfg := schemaConn(t, schema)
+	if err := migrate(ctx, ccfg.Copy(), schema, migrationsBefore("0018"), migrateWaits{attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	holder, _ := schemaConn(t, schema)
+	hold := func() pgx.Tx {
+		tx, err := holder.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT count(*) FROM check_index`); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	version := func() int64 {
+		var v int64
+		if err := watch.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	tx := hold()
+	start := time.Now()
+	waits := migrateWaits{lockTimeout: 200 * time.Millisecond, attempts: 3, pause: 50 * time.Millisecond}
+	err := migrate(ctx, ccfg.Copy(), schema, migrationsBefore("0019"), waits)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != lockNotAvailable {
+		t.Fatalf("migrating while check_index is read: %v, want lock_timeout (55P03)", err)
+	}
+	for _, want := range []string{"migration 18 waited more than 200ms (lock_timeout) for a table's lock 3 times",
+		"rolled back whole", "run credgate migrate again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q does not say %q", err, want)
+		}
+	}
+	if took := time.Since(start); took < 3*200*time.Millisecond || took > 20*time.Second {
+		t.Errorf("three attempts took %s", took)
+	}
+	if v := version(); v != 17 {
+		t.Errorf("schema version %d after the failed attempts, want 17", v)
+	}
+	// The reader is done after the first attempt: a later one succeeds.
+	released := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		released <- tx.Commit(context.Background())
+	}()
+	waits = migrateWaits{lockTimeout: 200 * time.Millisecond, attempts: 5, pause: 200 * time.Millisecond}
+	err = migrate(ctx, ccfg.Copy(), schema, migrationsBefore("0019"), waits)
+	if rerr := <-released; rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatalf("migrating once the reader is done: %v", err)
+	}
+	if v := version(); v != 18 {
+		t.Errorf("schema version %d, want 18", v)
+	}
+	// The lock timeout is the migration's own: the store's sessions keep
+	// the server's.
+	s, err := Open(ctx, testenv.PostgresURL(), WithSchema(schema), WithMaxConns(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var lt string
+	if err := s.pool.QueryRow(ctx, `SHOW lock_timeout`).Scan(&lt); err != nil || lt != "0" {
+		t.Errorf("the store's lock_timeout %q, %v; want the server's 0", lt, err)
+	}
+	if v := version(); v != newestEmbedded(t) {
+		t.Errorf("schema version %d after Open, want %d", v, newestEmbedded(t))
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 
 	"github.com/credgate/credgate/adapters/internal/sqlcommon"
@@ -102,7 +103,8 @@ func WithWatchIdle(d time.Duration) Option {
 // Open connects to the database at url (a libpq URL or keyword/value
 // string, pgxpool parameters allowed), applies pending migrations and
 // returns the Store. A database migrated by a newer credgate is refused
-// (ErrSchemaTooNew).
+// (ErrSchemaTooNew); a migration that keeps failing on its tables' locks
+// is reported as such (see migrate).
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg := config{watchIdle: defaultWatchIdle}
 	for _, o := range opts {
@@ -118,7 +120,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if cfg.maxConns > 0 {
 		pcfg.MaxConns = cfg.maxConns
 	}
-	if err := migrate(ctx, pcfg.ConnConfig.Copy(), cfg.schema); err != nil {
+	if err := migrate(ctx, pcfg.ConnConfig.Copy(), cfg.schema, migrations(), defaultMigrateWaits); err != nil {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -195,13 +197,73 @@ func SchemaVersions(ctx context.Context, url string, opts ...Option) (Versions, 
 	return v, nil
 }
 
-// migrate applies the embedded migrations not applied yet (goose, through
+// migrateWaits bound how long migrating waits for the tables it changes.
+type migrateWaits struct {
+	// lockTimeout is each statement's lock_timeout: a migration that
+	// cannot take a table's lock within it fails and is rolled back,
+	// rather than queue every reader and writer of the table behind its
+	// request for as long as a long transaction holds the table.
+	lockTimeout time.Duration
+	// attempts: how many times migrating is tried when it fails on a lock
+	// (lock_timeout, or a deadlock with another session), pause apart,
+	// the pause doubling each time.
+	attempts int
+	pause    time.Duration
+}
+
+// defaultMigrateWaits: 10 s for each lock, five attempts over about 15 s
+// of pauses (a minute at most, counting the waits).
+var defaultMigrateWaits = migrateWaits{lockTimeout: 10 * time.Second, attempts: 5, pause: time.Second}
+
+// lockFailure is the PostgreSQL error of a migration that failed on a
+// lock (lock_timeout, or a deadlock), or nil.
+func lockFailure(err error) *pgconn.PgError {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == deadlockDetected || pe.Code == lockNotAvailable) {
+		return pe
+	}
+	return nil
+}
+
+const (
+	deadlockDetected = "40P01"
+	lockNotAvailable = "55P03"
+)
+
+// lockFailed says what a migration that kept failing on locks met, and
+// what to do.
+func lockFailed(err error, pe *pgconn.PgError, attempts int, w migrateWaits) error {
+	which := "migrating"
+	var partial *goose.PartialError
+	if errors.As(err, &partial) && partial.Failed != nil && partial.Failed.Source != nil {
+		which = fmt.Sprintf("migration %d", partial.Failed.Source.Version)
+	}
+	what := "deadlocked with another session"
+	if pe.Code == lockNotAvailable {
+		what = fmt.Sprintf("waited more than %s (lock_timeout) for a table's lock", w.lockTimeout)
+	}
+	times := "once, rolled back whole"
+	if attempts > 1 {
+		times = fmt.Sprintf("%d times, rolled back whole each time", attempts)
+	}
+	return fmt.Errorf("%s %s %s: replicas of the previous release (their appends) or long reads hold "+
+		"the tables it changes; run credgate migrate again when the database is quieter, or stop the old "+
+		"replicas first: %w", which, what, times, err)
+}
+
+// migrate applies the migrations of fsys not applied yet (goose, through
 // pgx's database/sql driver). It holds a session advisory lock on a
 // connection of its own, closed at the end, so that processes starting
 // together migrate one after the other and the lock is released even if
-// migrating fails half-way. A schema newer than this binary's is refused
-// (ErrSchemaTooNew).
-func migrate(ctx context.Context, ccfg *pgx.ConnConfig, schema string) error {
+// migrating fails half-way. A schema newer than fsys's newest migration is
+// refused (ErrSchemaTooNew).
+//
+// Each migration runs in a transaction whose statements wait at most
+// w.lockTimeout for a lock; one that fails on a lock (that timeout, or a
+// deadlock with the previous release's replicas, which keep appending
+// during a rolling upgrade) is rolled back whole, and migrating is tried
+// again, up to w.attempts times.
+func migrate(ctx context.Context, ccfg *pgx.ConnConfig, schema string, fsys fs.FS, w migrateWaits) error {
 	conn, err := pgx.ConnectConfig(ctx, ccfg)
 	if err != nil {
 		return err
@@ -215,9 +277,30 @@ func migrate(ctx context.Context, ccfg *pgx.ConnConfig, schema string) error {
 			return fmt.Errorf("create schema %q: %w", schema, err)
 		}
 	}
-	db := stdlib.OpenDB(*ccfg.Copy())
+	mcfg := ccfg.Copy()
+	if w.lockTimeout > 0 {
+		mcfg.RuntimeParams["lock_timeout"] = fmt.Sprint(w.lockTimeout.Milliseconds())
+	}
+	db := stdlib.OpenDB(*mcfg)
 	defer db.Close()
-	if err := sqlcommon.Migrate(ctx, db, database.DialectPostgres, migrations()); err != nil {
+	pause := w.pause
+	for attempt := 1; ; attempt++ {
+		err = sqlcommon.Migrate(ctx, db, database.DialectPostgres, fsys)
+		pe := lockFailure(err)
+		if pe == nil {
+			break
+		}
+		if attempt >= max(w.attempts, 1) {
+			return lockFailed(err, pe, attempt, w)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
+	if err != nil {
 		return err
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrateLockKey); err != nil {
