@@ -124,6 +124,139 @@ func newestEmbedded(t *testing.T) int64 {
 	return n
 }
 
+// waitForLockWaiters waits until n sessions wait for a lock on a table of
+// schema.
+func waitForLockWaiters(t *testing.T, conn *pgx.Conn, schema string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting int
+		if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE NOT l.granted AND ns.nspname = $1`, schema).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions wait for a lock in %s, want %d", waiting, schema, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// lockTables takes, in tx, the lock an INSERT takes (ROW EXCLUSIVE) on
+// each table, in order: an appender of the release before 0018.
+func lockTables(ctx context.Context, tx pgx.Tx, tables ...string) error {
+	for _, table := range tables {
+		if _, err := tx.Exec(ctx, `LOCK TABLE `+table+` IN ROW EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("lock %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// Migration 0018 changes evidence, checked_subjects, check_index and
+// check_lists, which replicas of the previous release keep appending to
+// during a rolling upgrade: their INSERT into evidence holds evidence while
+// its statement trigger (0016) takes checked_subjects, check_index and
+// check_lists, in that order (the store's own writes: check_index,
+// check_lists, checked_subjects, evidence first too). Altering check_index
+// first, 0018 deadlocked with such an append; it must wait for it instead,
+// and the append must finish. The appends are their locks, taken in the
+// appenders' order at the moments that made the deadlock: each is what
+// the INSERT and its trigger take.
+func TestMigration0018WaitsForOldAppends(t *testing.T) {
+	t.Parallel()
+	trigger := []string{"checked_subjects", "check_index", "check_lists"}
+	written := []string{"check_index", "check_lists", "checked_subjects"}
+	for _, tc := range []struct {
+		name string
+		// reader: a long read of check_index is under way first.
+		reader bool
+		rest   []string
+	}{
+		{"trigger's order", false, trigger},
+		{"store's order", false, written},
+		{"trigger's order behind a long read", true, trigger},
+		{"store's order behind a long read", true, written},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			schema := testenv.FreshSchema(t, "credgate_test")
+			watch, ccfg := schemaConn(t, schema)
+			if err := migrate(ctx, ccfg.Copy(), schema, migrationsBefore("0018"), migrateWaits{attempts: 1}); err != nil {
+				t.Fatal(err)
+			}
+			appender, _ := schemaConn(t, schema)
+			reader, _ := schemaConn(t, schema)
+			var readTx pgx.Tx
+			if tc.reader {
+				var err error
+				if readTx, err = reader.Begin(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := readTx.Exec(ctx, `SELECT count(*) FROM check_index`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendTx, err := appender.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Neither side may wait long enough for a test to hang.
+			if _, err := appendTx.Exec(ctx, `SET LOCAL lock_timeout = '30s'`); err != nil {
+				t.Fatal(err)
+			}
+			appended := make(chan error, 1)
+			if !tc.reader {
+				// The INSERT has evidence when the migration starts.
+				if err := lockTables(ctx, appendTx, "evidence"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			migrated := make(chan error, 1)
+			go func() {
+				migrated <- migrate(ctx, ccfg.Copy(), schema, migrationsBefore("0019"), migrateWaits{attempts: 1})
+			}()
+			waitForLockWaiters(t, watch, schema, 1)
+			if tc.reader {
+				// The append comes while the migration waits for the
+				// reader; then the reader finishes.
+				go func() {
+					err := lockTables(ctx, appendTx, append([]string{"evidence"}, tc.rest...)...)
+					if err == nil {
+						err = appendTx.Commit(ctx)
+					}
+					appended <- err
+				}()
+				waitForLockWaiters(t, watch, schema, 2)
+				if err := readTx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				err := lockTables(ctx, appendTx, tc.rest...)
+				if err == nil {
+					err = appendTx.Commit(ctx)
+				}
+				appended <- err
+			}
+			if err := <-appended; err != nil {
+				t.Errorf("the old replica's append: %v", err)
+			}
+			if err := <-migrated; err != nil {
+				t.Errorf("migrating to 0018: %v", err)
+			}
+			var v int64
+			if err := watch.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&v); err != nil || v != 18 {
+				t.Errorf("schema version %d, %v; want 18", v, err)
+			}
+		})
+	}
+}
+
 // A migration that cannot have its tables' locks (a long transaction holds
 // one) gives up after the lock timeout rather than hold every session of
 // the table behind its request, is rolled back, tried again, and reported

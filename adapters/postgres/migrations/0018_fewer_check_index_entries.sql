@@ -18,6 +18,18 @@
 -- one left is append-ordered. A check is found by id through the log's own
 -- unique index on evidence.id (check_id is the record's id), see the
 -- dialect's CheckByID; ids stay unique there, positions here.
+--
+-- The tables this changes are locked first, all of them, in the order the
+-- previous release's appenders take them: evidence (the INSERT), then its
+-- statement trigger's checked_subjects, check_index and check_lists (0016;
+-- the store's own writes, 0016's 'written' path, take evidence first
+-- too). Altered one by one in the order below, check_index first, this
+-- deadlocked with an old replica whose append held evidence and
+-- checked_subjects and waited for check_index. Locked evidence first, an
+-- append either finished before (holding evidence, it gets the others) or
+-- waits at its INSERT until this commits.
+LOCK TABLE evidence, checked_subjects, check_index, check_lists IN ACCESS EXCLUSIVE MODE;
+
 ALTER TABLE check_index DROP CONSTRAINT check_index_pkey;
 ALTER TABLE check_index ADD CONSTRAINT check_index_pkey PRIMARY KEY (idx);
 DROP INDEX check_index_idx;
