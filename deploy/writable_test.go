@@ -172,18 +172,8 @@ func TestWritableDirs(t *testing.T) {
 	})
 	for _, dir := range kustomizations {
 		t.Run(strings.ReplaceAll(dir, "/", "_"), func(t *testing.T) {
-			objs := build(t, dir)
-			pod, configMaps := podOf(t, objs)
-			c := pod.Spec.Containers[0]
-			mounts := k8sMounts(pod, c)
-			cms := map[string]string{}
-			for _, m := range mounts {
-				if m.kind == mountConfig {
-					cms[filepath.Clean(m.path)] = strings.TrimPrefix(m.name, "ConfigMap ")
-				}
-			}
-			cfg := loadContainer(t, c, configMaps, cms, serverKeys)
-			checkWritable(t, c.Name, cfg, mounts, true)
+			_, pod, cfg, mounts := k8sServer(t, dir)
+			checkWritable(t, pod.Spec.Containers[0].Name, cfg, mounts, true)
 		})
 	}
 	t.Run("systemd", func(t *testing.T) {
@@ -403,17 +393,7 @@ func (u unit) mounts(t *testing.T) []mountPoint {
 // one ReadWriteMany claim mounted in every pod, not a pod's own emptyDir
 // (where the other pods answer 503 screening_unavailable).
 func TestProductionScreeningsShared(t *testing.T) {
-	objs := build(t, "k8s/overlays/production")
-	pod, configMaps := podOf(t, objs)
-	c := pod.Spec.Containers[0]
-	mounts := k8sMounts(pod, c)
-	cms := map[string]string{}
-	for _, m := range mounts {
-		if m.kind == mountConfig {
-			cms[filepath.Clean(m.path)] = strings.TrimPrefix(m.name, "ConfigMap ")
-		}
-	}
-	cfg := loadContainer(t, c, configMaps, cms, serverKeys)
+	objs, pod, cfg, mounts := k8sServer(t, "k8s/overlays/production")
 	dir := screeningsDirOf(cfg)
 	m, ok := mountAt(mounts, dir)
 	if !ok {
@@ -437,4 +417,22 @@ func TestProductionScreeningsShared(t *testing.T) {
 		}
 	}
 	t.Errorf("claim %s, mounted at %s, is not among the overlay's objects", claim, m.path)
+}
+
+// k8sServer builds the kustomization in dir and returns its objects, its
+// one pod, the settings its server container runs with (its ConfigMap's
+// file where the container mounts it) and that container's mounts.
+func k8sServer(t *testing.T, dir string) ([]runtime.Object, corev1.PodTemplateSpec, *config.Config, []mountPoint) {
+	t.Helper()
+	objs := build(t, dir)
+	pod, configMaps := podOf(t, objs)
+	c := pod.Spec.Containers[0]
+	mounts := k8sMounts(pod, c)
+	cms := map[string]string{}
+	for _, m := range mounts {
+		if m.kind == mountConfig {
+			cms[filepath.Clean(m.path)] = strings.TrimPrefix(m.name, "ConfigMap ")
+		}
+	}
+	return objs, pod, loadContainer(t, c, configMaps, cms, serverKeys), mounts
 }
