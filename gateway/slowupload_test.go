@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,14 +30,15 @@ func TestSlowUploadsOutliveTheReadTimeout(t *testing.T) {
 		{"/v1/coverage", tok, "subject_id,action,approved_at,reference\n", fuClear + ",government_procurement," + soon + ",许可\n",
 			`"rows":6`, http.StatusOK},
 		{"/v1/admin/entries:import", h.adminTok, "subject_id,list,originating_department,reason,legal_basis,decided_at,published_at\n",
-			fuListed + ",safety_production_blacklist,应急管理部,事故,《安全生产法》,2026-01-01,2026-01-02\n", `"imported":6`, http.StatusCreated},
+			// One decision a day: a file listing one entry twice is refused.
+			fuListed + ",safety_production_blacklist,应急管理部,事故,《安全生产法》,2026-01-0{i},2026-01-10\n", `"imported":6`, http.StatusCreated},
 	} {
 		pr, pw := io.Pipe()
 		go func() {
 			_, _ = io.WriteString(pw, tc.head)
-			for range 6 { // 6 × 100 ms: twice the read timeout
+			for i := range 6 { // 6 × 100 ms: twice the read timeout
 				time.Sleep(100 * time.Millisecond)
-				if _, err := io.WriteString(pw, tc.row); err != nil {
+				if _, err := io.WriteString(pw, strings.ReplaceAll(tc.row, "{i}", strconv.Itoa(i+1))); err != nil {
 					return
 				}
 			}
