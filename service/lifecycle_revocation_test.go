@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/postgres"
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
-	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -49,25 +46,7 @@ func newRevWorld(t *testing.T, st revStore, start time.Time) *revWorld {
 // eachEntryStore runs fn on a fresh SQLite store and a fresh PostgreSQL
 // schema.
 func eachEntryStore(t *testing.T, fn func(t *testing.T, st revStore)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		st, err := sqlite.Open(t.Context(), sqlitetest.Dir(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		fn(t, st)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		url, _ := testenv.Postgres(t)
-		st, err := postgres.Open(t.Context(), url, postgres.WithSchema(testenv.FreshSchema(t, "credgate_test")), postgres.WithMaxConns(4))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		fn(t, st)
-	})
+	eachStore(t, func(t *testing.T, st testStore) { fn(t, st) })
 }
 
 // detailsOf returns the details of the last audit record of act.

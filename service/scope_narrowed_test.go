@@ -14,10 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/credgate/credgate/adapters/postgres"
-	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/evidence"
-	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
@@ -65,25 +62,7 @@ func newNarrowWorld(t *testing.T, st narrowStore) *narrowWorld {
 // eachNarrowStore runs fn on a fresh SQLite store and a fresh PostgreSQL
 // schema.
 func eachNarrowStore(t *testing.T, fn func(t *testing.T, w *narrowWorld)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		st, err := sqlite.Open(t.Context(), sqlitetest.Dir(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		fn(t, newNarrowWorld(t, st))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		url, _ := testenv.Postgres(t)
-		st, err := postgres.Open(t.Context(), url, postgres.WithSchema(testenv.FreshSchema(t, "credgate_test")), postgres.WithMaxConns(4))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		fn(t, newNarrowWorld(t, st))
-	})
+	eachStore(t, func(t *testing.T, st testStore) { fn(t, newNarrowWorld(t, st)) })
 }
 
 // fullPartner registers partner E of the review: visibility full, both
