@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -206,7 +205,7 @@ func TestScreeningStopsWhenItsActionIsTakenAway(t *testing.T) {
 		if _, err := sc.ResultsNDJSON(ctx, admin, j.ID, io.Discard); !errors.Is(err, service.ErrScreeningNotDone) {
 			t.Errorf("results of the stopped job: %v", err)
 		}
-		if _, err := os.Stat(filepath.Join(dir, j.ID)); !os.IsNotExist(err) {
+		if err := filesGone(filepath.Join(dir, j.ID), 10*time.Second); err != nil {
 			t.Errorf("the stopped job left its files: %v", err)
 		}
 	})

@@ -79,6 +79,21 @@ func waitScreening(t *testing.T, sc *service.Screenings, id string) service.Scre
 	}
 }
 
+// filesGone waits up to within for path not to exist.
+func filesGone(path string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		_, err := os.Stat(path)
+		switch {
+		case os.IsNotExist(err):
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("still there after %s (stat: %v)", within, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestScreeningStopsWhenItsPartnerIsRevoked: a partner revoked while its
 // job runs stops it before the next batch, and one revoked while its job
 // waits stops it before it starts. Either job ends failed saying why,
@@ -140,7 +155,9 @@ func TestScreeningStopsWhenItsPartnerIsRevoked(t *testing.T) {
 		if _, err := sc.ResultsNDJSON(ctx, admin, j.ID, io.Discard); !errors.Is(err, service.ErrScreeningNotDone) {
 			t.Errorf("results of job %s of a revoked partner: %v", j.ID, err)
 		}
-		if _, err := os.Stat(filepath.Join(dir, j.ID)); !os.IsNotExist(err) {
+		// The job is failed before its files go (stopUnentitled), so
+		// they may still be there the moment it reads failed.
+		if err := filesGone(filepath.Join(dir, j.ID), 10*time.Second); err != nil {
 			t.Errorf("job %s of a revoked partner left its files: %v", j.ID, err)
 		}
 	}
