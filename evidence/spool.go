@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/credgate/credgate/internal/durable"
 )
 
 // The spool is where a replica keeps the evidence of the checks it
@@ -662,7 +664,7 @@ func readOrCreateReplica(dir string) (string, error) {
 		return "", err
 	}
 	id = "replica-" + hex.EncodeToString(raw)
-	if err := writeFileSync(dir, replicaFile, []byte(id+"\n")); err != nil {
+	if err := durable.WriteFile(dir, replicaFile, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("spool replica id: %w", err)
 	}
 	return id, nil
@@ -695,7 +697,7 @@ func markBytes(pos uint64) []byte {
 func openMark(dir string, integrated uint64) (*os.File, error) {
 	path := filepath.Join(dir, integratedFile)
 	if fi, err := os.Stat(path); err != nil || fi.Size() != markSize {
-		if err := writeFileSync(dir, integratedFile, markBytes(integrated)); err != nil {
+		if err := durable.WriteFile(dir, integratedFile, markBytes(integrated)); err != nil {
 			return nil, fmt.Errorf("spool mark: %w", err)
 		}
 	}
@@ -704,34 +706,4 @@ func openMark(dir string, integrated uint64) (*os.File, error) {
 		return nil, fmt.Errorf("spool mark: %w", err)
 	}
 	return f, nil
-}
-
-// writeFileSync replaces dir/name with data durably: a temporary file,
-// fsync'd, renamed over it, and the directory fsync'd.
-func writeFileSync(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename: nothing there
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/evidence"
+	"github.com/credgate/credgate/internal/durable"
 )
 
 // When the evidence log's database cannot commit within its bound, a
@@ -436,7 +437,7 @@ func (l *SpoolingLog) quarantine(e evidence.SpoolEntry, cause error) error {
 		return fmt.Errorf("set aside spooled record %q: %w", r.ID, err)
 	}
 	name := fmt.Sprintf("%020d.json", e.Position)
-	if err := writeSynced(dir, name, payload); err != nil {
+	if err := durable.WriteFile(dir, name, payload); err != nil {
 		return fmt.Errorf("%w: record %q at spool position %d could not be set aside: %w", ErrSpoolRecordRefused, r.ID, e.Position, err)
 	}
 	l.quarantined.Add(1)
@@ -444,40 +445,6 @@ func (l *SpoolingLog) quarantine(e evidence.SpoolEntry, cause error) error {
 		"replica", e.Replica, "position", e.Position, "record", r.ID, "kind", r.Kind,
 		"file", filepath.Join(dir, name), "err", cause)
 	return nil
-}
-
-// writeSynced writes name in dir (created, owner only, if missing) whole
-// and durably: a temporary file, synced, renamed, and the directory
-// synced.
-func writeSynced(dir, name string, data []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+name+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Drain integrates the pending records until none is left, ctx ends, or

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/credgate/credgate/client"
+	"github.com/credgate/credgate/internal/durable"
 )
 
 const screenUsage = `Usage: credgate screen FILE --action ACTION [--out RESULTS.ndjson|RESULTS.csv] [flags]
@@ -150,7 +151,7 @@ func (s *screening) run(ctx context.Context, file, action, jobID, receipts strin
 			return err
 		}
 		b, _ := json.Marshal(screenJobFile{ID: job.ID, File: file, Action: action})
-		if err := writeFileSync(jobPath, b); err != nil {
+		if err := durable.WriteFile(filepath.Dir(jobPath), filepath.Base(jobPath), b); err != nil {
 			return fmt.Errorf("screening %s accepted, but %s cannot be written (re-attach with --job %s): %w", job.ID, jobPath, job.ID, err)
 		}
 	} else {
@@ -446,31 +447,7 @@ func (s *screening) saveReceipt(ctx context.Context, job client.Screening) error
 		_ = os.Remove(s.out)
 		return fmt.Errorf("receipt of screening %s refused (%s removed): %w", job.ID, s.out, err)
 	}
-	return writeFileSync(s.out+".receipt.json", b)
-}
-
-// writeFileSync replaces path with b, written to path.partial (created
-// as createPrivate does), synced, and renamed over path: path is never a
-// truncated file, and whatever path was before, it is now a file of its
-// owner's alone.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".partial"
-	f, err := createPrivate(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return durable.WriteFile(filepath.Dir(s.out), filepath.Base(s.out)+".receipt.json", b)
 }
 
 // createPrivate creates path for writing with mode 0600, readable by its

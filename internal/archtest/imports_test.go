@@ -57,7 +57,7 @@ var traceAPI = []string{
 func TestInnerLayersAllowList(t *testing.T) {
 	for pkg, allowed := range map[string][]string{
 		"policy":   {"github.com/goccy/go-yaml"},
-		"evidence": append([]string{"github.com/transparency-dev/merkle", "golang.org/x/mod/sumdb/note"}, traceAPI...),
+		"evidence": append([]string{"github.com/transparency-dev/merkle", "golang.org/x/mod/sumdb/note", module + "/internal/durable"}, traceAPI...),
 	} {
 		for _, d := range deps(t, pkg) {
 			if !hasPrefix(d, allowed) {
