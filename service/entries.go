@@ -334,6 +334,12 @@ func (s *Entries) Revoke(ctx context.Context, id, reason string) (policy.Entry, 
 	if reason == "" || len(reason) > policy.MaxTextLen {
 		return policy.Entry{}, fmt.Errorf("%w: a revocation needs a reason of at most %d bytes", policy.ErrInvalidEntry, policy.MaxTextLen)
 	}
+	// The rule of every free text (policy.TextProblem): PostgreSQL cannot
+	// store NUL, SQLite can, and the other control characters are
+	// invisible to whoever reads the reason back.
+	if p := policy.TextProblem(reason); p != "" {
+		return policy.Entry{}, fmt.Errorf("%w: reason %s", policy.ErrInvalidEntry, p)
+	}
 	e, err := s.store.GetEntry(ctx, id)
 	if err != nil {
 		return policy.Entry{}, err

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -244,6 +245,45 @@ func TestServiceEscalationClosesObjection(t *testing.T) {
 		wantClosedByRevocation(t, stored, o.ID, *stored.RevokedAt)
 		if d := w.detailsOf(t, service.ActViolationRecorded); !namesOnly(d["closed_objections"], o.ID) {
 			t.Fatalf("the violation's act does not name the objection it closed: %v", d)
+		}
+	})
+}
+
+// A revocation's reason goes through the rule every free text does: a
+// control character other than tab, line feed and carriage return is an
+// invalid entry on both stores (PostgreSQL cannot store NUL at all), and
+// nothing is revoked or recorded.
+func TestServiceRevokeRefusesControlCharacters(t *testing.T) {
+	t.Parallel()
+	eachEntryStore(t, func(t *testing.T, st revStore) {
+		ctx := context.Background()
+		w := newRevWorld(t, st, cstAt(2026, 3, 1, 9))
+		e, err := w.entries.Create(ctx, safetyEntry(cstAt(2026, 3, 1, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Set(cstAt(2026, 3, 4, 15))
+		for _, reason := range []string{"法院判决\x00撤销", "撤销\x1b[2J", "\x07撤销"} {
+			if _, err := w.entries.Revoke(ctx, e.ID, reason); !errors.Is(err, policy.ErrInvalidEntry) || !strings.Contains(err.Error(), "control character") {
+				t.Fatalf("reason %q: %v, want an invalid entry naming the control character", reason, err)
+			}
+		}
+		stored, err := w.entries.Get(ctx, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.RevokedAt != nil || stored.Version != 1 {
+			t.Fatalf("refused revocations changed the entry: revoked %v, version %d", stored.RevokedAt, stored.Version)
+		}
+		for _, b := range w.audit.bodies(t) {
+			if b.Act == service.ActEntryRevoked || b.Act == service.ActFailed {
+				t.Fatalf("a refused revocation was recorded: %+v", b)
+			}
+		}
+		// Tab, line feed and carriage return are text.
+		got, err := w.entries.Revoke(ctx, e.ID, "法院判决撤销处罚决定\r\n文号:\t(2026)第1号")
+		if err != nil || got.RevokedAt == nil {
+			t.Fatalf("revocation with tab and line breaks: %v", err)
 		}
 	})
 }
