@@ -155,7 +155,28 @@ const (
 	StateReviewed ApplicationState = "reviewed"
 	StateApproved ApplicationState = "approved"
 	StateRefused  ApplicationState = "refused"
+	// StateClosedByRevocation is, like DecisionClosedByRevocation for an
+	// objection, not a decision on the merits: the entry was revoked while
+	// the application was open (applied or reviewed), so nothing is left to
+	// repair or exit from. The revocation records it, with decided_at the
+	// revocation time and a note naming the revocation (CloseRepairs,
+	// CloseExits); a review already recorded is kept.
+	StateClosedByRevocation ApplicationState = DecisionClosedByRevocation
 )
+
+// pending reports whether an application still awaits a decision at `at`:
+// applied or reviewed, or closed by a revocation that is still ahead (a
+// revocation scheduled at a pending entry's publication). A revocation at
+// `at` closes those, moving one a later revocation closed to `at`.
+func pending(state ApplicationState, decided *time.Time, at time.Time) bool {
+	switch state {
+	case StateApplied, StateReviewed:
+		return true
+	case StateClosedByRevocation:
+		return decided != nil && decided.After(at)
+	}
+	return false
+}
 
 // Repair is an application for credit repair (信用修复) and its outcome. An
 // approved repair ends the entry's measures and public display from its
@@ -356,7 +377,7 @@ func (c *Catalog) FileObjection(e Entry, id, filedBy string, in ApplicationInput
 		// A revocation already scheduled (a cross-list closure at a
 		// pending entry's publication) ends this objection too: it
 		// suspends the measures until then, and is not left open after.
-		e.Objections = CloseObjections(e.Objections, *e.RevokedAt, e.RevocationReason)
+		e = closeProceedings(e, *e.RevokedAt, e.RevocationReason)
 	}
 	return e, nil
 }
@@ -394,6 +415,120 @@ func CloseObjections(objs []Objection, at time.Time, reason string) []Objection 
 	return out
 }
 
+// closeProceedings closes every objection, repair and exit application
+// still open on e by its revocation at `at` for reason (CloseObjections,
+// CloseRepairs, CloseExits).
+func closeProceedings(e Entry, at time.Time, reason string) Entry {
+	e.Objections = CloseObjections(e.Objections, at, reason)
+	e.Repairs = CloseRepairs(e.Repairs, at, reason)
+	e.Exits = CloseExits(e.Exits, at, reason)
+	return e
+}
+
+// closedAt is when a revocation at `at` closes an application applied at
+// applied and reviewed at reviewed (nil when not): at, or the last of
+// those when later, so that it is never decided before it was made.
+func closedAt(at, applied time.Time, reviewed *time.Time) time.Time {
+	if at.Before(applied) {
+		at = applied
+	}
+	if reviewed != nil && at.Before(*reviewed) {
+		at = *reviewed
+	}
+	return at
+}
+
+// CloseRepairs returns rs with every repair still open (applied or
+// reviewed) closed by a revocation of their entry at `at` for reason, as
+// CloseObjections closes objections: state StateClosedByRevocation,
+// decided_at `at` (its application or review time when later), a note
+// naming the revocation; a review recorded is kept. One a later
+// revocation closed is moved to `at` (pending). An approved repair ends
+// the entry's measures (篇五(二十)); once the entry is revoked they have
+// ended, so nothing is left to repair, and the application is not left
+// pending in the administrator's queue. rs is not modified.
+func CloseRepairs(rs []Repair, at time.Time, reason string) []Repair {
+	var out []Repair
+	for i, r := range rs {
+		if !pending(r.State, r.DecidedAt, at) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(rs)
+		}
+		d := closedAt(at, r.AppliedAt, r.ReviewedAt)
+		out[i].State, out[i].DecidedAt, out[i].Note = StateClosedByRevocation, &d, revocationNote(at, reason)
+	}
+	if out == nil {
+		return rs
+	}
+	return out
+}
+
+// CloseExits is CloseRepairs for exit applications (移出申请): once the
+// entry is revoked there is nothing left to exit from (篇十二 第七条).
+// xs is not modified.
+func CloseExits(xs []ExitApplication, at time.Time, reason string) []ExitApplication {
+	var out []ExitApplication
+	for i, x := range xs {
+		if !pending(x.State, x.DecidedAt, at) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(xs)
+		}
+		d := closedAt(at, x.AppliedAt, nil)
+		out[i].State, out[i].DecidedAt, out[i].Note = StateClosedByRevocation, &d, revocationNote(at, reason)
+	}
+	if out == nil {
+		return xs
+	}
+	return out
+}
+
+// reopenRepairs undoes CloseRepairs, for an entry whose revocation is
+// undone (OnVoid): each repair is open again in the state it was closed
+// in (reviewed when a review is recorded), never having been decided.
+// rs is not modified.
+func reopenRepairs(rs []Repair) []Repair {
+	var out []Repair
+	for i, r := range rs {
+		if r.State != StateClosedByRevocation {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(rs)
+		}
+		out[i].State = StateApplied
+		if r.ReviewedAt != nil {
+			out[i].State = StateReviewed
+		}
+		out[i].DecidedAt, out[i].Note = nil, ""
+	}
+	if out == nil {
+		return rs
+	}
+	return out
+}
+
+// reopenExits undoes CloseExits (see reopenRepairs). xs is not modified.
+func reopenExits(xs []ExitApplication) []ExitApplication {
+	var out []ExitApplication
+	for i, x := range xs {
+		if x.State != StateClosedByRevocation {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(xs)
+		}
+		out[i].State, out[i].DecidedAt, out[i].Note = StateApplied, nil, ""
+	}
+	if out == nil {
+		return xs
+	}
+	return out
+}
+
 // reopenObjections undoes CloseObjections, for an entry whose revocation
 // is undone (OnVoid): the objections are open again, never having been
 // decided on their merits. objs is not modified.
@@ -414,8 +549,9 @@ func reopenObjections(objs []Objection) []Objection {
 	return out
 }
 
-// revocationNote is the note of an objection closed by a revocation: the
-// time and the revocation's reason, cut to MaxTextLen bytes.
+// revocationNote is the note of an objection, repair or exit application
+// closed by a revocation: the time and the revocation's reason, cut to
+// MaxTextLen bytes.
 func revocationNote(at time.Time, reason string) string {
 	n := "closed without a decision on its merits: the entry was revoked at " + at.UTC().Format(time.RFC3339Nano)
 	if reason = strings.TrimSpace(reason); reason != "" {
@@ -513,6 +649,9 @@ func (c *Catalog) DecideObjection(e Entry, objID string, d ObjectionDecision, at
 				e.RevocationReason += ": " + d.Note
 			}
 			e.RevocationCause = &Cause{Rule: RuleObjectionUpheld, Source: "篇二 (三)2; 篇十三 第十一条", ObjectionID: objID}
+			// A repair or exit application still open ends with the
+			// entry, as with any revocation.
+			e = closeProceedings(e, at, e.RevocationReason)
 		}
 	}
 	return e, nil
@@ -540,7 +679,7 @@ func (c *Catalog) ApplyRepair(e Entry, id string, in ApplicationInput, h RepairH
 		return Entry{}, err
 	}
 	for _, r := range e.Repairs {
-		if r.State == StateApplied || r.State == StateReviewed {
+		if pending(r.State, r.DecidedAt, at) {
 			return Entry{}, fmt.Errorf("entry %s has repair %s pending: %w", e.ID, r.ID, ErrWrongState)
 		}
 	}
@@ -558,6 +697,11 @@ func (c *Catalog) ApplyRepair(e Entry, id string, in ApplicationInput, h RepairH
 		r.DueAt = &due
 	}
 	e.Repairs = append(slices.Clone(e.Repairs), r)
+	if e.RevokedAt != nil {
+		// A revocation already scheduled ends it, as it ends an objection
+		// (FileObjection).
+		e.Repairs = CloseRepairs(e.Repairs, *e.RevokedAt, e.RevocationReason)
+	}
 	return e, nil
 }
 
@@ -676,7 +820,7 @@ func (c *Catalog) DecideRepair(e Entry, repID string, approve bool, note string,
 	if err != nil {
 		return Entry{}, err
 	}
-	if r.State == StateApproved || r.State == StateRefused {
+	if r.State == StateApproved || r.State == StateRefused || r.State == StateClosedByRevocation {
 		return Entry{}, fmt.Errorf("repair %s: %w", repID, ErrAlreadyDecided)
 	}
 	if approve {
@@ -740,7 +884,7 @@ func (c *Catalog) ApplyExit(e Entry, id string, in ApplicationInput, at time.Tim
 			Err: ErrExitNotAllowed}
 	}
 	for _, x := range e.Exits {
-		if x.State == StateApplied || x.State == StateApproved {
+		if x.State == StateApproved || pending(x.State, x.DecidedAt, at) {
 			return Entry{}, fmt.Errorf("entry %s has exit application %s %s: %w", e.ID, x.ID, x.State, ErrWrongState)
 		}
 	}
@@ -748,6 +892,10 @@ func (c *Catalog) ApplyExit(e Entry, id string, in ApplicationInput, at time.Tim
 		return Entry{}, fmt.Errorf("%w: the entry already has %d exit applications", ErrInvalidApplication, MaxExits)
 	}
 	e.Exits = append(slices.Clone(e.Exits), ExitApplication{ID: id, AppliedAt: at, Grounds: in.Grounds, EvidenceRefs: in.EvidenceRefs, State: StateApplied})
+	if e.RevokedAt != nil {
+		// A revocation already scheduled ends it (see ApplyRepair).
+		e.Exits = CloseExits(e.Exits, *e.RevokedAt, e.RevocationReason)
+	}
 	return e, nil
 }
 
@@ -794,8 +942,8 @@ type EntryChange struct {
 }
 
 // Close ends e at `at` because of cause: the record stays, revoked, with
-// the rule that ended it, and objections still open are closed by the
-// revocation (CloseObjections).
+// the rule that ended it, and objections, repairs and exit applications
+// still open are closed by the revocation (see Revoke).
 func Close(e Entry, cause Cause, reason string, at time.Time) Entry {
 	if e.RevokedAt != nil && !e.RevokedAt.After(at) {
 		return e
@@ -806,15 +954,15 @@ func Close(e Entry, cause Cause, reason string, at time.Time) Entry {
 }
 
 // Revoke ends e at `at` for reason, naming no rule (an administrator's
-// revocation): the record stays (篇十三 第十四条), and objections still
-// open are closed by the revocation in the same change (CloseObjections),
-// so that none is left pending on an entry nothing is left to verify of.
+// revocation): the record stays (篇十三 第十四条), and objections, repairs
+// and exit applications still open are closed by the revocation in the
+// same change (CloseObjections, CloseRepairs, CloseExits), so that none is
+// left pending on an entry nothing is left to verify, repair or exit.
 func Revoke(e Entry, reason string, at time.Time) Entry {
 	e.RevokedAt = &at
 	e.RevocationReason = reason
 	e.RevocationCause = nil
-	e.Objections = CloseObjections(e.Objections, at, reason)
-	return e
+	return closeProceedings(e, at, reason)
 }
 
 // OnEnter applies the cross-list rules of a new entry's list to the
@@ -892,6 +1040,7 @@ func (c *Catalog) OnVoid(v Entry, existing []Entry) []EntryChange {
 		}
 		o.RevokedAt, o.RevocationReason, o.RevocationCause = nil, "", nil
 		o.Objections = reopenObjections(o.Objections)
+		o.Repairs, o.Exits = reopenRepairs(o.Repairs), reopenExits(o.Exits)
 		change := EntryChange{Entry: o, Cause: Cause{Rule: RuleObjectionUpheld + ".reopen", Source: "篇三(十六); 篇十三 第十一条", EntryID: v.ID}}
 		for j := range existing {
 			n := existing[j]

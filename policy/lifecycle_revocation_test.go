@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,180 @@ func TestObjectionAgainstScheduledRevocation(t *testing.T) {
 	}
 	if s := e.StatusAt(pub); s != StatusRevoked {
 		t.Fatalf("at the scheduled revocation: %s", s)
+	}
+}
+
+// A revocation closes the repair and exit applications still open on the
+// entry as it closes an open objection: closed_by_revocation at the
+// revocation, a note naming it, the review kept; decided ones stay as
+// decided; the caller's entry is not modified. A closure moved earlier
+// moves their closing, never before they were applied for or reviewed.
+func TestRevokeClosesOpenApplications(t *testing.T) {
+	c := bundledCat(t)
+	e := listed(t, c, "blk1", "safety_production_blacklist", orgA, at8(2026, 3, 2, 0))
+	h := RepairHistory{Entries: []Entry{e}}
+	e, err := c.ApplyRepair(e, "rep0", ApplicationInput{Grounds: "已整改"}, h, at8(2026, 6, 1, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err = c.DecideRepair(e, "rep0", false, "整改不到位", h, at8(2026, 6, 2, 9)); err != nil {
+		t.Fatal(err)
+	}
+	applied := at8(2027, 2, 22, 9)
+	if e, err = c.ApplyRepair(e, "rep1", ApplicationInput{Grounds: "已整改并消除影响"}, h, applied); err != nil {
+		t.Fatal(err)
+	}
+	reviewed := at8(2027, 2, 23, 9)
+	if e, err = c.ReviewRepair(e, "rep1", "整改到位", "approve", reviewed); err != nil {
+		t.Fatal(err)
+	}
+	if e, err = c.ApplyExit(e, "x1", ApplicationInput{Grounds: "管理期满"}, applied); err != nil {
+		t.Fatal(err)
+	}
+	before := e
+	revoked := at8(2027, 2, 24, 15)
+	got := Revoke(e, "法院判决撤销处罚决定", revoked)
+
+	if r := got.Repairs[0]; r.State != StateRefused || !r.DecidedAt.Equal(at8(2026, 6, 2, 9)) || r.Note != "整改不到位" {
+		t.Fatalf("a decided repair changed: %+v", r)
+	}
+	r := got.Repairs[1]
+	if r.State != StateClosedByRevocation || r.DecidedAt == nil || !r.DecidedAt.Equal(revoked) ||
+		!strings.Contains(r.Note, "revoked at 2027-02-24T07:00:00Z") || !strings.Contains(r.Note, "法院判决撤销处罚决定") {
+		t.Fatalf("open repair after the revocation: %+v", r)
+	}
+	if r.ReviewedAt == nil || !r.ReviewedAt.Equal(reviewed) || r.Finding != "整改到位" || r.Recommendation != "approve" {
+		t.Fatalf("the closed repair lost its review: %+v", r)
+	}
+	x := got.Exits[0]
+	if x.State != StateClosedByRevocation || x.DecidedAt == nil || !x.DecidedAt.Equal(revoked) || x.Note != r.Note {
+		t.Fatalf("open exit after the revocation: %+v", x)
+	}
+	if before.Repairs[1].State != StateReviewed || before.Exits[0].State != StateApplied {
+		t.Fatal("Revoke modified the caller's applications")
+	}
+	if _, err := c.DecideExit(got, "x1", true, "", revoked.Add(time.Hour)); !errors.Is(err, ErrAlreadyDecided) {
+		t.Fatalf("decision of a closed exit: %v", err)
+	}
+	// The status is that of a revoked entry, not repaired, not exited.
+	if s := got.StatusAt(revoked); s != StatusRevoked {
+		t.Fatalf("status at the revocation: %s", s)
+	}
+
+	// Moved earlier (a cross-list closure backdated), the closing moves,
+	// never before the application or its review.
+	moved := Close(got, Cause{Rule: "x.on_enter_remove_from_lists", EntryID: "blk0"}, "removed earlier", applied.Add(time.Hour))
+	if r, x := moved.Repairs[1], moved.Exits[0]; !r.DecidedAt.Equal(reviewed) || !x.DecidedAt.Equal(applied.Add(time.Hour)) ||
+		!strings.Contains(x.Note, "removed earlier") {
+		t.Fatalf("after the closure moved earlier: repair %+v, exit %+v", r, x)
+	}
+	if r := moved.Repairs[0]; r.State != StateRefused {
+		t.Fatalf("a decided repair changed: %+v", r)
+	}
+}
+
+// An objection upheld with the entry revoked closes the repair still open
+// on it, as any revocation does.
+func TestUpheldObjectionClosesOpenRepair(t *testing.T) {
+	c := bundledCat(t)
+	e := listed(t, c, "blk1", "safety_production_blacklist", orgA, at8(2026, 3, 2, 0))
+	e, err := c.ApplyRepair(e, "rep1", ApplicationInput{Grounds: "已整改"}, RepairHistory{Entries: []Entry{e}}, at8(2026, 4, 1, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err = c.FileObjection(e, "o1", FiledByAdministrator, ApplicationInput{Grounds: "事故责任认定有误"}, at8(2026, 4, 2, 9)); err != nil {
+		t.Fatal(err)
+	}
+	upheld := at8(2026, 4, 10, 9)
+	if e, err = c.DecideObjection(e, "o1", ObjectionDecision{Decision: DecisionUpheld, Note: "认定错误"}, upheld); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Repairs[0]; r.State != StateClosedByRevocation || !r.DecidedAt.Equal(upheld) || !strings.Contains(r.Note, "objection o1 upheld") {
+		t.Fatalf("repair after the upheld objection: %+v", r)
+	}
+	// Upheld with a correction the entry stays, and so does the repair.
+	k := listed(t, c, "blk2", "safety_production_blacklist", orgA, at8(2026, 3, 2, 0))
+	if k, err = c.ApplyRepair(k, "rep2", ApplicationInput{Grounds: "已整改"}, RepairHistory{Entries: []Entry{k}}, at8(2026, 4, 1, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if k, err = c.FileObjection(k, "o2", FiledByAdministrator, ApplicationInput{Grounds: "事由表述有误"}, at8(2026, 4, 2, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if k, err = c.DecideObjection(k, "o2", ObjectionDecision{Decision: DecisionUpheld, Remedy: RemedyCorrected}, upheld); err != nil {
+		t.Fatal(err)
+	}
+	if r := k.Repairs[0]; r.State != StateApplied || r.DecidedAt != nil {
+		t.Fatalf("repair after a correction: %+v", r)
+	}
+}
+
+// A key-attention entry closed on entering the black list has its open
+// exit application closed at the closure; when the black entry is voided
+// and the key-attention entry reopened, the application is open again,
+// never decided on its merits.
+func TestCloseAndReopenExit(t *testing.T) {
+	c := bundledCat(t)
+	ka := listed(t, c, "ka1", "safety_production_key_attention", orgA, at8(2025, 4, 1, 0))
+	ka, err := c.ApplyExit(ka, "x1", ApplicationInput{Grounds: "管理期满"}, at8(2026, 3, 16, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blackPub := at8(2026, 3, 18, 0)
+	black := listed(t, c, "blk1", "safety_production_blacklist", orgA, blackPub)
+	changes, err := c.OnEnter(black, []Entry{ka})
+	if err != nil || len(changes) != 1 {
+		t.Fatalf("on enter: %+v %v", changes, err)
+	}
+	closed := changes[0].Entry
+	if x := closed.Exits[0]; x.State != StateClosedByRevocation || !x.DecidedAt.Equal(blackPub) ||
+		!strings.Contains(x.Note, "removed on entering safety_production_blacklist (entry blk1)") {
+		t.Fatalf("key-attention exit after the closure: %+v", x)
+	}
+	black.Objections = []Objection{{ID: "bo", FiledAt: at8(2026, 3, 19, 0)}}
+	voided, err := c.DecideObjection(black, "bo", ObjectionDecision{Decision: DecisionUpheld}, at8(2026, 3, 25, 0))
+	if err != nil || !voided.Voided() {
+		t.Fatalf("decide: %v", err)
+	}
+	ch := c.OnVoid(voided, []Entry{closed, voided})
+	if len(ch) != 1 || ch[0].Entry.RevokedAt != nil {
+		t.Fatalf("reopened %+v", ch)
+	}
+	if x := ch[0].Entry.Exits[0]; x.State != StateApplied || x.DecidedAt != nil || x.Note != "" {
+		t.Fatalf("reopened entry's exit: %+v", x)
+	}
+	if closed.Exits[0].State != StateClosedByRevocation {
+		t.Fatal("OnVoid modified the caller's entry")
+	}
+	// A reviewed repair reopens reviewed.
+	rev := Repair{ID: "r", AppliedAt: at8(2026, 3, 1, 0), State: StateReviewed, ReviewedAt: ptrTime(at8(2026, 3, 2, 0)), Finding: "f", Recommendation: "approve"}
+	back := reopenRepairs(CloseRepairs([]Repair{rev}, at8(2026, 3, 3, 0), "r"))
+	if back[0].State != StateReviewed || back[0].DecidedAt != nil || back[0].Note != "" || back[0].Finding != "f" {
+		t.Fatalf("reopened reviewed repair: %+v", back[0])
+	}
+}
+
+// An exit application filed against an entry whose revocation is already
+// scheduled (closed at a pending entry's publication) is closed by it, as
+// an objection is, and counts as pending until then: a second one is
+// refused.
+func TestExitAgainstScheduledRevocation(t *testing.T) {
+	c := bundledCat(t)
+	ka := listed(t, c, "ka1", "safety_production_key_attention", orgA, at8(2025, 4, 1, 0))
+	pub := at8(2026, 3, 25, 0)
+	black := listed(t, c, "blk1", "safety_production_blacklist", orgA, pub)
+	changes, err := c.OnEnter(black, []Entry{ka})
+	if err != nil || len(changes) != 1 {
+		t.Fatalf("on enter: %+v %v", changes, err)
+	}
+	filed := at8(2026, 3, 16, 9)
+	e, err := c.ApplyExit(changes[0].Entry, "x1", ApplicationInput{Grounds: "管理期满"}, filed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := e.Exits[0]; x.State != StateClosedByRevocation || x.DecidedAt == nil || !x.DecidedAt.Equal(pub) {
+		t.Fatalf("exit: %+v", x)
+	}
+	if _, err := c.ApplyExit(e, "x2", ApplicationInput{Grounds: "管理期满"}, filed.Add(time.Hour)); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("a second exit before the scheduled revocation: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -460,6 +461,11 @@ func TestScenarioRepairLocks(t *testing.T) {
 // A repair applied for and then overtaken by the entry's revocation can
 // no longer be reviewed or approved (entry_revoked, not a review rule);
 // it can still be refused, which closes it.
+// A revocation closes a repair still open (closed_by_revocation, at the
+// revocation, the note naming it): nothing is left to repair, and nothing
+// is left pending in the administrator's queue to refuse by hand. An
+// entry revoked before revocations closed applications, its repair still
+// open, can still have that repair refused, never approved.
 func TestRepairOnRevokedEntry(t *testing.T) {
 	c := bundledCat(t)
 	e := listed(t, c, "e1", "urban_management_black", orgA, at8(2026, 1, 10, 0))
@@ -469,17 +475,38 @@ func TestRepairOnRevokedEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	open := e
 	revoked := applied.Add(24 * time.Hour)
-	e.RevokedAt, e.RevocationReason = &revoked, "发起部门撤销"
+	e = Revoke(e, "发起部门撤销", revoked)
+	if r := e.Repairs[0]; r.State != StateClosedByRevocation || r.DecidedAt == nil || !r.DecidedAt.Equal(revoked) ||
+		!strings.Contains(r.Note, "revoked at") || !strings.Contains(r.Note, "发起部门撤销") {
+		t.Fatalf("repair after the revocation: %+v", r)
+	}
 	later := revoked.Add(time.Hour)
-	if _, err := c.ReviewRepair(e, "rep1", "整改到位", "approve", later); !errors.Is(err, ErrEntryRevoked) {
+	if _, err := c.ReviewRepair(e, "rep1", "整改到位", "approve", later); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("review of a closed repair: %v", err)
+	}
+	if _, err := c.DecideRepair(e, "rep1", true, "", h, later); !errors.Is(err, ErrAlreadyDecided) {
+		t.Fatalf("approval of a closed repair: %v", err)
+	}
+	if _, err := c.DecideRepair(e, "rep1", false, "名单已撤销,无需修复", h, later); !errors.Is(err, ErrAlreadyDecided) {
+		t.Fatalf("refusal of a closed repair: %v", err)
+	}
+	if _, err := c.ApplyRepair(e, "rep2", ApplicationInput{Grounds: "已整改"}, h, later); !errors.Is(err, ErrEntryRevoked) {
+		t.Fatalf("a new repair on the revoked entry: %v", err)
+	}
+
+	// Revoked as stored before: the repair is open on a revoked entry.
+	legacy := open
+	legacy.RevokedAt, legacy.RevocationReason = &revoked, "发起部门撤销"
+	if _, err := c.ReviewRepair(legacy, "rep1", "整改到位", "approve", later); !errors.Is(err, ErrEntryRevoked) {
 		t.Fatalf("review on a revoked entry: %v", err)
 	}
-	if _, err := c.DecideRepair(e, "rep1", true, "", h, later); !errors.Is(err, ErrEntryRevoked) {
+	if _, err := c.DecideRepair(legacy, "rep1", true, "", h, later); !errors.Is(err, ErrEntryRevoked) {
 		t.Fatalf("approval on a revoked entry: %v", err)
 	}
-	if e, err = c.DecideRepair(e, "rep1", false, "名单已撤销,无需修复", h, later); err != nil || e.Repairs[0].State != StateRefused {
-		t.Fatalf("refusal on a revoked entry: %v %+v", err, e.Repairs)
+	if legacy, err = c.DecideRepair(legacy, "rep1", false, "名单已撤销,无需修复", h, later); err != nil || legacy.Repairs[0].State != StateRefused {
+		t.Fatalf("refusal on a revoked entry: %v %+v", err, legacy.Repairs)
 	}
 }
 

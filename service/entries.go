@@ -349,18 +349,18 @@ func (s *Entries) Revoke(ctx context.Context, id, reason string) (policy.Entry, 
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	old := e
-	// An objection still open is closed by the revocation, in the same
-	// version of the entry and named in the same act.
+	// An objection, repair or exit application still open is closed by
+	// the revocation, in the same version of the entry and named in the
+	// same act.
 	e = policy.Revoke(e, reason, now)
 	e.UpdatedAt = now
 	e.Version++
-	details := revokeDetails(e)
-	if ids := closedObjections(old, e); len(ids) > 0 {
-		details["closed_objections"] = ids
-	}
+	var closed closedProceedings
+	closed.add(old, e)
+	details := closed.describe(revokeDetails(e))
 	if err := s.audit.do(ctx, ActEntryRevoked, e.ID, details, func() error {
 		// ApplyEntryChanges, not UpdateEntry: it also rewrites the
-		// entry's proceedings index, which lists open objections.
+		// entry's proceedings index, which lists open proceedings.
 		return s.store.ApplyEntryChanges(ctx, EntryChanges{Update: []policy.Entry{e}})
 	}); err != nil {
 		return policy.Entry{}, fmt.Errorf("revoke entry: %w", err)
@@ -369,19 +369,59 @@ func (s *Entries) Revoke(ctx context.Context, id, reason string) (policy.Entry, 
 	return e, nil
 }
 
-// closedObjections lists the objections of old that a revocation closed in
-// e (policy.CloseObjections).
-func closedObjections(old, e policy.Entry) []string {
-	var ids []string
+// closedProceedings are the proceedings revocations closed: the ids of
+// objections, repairs and exit applications open before and closed by the
+// revocation after (policy.Revoke), for the act's details.
+type closedProceedings struct {
+	objections, repairs, exits []string
+}
+
+// add adds those a revocation closed in e that were open in old. One
+// closed already (a closure moved earlier) is named once, by the act that
+// closed it.
+func (c *closedProceedings) add(old, e policy.Entry) {
 	for _, o := range e.Objections {
 		if o.Decision != policy.DecisionClosedByRevocation {
 			continue
 		}
 		if i := slices.IndexFunc(old.Objections, func(p policy.Objection) bool { return p.ID == o.ID }); i < 0 || old.Objections[i].DecidedAt == nil {
-			ids = append(ids, o.ID)
+			c.objections = append(c.objections, o.ID)
 		}
 	}
-	return ids
+	for _, r := range e.Repairs {
+		if r.State != policy.StateClosedByRevocation {
+			continue
+		}
+		if i := slices.IndexFunc(old.Repairs, func(p policy.Repair) bool { return p.ID == r.ID }); i < 0 || openState(old.Repairs[i].State) {
+			c.repairs = append(c.repairs, r.ID)
+		}
+	}
+	for _, x := range e.Exits {
+		if x.State != policy.StateClosedByRevocation {
+			continue
+		}
+		if i := slices.IndexFunc(old.Exits, func(p policy.ExitApplication) bool { return p.ID == x.ID }); i < 0 || openState(old.Exits[i].State) {
+			c.exits = append(c.exits, x.ID)
+		}
+	}
+}
+
+// describe names the closed proceedings in an act's details
+// (closed_objections, closed_repairs, closed_exits), each only when there
+// are some.
+func (c closedProceedings) describe(d map[string]any) map[string]any {
+	for key, ids := range map[string][]string{"closed_objections": c.objections, "closed_repairs": c.repairs, "closed_exits": c.exits} {
+		if len(ids) > 0 {
+			d[key] = ids
+		}
+	}
+	return d
+}
+
+// openState reports whether a repair or exit application in state awaits
+// a decision.
+func openState(s policy.ApplicationState) bool {
+	return s == policy.StateApplied || s == policy.StateReviewed
 }
 
 // affected lists the subjects whose answers an entry change can alter.

@@ -263,17 +263,23 @@ func (l *Lifecycle) DecideObjection(ctx context.Context, objID string, in Object
 	// A voided entry gives back what its entering took: the red entries
 	// it removed are reopened in the same act.
 	details := actDetails(e, "objection_id", objID, "decision", in.Decision, "remedy", in.Remedy)
+	// Upheld with the entry revoked, the repair or exit application still
+	// open on it is closed by that revocation and named here.
+	var closed closedProceedings
+	closed.add(e, ne)
+	closed.describe(details)
 	var reopened []policy.Entry
 	if ne.Voided() {
 		all, err := l.entries.store.EntriesAffecting(ctx, e.Subject.Value)
 		if err != nil {
 			return policy.Entry{}, policy.Objection{}, fmt.Errorf("look up entries: %w", err)
 		}
-		var ids, objs []string
+		var ids []string
+		var back reopenedProceedings
 		for _, c := range l.catalog.OnVoid(ne, own(all, e.Subject)) {
 			r := c.Entry
 			if i := slices.IndexFunc(all, func(o policy.Entry) bool { return o.ID == r.ID }); i >= 0 {
-				objs = append(objs, reopenedObjections(all[i], r)...)
+				back.add(all[i], r)
 			}
 			r.UpdatedAt, r.Version = now, r.Version+1
 			reopened = append(reopened, r)
@@ -282,11 +288,10 @@ func (l *Lifecycle) DecideObjection(ctx context.Context, objID string, in Object
 		if len(ids) > 0 {
 			details["reopened_entries"] = ids
 		}
-		if len(objs) > 0 {
-			// Their revocation undone, the objections it closed are
-			// open again, never decided on their merits.
-			details["reopened_objections"] = objs
-		}
+		// Their revocation undone, the objections, repairs and exit
+		// applications it closed are open again, never decided on their
+		// merits.
+		back.describe(details)
 	}
 	ne, err = l.save(ctx, ActObjectionDecided, objID, details, e, ne, now, reopened...)
 	if err != nil {
@@ -296,19 +301,48 @@ func (l *Lifecycle) DecideObjection(ctx context.Context, objID string, in Object
 	return ne, ne.Objections[i], nil
 }
 
-// reopenedObjections lists the objections a revocation had closed in old
-// that are open again in e.
-func reopenedObjections(old, e policy.Entry) []string {
-	var ids []string
+// reopenedProceedings are the objections, repairs and exit applications a
+// revocation had closed that are open again once it is undone.
+type reopenedProceedings struct {
+	objections, repairs, exits []string
+}
+
+// add adds those a revocation had closed in old that are open again in e.
+func (b *reopenedProceedings) add(old, e policy.Entry) {
 	for _, o := range old.Objections {
 		if o.Decision != policy.DecisionClosedByRevocation {
 			continue
 		}
 		if i := slices.IndexFunc(e.Objections, func(p policy.Objection) bool { return p.ID == o.ID }); i >= 0 && e.Objections[i].DecidedAt == nil {
-			ids = append(ids, o.ID)
+			b.objections = append(b.objections, o.ID)
 		}
 	}
-	return ids
+	for _, r := range old.Repairs {
+		if r.State != policy.StateClosedByRevocation {
+			continue
+		}
+		if i := slices.IndexFunc(e.Repairs, func(p policy.Repair) bool { return p.ID == r.ID }); i >= 0 && openState(e.Repairs[i].State) {
+			b.repairs = append(b.repairs, r.ID)
+		}
+	}
+	for _, x := range old.Exits {
+		if x.State != policy.StateClosedByRevocation {
+			continue
+		}
+		if i := slices.IndexFunc(e.Exits, func(p policy.ExitApplication) bool { return p.ID == x.ID }); i >= 0 && openState(e.Exits[i].State) {
+			b.exits = append(b.exits, x.ID)
+		}
+	}
+}
+
+// describe names them in an act's details (reopened_objections,
+// reopened_repairs, reopened_exits), each only when there are some.
+func (b reopenedProceedings) describe(d map[string]any) {
+	for key, ids := range map[string][]string{"reopened_objections": b.objections, "reopened_repairs": b.repairs, "reopened_exits": b.exits} {
+		if len(ids) > 0 {
+			d[key] = ids
+		}
+	}
 }
 
 // ---------------------------------------------------------------- proceedings listing
@@ -618,11 +652,11 @@ func (l *Lifecycle) RecordViolation(ctx context.Context, in ViolationInput) (Vio
 		res.Derived = d.New
 		touched = append(touched, affected(*d.New)...)
 	}
-	var closedObjs []string
+	var closed closedProceedings
 	for _, c := range d.Closed {
 		e := c.Entry
 		if i := slices.IndexFunc(entries, func(o policy.Entry) bool { return o.ID == e.ID }); i >= 0 {
-			closedObjs = append(closedObjs, closedObjections(entries[i], e)...)
+			closed.add(entries[i], e)
 		}
 		e.UpdatedAt, e.Version = now, e.Version+1
 		ch.Update = append(ch.Update, e)
@@ -631,9 +665,7 @@ func (l *Lifecycle) RecordViolation(ctx context.Context, in ViolationInput) (Vio
 	}
 	details := map[string]any{"record_id": rec.ID, "subject_id": subject.Value, "item": rec.Item, "rule_set": rec.RuleSet,
 		"points": d.Standing.Points, "closed_entries": len(d.Closed)}
-	if len(closedObjs) > 0 {
-		details["closed_objections"] = closedObjs
-	}
+	closed.describe(details)
 	if d.New != nil {
 		details["derived_entry_id"], details["derived_list"] = d.New.ID, d.New.List
 	}
@@ -685,16 +717,16 @@ func standingsOf(c *policy.Catalog, records []policy.ViolationRecord, at time.Ti
 
 // crossListed is what the catalogue's cross-list rules make of new
 // entries: the entries to insert (one the batch itself closes, closed),
-// the stored entries they close, and the objections of those that the
-// closures close (policy.Close).
+// the stored entries they close, and the objections, repairs and exit
+// applications of those that the closures close (policy.Close).
 type crossListed struct {
-	entries          []policy.Entry
-	updates          []policy.Entry
-	closedObjections []string
+	entries []policy.Entry
+	updates []policy.Entry
+	closed  closedProceedings
 }
 
 // describe adds to an act's details the stored entries the act closes
-// and the objections it closes with them, so that its evidence record
+// and the proceedings it closes with them, so that its evidence record
 // names them: their ids, or past maxImportIDs how many.
 func (x crossListed) describe(d map[string]any) map[string]any {
 	name := func(key string, ids []string) {
@@ -711,7 +743,9 @@ func (x crossListed) describe(d map[string]any) map[string]any {
 		ids = append(ids, u.ID)
 	}
 	name("closed_entries", ids)
-	name("closed_objections", x.closedObjections)
+	name("closed_objections", x.closed.objections)
+	name("closed_repairs", x.closed.repairs)
+	name("closed_exits", x.closed.exits)
 	return d
 }
 
@@ -746,7 +780,7 @@ func (s *Entries) changedEntries(entries []policy.Entry) {
 func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines []int) (crossListed, error) {
 	var (
 		updates []policy.Entry
-		objs    []string
+		shut    closedProceedings
 		bad     []LineError
 		seen    = map[string][]policy.Entry{} // subject → its entries, stored then batch
 		now     = s.now().UTC().Truncate(time.Microsecond)
@@ -780,9 +814,9 @@ func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines [
 			closed := c.Entry
 			list := seen[subj]
 			k := slices.IndexFunc(list, func(e policy.Entry) bool { return e.ID == closed.ID })
-			// An objection is closed once: closedObjections names only
-			// those open before this closure.
-			objs = append(objs, closedObjections(list[k], closed)...)
+			// A proceeding is closed once: add names only those open
+			// before this closure.
+			shut.add(list[k], closed)
 			if j := slices.IndexFunc(entries, func(e policy.Entry) bool { return e.ID == closed.ID }); j >= 0 {
 				entries[j] = closed // closing an entry of this same batch
 			} else {
@@ -801,5 +835,5 @@ func (s *Entries) crossList(ctx context.Context, entries []policy.Entry, lines [
 	if len(bad) > 0 {
 		return crossListed{}, &ImportError{Lines: bad}
 	}
-	return crossListed{entries: entries, updates: updates, closedObjections: objs}, nil
+	return crossListed{entries: entries, updates: updates, closed: shut}, nil
 }

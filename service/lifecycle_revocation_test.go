@@ -249,6 +249,167 @@ func TestServiceEscalationClosesObjection(t *testing.T) {
 	})
 }
 
+// wantApplicationClosed fails unless state, decided and note say an
+// application was closed by its entry's revocation at `at`.
+func wantApplicationClosed(t *testing.T, what string, state policy.ApplicationState, decided *time.Time, note string, at time.Time) {
+	t.Helper()
+	if state != policy.StateClosedByRevocation || decided == nil || !decided.Equal(at) || !strings.Contains(note, "revoked at") {
+		t.Fatalf("%s: state %s, decided %v, note %q; want closed by the revocation at %s", what, state, decided, note, at)
+	}
+}
+
+// An administrator's revocation closes the repair (reviewed, not yet
+// decided) and the exit application still open on the entry, as it closes
+// an open objection: in the same version, named in the same act, and gone
+// from the administrator's queue, open or overdue; neither can be decided
+// after.
+func TestServiceRevokeClosesOpenApplications(t *testing.T) {
+	t.Parallel()
+	eachEntryStore(t, func(t *testing.T, st revStore) {
+		ctx := context.Background()
+		w := newRevWorld(t, st, cstAt(2026, 3, 1, 9))
+		e, err := w.entries.Create(ctx, safetyEntry(cstAt(2026, 3, 1, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Within the 30 working days before expiry (2027-03-01) the exit
+		// window is open; the list's repair needs a review.
+		w.clock.Set(cstAt(2027, 2, 22, 10))
+		_, rep, err := w.lifecycle.ApplyRepair(ctx, e.ID, service.ApplicationRequest{Grounds: "已整改并消除影响"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Set(cstAt(2027, 2, 23, 10))
+		if _, rep, err = w.lifecycle.ReviewRepair(ctx, rep.ID, service.RepairReviewInput{Finding: "整改到位", Recommendation: "approve"}); err != nil {
+			t.Fatal(err)
+		}
+		_, x, err := w.lifecycle.ApplyExit(ctx, e.ID, service.ApplicationRequest{Grounds: "管理期满,申请移出"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		queue := func(kind service.ProceedingKind, state string) []string {
+			t.Helper()
+			ps, _, err := w.lifecycle.ListProceedings(ctx, kind, state, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, p := range ps {
+				ids = append(ids, p.ID)
+			}
+			return ids
+		}
+		if !slices.Equal(queue(service.ProceedingRepair, "open"), []string{rep.ID}) || !slices.Equal(queue(service.ProceedingExit, "open"), []string{x.ID}) {
+			t.Fatal("the applications are not in the queue before the revocation")
+		}
+
+		revokedAt := cstAt(2027, 2, 24, 15)
+		w.clock.Set(revokedAt)
+		got, err := w.entries.Revoke(ctx, e.ID, "法院判决撤销处罚决定")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := w.entries.Get(ctx, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, en := range map[string]policy.Entry{"returned": got, "stored": stored} {
+			r, xa := en.Repairs[0], en.Exits[0]
+			wantApplicationClosed(t, name+" repair", r.State, r.DecidedAt, r.Note, revokedAt)
+			wantApplicationClosed(t, name+" exit", xa.State, xa.DecidedAt, xa.Note, revokedAt)
+			if r.ReviewedAt == nil || r.Finding != "整改到位" || !strings.Contains(r.Note, "法院判决撤销处罚决定") {
+				t.Fatalf("%s repair lost its review or the reason: %+v", name, r)
+			}
+		}
+		if stored.Version != 5 {
+			t.Fatalf("version %d: the revocation and the applications' closing are one write", stored.Version)
+		}
+		d := w.detailsOf(t, service.ActEntryRevoked)
+		if !namesOnly(d["closed_repairs"], rep.ID) || !namesOnly(d["closed_exits"], x.ID) {
+			t.Fatalf("the revocation's act does not name the applications it closed: %v", d)
+		}
+		// Not open, not overdue, even long after.
+		w.clock.Set(cstAt(2027, 6, 1, 9))
+		for _, kind := range []service.ProceedingKind{service.ProceedingRepair, service.ProceedingExit} {
+			for _, state := range []string{"open", "overdue"} {
+				if ids := queue(kind, state); len(ids) != 0 {
+					t.Fatalf("%s %s after the revocation: %v", state, kind, ids)
+				}
+			}
+		}
+		if _, _, err := w.lifecycle.DecideRepair(ctx, rep.ID, service.DecisionInput{Decision: "refused", Note: "名单已撤销"}); !errors.Is(err, policy.ErrAlreadyDecided) {
+			t.Fatalf("a repair closed by the revocation was decided again: %v", err)
+		}
+		if _, _, err := w.lifecycle.DecideExit(ctx, x.ID, service.DecisionInput{Decision: "refused", Note: "名单已撤销"}); !errors.Is(err, policy.ErrAlreadyDecided) {
+			t.Fatalf("an exit closed by the revocation was decided again: %v", err)
+		}
+	})
+}
+
+// A cross-list closure (entering the black list ends the key-attention
+// entry) closes the key-attention entry's open exit application, named by
+// the creating act; voiding the black entry reopens the entry and its
+// exit application, back in the queue and named by the deciding act.
+func TestServiceCrossListClosureClosesExit(t *testing.T) {
+	t.Parallel()
+	eachEntryStore(t, func(t *testing.T, st revStore) {
+		ctx := context.Background()
+		w := newRevWorld(t, st, cstAt(2025, 4, 1, 9))
+		key := safetyEntry(cstAt(2025, 4, 1, 0))
+		key.List = "safety_production_key_attention"
+		ka, err := w.entries.Create(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Set(cstAt(2026, 3, 16, 9))
+		_, x, err := w.lifecycle.ApplyExit(ctx, ka.ID, service.ApplicationRequest{Grounds: "管理期满,申请移出"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blackAt := cstAt(2026, 3, 18, 9)
+		w.clock.Set(blackAt)
+		black, err := w.entries.Create(ctx, safetyEntry(blackAt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed, err := w.entries.Get(ctx, ka.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xa := closed.Exits[0]
+		wantApplicationClosed(t, "key-attention exit", xa.State, xa.DecidedAt, xa.Note, blackAt)
+		if d := w.detailsOf(t, service.ActEntryCreated); !namesOnly(d["closed_entries"], ka.ID) || !namesOnly(d["closed_exits"], x.ID) {
+			t.Fatalf("the creating act does not name what it closed: %v", d)
+		}
+		if ps, _, err := w.lifecycle.ListProceedings(ctx, service.ProceedingExit, "open", "", 10); err != nil || len(ps) != 0 {
+			t.Fatalf("open exits after the closure: %v %v", ps, err)
+		}
+
+		w.clock.Set(cstAt(2026, 3, 19, 9))
+		_, bo, err := w.lifecycle.FileObjection(ctx, black.ID, service.ObjectionInput{FiledBy: "administrator", Grounds: "事故责任认定有误"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Set(cstAt(2026, 3, 25, 9))
+		if _, _, err := w.lifecycle.DecideObjection(ctx, bo.ID, service.ObjectionDecisionInput{Decision: "upheld", Note: "认定错误"}); err != nil {
+			t.Fatal(err)
+		}
+		reopened, err := w.entries.Get(ctx, ka.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if xa := reopened.Exits[0]; reopened.RevokedAt != nil || xa.State != policy.StateApplied || xa.DecidedAt != nil || xa.Note != "" {
+			t.Fatalf("reopened key-attention entry: revoked %v, exit %+v", reopened.RevokedAt, xa)
+		}
+		if ps, _, err := w.lifecycle.ListProceedings(ctx, service.ProceedingExit, "open", "", 10); err != nil || len(ps) != 1 || ps[0].ID != x.ID {
+			t.Fatalf("open exits after the reopening: %v %v", ps, err)
+		}
+		if d := w.detailsOf(t, service.ActObjectionDecided); !namesOnly(d["reopened_exits"], x.ID) {
+			t.Fatalf("the deciding act does not name the reopened exit: %v", d)
+		}
+	})
+}
+
 // A revocation's reason goes through the rule every free text does: a
 // control character other than tab, line feed and carriage return is an
 // invalid entry on both stores (PostgreSQL cannot store NUL at all), and

@@ -135,11 +135,12 @@ func (s *Store) applySourceTx(ctx context.Context, tx Tx, a service.SourceApply)
 		res.Subjects = append(res.Subjects, storeutil.Affected(it.Entry)...)
 	}
 	// Entries revoked already (by an administrator) are left as they are.
-	// One under objection is revoked through policy.Revoke, which closes
-	// the objection in the same version (closed_by_revocation) and so its
-	// proceeding; the others by one statement.
+	// One with an open proceeding (an objection, a repair or exit
+	// application) is revoked through policy.Revoke, which closes it in
+	// the same version (closed_by_revocation) and so its row of the
+	// proceedings index; the others by one statement.
 	objected, err := queryIn(ctx, tx, `SELECT `+EntryColumns+` FROM entries WHERE id IN (%s) AND revoked_at IS NULL
-		AND id IN (SELECT entry_id FROM entry_proceedings WHERE kind = 'objection' AND closed_at IS NULL)`,
+		AND id IN (SELECT entry_id FROM entry_proceedings WHERE closed_at IS NULL)`,
 		nil, plan.DropEntries, func(r Rows) (policy.Entry, error) { return scanEntry(r) })
 	if err != nil {
 		return res, err
