@@ -48,6 +48,7 @@ Usage:
                                  a spool's replica id, records pending and the oldest one
   credgate migrate [flags]       bring the store's schema up to this version, then exit
   credgate keygen --data-dir DIR write the token and evidence keys that replicas share
+  credgate backup OUT            copy the embedded SQLite database consistently while it serves
   credgate config [flags]        print the settings serve would use and where each comes from
   credgate version               print the version, the VCS revision and the catalogue revision
   credgate help [COMMAND]        show this text, or a command's flags
@@ -83,6 +84,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"screen":    screenCmd,
 	"migrate":   migrateCmd,
 	"keygen":    keygenCmd,
+	"backup":    backupCmd,
 
 	"commitments": commitmentsCmd,
 	"authorities": authoritiesCmd,
