@@ -14,6 +14,7 @@ import (
 
 	"github.com/credgate/credgate/client"
 	"github.com/credgate/credgate/client/audit"
+	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/config"
 )
 
@@ -43,7 +44,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout of each request")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: credgate audit --key KEY [--url URL] [--state FILE] [--full] [--tiles]")
-		fmt.Fprintln(stderr, "Exit status: 0 verified; 1 the log failed verification (or a setup error); 2 usage; 5 the log could not be read, nothing verified.")
+		fmt.Fprintln(stderr, "Exit status: 0 verified; 1 the log failed verification, or the state file or keys are unusable (a setup error); 2 usage; 5 the log could not be read, nothing verified.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil || len(keys) == 0 || fs.NArg() != 0 {
@@ -85,7 +86,18 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if errors.Is(err, audit.ErrCheckpoint) {
 		why := strings.TrimPrefix(err.Error(), audit.ErrCheckpoint.Error()+": ")
 		fmt.Fprintf(stdout, "FAILED: the served checkpoint: %s\n", why)
+		if errors.Is(err, evidence.ErrCheckpointSignature) && strings.Contains(why, "not trusted here") {
+			fmt.Fprintln(stdout, "hint: if the log's key was rotated, pin the new key beside the old one, once you have it from the operator out of band (a key fetched from the server it is to check proves nothing)")
+		}
 		return fmt.Errorf("%w: checkpoint", errVerification)
+	}
+	if errors.Is(err, audit.ErrState) {
+		// Judged before any request: the auditor's own setup, never an
+		// outage (5), which a scheduled job would retry forever.
+		fmt.Fprintf(stdout, "FAILED: the state file %s: %v\n", *statePath, err)
+		fmt.Fprintln(stdout, "hint: its checkpoint must verify with a --key given here. After the log's key was rotated, keep the old key pinned beside the new one "+
+			"(--key OLD --key NEW, or both in the keys file): the saved checkpoint stays signed by the old one. A state file that was edited is no starting point: restore it from your copy.")
+		return fmt.Errorf("%w: state file", errVerification)
 	}
 	if err != nil {
 		return &exitError{code: exitAuditUnfinished, err: unreachable(cfg.Client.URL, err)}
