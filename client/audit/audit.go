@@ -188,12 +188,7 @@ func (a *Auditor) Follow(ctx context.Context, prev *State) (*Report, error) {
 			r.note("consistent: unchanged since the last audit (%d records)", cp.Size)
 		}
 	default:
-		var p [][evidence.HashSize]byte
-		if a.tiles != nil {
-			p, err = evidence.ConsistencyProof(ctx, evidence.NewTileNodes(a.tiles, cp.Size), old.Size, cp.Size)
-		} else {
-			p, err = a.log.Consistency(ctx, old.Size, cp.Size)
-		}
+		p, err := a.consistencyProof(ctx, old.Size, cp.Size)
 		if err != nil {
 			return nil, fmt.Errorf("consistency proof from %d to %d: %w", old.Size, cp.Size, err)
 		}
@@ -205,6 +200,15 @@ func (a *Auditor) Follow(ctx context.Context, prev *State) (*Report, error) {
 		r.note("consistent: the log of %d records extends the %d seen at the last audit", cp.Size, old.Size)
 	}
 	return r, nil
+}
+
+// consistencyProof asks the log for the proof that the tree of size to
+// extends the tree of size from, or builds it from the tiles (WithTiles).
+func (a *Auditor) consistencyProof(ctx context.Context, from, to uint64) ([][evidence.HashSize]byte, error) {
+	if a.tiles != nil {
+		return evidence.ConsistencyProof(ctx, evidence.NewTileNodes(a.tiles, to), from, to)
+	}
+	return a.log.Consistency(ctx, from, to)
 }
 
 // CheckRecords reads every position of the report's checkpoint with the

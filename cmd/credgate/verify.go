@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/credgate/credgate/client"
 	"github.com/credgate/credgate/client/audit"
 	"github.com/credgate/credgate/evidence"
 )
@@ -40,21 +42,52 @@ const exitPromised = 4
 // errPromised marks a promise that verified as a promise.
 var errPromised = errors.New("inclusion promised, not yet proven")
 
+// exitVerifyUnfinished is verify's status with --url when the log could
+// not be read (unreachable, failing): the receipts were not re-proven
+// against today's log, neither way; a failure (1) still wins. The same
+// status as audit's for the same reason.
+const exitVerifyUnfinished = exitAuditUnfinished
+
+// online is what verify --url re-proves receipts against: the log's
+// checkpoint now, verified, and the auditor that asks for consistency
+// proofs to it.
+type online struct {
+	a   *audit.Auditor
+	cur evidence.SignedCheckpoint
+	url string
+}
+
+// suffix is what an OK line adds when the receipt was re-proven.
+func (o *online) suffix() string {
+	if o == nil {
+		return ""
+	}
+	return fmt.Sprintf("; still in the log at %s: its checkpoint of %d records now (root %x) extends the receipt's", o.url, o.cur.Size, o.cur.Root[:8])
+}
+
 // verifyCmd checks receipts offline: record hash, leaf, checkpoint
 // signature and inclusion proof, with no server (client/audit does the
-// work).
-func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// work). With --url it also proves each receipt's checkpoint a prefix of
+// the log's checkpoint now: offline, a receipt of a record lost to a
+// rollback still verifies.
+func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var keys keyFlags
 	fs.Var(&keys, "key", "verifier key (name+hash+key, as GET /v1/evidence/keys serves it) or a file holding keys; repeatable")
 	origin := fs.String("origin", "", "require checkpoints of this origin")
+	// Its own flag, not the client.url setting (CREDGATE_URL) the other
+	// client commands read: verify goes online only when told to.
+	url := fs.String("url", "", "also prove each receipt still in the log this credgate serves now (public routes: no credential)")
+	timeout := fs.Duration("timeout", 30*time.Second, "with --url: timeout of each request")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: credgate verify --key KEY [--key KEY…] [--origin ORIGIN] RECEIPT.json… (- for standard input)")
+		fmt.Fprintln(stderr, "Usage: credgate verify --key KEY [--key KEY…] [--origin ORIGIN] [--url URL] RECEIPT.json… (- for standard input)")
 		fmt.Fprintln(stderr, "A screening's chained receipt (credgate screen --receipts) is verified link by link: the answer in the job's tree, the job's record in the log.")
 		fmt.Fprintln(stderr, "A spooled check's promise of inclusion (or the answer carrying it) is verified too, and reported as promised, not proven.")
 		fmt.Fprintln(stderr, "The receipt of an erased record (body and salt deleted) is verified to the signed log and reported ERASED.")
-		fmt.Fprintln(stderr, "Exit status: 0 all verified; 1 a receipt failed; 2 usage; 3 all verified, but a record's body was erased; 4 none failed, but a promise is not yet a proof.")
+		fmt.Fprintln(stderr, "With --url, each receipt's checkpoint must also be a prefix of the log's checkpoint now (a consistency proof): a receipt of a log since rolled back or forked FAILS.")
+		fmt.Fprintln(stderr, "Exit status: 0 all verified; 1 a receipt failed; 2 usage; 3 all verified, but a record's body was erased; 4 none failed, but a promise is not yet a proof; "+
+			"5 with --url, the log could not be read, receipts not re-proven.")
 		fs.PrintDefaults()
 	}
 	// Flags may stand before or after the receipts.
@@ -70,13 +103,22 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	failed, erased, promised := 0, 0, 0
+	var on *online
+	if *url != "" {
+		if on, err = goOnline(ctx, *url, *timeout, vs, *origin, stdout); err != nil {
+			return err
+		}
+	}
+	failed, erased, promised, unfinished := 0, 0, 0, 0
 	for _, path := range paths {
-		switch err := verifyOne(path, vs, *origin, stdout); {
+		switch err := verifyOne(ctx, path, vs, *origin, on, stdout); {
 		case errors.Is(err, evidence.ErrRecordErased):
 			erased++
 		case errors.Is(err, errPromised):
 			promised++
+		case errors.Is(err, audit.ErrLogUnread):
+			fmt.Fprintf(stdout, "%s: UNFINISHED: verified offline, but not re-proven in today's log: %v\n", path, unreachable(on.url, err))
+			unfinished++
 		case err != nil:
 			fmt.Fprintf(stdout, "%s: FAILED: %v\n", path, err)
 			failed++
@@ -84,6 +126,9 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if failed > 0 {
 		return fmt.Errorf("%w: %d of %d receipts", errVerification, failed, len(paths))
+	}
+	if unfinished > 0 {
+		return &exitError{code: exitVerifyUnfinished, err: fmt.Errorf("%d of %d receipts could not be re-proven in the log at %s", unfinished, len(paths), on.url)}
 	}
 	if promised > 0 {
 		return &exitError{code: exitPromised, err: fmt.Errorf("%d of %d files are promises of inclusion, not yet proofs: fetch their receipts once the spool is integrated", promised, len(paths))}
@@ -94,30 +139,58 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func verifyOne(path string, vs note.Verifiers, origin string, stdout io.Writer) error {
+// goOnline fetches and verifies the log's checkpoint now, once for every
+// receipt: a checkpoint that does not verify is a failure (1), a log that
+// cannot be read unfinished (5).
+func goOnline(ctx context.Context, base string, timeout time.Duration, vs note.Verifiers, origin string, stdout io.Writer) (*online, error) {
+	c, err := client.New(base, client.WithTimeout(timeout))
+	if err != nil {
+		return nil, fmt.Errorf("--url: %w", err)
+	}
+	a := audit.New(c, vs, audit.WithOrigin(origin))
+	cur, err := a.Current(ctx)
+	if errors.Is(err, audit.ErrCheckpoint) {
+		why := strings.TrimPrefix(err.Error(), audit.ErrCheckpoint.Error()+": ")
+		fmt.Fprintf(stdout, "FAILED: the checkpoint %s serves now: %s\n", base, why)
+		return nil, fmt.Errorf("%w: checkpoint", errVerification)
+	}
+	if err != nil {
+		return nil, &exitError{code: exitVerifyUnfinished, err: fmt.Errorf("nothing verified: %w", unreachable(base, err))}
+	}
+	return &online{a: a, cur: cur, url: base}, nil
+}
+
+func verifyOne(ctx context.Context, path string, vs note.Verifiers, origin string, on *online, stdout io.Writer) error {
 	raw, err := readLimited(path, evidence.MaxReceiptSize)
 	if err != nil {
 		return err
 	}
 	if p, ok := promiseIn(raw); ok {
+		// A promise names no checkpoint: there is nothing to re-prove
+		// until it is a receipt.
 		return verifyPromise(path, p, vs, origin, stdout)
 	}
 	if evidence.IsScreeningReceipt(raw) {
-		return verifyScreening(path, raw, vs, origin, stdout)
+		return verifyScreening(ctx, path, raw, vs, origin, on, stdout)
 	}
-	v, err := audit.VerifyReceipt(raw, vs, origin)
+	var v evidence.Verified
+	if on != nil {
+		v, err = on.a.VerifyReceiptIn(ctx, raw, on.cur)
+	} else {
+		v, err = audit.VerifyReceipt(raw, vs, origin)
+	}
 	if errors.Is(err, evidence.ErrRecordErased) {
-		fmt.Fprintf(stdout, "%s: ERASED: record %d is in the signed log; its body was erased (%s record %s by %q at %s, record hash %x, in the checkpoint of %d records of %q signed by %s)\n",
+		fmt.Fprintf(stdout, "%s: ERASED: record %d is in the signed log; its body was erased (%s record %s by %q at %s, record hash %x, in the checkpoint of %d records of %q signed by %s)%s\n",
 			path, v.Record.Index, v.Record.Kind, v.Record.ID, v.Record.Partner, v.Record.At.UTC().Format("2006-01-02T15:04:05.000000Z"),
-			v.Record.Hash, v.Checkpoint.Size, v.Checkpoint.Origin, strings.Join(v.KeyNames, ", "))
+			v.Record.Hash, v.Checkpoint.Size, v.Checkpoint.Origin, strings.Join(v.KeyNames, ", "), on.suffix())
 		return err
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: OK: %s record %s by %q at %s is record %d of %q, in the checkpoint of %d records signed by %s\n",
+	fmt.Fprintf(stdout, "%s: OK: %s record %s by %q at %s is record %d of %q, in the checkpoint of %d records signed by %s%s\n",
 		path, v.Record.Kind, v.Record.ID, v.Record.Partner, v.Record.At.UTC().Format("2006-01-02T15:04:05.000000Z"),
-		v.Record.Index, v.Checkpoint.Origin, v.Checkpoint.Size, strings.Join(v.KeyNames, ", "))
+		v.Record.Index, v.Checkpoint.Origin, v.Checkpoint.Size, strings.Join(v.KeyNames, ", "), on.suffix())
 	return nil
 }
 
