@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,8 +20,10 @@ import (
 	"github.com/credgate/credgate/service"
 )
 
-// Body limits of the console's forms: a form of fields, a pasted receipt,
-// and an import file (the API's import limit).
+// Body limits of the console's forms: a form of fields, a pasted receipt;
+// and the default limit of an import file uploaded through a browser
+// (WithImportLimit). The API's import takes far larger files; the form
+// says so and names `credgate import` for them.
 const (
 	MaxFormBody   = 64 << 10
 	MaxImportBody = 64 << 20
@@ -67,6 +70,7 @@ type Console struct {
 
 	idle, absolute time.Duration
 	maxSessions    int
+	importLimit    int64
 
 	// origin is the caller's address and whether it came over HTTPS
 	// (WithOrigin).
@@ -94,6 +98,10 @@ func WithClock(now func() time.Time) Option { return func(c *Console) { c.now = 
 func WithTimeouts(idle, absolute time.Duration) Option {
 	return func(c *Console) { c.idle, c.absolute = idle, absolute }
 }
+
+// WithImportLimit sets the largest import file the console takes
+// (default MaxImportBody).
+func WithImportLimit(n int64) Option { return func(c *Console) { c.importLimit = n } }
 
 // WithMaxSessions bounds the sessions kept (default DefaultMaxSessions).
 func WithMaxSessions(n int) Option { return func(c *Console) { c.maxSessions = n } }
@@ -135,15 +143,16 @@ func New(deps Deps, opts ...Option) (*Console, error) {
 		return nil, errors.New("console: every service dependency is required")
 	}
 	c := &Console{deps: deps, logger: slog.Default(), now: time.Now, zone: chinaTime,
-		idle: DefaultIdleTimeout, absolute: DefaultAbsoluteTimeout, maxSessions: DefaultMaxSessions, origin: peerOrigin}
+		idle: DefaultIdleTimeout, absolute: DefaultAbsoluteTimeout, maxSessions: DefaultMaxSessions, origin: peerOrigin,
+		importLimit: MaxImportBody}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.origin == nil {
 		return nil, errors.New("console: the origin function is required")
 	}
-	if c.idle <= 0 || c.absolute <= 0 || c.maxSessions <= 0 {
-		return nil, errors.New("console: timeouts and the session bound must be positive")
+	if c.idle <= 0 || c.absolute <= 0 || c.maxSessions <= 0 || c.importLimit <= 0 {
+		return nil, errors.New("console: timeouts, the session bound and the import limit must be positive")
 	}
 	c.sessions = newSessions(c.idle, c.absolute, c.maxSessions)
 	c.throttle = newThrottle()
@@ -221,7 +230,54 @@ func (c *Console) Handler() http.Handler {
 	act("/console/partners/{id}/rotate", c.rotatePartner)
 	act("/console/partners/{id}/revoke", c.revokePartner)
 
+	// Any other path, or a known path with another method: a page in the
+	// user's language, not the mux's text/plain.
+	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) { c.unrouted(mux, w, r) })
+
 	return c.secure(mux)
+}
+
+// unrouted answers a request no route took: 405 with Allow when the path
+// is a page with other methods, else 404.
+func (c *Console) unrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/console/" {
+			allow = append(allow, m)
+		}
+	}
+	status, key := http.StatusNotFound, "error.not_found"
+	if len(allow) > 0 {
+		if slices.Contains(allow, http.MethodGet) {
+			allow = append(allow, http.MethodHead)
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		status, key = http.StatusMethodNotAllowed, "error.method"
+	}
+	c.refuse(w, r, c.current(r), status, key)
+}
+
+// once uses the one-time token of a form that makes what cannot be made
+// twice (a partner, a secret). A form sent again answers that it was done
+// and does nothing, with a way on to back; a token unknown (missing, or
+// forgotten) asks for the form to be reloaded. It reports whether to go
+// on.
+func (c *Console) once(w http.ResponseWriter, r *http.Request, s *session, back string) bool {
+	switch c.sessions.useNonce(s.id, r.PostFormValue("nonce")) {
+	case nonceFresh:
+		return true
+	case nonceUsed:
+		c.logger.Info("console form sent again: not done twice", "client_id", s.clientID, "path", r.URL.Path)
+		c.refuseWithBack(w, r, s, http.StatusConflict, "error.already_done", back)
+	default:
+		c.refuseWithBack(w, r, s, http.StatusBadRequest, "error.form_expired", back)
+	}
+	return false
 }
 
 // secure adds the headers every console answer carries: nothing but the
@@ -272,7 +328,7 @@ func (c *Console) authed(act bool, h handler) http.Handler {
 		if r.Method == http.MethodPost {
 			limit := int64(MaxFormBody)
 			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-				limit = MaxImportBody
+				limit = c.importLimit
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			// The token is read from the query for multipart bodies too

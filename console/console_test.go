@@ -35,6 +35,7 @@ type harness struct {
 	evlog    *evidence.Log
 	tree     console.RecordReader
 	checker  *service.Checker
+	entries  *service.Entries
 }
 
 func newHarness(t *testing.T, opts ...console.Option) *harness {
@@ -73,7 +74,7 @@ func newHarnessWith(t *testing.T, deps func(*console.Deps), opts ...console.Opti
 	}
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "api", http.StatusTeapot) })
 	return &harness{t: t, h: console.Mount(api, c), partners: partners, acts: service.NewActs(st), clock: clk, evlog: evlog, tree: st,
-		checker: checker}
+		checker: checker, entries: entries}
 }
 
 // browser is one user agent: its cookies and the last page's CSRF token.
@@ -304,8 +305,10 @@ func TestFormsWithoutTheirCSRFTokenAreRefused(t *testing.T) {
 	if h.actCount(service.ActPartnerCreated) != before {
 		t.Fatal("a refused form created a partner")
 	}
-	// With its token the same form works, and is recorded as the API's act.
+	// With its token (and the form's one-time nonce) the same form works,
+	// and is recorded as the API's act.
 	form.Set("csrf", token)
+	form.Set("nonce", formNonce(t, b.get("/console/partners"), "create-partner"))
 	p := b.post("/console/partners", form)
 	if p.status != http.StatusCreated || !strings.Contains(p.body, `id="client-secret"`) {
 		t.Fatalf("create with the token: %d\n%s", p.status, p.body)

@@ -57,6 +57,10 @@ type entriesData struct {
 	Now           time.Time
 	Imported      string
 	Form          url.Values // the create form as submitted, to refill it after an error
+	// ImportLimit is the largest import file the console takes, as shown,
+	// and in bytes (for the form's check before it sends a file).
+	ImportLimit      string
+	ImportLimitBytes int64
 }
 
 // entriesFilter is what the entries list is filtered by.
@@ -101,7 +105,13 @@ func (c *Console) renderEntries(w http.ResponseWriter, r *http.Request, s *sessi
 
 func (c *Console) renderEntriesPage(w http.ResponseWriter, r *http.Request, p *page, status int, f entriesFilter, form url.Values, formErr error) {
 	d := &entriesData{Subject: f.Subject, List: f.List, Lists: c.deps.Checker.Catalog().Lists(),
-		Now: c.now(), Imported: r.URL.Query().Get("imported"), Form: form}
+		Now: c.now(), Form: form, ImportLimit: byteSize(c.importLimit),
+		ImportLimitBytes: c.importLimit}
+	// ?imported= is from the address bar: only a count is shown, never
+	// text someone put in a link.
+	if n, err := strconv.ParseUint(r.URL.Query().Get("imported"), 10, 63); err == nil {
+		d.Imported = strconv.FormatUint(n, 10)
+	}
 	if d.Form == nil {
 		d.Form = url.Values{}
 	}
@@ -175,6 +185,13 @@ func (c *Console) entryInput(r *http.Request) (service.EntryInput, error) {
 func (c *Console) importEntries(w http.ResponseWriter, r *http.Request, s *session) {
 	f, hdr, err := r.FormFile("file")
 	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			c.renderEntries(w, r, s, http.StatusRequestEntityTooLarge, nil, &gateway.Problem{Type: "urn:credgate:problem:body_too_large",
+				Title: "Request body too large", Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Field: "file",
+				Detail: c.msgs.text(language(r), "entries.import_too_large", byteSize(c.importLimit))})
+			return
+		}
 		c.renderEntries(w, r, s, http.StatusBadRequest, nil, invalidForm("file", errors.New("choose a CSV or NDJSON file")))
 		return
 	}
@@ -196,6 +213,10 @@ type entryData struct {
 	List  policy.List
 	Now   time.Time
 	Done  string
+	// CanRepair and CanExit: the list's rules provide a repair or an exit
+	// application for this entry at all, so the forms are offered (the
+	// service still decides the rest: locks, deadlines).
+	CanRepair, CanExit bool
 	// Open proceedings, for the forms that decide them.
 	OpenObjection *policy.Objection
 	OpenRepair    *policy.Repair
@@ -213,12 +234,17 @@ func (c *Console) renderEntry(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	p := c.newPage(r, s, "entries")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		p.Path = "/console/entries/" + url.PathEscape(e.ID)
+	}
 	d := &entryData{Entry: e, Now: c.now(), Done: r.URL.Query().Get("done"), OpenObjection: e.OpenObjection()}
 	for _, l := range c.deps.Checker.Catalog().Lists() {
 		if l.ID == e.List {
 			d.List = l
 		}
 	}
+	d.CanRepair = d.List.Repair != nil && !(d.List.Repair.NeverIfParticularlySerious && e.ParticularlySerious)
+	d.CanExit = d.List.Exit != nil && e.ValidUntil != nil
 	for i := range e.Repairs {
 		if st := e.Repairs[i].State; st == policy.StateApplied || st == policy.StateReviewed {
 			d.OpenRepair = &e.Repairs[i]
@@ -377,4 +403,18 @@ func (c *Console) proceedings(w http.ResponseWriter, r *http.Request, s *session
 		d.Next = ps[len(ps)-1].ID
 	}
 	c.render(w, http.StatusOK, "proceedings", p)
+}
+
+// byteSize is a limit in the largest binary unit that divides it (64
+// MiB), as forms state it.
+func byteSize(n int64) string {
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + " B"
 }

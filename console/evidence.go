@@ -20,6 +20,9 @@ type evidenceData struct {
 	Keys       []evidence.KeyInfo
 	PinnedKey  string
 	CheckID    string
+	// Record is the record looked up, of any kind (a check, a subject
+	// lookup, an act); Check is its answer when it is a check.
+	Record     *evidence.ReceiptRecord
 	Check      *service.CheckAnswer
 	Receipt    string // indented JSON, for the verifier and to download
 	ReceiptRaw string
@@ -112,8 +115,10 @@ func (c *Console) history(r *http.Request, d *evidenceData) error {
 	return nil
 }
 
-// lookupCheck reads a check and its receipt as GET /v1/checks/{id} and
-// GET /v1/evidence/receipts/{id} do for this caller.
+// lookupCheck reads a record of the evidence log by id, with its receipt,
+// as GET /v1/evidence/receipts/{id} does for this caller: any record the
+// console names (a check, the record of a subject lookup, an act), not
+// only checks. A check's answer is shown too, as GET /v1/checks/{id}.
 func (c *Console) lookupCheck(r *http.Request, s *session, d *evidenceData) error {
 	if len(d.CheckID) > maxFieldLen {
 		return invalidInput("check", errFieldTooLong)
@@ -122,14 +127,17 @@ func (c *Console) lookupCheck(r *http.Request, s *session, d *evidenceData) erro
 	if err != nil {
 		return err
 	}
-	ans, err := c.deps.Checker.GetCheck(r.Context(), caller, d.CheckID)
-	if err != nil {
-		return err
-	}
-	d.Check = &ans
 	rc, err := c.deps.Receipts.Receipt(r.Context(), caller, d.CheckID)
 	if err != nil {
 		return err
+	}
+	d.Record = &rc.Record
+	if rc.Record.Kind == evidence.KindCheck {
+		ans, err := c.deps.Checker.GetCheck(r.Context(), caller, d.CheckID)
+		if err != nil {
+			return err
+		}
+		d.Check = &ans
 	}
 	b, err := json.MarshalIndent(rc, "", "  ")
 	if err != nil {

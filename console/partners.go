@@ -17,6 +17,8 @@ type partnersData struct {
 	Actions  []policy.Action
 	Usage    map[string]int // checks among the overview's recent records
 	Form     url.Values
+	// Nonce is the create form's one-time token (once).
+	Nonce string
 }
 
 func (c *Console) partnerList(w http.ResponseWriter, r *http.Request, s *session) {
@@ -36,6 +38,9 @@ func (c *Console) renderPartners(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	d := &partnersData{Partners: ps, Actions: c.deps.Checker.Catalog().Actions(), Usage: map[string]int{}, Form: form}
+	if s.role == service.RoleAdmin {
+		d.Nonce = c.sessions.issueNonce(s.id)
+	}
 	if d.Form == nil {
 		d.Form = url.Values{}
 	}
@@ -84,8 +89,12 @@ func readPartnerFields(r *http.Request) (partnerFields, error) {
 }
 
 // createPartner is POST /v1/admin/partners from a form; the new secret is
-// shown once, on the page this answers, and never again.
+// shown once, on the page this answers, and never again. The form is
+// taken once (its nonce): sent again, it makes no second partner.
 func (c *Console) createPartner(w http.ResponseWriter, r *http.Request, s *session) {
+	if !c.once(w, r, s, "/console/partners") {
+		return
+	}
 	f, err := readPartnerFields(r)
 	if err == nil {
 		var (
@@ -109,6 +118,13 @@ type partnerData struct {
 	Actions     []policy.Action
 	Now         time.Time
 	MaxOverlapH int
+	// KeyPartner: the partner signs with its keys (private_key_jwt); the
+	// console does not rotate it to a secret, and names the API's
+	// endpoint (RotateAPI) where its keys are rotated.
+	KeyPartner bool
+	RotateAPI  string
+	// Nonce is the rotation form's one-time token (once).
+	Nonce string
 }
 
 // Has reports whether the partner may check action (for the form).
@@ -143,7 +159,14 @@ func (c *Console) partnerPage(w http.ResponseWriter, r *http.Request, s *session
 func (c *Console) renderPartner(w http.ResponseWriter, r *http.Request, s *session, pt service.Partner, secret, done string, actErr error) {
 	p := c.newPage(r, s, "partners")
 	d := &partnerData{Partner: pt, Credentials: service.CredentialsOf(pt), Secret: secret, Actions: c.deps.Checker.Catalog().Actions(),
-		Now: c.now(), MaxOverlapH: int(service.MaxOverlap / time.Hour)}
+		Now: c.now(), MaxOverlapH: int(service.MaxOverlap / time.Hour), KeyPartner: keyPartner(pt),
+		RotateAPI: "POST /v1/admin/partners/" + pt.ClientID + ":rotate"}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		p.Path = "/console/partners/" + url.PathEscape(pt.ClientID)
+	}
+	if s.role == service.RoleAdmin && !d.KeyPartner {
+		d.Nonce = c.sessions.issueNonce(s.id)
+	}
 	if done != "" {
 		p.Notice = p.notice("partner_" + done)
 	}
@@ -193,9 +216,30 @@ func (c *Console) updatePartner(w http.ResponseWriter, r *http.Request, s *sessi
 	c.partnerActed(w, r, s, "updated", err)
 }
 
+// keyPartner reports whether the partner authenticates with its keys.
+func keyPartner(p service.Partner) bool { return service.AuthMethod(p) == service.AuthMethodPrivateKey }
+
 // rotatePartner is POST /v1/admin/partners/{id}:rotate with an overlap in
-// hours; the new secret is shown once.
+// hours; the new secret is shown once. A partner that signs with its keys
+// is refused: a rotation here would give it a secret and end its keys,
+// silently changing how it authenticates; its keys are rotated through
+// the API with its new public keys. The form is taken once (its nonce):
+// sent again, it does not end the secret the first made at once.
 func (c *Console) rotatePartner(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	pt, err := c.deps.Partners.Get(r.Context(), id)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	back := "/console/partners/" + url.PathEscape(id)
+	if keyPartner(pt) {
+		c.refuseWithBack(w, r, s, http.StatusConflict, "error.key_partner_rotation", back, "POST /v1/admin/partners/"+id+":rotate")
+		return
+	}
+	if !c.once(w, r, s, back) {
+		return
+	}
 	overlap := service.DefaultOverlap
 	if v, err := formField(r, "overlap_hours"); err != nil || v != "" {
 		h, perr := strconv.Atoi(v)
@@ -205,7 +249,7 @@ func (c *Console) rotatePartner(w http.ResponseWriter, r *http.Request, s *sessi
 		}
 		overlap = time.Duration(h) * time.Hour
 	}
-	pt, secret, err := c.deps.Partners.Rotate(r.Context(), r.PathValue("id"), service.RotateInput{Overlap: overlap})
+	pt, secret, err := c.deps.Partners.Rotate(r.Context(), id, service.RotateInput{Overlap: overlap})
 	if err != nil {
 		c.partnerActed(w, r, s, "", err)
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,17 @@ type pageTemplate struct{ t *template.Template }
 var templateFuncs = template.FuncMap{
 	"join": strings.Join,
 	"list": func(v ...string) []string { return v },
+	// has reports whether a submitted form's values hold v (refilling
+	// ticked boxes and chosen options after a refusal).
+	"has": func(vs []string, v string) bool { return slices.Contains(vs, v) },
+	// refsOf passes evidence references with the page to the "refs"
+	// template, which lists them in the page's way.
+	"refsOf": func(refs []string, p *page) refsArg { return refsArg{Refs: refs, Page: p} },
+}
+
+type refsArg struct {
+	Refs []string
+	Page *page
 }
 
 func parsePages() (map[string]*pageTemplate, error) {
@@ -166,6 +178,12 @@ func (p *page) Other() string {
 
 func (c *Console) newPage(r *http.Request, s *session, screen string) *page {
 	p := &page{Lang: language(r), Screen: screen, Path: r.URL.RequestURI(), msgs: c.msgs, zone: c.zone}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// The page answers a POST, whose path may answer nothing else:
+		// the language switch goes back to the screen's page (handlers
+		// that answer on a narrower page, an entry's, set Path to it).
+		p.Path = screenPath(screen)
+	}
 	if c.deps.Checker != nil { // nil only in tests of the console's own parts
 		p.cat = c.deps.Checker.Catalog()
 	}
@@ -213,9 +231,31 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	c.render(w, p.Error.Status, "refused", p)
 }
 
+// screenPath is the page (answering GET) of a screen.
+func screenPath(screen string) string {
+	switch screen {
+	case "signin", "overview", "subjects", "entries", "proceedings", "partners", "evidence":
+		return "/console/" + screen
+	}
+	return "/console/overview"
+}
+
 // refuse answers a refusal of the console's own (CSRF, role, session).
-func (c *Console) refuse(w http.ResponseWriter, r *http.Request, s *session, status int, key string) {
+func (c *Console) refuse(w http.ResponseWriter, r *http.Request, s *session, status int, key string, args ...any) {
+	c.refuseWithBack(w, r, s, status, key, "", args...)
+}
+
+// refusedData is what a refusal page offers besides the overview: the
+// page to go on to (a partner's, say), when there is one.
+type refusedData struct{ Back string }
+
+// refuseWithBack is refuse with a link on to back (a page of the console).
+func (c *Console) refuseWithBack(w http.ResponseWriter, r *http.Request, s *session, status int, key, back string, args ...any) {
 	p := c.newPage(r, s, "refused")
-	p.Error = &problemView{Status: status, Title: c.msgs.text(p.Lang, key)}
+	p.Error = &problemView{Status: status, Title: c.msgs.text(p.Lang, key, args...)}
+	if back != "" {
+		p.Path = back
+		p.Data = &refusedData{Back: back}
+	}
 	c.render(w, status, "refused", p)
 }

@@ -42,7 +42,26 @@ type session struct {
 	role     service.Role
 	created  time.Time
 	lastSeen time.Time
+	// nonces are the one-time tokens of the forms that make something
+	// that cannot be made twice (a partner, a secret): true once used.
+	// Held by sessions and read and written under its lock only.
+	nonces     map[string]bool
+	nonceOrder []string
 }
+
+// maxNonces bounds the one-time form tokens a session keeps: forms opened
+// in a working day's tabs; the oldest are forgotten first (a form that old
+// is refused, to be reloaded).
+const maxNonces = 64
+
+// nonceState is what a submitted one-time token was.
+type nonceState int
+
+const (
+	nonceUnknown nonceState = iota // missing, never issued or forgotten
+	nonceFresh                     // issued and now used
+	nonceUsed                      // used before: the form was sent again
+)
 
 // sessions keeps the sessions of this process. They are not shared
 // between replicas: behind a load balancer the console needs sticky
@@ -114,6 +133,49 @@ func (s *sessions) get(id string, now time.Time) *session {
 	ss.lastSeen = now
 	cp := *ss
 	return &cp
+}
+
+// issueNonce makes a one-time token for a form of session id ("" when
+// the session is gone).
+func (s *sessions) issueNonce(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.byID[id]
+	if ss == nil {
+		return ""
+	}
+	if ss.nonces == nil {
+		ss.nonces = map[string]bool{}
+	}
+	for len(ss.nonceOrder) >= maxNonces {
+		delete(ss.nonces, ss.nonceOrder[0])
+		ss.nonceOrder = ss.nonceOrder[1:]
+	}
+	n := randomToken()
+	ss.nonces[n] = false
+	ss.nonceOrder = append(ss.nonceOrder, n)
+	return n
+}
+
+// useNonce uses a form's one-time token: of two requests sending the same
+// token (a double click, a reload of the page a POST answered), exactly
+// one gets nonceFresh, whatever their timing.
+func (s *sessions) useNonce(id, nonce string) nonceState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.byID[id]
+	if ss == nil || nonce == "" {
+		return nonceUnknown
+	}
+	used, ok := ss.nonces[nonce]
+	switch {
+	case !ok:
+		return nonceUnknown
+	case used:
+		return nonceUsed
+	}
+	ss.nonces[nonce] = true
+	return nonceFresh
 }
 
 func (s *sessions) end(id string) {

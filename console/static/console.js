@@ -71,6 +71,17 @@
     for (const form of document.querySelectorAll("form[data-progress]")) {
       form.addEventListener("submit", (ev) => {
         ev.preventDefault();
+        // A file over the console's limit is refused here, before it is
+        // sent: the server stops reading at the limit and closes the
+        // connection, which a browser may show as a reset, not the page.
+        const file = form.querySelector("input[type=file]");
+        const max = Number(form.dataset.maxBytes || 0);
+        const over = document.getElementById(form.dataset.overLimit || "");
+        if (max > 0 && file && file.files.length > 0 && file.files[0].size > max) {
+          if (over) over.hidden = false;
+          return;
+        }
+        if (over) over.hidden = true;
         const bar = document.getElementById(form.dataset.progress);
         bar.hidden = false;
         const xhr = new XMLHttpRequest();
