@@ -32,7 +32,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -74,7 +73,11 @@ type Client struct {
 	sleep           func(ctx context.Context, d time.Duration) error
 
 	tok atomic.Pointer[token]
-	mu  sync.Mutex // one token request at a time
+	// fetching is a one-slot lock: one token request at a time, which a
+	// caller waits for only as long as its context lets it (a
+	// sync.Mutex would hold it past its deadline for as long as another
+	// caller's token request hangs).
+	fetching chan struct{}
 }
 
 type token struct {
@@ -161,7 +164,8 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("%w: %q: want http(s)://host[:port][/prefix]", ErrInvalidURL, baseURL)
 	}
 	c := &Client{base: u.String(), timeout: DefaultTimeout, maxResponse: DefaultMaxResponse,
-		userAgent: "credgate-go-client", now: time.Now, sleep: sleepCtx}
+		userAgent: "credgate-go-client", now: time.Now, sleep: sleepCtx,
+		fetching: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(c)
 	}
@@ -192,8 +196,12 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	if t := c.tok.Load(); t != nil && c.now().Before(t.expires) {
 		return t.value, nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	select {
+	case c.fetching <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("access token: waiting for another request of one: %w", ctx.Err())
+	}
+	defer func() { <-c.fetching }()
 	// Another caller may have refreshed it while this one waited.
 	if t := c.tok.Load(); t != nil && c.now().Before(t.expires) {
 		return t.value, nil
@@ -281,7 +289,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, con
 	}
 	renewed, overloaded := false, 0
 	for {
-		req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+		req, err := newRequest(ctx, method, c.base+path, nil)
 		if err != nil {
 			return err
 		}
@@ -362,12 +370,12 @@ func (c *Client) send(ctx context.Context, req *http.Request, body []byte, conte
 	req.Header.Set("Accept", "application/json, application/problem+json;q=0.9, */*;q=0.1")
 	res, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+		return requestFailed(req, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, c.maxResponse+1))
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+		return requestFailed(req, err)
 	}
 	if int64(len(raw)) > c.maxResponse {
 		return fmt.Errorf("%w: %s %s: answer larger than %d bytes", ErrResponse, req.Method, req.URL.Path, c.maxResponse)
@@ -404,7 +412,7 @@ func (c *Client) postStream(ctx context.Context, path, contentType string, file 
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, io.NopCloser(file))
+	req, err := newRequest(ctx, http.MethodPost, c.base+path, io.NopCloser(file))
 	if err != nil {
 		return nil, err
 	}
@@ -417,12 +425,12 @@ func (c *Client) postStream(ctx context.Context, path, contentType string, file 
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("POST %s: %w", req.URL.Path, err)
+		return nil, requestFailed(req, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, c.maxResponse+1))
 	if err != nil {
-		return nil, fmt.Errorf("POST %s: %w", req.URL.Path, err)
+		return nil, requestFailed(req, err)
 	}
 	if int64(len(raw)) > c.maxResponse {
 		return nil, fmt.Errorf("%w: POST %s: answer larger than %d bytes", ErrResponse, req.URL.Path, c.maxResponse)
@@ -431,6 +439,82 @@ func (c *Client) postStream(ctx context.Context, path, contentType string, file 
 		return nil, decodeError(res, raw)
 	}
 	return raw, nil
+}
+
+// requestError is a request that got no whole answer: the method and path
+// (no query) and the transport's error, without the *url.Error that
+// quotes the whole URL. Queries carry subject ids (resident ID numbers are
+// personal data), and errors end up in logs.
+type requestError struct {
+	method, path string
+	// msg is err's text with the URL's query taken out.
+	msg string
+	err error
+}
+
+func (e *requestError) Error() string { return e.method + " " + e.path + ": " + e.msg }
+
+// Unwrap keeps errors.Is(err, context.DeadlineExceeded) and the like.
+func (e *requestError) Unwrap() error { return e.err }
+
+// Timeout reports whether the request timed out, as *url.Error does
+// (net.Error's method).
+func (e *requestError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.err, &t) && t.Timeout()
+}
+
+// newRequest is http.NewRequestWithContext, whose *url.Error for a URL it
+// cannot parse would quote the URL, query and all.
+func newRequest(ctx context.Context, method, rawURL string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		path, _, _ := strings.Cut(rawURL, "?")
+		return nil, &requestError{method: method, path: path, msg: withoutQueries(err.Error(), rawURL), err: err}
+	}
+	return req, nil
+}
+
+// requestFailed is the error of req, which failed with err (from
+// http.Client.Do or reading the body).
+func requestFailed(req *http.Request, err error) error {
+	urls := []string{req.URL.String()}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// Op is the method; URL may be a redirect's target, not req's.
+		urls = append(urls, ue.URL)
+		err = ue.Err
+	}
+	return &requestError{method: req.Method, path: req.URL.Path, msg: withoutQueries(err.Error(), urls...), err: err}
+}
+
+// withoutQueries is msg with the queries of urls, and each of their
+// values, replaced by "…": an inner error may quote the URL again (a
+// CheckRedirect's, say).
+func withoutQueries(msg string, urls ...string) string {
+	for _, raw := range urls {
+		_, q, ok := strings.Cut(raw, "?")
+		if !ok || q == "" {
+			continue
+		}
+		q, _, _ = strings.Cut(q, "#")
+		msg = strings.ReplaceAll(msg, q, "…")
+		vals, _ := url.ParseQuery(q)
+		for _, vs := range vals {
+			for _, v := range vs {
+				// Short values (a limit, a format) identify no one, and
+				// replacing them would garble the message.
+				if len(v) >= 4 {
+					msg = strings.ReplaceAll(msg, v, "…")
+				}
+			}
+		}
+	}
+	return msg
 }
 
 // Error is a refusal by the server: its RFC 9457 problem (or, for an

@@ -65,7 +65,7 @@ func (c *Client) ScreeningResults(ctx context.Context, id, format string, w io.W
 		if err != nil {
 			return 0, err
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+		req, err := newRequest(ctx, http.MethodGet, c.base+path, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -75,7 +75,7 @@ func (c *Client) ScreeningResults(ctx context.Context, id, format string, w io.W
 		}
 		res, err := c.http.Do(req)
 		if err != nil {
-			return 0, fmt.Errorf("GET %s: %w", path, err)
+			return 0, requestFailed(req, err)
 		}
 		if res.StatusCode/100 != 2 {
 			raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
@@ -90,7 +90,7 @@ func (c *Client) ScreeningResults(ctx context.Context, id, format string, w io.W
 		n, err := io.Copy(w, res.Body)
 		res.Body.Close()
 		if err != nil {
-			return n, fmt.Errorf("GET %s: %w", path, err)
+			return n, requestFailed(req, err)
 		}
 		return n, nil
 	}
