@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/credgate/credgate/evidence"
 )
 
 // Subject is whom a check is about: an 18-character Unified Social Credit
@@ -34,27 +36,88 @@ type CheckRequest struct {
 	Context   *CheckContext `json:"context,omitempty"`
 }
 
-// CheckReceipt is the evidence receipt summary of an answer.
+// Outcome is what a check concludes (openapi.yaml, Outcome). Compare it
+// with the constants below rather than with "clear" alone: an
+// unverifiable answer comes with a nil error and says nothing either way.
+type Outcome string
+
+// The outcomes, strongest effect first.
+const (
+	OutcomeProhibit     Outcome = "prohibit"
+	OutcomeRestrict     Outcome = "restrict"
+	OutcomeStrictReview Outcome = "strict_review"
+	OutcomeReference    Outcome = "reference"
+	OutcomeIncentive    Outcome = "incentive"
+	OutcomeClear        Outcome = "clear"
+	// OutcomeUnverifiable: the list data the answer rests on is older than
+	// its bound (CheckAnswer.Unverifiable says why). It is not a clearance:
+	// the measures found are listed, but no outcome is given.
+	OutcomeUnverifiable Outcome = "unverifiable"
+)
+
+// ReceiptSpooled is CheckReceipt.State for a record the log could not
+// commit in time, which the replica spooled.
+const ReceiptSpooled = "spooled"
+
+// CheckReceipt is the evidence receipt summary of an answer. A record in
+// the log has its LogIndex and LeafHash; a spooled one (State
+// ReceiptSpooled) has neither yet, only the replica's signed Promise
+// (verify it with evidence.VerifyPromise): its full receipt (Receipt)
+// answers 404 not_found until the replica has integrated its spool.
 type CheckReceipt struct {
-	LogIndex   uint64 `json:"log_index"`
-	RecordHash string `json:"record_hash"`
-	LeafHash   string `json:"leaf_hash"`
+	State string `json:"state,omitempty"`
+	// Promise is set for a spooled record only.
+	Promise *evidence.Promise `json:"promise,omitempty"`
+	// LogIndex is nil for a spooled record: 0 is a position like any other.
+	LogIndex   *uint64 `json:"log_index,omitempty"`
+	RecordHash string  `json:"record_hash"`
+	LeafHash   string  `json:"leaf_hash,omitempty"`
+}
+
+// Spooled reports whether the record awaits integration into the log.
+func (r CheckReceipt) Spooled() bool { return r.State == ReceiptSpooled }
+
+// SubjectView is the subject as answered: normalised, with its kind
+// (organization or person).
+type SubjectView struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+}
+
+// Unverifiable says why an answer's outcome is OutcomeUnverifiable: reason
+// data_stale, source_stale or source_never_synced; Source names the
+// upstream source at fault for the source_* reasons.
+type Unverifiable struct {
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+	Source string `json:"source,omitempty"`
 }
 
 // CheckAnswer is credgate's answer to a check. The fields an integration
 // acts on are typed; Raw is the whole answer, as recorded in evidence.
 type CheckAnswer struct {
-	CheckID   string          `json:"check_id"`
-	Partner   string          `json:"partner"`
-	Action    string          `json:"action"`
-	Reference string          `json:"reference"`
-	Outcome   string          `json:"outcome"`
-	Measures  json.RawMessage `json:"measures"`
-	Entries   json.RawMessage `json:"entries"`
-	DataAsOf  time.Time       `json:"data_as_of"`
-	CheckedAt time.Time       `json:"checked_at"`
-	Receipt   CheckReceipt    `json:"receipt"`
-	Raw       json.RawMessage `json:"-"`
+	CheckID         string          `json:"check_id"`
+	Partner         string          `json:"partner"`
+	Subject         SubjectView     `json:"subject"`
+	Action          string          `json:"action"`
+	Reference       string          `json:"reference"`
+	Outcome         Outcome         `json:"outcome"`
+	Measures        json.RawMessage `json:"measures"`
+	Entries         json.RawMessage `json:"entries"`
+	CatalogRevision string          `json:"catalog_revision"`
+	DataAsOf        time.Time       `json:"data_as_of"`
+	CheckedAt       time.Time       `json:"checked_at"`
+	// AsOf is set for a check re-run as of a past time, ValidAt for one
+	// about the standing at a past time.
+	AsOf    *time.Time `json:"as_of"`
+	ValidAt *time.Time `json:"valid_at"`
+	// Context is the effective context the measures' scopes were matched
+	// against (openapi.yaml's ContextView has CheckContext's members).
+	Context *CheckContext `json:"context"`
+	// Unverifiable is set exactly when Outcome is OutcomeUnverifiable.
+	Unverifiable *Unverifiable   `json:"unverifiable"`
+	Receipt      CheckReceipt    `json:"receipt"`
+	Raw          json.RawMessage `json:"-"`
 }
 
 // Check asks what must be done about a subject for a business action, now
@@ -62,6 +125,118 @@ type CheckAnswer struct {
 func (c *Client) Check(ctx context.Context, r CheckRequest) (CheckAnswer, error) {
 	var out CheckAnswer
 	err := c.jsonCall(ctx, http.MethodPost, "/v1/checks", r, &out, &out.Raw)
+	return out, err
+}
+
+// BatchRequest is POST /v1/checks:batch: up to 1000 subjects, one
+// action; Reference, ValidAt and Context apply to every check.
+type BatchRequest struct {
+	Subjects  []Subject     `json:"subjects"`
+	Action    string        `json:"action"`
+	Reference string        `json:"reference,omitempty"`
+	ValidAt   *time.Time    `json:"valid_at,omitempty"`
+	Context   *CheckContext `json:"context,omitempty"`
+}
+
+// BatchResult is one subject's result: exactly one of Check (recorded,
+// with its own receipt) and Problem (a refusal of that subject alone,
+// e.g. invalid_subject_id with Field subjects[i].id).
+type BatchResult struct {
+	// Index is the subject's position in the request.
+	Index   int          `json:"index"`
+	Check   *CheckAnswer `json:"check"`
+	Problem *Error       `json:"problem"`
+}
+
+// BatchAnswer is the answer to a batch: one result per subject, in
+// request order. Raw is the whole answer, verbatim.
+type BatchAnswer struct {
+	Action  string          `json:"action"`
+	Results []BatchResult   `json:"results"`
+	Raw     json.RawMessage `json:"-"`
+}
+
+// CheckBatch checks every subject of r for one action. An error is the
+// whole batch's (its action, the caller's entitlement, the rate limit,
+// recording); a subject refused alone is its result's Problem. Each
+// Check's Raw is that result's answer, verbatim.
+func (c *Client) CheckBatch(ctx context.Context, r BatchRequest) (BatchAnswer, error) {
+	var raw struct {
+		Action  string `json:"action"`
+		Results []struct {
+			Index   int             `json:"index"`
+			Check   json.RawMessage `json:"check"`
+			Problem *Error          `json:"problem"`
+		} `json:"results"`
+	}
+	var out BatchAnswer
+	if err := c.jsonCall(ctx, http.MethodPost, "/v1/checks:batch", r, &raw, &out.Raw); err != nil {
+		return BatchAnswer{}, err
+	}
+	out.Action = raw.Action
+	out.Results = make([]BatchResult, len(raw.Results))
+	for i, res := range raw.Results {
+		out.Results[i] = BatchResult{Index: res.Index, Problem: res.Problem}
+		if len(res.Check) > 0 && string(res.Check) != "null" {
+			a := &CheckAnswer{}
+			if err := json.Unmarshal(res.Check, a); err != nil {
+				return BatchAnswer{}, fmt.Errorf("%w: POST /v1/checks:batch: result %d: %w", ErrResponse, i, err)
+			}
+			a.Raw = res.Check
+			out.Results[i].Check = a
+		}
+		if (out.Results[i].Check == nil) == (res.Problem == nil) {
+			return BatchAnswer{}, fmt.Errorf("%w: POST /v1/checks:batch: result %d has not exactly one of check and problem", ErrResponse, i)
+		}
+	}
+	return out, nil
+}
+
+// CatalogAction is a business action a check can name.
+type CatalogAction struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// CatalogRegion is a GB/T 2260 region measures are scoped to.
+type CatalogRegion struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// ScopeTerm is one term of a scope vocabulary (industries, subject types,
+// employer types).
+type ScopeTerm struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Source string `json:"source,omitempty"`
+}
+
+// Catalog is GET /v1/catalog, the measure catalogue the server applies.
+// What a partner system needs to build a check is typed (the revision, to
+// cache by, the actions and the context vocabularies); the rules are kept
+// verbatim, and Raw is the whole answer.
+type Catalog struct {
+	Revision       string          `json:"revision"`
+	Actions        []CatalogAction `json:"actions"`
+	Lists          json.RawMessage `json:"lists"`
+	Measures       json.RawMessage `json:"measures"`
+	Calendar       json.RawMessage `json:"calendar"`
+	RuleSets       json.RawMessage `json:"rule_sets"`
+	ViolationItems json.RawMessage `json:"violation_items"`
+	Regions        []CatalogRegion `json:"regions"`
+	Industries     []ScopeTerm     `json:"industries"`
+	SubjectTypes   []ScopeTerm     `json:"subject_types"`
+	EmployerTypes  []ScopeTerm     `json:"employer_types"`
+	Raw            json.RawMessage `json:"-"`
+}
+
+// Catalog reads the catalogue (any authenticated role). Action ids are
+// data: read them here, cached by Revision (every answer's
+// CatalogRevision), rather than hard-code them.
+func (c *Client) Catalog(ctx context.Context) (Catalog, error) {
+	var out Catalog
+	err := c.jsonCall(ctx, http.MethodGet, "/v1/catalog", nil, &out, &out.Raw)
 	return out, err
 }
 

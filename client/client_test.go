@@ -33,6 +33,9 @@ type fakeCredgate struct {
 	shed     atomic.Int32
 	shedCode string
 	checks   atomic.Int32
+	// answer, when set, is the body of every answered check, and batch
+	// that of every batch.
+	answer, batch []byte
 }
 
 func (f *fakeCredgate) problem(w http.ResponseWriter, status int, code, detail string) {
@@ -97,8 +100,15 @@ func (f *fakeCredgate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if f.answer != nil {
+			_, _ = w.Write(f.answer)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"check_id": "chk_1", "outcome": "clear", "action": req.Action,
 			"receipt": map[string]any{"log_index": 7}})
+	case "/v1/checks:batch":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(f.batch)
 	case "/slow":
 		time.Sleep(300 * time.Millisecond)
 	case "/teapot":
@@ -142,7 +152,7 @@ func TestTokenCachedRefreshedAndRetried(t *testing.T) {
 		t.Fatalf("%d tokens for concurrent calls, want 1", n)
 	}
 	a := check()
-	if a.CheckID != "chk_1" || a.Outcome != "clear" || a.Receipt.LogIndex != 7 || !strings.Contains(string(a.Raw), `"check_id"`) {
+	if a.CheckID != "chk_1" || a.Outcome != "clear" || a.Receipt.LogIndex == nil || *a.Receipt.LogIndex != 7 || !strings.Contains(string(a.Raw), `"check_id"`) {
 		t.Fatalf("answer %+v", a)
 	}
 	// Still cached 30 s before expiry; replaced within the last 30 s.
