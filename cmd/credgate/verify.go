@@ -117,7 +117,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case errors.Is(err, errPromised):
 			promised++
 		case errors.Is(err, audit.ErrLogUnread):
-			fmt.Fprintf(stdout, "%s: UNFINISHED: verified offline, but not re-proven in today's log: %v\n", path, unreachable(on.url, err))
+			fmt.Fprintf(stdout, "%s: UNFINISHED: verified offline, but not re-proven in today's log: %v\n", path, unreachableHint(on.url, "use --url to name another", err))
 			unfinished++
 		case err != nil:
 			fmt.Fprintf(stdout, "%s: FAILED: %v\n", path, err)
@@ -155,7 +155,7 @@ func goOnline(ctx context.Context, base string, timeout time.Duration, vs note.V
 		return nil, fmt.Errorf("%w: checkpoint", errVerification)
 	}
 	if err != nil {
-		return nil, &exitError{code: exitVerifyUnfinished, err: fmt.Errorf("nothing verified: %w", unreachable(base, err))}
+		return nil, &exitError{code: exitVerifyUnfinished, err: fmt.Errorf("nothing verified: %w", unreachableHint(base, "use --url to name another", err))}
 	}
 	return &online{a: a, cur: cur, url: base}, nil
 }

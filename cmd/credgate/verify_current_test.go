@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +129,25 @@ func TestVerifyReceiptStillInLog(t *testing.T) {
 	code, out = runCLI("verify", "--key", vkey, "--url", "http://127.0.0.1:1", "--timeout", "2s", files[0], forked)
 	if code != exitVerifyUnfinished || strings.Contains(out, "FAILED") || strings.Contains(out, "OK:") || !strings.Contains(out, "cannot reach credgate at http://127.0.0.1:1") {
 		t.Fatalf("unreachable: exit %d, want %d\n%s", code, exitVerifyUnfinished, out)
+	}
+	// The checkpoint read, the consistency proof refused (a failing
+	// server): that receipt is unfinished (5), a failure still wins (1).
+	target, _ := url.Parse(srv.base)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/evidence/consistency") {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer failing.Close()
+	code, out = runCLI("verify", "--key", vkey, "--url", failing.URL, "--timeout", "5s", files[0])
+	if code != exitVerifyUnfinished || !strings.Contains(out, "UNFINISHED: verified offline, but not re-proven in today's log") || strings.Contains(out, "FAILED") {
+		t.Fatalf("consistency refused: exit %d, want %d\n%s", code, exitVerifyUnfinished, out)
+	}
+	if code, out := runCLI("verify", "--key", vkey, "--url", failing.URL, "--timeout", "5s", files[0], rolledBack); code != 1 {
+		t.Fatalf("consistency refused and a receipt failed: exit %d, want 1\n%s", code, out)
 	}
 	// Today's checkpoint must verify with the pinned keys.
 	_, _, otherKey := offlineReceipt(t)
