@@ -66,7 +66,8 @@ func TestCataloguesAreComplete(t *testing.T) {
 			values = []string{string(policy.StatusPending), string(policy.StatusActive), string(policy.StatusUnderObjection),
 				string(policy.StatusAwaitingExit), string(policy.StatusExpired), string(policy.StatusRepaired), string(policy.StatusRevoked)}
 		case "state.":
-			values = []string{string(policy.StateApplied), string(policy.StateReviewed), string(policy.StateApproved), string(policy.StateRefused)}
+			values = []string{string(policy.StateApplied), string(policy.StateReviewed), string(policy.StateApproved), string(policy.StateRefused),
+				string(policy.StateClosedByRevocation)}
 		case "partner_status.":
 			values = []string{string(service.PartnerActive), string(service.PartnerRevoked)}
 		case "visibility.":
