@@ -15,8 +15,11 @@ Writes the keys every replica of a deployment shares into DIR, as a first
 start of serve would: token-signing.key (access tokens) and
 evidence-signing.key (evidence checkpoints), each 0600. Keys already there
 are kept, never replaced. Prints the evidence log's verifier key, which
-auditors pin. Hand DIR's files to every replica as secrets (the replicas'
-data dir, or --token-key and --evidence-key); see docs/OPERATIONS.md.
+auditors pin. Hand DIR's files to every replica as secrets: mounted into
+its data dir, or as CREDGATE_EVIDENCE_KEY (the file's path) and
+CREDGATE_TOKEN_KEY (the file's content). Not as --token-key or a key in
+--evidence-key: every local user can read a process's flags. See
+docs/OPERATIONS.md.
 `
 
 // keygenCmd is "credgate keygen".

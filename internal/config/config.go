@@ -271,6 +271,10 @@ type Setting struct {
 	Secret bool // never echoed in messages or by Value
 
 	boolFlag bool // --flag alone means true
+	// exposes reports whether a secret setting's value holds the secret
+	// itself (a file path or a URL without a password does not); nil: any
+	// value but the empty one does.
+	exposes func(string) bool
 
 	get func(*Config) string
 	set func(*Config, string) error

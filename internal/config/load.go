@@ -32,9 +32,14 @@ const EnvConfig = "CREDGATE_CONFIG"
 type Loader struct {
 	selected  []*Setting
 	lookupEnv func(string) (string, bool)
-	file      string
-	flagged   bool // --config was given
-	flags     []flagValue
+	// environ lists the environment's variables, for refusing CREDGATE_
+	// ones credgate does not read; nil: not checked.
+	environ    func() []string
+	environSet bool
+	warnings   io.Writer // nil: no warnings
+	file       string
+	flagged    bool // --config was given
+	flags      []flagValue
 }
 
 type flagValue struct {
@@ -45,9 +50,28 @@ type flagValue struct {
 // Option configures a Loader.
 type Option func(*Loader)
 
-// WithLookupEnv replaces os.LookupEnv (tests).
+// WithLookupEnv replaces os.LookupEnv (tests). Unless WithEnviron is given
+// too, the environment is then not searched for unknown CREDGATE_
+// variables: the function cannot list them.
 func WithLookupEnv(f func(string) (string, bool)) Option {
-	return func(l *Loader) { l.lookupEnv = f }
+	return func(l *Loader) {
+		l.lookupEnv = f
+		if !l.environSet {
+			l.environ = nil
+		}
+	}
+}
+
+// WithEnviron replaces os.Environ, the list of variables searched for
+// CREDGATE_ ones credgate does not read (tests).
+func WithEnviron(f func() []string) Option {
+	return func(l *Loader) { l.environ, l.environSet = f, true }
+}
+
+// WithWarnings replaces os.Stderr as where Load warns of secrets given as
+// flags (nil: nowhere).
+func WithWarnings(w io.Writer) Option {
+	return func(l *Loader) { l.warnings = w }
 }
 
 // NewLoader returns a loader of the settings named by keys: a section
@@ -56,7 +80,7 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 // get no flag; a file may still set them (one file serves every command),
 // and they are validated there.
 func NewLoader(keys []string, opts ...Option) *Loader {
-	l := &Loader{lookupEnv: os.LookupEnv}
+	l := &Loader{lookupEnv: os.LookupEnv, environ: os.Environ, warnings: os.Stderr}
 	for _, s := range settings {
 		section, _, _ := strings.Cut(s.Key, ".")
 		if slices.Contains(keys, s.Key) || slices.Contains(keys, section) {
@@ -124,6 +148,11 @@ func (l *Loader) Load() (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.environ != nil {
+		if err := checkEnviron(l.environ()); err != nil {
+			return nil, err
+		}
+	}
 	file, named := l.file, Origin{FromFlag, "config"}
 	if !l.flagged {
 		if v, ok := l.lookupEnv(EnvConfig); ok {
@@ -159,6 +188,9 @@ func (l *Loader) Load() (*Config, error) {
 	}
 	if err := cfg.crossCheck(loaded); err != nil {
 		return nil, err
+	}
+	if l.warnings != nil {
+		cfg.warnFlagSecrets(l.warnings, loaded("log.format"))
 	}
 	return cfg, nil
 }

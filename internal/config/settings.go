@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/credgate/credgate/access"
@@ -45,8 +47,8 @@ var settings = []*Setting{
 
 	str("store.data_dir", "data-dir", "CREDGATE_DATA_DIR", "directory for the SQLite database, the generated keys and the generated administrator credential",
 		func(c *Config) *string { return &c.Store.DataDir }, nonEmpty("a directory path")),
-	secret(str("store.postgres_url", "postgres-url", "CREDGATE_POSTGRES_URL", "PostgreSQL URL; when set, data lives there instead of SQLite",
-		func(c *Config) *string { return &c.Store.PostgresURL }, optional(checkPostgresURL))),
+	exposedIn(secret(str("store.postgres_url", "postgres-url", "CREDGATE_POSTGRES_URL", "PostgreSQL URL; when set, data lives there instead of SQLite",
+		func(c *Config) *string { return &c.Store.PostgresURL }, optional(checkPostgresURL))), postgresHasPassword),
 	dur("store.timeout", "store-timeout", "CREDGATE_STORE_TIMEOUT", "bound on each store read a request waits for (entries behind the cache, partners, records, proofs, keys); a database that does not answer within it is 503 store_unavailable",
 		func(c *Config) *time.Duration { return &c.Store.Timeout }, 10*time.Millisecond, time.Minute),
 	dur("store.screening_retention", "screening-retention", "CREDGATE_SCREENING_RETENTION", "how long a finished screening job's files (its input, results and answers' tree) are kept in store.screenings_dir; past it the results are 410 screening_expired",
@@ -56,8 +58,8 @@ var settings = []*Setting{
 	integer("store.screenings_max_unfinished", "screenings-max-unfinished", "CREDGATE_SCREENINGS_MAX_UNFINISHED", "screening jobs each partner may have queued, running or uploading at once; one more is 429 too_many_screenings",
 		func(c *Config) *int { return &c.Store.ScreeningsMaxUnfinished }, 1, 1000),
 
-	secret(str("redis.url", "redis-url", "CREDGATE_REDIS_URL", "Redis URL shared by the cache tier, the rate limiter and the assertion replay set (empty: none)",
-		func(c *Config) *string { return &c.Redis.URL }, optional(checkRedisURL))),
+	exposedIn(secret(str("redis.url", "redis-url", "CREDGATE_REDIS_URL", "Redis URL shared by the cache tier, the rate limiter and the assertion replay set (empty: none)",
+		func(c *Config) *string { return &c.Redis.URL }, optional(checkRedisURL))), redisHasPassword),
 
 	str("cache.prefix", "redis-prefix", "CREDGATE_REDIS_PREFIX", "prefix of the cache tier's Redis keys and channel; replicas of one deployment share it",
 		func(c *Config) *string { return &c.Cache.Prefix }, checkPrefix),
@@ -75,8 +77,8 @@ var settings = []*Setting{
 	str("upstream.sources", "sources", "CREDGATE_SOURCES", "JSON file of upstream sources (data feeds, platform APIs) to keep current (empty: none)",
 		func(c *Config) *string { return &c.Upstream.Sources }, nil),
 
-	secret(str("evidence.key", "evidence-key", "CREDGATE_EVIDENCE_KEY", "note signer key (PRIVATE+KEY+…) signing evidence checkpoints, or a file holding it; every replica needs the same one (empty: generated into the data dir)",
-		func(c *Config) *string { return &c.Evidence.Key }, nil)),
+	exposedIn(secret(str("evidence.key", "evidence-key", "CREDGATE_EVIDENCE_KEY", "note signer key (PRIVATE+KEY+…) signing evidence checkpoints, or a file holding it; every replica needs the same one (empty: generated into the data dir)",
+		func(c *Config) *string { return &c.Evidence.Key }, nil)), holdsSignerKey),
 	list("evidence.previous_keys", "evidence-previous-keys", "CREDGATE_EVIDENCE_PREVIOUS_KEYS", "comma-separated verifier keys (name+hash+key, from GET /v1/evidence/keys) of keys that signed this log before a rotation: a start checks the log's latest checkpoint against evidence.key and these",
 		func(c *Config) *[]string { return &c.Evidence.PreviousKeys }, checkNoteVerifier),
 	str("evidence.origin", "evidence-origin", "CREDGATE_EVIDENCE_ORIGIN", "origin line of the evidence log's checkpoints: a name unique to this deployment, set before the first start",
@@ -94,8 +96,8 @@ var settings = []*Setting{
 
 	secret(str("access.token_key", "token-key", "CREDGATE_TOKEN_KEY", "base64 Ed25519 seed signing access tokens; every replica needs the same one (empty: generated into the data dir)",
 		func(c *Config) *string { return &c.Access.TokenKey }, optional(checkSeed))),
-	secret(list("access.token_verify_keys", "token-verify-keys", "CREDGATE_TOKEN_VERIFY_KEYS", "comma-separated keys that verify but do not sign access tokens, during a signing key rotation: base64 Ed25519 seeds, or pub:<base64url public key>",
-		func(c *Config) *[]string { return &c.Access.TokenVerifyKeys }, checkVerifyKey)),
+	exposedIn(secret(list("access.token_verify_keys", "token-verify-keys", "CREDGATE_TOKEN_VERIFY_KEYS", "comma-separated keys that verify but do not sign access tokens, during a signing key rotation: base64 Ed25519 seeds, or pub:<base64url public key>",
+		func(c *Config) *[]string { return &c.Access.TokenVerifyKeys }, checkVerifyKey)), holdsSeed),
 	list("access.token_endpoint_urls", "token-endpoint-url", "CREDGATE_TOKEN_ENDPOINT_URL", "comma-separated public URLs of POST /v1/oauth/token that private_key_jwt assertions may name as aud, besides \"credgate\"",
 		func(c *Config) *[]string { return &c.Access.TokenEndpointURLs }, checkAbsoluteURL),
 	list("access.trusted_proxies", "trusted-proxies", "CREDGATE_TRUSTED_PROXIES", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For names the client address used for throttling",
@@ -169,7 +171,34 @@ func (c *Config) crossCheck(loaded func(string) bool) error {
 		return &Error{Key: key, Origin: c.Origin(key),
 			Err: errors.New("set both access.admin_client_id and access.admin_client_secret (CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET), or neither")}
 	}
+	if loaded("events.webhook_min_backoff") && loaded("events.webhook_max_backoff") && c.Events.WebhookMinBackoff > c.Events.WebhookMaxBackoff {
+		return &Error{Key: "events.webhook_min_backoff", Origin: c.Origin("events.webhook_min_backoff"), Value: short(c.Events.WebhookMinBackoff),
+			Err: fmt.Errorf("must not exceed events.webhook_max_backoff (%s, %s)", short(c.Events.WebhookMaxBackoff), c.Origin("events.webhook_max_backoff"))}
+	}
+	if loaded("server.addr") && loaded("server.admin_addr") && c.Server.AdminAddr != "" && sameListener(c.Server.Addr, c.Server.AdminAddr) {
+		return &Error{Key: "server.admin_addr", Origin: c.Origin("server.admin_addr"), Value: c.Server.AdminAddr,
+			Err: fmt.Errorf("listens where server.addr (%s, %s) does: the second listener could not start; give the operations endpoints a port of their own, or leave server.admin_addr empty to serve them on server.addr", c.Server.Addr, c.Origin("server.addr"))}
+	}
 	return nil
+}
+
+// sameListener reports whether listeners on a and b (host:port, both
+// valid) certainly collide: one port, not 0 (any free port), and one host,
+// or one of them every address (empty or ::, which Go listens on for both
+// IPv4 and IPv6; 0.0.0.0, every IPv4 one). Names are compared as written.
+func sameListener(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	na, _ := strconv.Atoi(pa)
+	nb, _ := strconv.Atoi(pb)
+	if na == 0 || na != nb {
+		return false
+	}
+	if strings.EqualFold(ha, hb) || ha == "" || hb == "" || ha == "::" || hb == "::" {
+		return true
+	}
+	ipv4 := func(h string) bool { ip, err := netip.ParseAddr(h); return err == nil && ip.Is4() }
+	return (ha == "0.0.0.0" && ipv4(hb)) || (hb == "0.0.0.0" && ipv4(ha))
 }
 
 // Constructors of settings: each parses the raw text of a value, checks
@@ -179,6 +208,11 @@ func str(key, flag, env, usage string, field func(*Config) *string, check func(s
 	return &Setting{Key: key, Flag: flag, Env: env, Usage: usage,
 		get: func(c *Config) string { return *field(c) },
 		set: func(c *Config, raw string) error {
+			if strings.TrimSpace(raw) != raw {
+				// A stray space of an env file or a quoted YAML value: not
+				// trimmed silently, as it may be a path's or a key's.
+				return errors.New("has surrounding spaces; want the value without surrounding spaces")
+			}
 			if check != nil {
 				if err := check(raw); err != nil {
 					return err
@@ -236,7 +270,7 @@ func ratio(key, flag, env, usage string, field func(*Config) *float64) *Setting 
 		get: func(c *Config) string { return strconv.FormatFloat(*field(c), 'g', -1, 64) },
 		set: func(c *Config, raw string) error {
 			f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
-			if err != nil || f < 0 || f > 1 {
+			if err != nil || !(f >= 0 && f <= 1) { // NaN compares false
 				return errors.New("want a number from 0 to 1, such as 0.01")
 			}
 			*field(c) = f
@@ -334,26 +368,95 @@ func checkAddr(v string) error {
 	return nil
 }
 
+// checkPostgresURL parses the URL as serve's pool will (pgconn.ParseConfig):
+// a port that is not one, an unknown sslmode, say, is refused here, not
+// at a start.
 func checkPostgresURL(v string) error {
-	u, err := url.Parse(v)
-	if err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		return nil
+	const want = "want a PostgreSQL URL, postgres://user@host:5432/db, or key=value settings"
+	if !strings.Contains(v, "=") && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+		// pgconn would take any other text as a host name.
+		return errors.New(want)
 	}
-	// libpq's key=value form is accepted too.
-	if strings.Contains(v, "=") && !strings.Contains(v, "://") {
-		return nil
+	if _, err := pgconn.ParseConfig(v); err != nil {
+		if why := pgconnReason(err, v); why != "" {
+			return fmt.Errorf("%s; %s", why, want)
+		}
+		return errors.New(want)
 	}
-	// The URL may hold a password: do not repeat it.
-	return errors.New("want a PostgreSQL URL, postgres://user@host:5432/db, or key=value settings")
+	return nil
 }
+
+// pgconnReason is what ParseConfig found wrong, without the connection
+// string it quotes (pgconn replaces the password in it, but the rest —
+// user, host — is no business of a log either) and without url.Parse's
+// message, which quotes the URL unredacted; empty when what is left might
+// still hold part of v's password.
+func pgconnReason(err error, v string) string {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	// Error is "cannot parse `<redacted>`: <msg>[ (<cause>)]"; msg is one
+	// of pgconn's own phrases.
+	full, cause := pe.Error(), pe.Unwrap()
+	if cause != nil {
+		full = strings.TrimSuffix(full, " ("+cause.Error()+")")
+	}
+	i := strings.LastIndex(full, "`: ")
+	if i < 0 {
+		return "" // a shape this does not know
+	}
+	why := full[i+3:]
+	if cause != nil {
+		var ue *url.Error
+		if errors.As(cause, &ue) {
+			cause = ue.Err
+		}
+		why += ": " + cause.Error()
+	}
+	for _, pw := range passwordsIn(v) {
+		if strings.Contains(why, pw) {
+			return ""
+		}
+	}
+	return why
+}
+
+// passwordsIn is what in v may be a password: the text between the
+// user's colon and the @ of a URL, or after password=.
+func passwordsIn(v string) []string {
+	var out []string
+	if _, rest, ok := strings.Cut(v, "://"); ok {
+		if userinfo, _, ok := strings.Cut(rest, "@"); ok {
+			if _, pw, ok := strings.Cut(userinfo, ":"); ok && pw != "" {
+				out = append(out, pw)
+			}
+		}
+	}
+	for _, m := range dsnPasswordValue.FindAllStringSubmatch(v, -1) {
+		out = append(out, strings.Trim(m[1], `'"`))
+	}
+	return out
+}
+
+// dsnPasswordValue captures a password= value, of the key=value form or a
+// URL's query.
+var dsnPasswordValue = regexp.MustCompile(`password\s*=\s*('[^']*'|[^\s&]+)`)
 
 // checkRedisURL parses the URL as serve's client will (redis.ParseURL): a
 // database number that is not one, say, is refused here, not at a start.
 func checkRedisURL(v string) error {
-	if _, err := redis.ParseURL(v); err != nil {
+	o, err := redis.ParseURL(v)
+	if err != nil {
 		// The URL may hold a password: neither it nor the parser's message,
 		// which may quote it, is repeated.
 		return errors.New("want a Redis URL, redis://[:password@]host:6379[/db], rediss://… or unix://…")
+	}
+	if o.DB < 0 {
+		// A server's databases are numbered from 0 (how many, 16 by
+		// default, is its own setting: only a negative one is certainly
+		// wrong).
+		return errors.New("the database number is negative; want redis://host:6379/N with N from 0 (16 databases, 0 to 15, unless the server is configured with more)")
 	}
 	return nil
 }
