@@ -24,8 +24,11 @@ func (s *Server) mountOperations(r gin.IRoutes) {
 
 // AdminHandler serves the operations endpoints and Go's profiler
 // (net/http/pprof under /debug/pprof/). The profiler exposes the
-// process's memory and command line, so it is never on the partner
-// handler: mount this only on an address partners cannot reach.
+// process's memory, so it is never on the partner handler: mount this
+// only on an address partners cannot reach. Its command line
+// (/debug/pprof/cmdline) is served nowhere: flags may hold secrets
+// (--token-key, a --postgres-url with a password), and whoever reaches
+// the metrics need not read them.
 func (s *Server) AdminHandler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -41,7 +44,6 @@ func (s *Server) AdminHandler() http.Handler {
 	// net/http/pprof also registers it): nothing else leaks in that way.
 	prof := http.NewServeMux()
 	prof.HandleFunc("/debug/pprof/", pprof.Index)
-	prof.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	prof.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	prof.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	prof.HandleFunc("/debug/pprof/trace", pprof.Trace)

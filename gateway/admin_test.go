@@ -29,7 +29,7 @@ func TestAdminListenerTakesOperationsOffThePartnerPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := []string{"/healthz", "/readyz", "/metrics"}
-	profiler := []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1", "/debug/pprof/symbol"}
+	profiler := []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/symbol"}
 
 	t.Run("separate", func(t *testing.T) {
 		s := gateway.New(nil, nil, nil, access.NewTokens(key), gateway.WithAdminListener())
