@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/credgate/credgate/access"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/config"
 )
@@ -26,13 +28,43 @@ func configuredSigner(c config.Evidence) (*evidence.Signer, error) {
 		return nil, nil
 	}
 	if !strings.HasPrefix(key, "PRIVATE+KEY+") {
+		if strings.Contains(strings.ToUpper(key), "PRIVATE+KEY") {
+			// A key in quotes, or after other text: opening it as a file
+			// would print it in the error.
+			return nil, errors.New("not a note signer key: it holds PRIVATE+KEY but does not begin with PRIVATE+KEY+ (quotes or other text around the key?); nor is it a file's path (its value is not repeated)")
+		}
 		b, err := readBounded(key, 64<<10)
 		if err != nil {
+			if !looksLikePath(key) {
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // without the value
+				}
+				return nil, fmt.Errorf("neither a note signer key (PRIVATE+KEY+…) nor the path of a readable file (its value, which may be a secret, is not repeated): %w", err)
+			}
 			return nil, fmt.Errorf("evidence key file: %w", err)
 		}
 		key = strings.TrimSpace(string(b))
 	}
 	return evidence.NewSigner(c.Origin, key)
+}
+
+// looksLikePath reports whether evidence.key's value, which is not a
+// signer key, may be named in an error as a file's path: printable, of a
+// path's length, without the '+' of a note key, the '=' of base64 or
+// quotes, and not a token seed (the other secret an operator may have put
+// there by mistake).
+func looksLikePath(v string) bool {
+	if len(v) > 4096 || strings.ContainsAny(v, "+=\"'`") {
+		return false
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	_, err := access.DecodeSeed(v)
+	return err != nil
 }
 
 // dataDirSigner is the checkpoint signer whose key is in the data dir.
