@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -62,7 +63,26 @@ or a CREDGATE_* variable: see docs/CONFIGURATION.md.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		ignoreHangup(os.Stderr)
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// ignoreHangup keeps serve running on SIGHUP, which by default ends a Go
+// program at once, without the drain SIGTERM gets. Operators send it
+// expecting a reload, which serve does not do; each one is logged (in
+// serve's default JSON format) so that they learn it. Other commands keep
+// the default: a hang-up ends them with their terminal.
+func ignoreHangup(w io.Writer) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	logger := slog.New(slog.NewJSONHandler(w, nil))
+	go func() {
+		for range hup {
+			logger.Warn("SIGHUP ignored: settings are read at start; restart to apply them (SIGTERM drains, then stops)")
+		}
+	}()
 }
 
 // commands are credgate's subcommands.
