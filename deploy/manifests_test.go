@@ -259,6 +259,12 @@ func TestKubernetesManifests(t *testing.T) {
 			if cfg.Server.AdminAddr == "" {
 				t.Fatalf("server.admin_addr unset: metrics and pprof would be on the partner port")
 			}
+			// Behind the ingress every request comes from its pod: without
+			// its address trusted, the failed sign-ins of one partner
+			// throttle every partner's token requests.
+			if len(cfg.Access.TrustedProxies) == 0 {
+				t.Errorf("access.trusted_proxies unset: every partner would be throttled as the ingress controller")
+			}
 			ports := map[string]int32{}
 			for _, p := range c.Ports {
 				ports[p.Name] = p.ContainerPort
