@@ -69,6 +69,19 @@ type Log struct {
 	now      func() time.Time
 	logger   *slog.Logger
 	current  note.Verifiers // the signer's own key
+	// trusted is the signer's key and the keys it replaced
+	// (WithPreviousKeys): a stored checkpoint signed by any of them is
+	// one of this log's. prevErr is a previous key that did not parse.
+	trusted note.Verifiers
+	prev    []string
+	prevErr error
+	// pubFile remembers outside the database the largest checkpoint this
+	// replica has signed or served (lastsigned.go); pub is it, pubOK
+	// whether there is one. halt is the rollback that stopped signing.
+	pubFile string
+	pub     SignedCheckpoint
+	pubOK   bool
+	halt    atomic.Pointer[RollbackError]
 
 	// sem serialises signing (the periodic Run and the on-demand rounds).
 	sem        chan struct{}
@@ -79,7 +92,7 @@ type Log struct {
 	// whose record it covers needs no read and no signature.
 	rounds signRounds
 	known  atomic.Pointer[StoredCheckpoint]
-	// sound is the last stored checkpoint found signed by the current
+	// sound is the last stored checkpoint found signed by a trusted
 	// key; fresh the last one signed here (served when the stored one is
 	// not sound).
 	sound []byte
@@ -112,6 +125,13 @@ func WithMinCheckpointGap(d time.Duration) LogOption {
 	}
 }
 
+// WithPreviousKeys adds the verifier keys the log was signed with before
+// a key rotation: a stored checkpoint they verify is served as the log's
+// own, not refused as signed by a stranger. A malformed key fails Start.
+func WithPreviousKeys(keys ...string) LogOption {
+	return func(l *Log) { l.prev = append(l.prev, keys...) }
+}
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(lg *slog.Logger) LogOption { return func(l *Log) { l.logger = lg } }
 
@@ -127,6 +147,13 @@ func NewLog(store TreeStore, signer *Signer, opts ...LogOption) *Log {
 	}
 	// The signer's own verifier key is well-formed by construction.
 	l.current, _ = Verifiers(signer.VerifierKey())
+	l.trusted = l.current
+	if len(l.prev) > 0 {
+		l.trusted, l.prevErr = Verifiers(append([]string{signer.VerifierKey()}, l.prev...)...)
+		if l.prevErr != nil {
+			l.trusted = l.current
+		}
+	}
 	return l
 }
 
@@ -137,8 +164,23 @@ func (l *Log) Origin() string { return l.signer.Origin() }
 func (l *Log) VerifierKey() string { return l.signer.VerifierKey() }
 
 // Start registers the signing key and signs a first checkpoint if the log
-// has grown since the last one (or has none).
+// has grown since the last one (or has none). With WithPublishedFile it
+// first checks the database's tree against the checkpoint this replica
+// remembers publishing: a database restored or rolled back behind it is
+// refused (ErrLogRolledBack) before anything is signed.
 func (l *Log) Start(ctx context.Context) error {
+	if l.prevErr != nil {
+		return fmt.Errorf("previous evidence keys: %w", l.prevErr)
+	}
+	if l.pubFile != "" {
+		pub, ok, err := loadPublished(l.pubFile, l.Origin())
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		l.pub, l.pubOK = pub, ok
+		l.mu.Unlock()
+	}
 	if err := l.store.AddVerifierKey(ctx, l.signer.VerifierKey()); err != nil {
 		return fmt.Errorf("register evidence key: %w", err)
 	}
@@ -167,7 +209,7 @@ func (l *Log) Run(ctx context.Context) {
 			}
 			registered = true
 		}
-		if _, err := l.checkpointGrowth(ctx, false); err != nil && ctx.Err() == nil {
+		if _, err := l.checkpointGrowth(ctx, false); err != nil && ctx.Err() == nil && !errors.Is(err, ErrLogRolledBack) {
 			l.logger.Warn("evidence: cannot sign a checkpoint; will retry", "err", err)
 		}
 	}
@@ -183,6 +225,9 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 		return StoredCheckpoint{}, ctx.Err()
 	}
 	defer func() { <-l.sem }()
+	if h := l.halt.Load(); h != nil {
+		return StoredCheckpoint{}, h
+	}
 	latest, none, err := l.latest(ctx)
 	if err != nil {
 		return StoredCheckpoint{}, err
@@ -192,6 +237,14 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 		return StoredCheckpoint{}, fmt.Errorf("read tree head: %w", err)
 	}
 	if !none && head.Size <= latest.Size {
+		// Nothing to sign; a larger checkpoint another replica signed (or
+		// the latest one, on a first start) is remembered as published.
+		if err := l.guard(ctx, head, latest, none); err != nil {
+			return StoredCheckpoint{}, err
+		}
+		if err := l.publish(SignedCheckpoint{Checkpoint: Checkpoint{Origin: l.Origin(), Size: latest.Size, Root: latest.Root}, Note: latest.Note}); err != nil {
+			return StoredCheckpoint{}, err
+		}
 		return latest, nil
 	}
 	if throttle {
@@ -212,8 +265,17 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 			}
 		}
 	}
+	// The tree signed must extend every checkpoint this log published.
+	if err := l.guard(ctx, head, latest, none); err != nil {
+		return StoredCheckpoint{}, err
+	}
 	sc, err := l.signer.Sign(head.Size, head.Root)
 	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	// Remembered before anyone can see it: a checkpoint published and not
+	// remembered could be forked by a rollback to just below it.
+	if err := l.publish(sc); err != nil {
 		return StoredCheckpoint{}, err
 	}
 	st := StoredCheckpoint{Size: sc.Size, Root: sc.Root, Note: sc.Note, At: l.now().UTC()}
@@ -239,8 +301,9 @@ func (l *Log) checkpointGrowth(ctx context.Context, throttle bool) (StoredCheckp
 
 // latest is the latest stored checkpoint that this log can serve: the
 // store gives only checkpoints of sizes its tree has, and it must be
-// signed by the current key. A stored row that is not (forged, or signed
-// by a key this replica does not hold) never wins over one signed here:
+// signed by the current key or one it replaced (WithPreviousKeys). A
+// stored row that is not (forged, or signed by a key this replica does
+// not know) never wins over one signed here:
 // the last one signed here is served instead, or none (then the caller
 // signs the tree afresh). none reports that nothing servable is stored.
 func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err error) {
@@ -258,7 +321,7 @@ func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err e
 		l.remember(cp)
 		return cp, false, nil
 	}
-	sc, verr := OpenCheckpoint(cp.Note, l.current, l.Origin())
+	sc, verr := OpenCheckpoint(cp.Note, l.trusted, l.Origin())
 	if verr == nil && (sc.Size != cp.Size || sc.Root != cp.Root) {
 		verr = fmt.Errorf("%w: the note is of %d records, the row of %d", ErrTreeCorrupt, sc.Size, cp.Size)
 	}
@@ -285,6 +348,9 @@ func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err e
 
 // Checkpoint is the latest signed checkpoint.
 func (l *Log) Checkpoint(ctx context.Context) (StoredCheckpoint, error) {
+	if h := l.halt.Load(); h != nil {
+		return StoredCheckpoint{}, h
+	}
 	cp, none, err := l.latest(ctx)
 	if err != nil {
 		return StoredCheckpoint{}, err
@@ -300,6 +366,11 @@ func (l *Log) Checkpoint(ctx context.Context) (StoredCheckpoint, error) {
 // latest stored one, else one signed now in a round shared with every
 // caller waiting (signing.go).
 func (l *Log) Covering(ctx context.Context, size uint64) (StoredCheckpoint, error) {
+	// A rolled-back database's records are in no checkpoint this log may
+	// sign: their receipts fail rather than prove into a second history.
+	if h := l.halt.Load(); h != nil {
+		return StoredCheckpoint{}, h
+	}
 	if cp := l.known.Load(); cp != nil && cp.Size >= size {
 		return *cp, nil
 	}
@@ -339,6 +410,11 @@ func (l *Log) Receipt(ctx context.Context, rec Record) (Receipt, error) {
 	// to verify its body; anything else is tampering.
 	erased := len(rec.Body) == 0 && len(rec.Salt) == 0
 	if err != nil && !(erased && errors.Is(err, ErrRecordErased)) {
+		// A database rolled back under the log proves its new records
+		// into nothing published: found out here, before the next tick.
+		if _, gerr := l.checkpointGrowth(ctx, false); errors.Is(gerr, ErrLogRolledBack) {
+			return Receipt{}, gerr
+		}
 		l.logger.Error("evidence: a stored record does not verify", "index", rec.Index, "err", err)
 	}
 	return r, nil
