@@ -38,7 +38,8 @@ var (
 func commandFlags(name, head string, keys []string, stderr io.Writer) (*flag.FlagSet, *config.Loader) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	l := config.NewLoader(keys)
+	// Warnings (a secret given as a flag) go where the command's errors go.
+	l := config.NewLoader(keys, config.WithWarnings(stderr))
 	l.Register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), head)
