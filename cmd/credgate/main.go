@@ -36,8 +36,9 @@ Usage:
                                  departments' subscriptions to the events of their measure authorities
   credgate screen FILE --action ACTION [--out RESULTS]
                                  screen a file of millions of subjects as a job, with progress, into a results file
-  credgate verify --key KEY RECEIPT.json
-                                 check an evidence receipt offline (exit 0 only if it verifies)
+  credgate verify --key KEY [--url URL] RECEIPT.json
+                                 check an evidence receipt offline (exit 0 only if it verifies);
+                                 with --url, also that it is still in today's log
   credgate audit --key KEY --url URL [--full]
                                  prove the log consistent with the checkpoint seen last time
   credgate catalog lint [DIR] [--sources DIR]
