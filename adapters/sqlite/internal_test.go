@@ -170,3 +170,29 @@ func openTemp(t *testing.T, opts ...Option) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestEvidenceKeysAppendOnly: a verifier key, once stored, stays, so that
+// receipts signed before a rotation stay verifiable from the served list.
+func TestEvidenceKeysAppendOnly(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openTemp(t)
+	if err := s.AddVerifierKey(ctx, "credgate.test/evidence+00000001+AAAA"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DELETE FROM evidence_keys`,
+		`UPDATE evidence_keys SET vkey = 'other'`,
+		`UPDATE evidence_keys SET added_at = 0`,
+	} {
+		if _, err := s.w.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want append-only refusal", q, err)
+		}
+	}
+	if err := s.AddVerifierKey(ctx, "credgate.test/evidence+00000001+AAAA"); err != nil {
+		t.Fatalf("adding a key again: %v", err)
+	}
+	if keys, err := s.VerifierKeys(ctx); err != nil || len(keys) != 1 {
+		t.Fatalf("keys: %v %v", keys, err)
+	}
+}
