@@ -373,7 +373,12 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		return fmt.Errorf("cache: %w", err)
 	}
 	defer caching.close()
-	evlog := evidence.NewLog(st, signer, evidence.WithCheckpointInterval(cfg.Evidence.CheckpointInterval), evidence.WithLogger(logger))
+	// The log remembers in the data dir the checkpoint it last published,
+	// and refuses to sign a database restored or rolled back behind it.
+	ledger.absentDir(cfg.Store.DataDir)
+	ledger.absent(publishedCheckpointPath(cfg))
+	evlog := evidence.NewLog(st, signer, evidence.WithCheckpointInterval(cfg.Evidence.CheckpointInterval), evidence.WithLogger(logger),
+		evidence.WithPreviousKeys(cfg.Evidence.PreviousKeys...), evidence.WithPublishedFile(publishedCheckpointPath(cfg)))
 	// The log signs from here on. In a database this start made, what it
 	// signed goes with the database if the start fails; in one that stays,
 	// the keys that signed it must stay too.
@@ -382,7 +387,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	stopLog, err := startEvidenceLog(ctx, st, evlog, logger)
 	if err != nil {
-		return err
+		return rolledBack(err)
 	}
 	defer stopLog() // before the store closes
 	// The store takes the leaf hashes computed as records queue.
