@@ -54,6 +54,9 @@ type Deps struct {
 	Records   RecordReader
 	// Health is optional: without it the overview shows no health panel.
 	Health HealthReader
+	// Checks is optional: without it the evidence page has no search of
+	// checks (checksearch.go).
+	Checks CheckSearcher
 }
 
 // Console serves the console's pages under /console/.

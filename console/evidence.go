@@ -32,6 +32,9 @@ type evidenceData struct {
 	History []historyRow
 	Older   uint64
 	Paged   bool
+	// Search is the search of checks by partner, action, outcome and
+	// period (checksearch.go).
+	Search *checkSearchView
 }
 
 // historyPage is how many checkpoints one page of the history shows:
@@ -79,6 +82,10 @@ func (c *Console) evidencePage(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	status := http.StatusOK
+	if err := c.searchChecks(r, d); err != nil {
+		p.Error = c.problem(p.Lang, err)
+		status = p.Error.Status
+	}
 	if d.CheckID != "" {
 		if err := c.lookupCheck(r, s, d); err != nil {
 			p.Error = c.problem(p.Lang, err)

@@ -197,6 +197,8 @@ func (s *Server) router() *gin.Engine {
 	audit.GET("/partners", s.listPartners)
 	audit.GET("/partners/:client_id", s.getPartner)
 	audit.GET("/acts", s.listActs)
+	// Checks found by partner, action, outcome and period (checksearch.go).
+	audit.GET("/checks", s.needFollowUp, s.asActor, s.searchChecks)
 
 	admin := authed.Group("/admin", require(service.RoleAdmin), s.asActor)
 	admin.POST("/entries", limitBody(MaxJSONBody), s.createEntry)
