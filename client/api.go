@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/credgate/credgate/evidence"
@@ -34,6 +35,12 @@ type CheckRequest struct {
 	AsOf      *time.Time    `json:"as_of,omitempty"`
 	ValidAt   *time.Time    `json:"valid_at,omitempty"`
 	Context   *CheckContext `json:"context,omitempty"`
+	// IdempotencyKey, when set, is sent as the Idempotency-Key header
+	// (1–255 printable ASCII, e.g. a UUID per check meant): a retry with
+	// the same key and request within 24 hours gets the answer recorded
+	// the first time (CheckAnswer.Replayed) instead of recording another
+	// check. Retry a check whose answer was lost with the same key.
+	IdempotencyKey string `json:"-"`
 }
 
 // Outcome is what a check concludes (openapi.yaml, Outcome). Compare it
@@ -115,17 +122,45 @@ type CheckAnswer struct {
 	// against (openapi.yaml's ContextView has CheckContext's members).
 	Context *CheckContext `json:"context"`
 	// Unverifiable is set exactly when Outcome is OutcomeUnverifiable.
-	Unverifiable *Unverifiable   `json:"unverifiable"`
-	Receipt      CheckReceipt    `json:"receipt"`
-	Raw          json.RawMessage `json:"-"`
+	Unverifiable *Unverifiable `json:"unverifiable"`
+	Receipt      CheckReceipt  `json:"receipt"`
+	// IdempotencyKey is the key the check was sent with, if any.
+	IdempotencyKey string `json:"idempotency_key"`
+	// Replayed: the answer is that of the check first recorded under
+	// the request's IdempotencyKey (Idempotent-Replayed: true); nothing
+	// new was recorded.
+	Replayed bool            `json:"-"`
+	Raw      json.RawMessage `json:"-"`
 }
 
 // Check asks what must be done about a subject for a business action, now
 // (or at ValidAt), and gets the answer once it is durably recorded.
 func (c *Client) Check(ctx context.Context, r CheckRequest) (CheckAnswer, error) {
 	var out CheckAnswer
-	err := c.jsonCall(ctx, http.MethodPost, "/v1/checks", r, &out, &out.Raw)
-	return out, err
+	if r.IdempotencyKey == "" {
+		err := c.jsonCall(ctx, http.MethodPost, "/v1/checks", r, &out, &out.Raw)
+		return out, err
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return out, err
+	}
+	var got http.Header
+	x := &exchange{hdr: http.Header{"Idempotency-Key": {sfString(r.IdempotencyKey)}}, got: &got}
+	if err := c.call(ctx, http.MethodPost, "/v1/checks", body, "", &out.Raw, true, x); err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(out.Raw, &out); err != nil {
+		return out, fmt.Errorf("%w: POST /v1/checks: %w", ErrResponse, err)
+	}
+	out.Replayed = got.Get("Idempotent-Replayed") == "true"
+	return out, nil
+}
+
+// sfString is key as the Idempotency-Key draft writes it, an RFC 8941
+// String: quoted, with backslash and quote escaped.
+func sfString(key string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(key) + `"`
 }
 
 // BatchRequest is POST /v1/checks:batch: up to 1000 subjects, one

@@ -253,7 +253,7 @@ func (c *Client) fetchToken(ctx context.Context) (*token, error) {
 		return nil, err
 	}
 	var tr TokenResponse
-	err = c.send(ctx, req, []byte(form.Encode()), "application/x-www-form-urlencoded", &tr)
+	err = c.send(ctx, req, []byte(form.Encode()), "application/x-www-form-urlencoded", &tr, nil)
 	if err != nil {
 		return nil, fmt.Errorf("access token for %s: %w", c.cred.clientID(), err)
 	}
@@ -275,15 +275,22 @@ func (c *Client) fetchToken(ctx context.Context) (*token, error) {
 // contentType (JSON when empty and body is not nil). A token the server
 // refuses is replaced once.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, contentType string, out any) error {
-	return c.call(ctx, method, path, body, contentType, out, true)
+	return c.call(ctx, method, path, body, contentType, out, true, nil)
 }
 
 // DoPublic is Do without a token, for the public routes.
 func (c *Client) DoPublic(ctx context.Context, method, path string, out any) error {
-	return c.call(ctx, method, path, nil, "", out, false)
+	return c.call(ctx, method, path, nil, "", out, false, nil)
 }
 
-func (c *Client) call(ctx context.Context, method, path string, body []byte, contentType string, out any, authed bool) error {
+// exchange is what a call sends and keeps besides the body: request
+// headers of its own (hdr) and, when got is set, the answer's headers.
+type exchange struct {
+	hdr http.Header
+	got *http.Header
+}
+
+func (c *Client) call(ctx context.Context, method, path string, body []byte, contentType string, out any, authed bool, x *exchange) error {
 	if body != nil && contentType == "" {
 		contentType = "application/json"
 	}
@@ -300,7 +307,14 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, con
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
-		err = c.send(ctx, req, body, contentType, out)
+		var got *http.Header
+		if x != nil {
+			for k, v := range x.hdr {
+				req.Header[k] = v
+			}
+			got = x.got
+		}
+		err = c.send(ctx, req, body, contentType, out, got)
 		var e *Error
 		if authed && !renewed && errors.As(err, &e) && e.Status == http.StatusUnauthorized {
 			// The token expired early, was revoked, or the server rotated
@@ -350,8 +364,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// send sends req with body and decodes the answer.
-func (c *Client) send(ctx context.Context, req *http.Request, body []byte, contentType string, out any) error {
+// send sends req with body and decodes the answer; got, when set, keeps
+// the answer's headers.
+func (c *Client) send(ctx context.Context, req *http.Request, body []byte, contentType string, out any, got *http.Header) error {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -373,6 +388,9 @@ func (c *Client) send(ctx context.Context, req *http.Request, body []byte, conte
 		return requestFailed(req, err)
 	}
 	defer res.Body.Close()
+	if got != nil {
+		*got = res.Header
+	}
 	raw, err := io.ReadAll(io.LimitReader(res.Body, c.maxResponse+1))
 	if err != nil {
 		return requestFailed(req, err)

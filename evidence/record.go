@@ -63,11 +63,15 @@ type Record struct {
 }
 
 // CheckFacts are the members of a check record's body that the stores
-// index: subject.id, action, outcome, context.region, and the list of each
-// applied measure in the body's order.
+// index: subject.id, action, outcome, context.region, the list of each
+// applied measure in the body's order, and idempotency_key.
 type CheckFacts struct {
 	Subject, Action, Outcome, Region string
 	Lists                            []string
+	// IdempotencyKey is the body's idempotency_key ("" when absent): a
+	// store maps (partner, key) to the check in the appending
+	// transaction, for the keyed checks only.
+	IdempotencyKey string
 }
 
 // ErrNotFound is returned when a record does not exist.

@@ -66,15 +66,29 @@ func (s *Server) check(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ans, err := s.checker.Check(c.Request.Context(), callerOf(c), service.CheckRequest{
-		Subject: req.Subject.ID, Action: req.Action, Reference: req.Reference, AsOf: req.AsOf,
-		ValidAt: req.ValidAt, Context: req.Context.policy(),
-	})
+	key, keyed, err := idempotencyKey(c.Request.Header)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	s.checks.WithLabelValues(ans.Action, string(ans.Outcome)).Inc()
+	ans, err := s.checker.Check(c.Request.Context(), callerOf(c), service.CheckRequest{
+		Subject: req.Subject.ID, Action: req.Action, Reference: req.Reference, AsOf: req.AsOf,
+		ValidAt: req.ValidAt, Context: req.Context.policy(), IdempotencyKey: key,
+	})
+	if err != nil {
+		if keyed && errors.Is(err, service.ErrStoreUnavailable) {
+			// The key could not be looked up or the check not recorded:
+			// retrying with it later replays or records, once.
+			c.Header("Retry-After", "1")
+		}
+		fail(c, err)
+		return
+	}
+	if ans.Replayed() {
+		c.Header(idempotentReplayedHeader, "true")
+	} else {
+		s.checks.WithLabelValues(ans.Action, string(ans.Outcome)).Inc()
+	}
 	b, err := ans.AppendJSON(buf.b[:0])
 	if err != nil {
 		fail(c, err)

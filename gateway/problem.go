@@ -190,6 +190,17 @@ func problemFor(err error) *Problem {
 		return problem(http.StatusRequestEntityTooLarge, "batch_too_large", "Batch too large", err.Error())
 	case errors.Is(err, service.ErrEmptyBatch):
 		return problem(http.StatusBadRequest, "empty_batch", "Empty batch", err.Error())
+	case errors.Is(err, service.ErrInvalidIdempotencyKey):
+		pr := problem(http.StatusBadRequest, "invalid_idempotency_key", "Invalid idempotency key", err.Error())
+		pr.Field = "Idempotency-Key"
+		return pr
+	case errors.Is(err, service.ErrIdempotencyKeyReused):
+		// The draft's 422: the key names another request; nothing was
+		// recorded.
+		pr := problem(http.StatusUnprocessableEntity, "idempotency_key_reused", "Idempotency key reused",
+			err.Error()+"; send a new key for a new request")
+		pr.Field = "Idempotency-Key"
+		return pr
 	case errors.Is(err, service.ErrInvalidReference):
 		pr := problem(http.StatusBadRequest, "invalid_reference", "Invalid reference", err.Error())
 		pr.Field = "reference"

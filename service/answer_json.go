@@ -35,6 +35,10 @@ func (a *CheckAnswer) appendJSON(b []byte) ([]byte, bool) {
 		b = append(b, `,"reference":`...)
 		b = appendJSONString(b, a.Reference)
 	}
+	if a.IdempotencyKey != "" {
+		b = append(b, `,"idempotency_key":`...)
+		b = appendJSONString(b, a.IdempotencyKey)
+	}
 	b = append(b, `,"outcome":`...)
 	b = appendJSONString(b, string(a.Outcome))
 	b = append(b, `,"measures":`...)

@@ -60,6 +60,9 @@ type CheckRequest struct {
 	// subject type and employer type the measures' scopes are matched
 	// against (context.go).
 	Context policy.CheckContext
+	// IdempotencyKey, when set, makes a retry of this check replay the
+	// one recorded first rather than record another (idempotency.go).
+	IdempotencyKey string
 }
 
 // Caller is who asks.
@@ -181,11 +184,14 @@ type ReceiptView struct {
 // CheckAnswer is what credgate answers to a check. Its JSON (without the
 // receipt) is the evidence record's body.
 type CheckAnswer struct {
-	CheckID         string         `json:"check_id"`
-	Partner         string         `json:"partner"`
-	Subject         SubjectView    `json:"subject"`
-	Action          string         `json:"action"`
-	Reference       string         `json:"reference,omitempty"`
+	CheckID   string      `json:"check_id"`
+	Partner   string      `json:"partner"`
+	Subject   SubjectView `json:"subject"`
+	Action    string      `json:"action"`
+	Reference string      `json:"reference,omitempty"`
+	// IdempotencyKey is the Idempotency-Key the check was sent with, so
+	// that the record names it and a store maps it (idempotency.go).
+	IdempotencyKey  string         `json:"idempotency_key,omitempty"`
 	Outcome         policy.Outcome `json:"outcome"`
 	Measures        []MeasureView  `json:"measures"`
 	Entries         []EntryView    `json:"entries"`
@@ -208,7 +214,14 @@ type CheckAnswer struct {
 	// body is the answer's JSON as recorded in the evidence log (without
 	// the receipt), kept so that the answer is encoded once.
 	body []byte
+	// replayed: the answer is that of a check recorded before under the
+	// same idempotency key, not a new check.
+	replayed bool
 }
+
+// Replayed reports whether the answer replays a check recorded before
+// under the same idempotency key (nothing new was recorded).
+func (a *CheckAnswer) Replayed() bool { return a.replayed }
 
 // Checker answers checks and records each one as evidence before it is
 // returned.
@@ -238,6 +251,11 @@ type Checker struct {
 	// builds the receipt of an erased record.
 	leaves   TreeLeafReader
 	receipts ReceiptBuilder
+
+	// idem maps idempotency keys to checks (the store, when it does);
+	// keyed serialises the checks of one partner's key on this replica.
+	idem  IdempotencyStore
+	keyed keyedChecks
 }
 
 // EvidenceReader reads a past record.
@@ -279,6 +297,9 @@ func NewChecker(cat *policy.Catalog, entries EntryLookup, log EvidenceLog, recor
 		o(c)
 	}
 	c.leaves = records
+	if c.idem == nil {
+		c.idem, _ = records.(IdempotencyStore)
+	}
 	if c.violations == nil {
 		c.violations = records
 		if c.history != nil {
@@ -305,34 +326,23 @@ func (c *Checker) validate(caller Caller, action, reference string) error {
 }
 
 // Check answers one check and returns only once its evidence is durable.
+// A check with an idempotency key sent again replays the one recorded
+// first (idempotency.go).
 func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (ans CheckAnswer, err error) {
 	ctx, span := c.span(ctx, spans.Check)
 	defer func() { endSpan(span, err) }()
 	if span.IsRecording() {
 		span.SetAttributes(spans.Action.String(req.Action), spans.PastTime.Bool(req.AsOf != nil || req.ValidAt != nil))
 	}
-	if req.AsOf != nil {
-		var err error
-		if caller, err = c.asOfCaller(caller, req); err != nil {
-			return CheckAnswer{}, err
-		}
-	}
-	if err := c.validate(caller, req.Action, req.Reference); err != nil {
-		return CheckAnswer{}, err
-	}
-	p, err := c.params(caller, req.Action, req.Reference, req.AsOf, req.ValidAt, req.Context)
+	caller, subject, p, err := c.prepare(caller, req)
 	if err != nil {
 		return CheckAnswer{}, err
-	}
-	subject, err := policy.ParseSubjectID(req.Subject)
-	if err != nil {
-		return CheckAnswer{}, err
-	}
-	if !caller.mayCheckKind(subject.Kind) {
-		return CheckAnswer{}, fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
 	}
 	if span.IsRecording() {
 		span.SetAttributes(spans.SubjectKind.String(string(subject.Kind)))
+	}
+	if req.IdempotencyKey != "" {
+		return c.checkKeyed(ctx, caller, subject, p, req.IdempotencyKey)
 	}
 	ans, rec, err := c.decide(ctx, caller, subject, p)
 	if err != nil {
@@ -347,6 +357,32 @@ func (c *Checker) Check(ctx context.Context, caller Caller, req CheckRequest) (a
 	}
 	ans.Receipt = c.receipt(ctx, recs[0])
 	return ans, nil
+}
+
+// prepare validates a check's request: the caller it is answered for, its
+// subject and its parameters.
+func (c *Checker) prepare(caller Caller, req CheckRequest) (Caller, policy.SubjectID, checkParams, error) {
+	if req.AsOf != nil {
+		var err error
+		if caller, err = c.asOfCaller(caller, req); err != nil {
+			return caller, policy.SubjectID{}, checkParams{}, err
+		}
+	}
+	if err := c.validate(caller, req.Action, req.Reference); err != nil {
+		return caller, policy.SubjectID{}, checkParams{}, err
+	}
+	p, err := c.params(caller, req.Action, req.Reference, req.AsOf, req.ValidAt, req.Context)
+	if err != nil {
+		return caller, policy.SubjectID{}, checkParams{}, err
+	}
+	subject, err := policy.ParseSubjectID(req.Subject)
+	if err != nil {
+		return caller, policy.SubjectID{}, checkParams{}, err
+	}
+	if !caller.mayCheckKind(subject.Kind) {
+		return caller, policy.SubjectID{}, checkParams{}, fmt.Errorf("%w: %s", ErrSubjectKindNotAllowed, subject.Kind)
+	}
+	return caller, subject, p, nil
 }
 
 // appendEvidence appends recs to the evidence log in a span of its own;
@@ -489,6 +525,8 @@ type checkParams struct {
 	// standing is decided; either may be nil.
 	past, validAt *time.Time
 	context       policy.CheckContext
+	// idempotencyKey is the check's key, "" for none (idempotency.go).
+	idempotencyKey string
 }
 
 // params validates the valid time and the context of a check.
@@ -558,6 +596,7 @@ func (c *Checker) decideFound(ctx context.Context, caller Caller, subject policy
 		Subject:         SubjectView{ID: subject.Value, Kind: subject.Kind},
 		Action:          action,
 		Reference:       reference,
+		IdempotencyKey:  p.idempotencyKey,
 		Outcome:         d.Outcome,
 		Measures:        make([]MeasureView, 0, len(d.Measures)),
 		Entries:         make([]EntryView, 0, len(d.Findings)),
@@ -607,7 +646,8 @@ func (a *CheckAnswer) Facts() *evidence.CheckFacts {
 	if a.AsOf != nil {
 		return nil
 	}
-	f := &evidence.CheckFacts{Subject: a.Subject.ID, Action: a.Action, Outcome: string(a.Outcome), Region: a.Context.Region}
+	f := &evidence.CheckFacts{Subject: a.Subject.ID, Action: a.Action, Outcome: string(a.Outcome), Region: a.Context.Region,
+		IdempotencyKey: a.IdempotencyKey}
 	for i := range a.Measures {
 		if m := &a.Measures[i]; m.Status == policy.MeasureApplied {
 			f.Lists = append(f.Lists, m.List)

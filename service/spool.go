@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -203,8 +204,10 @@ func (l *SpoolingLog) Append(ctx context.Context, recs ...evidence.Record) ([]ev
 		// could never integrate it, and its promise would never be kept.
 		return nil, err
 	}
-	for _, r := range recs {
-		if r.Kind != evidence.KindCheck {
+	for i := range recs {
+		if r := &recs[i]; r.Kind != evidence.KindCheck || keyedCheck(r) {
+			// A keyed check is not spooled (idempotency.go): its key could
+			// not be looked up, nor its retry replay it, until integrated.
 			return nil, err
 		}
 	}
@@ -559,4 +562,14 @@ func (v ReceiptView) MarshalJSON() ([]byte, error) {
 		RecordHash string            `json:"record_hash"`
 		Promise    *evidence.Promise `json:"promise"`
 	}{v.State, v.RecordHash, v.Promise})
+}
+
+// keyedCheck reports whether a check record was sent with an idempotency
+// key: its facts say so, or, without them (a re-run as of a past time),
+// its body names one.
+func keyedCheck(r *evidence.Record) bool {
+	if r.Check != nil {
+		return r.Check.IdempotencyKey != ""
+	}
+	return bytes.Contains(r.Body, []byte(`"idempotency_key":`))
 }

@@ -69,6 +69,12 @@ const (
 	insertCheckListsSQL = `INSERT INTO check_lists (check_id, list) SELECT * FROM unnest($1::text[], $2::text[])`
 )
 
+// insertIdempotencySQL maps the batch's keyed checks (partner, key) to
+// their ids (migration 0028); sent only for a batch that has one. ON
+// CONFLICT for a record integrated twice (a spool's retry).
+const insertIdempotencySQL = `INSERT INTO check_idempotency (partner, idem_key, checked_at, check_id)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) ON CONFLICT DO NOTHING`
+
 // divisionByZero is the SQLSTATE guardSQL raises when the log has moved.
 const divisionByZero = "22012"
 
@@ -273,6 +279,10 @@ type recordRows struct {
 	// store when written is true (else by the trigger).
 	checks  sqlcommon.PGCheckRows
 	written bool
+	// The batch's keyed checks (sqlcommon.IdempotencyKey), whatever
+	// writes the other derived rows; empty for a batch without one.
+	idemPartners, idemKeys, idemIDs []string
+	idemAts                         []time.Time
 }
 
 // lockSQL is the statement taking the append lock for these rows.
@@ -298,6 +308,17 @@ func (s *Store) newRecordRows(recs []evidence.Record) *recordRows {
 		r.ats = append(r.ats, storeutil.Time(rec.At))
 		r.bodies, r.salts, r.hashes = append(r.bodies, nonNil(rec.Body)), append(r.salts, nonNil(rec.Salt)), append(r.hashes, rec.Hash[:])
 	}
+	r.idemPartners, r.idemKeys, r.idemIDs, r.idemAts = r.idemPartners[:0], r.idemKeys[:0], r.idemIDs[:0], r.idemAts[:0]
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Kind != evidence.KindCheck || (rec.Check != nil && rec.Check.IdempotencyKey == "") {
+			continue // a keyless check: nothing to map
+		}
+		if key := sqlcommon.IdempotencyKey(rec); key != "" {
+			r.idemPartners, r.idemKeys = append(r.idemPartners, rec.Partner), append(r.idemKeys, key)
+			r.idemIDs, r.idemAts = append(r.idemIDs, rec.ID), append(r.idemAts, storeutil.Time(rec.At))
+		}
+	}
 	r.written = r.checks.Read(recs)
 	return r
 }
@@ -308,6 +329,9 @@ func (s *Store) putRows(r *recordRows) {
 	clear(r.salts)
 	clear(r.hashes)
 	clear(r.nodeHashes)
+	clear(r.idemPartners)
+	clear(r.idemKeys)
+	clear(r.idemIDs)
 	r.checks.Reset()
 	s.rowsPool.Put(r)
 }
@@ -332,6 +356,9 @@ func (r *recordRows) queueWrites(b *pgx.Batch, next int64, nodes []evidence.Node
 		if len(c.ListIDs) > 0 {
 			b.Queue(insertCheckListsSQL, c.ListIDs, c.Lists)
 		}
+	}
+	if len(r.idemKeys) > 0 {
+		b.Queue(insertIdempotencySQL, r.idemPartners, r.idemKeys, r.idemAts, r.idemIDs)
 	}
 	b.Queue(insertNodesSQL, r.levels, r.idxs, r.nodeHashes)
 	b.Queue(sqlcommon.UpdateHeadSQL, int64(h.Size), h.Root[:], nonNil(h.Border))
@@ -359,6 +386,11 @@ func (r *recordRows) readWrites(br pgx.BatchResults) error {
 			if _, err := br.Exec(); err != nil {
 				return fmt.Errorf("insert %s: %w", q.what, err)
 			}
+		}
+	}
+	if len(r.idemKeys) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("insert idempotency keys: %w", err)
 		}
 	}
 	if _, err := br.Exec(); err != nil {

@@ -77,6 +77,7 @@ func (s *Store) EvidenceInsertTexts() []string {
 		}
 		out = append(out, checkIndexSQL, checkListsSQL)
 	}
+	out = append(out, insertIdempotencySQL)
 	return out
 }
 
@@ -185,6 +186,7 @@ func (s *Store) AppendLeaves(ctx context.Context, recs []evidence.Record, leaves
 		if s.d.DeriveChecks {
 			stmts = s.derivedInserts(stmts, recs, next)
 		}
+		stmts = idempotencyInserts(stmts, recs)
 		derivedStmts := len(stmts)
 		nodesPrefix, nodeCols := s.nodeInsert()
 		for from := 0; from < len(nodes); {
