@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/credgate/credgate/adapters/postgres"
+	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/testenv"
+	"github.com/credgate/credgate/service"
 )
 
 // POST /v1/checks with Idempotency-Key, each exchange validated against
@@ -157,4 +161,29 @@ func TestCheckIdempotencyKey(t *testing.T) {
 			t.Fatalf("%d check records, want %d", c, base+3)
 		}
 	})
+}
+
+// downLog is an evidence log whose database is away.
+type downLog struct{}
+
+func (downLog) Append(context.Context, ...evidence.Record) ([]evidence.Record, error) {
+	return nil, fmt.Errorf("%w: connection refused", evidence.ErrUnavailable)
+}
+
+// TestCheckIdempotencyKeyStoreAway: a keyed check whose record cannot be
+// committed is 503 store_unavailable with Retry-After (it is never
+// spooled: its retry must find it or record it), where a keyless one is
+// evidence_unavailable as before.
+func TestCheckIdempotencyKeyStoreAway(t *testing.T) {
+	h := newHarness(t, func(c *harnessConfig) {
+		c.checkLog = func(*evidence.Appender, service.Store) service.EvidenceLog { return downLog{} }
+	})
+	_, tok := h.partner("bank", "bank_credit")
+	const body = `{"subject":{"id":"91350100M000100Y43"},"action":"bank_credit"}`
+	res := h.keyedCheck(tok, []string{"away-1"}, body)
+	problemCode(t, res, http.StatusServiceUnavailable, "store_unavailable")
+	if res.Header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After %q", res.Header.Get("Retry-After"))
+	}
+	problemCode(t, h.keyedCheck(tok, nil, body), http.StatusServiceUnavailable, "evidence_unavailable")
 }
