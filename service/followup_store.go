@@ -156,4 +156,6 @@ type FollowUpStore interface {
 	// Commitment returns ErrNotFound when there is no such commitment.
 	Commitment(ctx context.Context, id string) (CommitmentRow, error)
 	ListCommitments(ctx context.Context, f CommitmentFilter) ([]CommitmentRow, error)
+	// CheckFinder is the auditor's search of checks (checksearch.go).
+	CheckFinder
 }
