@@ -454,7 +454,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	// The console (/console/) works through the same service objects.
 	api := gateway.New(checker, entries, partners, tokens, opts...)
 	web, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: lifecycle, Partners: partners,
-		Receipts: receipts, Evidence: evlog, Records: st, Health: api}, console.WithLogger(logger), console.WithOrigin(api.RequestOrigin))
+		Receipts: receipts, Evidence: evlog, Records: st, Health: api,
+		Checks: service.NewStats(cat, st, service.WithStatsAudit(audit))}, console.WithLogger(logger), console.WithOrigin(api.RequestOrigin))
 	if err != nil {
 		appender.Close()
 		return err
