@@ -75,6 +75,10 @@ type Log struct {
 	trusted note.Verifiers
 	prev    []string
 	prevErr error
+	// prevOrigin is the origin this database's log had before a restore
+	// started it as a new log (WithPreviousOrigin): its stored checkpoints
+	// are the old log's, never served as this one's.
+	prevOrigin string
 	// pubFile remembers outside the database the largest checkpoint this
 	// replica has signed or served (lastsigned.go); pub is it, pubOK
 	// whether there is one. halt is the rollback that stopped signing.
@@ -130,6 +134,16 @@ func WithMinCheckpointGap(d time.Duration) LogOption {
 // own, not refused as signed by a stranger. A malformed key fails Start.
 func WithPreviousKeys(keys ...string) LogOption {
 	return func(l *Log) { l.prev = append(l.prev, keys...) }
+}
+
+// WithPreviousOrigin names the origin this database's log was published
+// under before a deliberate restore started it as a new log (a new origin
+// and key): a stored checkpoint of that origin, signed by a trusted key
+// (WithPreviousKeys), is the old log's. It is neither served as this log's
+// nor reported as a forgery; this log signs its own over the same tree,
+// whose first records are the old log's.
+func WithPreviousOrigin(origin string) LogOption {
+	return func(l *Log) { l.prevOrigin = origin }
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -325,6 +339,15 @@ func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err e
 	if verr == nil && (sc.Size != cp.Size || sc.Root != cp.Root) {
 		verr = fmt.Errorf("%w: the note is of %d records, the row of %d", ErrTreeCorrupt, sc.Size, cp.Size)
 	}
+	if verr != nil && l.oldLogs(cp) {
+		// The old log's, stored before the restore: this log serves only
+		// its own, signing the tree afresh when it has none yet (a store
+		// keeps the old one of the same size, so it may live only here).
+		if fresh.Note != nil && fresh.Size >= cp.Size {
+			return fresh, false, nil
+		}
+		return StoredCheckpoint{}, true, nil
+	}
 	if verr != nil {
 		l.mu.Lock()
 		first := !bytes.Equal(l.unsound, cp.Note)
@@ -344,6 +367,26 @@ func (l *Log) latest(ctx context.Context) (cp StoredCheckpoint, none bool, err e
 	l.mu.Unlock()
 	l.remember(cp)
 	return cp, false, nil
+}
+
+// oldLogs reports whether cp is a checkpoint of the log's previous origin
+// (WithPreviousOrigin) signed by a trusted key.
+func (l *Log) oldLogs(cp StoredCheckpoint) bool {
+	if l.prevOrigin == "" || l.prevOrigin == l.Origin() {
+		return false
+	}
+	sc, err := OpenCheckpoint(cp.Note, l.trusted, l.prevOrigin)
+	return err == nil && sc.Size == cp.Size && sc.Root == cp.Root
+}
+
+// Halted is the rollback that stopped the log's signing
+// (ErrLogRolledBack), nil while it signs: a replica whose log is halted
+// fails every receipt and is not ready.
+func (l *Log) Halted() error {
+	if h := l.halt.Load(); h != nil {
+		return h
+	}
+	return nil
 }
 
 // Checkpoint is the latest signed checkpoint.

@@ -114,6 +114,11 @@ func checkLogKey(ctx context.Context, st evidence.CheckpointReader, signer *evid
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Describe("evidence.previous_keys"), err)
 	}
+	prev := cfg.Evidence.PreviousOrigin
+	if prev != "" && prev == cfg.Evidence.Origin {
+		return fmt.Errorf("%s is %s's value %q: a log restarted after a restore needs a new origin", cfg.Describe("evidence.previous_origin"),
+			cfg.Describe("evidence.origin"), prev)
+	}
 	err = evidence.CheckLogKey(ctx, st, cfg.Evidence.Origin, vs)
 	var ke *evidence.LogKeyError
 	switch {
@@ -121,8 +126,18 @@ func checkLogKey(ctx context.Context, st evidence.CheckpointReader, signer *evid
 		return nil
 	case !errors.As(err, &ke):
 		return fmt.Errorf("evidence log: %w", err)
+	case ke.Origin != "" && ke.Origin == prev:
+		// The old log's checkpoint, verified by a key given here: the
+		// database was deliberately started as a new log over it. The
+		// log serves only its own (evidence.WithPreviousOrigin).
+		return nil
+	case ke.Origin != "" && prev != "":
+		return fmt.Errorf("%w: %s is %q and %s %q; the log's latest checkpoint is of neither",
+			err, cfg.Describe("evidence.origin"), cfg.Evidence.Origin, cfg.Describe("evidence.previous_origin"), prev)
 	case ke.Origin != "":
-		return fmt.Errorf("%w: %s is %q; set --evidence-origin / CREDGATE_EVIDENCE_ORIGIN to %q, as the replicas that signed it have",
+		return fmt.Errorf("%w: %s is %q; set --evidence-origin / CREDGATE_EVIDENCE_ORIGIN to %q, as the replicas that signed it have "+
+			"(or, for a restored database deliberately started as a new log, --evidence-previous-origin / CREDGATE_EVIDENCE_PREVIOUS_ORIGIN to it "+
+			"and its verifier key in --evidence-previous-keys)",
 			err, cfg.Describe("evidence.origin"), cfg.Evidence.Origin, ke.Origin)
 	}
 	has := "has no evidence key: none is configured, and " + filepath.Join(cfg.Store.DataDir, evidenceKeyFile) + " does not exist"

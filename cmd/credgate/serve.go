@@ -378,7 +378,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	ledger.absentDir(cfg.Store.DataDir)
 	ledger.absent(publishedCheckpointPath(cfg))
 	evlog := evidence.NewLog(st, signer, evidence.WithCheckpointInterval(cfg.Evidence.CheckpointInterval), evidence.WithLogger(logger),
-		evidence.WithPreviousKeys(cfg.Evidence.PreviousKeys...), evidence.WithPublishedFile(publishedCheckpointPath(cfg)))
+		evidence.WithPreviousKeys(cfg.Evidence.PreviousKeys...), evidence.WithPublishedFile(publishedCheckpointPath(cfg)),
+		evidence.WithPreviousOrigin(cfg.Evidence.PreviousOrigin))
 	// The log signs from here on. In a database this start made, what it
 	// signed goes with the database if the start fails; in one that stays,
 	// the keys that signed it must stay too.
@@ -422,6 +423,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	receipts := service.NewReceipts(st, evlog)
 	opts := []gateway.Option{gateway.WithLogger(logger), gateway.WithTracerProvider(tp), gateway.WithReadiness(kind, st), gateway.WithEvidence(evlog, receipts),
 		gateway.WithCollectors(commits.collectors()...)}
+	opts = append(opts, logReadiness(evlog)...)
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
 	lifecycle := service.NewLifecycle(entries, st)

@@ -103,6 +103,7 @@ type Evidence struct {
 	Key                string   // a note signer key or a file holding one; empty: generated in the data dir
 	PreviousKeys       []string // verifier keys that signed the log before a rotation
 	Origin             string
+	PreviousOrigin     string // the log's origin before a restore started it as a new log; empty: none
 	CheckpointInterval time.Duration
 	// Spool: check records the log cannot commit within store.timeout
 	// are spooled locally (in SpoolDir; empty: <data_dir>/spool) and

@@ -83,6 +83,8 @@ var settings = []*Setting{
 		func(c *Config) *[]string { return &c.Evidence.PreviousKeys }, checkNoteVerifier),
 	str("evidence.origin", "evidence-origin", "CREDGATE_EVIDENCE_ORIGIN", "origin line of the evidence log's checkpoints: a name unique to this deployment, set before the first start",
 		func(c *Config) *string { return &c.Evidence.Origin }, checkOrigin),
+	str("evidence.previous_origin", "evidence-previous-origin", "CREDGATE_EVIDENCE_PREVIOUS_ORIGIN", "origin this database's log was published under before a deliberate restore started it as a new log (a new evidence.origin and key): its stored checkpoints, verified by evidence.previous_keys, are the old log's and are not served (empty: none)",
+		func(c *Config) *string { return &c.Evidence.PreviousOrigin }, optional(checkOrigin)),
 	dur("evidence.checkpoint_interval", "checkpoint-interval", "CREDGATE_CHECKPOINT_INTERVAL", "how often a checkpoint is signed while the evidence log grows",
 		func(c *Config) *time.Duration { return &c.Evidence.CheckpointInterval }, 10*time.Millisecond, 24*time.Hour),
 	boolean("evidence.spool", "spool", "CREDGATE_SPOOL", "when the evidence log cannot commit a check within store.timeout, spool its record locally (fsync'd) with a signed promise of inclusion and integrate it when the database is back; false: such checks fail closed (503)",
