@@ -90,7 +90,7 @@ func TestBoundedStoreBoundsEveryRead(t *testing.T) {
 	unbounded := map[string]bool{
 		"AddCheckpoint": true, "AddVerifierKey": true, "AppendBatch": true, "ApplyEntryChanges": true,
 		"InsertEntries": true, "InsertPartner": true, "UpdateEntry": true, "UpdatePartner": true, "Close": true,
-		"BeginEntryLoad": true, "StageEntries": true, "CommitEntryLoad": true, "DiscardEntryLoad": true,
+		"BeginEntryLoad": true, "StageEntries": true, "CommitEntryLoad": true, "DiscardEntryLoad": true, "StoredDuplicates": true,
 		"InsertScreening": true, "UpdateScreening": true, "ClaimScreening": true, "ReleaseScreening": true,
 	}
 	st := reflect.TypeOf((*service.Store)(nil)).Elem()

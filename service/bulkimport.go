@@ -35,6 +35,38 @@ type EntryLoader interface {
 	CommitEntryLoad(ctx context.Context, id string, c EntryChanges) (int64, error)
 	// DiscardEntryLoad deletes what the load staged.
 	DiscardEntryLoad(ctx context.Context, id string) error
+	// StoredDuplicates returns the entries staged in load id, and those
+	// of held (the entries its commit will insert), that repeat a stored
+	// entry: one with the same EntryKey, whatever its status. Each names
+	// the least id of the stored entries it repeats; at most limit, by id.
+	// No two entries of a load share a key (the service refuses such a
+	// file first). It first waits until any other load that called it has
+	// committed or been discarded, and makes later callers wait for this
+	// one: two loads of one file checked at once would otherwise both
+	// pass. With id "" it checks held alone and waits for nothing.
+	StoredDuplicates(ctx context.Context, id string, held []policy.Entry, limit int) ([]StoredDuplicate, error)
+}
+
+// EntryKey is what makes two entries one decision: the same originating
+// department's decision, at the same instant, to list the same subject on
+// the same list (as Prepare leaves them: trimmed, to the microsecond).
+type EntryKey struct {
+	Subject               string
+	List                  string
+	OriginatingDepartment string
+	DecidedAt             time.Time
+}
+
+// KeyOf returns e's key.
+func KeyOf(e policy.Entry) EntryKey {
+	return EntryKey{Subject: e.Subject.Value, List: e.List, OriginatingDepartment: e.OriginatingDepartment, DecidedAt: e.DecidedAt}
+}
+
+// StoredDuplicate is an entry of a load that repeats a stored entry.
+type StoredDuplicate struct {
+	Key      EntryKey
+	ID       string // the load's entry
+	StoredID string // the stored entry it repeats
 }
 
 // Limits of a streamed import.
@@ -74,7 +106,10 @@ type ImportResult struct {
 // Entries of lists with cross-list rules are held in memory until the end,
 // as one may close another of the same file; all others stream. Of every
 // line, 16 bytes are kept until the end of reading, to refuse a line that
-// repeats an earlier one's entry (importDuplicates).
+// repeats an earlier one's entry (importDuplicates). Once the whole file
+// is staged, one query of the store refuses the lines that repeat a stored
+// entry (storedDuplicateLines): a file imported again, or an import
+// retried whose answer was lost, lists nothing twice.
 func (s *Entries) ImportFile(ctx context.Context, r io.Reader, format ImportFormat, progress func(int64)) (ImportResult, error) {
 	ir, err := NewImportReader(r, format, progress)
 	if err != nil {
@@ -96,9 +131,20 @@ func (s *Entries) ImportFile(ctx context.Context, r io.Reader, format ImportForm
 		_ = s.store.DiscardEntryLoad(dctx, id)
 	}()
 
-	st, err := s.stageFile(ctx, id, ir)
+	dups := newImportDuplicates()
+	defer dups.close()
+	st, err := s.stageFile(ctx, id, ir, dups)
 	if err != nil {
 		return ImportResult{}, err
+	}
+	// From here until the commit or the discard, other imports wait at
+	// this check: each sees the entries of those before it.
+	bad, err := s.storedDuplicateLines(ctx, id, st.held, dups)
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("store import: %w", err)
+	}
+	if len(bad) > 0 {
+		return ImportResult{}, &ImportError{Lines: bad}
 	}
 	x, err := s.crossList(ctx, st.held, st.heldLines)
 	if err != nil {
@@ -132,8 +178,9 @@ type staged struct {
 }
 
 // stageFile reads the whole file, preparing each line, and stages good
-// entries in chunks on another goroutine while it reads on.
-func (s *Entries) stageFile(ctx context.Context, id string, ir *ImportReader) (*staged, error) {
+// entries in chunks on another goroutine while it reads on. dups learns
+// every good line's key.
+func (s *Entries) stageFile(ctx context.Context, id string, ir *ImportReader, dups *importDuplicates) (*staged, error) {
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	chunks := make(chan []policy.Entry, 2)
@@ -151,8 +198,6 @@ func (s *Entries) stageFile(ctx context.Context, id string, ir *ImportReader) (*
 	}()
 	st := &staged{ids: newImportIDs(), subjects: []string{}}
 	var bad []LineError
-	dups := newImportDuplicates()
-	defer dups.close()
 	chunk := make([]policy.Entry, 0, importChunk)
 	err := func() error {
 		for {

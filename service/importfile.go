@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"container/heap"
+	"context"
 	"encoding/binary"
 	"encoding/csv"
 	"errors"
@@ -334,8 +335,9 @@ func parseTime(s string) (time.Time, error) {
 // chinaStandardTime is UTC+8 without depending on the tz database.
 var chinaStandardTime = time.FixedZone("CST", 8*3600)
 
-// ErrDuplicateEntry: one import file lists the same entry twice. It is
-// wrapped together with policy.ErrInvalidEntry.
+// ErrDuplicateEntry: one import file lists the same entry twice, or an
+// entry already stored (a file imported again). It is wrapped together
+// with policy.ErrInvalidEntry.
 var ErrDuplicateEntry = errors.New("duplicate entry")
 
 // importDuplicates finds the lines of one import file that repeat an
@@ -346,7 +348,9 @@ var ErrDuplicateEntry = errors.New("duplicate entry")
 // which repair locks count (首次/再次, 篇十三 第十五条), two events for
 // subscribers. The store keys entries by their generated id only, so
 // nothing else would stop it; the later line is refused, naming the
-// earlier, and the whole file with it.
+// earlier, and the whole file with it. A line repeating a stored entry is
+// refused likewise, once the file is staged (storedDuplicateLines): the
+// store finds the keys, and these runs the lines that hold them.
 //
 // A file of any size streams (ImportFile), so a line is remembered by 16
 // bytes and no text: a 96-bit keyed hash of that key and the line number,
@@ -393,23 +397,31 @@ func (d *importDuplicates) add(e policy.Entry, line int) {
 		return
 	}
 	d.n++
-	d.h1.Reset()
-	d.h2.Reset()
-	for _, f := range []string{e.Subject.Value, e.List, e.OriginatingDepartment, e.DecidedAt.UTC().Format(time.RFC3339Nano)} {
-		for _, h := range []*maphash.Hash{&d.h1, &d.h2} {
-			h.WriteString(f)
-			h.WriteByte(0)
-		}
-	}
 	if d.cur == nil {
 		d.cur = make([]keyLine, 0, dupRun)
 	}
 	// Line numbers past 2³²-1 (a file of billions of blank lines) are
 	// named as the last one that fits.
-	d.cur = append(d.cur, keyLine{a: d.h1.Sum64(), b: uint32(d.h2.Sum64()), line: uint32(min(line, math.MaxUint32))})
+	k := d.hash(KeyOf(e))
+	k.line = uint32(min(line, math.MaxUint32))
+	d.cur = append(d.cur, k)
 	if len(d.cur) == dupRun {
 		d.seal()
 	}
+}
+
+// hash returns k's hash, without a line. The time is hashed as an
+// instant: in UTC, whatever zone it came in.
+func (d *importDuplicates) hash(k EntryKey) keyLine {
+	d.h1.Reset()
+	d.h2.Reset()
+	for _, f := range []string{k.Subject, k.List, k.OriginatingDepartment, k.DecidedAt.UTC().Format(time.RFC3339Nano)} {
+		for _, h := range []*maphash.Hash{&d.h1, &d.h2} {
+			h.WriteString(f)
+			h.WriteByte(0)
+		}
+	}
+	return keyLine{a: d.h1.Sum64(), b: uint32(d.h2.Sum64())}
 }
 
 // seal sorts the current run and keeps it: in memory if it is the first,
@@ -453,6 +465,55 @@ func (d *importDuplicates) write(run []keyLine) {
 		}
 	}
 	d.runs = append(d.runs, int64(len(run)))
+}
+
+// linesOf returns the line of each of keys (0 for a key of no line): the
+// first line holding it. It reads every run once, in the order written.
+func (d *importDuplicates) linesOf(keys []EntryKey) ([]int, error) {
+	if len(d.cur) > 0 {
+		d.seal()
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	type hk struct {
+		a uint64
+		b uint32
+	}
+	want := make(map[hk][]int, len(keys))
+	for i, k := range keys {
+		h := d.hash(k)
+		want[hk{h.a, h.b}] = append(want[hk{h.a, h.b}], i)
+	}
+	out := make([]int, len(keys))
+	see := func(k keyLine) {
+		for _, i := range want[hk{k.a, k.b}] {
+			if out[i] == 0 || int(k.line) < out[i] {
+				out[i] = int(k.line)
+			}
+		}
+	}
+	if d.f == nil {
+		for _, k := range d.first {
+			see(k)
+		}
+		return out, nil
+	}
+	var total int64
+	for _, n := range d.runs {
+		total += n
+	}
+	c := &runCursor{r: bufio.NewReaderSize(io.NewSectionReader(d.f, 0, total*keyLineSize), 64<<10), left: total}
+	for {
+		ok, err := c.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		see(c.k)
+	}
 }
 
 // close lets the runs' file go.
@@ -502,7 +563,6 @@ func (c *runCursor) next() (bool, error) {
 // MaxImportErrors of them (the earliest). The runs are merged: lines
 // with one key come together, the earliest first.
 func (d *importDuplicates) lines() ([]LineError, error) {
-	defer d.close()
 	if len(d.cur) > 0 {
 		d.seal()
 	}
@@ -611,4 +671,38 @@ func withDuplicates(bad []LineError, d *importDuplicates) ([]LineError, error) {
 	bad = append(bad, dups...)
 	slices.SortStableFunc(bad, func(x, y LineError) int { return cmp.Compare(x.Line, y.Line) })
 	return bad[:min(len(bad), MaxImportErrors)], nil
+}
+
+// storedDuplicateLines returns, in line order, a LineError for each entry
+// of load id (staged) and of held that repeats a stored entry, naming it,
+// at most MaxImportErrors of them. d holds the line of every entry's key.
+//
+// A stored entry counts whatever its status. Expired, repaired or exited,
+// it is still that decision's one listing: imported again, it would be a
+// second listing, which the repair rules count (再次, 篇十三 第十五条), and
+// a second event for subscribers. Revoked, it counts too: revocation
+// ended the listing (an objection upheld, 篇二, 篇十三 第十一条; a source
+// that withdrew it), and the same decision imported again would list the
+// subject anew behind that decision, from yesterday's file. A department
+// that decides again decides on another day, which is another key.
+func (s *Entries) storedDuplicateLines(ctx context.Context, id string, held []policy.Entry, d *importDuplicates) ([]LineError, error) {
+	found, err := s.store.StoredDuplicates(ctx, id, held, MaxImportErrors)
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	keys := make([]EntryKey, len(found))
+	for i, f := range found {
+		keys[i] = f.Key
+	}
+	lines, err := d.linesOf(keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LineError, len(found))
+	for i, f := range found {
+		out[i] = LineError{Line: lines[i], Err: fmt.Errorf("%w: %w: the same entry as stored entry %s (subject_id, list, originating_department and decided_at): it is listed already",
+			policy.ErrInvalidEntry, ErrDuplicateEntry, f.StoredID)}
+	}
+	slices.SortStableFunc(out, func(x, y LineError) int { return cmp.Compare(x.Line, y.Line) })
+	return out, nil
 }

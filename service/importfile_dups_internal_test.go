@@ -15,6 +15,7 @@ import (
 // (or the time, not the way it is written) are not duplicates.
 func TestImportDuplicatesAcrossRuns(t *testing.T) {
 	d := newImportDuplicates()
+	defer d.close()
 	at := time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)
 	entry := func(i int) policy.Entry {
 		return policy.Entry{Subject: policy.SubjectID{Value: fmt.Sprintf("S%07d", i)}, List: "l", OriginatingDepartment: "d", DecidedAt: at}

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 		{"Entries/Affecting", testEntriesAffecting},
 		{"Entries/ListedSubjects", testListedSubjects},
 		{"Entries/Load", testEntryLoad}, {"Entries/LoadDiscard", testEntryLoadDiscard},
+		{"Entries/LoadStoredDuplicates", testEntryLoadStoredDuplicates},
 		{"Screenings", testScreenings},
 		{"LookupEntriesBatch", testLookupEntriesBatch},
 		{"Partners/RoundTrip", testPartnerRoundTrip},

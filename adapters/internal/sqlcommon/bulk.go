@@ -56,6 +56,13 @@ type LoadTx interface {
 	// statement, turns the deferral off, and returns how many it wrote.
 	DeferEvents(ctx context.Context) error
 	WriteDeferredEvents(ctx context.Context, first, last string, want int64) (int64, error)
+	// StoredDuplicates waits until no other load's transaction holds the
+	// loads' lock, takes it until this transaction ends, and then selects
+	// (id, subject, list, originating_department, decided_at, stored id)
+	// of the entries this transaction copied, ids from first to last,
+	// that repeat an entry it did not insert: the same key, the least such
+	// id; by id, at most limit (bulkdups.go).
+	StoredDuplicates(ctx context.Context, first, last string, limit int) (Rows, error)
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 }
@@ -298,6 +305,7 @@ func (s *Store) CommitEntryLoad(ctx context.Context, id string, c service.EntryC
 	if v, ok := s.loads.LoadAndDelete(id); ok {
 		return s.commitLoadTx(ctx, v.(*openLoad), c)
 	}
+	defer s.stagedGate.release(id)
 	var n int64
 	err := s.db.InTx(ctx, func(tx Tx) error {
 		gone, err := tx.Exec(ctx, `DELETE FROM entry_loads WHERE id = $1`, id)
@@ -367,6 +375,7 @@ func (s *Store) DiscardEntryLoad(ctx context.Context, id string) error {
 		v.(*openLoad).rollback(ctx)
 		return nil
 	}
+	defer s.stagedGate.release(id)
 	err := s.db.InTx(ctx, func(tx Tx) error {
 		_, err := tx.ExecBatch(ctx, []Stmt{
 			{`DELETE FROM entry_load_entries WHERE load_id = $1`, []any{id}},

@@ -171,6 +171,9 @@ type Store struct {
 	// loads holds the bulk loads running in a transaction of their own
 	// (bulk.go): load id to *openLoad.
 	loads sync.Map
+	// stagedGate lets one staged load at a time from StoredDuplicates to
+	// its commit or discard (bulkdups.go).
+	stagedGate loadGate
 }
 
 // The capabilities the shared logic provides, checked at compile time; the
