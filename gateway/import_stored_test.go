@@ -49,3 +49,25 @@ func TestImportRefusesStoredEntries(t *testing.T) {
 		t.Fatalf("%d entries after the file was posted again, want 2", n)
 	}
 }
+
+// TestCreateRefusesStoredEntry: an entry posted again (a create retried
+// after its answer was lost) is 400 invalid_entry naming the stored one;
+// nothing more is stored.
+func TestCreateRefusesStoredEntry(t *testing.T) {
+	h := newHarness(t)
+	a := testenv.USCC(t, "91110000MA00MPRB0")
+	body := map[string]any{"subject_id": a, "list": "safety_production_blacklist", "originating_department": "应急管理部",
+		"reason": "重大事故", "legal_basis": "《安全生产法》", "decided_at": "2026-01-01T00:00:00+08:00", "published_at": "2026-01-02T00:00:00+08:00"}
+	res := h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, body)
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	id := res.json(t)["id"].(string)
+	p := problemCode(t, h.doJSON(http.MethodPost, "/v1/admin/entries", h.adminTok, body), http.StatusBadRequest, "invalid_entry")
+	if d, _ := p["detail"].(string); !strings.Contains(d, id) {
+		t.Fatalf("the refusal does not name the stored entry %s: %v", id, p)
+	}
+	if n := len(h.doJSON(http.MethodGet, "/v1/admin/entries?subject_id="+a, h.adminTok, nil).json(t)["entries"].([]any)); n != 1 {
+		t.Fatalf("%d entries after the create was posted again, want 1", n)
+	}
+}

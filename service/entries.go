@@ -177,6 +177,17 @@ func (s *Entries) Create(ctx context.Context, in EntryInput) (policy.Entry, erro
 	if err != nil {
 		return policy.Entry{}, err
 	}
+	// The same decision stored already (a create retried after its answer
+	// was lost, or sent twice): a second listing, refused as imports
+	// refuse it (storedDuplicateLines says why revoked ones count).
+	found, err := s.store.StoredDuplicates(ctx, "", []policy.Entry{e}, 1)
+	if err != nil {
+		return policy.Entry{}, fmt.Errorf("store entry: %w", err)
+	}
+	if len(found) > 0 {
+		return policy.Entry{}, fmt.Errorf("%w: %w: the same entry as stored entry %s (subject_id, list, originating_department and decided_at): it is listed already",
+			policy.ErrInvalidEntry, ErrDuplicateEntry, found[0].StoredID)
+	}
 	// The catalogue's cross-list rules (lifecycle.go) may close entries;
 	// the act names them. A refusal still fails the act it was for.
 	x, xerr := s.crossList(ctx, []policy.Entry{e}, nil)
@@ -239,6 +250,11 @@ func (s *Entries) Import(ctx context.Context, inputs []EntryInput, lines []int) 
 	bad, err := withDuplicates(bad, dups)
 	if err != nil {
 		return nil, err
+	}
+	if len(bad) == 0 {
+		if bad, err = s.storedDuplicateLines(ctx, "", entries, dups); err != nil {
+			return nil, err
+		}
 	}
 	if len(bad) > 0 {
 		return nil, &ImportError{Lines: bad}
