@@ -119,6 +119,13 @@ type Appender struct {
 	stalled    atomic.Bool
 	lastProbe  atomic.Int64
 	probeEvery time.Duration
+	// commits counts the commits that succeeded. A wait marks the log
+	// stalled only if none has succeeded since it began: its goroutine
+	// can run its bound's case after the commit that would have cleared
+	// the mark (a loaded machine, or select choosing the bound over a
+	// result that arrived with it), and a mark set then stayed until the
+	// next probe, refusing every check meanwhile.
+	commits atomic.Uint64
 }
 
 type appendReq struct {
@@ -327,6 +334,7 @@ func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Re
 		}
 		return nil, err
 	}
+	began := a.commits.Load()
 	a.closeMu.RLock()
 	if a.closed {
 		a.closeMu.RUnlock()
@@ -340,7 +348,7 @@ func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Re
 			return giveUp(ctx.Err())
 		case <-bound.C:
 			a.closeMu.RUnlock()
-			a.stall(ctx)
+			a.stall(ctx, began)
 			return giveUp(boundErr(ctx, d))
 		}
 	}
@@ -357,7 +365,7 @@ func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Re
 		case <-ctx.Done():
 			return giveUp(ctx.Err())
 		case <-bound.C:
-			a.stall(ctx)
+			a.stall(ctx, began)
 			return giveUp(boundErr(ctx, d))
 		}
 	}
@@ -367,15 +375,21 @@ func (a *Appender) AppendWithin(ctx context.Context, d time.Duration, recs ...Re
 	return out, nil
 }
 
-// stall marks the log stalled: a wait ran past its bound (unless the
-// caller's own context ended first). The next probe comes a probe interval
-// from now.
-func (a *Appender) stall(ctx context.Context) {
-	if ctx.Err() != nil {
+// stall marks the log stalled: a wait that began when began commits had
+// succeeded ran past its bound (unless the caller's own context ended
+// first, or a commit has succeeded since). The next probe comes a probe
+// interval from now.
+func (a *Appender) stall(ctx context.Context, began uint64) {
+	if ctx.Err() != nil || a.commits.Load() != began {
 		return
 	}
 	a.lastProbe.Store(time.Now().UnixNano())
 	a.stalled.Store(true)
+	// A commit that succeeded between the test above and the mark has
+	// cleared before it: undo the mark (answer counts, then clears).
+	if a.commits.Load() != began {
+		a.stalled.Store(false)
+	}
 }
 
 // probe reports whether this Append is the one let through to a stalled
@@ -597,7 +611,7 @@ func (a *Appender) answer(live []*appendReq, recs []Record, idx uint64, err erro
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			// The commit ran past its own bound.
-			a.stall(context.Background())
+			a.stall(context.Background(), a.commits.Load())
 		}
 		if Refused(err) {
 			err = fmt.Errorf("commit evidence batch: %w: %w: %w", ErrUnavailable, ErrRefused, err)
@@ -609,7 +623,9 @@ func (a *Appender) answer(live []*appendReq, recs []Record, idx uint64, err erro
 		}
 		return
 	}
-	// The database answers again: no more short cut.
+	// The database answers again: no more short cut. Counted first, so
+	// that a wait whose bound passes from now on sees it.
+	a.commits.Add(1)
 	if a.stalled.Load() {
 		a.stalled.Store(false)
 	}
