@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -35,8 +36,12 @@ func fetchReceipt(client *http.Client, base, token, id string) (evidence.Receipt
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != http.StatusOK {
+	if err != nil {
 		return evidence.Receipt{}, res.StatusCode, err
+	}
+	if res.StatusCode != http.StatusOK {
+		// The problem's detail says why: a failing test needs it.
+		return evidence.Receipt{}, res.StatusCode, fmt.Errorf("%s", bytes.TrimSpace(b))
 	}
 	r, err := evidence.ParseReceipt(b)
 	return r, res.StatusCode, err
