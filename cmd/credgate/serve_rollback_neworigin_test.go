@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -190,20 +189,10 @@ func TestRolledBackLogIsNotReady(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server on PostgreSQL")
 	}
-	for _, tool := range []string{"pg_dump", "pg_restore"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Need(t, "%s is not installed", tool)
-		}
-	}
+	needPGTools(t)
 	db := testenv.FreshDatabase(t, "credgate_halt")
 	dump := filepath.Join(t.TempDir(), "credgate.dump")
-	pgTool := func(name string, args ...string) {
-		cmd := exec.Command(name, args...)
-		cmd.Env = append(os.Environ(), "PGPASSFILE=/nonexistent")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", name, err, out)
-		}
-	}
+	pgTool := func(name string, args ...string) { runPGTool(t, name, args...) }
 	dataDir := t.TempDir()
 	base, _, stop := serveInProcess(t, dataDir, "--postgres-url", db, "--checkpoint-interval", "50ms")
 	defer stop()

@@ -47,21 +47,33 @@ func sqliteRollbackStore(t *testing.T, dataDir string) rollbackStore {
 		backup: func() { copyDB(dataDir, saved) }, restore: func() { copyDB(saved, dataDir) }}
 }
 
-func postgresRollbackStore(t *testing.T) rollbackStore {
+// needPGTools skips (or fails under CI) a test that needs pg_dump and
+// pg_restore where they are not installed.
+func needPGTools(t *testing.T) {
+	t.Helper()
 	for _, tool := range []string{"pg_dump", "pg_restore"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			testenv.Need(t, "%s is not installed", tool)
 		}
 	}
+}
+
+// runPGTool runs a PostgreSQL client tool, failing the test with its
+// output; trust auth, never a password file.
+func runPGTool(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "PGPASSFILE=/nonexistent")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+}
+
+func postgresRollbackStore(t *testing.T) rollbackStore {
+	needPGTools(t)
 	db := testenv.FreshDatabase(t, "credgate_rollback")
 	dump := filepath.Join(t.TempDir(), "credgate.dump")
-	pgTool := func(name string, args ...string) {
-		cmd := exec.Command(name, args...)
-		cmd.Env = append(os.Environ(), "PGPASSFILE=/nonexistent")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", name, err, out)
-		}
-	}
+	pgTool := func(name string, args ...string) { runPGTool(t, name, args...) }
 	return rollbackStore{args: func() []string { return []string{"--postgres-url", db} },
 		backup: func() { pgTool("pg_dump", "--format=custom", "--file="+dump, "--dbname="+db) },
 		restore: func() {
