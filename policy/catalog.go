@@ -188,6 +188,14 @@ type Measure struct {
 	// Roles, for person measures reached through an organisation, limits the
 	// measure to these roles; empty means every role the list reaches.
 	Roles []Role `yaml:"roles,omitempty" json:"roles,omitempty"`
+	// PersonsThroughOrganization: the measure reaches persons only as
+	// responsible persons of a listed organisation (Roles), never a person
+	// listed in his own name. 篇三 三(七) "对严重失信企业及其法定代表人、主要
+	// 负责人和对失信行为负有直接责任的注册执业人员等实施市场和行业禁入措施"
+	// names persons only as the enterprise's; a person listed for his own
+	// tax evasion is not an enterprise's 法定代表人. Requires person in
+	// applies_to.
+	PersonsThroughOrganization bool `yaml:"persons_through_organization,omitempty" json:"persons_through_organization,omitempty"`
 	// Term, when set, is the measure's own duration from the entry's
 	// publication, distinct from the entry's validity (篇三(七): 3年内不得担任;
 	// 篇四 第十四条: 失信惩戒措施附带执行期限的,从其期限). Such a measure
@@ -616,6 +624,12 @@ func (c *Catalog) validateMeasure(m Measure) error {
 		if k != KindOrganization && k != KindPerson {
 			return fmt.Errorf("unknown subject kind %q in applies_to", k)
 		}
+	}
+	if m.PersonsThroughOrganization && !slices.Contains(m.AppliesTo, KindPerson) {
+		return errors.New("persons_through_organization requires person in applies_to")
+	}
+	if m.PersonsThroughOrganization && len(l.Reaches) == 0 {
+		return fmt.Errorf("persons_through_organization: list %q reaches no persons", l.ID)
 	}
 	for _, r := range m.Roles {
 		if !r.valid() {

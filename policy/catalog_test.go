@@ -390,3 +390,25 @@ func TestCatalogRejectsEmptyFS(t *testing.T) {
 		t.Fatalf("empty catalogue: got %v, want ErrCatalogInvalid", err)
 	}
 }
+
+// TestPersonsThroughOrganizationNeedsPersons: the flag narrows how a
+// measure reaches persons, so it is refused on a measure that reaches
+// none or on a list through which no person is reached.
+func TestPersonsThroughOrganizationNeedsPersons(t *testing.T) {
+	for name, measure := range map[string]string{
+		"organisation only": `{id: m, list: black, actions: [honors], effect: prohibit, mandatory: true, applies_to: [organization], persons_through_organization: true, text: 撤销, legal_basis: x, authority: x, source: test}`,
+		"list reaches none": `{id: m, list: attention, actions: [honors], effect: prohibit, mandatory: true, applies_to: [organization, person], persons_through_organization: true, text: 撤销, legal_basis: x, authority: x, source: test}`,
+	} {
+		doc := `
+actions:
+  - {id: honors, name: 评先评优}
+lists:
+  - {id: black, name: 黑名单, kind: black, subject_kinds: [organization, person], reaches: [legal_representative], source: test}
+  - {id: attention, name: 重点关注, kind: key_attention, subject_kinds: [organization, person], source: test}
+measures:
+  - ` + measure + "\n"
+		if _, err := LoadCatalog(fstest.MapFS{"c.yaml": {Data: []byte(doc)}}); !errors.Is(err, ErrCatalogInvalid) {
+			t.Errorf("%s: LoadCatalog = %v, want ErrCatalogInvalid", name, err)
+		}
+	}
+}

@@ -463,6 +463,10 @@ func measureReaches(m *Measure, k SubjectKind, via *Via) bool {
 	if !slices.Contains(m.AppliesTo, k) {
 		return false
 	}
+	if via == nil && k == KindPerson && m.PersonsThroughOrganization {
+		// Only as an organisation's responsible person (篇三 三(七)).
+		return false
+	}
 	if via == nil || len(m.Roles) == 0 {
 		return true
 	}

@@ -77,6 +77,19 @@ func TestPersonsReachedThroughOrganisation(t *testing.T) {
 			list:   "serious_illegal_enterprise", role: RoleDirectlyResponsible, action: "administrative_licensing",
 			want: OutcomeStrictReview, applied: []string{"sie-02-licensing"},
 		},
+		{
+			// persons_through_organization keeps the market ban on persons reached
+			// through the enterprise (a person listed in his own name is not: acceptance
+			// persons_reached.yaml).
+			source: `篇三 三(七) "对严重失信企业及其法定代表人、主要负责人和对失信行为负有直接责任的注册执业人员等实施市场和行业禁入措施"`,
+			list:   "tax_major_violation", role: RoleLegalRepresentative, action: "market_access",
+			want: OutcomeProhibit, applied: []string{"tax-p3-11-market-ban"},
+		},
+		{
+			source: `篇三 三(七) "及时撤销严重失信企业及其法定代表人、负责人、高级管理人员…的荣誉称号"`,
+			list:   "court_dishonest_debtor", role: RoleSeniorManager, action: "honors",
+			want: OutcomeProhibit, applied: []string{"court-p3-12-honors", "court-honors"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s/%s/%s", tc.list, tc.role, tc.action), func(t *testing.T) {
