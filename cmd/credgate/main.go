@@ -51,6 +51,8 @@ Usage:
   credgate migrate [flags]       bring the store's schema up to this version, then exit
   credgate keygen --data-dir DIR write the token and evidence keys that replicas share
   credgate backup OUT            copy the embedded SQLite database consistently while it serves
+  credgate archive OUT           write the evidence log (records, tiles, checkpoints, keys) into a directory or .tar
+                                 that credgate verify --archive checks with no server
   credgate config [flags]        print the settings serve would use and where each comes from
   credgate version               print the version, the VCS revision and the catalogue revision
   credgate help [COMMAND]        show this text, or a command's flags
@@ -106,6 +108,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"migrate":   migrateCmd,
 	"keygen":    keygenCmd,
 	"backup":    backupCmd,
+	"archive":   archiveCmd,
 
 	"commitments": commitmentsCmd,
 	"authorities": authoritiesCmd,

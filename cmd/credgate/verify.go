@@ -80,8 +80,11 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// client commands read: verify goes online only when told to.
 	url := fs.String("url", "", "also prove each receipt still in the log this credgate serves now (public routes: no credential)")
 	timeout := fs.Duration("timeout", 30*time.Second, "with --url: timeout of each request")
+	archive := fs.String("archive", "", "verify an archive (credgate archive: a directory or a .tar) with no server, and each receipt against it; without --key, with the archive's own keys")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: credgate verify --key KEY [--key KEY…] [--origin ORIGIN] [--url URL] RECEIPT.json… (- for standard input)")
+		fmt.Fprintln(stderr, "       credgate verify --archive PATH [--key KEY…] [--origin ORIGIN] [RECEIPT.json…]")
+		fmt.Fprintln(stderr, "With --archive, the archive is verified offline (every entry, tile and checkpoint) and each receipt re-proven in it: its checkpoint's root is the archived tree's at its size.")
 		fmt.Fprintln(stderr, "A screening's chained receipt (credgate screen --receipts) is verified link by link: the answer in the job's tree, the job's record in the log.")
 		fmt.Fprintln(stderr, "A spooled check's promise of inclusion (or the answer carrying it) is verified too, and reported as promised, not proven.")
 		fmt.Fprintln(stderr, "The receipt of an erased record (body and salt deleted) is verified to the signed log and reported ERASED.")
@@ -94,6 +97,13 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	paths, err := parseClientArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *archive != "" {
+		if *url != "" {
+			fmt.Fprintln(stderr, "credgate verify: --archive and --url exclude each other: an archive is verified with no server")
+			return errUsage
+		}
+		return verifyArchive(ctx, *archive, keys, *origin, paths, stdout)
 	}
 	if len(keys) == 0 || len(paths) == 0 {
 		fs.Usage()
