@@ -75,14 +75,14 @@ func TestRevokeClosesOpenObjection(t *testing.T) {
 // never decided on its merits; a closure moved earlier moves the
 // objection's closing with it.
 func TestCloseAndReopenObjection(t *testing.T) {
-	c := bundledCat(t)
+	c := cityCat(t)
 	red := listed(t, c, "red1", "honest_exemplar_redlist", orgA, at8(2025, 6, 1, 0))
 	red, err := c.FileObjection(red, "ro", FiledByAdministrator, ApplicationInput{Grounds: "g"}, at8(2026, 3, 20, 9))
 	if err != nil {
 		t.Fatal(err)
 	}
 	blackPub := at8(2026, 4, 1, 0)
-	black := listed(t, c, "blk1", "safety_production_blacklist", orgA, blackPub)
+	black := listed(t, c, "blk1", "city_safety_blacklist", orgA, blackPub)
 	changes, err := c.OnEnter(black, []Entry{red})
 	if err != nil || len(changes) != 1 {
 		t.Fatalf("on enter: %+v %v", changes, err)
@@ -90,7 +90,7 @@ func TestCloseAndReopenObjection(t *testing.T) {
 	closed := changes[0].Entry
 	o := closed.Objections[0]
 	if o.Decision != DecisionClosedByRevocation || o.DecidedAt == nil || !o.DecidedAt.Equal(blackPub) ||
-		!strings.Contains(o.Note, "removed on entering safety_production_blacklist (entry blk1)") {
+		!strings.Contains(o.Note, "removed on entering city_safety_blacklist (entry blk1)") {
 		t.Fatalf("red entry's objection after the closure: %+v", o)
 	}
 
@@ -126,7 +126,7 @@ func TestCloseAndReopenObjection(t *testing.T) {
 		t.Fatal("OnVoid modified the caller's entry")
 	}
 	// Reopened but removed by another black entry, it is closed again.
-	second := listed(t, c, "blk2", "safety_production_blacklist", orgA, at8(2026, 4, 15, 0))
+	second := listed(t, c, "blk2", "city_safety_blacklist", orgA, at8(2026, 4, 15, 0))
 	ch = c.OnVoid(voided, []Entry{closed, voided, second})
 	if len(ch) != 1 || ch[0].Entry.RevokedAt == nil {
 		t.Fatalf("with a second black entry: %+v", ch)
@@ -140,10 +140,10 @@ func TestCloseAndReopenObjection(t *testing.T) {
 // scheduled (closed at a pending entry's publication) suspends the
 // measures until then and is closed by it, not left open after.
 func TestObjectionAgainstScheduledRevocation(t *testing.T) {
-	c := bundledCat(t)
+	c := cityCat(t)
 	red := listed(t, c, "red1", "honest_exemplar_redlist", orgA, at8(2025, 6, 1, 0))
 	pub := at8(2026, 5, 1, 0)
-	black := listed(t, c, "blk1", "safety_production_blacklist", orgA, pub)
+	black := listed(t, c, "blk1", "city_safety_blacklist", orgA, pub)
 	changes, err := c.OnEnter(black, []Entry{red})
 	if err != nil || len(changes) != 1 {
 		t.Fatalf("on enter: %+v %v", changes, err)
@@ -171,8 +171,8 @@ func TestObjectionAgainstScheduledRevocation(t *testing.T) {
 // decided; the caller's entry is not modified. A closure moved earlier
 // moves their closing, never before they were applied for or reviewed.
 func TestRevokeClosesOpenApplications(t *testing.T) {
-	c := bundledCat(t)
-	e := listed(t, c, "blk1", "safety_production_blacklist", orgA, at8(2026, 3, 2, 0))
+	c := cityCat(t)
+	e := listed(t, c, "blk1", "city_safety_blacklist", orgA, at8(2026, 3, 2, 0))
 	h := RepairHistory{Entries: []Entry{e}}
 	e, err := c.ApplyRepair(e, "rep0", ApplicationInput{Grounds: "已整改"}, h, at8(2026, 6, 1, 9))
 	if err != nil {
@@ -237,8 +237,8 @@ func TestRevokeClosesOpenApplications(t *testing.T) {
 // An objection upheld with the entry revoked closes the repair still open
 // on it, as any revocation does.
 func TestUpheldObjectionClosesOpenRepair(t *testing.T) {
-	c := bundledCat(t)
-	e := listed(t, c, "blk1", "safety_production_blacklist", orgA, at8(2026, 3, 2, 0))
+	c := cityCat(t)
+	e := listed(t, c, "blk1", "city_safety_blacklist", orgA, at8(2026, 3, 2, 0))
 	e, err := c.ApplyRepair(e, "rep1", ApplicationInput{Grounds: "已整改"}, RepairHistory{Entries: []Entry{e}}, at8(2026, 4, 1, 9))
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestUpheldObjectionClosesOpenRepair(t *testing.T) {
 		t.Fatalf("repair after the upheld objection: %+v", r)
 	}
 	// Upheld with a correction the entry stays, and so does the repair.
-	k := listed(t, c, "blk2", "safety_production_blacklist", orgA, at8(2026, 3, 2, 0))
+	k := listed(t, c, "blk2", "city_safety_blacklist", orgA, at8(2026, 3, 2, 0))
 	if k, err = c.ApplyRepair(k, "rep2", ApplicationInput{Grounds: "已整改"}, RepairHistory{Entries: []Entry{k}}, at8(2026, 4, 1, 9)); err != nil {
 		t.Fatal(err)
 	}

@@ -562,14 +562,14 @@ func TestScenarioRepairRefusedOnNewRecord(t *testing.T) {
 	}
 }
 
-// Entering the safety production black list removes the subject from red
-// lists (篇七 第六条), recorded; a red entry is refused while the black one
-// is in force.
+// Entering a black list whose rules say so removes the subject from red
+// lists (a placed city's rule like 篇七 第六条: cityCat), recorded; a red
+// entry is refused while the black one is in force.
 func TestScenarioBlackListRemovesRed(t *testing.T) {
-	c := bundledCat(t)
+	c := cityCat(t)
 	red := listed(t, c, "red1", "honest_exemplar_redlist", orgA, at8(2025, 6, 1, 0))
 	blackPub := at8(2026, 4, 1, 0)
-	black := listed(t, c, "blk1", "safety_production_blacklist", orgA, blackPub)
+	black := listed(t, c, "blk1", "city_safety_blacklist", orgA, blackPub)
 
 	before := decideAt(t, c, orgA, "public_tendering", []Entry{red}, blackPub.Add(-time.Hour))
 	if before.outcome != OutcomeIncentive {
@@ -583,7 +583,7 @@ func TestScenarioBlackListRemovesRed(t *testing.T) {
 		t.Fatalf("changes %+v", changes)
 	}
 	red = changes[0].Entry
-	if red.RevocationCause == nil || red.RevocationCause.Rule != "safety_production_blacklist.on_enter_remove_from_kinds" || red.RevocationCause.EntryID != "blk1" || !red.RevokedAt.Equal(blackPub) {
+	if red.RevocationCause == nil || red.RevocationCause.Rule != "city_safety_blacklist.on_enter_remove_from_kinds" || red.RevocationCause.EntryID != "blk1" || !red.RevokedAt.Equal(blackPub) {
 		t.Fatalf("removal not recorded: %+v at %v", red.RevocationCause, red.RevokedAt)
 	}
 	if a := decideAt(t, c, orgA, "public_tendering", []Entry{red, black}, blackPub.Add(-time.Hour)); a.outcome != OutcomeIncentive {
@@ -595,7 +595,7 @@ func TestScenarioBlackListRemovesRed(t *testing.T) {
 	}
 	red2 := listed(t, c, "red2", "honest_exemplar_redlist", orgA, at8(2026, 5, 1, 0))
 	_, err = c.OnEnter(red2, []Entry{black})
-	wantRule(t, err, ErrCrossListConflict, "safety_production_blacklist.on_enter_remove_from_kinds")
+	wantRule(t, err, ErrCrossListConflict, "city_safety_blacklist.on_enter_remove_from_kinds")
 	// Another organisation's red entry is untouched.
 	other := listed(t, c, "red3", "honest_exemplar_redlist", orgB, at8(2025, 6, 1, 0))
 	if ch, _ := c.OnEnter(black, []Entry{other}); len(ch) != 0 {
@@ -607,10 +607,10 @@ func TestScenarioBlackListRemovesRed(t *testing.T) {
 // its entering removed comes back (篇三(十六) 恢复其信誉; 篇十三 第十一条),
 // unless another black entry of the subject removes it in its turn.
 func TestScenarioVoidedBlackEntryGivesBackRed(t *testing.T) {
-	c := bundledCat(t)
+	c := cityCat(t)
 	red := listed(t, c, "red1", "honest_exemplar_redlist", orgA, at8(2025, 6, 1, 0))
 	blackPub := at8(2026, 4, 1, 0)
-	black := listed(t, c, "blk1", "safety_production_blacklist", orgA, blackPub)
+	black := listed(t, c, "blk1", "city_safety_blacklist", orgA, blackPub)
 	changes, err := c.OnEnter(black, []Entry{red})
 	if err != nil || len(changes) != 1 {
 		t.Fatalf("on enter: %+v %v", changes, err)
@@ -646,7 +646,7 @@ func TestScenarioVoidedBlackEntryGivesBackRed(t *testing.T) {
 	// A second black entry, entered after the first had removed the red
 	// one, removes it once it is reopened, from its own publication.
 	secondPub := at8(2026, 4, 15, 0)
-	second := listed(t, c, "blk2", "safety_production_blacklist", orgA, secondPub)
+	second := listed(t, c, "blk2", "city_safety_blacklist", orgA, secondPub)
 	ch = c.OnVoid(voided, []Entry{red, voided, second})
 	if len(ch) != 1 || ch[0].Entry.RevokedAt == nil || !ch[0].Entry.RevokedAt.Equal(secondPub) || ch[0].Entry.RevocationCause.EntryID != "blk2" {
 		t.Fatalf("with a second black entry: %+v", ch)
