@@ -1,12 +1,16 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"slices"
@@ -310,6 +314,45 @@ func (c *Console) secure(next http.Handler) http.Handler {
 	})
 }
 
+// csrfHeader carries the session's CSRF token on the requests the
+// console's script sends itself (an upload with its progress).
+const csrfHeader = "X-CSRF-Token"
+
+// maxTokenPart bounds what multipartToken reads of a body to find the
+// token: the part boundary, its headers and the token, and what the
+// multipart reader buffers past them.
+const maxTokenPart = 8 << 10
+
+// multipartToken reads the CSRF token from a multipart body's first part,
+// where the console's upload form puts it (its hidden field comes before
+// the file), then puts back what it read, so that the handler reads the
+// body whole: an upload sent without the script's header is refused, or
+// not, before its file is read. A body whose first part is not the token
+// has none.
+func multipartToken(r *http.Request) string {
+	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || params["boundary"] == "" {
+		return ""
+	}
+	body := r.Body
+	var seen bytes.Buffer
+	defer func() {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(seen.Bytes()), body), body}
+	}()
+	part, err := multipart.NewReader(io.TeeReader(io.LimitReader(body, maxTokenPart), &seen), params["boundary"]).NextPart()
+	if err != nil || part.FormName() != "csrf" {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(part, 256))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
 // handler is a console page or act for a signed-in user.
 type handler func(w http.ResponseWriter, r *http.Request, s *session)
 
@@ -334,11 +377,17 @@ func (c *Console) authed(act bool, h handler) http.Handler {
 				limit = c.importLimit
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
-			// The token is read from the query for multipart bodies too
-			// (forms put it in both), so that a refused upload is refused
-			// before its body is read.
-			token := r.URL.Query().Get("csrf")
-			if token == "" {
+			// The token is in the form's body, or in the X-CSRF-Token
+			// header that the console's script sends with an upload, so
+			// that a refused upload is refused before its body is read.
+			// Never in the address: addresses end up in proxies' and
+			// servers' logs and in browsers' histories.
+			token := r.Header.Get(csrfHeader)
+			switch {
+			case token != "":
+			case strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data"):
+				token = multipartToken(r)
+			default:
 				token = r.PostFormValue("csrf")
 			}
 			if !sameToken(token, s.csrf) {

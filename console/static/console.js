@@ -86,6 +86,10 @@
         bar.hidden = false;
         const xhr = new XMLHttpRequest();
         xhr.open("POST", form.action);
+        // The CSRF token in a header too, so that a refused upload is
+        // refused before its body is read; never in the address.
+        const csrf = form.querySelector("input[name=csrf]");
+        if (csrf) xhr.setRequestHeader("X-CSRF-Token", csrf.value);
         xhr.upload.addEventListener("progress", (e) => {
           if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total);
         });
