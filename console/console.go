@@ -61,6 +61,12 @@ type Deps struct {
 	// Checks is optional: without it the evidence page has no search of
 	// checks (checksearch.go).
 	Checks CheckSearcher
+	// Deliveries is optional: without it the webhook deliveries page says
+	// that this server does not deliver webhooks (deliveries.go).
+	Deliveries DeliveryReader
+	// Feedback is optional: without it the overdue feedback page says
+	// that this server does not follow feedback up (overdue.go).
+	Feedback OverdueReader
 }
 
 // Console serves the console's pages under /console/.
@@ -74,6 +80,9 @@ type Console struct {
 	pages    map[string]*pageTemplate
 	static   fs.FS
 	zone     *time.Location
+	// acts reads the administrative acts from deps.Records, as
+	// GET /v1/admin/acts does (acts.go).
+	acts *service.Acts
 
 	idle, absolute time.Duration
 	maxSessions    int
@@ -170,6 +179,10 @@ func New(deps Deps, opts ...Option) (*Console, error) {
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
+	if err = parseViewPages(c.pages); err != nil {
+		return nil, err
+	}
+	c.acts = service.NewActs(deps.Records)
 	c.static, _ = fs.Sub(staticFS, "static") // the directory is embedded
 	return c, nil
 }
@@ -218,6 +231,9 @@ func (c *Console) Handler() http.Handler {
 	read("/console/partners/{id}", c.partnerPage)
 	read("/console/evidence", c.evidencePage)
 	read("/console/evidence/receipts/{id}", c.receiptDownload)
+	read("/console/acts", c.actsPage)
+	read("/console/deliveries", c.deliveriesPage)
+	read("/console/overdue", c.overduePage)
 
 	search("/console/subjects", c.subjects)
 	search("/console/entries/filter", c.filterEntries)
@@ -236,6 +252,7 @@ func (c *Console) Handler() http.Handler {
 	act("/console/partners/{id}", c.updatePartner)
 	act("/console/partners/{id}/rotate", c.rotatePartner)
 	act("/console/partners/{id}/revoke", c.revokePartner)
+	act("/console/deliveries/replay", c.replayDeliveries)
 
 	// Any other path, or a known path with another method: a page in the
 	// user's language, not the mux's text/plain.
