@@ -150,6 +150,15 @@ type List struct {
 	// decision (Finding.Disclosed); nil: the list's entries are disclosed.
 	KeptByDepartment *Keeping `yaml:"kept_by_department,omitempty" json:"kept_by_department,omitempty"`
 
+	// ObjectionExtendsValidity, when set, moves the end of validity (and of
+	// a measure's own term) later by the time measures were suspended by
+	// an objection that did not end the entry, quoting the passage that
+	// says so (篇二 (三)2 "异议投诉被驳回的,其联合惩戒时限从异议投诉被驳回之日起
+	// 继续计算"). Nil: validity counts from publication whatever objection
+	// was filed (篇十二 第六条 "自公布之日起计算"; 篇四 第十四条 "有效期为1年。
+	// 失信认定结果有效期届满,失信惩戒措施同时停止执行").
+	ObjectionExtendsValidity *Keeping `yaml:"objection_extends_validity,omitempty" json:"objection_extends_validity,omitempty"`
+
 	// Lifecycle rules (lifecycle.go), all optional data.
 	Repair *RepairRule `yaml:"repair,omitempty" json:"repair,omitempty"`
 	Exit   *ExitRule   `yaml:"exit,omitempty" json:"exit,omitempty"`
@@ -201,7 +210,8 @@ type Measure struct {
 	// 篇四 第十四条: 失信惩戒措施附带执行期限的,从其期限). Such a measure
 	// applies until its term ends even when the entry has expired, and
 	// stops when its term ends even when the entry lasts longer. It moves
-	// later by objection suspensions like the validity does.
+	// later by objection suspensions only where the validity does
+	// (List.ObjectionExtendsValidity).
 	Term Validity `yaml:"term,omitempty" json:"term,omitzero"`
 	// Text is the measure as written in the source (Chinese).
 	Text       string `yaml:"text" json:"text"`
@@ -591,6 +601,9 @@ func validateList(l List) error {
 	}
 	if k := l.KeptByDepartment; k != nil && (strings.TrimSpace(k.Text) == "" || strings.TrimSpace(k.Source) == "") {
 		return errors.New("kept_by_department: text and source are required")
+	}
+	if k := l.ObjectionExtendsValidity; k != nil && (strings.TrimSpace(k.Text) == "" || strings.TrimSpace(k.Source) == "") {
+		return errors.New("objection_extends_validity: text and source are required")
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 // cityBlackYAML is a list of a place whose own text provides what the
@@ -24,6 +25,9 @@ lists:
     reaches: [legal_representative, principal, safety_head, directly_responsible]
     source: test (a placed city's own rules)
     on_enter_remove_from_kinds: [red]
+    objection_extends_validity:
+      text: 异议投诉被驳回的,其联合惩戒时限从异议投诉被驳回之日起继续计算。
+      source: test (a placed city's own rules, as 篇二 (三)2)
     exit:
       apply_within_working_days: 30
       source: test (a placed city's own rules)
@@ -54,4 +58,32 @@ func cityCat(t testing.TB) *Catalog {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestObjectionExtendsValidityWhereTheListSaysSo: a list whose text counts
+// the punishment period on from the rejection (objection_extends_validity)
+// ends later by the suspension; the national safety list, counted "自公布
+// 之日起" (篇十二 第六条), does not.
+func TestObjectionExtendsValidityWhereTheListSaysSo(t *testing.T) {
+	c := cityCat(t)
+	pub, filed, rejected := at8(2026, 1, 5, 0), at8(2026, 3, 2, 10), at8(2026, 3, 12, 10)
+	for list, want := range map[string]time.Time{
+		"city_safety_blacklist":       at8(2027, 1, 15, 0),
+		"safety_production_blacklist": at8(2027, 1, 5, 0),
+	} {
+		e := listed(t, c, "e1", list, orgA, pub)
+		e, err := c.FileObjection(e, "o1", FiledByAdministrator, ApplicationInput{Grounds: "有误"}, filed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, err = c.DecideObjection(e, "o1", ObjectionDecision{Decision: DecisionRejected}, rejected); err != nil {
+			t.Fatal(err)
+		}
+		if e, err = c.PrepareEntry(e); err != nil {
+			t.Fatal(err)
+		}
+		if !e.ValidUntil.Equal(want) {
+			t.Errorf("%s: valid until %s after a 10-day suspension, want %s", list, e.ValidUntil.In(cst), want.In(cst))
+		}
+	}
 }

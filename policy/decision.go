@@ -192,7 +192,7 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 			}
 			var until *time.Time
 			if !m.Term.IsZero() {
-				end := e.PublishedAt.AddDate(m.Term.Years, m.Term.Months, m.Term.Days).Add(e.Suspended())
+				end := e.PublishedAt.AddDate(m.Term.Years, m.Term.Months, m.Term.Days).Add(l.SuspensionExtension(e))
 				if !q.At.Before(end) {
 					continue
 				}

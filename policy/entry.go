@@ -176,6 +176,17 @@ func (l List) ValidUntil(published time.Time) *time.Time {
 	return &end
 }
 
+// SuspensionExtension is how much later the list's validity and its
+// measures' terms end for e: the time its measures were suspended by
+// objections that did not end it, when the list's text counts on from the
+// rejection (ObjectionExtendsValidity); zero otherwise.
+func (l *List) SuspensionExtension(e *Entry) time.Duration {
+	if l == nil || l.ObjectionExtendsValidity == nil {
+		return 0
+	}
+	return e.Suspended()
+}
+
 // PrepareEntry validates e against the catalogue and fills in what the list
 // rule derives (validity). It returns the entry ready to be stored.
 func (c *Catalog) PrepareEntry(e Entry) (Entry, error) {
@@ -241,11 +252,12 @@ func (c *Catalog) PrepareEntry(e Entry) (Entry, error) {
 	}
 	e.DecidedAt = e.DecidedAt.UTC()
 	e.PublishedAt = e.PublishedAt.UTC()
-	// Validity counts from publication and moves later by the time
-	// measures were suspended by objections that did not end the entry.
+	// Validity counts from publication; it moves later by the time
+	// measures were suspended by objections that did not end the entry
+	// only where the list's text says so (ObjectionExtendsValidity).
 	e.ValidUntil = l.ValidUntil(e.PublishedAt)
 	if e.ValidUntil != nil {
-		end := e.ValidUntil.Add(e.Suspended())
+		end := e.ValidUntil.Add(l.SuspensionExtension(&e))
 		e.ValidUntil = &end
 	}
 	e.ExitByApplication = l.Exit != nil

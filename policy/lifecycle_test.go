@@ -134,12 +134,14 @@ func TestScenarioObjectionRejected(t *testing.T) {
 	if after.outcome != OutcomeRestrict || !after.has("sp-18-procurement:applied") {
 		t.Fatalf("after: %+v", after)
 	}
-	if want := at8(2027, 1, 15, 0); !e.ValidUntil.Equal(want) {
+	// "联合惩戒和'黑名单'管理的期限为1年,自公布之日起计算" (篇十二 第六条): the
+	// suspension does not move the end (篇二 (三)2's counting on from the
+	// rejection is an unplaced text's; TestObjectionExtendsValidityWhereTheListSaysSo).
+	if want := at8(2027, 1, 5, 0); !e.ValidUntil.Equal(want) {
 		t.Fatalf("valid until %s after a 10-day suspension, want %s", e.ValidUntil.In(cst), want)
 	}
-	// The old end no longer ends it; the moved one does (and then exit rules apply).
-	if st := e.StatusAt(at8(2027, 1, 10, 0)); st != StatusActive {
-		t.Fatalf("2027-01-10: %s", st)
+	if st := e.StatusAt(at8(2027, 1, 10, 0)); st == StatusActive {
+		t.Fatalf("2027-01-10: %s, want the year from publication over", st)
 	}
 	if _, err := c.DecideObjection(e, "obj1", ObjectionDecision{Decision: DecisionUpheld}, rejected); !errors.Is(err, ErrAlreadyDecided) {
 		t.Fatalf("decided twice: %v", err)
@@ -181,8 +183,9 @@ func TestScenarioObjectionUpheld(t *testing.T) {
 	}
 }
 
-// An objection upheld with a correction keeps the entry: measures resume
-// and validity moves like after a rejection.
+// An objection upheld with a correction keeps the entry: measures resume,
+// and Nanning's "有效期为1年。失信认定结果有效期届满,失信惩戒措施同时停止执行"
+// (篇四 第十四条) keeps the year from publication.
 func TestScenarioObjectionCorrected(t *testing.T) {
 	c := bundledCat(t)
 	e := listed(t, c, "e1", "nanning_black", orgB, at8(2026, 5, 6, 0))
@@ -192,7 +195,7 @@ func TestScenarioObjectionCorrected(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _ = c.PrepareEntry(e)
-	if e.StatusAt(at8(2026, 6, 8, 0)) != StatusActive || !e.ValidUntil.Equal(at8(2027, 5, 13, 0)) {
+	if e.StatusAt(at8(2026, 6, 8, 0)) != StatusActive || !e.ValidUntil.Equal(at8(2027, 5, 6, 0)) {
 		t.Fatalf("corrected: %s until %s", e.StatusAt(at8(2026, 6, 8, 0)), e.ValidUntil.In(cst))
 	}
 }
