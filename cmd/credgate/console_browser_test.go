@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,7 +213,10 @@ func noSubjectInAddresses(t *testing.T, ctx context.Context, what, want, subject
 // the console is in the evidence log as the same act over the API is: the
 // same act and actor, and details of the same fields (partners created,
 // rotated and revoked, an import, an entry created, a repair applied for,
-// reviewed and decided: each done both ways and compared). Screenshots of
+// reviewed and decided: each done both ways and compared). The acts are
+// paged and filtered in the console and open their evidence records; the
+// webhook deliveries and overdue feedback pages are reached from the
+// navigation, in both languages. Screenshots of
 // each screen go to docs/console/ (when missing, or with
 // CREDGATE_SCREENSHOTS=1).
 func TestConsoleInBrowser(t *testing.T) {
@@ -218,7 +224,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Skip("drives a browser")
 	}
 	ctx := newBrowser(t)
-	srv := startInProcess(t)
+	// Webhooks may reach the test's receiver on the loopback address, and
+	// a delivery is dead after its first failed attempt.
+	srv := startInProcess(t, "--webhook-allow", "127.0.0.0/8", "--webhook-max-attempts", "1", "--events-interval", "50ms")
 	adminSecret := adminSecretOf(t, srv.dataDir)
 	subject := testenv.USCC(t, "91110108MA01C0N50")
 
@@ -685,6 +693,73 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("acts, deliveries and overdue feedback in both languages", func(t *testing.T) {
+		// The administrative acts, from the navigation: filtered to the
+		// partners created, each row opening its evidence record.
+		do(t, ctx, "acts",
+			chromedp.Navigate(srv.base+"/console/overview"),
+			chromedp.WaitVisible(chromedp.ID("nav-acts")),
+			submit(chromedp.ID("nav-acts")),
+			chromedp.WaitVisible(chromedp.ID("acts-filter")),
+			fill(map[string]string{"acts-kind": "partner_created", "acts-actor": srv.adminID}),
+			submit(chromedp.ID("acts-submit")),
+			chromedp.WaitVisible(chromedp.ID("acts")),
+		)
+		kinds := get(t, ctx, "acts listed", chromedp.Evaluate[[]string](
+			`Array.from(document.querySelectorAll("#acts tr.act"), e => e.dataset.act)`))
+		if len(kinds) < 2 || slices.ContainsFunc(kinds, func(k string) bool { return k != "partner_created" }) {
+			t.Fatalf("the acts filtered to partners created: %v", kinds)
+		}
+		if row := text(t, ctx, "#acts tr.act"); !strings.Contains(row, "新建接入方") || !strings.Contains(row, srv.adminID) {
+			t.Fatalf("an act's row says %q", row)
+		}
+		screenshot(t, ctx, "acts")
+		do(t, ctx, "an act's evidence record",
+			submit(chromedp.CSS("#acts a.act-record")),
+			chromedp.WaitVisible(chromedp.ID("record")),
+		)
+		if kind := text(t, ctx, "#record dd"); kind != "管理操作" {
+			t.Fatalf("the act's record is of kind %q", kind)
+		}
+		// Webhook deliveries and overdue feedback, from the navigation:
+		// each page lists, or says that this server does not do it.
+		// Where it lists, a bank's webhook fails, and its dead letter
+		// is replayed from the console.
+		deadLetterReplayed(t, ctx, srv, partnerID, partnerSecret)
+		for _, v := range []struct{ nav, shown string }{
+			{"nav-deliveries", "#deliveries-filter, #deliveries-unavailable"},
+			{"nav-overdue", "#overdue-filter, #overdue-unavailable"},
+		} {
+			do(t, ctx, v.nav, submit(chromedp.ID(v.nav)), chromedp.WaitVisible(chromedp.CSS(v.shown)))
+			if cur := get(t, ctx, "current", chromedp.AttributeValue(chromedp.ID(v.nav), "aria-current")); cur.Value != "page" {
+				t.Errorf("%s is not marked as the current page", v.nav)
+			}
+			screenshot(t, ctx, strings.TrimPrefix(v.nav, "nav-"))
+		}
+		// In English, then back to Chinese.
+		do(t, ctx, "english", submit(chromedp.ID("lang")), chromedp.WaitVisible(chromedp.CSS("#overdue-filter, #overdue-unavailable")))
+		for _, v := range []struct{ nav, h1, shown string }{
+			{"nav-overdue", "Overdue feedback", "#overdue-filter, #overdue-unavailable"},
+			{"nav-deliveries", "Webhooks", "#deliveries-filter, #deliveries-unavailable"},
+			{"nav-acts", "Acts", "#acts-filter"},
+		} {
+			do(t, ctx, v.nav+" in English", submit(chromedp.ID(v.nav)), chromedp.WaitVisible(chromedp.CSS(v.shown)))
+			if h1 := text(t, ctx, "h1"); h1 != v.h1 {
+				t.Errorf("%s in English is titled %q", v.nav, h1)
+			}
+		}
+		do(t, ctx, "acts in English", fill(map[string]string{"acts-kind": "partner_created"}), submit(chromedp.ID("acts-submit")),
+			chromedp.WaitVisible(chromedp.ID("acts")))
+		if row := text(t, ctx, "#acts tr.act"); !strings.Contains(row, "partner created") {
+			t.Errorf("an act's row in English says %q", row)
+		}
+		screenshot(t, ctx, "acts-en")
+		do(t, ctx, "chinese", submit(chromedp.ID("lang")), chromedp.WaitVisible(chromedp.ID("acts-filter")))
+		if h1 := text(t, ctx, "h1"); h1 != "操作记录" {
+			t.Fatalf("after switching back the acts page is titled %q", h1)
+		}
+	})
+
 	t.Run("overview in English", func(t *testing.T) {
 		// Checks for the chart: of the listed subject and of clear ones.
 		token := testenv.Token(t, srv.base, partnerID, partnerSecret)
@@ -737,4 +812,102 @@ func adminSecretOf(t *testing.T, dataDir string) string {
 		t.Fatalf("admin credentials: %v", err)
 	}
 	return cred.ClientSecret
+}
+
+// deadLetterReplayed sets a partner's webhook to a receiver that fails,
+// has an event made for it (a subject it watches is listed), and once the
+// delivery is dead, finds it on the deliveries page with the receiver's
+// status, replays it there and sees it delivered. When serve gives the
+// console no deliverer, the page says so and there is nothing to replay.
+func deadLetterReplayed(t *testing.T, ctx context.Context, srv *inproc, partnerID, partnerSecret string) {
+	t.Helper()
+	do(t, ctx, "deliveries", chromedp.Navigate(srv.base+"/console/deliveries"),
+		chromedp.WaitVisible(chromedp.CSS("#deliveries-filter, #deliveries-unavailable")))
+	if n := get(t, ctx, "unavailable", chromedp.Evaluate[int](`document.querySelectorAll("#deliveries-unavailable").length`)); n > 0 {
+		t.Log("serve gives the console no deliverer: the deliveries page says so, and no dead letter is replayed")
+		return
+	}
+	var (
+		mu   sync.Mutex
+		down = true
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			http.Error(w, "core banking system down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer recv.Close()
+	token := testenv.Token(t, srv.base, partnerID, partnerSecret)
+	req, _ := http.NewRequest(http.MethodPut, srv.base+"/v1/webhook", strings.NewReader(`{"url":"`+recv.URL+`/credgate"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("set the webhook: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+	watched := testenv.USCC(t, "91110108MA01WH900")
+	req, _ = http.NewRequest(http.MethodPost, srv.base+"/v1/watchlist", strings.NewReader(watched+"\n"))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+token)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("watch a subject: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+	if code, e, err := postJSON(http.DefaultClient, srv.base+"/v1/admin/entries", srv.adminToken, map[string]any{
+		"subject_id": watched, "list": "safety_production_blacklist", "originating_department": "应急管理部",
+		"reason": "发生较大生产安全责任事故", "legal_basis": "《安全生产法》",
+		"decided_at": time.Now().Add(-2 * time.Hour).Format(time.RFC3339), "published_at": time.Now().Add(-time.Hour).Format(time.RFC3339)}); err != nil || code != http.StatusCreated {
+		t.Fatalf("list the watched subject: %d %v %v", code, e, err)
+	}
+	waitDelivery := func(state string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var page struct {
+				Deliveries []any `json:"deliveries"`
+			}
+			if getJSON(t, srv.base, "/v1/admin/deliveries?partner="+partnerID+"&state="+state, srv.adminToken, &page) == http.StatusOK && len(page.Deliveries) > 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s delivery to %s within a minute", state, partnerID)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitDelivery("dead")
+	do(t, ctx, "dead letters",
+		chromedp.Navigate(srv.base+"/console/deliveries"),
+		chromedp.WaitVisible(chromedp.ID("deliveries-filter")),
+		fill(map[string]string{"deliveries-partner": partnerID, "deliveries-state": "dead"}),
+		submit(chromedp.ID("deliveries-submit")),
+		chromedp.WaitVisible(chromedp.ID("replay-form")),
+	)
+	if st := shown(t, ctx, "#deliveries td.state", "data-state"); st != "dead" {
+		t.Fatalf("the delivery is %q", st)
+	}
+	if row := text(t, ctx, "#deliveries tr.delivery"); !strings.Contains(row, "503") {
+		t.Fatalf("the dead letter does not say the receiver's status: %q", row)
+	}
+	screenshot(t, ctx, "deliveries-dead")
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	do(t, ctx, "replay", submit(chromedp.ID("replay-all")), chromedp.WaitVisible(chromedp.CSS("p.notice")))
+	if msg := text(t, ctx, "p.notice"); !strings.Contains(msg, "死信已重新投递") {
+		t.Fatalf("after the replay the page says %q", msg)
+	}
+	waitDelivery("delivered")
+	do(t, ctx, "delivered",
+		chromedp.Navigate(srv.base+"/console/deliveries?partner="+url.QueryEscape(partnerID)+"&state=delivered"),
+		chromedp.WaitVisible(chromedp.ID("deliveries")),
+	)
+	if st := shown(t, ctx, "#deliveries td.state", "data-state"); st != "delivered" {
+		t.Fatalf("after the replay the delivery is %q", st)
+	}
 }
