@@ -274,11 +274,10 @@ func TestScenarioThirdSameItemPenaltyBlackLists(t *testing.T) {
 	if len(d3.Closed) != 1 || d3.Closed[0].Entry.ID != "ent-r2" || d3.Closed[0].Entry.RevocationCause.EntryID != "ent-r3" {
 		t.Fatalf("closed %+v", d3.Closed)
 	}
-	// The black list carries the State Council opinion's bank-credit measure for
-	// 严重失信主体 (its own memorandum is not in the sources); the general list's
-	// interview no longer applies.
-	after := decideAt(t, c, orgB, "bank_credit", h.entries, at8(2026, 5, 13, 0))
-	if after.outcome != OutcomeRestrict || !after.has("ub-p3-bank-credit:applied") {
+	// The black list carries its publication and push (篇十三 第七条(五); its own
+	// memorandum is not in the sources); the general list's interview no longer applies.
+	after := decideAt(t, c, orgB, "public_display", h.entries, at8(2026, 5, 13, 0))
+	if after.outcome != OutcomeReference || !after.has("ub-02-publication:applied") {
 		t.Fatalf("black list: %+v", after)
 	}
 	if sup := decideAt(t, c, orgB, "supervision", h.entries, at8(2026, 5, 13, 0)); sup.has("ug-01-interview:applied") {
@@ -319,13 +318,13 @@ func TestScenarioYellowPlusNewActBecomesBlack(t *testing.T) {
 			if der.Rule != "urban_management_yellow.escalate" || der.FromEntry != "ent-r4" || !slices.Equal(der.Records, []string{"r5"}) {
 				t.Fatalf("trail %+v", der)
 			}
-			if a := decideAt(t, c, personM, "bank_credit", h.entries, decided); !a.has("ub-p3-bank-credit:applied") {
+			if a := decideAt(t, c, personM, "public_display", h.entries, decided); !a.has("ub-02-publication:applied") {
 				t.Fatalf("after escalation: %+v", a)
 			}
 			if a := decideAt(t, c, personM, "supervision", h.entries, decided); a.has("uy-02-more-inspections:applied") {
 				t.Fatalf("after escalation, supervision: %+v", a)
 			}
-			if a := decideAt(t, c, personM, "bank_credit", h.entries, decided.Add(-time.Second)); a.has("ub-p3-bank-credit:applied") {
+			if a := decideAt(t, c, personM, "public_display", h.entries, decided.Add(-time.Second)); a.has("ub-02-publication:applied") {
 				t.Fatalf("before escalation: %+v", a)
 			}
 		}
@@ -440,8 +439,8 @@ func TestScenarioRepairLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	approved := at8(2027, 1, 20, 9)
-	before := decideAt(t, c, orgA, "bank_credit", []Entry{e}, approved.Add(-time.Second))
-	if before.outcome != OutcomeRestrict {
+	before := decideAt(t, c, orgA, "public_display", []Entry{e}, approved.Add(-time.Second))
+	if before.outcome != OutcomeReference {
 		t.Fatalf("before approval: %+v", before)
 	}
 	e, err = c.DecideRepair(e, "rep1", true, "同意修复", h, approved)
