@@ -120,9 +120,87 @@ type Feedback struct {
 
 // AnsweredMeasure is a measure of a check's answer as feedback sees it.
 type AnsweredMeasure struct {
-	ID     string
-	Effect Effect
-	Status MeasureStatus
+	ID        string
+	Effect    Effect
+	Status    MeasureStatus
+	Mandatory bool
+	// Standing is the measure's standing at the feedback's decided_at, as
+	// credgate knows its entry now (MeasureStandingAt); "" when it was not
+	// read (no measure is reported not applied for a reason it bears on)
+	// or the measure rests on no entry.
+	Standing MeasureStanding
+}
+
+// MeasureStanding is whether a measure an answer applied was still in
+// force at a later time, from what credgate knows of its entry.
+type MeasureStanding string
+
+// Standings of a measure.
+const (
+	// StandingInForce: the entry (or the measure's own term) was in force.
+	StandingInForce MeasureStanding = "in_force"
+	// StandingUnderObjection: an objection against the entry was open;
+	// its measures were suspended (篇三(十六), 篇五(二十一)).
+	StandingUnderObjection MeasureStanding = "under_objection"
+	// StandingEnded: the entry was expired, revoked or repaired (and the
+	// measure's own term, if any, over), or no longer reaches the subject.
+	StandingEnded MeasureStanding = "ended"
+)
+
+// MeasureStandingAt is the standing at t of the measure measureID resting
+// on entry e (nil: the entry no longer affects the subject), as Decide
+// would see it: in force while the entry is active, awaiting exit or (for
+// a measure with a term of its own, 篇四 第十四条) expired within the term;
+// suspended while under objection; ended otherwise.
+func (c *Catalog) MeasureStandingAt(measureID string, e *Entry, t time.Time) MeasureStanding {
+	if e == nil {
+		return StandingEnded
+	}
+	var term Validity
+	for i := range c.measures {
+		if c.measures[i].ID == measureID {
+			term = c.measures[i].Term
+			break
+		}
+	}
+	if !term.IsZero() && !t.Before(e.PublishedAt.AddDate(term.Years, term.Months, term.Days).Add(e.Suspended())) {
+		return StandingEnded
+	}
+	switch e.StatusAt(t) {
+	case StatusActive, StatusAwaitingExit:
+		return StandingInForce
+	case StatusUnderObjection:
+		return StandingUnderObjection
+	case StatusExpired:
+		if !term.IsZero() && c.termLists[e.List] {
+			return StandingInForce
+		}
+	}
+	return StandingEnded
+}
+
+// NeedsStanding reports whether a reason is checked against the measure's
+// standing (AnsweredMeasure.Standing): objection_pending and
+// no_longer_in_force state facts credgate knows.
+func (r NotAppliedReason) NeedsStanding() bool {
+	return r == ReasonObjectionPending || r == ReasonNoLongerInForce
+}
+
+// excusesApproval reports whether a reason may leave a mandatory
+// prohibiting measure unapplied while the action is approved: a mandatory
+// measure is one that must be applied by law (强制性措施,即依法必须联合执行的
+// 措施, 篇五(十九); 篇二 (三)), so only what suspends or lifts it does:
+// an objection or information found wrong, under verification (联合惩戒措施在
+// 信息核实期间暂不执行, 篇三(十六), 篇五(二十一)), the entry no longer in
+// force, or a law providing otherwise (除法律法规另有规定外). "It does not
+// bear on this application" and "other" do not: the answer named the
+// measure for this very action.
+func (r NotAppliedReason) excusesApproval() bool {
+	switch r {
+	case ReasonObjectionPending, ReasonInformationIncorrect, ReasonNoLongerInForce, ReasonLegalExemption:
+		return true
+	}
+	return false
 }
 
 // ValidateFeedback checks feedback against the answer it reports on: a
@@ -130,7 +208,12 @@ type AnsweredMeasure struct {
 // before the check nor after now, and exactly one report for each measure
 // the answer applied (none for others), each not applied with a reason
 // from the fixed set (other with a note). Approving while applying a
-// prohibiting measure is a contradiction and refused.
+// prohibiting measure is a contradiction and refused. A reason that states
+// a fact credgate knows is held to it (objection_pending: an objection was
+// open at decided_at; no_longer_in_force: the measure had ended, by its
+// AnsweredMeasure.Standing). Approving while a mandatory prohibiting
+// measure is not applied needs a reason that suspends or lifts it
+// (excusesApproval).
 func ValidateFeedback(f Feedback, answered []AnsweredMeasure, checkedAt, now time.Time) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidFeedback, fmt.Sprintf(format, args...))
@@ -157,15 +240,16 @@ func ValidateFeedback(f Feedback, answered []AnsweredMeasure, checkedAt, now tim
 	if len(f.Measures) > MaxFeedbackMeasures {
 		return bad("more than %d measures", MaxFeedbackMeasures)
 	}
-	effect := map[string]Effect{}
+	byID := map[string]AnsweredMeasure{}
 	for _, m := range answered {
 		if m.Status == MeasureApplied {
-			effect[m.ID] = m.Effect
+			byID[m.ID] = m
 		}
 	}
 	seen := map[string]bool{}
 	for i, m := range f.Measures {
-		e, ok := effect[m.ID]
+		am, ok := byID[m.ID]
+		e := am.Effect
 		if !ok {
 			return bad("measures[%d]: %q is not a measure the answer applied", i, m.ID)
 		}
@@ -185,9 +269,16 @@ func ValidateFeedback(f Feedback, answered []AnsweredMeasure, checkedAt, now tim
 			return bad("measures[%d]: reason other needs a note saying why", i)
 		case m.Applied && e == EffectProhibit && f.Decision.Approves():
 			return bad("measures[%d]: %q prohibits the action, yet it is reported applied and the decision is %s", i, m.ID, f.Decision)
+		case !m.Applied && m.Reason == ReasonObjectionPending && am.Standing != StandingUnderObjection:
+			return bad("measures[%d]: reason objection_pending, but no objection against the entry of %q was open at decided_at", i, m.ID)
+		case !m.Applied && m.Reason == ReasonNoLongerInForce && am.Standing != StandingEnded:
+			return bad("measures[%d]: reason no_longer_in_force, but %q was still in force at decided_at", i, m.ID)
+		case !m.Applied && am.Mandatory && e == EffectProhibit && f.Decision.Approves() && !m.Reason.excusesApproval():
+			return bad("measures[%d]: %q is mandatory and prohibits the action; approving without applying it needs reason "+
+				"objection_pending, information_incorrect, no_longer_in_force or legal_exemption, not %s", i, m.ID, m.Reason)
 		}
 	}
-	for id := range effect {
+	for id := range byID {
 		if !seen[id] {
 			return bad("the answer applied %q: say whether it was applied", id)
 		}

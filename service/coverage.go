@@ -16,8 +16,9 @@ import (
 
 // Coverage (应查必查, 篇三(十三), 篇五(十七)): a partner or an auditor submits
 // the approvals a system made, and credgate answers which had no check of
-// the subject for the action in the window before, and which followed a
-// prohibit or restrict answer without feedback that reports the approval.
+// the subject for the action in the window before, which followed a
+// prohibit or restrict answer without feedback that reports the approval,
+// and which followed a prohibit answer whose feedback does report it.
 // The file is read as a stream, a chunk of rows at a time, each chunk one
 // query of index probes: its size is bounded by MaxCoverageRows, never by
 // memory.
@@ -45,6 +46,12 @@ const (
 	// FindingUnexplained: the last check answered prohibit or restrict, and
 	// no feedback on it reports an approval.
 	FindingUnexplained = "unexplained_approval"
+	// FindingApprovedAfterProhibit: the last check answered prohibit, and
+	// its feedback reports an approval: explained by the partner, but an
+	// approval of what credgate said the action was prohibited for, which
+	// an auditor reads (with the feedback's reasons) rather than counts as
+	// explained.
+	FindingApprovedAfterProhibit = "approved_after_prohibit"
 	// FindingInvalid: the row could not be read.
 	FindingInvalid = "invalid_row"
 )
@@ -73,7 +80,10 @@ type CoverageReport struct {
 	Checked     int64  `json:"checked"`
 	NoCheck     int64  `json:"no_check"`
 	Unexplained int64  `json:"unexplained_approvals"`
-	Invalid     int64  `json:"invalid_rows"`
+	// ApprovedAfterProhibit counts the approvals whose last check
+	// answered prohibit and whose feedback reports the approval.
+	ApprovedAfterProhibit int64 `json:"approved_after_prohibit"`
+	Invalid               int64 `json:"invalid_rows"`
 	// CoverageRate is checked / valid rows.
 	CoverageRate float64 `json:"coverage_rate"`
 	// FileSHA256 identifies the file the figures are about.
@@ -156,9 +166,15 @@ func (c *Coverage) Run(ctx context.Context, r io.Reader, partner string, windowD
 			}
 			rep.Checked++
 			o := policy.Outcome(h.Check.Outcome)
-			if (o == policy.OutcomeProhibit || o == policy.OutcomeRestrict) && !policy.BusinessDecision(h.Decision).Approves() {
+			approves := policy.BusinessDecision(h.Decision).Approves()
+			switch {
+			case (o == policy.OutcomeProhibit || o == policy.OutcomeRestrict) && !approves:
 				rep.Unexplained++
 				f.Finding, f.CheckID, f.Outcome, f.Decision = FindingUnexplained, h.Check.CheckID, h.Check.Outcome, h.Decision
+				add(f)
+			case o == policy.OutcomeProhibit:
+				rep.ApprovedAfterProhibit++
+				f.Finding, f.CheckID, f.Outcome, f.Decision = FindingApprovedAfterProhibit, h.Check.CheckID, h.Check.Outcome, h.Decision
 				add(f)
 			}
 		}
@@ -212,7 +228,8 @@ func (c *Coverage) Run(ctx context.Context, r io.Reader, partner string, windowD
 	if c.audit != nil {
 		rec, err := c.audit.Record(ctx, ActCoverageComputed, rep.FileSHA256, map[string]any{
 			"partner": partner, "window_days": windowDays, "rows": rep.Rows, "checked": rep.Checked,
-			"no_check": rep.NoCheck, "unexplained_approvals": rep.Unexplained, "invalid_rows": rep.Invalid,
+			"no_check": rep.NoCheck, "unexplained_approvals": rep.Unexplained, "approved_after_prohibit": rep.ApprovedAfterProhibit,
+			"invalid_rows": rep.Invalid,
 		})
 		if err != nil {
 			return CoverageReport{}, err

@@ -177,9 +177,9 @@ func (f *Feedback) Submit(ctx context.Context, caller Caller, checkID string, in
 		return FeedbackView{}, fmt.Errorf("%w: check %q re-ran a past time", ErrFeedbackNotExpected, checkID)
 	}
 	now := f.now().UTC().Truncate(time.Microsecond)
-	answered := make([]policy.AnsweredMeasure, len(ans.Measures))
-	for i, m := range ans.Measures {
-		answered[i] = policy.AnsweredMeasure{ID: m.ID, Effect: m.Effect, Status: m.Status}
+	answered, err := f.answered(ctx, ans, in)
+	if err != nil {
+		return FeedbackView{}, err
 	}
 	fb := policy.Feedback{Decision: in.Decision, Measures: in.Measures, Document: in.Document, DecidedAt: in.DecidedAt, Note: in.Note}
 	if err := policy.ValidateFeedback(fb, answered, ans.CheckedAt, now); err != nil {
@@ -224,6 +224,46 @@ func (f *Feedback) Submit(ctx context.Context, caller Caller, checkID string, in
 	}
 	v.Receipt = receipt(recs[0])
 	return v, nil
+}
+
+// answered is the answer's measures as feedback in is validated against:
+// with the standing at in.DecidedAt of each measure reported not applied
+// for a reason that states a fact about its entry (objection_pending,
+// no_longer_in_force), read from the entries affecting the subject now.
+// The entries are read only when such a reason is given.
+func (f *Feedback) answered(ctx context.Context, ans CheckAnswer, in FeedbackInput) ([]policy.AnsweredMeasure, error) {
+	out := make([]policy.AnsweredMeasure, len(ans.Measures))
+	for i, m := range ans.Measures {
+		out[i] = policy.AnsweredMeasure{ID: m.ID, Effect: m.Effect, Status: m.Status, Mandatory: m.Mandatory}
+	}
+	need := map[string]bool{}
+	for _, m := range in.Measures {
+		if !m.Applied && m.Reason.NeedsStanding() {
+			need[m.ID] = true
+		}
+	}
+	if len(need) == 0 || in.DecidedAt.IsZero() {
+		return out, nil
+	}
+	found, err := f.checker.entries.LookupEntries(ctx, ans.Subject.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read the entries of the check's measures: %w", err)
+	}
+	cat := f.checker.catalog
+	for i, m := range ans.Measures {
+		if !need[m.ID] || m.Status != policy.MeasureApplied || m.EntryID == "" {
+			continue // a measure by eligibility has no entry to stand on: its standing stays unknown
+		}
+		var entry *policy.Entry
+		for j := range found.Entries {
+			if found.Entries[j].ID == m.EntryID {
+				entry = &found.Entries[j]
+				break
+			}
+		}
+		out[i].Standing = cat.MeasureStandingAt(m.ID, entry, in.DecidedAt)
+	}
+	return out, nil
 }
 
 // tookEffect reads the feedback rec back from the index: it is there

@@ -81,7 +81,8 @@ type StatsQuery struct {
 }
 
 // StatsRow is the checks of one group and outcome, with their current
-// feedback: how many have one, and the measures it reports applied and not.
+// feedback: how many have one, the measures it reports applied and not,
+// and how many report an approval (approved or approved with conditions).
 type StatsRow struct {
 	Key          string
 	Outcome      string
@@ -89,6 +90,7 @@ type StatsRow struct {
 	WithFeedback int64
 	Applied      int64
 	NotApplied   int64
+	Approved     int64
 }
 
 // CheckProbe asks for the last check of a subject for an action made in

@@ -46,6 +46,12 @@ type StatsGroup struct {
 	AppliedPerFeedback float64 `json:"applied_per_feedback"`
 	// Overdue counts the checks whose feedback is overdue now.
 	Overdue int64 `json:"overdue"`
+	// ApprovedAfterProhibit and ApprovedAfterRestrict count the checks
+	// answered prohibit (restrict) whose current feedback reports an
+	// approval: what was granted although credgate answered that the
+	// action was prohibited (restricted) for the subject.
+	ApprovedAfterProhibit int64 `json:"approved_after_prohibit"`
+	ApprovedAfterRestrict int64 `json:"approved_after_restrict"`
 }
 
 // StatsRequest asks for the statistics of checks made in [From, To).
@@ -210,6 +216,12 @@ func (s *Stats) groups(ctx context.Context, q StatsQuery, cutoffs []ActionCutoff
 		}
 		g.MeasuresApplied += r.Applied
 		g.MeasuresNotApplied += r.NotApplied
+		switch policy.Outcome(r.Outcome) {
+		case policy.OutcomeProhibit:
+			g.ApprovedAfterProhibit += r.Approved
+		case policy.OutcomeRestrict:
+			g.ApprovedAfterRestrict += r.Approved
+		}
 	}
 	for key, n := range overdue {
 		group(key).Overdue = n
@@ -297,7 +309,7 @@ func (m MonthlyReport) CSV() ([]byte, error) {
 		head = append(head, string(o))
 	}
 	head = append(head, "feedback_expected", "with_feedback", "feedback_rate", "measures_applied", "measures_not_applied",
-		"applied_per_feedback", "overdue")
+		"applied_per_feedback", "overdue", "approved_after_prohibit", "approved_after_restrict")
 	_ = w.Write(head)
 	row := func(section string, g StatsGroup) {
 		r := []string{m.Month, section, g.Key, strconv.FormatInt(g.Checks, 10)}
@@ -307,7 +319,7 @@ func (m MonthlyReport) CSV() ([]byte, error) {
 		r = append(r, strconv.FormatInt(g.FeedbackExpected, 10), strconv.FormatInt(g.WithFeedback, 10),
 			strconv.FormatFloat(g.FeedbackRate, 'f', -1, 64), strconv.FormatInt(g.MeasuresApplied, 10),
 			strconv.FormatInt(g.MeasuresNotApplied, 10), strconv.FormatFloat(g.AppliedPerFeedback, 'f', -1, 64),
-			strconv.FormatInt(g.Overdue, 10))
+			strconv.FormatInt(g.Overdue, 10), strconv.FormatInt(g.ApprovedAfterProhibit, 10), strconv.FormatInt(g.ApprovedAfterRestrict, 10))
 		_ = w.Write(r)
 	}
 	row("total", m.Total)

@@ -25,6 +25,7 @@ func RunFollowUp(t *testing.T, open func(t *testing.T) FollowUpStore) {
 		{"Feedback", testFeedbackRows},
 		{"Overdue", testOverdue},
 		{"Stats", testStats},
+		{"ApprovedAfter", testApprovedAfter},
 		{"LastChecks", testLastChecks},
 		{"Commitments", testCommitments},
 		{"BodiesWithNUL", testBodiesWithNUL},

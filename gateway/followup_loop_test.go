@@ -1,0 +1,110 @@
+package gateway_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credgate/credgate/adapters/postgres"
+	"github.com/credgate/credgate/internal/testenv"
+)
+
+// The closed loop (feedback, coverage, statistics, commitments) held to
+// what credgate knows, over SQLite and PostgreSQL.
+
+const taxListed = "91110108MA01WARM0H" // on the major tax violation list below
+
+// eachFollowUpStore runs test on a harness over each store, its feedback,
+// statistics and coverage at now+ahead.
+func eachFollowUpStore(t *testing.T, ahead time.Duration, test func(t *testing.T, h *harness)) {
+	clock := func(hc *harnessConfig) { hc.followUpNow = func() time.Time { return time.Now().Add(ahead) } }
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t, newHarness(t, clock))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		st, err := postgres.Open(t.Context(), testenv.FreshDatabase(t, "loopfix_followup"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		test(t, newHarness(t, clock, func(c *harnessConfig) { c.store = st }))
+	})
+}
+
+// reasoned is feedback reporting every measure not applied for reason.
+func reasoned(decision string, measures []string, reason string) map[string]any {
+	b := feedbackBody(decision, measures, false, nil)
+	for _, m := range b["measures"].([]map[string]any) {
+		m["reason"] = reason
+	}
+	return b
+}
+
+// TestFeedbackHeldToEntries: a platform told the subject is prohibited
+// cannot report the approval with reasons credgate knows to be false
+// (objection_pending with no objection open, no_longer_in_force while the
+// entry is active) nor leave a mandatory prohibiting measure unapplied as
+// "not relevant"; an approval it may report (information found wrong,
+// 篇三(十六)) shows in coverage and statistics as approved after prohibit.
+func TestFeedbackHeldToEntries(t *testing.T) {
+	t.Parallel()
+	eachFollowUpStore(t, 0, func(t *testing.T, h *harness) {
+		entry := h.entry(taxListed, "tax_major_violation", time.Now().AddDate(0, 0, -2), nil)
+		partner, tok := h.partner("某市公共资源交易中心", "government_procurement")
+		ans := h.check(tok, taxListed, "government_procurement")
+		ms := applied(ans)
+		if ans["outcome"] != "prohibit" || !strings.Contains(fmt.Sprint(ms), "tax-government-procurement") {
+			t.Fatalf("check: %v", ans)
+		}
+		path := "/v1/checks/" + ans["check_id"].(string) + "/feedback"
+		for _, reason := range []string{"no_longer_in_force", "objection_pending", "not_relevant"} {
+			problemCode(t, h.doJSON(http.MethodPost, path, tok, reasoned("approved", ms, reason)), http.StatusBadRequest, "invalid_feedback")
+		}
+		// Refusing, a reason that states a false fact is refused all the same.
+		problemCode(t, h.doJSON(http.MethodPost, path, tok, reasoned("refused", ms, "objection_pending")), http.StatusBadRequest, "invalid_feedback")
+		res := h.doJSON(http.MethodPost, path, tok, reasoned("approved", ms, "information_incorrect"))
+		if res.Status != http.StatusCreated {
+			t.Fatalf("approval with the information reported wrong: %d %s", res.Status, res.Body)
+		}
+
+		soon := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+		cov := h.do(http.MethodPost, "/v1/coverage", tok, "text/csv",
+			[]byte("subject_id,action,approved_at\n"+taxListed+",government_procurement,"+soon+"\n"))
+		rep := cov.json(t)
+		if cov.Status != http.StatusOK || rep["unexplained_approvals"] != 0.0 || rep["approved_after_prohibit"] != 1.0 ||
+			!strings.Contains(fmt.Sprint(rep["findings"]), "finding:approved_after_prohibit") {
+			t.Fatalf("coverage: %d %s", cov.Status, cov.Body)
+		}
+		from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		st := h.doJSON(http.MethodGet, "/v1/admin/stats?by=partner&from="+from+"&to="+to, h.adminTok, nil)
+		groups, _ := st.json(t)["groups"].([]any)
+		if st.Status != http.StatusOK || len(groups) != 1 || groups[0].(map[string]any)["key"] != partner ||
+			groups[0].(map[string]any)["approved_after_prohibit"] != 1.0 || groups[0].(map[string]any)["approved_after_restrict"] != 0.0 {
+			t.Fatalf("stats: %d %s", st.Status, st.Body)
+		}
+		month := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01")
+		csv := h.doJSON(http.MethodGet, "/v1/admin/reports/monthly?format=csv&month="+month, h.adminTok, nil)
+		if lines := strings.Split(string(csv.Body), "\n"); csv.Status != http.StatusOK ||
+			!strings.HasSuffix(lines[0], ",approved_after_prohibit,approved_after_restrict") || !strings.HasSuffix(lines[1], ",1,0") {
+			t.Fatalf("monthly csv: %d %s", csv.Status, csv.Body)
+		}
+
+		// A check made before an objection: once the objection is open,
+		// objection_pending is what credgate knows.
+		before := h.check(tok, taxListed, "government_procurement")
+		res = h.doJSON(http.MethodPost, "/v1/admin/entries/"+entry["id"].(string)+"/objections", h.adminTok,
+			map[string]any{"filed_by": "administrator", "grounds": "主体称税款已补缴"})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("objection: %d %s", res.Status, res.Body)
+		}
+		res = h.doJSON(http.MethodPost, "/v1/checks/"+before["check_id"].(string)+"/feedback", tok,
+			reasoned("approved_with_conditions", applied(before), "objection_pending"))
+		if res.Status != http.StatusCreated {
+			t.Fatalf("approval while the objection is open: %d %s", res.Status, res.Body)
+		}
+	})
+}
