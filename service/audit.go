@@ -44,6 +44,32 @@ const (
 	ActFailed       Act = "act_failed"
 )
 
+// Reads of subjects' data by administrators and auditors (reads.go): each
+// answer that shows staff a subject's data is recorded first, one act per
+// request, naming the records shown and the route asked through.
+const (
+	// ActCheckRead: a past check's answer (GET /v1/checks/{id}, the
+	// console's evidence page); target the check id.
+	ActCheckRead Act = "check_read"
+	// ActReceiptRead: a record's receipt, which carries its body (GET
+	// /v1/evidence/receipts/{id}, the console's receipt); target the
+	// record id.
+	ActReceiptRead Act = "receipt_read"
+	// ActEntryRead: one entry (GET /v1/admin/entries/{id}, the console's
+	// entry page); target the entry id.
+	ActEntryRead Act = "entry_read"
+	// ActEntriesListed: a page of entries (GET /v1/admin/entries, the
+	// console's entries list), with its filter and the entry ids shown.
+	ActEntriesListed Act = "entries_listed"
+	// ActProceedingsListed: a page of open objections, repairs or exits
+	// (GET /v1/admin/objections, /repairs, /exits; the console's
+	// proceedings page), with the ids shown; target the kind.
+	ActProceedingsListed Act = "proceedings_listed"
+	// ActViolationsRead: a subject's violation records and points (GET
+	// /v1/admin/violations?subject_id=), naming the subject looked up.
+	ActViolationsRead Act = "violations_read"
+)
+
 // The actor of credgate's own acts: the bootstrap administrator, the
 // catalogue loaded at start, and acts reached without an authenticated
 // caller (upstream feeds).

@@ -732,30 +732,46 @@ func viaView(v *policy.Via) *ViaView {
 }
 
 // GetCheck returns a past check to the partner that made it. Admins and
-// auditors may read any check.
+// auditors may read any check; their read of another's check is recorded
+// first (check_read, reads.go), and a check whose read cannot be recorded
+// is not returned (ErrAuditUnavailable).
 func (c *Checker) GetCheck(ctx context.Context, caller Caller, id string) (CheckAnswer, error) {
+	ans, rec, err := c.pastCheck(ctx, caller, id)
+	if err != nil {
+		return CheckAnswer{}, err
+	}
+	if staffRead(caller, rec.Partner) {
+		if err := recordRead(ctx, c.readAudit(), &caller, ActCheckRead, rec.ID, checkReadDetails(rec)); err != nil {
+			return CheckAnswer{}, err
+		}
+	}
+	return ans, nil
+}
+
+// pastCheck reads, verifies and decodes a past check visible to caller.
+func (c *Checker) pastCheck(ctx context.Context, caller Caller, id string) (CheckAnswer, evidence.Record, error) {
 	rec, err := c.records.Record(ctx, id)
 	if err != nil {
 		if errors.Is(err, evidence.ErrNotFound) {
-			return CheckAnswer{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
+			return CheckAnswer{}, evidence.Record{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
 		}
-		return CheckAnswer{}, err
+		return CheckAnswer{}, evidence.Record{}, err
 	}
 	if rec.Kind != evidence.KindCheck {
-		return CheckAnswer{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
 	}
 	if caller.Role == RolePartner && rec.Partner != caller.ClientID {
 		// Not ErrForbidden: telling a partner that another's check exists
 		// would leak it.
-		return CheckAnswer{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("check %q: %w", id, ErrNotFound)
 	}
 	if err := c.verifyRecord(ctx, rec); err != nil {
-		return CheckAnswer{}, err
+		return CheckAnswer{}, evidence.Record{}, err
 	}
 	var ans CheckAnswer
 	if err := json.Unmarshal(rec.Body, &ans); err != nil {
-		return CheckAnswer{}, fmt.Errorf("decode stored check %q: %w", id, err)
+		return CheckAnswer{}, evidence.Record{}, fmt.Errorf("decode stored check %q: %w", id, err)
 	}
 	ans.Receipt = receipt(rec)
-	return ans, nil
+	return ans, rec, nil
 }
