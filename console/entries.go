@@ -119,7 +119,8 @@ func (c *Console) renderEntriesPage(w http.ResponseWriter, r *http.Request, p *p
 	if len(d.Subject) > maxFieldLen || len(d.List) > maxFieldLen || len(f.After) > maxFieldLen {
 		formErr = invalidInput("subject_id", errFieldTooLong)
 	} else {
-		es, err := c.deps.Entries.List(r.Context(), service.EntryFilter{Subject: d.Subject, List: d.List, After: f.After, Limit: entriesPage})
+		// Recorded as entries_listed, as GET /v1/admin/entries is.
+		es, err := c.deps.Entries.ReadList(readContext(r), service.EntryFilter{Subject: d.Subject, List: d.List, After: f.After, Limit: entriesPage})
 		if err != nil && formErr == nil {
 			formErr = err
 		}
@@ -228,7 +229,8 @@ func (c *Console) entryPage(w http.ResponseWriter, r *http.Request, s *session) 
 }
 
 func (c *Console) renderEntry(w http.ResponseWriter, r *http.Request, s *session, id string, status int, actErr error) {
-	e, err := c.deps.Entries.Get(r.Context(), id)
+	// Recorded as entry_read, as GET /v1/admin/entries/{id} is.
+	e, err := c.deps.Entries.Read(readContext(r), id)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -386,7 +388,8 @@ func (c *Console) proceedings(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, invalidInput("after", errFieldTooLong))
 		return
 	}
-	ps, now, err := c.deps.Lifecycle.ListProceedings(r.Context(), service.ProceedingKind(d.Kind), d.State, after, entriesPage)
+	// Recorded as proceedings_listed, as GET /v1/admin/objections… are.
+	ps, now, err := c.deps.Lifecycle.ReadProceedings(readContext(r), service.ProceedingKind(d.Kind), d.State, after, entriesPage)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return

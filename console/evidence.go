@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -125,7 +126,9 @@ func (c *Console) history(r *http.Request, d *evidenceData) error {
 // lookupCheck reads a record of the evidence log by id, with its receipt,
 // as GET /v1/evidence/receipts/{id} does for this caller: any record the
 // console names (a check, the record of a subject lookup, an act), not
-// only checks. A check's answer is shown too, as GET /v1/checks/{id}.
+// only checks. A check's answer is shown too, as GET /v1/checks/{id}. The
+// read is recorded as one act (check_read, or receipt_read for another
+// record) before the page shows it.
 func (c *Console) lookupCheck(r *http.Request, s *session, d *evidenceData) error {
 	if len(d.CheckID) > maxFieldLen {
 		return invalidInput("check", errFieldTooLong)
@@ -134,18 +137,12 @@ func (c *Console) lookupCheck(r *http.Request, s *session, d *evidenceData) erro
 	if err != nil {
 		return err
 	}
-	rc, err := c.deps.Receipts.Receipt(r.Context(), caller, d.CheckID)
+	rc, ans, err := c.deps.Checker.ShowRecord(readContext(r), c.deps.Receipts, caller, d.CheckID)
 	if err != nil {
 		return err
 	}
 	d.Record = &rc.Record
-	if rc.Record.Kind == evidence.KindCheck {
-		ans, err := c.deps.Checker.GetCheck(r.Context(), caller, d.CheckID)
-		if err != nil {
-			return err
-		}
-		d.Check = &ans
-	}
+	d.Check = ans
 	b, err := json.MarshalIndent(rc, "", "  ")
 	if err != nil {
 		return err
@@ -162,7 +159,8 @@ func (c *Console) receiptDownload(w http.ResponseWriter, r *http.Request, s *ses
 		return
 	}
 	id := r.PathValue("id")
-	rc, err := c.deps.Receipts.Receipt(r.Context(), caller, id)
+	// Recorded as receipt_read, as GET /v1/evidence/receipts/{id} is.
+	rc, err := c.deps.Checker.ReadReceipt(readContext(r), c.deps.Receipts, caller, id)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -175,4 +173,10 @@ func (c *Console) receiptDownload(w http.ResponseWriter, r *http.Request, s *ses
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", `attachment; filename="receipt.json"`)
 	_, _ = w.Write(b)
+}
+
+// readContext is the request's context naming the console route it came
+// by, which the acts recording staff reads name (service.WithReadRoute).
+func readContext(r *http.Request) context.Context {
+	return service.WithReadRoute(r.Context(), "console "+r.Pattern) // the pattern starts with the method
 }

@@ -140,10 +140,13 @@ func (s *Server) checkBatch(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"action": req.Action, "results": out})
 }
 
+// getCheck serves GET /v1/checks/{id}: a partner's own check, or any to
+// administrators and auditors, whose read is recorded (check_read).
 func (s *Server) getCheck(c *gin.Context) {
-	ans, err := s.checker.GetCheck(c.Request.Context(), callerOf(c), c.Param("id"))
+	caller := callerOf(c)
+	ans, err := s.checker.GetCheck(readContext(c), caller, c.Param("id"))
 	if err != nil {
-		fail(c, err)
+		fail(c, s.pendingRecord(caller, c.Param("id"), err))
 		return
 	}
 	c.JSON(http.StatusOK, ans)
@@ -269,7 +272,8 @@ func (s *Server) listEntries(c *gin.Context) {
 	if !ok {
 		return
 	}
-	entries, err := s.entries.List(c.Request.Context(), service.EntryFilter{
+	// Recorded as entries_listed (the filter and the entries shown).
+	entries, err := s.entries.ReadList(readContext(c), service.EntryFilter{
 		Subject: c.Query("subject_id"), List: c.Query("list"), After: c.Query("after"), Limit: limit,
 	})
 	if err != nil {
@@ -290,7 +294,8 @@ func (s *Server) listEntries(c *gin.Context) {
 }
 
 func (s *Server) getEntry(c *gin.Context) {
-	e, err := s.entries.Get(c.Request.Context(), c.Param("id"))
+	// Recorded as entry_read.
+	e, err := s.entries.Read(readContext(c), c.Param("id"))
 	if err != nil {
 		fail(c, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -36,6 +37,9 @@ type Problem struct {
 	// (record_erased).
 	Record  *ErasedRecordView `json:"record,omitempty"`
 	Receipt *evidence.Receipt `json:"receipt,omitempty"`
+	// RetryAfter, when positive, is sent as the Retry-After header
+	// (seconds) by fail.
+	RetryAfter int `json:"-"`
 }
 
 // ErasedRecordView is an erased record's identity and place in the log.
@@ -285,6 +289,13 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, evidence.ErrTreeCorrupt):
 		return problem(http.StatusInternalServerError, "evidence_corrupt", "Evidence log corrupt",
 			"the stored evidence does not agree with its tree; operators have been alerted")
+	case errors.Is(err, service.ErrReceiptPending):
+		// Not not_found: the check was answered, with a promise, and its
+		// record is in the log once this replica integrates its spool.
+		pr := problem(http.StatusNotFound, "receipt_pending", "Receipt pending",
+			"the record is in this replica's evidence spool and not yet in the log; ask again after Retry-After seconds")
+		pr.RetryAfter = 1
+		return pr
 	case errors.Is(err, service.ErrNotFound), errors.Is(err, evidence.ErrNotFound), errors.Is(err, evidence.ErrNoTile):
 		return problem(http.StatusNotFound, "not_found", "Not found", err.Error())
 	case errors.Is(err, service.ErrVersionMismatch):
@@ -463,6 +474,9 @@ func fail(c *gin.Context, err error) {
 			// RFC 6749 §5.2: a client that authenticated with Basic is told so.
 			c.Header("WWW-Authenticate", `Basic realm="credgate"`)
 		}
+	}
+	if p.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
 	c.Header("Content-Type", problemContentType)
 	c.AbortWithStatusJSON(p.Status, p)

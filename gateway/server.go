@@ -187,13 +187,15 @@ func (s *Server) router() *gin.Engine {
 	checks := v1.Group("", append([]gin.HandlerFunc{s.shedding.admit}, s.authChain()...)...)
 	checks.POST("/checks", limitBody(MaxJSONBody), s.check)
 	checks.POST("/checks\\:batch", limitBody(MaxBatchBody), s.checkBatch)
-	authed.GET("/checks/:id", s.getCheck)
+	// A staff read of a check is recorded with its reader as the actor.
+	authed.GET("/checks/:id", s.asActor, s.getCheck)
 	s.mountEvidence(v1, authed)
 	s.mountScreenings(authed)
 
 	// Auditors read partners (to make sense of evidence and statistics);
 	// only administrators change anything.
-	audit := authed.Group("/admin", require(service.RoleAdmin, service.RoleAuditor))
+	// The reader is the actor of the acts recording staff reads.
+	audit := authed.Group("/admin", require(service.RoleAdmin, service.RoleAuditor), s.asActor)
 	audit.GET("/partners", s.listPartners)
 	audit.GET("/partners/:client_id", s.getPartner)
 	audit.GET("/acts", s.listActs)
