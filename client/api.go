@@ -70,7 +70,8 @@ const ReceiptSpooled = "spooled"
 // the log has its LogIndex and LeafHash; a spooled one (State
 // ReceiptSpooled) has neither yet, only the replica's signed Promise
 // (verify it with evidence.VerifyPromise): its full receipt (Receipt)
-// answers 404 not_found until the replica has integrated its spool.
+// answers 404 receipt_pending (IsReceiptPending) until the replica has
+// integrated its spool.
 type CheckReceipt struct {
 	State string `json:"state,omitempty"`
 	// Promise is set for a spooled record only.

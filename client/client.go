@@ -583,6 +583,17 @@ func IsCode(err error, code string) bool {
 	return errors.As(err, &e) && e.Code == code
 }
 
+// CodeReceiptPending is the problem code (status 404, with Retry-After) of
+// a record answered with a spooled receipt and not yet in the log: unlike
+// not_found, the record exists and is served once the replica has
+// integrated its spool.
+const CodeReceiptPending = "receipt_pending"
+
+// IsReceiptPending reports whether err is the refusal of a record that
+// waits in a replica's evidence spool (CodeReceiptPending): ask again
+// after the error's RetryAfter, rather than take it as no such record.
+func IsReceiptPending(err error) bool { return IsCode(err, CodeReceiptPending) }
+
 func decodeError(res *http.Response, raw []byte) error {
 	e := &Error{}
 	if json.Unmarshal(raw, e) != nil || e.Code == "" {

@@ -96,8 +96,10 @@ func (c *Client) Tile(ctx context.Context, t evidence.TileCoord) ([]byte, error)
 // records'; administrators and auditors any). Keep the bytes: they verify
 // offline with client/audit.VerifyReceipt. A check answered with a spooled
 // receipt (CheckReceipt.Spooled) has none until the replica has integrated
-// its spool: until then the server answers 404 not_found, as for no such
-// record, so keep the answer's Promise and ask again later.
+// its spool: until then the replica that spooled it answers 404
+// receipt_pending with Retry-After (IsReceiptPending; *Error.RetryAfter),
+// not not_found; another replica, which cannot know, answers not_found.
+// Keep the answer's Promise and ask again later.
 func (c *Client) Receipt(ctx context.Context, recordID string) ([]byte, error) {
 	var b []byte
 	err := c.Do(ctx, http.MethodGet, "/v1/evidence/receipts/"+url.PathEscape(recordID), nil, "", &b)

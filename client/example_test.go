@@ -51,7 +51,7 @@ func Example() {
 		if ans.Receipt.Spooled() {
 			// The log's database could not commit the record in time; the
 			// replica promised it instead. Keep the promise: the receipt
-			// is served (until then 404 not_found) once the replica has
+			// is served (until then 404 receipt_pending) once the replica has
 			// integrated its spool.
 			_, err := evidence.VerifyPromise(*ans.Receipt.Promise, vs)
 			return err
