@@ -108,3 +108,43 @@ func TestFeedbackHeldToEntries(t *testing.T) {
 		}
 	})
 }
+
+// TestCoveragePastTimeCheck: a "clear" answer about the subject's standing
+// ten days ago, made just before the approval, is not the check before it
+// (应查必查 asks for the standing at the decision), nor does it take the
+// place of an earlier prohibit answer as the last check.
+func TestCoveragePastTimeCheck(t *testing.T) {
+	t.Parallel()
+	eachFollowUpStore(t, 0, func(t *testing.T, h *harness) {
+		h.entry(taxListed, "tax_major_violation", time.Now().AddDate(0, 0, -2), nil)
+		_, tok := h.partner("某市公共资源交易中心", "government_procurement")
+		pastCheck := func() {
+			t.Helper()
+			res := h.doJSON(http.MethodPost, "/v1/checks", tok, map[string]any{"subject": map[string]any{"id": taxListed},
+				"action": "government_procurement", "valid_at": time.Now().AddDate(0, 0, -10).UTC().Format(time.RFC3339)})
+			if res.Status != http.StatusOK || res.json(t)["outcome"] != "clear" {
+				t.Fatalf("past-time check: %d %s", res.Status, res.Body)
+			}
+		}
+		coverage := func() map[string]any {
+			t.Helper()
+			soon := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+			res := h.do(http.MethodPost, "/v1/coverage", tok, "text/csv",
+				[]byte("subject_id,action,approved_at\n"+taxListed+",government_procurement,"+soon+"\n"))
+			if res.Status != http.StatusOK {
+				t.Fatalf("coverage: %d %s", res.Status, res.Body)
+			}
+			return res.json(t)
+		}
+		pastCheck()
+		if rep := coverage(); rep["checked"] != 0.0 || rep["no_check"] != 1.0 {
+			t.Fatalf("a past-time check counted as the check: %v", rep)
+		}
+		prohibit := h.check(tok, taxListed, "government_procurement")
+		pastCheck()
+		if rep := coverage(); rep["checked"] != 1.0 || rep["unexplained_approvals"] != 1.0 ||
+			!strings.Contains(fmt.Sprint(rep["findings"]), prohibit["check_id"].(string)) {
+			t.Fatalf("a past-time check took the place of the prohibit answer: %v", rep)
+		}
+	})
+}

@@ -27,6 +27,7 @@ func RunFollowUp(t *testing.T, open func(t *testing.T) FollowUpStore) {
 		{"Stats", testStats},
 		{"ApprovedAfter", testApprovedAfter},
 		{"LastChecks", testLastChecks},
+		{"LastChecksCurrent", testLastChecksCurrent},
 		{"Commitments", testCommitments},
 		{"BodiesWithNUL", testBodiesWithNUL},
 	})

@@ -221,10 +221,28 @@ func (s *Store) OverdueCounts(ctx context.Context, q service.StatsQuery, cutoffs
 	return m, nil
 }
 
+// currentCheckSQL is the condition on a check's record e that it is a
+// check of the time it was made. A check that asked about the subject's
+// standing at a past time (valid_at) says nothing of its standing when an
+// approval was decided, so it neither counts as the check before an
+// approval nor takes the place of an earlier current check as the last
+// one. check_index does not tell them apart (it derives no valid_at, and
+// the check path derives its rows without reading the body: checkrows.go);
+// each candidate's body is read here instead, by its primary key, which
+// costs the coverage run and nothing else. Only credgate's encoding of a
+// check (answer_json.go) writes the member valid_at, at the top level.
+func (s *Store) currentCheckSQL() string {
+	if s.d.Name == "postgres" {
+		return `position(convert_to('"valid_at":', 'UTF8') in e.body) = 0`
+	}
+	return `instr(e.body, CAST('"valid_at":' AS BLOB)) = 0`
+}
+
 // LastChecks answers the probes with one query of index probes (each the
-// last check of a subject for an action before a time: one descent of
-// check_index_subject) and one read of the checks found, by idx (the key of
-// SQLite's check_index, an index of PostgreSQL's).
+// last check of a subject for an action before a time, of the time it was
+// made (currentCheckSQL): one descent of check_index_subject) and one read
+// of the checks found, by idx (the key of SQLite's check_index, an index
+// of PostgreSQL's).
 func (s *Store) LastChecks(ctx context.Context, partner string, probes []service.CheckProbe) ([]service.ProbeHit, error) {
 	if len(probes) > service.MaxProbes {
 		return nil, s.errf("%d probes, at most %d", len(probes), service.MaxProbes)
@@ -239,10 +257,12 @@ func (s *Store) LastChecks(ctx context.Context, partner string, probes []service
 		byPartner = ` AND c.partner = ` + a.add(partner)
 	}
 	parts := make([]string, len(probes))
+	current := s.currentCheckSQL()
 	for i, p := range probes {
-		parts[i] = `SELECT ` + strconv.Itoa(i) + `, (SELECT c.idx FROM check_index c WHERE c.subject = ` + a.add(p.Subject) +
-			` AND c.action = ` + a.add(p.Action) + ` AND c.checked_at <= ` + a.add(storeutil.Time(p.At)) +
-			` AND c.checked_at > ` + a.add(storeutil.Time(p.Since)) + byPartner + ` ORDER BY c.checked_at DESC LIMIT 1)`
+		parts[i] = `SELECT ` + strconv.Itoa(i) + `, (SELECT c.idx FROM check_index c JOIN evidence e ON e.idx = c.idx WHERE c.subject = ` +
+			a.add(p.Subject) + ` AND c.action = ` + a.add(p.Action) + ` AND c.checked_at <= ` + a.add(storeutil.Time(p.At)) +
+			` AND c.checked_at > ` + a.add(storeutil.Time(p.Since)) + byPartner + ` AND ` + current +
+			` ORDER BY c.checked_at DESC LIMIT 1)`
 	}
 	type hit struct {
 		n   int64
