@@ -53,13 +53,23 @@ func (f LintFault) String() string {
 //     for the same action twice.
 //
 // A list that keeps its records with the recording department
-// (kept_by_department) must quote the passage that says so, found in the
-// section its source names like a measure's text. Its faults carry the
+// (kept_by_department) or counts its validity on after a rejected
+// objection (objection_extends_validity) must quote the passage that says
+// so, found in the section its source names like a measure's text. A list
+// rule (repair and its locks, exit, escalation, keeping, objection
+// extension) must rest on a text that binds the list's place: a list whose
+// own source cites a national text is national, and a rule on it must cite
+// a national text too — one resting only on a text whose place is blank
+// (篇二, 篇五, 篇七) or on a named place's (篇四, 篇九, 篇十) binds no
+// national list. The lists a points rule set leads to must agree on
+// whether entries lapse (篇十三 第十六条 gives every level 5 years): one
+// level without validity where another has it is a fault. Faults carry the
 // list's line and "list <id>" in place of a measure.
 //
 // Faults are returned in file and line order; nil means clean.
 func LintCatalog(fsys fs.FS, sources fs.FS) []LintFault {
-	if _, err := LoadCatalog(fsys); err != nil {
+	cat, err := LoadCatalog(fsys)
+	if err != nil {
 		return []LintFault{loadFault(fsys, err)}
 	}
 	src, err := loadSources(sources)
@@ -84,10 +94,15 @@ func LintCatalog(fsys fs.FS, sources fs.FS) []LintFault {
 		}
 		listLines := itemLines(data, "lists", len(f.Lists))
 		for i, l := range f.Lists {
-			if l.KeptByDepartment == nil {
-				continue
+			var msgs []string
+			if l.KeptByDepartment != nil {
+				msgs = append(msgs, lintKeeping("kept_by_department", *l.KeptByDepartment, src)...)
 			}
-			for _, msg := range lintKeeping(*l.KeptByDepartment, src) {
+			if l.ObjectionExtendsValidity != nil {
+				msgs = append(msgs, lintKeeping("objection_extends_validity", *l.ObjectionExtendsValidity, src)...)
+			}
+			msgs = append(msgs, lintListRules(l, cat)...)
+			for _, msg := range msgs {
 				faults = append(faults, LintFault{File: name, Line: listLines[i], Measure: "list " + l.ID, Msg: msg})
 			}
 		}
@@ -350,12 +365,13 @@ func lintMeasure(m Measure, src *sourceTexts) []string {
 
 var titleRE = regexp.MustCompile(`《[^《》]+》`)
 
-// lintKeeping checks that a list's kept_by_department passage occurs in
-// the section its source names, as a measure's text must.
-func lintKeeping(k Keeping, src *sourceTexts) []string {
+// lintKeeping checks that a list's quoted passage (kept_by_department,
+// objection_extends_validity) occurs in the section its source names, as a
+// measure's text must.
+func lintKeeping(what string, k Keeping, src *sourceTexts) []string {
 	sections, err := src.sections(k.Source)
 	if err != nil {
-		return []string{"kept_by_department: " + err.Error()}
+		return []string{what + ": " + err.Error()}
 	}
 	var frag string
 	for _, section := range sections {
@@ -364,7 +380,7 @@ func lintKeeping(k Keeping, src *sourceTexts) []string {
 			return nil
 		}
 	}
-	return []string{fmt.Sprintf("kept_by_department: text not found in %s: %q", k.Source, frag)}
+	return []string{fmt.Sprintf("%s: text not found in %s: %q", what, k.Source, frag)}
 }
 
 // matchText reports whether text occurs in section, fragment by fragment
@@ -564,4 +580,74 @@ func cnValue(s string) int {
 	default:
 		return digit(r[0])*10 + digit(r[2])
 	}
+}
+
+var pianRef = regexp.MustCompile(`篇[一二三四五六七八九十]+`)
+
+// textPlaces returns the texts a source reference cites, split into the
+// national ones and the others (a blank place's or a named place's).
+func textPlaces(ref string) (national, local []string) {
+	for _, p := range pianRef.FindAllString(ref, -1) {
+		if _, named := localTexts[p]; named || blankPlaceTexts[p] {
+			local = append(local, p)
+		} else {
+			national = append(national, p)
+		}
+	}
+	return national, local
+}
+
+// lintListRules checks that each rule of l rests on a text that can bind
+// the list's place, and that the lists of a points rule set agree on
+// validity.
+func lintListRules(l List, cat *Catalog) []string {
+	var out []string
+	listNational, _ := textPlaces(l.Source)
+	rules := map[string]string{}
+	if l.Repair != nil {
+		rules["repair"] = l.Repair.Source
+		for i, lock := range l.Repair.Locks {
+			rules[fmt.Sprintf("repair.locks[%d]", i)] = lock.Source
+		}
+	}
+	if l.Exit != nil {
+		rules["exit"] = l.Exit.Source
+	}
+	if l.Escalate != nil {
+		rules["escalate"] = l.Escalate.Source
+	}
+	if l.KeptByDepartment != nil {
+		rules["kept_by_department"] = l.KeptByDepartment.Source
+	}
+	if l.ObjectionExtendsValidity != nil {
+		rules["objection_extends_validity"] = l.ObjectionExtendsValidity.Source
+	}
+	names := make([]string, 0, len(rules))
+	for n := range rules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		national, local := textPlaces(rules[n])
+		if len(listNational) > 0 && len(national) == 0 && len(local) > 0 {
+			out = append(out, fmt.Sprintf("%s rests only on %s, which cannot bind a national list (its source cites %s); cite the national text that provides it, or drop the rule",
+				n, strings.Join(local, ", "), strings.Join(listNational, ", ")))
+		}
+	}
+	if l.Validity.IsZero() && l.Kind != ListRed {
+		for _, rs := range cat.ruleSets {
+			leads, other := false, ""
+			for _, lv := range rs.Levels {
+				if lv.List == l.ID {
+					leads = true
+				} else if o, ok := cat.listByID[lv.List]; ok && !o.Validity.IsZero() && other == "" {
+					other = o.ID
+				}
+			}
+			if leads && other != "" {
+				out = append(out, fmt.Sprintf("no validity, while %s of the same rule set %s has one: levels of one rule set lapse alike unless a text says otherwise", other, rs.ID))
+			}
+		}
+	}
+	return out
 }
