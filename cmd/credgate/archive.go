@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/client/audit"
 	"github.com/credgate/credgate/evidence"
 )
@@ -81,6 +84,13 @@ func archiveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg, err := loader.Load()
 	if err != nil {
 		return err
+	}
+	if cfg.Store.PostgresURL == "" {
+		// Opening a data dir creates a database; there is nothing to
+		// archive in one that was not there.
+		if _, err := os.Stat(filepath.Join(cfg.Store.DataDir, sqlite.FileName)); err != nil {
+			return fmt.Errorf("no evidence log to archive in %s (store.data_dir): %w", cfg.Store.DataDir, err)
+		}
 	}
 	raw, _, closeStore, err := openStore(ctx, cfg.Store, false)
 	if err != nil {

@@ -158,6 +158,12 @@ func archiveScenario(t *testing.T, l archiveLog, store []string, corrupt func())
 			t.Fatalf("archive %s: exit %d\n%s", o, code, msg)
 		}
 	}
+	if code, msg := runCLI("archive", "--data-dir", filepath.Join(l.dir, "nothing"), filepath.Join(l.dir, "none")); code != 1 || !strings.Contains(msg, "no evidence log to archive in") {
+		t.Fatalf("archive of a data dir with no database: exit %d\n%s", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(l.dir, "nothing")); err == nil {
+		t.Fatal("archive created a data dir")
+	}
 	if code, msg := runCLI(append(append([]string{"archive"}, store...), out)...); code != 1 || !strings.Contains(msg, "exists") {
 		t.Fatalf("archive over an existing one: exit %d\n%s", code, msg)
 	}
