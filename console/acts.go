@@ -42,7 +42,8 @@ var actKinds = []service.Act{
 	service.ActWebhookSet, service.ActWebhookRemoved, service.ActWebhookDelivered, service.ActWebhookDeadLetter,
 	service.ActWebhookSkipped, service.ActWebhookReplayed, service.ActWatchlistChanged, service.ActAuthoritiesSet,
 	service.ActEventsPublished, service.ActChecksSearched, service.ActStatsComputed, service.ActMonthlyReported,
-	service.ActCoverageComputed, service.ActCatalogInUse, service.ActCatalogLoaded, service.ActFailed,
+	service.ActCoverageComputed, service.ActCheckRead, service.ActReceiptRead, service.ActEntryRead, service.ActEntriesListed,
+	service.ActProceedingsListed, service.ActViolationsRead, service.ActCatalogInUse, service.ActCatalogLoaded, service.ActFailed,
 }
 
 // actsFilter is the acts page's form as filled in.
@@ -190,6 +191,7 @@ func viewAct(a service.ActView) actRow {
 		}
 		details[k] = v
 	}
+	details, _ = withoutSubjects(details).(map[string]any)
 	if len(details) > 0 {
 		out, _ := json.Marshal(details) // decoded from JSON: it encodes
 		row.Details = string(out)
@@ -202,6 +204,35 @@ func viewAct(a service.ActView) actRow {
 		}
 	}
 	return row
+}
+
+// subjectMask stands for a subject's ID number in an act's details.
+const subjectMask = "…"
+
+// withoutSubjects is a detail with the subjects' ID numbers it holds (an
+// entry's, a lookup's: "subject_id" at any depth) masked. A list of acts
+// is no read of subjects' data: the number is in the act's evidence
+// record, whose opening is itself a recorded read (receipt_read).
+func withoutSubjects(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if k == "subject_id" || k == "subject" {
+				out[k] = subjectMask
+				continue
+			}
+			out[k] = withoutSubjects(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = withoutSubjects(e)
+		}
+		return out
+	}
+	return v
 }
 
 // utf8RuneStart reports whether b starts a character (cutting there

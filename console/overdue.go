@@ -45,6 +45,9 @@ type partnerOverdue struct {
 // feedback (执行反馈) in time, of one partner or all, with how many
 // working days each is overdue; without a partner chosen it counts them
 // per partner first, for a supervisor to see who does not report back.
+// The list names each check, not its subject: who was checked is on the
+// check's page (the evidence page), whose opening is a recorded read of
+// that subject's data (check_read), as a list of many is not.
 func (c *Console) overduePage(w http.ResponseWriter, r *http.Request, s *session) {
 	p := c.newPage(r, s, "overdue")
 	q := r.URL.Query()
