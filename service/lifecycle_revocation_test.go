@@ -155,7 +155,7 @@ func TestServiceCrossListClosureClosesObjection(t *testing.T) {
 	t.Parallel()
 	eachEntryStore(t, func(t *testing.T, st revStore) {
 		ctx := context.Background()
-		w := newRevWorld(t, st, cstAt(2026, 3, 1, 9))
+		w := newCityRevWorld(t, st, cstAt(2026, 3, 1, 9))
 		red, err := w.entries.Create(ctx, redEntry(lcOrg, cstAt(2025, 6, 1, 0)))
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +167,7 @@ func TestServiceCrossListClosureClosesObjection(t *testing.T) {
 		}
 		blackAt := cstAt(2026, 4, 1, 9)
 		w.clock.Set(blackAt)
-		black, err := w.entries.Create(ctx, safetyEntry(blackAt))
+		black, err := w.entries.Create(ctx, citySafetyEntry(blackAt))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,8 +267,8 @@ func TestServiceRevokeClosesOpenApplications(t *testing.T) {
 	t.Parallel()
 	eachEntryStore(t, func(t *testing.T, st revStore) {
 		ctx := context.Background()
-		w := newRevWorld(t, st, cstAt(2026, 3, 1, 9))
-		e, err := w.entries.Create(ctx, safetyEntry(cstAt(2026, 3, 1, 0)))
+		w := newCityRevWorld(t, st, cstAt(2026, 3, 1, 9))
+		e, err := w.entries.Create(ctx, citySafetyEntry(cstAt(2026, 3, 1, 0)))
 		if err != nil {
 			t.Fatal(err)
 		}

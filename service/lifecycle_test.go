@@ -299,7 +299,7 @@ func TestServiceAsOfReproducesPastCheck(t *testing.T) {
 func TestServiceBlackListRemovesRed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newLCWorld(t, cstAt(2026, 1, 1, 9))
+	w := newLCWorldWith(t, cstAt(2026, 1, 1, 9), cityCatalog(t))
 	red := w.create(redEntry(lcOrg, cstAt(2025, 6, 1, 0)))
 	other := w.create(redEntry(lcOrg2, cstAt(2025, 6, 1, 0)))
 	w.takeChanged()
@@ -307,7 +307,7 @@ func TestServiceBlackListRemovesRed(t *testing.T) {
 		t.Fatalf("before: %s", a.Outcome)
 	}
 	w.clock.Set(cstAt(2026, 4, 1, 9))
-	black := w.create(safetyEntry(cstAt(2026, 4, 1, 9)))
+	black := w.create(citySafetyEntry(cstAt(2026, 4, 1, 9)))
 	if got := w.takeChanged(); !slices.Equal(got, []string{lcOrg}) {
 		t.Fatalf("change hook: %v", got)
 	}
@@ -316,7 +316,7 @@ func TestServiceBlackListRemovesRed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.RevokedAt == nil || !r.RevokedAt.Equal(black.PublishedAt) || r.RevocationCause == nil ||
-		r.RevocationCause.Rule != "safety_production_blacklist.on_enter_remove_from_kinds" || r.RevocationCause.EntryID != black.ID || r.Version != 2 {
+		r.RevocationCause.Rule != "city_safety_blacklist.on_enter_remove_from_kinds" || r.RevocationCause.EntryID != black.ID || r.Version != 2 {
 		t.Fatalf("red entry after the black one: %+v cause %+v", r, r.RevocationCause)
 	}
 	if o, _ := w.entries.Get(ctx, other.ID); o.RevokedAt != nil {
@@ -329,7 +329,7 @@ func TestServiceBlackListRemovesRed(t *testing.T) {
 	_, err = w.entries.Create(ctx, service.EntryInput{Subject: lcOrg, List: "honest_exemplar_redlist", OriginatingDepartment: "文明办",
 		Reason: "r", LegalBasis: "b", DecidedAt: cstAt(2026, 4, 1, 0), PublishedAt: cstAt(2026, 4, 2, 0)})
 	var re *policy.RuleError
-	if !errors.Is(err, policy.ErrCrossListConflict) || !errors.As(err, &re) || re.Rule != "safety_production_blacklist.on_enter_remove_from_kinds" {
+	if !errors.Is(err, policy.ErrCrossListConflict) || !errors.As(err, &re) || re.Rule != "city_safety_blacklist.on_enter_remove_from_kinds" {
 		t.Fatalf("red for a black-listed subject: %v", err)
 	}
 	_, err = w.entries.Import(ctx, []service.EntryInput{
@@ -357,10 +357,10 @@ func TestServiceBlackListRemovesRed(t *testing.T) {
 func TestServiceUpheldObjectionReopensRed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	w := newLCWorld(t, cstAt(2026, 1, 1, 9))
+	w := newLCWorldWith(t, cstAt(2026, 1, 1, 9), cityCatalog(t))
 	red := w.create(redEntry(lcOrg, cstAt(2025, 6, 1, 0)))
 	w.clock.Set(cstAt(2026, 4, 1, 9))
-	black := w.create(safetyEntry(cstAt(2026, 4, 1, 9)))
+	black := w.create(citySafetyEntry(cstAt(2026, 4, 1, 9)))
 	w.clock.Set(cstAt(2026, 4, 2, 9))
 	_, o, err := w.lifecycle.FileObjection(ctx, black.ID, service.ObjectionInput{FiledBy: "administrator", Grounds: "事故责任认定有误"})
 	if err != nil {
@@ -510,14 +510,14 @@ func TestServiceRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.clock.Set(cstAt(2027, 1, 20, 9))
-	// The urban black list's measure for a bank: the opinion's 限制银行信贷 (篇三 三(八)).
-	before := w.check(lcOrg, "bank_credit", nil)
+	// The urban black list's measure: its publication and push (篇十三 第七条(五)).
+	before := w.check(lcOrg, "public_display", nil)
 	ent, rep2, err := w.lifecycle.DecideRepair(ctx, rep.ID, service.DecisionInput{Decision: "approved", Note: "同意"})
 	if err != nil || rep2.State != policy.StateApproved || ent.StatusAt(w.clock.Now()) != policy.StatusRepaired {
 		t.Fatalf("approve: %v %+v", err, rep2)
 	}
-	after := w.check(lcOrg, "bank_credit", nil)
-	if before.Outcome != policy.OutcomeRestrict || after.Outcome != policy.OutcomeClear || len(after.Entries) != 0 {
+	after := w.check(lcOrg, "public_display", nil)
+	if before.Outcome != policy.OutcomeReference || after.Outcome != policy.OutcomeClear || len(after.Entries) != 0 {
 		t.Fatalf("before %s after %s %+v", before.Outcome, after.Outcome, after.Entries)
 	}
 	if got, err := w.entries.Get(ctx, e.ID); err != nil || len(got.Repairs) != 1 {

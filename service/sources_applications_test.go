@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -17,17 +16,14 @@ func TestServiceSourceWithdrawalClosesRepair(t *testing.T) {
 	t.Parallel()
 	eachEntryStore(t, func(t *testing.T, st revStore) {
 		ctx := context.Background()
-		w := newRevWorld(t, st, cstAt(2026, 3, 1, 9))
+		w := newCityRevWorld(t, st, cstAt(2026, 3, 1, 9))
 		src, ok := st.(service.SourceStore)
 		if !ok {
 			t.Fatal("the store keeps no sources")
 		}
-		cat, err := policy.BundledCatalog()
-		if err != nil {
-			t.Fatal(err)
-		}
+		cat := cityCatalog(t)
 		sources := service.NewSources(src, cat, service.WithSourcesClock(w.clock.Now))
-		in := safetyEntry(cstAt(2026, 2, 2, 0))
+		in := citySafetyEntry(cstAt(2026, 2, 2, 0))
 		snap := service.SourceSnapshot{Source: "safety", Lists: []string{in.List}, FetchedAt: w.clock.Now(),
 			Items: []service.SourceItem{{Key: "a", Input: in}}}
 		if _, err := sources.Apply(ctx, snap); err != nil {
