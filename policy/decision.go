@@ -236,8 +236,9 @@ func Decide(c *Catalog, q Query, entries []Entry) (Decision, error) {
 	if black == nil && outranking == nil {
 		return d, nil
 	}
-	// Incentives are withheld while a black-list entry is in force (篇七
-	// 第六条; the green channel is for 诚信典型和连续三年无不良信用记录的
+	// Incentives are withheld while a black-list entry is in force (the
+	// opinion: "激励的对象就是列入红名单的企业和法人,惩戒对象就是'黑名单'",
+	// 篇一; the green channel is for 诚信典型和连续三年无不良信用记录的
 	// 行政相对人, 篇三 二(一)), and outranked by any punitive measure. An
 	// entry under objection still withholds them: verification suspends
 	// its 惩戒措施 (篇三(十六)), it does not make the subject's record
