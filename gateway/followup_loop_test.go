@@ -148,3 +148,31 @@ func TestCoveragePastTimeCheck(t *testing.T) {
 		}
 	})
 }
+
+// TestCommitmentEligibility: 容缺受理 is granted to trustworthy subjects
+// only (篇三 二(一), 篇五 二(二)): a missing_materials commitment rests on a
+// check whose answer applied the measure granting it, never on a listed
+// subject's restrict answer.
+func TestCommitmentEligibility(t *testing.T) {
+	t.Parallel()
+	eachFollowUpStore(t, 0, func(t *testing.T, h *harness) {
+		h.entry(fuListed, "safety_production_blacklist", time.Now().AddDate(0, 0, -2), nil)
+		_, tok := h.partner("某区行政审批局", "administrative_licensing", "government_procurement")
+		due := time.Now().AddDate(0, 0, 15).Format(time.DateOnly)
+		commit := func(subject string, check map[string]any) response {
+			return h.doJSON(http.MethodPost, "/v1/commitments", tok, map[string]any{"subject_id": subject, "kind": "missing_materials",
+				"promise": "十五日内补交近三年财务审计报告", "due": due, "check_id": check["check_id"]})
+		}
+		for _, action := range []string{"government_procurement", "administrative_licensing"} {
+			listed := h.check(tok, fuListed, action)
+			problemCode(t, commit(fuListed, listed), http.StatusBadRequest, "invalid_commitment")
+		}
+		clear := h.check(tok, fuClear, "administrative_licensing")
+		if !strings.Contains(fmt.Sprint(applied(clear)), "green-channel") {
+			t.Fatalf("the clean subject's answer grants no 容缺受理: %v", clear)
+		}
+		if res := commit(fuClear, clear); res.Status != http.StatusCreated {
+			t.Fatalf("容缺受理 of a clean subject: %d %s", res.Status, res.Body)
+		}
+	})
+}

@@ -273,8 +273,12 @@ func TestCommitments(t *testing.T) {
 	_, other := h.partner("某银行", "government_procurement")
 	ans := h.check(tok, fuListed, "government_procurement")
 	due := time.Now().AddDate(0, 0, 15).Format(time.DateOnly)
+	// 容缺受理 is not for a listed subject (TestCommitmentEligibility); an
+	// exit commitment (篇七 第五条(六)) is.
 	in := map[string]any{"subject_id": fuListed, "kind": "missing_materials", "promise": "十五日内补交近三年财务审计报告",
 		"due": due, "check_id": ans["check_id"]}
+	problemCode(t, h.doJSON(http.MethodPost, "/v1/commitments", tok, in), http.StatusBadRequest, "invalid_commitment")
+	in["kind"], in["promise"] = "exit", "履行安监部门行政指令,纠正失信行为"
 	res := h.doJSON(http.MethodPost, "/v1/commitments", tok, in)
 	if res.Status != http.StatusCreated {
 		t.Fatalf("commitment: %d %s", res.Status, res.Body)

@@ -312,6 +312,76 @@ func (c *Catalog) ValidateCommitment(m Commitment, now time.Time) error {
 	return nil
 }
 
+// CommitmentCheck is what a commitment's eligibility is judged on: the
+// answer of the check it rests on.
+type CommitmentCheck struct {
+	Action  string
+	Outcome Outcome
+	// Applied are the ids of the measures the answer applied.
+	Applied []string
+	// Lists are the kinds of the lists of the answer's entries that were
+	// in force (active, under objection, awaiting exit).
+	Lists []ListKind
+}
+
+// facilitations are the facilitations (便利服务措施) a commitment kind may
+// be made under that the texts grant only to trustworthy subjects: 容缺受理
+// "对诚信典型和连续三年无不良信用记录的行政相对人,可根据实际情况实施'绿色通道'
+// 和'容缺受理'等便利服务措施…部分申报材料不齐备的,如其书面承诺在规定期限内提供,
+// 应先行受理" (篇三 二(一)); "对所认定的诚信企业…对诚信典型和连续三年无不良信用
+// 记录的行政相对人,可根据实际情况实施'容缺受理'等便利服务措施" (篇五 二(二)).
+// A kind is made under one when its catalogue name names it.
+func facilitations() []string { return []string{"容缺受理"} }
+
+// ValidateCommitmentCheck checks that a commitment of kind may rest on the
+// check ch. A kind made under a facilitation the texts grant only to
+// trustworthy subjects (facilitations) needs a check whose answer applied
+// a catalogue measure granting it for the action (an incentive measure
+// whose text names it, e.g. red-p3-01-green-channel); where the catalogue
+// has no such measure for the action, a check answered clear or incentive
+// with no black or key-attention entry in force. Other kinds (repair,
+// exit) are made by listed subjects and need nothing of the check.
+func (c *Catalog) ValidateCommitmentCheck(kind string, ch CommitmentCheck) error {
+	k, ok := c.CommitmentKind(kind)
+	if !ok {
+		return fmt.Errorf("%w: kind %q is not one of the catalogue's commitment kinds", ErrInvalidCommitment, kind)
+	}
+	term := ""
+	for _, f := range facilitations() {
+		if strings.Contains(k.Name, f) {
+			term = f
+		}
+	}
+	if term == "" {
+		return nil
+	}
+	var granting []string
+	for i := range c.measures {
+		m := &c.measures[i]
+		if m.Effect == EffectIncentive && strings.Contains(m.Text, term) && slices.Contains(m.Actions, ch.Action) {
+			granting = append(granting, m.ID)
+		}
+	}
+	if len(granting) > 0 {
+		for _, id := range ch.Applied {
+			if slices.Contains(granting, id) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s is granted to trustworthy subjects only (篇三 二(一)); the check's answer (%s) did not apply %s",
+			ErrInvalidCommitment, term, ch.Outcome, strings.Join(granting, " or "))
+	}
+	if ch.Outcome != OutcomeClear && ch.Outcome != OutcomeIncentive {
+		return fmt.Errorf("%w: %s is granted to trustworthy subjects only (篇三 二(一)); the check answered %s", ErrInvalidCommitment, term, ch.Outcome)
+	}
+	for _, l := range ch.Lists {
+		if l == ListBlack || l == ListKeyAttention {
+			return fmt.Errorf("%w: %s is granted to trustworthy subjects only (篇三 二(一)); the subject is on a %s list", ErrInvalidCommitment, term, l)
+		}
+	}
+	return nil
+}
+
 // CommitmentKind returns a commitment kind by id.
 func (c *Catalog) CommitmentKind(id string) (CommitmentKind, bool) {
 	for _, k := range c.followUp.CommitmentKinds {

@@ -187,6 +187,12 @@ func (c *Commitments) Record(ctx context.Context, caller Caller, in CommitmentIn
 		if ans.Subject.ID != subject.Value {
 			return CommitmentView{}, fmt.Errorf("%w: check %q is about another subject", policy.ErrInvalidCommitment, in.CheckID)
 		}
+		if err := cat.ValidateCommitmentCheck(in.Kind, commitmentCheck(ans)); err != nil {
+			return CommitmentView{}, fmt.Errorf("check %q: %w", in.CheckID, err)
+		}
+	} else if err := cat.ValidateCommitmentCheck(in.Kind, policy.CommitmentCheck{}); err != nil {
+		// A commitment made under a facilitation rests on a check.
+		return CommitmentView{}, fmt.Errorf("%w (check_id is required for this kind)", err)
 	}
 	if in.ProceedingID != "" {
 		if c.lifecycle == nil {
@@ -208,6 +214,24 @@ func (c *Commitments) Record(ctx context.Context, caller Caller, in CommitmentIn
 	return c.appendAndGet(ctx, caller, id, CommitmentBody{CommitmentID: id, Op: "recorded", Actor: caller.ClientID,
 		Subject: &sv, Kind: in.Kind, Promise: in.Promise, Due: in.Due.String(), CheckID: in.CheckID,
 		ProceedingID: in.ProceedingID, At: now})
+}
+
+// commitmentCheck is what a commitment's eligibility is judged on in the
+// answer ans (policy.ValidateCommitmentCheck).
+func commitmentCheck(ans CheckAnswer) policy.CommitmentCheck {
+	ch := policy.CommitmentCheck{Action: ans.Action, Outcome: ans.Outcome}
+	for _, m := range ans.Measures {
+		if m.Status == policy.MeasureApplied {
+			ch.Applied = append(ch.Applied, m.ID)
+		}
+	}
+	for _, e := range ans.Entries {
+		switch e.Status {
+		case policy.StatusActive, policy.StatusUnderObjection, policy.StatusAwaitingExit:
+			ch.Lists = append(ch.Lists, e.ListKind)
+		}
+	}
+	return ch
 }
 
 // mayRead: administrators and auditors read every commitment, a partner
