@@ -176,3 +176,34 @@ func TestCommitmentEligibility(t *testing.T) {
 		}
 	})
 }
+
+// TestStaffChecksExpectNoFeedback: an administrator's or auditor's own
+// check is not a platform's: no feedback is expected of it, it is never
+// overdue, and the monthly report's partner section leaves it out.
+func TestStaffChecksExpectNoFeedback(t *testing.T) {
+	t.Parallel()
+	eachFollowUpStore(t, 30*24*time.Hour, func(t *testing.T, h *harness) {
+		h.entry(taxListed, "tax_major_violation", time.Now().AddDate(0, 0, -2), nil)
+		partner, tok := h.partner("某市公共资源交易中心", "government_procurement")
+		mine := h.check(tok, taxListed, "government_procurement")
+		h.check(h.adminTok, taxListed, "government_procurement")
+		res := h.doJSON(http.MethodGet, "/v1/admin/feedback/overdue", h.adminTok, nil)
+		if od, _ := res.json(t)["overdue"].([]any); res.Status != http.StatusOK || len(od) != 1 ||
+			od[0].(map[string]any)["check_id"] != mine["check_id"] {
+			t.Fatalf("overdue: %d %s", res.Status, res.Body)
+		}
+		from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		res = h.doJSON(http.MethodGet, "/v1/admin/stats?from="+from+"&to="+to, h.adminTok, nil)
+		total := res.json(t)["groups"].([]any)[0].(map[string]any)
+		if total["checks"] != 2.0 || total["feedback_expected"] != 1.0 || total["overdue"] != 1.0 {
+			t.Fatalf("total: %v", total)
+		}
+		month := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01")
+		res = h.doJSON(http.MethodGet, "/v1/admin/reports/monthly?month="+month, h.adminTok, nil)
+		parts, _ := res.json(t)["by_partner"].([]any)
+		if res.Status != http.StatusOK || len(parts) != 1 || parts[0].(map[string]any)["key"] != partner {
+			t.Fatalf("partner section: %d %s", res.Status, res.Body)
+		}
+	})
+}

@@ -52,7 +52,8 @@ type ActionCutoff struct {
 
 // OverdueFilter selects the checks whose feedback is overdue: checks whose
 // answer applied measures (outcome neither clear nor unverifiable), with
-// no feedback, made before their action's cutoff; in log order.
+// no feedback, made by a partner (not an administrator or auditor) before
+// their action's cutoff; in log order.
 type OverdueFilter struct {
 	Cutoffs []ActionCutoff
 	Partner string
@@ -91,6 +92,9 @@ type StatsRow struct {
 	Applied      int64
 	NotApplied   int64
 	Approved     int64
+	// Staff counts the checks made by administrators and auditors, of
+	// whom no feedback is expected.
+	Staff int64
 }
 
 // CheckProbe asks for the last check of a subject for an action made in

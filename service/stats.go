@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,7 +35,8 @@ type StatsGroup struct {
 	Checks int64  `json:"checks"`
 	// Outcomes counts the checks by outcome.
 	Outcomes map[string]int64 `json:"outcomes"`
-	// FeedbackExpected counts the checks whose answer applied measures;
+	// FeedbackExpected counts the checks whose answer applied measures,
+	// made by partners (administrators and auditors report no feedback);
 	// WithFeedback those of them with feedback; FeedbackRate the ratio.
 	FeedbackExpected int64   `json:"feedback_expected"`
 	WithFeedback     int64   `json:"with_feedback"`
@@ -52,6 +54,11 @@ type StatsGroup struct {
 	// action was prohibited (restricted) for the subject.
 	ApprovedAfterProhibit int64 `json:"approved_after_prohibit"`
 	ApprovedAfterRestrict int64 `json:"approved_after_restrict"`
+
+	// staff counts the group's checks made by administrators and
+	// auditors: a partner group of staff only is left out of the monthly
+	// report's partner section.
+	staff int64
 }
 
 // StatsRequest asks for the statistics of checks made in [From, To).
@@ -210,9 +217,13 @@ func (s *Stats) groups(ctx context.Context, q StatsQuery, cutoffs []ActionCutoff
 		g := group(r.Key)
 		g.Checks += r.Checks
 		g.Outcomes[r.Outcome] += r.Checks
+		g.staff += r.Staff
 		if r.Outcome != string(policy.OutcomeClear) && r.Outcome != string(policy.OutcomeUnverifiable) {
-			g.FeedbackExpected += r.Checks
+			g.FeedbackExpected += r.Checks - r.Staff
 			g.WithFeedback += r.WithFeedback
+			if g.WithFeedback > g.FeedbackExpected {
+				g.WithFeedback = g.FeedbackExpected // a staff check's feedback, were there one, is not expected
+			}
 		}
 		g.MeasuresApplied += r.Applied
 		g.MeasuresNotApplied += r.NotApplied
@@ -291,6 +302,10 @@ func (s *Stats) Monthly(ctx context.Context, month string) (MonthlyReport, error
 		if part.out == nil {
 			rep.Total = r.Groups[0]
 			continue
+		}
+		if part.by == StatsPartner {
+			// Administrators' and auditors' own checks are not a platform's.
+			r.Groups = slices.DeleteFunc(r.Groups, func(g StatsGroup) bool { return g.Checks > 0 && g.staff == g.Checks })
 		}
 		*part.out = r.Groups
 	}

@@ -85,8 +85,14 @@ func (a *args) add(v any) string {
 	return "$" + strconv.Itoa(len(*a))
 }
 
+// staffSQL is the condition that check c was made by an administrator or
+// an auditor (their own look at a subject, not a platform deciding an
+// application): no feedback is expected of them.
+const staffSQL = `c.partner IN (SELECT p.client_id FROM partners p WHERE p.role IN ('admin', 'auditor'))`
+
 // overdueSQL is the condition of an overdue check: an answer that applied
-// measures, made before its action's cutoff, without feedback.
+// measures, made by a partner (not staffSQL) before its action's cutoff,
+// without feedback.
 func overdueSQL(a *args, cutoffs []service.ActionCutoff) string {
 	var groups []string
 	for _, g := range cutoffs {
@@ -103,7 +109,7 @@ func overdueSQL(a *args, cutoffs []service.ActionCutoff) string {
 		return `1 = 0`
 	}
 	return `c.outcome NOT IN ('clear', 'unverifiable') AND (` + strings.Join(groups, " OR ") + `)
-		AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.check_id = c.check_id)`
+		AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.check_id = c.check_id) AND NOT ` + staffSQL
 }
 
 // OverdueChecks lists the checks whose feedback is overdue, in log order.
@@ -177,12 +183,13 @@ func (s *Store) CheckStats(ctx context.Context, q service.StatsQuery) ([]service
 	}
 	// The current feedback of a check is its last (corrections append).
 	sql := `SELECT ` + p.key + ` AS k, c.outcome, count(*), count(f.feedback_id), coalesce(sum(f.applied), 0),
-		coalesce(sum(f.not_applied), 0), count(CASE WHEN f.decision IN ('approved', 'approved_with_conditions') THEN 1 END)` + p.from + ` LEFT JOIN feedback f ON f.check_id = c.check_id
+		coalesce(sum(f.not_applied), 0), count(CASE WHEN f.decision IN ('approved', 'approved_with_conditions') THEN 1 END),
+		count(CASE WHEN `+staffSQL+` THEN 1 END)` + p.from + ` LEFT JOIN feedback f ON f.check_id = c.check_id
 		AND f.idx = (SELECT max(g.idx) FROM feedback g WHERE g.check_id = c.check_id)` + p.where + p.groupBy(`c.outcome`)
 	rows, err := s.db.Query(ctx, sql, a...)
 	out, err := collect(rows, err, func(r Rows) (service.StatsRow, error) {
 		var v service.StatsRow
-		err := r.Scan(&v.Key, &v.Outcome, &v.Checks, &v.WithFeedback, &v.Applied, &v.NotApplied, &v.Approved)
+		err := r.Scan(&v.Key, &v.Outcome, &v.Checks, &v.WithFeedback, &v.Applied, &v.NotApplied, &v.Approved, &v.Staff)
 		return v, err
 	})
 	if err != nil {
