@@ -184,7 +184,7 @@ func (s *Store) CheckStats(ctx context.Context, q service.StatsQuery) ([]service
 	// The current feedback of a check is its last (corrections append).
 	sql := `SELECT ` + p.key + ` AS k, c.outcome, count(*), count(f.feedback_id), coalesce(sum(f.applied), 0),
 		coalesce(sum(f.not_applied), 0), count(CASE WHEN f.decision IN ('approved', 'approved_with_conditions') THEN 1 END),
-		count(CASE WHEN `+staffSQL+` THEN 1 END)` + p.from + ` LEFT JOIN feedback f ON f.check_id = c.check_id
+		count(CASE WHEN ` + staffSQL + ` THEN 1 END)` + p.from + ` LEFT JOIN feedback f ON f.check_id = c.check_id
 		AND f.idx = (SELECT max(g.idx) FROM feedback g WHERE g.check_id = c.check_id)` + p.where + p.groupBy(`c.outcome`)
 	rows, err := s.db.Query(ctx, sql, a...)
 	out, err := collect(rows, err, func(r Rows) (service.StatsRow, error) {
