@@ -33,6 +33,10 @@ import (
 // away its key cannot be looked up, and an answer given then might be a
 // second record of a check already made. It is refused, 503
 // store_unavailable with Retry-After, and the retry replays or records.
+//
+// A batch (POST /v1/checks:batch) takes a key too (idempotency_batch.go).
+// Each replica's IdempotencySweeper deletes the mappings once no lookup
+// reads them (idempotency_sweep.go).
 
 // IdempotencyKeyLifetime is how long a key replays its check; after it the
 // key records a new check.
@@ -58,7 +62,30 @@ type IdempotencyStore interface {
 	// CheckByIdempotencyKey returns the id of the first check partner
 	// sent with key at or after since, or evidence.ErrNotFound.
 	CheckByIdempotencyKey(ctx context.Context, partner, key string, since time.Time) (string, error)
+	// IdempotentChecks returns the checks partner sent at or after since
+	// with key, alone (mapped under key) or in a batch (mapped under
+	// BatchIdempotencyKey(key)), in the order they were checked (then by
+	// id), at most limit; none is an empty slice, not an error.
+	IdempotentChecks(ctx context.Context, partner, key string, since time.Time, limit int) ([]IdempotentCheck, error)
 }
+
+// IdempotentCheck is a check recorded under an idempotency key.
+type IdempotentCheck struct {
+	CheckID string
+	// Batch: the check was one of a batch sent with the key
+	// (POST /v1/checks:batch), not a check alone.
+	Batch bool
+}
+
+// batchKeySuffix ends the key a store maps a batch's checks under: a
+// control character, which no key holds (ValidIdempotencyKey), so that
+// the two never meet.
+const batchKeySuffix = "\x1fbatch"
+
+// BatchIdempotencyKey is what a store maps each check of a batch sent with
+// key under (idempotency_batch.go), so that a key sent with a batch is
+// never taken for one sent with a check alone, nor the reverse.
+func BatchIdempotencyKey(key string) string { return key + batchKeySuffix }
 
 // ValidIdempotencyKey reports whether key is 1 to MaxIdempotencyKeyLen
 // printable ASCII characters (space to tilde).
@@ -92,6 +119,17 @@ func (b *BoundedStore) CheckByIdempotencyKey(ctx context.Context, partner, key s
 	})
 }
 
+// IdempotentChecks is the store's, bounded like CheckByIdempotencyKey.
+func (b *BoundedStore) IdempotentChecks(ctx context.Context, partner, key string, since time.Time, limit int) ([]IdempotentCheck, error) {
+	is, ok := b.Store.(IdempotencyStore)
+	if !ok {
+		return nil, errors.New("the store keeps no idempotency keys")
+	}
+	return bounded(ctx, b, func(ctx context.Context) ([]IdempotentCheck, error) {
+		return is.IdempotentChecks(ctx, partner, key, since, limit)
+	})
+}
+
 var _ IdempotencyStore = (*BoundedStore)(nil)
 
 // checkKeyed is Check for a request with an idempotency key: it replays
@@ -111,12 +149,14 @@ func (c *Checker) checkKeyed(ctx context.Context, caller Caller, subject policy.
 		return CheckAnswer{}, err
 	}
 	defer release()
-	id, err := c.idem.CheckByIdempotencyKey(ctx, caller.ClientID, key, c.now().Add(-IdempotencyKeyLifetime))
+	found, err := c.idem.IdempotentChecks(ctx, caller.ClientID, key, c.now().Add(-IdempotencyKeyLifetime), 1)
 	switch {
-	case err == nil:
-		return c.replay(ctx, caller, id, subject, p)
-	case !errors.Is(err, evidence.ErrNotFound):
+	case err != nil:
 		return CheckAnswer{}, fmt.Errorf("look up idempotency key: %w", storeUnavailable(err))
+	case len(found) > 0 && found[0].Batch:
+		return CheckAnswer{}, fmt.Errorf("%w: key %q was sent with a batch (POST /v1/checks:batch)", ErrIdempotencyKeyReused, key)
+	case len(found) > 0:
+		return c.replay(ctx, caller, found[0].CheckID, subject, p)
 	}
 	ans, rec, err := c.decide(ctx, caller, subject, p)
 	if err != nil {

@@ -447,6 +447,9 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 		gateway.WithShedAcceptPause(cfg.Server.ShedAcceptPause, cfg.Server.ShedPauseAfter))
 	opts = append(opts, spoolOpts...)
 	opts = append(opts, startScreenings(ctx, checker, st, caching.tier, cfg.Store, logger))
+	idemOpt, stopIdem := startIdempotencySweep(ctx, st, logger)
+	defer stopIdem() // before the store closes
+	opts = append(opts, idemOpt)
 	if cfg.Server.BenchNoop {
 		opts = append(opts, gateway.WithNoopEndpoint())
 	}

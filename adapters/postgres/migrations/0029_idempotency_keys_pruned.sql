@@ -1,0 +1,20 @@
+-- +goose Up
+-- +goose StatementBegin
+-- 0029: check_idempotency (0028) is pruned. A row is read only within the
+-- key's lifetime (24 hours), and every keyed check wrote one that stayed
+-- for ever. serve's sweep on every replica (service/idempotency_sweep.go)
+-- deletes the rows older than the lifetime, oldest first, a bounded number
+-- per statement, skipping the rows another replica's sweep holds: this
+-- index finds them, and answers at once when there is none.
+--
+-- Not CONCURRENTLY: the runner applies each migration in a transaction
+-- (lock_timeout, retried whole on a lock failure), where CREATE INDEX
+-- CONCURRENTLY cannot run, and a concurrent build that fails leaves an
+-- INVALID index behind that IF NOT EXISTS would then take for built. The
+-- build holds check_idempotency's SHARE lock, and that table only: an
+-- append with a keyed check waits at its insert there (holding the append
+-- lock, so other appends wait too) until the build commits. The table has
+-- one row per keyed check since 0028, a few seconds of building at most;
+-- nothing else is locked, so no append can deadlock with it.
+CREATE INDEX check_idempotency_checked_at ON check_idempotency (checked_at);
+-- +goose StatementEnd

@@ -1,0 +1,12 @@
+-- +goose Up
+-- +goose StatementBegin
+-- 0025: check_idempotency (0024) is pruned. A row is read only within the
+-- key's lifetime (24 hours), and every keyed check wrote one that stayed
+-- for ever. serve's sweep (service/idempotency_sweep.go) deletes the rows
+-- older than the lifetime, oldest first, a bounded number per statement:
+-- this index finds them, and answers at once when there is none. Its
+-- entries hold the table's key (WITHOUT ROWID), so the sweep reads nothing
+-- else to name the rows it deletes. Built under the database's write lock
+-- like every migration; the table holds a row per keyed check since 0024.
+CREATE INDEX check_idempotency_checked_at ON check_idempotency (checked_at);
+-- +goose StatementEnd
