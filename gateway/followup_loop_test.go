@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -206,4 +208,24 @@ func TestStaffChecksExpectNoFeedback(t *testing.T) {
 			t.Fatalf("partner section: %d %s", res.Status, res.Body)
 		}
 	})
+}
+
+// TestMonthlyReportRecorded: the act of a monthly report records the
+// SHA-256 of its CSV, and the answer names the act's record.
+func TestMonthlyReportRecorded(t *testing.T) {
+	t.Parallel()
+	h, _, tok := followUpHarness(t, 0)
+	h.check(tok, fuListed, "government_procurement")
+	month := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01")
+	res := h.doJSON(http.MethodGet, "/v1/admin/reports/monthly?month="+month, h.adminTok, nil)
+	rep := res.json(t)
+	csv := h.doJSON(http.MethodGet, "/v1/admin/reports/monthly?format=csv&month="+month, h.adminTok, nil)
+	sum := sha256.Sum256(csv.Body)
+	if res.Status != http.StatusOK || rep["record_id"] == nil || rep["record_id"] == "" || rep["report_sha256"] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("monthly report: %d %s", res.Status, res.Body)
+	}
+	rec := h.doJSON(http.MethodGet, "/v1/evidence/receipts/"+rep["record_id"].(string), h.adminTok, nil)
+	if rec.Status != http.StatusOK {
+		t.Fatalf("the act's receipt: %d %s", rec.Status, rec.Body)
+	}
 }

@@ -3,6 +3,8 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -269,6 +271,12 @@ type MonthlyReport struct {
 	ByAction    []StatsGroup `json:"by_action"`
 	ByList      []StatsGroup `json:"by_list"`
 	ByRegion    []StatsGroup `json:"by_region"`
+	// ReportSHA256 is the hex SHA-256 of the report's CSV (CSV), which
+	// holds every figure: the act monthly_report_generated records it,
+	// so that a report handed on can be matched with the act.
+	ReportSHA256 string `json:"report_sha256"`
+	// RecordID is the evidence record of the act.
+	RecordID string `json:"record_id,omitempty"`
 }
 
 // ParseMonth reads YYYY-MM as the month's range in the calendar's zone.
@@ -309,13 +317,26 @@ func (s *Stats) Monthly(ctx context.Context, month string) (MonthlyReport, error
 		}
 		*part.out = r.Groups
 	}
-	err = s.record(ctx, ActMonthlyReported, month, map[string]any{"checks": rep.Total.Checks,
-		"with_feedback": rep.Total.WithFeedback, "overdue": rep.Total.Overdue})
-	return rep, err
+	table, err := rep.CSV()
+	if err != nil {
+		return MonthlyReport{}, fmt.Errorf("monthly report: %w", err)
+	}
+	sum := sha256.Sum256(table)
+	rep.ReportSHA256 = hex.EncodeToString(sum[:])
+	if s.audit != nil {
+		rec, err := s.audit.Record(ctx, ActMonthlyReported, month, map[string]any{"checks": rep.Total.Checks,
+			"with_feedback": rep.Total.WithFeedback, "overdue": rep.Total.Overdue, "report_sha256": rep.ReportSHA256})
+		if err != nil {
+			return MonthlyReport{}, err
+		}
+		rep.RecordID = rec.ID
+	}
+	return rep, nil
 }
 
 // CSV renders the report as one table: a row per group, the section
-// (total, partner, action, list, region) first.
+// (total, partner, action, list, region) first. It is the canonical form
+// of the report's figures (ReportSHA256).
 func (m MonthlyReport) CSV() ([]byte, error) {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
