@@ -112,6 +112,11 @@ func (s *Server) checkBatch(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	key, keyed, err := idempotencyKey(c.Request.Header)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	if !s.chargeBatch(c, len(req.Subjects)) {
 		return
 	}
@@ -121,12 +126,19 @@ func (s *Server) checkBatch(c *gin.Context) {
 	}
 	items, err := s.checker.CheckBatch(c.Request.Context(), callerOf(c), service.BatchRequest{
 		Subjects: subjects, Action: req.Action, Reference: req.Reference, ValidAt: req.ValidAt, Context: req.Context.policy(),
+		IdempotencyKey: key,
 	})
 	if err != nil {
+		if keyed && errors.Is(err, service.ErrStoreUnavailable) {
+			// As for a keyed check: retrying with the key replays or
+			// records, once.
+			c.Header("Retry-After", "1")
+		}
 		fail(c, err)
 		return
 	}
 	out := make([]batchResult, len(items))
+	replayed := false
 	for i, it := range items {
 		out[i] = batchResult{Index: i, Check: it.Answer}
 		if it.Err != nil {
@@ -135,7 +147,17 @@ func (s *Server) checkBatch(c *gin.Context) {
 			out[i].Problem = p
 			continue
 		}
+		if it.Answer.Replayed() {
+			replayed = true
+			continue
+		}
 		s.checks.WithLabelValues(it.Answer.Action, string(it.Answer.Outcome)).Inc()
+	}
+	if keyed {
+		// Written from the recorded bodies (idempotency.go), so that a
+		// replay is the first answer byte for byte.
+		s.keyedBatchAnswer(c, req.Action, out, replayed)
+		return
 	}
 	c.JSON(http.StatusOK, gin.H{"action": req.Action, "results": out})
 }

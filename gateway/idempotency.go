@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/credgate/credgate/service"
 )
@@ -61,4 +64,43 @@ func sfString(v string) (string, error) {
 		b.WriteByte(c)
 	}
 	return b.String(), nil
+}
+
+// keyedBatchResult is a batchResult whose check is written as recorded.
+type keyedBatchResult struct {
+	Index   int             `json:"index"`
+	Check   json.RawMessage `json:"check,omitempty"`
+	Problem *Problem        `json:"problem,omitempty"`
+}
+
+// keyedBatchAnswer writes the answer of a batch sent with an
+// Idempotency-Key: each check as its evidence record's body with its
+// receipt (CheckAnswer.AppendJSON), as a check alone is written, so that
+// the batch's replay, decoded from those bodies, is its first answer byte
+// for byte; the problems are the request's, the same each time.
+func (s *Server) keyedBatchAnswer(c *gin.Context, action string, results []batchResult, replayed bool) {
+	out := make([]keyedBatchResult, len(results))
+	for i, r := range results {
+		out[i] = keyedBatchResult{Index: r.Index, Problem: r.Problem}
+		if r.Check != nil {
+			b, err := r.Check.JSON()
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			out[i].Check = b
+		}
+	}
+	b, err := json.Marshal(struct {
+		Action  string             `json:"action"`
+		Results []keyedBatchResult `json:"results"`
+	}{action, out})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if replayed {
+		c.Header(idempotentReplayedHeader, "true")
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
 }

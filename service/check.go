@@ -420,12 +420,16 @@ type BatchRequest struct {
 	Reference string
 	ValidAt   *time.Time
 	Context   policy.CheckContext
+	// IdempotencyKey, when set, makes a retry of this batch replay the
+	// one recorded first rather than record another (idempotency_batch.go).
+	IdempotencyKey string
 }
 
 // CheckBatch checks up to MaxBatch subjects for one action. Subjects that
 // fail validation get their own error and do not stop the others; every
 // answered subject is durably recorded, all in one group commit, before the
-// batch returns.
+// batch returns. A batch with an idempotency key sent again replays the
+// one recorded first (idempotency_batch.go).
 func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchRequest) (_ []BatchItem, err error) {
 	ctx, span := c.span(ctx, spans.CheckBatch)
 	defer func() { endSpan(span, err) }()
@@ -446,6 +450,15 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchReques
 	if err != nil {
 		return nil, err
 	}
+	if req.IdempotencyKey != "" {
+		return c.checkBatchKeyed(ctx, caller, subjects, p, req.IdempotencyKey)
+	}
+	return c.checkBatch(ctx, caller, subjects, p)
+}
+
+// checkBatch decides and records a batch's subjects; p.idempotencyKey is
+// the batch's key, "" for none.
+func (c *Checker) checkBatch(ctx context.Context, caller Caller, subjects []string, p checkParams) ([]BatchItem, error) {
 	items := make([]BatchItem, len(subjects))
 	recs := make([]evidence.Record, len(subjects))
 	sem := make(chan struct{}, c.fanout)
@@ -467,6 +480,11 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchReques
 			if err != nil {
 				errs <- err
 				return
+			}
+			if p.idempotencyKey != "" {
+				// The body names the key; the store maps the check under
+				// the batch's form of it (idempotency_batch.go).
+				rec.Check.IdempotencyKey = BatchIdempotencyKey(p.idempotencyKey)
 			}
 			items[i].Answer = &ans
 			recs[i] = rec
@@ -492,6 +510,11 @@ func (c *Checker) CheckBatch(ctx context.Context, caller Caller, req BatchReques
 	if len(pending) > 0 {
 		done, err := c.appendEvidence(ctx, pending...)
 		if err != nil {
+			if p.idempotencyKey != "" && ctx.Err() == nil &&
+				(errors.Is(err, evidence.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) {
+				// Not spooled (spool.go): the key could not be honoured.
+				err = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+			}
 			return nil, fmt.Errorf("record checks: %w", err)
 		}
 		// One receipt span for the batch, not one per subject.
