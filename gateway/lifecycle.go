@@ -125,7 +125,7 @@ func (s *Server) listProceedings(kind service.ProceedingKind, field string) gin.
 		if !ok {
 			return
 		}
-		ps, now, err := s.lifecycle.ListProceedings(c.Request.Context(), kind, c.Query("state"), c.Query("after"), limit)
+		ps, now, err := s.lifecycle.ReadProceedings(readContext(c), kind, c.Query("state"), c.Query("after"), limit)
 		if err != nil {
 			fail(c, err)
 			return
@@ -243,7 +243,7 @@ func (s *Server) listViolations(c *gin.Context) {
 		fail(c, p)
 		return
 	}
-	subject, records, standings, err := s.lifecycle.SubjectViolations(c.Request.Context(), c.Query("subject_id"))
+	subject, records, standings, err := s.lifecycle.ReadSubjectViolations(readContext(c), c.Query("subject_id"))
 	if err != nil {
 		fail(c, entryError(err))
 		return

@@ -121,6 +121,20 @@ func testStaffReadsRecorded(t *testing.T, h *harness) {
 		t.Fatalf("entries_listed acts: %+v", acts)
 	}
 
+	// Proceedings and a subject's violation records: one act each, naming the route.
+	if res := h.doJSON(http.MethodGet, "/v1/admin/objections", aud, nil); res.Status != http.StatusOK {
+		t.Fatalf("objections: %d %s", res.Status, res.Body)
+	}
+	if acts := h.readActs(service.ActProceedingsListed); len(acts) != 1 || acts[0].Details["via"] != "GET /v1/admin/objections" || acts[0].Actor != auditorID {
+		t.Fatalf("proceedings_listed acts: %+v", acts)
+	}
+	if res := h.doJSON(http.MethodGet, "/v1/admin/violations?subject_id="+org, h.adminTok, nil); res.Status != http.StatusOK {
+		t.Fatalf("violations: %d %s", res.Status, res.Body)
+	}
+	if acts := h.readActs(service.ActViolationsRead); len(acts) != 1 || acts[0].Details["via"] != "GET /v1/admin/violations" || acts[0].Actor != adminID {
+		t.Fatalf("violations_read acts: %+v", acts)
+	}
+
 	// The acts list shows the new kinds, with who read.
 	res := h.doJSON(http.MethodGet, "/v1/admin/acts?limit=1000", aud, nil)
 	for _, want := range []string{`"check_read"`, `"receipt_read"`, `"entry_read"`, `"entries_listed"`, `"actor":"` + auditorID + `"`} {
