@@ -37,8 +37,8 @@ func apiServer(t *testing.T, adminID, adminSecret string) *httptest.Server {
 	entries := service.NewEntries(st, cat, service.WithEntriesAudit(audit))
 	checker := service.NewChecker(cat, st, app, st)
 	lifecycle := service.NewLifecycle(entries, st)
-	srv := gateway.New(checker, entries, partners, access.NewTokens(key),
-		gateway.WithLifecycle(lifecycle), followUp(cat, checker, app, st, audit, lifecycle))
+	followUpOpt, _ := followUp(cat, checker, app, st, audit, lifecycle)
+	srv := gateway.New(checker, entries, partners, access.NewTokens(key), gateway.WithLifecycle(lifecycle), followUpOpt)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts

@@ -427,7 +427,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	// Objections, repairs, exits and violation records share the entry
 	// service's clock, audit and change hook (caches invalidate on them).
 	lifecycle := service.NewLifecycle(entries, st)
-	opts = append(opts, gateway.WithLifecycle(lifecycle), followUp(cat, checker, appender, st, audit, lifecycle))
+	followUpOpt, feedback := followUp(cat, checker, appender, st, audit, lifecycle)
+	opts = append(opts, gateway.WithLifecycle(lifecycle), followUpOpt)
 	accessOpts, err := accessGatewayOptions(cfg.Access, rdb, logger)
 	if err != nil {
 		appender.Close()
@@ -435,7 +436,7 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	}
 	opts = append(opts, accessOpts...)
 	opts = append(opts, gateway.WithActs(service.NewActs(st)))
-	pushOpts, stopPush, err := startPush(ctx, cfg.Events, raw, cfg.Store.Timeout, cat, audit, tokenKey, logger)
+	pushOpts, deliverer, stopPush, err := startPush(ctx, cfg.Events, raw, cfg.Store.Timeout, cat, audit, tokenKey, logger)
 	if err != nil {
 		appender.Close()
 		return err
@@ -460,7 +461,8 @@ func serveWith(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer
 	api := gateway.New(checker, entries, partners, tokens, opts...)
 	web, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: lifecycle, Partners: partners,
 		Receipts: receipts, Evidence: evlog, Records: st, Health: api,
-		Checks: service.NewStats(cat, st, service.WithStatsAudit(audit))}, console.WithLogger(logger), console.WithOrigin(api.RequestOrigin))
+		Checks: service.NewStats(cat, st, service.WithStatsAudit(audit)), Deliveries: deliverer, Feedback: feedback},
+		console.WithLogger(logger), console.WithOrigin(api.RequestOrigin))
 	if err != nil {
 		appender.Close()
 		return err

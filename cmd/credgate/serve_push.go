@@ -22,15 +22,17 @@ import (
 // the change it announces), and every read of push, the loops' and the
 // requests', is bounded by timeout (store.timeout) like the check path's:
 // a database that stops answering fails a feed request with 503 and a
-// fan-out pass with an error it retries, instead of hanging either.
-func startPush(ctx context.Context, c config.Events, raw store, timeout time.Duration, cat *policy.Catalog, audit *service.Audit, tokenKey ed25519.PrivateKey, logger *slog.Logger) ([]gateway.Option, func(), error) {
+// fan-out pass with an error it retries, instead of hanging either. The
+// deliverer is returned too, for the console's page of deliveries (whose
+// replay then kicks the running loop).
+func startPush(ctx context.Context, c config.Events, raw store, timeout time.Duration, cat *policy.Catalog, audit *service.Audit, tokenKey ed25519.PrivateKey, logger *slog.Logger) ([]gateway.Option, *service.Deliverer, func(), error) {
 	key, err := service.DeriveWebhookKey(tokenKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("webhook key: %w", err)
+		return nil, nil, nil, fmt.Errorf("webhook key: %w", err)
 	}
 	allow, err := webhook.ParseAllow(c.WebhookAllow)
 	if err != nil {
-		return nil, nil, fmt.Errorf("events.webhook_allow: %w", err)
+		return nil, nil, nil, fmt.Errorf("events.webhook_allow: %w", err)
 	}
 	st := service.NewBoundedPushStore(raw, service.WithStoreTimeout(timeout))
 	reads := service.NewBoundedStore(raw, service.WithStoreTimeout(timeout))
@@ -48,7 +50,7 @@ func startPush(ctx context.Context, c config.Events, raw store, timeout time.Dur
 	wg.Go(func() { deliverer.Run(ctx) })
 	logger.Info("push running", "webhook_key_id", deliverer.Signer().KeyID())
 	opts := []gateway.Option{gateway.WithPush(events, watchlists, deliverer), gateway.WithDepartments(departments)}
-	return opts, func() { cancel(); wg.Wait() }, nil
+	return opts, deliverer, func() { cancel(); wg.Wait() }, nil
 }
 
 // warnRefusedWebhooks logs, as serve starts, each stored webhook the
