@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,7 +30,7 @@ type checkSearchView struct {
 	Ran                      bool
 	Period                   service.CheckPage // From, To: the period searched
 	Checks                   []service.FoundCheck
-	Older                    string // the query of the next page; "" when none
+	Older                    template.URL // the address of the next page; "" when none
 }
 
 var errSearchDate = errors.New("want a date, YYYY-MM-DD")
@@ -93,8 +94,10 @@ func (c *Console) searchChecks(r *http.Request, d *evidenceData) error {
 	}
 	v.Ran, v.Period, v.Checks = true, page, page.Checks
 	if page.Next != "" {
-		v.Older = url.Values{"search": {"1"}, "partner": {v.Partner}, "action": {v.Action}, "outcome": {v.Outcome},
-			"from": {v.From}, "to": {v.To}, "after": {page.Next}}.Encode()
+		// A template.URL: a plain string after "?" in href would be
+		// query-escaped again, its = and & made %3d and %26.
+		v.Older = nextPage("/console/evidence", url.Values{"search": {"1"}, "partner": {v.Partner}, "action": {v.Action},
+			"outcome": {v.Outcome}, "from": {v.From}, "to": {v.To}, "after": {page.Next}})
 	}
 	return nil
 }

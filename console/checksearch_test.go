@@ -110,3 +110,40 @@ func TestEvidencePageFindsChecks(t *testing.T) {
 		t.Fatalf("without the search: %d", p.status)
 	}
 }
+
+// The search's next page is linked by an address that, followed, gives
+// the next page (it was query-escaped twice, so the link searched nothing).
+func TestEvidenceSearchOlderPage(t *testing.T) {
+	h := newHarnessWith(t, func(d *console.Deps) {
+		d.Checks = service.NewStats(d.Checker.Catalog(), d.Records.(service.FollowUpStore))
+	})
+	ctx := context.Background()
+	id, _ := h.newPartner(service.RolePartner)
+	p, err := h.partners.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := service.Caller{ClientID: p.ClientID, Role: service.RolePartner, Actions: p.Actions, Visibility: p.Visibility}
+	subject := testenv.USCC(t, "91110108MA01CT002")
+	for range service.DefaultCheckPage + 1 {
+		if _, err := h.checker.Check(ctx, caller, service.CheckRequest{Subject: subject, Action: "government_procurement"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aud, secret := h.newPartner(service.RoleAuditor)
+	b, _ := h.signedIn(aud, secret)
+	first := b.get("/console/evidence?" + url.Values{"search": {"1"}, "partner": {id}}.Encode())
+	m := regexp.MustCompile(`<a href="([^"]+)#check-search" id="search-older">`).FindStringSubmatch(first.body)
+	if m == nil {
+		t.Fatalf("no link to the older page:\n%s", first.body)
+	}
+	link := strings.ReplaceAll(m[1], "&amp;", "&")
+	if strings.Contains(link, "%3d") || strings.Contains(link, "%26") || !strings.Contains(link, "after=") {
+		t.Fatalf("older link %q is escaped twice", link)
+	}
+	older := b.get(link)
+	rows := regexp.MustCompile(`<a href="/console/evidence\?check=`).FindAllString(older.body, -1)
+	if older.status != http.StatusOK || len(rows) != 1 {
+		t.Fatalf("the older page (%s): %d, %d checks\n%s", link, older.status, len(rows), older.body)
+	}
+}
