@@ -214,7 +214,7 @@ func TestFollowUpBodiesWithNULRefused(t *testing.T) {
 			t.Fatalf("check: %d %s", res.Status, res.Body)
 		}
 		checkID := res.json(t)["check_id"]
-		in := map[string]any{"subject_id": subject, "kind": "missing_materials", "promise": "补交\u0000材料",
+		in := map[string]any{"subject_id": subject, "kind": "exit", "promise": "补交\u0000材料",
 			"due": time.Now().AddDate(0, 0, 15).Format(time.DateOnly), "check_id": checkID}
 		problemCode(t, h.doJSON(http.MethodPost, "/v1/commitments", tok, in), http.StatusBadRequest, "control_character")
 		in["promise"] = "补交材料"

@@ -163,7 +163,7 @@ func (c *Catalog) MeasureStandingAt(measureID string, e *Entry, t time.Time) Mea
 			break
 		}
 	}
-	if !term.IsZero() && !t.Before(e.PublishedAt.AddDate(term.Years, term.Months, term.Days).Add(e.Suspended())) {
+	if !term.IsZero() && !t.Before(e.PublishedAt.AddDate(term.Years, term.Months, term.Days).Add(c.listByID[e.List].SuspensionExtension(e))) {
 		return StandingEnded
 	}
 	switch e.StatusAt(t) {

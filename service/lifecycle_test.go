@@ -197,7 +197,9 @@ func TestServiceObjectionLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o3.Decision != "rejected" || !e3.ValidUntil.Equal(cstAt(2027, 1, 15, 0)) {
+	// The safety black list counts its year from publication (篇十二 第六条):
+	// a rejected objection does not move its end (objection_extends_validity).
+	if o3.Decision != "rejected" || !e3.ValidUntil.Equal(cstAt(2027, 1, 5, 0)) {
 		t.Fatalf("after rejection: %+v valid until %s", o3, e3.ValidUntil)
 	}
 	after := w.check(lcOrg, "government_procurement", nil)
