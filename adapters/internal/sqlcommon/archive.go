@@ -27,17 +27,7 @@ func (s *Store) CheckpointsFrom(ctx context.Context, from, through uint64, limit
 	rows, err := s.db.Query(ctx, `SELECT size, root, note, created_at FROM evidence_checkpoints
 		WHERE size >= $1 AND size <= $2 AND size <= (SELECT size FROM evidence_tree_head WHERE id = 1)
 		ORDER BY size LIMIT $3`, int64(from), upper, limit)
-	out, err := collect(rows, err, func(r Rows) (evidence.StoredCheckpoint, error) {
-		var (
-			c          evidence.StoredCheckpoint
-			size       int64
-			root, note []byte
-		)
-		err := r.Scan(&size, &root, &note, &c.At)
-		c.Size, c.Note, c.At = uint64(size), note, c.At.UTC()
-		copy(c.Root[:], root)
-		return c, err
-	})
+	out, err := collect(rows, err, func(r Rows) (evidence.StoredCheckpoint, error) { return scanCheckpoint(r) })
 	if err != nil {
 		return nil, s.errf("checkpoints from %d: %w", from, err)
 	}

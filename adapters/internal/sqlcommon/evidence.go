@@ -374,25 +374,32 @@ func (s *Store) TreeNodes(ctx context.Context, ids []evidence.NodeID) ([][eviden
 
 // LatestCheckpoint returns the checkpoint of the largest tree.
 func (s *Store) LatestCheckpoint(ctx context.Context) (evidence.StoredCheckpoint, error) {
-	var (
-		c          evidence.StoredCheckpoint
-		size       int64
-		root, note []byte
-	)
 	// Only a size the tree has: a row beyond it (which no insert through
 	// AddCheckpoint makes) would break every receipt proven into it.
-	err := s.db.QueryRow(ctx, `SELECT size, root, note, created_at FROM evidence_checkpoints
+	c, err := scanCheckpoint(s.db.QueryRow(ctx, `SELECT size, root, note, created_at FROM evidence_checkpoints
 		WHERE size <= (SELECT size FROM evidence_tree_head WHERE id = 1)
-		ORDER BY size DESC LIMIT 1`).Scan(&size, &root, &note, &c.At)
+		ORDER BY size DESC LIMIT 1`))
 	if isNoRows(err) {
 		return evidence.StoredCheckpoint{}, evidence.ErrNoCheckpoint
 	}
 	if err != nil {
 		return evidence.StoredCheckpoint{}, s.errf("latest checkpoint: %w", err)
 	}
+	return c, nil
+}
+
+// scanCheckpoint reads a row of size, root, note, created_at from
+// evidence_checkpoints, as every checkpoint query selects them.
+func scanCheckpoint(r interface{ Scan(...any) error }) (evidence.StoredCheckpoint, error) {
+	var (
+		c          evidence.StoredCheckpoint
+		size       int64
+		root, note []byte
+	)
+	err := r.Scan(&size, &root, &note, &c.At)
 	c.Size, c.Note, c.At = uint64(size), note, c.At.UTC()
 	copy(c.Root[:], root)
-	return c, nil
+	return c, err
 }
 
 // Checkpoints lists stored checkpoints below the size below (0: any),
@@ -409,17 +416,7 @@ func (s *Store) Checkpoints(ctx context.Context, below uint64, limit int) ([]evi
 	rows, err := s.db.Query(ctx, `SELECT size, root, note, created_at FROM evidence_checkpoints
 		WHERE size < $1 AND size <= (SELECT size FROM evidence_tree_head WHERE id = 1)
 		ORDER BY size DESC LIMIT $2`, bound, limit)
-	out, err := collect(rows, err, func(r Rows) (evidence.StoredCheckpoint, error) {
-		var (
-			c          evidence.StoredCheckpoint
-			size       int64
-			root, note []byte
-		)
-		err := r.Scan(&size, &root, &note, &c.At)
-		c.Size, c.Note, c.At = uint64(size), note, c.At.UTC()
-		copy(c.Root[:], root)
-		return c, err
-	})
+	out, err := collect(rows, err, func(r Rows) (evidence.StoredCheckpoint, error) { return scanCheckpoint(r) })
 	if err != nil {
 		return nil, s.errf("checkpoints: %w", err)
 	}
