@@ -553,6 +553,9 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 	if err := validateFollowUp(&c.followUp, c.actions, c.ruleSetByID); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCatalogInvalid, followUpFile, err)
 	}
+	if err := c.validateFacilitations(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCatalogInvalid, followUpFile, err)
+	}
 	c.revision = "cat-" + hex.EncodeToString(digest.Sum(nil))[:16]
 	return c, nil
 }

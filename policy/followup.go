@@ -36,7 +36,12 @@ type CommitmentKind struct {
 	// breach may be recorded as; empty: a breach is recorded, nothing is
 	// counted.
 	BreachRuleSets []string `yaml:"breach_rule_sets,omitempty" json:"breach_rule_sets,omitempty"`
-	Source         string   `yaml:"source" json:"source"`
+	// Facilitation names the facilitation (便利服务措施, e.g. 容缺受理) the
+	// texts grant only to trustworthy subjects and under which a commitment
+	// of this kind is made; empty for kinds listed subjects make (repair,
+	// exit). ValidateCommitmentCheck holds the check to it.
+	Facilitation string `yaml:"facilitation,omitempty" json:"facilitation,omitempty"`
+	Source       string `yaml:"source" json:"source"`
 }
 
 // DefaultFeedbackWorkingDays applies when the catalogue has no follow_up
@@ -324,18 +329,17 @@ type CommitmentCheck struct {
 	Lists []ListKind
 }
 
-// facilitations are the facilitations (便利服务措施) a commitment kind may
-// be made under that the texts grant only to trustworthy subjects: 容缺受理
+// A commitment kind's Facilitation is one the texts grant only to
+// trustworthy subjects: 容缺受理
 // "对诚信典型和连续三年无不良信用记录的行政相对人,可根据实际情况实施'绿色通道'
 // 和'容缺受理'等便利服务措施…部分申报材料不齐备的,如其书面承诺在规定期限内提供,
 // 应先行受理" (篇三 二(一)); "对所认定的诚信企业…对诚信典型和连续三年无不良信用
 // 记录的行政相对人,可根据实际情况实施'容缺受理'等便利服务措施" (篇五 二(二)).
-// A kind is made under one when its catalogue name names it.
-func facilitations() []string { return []string{"容缺受理"} }
+// The catalogue says which kinds are made under one (facilitation:).
 
 // ValidateCommitmentCheck checks that a commitment of kind may rest on the
 // check ch. A kind made under a facilitation the texts grant only to
-// trustworthy subjects (facilitations) needs a check whose answer applied
+// trustworthy subjects (its Facilitation) needs a check whose answer applied
 // a catalogue measure granting it for the action (an incentive measure
 // whose text names it, e.g. red-p3-01-green-channel); where the catalogue
 // has no such measure for the action, a check answered clear or incentive
@@ -346,12 +350,7 @@ func (c *Catalog) ValidateCommitmentCheck(kind string, ch CommitmentCheck) error
 	if !ok {
 		return fmt.Errorf("%w: kind %q is not one of the catalogue's commitment kinds", ErrInvalidCommitment, kind)
 	}
-	term := ""
-	for _, f := range facilitations() {
-		if strings.Contains(k.Name, f) {
-			term = f
-		}
-	}
+	term := k.Facilitation
 	if term == "" {
 		return nil
 	}
@@ -457,6 +456,28 @@ func validateFollowUp(f *FollowUpSpec, actions []Action, ruleSets map[string]*Ru
 			if _, ok := ruleSets[rs]; !ok {
 				return fmt.Errorf("follow_up: commitment kind %q: unknown rule set %q", k.ID, rs)
 			}
+		}
+	}
+	return nil
+}
+
+// validateFacilitations refuses a commitment kind whose facilitation no
+// incentive measure names: misspelt, it would hold every check to the
+// fallback (a clear answer) instead of to the measure granting it.
+func (c *Catalog) validateFacilitations() error {
+	for _, k := range c.followUp.CommitmentKinds {
+		if k.Facilitation == "" {
+			continue
+		}
+		named := false
+		for i := range c.measures {
+			if c.measures[i].Effect == EffectIncentive && strings.Contains(c.measures[i].Text, k.Facilitation) {
+				named = true
+				break
+			}
+		}
+		if !named {
+			return fmt.Errorf("follow_up: commitment kind %q: facilitation %q is named by no incentive measure's text", k.ID, k.Facilitation)
 		}
 	}
 	return nil
