@@ -95,7 +95,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 // client resolves the administrator credential (--client-id, then the
 // environment or config file, then the credentials file) and returns an
 // API client that logs in with it at the configured URL.
-func (c *clientFlags) client() (*client.Client, error) {
+func (c *clientFlags) client(opts ...client.Option) (*client.Client, error) {
 	cfg, err := c.settings.Load()
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func (c *clientFlags) client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := client.New(cfg.Client.URL, client.WithClientSecret(id, secret))
+	cl, err := client.New(cfg.Client.URL, append([]client.Option{client.WithClientSecret(id, secret)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("--url %q is not an absolute URL", cfg.Client.URL)
 	}

@@ -63,7 +63,9 @@ func watchlistCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return errUsage
 	}
-	cl, err := cf.client()
+	// A part is up to 100 000 lines, which a busy server may take longer
+	// than the client's default 30 s to store; the bound stays, wider.
+	cl, err := cf.client(client.WithTimeout(watchlistPartTimeout))
 	if err != nil {
 		return err
 	}
@@ -87,6 +89,9 @@ func watchlistCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		map[string]string{service.WatchAdd: "added", service.WatchRemove: "removed"}[op], res.size)
 	return nil
 }
+
+// watchlistPartTimeout bounds each request of an upload (one part).
+const watchlistPartTimeout = 5 * time.Minute
 
 type uploadTotals struct {
 	received int
