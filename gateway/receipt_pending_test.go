@@ -2,10 +2,8 @@ package gateway_test
 
 import (
 	"net/http"
-	"sync/atomic"
 	"testing"
 
-	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/gateway"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
@@ -23,22 +21,7 @@ func (r namedSpool) SpoolingLog() *service.SpoolingLog { return *r.sl }
 // partner, and an id nobody answered, still get not_found; once the spool
 // is integrated the receipt is served.
 func TestReceiptPending(t *testing.T) {
-	var down atomic.Bool
-	signer := testenv.Signer(t, testEvidenceOrigin)
-	sp, err := evidence.OpenSpool(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sp.Close() })
-	var sl *service.SpoolingLog
-	h := newHarness(t, func(hc *harnessConfig) {
-		hc.wrap = func(st service.Store) service.Store { return commitsFail{Store: st, down: &down} }
-		hc.checkLog = func(app *evidence.Appender, st service.Store) service.EvidenceLog {
-			sl = service.NewSpoolingLog(app, sp, signer, st)
-			return sl
-		}
-		hc.gateway = append(hc.gateway, gateway.WithSpool(namedSpool{spoolReporter{&sl}}, "sqlite"))
-	})
+	h, down, spool := spoolingHarness(t, testenv.Signer(t, testEvidenceOrigin), func(r spoolReporter) gateway.SpoolReporter { return namedSpool{r} })
 	_, tok := h.partner("bank", "bank_credit")
 	_, other := h.partner("other", "bank_credit")
 	down.Store(true)
@@ -61,7 +44,7 @@ func TestReceiptPending(t *testing.T) {
 	problemCode(t, h.doJSON(http.MethodGet, "/v1/evidence/receipts/"+id, h.adminTok, nil), http.StatusNotFound, "receipt_pending")
 	problemCode(t, h.doJSON(http.MethodGet, "/v1/evidence/receipts/0190c4a4-0000-7000-8000-000000000000", tok, nil), http.StatusNotFound, "not_found")
 
-	if n, err := sl.IntegrateOnce(t.Context()); err != nil || n != 1 {
+	if n, err := spool().IntegrateOnce(t.Context()); err != nil || n != 1 {
 		t.Fatalf("integrate: %d %v", n, err)
 	}
 	if _, err := h.evidence.Checkpoint(t.Context()); err != nil {

@@ -34,22 +34,8 @@ func (c commitsFail) AppendBatch(ctx context.Context, recs []evidence.Record) (u
 // every exchange here), /readyz stays ready and shows the spool, /metrics
 // counts it; once integrated, the full receipt is served and verifies.
 func TestSpooledAnswers(t *testing.T) {
-	var down atomic.Bool
 	signer := testenv.Signer(t, testEvidenceOrigin)
-	sp, err := evidence.OpenSpool(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sp.Close() })
-	var sl *service.SpoolingLog
-	h := newHarness(t, func(hc *harnessConfig) {
-		hc.wrap = func(st service.Store) service.Store { return commitsFail{Store: st, down: &down} }
-		hc.checkLog = func(app *evidence.Appender, st service.Store) service.EvidenceLog {
-			sl = service.NewSpoolingLog(app, sp, signer, st)
-			return sl
-		}
-		hc.gateway = append(hc.gateway, gateway.WithSpool(spoolReporter{&sl}, "sqlite"))
-	})
+	h, down, spool := spoolingHarness(t, signer, func(r spoolReporter) gateway.SpoolReporter { return r })
 	_, tok := h.partner("bank", "bank_credit")
 	down.Store(true)
 
@@ -95,7 +81,7 @@ func TestSpooledAnswers(t *testing.T) {
 	}
 
 	down.Store(false)
-	if n, err := sl.IntegrateOnce(t.Context()); err != nil || n != 2 {
+	if n, err := spool().IntegrateOnce(t.Context()); err != nil || n != 2 {
 		t.Fatalf("integrate: %d %v", n, err)
 	}
 	if _, err := h.evidence.Checkpoint(t.Context()); err != nil {
@@ -120,6 +106,30 @@ func TestSpooledAnswers(t *testing.T) {
 
 // spoolReporter reads the spooling log the harness builds after the
 // gateway options are given.
+// spoolingHarness is a harness whose checks go through a spooling log,
+// with evidence commits failing while down is set; report gives the
+// gateway its view of the spool, and signer signs its promises. spool
+// returns the log once built.
+func spoolingHarness(t *testing.T, signer *evidence.Signer, report func(spoolReporter) gateway.SpoolReporter) (h *harness, down *atomic.Bool, spool func() *service.SpoolingLog) {
+	t.Helper()
+	down = new(atomic.Bool)
+	sp, err := evidence.OpenSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	var sl *service.SpoolingLog
+	h = newHarness(t, func(hc *harnessConfig) {
+		hc.wrap = func(st service.Store) service.Store { return commitsFail{Store: st, down: down} }
+		hc.checkLog = func(app *evidence.Appender, st service.Store) service.EvidenceLog {
+			sl = service.NewSpoolingLog(app, sp, signer, st)
+			return sl
+		}
+		hc.gateway = append(hc.gateway, gateway.WithSpool(report(spoolReporter{&sl}), "sqlite"))
+	})
+	return h, down, func() *service.SpoolingLog { return sl }
+}
+
 type spoolReporter struct{ sl **service.SpoolingLog }
 
 func (r spoolReporter) SpoolStatus() service.SpoolStatus { return (*r.sl).SpoolStatus() }
