@@ -34,6 +34,9 @@ type FeedbackRow struct {
 	Applied    int
 	NotApplied int
 	RecordedAt time.Time
+	// Late says whether the feedback came after its due time, as its body
+	// recorded when it was accepted; nil when the body does not say.
+	Late *bool
 }
 
 // FeedbackFilter selects feedback records in log order.
@@ -53,7 +56,8 @@ type ActionCutoff struct {
 // OverdueFilter selects the checks whose feedback is overdue: checks whose
 // answer applied measures (outcome neither clear nor unverifiable), with
 // no feedback, made by a partner (not an administrator or auditor) before
-// their action's cutoff; in log order.
+// their action's cutoff; in log order. Cutoffs no check time reaches
+// select every check awaiting feedback, due or not (Feedback.Pending).
 type OverdueFilter struct {
 	Cutoffs []ActionCutoff
 	Partner string
@@ -95,6 +99,9 @@ type StatsRow struct {
 	// Staff counts the checks made by administrators and auditors, of
 	// whom no feedback is expected.
 	Staff int64
+	// Late counts the checks, not Staff, whose first feedback came after
+	// its due time (FeedbackRow.Late true; unknown counts neither way).
+	Late int64
 }
 
 // CheckProbe asks for the last check of a subject for an action made in

@@ -43,6 +43,11 @@ type StatsGroup struct {
 	FeedbackExpected int64   `json:"feedback_expected"`
 	WithFeedback     int64   `json:"with_feedback"`
 	FeedbackRate     float64 `json:"feedback_rate"`
+	// FeedbackLate counts those of WithFeedback whose first feedback came
+	// after its due time (a later correction's time does not count).
+	// Feedback whose lateness the index does not know (its body, erased,
+	// no longer says) counts neither late nor in time.
+	FeedbackLate int64 `json:"feedback_late"`
 	// MeasuresApplied and MeasuresNotApplied sum the current feedback;
 	// AppliedPerFeedback is applied measures per feedback.
 	MeasuresApplied    int64   `json:"measures_applied"`
@@ -226,6 +231,7 @@ func (s *Stats) groups(ctx context.Context, q StatsQuery, cutoffs []ActionCutoff
 			if g.WithFeedback > g.FeedbackExpected {
 				g.WithFeedback = g.FeedbackExpected // a staff check's feedback, were there one, is not expected
 			}
+			g.FeedbackLate += r.Late // the store leaves staff checks out of it
 		}
 		g.MeasuresApplied += r.Applied
 		g.MeasuresNotApplied += r.NotApplied
@@ -325,7 +331,7 @@ func (s *Stats) Monthly(ctx context.Context, month string) (MonthlyReport, error
 	rep.ReportSHA256 = hex.EncodeToString(sum[:])
 	if s.audit != nil {
 		rec, err := s.audit.Record(ctx, ActMonthlyReported, month, map[string]any{"checks": rep.Total.Checks,
-			"with_feedback": rep.Total.WithFeedback, "overdue": rep.Total.Overdue, "report_sha256": rep.ReportSHA256})
+			"with_feedback": rep.Total.WithFeedback, "feedback_late": rep.Total.FeedbackLate, "overdue": rep.Total.Overdue, "report_sha256": rep.ReportSHA256})
 		if err != nil {
 			return MonthlyReport{}, err
 		}
@@ -344,7 +350,7 @@ func (m MonthlyReport) CSV() ([]byte, error) {
 	for _, o := range statsOutcomes {
 		head = append(head, string(o))
 	}
-	head = append(head, "feedback_expected", "with_feedback", "feedback_rate", "measures_applied", "measures_not_applied",
+	head = append(head, "feedback_expected", "with_feedback", "feedback_rate", "feedback_late", "measures_applied", "measures_not_applied",
 		"applied_per_feedback", "overdue", "approved_after_prohibit", "approved_after_restrict")
 	_ = w.Write(head)
 	row := func(section string, g StatsGroup) {
@@ -353,7 +359,7 @@ func (m MonthlyReport) CSV() ([]byte, error) {
 			r = append(r, strconv.FormatInt(g.Outcomes[string(o)], 10))
 		}
 		r = append(r, strconv.FormatInt(g.FeedbackExpected, 10), strconv.FormatInt(g.WithFeedback, 10),
-			strconv.FormatFloat(g.FeedbackRate, 'f', -1, 64), strconv.FormatInt(g.MeasuresApplied, 10),
+			strconv.FormatFloat(g.FeedbackRate, 'f', -1, 64), strconv.FormatInt(g.FeedbackLate, 10), strconv.FormatInt(g.MeasuresApplied, 10),
 			strconv.FormatInt(g.MeasuresNotApplied, 10), strconv.FormatFloat(g.AppliedPerFeedback, 'f', -1, 64),
 			strconv.FormatInt(g.Overdue, 10), strconv.FormatInt(g.ApprovedAfterProhibit, 10), strconv.FormatInt(g.ApprovedAfterRestrict, 10))
 		_ = w.Write(r)

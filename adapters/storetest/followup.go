@@ -26,6 +26,7 @@ func RunFollowUp(t *testing.T, open func(t *testing.T) FollowUpStore) {
 		{"Overdue", testOverdue},
 		{"Stats", testStats},
 		{"ApprovedAfter", testApprovedAfter},
+		{"FeedbackLate", testFeedbackLate},
 		{"LastChecks", testLastChecks},
 		{"LastChecksCurrent", testLastChecksCurrent},
 		{"Commitments", testCommitments},

@@ -38,12 +38,12 @@ func (s *Store) IndexedCheck(ctx context.Context, checkID string) (service.Index
 	return out[0], nil
 }
 
-const feedbackColumns = `feedback_id, idx, check_id, partner, decision, applied, not_applied, recorded_at`
+const feedbackColumns = `feedback_id, idx, check_id, partner, decision, applied, not_applied, recorded_at, late`
 
 func scanFeedback(r Rows) (service.FeedbackRow, error) {
 	var f service.FeedbackRow
 	var applied, notApplied int64
-	err := r.Scan(&f.ID, &f.Index, &f.CheckID, &f.Partner, &f.Decision, &applied, &notApplied, &f.RecordedAt)
+	err := r.Scan(&f.ID, &f.Index, &f.CheckID, &f.Partner, &f.Decision, &applied, &notApplied, &f.RecordedAt, &f.Late)
 	f.Applied, f.NotApplied, f.RecordedAt = int(applied), int(notApplied), f.RecordedAt.UTC()
 	return f, err
 }
@@ -181,15 +181,21 @@ func (s *Store) CheckStats(ctx context.Context, q service.StatsQuery) ([]service
 	if err != nil {
 		return nil, s.errf("statistics: %w", err)
 	}
-	// The current feedback of a check is its last (corrections append).
+	// The current feedback of a check is its last (corrections append);
+	// whether it was late is its first's (ff): a correction sent after
+	// the due time does not make feedback given in time late. A staff
+	// check's feedback is expected of no one, and is not late either.
 	sql := `SELECT ` + p.key + ` AS k, c.outcome, count(*), count(f.feedback_id), coalesce(sum(f.applied), 0),
 		coalesce(sum(f.not_applied), 0), count(CASE WHEN f.decision IN ('approved', 'approved_with_conditions') THEN 1 END),
-		count(CASE WHEN ` + staffSQL + ` THEN 1 END)` + p.from + ` LEFT JOIN feedback f ON f.check_id = c.check_id
-		AND f.idx = (SELECT max(g.idx) FROM feedback g WHERE g.check_id = c.check_id)` + p.where + p.groupBy(`c.outcome`)
+		count(CASE WHEN ` + staffSQL + ` THEN 1 END), count(CASE WHEN ff.late AND NOT ` + staffSQL + ` THEN 1 END)` +
+		p.from + ` LEFT JOIN feedback f ON f.check_id = c.check_id
+		AND f.idx = (SELECT max(g.idx) FROM feedback g WHERE g.check_id = c.check_id)
+		LEFT JOIN feedback ff ON ff.check_id = c.check_id
+		AND ff.idx = (SELECT min(g.idx) FROM feedback g WHERE g.check_id = c.check_id)` + p.where + p.groupBy(`c.outcome`)
 	rows, err := s.db.Query(ctx, sql, a...)
 	out, err := collect(rows, err, func(r Rows) (service.StatsRow, error) {
 		var v service.StatsRow
-		err := r.Scan(&v.Key, &v.Outcome, &v.Checks, &v.WithFeedback, &v.Applied, &v.NotApplied, &v.Approved, &v.Staff)
+		err := r.Scan(&v.Key, &v.Outcome, &v.Checks, &v.WithFeedback, &v.Applied, &v.NotApplied, &v.Approved, &v.Staff, &v.Late)
 		return v, err
 	})
 	if err != nil {
