@@ -68,6 +68,50 @@ func (c *Client) OverdueFeedback(ctx context.Context, partner, after string, lim
 	return out, err
 }
 
+// PendingCheck is a check awaiting feedback, with when it is due.
+// WorkingDaysLeft counts the working days after today up to the day it is
+// due (0: due by the end of today, or overdue); WorkingDaysOverdue the
+// working days since it was due (0 when not overdue).
+type PendingCheck struct {
+	CheckID            string    `json:"check_id"`
+	LogIndex           int64     `json:"log_index"`
+	Partner            string    `json:"partner"`
+	Action             string    `json:"action"`
+	Outcome            string    `json:"outcome"`
+	CheckedAt          time.Time `json:"checked_at"`
+	DueAt              time.Time `json:"due_at"`
+	Overdue            bool      `json:"overdue"`
+	WorkingDaysLeft    int       `json:"working_days_left"`
+	WorkingDaysOverdue int       `json:"working_days_overdue"`
+}
+
+// PendingPage is one page of checks awaiting feedback; Next is the after
+// of the following page ("" on the last).
+type PendingPage struct {
+	Pending []PendingCheck `json:"pending"`
+	Next    string         `json:"next"`
+}
+
+// PendingFeedback reads one page of the checks awaiting feedback (GET
+// /v1/feedback/pending): a partner's own; for administrators and auditors
+// partner's, or every partner's when partner is "" (each page recorded as
+// a read act). after is the previous page's Next ("" for the first).
+func (c *Client) PendingFeedback(ctx context.Context, partner, after string, limit int) (PendingPage, error) {
+	v := url.Values{}
+	if partner != "" {
+		v.Set("partner", partner)
+	}
+	if after != "" {
+		v.Set("after", after)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	var out PendingPage
+	err := c.Do(ctx, http.MethodGet, "/v1/feedback/pending"+query(v), nil, "", &out)
+	return out, err
+}
+
 // StatsGroup is the figures of one group of checks.
 type StatsGroup struct {
 	Key                string           `json:"key"`
@@ -77,6 +121,7 @@ type StatsGroup struct {
 	FeedbackExpected   int64            `json:"feedback_expected"`
 	WithFeedback       int64            `json:"with_feedback"`
 	FeedbackRate       float64          `json:"feedback_rate"`
+	FeedbackLate       int64            `json:"feedback_late"`
 	MeasuresApplied    int64            `json:"measures_applied"`
 	MeasuresNotApplied int64            `json:"measures_not_applied"`
 	AppliedPerFeedback float64          `json:"applied_per_feedback"`

@@ -44,6 +44,7 @@ func (s *Server) mountFollowUp(authed *gin.RouterGroup) {
 	g.POST("/checks/:id/feedback", limitBody(MaxJSONBody), s.submitFeedback)
 	g.GET("/checks/:id/feedback", s.checkFeedback)
 	g.GET("/feedback", s.listFeedback)
+	g.GET("/feedback/pending", s.pendingFeedback)
 	g.POST("/coverage", limitBody(MaxCoverageBody), s.runCoverage)
 	g.POST("/commitments", limitBody(MaxJSONBody), s.recordCommitment)
 	g.GET("/commitments", s.listCommitments)
@@ -118,6 +119,21 @@ func (s *Server) listFeedback(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, listing("feedback", out, out, limit, func(f service.FeedbackView) string { return strconv.FormatUint(f.Receipt.LogIndex, 10) }))
+}
+
+// pendingFeedback lists the checks awaiting the caller's feedback (staff:
+// any partner's, recorded as a read act) and when each is due.
+func (s *Server) pendingFeedback(c *gin.Context) {
+	after, limit, ok := page(c)
+	if !ok {
+		return
+	}
+	out, err := s.followUp.feedback.Pending(readContext(c), callerOf(c), c.Query("partner"), after, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listing("pending", out, out, limit, func(p service.PendingView) string { return strconv.FormatInt(p.LogIndex, 10) }))
 }
 
 func (s *Server) overdueFeedback(c *gin.Context) {

@@ -381,3 +381,81 @@ func (f *Feedback) Overdue(ctx context.Context, partner string, after int64, lim
 	}
 	return out, nil
 }
+
+// ActFeedbackPendingListed: a page of partners' checks awaiting feedback
+// (GET /v1/feedback/pending) shown to an administrator or an auditor, with
+// its filter and the ids of the checks shown; target feedback_pending.
+const ActFeedbackPendingListed Act = "feedback_pending_listed"
+
+// PendingView is a check that awaits its partner's feedback: its answer
+// applied measures and no feedback on it is recorded yet, whether or not
+// it is due. Overdue says whether due_at has passed; WorkingDaysLeft
+// counts the working days after today up to the day feedback is due (0:
+// due by the end of today, or overdue), WorkingDaysOverdue the working
+// days since it was due, as the overdue listing counts them (0 when not
+// overdue).
+type PendingView struct {
+	CheckID            string    `json:"check_id"`
+	LogIndex           int64     `json:"log_index"`
+	Partner            string    `json:"partner"`
+	Action             string    `json:"action"`
+	Outcome            string    `json:"outcome"`
+	CheckedAt          time.Time `json:"checked_at"`
+	DueAt              time.Time `json:"due_at"`
+	Overdue            bool      `json:"overdue"`
+	WorkingDaysLeft    int       `json:"working_days_left"`
+	WorkingDaysOverdue int       `json:"working_days_overdue"`
+}
+
+// pendingCutoffs select, as OverdueFilter.Cutoffs, every check of the
+// catalogue's actions awaiting feedback, due or not: a cutoff no check
+// time reaches.
+func pendingCutoffs(cat *policy.Catalog) []ActionCutoff {
+	actions := cat.Actions()
+	ids := make([]string, len(actions))
+	for i, a := range actions {
+		ids[i] = a.ID
+	}
+	return []ActionCutoff{{Actions: ids, Before: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}}
+}
+
+// Pending lists the checks awaiting feedback (the selection of Overdue,
+// due or not yet), in log order after after (-1: from the start), with
+// when each is due: a partner's own, or for administrators and auditors
+// every partner's (or partner's when given). A page shown to staff is
+// recorded first as a read act (feedback_pending_listed, reads.go); an
+// act that cannot be recorded fails the read (ErrAuditUnavailable).
+func (f *Feedback) Pending(ctx context.Context, caller Caller, partner string, after int64, limit int) ([]PendingView, error) {
+	staff := caller.Role == RoleAdmin || caller.Role == RoleAuditor
+	if !staff {
+		partner = caller.ClientID
+	}
+	cat := f.checker.catalog
+	now := f.now().UTC()
+	rows, err := f.store.OverdueChecks(ctx, OverdueFilter{Cutoffs: pendingCutoffs(cat), Partner: partner, After: after,
+		Limit: min(max(limit, 1), MaxPage)})
+	if err != nil {
+		return nil, err
+	}
+	cal := cat.Calendar()
+	out := make([]PendingView, len(rows))
+	ids := make([]string, len(rows))
+	for i, c := range rows {
+		due := cat.FeedbackDue(c.Action, c.CheckedAt)
+		v := PendingView{CheckID: c.CheckID, LogIndex: c.Index, Partner: c.Partner, Action: c.Action, Outcome: c.Outcome,
+			CheckedAt: c.CheckedAt, DueAt: due, Overdue: !now.Before(due)}
+		if v.Overdue {
+			v.WorkingDaysOverdue = cal.WorkingDaysBetween(due.Add(-time.Nanosecond), now)
+		} else {
+			v.WorkingDaysLeft = cal.WorkingDaysBetween(now, due.Add(-time.Nanosecond))
+		}
+		out[i], ids[i] = v, c.CheckID
+	}
+	if staff {
+		if err := recordRead(ctx, f.checker.readAudit(), &caller, ActFeedbackPendingListed, "feedback_pending",
+			map[string]any{"partner": partner, "after": after, "count": len(out), "check_ids": ids}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
