@@ -92,6 +92,7 @@ func TestBoundedStoreBoundsEveryRead(t *testing.T) {
 		"InsertEntries": true, "InsertPartner": true, "UpdateEntry": true, "UpdatePartner": true, "Close": true,
 		"BeginEntryLoad": true, "StageEntries": true, "CommitEntryLoad": true, "DiscardEntryLoad": true, "StoredDuplicates": true,
 		"InsertScreening": true, "UpdateScreening": true, "ClaimScreening": true, "ReleaseScreening": true,
+		"TouchScreening": true, "FailOrphanedScreening": true,
 	}
 	st := reflect.TypeOf((*service.Store)(nil)).Elem()
 	bt := reflect.TypeOf(&service.BoundedStore{})

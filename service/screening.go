@@ -206,6 +206,16 @@ type ScreeningStore interface {
 	ClaimScreening(ctx context.Context, id, runner string, now time.Time, lease time.Duration) (bool, error)
 	// ReleaseScreening frees job id's lease if runner holds it.
 	ReleaseScreening(ctx context.Context, id, runner string) error
+	// TouchScreening says that a live replica has unfinished job id's
+	// files: a lease ended or free by now is freed and its end set to now
+	// (claimable at once, as a free lease is); a held one is left.
+	TouchScreening(ctx context.Context, id string, now time.Time) error
+	// FailOrphanedScreening ends unfinished job id as failed with reason
+	// (as its error) at now, only if it was created, changed, leased and
+	// touched at or before quiet, in one conditional write: a claim or a
+	// touch at the same moment either keeps it from failing or is refused.
+	// It reports whether the job was failed, and clears its lease.
+	FailOrphanedScreening(ctx context.Context, id string, quiet, now time.Time, reason string) (bool, error)
 }
 
 // ScreeningFileError lists the malformed lines of a screening file.
@@ -438,16 +448,23 @@ const screeningOrphanLeases = 10
 // store.screenings_dir, a replica's volume lost) would stay queued or
 // running forever and hold the cap with it. It is not failed here: its
 // files may be on a replica that does not share this one's dir and is
-// busy with another job, or down for a while. It only stops counting once
-// this replica cannot see its files and it has shown no sign of life (a
-// claim, a renewal, progress, its submission) for screeningOrphanLeases
+// down for a while (SweepOrphans fails it later, once that is safe). It
+// only stops counting once this replica cannot see its files and it has
+// shown no sign of life (a claim, a renewal, a touch by a replica that
+// has its files, progress, its submission) for screeningOrphanLeases
 // leases. With a shared dir every live job's files are seen, so every
 // one counts.
 func (s *Screenings) holdsCap(j ScreeningJob, now time.Time) bool {
 	if _, err := os.Stat(filepath.Join(s.dir, j.ID)); err == nil {
 		return true
 	}
-	since := now.Add(-screeningOrphanLeases * s.lease)
+	return aliveSince(j, now.Add(-screeningOrphanLeases*s.lease))
+}
+
+// aliveSince reports whether j showed a sign of life after since: its
+// submission, a change of its progress, a lease held or renewed, or a
+// replica that has its files touching it (TouchScreening).
+func aliveSince(j ScreeningJob, since time.Time) bool {
 	return j.LeaseUntil.After(since) || j.UpdatedAt.After(since) || j.CreatedAt.After(since)
 }
 
@@ -603,6 +620,11 @@ func newRunnerID() string {
 // (Sweep). It runs a job only once it holds the job's lease, so that
 // replicas sharing the store never run one job twice at once.
 func (s *Screenings) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Apart from the jobs, which may each run for hours: a replica busy
+	// with one must still say which others' files it has.
+	wg.Go(func() { s.tendOrphans(ctx) })
 	var swept time.Time
 	for ctx.Err() == nil {
 		if now := s.now(); now.Sub(swept) >= screeningSweepEvery {

@@ -23,6 +23,8 @@ func RunScreeningLeases(t *testing.T, open func(t *testing.T, n int) []service.S
 		{"Screenings/ClaimedByOne", testScreeningClaimedByOne},
 		{"Screenings/LeaseTakenOverOnceEnded", testScreeningLeaseTakenOver},
 		{"Screenings/ClaimableOnly", testScreeningsClaimable},
+		{"Screenings/OrphanFailedOnlyWhenQuiet", testScreeningOrphanFailedOnlyWhenQuiet},
+		{"Screenings/OrphanFailedOrClaimed", testScreeningOrphanFailedOrClaimed},
 	})
 }
 
@@ -204,5 +206,126 @@ func testScreeningsClaimable(t *testing.T, open replicaStores) {
 	}
 	if one, err := s.ClaimableScreenings(ctx, t0.Add(2*time.Minute), 1); err != nil || len(one) != 1 || one[0].ID != "scr_free" {
 		t.Fatalf("claimable, limit 1: %+v %v", one, err)
+	}
+}
+
+// testScreeningOrphanFailedOnlyWhenQuiet: FailOrphanedScreening fails an
+// unfinished job only when it was created, changed, leased and touched at
+// or before quiet; TouchScreening frees an ended lease and sets its end,
+// leaves a held one, and keeps the job from failing; the failed job keeps
+// its reason, is claimed by no one, and takes no more progress from the
+// runner that last held it.
+func testScreeningOrphanFailedOnlyWhenQuiet(t *testing.T, open replicaStores) {
+	ctx := t.Context()
+	stores := open(2)
+	a, b := stores[0], stores[1]
+	queuedScreening(t, a, "scr_orphan", 0)
+	queuedScreening(t, a, "scr_young", time.Hour)
+	t0 := stored(at(2 * time.Hour))
+	fail := func(id string, quiet time.Time, want bool) {
+		t.Helper()
+		ok, err := b.FailOrphanedScreening(ctx, id, quiet, t0, "files_unavailable: gone")
+		if err != nil || ok != want {
+			t.Fatalf("fail %s quiet since %s: %v %v, want %v", id, quiet, ok, err, want)
+		}
+	}
+	// Created after quiet: alive.
+	fail("scr_young", stored(at(30*time.Minute)), false)
+
+	// Held by A until +1h1m: alive while the lease ends after quiet.
+	if ok, err := a.ClaimScreening(ctx, "scr_orphan", "A", stored(at(time.Hour)), time.Minute); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	fail("scr_orphan", stored(at(time.Hour)), false)
+	// A touch while the lease is held leaves it.
+	if err := b.TouchScreening(ctx, "scr_orphan", stored(at(time.Hour+30*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := b.GetScreening(ctx, "scr_orphan"); err != nil || j.Runner != "A" || !j.LeaseUntil.Equal(stored(at(time.Hour+time.Minute))) {
+		t.Fatalf("a held lease after a touch: %q until %v (%v)", j.Runner, j.LeaseUntil, err)
+	}
+	// Once it ended, a touch frees it and sets its end: claimable at once,
+	// and alive until then.
+	touched := stored(at(90 * time.Minute))
+	if err := b.TouchScreening(ctx, "scr_orphan", touched); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := a.GetScreening(ctx, "scr_orphan"); err != nil || j.Runner != "" || !j.LeaseUntil.Equal(touched) {
+		t.Fatalf("an ended lease after a touch: %q until %v (%v)", j.Runner, j.LeaseUntil, err)
+	}
+	if got, err := a.ClaimableScreenings(ctx, touched, 10); err != nil || len(got) != 2 {
+		t.Fatalf("claimable after a touch: %d %v, want both jobs", len(got), err)
+	}
+	fail("scr_orphan", touched.Add(-time.Second), false)
+
+	// Quiet since the touch: failed, once, with its reason.
+	fail("scr_orphan", touched, true)
+	fail("scr_orphan", touched, false)
+	j, err := a.GetScreening(ctx, "scr_orphan")
+	if err != nil || j.State != service.ScreeningFailed || j.Error != "files_unavailable: gone" || !j.UpdatedAt.Equal(t0) ||
+		j.Runner != "" || !j.LeaseUntil.IsZero() {
+		t.Fatalf("the failed job: %+v %v", j, err)
+	}
+	if ok, err := a.ClaimScreening(ctx, "scr_orphan", "A", t0, time.Minute); err != nil || ok {
+		t.Fatalf("a claim of the failed job: %v %v", ok, err)
+	}
+	if err := a.TouchScreening(ctx, "scr_orphan", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	late := j
+	late.Runner, late.State, late.Done = "A", service.ScreeningRunning, 5
+	if err := a.UpdateScreening(ctx, late); !errors.Is(err, service.ErrScreeningLeaseLost) {
+		t.Fatalf("progress of the runner that held it: %v, want ErrScreeningLeaseLost", err)
+	}
+	if j, err := b.GetScreening(ctx, "scr_orphan"); err != nil || j.State != service.ScreeningFailed || !j.LeaseUntil.IsZero() {
+		t.Fatalf("the failed job after a touch and late progress: %s until %v (%v)", j.State, j.LeaseUntil, err)
+	}
+	if ok, err := b.FailOrphanedScreening(ctx, "scr_none", t0, t0, "x"); err != nil || ok {
+		t.Fatalf("fail a missing job: %v %v", ok, err)
+	}
+}
+
+// testScreeningOrphanFailedOrClaimed: a claim and a failure of one quiet
+// job at once, through two stores on one database: exactly one of them
+// takes effect, and the job is as that one left it.
+func testScreeningOrphanFailedOrClaimed(t *testing.T, open replicaStores) {
+	stores := open(2)
+	now := stored(at(time.Hour))
+	for round := range 10 {
+		id := fmt.Sprintf("scr_orphan%d", round)
+		queuedScreening(t, stores[0], id, time.Duration(round)*time.Millisecond)
+		var (
+			wg              sync.WaitGroup
+			claimed, failed bool
+			start           = make(chan struct{})
+		)
+		wg.Go(func() {
+			<-start
+			ok, err := stores[round%2].ClaimScreening(t.Context(), id, "R", now, time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			claimed = ok
+		})
+		wg.Go(func() {
+			<-start
+			ok, err := stores[(round+1)%2].FailOrphanedScreening(t.Context(), id, now.Add(-time.Minute), now, "files_unavailable: gone")
+			if err != nil {
+				t.Error(err)
+			}
+			failed = ok
+		})
+		close(start)
+		wg.Wait()
+		if claimed == failed {
+			t.Fatalf("round %d: claimed %v, failed %v: want exactly one", round, claimed, failed)
+		}
+		j, err := stores[0].GetScreening(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if claimed && (j.State != service.ScreeningQueued || j.Runner != "R") || failed && (j.State != service.ScreeningFailed || j.Runner != "") {
+			t.Fatalf("round %d: claimed %v, failed %v, the job: %s runner %q", round, claimed, failed, j.State, j.Runner)
+		}
 	}
 }

@@ -114,6 +114,39 @@ func (s *Store) ReleaseScreening(ctx context.Context, id, runner string) error {
 	return nil
 }
 
+// TouchScreening marks unfinished job id as having its files on a live
+// replica: an ended or free lease is freed (no runner) and its end set to
+// now, granting no one anything (a free lease is claimable at once) but
+// telling FailOrphanedScreening, on every replica, that the job is not
+// orphaned. A lease still held (ending after now) is left as it is: its
+// holder's renewals say as much.
+func (s *Store) TouchScreening(ctx context.Context, id string, now time.Time) error {
+	if _, err := s.db.Exec(ctx, `UPDATE screening_jobs SET runner = '', lease_until = $2
+		WHERE id = $1 AND state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < $2)`,
+		id, now.UTC()); err != nil {
+		return s.errf("touch screening: %w", err)
+	}
+	return nil
+}
+
+// FailOrphanedScreening ends unfinished job id as failed with reason, at
+// now, only if it shows no sign of life since quiet: created, changed,
+// leased or touched (TouchScreening) at or before it, all in the
+// statement's condition, so that a claim or a touch committed at the same
+// moment either wins (the job is not failed) or finds the job failed (the
+// claim is refused). The lease is cleared: a runner that still thinks it
+// holds one has its next progress refused (ErrScreeningLeaseLost).
+func (s *Store) FailOrphanedScreening(ctx context.Context, id string, quiet, now time.Time, reason string) (bool, error) {
+	n, err := s.db.Exec(ctx, `UPDATE screening_jobs SET state = 'failed', error = $4, updated_at = $3, runner = '', lease_until = NULL
+		WHERE id = $1 AND state IN ('queued', 'running') AND created_at <= $2 AND updated_at <= $2
+		AND (lease_until IS NULL OR lease_until <= $2)`,
+		id, quiet.UTC(), now.UTC(), reason)
+	if err != nil {
+		return false, s.errf("fail orphaned screening: %w", err)
+	}
+	return n == 1, nil
+}
+
 // GetScreening returns a job, or ErrNotFound.
 func (s *Store) GetScreening(ctx context.Context, id string) (service.ScreeningJob, error) {
 	j, err := scanScreening(s.db.QueryRow(ctx, screeningSelect+` WHERE id = $1`, id))
