@@ -29,7 +29,8 @@ const DefaultStoreTimeout = 2 * time.Second
 // deadline, and a database that is down or does not answer in time is
 // ErrStoreUnavailable rather than an unexplained error. Writes are not
 // bounded here: the evidence commit has its own bound (evidence.Appender),
-// and an administrator's import may legitimately take longer.
+// and an administrator's import may legitimately take longer (only its
+// first contact with the database is bounded: BeginEntryLoad).
 type BoundedStore struct {
 	Store
 	timeout time.Duration
@@ -223,6 +224,37 @@ func (b *BoundedStore) RecordsOfKind(ctx context.Context, kind evidence.Kind, af
 	return bounded(ctx, b, func(ctx context.Context) ([]evidence.Record, error) {
 		return b.Store.RecordsOfKind(ctx, kind, after, limit)
 	})
+}
+
+// StoredDuplicates is EntryLoader.StoredDuplicates. With id "" it is the
+// read a single entry's create makes before it stores the entry (is the
+// same decision stored already?), and it is bounded like any other read of
+// a request: on a frozen database the create hung without limit. A load's
+// check (id set) is not: it waits, as it must, for the loads before it to
+// commit or be discarded.
+func (b *BoundedStore) StoredDuplicates(ctx context.Context, id string, held []policy.Entry, limit int) ([]StoredDuplicate, error) {
+	if id != "" {
+		return b.Store.StoredDuplicates(ctx, id, held, limit)
+	}
+	return bounded(ctx, b, func(ctx context.Context) ([]StoredDuplicate, error) {
+		return b.Store.StoredDuplicates(ctx, id, held, limit)
+	})
+}
+
+// BeginEntryLoad is EntryLoader.BeginEntryLoad, its first contact with the
+// database bounded: a Ping within the bound, then the load's start, which
+// is not (it clears what abandoned loads left, which may be much). An
+// import may take long, but one begun on a database that does not answer
+// waited without limit before it had done anything; it is
+// ErrStoreUnavailable now, as any read.
+func (b *BoundedStore) BeginEntryLoad(ctx context.Context, id string, now time.Time) error {
+	if err := b.Ping(ctx); err != nil {
+		return fmt.Errorf("begin entry load: %w", err)
+	}
+	if err := b.Store.BeginEntryLoad(ctx, id, now); err != nil {
+		return storeError(ctx, err, b.timeout)
+	}
+	return nil
 }
 
 // Ping is Store.Ping, bounded.

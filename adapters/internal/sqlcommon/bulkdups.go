@@ -46,7 +46,9 @@ func (s *Store) StoredDuplicates(ctx context.Context, id string, held []policy.E
 	var (
 		q     Querier = s.db
 		found []service.StoredDuplicate
-		fail  = func(err error) error { return err }
+		// Outside a load's transaction a failure aborts nothing: it is
+		// only classified, as in every other branch.
+		fail = s.d.MapErr
 	)
 	if v, ok := s.loads.Load(id); ok && id != "" {
 		l := v.(*openLoad)
@@ -103,7 +105,10 @@ func (s *Store) loadExists(ctx context.Context, id string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("load %q: %w", id, service.ErrNotFound)
 	}
-	return err
+	if err != nil {
+		return s.d.MapErr(err)
+	}
+	return nil
 }
 
 func scanStoredDuplicate(r Rows) (service.StoredDuplicate, error) {
