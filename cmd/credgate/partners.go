@@ -45,8 +45,18 @@ Every command takes:
   --client-id ID            administrator client id (env CREDGATE_ADMIN_CLIENT_ID)
   --json                    print the API's JSON answer
 The administrator secret comes from CREDGATE_ADMIN_CLIENT_SECRET or the credentials file, never
-from the command line (where other users of the machine could read it).
+from the command line (where other users of the machine could read it). The client id and its
+secret always come from one place: --credentials FILE, when given, wins over
+CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET (which are then ignored); else both
+of those; else DATA-DIR/admin-credentials.json (whose client id --client-id must then match).
 `
+
+// The administrator credential's variables, which an explicit
+// --credentials FILE overrides.
+const (
+	envAdminClientID     = "CREDGATE_ADMIN_CLIENT_ID"
+	envAdminClientSecret = "CREDGATE_ADMIN_CLIENT_SECRET"
+)
 
 // stringList is a repeatable flag that also splits on commas.
 type stringList []string
@@ -85,26 +95,29 @@ func verbFlags(noun, usage string, args []string, stderr io.Writer) (string, []s
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
-	c.settings = config.NewLoader(clientSettings)
+	// An explicit --credentials FILE is the credential: the
+	// administrator's variables are then not read at all (not even to be
+	// refused for coming one without the other).
+	c.settings = config.NewLoader(clientSettings, config.WithEnviron(os.Environ), config.WithLookupEnv(func(k string) (string, bool) {
+		if c.credentials != "" && (k == envAdminClientID || k == envAdminClientSecret) {
+			return "", false
+		}
+		return os.LookupEnv(k)
+	}))
 	c.settings.Register(fs)
-	fs.StringVar(&c.credentials, "credentials", "", "administrator credential file (default DATA-DIR/admin-credentials.json)")
+	fs.StringVar(&c.credentials, "credentials", "", "credential file, JSON {client_id, client_secret}; wins over CREDGATE_ADMIN_CLIENT_ID/SECRET (default DATA-DIR/admin-credentials.json)")
 	fs.StringVar(&c.clientID, "client-id", "", "administrator client id (env CREDGATE_ADMIN_CLIENT_ID)")
 	fs.BoolVar(&c.json, "json", false, "print the API's JSON answer")
 }
 
-// client resolves the administrator credential (--client-id, then the
-// environment or config file, then the credentials file) and returns an
-// API client that logs in with it at the configured URL.
+// client resolves the credential to call with (credential) and returns
+// an API client that logs in with it at the configured URL.
 func (c *clientFlags) client(opts ...client.Option) (*client.Client, error) {
 	cfg, err := c.settings.Load()
 	if err != nil {
 		return nil, err
 	}
-	id := c.clientID
-	if id == "" {
-		id = cfg.Access.AdminClientID
-	}
-	id, secret, err := adminCredential(id, cfg.Access.AdminClientSecret, c.credentials, cfg.Store.DataDir)
+	id, secret, err := resolveCredential(c.clientID, cfg.Access.AdminClientID, cfg.Access.AdminClientSecret, c.credentials, cfg.Store.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +128,76 @@ func (c *clientFlags) client(opts ...client.Option) (*client.Client, error) {
 	return cl, nil
 }
 
-// adminCredential completes an administrator credential from the file serve
-// writes on first start (path, or dataDir's) where id or secret is unset.
+// resolveCredential picks the credential (client id and secret) to call
+// with, the pair always from one source, never an id from one and a secret
+// from another:
+//
+//   - --credentials FILE (path) given: the file's id and secret, whatever
+//     CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET (or the
+//     configuration file) say: the file named on the command line is the
+//     one meant. A --client-id (flagID) other than the file's is refused.
+//   - else the administrator secret of the environment or configuration
+//     file, with --client-id or CREDGATE_ADMIN_CLIENT_ID (envID);
+//   - else the file serve writes on first start (DATA-DIR's), whose id a
+//     --client-id or CREDGATE_ADMIN_CLIENT_ID must match if given.
+func resolveCredential(flagID, envID, envSecret, path, dataDir string) (string, string, error) {
+	if path != "" {
+		id, secret, err := readCredentialFile(path)
+		if err != nil {
+			return "", "", fmt.Errorf("--credentials: %w", err)
+		}
+		if flagID != "" && flagID != id {
+			return "", "", fmt.Errorf("--client-id %q is not the client id of --credentials %s (%q): give one or the other", flagID, path, id)
+		}
+		return id, secret, nil
+	}
+	id, src := flagID, "--client-id"
+	if id == "" {
+		id, src = envID, "CREDGATE_ADMIN_CLIENT_ID"
+	}
+	if envSecret != "" {
+		if id == "" {
+			return "", "", errors.New("CREDGATE_ADMIN_CLIENT_SECRET is set without a client id: set CREDGATE_ADMIN_CLIENT_ID (or --client-id) with it, or use --credentials FILE")
+		}
+		return id, envSecret, nil
+	}
+	path = filepath.Join(dataDir, adminCredentialsFile)
+	fid, secret, err := readCredentialFile(path)
+	if err != nil {
+		if id != "" {
+			return "", "", fmt.Errorf("%s %q has no secret: set CREDGATE_ADMIN_CLIENT_SECRET with it, or use --credentials FILE (%w)", src, id, err)
+		}
+		return "", "", fmt.Errorf("no administrator credential: use --credentials FILE, set CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, or point --data-dir (CREDGATE_DATA_DIR) at the server's data dir (%w)", err)
+	}
+	if id != "" && id != fid {
+		return "", "", fmt.Errorf("%s %q has no secret: CREDGATE_ADMIN_CLIENT_SECRET is unset and %s is %q's; set the secret, or use --credentials FILE", src, id, path, fid)
+	}
+	return fid, secret, nil
+}
+
+// readCredentialFile reads a credential file, JSON {client_id,
+// client_secret}, as serve and partners create --json write it.
+func readCredentialFile(path string) (string, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", err
+	}
+	var saved struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return "", "", fmt.Errorf("%s: %w", path, err)
+	}
+	if saved.ClientID == "" || saved.ClientSecret == "" {
+		return "", "", fmt.Errorf("%s lacks a client_id or client_secret", path)
+	}
+	return saved.ClientID, saved.ClientSecret, nil
+}
+
+// adminCredential completes bench's administrator credential from the
+// file serve writes on first start (path, or dataDir's) where id or secret
+// is unset. The other commands resolve theirs with resolveCredential.
 func adminCredential(id, secret, path, dataDir string) (string, string, error) {
 	if secret == "" || id == "" {
 		if path == "" {

@@ -39,17 +39,25 @@ that do not are refused (exit 1, nothing written): they are not what the evidenc
 
 While the job runs, OUT.job names it: if the command is interrupted (or the server is away)
 after the upload, running the same command again re-attaches to the job instead of sending
-the file again; --job ID re-attaches explicitly.
+the file again; --job ID re-attaches explicitly. A job that failed, whose results expired, or
+that the server no longer has cannot be resumed: OUT.job is then removed (the message says
+so), and running the same command again submits the file afresh.
+
+--receipts DIR must be a new or empty directory, or hold receipts of this same screening
+alone (a run re-attached to its job): DIR/*.json are then the hits of this file and no other.
+A DIR holding another screening's receipts is refused before the file is sent.
 
 Exit status: 0 the results are written in full and proven; 1 the file or the job was refused,
-the job failed or its results do not match its tree (the message says why; nothing to
-resume); 2 usage; 3 interrupted or the server
-unreachable while the job was accepted: run the same command again to resume.
+the job failed, expired or is gone, or its results do not match its tree (the message says
+why); 2 usage, or a --receipts DIR holding another screening's receipts; 3 interrupted or the
+server unreachable while the job was accepted: run the same command again to resume.
 ` + clientFlagsUsage + `  --action ACTION       the action every subject is checked for
   --out FILE            results file (.ndjson or .csv)
   --job ID              re-attach to a job already submitted
   --receipts DIR        write a chained receipt per subject whose outcome is not clear
   --poll D              how often to read the job's progress (default 1s)
+--credentials FILE, when given, is the credential the job is submitted and followed with: it
+wins over CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, which are then ignored.
 `
 
 // exitResumable is the exit status of a screening interrupted after its
@@ -71,7 +79,18 @@ type screenJobFile struct {
 	ID     string `json:"id"`
 	File   string `json:"file"`
 	Action string `json:"action"`
+	// ClientID is the credential that submitted the job (the only one,
+	// with an administrator, that sees it).
+	ClientID string `json:"client_id,omitempty"`
 }
+
+// errJobEnded: the job cannot be resumed (it failed, its results
+// expired, or the server has no such job): the file must be submitted
+// again.
+var errJobEnded = errors.New("the screening cannot be resumed")
+
+// exitUsage is the exit status of a command line to correct.
+const exitUsage = 2
 
 func screenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("screen", flag.ContinueOnError)
@@ -139,30 +158,42 @@ func (s *screening) run(ctx context.Context, file, action, jobID, receipts strin
 		if b, err := os.ReadFile(jobPath); err == nil {
 			var saved screenJobFile
 			if json.Unmarshal(b, &saved) == nil && saved.ID != "" && saved.File == file && saved.Action == action {
+				if saved.ClientID != "" && saved.ClientID != s.cl.ClientID() {
+					return fmt.Errorf("%s names screening %s, submitted by %s, which this credential (%s) does not see: run the command with %s's credential to resume it, or remove %s to submit the file again",
+						jobPath, saved.ID, saved.ClientID, s.cl.ClientID(), saved.ClientID, jobPath)
+				}
 				jobID = saved.ID
 				fmt.Fprintf(s.stderr, "re-attaching to screening %s (from %s)\n", jobID, jobPath)
 			}
 		}
 	}
+	if receipts != "" {
+		// Before anything is sent: a new job's receipts go where no other
+		// screening's are.
+		if err := checkReceiptsDir(receipts, jobID); err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("--receipts: %w", err)}
+		}
+	}
 	var job client.Screening
-	if jobID == "" {
+	fresh := jobID == ""
+	if fresh {
 		var err error
 		if job, err = s.submit(ctx, file, action); err != nil {
 			return err
 		}
-		b, _ := json.Marshal(screenJobFile{ID: job.ID, File: file, Action: action})
+		b, _ := json.Marshal(screenJobFile{ID: job.ID, File: file, Action: action, ClientID: s.cl.ClientID()})
 		if err := durable.WriteFile(filepath.Dir(jobPath), filepath.Base(jobPath), b); err != nil {
 			return fmt.Errorf("screening %s accepted, but %s cannot be written (re-attach with --job %s): %w", job.ID, jobPath, job.ID, err)
 		}
 	} else {
 		job = client.Screening{ID: jobID}
 	}
-	job, err := s.follow(ctx, job)
+	job, err := s.follow(ctx, job, fresh)
 	if err != nil {
-		return err
+		return s.ended(jobPath, file, job.ID, err)
 	}
 	if err := s.download(ctx, job); err != nil {
-		return err
+		return s.ended(jobPath, file, job.ID, err)
 	}
 	if err := s.saveReceipt(ctx, job); err != nil {
 		return err
@@ -180,6 +211,29 @@ func (s *screening) run(ctx context.Context, file, action, jobID, receipts strin
 		fmt.Fprintf(s.stdout, "%d chained receipts in %s\n", written, receipts)
 	}
 	return nil
+}
+
+// ended completes the error of a job that cannot be resumed
+// (errJobEnded): OUT.job, when it names that job, is removed, so that
+// the same command submits the file again rather than re-attach to the
+// job for ever. Any other error is returned as it is.
+func (s *screening) ended(jobPath, file, id string, err error) error {
+	if !errors.Is(err, errJobEnded) {
+		return err
+	}
+	again := "run the same command again to submit the file afresh"
+	if file == "" {
+		again = "submit the file again with credgate screen FILE --action ACTION"
+	}
+	b, rerr := os.ReadFile(jobPath)
+	var saved screenJobFile
+	if rerr != nil || json.Unmarshal(b, &saved) != nil || saved.ID != id || (saved.ClientID != "" && saved.ClientID != s.cl.ClientID()) {
+		return fmt.Errorf("%w: %s", err, again)
+	}
+	if rerr := os.Remove(jobPath); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		return fmt.Errorf("%w; %s, which names it, cannot be removed (%w): remove it and submit the file again", err, jobPath, rerr)
+	}
+	return fmt.Errorf("%w; %s removed: %s", err, jobPath, again)
 }
 
 func orName(file, id string) string {
@@ -254,7 +308,7 @@ func (s *screening) submit(ctx context.Context, path, action string) (client.Scr
 		var e *client.Error
 		if errors.As(err, &e) {
 			var b strings.Builder
-			fmt.Fprintf(&b, "%s refused: %v", path, err)
+			fmt.Fprintf(&b, "%s refused: %s", path, refusalText(e, time.Now()))
 			for i, l := range e.Lines {
 				if i == 10 {
 					fmt.Fprintf(&b, "\n  … %d more", len(e.Lines)-i)
@@ -268,6 +322,40 @@ func (s *screening) submit(ctx context.Context, path, action string) (client.Scr
 	}
 	fmt.Fprintf(s.stderr, "screening %s accepted: %d subjects for %s\n", job.ID, job.Total, action)
 	return job, nil
+}
+
+// refusalText is a refusal of the file as the bank reads it: a quota
+// refusal (429 rate_limited) says when the file may be sent again, as a
+// time and a wait, beside what the server says of the quota, rather than
+// "wait Retry-After seconds".
+func refusalText(e *client.Error, now time.Time) string {
+	msg := e.Error()
+	if e.Status != http.StatusTooManyRequests || e.Code != "rate_limited" {
+		return msg
+	}
+	msg = strings.TrimSpace(strings.Replace(msg, "; wait Retry-After seconds", "", 1))
+	if e.RetryAfter <= 0 {
+		return msg + "; retry later"
+	}
+	// Rounded up to the minute: the time said is never early.
+	at := now.Add(e.RetryAfter).UTC()
+	if m := at.Truncate(time.Minute); !m.Equal(at) {
+		at = m.Add(time.Minute)
+	}
+	return fmt.Sprintf("%s; retry after %s, in %s", msg, at.Format("2006-01-02T15:04Z"), waitText(at.Sub(now)))
+}
+
+// waitText is a wait in hours and minutes, rounded up to the minute:
+// "23 h 49 min", "5 min".
+func waitText(d time.Duration) string {
+	mins := int64((d + time.Minute - 1) / time.Minute)
+	if mins < 1 {
+		mins = 1
+	}
+	if mins < 60 {
+		return fmt.Sprintf("%d min", mins)
+	}
+	return fmt.Sprintf("%d h %d min", mins/60, mins%60)
 }
 
 // countingReader reports the bytes read through it.
@@ -285,16 +373,23 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 // follow reads the job's progress until it is done, with a progress bar
-// over its subjects. A failed job is exit 1; the server away for longer
-// than a few minutes, or an interrupt, is exit 3 (resumable).
-func (s *screening) follow(ctx context.Context, job client.Screening) (client.Screening, error) {
+// over its subjects. A failed job, or one the server does not have, is
+// errJobEnded (exit 1); the server away for longer than a few minutes, or
+// an interrupt, is exit 3 (resumable). fresh says the job was submitted
+// by this run (the progress's rate counts from its acceptance); else the
+// progress counts only what is screened while this run follows the job,
+// and a job already finished at the first look shows none.
+func (s *screening) follow(ctx context.Context, job client.Screening, fresh bool) (client.Screening, error) {
 	var p *progress
 	defer func() {
 		if p != nil {
 			p.done()
 		}
 	}()
+	accepted := time.Now()
 	var away time.Time
+	var base int64 // subjects screened before this run followed the job
+	first, quiet := true, false
 	for {
 		j, err := s.cl.GetScreening(ctx, job.ID)
 		switch {
@@ -302,7 +397,7 @@ func (s *screening) follow(ctx context.Context, job client.Screening) (client.Sc
 			away = time.Time{}
 			job = j
 		case client.IsCode(err, "not_found"):
-			return job, fmt.Errorf("screening %s: no such job visible to this credential", job.ID)
+			return job, fmt.Errorf("%w: screening %s: no such job visible to this credential (it may have been removed at the end of its retention)", errJobEnded, job.ID)
 		case ctx.Err() != nil:
 			return job, s.resumable(job.ID, ctx.Err())
 		default:
@@ -318,17 +413,35 @@ func (s *screening) follow(ctx context.Context, job client.Screening) (client.Sc
 				return job, s.resumable(job.ID, err)
 			}
 		}
-		if p == nil && job.Total > 0 {
-			p = newProgress(s.stderr, job.Total, "screen", "subjects")
+		if err == nil && first {
+			first = false
+			if !fresh {
+				base = job.Done
+				if quiet = job.Finished(); quiet {
+					// Nothing is screened while this run looks: no bar,
+					// and no rate of subjects over no time.
+					fmt.Fprintf(s.stderr, "screening %s had finished (%s) before this run: %d of %d subjects screened\n", job.ID, job.State, job.Done, job.Total)
+				}
+			}
+		}
+		if p == nil && !first && !quiet && job.Total > 0 {
+			what := "screen"
+			if base > 0 {
+				what = fmt.Sprintf("screen (%d of %d screened before this run)", base, job.Total)
+			}
+			p = newProgress(s.stderr, job.Total-base, what, "subjects")
+			if fresh {
+				p.start = accepted // the rate of the whole job, not since the first look
+			}
 		}
 		if p != nil {
-			p.set(job.Done)
+			p.set(max(job.Done-base, 0))
 		}
 		switch job.State {
 		case "done":
 			return job, nil
 		case "failed":
-			return job, fmt.Errorf("screening %s failed: %s", job.ID, job.Error)
+			return job, fmt.Errorf("%w: screening %s failed: %s", errJobEnded, job.ID, job.Error)
 		}
 		select {
 		case <-ctx.Done():
@@ -390,6 +503,9 @@ func (s *screening) download(ctx context.Context, job client.Screening) error {
 	}
 	if err != nil {
 		var e *client.Error
+		if errors.As(err, &e) && (e.Status == http.StatusGone || e.Code == "not_found") {
+			return fmt.Errorf("%w: results of screening %s: %w", errJobEnded, job.ID, err)
+		}
 		if errors.As(err, &e) && e.Status < 500 {
 			return fmt.Errorf("results of screening %s: %w", job.ID, err)
 		}

@@ -276,6 +276,9 @@ func writeChainedReceipts(results, format, receiptPath, dir string) (int, error)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, err
 	}
+	if err := checkReceiptsDir(dir, root.ScreeningID); err != nil {
+		return 0, err
+	}
 	size := root.TreeSize
 	n := 0
 	err = eachResult(results, format, func(a service.ScreenedAnswer) error {
@@ -317,4 +320,67 @@ func writeChainedReceipts(results, format, receiptPath, dir string) (int, error)
 		return f.Close()
 	})
 	return n, err
+}
+
+// errReceiptsDirTaken: a --receipts directory holds JSON files that are
+// not chained receipts of the screening whose receipts are to be written
+// there, which a loop over DIR/*.json would take for its hits.
+var errReceiptsDirTaken = errors.New("the directory holds other receipts")
+
+// checkReceiptsDir refuses dir (errReceiptsDirTaken) when it holds a
+// *.json receipt that is not a chained receipt of screening id (of no
+// screening yet when id is ""): another screening's, or a single record's.
+// A verify loop over DIR/*.json would take it for one of this file's
+// hits. The receipts of a screening are so written where no other
+// receipts stand. A dir that does not exist yet, or holds only receipts
+// of this screening (a re-attached run's), passes; so do files that are
+// no receipt at all (a receipt cut short by an interrupted run, which
+// the same job's run writes again), which verify refuses loudly.
+func checkReceiptsDir(dir, id string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		what, of := receiptOf(path)
+		if what == "" || (what == "screening" && id != "" && of == id) {
+			continue
+		}
+		return fmt.Errorf("%w: %s is a receipt of %s %s: give a new or empty directory, so that its *.json are the receipts of this screening alone",
+			errReceiptsDirTaken, path, what, of)
+	}
+	return nil
+}
+
+// receiptOf says what a receipt file proves: ("screening", its ID) for
+// a chained receipt, ("record", its ID) for the receipt of a single
+// record, ("", "") for a file that is no receipt.
+func receiptOf(path string) (what, id string) {
+	raw, err := readLimited(path, 4*evidence.MaxReceiptSize)
+	if err != nil {
+		return "", ""
+	}
+	if evidence.IsScreeningReceipt(raw) {
+		var r struct {
+			JobReceipt json.RawMessage `json:"job_receipt"`
+		}
+		if json.Unmarshal(raw, &r) != nil {
+			return "", ""
+		}
+		if _, root, err := parseJobReceipt(r.JobReceipt); err == nil {
+			return "screening", root.ScreeningID
+		}
+		return "", ""
+	}
+	if r, err := evidence.ParseReceipt(raw); err == nil {
+		return "record", r.Record.ID
+	}
+	return "", ""
 }
