@@ -21,10 +21,14 @@ const clientFlagsUsage = `
 Every command takes:
   --url URL             credgate's base URL (env CREDGATE_URL; default http://localhost:8080)
   --credentials FILE    the credential to call with, as JSON {client_id, client_secret}: a partner's
-                        for its own feedback and approvals (default: the administrator's,
+                        for its own feedback and approvals; when given, it wins over
+                        CREDGATE_ADMIN_CLIENT_ID and CREDGATE_ADMIN_CLIENT_SECRET, which are ignored
+                        (default: those two variables, else the administrator's
                         DATA-DIR/admin-credentials.json)
   --data-dir DIR        the server's data dir (env CREDGATE_DATA_DIR; default ./data)
-  --client-id ID        client id (env CREDGATE_ADMIN_CLIENT_ID)
+  --client-id ID        client id (env CREDGATE_ADMIN_CLIENT_ID), with CREDGATE_ADMIN_CLIENT_SECRET
+                        or the credentials file whose id it is: an id is never paired with
+                        another credential's secret
   --json                print the API's JSON answer
 `
 
