@@ -4,17 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/credgate/credgate/adapters/postgres"
-	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/testenv"
-	"github.com/credgate/credgate/service"
 )
 
 // POST /v1/checks:batch with Idempotency-Key: a bank's batch retried after
@@ -67,49 +62,17 @@ func batchContract(t *testing.T) *contract {
 	return c
 }
 
-// eachBatchHarnessStore runs test on a harness over SQLite and over
-// PostgreSQL (a database of its own, idem_batch_…).
-func eachBatchHarnessStore(t *testing.T, test func(t *testing.T, h *harness)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		test(t, newHarness(t))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		st, err := postgres.Open(t.Context(), testenv.FreshDatabase(t, "idem_batch"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		test(t, newHarness(t, func(c *harnessConfig) { c.store = st }))
-	})
-}
-
 // keyedBatch posts body to /v1/checks:batch with the Idempotency-Key key
 // (none when nil), the exchange validated against c (the harness's
 // contract when nil).
 func (h *harness) keyedBatch(c *contract, token string, key []string, body string) response {
 	h.t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/v1/checks:batch", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	for _, k := range key {
-		req.Header.Add("Idempotency-Key", k)
-	}
-	if c == nil {
-		return h.send(req, []byte(body))
-	}
-	rec := httptest.NewRecorder()
-	h.handler.ServeHTTP(rec, req)
-	res := response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
-	if msg := c.check(http.MethodPost, "/v1/checks:batch", "application/json", []byte(body), res.Status, res.Header, res.Body); msg != "" {
-		h.t.Error(msg)
-	}
-	return res
+	return h.keyedPost(c, "/v1/checks:batch", token, key, body)
 }
 
 func TestCheckBatchIdempotencyKey(t *testing.T) {
 	withKey := batchContract(t)
-	eachBatchHarnessStore(t, func(t *testing.T, h *harness) {
+	eachHarnessStore(t, func(t *testing.T, h *harness) {
 		p := h.createPartner(map[string]any{"name": "银行筛查", "actions": []string{"bank_credit", "government_procurement"},
 			"subject_kinds": []string{"organization"}})
 		tok := h.token(p["client_id"].(string), p["client_secret"].(string))
@@ -126,9 +89,7 @@ func TestCheckBatchIdempotencyKey(t *testing.T) {
 
 		before := h.checkRecordCount()
 		first := h.keyedBatch(nil, tok, key, body)
-		if first.Status != http.StatusOK || first.Header.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("first: %d, Idempotent-Replayed %q: %s", first.Status, first.Header.Get("Idempotent-Replayed"), first.Body)
-		}
+		wantRecorded(t, "first", first)
 		var ans struct {
 			Results []struct {
 				Index   int            `json:"index"`
@@ -151,13 +112,7 @@ func TestCheckBatchIdempotencyKey(t *testing.T) {
 
 		// The retry, the key bare this time: the same bytes, problems
 		// included, and nothing recorded.
-		again := h.keyedBatch(nil, tok, []string{"batch-7f0e9a4c"}, body)
-		if again.Status != http.StatusOK || again.Header.Get("Idempotent-Replayed") != "true" {
-			t.Fatalf("retry: %d, Idempotent-Replayed %q: %s", again.Status, again.Header.Get("Idempotent-Replayed"), again.Body)
-		}
-		if !bytes.Equal(again.Body, first.Body) {
-			t.Fatalf("the replay differs:\n got %s\nwant %s", again.Body, first.Body)
-		}
+		wantReplayOf(t, h.keyedBatch(nil, tok, []string{"batch-7f0e9a4c"}, body), first)
 		// Each check of the batch is the one GET /v1/checks/{id} proves.
 		for _, i := range []int{0, 3} {
 			res := h.do(http.MethodGet, "/v1/checks/"+r[i].Check["check_id"].(string), tok, "", nil)
@@ -198,44 +153,13 @@ func TestCheckBatchIdempotencyKey(t *testing.T) {
 
 		// Concurrent batches with a new key: recorded once.
 		const n = 4
-		got := make([]response, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				req := httptest.NewRequest(http.MethodPost, "/v1/checks:batch", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Idempotency-Key", "concurrent-batch")
-				rec := httptest.NewRecorder()
-				h.handler.ServeHTTP(rec, req)
-				got[i] = response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
-			})
-		}
-		wg.Wait()
-		replays := 0
-		for i := range n {
-			validateContract(t, http.MethodPost, "/v1/checks:batch", "application/json", []byte(body), got[i].Status, got[i].Header, got[i].Body)
-			if got[i].Status != http.StatusOK || !bytes.Equal(got[i].Body, got[0].Body) {
-				t.Fatalf("request %d: %d %s\nrequest 0: %s", i, got[i].Status, got[i].Body, got[0].Body)
-			}
-			if got[i].Header.Get("Idempotent-Replayed") == "true" {
-				replays++
-			}
-		}
-		if replays != n-1 {
-			t.Fatalf("%d of %d concurrent batches replayed, want %d", replays, n, n-1)
-		}
+		h.concurrentKeyed("/v1/checks:batch", tok, "concurrent-batch", body, n)
 		if c := h.checkRecordCount(); c != base+3 {
 			t.Fatalf("%d check records after %d concurrent batches with one key, want %d", c, n, base+3)
 		}
 
 		// Without the key, every batch is recorded, without the header.
-		for range 2 {
-			res := h.keyedBatch(nil, tok, nil, body)
-			if res.Status != http.StatusOK || res.Header.Get("Idempotent-Replayed") != "" || bytes.Contains(res.Body, []byte("idempotency_key")) {
-				t.Fatalf("keyless: %d %v %s", res.Status, res.Header, res.Body)
-			}
-		}
+		h.keylessTwice("/v1/checks:batch", tok, body)
 		if c := h.checkRecordCount(); c != base+7 {
 			t.Fatalf("%d check records, want %d", c, base+7)
 		}
@@ -246,15 +170,5 @@ func TestCheckBatchIdempotencyKey(t *testing.T) {
 // be committed is 503 store_unavailable with Retry-After (never spooled),
 // where a keyless one is evidence_unavailable as before.
 func TestCheckBatchIdempotencyKeyStoreAway(t *testing.T) {
-	h := newHarness(t, func(c *harnessConfig) {
-		c.checkLog = func(*evidence.Appender, service.Store) service.EvidenceLog { return downLog{} }
-	})
-	_, tok := h.partner("bank", "bank_credit")
-	body := `{"subjects":[{"id":"91350100M000100Y43"}],"action":"bank_credit"}`
-	res := h.keyedBatch(nil, tok, []string{"away-batch"}, body)
-	problemCode(t, res, http.StatusServiceUnavailable, "store_unavailable")
-	if res.Header.Get("Retry-After") != "1" {
-		t.Fatalf("Retry-After %q", res.Header.Get("Retry-After"))
-	}
-	problemCode(t, h.keyedBatch(nil, tok, nil, body), http.StatusServiceUnavailable, "evidence_unavailable")
+	testKeyedStoreAway(t, "/v1/checks:batch", `{"subjects":[{"id":"91350100M000100Y43"}],"action":"bank_credit"}`)
 }
