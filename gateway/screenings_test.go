@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,34 +134,8 @@ func TestScreeningJob(t *testing.T) {
 // retention has passed (Run sweeps them), after which its results are 410
 // screening_expired; the job and its evidence record stay.
 func TestScreeningRetention(t *testing.T) {
-	var offset atomic.Int64
-	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	h := newHarness(t, withScreenings(), func(c *harnessConfig) {
-		c.screeningOpts = append(c.screeningOpts, service.WithScreeningsClock(clock), service.WithScreeningsRetention(2*time.Hour))
-	})
-	_, bank := h.partner("bank", "bank_credit")
-	var file bytes.Buffer
-	for i := range 5 {
-		fmt.Fprintf(&file, "{\"id\":%q}\n", testenv.USCC(t, fmt.Sprintf("91110108MC%07d", i)))
-	}
-	res := h.do(http.MethodPost, "/v1/screenings?action=bank_credit", bank, "application/x-ndjson", file.Bytes())
-	if res.Status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", res.Status, res.Body)
-	}
-	id := res.json(t)["id"].(string)
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 30 s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitFor("the job done", func() bool {
-		return h.do(http.MethodGet, "/v1/screenings/"+id, bank, "", nil).json(t)["state"] == "done"
-	})
+	sc := newRetainedScreening(t, "91110108MC", 5)
+	h, bank, id, offset := sc.h, sc.bank, sc.id, sc.offset
 	if r := h.do(http.MethodGet, "/v1/screenings/"+id+"/results", bank, "", nil); r.Status != http.StatusOK {
 		t.Fatalf("results: %d", r.Status)
 	}
@@ -173,7 +146,7 @@ func TestScreeningRetention(t *testing.T) {
 		t.Fatalf("results within the retention: %d", r.Status)
 	}
 	offset.Store(int64(3 * time.Hour))
-	waitFor("the results expired", func() bool {
+	waitFor(t, "the results expired", func() bool {
 		return h.do(http.MethodGet, "/v1/screenings/"+id+"/results", bank, "", nil).Status == http.StatusGone
 	})
 	problemCode(t, h.do(http.MethodGet, "/v1/screenings/"+id+"/results", bank, "", nil), http.StatusGone, "screening_expired")
