@@ -82,7 +82,11 @@ func TestScreeningChargesEverySubject(t *testing.T) {
 		t.Fatalf("a screening within the quota: %d %v %s", res.Status, res.Header, res.Body)
 	}
 	res = h.do(http.MethodPost, "/v1/screenings?action=bank_credit", tok, "application/x-ndjson", screeningFile(t, "ML", 3))
-	problemCode(t, res, http.StatusTooManyRequests, "rate_limited")
+	m = problemCode(t, res, http.StatusTooManyRequests, "rate_limited")
+	// The bank is told what it needs, what is left and until when.
+	if d, _ := m["detail"].(string); !strings.Contains(d, "needs 3 units") || !strings.Contains(d, "2 of 5 a minute are left until 20") {
+		t.Fatalf("detail %q does not say what the file needs and what is left", d)
+	}
 	if res.Header.Get("Retry-After") == "" || res.Header.Get("RateLimit-Limit") != "5" {
 		t.Fatalf("429 headers: %v", res.Header)
 	}
