@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credgate/credgate/adapters/sqlite"
 	"github.com/credgate/credgate/console"
 	"github.com/credgate/credgate/evidence"
 	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
+	"github.com/credgate/credgate/policy"
 	"github.com/credgate/credgate/service"
 )
 
@@ -47,6 +49,27 @@ func newHarness(t *testing.T, opts ...console.Option) *harness {
 // by deps before it is made (a health reader, say).
 func newHarnessWith(t *testing.T, deps func(*console.Deps), opts ...console.Option) *harness {
 	t.Helper()
+	return newHarnessOver(t, func(d *console.Deps, _ harnessBase) {
+		if deps != nil {
+			deps(d)
+		}
+	}, opts...)
+}
+
+// harnessBase is what a harness's services are built over: the bundled
+// catalogue, a SQLite store, its evidence appender and the audit of acts
+// on it. A test adds services over the same store with newHarnessOver.
+type harnessBase struct {
+	cat   *policy.Catalog
+	st    *sqlite.Store
+	app   *evidence.Appender
+	audit *service.Audit
+}
+
+// newHarnessOver is newHarnessWith whose deps also sees the store and
+// audit the console's services use, to add more over them.
+func newHarnessOver(t *testing.T, deps func(*console.Deps, harnessBase), opts ...console.Option) *harness {
+	t.Helper()
 	ctx := context.Background()
 	cat, st, app := sqlitetest.OpenWithEvidence(t)
 	clk := testenv.NewClock(time.Now())
@@ -65,7 +88,7 @@ func newHarnessWith(t *testing.T, deps func(*console.Deps), opts ...console.Opti
 	d := console.Deps{Checker: checker, Entries: entries, Lifecycle: service.NewLifecycle(entries, st),
 		Partners: partners, Receipts: service.NewReceipts(st, evlog), Evidence: evlog, Records: st}
 	if deps != nil {
-		deps(&d)
+		deps(&d, harnessBase{cat: cat, st: st, app: app, audit: audit})
 	}
 	c, err := console.New(d,
 		append([]console.Option{console.WithClock(clk.Now), console.WithTimeouts(15*time.Minute, 8*time.Hour)}, opts...)...)

@@ -16,8 +16,6 @@ import (
 
 	"github.com/credgate/credgate/adapters/webhook"
 	"github.com/credgate/credgate/console"
-	"github.com/credgate/credgate/evidence"
-	"github.com/credgate/credgate/internal/sqlitetest"
 	"github.com/credgate/credgate/internal/testenv"
 	"github.com/credgate/credgate/service"
 )
@@ -36,43 +34,20 @@ type viewsHarness struct {
 // checks made now are overdue then.
 func newViewsHarness(t *testing.T, ahead time.Duration) *viewsHarness {
 	t.Helper()
-	ctx := context.Background()
-	cat, st, app := sqlitetest.OpenWithEvidence(t)
-	clk := testenv.NewClock(time.Now())
-	audit := service.NewAudit(app)
-	partners := service.NewPartners(st, cat, service.WithPartnersAudit(audit), service.WithPartnersClock(clk.Now), service.WithPartnerCacheTTL(0),
-		service.WithSecretCost(testenv.SecretCost()))
-	if _, err := partners.EnsureAdmin(ctx, adminID, adminSecret); err != nil {
-		t.Fatal(err)
-	}
-	evlog := evidence.NewLog(st, testenv.Signer(t, "credgate.test/console"), evidence.WithMinCheckpointGap(0))
-	if err := evlog.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	entries := service.NewEntries(st, cat, service.WithEntriesAudit(audit))
-	checker := service.NewChecker(cat, st, app, st, service.WithHistory(st), service.WithReceiptBuilder(evlog))
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	allow, err := webhook.ParseAllow([]string{"127.0.0.0/8"}) // the test's receivers
-	if err != nil {
-		t.Fatal(err)
-	}
-	vh := &viewsHarness{
-		events: service.NewEvents(st, st, st, cat, service.WithEventsAudit(audit)),
-		deliverer: service.NewDeliverer(st, service.NewWebhookSigner(key), webhook.NewSender(webhook.WithAllow(allow)),
-			service.WithDeliveryAudit(audit), service.WithDeliveryBackoff(time.Millisecond, time.Millisecond), service.WithDeliveryAttempts(2)),
-		watchlists: service.NewWatchlists(st, service.WithWatchlistsAudit(audit)),
-	}
-	feedback := service.NewFeedback(checker, app, st, service.WithFeedbackClock(func() time.Time { return time.Now().Add(ahead) }))
-	c, err := console.New(console.Deps{Checker: checker, Entries: entries, Lifecycle: service.NewLifecycle(entries, st),
-		Partners: partners, Receipts: service.NewReceipts(st, evlog), Evidence: evlog, Records: st,
-		Deliveries: vh.deliverer, Feedback: feedback},
-		console.WithClock(clk.Now), console.WithTimeouts(15*time.Minute, 8*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "api", http.StatusTeapot) })
-	vh.harness = &harness{t: t, h: console.Mount(api, c), partners: partners, acts: service.NewActs(st), clock: clk, evlog: evlog, tree: st,
-		checker: checker, entries: entries}
+	vh := &viewsHarness{}
+	vh.harness = newHarnessOver(t, func(d *console.Deps, b harnessBase) {
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		allow, err := webhook.ParseAllow([]string{"127.0.0.0/8"}) // the test's receivers
+		if err != nil {
+			t.Fatal(err)
+		}
+		vh.events = service.NewEvents(b.st, b.st, b.st, b.cat, service.WithEventsAudit(b.audit))
+		vh.deliverer = service.NewDeliverer(b.st, service.NewWebhookSigner(key), webhook.NewSender(webhook.WithAllow(allow)),
+			service.WithDeliveryAudit(b.audit), service.WithDeliveryBackoff(time.Millisecond, time.Millisecond), service.WithDeliveryAttempts(2))
+		vh.watchlists = service.NewWatchlists(b.st, service.WithWatchlistsAudit(b.audit))
+		d.Deliveries = vh.deliverer
+		d.Feedback = service.NewFeedback(d.Checker, b.app, b.st, service.WithFeedbackClock(func() time.Time { return time.Now().Add(ahead) }))
+	})
 	return vh
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,9 +34,8 @@ func batchBytes(t *testing.T, items []service.BatchItem) []string {
 func TestIdempotencyKeyReplaysTheFirstBatch(t *testing.T) {
 	eachReopenedStore(t, func(t *testing.T, open func() testStore) {
 		ctx := context.Background()
-		var now atomic.Int64
-		now.Store(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC).UnixNano())
-		w := newIdemWorld(t, open(), &now)
+		now := idemClock()
+		w := newIdemWorld(t, open(), now)
 		orgs := idemCaller
 		orgs.SubjectKinds = []policy.SubjectKind{policy.KindOrganization}
 		org1, org2 := testenv.USCC(t, "91350100M00020001"), testenv.USCC(t, "91350100M00020002")
@@ -53,9 +51,7 @@ func TestIdempotencyKeyReplaysTheFirstBatch(t *testing.T) {
 			first[3].Answer == nil || first[4].Answer == nil || first[0].Answer.Replayed() {
 			t.Fatalf("first batch: %v", want)
 		}
-		if n := w.checkRecords(); n != 3 {
-			t.Fatalf("%d check records after the batch, want 3", n)
-		}
+		w.wantCheckRecords(3, "the batch")
 
 		now.Add(int64(time.Hour))
 		again, err := w.checker.CheckBatch(ctx, orgs, req)
@@ -70,9 +66,7 @@ func TestIdempotencyKeyReplaysTheFirstBatch(t *testing.T) {
 				t.Fatalf("item %d not marked replayed", i)
 			}
 		}
-		if n := w.checkRecords(); n != 3 {
-			t.Fatalf("%d check records after the replay, want 3", n)
-		}
+		w.wantCheckRecords(3, "the replay")
 
 		for name, other := range map[string]func(r *service.BatchRequest){
 			"fewer subjects":    func(r *service.BatchRequest) { r.Subjects = r.Subjects[:4] },
@@ -100,14 +94,10 @@ func TestIdempotencyKeyReplaysTheFirstBatch(t *testing.T) {
 		if _, err := w.checker.CheckBatch(ctx, orgs, single); !errors.Is(err, service.ErrIdempotencyKeyReused) {
 			t.Fatalf("a check's key with a batch: %v, want ErrIdempotencyKeyReused", err)
 		}
-		if n := w.checkRecords(); n != 4 {
-			t.Fatalf("%d check records after refusals, want 4", n)
-		}
+		w.wantCheckRecords(4, "refusals")
 
 		// A restart: the key still replays.
-		w.app.Close()
-		w.store.Close()
-		w = newIdemWorld(t, open(), &now)
+		w = w.restart(open)
 		again, err = w.checker.CheckBatch(ctx, orgs, req)
 		if err != nil {
 			t.Fatal(err)
@@ -125,9 +115,7 @@ func TestIdempotencyKeyReplaysTheFirstBatch(t *testing.T) {
 		if later[0].Answer.Replayed() || later[0].Answer.CheckID == first[0].Answer.CheckID {
 			t.Fatalf("after 24 hours: replayed %v", later[0].Answer.Replayed())
 		}
-		if n := w.checkRecords(); n != 7 {
-			t.Fatalf("%d check records, want 7", n)
-		}
+		w.wantCheckRecords(7, "the key's lifetime")
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,6 +77,30 @@ func newIdemWorld(t *testing.T, st testStore, now *atomic.Int64) *idemWorld {
 		checker: service.NewChecker(cat, st, app, st, service.WithClock(clock))}
 }
 
+// idemClock is a clock for newIdemWorld, at 2026-12-01 09:00 UTC.
+func idemClock() *atomic.Int64 {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC).UnixNano())
+	return &now
+}
+
+// restart closes w's appender and store and returns a world over the
+// store open opens again, with a new checker on the same clock.
+func (w *idemWorld) restart(open func() testStore) *idemWorld {
+	w.t.Helper()
+	w.app.Close()
+	w.store.Close()
+	return newIdemWorld(w.t, open(), w.now)
+}
+
+// wantCheckRecords fails unless the log holds want check records.
+func (w *idemWorld) wantCheckRecords(want int, after string) {
+	w.t.Helper()
+	if n := w.checkRecords(); n != want {
+		w.t.Fatalf("%d check records after %s, want %d", n, after, want)
+	}
+}
+
 // checkRecords counts the log's check records.
 func (w *idemWorld) checkRecords() int {
 	w.t.Helper()
@@ -114,9 +139,8 @@ func answerBytes(t *testing.T, a service.CheckAnswer) []byte {
 func TestIdempotencyKeyReplaysTheFirstCheck(t *testing.T) {
 	eachReopenedStore(t, func(t *testing.T, open func() testStore) {
 		ctx := context.Background()
-		var now atomic.Int64
-		now.Store(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC).UnixNano())
-		w := newIdemWorld(t, open(), &now)
+		now := idemClock()
+		w := newIdemWorld(t, open(), now)
 
 		first, err := w.checker.Check(ctx, idemCaller, idemRequest("key-1"))
 		if err != nil {
@@ -129,9 +153,7 @@ func TestIdempotencyKeyReplaysTheFirstCheck(t *testing.T) {
 		if !bytes.Contains(want, []byte(`"idempotency_key":"key-1"`)) {
 			t.Fatalf("the answer does not hold its key: %s", want)
 		}
-		if n := w.checkRecords(); n != 1 {
-			t.Fatalf("%d check records after one check", n)
-		}
+		w.wantCheckRecords(1, "one check")
 
 		// The retry, a minute later: the same check, byte for byte.
 		now.Add(int64(time.Minute))
@@ -145,9 +167,7 @@ func TestIdempotencyKeyReplaysTheFirstCheck(t *testing.T) {
 		if got := answerBytes(t, again); !bytes.Equal(got, want) {
 			t.Fatalf("replayed answer differs:\n got %s\nwant %s", got, want)
 		}
-		if n := w.checkRecords(); n != 1 {
-			t.Fatalf("%d check records after a replay, want 1", n)
-		}
+		w.wantCheckRecords(1, "a replay")
 
 		// The same key with another request: refused, nothing recorded.
 		other := idemRequest("key-1")
@@ -160,9 +180,7 @@ func TestIdempotencyKeyReplaysTheFirstCheck(t *testing.T) {
 		if _, err := w.checker.Check(ctx, idemCaller, other); !errors.Is(err, service.ErrIdempotencyKeyReused) {
 			t.Fatalf("another action under the key: %v, want ErrIdempotencyKeyReused", err)
 		}
-		if n := w.checkRecords(); n != 1 {
-			t.Fatalf("%d check records after refusals, want 1", n)
-		}
+		w.wantCheckRecords(1, "refusals")
 
 		// The subject as sent may differ in form, not in identity.
 		lower := idemRequest("key-1")
@@ -188,14 +206,10 @@ func TestIdempotencyKeyReplaysTheFirstCheck(t *testing.T) {
 				t.Fatalf("a keyless check: replayed %v, %s", a.Replayed(), answerBytes(t, a))
 			}
 		}
-		if n := w.checkRecords(); n != 4 {
-			t.Fatalf("%d check records, want 4 (key-1, the other partner's, two keyless)", n)
-		}
+		w.wantCheckRecords(4, "key-1, the other partner's and two keyless")
 
 		// A restart: the store reopened, a new checker; the key still replays.
-		w.app.Close()
-		w.store.Close()
-		w = newIdemWorld(t, open(), &now)
+		w = w.restart(open)
 		again, err = w.checker.Check(ctx, idemCaller, idemRequest("key-1"))
 		if err != nil {
 			t.Fatal(err)
@@ -217,9 +231,7 @@ func TestIdempotencyKeyReplaysTheFirstCheck(t *testing.T) {
 		if late.Replayed() || late.CheckID == first.CheckID {
 			t.Fatalf("after 24 hours: replayed %v, check %s", late.Replayed(), late.CheckID)
 		}
-		if n := w.checkRecords(); n != 5 {
-			t.Fatalf("%d check records, want 5", n)
-		}
+		w.wantCheckRecords(5, "the renewed key")
 		// … which the key replays from then on, another request or not.
 		now.Add(int64(time.Hour))
 		if a, err := w.checker.Check(ctx, idemCaller, idemRequest("key-1")); err != nil || a.CheckID != late.CheckID {
@@ -230,9 +242,7 @@ func TestIdempotencyKeyReplaysTheFirstCheck(t *testing.T) {
 
 func TestIdempotencyKeyConcurrentRetriesRecordOnce(t *testing.T) {
 	eachStore(t, func(t *testing.T, st testStore) {
-		var now atomic.Int64
-		now.Store(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC).UnixNano())
-		w := newIdemWorld(t, st, &now)
+		w := newIdemWorld(t, st, idemClock())
 		const n = 8
 		ids := make([]string, n)
 		bodies := make([][]byte, n)
@@ -256,9 +266,7 @@ func TestIdempotencyKeyConcurrentRetriesRecordOnce(t *testing.T) {
 				t.Fatalf("request %d answered check %s, request 0 %s", i, ids[i], ids[0])
 			}
 		}
-		if got := w.checkRecords(); got != 1 {
-			t.Fatalf("%d check records for %d concurrent requests with one key, want 1", got, n)
-		}
+		w.wantCheckRecords(1, fmt.Sprintf("%d concurrent requests with one key", n))
 	})
 }
 

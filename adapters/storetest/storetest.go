@@ -79,7 +79,6 @@ func at(d time.Duration) time.Time {
 
 func ptr[T any](v T) *T { return &v }
 
-// stored is t as every store must return it.
 // named is one test of a conformance suite over a store of type S.
 type named[S any] struct {
 	name string
@@ -97,6 +96,7 @@ func runEach[S any](t *testing.T, open func(t *testing.T) S, prefix string, test
 	}
 }
 
+// stored is t as every store must return it.
 func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 func storedPtr(t *time.Time) *time.Time {
@@ -156,7 +156,12 @@ func personEntry(id, subject string) policy.Entry {
 }
 
 // wantEntry is e as a store must return it: times in UTC at microsecond
-// precision and empty repeated fields as nil.
+// precision and empty repeated fields as nil. It, stored and wantPartner
+// say so here rather than call adapters/internal/storeutil, whose
+// NormalizeEntry the adapters use to keep that promise: an expectation
+// computed by the code under test would pass whatever that code did (a
+// storeutil.Time truncating to the millisecond fails the suite as
+// written; with wantEntry = storeutil.NormalizeEntry it passed).
 func wantEntry(e policy.Entry) policy.Entry {
 	e.DecidedAt = stored(e.DecidedAt)
 	e.PublishedAt = stored(e.PublishedAt)
