@@ -252,7 +252,7 @@ func (s *Server) listDeliveries(c *gin.Context) {
 		return
 	}
 	f := service.DeliveryFilter{Partner: c.Query("partner"), State: c.Query("state"), After: after, Limit: limit}
-	ds, err := s.push.deliverer.Deliveries(c.Request.Context(), callerOf(c), f)
+	ds, err := s.push.deliverer.Deliveries(readContext(c), callerOf(c), f)
 	if err != nil {
 		fail(c, err)
 		return

@@ -168,7 +168,7 @@ func perPeriod(d time.Duration) string {
 }
 
 func (s *Server) getScreening(c *gin.Context) {
-	j, err := s.screenings.Get(c.Request.Context(), callerOf(c), c.Param("id"))
+	j, err := s.screenings.Read(readContext(c), callerOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, err)
 		return
@@ -180,7 +180,8 @@ func (s *Server) getScreening(c *gin.Context) {
 // ("progress", the job) until it is done or failed.
 func (s *Server) screeningEvents(c *gin.Context) {
 	ctx := c.Request.Context()
-	j, err := s.screenings.Get(ctx, callerOf(c), c.Param("id"))
+	// Read (and, for staff, recorded) once; then polled.
+	j, err := s.screenings.Read(readContext(c), callerOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, err)
 		return
@@ -240,9 +241,9 @@ func (s *Server) screeningResults(c *gin.Context) {
 	if format == "ndjson" {
 		// The stored lines, completed with their proofs: no answer is
 		// decoded and encoded again.
-		_, err = s.screenings.ResultsNDJSON(c.Request.Context(), callerOf(c), c.Param("id"), startWriter{w: w, start: start})
+		_, err = s.screenings.ResultsNDJSON(readContext(c), callerOf(c), c.Param("id"), startWriter{w: w, start: start})
 	} else {
-		_, err = s.screenings.Results(c.Request.Context(), callerOf(c), c.Param("id"), func(a service.ScreenedAnswer) error {
+		_, err = s.screenings.Results(readContext(c), callerOf(c), c.Param("id"), func(a service.ScreenedAnswer) error {
 			start()
 			return cw.Write(csvResult(a))
 		})

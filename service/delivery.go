@@ -731,7 +731,9 @@ func (d *Deliverer) DeleteWebhook(ctx context.Context, caller Caller) error {
 	})
 }
 
-// Deliveries lists deliveries; a partner sees only its own.
+// Deliveries lists deliveries; a partner sees only its own. An
+// administrator's or auditor's page of another partner's deliveries, or
+// of all, is recorded first as deliveries_listed (reads.go).
 func (d *Deliverer) Deliveries(ctx context.Context, caller Caller, f DeliveryFilter) ([]Delivery, error) {
 	if caller.Role == RolePartner {
 		f.Partner = caller.ClientID
@@ -744,7 +746,14 @@ func (d *Deliverer) Deliveries(ctx context.Context, caller Caller, f DeliveryFil
 	if f.Limit <= 0 || f.Limit > MaxPage {
 		f.Limit = MaxPage
 	}
-	return d.store.Deliveries(ctx, f)
+	ds, err := d.store.Deliveries(ctx, f)
+	if err != nil || !staffRead(caller, f.Partner) {
+		return ds, err
+	}
+	if err := recordRead(ctx, d.audit, &caller, ActDeliveriesListed, "deliveries", deliveriesListedDetails(f, ds)); err != nil {
+		return nil, err
+	}
+	return ds, nil
 }
 
 // Replay makes a partner's dead deliveries pending again (all of them, or

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/credgate/credgate/evidence"
@@ -27,6 +28,23 @@ import (
 // not recorded: the record is the partner's own evidence. Nor is an
 // administrator's read of a record it made itself (its own check, its own
 // act): the record already says that it was shown that data.
+
+// Staff reads of partners' screening jobs and webhook deliveries: a job
+// names its partner's file and counts its outcomes, its results each
+// subject's answer; the deliveries list what was sent to which partner.
+const (
+	// ActScreeningRead: another partner's screening job (GET
+	// /v1/screenings/{id} and its events); target the job id.
+	ActScreeningRead Act = "screening_read"
+	// ActScreeningResultsRead: another partner's screening results (GET
+	// /v1/screenings/{id}/results, NDJSON or CSV), recorded before the
+	// first line is sent; target the job id.
+	ActScreeningResultsRead Act = "screening_results_read"
+	// ActDeliveriesListed: a page of the webhook delivery log of another
+	// partner, or of all (GET /v1/admin/deliveries, the console's
+	// deliveries page), with its filter and the event ids shown.
+	ActDeliveriesListed Act = "deliveries_listed"
+)
 
 type readRouteKey struct{}
 
@@ -210,4 +228,52 @@ func (l *Lifecycle) ReadSubjectViolations(ctx context.Context, rawSubject string
 		return policy.SubjectID{}, nil, nil, err
 	}
 	return sub, recs, standings, nil
+}
+
+// screeningReadDetails names a screening job read: its id, partner,
+// action and state, never a subject of its file.
+func screeningReadDetails(j ScreeningJob) map[string]any {
+	return map[string]any{"screening_id": j.ID, "partner": j.Partner, "action": j.Action, "state": string(j.State), "total": j.Total}
+}
+
+// Read is Get recorded as screening_read when caller is staff reading
+// another partner's job (the job's file and its counts of outcomes). The
+// events stream reads the job with it once, then polls with Get.
+func (s *Screenings) Read(ctx context.Context, caller Caller, id string) (ScreeningJob, error) {
+	j, err := s.Get(ctx, caller, id)
+	if err != nil || !staffRead(caller, j.Partner) {
+		return j, err
+	}
+	if err := recordRead(ctx, s.checker.readAudit(), &caller, ActScreeningRead, j.ID, screeningReadDetails(j)); err != nil {
+		return ScreeningJob{}, err
+	}
+	return j, nil
+}
+
+// recordResultsRead records staff caller's download of j's results as
+// screening_results_read, once the results are found and opened and
+// before anything of them is written.
+func (s *Screenings) recordResultsRead(ctx context.Context, caller Caller, j ScreeningJob) error {
+	if !staffRead(caller, j.Partner) {
+		return nil
+	}
+	d := screeningReadDetails(j)
+	d["record_id"], d["tree_size"] = j.RecordID, j.TreeSize
+	return recordRead(ctx, s.checker.readAudit(), &caller, ActScreeningResultsRead, j.ID, d)
+}
+
+// deliveriesListedDetails names a page of deliveries shown: the filter
+// and the events' ids and partners.
+func deliveriesListedDetails(f DeliveryFilter, ds []Delivery) map[string]any {
+	ids := make([]string, len(ds))
+	var partners []string
+	for i, d := range ds {
+		ids[i] = d.Event.ID
+		if !slices.Contains(partners, d.Event.Partner) {
+			partners = append(partners, d.Event.Partner)
+		}
+	}
+	slices.Sort(partners)
+	return map[string]any{"partner": f.Partner, "state": f.State, "after": f.After, "count": len(ds),
+		"event_ids": ids, "partners": partners}
 }

@@ -1342,6 +1342,12 @@ func (s *Screenings) openResults(ctx context.Context, caller Caller, id string) 
 		tree.Close()
 		return j, nil, nil, err
 	}
+	// A staff download is recorded before its first byte (reads.go).
+	if err := s.recordResultsRead(ctx, caller, j); err != nil {
+		tree.Close()
+		f.Close()
+		return j, nil, nil, err
+	}
 	return j, tree, f, nil
 }
 
