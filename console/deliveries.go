@@ -86,7 +86,7 @@ func (c *Console) renderDeliveries(w http.ResponseWriter, r *http.Request, s *se
 		fail(err)
 		return
 	}
-	ds, err := c.deps.Deliveries.Deliveries(r.Context(), caller,
+	ds, err := c.deps.Deliveries.Deliveries(readContext(r), caller,
 		service.DeliveryFilter{Partner: d.Partner, State: d.State, After: after, Limit: viewPage})
 	if err != nil {
 		fail(err)

@@ -250,6 +250,12 @@ func TestDeliveriesPageShowsFailuresAndReplaysDeadLetters(t *testing.T) {
 	if strings.Contains(p.body, `id="replay-form"`) || !strings.Contains(p.body, "只有管理员可以重新投递死信") {
 		t.Errorf("an auditor is offered the replay:\n%s", p.body)
 	}
+	// The auditor was shown a partner's deliveries: a staff read, recorded
+	// with the console route it came by.
+	if acts := h.readActs(service.ActDeliveriesListed); len(acts) != 1 || acts[0].Actor != auditorID ||
+		acts[0].Details["via"] != "console GET /console/deliveries" {
+		t.Errorf("deliveries_listed acts: %+v", acts)
+	}
 	if p := ab.post("/console/deliveries/replay", url.Values{"csrf": {atoken}, "partner": {bank.ClientID}, "all": {"1"}}); p.status != http.StatusForbidden {
 		t.Errorf("an auditor's replay: %d", p.status)
 	}
