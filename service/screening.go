@@ -468,6 +468,17 @@ func aliveSince(j ScreeningJob, since time.Time) bool {
 	return j.LeaseUntil.After(since) || j.UpdatedAt.After(since) || j.CreatedAt.After(since)
 }
 
+// ndjsonLineError says why an NDJSON line is not a subject: a line with
+// fields beside "id" (a bank's own reference, say) is named for the field,
+// since bodies are decoded strictly and a CSV file is where other columns
+// may ride along.
+func ndjsonLineError(err error) error {
+	if f, ok := strings.CutPrefix(fmt.Sprint(err), "json: unknown field "); ok {
+		return fmt.Errorf(`unknown field %s: a line holds {"id": "…"} only (a CSV file may carry other columns beside id)`, f)
+	}
+	return errors.New(`not one JSON object {"id": "…"}`)
+}
+
 // writeScreeningInput copies the subjects of body into path, one a line,
 // durably, and returns how many there are. The file holds persons'
 // identity numbers: only credgate's user may read it.
@@ -515,7 +526,7 @@ func writeScreeningInput(path string, body io.Reader, format ImportFormat) (int6
 			dec := json.NewDecoder(bytes.NewReader(b))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&in); err != nil || dec.More() {
-				bad = append(bad, LineError{Line: line, Err: errors.New(`not one JSON object {"id": "…"}`)})
+				bad = append(bad, LineError{Line: line, Err: ndjsonLineError(err)})
 				continue
 			}
 			if err := add(line, in.ID); err != nil {
