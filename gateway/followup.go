@@ -113,7 +113,7 @@ func (s *Server) listFeedback(c *gin.Context) {
 	if !ok {
 		return
 	}
-	out, err := s.followUp.feedback.List(c.Request.Context(), callerOf(c), c.Query("partner"), after, limit)
+	out, err := s.followUp.feedback.List(readContext(c), callerOf(c), c.Query("partner"), after, limit)
 	if err != nil {
 		fail(c, err)
 		return
@@ -141,7 +141,7 @@ func (s *Server) overdueFeedback(c *gin.Context) {
 	if !ok {
 		return
 	}
-	out, err := s.followUp.feedback.Overdue(c.Request.Context(), c.Query("partner"), after, limit)
+	out, err := s.followUp.feedback.ReadOverdue(readContext(c), callerOf(c), c.Query("partner"), after, limit)
 	if err != nil {
 		fail(c, err)
 		return
@@ -277,7 +277,7 @@ func (s *Server) listCommitments(c *gin.Context) {
 	}
 	f := service.CommitmentFilter{Partner: c.Query("partner"), Subject: c.Query("subject_id"), State: c.Query("state"),
 		After: c.Query("after"), Limit: limit}
-	out, err := s.followUp.commitments.List(c.Request.Context(), callerOf(c), f)
+	out, err := s.followUp.commitments.List(readContext(c), callerOf(c), f)
 	if err != nil {
 		fail(c, err)
 		return

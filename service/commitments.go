@@ -275,11 +275,14 @@ func (c *Commitments) view(ctx context.Context, row CommitmentRow) (CommitmentVi
 
 // List lists commitments by id: a partner's own, or any for administrators
 // and auditors; state is open, fulfilled, breached, overdue (open and past
-// due) or "" for all.
+// due) or "" for all. A page shown to administrators and auditors is
+// recorded first as a read act (commitments_listed, reads.go).
 func (c *Commitments) List(ctx context.Context, caller Caller, f CommitmentFilter) ([]CommitmentView, error) {
-	if caller.Role != RoleAdmin && caller.Role != RoleAuditor {
+	staff := caller.Role == RoleAdmin || caller.Role == RoleAuditor
+	if !staff {
 		f.Partner = caller.ClientID
 	}
+	asked := f
 	switch f.State {
 	case "", CommitmentOpen, CommitmentFulfilled, CommitmentBreached:
 	case "overdue":
@@ -301,8 +304,28 @@ func (c *Commitments) List(ctx context.Context, caller Caller, f CommitmentFilte
 		}
 		out = append(out, v)
 	}
+	if !staff {
+		return out, nil
+	}
+	ids := make([]string, len(out))
+	for i, v := range out {
+		ids[i] = v.ID
+	}
+	d := map[string]any{"partner": asked.Partner, "state": asked.State, "after": asked.After, "count": len(out), "commitment_ids": ids}
+	if asked.Subject != "" {
+		d["subject_id"] = asked.Subject // a lookup by subject names the subject looked up (reads.go)
+	}
+	if err := recordRead(ctx, c.feedback.checker.readAudit(), &caller, ActCommitmentsListed, "commitments", d); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
+
+// ActCommitmentsListed: a page of partners' commitments (GET
+// /v1/commitments: their subjects and promises) shown to an administrator
+// or an auditor, with its filter and the commitment ids shown; target
+// commitments (reads.go).
+const ActCommitmentsListed Act = "commitments_listed"
 
 // Change fulfils or breaches an open commitment: the partner it was made
 // to, or an administrator. A breach by an administrator may record the

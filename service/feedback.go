@@ -331,7 +331,9 @@ func (f *Feedback) views(ctx context.Context, rows []FeedbackRow) ([]FeedbackVie
 
 // List returns feedback in log order after the log index after (-1: from
 // the start): a partner's own, or for administrators and auditors every
-// partner's (or partner's when given).
+// partner's (or partner's when given), a page shown to them recorded first
+// as a read act (feedback_listed, reads.go): feedback names its check's
+// subject.
 func (f *Feedback) List(ctx context.Context, caller Caller, partner string, after int64, limit int) ([]FeedbackView, error) {
 	if caller.Role != RoleAdmin && caller.Role != RoleAuditor {
 		partner = caller.ClientID
@@ -340,7 +342,19 @@ func (f *Feedback) List(ctx context.Context, caller Caller, partner string, afte
 	if err != nil {
 		return nil, err
 	}
-	return f.views(ctx, rows)
+	out, err := f.views(ctx, rows)
+	if err != nil || (caller.Role != RoleAdmin && caller.Role != RoleAuditor) {
+		return out, err
+	}
+	ids := make([]string, len(out))
+	for i, v := range out {
+		ids[i] = v.FeedbackID
+	}
+	if err := recordRead(ctx, f.checker.readAudit(), &caller, ActFeedbackListed, "feedback",
+		map[string]any{"partner": partner, "after": after, "count": len(out), "feedback_ids": ids}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Cutoffs are the catalogue's actions grouped by their feedback deadline,
@@ -378,6 +392,35 @@ func (f *Feedback) Overdue(ctx context.Context, partner string, after int64, lim
 		due := cat.FeedbackDue(c.Action, c.CheckedAt)
 		out[i] = OverdueView{CheckID: c.CheckID, LogIndex: c.Index, Partner: c.Partner, Subject: c.Subject, Action: c.Action,
 			Outcome: c.Outcome, CheckedAt: c.CheckedAt, DueAt: due, WorkingDaysOverdue: cat.Calendar().WorkingDaysBetween(due.Add(-time.Nanosecond), now)}
+	}
+	return out, nil
+}
+
+// Staff reads of partners' feedback (reads.go), one act per page.
+const (
+	// ActFeedbackListed: a page of partners' feedback (GET /v1/feedback),
+	// with its filter and the feedback ids shown; target feedback.
+	ActFeedbackListed Act = "feedback_listed"
+	// ActFeedbackOverdueListed: a page of checks whose feedback is overdue
+	// (GET /v1/admin/feedback/overdue: their subjects' ids), with its
+	// filter and the check ids shown; target feedback_overdue.
+	ActFeedbackOverdueListed Act = "feedback_overdue_listed"
+)
+
+// ReadOverdue is Overdue for caller, a member of staff, recorded as
+// feedback_overdue_listed before it is returned.
+func (f *Feedback) ReadOverdue(ctx context.Context, caller Caller, partner string, after int64, limit int) ([]OverdueView, error) {
+	out, err := f.Overdue(ctx, partner, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(out))
+	for i, v := range out {
+		ids[i] = v.CheckID
+	}
+	if err := recordRead(ctx, f.checker.readAudit(), &caller, ActFeedbackOverdueListed, "feedback_overdue",
+		map[string]any{"partner": partner, "after": after, "count": len(out), "check_ids": ids}); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
