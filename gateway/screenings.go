@@ -231,7 +231,7 @@ func (s *Server) screeningResults(c *gin.Context) {
 		if format == "csv" {
 			c.Header("Content-Type", "text/csv; charset=utf-8")
 			cw = csv.NewWriter(w)
-			_ = cw.Write([]string{"line", "subject_id", "outcome", "measures", "entries", "error", "leaf_index", "proof", "answer"})
+			_ = cw.Write([]string{"line", "subject_id", "outcome", "measures", "entries", "error", "leaf_index", "proof", "answer", "error_detail"})
 		} else {
 			c.Header("Content-Type", "application/x-ndjson")
 		}
@@ -280,12 +280,14 @@ func (s startWriter) Write(b []byte) (int, error) {
 }
 
 // csvResult is one result as a CSV row: measures as code;code, entries as
-// id;id, the proof as hex;hex, and the answer's exact JSON (what the proof
-// covers).
+// id;id, the proof as hex;hex, the answer's exact JSON (what the proof
+// covers), and last (a column added after the others, so readers by
+// position keep theirs) why a subject has no answer, as NDJSON's
+// error.detail says it.
 func csvResult(a service.ScreenedAnswer) []string {
-	row := []string{strconv.FormatInt(a.Line, 10), a.SubjectID, string(a.Outcome), "", "", "", "", strings.Join(a.Proof, ";"), string(a.Answer)}
+	row := []string{strconv.FormatInt(a.Line, 10), a.SubjectID, string(a.Outcome), "", "", "", "", strings.Join(a.Proof, ";"), string(a.Answer), ""}
 	if a.Error != nil {
-		row[5] = a.Error.Code
+		row[5], row[9] = a.Error.Code, a.Error.Detail
 	}
 	if a.LeafIndex != nil {
 		row[6] = strconv.FormatUint(*a.LeafIndex, 10)

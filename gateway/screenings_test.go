@@ -124,6 +124,10 @@ func TestScreeningJob(t *testing.T) {
 	if err != nil || len(rows) != n+1 || rows[0][0] != "line" {
 		t.Fatalf("csv: %d rows, %v", len(rows), err)
 	}
+	// The invalid subject's row says why, as its NDJSON line does.
+	if last := rows[n]; rows[0][9] != "error_detail" || last[5] != "invalid_subject_id" || last[9] == "" {
+		t.Fatalf("csv header %v, invalid subject's row %v", rows[0], last)
+	}
 	problemCode(t, h.do(http.MethodGet, "/v1/screenings/"+id+"/results?format=xml", bank, "", nil), http.StatusBadRequest, "invalid_format")
 	if !strings.HasPrefix(res.Header.Get("Location"), "/v1/screenings/") {
 		t.Fatalf("location %q", res.Header.Get("Location"))
