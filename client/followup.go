@@ -53,6 +53,14 @@ type OverduePage struct {
 // OverdueFeedback reads one page of checks whose feedback is overdue
 // (administrators and auditors); partner "" for all.
 func (c *Client) OverdueFeedback(ctx context.Context, partner, after string, limit int) (OverduePage, error) {
+	var out OverduePage
+	err := c.Do(ctx, http.MethodGet, "/v1/admin/feedback/overdue"+partnerPage(partner, after, limit), nil, "", &out)
+	return out, err
+}
+
+// partnerPage is the query of a page of a partner's (or, with partner "",
+// every partner's) follow-up listing.
+func partnerPage(partner, after string, limit int) string {
 	v := url.Values{}
 	if partner != "" {
 		v.Set("partner", partner)
@@ -63,9 +71,7 @@ func (c *Client) OverdueFeedback(ctx context.Context, partner, after string, lim
 	if limit > 0 {
 		v.Set("limit", strconv.Itoa(limit))
 	}
-	var out OverduePage
-	err := c.Do(ctx, http.MethodGet, "/v1/admin/feedback/overdue"+query(v), nil, "", &out)
-	return out, err
+	return query(v)
 }
 
 // PendingCheck is a check awaiting feedback, with when it is due.
@@ -97,18 +103,8 @@ type PendingPage struct {
 // partner's, or every partner's when partner is "" (each page recorded as
 // a read act). after is the previous page's Next ("" for the first).
 func (c *Client) PendingFeedback(ctx context.Context, partner, after string, limit int) (PendingPage, error) {
-	v := url.Values{}
-	if partner != "" {
-		v.Set("partner", partner)
-	}
-	if after != "" {
-		v.Set("after", after)
-	}
-	if limit > 0 {
-		v.Set("limit", strconv.Itoa(limit))
-	}
 	var out PendingPage
-	err := c.Do(ctx, http.MethodGet, "/v1/feedback/pending"+query(v), nil, "", &out)
+	err := c.Do(ctx, http.MethodGet, "/v1/feedback/pending"+partnerPage(partner, after, limit), nil, "", &out)
 	return out, err
 }
 
