@@ -182,16 +182,17 @@ func (s *Store) CheckStats(ctx context.Context, q service.StatsQuery) ([]service
 		return nil, s.errf("statistics: %w", err)
 	}
 	// The current feedback of a check is its last (corrections append);
-	// whether it was late is its first's (ff): a correction sent after
-	// the due time does not make feedback given in time late. A staff
-	// check's feedback is expected of no one, and is not late either.
+	// whether it was late is its first's: a correction sent after the due
+	// time does not make feedback given in time late. A staff check's
+	// feedback is expected of no one, and is not late either. The first's
+	// late is a scalar subquery, not a second join: with a second join
+	// SQLite's planner left the time range and scanned check_index whole.
 	sql := `SELECT ` + p.key + ` AS k, c.outcome, count(*), count(f.feedback_id), coalesce(sum(f.applied), 0),
 		coalesce(sum(f.not_applied), 0), count(CASE WHEN f.decision IN ('approved', 'approved_with_conditions') THEN 1 END),
-		count(CASE WHEN ` + staffSQL + ` THEN 1 END), count(CASE WHEN ff.late AND NOT ` + staffSQL + ` THEN 1 END)` +
+		count(CASE WHEN ` + staffSQL + ` THEN 1 END),
+		count(CASE WHEN (SELECT g.late FROM feedback g WHERE g.check_id = c.check_id ORDER BY g.idx LIMIT 1) AND NOT ` + staffSQL + ` THEN 1 END)` +
 		p.from + ` LEFT JOIN feedback f ON f.check_id = c.check_id
-		AND f.idx = (SELECT max(g.idx) FROM feedback g WHERE g.check_id = c.check_id)
-		LEFT JOIN feedback ff ON ff.check_id = c.check_id
-		AND ff.idx = (SELECT min(g.idx) FROM feedback g WHERE g.check_id = c.check_id)` + p.where + p.groupBy(`c.outcome`)
+		AND f.idx = (SELECT max(g.idx) FROM feedback g WHERE g.check_id = c.check_id)` + p.where + p.groupBy(`c.outcome`)
 	rows, err := s.db.Query(ctx, sql, a...)
 	out, err := collect(rows, err, func(r Rows) (service.StatsRow, error) {
 		var v service.StatsRow
