@@ -71,19 +71,7 @@ func TestStoreFrozenAndStoppedEntryWrites(t *testing.T) {
 	}
 	answersAgain := func(phase string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for _, p := range probes {
-			for {
-				code, body, err := p.do()
-				if err == nil && code == http.StatusCreated {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: %s still answers %d %v %v\n%s", phase, p.name, code, body, err, logs.String())
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
+		waitAnswered(t, phase, probes, http.StatusCreated, 30*time.Second, logs.String)
 	}
 	answersAgain("before the outage")
 

@@ -24,6 +24,25 @@ type probe struct {
 	codes []string
 }
 
+// waitAnswered waits until every probe answers status, within; past it the
+// test fails naming the phase, the probe, its answer and the server's log.
+func waitAnswered(t *testing.T, phase string, probes []probe, status int, within time.Duration, log func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, p := range probes {
+		for {
+			code, body, err := p.do()
+			if err == nil && code == status {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s still answers %d %v %v\n%s", phase, p.name, code, body, err, log())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
 // PostgreSQL frozen (SIGSTOP) and then stopped: every request that needs
 // the database answers 503 with a documented code within store.timeout
 // plus a second — the token endpoint, uncached checks of listed subjects, authenticated
@@ -117,19 +136,7 @@ func TestStoreFrozenAndStopped(t *testing.T) {
 	}
 	answersAgain := func(phase string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for _, p := range probes {
-			for {
-				code, body, err := p.do()
-				if err == nil && code == http.StatusOK {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: %s still answers %d %v %v\n%s", phase, p.name, code, body, err, logs.String())
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
+		waitAnswered(t, phase, probes, http.StatusOK, 20*time.Second, logs.String)
 	}
 	answersAgain("before the outage")
 
