@@ -104,3 +104,59 @@ func TestFollowUpListsRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFeedbackReadRecorded: an administrator's or auditor's read of
+// the feedback on a partner's check (which names the check's subject's
+// treatment) is one act per request, check_feedback_read, naming the
+// check, its partner and the feedback shown; the partner's own read
+// records nothing; with acts failing the staff read is 503
+// audit_unavailable and shows nothing.
+func TestCheckFeedbackReadRecorded(t *testing.T) {
+	t.Parallel()
+	var ahead atomic.Int64
+	var down atomic.Bool
+	h, partner, tok := pendingHarness(t, &ahead, func(hc *harnessConfig) {
+		hc.wrap = func(st service.Store) service.Store { return adminCommitsFail{Store: st, down: &down} }
+	})
+	checkID := h.check(tok, fuListed, "government_procurement")["check_id"].(string)
+	ans := h.doJSON(http.MethodGet, "/v1/checks/"+checkID, tok, nil).json(t)
+	res := h.doJSON(http.MethodPost, "/v1/checks/"+checkID+"/feedback", tok, feedbackBody("refused", applied(ans), true, nil))
+	if res.Status != http.StatusCreated {
+		t.Fatalf("feedback: %d %s", res.Status, res.Body)
+	}
+	feedbackID := res.json(t)["feedback_id"].(string)
+	path := "/v1/checks/" + checkID + "/feedback"
+	if res := h.doJSON(http.MethodGet, path, tok, nil); res.Status != http.StatusOK || !strings.Contains(string(res.Body), feedbackID) {
+		t.Fatalf("partner's own read: %d %s", res.Status, res.Body)
+	}
+	if n := len(h.readActs(service.ActCheckFeedbackRead)); n != 0 {
+		t.Fatalf("the partner's own read recorded %d acts", n)
+	}
+	aud := h.auditor()
+	for _, who := range []string{h.adminTok, aud} {
+		if res := h.doJSON(http.MethodGet, path, who, nil); res.Status != http.StatusOK || !strings.Contains(string(res.Body), feedbackID) {
+			t.Fatalf("staff read: %d %s", res.Status, res.Body)
+		}
+	}
+	acts := h.readActs(service.ActCheckFeedbackRead)
+	if len(acts) != 2 {
+		t.Fatalf("%d acts for 2 staff reads: %+v", len(acts), acts)
+	}
+	for i, role := range []string{"admin", "auditor"} {
+		if a := acts[i]; a.Target != checkID || a.Details["actor_role"] != role || a.Details["partner"] != partner ||
+			a.Details["via"] != "GET /v1/checks/:id/feedback" || fmt.Sprint(a.Details["feedback_ids"]) != "["+feedbackID+"]" {
+			t.Fatalf("act %+v", a)
+		}
+	}
+	down.Store(true)
+	for _, who := range []string{h.adminTok, aud} {
+		res := h.doJSON(http.MethodGet, path, who, nil)
+		problemCode(t, res, http.StatusServiceUnavailable, "audit_unavailable")
+		if strings.Contains(string(res.Body), feedbackID) {
+			t.Fatalf("the refusal shows the feedback: %s", res.Body)
+		}
+	}
+	if res := h.doJSON(http.MethodGet, path, tok, nil); res.Status != http.StatusOK {
+		t.Fatalf("partner's own read with acts failing: %d %s", res.Status, res.Body)
+	}
+}

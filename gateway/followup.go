@@ -100,7 +100,7 @@ func (s *Server) submitFeedback(c *gin.Context) {
 }
 
 func (s *Server) checkFeedback(c *gin.Context) {
-	out, err := s.followUp.feedback.OfCheck(c.Request.Context(), callerOf(c), c.Param("id"))
+	out, err := s.followUp.feedback.OfCheck(readContext(c), callerOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, err)
 		return

@@ -307,14 +307,27 @@ func (f *Feedback) read(ctx context.Context, id string) (FeedbackView, error) {
 // OfCheck returns every feedback on a check, in the order recorded (the
 // last is current). A partner reads only its own checks' feedback.
 func (f *Feedback) OfCheck(ctx context.Context, caller Caller, checkID string) ([]FeedbackView, error) {
-	if _, _, err := f.ownCheck(ctx, caller, checkID, true); err != nil {
+	_, rec, err := f.ownCheck(ctx, caller, checkID, true)
+	if err != nil {
 		return nil, err
 	}
 	rows, err := f.store.FeedbackOf(ctx, checkID)
 	if err != nil {
 		return nil, err
 	}
-	return f.views(ctx, rows)
+	out, err := f.views(ctx, rows)
+	if err != nil || !staffRead(caller, rec.Partner) {
+		return out, err
+	}
+	ids := make([]string, len(out))
+	for i, v := range out {
+		ids[i] = v.FeedbackID
+	}
+	if err := recordRead(ctx, f.checker.readAudit(), &caller, ActCheckFeedbackRead, checkID,
+		map[string]any{"partner": rec.Partner, "log_index": rec.Index, "count": len(out), "feedback_ids": ids}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (f *Feedback) views(ctx context.Context, rows []FeedbackRow) ([]FeedbackView, error) {
@@ -405,6 +418,10 @@ const (
 	// (GET /v1/admin/feedback/overdue: their subjects' ids), with its
 	// filter and the check ids shown; target feedback_overdue.
 	ActFeedbackOverdueListed Act = "feedback_overdue_listed"
+	// ActCheckFeedbackRead: a partner's feedback on one of its checks (GET
+	// /v1/checks/{id}/feedback), with the feedback ids shown; target the
+	// check.
+	ActCheckFeedbackRead Act = "check_feedback_read"
 )
 
 // ReadOverdue is Overdue for caller, a member of staff, recorded as
