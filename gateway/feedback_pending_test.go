@@ -35,19 +35,8 @@ func pendingHarness(t *testing.T, ahead *atomic.Int64, more ...harnessOption) (*
 }
 
 type pendingPage struct {
-	Pending []struct {
-		CheckID            string    `json:"check_id"`
-		LogIndex           int64     `json:"log_index"`
-		Partner            string    `json:"partner"`
-		Action             string    `json:"action"`
-		Outcome            string    `json:"outcome"`
-		CheckedAt          time.Time `json:"checked_at"`
-		DueAt              time.Time `json:"due_at"`
-		Overdue            bool      `json:"overdue"`
-		WorkingDaysLeft    int       `json:"working_days_left"`
-		WorkingDaysOverdue int       `json:"working_days_overdue"`
-	} `json:"pending"`
-	Next string `json:"next"`
+	Pending []service.PendingView `json:"pending"`
+	Next    string                `json:"next"`
 }
 
 func (h *harness) pending(tok, query string) pendingPage {
