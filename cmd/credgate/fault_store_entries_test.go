@@ -2,10 +2,7 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -33,15 +30,7 @@ func TestStoreFrozenAndStoppedEntryWrites(t *testing.T) {
 	dataDir := t.TempDir()
 	base, logs, stop := serveInProcess(t, dataDir, "--postgres-url", pg.URL(), "--store-timeout", bound.String())
 	defer stop()
-	var cred struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	b, err := os.ReadFile(filepath.Join(dataDir, adminCredentialsFile))
-	if err != nil || json.Unmarshal(b, &cred) != nil {
-		t.Fatalf("admin credentials: %v", err)
-	}
-	token := testenv.Token(t, base, cred.ClientID, cred.ClientSecret)
+	_, token := adminToken(t, base, dataDir)
 	// A request that hangs fails the test (the client gives up), not the run.
 	client := &http.Client{Timeout: 2*bound + 10*time.Second}
 	n := 0
